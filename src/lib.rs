@@ -1,0 +1,10 @@
+//! lifeboat: backup and disaster recovery for the Panel app.
+//!
+//! Layers (dependencies point down only): `cli` -> `ops` -> `sources`,
+//! `archive`, `repository`, `catalog`, `config`. See ../shared/DESIGN.md.
+
+pub mod archive;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod sources;

@@ -1,0 +1,1 @@
+//! Filesystem source: walk, tar (PAX), file index, incrementals, safe extraction.

@@ -1,0 +1,3 @@
+//! Sources turn a live thing into a byte stream and back.
+
+pub mod filesystem;
