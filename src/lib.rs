@@ -8,3 +8,6 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod sources;
+pub mod cli;
+pub mod ops;
+pub mod storage;

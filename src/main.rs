@@ -1,1 +1,30 @@
-fn main() {}
+//! `lifeboat`: parse flags, run, map the outcome to an exit code.
+
+use clap::Parser;
+
+fn main() {
+    // Everything lifeboat creates (artifacts, keys, catalog) is private.
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let cli = lifeboat::cli::args::Cli::parse();
+    let filter = if cli.verbose { "lifeboat=debug" } else { "lifeboat=warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    let code = match lifeboat::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.display_with_hint());
+            lifeboat::cli::exit_code(&e)
+        }
+    };
+    std::process::exit(code);
+}

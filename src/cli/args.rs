@@ -1,0 +1,156 @@
+//! Command-line flags. Validation that clap cannot express happens in
+//! `cli::run`, which turns these into engine requests.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::archive::manifest::BackupType;
+
+/// lifeboat: backup and disaster recovery for the Panel app.
+#[derive(Debug, Parser)]
+#[command(name = "lifeboat", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (else $LIFEBOAT_CONFIG, else ./lifeboat.toml, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (also: RUST_LOG).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take a backup.
+    Backup(BackupArgs),
+    /// List backups.
+    List {
+        #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+        backup_type: Option<BackupType>,
+    },
+    /// Show one backup with its manifest.
+    Show { id: String },
+    /// Show recent jobs, or one job with its log.
+    Status { job_id: Option<i64> },
+    /// Check a backup: hashes, authentication, and the whole stream.
+    Verify(VerifyArgs),
+    /// Restore a backup (to a new directory by default).
+    Restore(RestoreArgs),
+    /// Manage encryption keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Catalog maintenance.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Show the effective configuration (secrets masked).
+    Config,
+    /// Run a demo on a generated Panel-like app under ./var/demo.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// What to back up.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type, required_unless_present = "all")]
+    pub backup_type: Option<BackupType>,
+    /// Every configured type.
+    #[arg(long, conflicts_with = "backup_type")]
+    pub all: bool,
+    /// A name that becomes part of the file name (letters, digits, - and _).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Full backup even when an incremental is possible.
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Backup id, or the path of an artifact.
+    pub target: String,
+    /// Also restore into a scratch directory and compare every file.
+    #[arg(long)]
+    pub deep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    pub backup_type: Option<BackupType>,
+    /// Backup id.
+    #[arg(long, group = "which")]
+    pub id: Option<String>,
+    /// Path of an artifact file.
+    #[arg(long, group = "which")]
+    pub file: Option<PathBuf>,
+    /// Newest good backup at or before this time ("2026-11-26 14:00", local time).
+    #[arg(long, group = "which")]
+    pub at: Option<String>,
+    /// Restore under this directory (default: a new directory under var/restores).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// Restore to the original paths (needs --yes; a safety copy is taken first).
+    #[arg(long, conflicts_with = "target")]
+    pub in_place: bool,
+    /// Show what would be created, overwritten and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm overwriting existing files.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a new key file (mode 0600).
+    Generate {
+        /// Where to write it (default: [encryption] key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Add a new active key and re-wrap every backup's data key with it.
+    Rotate,
+    /// List keys and how many backups each one opens.
+    List,
+    /// Remove a retired key that no backup needs any more.
+    Remove { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Rebuild the catalog from the repository's manifests.
+    Rebuild {
+        /// Repository directory (default: [repository] path).
+        #[arg(long)]
+        repository: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of the catalog and of the repository copy.
+    Verify,
+    /// Show the newest audit entries.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn parse_type(s: &str) -> Result<BackupType, String> {
+    s.parse()
+}

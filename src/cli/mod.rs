@@ -1,0 +1,365 @@
+//! The CLI face: parse flags, call the engine, print tables or JSON.
+//!
+//! Exit codes: 0 ok, 1 the operation failed (or found a problem), 2 usage.
+
+pub mod args;
+mod demo;
+mod progress;
+mod show;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ops::{self, Engine};
+use args::{AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
+use progress::CliProgress;
+
+/// Set by Ctrl-C; operations stop at the next safe point.
+pub static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    if CANCEL.swap(true, Ordering::SeqCst) {
+        // Second Ctrl-C: the operator really wants out. Partial files are
+        // hidden names that the next start removes.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+fn install_interrupt_handler() {
+    // SAFETY: the handler only touches an atomic and calls _exit.
+    unsafe {
+        libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_interrupt as *const () as libc::sighandler_t);
+    }
+}
+
+/// Map an engine error to an exit code.
+pub fn exit_code(e: &Error) -> i32 {
+    match e.kind {
+        ErrorKind::Usage => 2,
+        _ => 1,
+    }
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    install_interrupt_handler();
+    let load = || Config::load_default_env(cli.config.as_deref());
+    let json = cli.json;
+    match cli.command {
+        Command::Demo => demo::run(json),
+        Command::Config => {
+            let config = load()?;
+            match &config.source {
+                Some(p) => println!("# effective configuration (from {})", p.display()),
+                None => println!("# effective configuration (built-in defaults; no config file found)"),
+            }
+            print!("{}", config.dump_effective());
+            Ok(0)
+        }
+        Command::Key {
+            command: KeyCommand::Generate { key_file },
+        } => {
+            let config = load()?;
+            let path = key_file.unwrap_or(config.encryption.key_file.clone());
+            let info = ops::keys::generate(&path)?;
+            if json {
+                show::print_json(&info);
+            } else {
+                println!("created key file {} with key {} (mode 0600)", path.display(), info.id);
+                println!("keep a copy of this file somewhere safe and offline: without it, encrypted backups cannot be restored");
+            }
+            if let Ok(engine) = Engine::open(config) {
+                let _ = engine.audit("key-generate", &info.id, "succeeded", &path.display().to_string());
+            }
+            Ok(0)
+        }
+        Command::Catalog {
+            command: CatalogCommand::Rebuild { repository },
+        } => {
+            let config = load()?;
+            let repo = repository.unwrap_or(config.repository.path.clone());
+            let report = ops::rebuild::run(&config.catalog.path, &repo)?;
+            if json {
+                show::print_json(&report);
+            } else {
+                if let Some(a) = &report.moved_aside {
+                    println!("the damaged catalog was moved aside to {}", a.display());
+                }
+                println!(
+                    "rebuilt catalog {} from {}: {} backups",
+                    report.catalog.display(),
+                    report.repository.display(),
+                    report.backups
+                );
+                for s in &report.skipped {
+                    println!("  skipped: {s}");
+                }
+            }
+            if let Ok(engine) = Engine::open(config) {
+                let _ = engine.audit("catalog-rebuild", &repo.display().to_string(), "succeeded", &format!("{} backups", report.backups));
+            }
+            Ok(0)
+        }
+        command => {
+            let engine = Engine::open(load()?)?;
+            let face = CliProgress::new(json);
+            let code = run_with_engine(&engine, command, json, &face);
+            face.done();
+            code
+        }
+    }
+}
+
+fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProgress) -> Result<i32> {
+    match command {
+        Command::Backup(a) => {
+            let types: Vec<_> = if a.all {
+                configured_types(engine)
+            } else {
+                vec![a.backup_type.expect("clap requires --type or --all")]
+            };
+            let mut reports = Vec::new();
+            let mut failed = false;
+            for t in types {
+                let req = ops::backup::BackupRequest {
+                    backup_type: t,
+                    name: a.name.clone(),
+                    force_full: a.full,
+                };
+                match ops::backup::run(engine, &req, face, &CANCEL) {
+                    Ok(r) => {
+                        face.done();
+                        if !json {
+                            show::print_backup_report(&r);
+                        }
+                        reports.push(serde_json::to_value(&r).unwrap());
+                    }
+                    Err(e) => {
+                        face.done();
+                        if reports.is_empty() && !a.all {
+                            return Err(e);
+                        }
+                        eprintln!("error: {t} backup failed: {}", e.display_with_hint());
+                        reports.push(serde_json::json!({"type": t, "status": "failed", "error": e.message}));
+                        failed = true;
+                    }
+                }
+            }
+            if json {
+                if a.all {
+                    show::print_json(&reports);
+                } else {
+                    show::print_json(&reports[0]);
+                }
+            }
+            Ok(if failed { 1 } else { 0 })
+        }
+        Command::List { backup_type } => {
+            let rows = engine.catalog.list_backups(backup_type)?;
+            if json {
+                show::print_json(&rows);
+            } else {
+                show::print_backup_table(&rows);
+            }
+            Ok(0)
+        }
+        Command::Show { id } => {
+            let rec = engine.catalog.get_backup(&id)?.ok_or_else(|| {
+                Error::not_found(format!("no backup with id {id}")).hint("`lifeboat list` shows the ids")
+            })?;
+            let manifest: Option<serde_json::Value> = engine
+                .catalog
+                .get_manifest_json(&id)?
+                .and_then(|s: String| serde_json::from_str(&s).ok());
+            if json {
+                let mut v = serde_json::to_value(&rec).unwrap();
+                v["manifest"] = manifest.unwrap_or(serde_json::Value::Null);
+                show::print_json(&v);
+            } else {
+                show::print_backup_detail(&rec, manifest.as_ref());
+            }
+            Ok(0)
+        }
+        Command::Status { job_id } => match job_id {
+            Some(id) => {
+                let job = engine
+                    .catalog
+                    .get_job(id)?
+                    .ok_or_else(|| Error::not_found(format!("no job with id {id}")).hint("`lifeboat status` lists recent jobs"))?;
+                let log = engine.catalog.get_job_log(id)?;
+                if json {
+                    let mut v = serde_json::to_value(&job).unwrap();
+                    v["log"] = serde_json::json!(log
+                        .iter()
+                        .map(|(ts, level, msg)| serde_json::json!({"ts": ts, "level": level, "message": msg}))
+                        .collect::<Vec<_>>());
+                    show::print_json(&v);
+                } else {
+                    show::print_job_detail(&job, &log);
+                }
+                Ok(0)
+            }
+            None => {
+                let jobs = engine.catalog.list_jobs(30)?;
+                if json {
+                    show::print_json(&jobs);
+                } else {
+                    show::print_job_table(&jobs);
+                }
+                Ok(0)
+            }
+        },
+        Command::Verify(a) => {
+            let sel = selector_for(&a.target);
+            let report = ops::verify::run(engine, &sel, a.deep, face, &CANCEL)?;
+            face.done();
+            if json {
+                show::print_json(&report);
+            } else {
+                show::print_verify_report(&report);
+            }
+            Ok(if report.ok { 0 } else { 1 })
+        }
+        Command::Restore(a) => {
+            let selector = match (&a.id, &a.file, &a.at) {
+                (Some(id), _, _) => ops::select::Selector::Id(id.clone()),
+                (_, Some(f), _) => ops::select::Selector::File(f.clone()),
+                (_, _, Some(at)) => ops::select::Selector::At(ops::select::parse_time(at)?),
+                _ => {
+                    if a.backup_type.is_none() {
+                        return Err(Error::usage("restore needs --id, --file or --at (or --type for the latest)")
+                            .hint("`lifeboat list` shows the backups to choose from"));
+                    }
+                    ops::select::Selector::Latest
+                }
+            };
+            let req = ops::restore::RestoreRequest {
+                backup_type: a.backup_type,
+                selector,
+                target: a.target.clone(),
+                in_place: a.in_place,
+                dry_run: a.dry_run,
+                yes: a.yes,
+            };
+            let report = ops::restore::run(engine, &req, face, &CANCEL)?;
+            face.done();
+            if json {
+                show::print_json(&report);
+            } else {
+                show::print_restore_report(&report);
+            }
+            Ok(0)
+        }
+        Command::Key { command } => match command {
+            KeyCommand::Rotate => {
+                let r = ops::keys::rotate(engine)?;
+                if json {
+                    show::print_json(&r);
+                } else {
+                    println!("new active key {}; re-wrapped the data keys of {} backup(s)", r.new_key, r.rewrapped);
+                    for f in &r.failed {
+                        println!("  could not re-wrap: {f}");
+                    }
+                    if r.failed.is_empty() {
+                        println!("older keys are no longer needed by any backup: remove them with `lifeboat key remove ID`");
+                    }
+                }
+                Ok(if r.failed.is_empty() { 0 } else { 1 })
+            }
+            KeyCommand::List => {
+                let keys = ops::keys::list(engine)?;
+                if json {
+                    show::print_json(&keys);
+                } else {
+                    println!("{:<20} {:<20} {:<7} BACKUPS", "KEY", "CREATED", "ACTIVE");
+                    for k in keys {
+                        println!(
+                            "{:<20} {:<20} {:<7} {}",
+                            k.id,
+                            k.created_at.format("%Y-%m-%d %H:%M:%S"),
+                            if k.active { "yes" } else { "no" },
+                            k.artifacts
+                        );
+                    }
+                }
+                Ok(0)
+            }
+            KeyCommand::Remove { id } => {
+                ops::keys::remove(engine, &id)?;
+                if !json {
+                    println!("removed key {id}");
+                }
+                Ok(0)
+            }
+            KeyCommand::Generate { .. } => unreachable!("handled before the engine opens"),
+        },
+        Command::Audit { command } => match command {
+            AuditCommand::Verify => {
+                let cat = engine.catalog.verify_audit()?;
+                let repo = crate::catalog::audit::verify_jsonl(&engine.repo.audit_log_path())?;
+                let ok = cat.ok && repo.ok && cat.rows == repo.rows;
+                if json {
+                    show::print_json(&serde_json::json!({"ok": ok, "catalog": cat, "repository": repo}));
+                } else {
+                    println!(
+                        "catalog audit log: {} rows, {}",
+                        cat.rows,
+                        if cat.ok { "hash chain intact" } else { "TAMPERED" }
+                    );
+                    for p in &cat.problems {
+                        println!("  {p}");
+                    }
+                    println!(
+                        "repository audit log {}: {} rows, {}",
+                        engine.repo.audit_log_path().display(),
+                        repo.rows,
+                        if repo.ok { "hash chain intact" } else { "TAMPERED" }
+                    );
+                    for p in &repo.problems {
+                        println!("  {p}");
+                    }
+                    if cat.ok && repo.ok && cat.rows != repo.rows {
+                        println!("  the two copies differ in length ({} vs {} rows): rows were removed from one of them", cat.rows, repo.rows);
+                    }
+                }
+                Ok(if ok { 0 } else { 1 })
+            }
+            AuditCommand::List { limit } => {
+                let rows = engine.catalog.list_audit(limit as i64, 0)?;
+                if json {
+                    show::print_json(&rows);
+                } else {
+                    show::print_audit_table(&rows);
+                }
+                Ok(0)
+            }
+        },
+        Command::Demo | Command::Config | Command::Catalog { .. } => unreachable!("handled before the engine opens"),
+    }
+}
+
+/// A verify target is a backup id unless it names an existing file.
+fn selector_for(target: &str) -> ops::select::Selector {
+    let p = std::path::Path::new(target);
+    if p.exists() || target.contains('/') {
+        ops::select::Selector::File(p.to_path_buf())
+    } else {
+        ops::select::Selector::Id(target.to_string())
+    }
+}
+
+/// Types with something configured, for `backup --all`.
+fn configured_types(engine: &Engine) -> Vec<crate::archive::manifest::BackupType> {
+    use crate::archive::manifest::BackupType;
+    let s = &engine.config.sources;
+    let mut v = Vec::new();
+    if !s.configuration.files.is_empty() || !s.configuration.env_files.is_empty() || !s.configuration.env_vars.is_empty() {
+        v.push(BackupType::Configuration);
+    }
+    if !s.filesystem.paths.is_empty() {
+        v.push(BackupType::Filesystem);
+    }
+    v
+}

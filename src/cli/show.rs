@@ -1,0 +1,241 @@
+//! Human output: tables and reports. Sizes with humansize, times in local time.
+
+use chrono::{DateTime, Local, Utc};
+use humansize::{format_size, BINARY};
+use serde::Serialize;
+
+use crate::catalog::audit::AuditRecord;
+use crate::catalog::{BackupRecord, JobRecord};
+use crate::ops::backup::BackupReport;
+use crate::ops::restore::RestoreReport;
+use crate::ops::verify::VerifyReport;
+
+pub fn print_json<T: Serialize + ?Sized>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serializes"));
+}
+
+fn local(t: &DateTime<Utc>) -> String {
+    t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn size(n: u64) -> String {
+    format_size(n, BINARY)
+}
+
+pub fn print_backup_report(r: &BackupReport) {
+    println!(
+        "{} backup {} ({:?}{}) {} in {:.1}s",
+        r.backup_type,
+        r.id,
+        r.kind,
+        r.parent_id.as_ref().map(|p| format!(" of {p}")).unwrap_or_default(),
+        r.status.as_str(),
+        r.seconds
+    );
+    println!("  file:    {}", r.file.display());
+    println!(
+        "  size:    {} read, {} stored{}",
+        size(r.size),
+        size(r.stored_size),
+        if r.encrypted { ", encrypted" } else { ", NOT encrypted" }
+    );
+    if let Some(f) = &r.files {
+        println!(
+            "  entries: {} files, {} dirs, {} symlinks; {} stored, {} unchanged, {} deleted",
+            f.files, f.dirs, f.symlinks, f.stored, f.unchanged, f.deleted
+        );
+    }
+    for w in &r.warnings {
+        println!("  warning: {w}");
+    }
+}
+
+pub fn print_backup_table(rows: &[BackupRecord]) {
+    if rows.is_empty() {
+        println!("no backups yet (take one with `lifeboat backup --type filesystem`)");
+        return;
+    }
+    println!(
+        "{:<24} {:<13} {:<11} {:<19} {:>10} {:>10} {:<4} {:<8} STATUS",
+        "ID", "TYPE", "KIND", "CREATED", "SIZE", "STORED", "ENC", "VERIFIED"
+    );
+    for r in rows {
+        println!(
+            "{:<24} {:<13} {:<11} {:<19} {:>10} {:>10} {:<4} {:<8} {}",
+            r.id,
+            r.backup_type.as_str(),
+            format!("{:?}", r.kind).to_lowercase(),
+            local(&r.created_at),
+            size(r.size),
+            size(r.stored_size),
+            if r.encrypted { "yes" } else { "no" },
+            match (&r.verified_at, &r.verify_result) {
+                (Some(_), Some(v)) if v == "ok" => "ok",
+                (Some(_), _) => "FAILED",
+                _ => "-",
+            },
+            r.status.as_str()
+        );
+    }
+}
+
+pub fn print_backup_detail(r: &BackupRecord, manifest: Option<&serde_json::Value>) {
+    println!("id:          {}", r.id);
+    println!("type:        {} ({:?})", r.backup_type, r.kind);
+    if let Some(n) = &r.name {
+        println!("name:        {n}");
+    }
+    if let Some(p) = &r.parent_id {
+        println!("parent:      {p}");
+    }
+    println!("created:     {}", local(&r.created_at));
+    println!("status:      {}", r.status.as_str());
+    println!("file:        {}", r.file);
+    println!("size:        {} ({} stored)", size(r.size), size(r.stored_size));
+    println!(
+        "encrypted:   {}",
+        if r.encrypted {
+            format!("yes (key {})", r.key_id.as_deref().unwrap_or("?"))
+        } else {
+            "no".into()
+        }
+    );
+    match (&r.verified_at, &r.verify_result) {
+        (Some(t), Some(v)) => println!("verified:    {} ({v})", local(t)),
+        _ => println!("verified:    never"),
+    }
+    if let Some(m) = manifest {
+        if let Some(f) = m.get("files").filter(|f| !f.is_null()) {
+            println!("entries:     {f}");
+        }
+        if let Some(w) = m.get("warnings").and_then(|w| w.as_array()).filter(|w| !w.is_empty()) {
+            println!("warnings:");
+            for x in w {
+                println!("  {}", x.as_str().unwrap_or_default());
+            }
+        }
+        if let Some(s) = m.get("source") {
+            println!("source:      {s}");
+        }
+    }
+}
+
+pub fn print_job_table(jobs: &[JobRecord]) {
+    if jobs.is_empty() {
+        println!("no jobs yet");
+        return;
+    }
+    println!("{:>6} {:<14} {:<26} {:<24} {:<19} PROGRESS", "JOB", "KIND", "TARGET", "STATE", "STARTED");
+    for j in jobs {
+        println!(
+            "{:>6} {:<14} {:<26} {:<24} {:<19} {}",
+            j.id,
+            j.kind,
+            j.target,
+            j.state,
+            j.started_at.as_ref().map(local).unwrap_or_default(),
+            progress_text(j)
+        );
+    }
+}
+
+fn progress_text(j: &JobRecord) -> String {
+    match j.bytes_total {
+        Some(t) if t > 0 => format!(
+            "{}/{} ({:.0}%)",
+            size(j.bytes_done),
+            size(t),
+            100.0 * j.bytes_done as f64 / t as f64
+        ),
+        _ => size(j.bytes_done),
+    }
+}
+
+pub fn print_job_detail(j: &JobRecord, log: &[(DateTime<Utc>, String, String)]) {
+    println!("job:      {} ({} {})", j.id, j.kind, j.target);
+    println!("state:    {}", j.state);
+    if let Some(p) = &j.phase {
+        println!("phase:    {p}");
+    }
+    println!("progress: {}", progress_text(j));
+    println!("process:  pid {} on {}", j.pid, j.host);
+    if let Some(s) = &j.started_at {
+        println!("started:  {}", local(s));
+    }
+    if let Some(f) = &j.finished_at {
+        println!("finished: {}", local(f));
+    }
+    if let Some(e) = &j.error {
+        println!("error:    {e}");
+    }
+    if !log.is_empty() {
+        println!("log:");
+        for (ts, level, msg) in log {
+            println!("  {} {:<7} {msg}", local(ts), level);
+        }
+    }
+}
+
+pub fn print_verify_report(r: &VerifyReport) {
+    println!(
+        "backup {}: {} ({}verification, {:.1}s)",
+        r.id,
+        if r.ok { "OK" } else { "FAILED" },
+        if r.deep { "deep " } else { "" },
+        r.seconds
+    );
+    for c in &r.checks {
+        println!("  ok: {c}");
+    }
+    for p in &r.problems {
+        println!("  problem: {p}");
+    }
+}
+
+pub fn print_restore_report(r: &RestoreReport) {
+    let p = &r.plan;
+    if r.dry_run {
+        println!("dry run: restoring backup {} into {} would:", r.id, r.target.display());
+    } else {
+        println!("restored backup {} into {} in {:.1}s", r.id, r.target.display(), r.seconds);
+    }
+    println!(
+        "  create {} path(s), overwrite {} existing path(s), delete {} path(s)",
+        p.create_count, p.overwrite_count, p.delete_count
+    );
+    for line in p.sample_lines() {
+        println!("    {line}");
+    }
+    if let Some(o) = &r.outcome {
+        println!(
+            "  wrote {} files ({}), {} dirs, {} symlinks; removed {}",
+            o.files,
+            size(o.bytes),
+            o.dirs,
+            o.symlinks,
+            o.deleted
+        );
+    }
+    for n in &r.notes {
+        println!("  {n}");
+    }
+    if r.dry_run {
+        println!("  nothing was changed");
+    }
+}
+
+pub fn print_audit_table(rows: &[AuditRecord]) {
+    println!("{:>5} {:<19} {:<22} {:<16} {:<24} {:<10} DETAIL", "SEQ", "WHEN", "WHO", "ACTION", "TARGET", "OUTCOME");
+    for r in rows {
+        println!(
+            "{:>5} {:<19} {:<22} {:<16} {:<24} {:<10} {}",
+            r.seq,
+            local(&r.ts),
+            r.actor,
+            r.action,
+            r.target,
+            r.outcome,
+            r.detail
+        );
+    }
+}

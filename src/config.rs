@@ -1,1 +1,0 @@
-//! Configuration: TOML file, environment overrides, built-in defaults.

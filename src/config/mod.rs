@@ -1,0 +1,481 @@
+//! Configuration: TOML file, environment overrides, built-in defaults.
+//!
+//! One [`Config`] is resolved once at start-up and handed down; nothing below
+//! the faces reads the environment or the file again. Resolution order:
+//!
+//! 1. the file named by `--config FILE` (must exist), else `$LIFEBOAT_CONFIG`
+//!    (must exist), else `./lifeboat.toml` if present, else built-in defaults;
+//! 2. environment overrides (the seed scripts' `BACKUP_*` variables and
+//!    `LIFEBOAT_*`), applied on top of the file;
+//! 3. validation, then every path is made absolute.
+//!
+//! Relative paths in a file are relative to that file's directory (so a config
+//! means the same thing whichever directory cron runs it from); without a
+//! file, and for paths given in the environment, they are relative to the
+//! working directory.
+//!
+//! Values are checked before serde sees them ([`check`]), so a bad value is
+//! reported as "invalid value for [section] key in FILE: VALUE (allowed: ...)"
+//! rather than as a serde type error. Serde still rejects unknown keys
+//! (`deny_unknown_fields`) and wrong types, with toml's line and column.
+
+mod check;
+mod env;
+mod paths;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::archive::manifest::{BackupType, Compression};
+use crate::error::{Error, Result};
+
+pub use paths::{mask_database_url, normalize};
+
+/// Name of the file picked up from the working directory.
+pub const DEFAULT_FILE_NAME: &str = "lifeboat.toml";
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "LIFEBOAT_CONFIG";
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub repository: RepositoryConfig,
+    pub catalog: CatalogConfig,
+    pub encryption: EncryptionConfig,
+    pub compression: CompressionConfig,
+    pub retention: RetentionConfig,
+    pub health: HealthConfig,
+    pub alerts: AlertsConfig,
+    pub sources: SourcesConfig,
+    pub backup: BackupConfig,
+    /// The file this was loaded from; `None` when built-in defaults were used.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// Directory holding the artifacts.
+    pub path: PathBuf,
+}
+
+impl Default for RepositoryConfig {
+    fn default() -> Self {
+        RepositoryConfig {
+            path: PathBuf::from("./var/repository"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// SQLite catalog file.
+    pub path: PathBuf,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            path: PathBuf::from("./var/catalog.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Master key file.
+    pub key_file: PathBuf,
+    /// Whether new artifacts are encrypted.
+    pub encrypt: EncryptMode,
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        EncryptionConfig {
+            key_file: PathBuf::from("./var/keys/lifeboat.key"),
+            encrypt: EncryptMode::Auto,
+        }
+    }
+}
+
+impl EncryptionConfig {
+    /// Whether to encrypt, given whether the key file exists.
+    pub fn should_encrypt(&self, key_exists: bool) -> bool {
+        match self.encrypt {
+            EncryptMode::Auto => key_exists,
+            EncryptMode::Always => true,
+            EncryptMode::Never => false,
+        }
+    }
+}
+
+/// `encrypt = "auto" | true | false` in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncryptMode {
+    /// Encrypt when the key file exists.
+    #[default]
+    Auto,
+    /// Always encrypt; a missing key is an error.
+    Always,
+    /// Never encrypt.
+    Never,
+}
+
+impl EncryptMode {
+    pub const ALLOWED: &'static str = "\"auto\", true or false";
+}
+
+impl FromStr for EncryptMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(EncryptMode::Auto),
+            "true" | "1" | "yes" | "on" | "always" => Ok(EncryptMode::Always),
+            "false" | "0" | "no" | "off" | "never" => Ok(EncryptMode::Never),
+            _ => Err(format!("allowed: {}", EncryptMode::ALLOWED)),
+        }
+    }
+}
+
+impl Serialize for EncryptMode {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            EncryptMode::Auto => s.serialize_str("auto"),
+            EncryptMode::Always => s.serialize_bool(true),
+            EncryptMode::Never => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EncryptMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Bool(bool),
+            Str(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Bool(true) => Ok(EncryptMode::Always),
+            Repr::Bool(false) => Ok(EncryptMode::Never),
+            Repr::Str(s) if s.eq_ignore_ascii_case("auto") => Ok(EncryptMode::Auto),
+            Repr::Str(s) => Err(serde::de::Error::custom(format!(
+                "invalid encrypt value {s:?} (allowed: {})",
+                EncryptMode::ALLOWED
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompressionConfig {
+    #[serde(deserialize_with = "de_compression")]
+    pub algorithm: Compression,
+    /// Always filled in after loading: the file's value, or the algorithm's default.
+    pub level: i32,
+    /// zstd worker threads (0 = compress on the calling thread).
+    pub threads: u32,
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        CompressionConfig {
+            algorithm: Compression::Zstd,
+            level: Compression::Zstd.default_level(),
+            threads: 2,
+        }
+    }
+}
+
+fn de_compression<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Compression, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub database_days: u32,
+    pub filesystem_days: u32,
+    pub configuration_days: u32,
+    pub state_days: u32,
+    /// Newest good backups of each type kept whatever their age.
+    pub min_keep: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            database_days: 30,
+            filesystem_days: 90,
+            configuration_days: 365,
+            state_days: 30,
+            min_keep: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    pub max_backup_age_hours: u32,
+    /// 0..=1.
+    pub min_backup_success_rate: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            max_backup_age_hours: 25,
+            min_backup_success_rate: 0.95,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub email_enabled: bool,
+    pub emails: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    pub filesystem: FilesystemSource,
+    pub configuration: ConfigurationSource,
+    pub database: DatabaseSource,
+}
+
+/// The Panel app's uploads, logs and static assets.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesystemSource {
+    pub paths: Vec<PathBuf>,
+    /// Glob patterns; when non-empty only matching entries are backed up.
+    pub include: Vec<String>,
+    /// Glob patterns excluded.
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigurationSource {
+    pub files: Vec<PathBuf>,
+    /// `.env`-style files (treated as secrets).
+    pub env_files: Vec<PathBuf>,
+    /// Names of environment variables captured (values are secrets).
+    pub env_vars: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_file: Option<PathBuf>,
+    /// Directory where `git describe` runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_dir: Option<PathBuf>,
+    /// Allow secrets in an unencrypted artifact.
+    pub allow_plaintext_secrets: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSource {
+    /// e.g. `postgres://panel@127.0.0.1:5432/panel`; may hold a password
+    /// (masked by [`Config::dump_effective`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Databases to dump; empty means the one in `url`.
+    pub databases: Vec<String>,
+    pub format: DumpFormat,
+}
+
+/// pg_dump output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DumpFormat {
+    /// `pg_dump -Fc`, restored with pg_restore.
+    #[default]
+    Custom,
+    /// Plain SQL, restored with psql.
+    Plain,
+}
+
+impl DumpFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DumpFormat::Custom => "custom",
+            DumpFormat::Plain => "plain",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Filesystem backups are incremental when a good full exists.
+    pub incremental: bool,
+    /// A new full is taken when the last full is this old.
+    pub full_every_days: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            incremental: true,
+            full_every_days: 7,
+        }
+    }
+}
+
+impl Config {
+    /// Load with an explicit environment and working directory (testable).
+    pub fn load(
+        explicit: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        cwd: &Path,
+    ) -> Result<Config> {
+        let cwd = normalize(cwd, Path::new("/"));
+        let file = locate(explicit, env, &cwd)?;
+        let mut config = match &file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        let base = match &file {
+            Some(path) => path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.clone()),
+            None => cwd.clone(),
+        };
+        config.resolve_paths(&base);
+        env::apply(&mut config, env, &cwd)?;
+        config.source = file;
+        Ok(config)
+    }
+
+    /// Load from the process environment and working directory.
+    pub fn load_default_env(explicit: Option<&Path>) -> Result<Config> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::io("read the current directory", Path::new("."), e))?;
+        let env = |k: &str| std::env::var(k).ok();
+        Config::load(explicit, &env, &cwd)
+    }
+
+    /// Parse one file (paths still relative; not resolved).
+    fn from_file(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("read config file", path, e))?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parse TOML text; `origin` names the file in error messages.
+    pub(crate) fn from_toml_str(text: &str, origin: &str) -> Result<Config> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::usage(format!(
+                "cannot parse config file {origin}: {}",
+                e.to_string().trim_end()
+            ))
+            .hint("fix the TOML syntax at the line and column shown; see config.example.toml")
+        })?;
+        check::check_table(&table, origin)?;
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            Error::usage(format!(
+                "invalid config file {origin}: {}",
+                e.to_string().trim_end()
+            ))
+            .hint("check the key names and value types against config.example.toml")
+        })?;
+        let has_level = table
+            .get("compression")
+            .and_then(|c| c.as_table())
+            .is_some_and(|c| c.contains_key("level"));
+        if !has_level {
+            config.compression.level = config.compression.algorithm.default_level();
+        }
+        Ok(config)
+    }
+
+    /// Make every path absolute against `base` (lexically).
+    fn resolve_paths(&mut self, base: &Path) {
+        let abs = |p: &mut PathBuf| *p = normalize(p, base);
+        abs(&mut self.repository.path);
+        abs(&mut self.catalog.path);
+        abs(&mut self.encryption.key_file);
+        self.sources.filesystem.paths.iter_mut().for_each(abs);
+        let c = &mut self.sources.configuration;
+        c.files.iter_mut().for_each(abs);
+        c.env_files.iter_mut().for_each(abs);
+        c.version_file.iter_mut().for_each(abs);
+        c.git_dir.iter_mut().for_each(abs);
+    }
+
+    /// Retention window, in days, for a backup type.
+    pub fn retention_days(&self, backup_type: BackupType) -> u32 {
+        let r = &self.retention;
+        match backup_type {
+            BackupType::Database => r.database_days,
+            BackupType::Filesystem => r.filesystem_days,
+            BackupType::Configuration => r.configuration_days,
+            BackupType::State => r.state_days,
+        }
+    }
+
+    /// The effective configuration as TOML, for `lifeboat config show`.
+    /// Secrets (a password in the database URL) are replaced by `***`.
+    pub fn dump_effective(&self) -> String {
+        let mut shown = self.clone();
+        if let Some(url) = &shown.sources.database.url {
+            shown.sources.database.url = Some(mask_database_url(url));
+        }
+        let header = match &self.source {
+            Some(p) => format!("# effective configuration (file: {})\n", p.display()),
+            None => "# effective configuration (built-in defaults, no file)\n".to_string(),
+        };
+        match toml::to_string_pretty(&shown) {
+            Ok(body) => format!("{header}{body}"),
+            Err(e) => format!("{header}# cannot render the configuration: {e}\n"),
+        }
+    }
+}
+
+/// Which file to read, if any, as an absolute path.
+fn locate(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+) -> Result<Option<PathBuf>> {
+    if let Some(p) = explicit {
+        let path = normalize(p, cwd);
+        return must_exist(path, "--config").map(Some);
+    }
+    if let Some(v) = env(CONFIG_ENV).filter(|v| !v.trim().is_empty()) {
+        let path = normalize(Path::new(v.trim()), cwd);
+        return must_exist(path, &format!("${CONFIG_ENV}")).map(Some);
+    }
+    let local = cwd.join(DEFAULT_FILE_NAME);
+    Ok(local.is_file().then_some(local))
+}
+
+fn must_exist(path: PathBuf, from: &str) -> Result<PathBuf> {
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err(Error::usage(format!(
+            "config file {} (from {from}) is not a regular file",
+            path.display()
+        ))
+        .hint("point it at a TOML file such as config.example.toml")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::usage(format!(
+            "config file {} (from {from}) does not exist",
+            path.display()
+        ))
+        .hint("check the path, or copy config.example.toml there; without it lifeboat uses ./lifeboat.toml or built-in defaults")),
+        Err(e) => Err(Error::io("read config file", &path, e)),
+    }
+}

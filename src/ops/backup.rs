@@ -1,0 +1,552 @@
+//! Backups of the filesystem and configuration sources.
+//!
+//! The order of events is what makes a killed or failed backup harmless:
+//! a catalog row in state `running` and hidden partial files first; the
+//! payload and index sealed and fsynced; then published under their final
+//! names; the manifest written last (the commit point); only then the row
+//! says `succeeded`. Anything that dies before the manifest leaves partial
+//! files that the next start removes and a row that says `interrupted`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::archive::crypto::{self, DataKey};
+use crate::archive::keys::KeyRing;
+use crate::archive::manifest::{
+    BackupKind, BackupType, Compression, FileStats, Manifest, StreamInfo, MANIFEST_FORMAT,
+};
+use crate::archive::pipeline::{self, SealOptions, Sealed, Sealer};
+use crate::catalog::{BackupRecord, BackupStatus};
+use crate::config::EncryptMode;
+use crate::error::{Error, Result};
+use crate::ops::jobs::Job;
+use crate::ops::{open_data_key, Engine, Progress};
+use crate::sources::filesystem::{self, ExtraEntry, IndexEntry, IndexReader, WalkSpec};
+use crate::storage::local::read_manifest;
+
+/// What the operator asked for.
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    pub backup_type: BackupType,
+    pub name: Option<String>,
+    /// Make a full backup even when an incremental is possible.
+    pub force_full: bool,
+}
+
+/// What a finished backup reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupReport {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub backup_type: BackupType,
+    pub kind: BackupKind,
+    pub parent_id: Option<String>,
+    pub status: BackupStatus,
+    pub file: PathBuf,
+    pub size: u64,
+    pub stored_size: u64,
+    pub encrypted: bool,
+    pub files: Option<FileStats>,
+    pub warnings: Vec<String>,
+    pub seconds: f64,
+    pub job_id: i64,
+}
+
+/// Run one backup as a job.
+pub fn run(engine: &Engine, req: &BackupRequest, face: &dyn Progress, cancel: &AtomicBool) -> Result<BackupReport> {
+    validate_name(req.name.as_deref())?;
+    let job = Job::start(engine, "backup", req.backup_type.as_str(), face)?;
+    let result = match req.backup_type {
+        BackupType::Filesystem | BackupType::Configuration => tree_backup(engine, req, &job, cancel),
+        other => Err(Error::usage(format!(
+            "{other} backups are not available in this version of lifeboat"
+        ))
+        .hint("supported now: --type filesystem, --type configuration")),
+    };
+    let warnings = result.as_ref().map(|r| r.warnings.len()).unwrap_or(0);
+    job.finish(&result, warnings);
+    let (outcome, detail) = match &result {
+        Ok(r) => (r.status.as_str().to_string(), format!("{} {} ({} bytes stored)", r.id, r.file.display(), r.stored_size)),
+        Err(e) => (if e.kind == crate::error::ErrorKind::Cancelled { "cancelled" } else { "failed" }.to_string(), e.message.clone()),
+    };
+    engine.audit("backup", req.backup_type.as_str(), &outcome, &detail)?;
+    result
+}
+
+fn validate_name(name: Option<&str>) -> Result<()> {
+    if let Some(n) = name {
+        let ok = !n.is_empty()
+            && n.len() <= 64
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(Error::usage(format!("invalid backup name '{n}'"))
+                .hint("use 1-64 letters, digits, '-' or '_' (it becomes part of the file name)"));
+        }
+    }
+    Ok(())
+}
+
+/// The sources of a tree backup, from the configuration.
+fn walk_spec(engine: &Engine, t: BackupType) -> Result<WalkSpec> {
+    let cfg = &engine.config.sources;
+    match t {
+        BackupType::Filesystem => {
+            if cfg.filesystem.paths.is_empty() {
+                return Err(Error::usage("no filesystem paths are configured")
+                    .hint("list the app's uploads, logs and static directories in [sources.filesystem] paths"));
+            }
+            Ok(WalkSpec {
+                roots: cfg.filesystem.paths.clone(),
+                include: cfg.filesystem.include.clone(),
+                exclude: cfg.filesystem.exclude.clone(),
+                extra: Vec::new(),
+            })
+        }
+        BackupType::Configuration => {
+            let c = &cfg.configuration;
+            let mut roots: Vec<PathBuf> = c.files.iter().chain(c.env_files.iter()).cloned().collect();
+            roots.sort();
+            roots.dedup();
+            let mut extra = Vec::new();
+            if !c.env_vars.is_empty() {
+                let mut text = String::from("# environment variables captured by lifeboat\n");
+                for name in &c.env_vars {
+                    match std::env::var(name) {
+                        Ok(v) => text.push_str(&format!("{name}={}\n", shell_quote(&v))),
+                        Err(_) => text.push_str(&format!("# {name} was not set\n")),
+                    }
+                }
+                extra.push(ExtraEntry {
+                    path: b".lifeboat-config/environment.env".to_vec(),
+                    data: text.into_bytes(),
+                    mode: 0o600,
+                });
+            }
+            if let Some(v) = app_version(engine)? {
+                extra.push(ExtraEntry {
+                    path: b".lifeboat-config/version.txt".to_vec(),
+                    data: format!("{v}\n").into_bytes(),
+                    mode: 0o644,
+                });
+            }
+            if roots.is_empty() && extra.is_empty() {
+                return Err(Error::usage("nothing to back up: no configuration files, env files or env vars are configured")
+                    .hint("fill [sources.configuration] files, env_files or env_vars"));
+            }
+            Ok(WalkSpec {
+                roots,
+                include: Vec::new(),
+                exclude: Vec::new(),
+                extra,
+            })
+        }
+        _ => unreachable!("only tree types"),
+    }
+}
+
+fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+/// The app's version: the configured version file, else `git describe`.
+fn app_version(engine: &Engine) -> Result<Option<String>> {
+    let c = &engine.config.sources.configuration;
+    if let Some(vf) = &c.version_file {
+        let v = std::fs::read_to_string(vf).map_err(|e| Error::io("cannot read version file", vf, e))?;
+        return Ok(Some(v.trim().to_string()));
+    }
+    if let Some(dir) = &c.git_dir {
+        let out = std::process::Command::new("git")
+            .args(["describe", "--always", "--tags", "--dirty"])
+            .current_dir(dir)
+            .output()
+            .map_err(|e| Error::external(format!("cannot run git describe in {}: {e}", dir.display())))?;
+        if !out.status.success() {
+            return Err(Error::external(format!(
+                "git describe failed in {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+            .hint("point [sources.configuration] git_dir at the app's git checkout, or set version_file"));
+        }
+        return Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_string()));
+    }
+    Ok(None)
+}
+
+/// Decide whether this payload is encrypted and with which keys.
+fn encryption_for(engine: &Engine, t: BackupType) -> Result<(Option<KeyRing>, bool)> {
+    let ring = engine.keyring()?;
+    for w in ring.iter().flat_map(|r| r.warnings()) {
+        tracing::warn!("{w}");
+    }
+    let encrypt = match engine.config.encryption.encrypt {
+        EncryptMode::Never => false,
+        EncryptMode::Always => true,
+        EncryptMode::Auto => ring.is_some(),
+    };
+    if t == BackupType::Configuration && !engine.config.sources.configuration.allow_plaintext_secrets {
+        if ring.is_none() {
+            return Err(Error::refused(format!(
+                "configuration backups hold secrets and are always encrypted, but there is no key file at {}",
+                engine.config.encryption.key_file.display()
+            ))
+            .hint("create one with `lifeboat key generate` (and keep a copy of it offline), or set allow_plaintext_secrets = true in [sources.configuration]"));
+        }
+        return Ok((ring, true));
+    }
+    if encrypt && ring.is_none() {
+        return Err(Error::key(format!(
+            "encryption is required but there is no key file at {}",
+            engine.config.encryption.key_file.display()
+        ))
+        .hint("create one with `lifeboat key generate`"));
+    }
+    Ok((ring, encrypt))
+}
+
+/// The newest good backup of this type that an incremental can build on,
+/// with its manifest, or None when a full backup is due.
+fn choose_parent(engine: &Engine, t: BackupType, spec: &WalkSpec, face: &dyn Progress) -> Result<Option<(Manifest, PathBuf)>> {
+    if !engine.config.backup.incremental || t != BackupType::Filesystem {
+        return Ok(None);
+    }
+    let records = engine.catalog.list_backups(Some(t))?;
+    let Some(newest) = records.iter().find(|r| r.status.is_good()) else {
+        return Ok(None);
+    };
+    // Walk back to the chain's full to see how old it is.
+    let mut full_at: Option<DateTime<Utc>> = None;
+    let mut cur = Some(newest.clone());
+    let mut hops = 0;
+    while let Some(r) = cur {
+        if r.kind == BackupKind::Full {
+            full_at = Some(r.created_at);
+            break;
+        }
+        hops += 1;
+        if hops > 10_000 {
+            break;
+        }
+        cur = match &r.parent_id {
+            Some(p) => engine.catalog.get_backup(p)?.filter(|p| p.status.is_good()),
+            None => None,
+        };
+    }
+    let Some(full_at) = full_at else {
+        face.note("the newest backup's chain is broken; taking a full backup");
+        return Ok(None);
+    };
+    let age_days = (Utc::now() - full_at).num_seconds() as f64 / 86_400.0;
+    if age_days >= engine.config.backup.full_every_days as f64 {
+        face.note(&format!(
+            "the last full backup is {age_days:.1} days old (full_every_days = {}); taking a full backup",
+            engine.config.backup.full_every_days
+        ));
+        return Ok(None);
+    }
+    let manifest_path = PathBuf::from(format!("{}{}", newest.file, crate::archive::manifest::MANIFEST_SUFFIX));
+    let manifest = match read_manifest(&manifest_path) {
+        Ok(m) => m,
+        Err(e) => {
+            face.note(&format!("cannot use {} as a parent ({}); taking a full backup", newest.id, e.message));
+            return Ok(None);
+        }
+    };
+    let same_source = manifest.source.get("paths") == Some(&json!(spec.roots));
+    if !same_source {
+        face.note("the configured paths changed since the last backup; taking a full backup");
+        return Ok(None);
+    }
+    if manifest.index.is_none() {
+        return Ok(None);
+    }
+    Ok(Some((manifest, manifest_path)))
+}
+
+/// Open an artifact's file index as a stream of entries.
+pub fn open_index(
+    manifest: &Manifest,
+    manifest_path: &Path,
+    dk: Option<&DataKey>,
+) -> Result<IndexReader<BufReader<Box<dyn std::io::Read + Send>>>> {
+    let info = manifest.index.as_ref().ok_or_else(|| {
+        Error::integrity(format!("backup {} has no file index", manifest.id))
+    })?;
+    let path = manifest_path.parent().unwrap_or(Path::new(".")).join(&info.file);
+    let file = File::open(&path).map_err(|e| Error::io("cannot open file index", &path, e))?;
+    let dk = if manifest.encrypted { dk } else { None };
+    let stream = pipeline::open_stream(file, manifest.compression, dk, Some(info.size))?;
+    Ok(IndexReader::new(BufReader::with_capacity(256 * 1024, stream)))
+}
+
+fn tree_backup(engine: &Engine, req: &BackupRequest, job: &Job, cancel: &AtomicBool) -> Result<BackupReport> {
+    job.phase("preparing");
+    let spec = walk_spec(engine, req.backup_type)?;
+    write_tree(engine, req, spec, job, cancel)
+}
+
+/// Back up exactly `paths` (the files a restore is about to replace) as a
+/// full backup named `pre_restore`, so the restore can be undone.
+pub fn safety_copy(engine: &Engine, t: BackupType, paths: Vec<PathBuf>, job: &Job, cancel: &AtomicBool) -> Result<BackupReport> {
+    let req = BackupRequest {
+        backup_type: t,
+        name: Some("pre_restore".into()),
+        force_full: true,
+    };
+    let spec = WalkSpec {
+        roots: paths,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        extra: Vec::new(),
+    };
+    let report = write_tree(engine, &req, spec, job, cancel)?;
+    engine.audit("safety-copy", t.as_str(), report.status.as_str(), &report.id)?;
+    Ok(report)
+}
+
+fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, cancel: &AtomicBool) -> Result<BackupReport> {
+    let started = std::time::Instant::now();
+    let t = req.backup_type;
+    let created_at = Utc::now();
+    let (ring, encrypt) = encryption_for(engine, t)?;
+
+    let parent = if req.force_full { None } else { choose_parent(engine, t, &spec, job)? };
+    let parent_dk = match &parent {
+        Some((m, p)) => open_data_key(ring.as_ref(), m, p)?,
+        None => None,
+    };
+    let kind = if parent.is_some() { BackupKind::Incremental } else { BackupKind::Full };
+
+    let id = new_id(t, created_at);
+    let compression: Compression = engine.config.compression.algorithm;
+    let level = engine.config.compression.level;
+    let data_key = if ring.is_some() { Some(DataKey::random()) } else { None };
+    let wrapped = match (&ring, &data_key) {
+        (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
+        _ => None,
+    };
+
+    let payload_name = artifact_name(t, created_at, req.name.as_deref(), kind, compression, encrypt);
+    let index_name = format!("{payload_name}.index");
+    let (payload_file, payload_tmp) = engine.repo.create_partial(t, &payload_name)?;
+    job.track_partial(&payload_tmp)?;
+    let (index_file, index_tmp) = engine.repo.create_partial(t, &index_name)?;
+    job.track_partial(&index_tmp)?;
+
+    let record = BackupRecord {
+        id: id.clone(),
+        backup_type: t,
+        name: req.name.clone(),
+        kind,
+        parent_id: parent.as_ref().map(|(m, _)| m.id.clone()),
+        created_at,
+        finished_at: None,
+        status: BackupStatus::Running,
+        size: 0,
+        stored_size: 0,
+        encrypted: encrypt,
+        key_id: wrapped.as_ref().map(|w| w.key_id.clone()),
+        file: engine.repo.type_dir(t).join(&payload_name).to_string_lossy().into_owned(),
+        sha256: None,
+        verified_at: None,
+        verify_result: None,
+        warnings: 0,
+        job_id: Some(job.id),
+    };
+    engine.catalog.insert_backup(&record)?;
+
+    let result = (|| -> Result<(Sealed, Sealed, filesystem::BackupOutcome)> {
+        let seal = |file: File, threads: u32| {
+            Sealer::new(
+                file,
+                SealOptions {
+                    compression,
+                    level,
+                    data_key: if encrypt { data_key.clone() } else { None },
+                    threads,
+                },
+            )
+        };
+        let mut payload = seal(payload_file, engine.config.compression.threads)?;
+        let mut index = seal(index_file, 1)?;
+        job.phase("counting files");
+        let (total_bytes, total_files) = filesystem::scan_totals(&spec)?;
+        job.total(Some(total_bytes), Some(total_files));
+        job.phase(if kind == BackupKind::Incremental { "reading changed files" } else { "reading files" });
+        let mut parent_iter = match &parent {
+            Some((m, p)) => Some(open_index(m, p, parent_dk.as_ref())?),
+            None => None,
+        };
+        let progress = |bytes: u64, items: u64| job.advance(bytes, items);
+        let outcome = filesystem::backup_tree(
+            &spec,
+            parent_iter.as_mut().map(|i| i as &mut dyn Iterator<Item = Result<IndexEntry>>),
+            &mut payload,
+            &mut index,
+            &progress,
+            cancel,
+        )?;
+        job.phase("sealing");
+        let (payload_sealed, _) = payload.finish()?;
+        let (index_sealed, _) = index.finish()?;
+        Ok((payload_sealed, index_sealed, outcome))
+    })();
+
+    let (payload_sealed, index_sealed, outcome) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&payload_tmp);
+            let _ = std::fs::remove_file(&index_tmp);
+            let status = if e.kind == crate::error::ErrorKind::Cancelled { BackupStatus::Cancelled } else { BackupStatus::Failed };
+            let _ = engine.catalog.set_backup_status(&id, status);
+            return Err(e);
+        }
+    };
+    for w in &outcome.warnings {
+        job.note(w);
+    }
+
+    job.phase("publishing");
+    let commit = (|| -> Result<(PathBuf, Manifest)> {
+        let payload_final = engine.repo.publish(&payload_tmp, t, &payload_name)?;
+        let final_name = payload_final.file_name().unwrap().to_string_lossy().into_owned();
+        let index_final_name = format!("{final_name}.index");
+        let index_final = engine.repo.type_dir(t).join(&index_final_name);
+        engine.repo.publish_exact(&index_tmp, &index_final)?;
+        job.track_partial(&payload_final)?;
+        job.track_partial(&index_final)?;
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            id: id.clone(),
+            backup_type: t,
+            name: req.name.clone(),
+            kind,
+            parent_id: parent.as_ref().map(|(m, _)| m.id.clone()),
+            created_at,
+            finished_at: Utc::now(),
+            created_by: engine.actor.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            source: json!({
+                "paths": spec.roots,
+                "include": spec.include,
+                "exclude": spec.exclude,
+                "host": engine.host,
+            }),
+            compression,
+            compression_level: level,
+            encrypted: encrypt,
+            segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
+            key: wrapped.clone(),
+            payload: StreamInfo {
+                file: final_name.clone(),
+                size: payload_sealed.size,
+                stored_size: payload_sealed.stored_size,
+                sha256: payload_sealed.sha256.clone(),
+            },
+            index: Some(StreamInfo {
+                file: index_final_name,
+                size: index_sealed.size,
+                stored_size: index_sealed.stored_size,
+                sha256: index_sealed.sha256.clone(),
+            }),
+            files: Some(outcome.stats.clone()),
+            database: None,
+            warnings: outcome.warnings.clone(),
+            mac: None,
+        };
+        if let Some(dk) = &data_key {
+            manifest.mac = Some(crypto::manifest_mac(dk, &manifest));
+        }
+        let manifest_path = engine.repo.type_dir(t).join(Manifest::file_name_for(&final_name));
+        crate::storage::local::write_atomic(&manifest_path, &manifest.to_json_pretty())?;
+        Ok((payload_final, manifest))
+    })();
+    let (payload_final, manifest) = match commit {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&payload_tmp);
+            let _ = std::fs::remove_file(&index_tmp);
+            let _ = engine.catalog.set_backup_status(&id, BackupStatus::Failed);
+            return Err(e);
+        }
+    };
+    let status = if manifest.warnings.is_empty() { BackupStatus::Succeeded } else { BackupStatus::SucceededWithWarnings };
+    engine.catalog.upsert_from_manifest(&manifest, &payload_final, status)?;
+    Ok(BackupReport {
+        id,
+        backup_type: t,
+        kind,
+        parent_id: manifest.parent_id.clone(),
+        status,
+        file: payload_final,
+        size: manifest.payload.size,
+        stored_size: manifest.payload.stored_size,
+        encrypted: encrypt,
+        files: manifest.files.clone(),
+        warnings: manifest.warnings.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        job_id: job.id,
+    })
+}
+
+/// A new backup id: type prefix, UTC time, random suffix (sortable, unique).
+pub fn new_id(t: BackupType, at: DateTime<Utc>) -> String {
+    format!("{}-{}-{:04x}", t.id_prefix(), at.format("%Y%m%d-%H%M%S"), rand::random::<u16>())
+}
+
+/// Seed-style artifact name, e.g. `fs_backup_20261126_020000_nightly.tar.zst.enc`.
+pub fn artifact_name(
+    t: BackupType,
+    at: DateTime<Utc>,
+    name: Option<&str>,
+    kind: BackupKind,
+    compression: Compression,
+    encrypted: bool,
+) -> String {
+    let mut s = format!("{}_{}", t.file_prefix(), at.format("%Y%m%d_%H%M%S"));
+    if kind == BackupKind::Incremental {
+        s.push_str("_incr");
+    }
+    if let Some(n) = name {
+        s.push('_');
+        s.push_str(n);
+    }
+    s.push_str(".tar");
+    s.push_str(compression.extension());
+    if encrypted {
+        s.push_str(".enc");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_seed_style() {
+        let at = DateTime::parse_from_rfc3339("2026-11-26T02:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(
+            artifact_name(BackupType::Filesystem, at, None, BackupKind::Full, Compression::Gzip, false),
+            "fs_backup_20261126_020000.tar.gz"
+        );
+        assert_eq!(
+            artifact_name(BackupType::Configuration, at, Some("pre-deploy"), BackupKind::Full, Compression::Gzip, true),
+            "config_backup_20261126_020000_pre-deploy.tar.gz.enc"
+        );
+        assert!(new_id(BackupType::Filesystem, at).starts_with("fs-20261126-020000-"));
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        assert!(validate_name(Some("../x")).is_err());
+        assert!(validate_name(Some("")).is_err());
+        assert!(validate_name(Some("nightly_1")).is_ok());
+    }
+}

@@ -1,0 +1,174 @@
+//! The use-cases: backup, restore, verify, keys, catalog rebuild.
+//!
+//! An [`Engine`] holds what every operation needs (config, catalog,
+//! repository, who is acting) and knows nothing of terminals: progress goes
+//! out through the [`Progress`] trait, which the CLI implements with
+//! indicatif, and tests with [`Silent`].
+
+pub mod backup;
+pub mod jobs;
+pub mod keys;
+pub mod rebuild;
+pub mod restore;
+pub mod select;
+pub mod verify;
+
+use std::path::Path;
+
+use crate::archive::crypto::{self, DataKey};
+use crate::archive::keys::KeyRing;
+use crate::archive::manifest::Manifest;
+use crate::catalog::audit::AuditEntry;
+use crate::catalog::Catalog;
+use crate::config::{Config, EncryptMode};
+use crate::error::{Error, Result};
+use crate::storage::local::Repository;
+
+/// Where an operation reports what it is doing. Implementations must be
+/// cheap: `advance` is called often (the job layer throttles persistence).
+pub trait Progress {
+    /// A new phase began ("reading files", "verifying", ...).
+    fn phase(&self, name: &str);
+    /// Totals, when known.
+    fn total(&self, bytes: Option<u64>, items: Option<u64>);
+    /// Absolute amounts done so far.
+    fn advance(&self, bytes_done: u64, items_done: u64);
+    /// A line worth showing the operator (a warning, a decision taken).
+    fn note(&self, message: &str);
+}
+
+/// Progress that goes nowhere (tests, `--json`).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn phase(&self, _: &str) {}
+    fn total(&self, _: Option<u64>, _: Option<u64>) {}
+    fn advance(&self, _: u64, _: u64) {}
+    fn note(&self, _: &str) {}
+}
+
+/// Everything an operation needs.
+pub struct Engine {
+    pub config: Config,
+    pub catalog: Catalog,
+    pub repo: Repository,
+    /// `user@host`, for audit rows and manifests.
+    pub actor: String,
+    pub host: String,
+}
+
+impl Engine {
+    /// Open the repository and catalog named by `config`, and settle the
+    /// affairs of processes that died mid-job (their partial outputs are
+    /// removed and their jobs marked interrupted).
+    pub fn open(config: Config) -> Result<Engine> {
+        let repo = Repository::open(&config.repository.path)?;
+        let catalog = Catalog::open(&config.catalog.path)?;
+        let actor = crate::catalog::audit::current_actor();
+        let host = hostname();
+        let engine = Engine {
+            config,
+            catalog,
+            repo,
+            actor,
+            host,
+        };
+        jobs::recover_dead_jobs(&engine)?;
+        Ok(engine)
+    }
+
+    /// The key ring, if the key file exists. A configured `encrypt = true`
+    /// with no key file is an error here.
+    pub fn keyring(&self) -> Result<Option<KeyRing>> {
+        let path = &self.config.encryption.key_file;
+        if path.exists() {
+            return KeyRing::load(path).map(Some);
+        }
+        match self.config.encryption.encrypt {
+            EncryptMode::Always => Err(KeyRing::load(path).err().unwrap_or_else(|| {
+                Error::key(format!("key file {} does not exist", path.display()))
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Keyring that must exist because an artifact needs it.
+    pub fn require_keyring(&self, why: &str) -> Result<KeyRing> {
+        let path = &self.config.encryption.key_file;
+        KeyRing::load(path).map_err(|e| {
+            Error::key(format!("{why}, but {}", e.message)).hint(
+                e.hint
+                    .unwrap_or_else(|| "set [encryption] key_file to the key file that was used".into()),
+            )
+        })
+    }
+
+    /// Record an operation in the catalog's audit log and the repository's
+    /// copy of it. Audit failures are reported, never silently dropped.
+    pub fn audit(&self, action: &str, target: &str, outcome: &str, detail: &str) -> Result<()> {
+        let entry = AuditEntry {
+            ts: chrono::Utc::now(),
+            actor: self.actor.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome: outcome.to_string(),
+            detail: detail.to_string(),
+        };
+        let record = self.catalog.append_audit(&entry)?;
+        let line = serde_json::to_string(&record).expect("audit record serializes");
+        self.repo.append_audit_line(&line)
+    }
+}
+
+/// Unwrap an artifact's data key and check its manifest MAC. Returns None
+/// for artifacts made without a key.
+pub fn open_data_key(ring: Option<&KeyRing>, manifest: &Manifest, manifest_path: &Path) -> Result<Option<DataKey>> {
+    let Some(wrapped) = &manifest.key else {
+        if manifest.encrypted {
+            return Err(Error::integrity(format!(
+                "manifest {} says the payload is encrypted but carries no data key",
+                manifest_path.display()
+            )));
+        }
+        return Ok(None);
+    };
+    let Some(ring) = ring else {
+        return Err(Error::key(format!(
+            "backup {} was made with key {}, but no key file is available",
+            manifest.id, wrapped.key_id
+        ))
+        .hint("set [encryption] key_file (or LIFEBOAT_KEY_FILE) to the key file that holds that key"));
+    };
+    let dk = crypto::unwrap_data_key(ring, wrapped, &manifest.id)?;
+    crypto::verify_manifest_mac(&dk, manifest).map_err(|e| {
+        Error::integrity(format!(
+            "manifest {} failed authentication: {}",
+            manifest_path.display(),
+            e.message
+        ))
+        .hint("the manifest was changed after it was written; do not trust this backup, use another one")
+    })?;
+    Ok(Some(dk))
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for writes of its length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// True when a process with this pid exists on this host.
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

@@ -1,0 +1,98 @@
+//! `catalog rebuild`: the catalog is a cache of the repository, so after it
+//! is lost or damaged it is reconstructed from the manifests alone.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::catalog::{BackupStatus, Catalog};
+use crate::error::{ErrorKind, Result};
+use crate::ops::select::Artifact;
+use crate::storage::local::Repository;
+
+/// What a rebuild found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    pub catalog: PathBuf,
+    pub repository: PathBuf,
+    pub backups: u64,
+    /// Manifests that could not be used, with the reason.
+    pub skipped: Vec<String>,
+    /// Where a damaged catalog was moved, if it was.
+    pub moved_aside: Option<PathBuf>,
+}
+
+/// Rebuild the backups table of the catalog at `catalog_path` from `repo_root`.
+/// A damaged catalog file is moved aside (never deleted) first.
+pub fn run(catalog_path: &Path, repo_root: &Path) -> Result<RebuildReport> {
+    let repo = Repository::open_existing(repo_root)?;
+    let mut moved_aside = None;
+    let mut catalog = match Catalog::open(catalog_path) {
+        Ok(c) => c,
+        Err(e) if e.kind == ErrorKind::Integrity => {
+            let aside = PathBuf::from(format!(
+                "{}.broken-{}",
+                catalog_path.display(),
+                chrono::Utc::now().format("%Y%m%d%H%M%S")
+            ));
+            std::fs::rename(catalog_path, &aside).map_err(|err| crate::error::Error::io("cannot move aside", catalog_path, err))?;
+            for ext in ["-wal", "-shm"] {
+                let side = PathBuf::from(format!("{}{ext}", catalog_path.display()));
+                if side.exists() {
+                    let _ = std::fs::rename(&side, format!("{}{ext}", aside.display()));
+                }
+            }
+            moved_aside = Some(aside);
+            Catalog::open(catalog_path)?
+        }
+        Err(e) => return Err(e),
+    };
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for found in repo.scan_manifests()? {
+        let m = match found.manifest {
+            Ok(m) => m,
+            Err(e) => {
+                skipped.push(e.message);
+                continue;
+            }
+        };
+        let a = Artifact {
+            manifest: m,
+            manifest_path: found.manifest_path,
+        };
+        let payload = a.payload_path();
+        match std::fs::metadata(&payload) {
+            Ok(meta) if meta.len() == a.manifest.payload.stored_size => {}
+            Ok(meta) => {
+                skipped.push(format!(
+                    "{}: payload {} is {} bytes, manifest says {}",
+                    a.manifest.id,
+                    payload.display(),
+                    meta.len(),
+                    a.manifest.payload.stored_size
+                ));
+                continue;
+            }
+            Err(_) => {
+                skipped.push(format!("{}: payload {} is missing", a.manifest.id, payload.display()));
+                continue;
+            }
+        }
+        let status = if a.manifest.warnings.is_empty() {
+            BackupStatus::Succeeded
+        } else {
+            BackupStatus::SucceededWithWarnings
+        };
+        rows.push((a.manifest, payload, status));
+    }
+    let backups = rows.len() as u64;
+    catalog.replace_backups_from(rows)?;
+    Ok(RebuildReport {
+        catalog: catalog_path.to_path_buf(),
+        repository: repo_root.to_path_buf(),
+        backups,
+        skipped,
+        moved_aside,
+    })
+}

@@ -1,0 +1,248 @@
+//! Restores of filesystem and configuration backups.
+//!
+//! Safety rules, in the order they apply: the whole chain is verified
+//! (manifest authentication and SHA-256 of every stored byte) before a
+//! single byte reaches the target; the default target is a new directory;
+//! anything that would overwrite or delete existing files needs `--yes` and
+//! first gets a safety copy, itself an ordinary backup that `restore` can
+//! put back; `--dry-run` shows the plan and changes nothing.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use chrono::Utc;
+
+use crate::archive::crypto::DataKey;
+use crate::archive::manifest::BackupType;
+use crate::archive::pipeline;
+use crate::error::{Error, Result};
+use crate::ops::backup::{self, BackupReport};
+use crate::ops::jobs::Job;
+use crate::ops::select::{self, Artifact, Selector};
+use crate::ops::verify::check_integrity;
+use crate::ops::{Engine, Progress};
+use crate::sources::filesystem::{self, Dest, ExtractOutcome, RestorePlan};
+
+/// What the operator asked for.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub backup_type: Option<BackupType>,
+    pub selector: Selector,
+    /// Restore under this directory (created if needed).
+    pub target: Option<PathBuf>,
+    /// Write to the original paths.
+    pub in_place: bool,
+    pub dry_run: bool,
+    /// Allow overwriting/deleting existing files (after a safety copy).
+    pub yes: bool,
+}
+
+/// What a restore did (or, for a dry run, would do).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RestoreReport {
+    pub id: String,
+    /// Ids applied, full backup first.
+    pub chain: Vec<String>,
+    /// Where files went ("/" for in place).
+    pub target: PathBuf,
+    pub dry_run: bool,
+    pub plan: RestorePlan,
+    pub outcome: Option<ExtractOutcome>,
+    /// Backup id of the safety copy of what was overwritten.
+    pub safety_copy: Option<String>,
+    pub notes: Vec<String>,
+    pub seconds: f64,
+}
+
+pub fn run(engine: &Engine, req: &RestoreRequest, face: &dyn Progress, cancel: &AtomicBool) -> Result<RestoreReport> {
+    let artifact = select::resolve(engine, req.backup_type, &req.selector)?;
+    match artifact.manifest.backup_type {
+        BackupType::Filesystem | BackupType::Configuration => {}
+        other => {
+            return Err(Error::usage(format!("restoring {other} backups is not available in this version")));
+        }
+    }
+    let job = Job::start(engine, if req.dry_run { "restore-plan" } else { "restore" }, &artifact.manifest.id, face)?;
+    let result = restore_tree(engine, req, &artifact, &job, cancel);
+    job.finish(&result, 0);
+    if !req.dry_run {
+        let (outcome, detail) = match &result {
+            Ok(r) => (
+                "succeeded".to_string(),
+                format!(
+                    "{} -> {}{}",
+                    r.id,
+                    r.target.display(),
+                    r.safety_copy.as_ref().map(|s| format!(" (safety copy {s})")).unwrap_or_default()
+                ),
+            ),
+            Err(e) => ("failed".to_string(), e.message.clone()),
+        };
+        engine.audit("restore", &artifact.manifest.id, &outcome, &detail)?;
+    }
+    result
+}
+
+/// Where a restore writes.
+fn destination(engine: &Engine, req: &RestoreRequest, artifact: &Artifact) -> Result<Dest> {
+    if req.in_place {
+        if req.target.is_some() {
+            return Err(Error::usage("--in-place and --target are exclusive"));
+        }
+        return Ok(Dest::InPlace);
+    }
+    let dir = match &req.target {
+        Some(t) => t.clone(),
+        None => engine
+            .config
+            .catalog
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("restores")
+            .join(format!("{}_{}", artifact.manifest.id, Utc::now().format("%Y%m%d_%H%M%S"))),
+    };
+    if dir == Path::new("/") {
+        return Ok(Dest::InPlace);
+    }
+    Ok(Dest::Under(dir))
+}
+
+fn restore_tree(engine: &Engine, req: &RestoreRequest, artifact: &Artifact, job: &Job, cancel: &AtomicBool) -> Result<RestoreReport> {
+    let started = std::time::Instant::now();
+    let mut notes = Vec::new();
+    let dest = destination(engine, req, artifact)?;
+    let target_path = match &dest {
+        Dest::Under(d) => d.clone(),
+        Dest::InPlace => PathBuf::from("/"),
+    };
+
+    job.phase("checking the backup");
+    let links = select::chain(Some(engine), artifact)?;
+    let ring = if links.iter().any(|l| l.manifest.key.is_some()) {
+        Some(engine.require_keyring(&format!("backup {} is keyed", artifact.manifest.id))?)
+    } else {
+        None
+    };
+    let mut keys = Vec::new();
+    for link in &links {
+        keys.push(check_integrity(link, ring.as_ref())?);
+    }
+    if links.len() > 1 {
+        notes.push(format!(
+            "applying a chain of {} backups: {}",
+            links.len(),
+            links.iter().map(|l| l.manifest.id.as_str()).collect::<Vec<_>>().join(" -> ")
+        ));
+    }
+
+    job.phase("planning");
+    let last = links.last().unwrap();
+    let plan = {
+        let mut index = backup::open_index(&last.manifest, &last.manifest_path, keys.last().unwrap().as_ref())?;
+        filesystem::plan_restore(&mut index, &dest)?
+    };
+    let report = |outcome, safety_copy, notes| RestoreReport {
+        id: artifact.manifest.id.clone(),
+        chain: links.iter().map(|l| l.manifest.id.clone()).collect(),
+        target: target_path.clone(),
+        dry_run: req.dry_run,
+        plan: plan.clone(),
+        outcome,
+        safety_copy,
+        notes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if req.dry_run {
+        return Ok(report(None, None, notes));
+    }
+
+    let at_risk = plan.overwrite_paths();
+    let mut safety_copy = None;
+    if !at_risk.is_empty() || matches!(dest, Dest::InPlace) {
+        if !req.yes {
+            return Err(Error::refused(format!(
+                "this restore would overwrite or delete {} existing path(s) under {}",
+                at_risk.len(),
+                target_path.display()
+            ))
+            .hint("look first with --dry-run; then add --yes to go ahead (a safety copy of everything replaced is taken first), or restore to a new directory with --target DIR"));
+        }
+        if !at_risk.is_empty() {
+            job.phase("taking a safety copy of what will be replaced");
+            let safety = backup::safety_copy(engine, artifact.manifest.backup_type, at_risk, job, cancel)?;
+            notes.push(format!(
+                "safety copy {} holds the {} path(s) this restore replaces; undo with: lifeboat restore --id {} --in-place --yes",
+                safety.id,
+                plan.overwrite_paths().len(),
+                safety.id
+            ));
+            safety_copy = Some(safety);
+        }
+    }
+
+    let mut total = ExtractOutcome::default();
+    for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
+        job.phase(&format!("restoring {} ({}/{})", link.manifest.id, i + 1, links.len()));
+        let outcome = extract_link(link, dk.as_ref(), &dest, job, cancel).map_err(|e| {
+            let state = match &safety_copy {
+                Some(s) => format!(
+                    "the target {} may be partly restored; its previous contents are in safety copy {} (lifeboat restore --id {} --in-place --yes)",
+                    target_path.display(),
+                    s.id,
+                    s.id
+                ),
+                None => format!("the target {} may be partly restored; nothing existing was replaced", target_path.display()),
+            };
+            Error::new(e.kind, format!("{}; {state}", e.message)).hint(e.hint.clone().unwrap_or_default())
+        })?;
+        total.add(&outcome);
+    }
+    if artifact.manifest.backup_type == BackupType::Configuration {
+        if let Some(note) = relocate_config_extras(engine, &dest)? {
+            notes.push(note);
+        }
+    }
+    Ok(report(Some(total), safety_copy.map(|s: BackupReport| s.id), notes))
+}
+
+/// Extract one link of a chain into `dest`.
+pub fn extract_link(link: &Artifact, dk: Option<&DataKey>, dest: &Dest, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ExtractOutcome> {
+    let path = link.payload_path();
+    let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+    let dk_payload = if link.manifest.encrypted { dk } else { None };
+    let stream = pipeline::open_stream(file, link.manifest.compression, dk_payload, Some(link.manifest.payload.size))?;
+    let mut index = backup::open_index(&link.manifest, &link.manifest_path, dk)?;
+    if let Some(files) = &link.manifest.files {
+        progress.total(Some(files.bytes), Some(files.files + files.dirs + files.symlinks));
+    }
+    let cb = |bytes: u64, items: u64| progress.advance(bytes, items);
+    filesystem::extract(std::io::BufReader::with_capacity(1 << 20, stream), &mut index, dest, &cb, cancel)
+}
+
+/// In-place configuration restores put the captured environment and version
+/// (`.lifeboat-config/`) next to the catalog instead of at `/`.
+fn relocate_config_extras(engine: &Engine, dest: &Dest) -> Result<Option<String>> {
+    let Dest::InPlace = dest else {
+        return Ok(None);
+    };
+    let extras = Path::new("/.lifeboat-config");
+    if !extras.exists() {
+        return Ok(None);
+    }
+    let to = engine
+        .config
+        .catalog
+        .path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("restores")
+        .join(format!("config-extras-{}", Utc::now().format("%Y%m%d_%H%M%S")));
+    crate::storage::local::create_dir_all_private(to.parent().unwrap())?;
+    std::fs::rename(extras, &to).map_err(|e| Error::io("cannot move restored environment to", &to, e))?;
+    Ok(Some(format!(
+        "captured environment variables and version were written to {} (they are not applied to running processes)",
+        to.display()
+    )))
+}

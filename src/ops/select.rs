@@ -1,0 +1,218 @@
+//! Choosing artifacts: by id, by file, by point in time; and walking an
+//! incremental's chain back to its full backup.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use crate::archive::manifest::{BackupKind, BackupType, Manifest, MANIFEST_SUFFIX};
+use crate::error::{Error, Result};
+use crate::ops::Engine;
+use crate::storage::local::{read_manifest, Repository};
+
+/// A manifest and where it lives; the payload is next to it.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub manifest: Manifest,
+    pub manifest_path: PathBuf,
+}
+
+impl Artifact {
+    pub fn dir(&self) -> &Path {
+        self.manifest_path.parent().unwrap_or(Path::new("."))
+    }
+    pub fn payload_path(&self) -> PathBuf {
+        self.dir().join(&self.manifest.payload.file)
+    }
+    pub fn index_path(&self) -> Option<PathBuf> {
+        self.manifest.index.as_ref().map(|i| self.dir().join(&i.file))
+    }
+    /// Load the artifact whose payload (or manifest) is at `path`.
+    pub fn from_file(path: &Path) -> Result<Artifact> {
+        let manifest_path = if path.to_string_lossy().ends_with(MANIFEST_SUFFIX) {
+            path.to_path_buf()
+        } else {
+            PathBuf::from(format!("{}{MANIFEST_SUFFIX}", path.display()))
+        };
+        if !manifest_path.exists() {
+            if !path.exists() {
+                return Err(Error::not_found(format!("backup file {} does not exist", path.display()))
+                    .hint("check the path; `lifeboat list` shows every backup with its file"));
+            }
+            return Err(Error::integrity(format!(
+                "{} has no manifest ({} is missing)",
+                path.display(),
+                manifest_path.display()
+            ))
+            .hint("an artifact without its manifest is not a complete backup (it may be left over from a killed run); use another backup"));
+        }
+        Ok(Artifact {
+            manifest: read_manifest(&manifest_path)?,
+            manifest_path,
+        })
+    }
+}
+
+/// How the operator named the backup.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    Id(String),
+    File(PathBuf),
+    /// Newest good backup at or before this time.
+    At(DateTime<Utc>),
+    Latest,
+}
+
+/// Find the artifact the selector names.
+pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result<Artifact> {
+    let artifact = match sel {
+        Selector::File(p) => Artifact::from_file(p)?,
+        Selector::Id(id) => {
+            let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
+                Error::not_found(format!("no backup with id {id} in the catalog {}", engine.catalog.path.display()))
+                    .hint("`lifeboat list` shows the ids; if the catalog was lost, run `lifeboat catalog rebuild`")
+            })?;
+            if !rec.status.is_good() {
+                return Err(Error::refused(format!(
+                    "backup {id} is {}, not a usable backup",
+                    rec.status.as_str()
+                ))
+                .hint("choose a backup whose status is succeeded"));
+            }
+            Artifact::from_file(Path::new(&rec.file))?
+        }
+        Selector::At(_) | Selector::Latest => {
+            let t = t.ok_or_else(|| Error::usage("--at needs --type"))?;
+            let at = match sel {
+                Selector::At(at) => *at,
+                _ => Utc::now(),
+            };
+            let records = engine.catalog.list_backups(Some(t))?;
+            let rec = records
+                .into_iter()
+                .filter(|r| r.status.is_good() && r.created_at <= at)
+                .max_by_key(|r| r.created_at)
+                .ok_or_else(|| {
+                    Error::not_found(format!(
+                        "no good {t} backup at or before {}",
+                        at.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %Z")
+                    ))
+                    .hint("`lifeboat list --type TYPE` shows the points you can choose from")
+                })?;
+            Artifact::from_file(Path::new(&rec.file))?
+        }
+    };
+    if let Some(t) = t {
+        if artifact.manifest.backup_type != t {
+            return Err(Error::usage(format!(
+                "backup {} is a {} backup, not {t}",
+                artifact.manifest.id, artifact.manifest.backup_type
+            )));
+        }
+    }
+    Ok(artifact)
+}
+
+/// The chain an artifact needs, full backup first, the artifact last.
+/// Parents are looked up in the catalog, then next to the artifact.
+pub fn chain(engine: Option<&Engine>, artifact: &Artifact) -> Result<Vec<Artifact>> {
+    let mut links = vec![artifact.clone()];
+    let mut cur = artifact.clone();
+    while cur.manifest.kind == BackupKind::Incremental {
+        let pid = cur.manifest.parent_id.clone().ok_or_else(|| {
+            Error::integrity(format!("incremental backup {} names no parent", cur.manifest.id))
+        })?;
+        let parent = find_by_id(engine, cur.dir(), &pid)?.ok_or_else(|| {
+            Error::refused(format!(
+                "backup {} is incremental and needs its parent {pid}, which is missing from {}",
+                artifact.manifest.id,
+                cur.dir().display()
+            ))
+            .hint("restore the parent's files into the repository, or choose an older full backup")
+        })?;
+        if links.len() > 10_000 || links.iter().any(|l| l.manifest.id == parent.manifest.id) {
+            return Err(Error::integrity(format!("backup {}'s parent chain loops", artifact.manifest.id)));
+        }
+        links.push(parent.clone());
+        cur = parent;
+    }
+    links.reverse();
+    Ok(links)
+}
+
+fn find_by_id(engine: Option<&Engine>, dir: &Path, id: &str) -> Result<Option<Artifact>> {
+    if let Some(engine) = engine {
+        if let Some(rec) = engine.catalog.get_backup(id)? {
+            let p = PathBuf::from(&rec.file);
+            if PathBuf::from(format!("{}{MANIFEST_SUFFIX}", p.display())).exists() {
+                return Artifact::from_file(&p).map(Some);
+            }
+        }
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(MANIFEST_SUFFIX) {
+            continue;
+        }
+        if let Ok(m) = read_manifest(&entry.path()) {
+            if m.id == id {
+                return Ok(Some(Artifact {
+                    manifest: m,
+                    manifest_path: entry.path(),
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// All readable artifacts of a repository directory (for recovery without a catalog).
+pub fn scan(repo: &Repository) -> Result<Vec<Artifact>> {
+    Ok(repo
+        .scan_manifests()?
+        .into_iter()
+        .filter_map(|f| f.manifest.ok().map(|m| Artifact { manifest: m, manifest_path: f.manifest_path }))
+        .collect())
+}
+
+/// Parse an operator's time: RFC 3339, or `YYYY-mm-dd[ HH:MM[:SS]]` in local time
+/// (a date alone means the end of that day).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(23, 59, 59))
+        });
+    let naive = naive.ok_or_else(|| {
+        Error::usage(format!("cannot read the time '{s}'"))
+            .hint("use \"YYYY-mm-dd HH:MM\" (local time), a date, or RFC 3339 like 2026-11-26T14:00:00Z")
+    })?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| Error::usage(format!("the time '{s}' does not exist in the local time zone")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_operators_type() {
+        assert_eq!(parse_time("2026-11-26T14:00:00Z").unwrap().to_rfc3339(), "2026-11-26T14:00:00+00:00");
+        assert!(parse_time("2026-11-26 14:00").is_ok());
+        assert!(parse_time("2026-11-26").is_ok());
+        let e = parse_time("yesterday").unwrap_err();
+        assert!(e.message.contains("yesterday"));
+    }
+}

@@ -1,0 +1,328 @@
+//! A repository in a local directory.
+//!
+//! Layout: `<root>/{database,filesystem,configuration,state}/` holding
+//! payloads and their `.manifest.json` sidecars, plus `<root>/audit/audit.jsonl`.
+//! Work in progress is written to hidden `.partial.<pid>.<rand>.<name>` files
+//! that no reader ever takes for an artifact, and that are removed when the
+//! process that wrote them is found dead.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::archive::manifest::{BackupType, Manifest, MANIFEST_SUFFIX};
+use crate::error::{Error, Result};
+
+/// Prefix of in-progress files.
+pub const PARTIAL_PREFIX: &str = ".partial.";
+
+/// A repository rooted at a local directory.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub root: PathBuf,
+}
+
+/// A manifest found by a scan, with where it was found.
+pub struct FoundManifest {
+    pub manifest_path: PathBuf,
+    pub manifest: Result<Manifest>,
+}
+
+impl Repository {
+    /// Open a repository, creating its directories (0700) if needed.
+    pub fn open(root: &Path) -> Result<Repository> {
+        create_dir_all_private(root)?;
+        for t in BackupType::ALL {
+            create_dir_all_private(&root.join(t.dir()))?;
+        }
+        create_dir_all_private(&root.join("audit"))?;
+        Ok(Repository {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Open an existing repository without creating anything (used by
+    /// recovery and `catalog rebuild`, which must not invent a repository).
+    pub fn open_existing(root: &Path) -> Result<Repository> {
+        if !root.is_dir() {
+            return Err(Error::not_found(format!(
+                "repository {} does not exist or is not a directory",
+                root.display()
+            ))
+            .hint("check [repository] path in the config, or pass the backup directory explicitly"));
+        }
+        Ok(Repository {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn type_dir(&self, t: BackupType) -> PathBuf {
+        self.root.join(t.dir())
+    }
+
+    /// Create a new in-progress file in the type's directory, 0600, never
+    /// clobbering. Its name tells whoever finds it that it is not an artifact.
+    pub fn create_partial(&self, t: BackupType, final_name: &str) -> Result<(File, PathBuf)> {
+        let dir = self.type_dir(t);
+        create_dir_all_private(&dir)?;
+        let path = dir.join(format!(
+            "{PARTIAL_PREFIX}{}.{:08x}.{final_name}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io("cannot create", &path, e))?;
+        Ok((file, path))
+    }
+
+    /// Give a complete, fsynced partial file its final name without ever
+    /// replacing an existing file: `name`, else `name` with `_2`, `_3`... before
+    /// the first dot-extension. Returns the final path.
+    pub fn publish(&self, partial: &Path, t: BackupType, name: &str) -> Result<PathBuf> {
+        let dir = self.type_dir(t);
+        let (stem, ext) = split_name(name);
+        for n in 1..1000 {
+            let candidate = if n == 1 {
+                name.to_string()
+            } else {
+                format!("{stem}_{n}{ext}")
+            };
+            let target = dir.join(&candidate);
+            match fs::hard_link(partial, &target) {
+                Ok(()) => {
+                    fs::remove_file(partial).map_err(|e| Error::io("cannot remove", partial, e))?;
+                    fsync_dir(&dir)?;
+                    return Ok(target);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io("cannot publish artifact", &target, e)),
+            }
+        }
+        Err(Error::refused(format!(
+            "too many artifacts named like {name} in {}",
+            dir.display()
+        )))
+    }
+
+    /// Publish a sidecar whose name is fixed by its payload's final name.
+    pub fn publish_exact(&self, partial: &Path, target: &Path) -> Result<()> {
+        fs::hard_link(partial, target).map_err(|e| Error::io("cannot publish", target, e))?;
+        fs::remove_file(partial).map_err(|e| Error::io("cannot remove", partial, e))?;
+        if let Some(dir) = target.parent() {
+            fsync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Every manifest in the repository, sorted by path. Unreadable ones are
+    /// returned with their error so callers can report rather than skip.
+    pub fn scan_manifests(&self) -> Result<Vec<FoundManifest>> {
+        let mut found = Vec::new();
+        for t in BackupType::ALL {
+            let dir = self.type_dir(t);
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("cannot list", &dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') || !name.ends_with(MANIFEST_SUFFIX) {
+                    continue;
+                }
+                let path = entry.path();
+                found.push(FoundManifest {
+                    manifest: read_manifest(&path),
+                    manifest_path: path,
+                });
+            }
+        }
+        found.sort_by(|a, b| a.manifest_path.cmp(&b.manifest_path));
+        Ok(found)
+    }
+
+    /// Remove partial files left by processes that are no longer alive.
+    pub fn clean_stale_partials(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for t in BackupType::ALL {
+            let dir = self.type_dir(t);
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let Some(rest) = name.strip_prefix(PARTIAL_PREFIX) else {
+                    continue;
+                };
+                let pid: Option<u32> = rest.split('.').next().and_then(|p| p.parse().ok());
+                if let Some(pid) = pid {
+                    if !is_alive(pid) {
+                        let path = entry.path();
+                        if fs::remove_file(&path).is_ok() {
+                            removed.push(path);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The repository copy of the audit log (JSON lines, hash-chained).
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.root.join("audit").join("audit.jsonl")
+    }
+
+    /// Append one line to the repository audit log and fsync it.
+    pub fn append_audit_line(&self, line: &str) -> Result<()> {
+        let path = self.audit_log_path();
+        if let Some(dir) = path.parent() {
+            create_dir_all_private(dir)?;
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open audit log", &path, e))?;
+        let mut buf = line.trim_end().as_bytes().to_vec();
+        buf.push(b'\n');
+        f.write_all(&buf)
+            .and_then(|_| f.sync_data())
+            .map_err(|e| Error::io("cannot append to audit log", &path, e))
+    }
+
+    /// Number of lines of the repository audit log (0 if absent).
+    pub fn audit_line_count(&self) -> u64 {
+        match File::open(self.audit_log_path()) {
+            Ok(f) => BufReader::new(f).lines().count() as u64,
+            Err(_) => 0,
+        }
+    }
+}
+
+/// Read and parse one manifest file.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let bytes = fs::read(path).map_err(|e| Error::io("cannot read manifest", path, e))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::integrity(format!("manifest {} is not valid: {e}", path.display()))
+            .hint("the manifest was damaged or edited; use another backup, or restore it from a copy of the repository")
+    })?;
+    if manifest.format != crate::archive::manifest::MANIFEST_FORMAT {
+        return Err(Error::integrity(format!(
+            "manifest {} has format '{}', which this lifeboat does not know",
+            path.display(),
+            manifest.format
+        ))
+        .hint("use the lifeboat version that wrote it (see tool_version in the manifest)"));
+    }
+    Ok(manifest)
+}
+
+/// Write `bytes` to `path` atomically: temp file (0600) in the same
+/// directory, fsync, rename, fsync the directory. Replaces an existing file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        "{PARTIAL_PREFIX}{}.{:08x}.{name}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("cannot write", path, e));
+    }
+    fsync_dir(dir)
+}
+
+/// fsync a directory so a rename in it is durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot fsync directory", dir, e))
+}
+
+/// `mkdir -p` with mode 0700 for what it creates.
+pub fn create_dir_all_private(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("cannot create directory", dir, e))
+}
+
+/// Split `db_backup_x.dump.zst` into (`db_backup_x`, `.dump.zst`).
+fn split_name(name: &str) -> (&str, &str) {
+    match name.find('.') {
+        Some(i) => (&name[..i], &name[i..]),
+        None => (name, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_never_clobbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::open(dir.path()).unwrap();
+        let mut paths = Vec::new();
+        for i in 0..3 {
+            let (mut f, p) = repo.create_partial(BackupType::Filesystem, "fs_backup_1.tar.zst").unwrap();
+            write!(f, "{i}").unwrap();
+            drop(f);
+            paths.push(repo.publish(&p, BackupType::Filesystem, "fs_backup_1.tar.zst").unwrap());
+        }
+        let names: Vec<_> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["fs_backup_1.tar.zst", "fs_backup_1_2.tar.zst", "fs_backup_1_3.tar.zst"]);
+        assert_eq!(fs::read_to_string(&paths[0]).unwrap(), "0");
+        assert_eq!(fs::read_to_string(&paths[2]).unwrap(), "2");
+    }
+
+    #[test]
+    fn stale_partials_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::open(dir.path()).unwrap();
+        let (_f, p) = repo.create_partial(BackupType::Database, "x.dump").unwrap();
+        assert!(repo.clean_stale_partials(&|_| true).unwrap().is_empty());
+        assert!(p.exists());
+        assert_eq!(repo.clean_stale_partials(&|_| false).unwrap(), vec![p.clone()]);
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn directories_and_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let repo = Repository::open(&root).unwrap();
+        assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+        let (_f, p) = repo.create_partial(BackupType::State, "s").unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        write_atomic(&root.join("x.json"), b"{}").unwrap();
+        assert_eq!(fs::metadata(root.join("x.json")).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
