@@ -352,6 +352,7 @@ def wall(k):
 
 def mib(b):
     if b is None: return "—"
+    if b < 1024: return f"{b} B"
     if b < 1024 * 1024: return f"{b / 1024:.0f} KiB"
     if b < 10 * 1024 * 1024: return f"{b / 1048576:.2f} MiB"
     return f"{b / 1048576:.0f} MiB"

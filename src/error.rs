@@ -57,10 +57,7 @@ impl Error {
         self
     }
 
-    pub fn with_source(
-        mut self,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
@@ -119,22 +116,47 @@ impl Error {
 fn describe_io(err: &std::io::Error) -> (String, Option<&'static str>) {
     use std::io::ErrorKind as K;
     match err.raw_os_error() {
-        Some(libc::ENOSPC) => {
+        Some(libc::ENOSPC) => return (
+            "no space left on device".into(),
+            Some("free space on that filesystem (or prune old backups with care) and run it again"),
+        ),
+        Some(libc::EDQUOT) => {
             return (
-                "no space left on device".into(),
-                Some("free space on that filesystem (or prune old backups with care) and run it again"),
+                "disk quota exceeded".into(),
+                Some("raise the quota or free space, then run it again"),
             )
         }
-        Some(libc::EDQUOT) => return ("disk quota exceeded".into(), Some("raise the quota or free space, then run it again")),
-        Some(libc::EFBIG) => return ("file too large for this filesystem or process limit".into(), Some("check `ulimit -f` and the filesystem's limits")),
-        Some(libc::EROFS) => return ("filesystem is read-only".into(), Some("choose a writable location")),
+        Some(libc::EFBIG) => {
+            return (
+                "file too large for this filesystem or process limit".into(),
+                Some("check `ulimit -f` and the filesystem's limits"),
+            )
+        }
+        Some(libc::EROFS) => {
+            return (
+                "filesystem is read-only".into(),
+                Some("choose a writable location"),
+            )
+        }
         _ => {}
     }
     match err.kind() {
-        K::NotFound => ("no such file or directory".into(), Some("check the path exists and is spelled right")),
-        K::PermissionDenied => ("permission denied".into(), Some("check ownership and mode, or run as a user that can read/write it")),
-        K::AlreadyExists => ("already exists".into(), Some("choose a new location, or remove the existing one first")),
-        K::UnexpectedEof => ("file ends early (truncated)".into(), Some("the file is incomplete; use another backup")),
+        K::NotFound => (
+            "no such file or directory".into(),
+            Some("check the path exists and is spelled right"),
+        ),
+        K::PermissionDenied => (
+            "permission denied".into(),
+            Some("check ownership and mode, or run as a user that can read/write it"),
+        ),
+        K::AlreadyExists => (
+            "already exists".into(),
+            Some("choose a new location, or remove the existing one first"),
+        ),
+        K::UnexpectedEof => (
+            "file ends early (truncated)".into(),
+            Some("the file is incomplete; use another backup"),
+        ),
         _ => (err.to_string(), None),
     }
 }
@@ -156,7 +178,9 @@ impl std::error::Error for Error {
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         Error::new(ErrorKind::Io, format!("catalog database error: {err}"))
-            .hint("if the catalog file is damaged, move it aside and run `lifeboat catalog rebuild`")
+            .hint(
+                "if the catalog file is damaged, move it aside and run `lifeboat catalog rebuild`",
+            )
             .with_source(err)
     }
 }

@@ -5,9 +5,9 @@
 
 pub mod archive;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod error;
-pub mod sources;
-pub mod cli;
 pub mod ops;
+pub mod sources;
 pub mod storage;

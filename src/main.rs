@@ -9,7 +9,11 @@ fn main() {
         libc::umask(0o077);
     }
     let cli = lifeboat::cli::args::Cli::parse();
-    let filter = if cli.verbose { "lifeboat=debug" } else { "lifeboat=warn" };
+    let filter = if cli.verbose {
+        "lifeboat=debug"
+    } else {
+        "lifeboat=warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -10,6 +10,7 @@ use crate::error::Result;
 pub const SEGMENT_SIZE: u32 = 64 * 1024;
 
 /// A per-artifact random 256-bit key. Never written anywhere unwrapped.
+#[derive(Clone)]
 pub struct DataKey(pub(crate) [u8; 32]);
 
 impl DataKey {

@@ -25,7 +25,10 @@ pub fn run(json: bool) -> Result<i32> {
         fs::remove_dir_all(&base).map_err(|e| Error::io("cannot clear", &base, e))?;
     }
     let app = base.join("app");
-    step(json, &format!("1. creating a demo Panel app under {}", app.display()));
+    step(
+        json,
+        &format!("1. creating a demo Panel app under {}", app.display()),
+    );
     make_app(&app)?;
 
     let config_path = base.join("lifeboat.toml");
@@ -53,7 +56,14 @@ version_file = "{app}/VERSION"
 
     step(json, "2. generating an encryption key");
     let key = ops::keys::generate(&config.encryption.key_file)?;
-    say(json, &format!("   key {} in {}", key.id, config.encryption.key_file.display()));
+    say(
+        json,
+        &format!(
+            "   key {} in {}",
+            key.id,
+            config.encryption.key_file.display()
+        ),
+    );
 
     let engine = Engine::open(config)?;
     let quiet = Silent;
@@ -77,11 +87,27 @@ version_file = "{app}/VERSION"
         show::print_backup_report(&cfg);
     }
 
-    step(json, "4. the app changes: 2 uploads edited, 1 added, 1 deleted");
-    fs::write(app.join("uploads/avatars/user_0001.json"), b"{\"user\":1,\"name\":\"renamed\"}\n").map_err(|e| Error::io("cannot write", &app, e))?;
-    fs::write(app.join("uploads/docs/report_0002.txt"), "quarterly numbers, revised\n".repeat(200)).map_err(|e| Error::io("cannot write", &app, e))?;
-    fs::write(app.join("uploads/docs/new_upload.txt"), b"uploaded after the full backup\n").map_err(|e| Error::io("cannot write", &app, e))?;
-    fs::remove_file(app.join("uploads/docs/report_0003.txt")).map_err(|e| Error::io("cannot remove", &app, e))?;
+    step(
+        json,
+        "4. the app changes: 2 uploads edited, 1 added, 1 deleted",
+    );
+    fs::write(
+        app.join("uploads/avatars/user_0001.json"),
+        b"{\"user\":1,\"name\":\"renamed\"}\n",
+    )
+    .map_err(|e| Error::io("cannot write", &app, e))?;
+    fs::write(
+        app.join("uploads/docs/report_0002.txt"),
+        "quarterly numbers, revised\n".repeat(200),
+    )
+    .map_err(|e| Error::io("cannot write", &app, e))?;
+    fs::write(
+        app.join("uploads/docs/new_upload.txt"),
+        b"uploaded after the full backup\n",
+    )
+    .map_err(|e| Error::io("cannot write", &app, e))?;
+    fs::remove_file(app.join("uploads/docs/report_0003.txt"))
+        .map_err(|e| Error::io("cannot remove", &app, e))?;
     // Keep mtimes distinct from the full backup's even on coarse clocks.
     std::thread::sleep(std::time::Duration::from_millis(20));
 
@@ -91,14 +117,29 @@ version_file = "{app}/VERSION"
         show::print_backup_report(&incr);
     }
 
-    step(json, "6. deep verification: restore into a scratch directory and compare every file");
-    let v = ops::verify::run(&engine, &Selector::Id(incr.id.clone()), true, &quiet, &CANCEL)?;
+    step(
+        json,
+        "6. deep verification: restore into a scratch directory and compare every file",
+    );
+    let v = ops::verify::run(
+        &engine,
+        &Selector::Id(incr.id.clone()),
+        true,
+        &quiet,
+        &CANCEL,
+    )?;
     if !json {
         show::print_verify_report(&v);
     }
 
     let restored = base.join("restored");
-    step(json, &format!("7. restoring the latest files into a new directory {}", restored.display()));
+    step(
+        json,
+        &format!(
+            "7. restoring the latest files into a new directory {}",
+            restored.display()
+        ),
+    );
     let r = ops::restore::run(
         &engine,
         &RestoreRequest {
@@ -116,7 +157,10 @@ version_file = "{app}/VERSION"
         show::print_restore_report(&r);
     }
 
-    step(json, "8. comparing the restored tree with the app, byte for byte");
+    step(
+        json,
+        "8. comparing the restored tree with the app, byte for byte",
+    );
     let mut compared = 0;
     let mut differ = Vec::new();
     for sub in ["uploads", "logs", "static"] {
@@ -127,7 +171,14 @@ version_file = "{app}/VERSION"
     if differ.is_empty() {
         say(json, &format!("   all {compared} files are identical"));
     } else {
-        say(json, &format!("   {} of {compared} files differ: {}", differ.len(), differ.join(", ")));
+        say(
+            json,
+            &format!(
+                "   {} of {compared} files differ: {}",
+                differ.len(),
+                differ.join(", ")
+            ),
+        );
     }
 
     if json {
@@ -139,7 +190,11 @@ version_file = "{app}/VERSION"
         println!();
         println!("explore it yourself:");
         println!("  lifeboat --config {} list", config_path.display());
-        println!("  lifeboat --config {} show {}", config_path.display(), incr.id);
+        println!(
+            "  lifeboat --config {} show {}",
+            config_path.display(),
+            incr.id
+        );
         println!("  lifeboat --config {} audit verify", config_path.display());
     }
     Ok(if differ.is_empty() { 0 } else { 1 })
@@ -170,16 +225,33 @@ fn make_app(app: &Path) -> Result<()> {
         seed ^= seed << 17;
         seed
     };
-    for d in ["uploads/avatars", "uploads/docs", "uploads/images", "uploads/empty", "logs", "static/css", "static/js"] {
+    for d in [
+        "uploads/avatars",
+        "uploads/docs",
+        "uploads/images",
+        "uploads/empty",
+        "logs",
+        "static/css",
+        "static/js",
+    ] {
         io(fs::create_dir_all(app.join(d)), &app.join(d))?;
     }
     for i in 0..40 {
         let p = app.join(format!("uploads/avatars/user_{i:04}.json"));
-        io(fs::write(&p, format!("{{\"user\":{i},\"name\":\"user{i}\",\"plan\":\"pro\"}}\n")), &p)?;
+        io(
+            fs::write(
+                &p,
+                format!("{{\"user\":{i},\"name\":\"user{i}\",\"plan\":\"pro\"}}\n"),
+            ),
+            &p,
+        )?;
     }
     for i in 0..20 {
         let p = app.join(format!("uploads/docs/report_{i:04}.txt"));
-        io(fs::write(&p, format!("report {i}\n").repeat(100 + i * 10)), &p)?;
+        io(
+            fs::write(&p, format!("report {i}\n").repeat(100 + i * 10)),
+            &p,
+        )?;
     }
     for i in 0..10 {
         let p = app.join(format!("uploads/images/photo_{i:04}.png"));
@@ -189,14 +261,45 @@ fn make_app(app: &Path) -> Result<()> {
     let log = app.join("logs/panel.log");
     let mut text = String::new();
     for i in 0..20_000 {
-        text.push_str(&format!("2026-11-26T02:{:02}:{:02}Z INFO request id={i} path=/api/items status=200\n", (i / 60) % 60, i % 60));
+        text.push_str(&format!(
+            "2026-11-26T02:{:02}:{:02}Z INFO request id={i} path=/api/items status=200\n",
+            (i / 60) % 60,
+            i % 60
+        ));
     }
     io(fs::write(&log, text), &log)?;
-    io(fs::write(app.join("logs/scratch.tmp"), b"excluded by the demo config\n"), &app.join("logs"))?;
-    io(fs::write(app.join("static/css/site.css"), "body { margin: 0 }\n".repeat(50)), &app.join("static"))?;
-    io(fs::write(app.join("static/js/app.js"), "console.log('panel');\n".repeat(50)), &app.join("static"))?;
-    io(symlink("css/site.css", app.join("static/site.css")), &app.join("static"))?;
-    io(fs::write(app.join("config.py"), b"DEBUG = False\nUPLOAD_DIR = '/srv/panel/uploads'\n"), app)?;
+    io(
+        fs::write(
+            app.join("logs/scratch.tmp"),
+            b"excluded by the demo config\n",
+        ),
+        &app.join("logs"),
+    )?;
+    io(
+        fs::write(
+            app.join("static/css/site.css"),
+            "body { margin: 0 }\n".repeat(50),
+        ),
+        &app.join("static"),
+    )?;
+    io(
+        fs::write(
+            app.join("static/js/app.js"),
+            "console.log('panel');\n".repeat(50),
+        ),
+        &app.join("static"),
+    )?;
+    io(
+        symlink("css/site.css", app.join("static/site.css")),
+        &app.join("static"),
+    )?;
+    io(
+        fs::write(
+            app.join("config.py"),
+            b"DEBUG = False\nUPLOAD_DIR = '/srv/panel/uploads'\n",
+        ),
+        app,
+    )?;
     io(fs::write(app.join(".env"), b"PANEL_SECRET_KEY=demo-not-a-real-secret\nDATABASE_URL=postgres://panel@127.0.0.1/panel\n"), app)?;
     io(fs::write(app.join("VERSION"), b"panel 2.4.1\n"), app)?;
     Ok(())
@@ -207,7 +310,9 @@ fn file_hash(p: &Path) -> Result<[u8; 32]> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("cannot read", p, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read", p, e))?;
         if n == 0 {
             break;
         }
@@ -216,13 +321,20 @@ fn file_hash(p: &Path) -> Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
-fn compare_trees(orig: &Path, back: &Path, compared: &mut u64, differ: &mut Vec<String>) -> Result<()> {
+fn compare_trees(
+    orig: &Path,
+    back: &Path,
+    compared: &mut u64,
+    differ: &mut Vec<String>,
+) -> Result<()> {
     let mut stack: Vec<PathBuf> = vec![orig.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).map_err(|e| Error::io("cannot list", &dir, e))? {
             let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;
             let p = entry.path();
-            let ft = entry.file_type().map_err(|e| Error::io("cannot stat", &p, e))?;
+            let ft = entry
+                .file_type()
+                .map_err(|e| Error::io("cannot stat", &p, e))?;
             let rel = p.strip_prefix(orig).unwrap();
             if ft.is_dir() {
                 stack.push(p);

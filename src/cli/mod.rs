@@ -29,8 +29,14 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 fn install_interrupt_handler() {
     // SAFETY: the handler only touches an atomic and calls _exit.
     unsafe {
-        libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_interrupt as *const () as libc::sighandler_t);
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
     }
 }
 
@@ -53,7 +59,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             let config = load()?;
             match &config.source {
                 Some(p) => println!("# effective configuration (from {})", p.display()),
-                None => println!("# effective configuration (built-in defaults; no config file found)"),
+                None => {
+                    println!("# effective configuration (built-in defaults; no config file found)")
+                }
             }
             print!("{}", config.dump_effective());
             Ok(0)
@@ -67,11 +75,20 @@ pub fn run(cli: Cli) -> Result<i32> {
             if json {
                 show::print_json(&info);
             } else {
-                println!("created key file {} with key {} (mode 0600)", path.display(), info.id);
+                println!(
+                    "created key file {} with key {} (mode 0600)",
+                    path.display(),
+                    info.id
+                );
                 println!("keep a copy of this file somewhere safe and offline: without it, encrypted backups cannot be restored");
             }
             if let Ok(engine) = Engine::open(config) {
-                let _ = engine.audit("key-generate", &info.id, "succeeded", &path.display().to_string());
+                let _ = engine.audit(
+                    "key-generate",
+                    &info.id,
+                    "succeeded",
+                    &path.display().to_string(),
+                );
             }
             Ok(0)
         }
@@ -98,7 +115,12 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
             }
             if let Ok(engine) = Engine::open(config) {
-                let _ = engine.audit("catalog-rebuild", &repo.display().to_string(), "succeeded", &format!("{} backups", report.backups));
+                let _ = engine.audit(
+                    "catalog-rebuild",
+                    &repo.display().to_string(),
+                    "succeeded",
+                    &format!("{} backups", report.backups),
+                );
             }
             Ok(0)
         }
@@ -112,7 +134,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProgress) -> Result<i32> {
+fn run_with_engine(
+    engine: &Engine,
+    command: Command,
+    json: bool,
+    face: &CliProgress,
+) -> Result<i32> {
     match command {
         Command::Backup(a) => {
             let types: Vec<_> = if a.all {
@@ -142,7 +169,9 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
                             return Err(e);
                         }
                         eprintln!("error: {t} backup failed: {}", e.display_with_hint());
-                        reports.push(serde_json::json!({"type": t, "status": "failed", "error": e.message}));
+                        reports.push(
+                            serde_json::json!({"type": t, "status": "failed", "error": e.message}),
+                        );
                         failed = true;
                     }
                 }
@@ -167,7 +196,8 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
         }
         Command::Show { id } => {
             let rec = engine.catalog.get_backup(&id)?.ok_or_else(|| {
-                Error::not_found(format!("no backup with id {id}")).hint("`lifeboat list` shows the ids")
+                Error::not_found(format!("no backup with id {id}"))
+                    .hint("`lifeboat list` shows the ids")
             })?;
             let manifest: Option<serde_json::Value> = engine
                 .catalog
@@ -184,10 +214,10 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
         }
         Command::Status { job_id } => match job_id {
             Some(id) => {
-                let job = engine
-                    .catalog
-                    .get_job(id)?
-                    .ok_or_else(|| Error::not_found(format!("no job with id {id}")).hint("`lifeboat status` lists recent jobs"))?;
+                let job = engine.catalog.get_job(id)?.ok_or_else(|| {
+                    Error::not_found(format!("no job with id {id}"))
+                        .hint("`lifeboat status` lists recent jobs")
+                })?;
                 let log = engine.catalog.get_job_log(id)?;
                 if json {
                     let mut v = serde_json::to_value(&job).unwrap();
@@ -229,8 +259,10 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
                 (_, _, Some(at)) => ops::select::Selector::At(ops::select::parse_time(at)?),
                 _ => {
                     if a.backup_type.is_none() {
-                        return Err(Error::usage("restore needs --id, --file or --at (or --type for the latest)")
-                            .hint("`lifeboat list` shows the backups to choose from"));
+                        return Err(Error::usage(
+                            "restore needs --id, --file or --at (or --type for the latest)",
+                        )
+                        .hint("`lifeboat list` shows the backups to choose from"));
                     }
                     ops::select::Selector::Latest
                 }
@@ -258,7 +290,10 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
                 if json {
                     show::print_json(&r);
                 } else {
-                    println!("new active key {}; re-wrapped the data keys of {} backup(s)", r.new_key, r.rewrapped);
+                    println!(
+                        "new active key {}; re-wrapped the data keys of {} backup(s)",
+                        r.new_key, r.rewrapped
+                    );
                     for f in &r.failed {
                         println!("  could not re-wrap: {f}");
                     }
@@ -301,12 +336,18 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
                 let repo = crate::catalog::audit::verify_jsonl(&engine.repo.audit_log_path())?;
                 let ok = cat.ok && repo.ok && cat.rows == repo.rows;
                 if json {
-                    show::print_json(&serde_json::json!({"ok": ok, "catalog": cat, "repository": repo}));
+                    show::print_json(
+                        &serde_json::json!({"ok": ok, "catalog": cat, "repository": repo}),
+                    );
                 } else {
                     println!(
                         "catalog audit log: {} rows, {}",
                         cat.rows,
-                        if cat.ok { "hash chain intact" } else { "TAMPERED" }
+                        if cat.ok {
+                            "hash chain intact"
+                        } else {
+                            "TAMPERED"
+                        }
                     );
                     for p in &cat.problems {
                         println!("  {p}");
@@ -315,7 +356,11 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
                         "repository audit log {}: {} rows, {}",
                         engine.repo.audit_log_path().display(),
                         repo.rows,
-                        if repo.ok { "hash chain intact" } else { "TAMPERED" }
+                        if repo.ok {
+                            "hash chain intact"
+                        } else {
+                            "TAMPERED"
+                        }
                     );
                     for p in &repo.problems {
                         println!("  {p}");
@@ -327,7 +372,7 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
                 Ok(if ok { 0 } else { 1 })
             }
             AuditCommand::List { limit } => {
-                let rows = engine.catalog.list_audit(limit as i64, 0)?;
+                let rows = engine.catalog.list_audit(limit as usize, 0)?;
                 if json {
                     show::print_json(&rows);
                 } else {
@@ -336,7 +381,9 @@ fn run_with_engine(engine: &Engine, command: Command, json: bool, face: &CliProg
                 Ok(0)
             }
         },
-        Command::Demo | Command::Config | Command::Catalog { .. } => unreachable!("handled before the engine opens"),
+        Command::Demo | Command::Config | Command::Catalog { .. } => {
+            unreachable!("handled before the engine opens")
+        }
     }
 }
 
@@ -355,7 +402,10 @@ fn configured_types(engine: &Engine) -> Vec<crate::archive::manifest::BackupType
     use crate::archive::manifest::BackupType;
     let s = &engine.config.sources;
     let mut v = Vec::new();
-    if !s.configuration.files.is_empty() || !s.configuration.env_files.is_empty() || !s.configuration.env_vars.is_empty() {
+    if !s.configuration.files.is_empty()
+        || !s.configuration.env_files.is_empty()
+        || !s.configuration.env_vars.is_empty()
+    {
         v.push(BackupType::Configuration);
     }
     if !s.filesystem.paths.is_empty() {

@@ -43,7 +43,8 @@ impl Progress for CliProgress {
                 if let Some(bar) = b.as_ref() {
                     bar.set_message(name.to_string());
                 } else {
-                    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
+                    let bar =
+                        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
                     bar.set_style(
                         ProgressStyle::with_template("{spinner} {msg:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} eta {eta}")
                             .unwrap(),

@@ -15,7 +15,9 @@ pub fn print_json<T: Serialize + ?Sized>(v: &T) {
 }
 
 fn local(t: &DateTime<Utc>) -> String {
-    t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+    t.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 fn size(n: u64) -> String {
@@ -28,7 +30,10 @@ pub fn print_backup_report(r: &BackupReport) {
         r.backup_type,
         r.id,
         r.kind,
-        r.parent_id.as_ref().map(|p| format!(" of {p}")).unwrap_or_default(),
+        r.parent_id
+            .as_ref()
+            .map(|p| format!(" of {p}"))
+            .unwrap_or_default(),
         r.status.as_str(),
         r.seconds
     );
@@ -37,7 +42,11 @@ pub fn print_backup_report(r: &BackupReport) {
         "  size:    {} read, {} stored{}",
         size(r.size),
         size(r.stored_size),
-        if r.encrypted { ", encrypted" } else { ", NOT encrypted" }
+        if r.encrypted {
+            ", encrypted"
+        } else {
+            ", NOT encrypted"
+        }
     );
     if let Some(f) = &r.files {
         println!(
@@ -91,7 +100,11 @@ pub fn print_backup_detail(r: &BackupRecord, manifest: Option<&serde_json::Value
     println!("created:     {}", local(&r.created_at));
     println!("status:      {}", r.status.as_str());
     println!("file:        {}", r.file);
-    println!("size:        {} ({} stored)", size(r.size), size(r.stored_size));
+    println!(
+        "size:        {} ({} stored)",
+        size(r.size),
+        size(r.stored_size)
+    );
     println!(
         "encrypted:   {}",
         if r.encrypted {
@@ -108,7 +121,11 @@ pub fn print_backup_detail(r: &BackupRecord, manifest: Option<&serde_json::Value
         if let Some(f) = m.get("files").filter(|f| !f.is_null()) {
             println!("entries:     {f}");
         }
-        if let Some(w) = m.get("warnings").and_then(|w| w.as_array()).filter(|w| !w.is_empty()) {
+        if let Some(w) = m
+            .get("warnings")
+            .and_then(|w| w.as_array())
+            .filter(|w| !w.is_empty())
+        {
             println!("warnings:");
             for x in w {
                 println!("  {}", x.as_str().unwrap_or_default());
@@ -125,7 +142,10 @@ pub fn print_job_table(jobs: &[JobRecord]) {
         println!("no jobs yet");
         return;
     }
-    println!("{:>6} {:<14} {:<26} {:<24} {:<19} PROGRESS", "JOB", "KIND", "TARGET", "STATE", "STARTED");
+    println!(
+        "{:>6} {:<14} {:<26} {:<24} {:<19} PROGRESS",
+        "JOB", "KIND", "TARGET", "STATE", "STARTED"
+    );
     for j in jobs {
         println!(
             "{:>6} {:<14} {:<26} {:<24} {:<19} {}",
@@ -195,16 +215,37 @@ pub fn print_verify_report(r: &VerifyReport) {
 pub fn print_restore_report(r: &RestoreReport) {
     let p = &r.plan;
     if r.dry_run {
-        println!("dry run: restoring backup {} into {} would:", r.id, r.target.display());
+        println!(
+            "dry run: restoring backup {} into {} would:",
+            r.id,
+            r.target.display()
+        );
     } else {
-        println!("restored backup {} into {} in {:.1}s", r.id, r.target.display(), r.seconds);
+        println!(
+            "restored backup {} into {} in {:.1}s",
+            r.id,
+            r.target.display(),
+            r.seconds
+        );
     }
     println!(
         "  create {} path(s), overwrite {} existing path(s), delete {} path(s)",
-        p.create_count, p.overwrite_count, p.delete_count
+        p.create, p.overwrite, p.delete
     );
-    for line in p.sample_lines() {
-        println!("    {line}");
+    for (what, paths, total) in [
+        ("overwrite", &p.shown_overwrite, p.overwrite),
+        ("delete", &p.shown_delete, p.delete),
+        ("create", &p.shown_create, p.create),
+    ] {
+        for path in paths.iter().take(10) {
+            println!("    {what:<9} {}", path.display());
+        }
+        if total > paths.len().min(10) as u64 {
+            println!(
+                "    {what:<9} ... and {} more",
+                total - paths.len().min(10) as u64
+            );
+        }
     }
     if let Some(o) = &r.outcome {
         println!(
@@ -225,17 +266,20 @@ pub fn print_restore_report(r: &RestoreReport) {
 }
 
 pub fn print_audit_table(rows: &[AuditRecord]) {
-    println!("{:>5} {:<19} {:<22} {:<16} {:<24} {:<10} DETAIL", "SEQ", "WHEN", "WHO", "ACTION", "TARGET", "OUTCOME");
+    println!(
+        "{:>5} {:<19} {:<22} {:<16} {:<24} {:<10} DETAIL",
+        "SEQ", "WHEN", "WHO", "ACTION", "TARGET", "OUTCOME"
+    );
     for r in rows {
         println!(
             "{:>5} {:<19} {:<22} {:<16} {:<24} {:<10} {}",
             r.seq,
-            local(&r.ts),
-            r.actor,
-            r.action,
-            r.target,
-            r.outcome,
-            r.detail
+            local(&r.entry.ts),
+            r.entry.actor,
+            r.entry.action,
+            r.entry.target,
+            r.entry.outcome,
+            r.entry.detail
         );
     }
 }

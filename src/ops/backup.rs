@@ -58,11 +58,18 @@ pub struct BackupReport {
 }
 
 /// Run one backup as a job.
-pub fn run(engine: &Engine, req: &BackupRequest, face: &dyn Progress, cancel: &AtomicBool) -> Result<BackupReport> {
+pub fn run(
+    engine: &Engine,
+    req: &BackupRequest,
+    face: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<BackupReport> {
     validate_name(req.name.as_deref())?;
     let job = Job::start(engine, "backup", req.backup_type.as_str(), face)?;
     let result = match req.backup_type {
-        BackupType::Filesystem | BackupType::Configuration => tree_backup(engine, req, &job, cancel),
+        BackupType::Filesystem | BackupType::Configuration => {
+            tree_backup(engine, req, &job, cancel)
+        }
         other => Err(Error::usage(format!(
             "{other} backups are not available in this version of lifeboat"
         ))
@@ -71,8 +78,24 @@ pub fn run(engine: &Engine, req: &BackupRequest, face: &dyn Progress, cancel: &A
     let warnings = result.as_ref().map(|r| r.warnings.len()).unwrap_or(0);
     job.finish(&result, warnings);
     let (outcome, detail) = match &result {
-        Ok(r) => (r.status.as_str().to_string(), format!("{} {} ({} bytes stored)", r.id, r.file.display(), r.stored_size)),
-        Err(e) => (if e.kind == crate::error::ErrorKind::Cancelled { "cancelled" } else { "failed" }.to_string(), e.message.clone()),
+        Ok(r) => (
+            r.status.as_str().to_string(),
+            format!(
+                "{} {} ({} bytes stored)",
+                r.id,
+                r.file.display(),
+                r.stored_size
+            ),
+        ),
+        Err(e) => (
+            if e.kind == crate::error::ErrorKind::Cancelled {
+                "cancelled"
+            } else {
+                "failed"
+            }
+            .to_string(),
+            e.message.clone(),
+        ),
     };
     engine.audit("backup", req.backup_type.as_str(), &outcome, &detail)?;
     result
@@ -82,7 +105,8 @@ fn validate_name(name: Option<&str>) -> Result<()> {
     if let Some(n) = name {
         let ok = !n.is_empty()
             && n.len() <= 64
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
             return Err(Error::usage(format!("invalid backup name '{n}'"))
                 .hint("use 1-64 letters, digits, '-' or '_' (it becomes part of the file name)"));
@@ -109,7 +133,8 @@ fn walk_spec(engine: &Engine, t: BackupType) -> Result<WalkSpec> {
         }
         BackupType::Configuration => {
             let c = &cfg.configuration;
-            let mut roots: Vec<PathBuf> = c.files.iter().chain(c.env_files.iter()).cloned().collect();
+            let mut roots: Vec<PathBuf> =
+                c.files.iter().chain(c.env_files.iter()).cloned().collect();
             roots.sort();
             roots.dedup();
             let mut extra = Vec::new();
@@ -157,7 +182,8 @@ fn shell_quote(v: &str) -> String {
 fn app_version(engine: &Engine) -> Result<Option<String>> {
     let c = &engine.config.sources.configuration;
     if let Some(vf) = &c.version_file {
-        let v = std::fs::read_to_string(vf).map_err(|e| Error::io("cannot read version file", vf, e))?;
+        let v = std::fs::read_to_string(vf)
+            .map_err(|e| Error::io("cannot read version file", vf, e))?;
         return Ok(Some(v.trim().to_string()));
     }
     if let Some(dir) = &c.git_dir {
@@ -165,7 +191,9 @@ fn app_version(engine: &Engine) -> Result<Option<String>> {
             .args(["describe", "--always", "--tags", "--dirty"])
             .current_dir(dir)
             .output()
-            .map_err(|e| Error::external(format!("cannot run git describe in {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                Error::external(format!("cannot run git describe in {}: {e}", dir.display()))
+            })?;
         if !out.status.success() {
             return Err(Error::external(format!(
                 "git describe failed in {}: {}",
@@ -174,7 +202,9 @@ fn app_version(engine: &Engine) -> Result<Option<String>> {
             ))
             .hint("point [sources.configuration] git_dir at the app's git checkout, or set version_file"));
         }
-        return Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_string()));
+        return Ok(Some(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ));
     }
     Ok(None)
 }
@@ -190,7 +220,9 @@ fn encryption_for(engine: &Engine, t: BackupType) -> Result<(Option<KeyRing>, bo
         EncryptMode::Always => true,
         EncryptMode::Auto => ring.is_some(),
     };
-    if t == BackupType::Configuration && !engine.config.sources.configuration.allow_plaintext_secrets {
+    if t == BackupType::Configuration
+        && !engine.config.sources.configuration.allow_plaintext_secrets
+    {
         if ring.is_none() {
             return Err(Error::refused(format!(
                 "configuration backups hold secrets and are always encrypted, but there is no key file at {}",
@@ -212,7 +244,12 @@ fn encryption_for(engine: &Engine, t: BackupType) -> Result<(Option<KeyRing>, bo
 
 /// The newest good backup of this type that an incremental can build on,
 /// with its manifest, or None when a full backup is due.
-fn choose_parent(engine: &Engine, t: BackupType, spec: &WalkSpec, face: &dyn Progress) -> Result<Option<(Manifest, PathBuf)>> {
+fn choose_parent(
+    engine: &Engine,
+    t: BackupType,
+    spec: &WalkSpec,
+    face: &dyn Progress,
+) -> Result<Option<(Manifest, PathBuf)>> {
     if !engine.config.backup.incremental || t != BackupType::Filesystem {
         return Ok(None);
     }
@@ -250,11 +287,18 @@ fn choose_parent(engine: &Engine, t: BackupType, spec: &WalkSpec, face: &dyn Pro
         ));
         return Ok(None);
     }
-    let manifest_path = PathBuf::from(format!("{}{}", newest.file, crate::archive::manifest::MANIFEST_SUFFIX));
+    let manifest_path = PathBuf::from(format!(
+        "{}{}",
+        newest.file,
+        crate::archive::manifest::MANIFEST_SUFFIX
+    ));
     let manifest = match read_manifest(&manifest_path) {
         Ok(m) => m,
         Err(e) => {
-            face.note(&format!("cannot use {} as a parent ({}); taking a full backup", newest.id, e.message));
+            face.note(&format!(
+                "cannot use {} as a parent ({}); taking a full backup",
+                newest.id, e.message
+            ));
             return Ok(None);
         }
     };
@@ -275,17 +319,29 @@ pub fn open_index(
     manifest_path: &Path,
     dk: Option<&DataKey>,
 ) -> Result<IndexReader<BufReader<Box<dyn std::io::Read + Send>>>> {
-    let info = manifest.index.as_ref().ok_or_else(|| {
-        Error::integrity(format!("backup {} has no file index", manifest.id))
-    })?;
-    let path = manifest_path.parent().unwrap_or(Path::new(".")).join(&info.file);
+    let info = manifest
+        .index
+        .as_ref()
+        .ok_or_else(|| Error::integrity(format!("backup {} has no file index", manifest.id)))?;
+    let path = manifest_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&info.file);
     let file = File::open(&path).map_err(|e| Error::io("cannot open file index", &path, e))?;
     let dk = if manifest.encrypted { dk } else { None };
     let stream = pipeline::open_stream(file, manifest.compression, dk, Some(info.size))?;
-    Ok(IndexReader::new(BufReader::with_capacity(256 * 1024, stream)))
+    Ok(IndexReader::new(BufReader::with_capacity(
+        256 * 1024,
+        stream,
+    )))
 }
 
-fn tree_backup(engine: &Engine, req: &BackupRequest, job: &Job, cancel: &AtomicBool) -> Result<BackupReport> {
+fn tree_backup(
+    engine: &Engine,
+    req: &BackupRequest,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<BackupReport> {
     job.phase("preparing");
     let spec = walk_spec(engine, req.backup_type)?;
     write_tree(engine, req, spec, job, cancel)
@@ -293,7 +349,13 @@ fn tree_backup(engine: &Engine, req: &BackupRequest, job: &Job, cancel: &AtomicB
 
 /// Back up exactly `paths` (the files a restore is about to replace) as a
 /// full backup named `pre_restore`, so the restore can be undone.
-pub fn safety_copy(engine: &Engine, t: BackupType, paths: Vec<PathBuf>, job: &Job, cancel: &AtomicBool) -> Result<BackupReport> {
+pub fn safety_copy(
+    engine: &Engine,
+    t: BackupType,
+    paths: Vec<PathBuf>,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<BackupReport> {
     let req = BackupRequest {
         backup_type: t,
         name: Some("pre_restore".into()),
@@ -306,33 +368,63 @@ pub fn safety_copy(engine: &Engine, t: BackupType, paths: Vec<PathBuf>, job: &Jo
         extra: Vec::new(),
     };
     let report = write_tree(engine, &req, spec, job, cancel)?;
-    engine.audit("safety-copy", t.as_str(), report.status.as_str(), &report.id)?;
+    engine.audit(
+        "safety-copy",
+        t.as_str(),
+        report.status.as_str(),
+        &report.id,
+    )?;
     Ok(report)
 }
 
-fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, cancel: &AtomicBool) -> Result<BackupReport> {
+fn write_tree(
+    engine: &Engine,
+    req: &BackupRequest,
+    spec: WalkSpec,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<BackupReport> {
     let started = std::time::Instant::now();
     let t = req.backup_type;
     let created_at = Utc::now();
     let (ring, encrypt) = encryption_for(engine, t)?;
 
-    let parent = if req.force_full { None } else { choose_parent(engine, t, &spec, job)? };
+    let parent = if req.force_full {
+        None
+    } else {
+        choose_parent(engine, t, &spec, job)?
+    };
     let parent_dk = match &parent {
         Some((m, p)) => open_data_key(ring.as_ref(), m, p)?,
         None => None,
     };
-    let kind = if parent.is_some() { BackupKind::Incremental } else { BackupKind::Full };
+    let kind = if parent.is_some() {
+        BackupKind::Incremental
+    } else {
+        BackupKind::Full
+    };
 
     let id = new_id(t, created_at);
     let compression: Compression = engine.config.compression.algorithm;
     let level = engine.config.compression.level;
-    let data_key = if ring.is_some() { Some(DataKey::random()) } else { None };
+    let data_key = if ring.is_some() {
+        Some(DataKey::random())
+    } else {
+        None
+    };
     let wrapped = match (&ring, &data_key) {
         (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
         _ => None,
     };
 
-    let payload_name = artifact_name(t, created_at, req.name.as_deref(), kind, compression, encrypt);
+    let payload_name = artifact_name(
+        t,
+        created_at,
+        req.name.as_deref(),
+        kind,
+        compression,
+        encrypt,
+    );
     let index_name = format!("{payload_name}.index");
     let (payload_file, payload_tmp) = engine.repo.create_partial(t, &payload_name)?;
     job.track_partial(&payload_tmp)?;
@@ -352,7 +444,12 @@ fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, c
         stored_size: 0,
         encrypted: encrypt,
         key_id: wrapped.as_ref().map(|w| w.key_id.clone()),
-        file: engine.repo.type_dir(t).join(&payload_name).to_string_lossy().into_owned(),
+        file: engine
+            .repo
+            .type_dir(t)
+            .join(&payload_name)
+            .to_string_lossy()
+            .into_owned(),
         sha256: None,
         verified_at: None,
         verify_result: None,
@@ -378,15 +475,21 @@ fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, c
         job.phase("counting files");
         let (total_bytes, total_files) = filesystem::scan_totals(&spec)?;
         job.total(Some(total_bytes), Some(total_files));
-        job.phase(if kind == BackupKind::Incremental { "reading changed files" } else { "reading files" });
+        job.phase(if kind == BackupKind::Incremental {
+            "reading changed files"
+        } else {
+            "reading files"
+        });
         let mut parent_iter = match &parent {
             Some((m, p)) => Some(open_index(m, p, parent_dk.as_ref())?),
             None => None,
         };
         let progress = |bytes: u64, items: u64| job.advance(bytes, items);
-        let outcome = filesystem::backup_tree(
+        let (outcome, _, _) = filesystem::backup_tree(
             &spec,
-            parent_iter.as_mut().map(|i| i as &mut dyn Iterator<Item = Result<IndexEntry>>),
+            parent_iter
+                .as_mut()
+                .map(|i| i as &mut dyn Iterator<Item = Result<IndexEntry>>),
             &mut payload,
             &mut index,
             &progress,
@@ -403,7 +506,11 @@ fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, c
         Err(e) => {
             let _ = std::fs::remove_file(&payload_tmp);
             let _ = std::fs::remove_file(&index_tmp);
-            let status = if e.kind == crate::error::ErrorKind::Cancelled { BackupStatus::Cancelled } else { BackupStatus::Failed };
+            let status = if e.kind == crate::error::ErrorKind::Cancelled {
+                BackupStatus::Cancelled
+            } else {
+                BackupStatus::Failed
+            };
             let _ = engine.catalog.set_backup_status(&id, status);
             return Err(e);
         }
@@ -415,7 +522,11 @@ fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, c
     job.phase("publishing");
     let commit = (|| -> Result<(PathBuf, Manifest)> {
         let payload_final = engine.repo.publish(&payload_tmp, t, &payload_name)?;
-        let final_name = payload_final.file_name().unwrap().to_string_lossy().into_owned();
+        let final_name = payload_final
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let index_final_name = format!("{final_name}.index");
         let index_final = engine.repo.type_dir(t).join(&index_final_name);
         engine.repo.publish_exact(&index_tmp, &index_final)?;
@@ -463,7 +574,10 @@ fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, c
         if let Some(dk) = &data_key {
             manifest.mac = Some(crypto::manifest_mac(dk, &manifest));
         }
-        let manifest_path = engine.repo.type_dir(t).join(Manifest::file_name_for(&final_name));
+        let manifest_path = engine
+            .repo
+            .type_dir(t)
+            .join(Manifest::file_name_for(&final_name));
         crate::storage::local::write_atomic(&manifest_path, &manifest.to_json_pretty())?;
         Ok((payload_final, manifest))
     })();
@@ -476,8 +590,14 @@ fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, c
             return Err(e);
         }
     };
-    let status = if manifest.warnings.is_empty() { BackupStatus::Succeeded } else { BackupStatus::SucceededWithWarnings };
-    engine.catalog.upsert_from_manifest(&manifest, &payload_final, status)?;
+    let status = if manifest.warnings.is_empty() {
+        BackupStatus::Succeeded
+    } else {
+        BackupStatus::SucceededWithWarnings
+    };
+    engine
+        .catalog
+        .upsert_from_manifest(&manifest, &payload_final, status)?;
     Ok(BackupReport {
         id,
         backup_type: t,
@@ -497,7 +617,12 @@ fn write_tree(engine: &Engine, req: &BackupRequest, spec: WalkSpec, job: &Job, c
 
 /// A new backup id: type prefix, UTC time, random suffix (sortable, unique).
 pub fn new_id(t: BackupType, at: DateTime<Utc>) -> String {
-    format!("{}-{}-{:04x}", t.id_prefix(), at.format("%Y%m%d-%H%M%S"), rand::random::<u16>())
+    format!(
+        "{}-{}-{:04x}",
+        t.id_prefix(),
+        at.format("%Y%m%d-%H%M%S"),
+        rand::random::<u16>()
+    )
 }
 
 /// Seed-style artifact name, e.g. `fs_backup_20261126_020000_nightly.tar.zst.enc`.
@@ -531,13 +656,29 @@ mod tests {
 
     #[test]
     fn names_follow_the_seed_style() {
-        let at = DateTime::parse_from_rfc3339("2026-11-26T02:00:00Z").unwrap().with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-11-26T02:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(
-            artifact_name(BackupType::Filesystem, at, None, BackupKind::Full, Compression::Gzip, false),
+            artifact_name(
+                BackupType::Filesystem,
+                at,
+                None,
+                BackupKind::Full,
+                Compression::Gzip,
+                false
+            ),
             "fs_backup_20261126_020000.tar.gz"
         );
         assert_eq!(
-            artifact_name(BackupType::Configuration, at, Some("pre-deploy"), BackupKind::Full, Compression::Gzip, true),
+            artifact_name(
+                BackupType::Configuration,
+                at,
+                Some("pre-deploy"),
+                BackupKind::Full,
+                Compression::Gzip,
+                true
+            ),
             "config_backup_20261126_020000_pre-deploy.tar.gz.enc"
         );
         assert!(new_id(BackupType::Filesystem, at).starts_with("fs-20261126-020000-"));

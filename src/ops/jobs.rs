@@ -24,10 +24,16 @@ pub struct Job<'a> {
 
 impl<'a> Job<'a> {
     /// Start a job row in state `running`.
-    pub fn start(engine: &'a Engine, kind: &str, target: &str, face: &'a dyn Progress) -> Result<Job<'a>> {
-        let id = engine
-            .catalog
-            .create_job(kind, target, &engine.host, std::process::id(), "running")?;
+    pub fn start(
+        engine: &'a Engine,
+        kind: &str,
+        target: &str,
+        face: &'a dyn Progress,
+    ) -> Result<Job<'a>> {
+        let id =
+            engine
+                .catalog
+                .create_job(kind, target, &engine.host, std::process::id(), "running")?;
         Ok(Job {
             engine,
             id,
@@ -39,9 +45,7 @@ impl<'a> Job<'a> {
 
     /// Remember a file this job is writing, so it is removed if we die.
     pub fn track_partial(&self, path: &Path) -> Result<()> {
-        self.engine
-            .catalog
-            .add_partial_output(self.id, &path.to_string_lossy())
+        self.engine.catalog.add_partial_output(self.id, path)
     }
 
     pub fn log(&self, level: &str, message: &str) {
@@ -60,7 +64,10 @@ impl<'a> Job<'a> {
             self.log("error", err);
         }
         let _ = self.engine.catalog.clear_partial_outputs(self.id);
-        let _ = self.engine.catalog.finish_job(self.id, state, error.as_deref());
+        let _ = self
+            .engine
+            .catalog
+            .finish_job(self.id, state, error.as_deref());
     }
 }
 
@@ -111,13 +118,19 @@ pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
             "process {} on {} died while running this job; partial outputs removed: {}",
             job.pid,
             job.host,
-            if removed.is_empty() { "none".to_string() } else { removed.join(", ") }
+            if removed.is_empty() {
+                "none".to_string()
+            } else {
+                removed.join(", ")
+            }
         );
         engine.catalog.job_log(job.id, "error", &msg)?;
         engine
             .catalog
             .mark_backups_of_job(job.id, crate::catalog::BackupStatus::Interrupted)?;
-        engine.catalog.finish_job(job.id, "interrupted", Some(&msg))?;
+        engine
+            .catalog
+            .finish_job(job.id, "interrupted", Some(&msg))?;
         let _ = engine.audit(&job.kind, &job.target, "interrupted", &msg);
     }
     engine.repo.clean_stale_partials(&pid_alive)?;

@@ -69,17 +69,27 @@ pub fn rotate(engine: &Engine) -> Result<RotateReport> {
     let report = rewrap_all(&ring, &engine.repo)?;
     for a in select::scan(&engine.repo)? {
         if engine.catalog.get_backup(&a.manifest.id)?.is_some() {
-            engine
-                .catalog
-                .upsert_from_manifest(&a.manifest, &a.payload_path(), status_of(engine, &a.manifest.id)?)?;
+            engine.catalog.upsert_from_manifest(
+                &a.manifest,
+                &a.payload_path(),
+                status_of(engine, &a.manifest.id)?,
+            )?;
         }
     }
-    let outcome = if report.failed.is_empty() { "succeeded" } else { "failed" };
+    let outcome = if report.failed.is_empty() {
+        "succeeded"
+    } else {
+        "failed"
+    };
     engine.audit(
         "key-rotate",
         &new_id,
         outcome,
-        &format!("{} data keys re-wrapped, {} failed", report.rewrapped, report.failed.len()),
+        &format!(
+            "{} data keys re-wrapped, {} failed",
+            report.rewrapped,
+            report.failed.len()
+        ),
     )?;
     Ok(report)
 }
@@ -139,7 +149,9 @@ pub fn remove(engine: &Engine, id: &str) -> Result<()> {
             users.len(),
             users[0]
         ))
-        .hint("run `lifeboat key rotate` first so every backup is re-wrapped with the active key"));
+        .hint(
+            "run `lifeboat key rotate` first so every backup is re-wrapped with the active key",
+        ));
     }
     ring.remove(id)?;
     ring.save()?;

@@ -96,10 +96,9 @@ impl Engine {
     pub fn require_keyring(&self, why: &str) -> Result<KeyRing> {
         let path = &self.config.encryption.key_file;
         KeyRing::load(path).map_err(|e| {
-            Error::key(format!("{why}, but {}", e.message)).hint(
-                e.hint
-                    .unwrap_or_else(|| "set [encryption] key_file to the key file that was used".into()),
-            )
+            Error::key(format!("{why}, but {}", e.message)).hint(e.hint.unwrap_or_else(|| {
+                "set [encryption] key_file to the key file that was used".into()
+            }))
         })
     }
 
@@ -122,7 +121,11 @@ impl Engine {
 
 /// Unwrap an artifact's data key and check its manifest MAC. Returns None
 /// for artifacts made without a key.
-pub fn open_data_key(ring: Option<&KeyRing>, manifest: &Manifest, manifest_path: &Path) -> Result<Option<DataKey>> {
+pub fn open_data_key(
+    ring: Option<&KeyRing>,
+    manifest: &Manifest,
+    manifest_path: &Path,
+) -> Result<Option<DataKey>> {
     let Some(wrapped) = &manifest.key else {
         if manifest.encrypted {
             return Err(Error::integrity(format!(
@@ -137,7 +140,9 @@ pub fn open_data_key(ring: Option<&KeyRing>, manifest: &Manifest, manifest_path:
             "backup {} was made with key {}, but no key file is available",
             manifest.id, wrapped.key_id
         ))
-        .hint("set [encryption] key_file (or LIFEBOAT_KEY_FILE) to the key file that holds that key"));
+        .hint(
+            "set [encryption] key_file (or LIFEBOAT_KEY_FILE) to the key file that holds that key",
+        ));
     };
     let dk = crypto::unwrap_data_key(ring, wrapped, &manifest.id)?;
     crypto::verify_manifest_mac(&dk, manifest).map_err(|e| {

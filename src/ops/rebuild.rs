@@ -35,7 +35,8 @@ pub fn run(catalog_path: &Path, repo_root: &Path) -> Result<RebuildReport> {
                 catalog_path.display(),
                 chrono::Utc::now().format("%Y%m%d%H%M%S")
             ));
-            std::fs::rename(catalog_path, &aside).map_err(|err| crate::error::Error::io("cannot move aside", catalog_path, err))?;
+            std::fs::rename(catalog_path, &aside)
+                .map_err(|err| crate::error::Error::io("cannot move aside", catalog_path, err))?;
             for ext in ["-wal", "-shm"] {
                 let side = PathBuf::from(format!("{}{ext}", catalog_path.display()));
                 if side.exists() {
@@ -75,7 +76,11 @@ pub fn run(catalog_path: &Path, repo_root: &Path) -> Result<RebuildReport> {
                 continue;
             }
             Err(_) => {
-                skipped.push(format!("{}: payload {} is missing", a.manifest.id, payload.display()));
+                skipped.push(format!(
+                    "{}: payload {} is missing",
+                    a.manifest.id,
+                    payload.display()
+                ));
                 continue;
             }
         }

@@ -55,15 +55,31 @@ pub struct RestoreReport {
     pub seconds: f64,
 }
 
-pub fn run(engine: &Engine, req: &RestoreRequest, face: &dyn Progress, cancel: &AtomicBool) -> Result<RestoreReport> {
+pub fn run(
+    engine: &Engine,
+    req: &RestoreRequest,
+    face: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<RestoreReport> {
     let artifact = select::resolve(engine, req.backup_type, &req.selector)?;
     match artifact.manifest.backup_type {
         BackupType::Filesystem | BackupType::Configuration => {}
         other => {
-            return Err(Error::usage(format!("restoring {other} backups is not available in this version")));
+            return Err(Error::usage(format!(
+                "restoring {other} backups is not available in this version"
+            )));
         }
     }
-    let job = Job::start(engine, if req.dry_run { "restore-plan" } else { "restore" }, &artifact.manifest.id, face)?;
+    let job = Job::start(
+        engine,
+        if req.dry_run {
+            "restore-plan"
+        } else {
+            "restore"
+        },
+        &artifact.manifest.id,
+        face,
+    )?;
     let result = restore_tree(engine, req, &artifact, &job, cancel);
     job.finish(&result, 0);
     if !req.dry_run {
@@ -74,7 +90,10 @@ pub fn run(engine: &Engine, req: &RestoreRequest, face: &dyn Progress, cancel: &
                     "{} -> {}{}",
                     r.id,
                     r.target.display(),
-                    r.safety_copy.as_ref().map(|s| format!(" (safety copy {s})")).unwrap_or_default()
+                    r.safety_copy
+                        .as_ref()
+                        .map(|s| format!(" (safety copy {s})"))
+                        .unwrap_or_default()
                 ),
             ),
             Err(e) => ("failed".to_string(), e.message.clone()),
@@ -101,7 +120,11 @@ fn destination(engine: &Engine, req: &RestoreRequest, artifact: &Artifact) -> Re
             .parent()
             .unwrap_or(Path::new("."))
             .join("restores")
-            .join(format!("{}_{}", artifact.manifest.id, Utc::now().format("%Y%m%d_%H%M%S"))),
+            .join(format!(
+                "{}_{}",
+                artifact.manifest.id,
+                Utc::now().format("%Y%m%d_%H%M%S")
+            )),
     };
     if dir == Path::new("/") {
         return Ok(Dest::InPlace);
@@ -109,7 +132,13 @@ fn destination(engine: &Engine, req: &RestoreRequest, artifact: &Artifact) -> Re
     Ok(Dest::Under(dir))
 }
 
-fn restore_tree(engine: &Engine, req: &RestoreRequest, artifact: &Artifact, job: &Job, cancel: &AtomicBool) -> Result<RestoreReport> {
+fn restore_tree(
+    engine: &Engine,
+    req: &RestoreRequest,
+    artifact: &Artifact,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<RestoreReport> {
     let started = std::time::Instant::now();
     let mut notes = Vec::new();
     let dest = destination(engine, req, artifact)?;
@@ -133,14 +162,22 @@ fn restore_tree(engine: &Engine, req: &RestoreRequest, artifact: &Artifact, job:
         notes.push(format!(
             "applying a chain of {} backups: {}",
             links.len(),
-            links.iter().map(|l| l.manifest.id.as_str()).collect::<Vec<_>>().join(" -> ")
+            links
+                .iter()
+                .map(|l| l.manifest.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" -> ")
         ));
     }
 
     job.phase("planning");
     let last = links.last().unwrap();
     let plan = {
-        let mut index = backup::open_index(&last.manifest, &last.manifest_path, keys.last().unwrap().as_ref())?;
+        let mut index = backup::open_index(
+            &last.manifest,
+            &last.manifest_path,
+            keys.last().unwrap().as_ref(),
+        )?;
         filesystem::plan_restore(&mut index, &dest)?
     };
     let report = |outcome, safety_copy, notes| RestoreReport {
@@ -158,7 +195,7 @@ fn restore_tree(engine: &Engine, req: &RestoreRequest, artifact: &Artifact, job:
         return Ok(report(None, None, notes));
     }
 
-    let at_risk = plan.overwrite_paths();
+    let at_risk = plan.overwrite_paths().to_vec();
     let mut safety_copy = None;
     if !at_risk.is_empty() || matches!(dest, Dest::InPlace) {
         if !req.yes {
@@ -171,7 +208,8 @@ fn restore_tree(engine: &Engine, req: &RestoreRequest, artifact: &Artifact, job:
         }
         if !at_risk.is_empty() {
             job.phase("taking a safety copy of what will be replaced");
-            let safety = backup::safety_copy(engine, artifact.manifest.backup_type, at_risk, job, cancel)?;
+            let safety =
+                backup::safety_copy(engine, artifact.manifest.backup_type, at_risk, job, cancel)?;
             notes.push(format!(
                 "safety copy {} holds the {} path(s) this restore replaces; undo with: lifeboat restore --id {} --in-place --yes",
                 safety.id,
@@ -184,7 +222,12 @@ fn restore_tree(engine: &Engine, req: &RestoreRequest, artifact: &Artifact, job:
 
     let mut total = ExtractOutcome::default();
     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
-        job.phase(&format!("restoring {} ({}/{})", link.manifest.id, i + 1, links.len()));
+        job.phase(&format!(
+            "restoring {} ({}/{})",
+            link.manifest.id,
+            i + 1,
+            links.len()
+        ));
         let outcome = extract_link(link, dk.as_ref(), &dest, job, cancel).map_err(|e| {
             let state = match &safety_copy {
                 Some(s) => format!(
@@ -204,21 +247,45 @@ fn restore_tree(engine: &Engine, req: &RestoreRequest, artifact: &Artifact, job:
             notes.push(note);
         }
     }
-    Ok(report(Some(total), safety_copy.map(|s: BackupReport| s.id), notes))
+    Ok(report(
+        Some(total),
+        safety_copy.map(|s: BackupReport| s.id),
+        notes,
+    ))
 }
 
 /// Extract one link of a chain into `dest`.
-pub fn extract_link(link: &Artifact, dk: Option<&DataKey>, dest: &Dest, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ExtractOutcome> {
+pub fn extract_link(
+    link: &Artifact,
+    dk: Option<&DataKey>,
+    dest: &Dest,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<ExtractOutcome> {
     let path = link.payload_path();
     let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
     let dk_payload = if link.manifest.encrypted { dk } else { None };
-    let stream = pipeline::open_stream(file, link.manifest.compression, dk_payload, Some(link.manifest.payload.size))?;
+    let stream = pipeline::open_stream(
+        file,
+        link.manifest.compression,
+        dk_payload,
+        Some(link.manifest.payload.size),
+    )?;
     let mut index = backup::open_index(&link.manifest, &link.manifest_path, dk)?;
     if let Some(files) = &link.manifest.files {
-        progress.total(Some(files.bytes), Some(files.files + files.dirs + files.symlinks));
+        progress.total(
+            Some(files.bytes),
+            Some(files.files + files.dirs + files.symlinks),
+        );
     }
     let cb = |bytes: u64, items: u64| progress.advance(bytes, items);
-    filesystem::extract(std::io::BufReader::with_capacity(1 << 20, stream), &mut index, dest, &cb, cancel)
+    filesystem::extract(
+        std::io::BufReader::with_capacity(1 << 20, stream),
+        &mut index,
+        dest,
+        &cb,
+        cancel,
+    )
 }
 
 /// In-place configuration restores put the captured environment and version
@@ -238,9 +305,13 @@ fn relocate_config_extras(engine: &Engine, dest: &Dest) -> Result<Option<String>
         .parent()
         .unwrap_or(Path::new("."))
         .join("restores")
-        .join(format!("config-extras-{}", Utc::now().format("%Y%m%d_%H%M%S")));
+        .join(format!(
+            "config-extras-{}",
+            Utc::now().format("%Y%m%d_%H%M%S")
+        ));
     crate::storage::local::create_dir_all_private(to.parent().unwrap())?;
-    std::fs::rename(extras, &to).map_err(|e| Error::io("cannot move restored environment to", &to, e))?;
+    std::fs::rename(extras, &to)
+        .map_err(|e| Error::io("cannot move restored environment to", &to, e))?;
     Ok(Some(format!(
         "captured environment variables and version were written to {} (they are not applied to running processes)",
         to.display()

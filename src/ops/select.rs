@@ -25,7 +25,10 @@ impl Artifact {
         self.dir().join(&self.manifest.payload.file)
     }
     pub fn index_path(&self) -> Option<PathBuf> {
-        self.manifest.index.as_ref().map(|i| self.dir().join(&i.file))
+        self.manifest
+            .index
+            .as_ref()
+            .map(|i| self.dir().join(&i.file))
     }
     /// Load the artifact whose payload (or manifest) is at `path`.
     pub fn from_file(path: &Path) -> Result<Artifact> {
@@ -36,8 +39,11 @@ impl Artifact {
         };
         if !manifest_path.exists() {
             if !path.exists() {
-                return Err(Error::not_found(format!("backup file {} does not exist", path.display()))
-                    .hint("check the path; `lifeboat list` shows every backup with its file"));
+                return Err(Error::not_found(format!(
+                    "backup file {} does not exist",
+                    path.display()
+                ))
+                .hint("check the path; `lifeboat list` shows every backup with its file"));
             }
             return Err(Error::integrity(format!(
                 "{} has no manifest ({} is missing)",
@@ -120,7 +126,10 @@ pub fn chain(engine: Option<&Engine>, artifact: &Artifact) -> Result<Vec<Artifac
     let mut cur = artifact.clone();
     while cur.manifest.kind == BackupKind::Incremental {
         let pid = cur.manifest.parent_id.clone().ok_or_else(|| {
-            Error::integrity(format!("incremental backup {} names no parent", cur.manifest.id))
+            Error::integrity(format!(
+                "incremental backup {} names no parent",
+                cur.manifest.id
+            ))
         })?;
         let parent = find_by_id(engine, cur.dir(), &pid)?.ok_or_else(|| {
             Error::refused(format!(
@@ -131,7 +140,10 @@ pub fn chain(engine: Option<&Engine>, artifact: &Artifact) -> Result<Vec<Artifac
             .hint("restore the parent's files into the repository, or choose an older full backup")
         })?;
         if links.len() > 10_000 || links.iter().any(|l| l.manifest.id == parent.manifest.id) {
-            return Err(Error::integrity(format!("backup {}'s parent chain loops", artifact.manifest.id)));
+            return Err(Error::integrity(format!(
+                "backup {}'s parent chain loops",
+                artifact.manifest.id
+            )));
         }
         links.push(parent.clone());
         cur = parent;
@@ -173,7 +185,12 @@ pub fn scan(repo: &Repository) -> Result<Vec<Artifact>> {
     Ok(repo
         .scan_manifests()?
         .into_iter()
-        .filter_map(|f| f.manifest.ok().map(|m| Artifact { manifest: m, manifest_path: f.manifest_path }))
+        .filter_map(|f| {
+            f.manifest.ok().map(|m| Artifact {
+                manifest: m,
+                manifest_path: f.manifest_path,
+            })
+        })
         .collect())
 }
 
@@ -184,23 +201,33 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(23, 59, 59))
-        });
+    let naive = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+    });
     let naive = naive.ok_or_else(|| {
-        Error::usage(format!("cannot read the time '{s}'"))
-            .hint("use \"YYYY-mm-dd HH:MM\" (local time), a date, or RFC 3339 like 2026-11-26T14:00:00Z")
+        Error::usage(format!("cannot read the time '{s}'")).hint(
+            "use \"YYYY-mm-dd HH:MM\" (local time), a date, or RFC 3339 like 2026-11-26T14:00:00Z",
+        )
     })?;
     Local
         .from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| Error::usage(format!("the time '{s}' does not exist in the local time zone")))
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "the time '{s}' does not exist in the local time zone"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -209,7 +236,10 @@ mod tests {
 
     #[test]
     fn times_operators_type() {
-        assert_eq!(parse_time("2026-11-26T14:00:00Z").unwrap().to_rfc3339(), "2026-11-26T14:00:00+00:00");
+        assert_eq!(
+            parse_time("2026-11-26T14:00:00Z").unwrap().to_rfc3339(),
+            "2026-11-26T14:00:00+00:00"
+        );
         assert!(parse_time("2026-11-26 14:00").is_ok());
         assert!(parse_time("2026-11-26").is_ok());
         let e = parse_time("yesterday").unwrap_err();

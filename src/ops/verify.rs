@@ -35,7 +35,13 @@ pub struct VerifyReport {
 /// Check the stored bytes of a stream against the manifest (size, SHA-256).
 fn check_stream(artifact: &Artifact, info: &StreamInfo, what: &str) -> Result<()> {
     let path = artifact.dir().join(&info.file);
-    let meta = std::fs::metadata(&path).map_err(|e| Error::io(&format!("cannot read {what} of backup {}", artifact.manifest.id), &path, e))?;
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        Error::io(
+            &format!("cannot read {what} of backup {}", artifact.manifest.id),
+            &path,
+            e,
+        )
+    })?;
     if meta.len() != info.stored_size {
         return Err(Error::integrity(format!(
             "{what} {} of backup {} is {} bytes but its manifest says {} (truncated or replaced)",
@@ -76,17 +82,30 @@ pub fn check_integrity(artifact: &Artifact, ring: Option<&KeyRing>) -> Result<Op
 }
 
 /// Decrypt and decompress a whole stream, checking its plaintext length.
-fn read_whole(artifact: &Artifact, info: &StreamInfo, dk: Option<&DataKey>, what: &str) -> Result<()> {
+fn read_whole(
+    artifact: &Artifact,
+    info: &StreamInfo,
+    dk: Option<&DataKey>,
+    what: &str,
+) -> Result<()> {
     let path = artifact.dir().join(&info.file);
     let file = std::fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
-    let dk = if artifact.manifest.encrypted { dk } else { None };
-    let mut stream = pipeline::open_stream(file, artifact.manifest.compression, dk, Some(info.size))?;
+    let dk = if artifact.manifest.encrypted {
+        dk
+    } else {
+        None
+    };
+    let mut stream =
+        pipeline::open_stream(file, artifact.manifest.compression, dk, Some(info.size))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut n: u64 = 0;
     loop {
         let r = stream.read(&mut buf).map_err(|e| {
-            Error::integrity(format!("{what} of backup {} cannot be read back: {e}", artifact.manifest.id))
-                .hint("this backup cannot be trusted; use another one")
+            Error::integrity(format!(
+                "{what} of backup {} cannot be read back: {e}",
+                artifact.manifest.id
+            ))
+            .hint("this backup cannot be trusted; use another one")
         })?;
         if r == 0 {
             break;
@@ -103,7 +122,13 @@ fn read_whole(artifact: &Artifact, info: &StreamInfo, dk: Option<&DataKey>, what
 }
 
 /// Verify an artifact (and, for incrementals, its chain).
-pub fn run(engine: &Engine, sel: &Selector, deep: bool, face: &dyn Progress, cancel: &AtomicBool) -> Result<VerifyReport> {
+pub fn run(
+    engine: &Engine,
+    sel: &Selector,
+    deep: bool,
+    face: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<VerifyReport> {
     let artifact = select::resolve(engine, None, sel)?;
     let job = Job::start(engine, "verify", &artifact.manifest.id, face)?;
     let started = std::time::Instant::now();
@@ -138,15 +163,32 @@ pub fn run(engine: &Engine, sel: &Selector, deep: bool, face: &dyn Progress, can
         Err(Error::integrity(report.problems.join("; ")))
     };
     job.finish(&outcome, 0);
-    let verdict = if report.ok { "ok".to_string() } else { format!("failed: {}", report.problems.join("; ")) };
+    let verdict = if report.ok {
+        "ok".to_string()
+    } else {
+        format!("failed: {}", report.problems.join("; "))
+    };
     if engine.catalog.get_backup(&report.id)?.is_some() {
-        engine.catalog.mark_verified(&report.id, Utc::now(), &verdict)?;
+        engine
+            .catalog
+            .mark_verified(&report.id, Utc::now(), &verdict)?;
     }
-    engine.audit(if deep { "verify-deep" } else { "verify" }, &report.id, if report.ok { "ok" } else { "failed" }, &verdict)?;
+    engine.audit(
+        if deep { "verify-deep" } else { "verify" },
+        &report.id,
+        if report.ok { "ok" } else { "failed" },
+        &verdict,
+    )?;
     Ok(report)
 }
 
-fn verify_artifact(engine: &Engine, artifact: &Artifact, deep: bool, job: &Job, cancel: &AtomicBool) -> Result<Vec<String>> {
+fn verify_artifact(
+    engine: &Engine,
+    artifact: &Artifact,
+    deep: bool,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<Vec<String>> {
     let mut checks = Vec::new();
     let ring = if artifact.manifest.key.is_some() {
         Some(engine.require_keyring(&format!("backup {} is keyed", artifact.manifest.id))?)
@@ -161,7 +203,11 @@ fn verify_artifact(engine: &Engine, artifact: &Artifact, deep: bool, job: &Job, 
         checks.push(format!(
             "{}: manifest {}, SHA-256 of {} stored bytes matches",
             link.manifest.id,
-            if link.manifest.mac.is_some() { "authenticated" } else { "present (no key: not authenticated)" },
+            if link.manifest.mac.is_some() {
+                "authenticated"
+            } else {
+                "present (no key: not authenticated)"
+            },
             link.manifest.payload.stored_size
         ));
         keys.push(dk);
@@ -177,7 +223,11 @@ fn verify_artifact(engine: &Engine, artifact: &Artifact, deep: bool, job: &Job, 
             "{}: decrypted and decompressed {} bytes{}",
             link.manifest.id,
             link.manifest.payload.size,
-            if link.manifest.encrypted { " (every segment authenticated)" } else { "" }
+            if link.manifest.encrypted {
+                " (every segment authenticated)"
+            } else {
+                ""
+            }
         ));
     }
     if deep {
@@ -187,11 +237,21 @@ fn verify_artifact(engine: &Engine, artifact: &Artifact, deep: bool, job: &Job, 
                 let scratch = scratch_dir(engine)?;
                 let result = (|| -> Result<String> {
                     for (link, dk) in links.iter().zip(&keys) {
-                        crate::ops::restore::extract_link(link, dk.as_ref(), &Dest::Under(scratch.clone()), job, cancel)?;
+                        crate::ops::restore::extract_link(
+                            link,
+                            dk.as_ref(),
+                            &Dest::Under(scratch.clone()),
+                            job,
+                            cancel,
+                        )?;
                     }
                     job.phase("comparing every file with the index");
                     let (last, dk) = (links.last().unwrap(), keys.last().unwrap());
-                    let mut index = crate::ops::backup::open_index(&last.manifest, &last.manifest_path, dk.as_ref())?;
+                    let mut index = crate::ops::backup::open_index(
+                        &last.manifest,
+                        &last.manifest_path,
+                        dk.as_ref(),
+                    )?;
                     let check = filesystem::verify_tree(&mut index, &Dest::Under(scratch.clone()))?;
                     if !check.problems.is_empty() {
                         let shown: Vec<_> = check.problems.iter().take(20).cloned().collect();
@@ -202,13 +262,18 @@ fn verify_artifact(engine: &Engine, artifact: &Artifact, deep: bool, job: &Job, 
                             shown.join("; ")
                         )));
                     }
-                    Ok(format!("scratch restore: all {} entries match the index", check.checked))
+                    Ok(format!(
+                        "scratch restore: all {} entries match the index",
+                        check.checked
+                    ))
                 })();
                 let _ = std::fs::remove_dir_all(&scratch);
                 checks.push(result?);
             }
             other => {
-                return Err(Error::usage(format!("--deep verification of {other} backups is not available yet")));
+                return Err(Error::usage(format!(
+                    "--deep verification of {other} backups is not available yet"
+                )));
             }
         }
     }
@@ -224,7 +289,11 @@ pub fn scratch_dir(engine: &Engine) -> Result<PathBuf> {
         .parent()
         .unwrap_or(Path::new("."))
         .join("scratch");
-    let dir = base.join(format!("verify-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+    let dir = base.join(format!(
+        "verify-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     crate::storage::local::create_dir_all_private(&dir)?;
     Ok(dir)
 }

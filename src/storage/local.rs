@@ -50,7 +50,9 @@ impl Repository {
                 "repository {} does not exist or is not a directory",
                 root.display()
             ))
-            .hint("check [repository] path in the config, or pass the backup directory explicitly"));
+            .hint(
+                "check [repository] path in the config, or pass the backup directory explicitly",
+            ));
         }
         Ok(Repository {
             root: root.to_path_buf(),
@@ -291,13 +293,28 @@ mod tests {
         let repo = Repository::open(dir.path()).unwrap();
         let mut paths = Vec::new();
         for i in 0..3 {
-            let (mut f, p) = repo.create_partial(BackupType::Filesystem, "fs_backup_1.tar.zst").unwrap();
+            let (mut f, p) = repo
+                .create_partial(BackupType::Filesystem, "fs_backup_1.tar.zst")
+                .unwrap();
             write!(f, "{i}").unwrap();
             drop(f);
-            paths.push(repo.publish(&p, BackupType::Filesystem, "fs_backup_1.tar.zst").unwrap());
+            paths.push(
+                repo.publish(&p, BackupType::Filesystem, "fs_backup_1.tar.zst")
+                    .unwrap(),
+            );
         }
-        let names: Vec<_> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, ["fs_backup_1.tar.zst", "fs_backup_1_2.tar.zst", "fs_backup_1_3.tar.zst"]);
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "fs_backup_1.tar.zst",
+                "fs_backup_1_2.tar.zst",
+                "fs_backup_1_3.tar.zst"
+            ]
+        );
         assert_eq!(fs::read_to_string(&paths[0]).unwrap(), "0");
         assert_eq!(fs::read_to_string(&paths[2]).unwrap(), "2");
     }
@@ -309,7 +326,10 @@ mod tests {
         let (_f, p) = repo.create_partial(BackupType::Database, "x.dump").unwrap();
         assert!(repo.clean_stale_partials(&|_| true).unwrap().is_empty());
         assert!(p.exists());
-        assert_eq!(repo.clean_stale_partials(&|_| false).unwrap(), vec![p.clone()]);
+        assert_eq!(
+            repo.clean_stale_partials(&|_| false).unwrap(),
+            vec![p.clone()]
+        );
         assert!(!p.exists());
     }
 
@@ -319,10 +339,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repo");
         let repo = Repository::open(&root).unwrap();
-        assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         let (_f, p) = repo.create_partial(BackupType::State, "s").unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         write_atomic(&root.join("x.json"), b"{}").unwrap();
-        assert_eq!(fs::metadata(root.join("x.json")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(root.join("x.json"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
     }
 }

@@ -1,0 +1,267 @@
+//! The jobs table and each job's log.
+//!
+//! A job row is how other processes (a second console, the daemon) see
+//! what this one is doing, and how a later run finds out that a job's
+//! process died: the row still says `running`, but its pid is gone.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Row};
+
+use super::{
+    bad_column, opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql, u64_to_sql,
+    Catalog, JobRecord,
+};
+use crate::error::{Error, Result};
+
+/// States a job can end in.
+pub const FINISHED_JOB_STATES: [&str; 5] = [
+    "succeeded",
+    "succeeded_with_warnings",
+    "failed",
+    "cancelled",
+    "interrupted",
+];
+
+const COLUMNS: &str = "id, kind, target, state, phase, bytes_done, bytes_total, items_done, \
+     items_total, created_at, started_at, finished_at, updated_at, error, host, pid, partial_outputs";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    let outputs: String = r.get(16)?;
+    Ok(JobRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        target: r.get(2)?,
+        state: r.get(3)?,
+        phase: r.get(4)?,
+        bytes_done: u64_from_sql(r.get(5)?),
+        bytes_total: r.get::<_, Option<i64>>(6)?.map(u64_from_sql),
+        items_done: u64_from_sql(r.get(7)?),
+        items_total: r.get::<_, Option<i64>>(8)?.map(u64_from_sql),
+        created_at: ts_from_sql(9, &r.get::<_, String>(9)?)?,
+        started_at: opt_ts_from_sql(10, r.get(10)?)?,
+        finished_at: opt_ts_from_sql(11, r.get(11)?)?,
+        updated_at: ts_from_sql(12, &r.get::<_, String>(12)?)?,
+        error: r.get(13)?,
+        host: r.get(14)?,
+        pid: u32::try_from(r.get::<_, i64>(15)?).unwrap_or(0),
+        partial_outputs: serde_json::from_str(&outputs)
+            .map_err(|e| bad_column(16, format!("bad partial_outputs '{outputs}': {e}")))?,
+    })
+}
+
+fn now() -> String {
+    ts_to_sql(&Utc::now())
+}
+
+fn expect_job(n: usize, id: i64) -> Result<()> {
+    if n == 0 {
+        return Err(Error::not_found(format!("job {id} is not in the catalog")));
+    }
+    Ok(())
+}
+
+impl Catalog {
+    /// Record a new job, `running` (started now) or `queued`; returns its id.
+    pub fn create_job(
+        &self,
+        kind: &str,
+        target: &str,
+        host: &str,
+        pid: u32,
+        state: &str,
+    ) -> Result<i64> {
+        if state != "running" && state != "queued" {
+            return Err(Error::usage(format!(
+                "a new job must be 'running' or 'queued', not '{state}'"
+            )));
+        }
+        let now = now();
+        let started = (state == "running").then_some(now.as_str());
+        self.conn.execute(
+            "INSERT INTO jobs (kind, target, state, created_at, started_at, updated_at, host, pid) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)",
+            params![kind, target, state, now, started, host, pid],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Claim a queued job for this process: `queued` -> `running`, atomically.
+    /// Returns false when it was no longer queued (another worker took it).
+    pub fn start_job(&self, id: i64, host: &str, pid: u32) -> Result<bool> {
+        let now = now();
+        let n = self.conn.execute(
+            "UPDATE jobs SET state = 'running', started_at = ?2, updated_at = ?2, host = ?3, pid = ?4 \
+             WHERE id = ?1 AND state = 'queued'",
+            params![id, now, host, pid],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn set_job_phase(&self, id: i64, phase: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET phase = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, phase, now()],
+        )?;
+        expect_job(n, id)
+    }
+
+    /// Persist progress (callers throttle; this is one small write).
+    pub fn update_job_progress(
+        &self,
+        id: i64,
+        bytes_done: u64,
+        bytes_total: Option<u64>,
+        items_done: u64,
+        items_total: Option<u64>,
+    ) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET bytes_done = ?2, bytes_total = ?3, items_done = ?4, items_total = ?5, \
+             updated_at = ?6 WHERE id = ?1",
+            params![
+                id,
+                u64_to_sql(bytes_done),
+                bytes_total.map(u64_to_sql),
+                u64_to_sql(items_done),
+                items_total.map(u64_to_sql),
+                now()
+            ],
+        )?;
+        expect_job(n, id)
+    }
+
+    /// Note an artifact path the job is writing, so it can be removed if
+    /// the job dies. Adding the same path twice keeps one entry.
+    pub fn add_partial_output(&self, id: i64, path: impl AsRef<Path>) -> Result<()> {
+        let p = path.as_ref().to_string_lossy().into_owned();
+        self.immediate(|conn| {
+            let current: Option<String> = query_opt(
+                conn,
+                "SELECT partial_outputs FROM jobs WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            let current = current
+                .ok_or_else(|| Error::not_found(format!("job {id} is not in the catalog")))?;
+            let mut outputs: Vec<String> = serde_json::from_str(&current).unwrap_or_default();
+            if !outputs.contains(&p) {
+                outputs.push(p);
+            }
+            let json = serde_json::to_string(&outputs).expect("strings serialize");
+            conn.execute(
+                "UPDATE jobs SET partial_outputs = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, json, now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forget one partial output (it was completed, renamed into place, or removed).
+    pub fn remove_partial_output(&self, id: i64, path: impl AsRef<Path>) -> Result<()> {
+        let p = path.as_ref().to_string_lossy().into_owned();
+        let n = self.conn.execute(
+            "UPDATE jobs SET partial_outputs = \
+             (SELECT json_group_array(value) FROM json_each(jobs.partial_outputs) WHERE value != ?2) \
+             WHERE id = ?1",
+            params![id, p],
+        )?;
+        expect_job(n, id)
+    }
+
+    pub fn clear_partial_outputs(&self, id: i64) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET partial_outputs = '[]', updated_at = ?2 WHERE id = ?1",
+            params![id, now()],
+        )?;
+        expect_job(n, id)
+    }
+
+    /// End a job in one of [`FINISHED_JOB_STATES`], with its error text.
+    pub fn finish_job(&self, id: i64, state: &str, error: Option<&str>) -> Result<()> {
+        if !FINISHED_JOB_STATES.contains(&state) {
+            return Err(Error::usage(format!(
+                "'{state}' is not a finished job state (expected one of {})",
+                FINISHED_JOB_STATES.join(", ")
+            )));
+        }
+        let now = now();
+        let n = self.conn.execute(
+            "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?4 WHERE id = ?1",
+            params![id, state, error, now],
+        )?;
+        expect_job(n, id)
+    }
+
+    pub fn get_job(&self, id: i64) -> Result<Option<JobRecord>> {
+        query_opt(
+            &self.conn,
+            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+    }
+
+    /// The most recent `limit` jobs, newest first.
+    pub fn list_jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Jobs in state `running`, oldest first.
+    pub fn running_jobs(&self) -> Result<Vec<JobRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'running' ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Running jobs of this host whose process is gone. Only this host's
+    /// pids can be checked; jobs of other hosts are never reported.
+    pub fn find_dead_jobs(
+        &self,
+        host: &str,
+        is_alive: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<JobRecord>> {
+        Ok(self
+            .running_jobs()?
+            .into_iter()
+            .filter(|j| j.host == host && !is_alive(j.pid))
+            .collect())
+    }
+
+    /// Append a line to a job's log.
+    pub fn job_log(&self, id: i64, level: &str, message: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO job_log (job_id, ts, level, message) VALUES (?1, ?2, ?3, ?4)",
+                params![id, now(), level, message],
+            )
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    Error::not_found(format!("job {id} is not in the catalog"))
+                }
+                _ => e.into(),
+            })?;
+        Ok(())
+    }
+
+    /// A job's log, oldest line first: (time, level, message).
+    pub fn get_job_log(&self, id: i64) -> Result<Vec<(DateTime<Utc>, String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT ts, level, message FROM job_log WHERE job_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((
+                ts_from_sql(0, &r.get::<_, String>(0)?)?,
+                r.get(1)?,
+                r.get(2)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}

@@ -1,0 +1,85 @@
+//! The catalog's schema, as an append-only list of migrations.
+//!
+//! `PRAGMA user_version` records how many of these have been applied. A
+//! migration is never edited once released: change the schema by appending
+//! a new one, so every catalog in the field walks the same path.
+
+/// Migration `i` takes a catalog from `user_version` `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: backups, jobs, job log, audit log.
+    r#"
+CREATE TABLE backups (
+    id            TEXT PRIMARY KEY NOT NULL,
+    type          TEXT NOT NULL,
+    name          TEXT,
+    kind          TEXT NOT NULL,
+    parent_id     TEXT,
+    created_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    status        TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    stored_size   INTEGER NOT NULL,
+    encrypted     INTEGER NOT NULL,
+    key_id        TEXT,
+    file          TEXT NOT NULL,
+    sha256        TEXT,
+    verified_at   TEXT,
+    verify_result TEXT,
+    warnings      INTEGER NOT NULL DEFAULT 0,
+    -- No foreign key: backups rebuilt from manifests have no job, and a
+    -- pruned job history must not take backup rows with it.
+    job_id        INTEGER,
+    manifest_json TEXT
+);
+CREATE INDEX backups_type_created ON backups(type, created_at);
+CREATE INDEX backups_file ON backups(file);
+CREATE INDEX backups_job ON backups(job_id);
+
+CREATE TABLE jobs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    phase           TEXT,
+    bytes_done      INTEGER NOT NULL DEFAULT 0,
+    bytes_total     INTEGER,
+    items_done      INTEGER NOT NULL DEFAULT 0,
+    items_total     INTEGER,
+    created_at      TEXT NOT NULL,
+    started_at      TEXT,
+    finished_at     TEXT,
+    updated_at      TEXT NOT NULL,
+    error           TEXT,
+    host            TEXT NOT NULL,
+    pid             INTEGER NOT NULL,
+    partial_outputs TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX jobs_state ON jobs(state);
+
+CREATE TABLE job_log (
+    id      INTEGER PRIMARY KEY,
+    job_id  INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    ts      TEXT NOT NULL,
+    level   TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX job_log_job ON job_log(job_id, id);
+
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY,
+    ts        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+"#,
+];
+
+/// The schema version this binary writes.
+pub(crate) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}

@@ -1,0 +1,764 @@
+//! Catalog tests against real SQLite files in temp directories.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use tempfile::TempDir;
+
+use super::audit::GENESIS_HASH;
+use super::*;
+use crate::archive::manifest::{Compression, Manifest, StreamInfo, WrappedKey, MANIFEST_FORMAT};
+use crate::error::ErrorKind;
+
+fn cat_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("state").join("catalog.db")
+}
+
+fn record(id: &str, t: BackupType, minutes: i64) -> BackupRecord {
+    BackupRecord {
+        id: id.to_string(),
+        backup_type: t,
+        name: None,
+        kind: BackupKind::Full,
+        parent_id: None,
+        created_at: Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
+            + Duration::minutes(minutes),
+        finished_at: None,
+        status: BackupStatus::Running,
+        size: 10,
+        stored_size: 5,
+        encrypted: false,
+        key_id: None,
+        file: format!("/repo/{}/{id}", t.dir()),
+        sha256: None,
+        verified_at: None,
+        verify_result: None,
+        warnings: 0,
+        job_id: None,
+    }
+}
+
+fn manifest(id: &str) -> Manifest {
+    Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        id: id.to_string(),
+        backup_type: BackupType::Database,
+        name: Some("before-upgrade".into()),
+        kind: BackupKind::Incremental,
+        parent_id: Some("db-parent".into()),
+        // Nanoseconds on purpose: the catalog must keep them.
+        created_at: Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
+            + Duration::nanoseconds(123_456_789),
+        finished_at: Utc.with_ymd_and_hms(2026, 11, 26, 2, 3, 0).unwrap(),
+        created_by: "ops@panel".into(),
+        tool_version: "0.1.0".into(),
+        source: serde_json::json!({"database": "panel"}),
+        compression: Compression::Zstd,
+        compression_level: 3,
+        encrypted: true,
+        segment_size: Some(65536),
+        key: Some(WrappedKey {
+            key_id: "k-2026".into(),
+            nonce: "bm9uY2U=".into(),
+            ciphertext: "Y3Q=".into(),
+        }),
+        payload: StreamInfo {
+            file: "db_backup_20261126_020000_before-upgrade.dump.zst.enc".into(),
+            size: 1_000_000,
+            stored_size: 250_000,
+            sha256: "ab".repeat(32),
+        },
+        index: None,
+        files: None,
+        database: Some(serde_json::json!({"server_version": "16.4"})),
+        warnings: vec!["one".into(), "two".into()],
+        mac: Some("cd".repeat(32)),
+    }
+}
+
+fn mode_of(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn open_creates_schema_and_reopen_is_idempotent() {
+    let dir = TempDir::new().unwrap();
+    let p = cat_path(&dir);
+    let c = Catalog::open(&p).unwrap();
+    assert_eq!(c.schema_version().unwrap(), schema::current_version());
+    let jm: String = c
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(jm, "wal");
+    let fk: i64 = c
+        .conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+    c.insert_backup(&record("db-1", BackupType::Database, 0))
+        .unwrap();
+    drop(c);
+    let c = Catalog::open(&p).unwrap();
+    assert_eq!(c.schema_version().unwrap(), schema::current_version());
+    assert!(c.get_backup("db-1").unwrap().is_some(), "reopen keeps data");
+    let tables: i64 = c
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('backups','jobs','job_log','audit')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 4);
+}
+
+#[test]
+fn file_is_0600_and_new_dirs_0700() {
+    let dir = TempDir::new().unwrap();
+    let p = cat_path(&dir);
+    let _c = Catalog::open(&p).unwrap();
+    assert_eq!(mode_of(&p), 0o600);
+    assert_eq!(mode_of(p.parent().unwrap()), 0o700);
+}
+
+#[test]
+fn garbage_file_is_reported_damaged_with_rebuild_hint() {
+    let dir = TempDir::new().unwrap();
+    let p = dir.path().join("catalog.db");
+    std::fs::write(
+        &p,
+        "this is not a database, it is a text file\n".repeat(100),
+    )
+    .unwrap();
+    let err = Catalog::open(&p).err().expect("garbage must not open");
+    assert_eq!(err.kind, ErrorKind::Integrity);
+    assert!(err.message.contains("is damaged"), "{}", err.message);
+    assert!(
+        err.message.contains(&p.display().to_string()),
+        "{}",
+        err.message
+    );
+    let hint = err.hint.unwrap();
+    assert!(
+        hint.contains(&format!("mv {0} {0}.broken", p.display())),
+        "{hint}"
+    );
+    assert!(hint.contains("lifeboat catalog rebuild"), "{hint}");
+}
+
+#[test]
+fn catalog_newer_than_binary_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let p = cat_path(&dir);
+    let c = Catalog::open(&p).unwrap();
+    c.conn
+        .pragma_update(None, "user_version", schema::current_version() + 1)
+        .unwrap();
+    drop(c);
+    let err = Catalog::open(&p)
+        .err()
+        .expect("newer schema must be refused");
+    assert_eq!(err.kind, ErrorKind::Refused);
+    assert!(err.message.contains("schema version"), "{}", err.message);
+}
+
+#[test]
+fn create_new_refuses_existing_file() {
+    let dir = TempDir::new().unwrap();
+    let p = cat_path(&dir);
+    Catalog::create_new(&p).unwrap();
+    let err = Catalog::create_new(&p).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::Io);
+    assert!(err.message.contains("already exists"), "{}", err.message);
+}
+
+#[test]
+fn backup_crud_filter_and_order() {
+    let dir = TempDir::new().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    c.insert_backup(&record("db-old", BackupType::Database, 0))
+        .unwrap();
+    c.insert_backup(&record("db-new", BackupType::Database, 10))
+        .unwrap();
+    c.insert_backup(&record("db-b", BackupType::Database, 5))
+        .unwrap();
+    c.insert_backup(&record("db-a", BackupType::Database, 5))
+        .unwrap();
+    c.insert_backup(&record("fs-1", BackupType::Filesystem, 20))
+        .unwrap();
+    assert!(c
+        .insert_backup(&record("fs-1", BackupType::Filesystem, 20))
+        .is_err());
+
+    let ids = |v: Vec<BackupRecord>| v.into_iter().map(|b| b.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(c.list_backups(Some(BackupType::Database)).unwrap()),
+        ["db-new", "db-a", "db-b", "db-old"]
+    );
+    assert_eq!(
+        ids(c.list_backups(None).unwrap()),
+        ["fs-1", "db-new", "db-a", "db-b", "db-old"]
+    );
+    assert!(c.list_backups(Some(BackupType::State)).unwrap().is_empty());
+
+    let mut b = c.get_backup("db-old").unwrap().unwrap();
+    assert_eq!(b, record("db-old", BackupType::Database, 0));
+    b.status = BackupStatus::SucceededWithWarnings;
+    b.warnings = 3;
+    b.finished_at = Some(b.created_at + Duration::seconds(90));
+    b.job_id = Some(42);
+    c.update_backup(&b).unwrap();
+    assert_eq!(c.get_backup("db-old").unwrap().unwrap(), b);
+
+    let at = Utc::now();
+    c.mark_verified("db-old", at, "ok").unwrap();
+    let v = c.get_backup("db-old").unwrap().unwrap();
+    assert_eq!(v.verified_at, Some(at));
+    assert_eq!(v.verify_result.as_deref(), Some("ok"));
+
+    c.set_backup_status("db-new", BackupStatus::Failed).unwrap();
+    assert_eq!(
+        c.get_backup("db-new").unwrap().unwrap().status,
+        BackupStatus::Failed
+    );
+    assert_eq!(
+        c.set_backup_status("nope", BackupStatus::Failed)
+            .unwrap_err()
+            .kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        c.update_backup(&record("nope", BackupType::State, 0))
+            .unwrap_err()
+            .kind,
+        ErrorKind::NotFound
+    );
+
+    let found = c
+        .find_backup_by_file("/repo/filesystem/fs-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, "fs-1");
+    assert!(c
+        .find_backup_by_file(Path::new("/repo/x"))
+        .unwrap()
+        .is_none());
+
+    assert!(c.delete_backup("db-b").unwrap());
+    assert!(!c.delete_backup("db-b").unwrap());
+    assert!(c.get_backup("db-b").unwrap().is_none());
+}
+
+#[test]
+fn upsert_from_manifest_roundtrip_keeps_verification() {
+    let dir = TempDir::new().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    let m = manifest("db-20261126-020000");
+    let payload = Path::new("/repo/database/db_backup_20261126_020000_before-upgrade.dump.zst.enc");
+    let b = c
+        .upsert_from_manifest(&m, payload, BackupStatus::Succeeded)
+        .unwrap();
+    assert_eq!(b.id, m.id);
+    assert_eq!(b.backup_type, BackupType::Database);
+    assert_eq!(b.kind, BackupKind::Incremental);
+    assert_eq!(b.name.as_deref(), Some("before-upgrade"));
+    assert_eq!(b.parent_id.as_deref(), Some("db-parent"));
+    assert_eq!(b.created_at, m.created_at, "nanoseconds survive");
+    assert_eq!(b.finished_at, Some(m.finished_at));
+    assert_eq!((b.size, b.stored_size), (1_000_000, 250_000));
+    assert_eq!(b.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+    assert!(b.encrypted);
+    assert_eq!(b.key_id.as_deref(), Some("k-2026"));
+    assert_eq!(b.file, payload.to_str().unwrap());
+    assert_eq!(b.warnings, 2);
+    assert_eq!(b.status, BackupStatus::Succeeded);
+
+    let json = c.get_manifest_json(&m.id).unwrap().unwrap();
+    let back: Manifest = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, m);
+
+    // Upserting again refreshes manifest facts but keeps the verification.
+    c.mark_verified(&m.id, m.finished_at, "ok").unwrap();
+    let mut m2 = m.clone();
+    m2.warnings.clear();
+    let b2 = c
+        .upsert_from_manifest(&m2, payload, BackupStatus::Succeeded)
+        .unwrap();
+    assert_eq!(b2.warnings, 0);
+    assert_eq!(b2.verify_result.as_deref(), Some("ok"));
+    assert_eq!(c.list_backups(None).unwrap().len(), 1);
+
+    // Rows inserted directly carry no manifest.
+    c.insert_backup(&record("x", BackupType::State, 0)).unwrap();
+    assert_eq!(c.get_manifest_json("x").unwrap(), None);
+    assert_eq!(c.get_manifest_json("missing").unwrap(), None);
+}
+
+#[test]
+fn replace_backups_from_swaps_the_whole_table() {
+    let dir = TempDir::new().unwrap();
+    let mut c = Catalog::open(&cat_path(&dir)).unwrap();
+    c.insert_backup(&record("stale", BackupType::State, 0))
+        .unwrap();
+    let m1 = manifest("db-1");
+    let mut m2 = manifest("db-2");
+    m2.created_at += Duration::hours(1);
+    let n = c
+        .replace_backups_from(vec![
+            (
+                m1,
+                PathBuf::from("/repo/database/a"),
+                BackupStatus::Succeeded,
+            ),
+            (
+                m2,
+                PathBuf::from("/repo/database/b"),
+                BackupStatus::Succeeded,
+            ),
+        ])
+        .unwrap();
+    assert_eq!(n, 2);
+    let ids: Vec<_> = c
+        .list_backups(None)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, ["db-2", "db-1"]);
+    assert!(c.get_manifest_json("db-1").unwrap().is_some());
+
+    // A duplicate id rolls back everything: the old table survives.
+    let err = c.replace_backups_from(vec![
+        (
+            manifest("dup"),
+            PathBuf::from("/a"),
+            BackupStatus::Succeeded,
+        ),
+        (
+            manifest("dup"),
+            PathBuf::from("/b"),
+            BackupStatus::Succeeded,
+        ),
+    ]);
+    assert!(err.is_err());
+    assert_eq!(c.list_backups(None).unwrap().len(), 2);
+}
+
+#[test]
+fn job_lifecycle_log_and_dead_jobs() {
+    let dir = TempDir::new().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    let j1 = c
+        .create_job("backup", "database", "hostA", 100, "running")
+        .unwrap();
+    let j2 = c
+        .create_job("backup", "filesystem", "hostA", 200, "running")
+        .unwrap();
+    let j3 = c
+        .create_job("verify", "db-1", "hostB", 100, "running")
+        .unwrap();
+    let j4 = c
+        .create_job("prune", "all", "hostA", 300, "queued")
+        .unwrap();
+    assert!(c.create_job("x", "y", "h", 1, "succeeded").is_err());
+
+    let job = c.get_job(j1).unwrap().unwrap();
+    assert_eq!(job.state, "running");
+    assert!(job.started_at.is_some());
+    assert!(c.get_job(j4).unwrap().unwrap().started_at.is_none());
+
+    c.set_job_phase(j1, "dumping").unwrap();
+    c.update_job_progress(j1, 500, Some(1000), 3, None).unwrap();
+    c.add_partial_output(j1, "/repo/database/tmp.part").unwrap();
+    c.add_partial_output(j1, Path::new("/repo/database/tmp.part"))
+        .unwrap();
+    c.add_partial_output(j1, "/repo/database/other.part")
+        .unwrap();
+    let job = c.get_job(j1).unwrap().unwrap();
+    assert_eq!(job.phase.as_deref(), Some("dumping"));
+    assert_eq!(
+        (
+            job.bytes_done,
+            job.bytes_total,
+            job.items_done,
+            job.items_total
+        ),
+        (500, Some(1000), 3, None)
+    );
+    assert_eq!(
+        job.partial_outputs,
+        ["/repo/database/tmp.part", "/repo/database/other.part"]
+    );
+    assert!(job.updated_at >= job.created_at);
+    c.remove_partial_output(j1, "/repo/database/tmp.part")
+        .unwrap();
+    assert_eq!(
+        c.get_job(j1).unwrap().unwrap().partial_outputs,
+        ["/repo/database/other.part"]
+    );
+    c.clear_partial_outputs(j1).unwrap();
+    assert!(c.get_job(j1).unwrap().unwrap().partial_outputs.is_empty());
+    assert_eq!(
+        c.set_job_phase(9999, "x").unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+
+    c.job_log(j1, "info", "started pg_dump").unwrap();
+    c.job_log(j1, "warn", "table x changed during dump")
+        .unwrap();
+    c.job_log(j2, "info", "other job").unwrap();
+    let log = c.get_job_log(j1).unwrap();
+    let lines: Vec<_> = log
+        .iter()
+        .map(|(_, l, m)| (l.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("info", "started pg_dump"),
+            ("warn", "table x changed during dump")
+        ]
+    );
+    assert_eq!(
+        c.job_log(9999, "info", "x").unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+
+    // Backup rows belonging to a job follow it when it dies.
+    let mut b = record("db-j2", BackupType::Filesystem, 0);
+    b.job_id = Some(j2);
+    c.insert_backup(&b).unwrap();
+    let mut done = record("db-j2-done", BackupType::Filesystem, 1);
+    done.job_id = Some(j2);
+    done.status = BackupStatus::Succeeded;
+    c.insert_backup(&done).unwrap();
+
+    // pid 200 is dead; pid 100 on hostB must not be judged from hostA.
+    let alive = |pid: u32| pid != 200 && pid != 300;
+    let dead = c.find_dead_jobs("hostA", &alive).unwrap();
+    assert_eq!(
+        dead.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [j2],
+        "queued and other-host jobs are not dead"
+    );
+    assert_eq!(
+        c.mark_backups_of_job(j2, BackupStatus::Interrupted)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        c.get_backup("db-j2").unwrap().unwrap().status,
+        BackupStatus::Interrupted
+    );
+    assert_eq!(
+        c.get_backup("db-j2-done").unwrap().unwrap().status,
+        BackupStatus::Succeeded
+    );
+    c.finish_job(j2, "interrupted", Some("process 200 on hostA died"))
+        .unwrap();
+    let job = c.get_job(j2).unwrap().unwrap();
+    assert_eq!(job.state, "interrupted");
+    assert!(job.finished_at.is_some());
+    assert_eq!(job.error.as_deref(), Some("process 200 on hostA died"));
+    assert!(c.finish_job(j1, "running", None).is_err());
+
+    let running: Vec<_> = c
+        .running_jobs()
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(running, [j1, j3]);
+    assert!(c.start_job(j4, "hostA", 400).unwrap());
+    assert!(
+        !c.start_job(j4, "hostA", 401).unwrap(),
+        "a claimed job cannot be claimed twice"
+    );
+    assert_eq!(c.get_job(j4).unwrap().unwrap().pid, 400);
+
+    let listed: Vec<_> = c.list_jobs(2).unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(listed, [j4, j3]);
+    let _ = j3;
+}
+
+fn entry(action: &str, detail: &str) -> AuditEntry {
+    AuditEntry {
+        ts: Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap() + Duration::nanoseconds(1_234_567),
+        actor: "ops@panel".into(),
+        action: action.into(),
+        target: "database panel".into(),
+        outcome: "ok".into(),
+        detail: detail.into(),
+    }
+}
+
+fn audit_catalog(n: usize) -> (TempDir, Catalog) {
+    let dir = TempDir::new().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    for i in 1..=n {
+        c.append_audit(&entry("backup", &format!("run {i}")))
+            .unwrap();
+    }
+    (dir, c)
+}
+
+#[test]
+fn audit_append_and_verify_ok() {
+    let (_d, c) = audit_catalog(10);
+    let check = c.verify_audit().unwrap();
+    assert_eq!(
+        check,
+        AuditCheck {
+            rows: 10,
+            ok: true,
+            problems: vec![]
+        }
+    );
+    let recs = c.list_audit(3, 0).unwrap();
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [10, 9, 8]);
+    assert_eq!(
+        c.list_audit(3, 8)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>(),
+        [2, 1]
+    );
+    let first = &c.list_audit(1, 9).unwrap()[0];
+    assert_eq!(first.prev_hash, GENESIS_HASH);
+    assert_eq!(
+        first.entry.ts.timestamp_subsec_nanos(),
+        1_234_000,
+        "ts kept to microseconds"
+    );
+    let line = first.to_json_line();
+    assert!(!line.contains('\n'));
+    assert!(
+        line.contains(r#""ts":"2026-11-26T02:00:00.001234Z""#),
+        "{line}"
+    );
+    let back: AuditRecord = serde_json::from_str(&line).unwrap();
+    assert_eq!(&back, first);
+    assert!(!current_actor().is_empty() && current_actor().contains('@'));
+}
+
+#[test]
+fn audit_tampered_detail_is_detected() {
+    let (_d, c) = audit_catalog(10);
+    c.conn
+        .execute(
+            "UPDATE audit SET detail = 'nothing to see' WHERE seq = 7",
+            [],
+        )
+        .unwrap();
+    let check = c.verify_audit().unwrap();
+    assert!(!check.ok);
+    assert_eq!(
+        check.problems,
+        ["row 7 was changed (its hash does not match its contents)"]
+    );
+}
+
+#[test]
+fn audit_rewritten_row_breaks_the_link_to_the_next() {
+    // A forger who also recomputes row 7's own hash is caught by row 8.
+    let (_d, c) = audit_catalog(10);
+    let r7 = c.list_audit(1, 3).unwrap().remove(0);
+    assert_eq!(r7.seq, 7);
+    let mut forged = r7.entry.clone();
+    forged.outcome = "failed".into();
+    let f = AuditRecord::chain(7, forged, &r7.prev_hash);
+    c.conn
+        .execute(
+            "UPDATE audit SET outcome = ?1, hash = ?2 WHERE seq = 7",
+            rusqlite::params![f.entry.outcome, f.hash],
+        )
+        .unwrap();
+    let check = c.verify_audit().unwrap();
+    assert!(!check.ok);
+    assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
+    assert!(
+        check.problems[0].starts_with("row 8 does not follow row 7"),
+        "{:?}",
+        check.problems
+    );
+}
+
+#[test]
+fn audit_deleted_middle_row_is_detected() {
+    let (_d, c) = audit_catalog(10);
+    c.conn
+        .execute("DELETE FROM audit WHERE seq = 7", [])
+        .unwrap();
+    let check = c.verify_audit().unwrap();
+    assert!(!check.ok);
+    assert_eq!(check.rows, 9);
+    assert_eq!(check.problems, ["row 7 is missing (deleted)"]);
+}
+
+#[test]
+fn audit_deleted_last_row_is_not_detectable_by_the_chain_alone() {
+    // Truncating the end leaves a shorter chain that is still internally
+    // valid. Only comparing against the repository's JSONL copy (or a known
+    // row count) reveals it; this test pins down that limit.
+    let (_d, c) = audit_catalog(10);
+    c.conn
+        .execute("DELETE FROM audit WHERE seq = 10", [])
+        .unwrap();
+    let check = c.verify_audit().unwrap();
+    assert!(check.ok);
+    assert_eq!(check.rows, 9);
+}
+
+#[test]
+fn verify_chain_detects_reordering() {
+    let (_d, c) = audit_catalog(5);
+    let mut recs = c.list_audit(10, 0).unwrap();
+    recs.reverse();
+    assert!(verify_chain(recs.clone()).ok);
+    recs.swap(2, 3);
+    let check = verify_chain(recs);
+    assert!(!check.ok);
+    assert!(
+        check.problems.iter().any(|p| p.contains("out of order")),
+        "{:?}",
+        check.problems
+    );
+}
+
+#[test]
+fn verify_jsonl_detects_modified_and_invalid_lines() {
+    let (d, c) = audit_catalog(6);
+    let mut recs = c.list_audit(10, 0).unwrap();
+    recs.reverse();
+    let path = d.path().join("audit.jsonl");
+    let mut text: String = recs.iter().map(|r| r.to_json_line() + "\n").collect();
+    std::fs::write(&path, &text).unwrap();
+    let check = verify_jsonl(&path).unwrap();
+    assert_eq!(
+        check,
+        AuditCheck {
+            rows: 6,
+            ok: true,
+            problems: vec![]
+        }
+    );
+
+    // Change line 3's detail.
+    text = text.replacen("run 3", "run 33", 1);
+    std::fs::write(&path, &text).unwrap();
+    let check = verify_jsonl(&path).unwrap();
+    assert_eq!(
+        check.problems,
+        ["row 3 was changed (its hash does not match its contents)"]
+    );
+
+    // Break line 5's JSON.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[4] = "{\"seq\": 5, broken";
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let check = verify_jsonl(&path).unwrap();
+    assert!(!check.ok);
+    assert!(
+        check
+            .problems
+            .iter()
+            .any(|p| p.starts_with("line 5 is not valid")),
+        "{:?}",
+        check.problems
+    );
+    assert!(
+        check
+            .problems
+            .iter()
+            .any(|p| p == "row 5 is missing (deleted)"),
+        "{:?}",
+        check.problems
+    );
+
+    assert_eq!(
+        verify_jsonl(&d.path().join("absent.jsonl"))
+            .unwrap_err()
+            .kind,
+        ErrorKind::Io
+    );
+}
+
+#[test]
+fn concurrent_appends_from_two_connections_keep_one_chain() {
+    let dir = TempDir::new().unwrap();
+    let p = Arc::new(cat_path(&dir));
+    Catalog::open(&p).unwrap();
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || {
+                let c = Catalog::open(&p).unwrap();
+                for i in 0..50 {
+                    let mut e = entry("backup", &format!("thread {t} entry {i}"));
+                    e.ts = Utc::now();
+                    c.append_audit(&e).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let c = Catalog::open(&p).unwrap();
+    let check = c.verify_audit().unwrap();
+    assert_eq!(
+        check,
+        AuditCheck {
+            rows: 100,
+            ok: true,
+            problems: vec![]
+        }
+    );
+}
+
+#[test]
+fn corrupted_pages_are_reported_damaged() {
+    let dir = TempDir::new().unwrap();
+    let p = cat_path(&dir);
+    {
+        let c = Catalog::open(&p).unwrap();
+        for i in 0..200 {
+            c.append_audit(&entry("backup", &format!("{i} {}", "x".repeat(200))))
+                .unwrap();
+        }
+        c.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+    }
+    // Scribble over the middle of the file, keeping the header intact.
+    let mut bytes = std::fs::read(&p).unwrap();
+    assert!(bytes.len() > 16384);
+    for b in &mut bytes[8192..16384] {
+        *b = 0xA5;
+    }
+    std::fs::write(&p, &bytes).unwrap();
+    let err = Catalog::open(&p)
+        .err()
+        .expect("corruption must be caught at open");
+    assert_eq!(err.kind, ErrorKind::Integrity, "{}", err.message);
+    assert!(err.message.contains("is damaged"), "{}", err.message);
+}
+
+#[test]
+fn concurrent_first_open_applies_migrations_once() {
+    let dir = TempDir::new().unwrap();
+    let p = Arc::new(cat_path(&dir));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || Catalog::open(&p).map(|c| c.schema_version().unwrap()))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), schema::current_version());
+    }
+}

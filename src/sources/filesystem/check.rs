@@ -1,0 +1,237 @@
+//! Looking before and after a restore: what it would change, and whether a
+//! restored tree matches its index.
+
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::extract::{check_name, Place};
+use super::{show, Dest, EntryKind, IndexEntry};
+use crate::error::{Error, Result};
+
+/// How many paths of each kind a plan lists by name (counts are complete).
+pub const PLAN_SHOWN: usize = 50;
+/// How many problems a tree check lists by name.
+const PROBLEMS_SHOWN: usize = 200;
+
+/// What a restore of one artifact would do at its destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RestorePlan {
+    pub create: u64,
+    pub overwrite: u64,
+    pub delete: u64,
+    /// Paths already as the backup has them (same kind, size and mtime).
+    pub unchanged: u64,
+    /// Entries this artifact does not carry (unchanged since its parent).
+    pub not_stored: u64,
+    /// The first [`PLAN_SHOWN`] destination paths of each kind.
+    pub shown_create: Vec<PathBuf>,
+    pub shown_overwrite: Vec<PathBuf>,
+    pub shown_delete: Vec<PathBuf>,
+    all_replaced: Vec<PathBuf>,
+}
+
+impl RestorePlan {
+    /// Every existing destination path the restore will overwrite or delete
+    /// (complete, in index order): what a safety copy must hold.
+    pub fn overwrite_paths(&self) -> &[PathBuf] {
+        &self.all_replaced
+    }
+}
+
+fn push_shown(v: &mut Vec<PathBuf>, p: &Path) {
+    if v.len() < PLAN_SHOWN {
+        v.push(p.to_path_buf());
+    }
+}
+
+fn ns(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+/// Whether what exists at a path already matches the entry (cheap: no
+/// content read; size and mtime for files).
+fn same(e: &IndexEntry, m: &Metadata, target: &PathBuf, place: &Place) -> bool {
+    let ft = m.file_type();
+    match e.kind {
+        EntryKind::File => {
+            ft.is_file() && m.len() == e.size && ns(m.mtime(), m.mtime_nsec()) == e.mtime_ns
+        }
+        EntryKind::Dir => ft.is_dir() || place.is_host_dir_link(target),
+        EntryKind::Symlink => {
+            ft.is_symlink()
+                && fs::read_link(target)
+                    .ok()
+                    .map(|t| t.as_os_str().as_bytes().to_vec())
+                    == e.link_target
+        }
+        EntryKind::Deleted => false,
+    }
+}
+
+/// Compare an index with a destination without changing anything.
+pub fn plan_restore(
+    index: &mut dyn Iterator<Item = Result<IndexEntry>>,
+    dest: &Dest,
+) -> Result<RestorePlan> {
+    let mut place = Place::new(dest, false)?;
+    let mut plan = RestorePlan::default();
+    for e in index {
+        let e = e?;
+        check_name(&e.path)?;
+        if e.kind != EntryKind::Deleted && !e.stored {
+            plan.not_stored += 1;
+            continue;
+        }
+        let target = place.target(&e.path);
+        let reachable = place.ancestors(&e.path, &target, false)?;
+        let existing = if reachable {
+            match fs::symlink_metadata(&target) {
+                Ok(m) => Some(m),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+                Err(err) => return Err(Error::io("inspect", &target, err)),
+            }
+        } else {
+            None
+        };
+        match (e.kind, existing) {
+            (EntryKind::Deleted, Some(_)) => {
+                plan.delete += 1;
+                push_shown(&mut plan.shown_delete, &target);
+                plan.all_replaced.push(target);
+            }
+            (EntryKind::Deleted, None) => {}
+            (_, None) => {
+                plan.create += 1;
+                push_shown(&mut plan.shown_create, &target);
+            }
+            (_, Some(m)) if same(&e, &m, &target, &place) => plan.unchanged += 1,
+            (_, Some(_)) => {
+                plan.overwrite += 1;
+                push_shown(&mut plan.shown_overwrite, &target);
+                plan.all_replaced.push(target);
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Result of checking a restored tree against an index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeCheck {
+    /// Index entries checked.
+    pub checked: u64,
+    /// One line per mismatch (the first few hundred, then a count).
+    pub problems: Vec<String>,
+}
+
+fn sha256_file(path: &PathBuf) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Check every entry of an index against the tree at `dest`: kind, size,
+/// content hash, symlink target and mode; deleted paths must be absent.
+pub fn verify_tree(
+    index: &mut dyn Iterator<Item = Result<IndexEntry>>,
+    dest: &Dest,
+) -> Result<TreeCheck> {
+    let mut place = Place::new(dest, false)?;
+    let mut out = TreeCheck::default();
+    let mut extra_problems = 0u64;
+    for e in index {
+        let e = e?;
+        check_name(&e.path)?;
+        out.checked += 1;
+        let target = place.target(&e.path);
+        let name = show(&e.path);
+        let meta = if place.ancestors(&e.path, &target, false)? {
+            fs::symlink_metadata(&target).ok()
+        } else {
+            None
+        };
+        let problem = match (e.kind, meta) {
+            (EntryKind::Deleted, None) => None,
+            (EntryKind::Deleted, Some(_)) => {
+                Some(format!("{name}: should have been deleted but exists"))
+            }
+            (_, None) => Some(format!("{name}: missing")),
+            (EntryKind::Dir, Some(_)) if place.is_host_dir_link(&target) => None,
+            (kind, Some(m)) => check_entry(&e, kind, &m, &target, &name),
+        };
+        if let Some(p) = problem {
+            if out.problems.len() < PROBLEMS_SHOWN {
+                out.problems.push(p);
+            } else {
+                extra_problems += 1;
+            }
+        }
+    }
+    if extra_problems > 0 {
+        out.problems
+            .push(format!("... and {extra_problems} more problems"));
+    }
+    Ok(out)
+}
+
+fn check_entry(
+    e: &IndexEntry,
+    kind: EntryKind,
+    m: &Metadata,
+    target: &PathBuf,
+    name: &str,
+) -> Option<String> {
+    let ft = m.file_type();
+    let want_mode = e.mode & 0o1777;
+    let mode = m.permissions().mode() & 0o7777;
+    match kind {
+        EntryKind::File => {
+            if !ft.is_file() {
+                return Some(format!("{name}: is not a regular file"));
+            }
+            if m.len() != e.size {
+                return Some(format!("{name}: size {} instead of {}", m.len(), e.size));
+            }
+            match sha256_file(target) {
+                Ok(h) if Some(&h) == e.sha256.as_ref() => {}
+                Ok(_) => return Some(format!("{name}: content differs (SHA-256 mismatch)")),
+                Err(err) => return Some(format!("{name}: cannot be read: {err}")),
+            }
+        }
+        EntryKind::Dir => {
+            if !ft.is_dir() {
+                return Some(format!("{name}: is not a directory"));
+            }
+        }
+        EntryKind::Symlink => {
+            if !ft.is_symlink() {
+                return Some(format!("{name}: is not a symlink"));
+            }
+            let t = fs::read_link(target)
+                .ok()
+                .map(|t| t.as_os_str().as_bytes().to_vec());
+            if t != e.link_target {
+                return Some(format!("{name}: symlink points elsewhere"));
+            }
+            return None;
+        }
+        EntryKind::Deleted => return None,
+    }
+    if mode != want_mode {
+        return Some(format!("{name}: mode {mode:o} instead of {want_mode:o}"));
+    }
+    None
+}

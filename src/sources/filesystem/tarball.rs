@@ -1,0 +1,540 @@
+//! Backup: the walk written as a PAX tar plus the file index, full or
+//! incremental.
+//!
+//! Each file is read once: its bytes go to the tar and through SHA-256 in
+//! the same pass, in bounded chunks. The tar header is written before the
+//! content, so a file that shrinks or grows while it is read is padded or
+//! cut to the declared size (the tar stays valid) and reported.
+
+use std::cmp::Ordering;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use sha2::{Digest, Sha256};
+use tar::{Builder, EntryType, Header};
+
+use super::walk::{short_io, WalkItem, Walker};
+use super::{path_cmp, EntryKind, IndexEntry, IndexWriter, WalkSpec};
+use crate::archive::manifest::FileStats;
+use crate::error::{Error, Result};
+
+/// Check the cancel flag every this many content bytes.
+const CANCEL_EVERY: u64 = 4 << 20;
+/// Call progress at least every this many content bytes within a file.
+const PROGRESS_EVERY: u64 = 1 << 20;
+
+/// What a backup found and stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupOutcome {
+    pub stats: FileStats,
+    /// Problems that did not stop the backup (unreadable or changing files).
+    pub warnings: Vec<String>,
+}
+
+/// Quick stat-only walk: (bytes of regular files, number of files), for a
+/// progress total.
+pub fn scan_totals(spec: &WalkSpec) -> Result<(u64, u64)> {
+    let mut bytes = 0;
+    let mut files = 0;
+    for it in Walker::new(spec)? {
+        if it.kind == EntryKind::File {
+            files += 1;
+            bytes += match (&it.meta, it.extra) {
+                (Some(m), _) => m.len(),
+                (None, Some(x)) => x.data.len() as u64,
+                _ => 0,
+            };
+        }
+    }
+    Ok((bytes, files))
+}
+
+fn ns(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+fn entry_from_meta(archive: Vec<u8>, kind: EntryKind, m: &Metadata) -> IndexEntry {
+    IndexEntry {
+        path: archive,
+        kind,
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        size: if kind == EntryKind::File { m.len() } else { 0 },
+        mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+        ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+        ino: m.ino(),
+        dev: m.dev(),
+        link_target: None,
+        sha256: None,
+        stored: true,
+    }
+}
+
+/// The parent's index, advanced in step with the walk.
+struct ParentCursor<'p> {
+    it: Option<&'p mut dyn Iterator<Item = Result<IndexEntry>>>,
+    peeked: Option<IndexEntry>,
+}
+
+impl ParentCursor<'_> {
+    fn peek(&mut self) -> Result<Option<&IndexEntry>> {
+        if self.peeked.is_none() {
+            if let Some(it) = self.it.as_mut() {
+                self.peeked = it.next().transpose()?;
+            }
+        }
+        Ok(self.peeked.as_ref())
+    }
+
+    /// Emit deletions for parent paths before `path`; return the parent's
+    /// entry for `path` itself if it has one.
+    fn advance_to<I: Write>(
+        &mut self,
+        path: &[u8],
+        index: &mut IndexWriter<I>,
+        stats: &mut FileStats,
+    ) -> Result<Option<IndexEntry>> {
+        loop {
+            let ord = match self.peek()? {
+                None => return Ok(None),
+                Some(p) => path_cmp(&p.path, path),
+            };
+            match ord {
+                Ordering::Greater => return Ok(None),
+                Ordering::Equal => return Ok(self.peeked.take()),
+                Ordering::Less => {
+                    let p = self.peeked.take().expect("peeked");
+                    if p.kind != EntryKind::Deleted {
+                        index.write(&IndexEntry::deleted(p.path))?;
+                        stats.deleted += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Counts, hashes and cancel checks shared by every file of one backup.
+struct Progress<'a> {
+    bytes: u64,
+    items: u64,
+    last_report: u64,
+    last_cancel_check: u64,
+    report: &'a dyn Fn(u64, u64),
+    cancel: &'a AtomicBool,
+}
+
+impl Progress<'_> {
+    fn check_cancel(&self) -> Result<()> {
+        if self.cancel.load(AtomicOrdering::Relaxed) {
+            return Err(Error::cancelled("filesystem backup cancelled"));
+        }
+        Ok(())
+    }
+}
+
+/// Yields exactly `size` bytes of a file: zeros past an early end, nothing
+/// past the declared size; hashes what it yields.
+struct ExactReader<'a, 'b> {
+    file: &'a mut File,
+    remaining: u64,
+    hasher: Sha256,
+    short: bool,
+    read_error: Option<io::Error>,
+    progress: &'a mut Progress<'b>,
+    cancelled: bool,
+}
+
+impl Read for ExactReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(self.remaining.min(1 << 20) as usize);
+        let n = if self.short || self.read_error.is_some() {
+            buf[..want].fill(0);
+            want
+        } else {
+            match self.file.read(&mut buf[..want]) {
+                Ok(0) => {
+                    self.short = true;
+                    buf[..want].fill(0);
+                    want
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    return Ok(0).and(self.read(buf))
+                }
+                Err(e) => {
+                    self.read_error = Some(e);
+                    buf[..want].fill(0);
+                    want
+                }
+            }
+        };
+        self.hasher.update(&buf[..n]);
+        self.remaining -= n as u64;
+        let p = &mut *self.progress;
+        p.bytes += n as u64;
+        if p.bytes - p.last_cancel_check >= CANCEL_EVERY {
+            p.last_cancel_check = p.bytes;
+            if p.cancel.load(AtomicOrdering::Relaxed) {
+                self.cancelled = true;
+                return Err(io::Error::other("cancelled"));
+            }
+        }
+        if p.bytes - p.last_report >= PROGRESS_EVERY {
+            p.last_report = p.bytes;
+            (p.report)(p.bytes, p.items);
+        }
+        Ok(n)
+    }
+}
+
+/// One PAX record: "LEN key=value\n", LEN counting itself.
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    let body = key.len() + value.len() + 3;
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+fn pax_time(t_ns: i64) -> Vec<u8> {
+    let sign = if t_ns < 0 { "-" } else { "" };
+    let a = t_ns.unsigned_abs();
+    format!("{sign}{}.{:09}", a / 1_000_000_000, a % 1_000_000_000).into_bytes()
+}
+
+/// Fit `name` in ustar name/prefix fields; false when PAX `path` is needed.
+fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
+    let u = h.as_ustar_mut().expect("ustar header");
+    let plain = name.iter().all(|c| c.is_ascii_graphic() || *c == b' ');
+    if plain && name.len() <= 100 {
+        u.name[..name.len()].copy_from_slice(name);
+        return true;
+    }
+    if plain && name.len() <= 256 {
+        // Split at a '/' so that prefix <= 155 and name <= 100.
+        for (i, c) in name.iter().enumerate() {
+            if *c == b'/' && i <= 155 && name.len() - i - 1 <= 100 && name.len() - i > 1 {
+                u.prefix[..i].copy_from_slice(&name[..i]);
+                u.name[..name.len() - i - 1].copy_from_slice(&name[i + 1..]);
+                return true;
+            }
+        }
+    }
+    // Placeholder for readers without PAX; the PAX path overrides it.
+    let n = name.len().min(99);
+    u.name[..n].copy_from_slice(&name[..n]);
+    false
+}
+
+/// Write one PAX-extended ustar entry.
+fn append_entry<W: Write, R: Read>(
+    b: &mut Builder<W>,
+    e: &IndexEntry,
+    mode: u32,
+    data: R,
+) -> io::Result<()> {
+    let mut h = Header::new_ustar();
+    let mut pax = Vec::new();
+    let mut name = e.path.clone();
+    h.set_entry_type(match e.kind {
+        EntryKind::Dir => {
+            name.push(b'/');
+            EntryType::Directory
+        }
+        EntryKind::Symlink => EntryType::Symlink,
+        _ => EntryType::Regular,
+    });
+    if !set_ustar_name(&mut h, &name) {
+        pax_record(&mut pax, "path", &name);
+    }
+    if let Some(target) = &e.link_target {
+        let plain = target.iter().all(|c| c.is_ascii_graphic() || *c == b' ');
+        if plain && target.len() <= 100 {
+            h.as_ustar_mut().expect("ustar").linkname[..target.len()].copy_from_slice(target);
+        } else {
+            pax_record(&mut pax, "linkpath", target);
+        }
+    }
+    h.set_mode(mode);
+    for (key, id) in [("uid", e.uid), ("gid", e.gid)] {
+        if u64::from(id) > 0o7777777 {
+            pax_record(&mut pax, key, id.to_string().as_bytes());
+        }
+    }
+    h.set_uid(u64::from(e.uid).min(0o7777777));
+    h.set_gid(u64::from(e.gid).min(0o7777777));
+    h.set_mtime(e.mtime_ns.max(0) as u64 / 1_000_000_000);
+    if e.mtime_ns < 0 || e.mtime_ns % 1_000_000_000 != 0 {
+        pax_record(&mut pax, "mtime", &pax_time(e.mtime_ns));
+    }
+    if e.size > 0o77777777777 {
+        pax_record(&mut pax, "size", e.size.to_string().as_bytes());
+    }
+    h.set_size(e.size);
+    h.set_cksum();
+    if !pax.is_empty() {
+        let mut ph = Header::new_ustar();
+        ph.set_entry_type(EntryType::XHeader);
+        let pname = b"PaxHeaders.0/entry";
+        ph.as_ustar_mut().expect("ustar").name[..pname.len()].copy_from_slice(pname);
+        ph.set_mode(0o644);
+        ph.set_size(pax.len() as u64);
+        ph.set_cksum();
+        b.append(&ph, &pax[..])?;
+    }
+    b.append(&h, data)
+}
+
+fn tar_err(path: &Path, e: io::Error) -> Error {
+    Error::io("write archive entry for", path, e)
+}
+
+/// Back up `spec` as a tar to `tar_out` and a file index to `index_out`.
+///
+/// With `parent` (the parent backup's index, in order) this is an
+/// incremental: files whose kind, size, mtime, ctime, inode and mode match
+/// are indexed with `stored: false` and the parent's hash, and paths gone
+/// since the parent get a `Deleted` entry. `progress` gets cumulative
+/// (content bytes, items) per item and about every MiB.
+pub fn backup_tree<T: Write, I: Write>(
+    spec: &WalkSpec,
+    parent: Option<&mut dyn Iterator<Item = Result<IndexEntry>>>,
+    tar_out: T,
+    index_out: I,
+    progress: &dyn Fn(u64, u64),
+    cancel: &AtomicBool,
+) -> Result<(BackupOutcome, T, I)> {
+    let mut walker = Walker::new(spec)?;
+    let mut parent = ParentCursor {
+        it: parent,
+        peeked: None,
+    };
+    let mut builder = Builder::new(tar_out);
+    let mut index = IndexWriter::new(index_out);
+    let mut stats = FileStats::default();
+    let mut warnings = Vec::new();
+    let mut prog = Progress {
+        bytes: 0,
+        items: 0,
+        last_report: 0,
+        last_cancel_check: 0,
+        report: progress,
+        cancel,
+    };
+    let euid = unsafe { libc::geteuid() };
+    let egid = unsafe { libc::getegid() };
+    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+
+    for item in walker.by_ref() {
+        prog.check_cancel()?;
+        let prev = parent.advance_to(&item.archive, &mut index, &mut stats)?;
+        let written = match item.kind {
+            EntryKind::File => backup_file(
+                &item,
+                prev,
+                &mut builder,
+                &mut prog,
+                &mut stats,
+                &mut warnings,
+                (euid, egid, now_ns),
+            )?,
+            EntryKind::Dir | EntryKind::Symlink => {
+                let meta = item.meta.as_ref().expect("walked entries have metadata");
+                let mut e = entry_from_meta(item.archive.clone(), item.kind, meta);
+                if item.kind == EntryKind::Symlink {
+                    match fs::read_link(&item.abs) {
+                        Ok(t) => e.link_target = Some(t.as_os_str().as_bytes().to_vec()),
+                        Err(err) => {
+                            warnings.push(format!(
+                                "cannot read {}: {}",
+                                item.abs.display(),
+                                short_io(&err)
+                            ));
+                            continue;
+                        }
+                    }
+                    stats.symlinks += 1;
+                } else {
+                    stats.dirs += 1;
+                }
+                append_entry(&mut builder, &e, e.mode & 0o1777, io::empty())
+                    .map_err(|err| tar_err(&item.abs, err))?;
+                stats.stored += 1;
+                Some(e)
+            }
+            EntryKind::Deleted => None,
+        };
+        if let Some(e) = written {
+            if e.mode & 0o6000 != 0 && e.kind != EntryKind::Symlink {
+                warnings.push(format!(
+                    "setuid/setgid bit of {} is not kept (restores never set it)",
+                    item.abs.display()
+                ));
+            }
+            index.write(&e)?;
+            prog.items += 1;
+            (prog.report)(prog.bytes, prog.items);
+        }
+    }
+    warnings.splice(0..0, walker.warnings.drain(..));
+    // Whatever is left of the parent is gone now.
+    while let Some(p) = parent.peek()? {
+        let p = p.clone();
+        parent.peeked = None;
+        if p.kind != EntryKind::Deleted {
+            index.write(&IndexEntry::deleted(p.path))?;
+            stats.deleted += 1;
+        }
+    }
+    let tar_out = builder
+        .into_inner()
+        .map_err(|e| Error::io("finish archive", Path::new("<stream>"), e))?;
+    let index_out = index.finish()?;
+    Ok((BackupOutcome { stats, warnings }, tar_out, index_out))
+}
+
+fn unchanged(prev: &IndexEntry, now: &IndexEntry) -> bool {
+    prev.kind == EntryKind::File
+        && prev.sha256.is_some()
+        && prev.size == now.size
+        && prev.mtime_ns == now.mtime_ns
+        && prev.ctime_ns == now.ctime_ns
+        && prev.ino == now.ino
+        && prev.mode == now.mode
+}
+
+/// Store (or, when unchanged, just index) one regular file. None when it
+/// could not be read at all (warned, left out of the index).
+fn backup_file<W: Write>(
+    item: &WalkItem<'_>,
+    prev: Option<IndexEntry>,
+    builder: &mut Builder<W>,
+    prog: &mut Progress<'_>,
+    stats: &mut FileStats,
+    warnings: &mut Vec<String>,
+    (euid, egid, now_ns): (u32, u32, i64),
+) -> Result<Option<IndexEntry>> {
+    if let Some(x) = item.extra {
+        let e = IndexEntry {
+            path: x.path.clone(),
+            kind: EntryKind::File,
+            mode: x.mode & 0o1777,
+            uid: euid,
+            gid: egid,
+            size: x.data.len() as u64,
+            mtime_ns: now_ns,
+            ctime_ns: now_ns,
+            ino: 0,
+            dev: 0,
+            link_target: None,
+            sha256: Some(hex::encode(Sha256::digest(&x.data))),
+            stored: true,
+        };
+        append_entry(builder, &e, e.mode, &x.data[..]).map_err(|err| tar_err(&item.abs, err))?;
+        prog.bytes += e.size;
+        stats.files += 1;
+        stats.bytes += e.size;
+        stats.stored += 1;
+        return Ok(Some(e));
+    }
+    let walked = item.meta.as_ref().expect("walked entries have metadata");
+    let mut e = entry_from_meta(item.archive.clone(), EntryKind::File, walked);
+    if let Some(p) = prev.as_ref().filter(|p| unchanged(p, &e)) {
+        e.sha256 = p.sha256.clone();
+        e.stored = false;
+        stats.files += 1;
+        stats.bytes += e.size;
+        stats.unchanged += 1;
+        return Ok(Some(e));
+    }
+    let path = &item.abs;
+    let cannot = |err: &io::Error| format!("cannot read {}: {}", path.display(), short_io(err));
+    let mut file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(err) => {
+            warnings.push(cannot(&err));
+            return Ok(None);
+        }
+    };
+    let before = match file.metadata() {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => {
+            warnings.push(format!(
+                "cannot read {}: it changed type during the backup",
+                path.display()
+            ));
+            return Ok(None);
+        }
+        Err(err) => {
+            warnings.push(cannot(&err));
+            return Ok(None);
+        }
+    };
+    e = entry_from_meta(item.archive.clone(), EntryKind::File, &before);
+    let mut reader = ExactReader {
+        file: &mut file,
+        remaining: e.size,
+        hasher: Sha256::new(),
+        short: false,
+        read_error: None,
+        progress: prog,
+        cancelled: false,
+    };
+    if let Err(err) = append_entry(builder, &e, e.mode & 0o1777, &mut reader) {
+        if reader.cancelled {
+            return Err(Error::cancelled("filesystem backup cancelled"));
+        }
+        return Err(tar_err(path, err));
+    }
+    let ExactReader {
+        hasher,
+        short,
+        read_error,
+        ..
+    } = reader;
+    e.sha256 = Some(hex::encode(hasher.finalize()));
+    if let Some(err) = read_error {
+        warnings.push(format!(
+            "{} (the stored copy is incomplete: zeros from the failure on)",
+            cannot(&err)
+        ));
+    } else {
+        let mut extra = [0u8; 1];
+        let grew = matches!(file.read(&mut extra), Ok(n) if n > 0);
+        let after = file.metadata().ok();
+        let moved = after.is_none_or(|a| {
+            a.len() != before.len()
+                || a.mtime() != before.mtime()
+                || a.mtime_nsec() != before.mtime_nsec()
+        });
+        if short || grew || moved {
+            warnings.push(format!(
+                "file changed while it was read: {}",
+                path.display()
+            ));
+        }
+    }
+    stats.files += 1;
+    stats.bytes += e.size;
+    stats.stored += 1;
+    Ok(Some(e))
+}

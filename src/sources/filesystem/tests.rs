@@ -1,0 +1,616 @@
+//! Round trips over real temp trees, the system tar, incrementals and
+//! hostile archives.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+use filetime::FileTime;
+use tar::{EntryType, Header};
+
+use super::*;
+use crate::error::ErrorKind;
+
+const MIB: u64 = 1 << 20;
+
+fn long_dirs() -> PathBuf {
+    (0..5).map(|i| format!("{i}{}", "d".repeat(59))).collect()
+}
+
+/// A tree with everything a backup must keep.
+fn build_tree(src: &Path) {
+    fs::create_dir_all(src.join("a/b")).unwrap();
+    fs::write(src.join("a/b/c.txt"), b"hello").unwrap();
+    fs::create_dir(src.join("a/empty")).unwrap();
+    symlink("b/c.txt", src.join("a/link")).unwrap();
+    let run = src.join("run.sh");
+    fs::write(&run, b"#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o750)).unwrap();
+    filetime::set_file_mtime(&run, FileTime::from_unix_time(978_307_200, 123_456_789)).unwrap();
+    let long = src.join(long_dirs());
+    fs::create_dir_all(&long).unwrap();
+    fs::write(long.join("f".repeat(60)), b"long name").unwrap();
+    fs::write(src.join(OsStr::from_bytes(b"caf\xe9.txt")), b"latin-1 name").unwrap();
+    let sparse = fs::File::create(src.join("sparse.bin")).unwrap();
+    sparse.set_len(20 * MIB).unwrap();
+    use std::os::unix::fs::FileExt;
+    sparse.write_at(b"middle", 10 * MIB).unwrap();
+}
+
+fn spec(root: &Path) -> WalkSpec {
+    WalkSpec {
+        roots: vec![root.to_path_buf()],
+        ..Default::default()
+    }
+}
+
+fn no_progress(_: u64, _: u64) {}
+
+fn backup(spec: &WalkSpec, parent: Option<&[u8]>) -> (BackupOutcome, Vec<u8>, Vec<u8>) {
+    let cancel = AtomicBool::new(false);
+    let mut reader = parent.map(IndexReader::new);
+    let parent = reader.as_mut().map(|r| r as &mut dyn Iterator<Item = _>);
+    let (out, tar, index) =
+        backup_tree(spec, parent, Vec::new(), Vec::new(), &no_progress, &cancel).unwrap();
+    (out, tar, index)
+}
+
+fn entries(index: &[u8]) -> Vec<IndexEntry> {
+    IndexReader::new(index)
+        .collect::<crate::error::Result<_>>()
+        .unwrap()
+}
+
+fn restore(tar: &[u8], index: &[u8], dest: &Path) -> crate::error::Result<ExtractOutcome> {
+    let cancel = AtomicBool::new(false);
+    extract(
+        tar,
+        &mut IndexReader::new(index),
+        &Dest::Under(dest.to_path_buf()),
+        &no_progress,
+        &cancel,
+    )
+}
+
+fn under(dest: &Path, abs: &Path) -> PathBuf {
+    dest.join(abs.strip_prefix("/").unwrap())
+}
+
+/// Compare two trees: kinds, content, modes, file mtimes, link targets.
+fn assert_same_tree(a: &Path, b: &Path) {
+    let ma = fs::symlink_metadata(a).unwrap();
+    let mb = fs::symlink_metadata(b).unwrap_or_else(|_| panic!("{} missing", b.display()));
+    assert_eq!(ma.file_type(), mb.file_type(), "{}", b.display());
+    assert_eq!(
+        ma.mode() & 0o7777,
+        mb.mode() & 0o7777,
+        "mode of {}",
+        b.display()
+    );
+    if ma.is_file() {
+        assert_eq!(ma.len(), mb.len());
+        assert_eq!(
+            (ma.mtime(), ma.mtime_nsec()),
+            (mb.mtime(), mb.mtime_nsec()),
+            "mtime of {}",
+            b.display()
+        );
+        assert!(
+            fs::read(a).unwrap() == fs::read(b).unwrap(),
+            "content of {}",
+            b.display()
+        );
+    } else if ma.file_type().is_symlink() {
+        assert_eq!(fs::read_link(a).unwrap(), fs::read_link(b).unwrap());
+    } else {
+        let mut na: Vec<_> = fs::read_dir(a)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let mut nb: Vec<_> = fs::read_dir(b)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        na.sort();
+        nb.sort();
+        assert_eq!(na, nb, "names in {}", b.display());
+        for n in na {
+            assert_same_tree(&a.join(&n), &b.join(&n));
+        }
+    }
+}
+
+#[test]
+fn path_cmp_is_walk_order() {
+    use std::cmp::Ordering::*;
+    assert_eq!(path_cmp(b"a", b"a/b"), Less);
+    assert_eq!(path_cmp(b"a/b", b"a-b"), Less);
+    assert_eq!(path_cmp(b"a/z/z", b"a-b"), Less);
+    assert_eq!(path_cmp(b"b", b"a/z"), Greater);
+    assert_eq!(path_cmp(b"a/b", b"a/b"), Equal);
+}
+
+#[test]
+fn index_round_trips_and_reports_damage() {
+    let mut e = IndexEntry::deleted(b"caf\xe9".to_vec());
+    e.kind = EntryKind::Symlink;
+    e.link_target = Some(b"\xff".to_vec());
+    let mut w = IndexWriter::new(Vec::new());
+    w.write(&IndexEntry::deleted(b"a".to_vec())).unwrap();
+    w.write(&e).unwrap();
+    assert!(
+        w.write(&IndexEntry::deleted(b"a/b".to_vec())).is_err(),
+        "out of order is refused"
+    );
+    let text = w.finish().unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("\"pb\":"));
+    assert_eq!(entries(&text)[1], e);
+
+    let damaged = [&text[..], b"{not json\n"].concat();
+    let err = IndexReader::new(&damaged[..])
+        .find_map(|r| r.err())
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::Integrity);
+    assert!(err.message.contains("line 3"), "{}", err.message);
+}
+
+#[test]
+fn full_backup_round_trips_through_extract_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    let (out, tar, index) = backup(&spec(&src), None);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    assert_eq!(out.stats.files, 5);
+    assert_eq!(out.stats.symlinks, 1);
+    assert_eq!(
+        out.stats.stored,
+        out.stats.files + out.stats.dirs + out.stats.symlinks
+    );
+    assert_eq!(out.stats.bytes, 5 + 18 + 9 + 12 + 20 * MIB);
+    // Ancestors of the root are in the index so their modes restore.
+    let list = entries(&index);
+    assert_eq!(list[0].path, archive_path(Path::new("/tmp")).to_vec());
+    assert!(list.iter().any(|e| e.path == archive_path(&src)));
+
+    let dest = tmp.path().join("dest");
+    let got = restore(&tar, &index, &dest).unwrap();
+    assert_eq!((got.files, got.symlinks), (5, 1));
+    assert_same_tree(&src, &under(&dest, &src));
+    let sparse = fs::metadata(under(&dest, &src).join("sparse.bin")).unwrap();
+    assert_eq!(sparse.len(), 20 * MIB);
+    assert!(
+        sparse.blocks() * 512 < MIB,
+        "sparse file took {} blocks",
+        sparse.blocks()
+    );
+
+    let check = verify_tree(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert_eq!(check.checked, list.len() as u64);
+
+    // A restored tree that drifted is caught.
+    fs::write(under(&dest, &src).join("a/b/c.txt"), b"HELLO").unwrap();
+    let check = verify_tree(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
+    assert!(check.problems[0].contains("c.txt"));
+}
+
+#[test]
+fn system_tar_reads_the_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    let (_, tar, _) = backup(&spec(&src), None);
+    let file = tmp.path().join("backup.tar");
+    fs::write(&file, &tar).unwrap();
+    let list = Command::new("tar").arg("-tf").arg(&file).output().unwrap();
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let names = list.stdout;
+    let long = archive_path(&src.join(long_dirs()).join("f".repeat(60)));
+    assert!(long.len() > 300);
+    assert!(
+        names.windows(long.len()).any(|w| w == &long[..]),
+        "long name listed"
+    );
+
+    let out = tmp.path().join("by-tar");
+    fs::create_dir(&out).unwrap();
+    let x = Command::new("tar")
+        .arg("-xf")
+        .arg(&file)
+        .arg("-C")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+    assert_same_tree(&src, &under(&out, &src));
+}
+
+#[test]
+fn incremental_stores_only_changes_and_applies_over_the_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    let (_, full_tar, full_index) = backup(&spec(&src), None);
+
+    fs::write(src.join("a/b/c.txt"), b"hello again").unwrap();
+    fs::write(src.join("a/new.txt"), b"new").unwrap();
+    fs::remove_file(src.join("run.sh")).unwrap();
+    let (out, inc_tar, inc_index) = backup(&spec(&src), Some(&full_index));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let list = entries(&inc_index);
+    let stored_files: Vec<_> = list
+        .iter()
+        .filter(|e| e.kind == EntryKind::File && e.stored)
+        .map(|e| show(&e.path))
+        .collect();
+    assert_eq!(stored_files.len(), 2, "{stored_files:?}");
+    assert!(stored_files.iter().any(|p| p.ends_with("a/b/c.txt")));
+    assert!(stored_files.iter().any(|p| p.ends_with("a/new.txt")));
+    assert_eq!(out.stats.unchanged, 3);
+    assert_eq!(out.stats.deleted, 1);
+    assert_eq!(out.stats.stored, 2 + out.stats.dirs + out.stats.symlinks);
+    let gone = list.iter().find(|e| e.kind == EntryKind::Deleted).unwrap();
+    assert!(show(&gone.path).ends_with("run.sh"));
+    assert!(list
+        .iter()
+        .all(|e| e.kind == EntryKind::Deleted || e.kind != EntryKind::File || e.sha256.is_some()));
+    assert!(
+        inc_tar.len() < full_tar.len() / 100,
+        "incremental holds no unchanged content"
+    );
+
+    let dest = tmp.path().join("dest");
+    restore(&full_tar, &full_index, &dest).unwrap();
+    let plan = plan_restore(
+        &mut IndexReader::new(&inc_index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert_eq!(
+        (plan.create, plan.overwrite, plan.delete),
+        (1, 1, 1),
+        "{plan:?}"
+    );
+    assert_eq!(plan.overwrite_paths().len(), 2);
+    let got = restore(&inc_tar, &inc_index, &dest).unwrap();
+    assert_eq!(got.deleted, 1);
+    let check = verify_tree(
+        &mut IndexReader::new(&inc_index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert_same_tree(&src, &under(&dest, &src));
+}
+
+#[test]
+fn plan_lists_overwrites_of_an_existing_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    let (_, tar, index) = backup(&spec(&src), None);
+    let fresh = plan_restore(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(tmp.path().join("none")),
+    )
+    .unwrap();
+    assert_eq!(fresh.overwrite + fresh.delete, 0);
+    assert_eq!(fresh.create, entries(&index).len() as u64);
+
+    let dest = tmp.path().join("dest");
+    restore(&tar, &index, &dest).unwrap();
+    let c = under(&dest, &src).join("a/b/c.txt");
+    fs::write(&c, b"changed").unwrap();
+    let plan = plan_restore(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert_eq!((plan.create, plan.overwrite, plan.delete), (0, 1, 0));
+    assert_eq!(plan.overwrite_paths(), &[c][..]);
+}
+
+#[test]
+fn globs_filter_and_extras_land_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    fs::write(src.join("a/noise.log"), b"x").unwrap();
+    let mut s = spec(&src);
+    s.exclude = vec!["*.log".into(), "sparse.bin".into(), "a/empty".into()];
+    s.extra = vec![ExtraEntry {
+        path: archive_path(&src.join("a/LISTING")),
+        data: b"generated".to_vec(),
+        mode: 0o640,
+    }];
+    let (out, tar, index) = backup(&s, None);
+    let names: Vec<_> = entries(&index).iter().map(|e| show(&e.path)).collect();
+    assert!(!names
+        .iter()
+        .any(|n| n.ends_with(".log") || n.ends_with("sparse.bin") || n.ends_with("empty")));
+    assert!(names.iter().any(|n| n.ends_with("a/LISTING")));
+    assert_eq!(out.stats.files, 5);
+    let dest = tmp.path().join("dest");
+    restore(&tar, &index, &dest).unwrap();
+    assert_eq!(
+        fs::read(under(&dest, &src).join("a/LISTING")).unwrap(),
+        b"generated"
+    );
+
+    let (bytes, files) = scan_totals(&s).unwrap();
+    assert_eq!((bytes, files), (out.stats.bytes, out.stats.files));
+}
+
+#[test]
+fn missing_root_is_not_found_and_cancel_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    let gone = spec(&tmp.path().join("nope"));
+    let err = backup_tree(&gone, None, Vec::new(), Vec::new(), &no_progress, &cancel).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(err.message.contains("does not exist") && err.hint.is_some());
+
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    let (_, tar, index) = backup(&spec(&src), None);
+    let cancel = AtomicBool::new(true);
+    let err = backup_tree(
+        &spec(&src),
+        None,
+        Vec::new(),
+        Vec::new(),
+        &no_progress,
+        &cancel,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Cancelled);
+    let dest = Dest::Under(tmp.path().join("dest"));
+    let err = extract(
+        &tar[..],
+        &mut IndexReader::new(&index[..]),
+        &dest,
+        &no_progress,
+        &cancel,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Cancelled);
+}
+
+#[test]
+fn changed_and_unreadable_files_are_warnings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("ok"), b"ok").unwrap();
+    let fifo = std::ffi::CString::new(src.join("pipe").as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    // /proc files claim size 0 but have content: a file that grew.
+    let mut s = spec(&src);
+    s.roots.push("/proc/uptime".into());
+    let (out, tar, index) = backup(&s, None);
+    assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+    assert!(out
+        .warnings
+        .iter()
+        .any(|w| w.contains("FIFO") && w.contains("pipe")));
+    assert!(out
+        .warnings
+        .contains(&"file changed while it was read: /proc/uptime".to_string()));
+    let files = entries(&index)
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .count();
+    assert_eq!(files, 2);
+    // The tar stays valid: it restores.
+    restore(&tar, &index, &tmp.path().join("dest")).unwrap();
+}
+
+// ---- hostile archives ----
+
+/// A raw tar entry with the name written byte for byte (no sanitizing).
+fn raw_entry(tar: &mut Vec<u8>, name: &[u8], et: EntryType, mode: u32, link: &[u8], data: &[u8]) {
+    let mut h = Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+    h.set_entry_type(et);
+    h.set_mode(mode);
+    h.set_size(data.len() as u64);
+    h.set_mtime(0);
+    h.set_cksum();
+    tar.extend_from_slice(h.as_bytes());
+    tar.extend_from_slice(data);
+    tar.resize(tar.len().div_ceil(512) * 512, 0);
+}
+
+/// (name, kind, link target, content) of one index entry.
+type Spec<'a> = (&'a [u8], EntryKind, &'a [u8], &'a [u8]);
+/// (name, tar type, mode, link target) of one raw tar entry.
+type Raw<'a> = (&'a [u8], EntryType, u32, &'a [u8]);
+
+fn index_for(list: &[Spec<'_>]) -> Vec<u8> {
+    let mut w = IndexWriter::new(Vec::new());
+    for (name, kind, link, data) in list {
+        let mut e = IndexEntry::deleted(name.to_vec());
+        e.kind = *kind;
+        e.stored = true;
+        e.mode = 0o644;
+        if *kind == EntryKind::File {
+            use sha2::Digest;
+            e.size = data.len() as u64;
+            e.sha256 = Some(hex::encode(sha2::Sha256::digest(data)));
+        }
+        if *kind == EntryKind::Symlink {
+            e.link_target = Some(link.to_vec());
+        }
+        w.write(&e).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn hostile(entries: &[Raw<'_>], dest: &Path) -> crate::error::Error {
+    let mut tar = Vec::new();
+    let mut list = Vec::new();
+    for (name, et, mode, link) in entries {
+        let data: &[u8] = if *et == EntryType::Regular {
+            b"evil"
+        } else {
+            b""
+        };
+        raw_entry(&mut tar, name, *et, *mode, link, data);
+        let kind = match et {
+            EntryType::Directory => EntryKind::Dir,
+            EntryType::Symlink => EntryKind::Symlink,
+            _ => EntryKind::File,
+        };
+        list.push((*name, kind, *link, data));
+    }
+    tar.extend_from_slice(&[0u8; 1024]);
+    let index = index_for(&list);
+    restore(&tar, &index, dest).unwrap_err()
+}
+
+#[test]
+fn hostile_entries_are_refused_and_nothing_lands_outside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("box/dest");
+    let cases: Vec<(&str, Vec<Raw<'_>>)> = vec![
+        ("`..`", vec![(b"../evil", EntryType::Regular, 0o644, b"")]),
+        (
+            "absolute",
+            vec![(b"/tmp/lifeboat-evil-abs", EntryType::Regular, 0o644, b"")],
+        ),
+        (
+            "absolute",
+            vec![(b"link", EntryType::Symlink, 0o777, b"/tmp")],
+        ),
+        (
+            "outside",
+            vec![(b"link", EntryType::Symlink, 0o777, b"../../")],
+        ),
+        (
+            "hard link",
+            vec![(b"hard", EntryType::Link, 0o644, b"/etc/passwd")],
+        ),
+        ("device", vec![(b"dev", EntryType::Char, 0o644, b"")]),
+        ("FIFO", vec![(b"fifo", EntryType::Fifo, 0o644, b"")]),
+        ("setuid", vec![(b"suid", EntryType::Regular, 0o4755, b"")]),
+    ];
+    for (why, entries) in cases {
+        let err = hostile(&entries, &dest);
+        assert_eq!(err.kind, ErrorKind::Refused, "{why}: {}", err.message);
+        assert!(err.message.contains(why), "{why}: {}", err.message);
+        assert!(err.message.contains("refused"));
+    }
+    assert!(!tmp.path().join("box/evil").exists());
+    assert!(!Path::new("/tmp/lifeboat-evil-abs").exists());
+    assert!(
+        !dest.join("link").exists() && !dest.join("hard").exists() && !dest.join("suid").exists()
+    );
+
+    // A symlink already in the destination is never written through.
+    let outside = tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    symlink(&outside, dest.join("link")).unwrap();
+    let err = hostile(&[(b"link/evil", EntryType::Regular, 0o644, b"")], &dest);
+    assert_eq!(err.kind, ErrorKind::Refused, "{}", err.message);
+    assert!(err.message.contains("symlink"), "{}", err.message);
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing written outside"
+    );
+}
+
+#[test]
+fn archive_and_index_must_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dest");
+    let mut tar = Vec::new();
+    raw_entry(&mut tar, b"a.txt", EntryType::Regular, 0o644, b"", b"data");
+    tar.extend_from_slice(&[0u8; 1024]);
+
+    let err = restore(&tar, b"", &dest).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Integrity);
+    assert!(
+        err.message.contains("not in the manifest's file index"),
+        "{}",
+        err.message
+    );
+
+    let wrong = index_for(&[(b"a.txt", EntryKind::File, b"", b"DATA")]);
+    let err = restore(&tar, &wrong, &dest).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Integrity, "{}", err.message);
+    assert!(
+        fs::read_dir(&dest).unwrap().next().is_none(),
+        "no file or temp file left"
+    );
+
+    let shorter = index_for(&[(b"a.txt", EntryKind::File, b"", b"da")]);
+    assert_eq!(
+        restore(&tar, &shorter, &dest).unwrap_err().kind,
+        ErrorKind::Refused
+    );
+
+    let more = index_for(&[
+        (b"a.txt", EntryKind::File, b"", b"data"),
+        (b"b.txt", EntryKind::File, b"", b"x"),
+    ]);
+    let err = restore(&tar, &more, &dest).unwrap_err();
+    assert!(err.message.contains("ends before"), "{}", err.message);
+}
+
+#[test]
+fn in_place_restore_puts_the_tree_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    let (_, tar, index) = backup(&spec(&src), None);
+    let keep = tmp.path().join("copy");
+    fs::create_dir(&keep).unwrap();
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(&src)
+        .arg(&keep)
+        .status()
+        .unwrap()
+        .success());
+    fs::write(src.join("a/b/c.txt"), b"damaged").unwrap();
+    fs::remove_dir_all(src.join("a/empty")).unwrap();
+
+    let plan = plan_restore(&mut IndexReader::new(&index[..]), &Dest::InPlace).unwrap();
+    assert_eq!(
+        (plan.create, plan.overwrite, plan.delete),
+        (1, 1, 0),
+        "{plan:?}"
+    );
+    assert_eq!(plan.overwrite_paths(), &[src.join("a/b/c.txt")][..]);
+    let cancel = AtomicBool::new(false);
+    extract(
+        &tar[..],
+        &mut IndexReader::new(&index[..]),
+        &Dest::InPlace,
+        &no_progress,
+        &cancel,
+    )
+    .unwrap();
+    assert_same_tree(&keep.join("src"), &src);
+    let check = verify_tree(&mut IndexReader::new(&index[..]), &Dest::InPlace).unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+}
