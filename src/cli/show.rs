@@ -26,10 +26,10 @@ fn size(n: u64) -> String {
 
 pub fn print_backup_report(r: &BackupReport) {
     println!(
-        "{} backup {} ({:?}{}) {} in {:.1}s",
+        "{} backup {} ({}{}) {} in {:.1}s",
         r.backup_type,
         r.id,
-        r.kind,
+        format!("{:?}", r.kind).to_lowercase(),
         r.parent_id
             .as_ref()
             .map(|p| format!(" of {p}"))

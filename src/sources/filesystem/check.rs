@@ -83,9 +83,10 @@ pub fn plan_restore(
     for e in index {
         let e = e?;
         check_name(&e.path)?;
+        // A chain restore writes every entry of the final index, including
+        // those an incremental carries over unchanged from its parents.
         if e.kind != EntryKind::Deleted && !e.stored {
             plan.not_stored += 1;
-            continue;
         }
         let target = place.target(&e.path);
         let reachable = place.ancestors(&e.path, &target, false)?;

@@ -1,0 +1,245 @@
+//! Shared helpers for the integration tests: a sandbox with its own config,
+//! repository, catalog and key, and the real `lifeboat` binary run in a
+//! separate process.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+/// A temp directory holding an app tree, a config file and all lifeboat state.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub app: PathBuf,
+    pub config: PathBuf,
+    pub repo: PathBuf,
+    pub catalog: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Sandbox {
+    /// A sandbox whose filesystem source is `app/{uploads,logs}` and whose
+    /// configuration source is `app/config.py` + `app/.env`.
+    pub fn new() -> Sandbox {
+        Self::with_extra_config("")
+    }
+
+    pub fn with_extra_config(extra: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let app = root.join("app");
+        fs::create_dir_all(app.join("uploads")).unwrap();
+        fs::create_dir_all(app.join("logs")).unwrap();
+        let sb = Sandbox {
+            app: app.clone(),
+            config: root.join("lifeboat.toml"),
+            repo: root.join("repo"),
+            catalog: root.join("state/catalog.db"),
+            key: root.join("keys/lifeboat.key"),
+            dir,
+        };
+        sb.write_config(extra);
+        sb
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            r#"[repository]
+path = "{repo}"
+[catalog]
+path = "{catalog}"
+[encryption]
+key_file = "{key}"
+[sources.filesystem]
+paths = ["{app}/uploads", "{app}/logs"]
+[sources.configuration]
+files = ["{app}/config.py"]
+env_files = ["{app}/.env"]
+{extra}
+"#,
+            repo = self.repo.display(),
+            catalog = self.catalog.display(),
+            key = self.key.display(),
+            app = self.app.display(),
+        );
+        fs::write(&self.config, text).unwrap();
+    }
+
+    /// The real binary with this sandbox's config, a clean environment for
+    /// the variables lifeboat reads, and the sandbox as working directory.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        c.arg("--config").arg(&self.config).current_dir(self.dir.path());
+        for v in [
+            "LIFEBOAT_CONFIG",
+            "LIFEBOAT_REPOSITORY",
+            "LIFEBOAT_CATALOG",
+            "LIFEBOAT_KEY_FILE",
+            "LIFEBOAT_ENCRYPT",
+            "LIFEBOAT_COMPRESSION_LEVEL",
+            "BACKUP_COMPRESSION",
+            "RUST_LOG",
+        ] {
+            c.env_remove(v);
+        }
+        c
+    }
+
+    /// Run with these args; returns the output whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Run and require exit code 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "lifeboat {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run with `--json` and parse stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.ok(&a);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// Run, require failure with `code`, return stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "lifeboat {args:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    pub fn generate_key(&self) {
+        self.ok(&["key", "generate"]);
+    }
+
+    /// Take a backup and return its JSON report.
+    pub fn backup(&self, t: &str, extra: &[&str]) -> serde_json::Value {
+        let mut a = vec!["backup", "--type", t];
+        a.extend_from_slice(extra);
+        self.json(&a)
+    }
+
+    /// Files under the repository (recursively), excluding the audit log.
+    pub fn repo_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.repo, &mut |p| {
+            if !p.starts_with(self.repo.join("audit")) {
+                out.push(p.to_path_buf())
+            }
+        });
+        out.sort();
+        out
+    }
+
+    /// Where a restore under `target` puts the absolute path `p`.
+    pub fn under(target: &Path, p: &Path) -> PathBuf {
+        target.join(p.strip_prefix("/").unwrap())
+    }
+}
+
+/// Call `f` for every regular file and symlink under `dir`.
+pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            walk(&p, f);
+        } else {
+            f(&p);
+        }
+    }
+}
+
+/// Relative path (as bytes, hex-escaped when not UTF-8) -> a description of
+/// the entry (kind, mode, content hash or link target). Two trees with equal
+/// maps are equal byte for byte.
+pub fn checksum_tree(root: &Path) -> BTreeMap<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut map = BTreeMap::new();
+    fn rec(root: &Path, dir: &Path, map: &mut BTreeMap<String, String>) {
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap();
+            let key = String::from_utf8(rel.as_os_str().as_bytes().to_vec())
+                .unwrap_or_else(|_| format!("hex:{}", hex::encode(rel.as_os_str().as_bytes())));
+            let meta = fs::symlink_metadata(&p).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                map.insert(key, format!("link -> {}", fs::read_link(&p).unwrap().display()));
+            } else if meta.is_dir() {
+                map.insert(key, format!("dir {mode:o}"));
+                rec(root, &p, map);
+            } else {
+                map.insert(key, format!("file {mode:o} {}", sha256_file(&p)));
+            }
+        }
+    }
+    rec(root, root, &mut map);
+    map
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    let mut f = fs::File::open(p).unwrap();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect()
+}
+
+/// Fill the sandbox app with a small but varied tree.
+pub fn populate(app: &Path) {
+    use std::os::unix::fs::symlink;
+    let up = app.join("uploads");
+    fs::create_dir_all(up.join("avatars")).unwrap();
+    fs::create_dir_all(up.join("docs/empty")).unwrap();
+    for i in 0..30 {
+        fs::write(up.join(format!("avatars/u{i}.json")), format!("{{\"user\":{i}}}\n").repeat(i + 1)).unwrap();
+    }
+    fs::write(up.join("docs/photo.png"), noise(300_000, 7)).unwrap();
+    fs::write(up.join("docs/report.txt"), "quarterly report\n".repeat(5000)).unwrap();
+    symlink("photo.png", up.join("docs/latest.png")).unwrap();
+    fs::write(app.join("logs/panel.log"), "GET /api 200\n".repeat(20_000)).unwrap();
+    fs::write(app.join("config.py"), "DEBUG = False\n").unwrap();
+    fs::write(app.join(".env"), "PANEL_SECRET_KEY=s3cr3t-value\n").unwrap();
+}
