@@ -325,7 +325,8 @@ mkdir -p "$SCRIPT_DIR/results"
 OUT="$SCRIPT_DIR/results/fs-$(date +%Y-%m-%d-%H%M).md"
 LB_VERSION="not run"
 if [[ $RUN_LIFEBOAT -eq 1 ]]; then
-  LB_VERSION="$("$LIFEBOAT_BIN" --version 2>/dev/null | head -n 1 || echo '?') ($(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  LB_VERSION="$("$LIFEBOAT_BIN" --version 2>/dev/null | head -n 1 | sed 's/^lifeboat //' || echo '?')"
+  LB_VERSION+=" (${BENCH_LIFEBOAT_REV:-$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?')})"
 fi
 export TREE_FILES TREE_BYTES SCALE SEED DROP_METHOD MUTATED LB_VERSION RESTIC_FMT
 VERIFY_TXT="$(printf '%s\n' "${VERIFY[@]}")"

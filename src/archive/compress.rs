@@ -164,9 +164,9 @@ mod tests {
     }
 
     fn samples() -> Vec<Vec<u8>> {
-        let mut random = vec![0u8; 3 * 1024 * 1024 + 17];
+        let mut random = vec![0u8; 1024 * 1024 + 17];
         rand::thread_rng().fill_bytes(&mut random);
-        let compressible: Vec<u8> = (0..4 * 1024 * 1024u32)
+        let compressible: Vec<u8> = (0..2 * 1024 * 1024u32)
             .map(|i| b"INSERT INTO t VALUES (1, 'x');\n"[(i % 31) as usize])
             .collect();
         vec![vec![], vec![42], random, compressible]

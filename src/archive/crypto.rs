@@ -410,7 +410,7 @@ impl<R: Read> DecryptReader<R> {
             "authentication failed: wrong key or corrupted data".to_string()
         } else if last {
             format!(
-                "segment {i} failed authentication: the encrypted stream is truncated or corrupted"
+                "segment {i} failed authentication: the encrypted stream is truncated, corrupted, or has data appended"
             )
         } else {
             format!(
@@ -571,7 +571,7 @@ mod tests {
         // Mid-segment, and inside the header.
         let (out, err) = open(&dk, &stored[..HEADER_LEN + seg_len() + 100]);
         assert_eq!(out, data[..SEG as usize]);
-        assert!(err.unwrap().contains("truncated or corrupted"));
+        assert!(err.unwrap().contains("truncated, corrupted"));
         let (_, err) = open(&dk, &stored[..10]);
         assert!(err.unwrap().contains("truncated"));
     }

@@ -441,12 +441,12 @@ mod tests {
     #[test]
     fn sealed_streams_read_back_and_hash_matches() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut random = vec![0u8; 3 * 1024 * 1024 / 2 + 1];
+        let mut random = vec![0u8; 700 * 1024 + 1];
         rand::thread_rng().fill_bytes(&mut random);
         let text: Vec<u8> = b"COPY public.users (id, name) FROM stdin;\n"
             .iter()
             .cycle()
-            .take(3 * 1024 * 1024)
+            .take(1024 * 1024)
             .copied()
             .collect();
         let seg = SEGMENT_SIZE as usize;
@@ -489,6 +489,22 @@ mod tests {
         let mut b = [0u8; 8];
         File::open(path).unwrap().read_exact(&mut b).unwrap();
         b.to_vec()
+    }
+
+    #[test]
+    fn several_mib_encrypted_zstd_roundtrip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("big.zst");
+        let mut data = vec![0u8; 6 * 1024 * 1024];
+        rand::thread_rng().fill_bytes(&mut data[..3 * 1024 * 1024]);
+        let dk = DataKey::random();
+        let sealed = seal_to(&path, &data, Compression::Zstd, Some(dk.clone()));
+        assert_eq!(
+            hash_file(&path).unwrap(),
+            (sealed.sha256, sealed.stored_size)
+        );
+        let back = read_back(&path, Compression::Zstd, Some(&dk), Some(data.len() as u64)).unwrap();
+        assert!(back == data);
     }
 
     #[test]

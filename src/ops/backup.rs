@@ -212,9 +212,6 @@ fn app_version(engine: &Engine) -> Result<Option<String>> {
 /// Decide whether this payload is encrypted and with which keys.
 fn encryption_for(engine: &Engine, t: BackupType) -> Result<(Option<KeyRing>, bool)> {
     let ring = engine.keyring()?;
-    for w in ring.iter().flat_map(|r| r.warnings()) {
-        tracing::warn!("{w}");
-    }
     let encrypt = match engine.config.encryption.encrypt {
         EncryptMode::Never => false,
         EncryptMode::Always => true,
@@ -459,7 +456,7 @@ fn write_tree(
     engine.catalog.insert_backup(&record)?;
 
     let result = (|| -> Result<(Sealed, Sealed, filesystem::BackupOutcome)> {
-        let seal = |file: File, threads: u32| {
+        let seal = |file: File, path: &Path, threads: u32| {
             Sealer::new(
                 file,
                 SealOptions {
@@ -469,9 +466,10 @@ fn write_tree(
                     threads,
                 },
             )
+            .map(|s| s.with_path(path))
         };
-        let mut payload = seal(payload_file, engine.config.compression.threads)?;
-        let mut index = seal(index_file, 1)?;
+        let mut payload = seal(payload_file, &payload_tmp, engine.config.compression.threads)?;
+        let mut index = seal(index_file, &index_tmp, 1)?;
         job.phase("counting files");
         let (total_bytes, total_files) = filesystem::scan_totals(&spec)?;
         job.total(Some(total_bytes), Some(total_files));

@@ -63,6 +63,7 @@ impl Engine {
     /// removed and their jobs marked interrupted).
     pub fn open(config: Config) -> Result<Engine> {
         let repo = Repository::open(&config.repository.path)?;
+        let catalog_was_missing = !config.catalog.path.exists();
         let catalog = Catalog::open(&config.catalog.path)?;
         let actor = crate::catalog::audit::current_actor();
         let host = hostname();
@@ -73,8 +74,31 @@ impl Engine {
             actor,
             host,
         };
+        if catalog_was_missing {
+            engine.adopt_repository()?;
+        }
         jobs::recover_dead_jobs(&engine)?;
         Ok(engine)
+    }
+
+    /// A new, empty catalog over a repository that already holds backups
+    /// (the catalog was lost or moved): fill it from the manifests, so that
+    /// `list` never claims there are no backups when there are.
+    fn adopt_repository(&self) -> Result<()> {
+        if self.repo.scan_manifests()?.is_empty() {
+            return Ok(());
+        }
+        let report = rebuild::fill(&self.catalog, &self.repo)?;
+        eprintln!(
+            "note: catalog {} did not exist; rebuilt it from the {} backup(s) in repository {}",
+            self.catalog.path.display(),
+            report.0,
+            self.repo.root.display()
+        );
+        for s in report.1 {
+            eprintln!("note: skipped {s}");
+        }
+        Ok(())
     }
 
     /// The key ring, if the key file exists. A configured `encrypt = true`
@@ -82,7 +106,9 @@ impl Engine {
     pub fn keyring(&self) -> Result<Option<KeyRing>> {
         let path = &self.config.encryption.key_file;
         if path.exists() {
-            return KeyRing::load(path).map(Some);
+            let ring = KeyRing::load(path)?;
+            warn_key_file(&ring);
+            return Ok(Some(ring));
         }
         match self.config.encryption.encrypt {
             EncryptMode::Always => Err(KeyRing::load(path).err().unwrap_or_else(|| {
@@ -95,11 +121,13 @@ impl Engine {
     /// Keyring that must exist because an artifact needs it.
     pub fn require_keyring(&self, why: &str) -> Result<KeyRing> {
         let path = &self.config.encryption.key_file;
-        KeyRing::load(path).map_err(|e| {
+        let ring = KeyRing::load(path).map_err(|e| {
             Error::key(format!("{why}, but {}", e.message)).hint(e.hint.unwrap_or_else(|| {
                 "set [encryption] key_file to the key file that was used".into()
             }))
-        })
+        })?;
+        warn_key_file(&ring);
+        Ok(ring)
     }
 
     /// Record an operation in the catalog's audit log and the repository's
@@ -117,6 +145,16 @@ impl Engine {
         let line = serde_json::to_string(&record).expect("audit record serializes");
         self.repo.append_audit_line(&line)
     }
+}
+
+/// Say what is wrong with the key file (loose permissions) on stderr, once.
+fn warn_key_file(ring: &KeyRing) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        for w in ring.warnings() {
+            eprintln!("warning: {w}");
+        }
+    });
 }
 
 /// Unwrap an artifact's data key and check its manifest MAC. Returns None

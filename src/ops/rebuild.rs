@@ -48,6 +48,28 @@ pub fn run(catalog_path: &Path, repo_root: &Path) -> Result<RebuildReport> {
         }
         Err(e) => return Err(e),
     };
+    let (rows, skipped) = collect(&repo)?;
+    let backups = rows.len() as u64;
+    let verified: Vec<_> = rows
+        .iter()
+        .map(|(m, p, _)| (m.id.clone(), p.clone()))
+        .collect();
+    catalog.replace_backups_from(rows)?;
+    restore_verifications(&catalog, &verified)?;
+    Ok(RebuildReport {
+        catalog: catalog_path.to_path_buf(),
+        repository: repo_root.to_path_buf(),
+        backups,
+        skipped,
+        moved_aside,
+    })
+}
+
+type Row = (crate::archive::manifest::Manifest, PathBuf, BackupStatus);
+
+/// Every usable artifact of a repository as catalog rows, and why the others
+/// were skipped.
+fn collect(repo: &Repository) -> Result<(Vec<Row>, Vec<String>)> {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for found in repo.scan_manifests()? {
@@ -91,13 +113,29 @@ pub fn run(catalog_path: &Path, repo_root: &Path) -> Result<RebuildReport> {
         };
         rows.push((a.manifest, payload, status));
     }
-    let backups = rows.len() as u64;
-    catalog.replace_backups_from(rows)?;
-    Ok(RebuildReport {
-        catalog: catalog_path.to_path_buf(),
-        repository: repo_root.to_path_buf(),
-        backups,
-        skipped,
-        moved_aside,
-    })
+    Ok((rows, skipped))
+}
+
+/// Add every artifact of `repo` to a (new, empty) catalog.
+pub fn fill(catalog: &Catalog, repo: &Repository) -> Result<(u64, Vec<String>)> {
+    let (rows, skipped) = collect(repo)?;
+    let n = rows.len() as u64;
+    let mut verified = Vec::new();
+    for (m, p, status) in rows {
+        catalog.upsert_from_manifest(&m, &p, status)?;
+        verified.push((m.id, p));
+    }
+    restore_verifications(catalog, &verified)?;
+    Ok((n, skipped))
+}
+
+/// Verification results travel with the artifacts (a `.verified.json`
+/// sidecar); put them back into the catalog.
+fn restore_verifications(catalog: &Catalog, rows: &[(String, PathBuf)]) -> Result<()> {
+    for (id, payload) in rows {
+        if let Some(v) = crate::ops::verify::read_sidecar(payload) {
+            catalog.mark_verified(id, v.at, &v.result)?;
+        }
+    }
+    Ok(())
 }

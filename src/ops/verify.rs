@@ -168,11 +168,18 @@ pub fn run(
     } else {
         format!("failed: {}", report.problems.join("; "))
     };
+    let now = Utc::now();
     if engine.catalog.get_backup(&report.id)?.is_some() {
-        engine
-            .catalog
-            .mark_verified(&report.id, Utc::now(), &verdict)?;
+        engine.catalog.mark_verified(&report.id, now, &verdict)?;
     }
+    write_sidecar(
+        &artifact.payload_path(),
+        &Verification {
+            at: now,
+            deep,
+            result: verdict.clone(),
+        },
+    )?;
     engine.audit(
         if deep { "verify-deep" } else { "verify" },
         &report.id,
@@ -296,4 +303,29 @@ pub fn scratch_dir(engine: &Engine) -> Result<PathBuf> {
     ));
     crate::storage::local::create_dir_all_private(&dir)?;
     Ok(dir)
+}
+
+/// The last verification of an artifact, kept next to it in the repository
+/// so it survives the loss of the catalog.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Verification {
+    pub at: chrono::DateTime<Utc>,
+    pub deep: bool,
+    pub result: String,
+}
+
+fn sidecar_path(payload: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.verified.json", payload.display()))
+}
+
+fn write_sidecar(payload: &Path, v: &Verification) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(v).expect("serializes");
+    bytes.push(b'\n');
+    crate::storage::local::write_atomic(&sidecar_path(payload), &bytes)
+}
+
+/// Read an artifact's verification sidecar, if any.
+pub fn read_sidecar(payload: &Path) -> Option<Verification> {
+    let bytes = std::fs::read(sidecar_path(payload)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }

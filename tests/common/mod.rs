@@ -243,3 +243,75 @@ pub fn populate(app: &Path) {
     fs::write(app.join("config.py"), "DEBUG = False\n").unwrap();
     fs::write(app.join(".env"), "PANEL_SECRET_KEY=s3cr3t-value\n").unwrap();
 }
+
+// ---- helpers added for the integration suites ----
+
+/// Text of stdout + stderr, for message assertions.
+pub fn all_text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `id` of a backup report / list row.
+pub fn id_of(v: &serde_json::Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// Payload path of a backup report / list row.
+pub fn file_of(v: &serde_json::Value) -> PathBuf {
+    PathBuf::from(v["file"].as_str().expect("file"))
+}
+
+/// The manifest sidecar of a payload.
+pub fn manifest_of(payload: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.manifest.json", payload.display()))
+}
+
+pub fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
+}
+
+pub fn write_json(p: &Path, v: &serde_json::Value) {
+    fs::write(p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+}
+
+pub fn sha256_bytes(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// Flip one bit of the byte at `pos`.
+pub fn flip_byte(p: &Path, pos: usize) {
+    let mut b = fs::read(p).unwrap();
+    b[pos] ^= 0x01;
+    fs::write(p, b).unwrap();
+}
+
+/// True when `dir` does not exist or holds no regular file or symlink.
+pub fn no_files_under(dir: &Path) -> bool {
+    let mut n = 0;
+    walk(dir, &mut |_| n += 1);
+    n == 0
+}
+
+/// Files in the repository whose name looks like an artifact, a manifest,
+/// an index or a partial write (anything but the audit log).
+pub fn artifact_like_files(sb: &Sandbox) -> Vec<PathBuf> {
+    sb.repo_files()
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.contains("backup") || n.contains(".partial") || n.contains(".tar")
+        })
+        .collect()
+}
+
+/// `.partial` files anywhere in the repository.
+pub fn partial_files(sb: &Sandbox) -> Vec<PathBuf> {
+    sb.repo_files()
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".partial"))
+        .collect()
+}

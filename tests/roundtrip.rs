@@ -1,0 +1,326 @@
+//! Backups and restores round-trip through the real binary, byte for byte.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn nonutf8_name() -> &'static OsStr {
+    OsStr::from_bytes(b"caf\xe9.txt")
+}
+
+/// Add the awkward entries: a non-UTF-8 name, long names (a 250-byte
+/// component and a path over 300 bytes), a sparse file, an empty dir.
+fn add_awkward(app: &Path) -> PathBuf {
+    let up = app.join("uploads");
+    fs::write(up.join(nonutf8_name()), b"latin-1 name\n").unwrap();
+    let long_component = "L".repeat(250);
+    let deep = up.join("d".repeat(60)).join("e".repeat(60));
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join(&long_component), b"long name content\n").unwrap();
+    assert!(deep.join(&long_component).as_os_str().len() > 300);
+    fs::write(up.join("x".repeat(255)), b"max component\n").unwrap();
+    let sparse = up.join("sparse.img");
+    let f = fs::File::create(&sparse).unwrap();
+    f.set_len(16 << 20).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_at(b"middle", 8 << 20).unwrap();
+    f.write_at(b"end", (16 << 20) - 3).unwrap();
+    drop(f);
+    fs::create_dir_all(up.join("empty-dir")).unwrap();
+    sparse
+}
+
+fn snapshot(app: &Path) -> (std::collections::BTreeMap<String, String>, std::collections::BTreeMap<String, String>) {
+    (checksum_tree(&app.join("uploads")), checksum_tree(&app.join("logs")))
+}
+
+fn restored(target: &Path, app: &Path) -> (std::collections::BTreeMap<String, String>, std::collections::BTreeMap<String, String>) {
+    let base = Sandbox::under(target, app);
+    (checksum_tree(&base.join("uploads")), checksum_tree(&base.join("logs")))
+}
+
+#[test]
+fn full_then_incremental_then_restore_after_losing_the_source() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let sparse = add_awkward(&sb.app);
+    let full = sb.backup("filesystem", &[]);
+    assert_eq!(full["kind"], "full");
+    let full_id = id_of(&full);
+
+    std::thread::sleep(Duration::from_millis(1100));
+    let up = sb.app.join("uploads");
+    fs::write(up.join("docs/report.txt"), "rewritten\n").unwrap();
+    fs::write(up.join("new-file.bin"), noise(50_000, 3)).unwrap();
+    fs::remove_file(up.join("avatars/u3.json")).unwrap();
+    fs::remove_dir_all(up.join("docs/empty")).unwrap();
+    fs::write(sb.app.join("logs/panel.log"), "appended\n".repeat(10)).unwrap();
+    let before = snapshot(&sb.app);
+
+    let incr = sb.backup("filesystem", &[]);
+    assert_eq!(incr["kind"], "incremental", "{incr}");
+    assert_eq!(incr["parent_id"].as_str(), Some(full_id.as_str()));
+    let files = &incr["files"];
+    assert!(files["deleted"].as_u64().unwrap() >= 2, "deletions recorded: {files}");
+    assert!(files["unchanged"].as_u64().unwrap() > 0, "{files}");
+    assert!(incr["stored_size"].as_u64().unwrap() < full["stored_size"].as_u64().unwrap());
+    let incr_id = id_of(&incr);
+
+    fs::remove_dir_all(sb.app.join("uploads")).unwrap();
+    fs::remove_dir_all(sb.app.join("logs")).unwrap();
+
+    let target = sb.dir.path().join("restore");
+    let out = sb.ok(&[
+        "restore", "--type", "filesystem", "--id", &incr_id, "--target", target.to_str().unwrap(),
+    ]);
+    assert!(out.contains(&incr_id), "{out}");
+    let after = restored(&target, &sb.app);
+    assert_eq!(after.0, before.0, "uploads differ");
+    assert_eq!(after.1, before.1, "logs differ");
+    // The deleted file is not resurrected by the chain.
+    let base = Sandbox::under(&target, &sb.app);
+    assert!(!base.join("uploads/avatars/u3.json").exists());
+    assert!(base.join("uploads").join(nonutf8_name()).exists());
+    assert!(base.join("uploads/empty-dir").is_dir());
+    assert_eq!(
+        fs::read_link(base.join("uploads/docs/latest.png")).unwrap(),
+        PathBuf::from("photo.png")
+    );
+    // Sparse stays sparse (when the source really was).
+    let src_blocks = 16u64 << 20; // the source was removed; compare to its logical size
+    let m = fs::metadata(Sandbox::under(&target, &sparse)).unwrap();
+    assert_eq!(m.len(), src_blocks);
+    assert!(
+        m.blocks() * 512 < m.len() / 2,
+        "sparse file restored dense: {} blocks for {} bytes",
+        m.blocks(),
+        m.len()
+    );
+}
+
+#[test]
+fn restoring_the_full_gives_the_tree_at_that_time() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    add_awkward(&sb.app);
+    let before = snapshot(&sb.app);
+    let full = sb.backup("filesystem", &[]);
+    fs::write(sb.app.join("uploads/later.txt"), "later").unwrap();
+    let target = sb.dir.path().join("r");
+    sb.ok(&["restore", "--id", &id_of(&full), "--target", target.to_str().unwrap()]);
+    assert_eq!(restored(&target, &sb.app), before);
+}
+
+fn system_extract(payload: &Path, gzip: bool, out: &Path) {
+    fs::create_dir_all(out).unwrap();
+    let status = if gzip {
+        Command::new("tar").arg("-xzf").arg(payload).arg("-C").arg(out).status().unwrap()
+    } else {
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"zstd -dc -- "$1" | tar -xf - -C "$2""#)
+            .arg("sh")
+            .arg(payload)
+            .arg(out)
+            .status()
+            .unwrap()
+    };
+    assert!(status.success(), "system extraction of {} failed", payload.display());
+}
+
+#[test]
+fn unencrypted_zstd_artifact_extracts_with_system_tar_and_zstd() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    add_awkward(&sb.app);
+    let before = snapshot(&sb.app);
+    let r = sb.backup("filesystem", &[]);
+    assert_eq!(r["encrypted"], false);
+    let file = file_of(&r);
+    assert!(file.to_string_lossy().ends_with(".tar.zst"), "{}", file.display());
+    let out = sb.dir.path().join("sys");
+    system_extract(&file, false, &out);
+    assert_eq!(restored(&out, &sb.app), before);
+}
+
+#[test]
+fn gzip_artifact_extracts_with_tar_xzf() {
+    let sb = Sandbox::with_extra_config("[compression]\nalgorithm = \"gzip\"\n");
+    populate(&sb.app);
+    add_awkward(&sb.app);
+    let before = snapshot(&sb.app);
+    let r = sb.backup("filesystem", &[]);
+    let file = file_of(&r);
+    assert!(file.to_string_lossy().ends_with(".tar.gz"), "{}", file.display());
+    let out = sb.dir.path().join("sys");
+    system_extract(&file, true, &out);
+    assert_eq!(restored(&out, &sb.app), before);
+}
+
+#[test]
+fn backup_compression_env_selects_gzip() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let before = snapshot(&sb.app);
+    let out = sb
+        .cmd()
+        .env("BACKUP_COMPRESSION", "gzip")
+        .args(["--json", "backup", "--type", "filesystem"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = file_of(&r);
+    assert!(file.to_string_lossy().ends_with(".tar.gz"), "{}", file.display());
+    let dir = sb.dir.path().join("sys");
+    system_extract(&file, true, &dir);
+    assert_eq!(restored(&dir, &sb.app), before);
+}
+
+fn created_at(sb: &Sandbox, id: &str) -> chrono::DateTime<chrono::Utc> {
+    let v = sb.json(&["show", id]);
+    chrono::DateTime::parse_from_rfc3339(v["created_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+#[test]
+fn restore_at_picks_the_newest_good_backup_at_or_before_the_time() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let state_a = snapshot(&sb.app);
+    let a = id_of(&sb.backup("filesystem", &[]));
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::write(sb.app.join("uploads/b.txt"), "b").unwrap();
+    let state_b = snapshot(&sb.app);
+    let b = id_of(&sb.backup("filesystem", &[]));
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::write(sb.app.join("uploads/c.txt"), "c").unwrap();
+    let c = id_of(&sb.backup("filesystem", &[]));
+
+    let ta = created_at(&sb, &a);
+    let tb = created_at(&sb, &b);
+    let between_ab = ta + (tb - ta) / 2;
+    let tc = created_at(&sb, &c);
+    let between_bc = tb + (tc - tb) / 2;
+
+    let t1 = sb.dir.path().join("at-a");
+    let out = sb.ok(&[
+        "restore", "--type", "filesystem", "--at", &between_ab.to_rfc3339(),
+        "--target", t1.to_str().unwrap(),
+    ]);
+    assert!(out.contains(&a) && !out.contains(&b), "should name {a}: {out}");
+    assert_eq!(restored(&t1, &sb.app), state_a);
+
+    let t2 = sb.dir.path().join("at-b");
+    let out = sb.ok(&[
+        "restore", "--type", "filesystem", "--at", &between_bc.to_rfc3339(),
+        "--target", t2.to_str().unwrap(),
+    ]);
+    assert!(out.contains(&b), "should name {b}: {out}");
+    assert!(!out.contains(&format!("backup {c}")), "{out}");
+    assert_eq!(restored(&t2, &sb.app), state_b);
+
+    // Before the first backup: nothing to restore, and nothing created.
+    let t3 = sb.dir.path().join("at-none");
+    let before_a = ta - chrono::Duration::seconds(60);
+    let err = sb.fails(
+        &["restore", "--type", "filesystem", "--at", &before_a.to_rfc3339(), "--target", t3.to_str().unwrap()],
+        1,
+    );
+    assert!(err.contains("at or before"), "{err}");
+    assert!(!t3.exists());
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    let target = sb.dir.path().join("dry");
+    let out = sb.ok(&["restore", "--id", &id, "--target", target.to_str().unwrap(), "--dry-run"]);
+    assert!(out.contains("dry run") || out.contains("would"), "{out}");
+    assert!(out.contains("create") && out.contains("panel.log"), "plan lists the files: {out}");
+    assert!(!target.exists(), "dry run created the target");
+
+    // In place, after changes: the plan mentions the overwrite, files unchanged.
+    fs::write(sb.app.join("uploads/docs/report.txt"), "changed").unwrap();
+    let before = snapshot(&sb.app);
+    let out = sb.ok(&["restore", "--id", &id, "--in-place", "--dry-run"]);
+    assert!(out.contains("overwrite"), "{out}");
+    assert_eq!(snapshot(&sb.app), before);
+}
+
+#[test]
+fn list_and_show_json_have_the_contract_fields() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let full = id_of(&sb.backup("filesystem", &[]));
+    fs::write(sb.app.join("uploads/n.txt"), "n").unwrap();
+    let incr = id_of(&sb.backup("filesystem", &[]));
+    let list = sb.json(&["list"]);
+    let rows = list.as_array().expect("list --json prints an array");
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        for k in [
+            "id", "type", "name", "created_at", "status", "size", "stored_size", "encrypted",
+            "file", "parent_id", "verified_at",
+        ] {
+            assert!(row.get(k).is_some(), "list row lacks {k}: {row}");
+        }
+        chrono::DateTime::parse_from_rfc3339(row["created_at"].as_str().unwrap())
+            .expect("created_at is RFC 3339");
+        assert_eq!(row["type"], "filesystem");
+        assert_eq!(row["status"], "succeeded");
+        assert!(Path::new(row["file"].as_str().unwrap()).is_file());
+    }
+    let inc_row = rows.iter().find(|r| r["id"] == incr.as_str()).unwrap();
+    assert_eq!(inc_row["parent_id"].as_str(), Some(full.as_str()));
+    let show = sb.json(&["show", &incr]);
+    for k in ["id", "type", "created_at", "status", "size", "stored_size", "encrypted", "file", "parent_id", "verified_at", "manifest"] {
+        assert!(show.get(k).is_some(), "show lacks {k}: {show}");
+    }
+    assert_eq!(show["manifest"]["id"].as_str(), Some(incr.as_str()));
+    assert_eq!(show["manifest"]["kind"], "incremental");
+
+    // list --type filters.
+    let cfg = sb.json(&["list", "--type", "configuration"]);
+    assert_eq!(cfg.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let e = sb.fails(&["backup", "--type", "nonsense"], 2);
+    assert!(e.contains("nonsense"), "{e}");
+    let e = sb.fails(&["restore"], 2);
+    assert!(e.contains("--id") || e.contains("--at"), "{e}");
+    sb.fails(&["list", "--type", "bogus"], 2);
+    sb.fails(&["restore", "--id", "x", "--in-place", "--target", "/tmp/x"], 2);
+    sb.fails(&["restore", "--type", "filesystem", "--at", "yesterday-ish"], 2);
+    sb.fails(&["backup", "--type", "filesystem", "--name", "../evil"], 2);
+    sb.fails(&["no-such-verb"], 2);
+    // Nothing was written by the refused backups.
+    assert!(artifact_like_files(&sb).is_empty(), "{:?}", artifact_like_files(&sb));
+}
+
+#[test]
+fn verify_and_deep_verify_pass_on_good_backups() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    add_awkward(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    sb.ok(&["verify", &id]);
+    sb.ok(&["verify", &id, "--deep"]);
+    let row = sb.json(&["show", &id]);
+    assert!(!row["verified_at"].is_null(), "verify records verified_at: {row}");
+}
