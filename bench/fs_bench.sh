@@ -98,6 +98,10 @@ else
   rm -rf -- "$TREE" "$MARKER"
   python3 "$SCRIPT_DIR/gen_tree.py" "$TREE" --seed "$SEED" --scale "$SCALE" >&2
 fi
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+if python3 -c 'import os,sys; sys.exit(0 if os.getloadavg()[0] > 0.5 else 1)'; then
+  log "WARNING: load average is $LOAD_START; other work on this machine will make the numbers noisy"
+fi
 TREE_FILES=$(find "$TREE" -type f | wc -l)
 TREE_BYTES=$(du -sb "$TREE" | cut -f1)
 log "tree: $TREE_FILES files, $((TREE_BYTES / 1048576)) MiB"
@@ -328,7 +332,8 @@ if [[ $RUN_LIFEBOAT -eq 1 ]]; then
   LB_VERSION="$("$LIFEBOAT_BIN" --version 2>/dev/null | head -n 1 | sed 's/^lifeboat //' || echo '?')"
   LB_VERSION+=" (${BENCH_LIFEBOAT_REV:-$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?')})"
 fi
-export TREE_FILES TREE_BYTES SCALE SEED DROP_METHOD MUTATED LB_VERSION RESTIC_FMT
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+export LOAD_START LOAD_END TREE_FILES TREE_BYTES SCALE SEED DROP_METHOD MUTATED LB_VERSION RESTIC_FMT
 VERIFY_TXT="$(printf '%s\n' "${VERIFY[@]}")"
 export VERIFY_TXT
 python3 - "$RESULTS" > "$OUT" <<'EOF'
@@ -382,7 +387,8 @@ tb = int(os.environ["TREE_BYTES"])
 p(f"- Tree: {os.environ['TREE_FILES']} files, {tb / 1048576:.0f} MiB (bench/gen_tree.py, seed {os.environ['SEED']}, scale {os.environ['SCALE']}); "
   f"incremental after changing {os.environ.get('MUTATED', '?')} files (~1%).")
 p(f"- Machine: {os.cpu_count()} CPUs, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, Linux {platform.release()}.")
-p(f"- Page cache dropped before every step ({os.environ.get('DROP_METHOD') or '?'}).")
+p(f"- Page cache dropped before every step ({os.environ.get('DROP_METHOD') or '?'}). "
+  f"Load average at start {os.environ.get('LOAD_START')}, at end {os.environ.get('LOAD_END')} (other load makes the numbers noisy).")
 p(f"- Versions: lifeboat {os.environ.get('LB_VERSION')}; {sh('restic version')} (repo format v{os.environ.get('RESTIC_FMT')}); "
   f"{sh('zstd --version').strip('* ')}; {sh('gzip --version')}; {sh('tar --version')}.")
 p("- Wall time and peak RSS from GNU time (`%e %M`; for pipelines, the largest process).")

@@ -38,13 +38,30 @@ fn add_awkward(app: &Path) -> PathBuf {
     sparse
 }
 
-fn snapshot(app: &Path) -> (std::collections::BTreeMap<String, String>, std::collections::BTreeMap<String, String>) {
-    (checksum_tree(&app.join("uploads")), checksum_tree(&app.join("logs")))
+fn snapshot(
+    app: &Path,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+) {
+    (
+        checksum_tree(&app.join("uploads")),
+        checksum_tree(&app.join("logs")),
+    )
 }
 
-fn restored(target: &Path, app: &Path) -> (std::collections::BTreeMap<String, String>, std::collections::BTreeMap<String, String>) {
+fn restored(
+    target: &Path,
+    app: &Path,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+) {
     let base = Sandbox::under(target, app);
-    (checksum_tree(&base.join("uploads")), checksum_tree(&base.join("logs")))
+    (
+        checksum_tree(&base.join("uploads")),
+        checksum_tree(&base.join("logs")),
+    )
 }
 
 #[test]
@@ -69,7 +86,10 @@ fn full_then_incremental_then_restore_after_losing_the_source() {
     assert_eq!(incr["kind"], "incremental", "{incr}");
     assert_eq!(incr["parent_id"].as_str(), Some(full_id.as_str()));
     let files = &incr["files"];
-    assert!(files["deleted"].as_u64().unwrap() >= 2, "deletions recorded: {files}");
+    assert!(
+        files["deleted"].as_u64().unwrap() >= 2,
+        "deletions recorded: {files}"
+    );
     assert!(files["unchanged"].as_u64().unwrap() > 0, "{files}");
     assert!(incr["stored_size"].as_u64().unwrap() < full["stored_size"].as_u64().unwrap());
     let incr_id = id_of(&incr);
@@ -79,7 +99,13 @@ fn full_then_incremental_then_restore_after_losing_the_source() {
 
     let target = sb.dir.path().join("restore");
     let out = sb.ok(&[
-        "restore", "--type", "filesystem", "--id", &incr_id, "--target", target.to_str().unwrap(),
+        "restore",
+        "--type",
+        "filesystem",
+        "--id",
+        &incr_id,
+        "--target",
+        target.to_str().unwrap(),
     ]);
     assert!(out.contains(&incr_id), "{out}");
     let after = restored(&target, &sb.app);
@@ -115,14 +141,26 @@ fn restoring_the_full_gives_the_tree_at_that_time() {
     let full = sb.backup("filesystem", &[]);
     fs::write(sb.app.join("uploads/later.txt"), "later").unwrap();
     let target = sb.dir.path().join("r");
-    sb.ok(&["restore", "--id", &id_of(&full), "--target", target.to_str().unwrap()]);
+    sb.ok(&[
+        "restore",
+        "--id",
+        &id_of(&full),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
     assert_eq!(restored(&target, &sb.app), before);
 }
 
 fn system_extract(payload: &Path, gzip: bool, out: &Path) {
     fs::create_dir_all(out).unwrap();
     let status = if gzip {
-        Command::new("tar").arg("-xzf").arg(payload).arg("-C").arg(out).status().unwrap()
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(payload)
+            .arg("-C")
+            .arg(out)
+            .status()
+            .unwrap()
     } else {
         Command::new("sh")
             .arg("-c")
@@ -133,7 +171,11 @@ fn system_extract(payload: &Path, gzip: bool, out: &Path) {
             .status()
             .unwrap()
     };
-    assert!(status.success(), "system extraction of {} failed", payload.display());
+    assert!(
+        status.success(),
+        "system extraction of {} failed",
+        payload.display()
+    );
 }
 
 #[test]
@@ -145,7 +187,11 @@ fn unencrypted_zstd_artifact_extracts_with_system_tar_and_zstd() {
     let r = sb.backup("filesystem", &[]);
     assert_eq!(r["encrypted"], false);
     let file = file_of(&r);
-    assert!(file.to_string_lossy().ends_with(".tar.zst"), "{}", file.display());
+    assert!(
+        file.to_string_lossy().ends_with(".tar.zst"),
+        "{}",
+        file.display()
+    );
     let out = sb.dir.path().join("sys");
     system_extract(&file, false, &out);
     assert_eq!(restored(&out, &sb.app), before);
@@ -159,7 +205,11 @@ fn gzip_artifact_extracts_with_tar_xzf() {
     let before = snapshot(&sb.app);
     let r = sb.backup("filesystem", &[]);
     let file = file_of(&r);
-    assert!(file.to_string_lossy().ends_with(".tar.gz"), "{}", file.display());
+    assert!(
+        file.to_string_lossy().ends_with(".tar.gz"),
+        "{}",
+        file.display()
+    );
     let out = sb.dir.path().join("sys");
     system_extract(&file, true, &out);
     assert_eq!(restored(&out, &sb.app), before);
@@ -179,7 +229,11 @@ fn backup_compression_env_selects_gzip() {
     assert!(out.status.success(), "{}", all_text(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let file = file_of(&r);
-    assert!(file.to_string_lossy().ends_with(".tar.gz"), "{}", file.display());
+    assert!(
+        file.to_string_lossy().ends_with(".tar.gz"),
+        "{}",
+        file.display()
+    );
     let dir = sb.dir.path().join("sys");
     system_extract(&file, true, &dir);
     assert_eq!(restored(&dir, &sb.app), before);
@@ -214,16 +268,29 @@ fn restore_at_picks_the_newest_good_backup_at_or_before_the_time() {
 
     let t1 = sb.dir.path().join("at-a");
     let out = sb.ok(&[
-        "restore", "--type", "filesystem", "--at", &between_ab.to_rfc3339(),
-        "--target", t1.to_str().unwrap(),
+        "restore",
+        "--type",
+        "filesystem",
+        "--at",
+        &between_ab.to_rfc3339(),
+        "--target",
+        t1.to_str().unwrap(),
     ]);
-    assert!(out.contains(&a) && !out.contains(&b), "should name {a}: {out}");
+    assert!(
+        out.contains(&a) && !out.contains(&b),
+        "should name {a}: {out}"
+    );
     assert_eq!(restored(&t1, &sb.app), state_a);
 
     let t2 = sb.dir.path().join("at-b");
     let out = sb.ok(&[
-        "restore", "--type", "filesystem", "--at", &between_bc.to_rfc3339(),
-        "--target", t2.to_str().unwrap(),
+        "restore",
+        "--type",
+        "filesystem",
+        "--at",
+        &between_bc.to_rfc3339(),
+        "--target",
+        t2.to_str().unwrap(),
     ]);
     assert!(out.contains(&b), "should name {b}: {out}");
     assert!(!out.contains(&format!("backup {c}")), "{out}");
@@ -233,7 +300,15 @@ fn restore_at_picks_the_newest_good_backup_at_or_before_the_time() {
     let t3 = sb.dir.path().join("at-none");
     let before_a = ta - chrono::Duration::seconds(60);
     let err = sb.fails(
-        &["restore", "--type", "filesystem", "--at", &before_a.to_rfc3339(), "--target", t3.to_str().unwrap()],
+        &[
+            "restore",
+            "--type",
+            "filesystem",
+            "--at",
+            &before_a.to_rfc3339(),
+            "--target",
+            t3.to_str().unwrap(),
+        ],
         1,
     );
     assert!(err.contains("at or before"), "{err}");
@@ -246,9 +321,19 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     populate(&sb.app);
     let id = id_of(&sb.backup("filesystem", &[]));
     let target = sb.dir.path().join("dry");
-    let out = sb.ok(&["restore", "--id", &id, "--target", target.to_str().unwrap(), "--dry-run"]);
+    let out = sb.ok(&[
+        "restore",
+        "--id",
+        &id,
+        "--target",
+        target.to_str().unwrap(),
+        "--dry-run",
+    ]);
     assert!(out.contains("dry run") || out.contains("would"), "{out}");
-    assert!(out.contains("create") && out.contains("panel.log"), "plan lists the files: {out}");
+    assert!(
+        out.contains("create") && out.contains("panel.log"),
+        "plan lists the files: {out}"
+    );
     assert!(!target.exists(), "dry run created the target");
 
     // In place, after changes: the plan mentions the overwrite, files unchanged.
@@ -271,8 +356,17 @@ fn list_and_show_json_have_the_contract_fields() {
     assert_eq!(rows.len(), 2);
     for row in rows {
         for k in [
-            "id", "type", "name", "created_at", "status", "size", "stored_size", "encrypted",
-            "file", "parent_id", "verified_at",
+            "id",
+            "type",
+            "name",
+            "created_at",
+            "status",
+            "size",
+            "stored_size",
+            "encrypted",
+            "file",
+            "parent_id",
+            "verified_at",
         ] {
             assert!(row.get(k).is_some(), "list row lacks {k}: {row}");
         }
@@ -285,7 +379,19 @@ fn list_and_show_json_have_the_contract_fields() {
     let inc_row = rows.iter().find(|r| r["id"] == incr.as_str()).unwrap();
     assert_eq!(inc_row["parent_id"].as_str(), Some(full.as_str()));
     let show = sb.json(&["show", &incr]);
-    for k in ["id", "type", "created_at", "status", "size", "stored_size", "encrypted", "file", "parent_id", "verified_at", "manifest"] {
+    for k in [
+        "id",
+        "type",
+        "created_at",
+        "status",
+        "size",
+        "stored_size",
+        "encrypted",
+        "file",
+        "parent_id",
+        "verified_at",
+        "manifest",
+    ] {
         assert!(show.get(k).is_some(), "show lacks {k}: {show}");
     }
     assert_eq!(show["manifest"]["id"].as_str(), Some(incr.as_str()));
@@ -305,12 +411,22 @@ fn usage_errors_exit_2() {
     let e = sb.fails(&["restore"], 2);
     assert!(e.contains("--id") || e.contains("--at"), "{e}");
     sb.fails(&["list", "--type", "bogus"], 2);
-    sb.fails(&["restore", "--id", "x", "--in-place", "--target", "/tmp/x"], 2);
-    sb.fails(&["restore", "--type", "filesystem", "--at", "yesterday-ish"], 2);
+    sb.fails(
+        &["restore", "--id", "x", "--in-place", "--target", "/tmp/x"],
+        2,
+    );
+    sb.fails(
+        &["restore", "--type", "filesystem", "--at", "yesterday-ish"],
+        2,
+    );
     sb.fails(&["backup", "--type", "filesystem", "--name", "../evil"], 2);
     sb.fails(&["no-such-verb"], 2);
     // Nothing was written by the refused backups.
-    assert!(artifact_like_files(&sb).is_empty(), "{:?}", artifact_like_files(&sb));
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
 }
 
 #[test]
@@ -322,5 +438,8 @@ fn verify_and_deep_verify_pass_on_good_backups() {
     sb.ok(&["verify", &id]);
     sb.ok(&["verify", &id, "--deep"]);
     let row = sb.json(&["show", &id]);
-    assert!(!row["verified_at"].is_null(), "verify records verified_at: {row}");
+    assert!(
+        !row["verified_at"].is_null(),
+        "verify records verified_at: {row}"
+    );
 }

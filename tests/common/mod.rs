@@ -74,7 +74,9 @@ env_files = ["{app}/.env"]
     /// the variables lifeboat reads, and the sandbox as working directory.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-        c.arg("--config").arg(&self.config).current_dir(self.dir.path());
+        c.arg("--config")
+            .arg(&self.config)
+            .current_dir(self.dir.path());
         for v in [
             "LIFEBOAT_CONFIG",
             "LIFEBOAT_REPOSITORY",
@@ -187,7 +189,10 @@ pub fn checksum_tree(root: &Path) -> BTreeMap<String, String> {
             let meta = fs::symlink_metadata(&p).unwrap();
             let mode = meta.permissions().mode() & 0o7777;
             if meta.file_type().is_symlink() {
-                map.insert(key, format!("link -> {}", fs::read_link(&p).unwrap().display()));
+                map.insert(
+                    key,
+                    format!("link -> {}", fs::read_link(&p).unwrap().display()),
+                );
             } else if meta.is_dir() {
                 map.insert(key, format!("dir {mode:o}"));
                 rec(root, &p, map);
@@ -234,10 +239,18 @@ pub fn populate(app: &Path) {
     fs::create_dir_all(up.join("avatars")).unwrap();
     fs::create_dir_all(up.join("docs/empty")).unwrap();
     for i in 0..30 {
-        fs::write(up.join(format!("avatars/u{i}.json")), format!("{{\"user\":{i}}}\n").repeat(i + 1)).unwrap();
+        fs::write(
+            up.join(format!("avatars/u{i}.json")),
+            format!("{{\"user\":{i}}}\n").repeat(i + 1),
+        )
+        .unwrap();
     }
     fs::write(up.join("docs/photo.png"), noise(300_000, 7)).unwrap();
-    fs::write(up.join("docs/report.txt"), "quarterly report\n".repeat(5000)).unwrap();
+    fs::write(
+        up.join("docs/report.txt"),
+        "quarterly report\n".repeat(5000),
+    )
+    .unwrap();
     symlink("photo.png", up.join("docs/latest.png")).unwrap();
     fs::write(app.join("logs/panel.log"), "GET /api 200\n".repeat(20_000)).unwrap();
     fs::write(app.join("config.py"), "DEBUG = False\n").unwrap();
@@ -312,6 +325,26 @@ pub fn artifact_like_files(sb: &Sandbox) -> Vec<PathBuf> {
 pub fn partial_files(sb: &Sandbox) -> Vec<PathBuf> {
     sb.repo_files()
         .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".partial"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains(".partial")
+        })
         .collect()
+}
+
+impl Sandbox {
+    /// Run, require failure with `code`, return stdout + stderr (some verbs,
+    /// like `verify`, report problems on stdout).
+    pub fn fails_all(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let text = all_text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "lifeboat {args:?}: expected exit {code}\n{text}"
+        );
+        text
+    }
 }

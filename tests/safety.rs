@@ -1,0 +1,494 @@
+//! Restores that would destroy data need consent and leave an undo; bad
+//! environments (no key, missing or unreadable sources, full disk, kills,
+//! concurrency) fail loudly and leave nothing that looks good.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn tree(app: &Path) -> std::collections::BTreeMap<String, String> {
+    checksum_tree(&app.join("uploads"))
+        .into_iter()
+        .chain(
+            checksum_tree(&app.join("logs"))
+                .into_iter()
+                .map(|(k, v)| (format!("logs/{k}"), v)),
+        )
+        .collect()
+}
+
+fn restore_json(sb: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["restore"];
+    a.extend_from_slice(args);
+    sb.json(&a)
+}
+
+#[test]
+fn in_place_without_yes_is_refused_and_changes_nothing() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    fs::write(
+        sb.app.join("uploads/docs/report.txt"),
+        "edited after the backup",
+    )
+    .unwrap();
+    fs::remove_file(sb.app.join("uploads/avatars/u1.json")).unwrap();
+    let before = tree(&sb.app);
+    let err = sb.fails(&["restore", "--id", &id, "--in-place"], 1);
+    assert!(err.contains("--yes") && err.contains("--dry-run"), "{err}");
+    assert_eq!(tree(&sb.app), before);
+}
+
+#[test]
+fn in_place_with_yes_restores_and_the_safety_copy_undoes_it() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let at_backup = tree(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+
+    fs::write(
+        sb.app.join("uploads/docs/report.txt"),
+        "edited after the backup",
+    )
+    .unwrap();
+    fs::write(sb.app.join("logs/panel.log"), "new log").unwrap();
+    let report_edit = fs::read(sb.app.join("uploads/docs/report.txt")).unwrap();
+
+    let r = restore_json(&sb, &["--id", &id, "--in-place", "--yes"]);
+    assert_eq!(
+        tree(&sb.app),
+        at_backup,
+        "in-place restore did not bring the backup back"
+    );
+    let safety = r["safety_copy"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no safety copy named: {r}"))
+        .to_string();
+    // The human output names it too.
+    fs::write(sb.app.join("uploads/docs/report.txt"), "edited again").unwrap();
+    let text = sb.ok(&["restore", "--id", &id, "--in-place", "--yes"]);
+    assert!(text.contains("safety copy"), "{text}");
+    assert_eq!(tree(&sb.app), at_backup);
+
+    // Undo the first restore with its safety copy.
+    let list = sb.json(&["list"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == safety.as_str()),
+        "safety copy not listed"
+    );
+    sb.ok(&["restore", "--id", &safety, "--in-place", "--yes"]);
+    assert_eq!(
+        fs::read(sb.app.join("uploads/docs/report.txt")).unwrap(),
+        report_edit
+    );
+    assert_eq!(fs::read(sb.app.join("logs/panel.log")).unwrap(), b"new log");
+}
+
+#[test]
+fn overwriting_an_existing_target_needs_yes() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    let target = sb.dir.path().join("t");
+    sb.ok(&["restore", "--id", &id, "--target", target.to_str().unwrap()]);
+    let restored_report = Sandbox::under(&target, &sb.app.join("uploads/docs/report.txt"));
+    fs::write(&restored_report, "local edit").unwrap();
+    let before = checksum_tree(&target);
+    let err = sb.fails(
+        &["restore", "--id", &id, "--target", target.to_str().unwrap()],
+        1,
+    );
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(checksum_tree(&target), before);
+    sb.ok(&[
+        "restore",
+        "--id",
+        &id,
+        "--target",
+        target.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(
+        fs::read(&restored_report).unwrap(),
+        fs::read(sb.app.join("uploads/docs/report.txt")).unwrap()
+    );
+}
+
+#[test]
+fn configuration_backup_needs_a_key_and_round_trips_encrypted() {
+    let sb = Sandbox::with_extra_config(
+        "env_vars = [\"LIFEBOAT_TEST_SECRET\", \"LIFEBOAT_TEST_UNSET\"]\n",
+    );
+    populate(&sb.app);
+    let err = sb.fails(&["backup", "--type", "configuration"], 1);
+    assert!(err.contains("lifeboat key generate"), "{err}");
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
+
+    sb.generate_key();
+    let out = sb
+        .cmd()
+        .env("LIFEBOAT_TEST_SECRET", "it's-secret")
+        .env_remove("LIFEBOAT_TEST_UNSET")
+        .args([
+            "--json",
+            "backup",
+            "--type",
+            "configuration",
+            "--name",
+            "pre-deploy",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["encrypted"], true);
+    let file = file_of(&r);
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("config_backup_") && name.ends_with(".enc") && name.contains("pre-deploy"),
+        "{name}"
+    );
+    // The secret is not in the stored bytes.
+    let stored = fs::read(&file).unwrap();
+    assert!(
+        !stored.windows(9).any(|w| w == b"s3cr3t-va"),
+        "secret visible in the artifact"
+    );
+
+    let target = sb.dir.path().join("cfg");
+    sb.ok(&[
+        "restore",
+        "--id",
+        &id_of(&r),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    for f in ["config.py", ".env"] {
+        assert_eq!(
+            fs::read(Sandbox::under(&target, &sb.app.join(f))).unwrap(),
+            fs::read(sb.app.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let env = fs::read_to_string(target.join(".lifeboat-config/environment.env")).unwrap();
+    assert!(
+        env.contains("LIFEBOAT_TEST_SECRET='it'\\''s-secret'"),
+        "{env}"
+    );
+    assert!(env.contains("LIFEBOAT_TEST_UNSET was not set"), "{env}");
+}
+
+#[test]
+fn loose_key_file_permissions_warn_but_work() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    assert_eq!(
+        fs::metadata(&sb.key).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "key generate writes 0600"
+    );
+    fs::set_permissions(&sb.key, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = sb.run(&["--json", "backup", "--type", "filesystem"]);
+    assert!(out.status.success(), "{}", all_text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["encrypted"], true);
+}
+
+#[test]
+fn key_rotation_keeps_backups_restorable_and_old_key_removable() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let at_backup = tree(&sb.app);
+    sb.generate_key();
+    let id = id_of(&sb.backup("filesystem", &[]));
+    let keys = sb.json(&["key", "list"]);
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let old = keys[0]["id"].as_str().unwrap().to_string();
+    // The only (active, in use) key cannot be removed.
+    sb.fails(&["key", "remove", &old], 1);
+    sb.ok(&["verify", &id]);
+
+    sb.ok(&["key", "rotate"]);
+    let keys = sb.json(&["key", "list"]);
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let new = keys.iter().find(|k| k["active"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new, old);
+    let t1 = sb.dir.path().join("after-rotate");
+    sb.ok(&["restore", "--id", &id, "--target", t1.to_str().unwrap()]);
+    assert_eq!(tree(&Sandbox::under(&t1, &sb.app)), at_backup);
+
+    sb.ok(&["key", "remove", &old]);
+    let keys = sb.json(&["key", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    // The active key cannot be removed even when... it wraps the backup.
+    sb.fails(&["key", "remove", &new], 1);
+    let t2 = sb.dir.path().join("after-remove");
+    sb.ok(&["restore", "--id", &id, "--target", t2.to_str().unwrap()]);
+    assert_eq!(tree(&Sandbox::under(&t2, &sb.app)), at_backup);
+    sb.ok(&["verify", &id, "--deep"]);
+}
+
+#[test]
+fn missing_source_path_fails_and_leaves_nothing() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let logs = sb.app.join("logs");
+    fs::remove_dir_all(&logs).unwrap();
+    let err = sb.fails(&["backup", "--type", "filesystem"], 1);
+    assert!(
+        err.contains(&logs.display().to_string()),
+        "message should name {}: {err}",
+        logs.display()
+    );
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
+    let list = sb.json(&["list"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["status"].as_str().unwrap().starts_with("succeeded")),
+        "{list}"
+    );
+}
+
+fn chmod(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn unreadable_source_file_is_a_warning_not_a_silent_success() {
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        println!("SKIP: setpriv is not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let secret = sb.app.join("uploads/docs/private.txt");
+    fs::write(&secret, "nobody may read this").unwrap();
+    chmod(sb.dir.path(), 0o777);
+    // Let nobody read the rest of the tree.
+    Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(&sb.app)
+        .status()
+        .unwrap();
+    chmod(&sb.app, 0o755);
+    chmod(&secret, 0o000);
+    let run_as_nobody = |args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_lifeboat"),
+        ])
+        .arg("--config")
+        .arg(&sb.config)
+        .args(args)
+        .current_dir(sb.dir.path());
+        for v in [
+            "LIFEBOAT_CONFIG",
+            "LIFEBOAT_REPOSITORY",
+            "LIFEBOAT_CATALOG",
+            "LIFEBOAT_KEY_FILE",
+            "LIFEBOAT_ENCRYPT",
+            "BACKUP_COMPRESSION",
+        ] {
+            c.env_remove(v);
+        }
+        c.output().unwrap()
+    };
+    // The config file must be readable by nobody too.
+    chmod(&sb.config, 0o644);
+    let out = run_as_nobody(&["--json", "backup", "--type", "filesystem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["status"], "succeeded_with_warnings", "{r}");
+    let out = run_as_nobody(&["--json", "show", r["id"].as_str().unwrap()]);
+    assert!(out.status.success(), "{}", all_text(&out));
+    let show: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = show["manifest"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("private.txt")),
+        "warnings should name the file: {warnings:?}"
+    );
+    assert_eq!(show["status"], "succeeded_with_warnings");
+    chmod(&secret, 0o644);
+}
+
+struct Umount(PathBuf);
+impl Drop for Umount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_fails_cleanly() {
+    let mut sb = Sandbox::new();
+    let mnt = sb.dir.path().join("smallfs");
+    fs::create_dir_all(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP: cannot mount a tmpfs (not root?)");
+        return;
+    }
+    let _guard = Umount(mnt.clone());
+    sb.repo = mnt.join("repo");
+    sb.write_config("");
+    fs::write(sb.app.join("uploads/big.bin"), noise(10 << 20, 5)).unwrap();
+    fs::write(sb.app.join("uploads/small.txt"), "small").unwrap();
+    let err = sb.fails(&["backup", "--type", "filesystem"], 1);
+    assert!(err.to_lowercase().contains("no space left"), "{err}");
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "left behind: {:?}",
+        artifact_like_files(&sb)
+    );
+    // The catalog (on the big disk) says failed.
+    let list = sb.json(&["list"]);
+    let rows = list.as_array().unwrap();
+    assert!(rows.iter().all(|r| r["status"] != "succeeded"), "{list}");
+    assert!(
+        rows.iter().any(|r| r["status"] == "failed"),
+        "no failed row: {list}"
+    );
+    // After making room, the next backup works.
+    fs::remove_file(sb.app.join("uploads/big.bin")).unwrap();
+    sb.backup("filesystem", &[]);
+}
+
+#[test]
+fn two_backups_at_once_both_succeed() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let spawn = || {
+        sb.cmd()
+            .args(["--json", "backup", "--type", "filesystem"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", all_text(&a));
+    assert!(b.status.success(), "{}", all_text(&b));
+    let ra: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let rb: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_ne!(ra["id"], rb["id"]);
+    assert_ne!(ra["file"], rb["file"]);
+    assert!(file_of(&ra).is_file() && file_of(&rb).is_file());
+    let list = sb.json(&["list"]);
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{list}");
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{list}");
+    sb.ok(&["verify", &id_of(&ra)]);
+    sb.ok(&["verify", &id_of(&rb)]);
+}
+
+#[test]
+fn killed_backup_leaves_no_partial_files_and_is_marked_interrupted() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    // ~200 MB of incompressible data so the backup is still running when killed.
+    {
+        use std::io::Read;
+        let mut rnd = fs::File::open("/dev/urandom").unwrap();
+        let mut buf = vec![0u8; 8 << 20];
+        for i in 0..25 {
+            rnd.read_exact(&mut buf).unwrap();
+            fs::write(sb.app.join(format!("uploads/media{i}.bin")), &buf).unwrap();
+        }
+    }
+    let mut child = sb
+        .cmd()
+        .args(["backup", "--type", "filesystem"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while partial_files(&sb).is_empty() && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup finished before it could be killed"
+    );
+    assert!(
+        !partial_files(&sb).is_empty(),
+        "no partial file seen while running"
+    );
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    child.wait().unwrap();
+
+    let status = sb.json(&["status"]);
+    let jobs = status
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| status["jobs"].as_array().cloned().unwrap_or_default());
+    let backup_job = jobs
+        .iter()
+        .find(|j| j["kind"] == "backup")
+        .unwrap_or_else(|| panic!("no backup job: {status}"));
+    assert_eq!(backup_job["state"], "interrupted", "{backup_job}");
+    assert!(partial_files(&sb).is_empty(), "{:?}", partial_files(&sb));
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
+    let list = sb.json(&["list"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] != "succeeded"),
+        "{list}"
+    );
+    // And the next backup works.
+    let r = sb.backup("filesystem", &[]);
+    assert_eq!(r["kind"], "full");
+}

@@ -1,0 +1,516 @@
+//! Damaged, swapped, forged and hostile artifacts are refused before a
+//! single byte reaches the restore target.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+use common::*;
+
+/// A keyed sandbox with one encrypted filesystem backup. Returns (sb, report).
+fn encrypted_backup() -> (Sandbox, serde_json::Value) {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let r = sb.backup("filesystem", &[]);
+    assert_eq!(r["encrypted"], true, "{r}");
+    assert!(file_of(&r).to_string_lossy().ends_with(".enc"));
+    (sb, r)
+}
+
+/// Restore into a fresh dir must fail with exit 1; returns stderr. The
+/// target must not hold any file afterwards.
+fn restore_refused(sb: &Sandbox, id: &str) -> String {
+    let target = sb.dir.path().join(format!("restore-{}", rand_suffix()));
+    let err = sb.fails(
+        &["restore", "--id", id, "--target", target.to_str().unwrap()],
+        1,
+    );
+    assert!(
+        no_files_under(&target),
+        "restore wrote files into {}",
+        target.display()
+    );
+    err
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn low(s: &str) -> String {
+    s.to_lowercase()
+}
+
+#[test]
+fn truncated_payload_is_detected_and_refused() {
+    let (sb, r) = encrypted_backup();
+    let id = id_of(&r);
+    let f = file_of(&r);
+    let len = fs::metadata(&f).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&f).unwrap();
+    file.set_len(len - 100).unwrap();
+    drop(file);
+    let err = sb.fails_all(&["verify", &id], 1);
+    assert!(
+        low(&err).contains("truncated") || low(&err).contains("does not match"),
+        "{err}"
+    );
+    let err = restore_refused(&sb, &id);
+    assert!(
+        low(&err).contains("truncated") || low(&err).contains("does not match"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flipped_byte_in_ciphertext_is_refused() {
+    let (sb, r) = encrypted_backup();
+    let id = id_of(&r);
+    let f = file_of(&r);
+    let len = fs::metadata(&f).unwrap().len() as usize;
+    flip_byte(&f, len / 2);
+    let err = sb.fails_all(&["verify", &id], 1);
+    assert!(
+        err.contains("does not match") || low(&err).contains("sha-256"),
+        "{err}"
+    );
+    restore_refused(&sb, &id);
+    // verify FILE says the same.
+    sb.fails_all(&["verify", f.to_str().unwrap()], 1);
+}
+
+#[test]
+fn reordered_segments_are_refused() {
+    let (sb, r) = encrypted_backup();
+    let id = id_of(&r);
+    let f = file_of(&r);
+    let mut b = fs::read(&f).unwrap();
+    // populate() holds 300 kB of noise: several 64 KiB segments.
+    assert!(
+        b.len() > 4 * 65_536,
+        "payload too small for the test: {}",
+        b.len()
+    );
+    let seg = 65_536 + 16;
+    let (a, c) = (1000, 1000 + seg);
+    let first: Vec<u8> = b[a..a + seg].to_vec();
+    let second: Vec<u8> = b[c..c + seg].to_vec();
+    b[a..a + seg].copy_from_slice(&second);
+    b[c..c + seg].copy_from_slice(&first);
+    fs::write(&f, b).unwrap();
+    sb.fails_all(&["verify", &id], 1);
+    restore_refused(&sb, &id);
+}
+
+#[test]
+fn edited_manifest_fails_authentication() {
+    let (sb, r) = encrypted_backup();
+    let id = id_of(&r);
+    let mp = manifest_of(&file_of(&r));
+    let mut m = read_json(&mp);
+    let n = m["files"]["files"].as_u64().unwrap();
+    m["files"]["files"] = (n + 1).into();
+    m["warnings"] = serde_json::json!(["all good, trust me"]);
+    write_json(&mp, &m);
+    let err = sb.fails_all(&["verify", &id], 1);
+    assert!(
+        low(&err).contains("authentication") || low(&err).contains("changed"),
+        "{err}"
+    );
+    let err = restore_refused(&sb, &id);
+    assert!(
+        low(&err).contains("authentication") || low(&err).contains("changed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_key_names_the_key_id() {
+    let (sb, r) = encrypted_backup();
+    let id = id_of(&r);
+    let key_id = read_json(&manifest_of(&file_of(&r)))["key"]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = sb.dir.path().join("other/other.key");
+    sb.ok(&["key", "generate", "--key-file", other.to_str().unwrap()]);
+    // Point the config at the other key file.
+    let t1 = sb.dir.path().join("t-wrong-key");
+    let out = sb
+        .cmd()
+        .env("LIFEBOAT_KEY_FILE", &other)
+        .args(["restore", "--id", &id, "--target", t1.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = all_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&key_id),
+        "error should name key {key_id}: {err}"
+    );
+    assert!(no_files_under(&t1));
+    // Replacing the key file itself behaves the same.
+    fs::copy(&other, &sb.key).unwrap();
+    let err = sb.fails_all(&["verify", &id], 1);
+    assert!(err.contains(&key_id), "{err}");
+    restore_refused(&sb, &id);
+}
+
+#[test]
+fn missing_key_file_gives_a_clear_error() {
+    let (sb, r) = encrypted_backup();
+    let id = id_of(&r);
+    fs::remove_file(&sb.key).unwrap();
+    let err = restore_refused(&sb, &id);
+    assert!(
+        err.contains(&sb.key.display().to_string()),
+        "names the key file: {err}"
+    );
+    assert!(
+        err.contains("lifeboat key generate") || err.contains("key_file"),
+        "{err}"
+    );
+    // A new backup with encryption needed: the hint to generate a key.
+    let err = sb.fails(&["backup", "--type", "configuration"], 1);
+    assert!(err.contains("lifeboat key generate"), "{err}");
+}
+
+#[test]
+fn payload_from_another_backup_is_refused() {
+    let (sb, r1) = encrypted_backup();
+    fs::write(sb.app.join("uploads/extra.bin"), noise(70_000, 11)).unwrap();
+    let r2 = sb.backup("filesystem", &["--full"]);
+    let (f1, f2) = (file_of(&r1), file_of(&r2));
+    let (b1, b2) = (fs::read(&f1).unwrap(), fs::read(&f2).unwrap());
+    // Copy backup 2's payload over backup 1's.
+    fs::write(&f1, &b2).unwrap();
+    let err = sb.fails_all(&["verify", &id_of(&r1)], 1);
+    assert!(
+        err.contains("does not match") || low(&err).contains("truncated or replaced"),
+        "{err}"
+    );
+    restore_refused(&sb, &id_of(&r1));
+    // Swapped both ways.
+    fs::write(&f2, &b1).unwrap();
+    sb.fails_all(&["verify", &id_of(&r2)], 1);
+    restore_refused(&sb, &id_of(&r2));
+}
+
+#[test]
+fn unencrypted_flipped_compressed_byte_is_refused_before_writing() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let r = sb.backup("filesystem", &[]);
+    assert_eq!(r["encrypted"], false);
+    let f = file_of(&r);
+    let len = fs::metadata(&f).unwrap().len() as usize;
+    flip_byte(&f, len / 2);
+    let err = sb.fails_all(&["verify", &id_of(&r)], 1);
+    assert!(err.contains("SHA-256"), "{err}");
+    let err = restore_refused(&sb, &id_of(&r));
+    assert!(err.contains("SHA-256"), "{err}");
+}
+
+// ---------- hand-crafted hostile artifacts ----------
+
+struct Entry {
+    name: Vec<u8>,
+    kind: u8, // b'0' file, b'2' symlink, b'5' dir
+    data: Vec<u8>,
+    link: Vec<u8>,
+}
+
+fn file(name: &[u8], data: &[u8]) -> Entry {
+    Entry {
+        name: name.to_vec(),
+        kind: b'0',
+        data: data.to_vec(),
+        link: Vec::new(),
+    }
+}
+fn symlink(name: &[u8], to: &[u8]) -> Entry {
+    Entry {
+        name: name.to_vec(),
+        kind: b'2',
+        data: Vec::new(),
+        link: to.to_vec(),
+    }
+}
+
+/// A raw ustar header with the name written verbatim (no sanitising).
+fn header(e: &Entry, size: u64) -> [u8; 512] {
+    let mut h = tar::Header::new_ustar();
+    {
+        let old = h.as_old_mut();
+        old.name[..e.name.len()].copy_from_slice(&e.name);
+        old.linkname[..e.link.len()].copy_from_slice(&e.link);
+    }
+    h.set_mode(if e.kind == b'5' { 0o755 } else { 0o644 });
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(size);
+    h.as_old_mut().linkflag = [e.kind];
+    h.set_cksum();
+    let mut out = [0u8; 512];
+    out.copy_from_slice(h.as_bytes());
+    out
+}
+
+fn tar_bytes(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        out.extend_from_slice(&header(e, e.data.len() as u64));
+        out.extend_from_slice(&e.data);
+        let pad = (512 - e.data.len() % 512) % 512;
+        out.resize(out.len() + pad, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn index_line(e: &Entry, size: u64) -> String {
+    let k = match e.kind {
+        b'0' => "f",
+        b'2' => "l",
+        _ => "d",
+    };
+    let mut v = serde_json::json!({
+        "p": String::from_utf8(e.name.clone()).unwrap(),
+        "k": k, "m": if k == "d" { 0o755 } else { 0o644 }, "u": 0, "g": 0,
+        "s": size, "mt": 1_700_000_000_000_000_000i64, "ct": 1_700_000_000_000_000_000i64,
+        "i": 1, "dv": 1, "st": true,
+    });
+    if k == "l" {
+        v["l"] = String::from_utf8(e.link.clone()).unwrap().into();
+    }
+    if k == "f" {
+        v["h"] = sha256_bytes(&e.data).into();
+    }
+    format!("{v}\n")
+}
+
+fn zst(b: &[u8]) -> Vec<u8> {
+    zstd::encode_all(b, 3).unwrap()
+}
+
+/// An unkeyed sandbox with one real unencrypted backup whose manifest is the
+/// template for forged ones.
+fn template() -> (Sandbox, serde_json::Value) {
+    let sb = Sandbox::new();
+    fs::write(sb.app.join("uploads/a.txt"), "a").unwrap();
+    let r = sb.backup("filesystem", &[]);
+    assert_eq!(r["encrypted"], false);
+    let m = read_json(&manifest_of(&file_of(&r)));
+    assert!(
+        m["mac"].is_null() && m["key"].is_null(),
+        "template must be unkeyed: {m}"
+    );
+    (sb, m)
+}
+
+/// Write payload + index + manifest into repo/filesystem; return payload path.
+fn forge(
+    sb: &Sandbox,
+    tmpl: &serde_json::Value,
+    name: &str,
+    payload: &[u8],
+    payload_size: u64,
+    index: &str,
+) -> PathBuf {
+    let dir = sb.repo.join("filesystem");
+    let pname = format!("fs_backup_20200101_000000_{name}.tar.zst");
+    let iname = format!("{pname}.index");
+    let p = dir.join(&pname);
+    fs::write(&p, payload).unwrap();
+    let idx = zst(index.as_bytes());
+    fs::write(dir.join(&iname), &idx).unwrap();
+    let mut m = tmpl.clone();
+    m["id"] = format!("fs-20200101-000000-{name}").into();
+    m["kind"] = "full".into();
+    m["parent_id"] = serde_json::Value::Null;
+    m["payload"] = serde_json::json!({
+        "file": pname, "size": payload_size, "stored_size": payload.len(), "sha256": sha256_bytes(payload),
+    });
+    m["index"] = serde_json::json!({
+        "file": iname, "size": index.len(), "stored_size": idx.len(), "sha256": sha256_bytes(&idx),
+    });
+    write_json(&manifest_of(&p), &m);
+    p
+}
+
+fn hostile_restore(
+    sb: &Sandbox,
+    tmpl: &serde_json::Value,
+    name: &str,
+    entries: &[Entry],
+    expect: &str,
+) -> PathBuf {
+    let tar = tar_bytes(entries);
+    let index: String = entries
+        .iter()
+        .map(|e| index_line(e, e.data.len() as u64))
+        .collect();
+    let p = forge(sb, tmpl, name, &zst(&tar), tar.len() as u64, &index);
+    let target = sb.dir.path().join(format!("t-{name}"));
+    let err = sb.fails(
+        &[
+            "restore",
+            "--file",
+            p.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains(expect), "error should mention {expect}: {err}");
+    target
+}
+
+fn unique(tag: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "/tmp/lifeboat-evil-{tag}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ))
+}
+
+#[test]
+fn dotdot_entry_is_refused() {
+    let (sb, tmpl) = template();
+    let target = hostile_restore(
+        &sb,
+        &tmpl,
+        "dotdot",
+        &[file(b"../evil-dotdot", b"pwned")],
+        "evil-dotdot",
+    );
+    assert!(!sb.dir.path().join("evil-dotdot").exists());
+    assert!(!target.parent().unwrap().join("evil-dotdot").exists());
+    assert!(no_files_under(&target));
+    // Deeper: a/../../evil
+    let target = hostile_restore(
+        &sb,
+        &tmpl,
+        "dotdot2",
+        &[file(b"a/../../evil-dotdot2", b"pwned")],
+        "evil-dotdot2",
+    );
+    assert!(!sb.dir.path().join("evil-dotdot2").exists());
+    assert!(no_files_under(&target));
+}
+
+#[test]
+fn absolute_entry_is_refused() {
+    let (sb, tmpl) = template();
+    let evil = unique("abs");
+    let name = evil.to_str().unwrap().as_bytes().to_vec();
+    let target = hostile_restore(
+        &sb,
+        &tmpl,
+        "abs",
+        &[file(&name, b"pwned")],
+        evil.file_name().unwrap().to_str().unwrap(),
+    );
+    assert!(!evil.exists(), "{} was created", evil.display());
+    assert!(no_files_under(&target));
+}
+
+#[test]
+fn symlink_then_file_escape_is_refused() {
+    let (sb, tmpl) = template();
+    let outside = unique("dir");
+    fs::create_dir_all(&outside).unwrap();
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(outside.clone());
+    let abs = outside.to_str().unwrap().as_bytes().to_vec();
+    let target = hostile_restore(
+        &sb,
+        &tmpl,
+        "symabs",
+        &[symlink(b"x/link", &abs), file(b"x/link/evil", b"pwned")],
+        "x/link",
+    );
+    assert!(!outside.join("evil").exists(), "wrote through the symlink");
+    assert!(no_files_under(&target));
+
+    // The same with a relative target climbing out of the destination.
+    let mut rel = b"../".repeat(10);
+    rel.extend_from_slice(&abs[1..]);
+    let target = hostile_restore(
+        &sb,
+        &tmpl,
+        "symrel",
+        &[symlink(b"x/link", &rel), file(b"x/link/evil", b"pwned")],
+        "x/link",
+    );
+    assert!(!outside.join("evil").exists(), "wrote through the symlink");
+    assert!(no_files_under(&target));
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "something was created in {}",
+        outside.display()
+    );
+}
+
+#[test]
+fn decompression_bomb_is_bounded_by_the_manifest_size() {
+    let (sb, tmpl) = template();
+    const BIG: u64 = 200 << 20;
+    let e = file(b"data/big", b"");
+    // tar: header for a 200 MB file, 200 MB of zeros, end blocks; zstd-compressed.
+    let mut enc = zstd::Encoder::new(Vec::new(), 1).unwrap();
+    enc.write_all(&header(&e, BIG)).unwrap();
+    std::io::copy(
+        &mut std::io::Read::take(std::io::repeat(0), BIG + 1024),
+        &mut enc,
+    )
+    .unwrap();
+    let payload = enc.finish().unwrap();
+    assert!(payload.len() < 1 << 20);
+    let mut idx = serde_json::from_str::<serde_json::Value>(index_line(&e, BIG).trim()).unwrap();
+    idx["h"] = serde_json::Value::Null;
+    let index = format!(
+        "{}\n",
+        serde_json::to_string(&idx)
+            .unwrap()
+            .replace(",\"h\":null", "")
+    );
+    let p = forge(&sb, &tmpl, "bomb", &payload, 1000, &index);
+
+    let err = sb.fails_all(&["verify", p.to_str().unwrap()], 1);
+    assert!(err.contains("larger than its manifest"), "{err}");
+    let target = sb.dir.path().join("t-bomb");
+    let err = sb.fails(
+        &[
+            "restore",
+            "--file",
+            p.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains("larger than its manifest"), "{err}");
+    assert!(no_files_under(&target));
+    // Nothing big was left anywhere in the sandbox.
+    let mut total = 0u64;
+    walk(sb.dir.path(), &mut |p| {
+        total += fs::symlink_metadata(p).unwrap().len()
+    });
+    assert!(total < 20 << 20, "sandbox holds {total} bytes");
+}
