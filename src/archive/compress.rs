@@ -42,6 +42,10 @@ impl<W: Write> Compressor<W> {
                 let mut enc = zstd::stream::write::Encoder::new(inner, level)?;
                 if threads > 1 {
                     enc.multithread(threads)?;
+                    // zstd's default job size (several windows) costs ~50 MiB
+                    // per worker; 2 MiB jobs keep both cores busy in a
+                    // fraction of that, so memory stays flat and small.
+                    enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(2 << 20))?;
                 }
                 Compressor::Zstd(enc)
             }

@@ -373,6 +373,49 @@ impl Catalog {
         })
     }
 
+    /// Load the repository's copy of the audit log into an empty catalog
+    /// audit table (after a rebuild), keeping every record exactly as it
+    /// was, so the chain continues where it left off. Returns rows loaded;
+    /// lines that do not parse are skipped here and reported by `verify`.
+    pub fn import_audit_jsonl(&self, path: &Path) -> Result<u64> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io("open audit log", path, e)),
+        };
+        self.immediate(|conn| {
+            let existing: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?;
+            if existing > 0 {
+                return Ok(0);
+            }
+            let mut n = 0;
+            for line in BufReader::new(file).lines() {
+                let line = line.map_err(|e| Error::io("read audit log", path, e))?;
+                let Ok(rec) = serde_json::from_str::<AuditRecord>(&line) else {
+                    continue;
+                };
+                let e = &rec.entry;
+                conn.execute(
+                    "INSERT OR IGNORE INTO audit (seq, ts, actor, action, target, outcome, detail, prev_hash, hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        rec.seq,
+                        format_ts(&e.ts),
+                        e.actor,
+                        e.action,
+                        e.target,
+                        e.outcome,
+                        e.detail,
+                        rec.prev_hash,
+                        rec.hash
+                    ],
+                )?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
     /// Audit records, newest first.
     pub fn list_audit(&self, limit: usize, offset: usize) -> Result<Vec<AuditRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(

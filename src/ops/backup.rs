@@ -468,7 +468,11 @@ fn write_tree(
             )
             .map(|s| s.with_path(path))
         };
-        let mut payload = seal(payload_file, &payload_tmp, engine.config.compression.threads)?;
+        let mut payload = seal(
+            payload_file,
+            &payload_tmp,
+            engine.config.compression.threads,
+        )?;
         let mut index = seal(index_file, &index_tmp, 1)?;
         job.phase("counting files");
         let (total_bytes, total_files) = filesystem::scan_totals(&spec)?;

@@ -86,6 +86,8 @@ impl Engine {
     /// `list` never claims there are no backups when there are.
     fn adopt_repository(&self) -> Result<()> {
         if self.repo.scan_manifests()?.is_empty() {
+            self.catalog
+                .import_audit_jsonl(&self.repo.audit_log_path())?;
             return Ok(());
         }
         let report = rebuild::fill(&self.catalog, &self.repo)?;

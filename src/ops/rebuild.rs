@@ -56,6 +56,7 @@ pub fn run(catalog_path: &Path, repo_root: &Path) -> Result<RebuildReport> {
         .collect();
     catalog.replace_backups_from(rows)?;
     restore_verifications(&catalog, &verified)?;
+    catalog.import_audit_jsonl(&repo.audit_log_path())?;
     Ok(RebuildReport {
         catalog: catalog_path.to_path_buf(),
         repository: repo_root.to_path_buf(),
@@ -126,6 +127,7 @@ pub fn fill(catalog: &Catalog, repo: &Repository) -> Result<(u64, Vec<String>)> 
         verified.push((m.id, p));
     }
     restore_verifications(catalog, &verified)?;
+    catalog.import_audit_jsonl(&repo.audit_log_path())?;
     Ok((n, skipped))
 }
 

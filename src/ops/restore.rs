@@ -280,7 +280,7 @@ pub fn extract_link(
     }
     let cb = |bytes: u64, items: u64| progress.advance(bytes, items);
     filesystem::extract(
-        std::io::BufReader::with_capacity(1 << 20, stream),
+        pipeline::ReadAhead::new(stream),
         &mut index,
         dest,
         &cb,

@@ -44,7 +44,7 @@ impl ExtractOutcome {
 }
 
 const BLOCK: usize = 4096;
-const BUF: usize = 64 * 1024;
+const BUF: usize = 256 * 1024;
 
 pub(crate) fn refuse(path: &[u8], reason: &str) -> Error {
     Error::refused(format!("archive entry {} refused: {reason}", show(path))).hint(
@@ -290,6 +290,9 @@ struct Ctx<'a> {
     progress: &'a dyn Fn(u64, u64),
     cancel: &'a AtomicBool,
     as_root: bool,
+    /// Reused for every file: allocating per file costs more than the I/O
+    /// on trees of small files.
+    buf: Vec<u8>,
 }
 
 impl Ctx<'_> {
@@ -319,35 +322,52 @@ fn write_file<R: Read>(
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .map_err(io_err("create", &tmp))?;
-        let mut buf = vec![0u8; BUF];
+        let mut buf = std::mem::take(&mut ctx.buf);
+        buf.resize(BUF, 0);
         let mut hasher = Sha256::new();
         let (mut off, mut cursor) = (0u64, 0u64);
-        loop {
-            let n = read_full(data, &mut buf).map_err(|e| {
-                Error::integrity(format!(
-                    "archive entry {} cannot be read: {e}",
-                    show(&idx.path)
-                ))
-            })?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            for chunk in buf[..n].chunks(BLOCK) {
-                if chunk.iter().any(|b| *b != 0) {
-                    if cursor != off {
-                        f.seek(SeekFrom::Start(off))
-                            .map_err(io_err("write", &tmp))?;
-                    }
-                    f.write_all(chunk).map_err(io_err("write", &tmp))?;
-                    cursor = off + chunk.len() as u64;
+        let result = (|| -> Result<()> {
+            loop {
+                let n = read_full(data, &mut buf).map_err(|e| {
+                    Error::integrity(format!(
+                        "archive entry {} cannot be read: {e}",
+                        show(&idx.path)
+                    ))
+                })?;
+                if n == 0 {
+                    break;
                 }
-                off += chunk.len() as u64;
+                hasher.update(&buf[..n]);
+                // Write each run of non-zero blocks with one call; seek over
+                // zero blocks so sparse files stay sparse.
+                let mut pos = 0;
+                while pos < n {
+                    let run_start = pos;
+                    while pos < n && !is_zero(&buf[pos..(pos + BLOCK).min(n)]) {
+                        pos = (pos + BLOCK).min(n);
+                    }
+                    if pos > run_start {
+                        let at = off + run_start as u64;
+                        if cursor != at {
+                            f.seek(SeekFrom::Start(at)).map_err(io_err("write", &tmp))?;
+                        }
+                        f.write_all(&buf[run_start..pos])
+                            .map_err(io_err("write", &tmp))?;
+                        cursor = off + pos as u64;
+                    }
+                    while pos < n && is_zero(&buf[pos..(pos + BLOCK).min(n)]) {
+                        pos = (pos + BLOCK).min(n);
+                    }
+                }
+                off += n as u64;
+                ctx.out.bytes += n as u64;
+                ctx.check_cancel()?;
+                (ctx.progress)(ctx.out.bytes, ctx.items);
             }
-            ctx.out.bytes += n as u64;
-            ctx.check_cancel()?;
-            (ctx.progress)(ctx.out.bytes, ctx.items);
-        }
+            Ok(())
+        })();
+        ctx.buf = buf;
+        result?;
         f.set_len(off).map_err(io_err("write", &tmp))?;
         if off != idx.size {
             return Err(Error::integrity(format!(
@@ -378,6 +398,11 @@ fn write_file<R: Read>(
         let _ = fs::remove_file(&tmp);
     }
     res
+}
+
+/// True when every byte is zero (written to vectorise: no early exit).
+fn is_zero(block: &[u8]) -> bool {
+    block.iter().fold(0u8, |acc, b| acc | b) == 0
 }
 
 fn make_symlink(target: &Path, link: &[u8], idx: &IndexEntry, as_root: bool) -> Result<()> {
@@ -448,6 +473,7 @@ pub fn extract<R: Read>(
         progress,
         cancel,
         as_root: unsafe { libc::geteuid() } == 0,
+        buf: Vec::new(),
     };
     let mut deleted = Vec::new();
     let mut dirs: Vec<(PathBuf, IndexEntry)> = Vec::new();
