@@ -388,6 +388,93 @@ pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), len))
 }
 
+/// Run `inner` (decryption and decompression) on its own thread, handing
+/// plaintext over in bounded chunks, so a restore keeps two cores busy:
+/// one decoding, one writing files. Memory: at most `DEPTH` chunks.
+pub struct ReadAhead {
+    rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    const CHUNK: usize = 1 << 20;
+    const DEPTH: usize = 4;
+
+    pub fn new(mut inner: Box<dyn Read + Send>) -> ReadAhead {
+        let (tx, rx) = crossbeam_channel::bounded(Self::DEPTH);
+        std::thread::Builder::new()
+            .name("lifeboat-decode".into())
+            .spawn(move || loop {
+                let mut buf = vec![0u8; Self::CHUNK];
+                let mut filled = 0;
+                let res = loop {
+                    match inner.read(&mut buf[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == buf.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                match res {
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                    Ok(()) if filled == 0 => return,
+                    Ok(()) => {
+                        buf.truncate(filled);
+                        // The reader went away (error or cancel): stop decoding.
+                        if tx.send(Ok(buf)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+            .expect("spawn decode thread");
+        ReadAhead {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,92 +706,5 @@ mod tests {
         );
         let err = hash_file(&tmp.path().join("missing")).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Io);
-    }
-}
-
-/// Run `inner` (decryption and decompression) on its own thread, handing
-/// plaintext over in bounded chunks, so a restore keeps two cores busy:
-/// one decoding, one writing files. Memory: at most `DEPTH` chunks.
-pub struct ReadAhead {
-    rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
-    current: Vec<u8>,
-    pos: usize,
-    done: bool,
-}
-
-impl ReadAhead {
-    const CHUNK: usize = 1 << 20;
-    const DEPTH: usize = 4;
-
-    pub fn new(mut inner: Box<dyn Read + Send>) -> ReadAhead {
-        let (tx, rx) = crossbeam_channel::bounded(Self::DEPTH);
-        std::thread::Builder::new()
-            .name("lifeboat-decode".into())
-            .spawn(move || loop {
-                let mut buf = vec![0u8; Self::CHUNK];
-                let mut filled = 0;
-                let res = loop {
-                    match inner.read(&mut buf[filled..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            filled += n;
-                            if filled == buf.len() {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                match res {
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                    Ok(()) if filled == 0 => return,
-                    Ok(()) => {
-                        buf.truncate(filled);
-                        // The reader went away (error or cancel): stop decoding.
-                        if tx.send(Ok(buf)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            })
-            .expect("spawn decode thread");
-        ReadAhead {
-            rx,
-            current: Vec::new(),
-            pos: 0,
-            done: false,
-        }
-    }
-}
-
-impl Read for ReadAhead {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.current.len() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.current = chunk;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                Err(_) => {
-                    self.done = true;
-                    return Ok(0);
-                }
-            }
-        }
-        let n = out.len().min(self.current.len() - self.pos);
-        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
