@@ -336,7 +336,17 @@ pub fn open_stream(
     data_key: Option<&DataKey>,
     max_size: Option<u64>,
 ) -> Result<Box<dyn Read + Send>> {
-    let buffered = BufReader::with_capacity(READ_BUF, file);
+    open_stream_from(file, compression, data_key, max_size)
+}
+
+/// [`open_stream`] over any reader of stored bytes (e.g. a [`HashingReader`]).
+pub fn open_stream_from<R: Read + Send + 'static>(
+    source: R,
+    compression: Compression,
+    data_key: Option<&DataKey>,
+    max_size: Option<u64>,
+) -> Result<Box<dyn Read + Send>> {
+    let buffered = BufReader::with_capacity(READ_BUF, source);
     let stored: Box<dyn Read + Send> = match data_key {
         Some(dk) => Box::new(DecryptReader::new(buffered, dk)?),
         None => Box::new(buffered),
@@ -367,6 +377,49 @@ pub fn stream_read_error(path: &Path, err: io::Error) -> Error {
         );
     }
     Error::io("read", path, err)
+}
+
+/// SHA-256 and length of everything read through a [`HashingReader`],
+/// shared so it can be read after the reader moved to another thread.
+#[derive(Clone, Default)]
+pub struct ReadDigest(std::sync::Arc<std::sync::Mutex<(Sha256, u64)>>);
+
+impl ReadDigest {
+    /// Hex SHA-256 and byte count so far.
+    pub fn finish(&self) -> (String, u64) {
+        let g = self.0.lock().unwrap();
+        (hex::encode(g.0.clone().finalize()), g.1)
+    }
+}
+
+/// A reader that hashes what passes through it, so the stored bytes can be
+/// checked against the manifest in the same pass that decodes them.
+pub struct HashingReader<R> {
+    inner: R,
+    digest: ReadDigest,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> (HashingReader<R>, ReadDigest) {
+        let digest = ReadDigest::default();
+        (
+            HashingReader {
+                inner,
+                digest: digest.clone(),
+            },
+            digest,
+        )
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut g = self.digest.0.lock().unwrap();
+        g.0.update(&buf[..n]);
+        g.1 += n as u64;
+        Ok(n)
+    }
 }
 
 /// Streaming SHA-256 and length of a file.

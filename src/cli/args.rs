@@ -109,9 +109,27 @@ pub struct RestoreArgs {
     /// Show what would be created, overwritten and deleted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Confirm overwriting existing files.
+    /// Confirm overwriting existing files (or replacing a live database).
     #[arg(long)]
     pub yes: bool,
+    /// Database restores: name of the new database (default <db>_restored_<time>).
+    #[arg(long, value_name = "NAME")]
+    pub target_db: Option<String>,
+    /// Database restores: parallel pg_restore jobs (custom format).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Database restores: do not restore object ownership.
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Database restores: run the restore as this (less privileged) role.
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// Undo the last in-place database restore (swap the previous database back).
+    #[arg(long, conflicts_with_all = ["id", "file", "at", "target", "dry_run"])]
+    pub undo: bool,
+    /// Database for --undo (default: the configured one).
+    #[arg(long, value_name = "NAME", requires = "undo")]
+    pub db: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

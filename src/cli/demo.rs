@@ -149,12 +149,16 @@ version_file = "{app}/VERSION"
             in_place: false,
             dry_run: false,
             yes: false,
+            target_db: None,
+            jobs: 1,
+            no_owner: false,
+            role: None,
         },
         &quiet,
         &CANCEL,
     )?;
-    if !json {
-        show::print_restore_report(&r);
+    if let (false, ops::restore::AnyRestoreReport::Tree(r)) = (json, &r) {
+        show::print_restore_report(r);
     }
 
     step(

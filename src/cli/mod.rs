@@ -155,13 +155,20 @@ fn run_with_engine(
                     name: a.name.clone(),
                     force_full: a.full,
                 };
-                match ops::backup::run(engine, &req, face, &CANCEL) {
-                    Ok(r) => {
+                let result = if t == crate::archive::manifest::BackupType::Database {
+                    ops::database::backup_all(engine, a.name.as_deref(), face, &CANCEL)
+                } else {
+                    ops::backup::run(engine, &req, face, &CANCEL).map(|r| vec![r])
+                };
+                match result {
+                    Ok(rs) => {
                         face.done();
-                        if !json {
-                            show::print_backup_report(&r);
+                        for r in rs {
+                            if !json {
+                                show::print_backup_report(&r);
+                            }
+                            reports.push(serde_json::to_value(&r).unwrap());
                         }
-                        reports.push(serde_json::to_value(&r).unwrap());
                     }
                     Err(e) => {
                         face.done();
@@ -252,6 +259,15 @@ fn run_with_engine(
             }
             Ok(if report.ok { 0 } else { 1 })
         }
+        Command::Restore(a) if a.undo => {
+            let msg = ops::database::undo(engine, a.db.as_deref(), a.yes)?;
+            if json {
+                show::print_json(&serde_json::json!({"undone": true, "message": msg}));
+            } else {
+                println!("{msg}");
+            }
+            Ok(0)
+        }
         Command::Restore(a) => {
             let selector = match (&a.id, &a.file, &a.at) {
                 (Some(id), _, _) => ops::select::Selector::Id(id.clone()),
@@ -274,13 +290,20 @@ fn run_with_engine(
                 in_place: a.in_place,
                 dry_run: a.dry_run,
                 yes: a.yes,
+                target_db: a.target_db.clone(),
+                jobs: a.jobs,
+                no_owner: a.no_owner,
+                role: a.role.clone(),
             };
             let report = ops::restore::run(engine, &req, face, &CANCEL)?;
             face.done();
             if json {
                 show::print_json(&report);
             } else {
-                show::print_restore_report(&report);
+                match &report {
+                    ops::restore::AnyRestoreReport::Tree(r) => show::print_restore_report(r),
+                    ops::restore::AnyRestoreReport::Database(r) => show::print_db_restore_report(r),
+                }
             }
             Ok(0)
         }
@@ -407,6 +430,9 @@ fn configured_types(engine: &Engine) -> Vec<crate::archive::manifest::BackupType
         || !s.configuration.env_vars.is_empty()
     {
         v.push(BackupType::Configuration);
+    }
+    if s.database.url.is_some() {
+        v.push(BackupType::Database);
     }
     if !s.filesystem.paths.is_empty() {
         v.push(BackupType::Filesystem);

@@ -283,3 +283,35 @@ pub fn print_audit_table(rows: &[AuditRecord]) {
         );
     }
 }
+
+pub fn print_db_restore_report(r: &crate::ops::database::DbRestoreReport) {
+    if r.dry_run {
+        println!(
+            "dry run: restoring backup {} (database {}) would go into database {}{}",
+            r.id,
+            r.source_database,
+            r.target_database,
+            if r.in_place { " (in place)" } else { "" }
+        );
+        if !r.objects.is_empty() {
+            println!("  {} objects from pg_restore --list:", r.objects.len());
+            for o in r.objects.iter().take(25) {
+                println!("    {o}");
+            }
+            if r.objects.len() > 25 {
+                println!("    ... and {} more", r.objects.len() - 25);
+            }
+        }
+    } else {
+        println!(
+            "restored backup {} into database {} in {:.1}s; {} tables and {} rows match the backup",
+            r.id, r.target_database, r.seconds, r.tables_checked, r.rows_checked
+        );
+    }
+    for n in &r.notes {
+        println!("  {n}");
+    }
+    if r.dry_run {
+        println!("  nothing was changed");
+    }
+}

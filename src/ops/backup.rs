@@ -474,9 +474,21 @@ fn write_tree(
             engine.config.compression.threads,
         )?;
         let mut index = seal(index_file, &index_tmp, 1)?;
-        job.phase("counting files");
-        let (total_bytes, total_files) = filesystem::scan_totals(&spec)?;
-        job.total(Some(total_bytes), Some(total_files));
+        // Stat the tree on several threads, then count it, in the background:
+        // the walk below starts at once and finds the metadata warm, and the
+        // progress total appears as soon as it is known.
+        let totals = std::sync::Arc::new(std::sync::Mutex::new(None::<(u64, u64)>));
+        {
+            let totals = std::sync::Arc::clone(&totals);
+            let spec = spec.clone();
+            std::thread::spawn(move || {
+                filesystem::prefetch_metadata(&spec.roots, 4);
+                if let Ok(t) = filesystem::scan_totals(&spec) {
+                    *totals.lock().unwrap() = Some(t);
+                }
+            });
+        }
+        let total_reported = std::cell::Cell::new(false);
         job.phase(if kind == BackupKind::Incremental {
             "reading changed files"
         } else {
@@ -486,7 +498,15 @@ fn write_tree(
             Some((m, p)) => Some(open_index(m, p, parent_dk.as_ref())?),
             None => None,
         };
-        let progress = |bytes: u64, items: u64| job.advance(bytes, items);
+        let progress = |bytes: u64, items: u64| {
+            if !total_reported.get() {
+                if let Some((b, f)) = *totals.lock().unwrap() {
+                    job.total(Some(b), Some(f));
+                    total_reported.set(true);
+                }
+            }
+            job.advance(bytes, items)
+        };
         let (outcome, _, _) = filesystem::backup_tree(
             &spec,
             parent_iter

@@ -6,6 +6,7 @@
 //! indicatif, and tests with [`Silent`].
 
 pub mod backup;
+pub mod database;
 pub mod jobs;
 pub mod keys;
 pub mod rebuild;

@@ -36,6 +36,22 @@ pub struct RestoreRequest {
     pub dry_run: bool,
     /// Allow overwriting/deleting existing files (after a safety copy).
     pub yes: bool,
+    /// Database restores: new database name.
+    pub target_db: Option<String>,
+    /// Database restores: pg_restore --jobs.
+    pub jobs: u32,
+    /// Database restores: skip ownership (pg_restore --no-owner).
+    pub no_owner: bool,
+    /// Database restores: run as this role.
+    pub role: Option<String>,
+}
+
+/// Either kind of restore report.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum AnyRestoreReport {
+    Tree(RestoreReport),
+    Database(crate::ops::database::DbRestoreReport),
 }
 
 /// What a restore did (or, for a dry run, would do).
@@ -60,15 +76,43 @@ pub fn run(
     req: &RestoreRequest,
     face: &dyn Progress,
     cancel: &AtomicBool,
-) -> Result<RestoreReport> {
+) -> Result<AnyRestoreReport> {
     let artifact = select::resolve(engine, req.backup_type, &req.selector)?;
     match artifact.manifest.backup_type {
         BackupType::Filesystem | BackupType::Configuration => {}
+        BackupType::Database => {
+            if req.target.is_some() {
+                return Err(Error::usage(
+                    "--target is for files; a database restore takes --target-db NAME",
+                ));
+            }
+            let selector = match &req.selector {
+                sel @ select::Selector::File(_) => sel.clone(),
+                _ => select::Selector::Id(artifact.manifest.id.clone()),
+            };
+            let db_req = crate::ops::database::DbRestoreRequest {
+                selector,
+                target_db: req.target_db.clone(),
+                in_place: req.in_place,
+                yes: req.yes,
+                dry_run: req.dry_run,
+                jobs: req.jobs,
+                no_owner: req.no_owner,
+                role: req.role.clone(),
+            };
+            return crate::ops::database::restore(engine, &db_req, face, cancel)
+                .map(AnyRestoreReport::Database);
+        }
         other => {
             return Err(Error::usage(format!(
                 "restoring {other} backups is not available in this version"
             )));
         }
+    }
+    if req.target_db.is_some() || req.role.is_some() || req.no_owner {
+        return Err(Error::usage(
+            "--target-db, --role and --no-owner apply to database restores only",
+        ));
     }
     let job = Job::start(
         engine,
@@ -100,7 +144,7 @@ pub fn run(
         };
         engine.audit("restore", &artifact.manifest.id, &outcome, &detail)?;
     }
-    result
+    result.map(AnyRestoreReport::Tree)
 }
 
 /// Where a restore writes.
@@ -154,9 +198,26 @@ fn restore_tree(
     } else {
         None
     };
+    // Every link is verified before anything reaches the target. Into a
+    // new, empty directory an encrypted and authenticated chain is checked
+    // in the same pass that decodes it (segments are authenticated before
+    // they are released, the SHA-256 is compared at the end), and the whole
+    // directory is removed if anything fails: one read instead of two.
+    let fresh_dir = match &dest {
+        Dest::Under(d) => !d.exists(),
+        Dest::InPlace => false,
+    };
+    let one_pass = fresh_dir
+        && links
+            .iter()
+            .all(|l| l.manifest.encrypted && l.manifest.mac.is_some());
     let mut keys = Vec::new();
     for link in &links {
-        keys.push(check_integrity(link, ring.as_ref())?);
+        keys.push(if one_pass {
+            crate::ops::verify::check_integrity_streaming(link, ring.as_ref())?
+        } else {
+            check_integrity(link, ring.as_ref())?
+        });
     }
     if links.len() > 1 {
         notes.push(format!(
@@ -228,7 +289,16 @@ fn restore_tree(
             i + 1,
             links.len()
         ));
-        let outcome = extract_link(link, dk.as_ref(), &dest, job, cancel).map_err(|e| {
+        let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass).map_err(|e| {
+            if one_pass {
+                // The directory did not exist before this restore.
+                let _ = std::fs::remove_dir_all(&target_path);
+                return Error::new(
+                    e.kind,
+                    format!("{}; the new directory {} was removed, nothing else was touched", e.message, target_path.display()),
+                )
+                .hint(e.hint.clone().unwrap_or_default());
+            }
             let state = match &safety_copy {
                 Some(s) => format!(
                     "the target {} may be partly restored; its previous contents are in safety copy {} (lifeboat restore --id {} --in-place --yes)",
@@ -254,7 +324,7 @@ fn restore_tree(
     ))
 }
 
-/// Extract one link of a chain into `dest`.
+/// Extract one link of a chain into `dest` (already verified).
 pub fn extract_link(
     link: &Artifact,
     dk: Option<&DataKey>,
@@ -262,15 +332,30 @@ pub fn extract_link(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<ExtractOutcome> {
+    extract_link_checked(link, dk, dest, progress, cancel, false)
+}
+
+/// Extract one link; with `hash_as_read`, also check the stored bytes'
+/// SHA-256 and length against the manifest once the stream is consumed.
+pub fn extract_link_checked(
+    link: &Artifact,
+    dk: Option<&DataKey>,
+    dest: &Dest,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+    hash_as_read: bool,
+) -> Result<ExtractOutcome> {
     let path = link.payload_path();
     let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
     let dk_payload = if link.manifest.encrypted { dk } else { None };
-    let stream = pipeline::open_stream(
-        file,
+    let (source, digest) = pipeline::HashingReader::new(file);
+    let stream = pipeline::open_stream_from(
+        source,
         link.manifest.compression,
         dk_payload,
         Some(link.manifest.payload.size),
     )?;
+    let mut stream = pipeline::ReadAhead::new(stream);
     let mut index = backup::open_index(&link.manifest, &link.manifest_path, dk)?;
     if let Some(files) = &link.manifest.files {
         progress.total(
@@ -279,13 +364,23 @@ pub fn extract_link(
         );
     }
     let cb = |bytes: u64, items: u64| progress.advance(bytes, items);
-    filesystem::extract(
-        pipeline::ReadAhead::new(stream),
-        &mut index,
-        dest,
-        &cb,
-        cancel,
-    )
+    let outcome = filesystem::extract(&mut stream, &mut index, dest, &cb, cancel)?;
+    if hash_as_read {
+        // Read what the tar reader left (end-of-archive padding), so the
+        // whole stored stream is authenticated and hashed.
+        std::io::copy(&mut stream, &mut std::io::sink())
+            .map_err(|e| pipeline::stream_read_error(&path, e))?;
+        let (sha, len) = digest.finish();
+        if len != link.manifest.payload.stored_size || sha != link.manifest.payload.sha256 {
+            return Err(Error::integrity(format!(
+                "payload {} of backup {} does not match its manifest (SHA-256 or length differ)",
+                path.display(),
+                link.manifest.id
+            ))
+            .hint("this backup cannot be trusted; use another one (`lifeboat list`)"));
+        }
+    }
+    Ok(outcome)
 }
 
 /// In-place configuration restores put the captured environment and version

@@ -1,3 +1,4 @@
 //! Sources turn a live thing into a byte stream and back.
 
+pub mod database;
 pub mod filesystem;

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 mod check;
 mod extract;
 mod index;
+mod prefetch;
 mod tarball;
 mod walk;
 
@@ -30,6 +31,7 @@ mod tests;
 pub use check::{plan_restore, verify_tree, RestorePlan, TreeCheck};
 pub use extract::{extract, ExtractOutcome};
 pub use index::{EntryKind, IndexEntry, IndexReader, IndexWriter};
+pub use prefetch::prefetch_metadata;
 pub use tarball::{backup_tree, scan_totals, BackupOutcome};
 
 /// What to back up: absolute roots filtered by globs, plus generated files.

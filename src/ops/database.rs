@@ -1,0 +1,1113 @@
+//! PostgreSQL backups and restores.
+//!
+//! `pg_dump` writes to a pipe that flows straight into the sealing pipeline
+//! (zstd on two cores, encryption, SHA-256): no plaintext temp file, bounded
+//! memory, and pg_dump's own compression off (`-Z0`) because it is the
+//! bottleneck. Row counts are taken in a transaction whose snapshot the dump
+//! imports (`--snapshot`), so the manifest's counts describe exactly the
+//! dump. Restores go to a new database by default; in place means "restore
+//! beside it, check, then swap names", so the old database is kept and the
+//! swap can be undone.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::archive::crypto::{self, DataKey};
+use crate::archive::manifest::{BackupKind, BackupType, Manifest, StreamInfo, MANIFEST_FORMAT};
+use crate::archive::pipeline::{self, SealOptions, Sealer};
+use crate::catalog::{BackupRecord, BackupStatus};
+use crate::config::{DumpFormat, EncryptMode};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ops::jobs::{check_cancel, Job};
+use crate::ops::select::{self, Artifact, Selector};
+use crate::ops::verify::check_integrity;
+use crate::ops::{backup, Engine, Progress};
+use crate::sources::database::{self as pgsrc, ConnInfo, PassFile, Pg, TableStat};
+
+/// How long to wait for the server before saying it is unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Database facts recorded in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseFacts {
+    pub database: String,
+    pub host: String,
+    pub port: u16,
+    pub format: String,
+    pub server_version: String,
+    pub server_version_num: u32,
+    pub pg_dump_version: String,
+    /// pg_database_size when the dump started.
+    pub size: u64,
+    /// Exact row counts and sizes, from the dump's own snapshot.
+    pub tables: Vec<TableStat>,
+}
+
+/// The configured server, without a database chosen yet.
+pub fn server(engine: &Engine) -> Result<ConnInfo> {
+    let url = engine.config.sources.database.url.as_deref().ok_or_else(|| {
+        Error::usage("no database is configured")
+            .hint("set [sources.database] url (e.g. postgres://panel@127.0.0.1:5432/panel) or LIFEBOAT_DATABASE_URL")
+    })?;
+    ConnInfo::parse(url)
+}
+
+/// The databases a `backup --type database` dumps.
+pub fn configured_databases(engine: &Engine) -> Result<Vec<String>> {
+    let info = server(engine)?;
+    let dbs = &engine.config.sources.database.databases;
+    Ok(if dbs.is_empty() {
+        vec![info.dbname.clone()]
+    } else {
+        dbs.clone()
+    })
+}
+
+/// Back up every configured database; one artifact each.
+pub fn backup_all(
+    engine: &Engine,
+    name: Option<&str>,
+    face: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Vec<backup::BackupReport>> {
+    let dbs = configured_databases(engine)?;
+    let several = dbs.len() > 1;
+    let mut out = Vec::new();
+    for db in dbs {
+        let job = Job::start(engine, "backup", &format!("database {db}"), face)?;
+        let result = dump_one(engine, &db, several, name, &job, cancel);
+        job.finish(&result, 0);
+        let (outcome, detail) = match &result {
+            Ok(r) => (
+                "succeeded".to_string(),
+                format!(
+                    "{} {} ({} bytes stored)",
+                    r.id,
+                    r.file.display(),
+                    r.stored_size
+                ),
+            ),
+            Err(e) => (
+                if e.kind == ErrorKind::Cancelled {
+                    "cancelled"
+                } else {
+                    "failed"
+                }
+                .to_string(),
+                e.message.clone(),
+            ),
+        };
+        engine.audit("backup", &format!("database {db}"), &outcome, &detail)?;
+        out.push(result?);
+    }
+    Ok(out)
+}
+
+/// Read a child's stderr on a thread, keeping at most 64 KiB (pg_dump's
+/// errors are short; a flood of warnings must not grow memory).
+fn drain_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut err = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = (64 * 1024usize).saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        String::from_utf8_lossy(&kept).trim().to_string()
+    })
+}
+
+fn spawn(
+    tool: &pgsrc::Tool,
+    args: &[String],
+    info: &ConnInfo,
+    passfile: Option<&PassFile>,
+    stdin: Stdio,
+    stdout: Stdio,
+) -> Result<Child> {
+    let mut cmd = Command::new(&tool.path);
+    cmd.args(args)
+        .env_remove("PGPASSWORD")
+        .envs(info.libpq_env(passfile))
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    cmd.spawn().map_err(|e| {
+        Error::external(format!("cannot start {}: {e}", tool.path.display()))
+            .hint("install the PostgreSQL client tools or put them on PATH")
+    })
+}
+
+fn dump_one(
+    engine: &Engine,
+    db: &str,
+    several: bool,
+    name: Option<&str>,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<backup::BackupReport> {
+    let started = Instant::now();
+    let created_at = Utc::now();
+    let t = BackupType::Database;
+    let format = engine.config.sources.database.format;
+    job.phase("connecting");
+    let info = server(engine)?.with_db(db);
+    let pg = Pg::connect(&info, CONNECT_TIMEOUT)?;
+    let version = pg.server_version()?;
+    let dump_tool = pgsrc::tool("pg_dump")?;
+    pgsrc::check_tool_version(&dump_tool, &version)?;
+
+    // Encryption as for every other type.
+    let ring = engine.keyring()?;
+    let encrypt = match engine.config.encryption.encrypt {
+        EncryptMode::Never => false,
+        EncryptMode::Always => true,
+        EncryptMode::Auto => ring.is_some(),
+    };
+    if encrypt && ring.is_none() {
+        return Err(Error::key(format!(
+            "encryption is required but there is no key file at {}",
+            engine.config.encryption.key_file.display()
+        ))
+        .hint("create one with `lifeboat key generate`"));
+    }
+
+    job.phase("reading table statistics");
+    let size = pg.database_size(db)?;
+    let snapshot = pg.export_snapshot()?;
+    let tables = pg.table_stats()?;
+    job.total(Some(size), None);
+
+    let id = backup::new_id(t, created_at);
+    let compression = engine.config.compression.algorithm;
+    let level = engine.config.compression.level;
+    let data_key = ring.as_ref().map(|_| DataKey::random());
+    let wrapped = match (&ring, &data_key) {
+        (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
+        _ => None,
+    };
+    let payload_name = db_artifact_name(
+        created_at,
+        several.then_some(db),
+        name,
+        format,
+        compression,
+        encrypt,
+    );
+    let (payload_file, payload_tmp) = engine.repo.create_partial(t, &payload_name)?;
+    job.track_partial(&payload_tmp)?;
+    let record = BackupRecord {
+        id: id.clone(),
+        backup_type: t,
+        name: name.map(str::to_string),
+        kind: BackupKind::Full,
+        parent_id: None,
+        created_at,
+        finished_at: None,
+        status: BackupStatus::Running,
+        size: 0,
+        stored_size: 0,
+        encrypted: encrypt,
+        key_id: wrapped.as_ref().map(|w| w.key_id.clone()),
+        file: engine
+            .repo
+            .type_dir(t)
+            .join(&payload_name)
+            .to_string_lossy()
+            .into_owned(),
+        sha256: None,
+        verified_at: None,
+        verify_result: None,
+        warnings: 0,
+        job_id: Some(job.id),
+    };
+    engine.catalog.insert_backup(&record)?;
+
+    let dumped = (|| -> Result<pipeline::Sealed> {
+        let mut sealer = Sealer::new(
+            payload_file,
+            SealOptions {
+                compression,
+                level,
+                data_key: if encrypt { data_key.clone() } else { None },
+                threads: engine.config.compression.threads,
+            },
+        )?
+        .with_path(&payload_tmp);
+        let passfile = PassFile::create(&info)?;
+        let mut args = vec![
+            "--no-password".to_string(),
+            format!("--snapshot={snapshot}"),
+            "--dbname".to_string(),
+            db.to_string(),
+        ];
+        match format {
+            DumpFormat::Custom => args.extend(["--format=custom".into(), "--compress=0".into()]),
+            DumpFormat::Plain => args.push("--format=plain".into()),
+        }
+        job.phase(&format!("dumping {}", info.describe()));
+        let mut child = spawn(
+            &dump_tool,
+            &args,
+            &info,
+            passfile.as_ref(),
+            Stdio::null(),
+            Stdio::piped(),
+        )?;
+        let stderr = drain_stderr(&mut child);
+        let mut out = child.stdout.take().expect("stdout piped");
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done: u64 = 0;
+        let copy = (|| -> Result<()> {
+            loop {
+                check_cancel(cancel)?;
+                let n = out
+                    .read(&mut buf)
+                    .map_err(|e| Error::io("cannot read the output of", &dump_tool.path, e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                sealer
+                    .write_all(&buf[..n])
+                    .map_err(|e| Error::io("cannot write", &payload_tmp, e))?;
+                done += n as u64;
+                job.advance(done, 0);
+            }
+        })();
+        if copy.is_err() {
+            let _ = child.kill();
+        }
+        drop(out);
+        let status = child
+            .wait()
+            .map_err(|e| Error::external(format!("pg_dump did not finish: {e}")))?;
+        let err_text = stderr.join().unwrap_or_default();
+        copy?;
+        if !status.success() {
+            let how = match status.code() {
+                Some(c) => format!("exited with status {c}"),
+                None => "was killed".to_string(),
+            };
+            return Err(Error::external(format!(
+                "pg_dump of {} {how}: {}",
+                info.describe(),
+                if err_text.is_empty() {
+                    "(no message)"
+                } else {
+                    err_text.as_str()
+                }
+            ))
+            .hint("nothing was kept; fix the cause above and run the backup again"));
+        }
+        job.phase("sealing");
+        let (sealed, _) = sealer.finish()?;
+        Ok(sealed)
+    })();
+    drop(pg);
+    let sealed = match dumped {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&payload_tmp);
+            let status = if e.kind == ErrorKind::Cancelled {
+                BackupStatus::Cancelled
+            } else {
+                BackupStatus::Failed
+            };
+            let _ = engine.catalog.set_backup_status(&id, status);
+            return Err(e);
+        }
+    };
+
+    job.phase("publishing");
+    let facts = DatabaseFacts {
+        database: db.to_string(),
+        host: info.host.clone(),
+        port: info.port,
+        format: format.as_str().to_string(),
+        server_version: version.text.clone(),
+        server_version_num: version.num,
+        pg_dump_version: dump_tool.version.clone(),
+        size,
+        tables,
+    };
+    let commit = (|| -> Result<(PathBuf, Manifest)> {
+        let payload_final = engine.repo.publish(&payload_tmp, t, &payload_name)?;
+        job.track_partial(&payload_final)?;
+        let final_name = payload_final
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            id: id.clone(),
+            backup_type: t,
+            name: name.map(str::to_string),
+            kind: BackupKind::Full,
+            parent_id: None,
+            created_at,
+            finished_at: Utc::now(),
+            created_by: engine.actor.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            source: json!({"database": db, "host": info.host, "port": info.port, "user": info.user}),
+            compression,
+            compression_level: level,
+            encrypted: encrypt,
+            segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
+            key: wrapped.clone(),
+            payload: StreamInfo {
+                file: final_name.clone(),
+                size: sealed.size,
+                stored_size: sealed.stored_size,
+                sha256: sealed.sha256.clone(),
+            },
+            index: None,
+            files: None,
+            database: Some(serde_json::to_value(&facts).expect("serializes")),
+            warnings: Vec::new(),
+            mac: None,
+        };
+        if let Some(dk) = &data_key {
+            manifest.mac = Some(crypto::manifest_mac(dk, &manifest));
+        }
+        let manifest_path = engine
+            .repo
+            .type_dir(t)
+            .join(Manifest::file_name_for(&final_name));
+        crate::storage::local::write_atomic(&manifest_path, &manifest.to_json_pretty())?;
+        Ok((payload_final, manifest))
+    })();
+    let (payload_final, manifest) = match commit {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&payload_tmp);
+            let _ = engine.catalog.set_backup_status(&id, BackupStatus::Failed);
+            return Err(e);
+        }
+    };
+    engine
+        .catalog
+        .upsert_from_manifest(&manifest, &payload_final, BackupStatus::Succeeded)?;
+    Ok(backup::BackupReport {
+        id,
+        backup_type: t,
+        kind: BackupKind::Full,
+        parent_id: None,
+        status: BackupStatus::Succeeded,
+        file: payload_final,
+        size: manifest.payload.size,
+        stored_size: manifest.payload.stored_size,
+        encrypted: encrypt,
+        files: None,
+        warnings: Vec::new(),
+        seconds: started.elapsed().as_secs_f64(),
+        job_id: job.id,
+    })
+}
+
+/// Seed-style name: `db_backup_20261126_020000.dump.zst`, `db_backup_20261126_020000.sql.gz`.
+pub fn db_artifact_name(
+    at: chrono::DateTime<Utc>,
+    db: Option<&str>,
+    name: Option<&str>,
+    format: DumpFormat,
+    compression: crate::archive::manifest::Compression,
+    encrypted: bool,
+) -> String {
+    let mut s = String::from("db_backup_");
+    if let Some(db) = db {
+        let safe: String = db
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        s.push_str(&safe);
+        s.push('_');
+    }
+    s.push_str(&at.format("%Y%m%d_%H%M%S").to_string());
+    if let Some(n) = name {
+        s.push('_');
+        s.push_str(n);
+    }
+    s.push_str(match format {
+        DumpFormat::Custom => ".dump",
+        DumpFormat::Plain => ".sql",
+    });
+    s.push_str(compression.extension());
+    if encrypted {
+        s.push_str(".enc");
+    }
+    s
+}
+
+/// The facts a database artifact's manifest carries.
+pub fn facts(a: &Artifact) -> Result<DatabaseFacts> {
+    let v = a.manifest.database.clone().ok_or_else(|| {
+        Error::integrity(format!(
+            "backup {} is a database backup without database facts in its manifest",
+            a.manifest.id
+        ))
+    })?;
+    serde_json::from_value(v).map_err(|e| {
+        Error::integrity(format!(
+            "database facts of backup {} are not readable: {e}",
+            a.manifest.id
+        ))
+    })
+}
+
+/// What the operator asked a database restore to do.
+#[derive(Debug, Clone)]
+pub struct DbRestoreRequest {
+    pub selector: Selector,
+    /// New database name (default `<db>_restored_<timestamp>`).
+    pub target_db: Option<String>,
+    /// Replace the live database (restore beside it, check, swap names).
+    pub in_place: bool,
+    pub yes: bool,
+    pub dry_run: bool,
+    /// pg_restore --jobs (custom format only).
+    pub jobs: u32,
+    pub no_owner: bool,
+    pub role: Option<String>,
+}
+
+/// What a database restore did or would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbRestoreReport {
+    pub id: String,
+    pub source_database: String,
+    pub target_database: String,
+    pub dry_run: bool,
+    pub in_place: bool,
+    /// For in place: the old database, kept under this name.
+    pub kept_as: Option<String>,
+    /// Objects pg_restore would restore (dry run, custom format).
+    pub objects: Vec<String>,
+    pub tables_checked: usize,
+    pub rows_checked: u64,
+    pub seconds: f64,
+    pub notes: Vec<String>,
+}
+
+pub fn restore(
+    engine: &Engine,
+    req: &DbRestoreRequest,
+    face: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<DbRestoreReport> {
+    let artifact = select::resolve(engine, Some(BackupType::Database), &req.selector)?;
+    let job = Job::start(
+        engine,
+        if req.dry_run {
+            "restore-plan"
+        } else {
+            "restore"
+        },
+        &artifact.manifest.id,
+        face,
+    )?;
+    let result = restore_inner(engine, req, &artifact, &job, cancel);
+    job.finish(&result, 0);
+    if !req.dry_run {
+        let (outcome, detail) = match &result {
+            Ok(r) => (
+                "succeeded".to_string(),
+                format!(
+                    "{} -> database {}{}",
+                    r.id,
+                    r.target_database,
+                    r.kept_as
+                        .as_ref()
+                        .map(|k| format!(" (previous kept as {k})"))
+                        .unwrap_or_default()
+                ),
+            ),
+            Err(e) => ("failed".to_string(), e.message.clone()),
+        };
+        engine.audit("restore", &artifact.manifest.id, &outcome, &detail)?;
+    }
+    result
+}
+
+/// A database this process created and must drop unless told to keep it.
+struct ScratchDb<'a> {
+    pg: &'a Pg,
+    name: String,
+    keep: bool,
+}
+
+impl Drop for ScratchDb<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = self.pg.drop_database(&self.name);
+        }
+    }
+}
+
+fn valid_db_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 63 || name.contains('\0') {
+        return Err(
+            Error::usage(format!("invalid database name '{name}'")).hint("use 1-63 characters")
+        );
+    }
+    Ok(())
+}
+
+fn restore_inner(
+    engine: &Engine,
+    req: &DbRestoreRequest,
+    artifact: &Artifact,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<DbRestoreReport> {
+    let started = Instant::now();
+    let facts = facts(artifact)?;
+    job.phase("checking the backup");
+    let ring = if artifact.manifest.key.is_some() {
+        Some(engine.require_keyring(&format!("backup {} is keyed", artifact.manifest.id))?)
+    } else {
+        None
+    };
+    // A dump is code that runs as the database user: nothing of it reaches
+    // a server before every byte is verified.
+    let dk = check_integrity(artifact, ring.as_ref())?;
+
+    job.phase("connecting");
+    let server_info = server(engine)?;
+    let admin_info = server_info.with_db("postgres");
+    let pg = Pg::connect(&admin_info, CONNECT_TIMEOUT)?;
+    let version = pg.server_version()?;
+    if facts.server_version_num / 10000 > version.num / 10000 {
+        return Err(Error::refused(format!(
+            "backup {} was made from PostgreSQL {} but the server {}:{} runs {}; a dump from a newer server cannot be restored into an older one",
+            artifact.manifest.id, facts.server_version, server_info.host, server_info.port, version.text
+        ))
+        .hint("restore into a server of the same or a newer major version"));
+    }
+    let restore_tool = pgsrc::tool(if facts.format == "plain" {
+        "psql"
+    } else {
+        "pg_restore"
+    })?;
+    if facts.format != "plain" {
+        pgsrc::check_tool_version(&restore_tool, &version)?;
+    }
+
+    let live = facts.database.clone();
+    let stamp = Utc::now().format("%Y%m%d_%H%M%S").to_string();
+    let target = if req.in_place {
+        if req.target_db.is_some() {
+            return Err(Error::usage("--in-place and --target-db are exclusive"));
+        }
+        format!("{live}_lbrestore_{stamp}")
+    } else {
+        req.target_db
+            .clone()
+            .unwrap_or_else(|| format!("{live}_restored_{stamp}"))
+    };
+    valid_db_name(&target)?;
+    if pg.database_exists(&target)? {
+        return Err(Error::refused(format!("database {target} already exists on {}:{}", server_info.host, server_info.port))
+            .hint("choose another name with --target-db, or drop that database first if it is really not needed"));
+    }
+    if req.in_place && !pg.database_exists(&live)? {
+        return Err(Error::not_found(format!(
+            "database {live} does not exist on {}:{}: nothing to restore in place",
+            server_info.host, server_info.port
+        ))
+        .hint("restore it as a new database with --target-db"));
+    }
+
+    let mut report = DbRestoreReport {
+        id: artifact.manifest.id.clone(),
+        source_database: live.clone(),
+        target_database: if req.in_place {
+            live.clone()
+        } else {
+            target.clone()
+        },
+        dry_run: req.dry_run,
+        in_place: req.in_place,
+        kept_as: None,
+        objects: Vec::new(),
+        tables_checked: 0,
+        rows_checked: 0,
+        seconds: 0.0,
+        notes: Vec::new(),
+    };
+
+    if req.dry_run {
+        if facts.format != "plain" {
+            report.objects = list_objects(artifact, dk.as_ref(), &restore_tool)?;
+        } else {
+            report.notes.push(format!(
+                "plain SQL dump of {} bytes, run with psql -v ON_ERROR_STOP=1 --single-transaction",
+                artifact.manifest.payload.size
+            ));
+        }
+        if req.in_place {
+            report.notes.push(format!(
+                "would restore into {target}, check it, then rename {live} to {live}_pre_restore_<time> and {target} to {live} (connections to {live} are terminated only for the swap)"
+            ));
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    if req.in_place && !req.yes {
+        return Err(Error::refused(format!("restoring in place replaces the live database {live}"))
+            .hint("look first with --dry-run; add --yes to go ahead (the current database is kept as <name>_pre_restore_<time>, and `lifeboat restore --undo` swaps it back)"));
+    }
+
+    job.phase(&format!("creating database {target}"));
+    pg.create_database(&target, req.role.as_deref())?;
+    let mut scratch = ScratchDb {
+        pg: &pg,
+        name: target.clone(),
+        keep: false,
+    };
+    let target_info = server_info.with_db(&target);
+    job.phase(&format!("restoring into {target}"));
+    run_restore(
+        artifact,
+        dk.as_ref(),
+        &facts,
+        &restore_tool,
+        &target_info,
+        req,
+        job,
+        cancel,
+    )
+    .map_err(|e| {
+        Error::new(
+            e.kind,
+            format!(
+                "{}; the new database {target} was dropped, nothing else was changed",
+                e.message
+            ),
+        )
+        .hint(e.hint.clone().unwrap_or_default())
+    })?;
+
+    job.phase("checking row counts");
+    let (tables, rows) = check_counts(&target_info, &facts).map_err(|e| {
+        Error::new(
+            e.kind,
+            format!(
+                "{}; the new database {target} was dropped, nothing else was changed",
+                e.message
+            ),
+        )
+    })?;
+    report.tables_checked = tables;
+    report.rows_checked = rows;
+
+    if req.in_place {
+        job.phase(&format!("swapping {target} into place of {live}"));
+        let kept = format!("{live}_pre_restore_{stamp}");
+        swap(&pg, &live, &kept, &target)?;
+        scratch.keep = true;
+        report.kept_as = Some(kept.clone());
+        report.notes.push(format!("the previous database is kept as {kept}; undo with: lifeboat restore --undo --db {live}"));
+    } else {
+        scratch.keep = true;
+        report.notes.push(format!(
+            "restored as a new database {target}; the live database {live} was not touched"
+        ));
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Rename live -> kept and new -> live, terminating connections to live only
+/// for the moment of the swap. If the second rename fails, the first is undone.
+fn swap(pg: &Pg, live: &str, kept: &str, new: &str) -> Result<()> {
+    pg.set_allow_connections(live, false)?;
+    let result = (|| -> Result<()> {
+        pg.terminate_connections(live)?;
+        pg.rename_database(live, kept)?;
+        if let Err(e) = pg.rename_database(new, live) {
+            let _ = pg.rename_database(kept, live);
+            return Err(e);
+        }
+        Ok(())
+    })();
+    // Whatever now carries each name accepts connections again.
+    let _ = pg.set_allow_connections(live, true);
+    let _ = pg.set_allow_connections(kept, true);
+    result
+}
+
+/// `restore --undo`: put back the newest `<db>_pre_restore_*` database.
+pub fn undo(engine: &Engine, db: Option<&str>, yes: bool) -> Result<String> {
+    let info = server(engine)?;
+    let db = db.map(str::to_string).unwrap_or(info.dbname.clone());
+    let pg = Pg::connect(&info.with_db("postgres"), CONNECT_TIMEOUT)?;
+    let prefix = format!("{db}_pre_restore_");
+    let mut kept: Vec<String> = pg
+        .list_databases()?
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    kept.sort();
+    let Some(previous) = kept.pop() else {
+        return Err(Error::not_found(format!(
+            "there is no {prefix}* database on {}:{} to go back to",
+            info.host, info.port
+        ))
+        .hint("only an in-place restore keeps the previous database"));
+    };
+    if !yes {
+        return Err(Error::refused(format!(
+            "undo would replace the live database {db} with {previous}"
+        ))
+        .hint("add --yes to go ahead (the current one is kept as <name>_undone_<time>)"));
+    }
+    let stamp = Utc::now().format("%Y%m%d_%H%M%S");
+    let undone = format!("{db}_undone_{stamp}");
+    swap(&pg, &db, &undone, &previous)?;
+    let msg = format!("database {db} is back to {previous}; the restored one is kept as {undone}");
+    engine.audit("restore-undo", &db, "succeeded", &msg)?;
+    Ok(msg)
+}
+
+fn open_plain(artifact: &Artifact, dk: Option<&DataKey>) -> Result<Box<dyn Read + Send>> {
+    let path = artifact.payload_path();
+    let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+    let dk = if artifact.manifest.encrypted {
+        dk
+    } else {
+        None
+    };
+    let stream = pipeline::open_stream(
+        file,
+        artifact.manifest.compression,
+        dk,
+        Some(artifact.manifest.payload.size),
+    )?;
+    Ok(Box::new(pipeline::ReadAhead::new(stream)))
+}
+
+/// Objects in a custom-format dump, from `pg_restore --list`.
+fn list_objects(
+    artifact: &Artifact,
+    dk: Option<&DataKey>,
+    tool: &pgsrc::Tool,
+) -> Result<Vec<String>> {
+    let mut child = Command::new(&tool.path)
+        .arg("--list")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::external(format!("cannot start {}: {e}", tool.path.display())))?;
+    let stderr = drain_stderr(&mut child);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut plain = open_plain(artifact, dk)?;
+    let feeder = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut plain, &mut stdin);
+    });
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .map_err(|e| Error::external(format!("pg_restore --list: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::external(format!("pg_restore --list: {e}")))?;
+    let _ = feeder.join();
+    let err = stderr.join().unwrap_or_default();
+    if !status.success() {
+        return Err(Error::external(format!("pg_restore --list failed: {err}")));
+    }
+    Ok(out
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_restore(
+    artifact: &Artifact,
+    dk: Option<&DataKey>,
+    facts: &DatabaseFacts,
+    tool: &pgsrc::Tool,
+    target: &ConnInfo,
+    req: &DbRestoreRequest,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<()> {
+    let passfile = PassFile::create(target)?;
+    let plain_format = facts.format == "plain";
+    let mut args: Vec<String> = Vec::new();
+    let mut temp: Option<TempDump> = None;
+    if plain_format {
+        args.extend(
+            [
+                "--no-password",
+                "--quiet",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "--no-psqlrc",
+                "--dbname",
+            ]
+            .map(String::from),
+        );
+        args.push(target.dbname.clone());
+        args.extend(["--file", "-"].map(String::from));
+        if let Some(r) = &req.role {
+            args.extend(["--set".into(), format!("ROLE={r}")]);
+        }
+    } else {
+        args.extend(["--no-password", "--exit-on-error", "--dbname"].map(String::from));
+        args.push(target.dbname.clone());
+        if req.no_owner {
+            args.push("--no-owner".into());
+        }
+        if let Some(r) = &req.role {
+            args.push(format!("--role={r}"));
+        }
+        if req.jobs > 1 {
+            // Parallel restore needs a seekable file: decrypt into a private
+            // temp file next to the catalog, removed when done.
+            job.phase("decrypting the dump for a parallel restore");
+            let t = TempDump::write(artifact, dk, cancel)?;
+            args.push(format!("--jobs={}", req.jobs));
+            args.push(t.path.to_string_lossy().into_owned());
+            temp = Some(t);
+        } else {
+            args.push("--single-transaction".into());
+        }
+    }
+    job.phase(&format!("restoring into {}", target.describe()));
+    let stdin = if temp.is_some() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    };
+    let mut child = spawn(tool, &args, target, passfile.as_ref(), stdin, Stdio::null())?;
+    let stderr = drain_stderr(&mut child);
+    let feed = if temp.is_none() {
+        let mut stdin = child.stdin.take().unwrap();
+        let mut plain = open_plain(artifact, dk)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = 0u64;
+        let r = (|| -> Result<()> {
+            loop {
+                check_cancel(cancel)?;
+                let n = plain
+                    .read(&mut buf)
+                    .map_err(|e| pipeline::stream_read_error(&artifact.payload_path(), e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                // A closed pipe means the tool stopped; its status says why.
+                if stdin.write_all(&buf[..n]).is_err() {
+                    return Ok(());
+                }
+                done += n as u64;
+                job.advance(done, 0);
+            }
+        })();
+        drop(stdin);
+        r
+    } else {
+        Ok(())
+    };
+    if feed.is_err() {
+        let _ = child.kill();
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::external(format!("{} did not finish: {e}", tool.path.display())))?;
+    let err = stderr.join().unwrap_or_default();
+    drop(temp);
+    feed?;
+    if !status.success() {
+        return Err(Error::external(format!(
+            "{} into {} failed: {}",
+            tool.path.file_name().unwrap_or_default().to_string_lossy(),
+            target.describe(),
+            if err.is_empty() {
+                "(no message)".to_string()
+            } else {
+                err
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// A plaintext dump in a private temp directory, removed on drop.
+struct TempDump {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempDump {
+    fn write(artifact: &Artifact, dk: Option<&DataKey>, cancel: &AtomicBool) -> Result<TempDump> {
+        let base = artifact
+            .dir()
+            .parent()
+            .unwrap_or(Path::new("/tmp"))
+            .join(".restore-tmp");
+        let dir = base.join(format!(
+            "{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        crate::storage::local::create_dir_all_private(&dir)?;
+        let path = dir.join("dump");
+        let t = TempDump { dir, path };
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&t.path)
+                .map_err(|e| Error::io("cannot create", &t.path, e))?
+        });
+        let mut plain = open_plain(artifact, dk)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            check_cancel(cancel)?;
+            let n = plain
+                .read(&mut buf)
+                .map_err(|e| pipeline::stream_read_error(&artifact.payload_path(), e))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("cannot write", &t.path, e))?;
+        }
+        out.flush()
+            .map_err(|e| Error::io("cannot write", &t.path, e))?;
+        Ok(t)
+    }
+}
+
+impl Drop for TempDump {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Compare a restored database's row counts with the manifest.
+fn check_counts(target: &ConnInfo, facts: &DatabaseFacts) -> Result<(usize, u64)> {
+    let pg = Pg::connect(target, CONNECT_TIMEOUT)?;
+    let got = pg.table_stats()?;
+    let mut problems = Vec::new();
+    let mut rows = 0;
+    for want in &facts.tables {
+        match got
+            .iter()
+            .find(|g| g.schema == want.schema && g.name == want.name)
+        {
+            Some(g) if g.rows == want.rows => rows += g.rows,
+            Some(g) => problems.push(format!(
+                "{}.{} has {} rows, the backup had {}",
+                want.schema, want.name, g.rows, want.rows
+            )),
+            None => problems.push(format!("table {}.{} is missing", want.schema, want.name)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::integrity(format!(
+            "the restored database {} does not match the backup: {}",
+            target.dbname,
+            problems.join("; ")
+        )));
+    }
+    Ok((facts.tables.len(), rows))
+}
+
+/// Result of a deep verification of a database backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbVerify {
+    pub scratch_database: String,
+    pub tables: usize,
+    pub rows: u64,
+    /// Wall time of the restore: the measured RTO for this database.
+    pub restore_seconds: f64,
+}
+
+/// Restore into a scratch database, compare row counts, drop it (always).
+pub fn verify_deep(
+    engine: &Engine,
+    artifact: &Artifact,
+    dk: Option<&DataKey>,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<DbVerify> {
+    let facts = facts(artifact)?;
+    let server_info = server(engine)?;
+    let pg = Pg::connect(&server_info.with_db("postgres"), CONNECT_TIMEOUT)?;
+    let version = pg.server_version()?;
+    if facts.server_version_num / 10000 > version.num / 10000 {
+        return Err(Error::refused(format!(
+            "backup {} was made from PostgreSQL {}; this server runs {}",
+            artifact.manifest.id, facts.server_version, version.text
+        )));
+    }
+    let tool = pgsrc::tool(if facts.format == "plain" {
+        "psql"
+    } else {
+        "pg_restore"
+    })?;
+    let name = format!(
+        "lb_verify_{}_{:06x}",
+        std::process::id(),
+        rand::random::<u32>() & 0xff_ffff
+    );
+    pg.create_database(&name, None)?;
+    let _scratch = ScratchDb {
+        pg: &pg,
+        name: name.clone(),
+        keep: false,
+    };
+    let target = server_info.with_db(&name);
+    let req = DbRestoreRequest {
+        selector: Selector::Id(artifact.manifest.id.clone()),
+        target_db: Some(name.clone()),
+        in_place: false,
+        yes: false,
+        dry_run: false,
+        jobs: 1,
+        no_owner: false,
+        role: None,
+    };
+    job.phase(&format!("restoring into scratch database {name}"));
+    let t0 = Instant::now();
+    run_restore(artifact, dk, &facts, &tool, &target, &req, job, cancel)?;
+    let restore_seconds = t0.elapsed().as_secs_f64();
+    job.phase("comparing row counts with the manifest");
+    let (tables, rows) = check_counts(&target, &facts)?;
+    Ok(DbVerify {
+        scratch_database: name,
+        tables,
+        rows,
+        restore_seconds,
+    })
+}

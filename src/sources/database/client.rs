@@ -1,0 +1,430 @@
+//! [`Pg`]: a tokio-postgres client behind a synchronous facade.
+//!
+//! Each `Pg` owns a current-thread runtime; every call is one `block_on`,
+//! which also drives the connection task. That keeps the async machinery
+//! inside this file while the engine stays synchronous.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use super::connect_errors::{connect_error, fmt_duration, plain_cause, unreachable};
+use super::conninfo::ConnInfo;
+use super::{quote_ident, quote_qualified};
+use crate::error::{Error, Result};
+
+/// The server's version: `server_version_num` (150019) and the text
+/// `version()`-style string ("15.19 (Debian 15.19-0+deb12u1)").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerVersion {
+    pub num: u32,
+    pub text: String,
+}
+
+impl ServerVersion {
+    /// 15 for 150019; 9 for 90624 (before 10 the major was two numbers).
+    pub fn major(&self) -> u32 {
+        self.num / 10000
+    }
+}
+
+/// Size of one table, as recorded in a backup's manifest and compared after
+/// a restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableStat {
+    pub schema: String,
+    pub name: String,
+    /// Exact `count(*)`.
+    pub rows: u64,
+    /// `pg_total_relation_size`: heap, indexes and TOAST.
+    pub bytes: u64,
+}
+
+/// A connection to one database. Dropping it closes the connection.
+pub struct Pg {
+    // Declared before the runtime so it is dropped while the runtime (and
+    // the connection task it drives) still exists.
+    client: Client,
+    rt: tokio::runtime::Runtime,
+    info: ConnInfo,
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pg").field("info", &self.info).finish()
+    }
+}
+
+impl Pg {
+    /// Connect, giving up after `timeout` (TCP connect and the whole startup
+    /// handshake, so a server that accepts and never answers cannot hang us).
+    pub fn connect(info: &ConnInfo, timeout: Duration) -> Result<Pg> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::Io,
+                    format!("cannot start the database client runtime: {e}"),
+                )
+            })?;
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&info.host)
+            .port(info.port)
+            .user(&info.user)
+            .dbname(&info.dbname)
+            .application_name("lifeboat")
+            .connect_timeout(timeout);
+        if let Some(pw) = info.password() {
+            config.password(pw);
+        }
+        let connected =
+            rt.block_on(async { tokio::time::timeout(timeout, config.connect(NoTls)).await });
+        let (client, connection) = match connected {
+            Err(_elapsed) => {
+                return Err(unreachable(
+                    info,
+                    &format!("timed out after {}", fmt_duration(timeout)),
+                ))
+            }
+            Ok(Err(e)) => return Err(connect_error(info, timeout, &e)),
+            Ok(Ok(pair)) => pair,
+        };
+        rt.spawn(async move {
+            // Errors here surface on the next query as "connection closed".
+            let _ = connection.await;
+        });
+        Ok(Pg {
+            client,
+            rt,
+            info: info.clone(),
+        })
+    }
+
+    /// What this connection points at.
+    pub fn info(&self) -> &ConnInfo {
+        &self.info
+    }
+
+    pub fn server_version(&self) -> Result<ServerVersion> {
+        let row = self.query_row(
+            "read the server version",
+            "SELECT current_setting('server_version_num')::int4, current_setting('server_version')",
+            &[],
+        )?;
+        let num: i32 = row.get(0);
+        Ok(ServerVersion {
+            num: num as u32,
+            text: row.get(1),
+        })
+    }
+
+    /// `pg_database_size(db)` in bytes.
+    pub fn database_size(&self, db: &str) -> Result<u64> {
+        let row = self.query_row(
+            &format!("measure database {db}"),
+            "SELECT pg_database_size($1::text::name)",
+            &[&db],
+        )?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Every ordinary and partitioned table of the connected database outside
+    /// the system schemas, with its exact row count and total size, sorted by
+    /// schema then name (byte order, independent of collation).
+    pub fn table_stats(&self) -> Result<Vec<TableStat>> {
+        let mut stats = Vec::new();
+        for (schema, name, bytes) in self.user_tables()? {
+            let sql = format!("SELECT count(*) FROM {}", quote_qualified(&schema, &name));
+            let row = self.query_row(&format!("count rows of {schema}.{name}"), &sql, &[])?;
+            stats.push(TableStat {
+                rows: row.get::<_, i64>(0) as u64,
+                schema,
+                name,
+                bytes,
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Per table (`schema.name`), the md5 of all its rows as text, sorted in
+    /// byte order: equal checksums mean equal contents. Reads every row, so
+    /// this is for tests and deep verification only.
+    pub fn table_checksums(&self) -> Result<Vec<(String, String)>> {
+        let mut sums = Vec::new();
+        for (schema, name, _) in self.user_tables()? {
+            // `(r.*)::text` is the whole row even when a column is named `r`.
+            let sql = format!(
+                "SELECT md5(coalesce(string_agg((r.*)::text, E'\\n' ORDER BY (r.*)::text COLLATE \"C\"), '')) FROM {} AS r",
+                quote_qualified(&schema, &name)
+            );
+            let row = self.query_row(&format!("checksum {schema}.{name}"), &sql, &[])?;
+            sums.push((format!("{schema}.{name}"), row.get::<_, String>(0)));
+        }
+        Ok(sums)
+    }
+
+    /// (schema, name, total bytes) of user tables, sorted in byte order.
+    fn user_tables(&self) -> Result<Vec<(String, String, u64)>> {
+        let rows = self.query(
+            "list tables",
+            "SELECT n.nspname::text, c.relname::text, pg_total_relation_size(c.oid)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('r', 'p')
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                AND n.nspname NOT LIKE 'pg\\_toast%'
+                AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
+            &[],
+        )?;
+        let mut tables: Vec<(String, String, u64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get::<_, i64>(2) as u64))
+            .collect();
+        tables.sort();
+        Ok(tables)
+    }
+
+    pub fn database_exists(&self, name: &str) -> Result<bool> {
+        let row = self.query_row(
+            &format!("look up database {name}"),
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1::text)",
+            &[&name],
+        )?;
+        Ok(row.get(0))
+    }
+
+    /// `CREATE DATABASE name TEMPLATE template0 [OWNER owner]`: an empty
+    /// database, whatever was added to template1.
+    pub fn create_database(&self, name: &str, owner: Option<&str>) -> Result<()> {
+        let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name));
+        if let Some(owner) = owner {
+            sql.push_str(&format!(" OWNER {}", quote_ident(owner)));
+        }
+        self.run(&format!("create database {name}"), &sql)
+    }
+
+    /// Drop `name` if it exists, disconnecting its clients first (`WITH
+    /// (FORCE)` on 13 and later).
+    pub fn drop_database(&self, name: &str) -> Result<()> {
+        let what = format!("drop database {name}");
+        if self.server_version()?.num >= 130000 {
+            self.run(
+                &what,
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
+            )
+        } else {
+            self.terminate_connections(name)?;
+            self.run(
+                &what,
+                &format!("DROP DATABASE IF EXISTS {}", quote_ident(name)),
+            )
+        }
+    }
+
+    /// `ALTER DATABASE from RENAME TO to`; fails while anyone is connected to
+    /// `from` (terminate them first).
+    pub fn rename_database(&self, from: &str, to: &str) -> Result<()> {
+        self.run(
+            &format!("rename database {from} to {to}"),
+            &format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(from),
+                quote_ident(to)
+            ),
+        )
+    }
+
+    /// Sessions connected to `db`, not counting this one.
+    pub fn connection_count(&self, db: &str) -> Result<u64> {
+        let row = self.query_row(
+            &format!("count connections to {db}"),
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1::text AND pid <> pg_backend_pid()",
+            &[&db],
+        )?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Terminate every other session on `db`; returns how many were
+    /// terminated. On 14 and later it waits (up to 5 s each) until they are
+    /// gone, so a rename or drop can follow at once.
+    pub fn terminate_connections(&self, db: &str) -> Result<u64> {
+        let call = if self.server_version()?.num >= 140000 {
+            "pg_terminate_backend(pid, 5000)"
+        } else {
+            "pg_terminate_backend(pid)"
+        };
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE ok) FROM (SELECT {call} AS ok FROM pg_stat_activity WHERE datname = $1::text AND pid <> pg_backend_pid()) t"
+        );
+        let row = self.query_row(
+            &format!("disconnect clients of database {db}"),
+            &sql,
+            &[&db],
+        )?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Block new connections to `db` (`ALLOW_CONNECTIONS false`) or allow
+    /// them again.
+    pub fn set_allow_connections(&self, db: &str, allow: bool) -> Result<()> {
+        let verb = if allow { "allow" } else { "block" };
+        self.run(
+            &format!("{verb} connections to database {db}"),
+            &format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allow}",
+                quote_ident(db)
+            ),
+        )
+    }
+
+    /// Run one or more statements (simple protocol); returns the rows
+    /// affected, summed over statements.
+    pub fn execute(&self, sql: &str) -> Result<u64> {
+        let msgs = self
+            .rt
+            .block_on(self.client.simple_query(sql))
+            .map_err(|e| self.query_error("run SQL", &e))?;
+        Ok(msgs
+            .iter()
+            .map(|m| match m {
+                SimpleQueryMessage::CommandComplete(n) => *n,
+                _ => 0,
+            })
+            .sum())
+    }
+
+    /// Open a read-only repeatable-read transaction on this connection and
+    /// export its snapshot, so `pg_dump --snapshot` dumps exactly what later
+    /// queries on this connection (row counts) see. The transaction stays
+    /// open until this `Pg` is dropped.
+    pub fn export_snapshot(&self) -> Result<String> {
+        let msgs = self
+            .rt
+            .block_on(self.client.simple_query(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot();",
+            ))
+            .map_err(|e| self.query_error("export a snapshot", &e))?;
+        msgs.iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Error::external(format!(
+                    "{} did not return a snapshot id",
+                    self.info.describe()
+                ))
+            })
+    }
+
+    /// The first column of the first row of `sql`, as an integer.
+    pub fn query_one_i64(&self, sql: &str) -> Result<i64> {
+        let msgs = self
+            .rt
+            .block_on(self.client.simple_query(sql))
+            .map_err(|e| self.query_error("run SQL", &e))?;
+        let value = msgs.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+            _ => None,
+        });
+        match value {
+            Some(Some(text)) => text.trim().parse().map_err(|_| {
+                Error::external(format!(
+                    "query on {} returned {text:?}, not an integer",
+                    self.info.describe()
+                ))
+            }),
+            Some(None) => Err(Error::external(format!(
+                "query on {} returned NULL, not an integer",
+                self.info.describe()
+            ))),
+            None => Err(Error::external(format!(
+                "query on {} returned no rows",
+                self.info.describe()
+            ))),
+        }
+    }
+
+    /// Names of all non-template databases, sorted.
+    pub fn list_databases(&self) -> Result<Vec<String>> {
+        let rows = self.query(
+            "list databases",
+            "SELECT datname::text FROM pg_database WHERE NOT datistemplate",
+            &[],
+        )?;
+        let mut names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn query(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        self.rt
+            .block_on(self.client.query(sql, params))
+            .map_err(|e| self.query_error(what, &e))
+    }
+
+    fn query_row(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row> {
+        self.rt
+            .block_on(self.client.query_one(sql, params))
+            .map_err(|e| self.query_error(what, &e))
+    }
+
+    fn run(&self, what: &str, sql: &str) -> Result<()> {
+        self.rt
+            .block_on(self.client.batch_execute(sql))
+            .map_err(|e| self.query_error(what, &e))
+    }
+
+    /// "cannot create database x on 127.0.0.1:5432: <server message>", with
+    /// the kind and hint chosen from the SQLSTATE.
+    fn query_error(&self, what: &str, e: &tokio_postgres::Error) -> Error {
+        let on = format!("cannot {what} on {}", self.info.server());
+        let Some(db) = e.as_db_error() else {
+            if e.is_closed() {
+                return Error::new(
+                    crate::error::ErrorKind::Io,
+                    format!("{on}: the connection to the server was lost"),
+                )
+                .hint("check the server is still running, then run it again");
+            }
+            return Error::external(format!("{on}: {}", plain_cause(e)));
+        };
+        let msg = format!("{on}: {}", db.message());
+        let code = db.code();
+        if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            Error::refused(msg).hint(format!(
+                "the role {} lacks a privilege this needs; grant it or use a role that has it in [sources.database] url",
+                self.info.user
+            ))
+        } else if *code == SqlState::UNDEFINED_DATABASE {
+            Error::not_found(msg).hint("check the database name (`psql -l` lists the databases)")
+        } else if *code == SqlState::DUPLICATE_DATABASE {
+            Error::refused(msg).hint(
+                "choose another name, or drop the existing database first if it is really unwanted",
+            )
+        } else if *code == SqlState::OBJECT_IN_USE {
+            Error::refused(msg)
+                .hint("other sessions are using that database; disconnect them first")
+        } else {
+            let mut err = Error::external(msg);
+            if let Some(h) = db.hint() {
+                err = err.hint(h.to_string());
+            }
+            err
+        }
+    }
+}
