@@ -25,7 +25,8 @@ pub const FINISHED_JOB_STATES: [&str; 5] = [
 ];
 
 const COLUMNS: &str = "id, kind, target, state, phase, bytes_done, bytes_total, items_done, \
-     items_total, created_at, started_at, finished_at, updated_at, error, host, pid, partial_outputs";
+     items_total, created_at, started_at, finished_at, updated_at, error, host, pid, partial_outputs, \
+     cancel_requested, parent_job, resource";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
     let outputs: String = r.get(16)?;
@@ -48,6 +49,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
         pid: u32::try_from(r.get::<_, i64>(15)?).unwrap_or(0),
         partial_outputs: serde_json::from_str(&outputs)
             .map_err(|e| bad_column(16, format!("bad partial_outputs '{outputs}': {e}")))?,
+        cancel_requested: r.get::<_, i64>(17)? != 0,
+        parent_job: r.get(18)?,
+        resource: r.get(19)?,
     })
 }
 
@@ -232,6 +236,80 @@ impl Catalog {
             .into_iter()
             .filter(|j| j.host == host && !is_alive(j.pid))
             .collect())
+    }
+
+    /// Ask a job to stop. A queued job is cancelled at once; a running one
+    /// is flagged and stops at its next safe point. Returns the job as it
+    /// is after the request.
+    pub fn request_cancel(&self, id: i64) -> Result<JobRecord> {
+        let now = now();
+        self.conn.execute(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?2, updated_at = ?2, \
+             error = 'cancelled before it started' WHERE id = ?1 AND state = 'queued'",
+            params![id, now],
+        )?;
+        self.conn.execute(
+            "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND state = 'running'",
+            params![id],
+        )?;
+        self.get_job(id)?.ok_or_else(|| {
+            Error::not_found(format!("job {id} is not in the catalog"))
+                .hint("`lifeboat status` lists recent jobs")
+        })
+    }
+
+    /// True when someone asked this job to stop.
+    pub fn cancel_requested(&self, id: i64) -> Result<bool> {
+        let v: Option<i64> = query_opt(
+            &self.conn,
+            "SELECT cancel_requested FROM jobs WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok(v.unwrap_or(0) != 0)
+    }
+
+    /// Record that the job is alive (its lease): bumps `updated_at`.
+    pub fn heartbeat(&self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET updated_at = ?2 WHERE id = ?1 AND state = 'running'",
+            params![id, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Running jobs whose lease ran out: no heartbeat since `older_than`.
+    /// Catches a dead process on another host, or a hung one.
+    pub fn find_stale_jobs(&self, older_than: DateTime<Utc>) -> Result<Vec<JobRecord>> {
+        let cutoff = ts_to_sql(&older_than);
+        Ok(self
+            .running_jobs()?
+            .into_iter()
+            .filter(|j| ts_to_sql(&j.updated_at) < cutoff)
+            .collect())
+    }
+
+    /// Mark `id` as a child of `parent` and name the resource it holds.
+    pub fn set_job_links(
+        &self,
+        id: i64,
+        parent: Option<i64>,
+        resource: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET parent_job = ?2, resource = ?3 WHERE id = ?1",
+            params![id, parent, resource],
+        )?;
+        Ok(())
+    }
+
+    /// Children of a parent job.
+    pub fn child_jobs(&self, parent: i64) -> Result<Vec<JobRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE parent_job = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([parent], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Append a line to a job's log.

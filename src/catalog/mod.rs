@@ -138,6 +138,15 @@ pub struct JobRecord {
     pub pid: u32,
     /// Artifact paths this job is writing; removed if it dies.
     pub partial_outputs: Vec<String>,
+    /// Someone asked this job to stop (`lifeboat cancel`).
+    #[serde(default)]
+    pub cancel_requested: bool,
+    /// The job this one is part of (`backup --all`).
+    #[serde(default)]
+    pub parent_job: Option<i64>,
+    /// What the job holds exclusively while it runs (a database, a target).
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// The SQLite catalog.
@@ -162,15 +171,37 @@ impl Catalog {
         }
         // Create the file ourselves so it is 0600 from the first byte;
         // SQLite gives its -wal and -shm files the same mode.
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io("open catalog", path, e))?;
+        // Only when it is missing: closing a descriptor of a file drops every
+        // POSIX lock this process holds on it, including SQLite's own locks
+        // of other connections (a job's heartbeat thread), which would
+        // silently break their transactions.
+        if !path.exists() {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io("open catalog", path, e))?;
+        }
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         Self::setup(path, conn)
+    }
+
+    /// A second connection to an already opened catalog, for a helper
+    /// thread (job heartbeats): no checks, no migrations, just a handle.
+    pub fn open_existing_light(path: &Path) -> Result<Catalog> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| classify(path, e))?;
+        Ok(Catalog {
+            path: path.to_path_buf(),
+            conn,
+        })
     }
 
     /// Create a catalog at a path that must not exist yet (a rebuild writes

@@ -77,6 +77,14 @@ CREATE TABLE audit (
     hash      TEXT NOT NULL
 );
 "#,
+    // 2: job control across processes: cancellation requests, parent jobs
+    // (backup --all), and the resource a job holds.
+    r#"
+ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN parent_job INTEGER;
+ALTER TABLE jobs ADD COLUMN resource TEXT;
+CREATE INDEX jobs_parent ON jobs(parent_job);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -36,7 +36,14 @@ pub enum Command {
     /// Show one backup with its manifest.
     Show { id: String },
     /// Show recent jobs, or one job with its log.
-    Status { job_id: Option<i64> },
+    Status {
+        job_id: Option<i64>,
+        /// Keep printing progress until the job (or, without JOB_ID, every running job) ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Stop a queued or running job at its next safe point.
+    Cancel { job_id: i64 },
     /// Check a backup: hashes, authentication, and the whole stream.
     Verify(VerifyArgs),
     /// Restore a backup (to a new directory by default).

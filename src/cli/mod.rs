@@ -219,7 +219,32 @@ fn run_with_engine(
             }
             Ok(0)
         }
-        Command::Status { job_id } => match job_id {
+        Command::Cancel { job_id } => {
+            let job = engine.catalog.request_cancel(job_id)?;
+            let msg = match job.state.as_str() {
+                "cancelled" if job.finished_at.is_some() && !job.cancel_requested => format!("job {job_id} was cancelled before it started"),
+                "running" => format!("job {job_id} ({} {}) will stop at its next safe point; follow it with `lifeboat status --follow {job_id}`", job.kind, job.target),
+                other => format!("job {job_id} is already {other}; nothing to cancel"),
+            };
+            engine.audit("cancel", &format!("job {job_id}"), "requested", &msg)?;
+            if json {
+                show::print_json(&serde_json::json!({"job": job, "message": msg}));
+            } else {
+                println!("{msg}");
+            }
+            Ok(
+                if matches!(job.state.as_str(), "running" | "cancelled" | "queued") {
+                    0
+                } else {
+                    1
+                },
+            )
+        }
+        Command::Status {
+            job_id,
+            follow: true,
+        } => follow_jobs(engine, job_id, json),
+        Command::Status { job_id, .. } => match job_id {
             Some(id) => {
                 let job = engine.catalog.get_job(id)?.ok_or_else(|| {
                     Error::not_found(format!("no job with id {id}"))
@@ -407,6 +432,44 @@ fn run_with_engine(
         Command::Demo | Command::Config | Command::Catalog { .. } => {
             unreachable!("handled before the engine opens")
         }
+    }
+}
+
+/// Print progress of one job (or all running jobs) until it ends; exit
+/// code 0 when it succeeded, 1 otherwise.
+fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> {
+    let mut last_line = String::new();
+    loop {
+        let jobs: Vec<crate::catalog::JobRecord> = match job_id {
+            Some(id) => vec![engine.catalog.get_job(id)?.ok_or_else(|| {
+                Error::not_found(format!("no job with id {id}"))
+                    .hint("`lifeboat status` lists recent jobs")
+            })?],
+            None => engine.catalog.running_jobs()?,
+        };
+        for j in &jobs {
+            let line = show::job_line(j);
+            if line != last_line {
+                if json {
+                    println!("{}", serde_json::to_string(j).expect("serializes"));
+                } else {
+                    println!("{line}");
+                }
+                last_line = line;
+            }
+        }
+        let running = jobs
+            .iter()
+            .any(|j| j.state == "running" || j.state == "queued");
+        if !running || CANCEL.load(Ordering::Relaxed) {
+            let ok = jobs.iter().all(|j| j.state.starts_with("succeeded"));
+            return Ok(if ok || (job_id.is_none() && jobs.is_empty()) {
+                0
+            } else {
+                1
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 

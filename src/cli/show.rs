@@ -315,3 +315,32 @@ pub fn print_db_restore_report(r: &crate::ops::database::DbRestoreReport) {
         println!("  nothing was changed");
     }
 }
+
+/// One line describing a job's state and progress, for `status --follow`.
+pub fn job_line(j: &JobRecord) -> String {
+    let mut s = format!("job {} {} {}: {}", j.id, j.kind, j.target, j.state);
+    if let Some(p) = &j.phase {
+        if j.state == "running" {
+            s.push_str(&format!(" ({p})"));
+        }
+    }
+    s.push_str(&format!(", {}", progress_text(j)));
+    if j.state == "running" {
+        let secs = (j.updated_at - j.started_at.unwrap_or(j.created_at)).num_milliseconds() as f64
+            / 1000.0;
+        if secs > 0.5 && j.bytes_done > 0 {
+            let rate = j.bytes_done as f64 / secs;
+            s.push_str(&format!(", {}/s", size(rate as u64)));
+            if let Some(t) = j.bytes_total.filter(|t| *t > j.bytes_done) {
+                s.push_str(&format!(", eta {:.0}s", (t - j.bytes_done) as f64 / rate));
+            }
+        }
+    }
+    if j.cancel_requested && j.state == "running" {
+        s.push_str(", cancel requested");
+    }
+    if let Some(e) = &j.error {
+        s.push_str(&format!(": {e}"));
+    }
+    s
+}

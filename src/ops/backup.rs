@@ -62,10 +62,11 @@ pub fn run(
     engine: &Engine,
     req: &BackupRequest,
     face: &dyn Progress,
-    cancel: &AtomicBool,
+    cancel: &'static AtomicBool,
 ) -> Result<BackupReport> {
     validate_name(req.name.as_deref())?;
-    let job = Job::start(engine, "backup", req.backup_type.as_str(), face)?;
+    let job = Job::start(engine, "backup", req.backup_type.as_str(), face, cancel)?;
+    let cancel = job.cancel_flag();
     let result = match req.backup_type {
         BackupType::Filesystem | BackupType::Configuration => {
             tree_backup(engine, req, &job, cancel)

@@ -76,13 +76,14 @@ pub fn backup_all(
     engine: &Engine,
     name: Option<&str>,
     face: &dyn Progress,
-    cancel: &AtomicBool,
+    cancel: &'static AtomicBool,
 ) -> Result<Vec<backup::BackupReport>> {
     let dbs = configured_databases(engine)?;
     let several = dbs.len() > 1;
     let mut out = Vec::new();
     for db in dbs {
-        let job = Job::start(engine, "backup", &format!("database {db}"), face)?;
+        let job = Job::start(engine, "backup", &format!("database {db}"), face, cancel)?;
+        let cancel = job.cancel_flag();
         let result = dump_one(engine, &db, several, name, &job, cancel);
         job.finish(&result, 0);
         let (outcome, detail) = match &result {
@@ -164,6 +165,7 @@ fn dump_one(
     let format = engine.config.sources.database.format;
     job.phase("connecting");
     let info = server(engine)?.with_db(db);
+    job.acquire(&format!("database {}/{db}", info.server()))?;
     let pg = Pg::connect(&info, CONNECT_TIMEOUT)?;
     let version = pg.server_version()?;
     let dump_tool = pgsrc::tool("pg_dump")?;
@@ -511,7 +513,7 @@ pub fn restore(
     engine: &Engine,
     req: &DbRestoreRequest,
     face: &dyn Progress,
-    cancel: &AtomicBool,
+    cancel: &'static AtomicBool,
 ) -> Result<DbRestoreReport> {
     let artifact = select::resolve(engine, Some(BackupType::Database), &req.selector)?;
     let job = Job::start(
@@ -523,7 +525,9 @@ pub fn restore(
         },
         &artifact.manifest.id,
         face,
+        cancel,
     )?;
+    let cancel = job.cancel_flag();
     let result = restore_inner(engine, req, &artifact, &job, cancel);
     job.finish(&result, 0);
     if !req.dry_run {
@@ -590,6 +594,13 @@ fn restore_inner(
     // a server before every byte is verified.
     let dk = check_integrity(artifact, ring.as_ref())?;
 
+    if facts.format == "plain" && (req.role.is_some() || req.no_owner || req.jobs > 1) {
+        return Err(Error::usage(format!(
+            "backup {} is a plain SQL dump: it runs as the connecting user with the ownership it records, so --role, --no-owner and --jobs do not apply",
+            artifact.manifest.id
+        ))
+        .hint("restore without those flags, or take database backups with format = \"custom\" (the default) to use them"));
+    }
     job.phase("connecting");
     let server_info = server(engine)?;
     let admin_info = server_info.with_db("postgres");
@@ -671,6 +682,8 @@ fn restore_inner(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
+    let held = if req.in_place { &live } else { &target };
+    job.acquire(&format!("database {}/{held}", server_info.server()))?;
     if req.in_place && !req.yes {
         return Err(Error::refused(format!("restoring in place replaces the live database {live}"))
             .hint("look first with --dry-run; add --yes to go ahead (the current database is kept as <name>_pre_restore_<time>, and `lifeboat restore --undo` swaps it back)"));
@@ -876,9 +889,6 @@ fn run_restore(
         );
         args.push(target.dbname.clone());
         args.extend(["--file", "-"].map(String::from));
-        if let Some(r) = &req.role {
-            args.extend(["--set".into(), format!("ROLE={r}")]);
-        }
     } else {
         args.extend(["--no-password", "--exit-on-error", "--dbname"].map(String::from));
         args.push(target.dbname.clone());
@@ -890,7 +900,8 @@ fn run_restore(
         }
         if req.jobs > 1 {
             // Parallel restore needs a seekable file: decrypt into a private
-            // temp file next to the catalog, removed when done.
+            // (0700) temp directory beside the repository's type directories,
+            // removed when done (and by the next start if we die).
             job.phase("decrypting the dump for a parallel restore");
             let t = TempDump::write(artifact, dk, cancel)?;
             args.push(format!("--jobs={}", req.jobs));

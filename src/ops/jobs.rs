@@ -4,7 +4,12 @@
 //! start marks `interrupted` after removing the partial outputs.
 
 use std::cell::Cell;
-use std::path::Path;
+use std::fs::File;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -13,34 +18,134 @@ use crate::ops::{pid_alive, Engine, Progress};
 /// How often progress is written to the catalog at most.
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
 
+/// How often a running job renews its lease.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// A running job whose lease is older than this is considered dead
+/// (its process died on another host, or froze).
+pub const LEASE: Duration = Duration::from_secs(30);
+
 /// A running job: forwards progress to the face and persists it throttled.
+/// A heartbeat thread renews the job's lease in the catalog and turns a
+/// `lifeboat cancel` from another process (or Ctrl-C here) into the job's
+/// cancel flag, which the operation checks at its safe points.
 pub struct Job<'a> {
     engine: &'a Engine,
     pub id: i64,
     face: &'a dyn Progress,
     last_persist: Cell<Option<Instant>>,
     totals: Cell<(Option<u64>, Option<u64>)>,
+    cancel: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<JoinHandle<()>>,
+    locks: std::cell::RefCell<Vec<File>>,
 }
 
 impl<'a> Job<'a> {
-    /// Start a job row in state `running`.
+    /// Start a job row in state `running`. `external` is the process's own
+    /// interrupt flag (Ctrl-C).
     pub fn start(
         engine: &'a Engine,
         kind: &str,
         target: &str,
         face: &'a dyn Progress,
+        external: &'static AtomicBool,
     ) -> Result<Job<'a>> {
         let id =
             engine
                 .catalog
                 .create_job(kind, target, &engine.host, std::process::id(), "running")?;
+        let cancel = Arc::new(AtomicBool::new(external.load(Ordering::Relaxed)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let heartbeat = {
+            let (cancel, stop) = (Arc::clone(&cancel), Arc::clone(&stop));
+            let path = engine.catalog.path.clone();
+            std::thread::Builder::new()
+                .name(format!("lifeboat-job-{id}"))
+                .spawn(move || heartbeat_loop(&path, id, external, &cancel, &stop))
+                .ok()
+        };
         Ok(Job {
             engine,
             id,
             face,
             last_persist: Cell::new(None),
             totals: Cell::new((None, None)),
+            cancel,
+            stop,
+            heartbeat,
+            locks: std::cell::RefCell::new(Vec::new()),
         })
+    }
+
+    /// The flag the operation checks at its safe points.
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
+    /// Hold `resource` exclusively for the rest of this job. If another job
+    /// holds it, say so and wait (cancellable). Locks are files under the
+    /// catalog's directory, released by the kernel if this process dies.
+    pub fn acquire(&self, resource: &str) -> Result<()> {
+        let dir = self
+            .engine
+            .config
+            .catalog
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("locks");
+        crate::storage::local::create_dir_all_private(&dir)?;
+        let safe: String = resource
+            .chars()
+            .take(60)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(resource.as_bytes())[..6]);
+        let path: PathBuf = dir.join(format!("{safe}-{digest}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open lock", &path, e))?;
+        // SAFETY: flock on a descriptor we own.
+        let try_lock =
+            || unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if !try_lock() {
+            let holder = self
+                .engine
+                .catalog
+                .running_jobs()?
+                .into_iter()
+                .find(|j| j.id != self.id && j.resource.as_deref() == Some(resource));
+            let who = match holder {
+                Some(j) => format!(
+                    "job {} ({} {}, pid {} on {})",
+                    j.id, j.kind, j.target, j.pid, j.host
+                ),
+                None => "another job".to_string(),
+            };
+            self.note(&format!("waiting: {resource} is busy with {who}"));
+            self.phase(&format!("waiting for {resource}"));
+            loop {
+                check_cancel(&self.cancel)?;
+                std::thread::sleep(Duration::from_millis(200));
+                if try_lock() {
+                    break;
+                }
+            }
+        }
+        self.engine
+            .catalog
+            .set_job_links(self.id, None, Some(resource))?;
+        self.locks.borrow_mut().push(file);
+        Ok(())
     }
 
     /// Remember a file this job is writing, so it is removed if we die.
@@ -71,6 +176,47 @@ impl<'a> Job<'a> {
     }
 }
 
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.heartbeat.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Renew the lease every [`HEARTBEAT_EVERY`]; watch for Ctrl-C (every
+/// 100 ms) and for a cancel request from another process (every 500 ms).
+/// Uses its own catalog connection.
+fn heartbeat_loop(
+    catalog: &Path,
+    id: i64,
+    external: &AtomicBool,
+    cancel: &AtomicBool,
+    stop: &AtomicBool,
+) {
+    let conn = crate::catalog::Catalog::open_existing_light(catalog).ok();
+    let mut last_check = Instant::now();
+    let mut last_beat = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if external.load(Ordering::Relaxed) {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        let Some(c) = &conn else { continue };
+        if last_check.elapsed() >= Duration::from_millis(500) {
+            last_check = Instant::now();
+            if c.cancel_requested(id).unwrap_or(false) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        if last_beat.elapsed() >= HEARTBEAT_EVERY {
+            last_beat = Instant::now();
+            let _ = c.heartbeat(id);
+        }
+    }
+}
+
 impl Progress for Job<'_> {
     fn phase(&self, name: &str) {
         self.face.phase(name);
@@ -83,6 +229,9 @@ impl Progress for Job<'_> {
     }
     fn advance(&self, bytes_done: u64, items_done: u64) {
         self.face.advance(bytes_done, items_done);
+        if self.cancel.load(Ordering::Relaxed) {
+            return;
+        }
         let now = Instant::now();
         let due = self
             .last_persist
@@ -91,10 +240,13 @@ impl Progress for Job<'_> {
         if due {
             self.last_persist.set(Some(now));
             let (bt, it) = self.totals.get();
-            let _ = self
+            if let Err(e) = self
                 .engine
                 .catalog
-                .update_job_progress(self.id, bytes_done, bt, items_done, it);
+                .update_job_progress(self.id, bytes_done, bt, items_done, it)
+            {
+                tracing::debug!("cannot persist progress of job {}: {e}", self.id);
+            }
         }
     }
     fn note(&self, message: &str) {
@@ -106,7 +258,15 @@ impl Progress for Job<'_> {
 /// Settle jobs whose process died: remove their partial outputs, mark them
 /// and their backups interrupted, and clean orphan partial files.
 pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
-    let dead = engine.catalog.find_dead_jobs(&engine.host, &pid_alive)?;
+    let mut dead = engine.catalog.find_dead_jobs(&engine.host, &pid_alive)?;
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(LEASE).expect("small duration");
+    for j in engine.catalog.find_stale_jobs(cutoff)? {
+        // Another host's job, or one of ours that froze: its lease ran out.
+        let ours_and_alive = j.host == engine.host && pid_alive(j.pid);
+        if !ours_and_alive && !dead.iter().any(|d| d.id == j.id) {
+            dead.push(j);
+        }
+    }
     for job in dead {
         let mut removed = Vec::new();
         for p in &job.partial_outputs {
@@ -115,7 +275,7 @@ pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
             }
         }
         let msg = format!(
-            "process {} on {} died while running this job; partial outputs removed: {}",
+            "process {} on {} died (or stopped renewing its lease) while running this job; partial outputs removed: {}",
             job.pid,
             job.host,
             if removed.is_empty() {

@@ -75,7 +75,7 @@ pub fn run(
     engine: &Engine,
     req: &RestoreRequest,
     face: &dyn Progress,
-    cancel: &AtomicBool,
+    cancel: &'static AtomicBool,
 ) -> Result<AnyRestoreReport> {
     let artifact = select::resolve(engine, req.backup_type, &req.selector)?;
     match artifact.manifest.backup_type {
@@ -123,7 +123,9 @@ pub fn run(
         },
         &artifact.manifest.id,
         face,
+        cancel,
     )?;
+    let cancel = job.cancel_flag();
     let result = restore_tree(engine, req, &artifact, &job, cancel);
     job.finish(&result, 0);
     if !req.dry_run {
@@ -190,6 +192,9 @@ fn restore_tree(
         Dest::Under(d) => d.clone(),
         Dest::InPlace => PathBuf::from("/"),
     };
+    if !req.dry_run {
+        job.acquire(&format!("restore target {}", target_path.display()))?;
+    }
 
     job.phase("checking the backup");
     let links = select::chain(Some(engine), artifact)?;

@@ -162,10 +162,11 @@ pub fn run(
     sel: &Selector,
     deep: bool,
     face: &dyn Progress,
-    cancel: &AtomicBool,
+    cancel: &'static AtomicBool,
 ) -> Result<VerifyReport> {
     let artifact = select::resolve(engine, None, sel)?;
-    let job = Job::start(engine, "verify", &artifact.manifest.id, face)?;
+    let job = Job::start(engine, "verify", &artifact.manifest.id, face, cancel)?;
+    let cancel = job.cancel_flag();
     let started = std::time::Instant::now();
     let result = verify_artifact(engine, &artifact, deep, &job, cancel);
     let report = match result {
