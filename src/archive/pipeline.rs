@@ -397,6 +397,7 @@ impl ReadDigest {
 pub struct HashingReader<R> {
     inner: R,
     digest: ReadDigest,
+    hash: bool,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -406,9 +407,20 @@ impl<R: Read> HashingReader<R> {
             HashingReader {
                 inner,
                 digest: digest.clone(),
+                hash: true,
             },
             digest,
         )
+    }
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Like [`HashingReader::new`], but when `hash` is false only the bytes
+    /// are counted (the digest's hash is then that of nothing).
+    pub fn new_optional(inner: R, hash: bool) -> (HashingReader<R>, ReadDigest) {
+        let (mut r, d) = HashingReader::new(inner);
+        r.hash = hash;
+        (r, d)
     }
 }
 
@@ -416,7 +428,9 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut g = self.digest.0.lock().unwrap();
-        g.0.update(&buf[..n]);
+        if self.hash {
+            g.0.update(&buf[..n]);
+        }
         g.1 += n as u64;
         Ok(n)
     }
@@ -446,6 +460,9 @@ pub fn hash_file(path: &Path) -> Result<(String, u64)> {
 /// one decoding, one writing files. Memory: at most `DEPTH` chunks.
 pub struct ReadAhead {
     rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
+    /// Emptied chunks go back to the decoder, so it never allocates (and
+    /// zeroes) a new megabyte per chunk.
+    recycle: crossbeam_channel::Sender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
     done: bool,
@@ -457,10 +474,12 @@ impl ReadAhead {
 
     pub fn new(mut inner: Box<dyn Read + Send>) -> ReadAhead {
         let (tx, rx) = crossbeam_channel::bounded(Self::DEPTH);
+        let (recycle, recycled) = crossbeam_channel::bounded::<Vec<u8>>(Self::DEPTH + 2);
         std::thread::Builder::new()
             .name("lifeboat-decode".into())
             .spawn(move || loop {
-                let mut buf = vec![0u8; Self::CHUNK];
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                buf.resize(Self::CHUNK, 0);
                 let mut filled = 0;
                 let res = loop {
                     match inner.read(&mut buf[filled..]) {
@@ -493,6 +512,7 @@ impl ReadAhead {
             .expect("spawn decode thread");
         ReadAhead {
             rx,
+            recycle,
             current: Vec::new(),
             pos: 0,
             done: false,
@@ -508,7 +528,8 @@ impl Read for ReadAhead {
             }
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.current = chunk;
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.recycle.try_send(used);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {

@@ -289,7 +289,8 @@ impl Catalog {
             .collect())
     }
 
-    /// Mark `id` as a child of `parent` and name the resource it holds.
+    /// Mark `id` as a child of `parent` and/or name the resource it holds
+    /// (a `None` leaves that column as it is).
     pub fn set_job_links(
         &self,
         id: i64,
@@ -297,7 +298,7 @@ impl Catalog {
         resource: Option<&str>,
     ) -> Result<()> {
         self.conn.execute(
-            "UPDATE jobs SET parent_job = ?2, resource = ?3 WHERE id = ?1",
+            "UPDATE jobs SET parent_job = COALESCE(?2, parent_job), resource = COALESCE(?3, resource) WHERE id = ?1",
             params![id, parent, resource],
         )?;
         Ok(())

@@ -48,6 +48,22 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Restore a backup (to a new directory by default).
     Restore(RestoreArgs),
+    /// Recover the whole system from a backup directory alone (no catalog
+    /// needed): configuration first, then database and files in parallel.
+    Recover {
+        /// The backup directory (a repository root).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Newest consistent point at or before this time (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Show the plan (chosen points, data-loss window) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Confirm restoring over the live system.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Manage encryption keys.
     Key {
         #[command(subcommand)]

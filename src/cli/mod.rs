@@ -92,6 +92,34 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Recover {
+            dir,
+            at,
+            dry_run,
+            yes,
+        } => {
+            let config = load()?;
+            let at = at.as_deref().map(ops::select::parse_time).transpose()?;
+            let face = CliProgress::new(json);
+            let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+                Box::new(progress::TaggedLines::new(t.as_str(), json))
+            };
+            let report = ops::recover::run(&config, &dir, at, dry_run, yes, &face, &faces, &CANCEL);
+            face.done();
+            let report = report?;
+            if json {
+                show::print_json(&report);
+            } else {
+                print!("{}", ops::recover::markdown(&report));
+                if let Some(f) = &report.report_file {
+                    println!("\n(report saved to {})", f.display());
+                }
+                if dry_run {
+                    println!("\nnothing was changed; run again with --yes to recover");
+                }
+            }
+            Ok(if report.ok { 0 } else { 1 })
+        }
         Command::Catalog {
             command: CatalogCommand::Rebuild { repository },
         } => {
@@ -141,56 +169,61 @@ fn run_with_engine(
     face: &CliProgress,
 ) -> Result<i32> {
     match command {
-        Command::Backup(a) => {
-            let types: Vec<_> = if a.all {
-                configured_types(engine)
-            } else {
-                vec![a.backup_type.expect("clap requires --type or --all")]
+        Command::Backup(a) if a.all => {
+            let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+                Box::new(progress::TaggedLines::new(t.as_str(), json))
             };
-            let mut reports = Vec::new();
-            let mut failed = false;
-            for t in types {
+            let report = ops::full::run(engine, a.name.as_deref(), a.full, face, &faces, &CANCEL)?;
+            face.done();
+            if json {
+                show::print_json(&report);
+            } else {
+                for t in &report.types {
+                    for r in &t.backups {
+                        show::print_backup_report(r);
+                    }
+                    if let Some(e) = &t.error {
+                        println!(
+                            "{} backup FAILED after {:.1}s: {e}",
+                            t.backup_type, t.seconds
+                        );
+                    }
+                }
+                println!(
+                    "full backup (job {}): {} of {} types succeeded in {:.1}s",
+                    report.job_id,
+                    report.types.iter().filter(|t| t.ok).count(),
+                    report.types.len(),
+                    report.seconds
+                );
+            }
+            Ok(if report.ok { 0 } else { 1 })
+        }
+        Command::Backup(a) => {
+            let t = a.backup_type.expect("clap requires --type or --all");
+            let reports = if t == crate::archive::manifest::BackupType::Database {
+                ops::database::backup_all(engine, a.name.as_deref(), face, &CANCEL)?
+            } else {
                 let req = ops::backup::BackupRequest {
                     backup_type: t,
                     name: a.name.clone(),
                     force_full: a.full,
                 };
-                let result = if t == crate::archive::manifest::BackupType::Database {
-                    ops::database::backup_all(engine, a.name.as_deref(), face, &CANCEL)
-                } else {
-                    ops::backup::run(engine, &req, face, &CANCEL).map(|r| vec![r])
-                };
-                match result {
-                    Ok(rs) => {
-                        face.done();
-                        for r in rs {
-                            if !json {
-                                show::print_backup_report(&r);
-                            }
-                            reports.push(serde_json::to_value(&r).unwrap());
-                        }
-                    }
-                    Err(e) => {
-                        face.done();
-                        if reports.is_empty() && !a.all {
-                            return Err(e);
-                        }
-                        eprintln!("error: {t} backup failed: {}", e.display_with_hint());
-                        reports.push(
-                            serde_json::json!({"type": t, "status": "failed", "error": e.message}),
-                        );
-                        failed = true;
-                    }
-                }
-            }
+                vec![ops::backup::run(engine, &req, face, &CANCEL)?]
+            };
+            face.done();
             if json {
-                if a.all {
-                    show::print_json(&reports);
-                } else {
+                if reports.len() == 1 {
                     show::print_json(&reports[0]);
+                } else {
+                    show::print_json(&reports);
+                }
+            } else {
+                for r in &reports {
+                    show::print_backup_report(r);
                 }
             }
-            Ok(if failed { 1 } else { 0 })
+            Ok(0)
         }
         Command::List { backup_type } => {
             let rows = engine.catalog.list_backups(backup_type)?;
@@ -429,7 +462,7 @@ fn run_with_engine(
                 Ok(0)
             }
         },
-        Command::Demo | Command::Config | Command::Catalog { .. } => {
+        Command::Demo | Command::Config | Command::Catalog { .. } | Command::Recover { .. } => {
             unreachable!("handled before the engine opens")
         }
     }
@@ -481,24 +514,4 @@ fn selector_for(target: &str) -> ops::select::Selector {
     } else {
         ops::select::Selector::Id(target.to_string())
     }
-}
-
-/// Types with something configured, for `backup --all`.
-fn configured_types(engine: &Engine) -> Vec<crate::archive::manifest::BackupType> {
-    use crate::archive::manifest::BackupType;
-    let s = &engine.config.sources;
-    let mut v = Vec::new();
-    if !s.configuration.files.is_empty()
-        || !s.configuration.env_files.is_empty()
-        || !s.configuration.env_vars.is_empty()
-    {
-        v.push(BackupType::Configuration);
-    }
-    if s.database.url.is_some() {
-        v.push(BackupType::Database);
-    }
-    if !s.filesystem.paths.is_empty() {
-        v.push(BackupType::Filesystem);
-    }
-    v
 }

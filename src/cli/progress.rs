@@ -97,3 +97,50 @@ impl Progress for CliProgress {
         }
     }
 }
+
+/// Plain lines tagged with the backup type, for `backup --all`, where
+/// several backups report at once (bars would overwrite each other).
+pub struct TaggedLines {
+    tag: String,
+    quiet: bool,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl TaggedLines {
+    pub fn new(tag: &str, quiet: bool) -> TaggedLines {
+        TaggedLines {
+            tag: tag.to_string(),
+            quiet,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Progress for TaggedLines {
+    fn phase(&self, name: &str) {
+        if !self.quiet {
+            eprintln!("[{}] {name}", self.tag);
+        }
+    }
+    fn total(&self, _bytes: Option<u64>, _items: Option<u64>) {}
+    fn advance(&self, bytes_done: u64, _items_done: u64) {
+        if self.quiet {
+            return;
+        }
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap();
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(5)) {
+            *last = Some(now);
+            eprintln!(
+                "[{}]     {} read",
+                self.tag,
+                humansize::format_size(bytes_done, humansize::BINARY)
+            );
+        }
+    }
+    fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("[{}] warning: {message}", self.tag);
+        }
+    }
+}

@@ -1122,3 +1122,10 @@ pub fn verify_deep(
         restore_seconds,
     })
 }
+
+/// True when the configured server has a database with this name.
+pub fn database_exists(engine: &Engine, name: &str) -> Result<bool> {
+    let info = server(engine)?;
+    let pg = Pg::connect(&info.with_db("postgres"), CONNECT_TIMEOUT)?;
+    pg.database_exists(name)
+}

@@ -35,7 +35,8 @@ pub struct Job<'a> {
     last_persist: Cell<Option<Instant>>,
     totals: Cell<(Option<u64>, Option<u64>)>,
     cancel: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes and ends the heartbeat thread at once.
+    stop: Option<std::sync::mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
     locks: std::cell::RefCell<Vec<File>>,
 }
@@ -54,14 +55,17 @@ impl<'a> Job<'a> {
             engine
                 .catalog
                 .create_job(kind, target, &engine.host, std::process::id(), "running")?;
+        if engine.parent_job.is_some() {
+            engine.catalog.set_job_links(id, engine.parent_job, None)?;
+        }
         let cancel = Arc::new(AtomicBool::new(external.load(Ordering::Relaxed)));
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let heartbeat = {
-            let (cancel, stop) = (Arc::clone(&cancel), Arc::clone(&stop));
+            let cancel = Arc::clone(&cancel);
             let path = engine.catalog.path.clone();
             std::thread::Builder::new()
                 .name(format!("lifeboat-job-{id}"))
-                .spawn(move || heartbeat_loop(&path, id, external, &cancel, &stop))
+                .spawn(move || heartbeat_loop(&path, id, external, &cancel, &stopped))
                 .ok()
         };
         Ok(Job {
@@ -71,7 +75,7 @@ impl<'a> Job<'a> {
             last_persist: Cell::new(None),
             totals: Cell::new((None, None)),
             cancel,
-            stop,
+            stop: Some(stop),
             heartbeat,
             locks: std::cell::RefCell::new(Vec::new()),
         })
@@ -178,7 +182,7 @@ impl<'a> Job<'a> {
 
 impl Drop for Job<'_> {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(h) = self.heartbeat.take() {
             let _ = h.join();
         }
@@ -193,13 +197,14 @@ fn heartbeat_loop(
     id: i64,
     external: &AtomicBool,
     cancel: &AtomicBool,
-    stop: &AtomicBool,
+    stop: &std::sync::mpsc::Receiver<()>,
 ) {
     let conn = crate::catalog::Catalog::open_existing_light(catalog).ok();
     let mut last_check = Instant::now();
     let mut last_beat = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(Duration::from_millis(100))
+    {
         if external.load(Ordering::Relaxed) {
             cancel.store(true, Ordering::Relaxed);
         }

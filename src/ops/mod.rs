@@ -7,9 +7,11 @@
 
 pub mod backup;
 pub mod database;
+pub mod full;
 pub mod jobs;
 pub mod keys;
 pub mod rebuild;
+pub mod recover;
 pub mod restore;
 pub mod select;
 pub mod verify;
@@ -56,6 +58,9 @@ pub struct Engine {
     /// `user@host`, for audit rows and manifests.
     pub actor: String,
     pub host: String,
+    /// Jobs started through this engine become children of this job
+    /// (`backup --all` runs one engine per type under one parent job).
+    pub parent_job: Option<i64>,
 }
 
 impl Engine {
@@ -74,6 +79,7 @@ impl Engine {
             repo,
             actor,
             host,
+            parent_job: None,
         };
         if catalog_was_missing {
             engine.adopt_repository()?;

@@ -293,6 +293,9 @@ struct Ctx<'a> {
     /// Reused for every file: allocating per file costs more than the I/O
     /// on trees of small files.
     buf: Vec<u8>,
+    /// Compare each file's SHA-256 with the index while writing it. The
+    /// caller may turn this off when the stream itself is authenticated.
+    check_hashes: bool,
 }
 
 impl Ctx<'_> {
@@ -337,7 +340,9 @@ fn write_file<R: Read>(
                 if n == 0 {
                     break;
                 }
-                hasher.update(&buf[..n]);
+                if ctx.check_hashes {
+                    hasher.update(&buf[..n]);
+                }
                 // Write each run of non-zero blocks with one call; seek over
                 // zero blocks so sparse files stay sparse.
                 let mut pos = 0;
@@ -376,8 +381,8 @@ fn write_file<R: Read>(
                 idx.size
             )));
         }
-        let got = hex::encode(hasher.finalize());
-        if Some(&got) != idx.sha256.as_ref() {
+        let got = ctx.check_hashes.then(|| hex::encode(hasher.finalize()));
+        if got.is_some() && got.as_ref() != idx.sha256.as_ref() {
             return Err(Error::integrity(format!(
                 "content of {} does not match its SHA-256 in the file index",
                 show(&idx.path)
@@ -466,6 +471,41 @@ pub fn extract<R: Read>(
     progress: &dyn Fn(u64, u64),
     cancel: &AtomicBool,
 ) -> Result<ExtractOutcome> {
+    extract_with(
+        tar_in,
+        index,
+        dest,
+        progress,
+        cancel,
+        ExtractOptions::default(),
+    )
+}
+
+/// How [`extract_with`] checks what it writes.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractOptions {
+    /// Check every file's SHA-256 against the index (default). Redundant
+    /// when the whole stream is authenticated (AES-GCM segments plus the
+    /// payload's SHA-256 from an authenticated manifest), and it costs a
+    /// core's worth of hashing on the writing thread.
+    pub check_hashes: bool,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions { check_hashes: true }
+    }
+}
+
+/// [`extract`] with options.
+pub fn extract_with<R: Read>(
+    tar_in: R,
+    index: &mut dyn Iterator<Item = Result<IndexEntry>>,
+    dest: &Dest,
+    progress: &dyn Fn(u64, u64),
+    cancel: &AtomicBool,
+    opts: ExtractOptions,
+) -> Result<ExtractOutcome> {
     let mut place = Place::new(dest, true)?;
     let mut ctx = Ctx {
         out: ExtractOutcome::default(),
@@ -474,6 +514,7 @@ pub fn extract<R: Read>(
         cancel,
         as_root: unsafe { libc::geteuid() } == 0,
         buf: Vec::new(),
+        check_hashes: opts.check_hashes,
     };
     let mut deleted = Vec::new();
     let mut dirs: Vec<(PathBuf, IndexEntry)> = Vec::new();

@@ -29,7 +29,7 @@ mod walk;
 mod tests;
 
 pub use check::{plan_restore, verify_tree, RestorePlan, TreeCheck};
-pub use extract::{extract, ExtractOutcome};
+pub use extract::{extract, extract_with, ExtractOptions, ExtractOutcome};
 pub use index::{EntryKind, IndexEntry, IndexReader, IndexWriter};
 pub use prefetch::prefetch_metadata;
 pub use tarball::{backup_tree, scan_totals, BackupOutcome};
