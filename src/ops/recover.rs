@@ -161,6 +161,8 @@ pub fn run(
     let started_at = Utc::now();
     let t0 = Instant::now();
     let at = at.unwrap_or(started_at);
+    let dir = &std::fs::canonicalize(dir)
+        .map_err(|e| Error::io("cannot open backup directory", dir, e))?;
     let mut config = config.clone();
     config.repository.path = dir.to_path_buf();
     let mut timeline = Vec::new();
@@ -471,10 +473,12 @@ pub fn markdown(r: &RecoveryReport) -> String {
         r.at.format("%Y-%m-%d %H:%M:%S UTC")
     ));
     if !r.dry_run {
-        s.push_str(&format!(
-            "- Achieved recovery time (RTO): {}\n",
+        let rto = if r.recovery_seconds < 60.0 {
+            format!("{:.1}s", r.recovery_seconds)
+        } else {
             dur(r.recovery_seconds.round() as i64)
-        ));
+        };
+        s.push_str(&format!("- Achieved recovery time (RTO): {rto}\n"));
     }
     if let Some(l) = r.data_loss_seconds {
         s.push_str(&format!(
