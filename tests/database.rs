@@ -1370,3 +1370,55 @@ fn plain_restore_as_role_runs_as_that_role() {
     }
     drop(db);
 }
+
+/// Unmounts a tmpfs when the test ends, however it ends.
+struct UmountDb(PathBuf);
+impl Drop for UmountDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_during_the_dump_fails_cleanly() {
+    let Some(admin) = test_server() else { return };
+    let db = TestDb::create(&admin, "lbfull");
+    // About 8 MB of incompressible data: the dump cannot fit in 2 MB.
+    db.sql(
+        "CREATE TABLE blobs (id int PRIMARY KEY, b bytea);
+         INSERT INTO blobs SELECT g, decode(md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text), 'hex')
+           FROM generate_series(1, 120000) g;",
+    );
+    let mut sb = db.sandbox("");
+    let mnt = sb.dir.path().join("smallfs");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        println!("skipped: cannot mount a tmpfs to fill (not root?)");
+        return;
+    }
+    let _umount = UmountDb(mnt.clone());
+    sb.repo = mnt.join("repo");
+    sb.write_config(&format!("[sources.database]\nurl = \"{}\"\n", db.url()));
+    let out = sb.run(&["backup", "--type", "database"]);
+    let text = text_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.to_lowercase().contains("no space left"), "{text}");
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
+    assert!(partial_files(&sb).is_empty(), "{:?}", partial_files(&sb));
+    let rows = sb.json(&["list", "--type", "database"]);
+    let rows = rows.as_array().unwrap();
+    assert!(rows.iter().all(|r| r["status"] != "succeeded"), "{rows:?}");
+    // No pg_dump is left behind writing into a closed pipe.
+    assert!(children_named(std::process::id(), "pg_dump").is_empty());
+}
