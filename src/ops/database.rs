@@ -189,8 +189,8 @@ fn dump_one(
     job.phase("reading table statistics");
     let size = pg.database_size(db)?;
     let snapshot = pg.export_snapshot()?;
-    let tables = pg.table_stats()?;
     job.total(Some(size), None);
+    let mut tables = Vec::new();
 
     let id = backup::new_id(t, created_at);
     let compression = engine.config.compression.algorithm;
@@ -272,22 +272,31 @@ fn dump_one(
         let mut out = child.stdout.take().expect("stdout piped");
         let mut buf = vec![0u8; 1 << 20];
         let mut done: u64 = 0;
-        let copy = (|| -> Result<()> {
-            loop {
-                check_cancel(cancel)?;
-                let n = out
-                    .read(&mut buf)
-                    .map_err(|e| Error::io("cannot read the output of", &dump_tool.path, e))?;
-                if n == 0 {
-                    return Ok(());
+        // Row counts come from the same exported snapshot as the dump, so
+        // they are taken while pg_dump runs instead of before it.
+        let (copy, stats) = std::thread::scope(|scope| {
+            let stats = scope.spawn(|| pg.table_stats());
+            let copy = (|| -> Result<()> {
+                loop {
+                    check_cancel(cancel)?;
+                    let n = out
+                        .read(&mut buf)
+                        .map_err(|e| Error::io("cannot read the output of", &dump_tool.path, e))?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    sealer
+                        .write_all(&buf[..n])
+                        .map_err(|e| Error::io("cannot write", &payload_tmp, e))?;
+                    done += n as u64;
+                    job.advance(done, 0);
                 }
-                sealer
-                    .write_all(&buf[..n])
-                    .map_err(|e| Error::io("cannot write", &payload_tmp, e))?;
-                done += n as u64;
-                job.advance(done, 0);
-            }
-        })();
+            })();
+            let stats = stats
+                .join()
+                .unwrap_or_else(|_| Err(Error::external("the row-count query panicked")));
+            (copy, stats)
+        });
         if copy.is_err() {
             let _ = child.kill();
         }
@@ -298,6 +307,16 @@ fn dump_one(
         let err_text = stderr.join().unwrap_or_default();
         copy?;
         if !status.success() {
+            // A failed row count (e.g. permission denied on a table) aborts
+            // the transaction that exported the snapshot, and pg_dump then
+            // fails to import it: the count's error is the real cause.
+            if let Err(e) = stats {
+                return Err(Error::new(
+                    e.kind,
+                    format!("cannot back up {}: {}", info.describe(), e.message),
+                )
+                .hint("nothing was kept; fix the cause above and run the backup again"));
+            }
             let how = match status.code() {
                 Some(c) => format!("exited with status {c}"),
                 None => "was killed".to_string(),
@@ -313,6 +332,7 @@ fn dump_one(
             ))
             .hint("nothing was kept; fix the cause above and run the backup again"));
         }
+        tables = stats?;
         job.phase("sealing");
         let (sealed, _) = sealer.finish()?;
         Ok(sealed)

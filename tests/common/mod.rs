@@ -348,3 +348,125 @@ impl Sandbox {
         text
     }
 }
+
+// ---- helpers for the job and recovery suites ----
+
+/// Write `mb` MiB of incompressible random data under `dir` as files of
+/// 4 MiB each (so progress moves and safe points come often).
+pub fn big_tree(dir: &Path, mb: usize) {
+    use std::io::Read as _;
+    fs::create_dir_all(dir).unwrap();
+    let mut rnd = fs::File::open("/dev/urandom").unwrap();
+    let chunk = 4 << 20;
+    let mut left = mb << 20;
+    let mut i = 0;
+    while left > 0 {
+        let n = left.min(chunk);
+        let mut buf = vec![0u8; n];
+        rnd.read_exact(&mut buf).unwrap();
+        fs::write(dir.join(format!("blob{i:03}.bin")), buf).unwrap();
+        left -= n;
+        i += 1;
+    }
+}
+
+/// Poll `f` every 100 ms until it returns `Some`, or panic after `secs`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Wait for a child process with a generous "did not hang" bound; kills it
+/// and panics on timeout. Returns the exit status and stdout + stderr.
+pub fn wait_child(
+    mut child: std::process::Child,
+    secs: u64,
+    what: &str,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read as _;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    // Drain the pipes on threads so a chatty child cannot block.
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {secs}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let text = format!("{}\n{}", t_out.join().unwrap(), t_err.join().unwrap());
+    (status, text)
+}
+
+impl Sandbox {
+    /// Start lifeboat with these args in the background, output piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `status --json`: the recent jobs.
+    pub fn jobs(&self) -> Vec<serde_json::Value> {
+        self.json(&["status"]).as_array().expect("job list").clone()
+    }
+
+    /// One job with its log (`status ID --json`).
+    pub fn job(&self, id: i64) -> serde_json::Value {
+        self.json(&["status", &id.to_string()])
+    }
+
+    /// The first running job of `kind`, once it appears.
+    pub fn wait_running(&self, kind: &str, secs: u64) -> serde_json::Value {
+        wait_for(secs, &format!("a running {kind} job"), || {
+            self.jobs()
+                .into_iter()
+                .find(|j| j["kind"] == kind && j["state"] == "running")
+        })
+    }
+}
+
+/// The PostgreSQL test server's URL with another database name.
+pub fn pg_url_for(db: &str) -> String {
+    let u = std::env::var("LIFEBOAT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let no_query = u.split('?').next().unwrap();
+    let (scheme, rest) = no_query.split_once("://").unwrap();
+    let base = match rest.find('/') {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    format!("{scheme}://{base}/{db}")
+}
