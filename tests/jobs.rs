@@ -177,8 +177,12 @@ fn ctrl_c_cancels_a_running_backup() {
     );
     let j = sb.job(id(&job));
     assert_eq!(j["state"], "cancelled", "{j}");
+    // The backup row may stay, but never as succeeded and never with a file.
     let list = sb.json(&["list"]);
-    assert!(list.as_array().unwrap().is_empty(), "{list}");
+    for r in list.as_array().unwrap() {
+        assert_ne!(r["status"], "succeeded", "{list}");
+        assert!(!file_of(r).exists(), "{list}");
+    }
 }
 
 // ------------------------------------------------------------ crash
@@ -302,14 +306,11 @@ fn status_follow_streams_until_the_job_ends() {
 fn status_follow_of_a_failed_job_exits_1() {
     let sb = Sandbox::new();
     sb.generate_key();
-    // No files at all under the filesystem paths' parents: make the backup fail.
+    // The configured filesystem paths do not exist: the backup fails.
     fs::remove_dir_all(sb.app.join("uploads")).unwrap();
     fs::remove_dir_all(sb.app.join("logs")).unwrap();
     let out = sb.run(&["--json", "backup", "--type", "filesystem"]);
-    if out.status.success() {
-        // Missing sources are only a warning in this build; nothing to test.
-        return;
-    }
+    assert_eq!(out.status.code(), Some(1), "{}", all_text(&out));
     let j = sb
         .jobs()
         .into_iter()
@@ -455,4 +456,58 @@ fn backup_all_with_one_failing_type_keeps_the_others() {
         p["error"].as_str().unwrap_or("").contains("filesystem"),
         "{p}"
     );
+}
+
+#[test]
+fn kill_9_mid_backup_leaves_no_partial_artifact() {
+    let sb = big_sandbox();
+    let child = sb.spawn(&["backup", "--type", "filesystem"]);
+    let job = sb.wait_running("backup", 60);
+    wait_for(60, "backup progress", || {
+        let j = sb.job(id(&job));
+        (j["bytes_done"].as_u64().unwrap_or(0) > 0 || j["state"] != "running").then_some(())
+    });
+    sigkill(&child);
+    let (st, _) = wait_child(child, 30, "the killed backup");
+    assert!(!st.success());
+
+    let j = sb.job(id(&job));
+    assert_eq!(j["state"], "interrupted", "{j}");
+    assert!(j["error"].as_str().unwrap_or("").contains("died"), "{j}");
+    assert!(
+        partial_files(&sb).is_empty(),
+        "partial files left after the next start: {:?}",
+        partial_files(&sb)
+    );
+    let list = sb.json(&["list"]);
+    for r in list.as_array().unwrap() {
+        assert_ne!(r["status"], "succeeded", "{list}");
+        assert!(!file_of(r).exists(), "artifact of a killed backup: {list}");
+    }
+    // A new backup works afterwards.
+    let b = sb.backup("filesystem", &[]);
+    assert_eq!(b["status"], "succeeded");
+}
+
+#[test]
+fn cancel_of_a_running_restore_reports_the_target_state() {
+    let sb = big_sandbox();
+    let b = sb.backup("filesystem", &[]);
+    let bid = id_of(&b);
+    let target = sb.dir.path().join("cancelled-target");
+    let t = target.to_str().unwrap().to_string();
+    let child = sb.spawn(&["restore", "--id", &bid, "--target", &t]);
+    let job = sb.wait_running("restore", 60);
+    wait_for(120, "restored files under the target", || {
+        (!no_files_under(&target)).then_some(())
+    });
+    let out = sb.run(&["cancel", &id(&job).to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+    let (st, text) = wait_child(child, 120, "the cancelled restore");
+    assert_eq!(st.code(), Some(1), "{text}");
+    assert!(text.contains("cancelled"), "{text}");
+    // Into a new directory: it is removed, and the message says so.
+    assert!(text.contains(&t), "names the target: {text}");
+    assert!(!target.exists() || no_files_under(&target), "{text}");
+    assert_eq!(sb.job(id(&job))["state"], "cancelled");
 }

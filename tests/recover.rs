@@ -80,7 +80,10 @@ fn repo_arg(sb: &Sandbox) -> String {
 /// Every entry of `want` is in `got`, equal. (An in-place restore does not
 /// delete files that appeared after the backup: only what the backup
 /// recorded as deleted is removed.)
-fn assert_subset(want: &std::collections::BTreeMap<String, String>, got: &std::collections::BTreeMap<String, String>) {
+fn assert_subset(
+    want: &std::collections::BTreeMap<String, String>,
+    got: &std::collections::BTreeMap<String, String>,
+) {
     for (k, v) in want {
         assert_eq!(got.get(k), Some(v), "{k} is not back as it was");
     }
