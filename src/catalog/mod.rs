@@ -227,9 +227,21 @@ impl Catalog {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| classify(path, e))?;
         // The first statement that reads the header: a non-database fails here.
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| classify(path, e))?;
+        // Switching to WAL needs a moment of exclusive access and SQLite
+        // answers BUSY without waiting when another connection (of this or
+        // another process) is opening the same new file: retry for a while.
+        let started = std::time::Instant::now();
+        let _mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                Err(e)
+                    if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                        && started.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other.map_err(|e| classify(path, e))?,
+            }
+        };
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(|e| classify(path, e))?;
