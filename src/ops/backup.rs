@@ -211,7 +211,8 @@ fn app_version(engine: &Engine) -> Result<Option<String>> {
 }
 
 /// Decide whether this payload is encrypted and with which keys.
-fn encryption_for(engine: &Engine, t: BackupType) -> Result<(Option<KeyRing>, bool)> {
+/// Whether a new artifact of type `t` is encrypted, and the key ring.
+pub(crate) fn encryption_for(engine: &Engine, t: BackupType) -> Result<(Option<KeyRing>, bool)> {
     let ring = engine.keyring()?;
     let encrypt = match engine.config.encryption.encrypt {
         EncryptMode::Never => false,
@@ -429,31 +430,18 @@ fn write_tree(
     let (index_file, index_tmp) = engine.repo.create_partial(t, &index_name)?;
     job.track_partial(&index_tmp)?;
 
-    let record = BackupRecord {
-        id: id.clone(),
-        backup_type: t,
-        name: req.name.clone(),
-        kind,
-        parent_id: parent.as_ref().map(|(m, _)| m.id.clone()),
+    let record = running_record(
+        engine,
+        &id,
+        t,
+        req.name.as_deref(),
+        (kind, parent.as_ref().map(|(m, _)| m.id.clone())),
         created_at,
-        finished_at: None,
-        status: BackupStatus::Running,
-        size: 0,
-        stored_size: 0,
-        encrypted: encrypt,
-        key_id: wrapped.as_ref().map(|w| w.key_id.clone()),
-        file: engine
-            .repo
-            .type_dir(t)
-            .join(&payload_name)
-            .to_string_lossy()
-            .into_owned(),
-        sha256: None,
-        verified_at: None,
-        verify_result: None,
-        warnings: 0,
-        job_id: Some(job.id),
-    };
+        &payload_name,
+        encrypt,
+        wrapped.as_ref(),
+        job.id,
+    );
     engine.catalog.insert_backup(&record)?;
 
     let result = (|| -> Result<(Sealed, Sealed, filesystem::BackupOutcome)> {
@@ -636,6 +624,48 @@ fn write_tree(
         seconds: started.elapsed().as_secs_f64(),
         job_id: job.id,
     })
+}
+
+/// The catalog row of a backup that has just started: `running`, pointing
+/// at the name its payload will get.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn running_record(
+    engine: &Engine,
+    id: &str,
+    t: BackupType,
+    name: Option<&str>,
+    (kind, parent_id): (BackupKind, Option<String>),
+    created_at: DateTime<Utc>,
+    payload_name: &str,
+    encrypted: bool,
+    wrapped: Option<&crate::archive::manifest::WrappedKey>,
+    job_id: i64,
+) -> BackupRecord {
+    BackupRecord {
+        id: id.to_string(),
+        backup_type: t,
+        name: name.map(str::to_string),
+        kind,
+        parent_id,
+        created_at,
+        finished_at: None,
+        status: BackupStatus::Running,
+        size: 0,
+        stored_size: 0,
+        encrypted,
+        key_id: wrapped.map(|w| w.key_id.clone()),
+        file: engine
+            .repo
+            .type_dir(t)
+            .join(payload_name)
+            .to_string_lossy()
+            .into_owned(),
+        sha256: None,
+        verified_at: None,
+        verify_result: None,
+        warnings: 0,
+        job_id: Some(job_id),
+    }
 }
 
 /// A new backup id: type prefix, UTC time, random suffix (sortable, unique).

@@ -23,8 +23,8 @@ use serde_json::json;
 use crate::archive::crypto::{self, DataKey};
 use crate::archive::manifest::{BackupKind, BackupType, Manifest, StreamInfo, MANIFEST_FORMAT};
 use crate::archive::pipeline::{self, SealOptions, Sealer};
-use crate::catalog::{BackupRecord, BackupStatus};
-use crate::config::{DumpFormat, EncryptMode};
+use crate::catalog::BackupStatus;
+use crate::config::DumpFormat;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::jobs::{check_cancel, Job};
 use crate::ops::select::{self, Artifact, Selector};
@@ -172,19 +172,7 @@ fn dump_one(
     pgsrc::check_tool_version(&dump_tool, &version)?;
 
     // Encryption as for every other type.
-    let ring = engine.keyring()?;
-    let encrypt = match engine.config.encryption.encrypt {
-        EncryptMode::Never => false,
-        EncryptMode::Always => true,
-        EncryptMode::Auto => ring.is_some(),
-    };
-    if encrypt && ring.is_none() {
-        return Err(Error::key(format!(
-            "encryption is required but there is no key file at {}",
-            engine.config.encryption.key_file.display()
-        ))
-        .hint("create one with `lifeboat key generate`"));
-    }
+    let (ring, encrypt) = backup::encryption_for(engine, t)?;
 
     job.phase("reading table statistics");
     let size = pg.database_size(db)?;
@@ -210,31 +198,18 @@ fn dump_one(
     );
     let (payload_file, payload_tmp) = engine.repo.create_partial(t, &payload_name)?;
     job.track_partial(&payload_tmp)?;
-    let record = BackupRecord {
-        id: id.clone(),
-        backup_type: t,
-        name: name.map(str::to_string),
-        kind: BackupKind::Full,
-        parent_id: None,
+    let record = backup::running_record(
+        engine,
+        &id,
+        t,
+        name,
+        (BackupKind::Full, None),
         created_at,
-        finished_at: None,
-        status: BackupStatus::Running,
-        size: 0,
-        stored_size: 0,
-        encrypted: encrypt,
-        key_id: wrapped.as_ref().map(|w| w.key_id.clone()),
-        file: engine
-            .repo
-            .type_dir(t)
-            .join(&payload_name)
-            .to_string_lossy()
-            .into_owned(),
-        sha256: None,
-        verified_at: None,
-        verify_result: None,
-        warnings: 0,
-        job_id: Some(job.id),
-    };
+        &payload_name,
+        encrypt,
+        wrapped.as_ref(),
+        job.id,
+    );
     engine.catalog.insert_backup(&record)?;
 
     let dumped = (|| -> Result<pipeline::Sealed> {
