@@ -1,0 +1,359 @@
+//! Dumping a database into the repository.
+
+use super::*;
+
+/// Back up every configured database; one artifact each.
+pub fn backup_all(
+    engine: &Engine,
+    name: Option<&str>,
+    face: &dyn Progress,
+    cancel: &'static AtomicBool,
+) -> Result<Vec<backup::BackupReport>> {
+    let dbs = configured_databases(engine)?;
+    let several = dbs.len() > 1;
+    let mut out = Vec::new();
+    for db in dbs {
+        let job = Job::start(engine, "backup", &format!("database {db}"), face, cancel)?;
+        let cancel = job.cancel_flag();
+        let result = dump_one(engine, &db, several, name, &job, cancel);
+        job.finish(&result, 0);
+        let (outcome, detail) = match &result {
+            Ok(r) => (
+                "succeeded".to_string(),
+                format!(
+                    "{} {} ({} bytes stored)",
+                    r.id,
+                    r.file.display(),
+                    r.stored_size
+                ),
+            ),
+            Err(e) => (
+                if e.kind == ErrorKind::Cancelled {
+                    "cancelled"
+                } else {
+                    "failed"
+                }
+                .to_string(),
+                e.message.clone(),
+            ),
+        };
+        engine.audit("backup", &format!("database {db}"), &outcome, &detail)?;
+        out.push(result?);
+    }
+    Ok(out)
+}
+
+fn dump_one(
+    engine: &Engine,
+    db: &str,
+    several: bool,
+    name: Option<&str>,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<backup::BackupReport> {
+    let started = Instant::now();
+    let created_at = Utc::now();
+    let t = BackupType::Database;
+    let format = engine.config.sources.database.format;
+    job.phase("connecting");
+    let info = server(engine)?.with_db(db);
+    job.acquire(&format!("database {}/{db}", info.server()))?;
+    let pg = Pg::connect(&info, CONNECT_TIMEOUT)?;
+    let version = pg.server_version()?;
+    let dump_tool = pgsrc::tool("pg_dump")?;
+    pgsrc::check_tool_version(&dump_tool, &version)?;
+
+    // Encryption as for every other type.
+    let (ring, encrypt) = backup::encryption_for(engine, t)?;
+
+    job.phase("reading table statistics");
+    let size = pg.database_size(db)?;
+    let snapshot = pg.export_snapshot()?;
+    job.total(Some(size), None);
+    let mut tables = Vec::new();
+
+    let id = backup::new_id(t, created_at);
+    let compression = engine.config.compression.algorithm;
+    let level = engine.config.compression.level;
+    let data_key = ring.as_ref().map(|_| DataKey::random());
+    let wrapped = match (&ring, &data_key) {
+        (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
+        _ => None,
+    };
+    let payload_name = db_artifact_name(
+        created_at,
+        several.then_some(db),
+        name,
+        format,
+        compression,
+        encrypt,
+    );
+    let (payload_file, payload_tmp) = engine.repo.create_partial(t, &payload_name)?;
+    job.track_partial(&payload_tmp)?;
+    let record = backup::running_record(
+        engine,
+        &id,
+        t,
+        name,
+        (BackupKind::Full, None),
+        created_at,
+        &payload_name,
+        encrypt,
+        wrapped.as_ref(),
+        job.id,
+    );
+    engine.catalog.insert_backup(&record)?;
+
+    let dumped = (|| -> Result<pipeline::Sealed> {
+        let mut sealer = Sealer::new(
+            payload_file,
+            SealOptions {
+                compression,
+                level,
+                data_key: if encrypt { data_key.clone() } else { None },
+                threads: engine.config.compression.threads,
+            },
+        )?
+        .with_path(&payload_tmp);
+        let passfile = PassFile::create(&info)?;
+        let mut args = vec![
+            "--no-password".to_string(),
+            format!("--snapshot={snapshot}"),
+            "--dbname".to_string(),
+            db.to_string(),
+        ];
+        match format {
+            DumpFormat::Custom => args.extend(["--format=custom".into(), "--compress=0".into()]),
+            DumpFormat::Plain => args.push("--format=plain".into()),
+        }
+        job.phase(&format!("dumping {}", info.describe()));
+        let mut child = spawn(
+            &dump_tool,
+            &args,
+            &info,
+            passfile.as_ref(),
+            Stdio::null(),
+            Stdio::piped(),
+        )?;
+        let stderr = drain_stderr(&mut child);
+        let mut out = child.stdout.take().expect("stdout piped");
+        widen_pipe(&out);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done: u64 = 0;
+        // Row counts come from the same exported snapshot as the dump, so
+        // they are taken while pg_dump runs instead of before it.
+        let (copy, stats) = std::thread::scope(|scope| {
+            let stats = scope.spawn(|| pg.table_stats());
+            let copy = (|| -> Result<()> {
+                loop {
+                    check_cancel(cancel)?;
+                    let n = out
+                        .read(&mut buf)
+                        .map_err(|e| Error::io("cannot read the output of", &dump_tool.path, e))?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    sealer
+                        .write_all(&buf[..n])
+                        .map_err(|e| Error::io("cannot write", &payload_tmp, e))?;
+                    done += n as u64;
+                    job.advance(done, 0);
+                }
+            })();
+            let stats = stats
+                .join()
+                .unwrap_or_else(|_| Err(Error::external("the row-count query panicked")));
+            (copy, stats)
+        });
+        if copy.is_err() {
+            let _ = child.kill();
+        }
+        drop(out);
+        let status = child
+            .wait()
+            .map_err(|e| Error::external(format!("pg_dump did not finish: {e}")))?;
+        let err_text = stderr.join().unwrap_or_default();
+        copy?;
+        if !status.success() {
+            // A failed row count (e.g. permission denied on a table) aborts
+            // the transaction that exported the snapshot, and pg_dump then
+            // fails to import it: the count's error is the real cause.
+            if let Err(e) = stats {
+                return Err(Error::new(
+                    e.kind,
+                    format!("cannot back up {}: {}", info.describe(), e.message),
+                )
+                .hint("nothing was kept; fix the cause above and run the backup again"));
+            }
+            let how = match status.code() {
+                Some(c) => format!("exited with status {c}"),
+                None => "was killed".to_string(),
+            };
+            return Err(Error::external(format!(
+                "pg_dump of {} {how}: {}",
+                info.describe(),
+                if err_text.is_empty() {
+                    "(no message)"
+                } else {
+                    err_text.as_str()
+                }
+            ))
+            .hint("nothing was kept; fix the cause above and run the backup again"));
+        }
+        tables = stats?;
+        job.phase("sealing");
+        let (sealed, _) = sealer.finish()?;
+        Ok(sealed)
+    })();
+    drop(pg);
+    let sealed = match dumped {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&payload_tmp);
+            let status = if e.kind == ErrorKind::Cancelled {
+                BackupStatus::Cancelled
+            } else {
+                BackupStatus::Failed
+            };
+            let _ = engine.catalog.set_backup_status(&id, status);
+            return Err(e);
+        }
+    };
+
+    job.phase("publishing");
+    let facts = DatabaseFacts {
+        database: db.to_string(),
+        host: info.host.clone(),
+        port: info.port,
+        format: format.as_str().to_string(),
+        server_version: version.text.clone(),
+        server_version_num: version.num,
+        pg_dump_version: dump_tool.version.clone(),
+        size,
+        tables,
+    };
+    let commit = (|| -> Result<(PathBuf, Manifest)> {
+        let payload_final = engine.repo.publish(&payload_tmp, t, &payload_name)?;
+        job.track_partial(&payload_final)?;
+        let final_name = payload_final
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            id: id.clone(),
+            backup_type: t,
+            name: name.map(str::to_string),
+            kind: BackupKind::Full,
+            parent_id: None,
+            created_at,
+            finished_at: Utc::now(),
+            created_by: engine.actor.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            source: json!({"database": db, "host": info.host, "port": info.port, "user": info.user}),
+            compression,
+            compression_level: level,
+            encrypted: encrypt,
+            segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
+            key: wrapped.clone(),
+            payload: StreamInfo {
+                file: final_name.clone(),
+                size: sealed.size,
+                stored_size: sealed.stored_size,
+                sha256: sealed.sha256.clone(),
+            },
+            index: None,
+            files: None,
+            database: Some(serde_json::to_value(&facts).expect("serializes")),
+            warnings: Vec::new(),
+            mac: None,
+        };
+        if let Some(dk) = &data_key {
+            manifest.mac = Some(crypto::manifest_mac(dk, &manifest));
+        }
+        let manifest_path = engine
+            .repo
+            .type_dir(t)
+            .join(Manifest::file_name_for(&final_name));
+        crate::storage::local::write_atomic(&manifest_path, &manifest.to_json_pretty())?;
+        Ok((payload_final, manifest))
+    })();
+    let (payload_final, manifest) = match commit {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&payload_tmp);
+            let _ = engine.catalog.set_backup_status(&id, BackupStatus::Failed);
+            return Err(e);
+        }
+    };
+    engine
+        .catalog
+        .upsert_from_manifest(&manifest, &payload_final, BackupStatus::Succeeded)?;
+    Ok(backup::BackupReport {
+        id,
+        backup_type: t,
+        kind: BackupKind::Full,
+        parent_id: None,
+        status: BackupStatus::Succeeded,
+        file: payload_final,
+        size: manifest.payload.size,
+        stored_size: manifest.payload.stored_size,
+        encrypted: encrypt,
+        files: None,
+        warnings: Vec::new(),
+        seconds: started.elapsed().as_secs_f64(),
+        job_id: job.id,
+    })
+}
+
+/// Give a pipe a 1 MiB buffer (Linux allows it without privileges up to
+/// /proc/sys/fs/pipe-max-size): with the default 64 KiB, pg_dump and the
+/// sealer wake each other for every few pages, which costs more wall time
+/// than the work itself on two cores.
+fn widen_pipe(fd: &impl std::os::unix::io::AsRawFd) {
+    // SAFETY: fcntl on a descriptor we own; failure only keeps the default.
+    unsafe {
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+}
+
+/// Seed-style name: `db_backup_20261126_020000.dump.zst`, `db_backup_20261126_020000.sql.gz`.
+pub fn db_artifact_name(
+    at: chrono::DateTime<Utc>,
+    db: Option<&str>,
+    name: Option<&str>,
+    format: DumpFormat,
+    compression: crate::archive::manifest::Compression,
+    encrypted: bool,
+) -> String {
+    let mut s = String::from("db_backup_");
+    if let Some(db) = db {
+        let safe: String = db
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        s.push_str(&safe);
+        s.push('_');
+    }
+    s.push_str(&at.format("%Y%m%d_%H%M%S").to_string());
+    if let Some(n) = name {
+        s.push('_');
+        s.push_str(n);
+    }
+    s.push_str(match format {
+        DumpFormat::Custom => ".dump",
+        DumpFormat::Plain => ".sql",
+    });
+    s.push_str(compression.extension());
+    if encrypted {
+        s.push_str(".enc");
+    }
+    s
+}
