@@ -499,7 +499,17 @@ fn backup_file<W: Write>(
         progress: prog,
         cancelled: false,
     };
-    if let Err(err) = append_entry(builder, &e, e.mode & 0o1777, &mut reader) {
+    // The tar writer copies with std's 8 KiB buffer unless the reader is
+    // buffered: give it up to 1 MiB so a large file is read, hashed and
+    // sealed in big pieces rather than 8 KiB syscalls.
+    let cap = (e.size.min(1 << 20) as usize).max(8 << 10);
+    let appended = append_entry(
+        builder,
+        &e,
+        e.mode & 0o1777,
+        io::BufReader::with_capacity(cap, &mut reader),
+    );
+    if let Err(err) = appended {
         if reader.cancelled {
             return Err(Error::cancelled("filesystem backup cancelled"));
         }
