@@ -582,14 +582,7 @@ fn write_tree(
             warnings: outcome.warnings.clone(),
             mac: None,
         };
-        if let Some(dk) = &data_key {
-            manifest.mac = Some(crypto::manifest_mac(dk, &manifest));
-        }
-        let manifest_path = engine
-            .repo
-            .type_dir(t)
-            .join(Manifest::file_name_for(&final_name));
-        crate::storage::local::write_atomic(&manifest_path, &manifest.to_json_pretty())?;
+        commit_manifest(engine, &mut manifest, data_key.as_ref())?;
         Ok((payload_final, manifest))
     })();
     let (payload_final, manifest) = match commit {
@@ -624,6 +617,24 @@ fn write_tree(
         seconds: started.elapsed().as_secs_f64(),
         job_id: job.id,
     })
+}
+
+/// The commit point of a backup: authenticate the manifest (when keyed) and
+/// write it atomically next to the already published payload. Until this
+/// file exists the artifact does not count as a backup.
+pub(crate) fn commit_manifest(
+    engine: &Engine,
+    manifest: &mut Manifest,
+    data_key: Option<&DataKey>,
+) -> Result<()> {
+    if let Some(dk) = data_key {
+        manifest.mac = Some(crypto::manifest_mac(dk, manifest));
+    }
+    let path = engine
+        .repo
+        .type_dir(manifest.backup_type)
+        .join(Manifest::file_name_for(&manifest.payload.file));
+    crate::storage::local::write_atomic(&path, &manifest.to_json_pretty())
 }
 
 /// The catalog row of a backup that has just started: `running`, pointing

@@ -269,14 +269,7 @@ fn dump_one(
             warnings: Vec::new(),
             mac: None,
         };
-        if let Some(dk) = &data_key {
-            manifest.mac = Some(crypto::manifest_mac(dk, &manifest));
-        }
-        let manifest_path = engine
-            .repo
-            .type_dir(t)
-            .join(Manifest::file_name_for(&final_name));
-        crate::storage::local::write_atomic(&manifest_path, &manifest.to_json_pretty())?;
+        backup::commit_manifest(engine, &mut manifest, data_key.as_ref())?;
         Ok((payload_final, manifest))
     })();
     let (payload_final, manifest) = match commit {
