@@ -286,6 +286,7 @@ fn restore_tree(
         }
     }
 
+    let superseded = superseded_by_later_links(&links, &keys)?;
     let mut total = ExtractOutcome::default();
     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
         job.phase(&format!(
@@ -294,7 +295,7 @@ fn restore_tree(
             i + 1,
             links.len()
         ));
-        let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass).map_err(|e| {
+        let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass, Some(&superseded[i])).map_err(|e| {
             if one_pass {
                 // The directory did not exist before this restore.
                 let _ = std::fs::remove_dir_all(&target_path);
@@ -329,6 +330,33 @@ fn restore_tree(
     ))
 }
 
+/// For each link of a chain, the files that a later link stores again or
+/// deletes: writing them would be wasted (a log that grew is in every
+/// incremental whole). Holds only changed paths, not the whole tree.
+fn superseded_by_later_links(
+    links: &[Artifact],
+    keys: &[Option<DataKey>],
+) -> Result<Vec<std::collections::HashSet<Vec<u8>>>> {
+    let mut sets = vec![std::collections::HashSet::new(); links.len()];
+    let mut later = std::collections::HashSet::new();
+    for i in (0..links.len()).rev() {
+        sets[i] = later.clone();
+        if i == 0 {
+            break;
+        }
+        let link = &links[i];
+        for e in backup::open_index(&link.manifest, &link.manifest_path, keys[i].as_ref())? {
+            let e = e?;
+            let replaced = (e.kind == filesystem::EntryKind::File && e.stored)
+                || e.kind == filesystem::EntryKind::Deleted;
+            if replaced {
+                later.insert(e.path);
+            }
+        }
+    }
+    Ok(sets)
+}
+
 /// Extract one link of a chain into `dest` (already verified).
 pub fn extract_link(
     link: &Artifact,
@@ -337,7 +365,7 @@ pub fn extract_link(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<ExtractOutcome> {
-    extract_link_checked(link, dk, dest, progress, cancel, false)
+    extract_link_checked(link, dk, dest, progress, cancel, false, None)
 }
 
 /// Extract one link; with `hash_as_read`, also check the stored bytes'
@@ -349,6 +377,7 @@ pub fn extract_link_checked(
     progress: &dyn Progress,
     cancel: &AtomicBool,
     hash_as_read: bool,
+    superseded: Option<&std::collections::HashSet<Vec<u8>>>,
 ) -> Result<ExtractOutcome> {
     let path = link.payload_path();
     let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
@@ -378,6 +407,7 @@ pub fn extract_link_checked(
     // and hashed as a whole; per-file hashes would only repeat that.
     let opts = filesystem::ExtractOptions {
         check_hashes: !(hash_as_read && link.manifest.encrypted),
+        superseded,
     };
     let outcome = filesystem::extract_with(&mut stream, &mut index, dest, &cb, cancel, opts)?;
     if hash_as_read {

@@ -481,9 +481,12 @@ pub fn extract<R: Read>(
     )
 }
 
-/// How [`extract_with`] checks what it writes.
+/// How [`extract_with`] checks and chooses what it writes.
 #[derive(Debug, Clone, Copy)]
-pub struct ExtractOptions {
+pub struct ExtractOptions<'a> {
+    /// Files a later link of the chain stores again or deletes: their
+    /// content here would only be overwritten, so it is not written.
+    pub superseded: Option<&'a std::collections::HashSet<Vec<u8>>>,
     /// Check every file's SHA-256 against the index (default). Redundant
     /// when the whole stream is authenticated (AES-GCM segments plus the
     /// payload's SHA-256 from an authenticated manifest), and it costs a
@@ -491,9 +494,12 @@ pub struct ExtractOptions {
     pub check_hashes: bool,
 }
 
-impl Default for ExtractOptions {
+impl Default for ExtractOptions<'_> {
     fn default() -> Self {
-        ExtractOptions { check_hashes: true }
+        ExtractOptions {
+            superseded: None,
+            check_hashes: true,
+        }
     }
 }
 
@@ -592,6 +598,9 @@ pub fn extract_with<R: Read>(
         let target = place.target(&path);
         place.ancestors(&path, &target, true)?;
         match kind {
+            EntryKind::File if opts.superseded.is_some_and(|s| s.contains(&path)) => {
+                // A later link of the chain brings the final version.
+            }
             EntryKind::File => {
                 place.invalidate(&target);
                 write_file(&mut entry, &target, &idx, &mut ctx)?;
