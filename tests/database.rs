@@ -1371,14 +1371,6 @@ fn plain_restore_as_role_runs_as_that_role() {
     drop(db);
 }
 
-/// Unmounts a tmpfs when the test ends, however it ends.
-struct UmountDb(PathBuf);
-impl Drop for UmountDb {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_during_the_dump_fails_cleanly() {
     let Some(admin) = test_server() else { return };
@@ -1391,19 +1383,10 @@ fn disk_full_during_the_dump_fails_cleanly() {
     );
     let mut sb = db.sandbox("");
     let mnt = sb.dir.path().join("smallfs");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !mounted {
+    let Some(_umount) = SmallDisk::mount(&mnt, "2m") else {
         println!("skipped: cannot mount a tmpfs to fill (not root?)");
         return;
-    }
-    let _umount = UmountDb(mnt.clone());
+    };
     sb.repo = mnt.join("repo");
     sb.write_config(&format!("[sources.database]\nurl = \"{}\"\n", db.url()));
     let out = sb.run(&["backup", "--type", "database"]);

@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -345,30 +345,14 @@ fn unreadable_source_file_is_a_warning_not_a_silent_success() {
     chmod(&secret, 0o644);
 }
 
-struct Umount(PathBuf);
-impl Drop for Umount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_fails_cleanly() {
     let mut sb = Sandbox::new();
     let mnt = sb.dir.path().join("smallfs");
-    fs::create_dir_all(&mnt).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
+    let Some(_guard) = SmallDisk::mount(&mnt, "2m") else {
         println!("SKIP: cannot mount a tmpfs (not root?)");
         return;
-    }
-    let _guard = Umount(mnt.clone());
+    };
     sb.repo = mnt.join("repo");
     sb.write_config("");
     fs::write(sb.app.join("uploads/big.bin"), noise(10 << 20, 5)).unwrap();

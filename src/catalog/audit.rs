@@ -337,6 +337,26 @@ fn record_from_row(
 
 const AUDIT_COLUMNS: &str = "seq, ts, actor, action, target, outcome, detail, prev_hash, hash";
 
+/// Store one record exactly as given (`verb` is `INSERT` or `INSERT OR IGNORE`).
+fn insert_record(conn: &rusqlite::Connection, rec: &AuditRecord, verb: &str) -> Result<()> {
+    let e = &rec.entry;
+    conn.execute(
+        &format!("{verb} INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        params![
+            rec.seq,
+            format_ts(&e.ts),
+            e.actor,
+            e.action,
+            e.target,
+            e.outcome,
+            e.detail,
+            rec.prev_hash,
+            rec.hash
+        ],
+    )?;
+    Ok(())
+}
+
 impl Catalog {
     /// Append an entry to the chain. The write lock is taken before the
     /// chain head is read, so concurrent writers cannot fork the chain.
@@ -353,22 +373,7 @@ impl Catalog {
                 None => (1, GENESIS_HASH.to_string()),
             };
             let rec = AuditRecord::chain(seq, entry.clone(), &prev);
-            let e = &rec.entry;
-            conn.execute(
-                "INSERT INTO audit (seq, ts, actor, action, target, outcome, detail, prev_hash, hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    rec.seq,
-                    format_ts(&e.ts),
-                    e.actor,
-                    e.action,
-                    e.target,
-                    e.outcome,
-                    e.detail,
-                    rec.prev_hash,
-                    rec.hash
-                ],
-            )?;
+            insert_record(conn, &rec, "INSERT")?;
             Ok(rec)
         })
     }
@@ -394,22 +399,7 @@ impl Catalog {
                 let Ok(rec) = serde_json::from_str::<AuditRecord>(&line) else {
                     continue;
                 };
-                let e = &rec.entry;
-                conn.execute(
-                    "INSERT OR IGNORE INTO audit (seq, ts, actor, action, target, outcome, detail, prev_hash, hash) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        rec.seq,
-                        format_ts(&e.ts),
-                        e.actor,
-                        e.action,
-                        e.target,
-                        e.outcome,
-                        e.detail,
-                        rec.prev_hash,
-                        rec.hash
-                    ],
-                )?;
+                insert_record(conn, &rec, "INSERT OR IGNORE")?;
                 n += 1;
             }
             Ok(n)

@@ -114,39 +114,51 @@ pub fn run(
             "--target-db, --role and --no-owner apply to database restores only",
         ));
     }
-    let job = Job::start(
+    as_restore_job(
         engine,
-        if req.dry_run {
-            "restore-plan"
-        } else {
-            "restore"
-        },
         &artifact.manifest.id,
+        req.dry_run,
         face,
         cancel,
-    )?;
-    let cancel = job.cancel_flag();
-    let result = restore_tree(engine, req, &artifact, &job, cancel);
+        |job, cancel| restore_tree(engine, req, &artifact, job, cancel),
+        |r| {
+            format!(
+                "{} -> {}{}",
+                r.id,
+                r.target.display(),
+                r.safety_copy
+                    .as_ref()
+                    .map(|s| format!(" (safety copy {s})"))
+                    .unwrap_or_default()
+            )
+        },
+    )
+    .map(AnyRestoreReport::Tree)
+}
+
+/// Run a restore of `artifact_id` as a job (`restore-plan` for a dry run)
+/// and audit real restores: what went where, or why it failed.
+pub(crate) fn as_restore_job<T>(
+    engine: &Engine,
+    artifact_id: &str,
+    dry_run: bool,
+    face: &dyn Progress,
+    cancel: &'static AtomicBool,
+    body: impl FnOnce(&Job, &AtomicBool) -> Result<T>,
+    describe: impl FnOnce(&T) -> String,
+) -> Result<T> {
+    let kind = if dry_run { "restore-plan" } else { "restore" };
+    let job = Job::start(engine, kind, artifact_id, face, cancel)?;
+    let result = body(&job, job.cancel_flag());
     job.finish(&result, 0);
-    if !req.dry_run {
+    if !dry_run {
         let (outcome, detail) = match &result {
-            Ok(r) => (
-                "succeeded".to_string(),
-                format!(
-                    "{} -> {}{}",
-                    r.id,
-                    r.target.display(),
-                    r.safety_copy
-                        .as_ref()
-                        .map(|s| format!(" (safety copy {s})"))
-                        .unwrap_or_default()
-                ),
-            ),
+            Ok(r) => ("succeeded".to_string(), describe(r)),
             Err(e) => ("failed".to_string(), e.message.clone()),
         };
-        engine.audit("restore", &artifact.manifest.id, &outcome, &detail)?;
+        engine.audit("restore", artifact_id, &outcome, &detail)?;
     }
-    result.map(AnyRestoreReport::Tree)
+    result
 }
 
 /// Where a restore writes.

@@ -470,3 +470,29 @@ pub fn pg_url_for(db: &str) -> String {
     };
     format!("{scheme}://{base}/{db}")
 }
+
+/// A small tmpfs mounted for a disk-full test; unmounted when dropped,
+/// however the test ends.
+pub struct SmallDisk(pub PathBuf);
+
+impl SmallDisk {
+    /// Mount a `size` tmpfs (e.g. "2m") at `dir`; None when this process
+    /// may not mount (not root), so the caller can skip and say why.
+    pub fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}

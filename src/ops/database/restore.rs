@@ -44,39 +44,25 @@ pub fn restore(
     cancel: &'static AtomicBool,
 ) -> Result<DbRestoreReport> {
     let artifact = select::resolve(engine, Some(BackupType::Database), &req.selector)?;
-    let job = Job::start(
+    crate::ops::restore::as_restore_job(
         engine,
-        if req.dry_run {
-            "restore-plan"
-        } else {
-            "restore"
-        },
         &artifact.manifest.id,
+        req.dry_run,
         face,
         cancel,
-    )?;
-    let cancel = job.cancel_flag();
-    let result = restore_inner(engine, req, &artifact, &job, cancel);
-    job.finish(&result, 0);
-    if !req.dry_run {
-        let (outcome, detail) = match &result {
-            Ok(r) => (
-                "succeeded".to_string(),
-                format!(
-                    "{} -> database {}{}",
-                    r.id,
-                    r.target_database,
-                    r.kept_as
-                        .as_ref()
-                        .map(|k| format!(" (previous kept as {k})"))
-                        .unwrap_or_default()
-                ),
-            ),
-            Err(e) => ("failed".to_string(), e.message.clone()),
-        };
-        engine.audit("restore", &artifact.manifest.id, &outcome, &detail)?;
-    }
-    result
+        |job, cancel| restore_inner(engine, req, &artifact, job, cancel),
+        |r| {
+            format!(
+                "{} -> database {}{}",
+                r.id,
+                r.target_database,
+                r.kept_as
+                    .as_ref()
+                    .map(|k| format!(" (previous kept as {k})"))
+                    .unwrap_or_default()
+            )
+        },
+    )
 }
 
 /// A database this process created and must drop unless told to keep it.
