@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod ops;
 pub mod sources;
 pub mod storage;
+pub mod wizards;
