@@ -16,6 +16,7 @@ pub mod audit;
 mod backups;
 mod jobs;
 mod schema;
+pub mod stats;
 #[cfg(test)]
 mod tests;
 

@@ -85,6 +85,13 @@ ALTER TABLE jobs ADD COLUMN parent_job INTEGER;
 ALTER TABLE jobs ADD COLUMN resource TEXT;
 CREATE INDEX jobs_parent ON jobs(parent_job);
 "#,
+    // 3 (health): the health checks and metrics ask "newest job of a kind"
+    // and "newest verification" on every run; keep that an index lookup
+    // with 100,000 rows.
+    r#"
+CREATE INDEX IF NOT EXISTS jobs_kind_created ON jobs(kind, created_at);
+CREATE INDEX IF NOT EXISTS backups_verified ON backups(verified_at);
+"#,
 ];
 
 /// The schema version this binary writes.

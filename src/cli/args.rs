@@ -79,6 +79,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check freshness, success rate, space, verification, drills, keys,
+    /// catalog, audit log and PostgreSQL (exit 0 ok, 1 warning, 2 critical).
+    Health,
+    /// Space used per type and target, the repository disk, and growth.
+    Storage,
     /// Show the effective configuration (secrets masked).
     Config,
     /// Run a demo on a generated Panel-like app under ./var/demo.

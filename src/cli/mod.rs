@@ -4,6 +4,7 @@
 
 pub mod args;
 mod demo;
+mod health;
 mod progress;
 mod show;
 
@@ -120,6 +121,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(if report.ok { 0 } else { 1 })
         }
+        Command::Health => health::health(&load()?, json),
+        Command::Storage => health::storage(&load()?, json),
         Command::Catalog {
             command: CatalogCommand::Rebuild { repository },
         } => {
@@ -462,7 +465,12 @@ fn run_with_engine(
                 Ok(0)
             }
         },
-        Command::Demo | Command::Config | Command::Catalog { .. } | Command::Recover { .. } => {
+        Command::Demo
+        | Command::Config
+        | Command::Catalog { .. }
+        | Command::Recover { .. }
+        | Command::Health
+        | Command::Storage => {
             unreachable!("handled before the engine opens")
         }
     }

@@ -61,6 +61,15 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("retention", "state_days", 1, 36_500),
     ("retention", "min_keep", 0, 100_000),
     ("health", "max_backup_age_hours", 1, 100_000),
+    ("health", "success_window_days", 1, 3_650),
+    ("health.rpo_minutes", "database", 1, 5_256_000),
+    ("health.rpo_minutes", "filesystem", 1, 5_256_000),
+    ("health.rpo_minutes", "configuration", 1, 5_256_000),
+    ("health", "rto_minutes", 1, 525_600),
+    ("health", "max_verify_age_days", 1, 3_650),
+    ("health", "max_drill_age_days", 1, 3_650),
+    ("health", "disk_warn_percent", 1, 100),
+    ("health", "disk_critical_percent", 1, 100),
     ("backup", "full_every_days", 1, 36_500),
 ];
 
@@ -127,6 +136,45 @@ pub(crate) fn check_table(table: &Table, origin: &str) -> Result<()> {
                 origin,
                 v,
                 "a number from 0 to 1",
+            ));
+        }
+    }
+    let percent = |key: &str, default: i64| {
+        get(table, "health", key)
+            .and_then(Value::as_integer)
+            .unwrap_or(default)
+    };
+    if percent("disk_warn_percent", 80) > percent("disk_critical_percent", 90) {
+        let v = get(table, "health", "disk_warn_percent")
+            .or_else(|| get(table, "health", "disk_critical_percent"))
+            .expect("one of them is set when they disagree");
+        return Err(bad(
+            "health",
+            "disk_warn_percent",
+            origin,
+            v,
+            "a percentage no higher than disk_critical_percent",
+        ));
+    }
+    if let Some(v) = get(table, "health", "rpo_minutes") {
+        if !v.is_table() {
+            return Err(bad(
+                "health",
+                "rpo_minutes",
+                origin,
+                v,
+                "a table such as { database = 60, filesystem = 1440, configuration = 1440 }",
+            ));
+        }
+    }
+    if let Some(v) = get(table, "metrics", "textfile") {
+        if !v.is_str() {
+            return Err(bad(
+                "metrics",
+                "textfile",
+                origin,
+                v,
+                "a file path, or \"\" to turn metrics off",
             ));
         }
     }

@@ -53,6 +53,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub sources: SourcesConfig,
     pub backup: BackupConfig,
+    pub metrics: MetricsConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -230,6 +231,20 @@ pub struct HealthConfig {
     pub max_backup_age_hours: u32,
     /// 0..=1.
     pub min_backup_success_rate: f64,
+    /// Days of backup jobs the success rate is computed over.
+    pub success_window_days: u32,
+    /// Recovery point objective per backup type, in minutes.
+    pub rpo_minutes: RpoConfig,
+    /// Recovery time objective: the longest acceptable full recovery.
+    pub rto_minutes: u32,
+    /// Warn when no backup was verified successfully for this long.
+    pub max_verify_age_days: u32,
+    /// Warn when no recovery drill succeeded for this long.
+    pub max_drill_age_days: u32,
+    /// Repository disk use (percent) that is a warning.
+    pub disk_warn_percent: u32,
+    /// Repository disk use (percent) that is critical.
+    pub disk_critical_percent: u32,
 }
 
 impl Default for HealthConfig {
@@ -237,8 +252,56 @@ impl Default for HealthConfig {
         HealthConfig {
             max_backup_age_hours: 25,
             min_backup_success_rate: 0.95,
+            success_window_days: 7,
+            rpo_minutes: RpoConfig::default(),
+            rto_minutes: 240,
+            max_verify_age_days: 7,
+            max_drill_age_days: 30,
+            disk_warn_percent: 80,
+            disk_critical_percent: 90,
         }
     }
+}
+
+/// `[health.rpo_minutes]`: how much data (in minutes) each type may lose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpoConfig {
+    pub database: u32,
+    pub filesystem: u32,
+    pub configuration: u32,
+}
+
+impl Default for RpoConfig {
+    fn default() -> Self {
+        RpoConfig {
+            database: 60,
+            filesystem: 1440,
+            configuration: 1440,
+        }
+    }
+}
+
+impl RpoConfig {
+    /// The objective for a type; `None` for types without one (state).
+    pub fn minutes(&self, t: BackupType) -> Option<u32> {
+        match t {
+            BackupType::Database => Some(self.database),
+            BackupType::Filesystem => Some(self.filesystem),
+            BackupType::Configuration => Some(self.configuration),
+            BackupType::State => None,
+        }
+    }
+}
+
+/// `[metrics]`: the Prometheus textfile.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where to write it; unset means `<catalog dir>/metrics/lifeboat.prom`,
+    /// an empty string turns metrics off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -414,6 +477,30 @@ impl Config {
         c.env_files.iter_mut().for_each(abs);
         c.version_file.iter_mut().for_each(abs);
         c.git_dir.iter_mut().for_each(abs);
+        if let Some(t) = self
+            .metrics
+            .textfile
+            .as_mut()
+            .filter(|t| !t.as_os_str().is_empty())
+        {
+            abs(t);
+        }
+    }
+
+    /// The metrics textfile, or `None` when metrics are turned off.
+    pub fn metrics_textfile(&self) -> Option<PathBuf> {
+        match &self.metrics.textfile {
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) => Some(p.clone()),
+            None => Some(
+                self.catalog
+                    .path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("metrics")
+                    .join("lifeboat.prom"),
+            ),
+        }
     }
 
     /// Retention window, in days, for a backup type.

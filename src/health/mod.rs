@@ -5,8 +5,16 @@
 //! One evaluation feeds `lifeboat health`, the console's Dashboard and
 //! Health screens, metrics and alerts, so they can never disagree.
 
+pub mod checks;
+pub mod disk;
+pub mod storage;
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+pub use checks::Depth;
 
 /// The Nagios convention: ok 0, warning 1, critical 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -80,8 +88,59 @@ pub fn evaluate(
     catalog: &crate::catalog::Catalog,
     now: DateTime<Utc>,
 ) -> HealthReport {
-    let _ = (config, catalog);
-    HealthReport::new(now, Vec::new())
+    evaluate_with(config, Some(catalog), None, now, Depth::Full)
+}
+
+/// Evaluate when the catalog could not be opened (`why`): the catalog
+/// check is critical and says why; the checks that need no catalog
+/// (repository, disk, key file, PostgreSQL) still run.
+pub fn evaluate_without_catalog(
+    config: &crate::config::Config,
+    why: &str,
+    now: DateTime<Utc>,
+) -> HealthReport {
+    evaluate_with(config, None, Some(why), now, Depth::Full)
+}
+
+/// Evaluate at the given depth ([`Depth::Quick`] skips PostgreSQL, the
+/// catalog's `quick_check` and the audit chains).
+pub fn evaluate_with(
+    config: &crate::config::Config,
+    catalog: Option<&crate::catalog::Catalog>,
+    catalog_error: Option<&str>,
+    now: DateTime<Utc>,
+    depth: Depth,
+) -> HealthReport {
+    let ctx = checks::Ctx {
+        config,
+        catalog,
+        now,
+    };
+    let types = crate::ops::full::configured_types(config);
+    let mut out = Vec::new();
+    out.push(checks::repository(&ctx));
+    if depth == Depth::Full || catalog.is_none() {
+        out.push(checks::catalog(&ctx, catalog_error));
+    }
+    out.extend(checks::backup_age(&ctx, &types));
+    out.push(checks::success_rate(&ctx));
+    out.extend(checks::rpo(&ctx, &types));
+    out.push(checks::rto(&ctx));
+    out.push(checks::verify_age(&ctx));
+    out.push(checks::drill_age(&ctx));
+    let growth = catalog.and_then(|c| {
+        let free = disk::space(&config.repository.path).ok()?.free;
+        let per_day = c.bytes_per_day().ok()?;
+        let totals = storage::daily_totals(&per_day, now.date_naive(), storage::GROWTH_DAYS + 1);
+        storage::growth(&totals, free)
+    });
+    out.push(checks::disk(&ctx, growth));
+    out.push(checks::key_file(&ctx));
+    if depth == Depth::Full {
+        out.push(checks::audit(&ctx));
+        out.extend(checks::postgres(&ctx));
+    }
+    HealthReport::new(now, out)
 }
 
 /// Space used per backup type, the repository disk, and growth.
@@ -106,14 +165,5 @@ pub fn storage(
     catalog: &crate::catalog::Catalog,
     now: DateTime<Utc>,
 ) -> crate::error::Result<StorageReport> {
-    let _ = (catalog, now);
-    Ok(StorageReport {
-        repository: config.repository.path.clone(),
-        per_type: Vec::new(),
-        per_target: Vec::new(),
-        disk_total: 0,
-        disk_free: 0,
-        daily_totals: Vec::new(),
-        days_until_full: None,
-    })
+    storage::report(config, catalog, now)
 }

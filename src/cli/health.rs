@@ -1,0 +1,135 @@
+//! `lifeboat health` and `lifeboat storage`.
+//!
+//! Neither opens an [`Engine`](crate::ops::Engine): that would create a
+//! missing repository or catalog, and a health check must report a missing
+//! repository, not paper over it.
+
+use chrono::Utc;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::health::checks::{bytes, human};
+use crate::health::{self, HealthReport, Status};
+
+/// Open the catalog if it exists; `Err` says why it cannot be used.
+fn open_catalog(config: &Config) -> std::result::Result<Catalog, String> {
+    let p = &config.catalog.path;
+    if !p.exists() {
+        return Err(format!(
+            "{} does not exist (a new installation, or the catalog was lost)",
+            p.display()
+        ));
+    }
+    Catalog::open(p).map_err(|e| e.message)
+}
+
+/// Evaluate, print, and return the Nagios exit code.
+pub fn health(config: &Config, json: bool) -> Result<i32> {
+    let now = Utc::now();
+    let report = match open_catalog(config) {
+        Ok(c) => health::evaluate(config, &c, now),
+        Err(why) => health::evaluate_without_catalog(config, &why, now),
+    };
+    if json {
+        super::show::print_json(&report);
+    } else {
+        print_report(&report);
+    }
+    Ok(report.verdict.exit_code())
+}
+
+fn word(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "OK",
+        Status::Warning => "WARNING",
+        Status::Critical => "CRITICAL",
+    }
+}
+
+fn print_report(r: &HealthReport) {
+    let count = |s: Status| r.checks.iter().filter(|c| c.status == s).count();
+    println!(
+        "HEALTH {}: {} checks, {} ok, {} warning, {} critical ({})",
+        word(r.verdict),
+        r.checks.len(),
+        count(Status::Ok),
+        count(Status::Warning),
+        count(Status::Critical),
+        r.evaluated_at
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+    );
+    let width = r.checks.iter().map(|c| c.title.len()).max().unwrap_or(10);
+    for c in &r.checks {
+        println!(
+            "{:<8} {:<width$}  {}{}",
+            word(c.status),
+            c.title,
+            c.value,
+            if c.threshold.is_empty() {
+                String::new()
+            } else {
+                format!("  [limit: {}]", c.threshold)
+            }
+        );
+        if !c.advice.is_empty() {
+            println!("{:<8} {:<width$}  -> {}", "", "", c.advice);
+        }
+    }
+}
+
+/// Print the storage report.
+pub fn storage(config: &Config, json: bool) -> Result<i32> {
+    let catalog = open_catalog(config).map_err(|why| {
+        Error::not_found(format!("cannot read the catalog: {why}"))
+            .hint("run `lifeboat catalog rebuild` to rebuild it from the repository")
+    })?;
+    let r = health::storage(config, &catalog, Utc::now())?;
+    if json {
+        super::show::print_json(&r);
+        return Ok(0);
+    }
+    let used = r.disk_total.saturating_sub(r.disk_free);
+    println!(
+        "repository {}: disk {} free of {} ({:.0}% used)",
+        r.repository.display(),
+        bytes(r.disk_free),
+        bytes(r.disk_total),
+        crate::health::disk::space(&r.repository)
+            .map(|s| s.used_percent())
+            .unwrap_or(used as f64 * 100.0 / r.disk_total.max(1) as f64)
+    );
+    println!("\n{:<16} {:>8} {:>12}", "TYPE", "BACKUPS", "STORED");
+    for (t, n, b) in &r.per_type {
+        println!("{:<16} {:>8} {:>12}", t.as_str(), n, bytes(*b));
+    }
+    println!("\n{:<50} {:>8} {:>12}", "TARGET", "BACKUPS", "STORED");
+    for (t, n, b) in &r.per_target {
+        println!("{:<50} {:>8} {:>12}", t, n, bytes(*b));
+    }
+    let first = r.daily_totals.first().map(|d| d.1).unwrap_or(0);
+    let last = r.daily_totals.last().map(|d| d.1).unwrap_or(0);
+    println!(
+        "\nstored: {} now, {} {} days ago",
+        bytes(last),
+        bytes(first),
+        r.daily_totals.len().saturating_sub(1)
+    );
+    match r.days_until_full {
+        Some(d) if d > 36_500.0 => println!(
+            "at the growth of the last {} days the disk is full in more than 100 years",
+            health::storage::GROWTH_DAYS
+        ),
+        Some(d) => println!(
+            "at the growth of the last {} days the disk is full in {} ({d:.0} days)",
+            health::storage::GROWTH_DAYS,
+            human((d * 86_400.0).min(1e12) as i64)
+        ),
+        None => println!(
+            "not growing over the last {} days: no full-disk date",
+            health::storage::GROWTH_DAYS
+        ),
+    }
+    Ok(0)
+}
