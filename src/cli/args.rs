@@ -64,6 +64,17 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Rehearse disaster recovery: restore the newest consistent point into
+    /// a sandbox directory and scratch databases, verify, measure, clean up.
+    /// Production files and databases are never touched.
+    Drill {
+        /// Newest consistent point at or before this time (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Keep the sandbox directory and scratch databases for inspection.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Manage encryption keys.
     Key {
         #[command(subcommand)]

@@ -1,4 +1,4 @@
-//! `lifeboat health` and `lifeboat storage`.
+//! `lifeboat health`, `lifeboat storage`, and the drill's report.
 //!
 //! Neither opens an [`Engine`](crate::ops::Engine): that would create a
 //! missing repository or catalog, and a health check must report a missing
@@ -132,4 +132,25 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
         ),
     }
     Ok(0)
+}
+
+/// Print a drill's report (the recovery report's Markdown) or its JSON.
+pub fn print_drill(r: &crate::ops::drill::DrillReport, json: bool) {
+    if json {
+        super::show::print_json(r);
+        return;
+    }
+    print!("{}", crate::ops::recover::markdown(&r.recovery));
+    if let Some(f) = &r.recovery.report_file {
+        println!("\n(report saved to {})", f.display());
+    }
+    println!(
+        "drill job {}: {}",
+        r.job_id,
+        if r.ok {
+            "recovery rehearsed successfully; production was not touched"
+        } else {
+            "FAILED; production was not touched"
+        }
+    );
 }

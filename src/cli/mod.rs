@@ -320,6 +320,16 @@ fn run_with_engine(
             }
             Ok(if report.ok { 0 } else { 1 })
         }
+        Command::Drill { at, keep } => {
+            let at = at.as_deref().map(ops::select::parse_time).transpose()?;
+            let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+                Box::new(progress::TaggedLines::new(t.as_str(), json))
+            };
+            let report = ops::drill::run(engine, at, keep, face, &faces, &CANCEL)?;
+            face.done();
+            health::print_drill(&report, json);
+            Ok(if report.ok { 0 } else { 1 })
+        }
         Command::Restore(a) if a.undo => {
             let msg = ops::database::undo(engine, a.db.as_deref(), a.yes)?;
             if json {

@@ -47,6 +47,32 @@ pub struct Phase {
     pub outcome: String,
 }
 
+/// Where a recovery writes: over the live system, or into a sandbox for a
+/// drill. The runbook (plan, order, verification, report) is the same; only
+/// the destinations differ, so a drill rehearses exactly what a recovery does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Original paths, and each database under its own name.
+    Production,
+    /// Files under `dir/<type>/`, each database as `<db>_drill_<stamp>`;
+    /// nothing existing is ever overwritten.
+    Sandbox { dir: PathBuf, stamp: String },
+}
+
+impl Destination {
+    /// Name of the scratch database a drill restores `db` into (at most 63
+    /// bytes, PostgreSQL's limit, by shortening the database part).
+    pub fn drill_database(db: &str, stamp: &str) -> String {
+        let suffix = format!("_drill_{stamp}");
+        let room = 63usize.saturating_sub(suffix.len());
+        let mut cut = db.len().min(room);
+        while !db.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}{suffix}", &db[..cut])
+    }
+}
+
 /// What a recovery did (or would do).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveryReport {
@@ -66,6 +92,10 @@ pub struct RecoveryReport {
     pub notes: Vec<String>,
     /// Where the Markdown report was saved.
     pub report_file: Option<PathBuf>,
+    /// Wall time of each type's restore, in seconds.
+    pub restore_seconds: Vec<(BackupType, f64)>,
+    /// A drill: the sandbox directory the files went to (None: production).
+    pub sandbox: Option<PathBuf>,
 }
 
 /// Choose the recovery point of each type from the manifests in `dir`.
@@ -158,6 +188,44 @@ pub fn run(
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
     cancel: &'static AtomicBool,
 ) -> Result<RecoveryReport> {
+    let dest = Destination::Production;
+    let opts = Options {
+        at,
+        dry_run,
+        yes,
+        dest: &dest,
+        parent_job: None,
+    };
+    execute(config, dir, &opts, face, faces, cancel)
+}
+
+/// How [`execute`] runs.
+pub struct Options<'a> {
+    /// Recovery point (default: now).
+    pub at: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    /// Confirmation to restore over the live system (production only).
+    pub yes: bool,
+    pub dest: &'a Destination,
+    /// Restore jobs become children of this job (a drill's).
+    pub parent_job: Option<i64>,
+}
+
+/// The runbook: plan, restore configuration, then database and files in
+/// parallel, verify, and write the Markdown report, into `opts.dest`.
+pub fn execute(
+    config: &Config,
+    dir: &Path,
+    opts: &Options,
+    face: &dyn Progress,
+    faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
+    cancel: &'static AtomicBool,
+) -> Result<RecoveryReport> {
+    let (at, dry_run, yes, dest) = (opts.at, opts.dry_run, opts.yes, opts.dest);
+    let sandbox = match dest {
+        Destination::Sandbox { dir, .. } => Some(dir.clone()),
+        Destination::Production => None,
+    };
     let started_at = Utc::now();
     let t0 = Instant::now();
     let at = at.unwrap_or(started_at);
@@ -218,6 +286,8 @@ pub fn run(
         data_loss_seconds,
         notes,
         report_file: None,
+        restore_seconds: Vec::new(),
+        sandbox: sandbox.clone(),
     };
     if choices.is_empty() {
         return Err(Error::not_found(format!(
@@ -230,14 +300,19 @@ pub fn run(
         report.recovery_seconds = t0.elapsed().as_secs_f64();
         return Ok(report);
     }
-    if !yes {
+    if !yes && *dest == Destination::Production {
         return Err(
             Error::refused("recovery restores every type in place, over the live system")
                 .hint("look at the plan with --dry-run first, then run again with --yes"),
         );
     }
 
-    let engine = Engine::open(config.clone())?;
+    let open_engine = |config: Config| -> Result<Engine> {
+        let mut e = Engine::open(config)?;
+        e.parent_job = opts.parent_job;
+        Ok(e)
+    };
+    let engine = open_engine(config.clone())?;
     let restore_one = |engine: &Engine, c: &Choice, face: &dyn Progress| -> Result<String> {
         let mut req = RestoreRequest {
             backup_type: Some(c.backup_type),
@@ -251,7 +326,17 @@ pub fn run(
             no_owner: false,
             role: None,
         };
-        if c.backup_type == BackupType::Database {
+        if let Destination::Sandbox { dir, stamp } = dest {
+            // Into the sandbox only, and refuse rather than overwrite.
+            req.in_place = false;
+            req.yes = false;
+            if c.backup_type == BackupType::Database {
+                let facts = crate::ops::database::facts(&Artifact::from_file(&c.file)?)?;
+                req.target_db = Some(Destination::drill_database(&facts.database, stamp));
+            } else {
+                req.target = Some(dir.join(c.backup_type.as_str()));
+            }
+        } else if c.backup_type == BackupType::Database {
             // A fresh server has no database to swap: restore straight
             // into the database's own name.
             let a = Artifact::from_file(&c.file)?;
@@ -292,7 +377,11 @@ pub fn run(
     {
         face.phase("restoring configuration");
         let (s, ts) = (Utc::now(), Instant::now());
-        match restore_one(&engine, c, face) {
+        let result = restore_one(&engine, c, face);
+        report
+            .restore_seconds
+            .push((BackupType::Configuration, ts.elapsed().as_secs_f64()));
+        match result {
             Ok(msg) => phase("restore configuration", s, ts, &msg),
             Err(e) => {
                 phase(
@@ -318,11 +407,11 @@ pub fn run(
                 .map(|c| {
                     let config = config.clone();
                     let restore_one = &restore_one;
+                    let open_engine = &open_engine;
                     scope.spawn(move || {
                         let t = Instant::now();
                         let face = faces(c.backup_type);
-                        let r =
-                            Engine::open(config).and_then(|e| restore_one(&e, c, face.as_ref()));
+                        let r = open_engine(config).and_then(|e| restore_one(&e, c, face.as_ref()));
                         (c.backup_type, t.elapsed().as_secs_f64(), r)
                     })
                 })
@@ -333,6 +422,7 @@ pub fn run(
                 .collect()
         });
         for (t, secs, r) in results {
+            report.restore_seconds.push((t, secs));
             let outcome = match r {
                 Ok(msg) => format!("{msg} ({secs:.1}s)"),
                 Err(e) => {
@@ -352,7 +442,13 @@ pub fn run(
         .find(|c| c.backup_type == BackupType::Filesystem)
     {
         if !failures.iter().any(|f| f.starts_with("filesystem")) {
-            match verify_files(&engine, c) {
+            let restored = match dest {
+                Destination::Production => crate::sources::filesystem::Dest::InPlace,
+                Destination::Sandbox { dir, .. } => {
+                    crate::sources::filesystem::Dest::Under(dir.join(c.backup_type.as_str()))
+                }
+            };
+            match verify_files(&engine, c, &restored) {
                 Ok(msg) => checks.push(msg),
                 Err(e) => failures.push(format!("filesystem verification: {}", e.message)),
             }
@@ -391,19 +487,23 @@ pub fn run(
         .notes
         .extend(failures.iter().map(|f| format!("FAILED {f}")));
     let md = markdown(&report);
+    let (prefix, action) = match dest {
+        Destination::Production => ("recovery", "recover"),
+        Destination::Sandbox { .. } => ("drill", "drill"),
+    };
     let path = config
         .catalog
         .path
         .parent()
         .unwrap_or(Path::new("."))
         .join(format!(
-            "recovery-{}.md",
+            "{prefix}-{}.md",
             started_at.format("%Y%m%d_%H%M%S")
         ));
     crate::storage::local::write_atomic(&path, md.as_bytes())?;
     report.report_file = Some(path);
     engine.audit(
-        "recover",
+        action,
         &dir.display().to_string(),
         if report.ok { "succeeded" } else { "failed" },
         &format!(
@@ -416,7 +516,11 @@ pub fn run(
 }
 
 /// Compare the restored files with the chosen backup's index.
-fn verify_files(engine: &Engine, c: &Choice) -> Result<String> {
+fn verify_files(
+    engine: &Engine,
+    c: &Choice,
+    restored: &crate::sources::filesystem::Dest,
+) -> Result<String> {
     let a = Artifact::from_file(&c.file)?;
     let ring = if a.manifest.key.is_some() {
         Some(engine.require_keyring("the backup is keyed")?)
@@ -425,10 +529,7 @@ fn verify_files(engine: &Engine, c: &Choice) -> Result<String> {
     };
     let dk = crate::ops::open_data_key(ring.as_ref(), &a.manifest, &a.manifest_path)?;
     let mut index = crate::ops::backup::open_index(&a.manifest, &a.manifest_path, dk.as_ref())?;
-    let check = crate::sources::filesystem::verify_tree(
-        &mut index,
-        &crate::sources::filesystem::Dest::InPlace,
-    )?;
+    let check = crate::sources::filesystem::verify_tree(&mut index, restored)?;
     if !check.problems.is_empty() {
         return Err(Error::integrity(format!(
             "{} of {} restored entries differ: {}",
@@ -464,13 +565,26 @@ fn dur(secs: i64) -> String {
 pub fn markdown(r: &RecoveryReport) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "# Recovery report: {}\n\n",
+        "# {}: {}\n\n",
+        if r.sandbox.is_some() {
+            "Recovery drill report"
+        } else {
+            "Recovery report"
+        },
         r.started_at.format("%Y-%m-%d %H:%M:%S UTC")
     ));
+    if let Some(dir) = &r.sandbox {
+        s.push_str(&format!(
+            "- Drill: restored into the sandbox `{}` and scratch databases `<db>_drill_<time>`; production was not touched\n",
+            dir.display()
+        ));
+    }
     s.push_str(&format!(
         "- Outcome: **{}**\n- Backup directory: `{}`\n- Recovery point requested: {}\n",
         if r.dry_run {
             "plan only (dry run)"
+        } else if r.ok && r.sandbox.is_some() {
+            "recovery rehearsed successfully"
         } else if r.ok {
             "recovered"
         } else {
@@ -486,6 +600,9 @@ pub fn markdown(r: &RecoveryReport) -> String {
             dur(r.recovery_seconds.round() as i64)
         };
         s.push_str(&format!("- Achieved recovery time (RTO): {rto}\n"));
+        for (t, secs) in &r.restore_seconds {
+            s.push_str(&format!("- Restore time, {t}: {secs:.1}s\n"));
+        }
     }
     if let Some(l) = r.data_loss_seconds {
         s.push_str(&format!(
