@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::*;
@@ -231,4 +232,176 @@ fn storage_reports_usage_per_type_and_target() {
     // Human output names the repository.
     let text = sb.ok(&["storage"]);
     assert!(text.contains(sb.repo.to_str().unwrap()), "{text}");
+}
+
+/// One sample: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// Parse one sample line `name{k="v",...} value` strictly.
+fn parse_sample(line: &str) -> Sample {
+    let name_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or_else(|| panic!("no value: {line}"));
+    let name = &line[..name_end];
+    assert!(
+        !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()),
+        "bad name: {line}"
+    );
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(r) = rest.strip_prefix('{') {
+        let close = r
+            .find("} ")
+            .unwrap_or_else(|| panic!("unclosed labels: {line}"));
+        for pair in r[..close].split("\",") {
+            let (k, v) = pair
+                .split_once("=\"")
+                .unwrap_or_else(|| panic!("bad label {pair:?}: {line}"));
+            assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+            labels.push((k.to_string(), v.trim_end_matches('"').to_string()));
+        }
+        rest = &r[close + 1..];
+    }
+    let value = rest
+        .strip_prefix(' ')
+        .unwrap_or_else(|| panic!("no space before value: {line}"))
+        .parse::<f64>()
+        .unwrap_or_else(|e| panic!("bad value ({e}): {line}"));
+    (name.to_string(), labels, value)
+}
+
+fn metrics(path: &std::path::Path) -> Vec<Sample> {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("metrics file {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(parse_sample)
+        .collect()
+}
+
+fn value(m: &[Sample], name: &str, label: Option<(&str, &str)>) -> f64 {
+    m.iter()
+        .find(|(n, l, _)| {
+            n == name && label.is_none_or(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .unwrap_or_else(|| panic!("no {name} {label:?} in {m:?}"))
+        .2
+}
+
+#[test]
+fn metrics_textfile_is_written_after_jobs_and_health() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let prom = sb.catalog.parent().unwrap().join("metrics/lifeboat.prom");
+    sb.backup("filesystem", &[]);
+    // Written when the job finished, with the quick checks.
+    let m = metrics(&prom);
+    let ts = value(
+        &m,
+        "lifeboat_last_good_backup_timestamp_seconds",
+        Some(("type", "filesystem")),
+    );
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!(ts > now - 600.0 && ts <= now + 1.0, "{ts} vs {now}");
+    assert_eq!(
+        value(
+            &m,
+            "lifeboat_last_good_backup_timestamp_seconds",
+            Some(("type", "configuration"))
+        ),
+        0.0,
+        "configured but never backed up"
+    );
+    assert!(
+        value(
+            &m,
+            "lifeboat_last_backup_size_bytes",
+            Some(("type", "filesystem"))
+        ) > 0.0
+    );
+    assert_eq!(value(&m, "lifeboat_backup_success_ratio", None), 1.0);
+    assert_eq!(
+        value(
+            &m,
+            "lifeboat_health_check_status",
+            Some(("check", "backup_age.configuration"))
+        ),
+        2.0
+    );
+    assert_eq!(value(&m, "lifeboat_health_status", None), 2.0);
+    assert_eq!(
+        value(&m, "lifeboat_last_drill_timestamp_seconds", None),
+        0.0
+    );
+    assert!(
+        !m.iter()
+            .any(|(n, l, _)| n == "lifeboat_health_check_status"
+                && l.iter().any(|(_, v)| v == "audit")),
+        "the audit chain is only walked by a full health run"
+    );
+    // After `health`: every check, including the slow ones.
+    sb.backup("configuration", &[]);
+    sb.run(&["health"]);
+    let m = metrics(&prom);
+    assert_eq!(
+        value(&m, "lifeboat_health_check_status", Some(("check", "audit"))),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "lifeboat_health_check_status",
+            Some(("check", "catalog"))
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "lifeboat_health_check_status",
+            Some(("check", "backup_age.configuration"))
+        ),
+        0.0
+    );
+    // A verification: its time appears, and the slow checks are carried over.
+    let id = sb.json(&["list", "--type", "filesystem"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.ok(&["verify", &id]);
+    let m = metrics(&prom);
+    assert!(value(&m, "lifeboat_last_verify_timestamp_seconds", None) > now - 600.0);
+    assert_eq!(
+        value(&m, "lifeboat_health_check_status", Some(("check", "audit"))),
+        0.0
+    );
+    assert_eq!(
+        fs::metadata(&prom).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // No temp files left beside it.
+    let names: Vec<String> = fs::read_dir(prom.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["lifeboat.prom".to_string()]);
+}
+
+#[test]
+fn metrics_textfile_path_and_off_switch() {
+    let sb = Sandbox::with_extra_config("[metrics]\ntextfile = \"node/lifeboat.prom\"\n");
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("filesystem", &[]);
+    let custom = sb.dir.path().join("node/lifeboat.prom");
+    assert!(!metrics(&custom).is_empty());
+    assert!(!sb.catalog.parent().unwrap().join("metrics").exists());
+
+    let off = Sandbox::with_extra_config("[metrics]\ntextfile = \"\"\n");
+    populate(&off.app);
+    off.generate_key();
+    off.backup("filesystem", &[]);
+    off.run(&["health"]);
+    assert!(!off.catalog.parent().unwrap().join("metrics").exists());
 }

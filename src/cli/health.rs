@@ -27,10 +27,11 @@ fn open_catalog(config: &Config) -> std::result::Result<Catalog, String> {
 /// Evaluate, print, and return the Nagios exit code.
 pub fn health(config: &Config, json: bool) -> Result<i32> {
     let now = Utc::now();
-    let report = match open_catalog(config) {
-        Ok(c) => health::evaluate(config, &c, now),
-        Err(why) => health::evaluate_without_catalog(config, &why, now),
+    let (report, catalog) = match open_catalog(config) {
+        Ok(c) => (health::evaluate(config, &c, now), Some(c)),
+        Err(why) => (health::evaluate_without_catalog(config, &why, now), None),
     };
+    health::metrics::after_health(config, catalog.as_ref(), &report);
     if json {
         super::show::print_json(&report);
     } else {

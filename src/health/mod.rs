@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod disk;
+pub mod metrics;
 pub mod storage;
 #[cfg(test)]
 mod tests;

@@ -610,3 +610,67 @@ fn health_config_keys_parse_and_bad_values_name_the_key() {
         assert!(e.message.contains("t.toml"), "{}", e.message);
     }
 }
+
+#[test]
+fn metrics_render_escape_and_carry_over_slow_checks() {
+    let e = env();
+    backup(
+        &e,
+        "fs1",
+        BackupType::Filesystem,
+        Duration::hours(2),
+        BackupStatus::Succeeded,
+        None,
+    );
+    let path = e.root.join("state/metrics/lifeboat.prom");
+    let full = HealthReport::new(
+        now(),
+        vec![
+            Check {
+                id: "audit".into(),
+                title: "t".into(),
+                status: Status::Critical,
+                value: String::new(),
+                threshold: String::new(),
+                advice: String::new(),
+            },
+            Check {
+                id: "odd \"id\"\\\n".into(),
+                title: "t".into(),
+                status: Status::Warning,
+                value: String::new(),
+                threshold: String::new(),
+                advice: String::new(),
+            },
+        ],
+    );
+    metrics::write(
+        &path,
+        &metrics::render(&e.config, Some(&e.catalog), &full, &[]),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(r#"lifeboat_health_check_status{check="odd \"id\"\\\n"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("lifeboat_last_good_backup_age_seconds{type=\"filesystem\"} 7200\n"),
+        "{text}"
+    );
+    assert!(text.contains("lifeboat_health_status 2\n"), "{text}");
+    // A job ends: quick checks only; the critical audit status is carried
+    // over (and still makes the overall status critical).
+    metrics::after_job(&e.config, &e.catalog);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("lifeboat_health_check_status{check=\"audit\"} 2\n"),
+        "{text}"
+    );
+    assert!(text.contains("lifeboat_health_status 2\n"), "{text}");
+    assert!(
+        !text.contains("odd"),
+        "only the slow checks are carried: {text}"
+    );
+    assert!(text.contains("check=\"backup_age.filesystem\""), "{text}");
+}

@@ -177,6 +177,7 @@ impl<'a> Job<'a> {
             .engine
             .catalog
             .finish_job(self.id, state, error.as_deref());
+        crate::health::metrics::after_job(&self.engine.config, &self.engine.catalog);
     }
 }
 

@@ -200,16 +200,21 @@ pub fn run(
     } else {
         Err(Error::integrity(report.problems.join("; ")))
     };
-    job.finish(&outcome, 0);
     let verdict = if report.ok {
         "ok".to_string()
     } else {
         format!("failed: {}", report.problems.join("; "))
     };
     let now = Utc::now();
-    if engine.catalog.get_backup(&report.id)?.is_some() {
-        engine.catalog.mark_verified(&report.id, now, &verdict)?;
-    }
+    // Recorded before the job ends, so what runs when a job finishes
+    // (the metrics file) already sees this verification.
+    let marked = match engine.catalog.get_backup(&report.id) {
+        Ok(Some(_)) => engine.catalog.mark_verified(&report.id, now, &verdict),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    job.finish(&outcome, 0);
+    marked?;
     write_sidecar(
         &artifact.payload_path(),
         &Verification {
