@@ -405,3 +405,32 @@ fn metrics_textfile_path_and_off_switch() {
     off.run(&["health"]);
     assert!(!off.catalog.parent().unwrap().join("metrics").exists());
 }
+
+#[test]
+fn damaged_catalog_is_critical_and_the_other_checks_still_run() {
+    let sb = fresh_sandbox();
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", sb.catalog.display()));
+    }
+    fs::write(&sb.catalog, vec![0x42u8; 8192]).unwrap();
+    let (code, r) = health(&sb);
+    assert_eq!(code, 2, "{r:#}");
+    let c = check(&r, "catalog");
+    assert_eq!(c["status"], "critical", "{c}");
+    assert!(
+        c["advice"]
+            .as_str()
+            .unwrap()
+            .contains("lifeboat catalog rebuild"),
+        "{c}"
+    );
+    assert_eq!(check(&r, "repository")["status"], "ok");
+    assert_eq!(check(&r, "key_file")["status"], "ok");
+    assert!(check(&r, "backup_age.filesystem")["value"]
+        .as_str()
+        .unwrap()
+        .contains("cannot be evaluated"));
+    // storage cannot work without the catalog: a clear error, exit 1.
+    let text = sb.fails_all(&["storage"], 1);
+    assert!(text.contains("catalog"), "{text}");
+}

@@ -737,7 +737,12 @@ pub fn catalog(ctx: &Ctx, open_error: Option<&str>) -> Check {
         );
     }
     let Some(catalog) = ctx.catalog else {
-        return unknown(id, title, "not opened", "");
+        return unknown(
+            id,
+            title,
+            "the catalog was not opened",
+            "run `lifeboat health` again; if it persists, run `lifeboat catalog rebuild`",
+        );
     };
     match catalog.quick_check() {
         Ok(s) if s == "ok" => check(

@@ -437,21 +437,30 @@ pub fn execute(
     face.phase("verifying");
     let (s, ts) = (Utc::now(), Instant::now());
     let mut checks = Vec::new();
-    if let Some(c) = choices
-        .iter()
-        .find(|c| c.backup_type == BackupType::Filesystem)
-    {
-        if !failures.iter().any(|f| f.starts_with("filesystem")) {
-            let restored = match dest {
-                Destination::Production => crate::sources::filesystem::Dest::InPlace,
-                Destination::Sandbox { dir, .. } => {
-                    crate::sources::filesystem::Dest::Under(dir.join(c.backup_type.as_str()))
-                }
-            };
-            match verify_files(&engine, c, &restored) {
-                Ok(msg) => checks.push(msg),
-                Err(e) => failures.push(format!("filesystem verification: {}", e.message)),
+    // Files are compared with the index. In a sandbox the configuration is
+    // too; in place its captured environment was moved aside, so the tree
+    // no longer matches the index by design.
+    let tree_types: &[BackupType] = match dest {
+        Destination::Production => &[BackupType::Filesystem],
+        Destination::Sandbox { .. } => &[BackupType::Filesystem, BackupType::Configuration],
+    };
+    for &t in tree_types {
+        let Some(c) = choices.iter().find(|c| c.backup_type == t) else {
+            continue;
+        };
+        if failures.iter().any(|f| f.starts_with(t.as_str())) {
+            continue;
+        }
+        let restored = match dest {
+            Destination::Production => crate::sources::filesystem::Dest::InPlace,
+            Destination::Sandbox { dir, .. } => {
+                crate::sources::filesystem::Dest::Under(dir.join(t.as_str()))
             }
+        };
+        match verify_files(&engine, c, &restored) {
+            Ok(msg) if t == BackupType::Filesystem => checks.push(msg),
+            Ok(msg) => checks.push(format!("{t}: {msg}")),
+            Err(e) => failures.push(format!("{t} verification: {}", e.message)),
         }
     }
     if choices
