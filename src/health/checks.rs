@@ -235,8 +235,18 @@ pub fn success_rate(ctx: &Ctx) -> Check {
 /// two scheduled backups). Hook for the scheduler, which does not exist
 /// yet: until it does this is `None` and the RPO check only says how old
 /// the newest backup is.
-pub fn schedule_best_rpo(_config: &Config, _t: BackupType) -> Option<Duration> {
+pub fn schedule_best_rpo(
+    _config: &Config,
+    _t: BackupType,
+    _now: DateTime<Utc>,
+) -> Option<Duration> {
     None
+}
+
+/// Whether a schedule that leaves `gap` between two backups can meet an
+/// RPO of `rpo_minutes` (`None`: not known, so no verdict).
+pub fn schedule_meets_rpo(gap: Option<Duration>, rpo_minutes: u32) -> Option<bool> {
+    gap.map(|g| g.as_secs() <= u64::from(rpo_minutes) * 60)
 }
 
 /// Newest good backup age against each type's RPO.
@@ -251,7 +261,8 @@ pub fn rpo(ctx: &Ctx, types: &[BackupType]) -> Vec<Check> {
                 Ok(c) => c,
                 Err(c) => return c,
             };
-            let schedule = match schedule_best_rpo(ctx.config, t) {
+            let gap = schedule_best_rpo(ctx.config, t, ctx.now);
+            let schedule = match gap {
                 Some(d) => format!("; the schedule achieves {} at best", human(d.as_secs() as i64)),
                 None => "; what the schedule achieves is not evaluated (no scheduler yet)".into(),
             };
@@ -268,10 +279,24 @@ pub fn rpo(ctx: &Ctx, types: &[BackupType]) -> Vec<Check> {
                 ),
                 Ok(Some(b)) => {
                     let age = (ctx.now - b.created_at).num_seconds();
-                    let status = if age > i64::from(minutes) * 60 {
+                    let late = age > i64::from(minutes) * 60;
+                    let schedule_short = schedule_meets_rpo(gap, minutes) == Some(false);
+                    let status = if late || schedule_short {
                         Status::Warning
                     } else {
                         Status::Ok
+                    };
+                    let advice = if late {
+                        format!(
+                            "a disaster now would lose {} of {t} changes: back up {t} more often (`lifeboat backup --type {t}` from cron) or raise [health.rpo_minutes] {t}",
+                            human(age)
+                        )
+                    } else {
+                        format!(
+                            "the schedule leaves up to {} between {t} backups, more than the objective: schedule {t} backups at least every {} or raise [health.rpo_minutes] {t}",
+                            human(gap.map(|g| g.as_secs() as i64).unwrap_or(0)),
+                            human(i64::from(minutes) * 60)
+                        )
                     };
                     check(
                         &id,
@@ -279,10 +304,7 @@ pub fn rpo(ctx: &Ctx, types: &[BackupType]) -> Vec<Check> {
                         status,
                         format!("{} of data at risk", human(age)),
                         threshold,
-                        format!(
-                            "a disaster now would lose {} of {t} changes: back up {t} more often (`lifeboat backup --type {t}` from cron) or raise [health.rpo_minutes] {t}",
-                            human(age)
-                        ),
+                        advice,
                     )
                 }
             }

@@ -674,3 +674,22 @@ fn metrics_render_escape_and_carry_over_slow_checks() {
     );
     assert!(text.contains("check=\"backup_age.filesystem\""), "{text}");
 }
+
+#[test]
+fn schedule_hook_verdict() {
+    use std::time::Duration as StdDuration;
+    assert_eq!(checks::schedule_meets_rpo(None, 60), None);
+    assert_eq!(
+        checks::schedule_meets_rpo(Some(StdDuration::from_secs(3600)), 60),
+        Some(true)
+    );
+    assert_eq!(
+        checks::schedule_meets_rpo(Some(StdDuration::from_secs(6 * 3600)), 60),
+        Some(false)
+    );
+    // No scheduler on this branch: the hook says so instead of guessing.
+    assert_eq!(
+        checks::schedule_best_rpo(&Config::default(), BackupType::Database, now()),
+        None
+    );
+}
