@@ -360,3 +360,30 @@ fn drill_without_backups_fails_clearly() {
     let drill = jobs.iter().find(|j| j["kind"] == "drill").unwrap();
     assert_eq!(drill["state"], "failed");
 }
+
+#[test]
+fn drill_with_postgres_down_fails_without_hanging_and_says_why() {
+    let sb = Sandbox::with_extra_config(
+        "[sources.database]\nurl = \"postgres://panel:pw-not-shown@127.0.0.1:1/panel\"\n",
+    );
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("filesystem", &[]);
+    sb.backup("configuration", &[]);
+    let before = production(&sb);
+    let (status, text) = wait_child(
+        sb.spawn(&["drill"]),
+        120,
+        "lifeboat drill with PostgreSQL down",
+    );
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("Missing: database"), "{text}");
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+    assert!(!text.contains("pw-not-shown"), "password leaked:\n{text}");
+    assert_eq!(production(&sb), before);
+    let drills = sb.catalog.parent().unwrap().join("drills");
+    assert!(
+        fs::read_dir(&drills).map_or(true, |mut d| d.next().is_none()),
+        "sandbox left behind"
+    );
+}

@@ -60,11 +60,23 @@ impl Cleanup {
         self.done = true;
         if let Some(info) = &self.server {
             let suffix = format!("_drill_{}", self.stamp);
-            match Pg::connect(
+            let pg = match Pg::connect(
                 &info.with_db("postgres"),
                 crate::ops::database::CONNECT_TIMEOUT,
-            )
-            .and_then(|pg| {
+            ) {
+                Ok(pg) => Some(pg),
+                Err(e) => {
+                    // Then the drill could not have created any either,
+                    // unless the server went away during it.
+                    self.notes.push(format!(
+                        "could not connect to {} to look for scratch databases *{suffix} ({}); if any exist, drop them by hand",
+                        info.server(),
+                        e.message
+                    ));
+                    None
+                }
+            };
+            let dropped = pg.map(|pg| -> crate::error::Result<Vec<String>> {
                 let names: Vec<String> = pg
                     .list_databases()?
                     .into_iter()
@@ -76,8 +88,10 @@ impl Cleanup {
                     }
                 }
                 Ok(names)
-            }) {
-                Ok(names) => {
+            });
+            match dropped {
+                None => {}
+                Some(Ok(names)) => {
                     for n in &names {
                         self.notes.push(if self.keep {
                             format!("scratch database {n} kept (--keep): drop it when done")
@@ -87,7 +101,7 @@ impl Cleanup {
                     }
                     self.databases = names;
                 }
-                Err(e) => self.notes.push(format!(
+                Some(Err(e)) => self.notes.push(format!(
                     "FAILED to drop the scratch databases *{suffix} on {}: {}; drop them by hand",
                     info.server(),
                     e.message
