@@ -208,22 +208,24 @@ pub fn run(
     let now = Utc::now();
     // Recorded before the job ends, so what runs when a job finishes
     // (the metrics file) already sees this verification.
-    let marked = match engine.catalog.get_backup(&report.id) {
+    let recorded = match engine.catalog.get_backup(&report.id) {
         Ok(Some(_)) => engine.catalog.mark_verified(&report.id, now, &verdict),
         Ok(None) => Ok(()),
         Err(e) => Err(e),
-    };
+    }
+    .and_then(|()| {
+        write_sidecar(
+            &artifact.payload_path(),
+            &Verification {
+                at: now,
+                deep,
+                restore_seconds: report.restore_seconds,
+                result: verdict.clone(),
+            },
+        )
+    });
     job.finish(&outcome, 0);
-    marked?;
-    write_sidecar(
-        &artifact.payload_path(),
-        &Verification {
-            at: now,
-            deep,
-            restore_seconds: report.restore_seconds,
-            result: verdict.clone(),
-        },
-    )?;
+    recorded?;
     engine.audit(
         if deep { "verify-deep" } else { "verify" },
         &report.id,
