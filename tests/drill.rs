@@ -387,3 +387,30 @@ fn drill_with_postgres_down_fails_without_hanging_and_says_why() {
         "sandbox left behind"
     );
 }
+
+#[test]
+fn deep_verification_of_a_database_measures_the_rto() {
+    let Some(admin) = test_server() else { return };
+    let db = Db::create(&admin);
+    let sb = db_sandbox(&db, "");
+    sb.generate_key();
+    let (_, h) = health(&sb);
+    assert_eq!(check(&h, "rto")["value"], "never measured");
+    let b = sb.backup("database", &[]);
+    sb.ok(&["verify", "--deep", &id_of(&b)]);
+    // The metrics written when the verify job ended already have it.
+    let prom =
+        fs::read_to_string(sb.catalog.parent().unwrap().join("metrics/lifeboat.prom")).unwrap();
+    assert!(
+        prom.contains("lifeboat_health_check_status{check=\"rto\"} 0\n"),
+        "{prom}"
+    );
+    let (_, h) = health(&sb);
+    let rto = check(&h, "rto");
+    assert_eq!(rto["status"], "ok", "{rto}");
+    assert!(
+        rto["value"].as_str().unwrap().contains("verify --deep"),
+        "{rto}"
+    );
+    assert!(db.derived().is_empty(), "{:?}", db.derived());
+}
