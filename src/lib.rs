@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod ops;
+pub mod schedule;
 pub mod sources;
 pub mod storage;
 pub mod wizards;

@@ -85,6 +85,19 @@ ALTER TABLE jobs ADD COLUMN parent_job INTEGER;
 ALTER TABLE jobs ADD COLUMN resource TEXT;
 CREATE INDEX jobs_parent ON jobs(parent_job);
 "#,
+    // 3: scheduler slots: one row per schedule entry and slot time, so two
+    // daemons on one catalog never run the same slot twice.
+    r#"
+CREATE TABLE schedule_slots (
+    entry      TEXT NOT NULL,
+    slot       TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    job_id     INTEGER,
+    PRIMARY KEY (entry, slot)
+);
+"#,
 ];
 
 /// The schema version this binary writes.

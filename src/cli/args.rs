@@ -81,6 +81,25 @@ pub enum Command {
     },
     /// Show the effective configuration (secrets masked).
     Config,
+    /// Delete backups that the retention policy lets go (newest good
+    /// backups and parents of kept incrementals are always kept).
+    Prune {
+        /// Show what would go and why; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+        /// Prune a type even when its newest backup is older than its window.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the next scheduled runs.
+    Schedule {
+        /// How many runs to show.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
     /// Run a demo on a generated Panel-like app under ./var/demo.
     Demo,
 }

@@ -152,6 +152,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Schedule { count } => {
+            let config = load()?;
+            let types = ops::full::configured_types(&config);
+            let schedule = crate::schedule::Schedule::from_config(&config, &types)?;
+            show::print_schedule(&schedule, &types, ops::now(), count, json);
+            Ok(0)
+        }
         command => {
             let engine = Engine::open(load()?)?;
             let face = CliProgress::new(json);
@@ -306,6 +313,44 @@ fn run_with_engine(
                 Ok(0)
             }
         },
+        Command::Prune {
+            dry_run,
+            yes,
+            force,
+        } => {
+            let now = ops::now();
+            let tz = crate::schedule::parse_tz(&engine.config.schedule.timezone)?;
+            let backups = engine.catalog.list_backups(None)?;
+            let plan = ops::prune::plan(&engine.config, &backups, now, tz, force);
+            let doomed = plan.to_delete().count();
+            if dry_run || doomed == 0 || !yes {
+                if json {
+                    show::print_json(&plan);
+                } else {
+                    show::print_prune_plan(&plan);
+                    if doomed > 0 && !dry_run {
+                        println!("nothing deleted: run `lifeboat prune --yes` to delete these {doomed} backups");
+                    }
+                }
+                return Ok(if doomed > 0 && !dry_run { 1 } else { 0 });
+            }
+            let report = ops::prune::run(engine, force, now, face, &CANCEL)?;
+            face.done();
+            if json {
+                show::print_json(&report);
+            } else {
+                for r in &report.refused {
+                    println!("{} not pruned: {}", r.backup_type, r.reason);
+                }
+                println!(
+                    "pruned {} backups, freed {} (job {})",
+                    report.deleted.len(),
+                    show::size(report.bytes_freed),
+                    report.job_id
+                );
+            }
+            Ok(0)
+        }
         Command::Verify(a) => {
             let sel = selector_for(&a.target);
             let report = ops::verify::run(engine, &sel, a.deep, face, &CANCEL)?;
@@ -462,7 +507,11 @@ fn run_with_engine(
                 Ok(0)
             }
         },
-        Command::Demo | Command::Config | Command::Catalog { .. } | Command::Recover { .. } => {
+        Command::Demo
+        | Command::Config
+        | Command::Catalog { .. }
+        | Command::Recover { .. }
+        | Command::Schedule { .. } => {
             unreachable!("handled before the engine opens")
         }
     }

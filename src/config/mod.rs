@@ -53,6 +53,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub sources: SourcesConfig,
     pub backup: BackupConfig,
+    pub schedule: ScheduleConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -210,6 +211,11 @@ pub struct RetentionConfig {
     pub state_days: u32,
     /// Newest good backups of each type kept whatever their age.
     pub min_keep: u32,
+    /// `[retention.database]` etc.: per-type policy (overrides the flat keys).
+    pub database: TypeRetention,
+    pub filesystem: TypeRetention,
+    pub configuration: TypeRetention,
+    pub state: TypeRetention,
 }
 
 impl Default for RetentionConfig {
@@ -220,8 +226,118 @@ impl Default for RetentionConfig {
             configuration_days: 365,
             state_days: 30,
             min_keep: 3,
+            database: TypeRetention::default(),
+            filesystem: TypeRetention::default(),
+            configuration: TypeRetention::default(),
+            state: TypeRetention::default(),
         }
     }
+}
+
+/// When backups run (`lifeboat daemon`, `lifeboat schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// "UTC" or an IANA zone name; schedule times are in this zone.
+    pub timezone: String,
+    pub database: TypeSchedule,
+    pub filesystem: TypeSchedule,
+    pub configuration: TypeSchedule,
+    pub state: TypeSchedule,
+    /// `backup --all --full` (weekly and monthly full sets).
+    pub all: TypeSchedule,
+}
+
+impl Default for ScheduleConfig {
+    /// The seed's schedule: database every 6 hours plus a daily full at
+    /// 02:00, filesystem and configuration daily, and a full set of every
+    /// type weekly on Sunday and monthly on the 1st.
+    fn default() -> Self {
+        let s = |every: &str, full: &[&str]| TypeSchedule {
+            cron: None,
+            every: (!every.is_empty()).then(|| every.to_string()),
+            full: full.iter().map(|f| f.to_string()).collect(),
+        };
+        ScheduleConfig {
+            timezone: "UTC".to_string(),
+            database: s("every 6h", &["daily 02:00"]),
+            filesystem: s("daily 01:30", &[]),
+            configuration: s("daily 01:00", &[]),
+            state: s("daily 01:00", &[]),
+            all: s("", &["weekly sun 03:00", "monthly 1 04:00"]),
+        }
+    }
+}
+
+impl ScheduleConfig {
+    pub fn for_type(&self, t: BackupType) -> Option<&TypeSchedule> {
+        Some(match t {
+            BackupType::Database => &self.database,
+            BackupType::Filesystem => &self.filesystem,
+            BackupType::Configuration => &self.configuration,
+            BackupType::State => &self.state,
+        })
+    }
+}
+
+/// One type's schedule: regular runs (`cron` or `every`) and full runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypeSchedule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// One expression or a list of them.
+    #[serde(deserialize_with = "one_or_many")]
+    pub full: Vec<String>,
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// One type's retention policy, restic-style: a backup is kept when any
+/// rule keeps it. Unset rules do not keep anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypeRetention {
+    /// Keep everything younger than this (default: the flat `<type>_days`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
+    /// Keep the newest N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N days that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<u32>,
+    /// Newest good backups kept whatever the policy says (default: `[retention] min_keep`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_keep: Option<u32>,
+}
+
+/// The effective policy for one type, every default applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionPolicy {
+    pub keep_days: u32,
+    pub keep_last: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    pub min_keep: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -418,12 +534,26 @@ impl Config {
 
     /// Retention window, in days, for a backup type.
     pub fn retention_days(&self, backup_type: BackupType) -> u32 {
+        self.retention_policy(backup_type).keep_days
+    }
+
+    /// The retention policy of a type: `[retention.<type>]` over the flat
+    /// `[retention] <type>_days` and `min_keep`.
+    pub fn retention_policy(&self, backup_type: BackupType) -> RetentionPolicy {
         let r = &self.retention;
-        match backup_type {
-            BackupType::Database => r.database_days,
-            BackupType::Filesystem => r.filesystem_days,
-            BackupType::Configuration => r.configuration_days,
-            BackupType::State => r.state_days,
+        let (days, t) = match backup_type {
+            BackupType::Database => (r.database_days, &r.database),
+            BackupType::Filesystem => (r.filesystem_days, &r.filesystem),
+            BackupType::Configuration => (r.configuration_days, &r.configuration),
+            BackupType::State => (r.state_days, &r.state),
+        };
+        RetentionPolicy {
+            keep_days: t.keep_days.unwrap_or(days),
+            keep_last: t.keep_last.unwrap_or(0),
+            keep_daily: t.keep_daily.unwrap_or(0),
+            keep_weekly: t.keep_weekly.unwrap_or(0),
+            keep_monthly: t.keep_monthly.unwrap_or(0),
+            min_keep: t.min_keep.unwrap_or(r.min_keep),
         }
     }
 
