@@ -347,7 +347,7 @@ pub fn job_line(j: &JobRecord) -> String {
 
 pub fn print_prune_plan(plan: &crate::ops::prune::PrunePlan) {
     for r in &plan.refused {
-        println!("{}: NOT PRUNED: {}", r.backup_type, r.reason);
+        println!("{}: not pruned: {}", r.backup_type, r.reason);
     }
     let doomed: Vec<_> = plan.to_delete().collect();
     if doomed.is_empty() {

@@ -289,7 +289,10 @@ pub struct TypeSchedule {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub every: Option<String>,
     /// One expression or a list of them.
-    #[serde(deserialize_with = "one_or_many")]
+    #[serde(
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub full: Vec<String>,
 }
 

@@ -430,6 +430,7 @@ fn example_file_parses_and_matches_defaults() {
     assert_eq!(c.health, d.health);
     assert_eq!(c.alerts, d.alerts);
     assert_eq!(c.backup, d.backup);
+    assert_eq!(c.schedule, d.schedule);
     // Sources are the Panel example, not defaults, except where marked default.
     let s = &c.sources;
     assert_eq!(s.filesystem.paths.len(), 3);
