@@ -3,6 +3,7 @@
 //! Layers (dependencies point down only): `cli` -> `ops` -> `sources`,
 //! `archive`, `repository`, `catalog`, `config`. See ../shared/DESIGN.md.
 
+pub mod alerts;
 pub mod archive;
 pub mod catalog;
 pub mod cli;

@@ -98,6 +98,22 @@ CREATE TABLE schedule_slots (
     PRIMARY KEY (entry, slot)
 );
 "#,
+    // 4: alert state: what was last sent for each condition, so alerts are
+    // de-duplicated, repeated on an interval, retried after a failed
+    // delivery, and resolved when the condition clears.
+    r#"
+CREATE TABLE alert_state (
+    key         TEXT PRIMARY KEY NOT NULL,
+    status      TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    since       TEXT NOT NULL,
+    sent_status TEXT,
+    sent_at     TEXT,
+    last_error  TEXT,
+    updated_at  TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -94,6 +94,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Send alerts: evaluate health and recent job outcomes and deliver
+    /// what is due (the daemon does this on its own).
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
     /// Show the next scheduled runs.
     Schedule {
         /// How many runs to show.
@@ -188,6 +194,14 @@ pub enum KeyCommand {
     List,
     /// Remove a retired key that no backup needs any more.
     Remove { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Evaluate now and send what is due (new, changed, repeated, resolved).
+    Run,
+    /// Send a test message through every configured channel.
+    Test,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::{self, Engine};
-use args::{AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
+use args::{AlertsCommand, AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
 use progress::CliProgress;
 
 /// Set by Ctrl-C; operations stop at the next safe point.
@@ -350,6 +350,62 @@ fn run_with_engine(
                 );
             }
             Ok(0)
+        }
+        Command::Alerts { command } => {
+            let chans = crate::alerts::channels(&engine.config.alerts);
+            if chans.is_empty() {
+                return Err(crate::error::Error::usage(
+                    "no alert channel is configured".to_string(),
+                )
+                .hint(
+                    "set [alerts.email] enabled = true with recipients, or [alerts.webhook] url",
+                ));
+            }
+            let now = ops::now();
+            let sent = match command {
+                AlertsCommand::Run => crate::alerts::run(&engine.config, &engine.catalog, now)?.1,
+                AlertsCommand::Test => {
+                    let msg = crate::alerts::Message {
+                        key: "test".into(),
+                        status: "test".into(),
+                        title: "test alert".into(),
+                        detail: "This is a test message from `lifeboat alerts test`.".into(),
+                        host: ops::hostname(),
+                        at: now,
+                    };
+                    chans
+                        .iter()
+                        .map(|c| crate::alerts::Sent {
+                            key: msg.key.clone(),
+                            status: msg.status.clone(),
+                            channel: c.name().to_string(),
+                            error: c.send(&msg).err(),
+                        })
+                        .collect()
+                }
+            };
+            let failed = sent.iter().filter(|s| s.error.is_some()).count();
+            if json {
+                show::print_json(&sent);
+            } else {
+                for s in &sent {
+                    match &s.error {
+                        None => println!("sent {} {} via {}", s.status, s.key, s.channel),
+                        Some(e) => println!("FAILED {} {} via {}: {e}", s.status, s.key, s.channel),
+                    }
+                }
+                if sent.is_empty() {
+                    println!(
+                        "nothing to send: no condition is new, changed, due for repeat or resolved"
+                    );
+                }
+                if failed > 0 {
+                    eprintln!(
+                        "error: {failed} alert deliveries failed; they are retried at the next run"
+                    );
+                }
+            }
+            Ok(if failed > 0 { 1 } else { 0 })
         }
         Command::Verify(a) => {
             let sel = selector_for(&a.target);

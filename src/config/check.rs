@@ -85,12 +85,15 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("retention.state", "keep_monthly", 0, 100_000),
     ("retention.state", "min_keep", 0, 100_000),
     ("health", "max_backup_age_hours", 1, 100_000),
+    ("alerts", "repeat_minutes", 1, 1_000_000),
+    ("alerts.email", "timeout_seconds", 1, 600),
+    ("alerts.webhook", "timeout_seconds", 1, 600),
     ("backup", "full_every_days", 1, 36_500),
 ];
 
 const BOOL_KEYS: &[(&str, &str)] = &[
     ("sources.configuration", "allow_plaintext_secrets"),
-    ("alerts", "email_enabled"),
+    ("alerts.email", "enabled"),
     ("backup", "incremental"),
 ];
 
@@ -188,14 +191,22 @@ pub(crate) fn check_table(table: &Table, origin: &str) -> Result<()> {
             ));
         }
     }
-    if let Some(v) = get(table, "alerts", "emails") {
+    for (old, new) in [("email_enabled", "enabled"), ("emails", "recipients")] {
+        if let Some(v) = get(table, "alerts", old) {
+            return Err(Error::usage(format!(
+                "[alerts] {old} in {origin} (= {v}) has moved to [alerts.email] {new}"
+            ))
+            .hint(format!("write it as:\n  [alerts.email]\n  {new} = {v}")));
+        }
+    }
+    if let Some(v) = get(table, "alerts.email", "recipients") {
         let ok = v
             .as_array()
             .is_some_and(|a| a.iter().all(|e| e.as_str().is_some_and(email_ok)));
         if !ok {
             return Err(bad(
-                "alerts",
-                "emails",
+                "alerts.email",
+                "recipients",
                 origin,
                 v,
                 "a list of email addresses",

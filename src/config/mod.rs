@@ -360,11 +360,67 @@ impl Default for HealthConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
-    pub email_enabled: bool,
-    pub emails: Vec<String>,
+    /// A condition that stays bad is repeated after this many minutes.
+    pub repeat_minutes: u32,
+    pub email: EmailAlerts,
+    pub webhook: WebhookAlerts,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            repeat_minutes: 240,
+            email: EmailAlerts::default(),
+            webhook: WebhookAlerts::default(),
+        }
+    }
+}
+
+/// `[alerts.email]`: SMTP delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailAlerts {
+    pub enabled: bool,
+    pub recipients: Vec<String>,
+    /// `smtp://host:port` (plain or STARTTLS when offered) or
+    /// `smtps://host:465`; user and password may be in the URL (masked in
+    /// output) or the password in $LIFEBOAT_SMTP_PASSWORD.
+    pub smtp_url: String,
+    pub from: String,
+    pub timeout_seconds: u32,
+}
+
+impl Default for EmailAlerts {
+    fn default() -> Self {
+        EmailAlerts {
+            enabled: false,
+            recipients: Vec::new(),
+            smtp_url: "smtp://127.0.0.1:25".to_string(),
+            from: "lifeboat@localhost".to_string(),
+            timeout_seconds: 10,
+        }
+    }
+}
+
+/// `[alerts.webhook]`: JSON POST (generic fields plus Slack's `text`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookAlerts {
+    /// Empty: no webhook.
+    pub url: String,
+    pub timeout_seconds: u32,
+}
+
+impl Default for WebhookAlerts {
+    fn default() -> Self {
+        WebhookAlerts {
+            url: String::new(),
+            timeout_seconds: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -567,6 +623,8 @@ impl Config {
         if let Some(url) = &shown.sources.database.url {
             shown.sources.database.url = Some(mask_database_url(url));
         }
+        shown.alerts.email.smtp_url = mask_database_url(&shown.alerts.email.smtp_url);
+        shown.alerts.webhook.url = mask_url_secret(&shown.alerts.webhook.url);
         let header = match &self.source {
             Some(p) => format!("# effective configuration (file: {})\n", p.display()),
             None => "# effective configuration (built-in defaults, no file)\n".to_string(),
@@ -610,5 +668,24 @@ fn must_exist(path: PathBuf, from: &str) -> Result<PathBuf> {
         ))
         .hint("check the path, or copy config.example.toml there; without it lifeboat uses ./lifeboat.toml or built-in defaults")),
         Err(e) => Err(Error::io("read config file", &path, e)),
+    }
+}
+
+/// Webhook URLs carry their secret in the path (Slack: /services/T../B../XXX):
+/// show scheme, host and the first path segment only.
+pub fn mask_url_secret(url: &str) -> String {
+    if url.is_empty() {
+        return String::new();
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_string();
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let first = rest.split('/').nth(1).unwrap_or("");
+    if first.is_empty() {
+        format!("{scheme}://{host}/")
+    } else {
+        format!("{scheme}://{host}/{first}/***")
     }
 }
