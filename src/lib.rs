@@ -3,6 +3,7 @@
 //! Layers (dependencies point down only): `cli` -> `ops` -> `sources`,
 //! `archive`, `repository`, `catalog`, `config`. See ../shared/DESIGN.md.
 
+pub mod alerts;
 pub mod archive;
 pub mod catalog;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod ops;
+pub mod schedule;
 pub mod sources;
 pub mod storage;
 pub mod wizards;

@@ -92,6 +92,35 @@ CREATE INDEX jobs_parent ON jobs(parent_job);
 CREATE INDEX IF NOT EXISTS jobs_kind_created ON jobs(kind, created_at);
 CREATE INDEX IF NOT EXISTS backups_verified ON backups(verified_at);
 "#,
+    // 4: scheduler slots: one row per schedule entry and slot time, so two
+    // daemons on one catalog never run the same slot twice.
+    r#"
+CREATE TABLE schedule_slots (
+    entry      TEXT NOT NULL,
+    slot       TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    job_id     INTEGER,
+    PRIMARY KEY (entry, slot)
+);
+"#,
+    // 5: alert state: what was last sent for each condition, so alerts are
+    // de-duplicated, repeated on an interval, retried after a failed
+    // delivery, and resolved when the condition clears.
+    r#"
+CREATE TABLE alert_state (
+    key         TEXT PRIMARY KEY NOT NULL,
+    status      TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    since       TEXT NOT NULL,
+    sent_status TEXT,
+    sent_at     TEXT,
+    last_error  TEXT,
+    updated_at  TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -97,6 +97,31 @@ pub enum Command {
     Storage,
     /// Show the effective configuration (secrets masked).
     Config,
+    /// Delete backups that the retention policy lets go (newest good
+    /// backups and parents of kept incrementals are always kept).
+    Prune {
+        /// Show what would go and why; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+        /// Prune a type even when its newest backup is older than its window.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send alerts: evaluate health and recent job outcomes and deliver
+    /// what is due (the daemon does this on its own).
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+    /// Show the next scheduled runs.
+    Schedule {
+        /// How many runs to show.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
     /// Run a demo on a generated Panel-like app under ./var/demo.
     Demo,
 }
@@ -185,6 +210,14 @@ pub enum KeyCommand {
     List,
     /// Remove a retired key that no backup needs any more.
     Remove { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Evaluate now and send what is due (new, changed, repeated, resolved).
+    Run,
+    /// Send a test message through every configured channel.
+    Test,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,8 +4,6 @@
 //! missing repository or catalog, and a health check must report a missing
 //! repository, not paper over it.
 
-use chrono::Utc;
-
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -26,7 +24,7 @@ fn open_catalog(config: &Config) -> std::result::Result<Catalog, String> {
 
 /// Evaluate, print, and return the Nagios exit code.
 pub fn health(config: &Config, json: bool) -> Result<i32> {
-    let now = Utc::now();
+    let now = crate::ops::now();
     let (report, catalog) = match open_catalog(config) {
         Ok(c) => (health::evaluate(config, &c, now), Some(c)),
         Err(why) => (health::evaluate_without_catalog(config, &why, now), None),
@@ -86,7 +84,7 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
         Error::not_found(format!("cannot read the catalog: {why}"))
             .hint("run `lifeboat catalog rebuild` to rebuild it from the repository")
     })?;
-    let r = health::storage(config, &catalog, Utc::now())?;
+    let r = health::storage(config, &catalog, crate::ops::now())?;
     if json {
         super::show::print_json(&r);
         return Ok(0);

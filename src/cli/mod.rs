@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::{self, Engine};
-use args::{AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
+use args::{AlertsCommand, AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
 use progress::CliProgress;
 
 /// Set by Ctrl-C; operations stop at the next safe point.
@@ -153,6 +153,13 @@ pub fn run(cli: Cli) -> Result<i32> {
                     &format!("{} backups", report.backups),
                 );
             }
+            Ok(0)
+        }
+        Command::Schedule { count } => {
+            let config = load()?;
+            let types = ops::full::configured_types(&config);
+            let schedule = crate::schedule::Schedule::from_config(&config, &types)?;
+            show::print_schedule(&schedule, &types, ops::now(), count, json);
             Ok(0)
         }
         command => {
@@ -309,6 +316,100 @@ fn run_with_engine(
                 Ok(0)
             }
         },
+        Command::Prune {
+            dry_run,
+            yes,
+            force,
+        } => {
+            let now = ops::now();
+            let tz = crate::schedule::parse_tz(&engine.config.schedule.timezone)?;
+            let backups = engine.catalog.list_backups(None)?;
+            let plan = ops::prune::plan(&engine.config, &backups, now, tz, force);
+            let doomed = plan.to_delete().count();
+            if dry_run || doomed == 0 || !yes {
+                if json {
+                    show::print_json(&plan);
+                } else {
+                    show::print_prune_plan(&plan);
+                    if doomed > 0 && !dry_run {
+                        println!("nothing deleted: run `lifeboat prune --yes` to delete these {doomed} backups");
+                    }
+                }
+                return Ok(if doomed > 0 && !dry_run { 1 } else { 0 });
+            }
+            let report = ops::prune::run(engine, force, now, face, &CANCEL)?;
+            face.done();
+            if json {
+                show::print_json(&report);
+            } else {
+                for r in &report.refused {
+                    println!("{} not pruned: {}", r.backup_type, r.reason);
+                }
+                println!(
+                    "pruned {} backups, freed {} (job {})",
+                    report.deleted.len(),
+                    show::size(report.bytes_freed),
+                    report.job_id
+                );
+            }
+            Ok(0)
+        }
+        Command::Alerts { command } => {
+            let chans = crate::alerts::channels(&engine.config.alerts);
+            if chans.is_empty() {
+                return Err(crate::error::Error::usage(
+                    "no alert channel is configured".to_string(),
+                )
+                .hint(
+                    "set [alerts.email] enabled = true with recipients, or [alerts.webhook] url",
+                ));
+            }
+            let now = ops::now();
+            let sent = match command {
+                AlertsCommand::Run => crate::alerts::run(&engine.config, &engine.catalog, now)?.1,
+                AlertsCommand::Test => {
+                    let msg = crate::alerts::Message {
+                        key: "test".into(),
+                        status: "test".into(),
+                        title: "test alert".into(),
+                        detail: "This is a test message from `lifeboat alerts test`.".into(),
+                        host: ops::hostname(),
+                        at: now,
+                    };
+                    chans
+                        .iter()
+                        .map(|c| crate::alerts::Sent {
+                            key: msg.key.clone(),
+                            status: msg.status.clone(),
+                            channel: c.name().to_string(),
+                            error: c.send(&msg).err(),
+                        })
+                        .collect()
+                }
+            };
+            let failed = sent.iter().filter(|s| s.error.is_some()).count();
+            if json {
+                show::print_json(&sent);
+            } else {
+                for s in &sent {
+                    match &s.error {
+                        None => println!("sent {} {} via {}", s.status, s.key, s.channel),
+                        Some(e) => println!("FAILED {} {} via {}: {e}", s.status, s.key, s.channel),
+                    }
+                }
+                if sent.is_empty() {
+                    println!(
+                        "nothing to send: no condition is new, changed, due for repeat or resolved"
+                    );
+                }
+                if failed > 0 {
+                    eprintln!(
+                        "error: {failed} alert deliveries failed; they are retried at the next run"
+                    );
+                }
+            }
+            Ok(if failed > 0 { 1 } else { 0 })
+        }
         Command::Verify(a) => {
             let sel = selector_for(&a.target);
             let report = ops::verify::run(engine, &sel, a.deep, face, &CANCEL)?;
@@ -480,7 +581,8 @@ fn run_with_engine(
         | Command::Catalog { .. }
         | Command::Recover { .. }
         | Command::Health
-        | Command::Storage => {
+        | Command::Storage
+        | Command::Schedule { .. } => {
             unreachable!("handled before the engine opens")
         }
     }

@@ -20,7 +20,7 @@ fn local(t: &DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn size(n: u64) -> String {
+pub fn size(n: u64) -> String {
     format_size(n, BINARY)
 }
 
@@ -343,4 +343,92 @@ pub fn job_line(j: &JobRecord) -> String {
         s.push_str(&format!(": {e}"));
     }
     s
+}
+
+pub fn print_prune_plan(plan: &crate::ops::prune::PrunePlan) {
+    for r in &plan.refused {
+        println!("{}: not pruned: {}", r.backup_type, r.reason);
+    }
+    let doomed: Vec<_> = plan.to_delete().collect();
+    if doomed.is_empty() {
+        println!(
+            "nothing to prune: the policy keeps all {} backups",
+            plan.decisions.len()
+        );
+        return;
+    }
+    println!(
+        "{:<7} {:<14} {:<40} {:<17} {:>10}  WHY",
+        "ACTION", "TYPE", "ID", "CREATED", "STORED"
+    );
+    for d in &plan.decisions {
+        println!(
+            "{:<7} {:<14} {:<40} {:<17} {:>10}  {}",
+            if d.keep { "keep" } else { "DELETE" },
+            d.backup_type.as_str(),
+            d.id,
+            local(&d.created_at),
+            size(d.stored_size),
+            d.reasons.join("; ")
+        );
+    }
+    println!(
+        "would delete {} of {} backups, freeing {}",
+        doomed.len(),
+        plan.decisions.len(),
+        size(plan.bytes_freed())
+    );
+}
+
+pub fn print_schedule(
+    schedule: &crate::schedule::Schedule,
+    types: &[crate::archive::manifest::BackupType],
+    now: DateTime<Utc>,
+    count: usize,
+    json: bool,
+) {
+    let runs = schedule.upcoming(now, count);
+    if json {
+        let rows: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "at": r.at.to_rfc3339(),
+                    "entry": r.entry.id,
+                    "target": r.entry.target.label(),
+                    "full": r.entry.full,
+                    "spec": r.entry.spec.text,
+                    "cron": r.entry.spec.cron_pattern,
+                })
+            })
+            .collect();
+        print_json(&rows);
+        return;
+    }
+    println!("time zone: {}", schedule.tz.name());
+    for e in &schedule.entries {
+        println!(
+            "  {:<22} {:<28} (cron \"{}\", from {})",
+            e.id, e.spec.text, e.spec.cron_pattern, e.key
+        );
+    }
+    for t in types {
+        if let Some(gap) = schedule.worst_gap(*t, now) {
+            println!(
+                "  {t}: at best a {}h recovery point (longest gap between runs)",
+                gap.num_minutes() as f64 / 60.0
+            );
+        }
+    }
+    println!("next runs:");
+    for r in &runs {
+        println!(
+            "  {}  {} ({}{})",
+            r.at.with_timezone(&schedule.tz)
+                .format("%a %Y-%m-%d %H:%M %Z"),
+            r.entry.target.label(),
+            if r.entry.full { "full, " } else { "" },
+            r.entry.spec.text
+        );
+    }
 }

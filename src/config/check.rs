@@ -60,6 +60,30 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("retention", "configuration_days", 1, 36_500),
     ("retention", "state_days", 1, 36_500),
     ("retention", "min_keep", 0, 100_000),
+    ("retention.database", "keep_days", 1, 36_500),
+    ("retention.database", "keep_last", 0, 100_000),
+    ("retention.database", "keep_daily", 0, 100_000),
+    ("retention.database", "keep_weekly", 0, 100_000),
+    ("retention.database", "keep_monthly", 0, 100_000),
+    ("retention.database", "min_keep", 0, 100_000),
+    ("retention.filesystem", "keep_days", 1, 36_500),
+    ("retention.filesystem", "keep_last", 0, 100_000),
+    ("retention.filesystem", "keep_daily", 0, 100_000),
+    ("retention.filesystem", "keep_weekly", 0, 100_000),
+    ("retention.filesystem", "keep_monthly", 0, 100_000),
+    ("retention.filesystem", "min_keep", 0, 100_000),
+    ("retention.configuration", "keep_days", 1, 36_500),
+    ("retention.configuration", "keep_last", 0, 100_000),
+    ("retention.configuration", "keep_daily", 0, 100_000),
+    ("retention.configuration", "keep_weekly", 0, 100_000),
+    ("retention.configuration", "keep_monthly", 0, 100_000),
+    ("retention.configuration", "min_keep", 0, 100_000),
+    ("retention.state", "keep_days", 1, 36_500),
+    ("retention.state", "keep_last", 0, 100_000),
+    ("retention.state", "keep_daily", 0, 100_000),
+    ("retention.state", "keep_weekly", 0, 100_000),
+    ("retention.state", "keep_monthly", 0, 100_000),
+    ("retention.state", "min_keep", 0, 100_000),
     ("health", "max_backup_age_hours", 1, 100_000),
     ("health", "success_window_days", 1, 3_650),
     ("health.rpo_minutes", "database", 1, 5_256_000),
@@ -70,12 +94,15 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("health", "max_drill_age_days", 1, 3_650),
     ("health", "disk_warn_percent", 1, 100),
     ("health", "disk_critical_percent", 1, 100),
+    ("alerts", "repeat_minutes", 1, 1_000_000),
+    ("alerts.email", "timeout_seconds", 1, 600),
+    ("alerts.webhook", "timeout_seconds", 1, 600),
     ("backup", "full_every_days", 1, 36_500),
 ];
 
 const BOOL_KEYS: &[(&str, &str)] = &[
     ("sources.configuration", "allow_plaintext_secrets"),
-    ("alerts", "email_enabled"),
+    ("alerts.email", "enabled"),
     ("backup", "incremental"),
 ];
 
@@ -212,14 +239,22 @@ pub(crate) fn check_table(table: &Table, origin: &str) -> Result<()> {
             ));
         }
     }
-    if let Some(v) = get(table, "alerts", "emails") {
+    for (old, new) in [("email_enabled", "enabled"), ("emails", "recipients")] {
+        if let Some(v) = get(table, "alerts", old) {
+            return Err(Error::usage(format!(
+                "[alerts] {old} in {origin} (= {v}) has moved to [alerts.email] {new}"
+            ))
+            .hint(format!("write it as:\n  [alerts.email]\n  {new} = {v}")));
+        }
+    }
+    if let Some(v) = get(table, "alerts.email", "recipients") {
         let ok = v
             .as_array()
             .is_some_and(|a| a.iter().all(|e| e.as_str().is_some_and(email_ok)));
         if !ok {
             return Err(bad(
-                "alerts",
-                "emails",
+                "alerts.email",
+                "recipients",
                 origin,
                 v,
                 "a list of email addresses",

@@ -95,7 +95,7 @@ pub(crate) fn apply(
             .ok_or_else(|| bad("MIN_BACKUP_SUCCESS_RATE", &v, "a number from 0 to 1"))?;
     }
     if let Some(v) = get("BACKUP_EMAIL_ALERTS") {
-        config.alerts.email_enabled = parse_bool(&v)
+        config.alerts.email.enabled = parse_bool(&v)
             .ok_or_else(|| bad("BACKUP_EMAIL_ALERTS", &v, "true, false, 1, 0, yes, no"))?;
     }
     if let Some(v) = get("BACKUP_ALERT_EMAILS") {
@@ -112,7 +112,7 @@ pub(crate) fn apply(
                 "comma-separated email addresses",
             ));
         }
-        config.alerts.emails = emails;
+        config.alerts.email.recipients = emails;
     }
     if let Some(v) = get("LIFEBOAT_DATABASE_URL") {
         config.sources.database.url = Some(v.trim().to_string());

@@ -54,6 +54,7 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
+    pub schedule: ScheduleConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -211,6 +212,11 @@ pub struct RetentionConfig {
     pub state_days: u32,
     /// Newest good backups of each type kept whatever their age.
     pub min_keep: u32,
+    /// `[retention.database]` etc.: per-type policy (overrides the flat keys).
+    pub database: TypeRetention,
+    pub filesystem: TypeRetention,
+    pub configuration: TypeRetention,
+    pub state: TypeRetention,
 }
 
 impl Default for RetentionConfig {
@@ -221,8 +227,121 @@ impl Default for RetentionConfig {
             configuration_days: 365,
             state_days: 30,
             min_keep: 3,
+            database: TypeRetention::default(),
+            filesystem: TypeRetention::default(),
+            configuration: TypeRetention::default(),
+            state: TypeRetention::default(),
         }
     }
+}
+
+/// When backups run (`lifeboat daemon`, `lifeboat schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// "UTC" or an IANA zone name; schedule times are in this zone.
+    pub timezone: String,
+    pub database: TypeSchedule,
+    pub filesystem: TypeSchedule,
+    pub configuration: TypeSchedule,
+    pub state: TypeSchedule,
+    /// `backup --all --full` (weekly and monthly full sets).
+    pub all: TypeSchedule,
+}
+
+impl Default for ScheduleConfig {
+    /// The seed's schedule: database every 6 hours plus a daily full at
+    /// 02:00, filesystem and configuration daily, and a full set of every
+    /// type weekly on Sunday and monthly on the 1st.
+    fn default() -> Self {
+        let s = |every: &str, full: &[&str]| TypeSchedule {
+            cron: None,
+            every: (!every.is_empty()).then(|| every.to_string()),
+            full: full.iter().map(|f| f.to_string()).collect(),
+        };
+        ScheduleConfig {
+            timezone: "UTC".to_string(),
+            database: s("every 6h", &["daily 02:00"]),
+            filesystem: s("daily 01:30", &[]),
+            configuration: s("daily 01:00", &[]),
+            state: s("daily 01:00", &[]),
+            all: s("", &["weekly sun 03:00", "monthly 1 04:00"]),
+        }
+    }
+}
+
+impl ScheduleConfig {
+    pub fn for_type(&self, t: BackupType) -> Option<&TypeSchedule> {
+        Some(match t {
+            BackupType::Database => &self.database,
+            BackupType::Filesystem => &self.filesystem,
+            BackupType::Configuration => &self.configuration,
+            BackupType::State => &self.state,
+        })
+    }
+}
+
+/// One type's schedule: regular runs (`cron` or `every`) and full runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypeSchedule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// One expression or a list of them.
+    #[serde(
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub full: Vec<String>,
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// One type's retention policy, restic-style: a backup is kept when any
+/// rule keeps it. Unset rules do not keep anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypeRetention {
+    /// Keep everything younger than this (default: the flat `<type>_days`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
+    /// Keep the newest N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N days that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<u32>,
+    /// Newest good backups kept whatever the policy says (default: `[retention] min_keep`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_keep: Option<u32>,
+}
+
+/// The effective policy for one type, every default applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionPolicy {
+    pub keep_days: u32,
+    pub keep_last: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    pub min_keep: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -304,11 +423,67 @@ pub struct MetricsConfig {
     pub textfile: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
-    pub email_enabled: bool,
-    pub emails: Vec<String>,
+    /// A condition that stays bad is repeated after this many minutes.
+    pub repeat_minutes: u32,
+    pub email: EmailAlerts,
+    pub webhook: WebhookAlerts,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            repeat_minutes: 240,
+            email: EmailAlerts::default(),
+            webhook: WebhookAlerts::default(),
+        }
+    }
+}
+
+/// `[alerts.email]`: SMTP delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailAlerts {
+    pub enabled: bool,
+    pub recipients: Vec<String>,
+    /// `smtp://host:port` (plain or STARTTLS when offered) or
+    /// `smtps://host:465`; user and password may be in the URL (masked in
+    /// output) or the password in $LIFEBOAT_SMTP_PASSWORD.
+    pub smtp_url: String,
+    pub from: String,
+    pub timeout_seconds: u32,
+}
+
+impl Default for EmailAlerts {
+    fn default() -> Self {
+        EmailAlerts {
+            enabled: false,
+            recipients: Vec::new(),
+            smtp_url: "smtp://127.0.0.1:25".to_string(),
+            from: "lifeboat@localhost".to_string(),
+            timeout_seconds: 10,
+        }
+    }
+}
+
+/// `[alerts.webhook]`: JSON POST (generic fields plus Slack's `text`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookAlerts {
+    /// Empty: no webhook.
+    pub url: String,
+    pub timeout_seconds: u32,
+}
+
+impl Default for WebhookAlerts {
+    fn default() -> Self {
+        WebhookAlerts {
+            url: String::new(),
+            timeout_seconds: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -505,12 +680,26 @@ impl Config {
 
     /// Retention window, in days, for a backup type.
     pub fn retention_days(&self, backup_type: BackupType) -> u32 {
+        self.retention_policy(backup_type).keep_days
+    }
+
+    /// The retention policy of a type: `[retention.<type>]` over the flat
+    /// `[retention] <type>_days` and `min_keep`.
+    pub fn retention_policy(&self, backup_type: BackupType) -> RetentionPolicy {
         let r = &self.retention;
-        match backup_type {
-            BackupType::Database => r.database_days,
-            BackupType::Filesystem => r.filesystem_days,
-            BackupType::Configuration => r.configuration_days,
-            BackupType::State => r.state_days,
+        let (days, t) = match backup_type {
+            BackupType::Database => (r.database_days, &r.database),
+            BackupType::Filesystem => (r.filesystem_days, &r.filesystem),
+            BackupType::Configuration => (r.configuration_days, &r.configuration),
+            BackupType::State => (r.state_days, &r.state),
+        };
+        RetentionPolicy {
+            keep_days: t.keep_days.unwrap_or(days),
+            keep_last: t.keep_last.unwrap_or(0),
+            keep_daily: t.keep_daily.unwrap_or(0),
+            keep_weekly: t.keep_weekly.unwrap_or(0),
+            keep_monthly: t.keep_monthly.unwrap_or(0),
+            min_keep: t.min_keep.unwrap_or(r.min_keep),
         }
     }
 
@@ -521,6 +710,8 @@ impl Config {
         if let Some(url) = &shown.sources.database.url {
             shown.sources.database.url = Some(mask_database_url(url));
         }
+        shown.alerts.email.smtp_url = mask_database_url(&shown.alerts.email.smtp_url);
+        shown.alerts.webhook.url = mask_url_secret(&shown.alerts.webhook.url);
         let header = match &self.source {
             Some(p) => format!("# effective configuration (file: {})\n", p.display()),
             None => "# effective configuration (built-in defaults, no file)\n".to_string(),
@@ -564,5 +755,24 @@ fn must_exist(path: PathBuf, from: &str) -> Result<PathBuf> {
         ))
         .hint("check the path, or copy config.example.toml there; without it lifeboat uses ./lifeboat.toml or built-in defaults")),
         Err(e) => Err(Error::io("read config file", &path, e)),
+    }
+}
+
+/// Webhook URLs carry their secret in the path (Slack: /services/T../B../XXX):
+/// show scheme, host and the first path segment only.
+pub fn mask_url_secret(url: &str) -> String {
+    if url.is_empty() {
+        return String::new();
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_string();
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let first = rest.split('/').nth(1).unwrap_or("");
+    if first.is_empty() {
+        format!("{scheme}://{host}/")
+    } else {
+        format!("{scheme}://{host}/{first}/***")
     }
 }

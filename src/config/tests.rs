@@ -66,7 +66,7 @@ fn no_file_gives_defaults_under_cwd() {
     assert_eq!(c.retention, RetentionConfig::default());
     assert_eq!(c.health.max_backup_age_hours, 25);
     assert_eq!(c.health.min_backup_success_rate, 0.95);
-    assert!(!c.alerts.email_enabled);
+    assert!(!c.alerts.email.enabled);
     assert!(c.backup.incremental);
     assert_eq!(c.backup.full_every_days, 7);
     assert_eq!(c.sources.database.format, DumpFormat::Custom);
@@ -200,8 +200,8 @@ fn env_overrides_each() {
     assert_eq!(c.compression.level, 9);
     assert_eq!(c.health.max_backup_age_hours, 49);
     assert_eq!(c.health.min_backup_success_rate, 0.5);
-    assert!(c.alerts.email_enabled);
-    assert_eq!(c.alerts.emails, vec!["a@x.org", "b@y.org"]);
+    assert!(c.alerts.email.enabled);
+    assert_eq!(c.alerts.email.recipients, vec!["a@x.org", "b@y.org"]);
     assert_eq!(c.repository.path, cwd.join("repo2"));
     assert_eq!(c.catalog.path, PathBuf::from("/tmp/cat.db"));
     assert_eq!(c.encryption.key_file, cwd.join("key"));
@@ -245,7 +245,7 @@ fn env_encrypt_and_alerts_variants() {
     }
     for (v, want) in [("1", true), ("no", false), ("TRUE", true), ("false", false)] {
         let c = Config::load(None, &env_of(&[("BACKUP_EMAIL_ALERTS", v)]), dir.path()).unwrap();
-        assert_eq!(c.alerts.email_enabled, want, "{v}");
+        assert_eq!(c.alerts.email.enabled, want, "{v}");
     }
     // Empty values count as unset.
     let c = Config::load(None, &env_of(&[("MAX_BACKUP_AGE_HOURS", "")]), dir.path()).unwrap();
@@ -335,8 +335,10 @@ fn file_bad_values_name_key_and_file() {
         m.contains("[sources.database] format") && m.contains("\"tar\""),
         "{m}"
     );
-    let m = err_text("[alerts]\nemail_enabled = \"yes\"\n");
-    assert!(m.contains("[alerts] email_enabled"), "{m}");
+    let m = err_text("[alerts.email]\nenabled = \"yes\"\n");
+    assert!(m.contains("[alerts.email] enabled"), "{m}");
+    let m = err_text("[alerts]\nemail_enabled = true\n");
+    assert!(m.contains("moved to [alerts.email] enabled"), "{m}");
     let m = err_text("[retention]\ndatabase_days = 0\n");
     assert!(m.contains("[retention] database_days"), "{m}");
 }
@@ -430,6 +432,7 @@ fn example_file_parses_and_matches_defaults() {
     assert_eq!(c.health, d.health);
     assert_eq!(c.alerts, d.alerts);
     assert_eq!(c.backup, d.backup);
+    assert_eq!(c.schedule, d.schedule);
     // Sources are the Panel example, not defaults, except where marked default.
     let s = &c.sources;
     assert_eq!(s.filesystem.paths.len(), 3);

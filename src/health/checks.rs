@@ -232,15 +232,13 @@ pub fn success_rate(ctx: &Ctx) -> Check {
 // ---------------------------------------------------------------- objectives
 
 /// What the schedule can achieve at best for a type (the interval between
-/// two scheduled backups). Hook for the scheduler, which does not exist
-/// yet: until it does this is `None` and the RPO check only says how old
-/// the newest backup is.
-pub fn schedule_best_rpo(
-    _config: &Config,
-    _t: BackupType,
-    _now: DateTime<Utc>,
-) -> Option<Duration> {
-    None
+/// two scheduled backups): the longest gap between two scheduled runs that
+/// back up `t`. `None` when the type is not scheduled or the schedule is
+/// invalid (`lifeboat schedule` says why).
+pub fn schedule_best_rpo(config: &Config, t: BackupType, now: DateTime<Utc>) -> Option<Duration> {
+    let types = crate::ops::full::configured_types(config);
+    let schedule = crate::schedule::Schedule::from_config(config, &types).ok()?;
+    schedule.worst_gap(t, now)?.to_std().ok()
 }
 
 /// Whether a schedule that leaves `gap` between two backups can meet an

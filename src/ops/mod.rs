@@ -11,6 +11,7 @@ pub mod drill;
 pub mod full;
 pub mod jobs;
 pub mod keys;
+pub mod prune;
 pub mod rebuild;
 pub mod recover;
 pub mod restore;
@@ -224,4 +225,20 @@ pub fn pid_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The current time, or `LIFEBOAT_NOW` (RFC 3339) when set: the injectable
+/// clock that tests of schedules, retention and health use to move time
+/// without waiting. An unparsable value is ignored with a warning.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    match std::env::var("LIFEBOAT_NOW") {
+        Ok(s) if !s.is_empty() => match chrono::DateTime::parse_from_rfc3339(&s) {
+            Ok(t) => t.with_timezone(&chrono::Utc),
+            Err(e) => {
+                eprintln!("warning: ignoring LIFEBOAT_NOW={s}: {e}");
+                chrono::Utc::now()
+            }
+        },
+        _ => chrono::Utc::now(),
+    }
 }

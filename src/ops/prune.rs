@@ -1,0 +1,396 @@
+//! Retention: which backups a policy lets go, with the reason for every
+//! decision, and deleting them as an audited job.
+//!
+//! Safety rules come before the policy: the newest `min_keep` good backups
+//! of a type are kept whatever the policy says; a parent that a kept
+//! incremental needs is kept; a plan that would delete every good backup of
+//! a type is refused; and a type whose newest backup is dated in the future
+//! (the clock went back) or older than its whole window (backups stopped, or
+//! the clock jumped forward) is not pruned without `--force`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::archive::manifest::{BackupType, MANIFEST_SUFFIX};
+use crate::catalog::{BackupRecord, BackupStatus};
+use crate::config::{Config, RetentionPolicy};
+use crate::error::{Error, Result};
+use crate::ops::jobs::{check_cancel, Job};
+use crate::ops::{Engine, Progress};
+
+/// Slack for clocks of different hosts before a backup counts as "future".
+const FUTURE_SLACK_MINUTES: i64 = 10;
+
+/// One backup and what the plan does with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub backup_type: BackupType,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub status: BackupStatus,
+    pub stored_size: u64,
+    pub file: String,
+    pub keep: bool,
+    /// Why it is kept (every rule that keeps it) or why it goes.
+    pub reasons: Vec<String>,
+}
+
+/// A type the plan leaves alone, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    #[serde(rename = "type")]
+    pub backup_type: BackupType,
+    pub reason: String,
+}
+
+/// What prune would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrunePlan {
+    pub now: DateTime<Utc>,
+    pub decisions: Vec<Decision>,
+    pub refused: Vec<Refusal>,
+}
+
+impl PrunePlan {
+    pub fn to_delete(&self) -> impl Iterator<Item = &Decision> {
+        self.decisions.iter().filter(|d| !d.keep)
+    }
+    pub fn bytes_freed(&self) -> u64 {
+        self.to_delete().map(|d| d.stored_size).sum()
+    }
+}
+
+/// What prune did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    pub job_id: i64,
+    pub deleted: Vec<String>,
+    pub bytes_freed: u64,
+    pub refused: Vec<Refusal>,
+}
+
+/// Decide, for every backup, whether the policy keeps it. Pure: `backups`
+/// and `now` are all it looks at. Calendar buckets (daily, weekly,
+/// monthly) are days in `tz`.
+pub fn plan(
+    config: &Config,
+    backups: &[BackupRecord],
+    now: DateTime<Utc>,
+    tz: Tz,
+    force: bool,
+) -> PrunePlan {
+    let mut by_type: HashMap<BackupType, Vec<&BackupRecord>> = HashMap::new();
+    for b in backups {
+        by_type.entry(b.backup_type).or_default().push(b);
+    }
+    let mut decisions = Vec::new();
+    let mut refused = Vec::new();
+    let mut types: Vec<_> = by_type.keys().copied().collect();
+    types.sort_by_key(|t| t.as_str());
+    for t in types {
+        let mut list = by_type.remove(&t).unwrap_or_default();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let policy = config.retention_policy(t);
+        let (mut ds, refusal) = plan_type(t, &list, &policy, now, tz, force);
+        if let Some(reason) = refusal {
+            for d in &mut ds {
+                if !d.keep {
+                    d.keep = true;
+                    d.reasons = vec![format!("kept: {t} is not pruned ({reason})")];
+                }
+            }
+            refused.push(Refusal {
+                backup_type: t,
+                reason,
+            });
+        }
+        decisions.extend(ds);
+    }
+    PrunePlan {
+        now,
+        decisions,
+        refused,
+    }
+}
+
+/// One type, newest first.
+fn plan_type(
+    t: BackupType,
+    list: &[&BackupRecord],
+    p: &RetentionPolicy,
+    now: DateTime<Utc>,
+    tz: Tz,
+    force: bool,
+) -> (Vec<Decision>, Option<String>) {
+    let window = Duration::days(i64::from(p.keep_days));
+    let mut keep: Vec<Vec<String>> = vec![Vec::new(); list.len()];
+    let good: Vec<usize> = (0..list.len())
+        .filter(|&i| list[i].status.is_good())
+        .collect();
+
+    for (rank, &i) in good.iter().enumerate() {
+        let b = list[i];
+        let age = now - b.created_at;
+        if rank < p.min_keep as usize {
+            keep[i].push(format!(
+                "one of the newest {} good backups (min_keep)",
+                p.min_keep
+            ));
+        }
+        if rank < p.keep_last as usize {
+            keep[i].push(format!("one of the newest {} (keep_last)", p.keep_last));
+        }
+        if age < window {
+            keep[i].push(format!(
+                "{} old, within keep_days = {}",
+                human_age(age),
+                p.keep_days
+            ));
+        }
+    }
+    bucket_keep(list, &good, &mut keep, p.keep_daily, "daily", tz, |d| {
+        (d.year(), d.ordinal(), 0)
+    });
+    bucket_keep(list, &good, &mut keep, p.keep_weekly, "weekly", tz, |d| {
+        let w = d.iso_week();
+        (w.year(), w.week(), 0)
+    });
+    bucket_keep(list, &good, &mut keep, p.keep_monthly, "monthly", tz, |d| {
+        (d.year(), d.month(), 0)
+    });
+    for (i, b) in list.iter().enumerate() {
+        if !b.status.is_good() {
+            if b.status == BackupStatus::Running {
+                keep[i].push("still running".to_string());
+            } else if now - b.created_at < window {
+                keep[i].push(format!(
+                    "{} record within keep_days = {} (kept for the history)",
+                    b.status, p.keep_days
+                ));
+            }
+        }
+    }
+
+    // A kept incremental needs its whole chain.
+    let index: HashMap<&str, usize> = list
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.id.as_str(), i))
+        .collect();
+    let kept_now: Vec<usize> = (0..list.len()).filter(|&i| !keep[i].is_empty()).collect();
+    for i in kept_now {
+        let child = list[i].id.clone();
+        let mut seen = BTreeSet::new();
+        let mut cur = list[i].parent_id.as_deref();
+        while let Some(pid) = cur {
+            if !seen.insert(pid.to_string()) {
+                break;
+            }
+            let Some(&pi) = index.get(pid) else { break };
+            keep[pi].push(format!("parent of kept incremental {child}"));
+            cur = list[pi].parent_id.as_deref();
+        }
+    }
+
+    let decisions: Vec<Decision> = list
+        .iter()
+        .zip(keep)
+        .map(|(b, reasons)| {
+            let keep = !reasons.is_empty();
+            let reasons = if keep {
+                reasons
+            } else if b.status.is_good() {
+                vec![format!(
+                    "{} old, past keep_days = {} and no other rule keeps it",
+                    human_age(now - b.created_at),
+                    p.keep_days
+                )]
+            } else {
+                vec![format!(
+                    "{} record older than keep_days = {}",
+                    b.status, p.keep_days
+                )]
+            };
+            Decision {
+                id: b.id.clone(),
+                backup_type: b.backup_type,
+                name: b.name.clone(),
+                created_at: b.created_at,
+                status: b.status,
+                stored_size: b.stored_size,
+                file: b.file.clone(),
+                keep,
+                reasons,
+            }
+        })
+        .collect();
+
+    // Safety rules.
+    let deletes = decisions.iter().any(|d| !d.keep);
+    if !deletes {
+        return (decisions, None);
+    }
+    if let Some(newest) = list.iter().map(|b| b.created_at).max() {
+        if newest > now + Duration::minutes(FUTURE_SLACK_MINUTES) {
+            return (
+                decisions,
+                Some(format!(
+                    "its newest backup is dated {}, in the future: the clock may have gone back; fix the clock, then prune",
+                    newest.format("%Y-%m-%d %H:%M UTC")
+                )),
+            );
+        }
+    }
+    let any_good_kept = good.iter().any(|&i| decisions[i].keep);
+    if !good.is_empty() && !any_good_kept {
+        return (
+            decisions,
+            Some(format!(
+                "the policy would delete every good {t} backup; refusing (set min_keep or keep_last above 0)"
+            )),
+        );
+    }
+    if let Some(&newest_good) = good.first() {
+        let age = now - list[newest_good].created_at;
+        if age >= window && !force {
+            return (
+                decisions,
+                Some(format!(
+                    "its newest good backup is {} old, older than keep_days = {}: backups have stopped or the clock jumped forward; fix backups first, or prune with --force to apply the policy anyway",
+                    human_age(age),
+                    p.keep_days
+                )),
+            );
+        }
+    }
+    (decisions, None)
+}
+
+/// Keep the newest good backup of each of the last `n` buckets that have one.
+fn bucket_keep<K: PartialEq>(
+    list: &[&BackupRecord],
+    good: &[usize],
+    keep: &mut [Vec<String>],
+    n: u32,
+    label: &str,
+    tz: Tz,
+    key: impl Fn(chrono::NaiveDate) -> K,
+) {
+    let mut last: Option<K> = None;
+    let mut taken = 0;
+    for &i in good {
+        if taken >= n {
+            break;
+        }
+        let k = key(list[i].created_at.with_timezone(&tz).date_naive());
+        if last.as_ref() != Some(&k) {
+            keep[i].push(format!("newest of its {label} period (keep_{label} = {n})"));
+            last = Some(k);
+            taken += 1;
+        }
+    }
+}
+
+fn human_age(d: Duration) -> String {
+    let h = d.num_hours();
+    if h >= 48 {
+        format!("{} days", d.num_days())
+    } else if h >= 1 {
+        format!("{h}h")
+    } else {
+        format!("{}m", d.num_minutes().max(0))
+    }
+}
+
+/// Delete what the plan lets go, as a `prune` job holding the repository.
+/// Each deletion is audited. A backup is taken out of the catalog only
+/// after its files are gone (manifest first, so a half-deleted backup never
+/// looks complete to `catalog rebuild`).
+pub fn run(
+    engine: &Engine,
+    force: bool,
+    now: DateTime<Utc>,
+    face: &dyn Progress,
+    cancel: &'static AtomicBool,
+) -> Result<PruneReport> {
+    let job = Job::start(engine, "prune", "repository", face, cancel)?;
+    let result = run_job(engine, &job, force, now);
+    job.finish(&result, 0);
+    result
+}
+
+fn run_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Result<PruneReport> {
+    job.acquire("repository")?;
+    let tz = crate::schedule::parse_tz(&engine.config.schedule.timezone)?;
+    // Plan under the lock, from the catalog as it is now.
+    let backups = engine.catalog.list_backups(None)?;
+    let plan = plan(&engine.config, &backups, now, tz, force);
+    for r in &plan.refused {
+        job.log(
+            "warning",
+            &format!("{} not pruned: {}", r.backup_type, r.reason),
+        );
+    }
+    let doomed: Vec<&Decision> = plan.to_delete().collect();
+    job.total(Some(plan.bytes_freed()), Some(doomed.len() as u64));
+    job.phase("deleting");
+    let mut deleted = Vec::new();
+    let mut freed = 0u64;
+    for d in doomed {
+        check_cancel(job.cancel_flag())?;
+        remove_files(Path::new(&d.file)).map_err(|e| {
+            e.hint(format!(
+                "backup {} was not removed from the catalog; fix the problem and prune again",
+                d.id
+            ))
+        })?;
+        engine.catalog.delete_backup(&d.id)?;
+        engine.audit("prune", &d.id, "deleted", &d.reasons.join("; "))?;
+        job.log(
+            "info",
+            &format!("deleted {} ({})", d.id, d.reasons.join("; ")),
+        );
+        freed += d.stored_size;
+        deleted.push(d.id.clone());
+        job.advance(freed, deleted.len() as u64);
+    }
+    Ok(PruneReport {
+        job_id: job.id,
+        deleted,
+        bytes_freed: freed,
+        refused: plan.refused,
+    })
+}
+
+/// Remove a backup's files: manifest, payload, index, verification sidecar.
+/// Files already gone are fine.
+pub fn remove_files(payload: &Path) -> Result<()> {
+    let manifest = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()));
+    let index = crate::storage::local::read_manifest(&manifest)
+        .ok()
+        .and_then(|m| m.index.map(|i| payload.with_file_name(i.file)));
+    let sidecar = PathBuf::from(format!("{}.verified.json", payload.display()));
+    let mut paths = vec![manifest, payload.to_path_buf(), sidecar];
+    paths.extend(index);
+    for p in &paths {
+        match std::fs::remove_file(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot delete", p, e)),
+        }
+    }
+    if let Some(dir) = payload.parent() {
+        let _ = crate::storage::local::fsync_dir(dir);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

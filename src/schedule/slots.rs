@@ -1,0 +1,130 @@
+//! Which scheduled runs are due, and claiming them in the catalog so that
+//! each slot runs once: not twice when two daemons share a catalog, not once
+//! per missed slot after downtime, and not again when the clock jumps back.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+
+use crate::catalog::{ts_to_sql, Catalog};
+use crate::error::Result;
+use crate::schedule::{Entry, Schedule, Target};
+
+/// A slot that should run now.
+#[derive(Debug, Clone)]
+pub struct Due<'a> {
+    pub entry: &'a Entry,
+    /// The scheduled time (the latest one at or before now).
+    pub slot: DateTime<Utc>,
+    /// Slots of this entry that passed without a run (downtime); only the
+    /// latest one runs.
+    pub missed: bool,
+}
+
+/// Slots due at `now`. For each entry only its latest slot at or before
+/// `now` is considered, so downtime yields one run, not one per missed slot.
+/// A slot at or before the entry's last claimed slot is never due again
+/// (the clock went back). An entry that never ran is due only when no
+/// backup of its type was made since its latest slot.
+pub fn due<'a>(
+    schedule: &'a Schedule,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Result<Vec<Due<'a>>> {
+    let mut out = Vec::new();
+    for entry in &schedule.entries {
+        let Some(slot) = entry.spec.latest_at_or_before(now, schedule.tz) else {
+            continue;
+        };
+        match last_slot(catalog, &entry.id)? {
+            Some(last) if last >= slot => continue,
+            Some(last) => {
+                let missed = entry
+                    .spec
+                    .next_after(last, schedule.tz)
+                    .is_some_and(|first| first < slot);
+                out.push(Due {
+                    entry,
+                    slot,
+                    missed,
+                });
+            }
+            None => {
+                if !covered_since(catalog, entry.target, slot)? {
+                    out.push(Due {
+                        entry,
+                        slot,
+                        missed: slot < now - chrono::Duration::minutes(1),
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by_key(|d| d.slot);
+    Ok(out)
+}
+
+/// Claim a slot: true for exactly one caller across processes.
+pub fn claim(catalog: &Catalog, entry: &str, slot: DateTime<Utc>) -> Result<bool> {
+    let n = catalog.conn.execute(
+        "INSERT OR IGNORE INTO schedule_slots (entry, slot, claimed_at, host, pid)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            entry,
+            ts_to_sql(&slot),
+            ts_to_sql(&Utc::now()),
+            crate::ops::hostname(),
+            std::process::id()
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Remember which job runs a claimed slot.
+pub fn set_job(catalog: &Catalog, entry: &str, slot: DateTime<Utc>, job: i64) -> Result<()> {
+    catalog.conn.execute(
+        "UPDATE schedule_slots SET job_id = ?3 WHERE entry = ?1 AND slot = ?2",
+        params![entry, ts_to_sql(&slot), job],
+    )?;
+    Ok(())
+}
+
+/// The newest slot claimed for an entry.
+pub fn last_slot(catalog: &Catalog, entry: &str) -> Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = catalog
+        .conn
+        .query_row(
+            "SELECT max(slot) FROM schedule_slots WHERE entry = ?1",
+            params![entry],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.with_timezone(&Utc)))
+}
+
+/// Whether a backup of the target's type(s) exists that was started at or
+/// after `since` (so a first daemon start does not repeat it).
+fn covered_since(catalog: &Catalog, target: Target, since: DateTime<Utc>) -> Result<bool> {
+    let since = ts_to_sql(&since);
+    let count = |t: &str| -> Result<i64> {
+        Ok(catalog.conn.query_row(
+            "SELECT count(*) FROM backups WHERE type = ?1 AND created_at >= ?2
+               AND status IN ('succeeded', 'succeeded_with_warnings')",
+            params![t, since],
+            |r| r.get(0),
+        )?)
+    };
+    match target {
+        Target::One(t) => Ok(count(t.as_str())? > 0),
+        Target::All => {
+            let n: i64 = catalog.conn.query_row(
+                "SELECT count(*) FROM backups WHERE created_at >= ?1
+                   AND status IN ('succeeded', 'succeeded_with_warnings')",
+                params![since],
+                |r| r.get(0),
+            )?;
+            Ok(n > 0)
+        }
+    }
+}
