@@ -164,6 +164,20 @@ pub(crate) fn check_table(table: &Table, origin: &str) -> Result<()> {
             ));
         }
     }
+    if let Some(v) = get(table, "app", "health_url") {
+        let ok = v
+            .as_str()
+            .is_some_and(|s| s.is_empty() || s.starts_with("http://"));
+        if !ok {
+            return Err(bad(
+                "app",
+                "health_url",
+                origin,
+                v,
+                "\"\" or a plain http:// URL such as \"http://127.0.0.1:8000/health\"",
+            ));
+        }
+    }
     if let Some(v) = get(table, "alerts", "emails") {
         let ok = v
             .as_array()
