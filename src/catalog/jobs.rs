@@ -215,6 +215,21 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Jobs that process `pid` on `host` created at or after `since`,
+    /// oldest first: how a console follows the jobs of a child it started.
+    pub fn jobs_of_process(
+        &self,
+        host: &str,
+        pid: u32,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<JobRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE pid = ?1 AND host = ?2 AND created_at >= ?3 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![i64::from(pid), host, ts_to_sql(&since)], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Jobs in state `running`, oldest first.
     pub fn running_jobs(&self) -> Result<Vec<JobRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(

@@ -7,6 +7,10 @@
 //! work is an ordinary job in the catalog that every other console, CLI and
 //! daemon sees, and that `lifeboat cancel` can stop) and follows its output.
 
+mod backup;
+mod runner;
+pub mod widgets;
+
 use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
@@ -71,6 +75,8 @@ pub trait Wizard {
 
 /// Open a wizard. Errors (no catalog, bad config) are shown by the console.
 pub fn open(kind: WizardKind, ctx: WizardContext) -> Result<Box<dyn Wizard>, String> {
-    let _ = ctx;
-    Err(format!("the {kind:?} wizard is not built yet"))
+    match kind {
+        WizardKind::Backup => Ok(Box::new(backup::BackupWizard::new(ctx))),
+        other => Err(format!("the {other:?} wizard is not built yet")),
+    }
 }

@@ -1,0 +1,396 @@
+//! Pieces every wizard draws with: the frame (title, step header, body,
+//! key hints), a one-line text input, a type-to-confirm input and a text
+//! progress bar.
+//!
+//! Everything is drawn as text lines so that a state never depends on colour
+//! alone (a checked box is `[x]`, a failure says FAILED) and so tests can
+//! read the screen back from ratatui's `TestBackend`.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// Key hints for "go back one step".
+pub const BACK: (&str, &str) = ("Esc/←/b", "back");
+/// Key hints for "go on to the next step".
+pub const NEXT: (&str, &str) = ("Enter/→", "next");
+
+/// What a navigation key means on a step without text input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Back,
+    Next,
+    Up,
+    Down,
+    Toggle,
+    Other,
+}
+
+/// Classify a key for list and navigation steps.
+pub fn nav(key: &KeyEvent) -> Nav {
+    match key.code {
+        KeyCode::Esc | KeyCode::Left | KeyCode::Char('b') | KeyCode::Backspace => Nav::Back,
+        KeyCode::Enter | KeyCode::Right => Nav::Next,
+        KeyCode::Up | KeyCode::Char('k') => Nav::Up,
+        KeyCode::Down | KeyCode::Char('j') => Nav::Down,
+        KeyCode::Char(' ') => Nav::Toggle,
+        _ => Nav::Other,
+    }
+}
+
+/// Move a list cursor within `len` entries.
+pub fn step_cursor(cursor: &mut usize, len: usize, n: Nav) -> bool {
+    match n {
+        Nav::Up if *cursor > 0 => {
+            *cursor -= 1;
+            true
+        }
+        Nav::Down if *cursor + 1 < len => {
+            *cursor += 1;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// "Step 2 of 5: Choose a point", then every step's name with the
+/// current one marked, so the operator sees where they are and what is left.
+pub fn step_header(steps: &[&str], current: usize) -> Vec<Line<'static>> {
+    let title = format!(
+        "Step {} of {}: {}",
+        current + 1,
+        steps.len(),
+        steps.get(current).copied().unwrap_or("")
+    );
+    let mut trail = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let text = format!("{} {}", i + 1, s);
+        let span = if i == current {
+            Span::styled(
+                format!("[{text}]"),
+                Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            )
+        } else if i < current {
+            Span::raw(format!(" {text} ✓"))
+        } else {
+            Span::raw(format!(" {text} "))
+        };
+        trail.push(span);
+        trail.push(Span::raw(" "));
+    }
+    vec![
+        Line::from(Span::styled(
+            title,
+            Style::default().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(trail),
+    ]
+}
+
+/// Draw a wizard: a bordered block titled `title`, the step header, the
+/// body (wrapped) and the key hints of this step on the last line.
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    header: Vec<Line<'static>>,
+    body: Vec<Line<'static>>,
+    keys: &[(&'static str, &'static str)],
+) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} "));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height < 4 || inner.width < 20 {
+        frame.render_widget(
+            Paragraph::new("the wizard needs at least 24x6").wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    let header_height = header.len() as u16 + 1;
+    let [head, main, foot] = Layout::vertical([
+        Constraint::Length(header_height),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(header).wrap(Wrap { trim: false }), head);
+    // Keep the end of a long body (the newest output) in view.
+    let width = main.width.max(1) as usize;
+    let rows: usize = body.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+    let scroll = rows.saturating_sub(main.height as usize) as u16;
+    frame.render_widget(
+        Paragraph::new(body)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        main,
+    );
+    frame.render_widget(Paragraph::new(key_line(keys)), foot);
+}
+
+/// "Enter next · Esc back" from a wizard's key list.
+pub fn key_line(keys: &[(&'static str, &'static str)]) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (i, (k, what)) in keys.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" · "));
+        }
+        spans.push(Span::styled(
+            k.to_string(),
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw(format!(" {what}")));
+    }
+    Line::from(spans)
+}
+
+/// A plain line.
+pub fn text(s: impl Into<String>) -> Line<'static> {
+    Line::from(s.into())
+}
+
+/// A bold line (headings, the thing being asked).
+pub fn bold(s: impl Into<String>) -> Line<'static> {
+    Line::from(Span::styled(
+        s.into(),
+        Style::default().add_modifier(Modifier::BOLD),
+    ))
+}
+
+/// A selectable row: `> ` and reverse video on the cursor row.
+pub fn row(selected: bool, s: impl Into<String>) -> Line<'static> {
+    let s = s.into();
+    if selected {
+        Line::from(Span::styled(
+            format!("> {s}"),
+            Style::default().add_modifier(Modifier::REVERSED),
+        ))
+    } else {
+        Line::from(format!("  {s}"))
+    }
+}
+
+/// A one-line text input.
+#[derive(Debug, Clone, Default)]
+pub struct TextInput {
+    pub value: String,
+    /// Cursor position in chars.
+    cursor: usize,
+}
+
+impl TextInput {
+    pub fn new(value: &str) -> TextInput {
+        TextInput {
+            value: value.to_string(),
+            cursor: value.chars().count(),
+        }
+    }
+
+    /// Apply an editing key; true when it was one (typed, deleted, moved).
+    pub fn handle(&mut self, key: &KeyEvent) -> bool {
+        let len = self.value.chars().count();
+        match key.code {
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                if len >= 200 {
+                    return true;
+                }
+                let at = self.byte_at(self.cursor);
+                self.value.insert(at, c);
+                self.cursor += 1;
+                true
+            }
+            KeyCode::Char('u') => {
+                self.value.clear();
+                self.cursor = 0;
+                true
+            }
+            KeyCode::Backspace if self.cursor > 0 => {
+                let at = self.byte_at(self.cursor - 1);
+                self.value.remove(at);
+                self.cursor -= 1;
+                true
+            }
+            KeyCode::Delete if self.cursor < len => {
+                let at = self.byte_at(self.cursor);
+                self.value.remove(at);
+                true
+            }
+            KeyCode::Left if self.cursor > 0 => {
+                self.cursor -= 1;
+                true
+            }
+            KeyCode::Right if self.cursor < len => {
+                self.cursor += 1;
+                true
+            }
+            KeyCode::Home => {
+                self.cursor = 0;
+                true
+            }
+            KeyCode::End => {
+                self.cursor = len;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn byte_at(&self, chars: usize) -> usize {
+        self.value
+            .char_indices()
+            .nth(chars)
+            .map(|(i, _)| i)
+            .unwrap_or(self.value.len())
+    }
+
+    /// The input as a line: `label [value▏]`.
+    pub fn line(&self, label: &str) -> Line<'static> {
+        let (a, b) = self.value.split_at(self.byte_at(self.cursor));
+        Line::from(vec![
+            Span::raw(format!("{label} [")),
+            Span::raw(a.to_string()),
+            Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK)),
+            Span::raw(b.to_string()),
+            Span::raw("]"),
+        ])
+    }
+}
+
+/// Type-to-confirm: the operator must type `expected` exactly.
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub expected: String,
+    pub input: TextInput,
+    /// Set when Enter was pressed with the wrong text.
+    pub refused: Option<String>,
+}
+
+impl Confirm {
+    pub fn new(expected: &str) -> Confirm {
+        Confirm {
+            expected: expected.to_string(),
+            input: TextInput::default(),
+            refused: None,
+        }
+    }
+
+    /// Enter pressed: true when the typed text matches; otherwise the
+    /// refusal says what was typed and what is needed.
+    pub fn submit(&mut self) -> bool {
+        if self.input.value == self.expected {
+            self.refused = None;
+            true
+        } else {
+            self.refused = Some(format!(
+                "'{}' does not match: type {} exactly to confirm, or Esc to go back",
+                self.input.value, self.expected
+            ));
+            false
+        }
+    }
+
+    pub fn lines(&self) -> Vec<Line<'static>> {
+        let mut v = vec![self
+            .input
+            .line(&format!("Type {} to confirm:", self.expected))];
+        if let Some(r) = &self.refused {
+            v.push(text(format!("Refused: {r}")));
+        }
+        v
+    }
+}
+
+/// `[#####.....]  45%` at `width` cells.
+pub fn bar(done: u64, total: u64, width: usize) -> String {
+    let ratio = if total == 0 {
+        0.0
+    } else {
+        (done as f64 / total as f64).clamp(0.0, 1.0)
+    };
+    let filled = (ratio * width as f64).round() as usize;
+    format!(
+        "[{}{}] {:>3.0}%",
+        "#".repeat(filled),
+        ".".repeat(width - filled),
+        ratio * 100.0
+    )
+}
+
+/// A byte count for people.
+pub fn size(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}
+
+/// "3h 12m", "4m 05s", "12s".
+pub fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        (secs % 86_400) / 3600,
+        (secs % 3600) / 60,
+        secs % 60,
+    );
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn text_input_edits_at_the_cursor() {
+        let mut t = TextInput::new("ab");
+        t.handle(&key(KeyCode::Left));
+        t.handle(&key(KeyCode::Char('x')));
+        assert_eq!(t.value, "axb");
+        t.handle(&key(KeyCode::Backspace));
+        assert_eq!(t.value, "ab");
+        t.handle(&key(KeyCode::End));
+        t.handle(&key(KeyCode::Char('é')));
+        t.handle(&key(KeyCode::Backspace));
+        t.handle(&key(KeyCode::Backspace));
+        assert_eq!(t.value, "a");
+    }
+
+    #[test]
+    fn confirm_refuses_anything_but_the_exact_text() {
+        let mut c = Confirm::new("RECOVER");
+        for ch in "recover".chars() {
+            c.input.handle(&key(KeyCode::Char(ch)));
+        }
+        assert!(!c.submit());
+        assert!(c
+            .refused
+            .as_deref()
+            .unwrap()
+            .contains("type RECOVER exactly"));
+        c.input = TextInput::new("RECOVER");
+        assert!(c.submit());
+    }
+
+    #[test]
+    fn bar_and_duration_read_well() {
+        assert_eq!(bar(1, 4, 8), "[##......]  25%");
+        assert_eq!(bar(5, 0, 4), "[....]   0%");
+        assert_eq!(duration(3725), "1h 02m");
+        assert_eq!(duration(65), "1m 05s");
+        assert_eq!(duration(-3), "0s");
+    }
+}
