@@ -74,6 +74,9 @@ fn wait_idle(w: &mut dyn Wizard, what: &str) {
 
 fn assert_shows(w: &mut dyn Wizard, needle: &str) -> String {
     let s = screen(w);
+    if std::env::var_os("WIZARD_SCREENS").is_some() {
+        eprintln!("{s}");
+    }
     assert!(s.contains(needle), "expected {needle:?} on screen:\n{s}");
     s
 }
@@ -191,4 +194,136 @@ fn backup_wizard_shows_a_failing_child_error_in_place() {
     assert!(s.contains("exit 2"), "{s}");
     assert!(s.contains("invalid value for [compression] level"), "{s}");
     assert!(s.contains("0 of 1 backup command(s) succeeded"), "{s}");
+}
+
+// ---- restore wizard ----
+
+/// The one directory the restore wizard created under the catalog's
+/// `restores/`.
+fn restored_dir(sb: &Sandbox) -> PathBuf {
+    let dir = sb.catalog.parent().unwrap().join("restores");
+    let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no restores directory {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries[0].clone()
+}
+
+#[test]
+fn restore_wizard_restores_into_a_new_directory() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let older = id_of(&sb.backup("filesystem", &["--full"]));
+    std::fs::write(sb.app.join("uploads/docs/new.txt"), "added later\n").unwrap();
+    let newer = id_of(&sb.backup("filesystem", &[]));
+    let mut w = open(&sb, WizardKind::Restore { backup_id: None });
+    let w = w.as_mut();
+    let s = assert_shows(w, "Step 1 of 6: Type");
+    assert!(s.contains("filesystem  (2 backups)"), "{s}");
+    press(w, KeyCode::Down);
+    press(w, KeyCode::Enter);
+    // The timeline: newest first, with the chain of the incremental.
+    let s = assert_shows(w, "Step 2 of 6: Point");
+    let (a, b) = (s.find(&newer).unwrap(), s.find(&older).unwrap());
+    assert!(a < b, "newest first:\n{s}");
+    assert!(s.contains("incremental, chain of 2"), "{s}");
+    press(w, KeyCode::Enter);
+    let s = assert_shows(w, "Step 3 of 6: Target");
+    assert!(s.contains("(*) a new directory"), "{s}");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "restore dry run");
+    let s = assert_shows(w, "dry run: restoring backup");
+    assert!(s.contains("nothing was changed"), "{s}");
+    assert!(!sb.catalog.parent().unwrap().join("restores").exists());
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Enter restores into the new place");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "restore");
+    let s = assert_shows(w, "OK: lifeboat restore");
+    assert!(s.contains(&format!("restored backup {newer} into")), "{s}");
+    assert!(s.contains("applying a chain of 2 backups"), "{s}");
+    let target = restored_dir(&sb);
+    for d in ["uploads", "logs"] {
+        let src = sb.app.join(d);
+        assert_eq!(
+            checksum_tree(&Sandbox::under(&target, &src)),
+            checksum_tree(&src),
+            "{d} differs"
+        );
+    }
+    assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
+}
+
+#[test]
+fn restore_wizard_in_place_needs_the_typed_name_and_takes_a_safety_copy() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    let report = sb.app.join("uploads/docs/report.txt");
+    let original = std::fs::read(&report).unwrap();
+    std::fs::write(&report, "damaged\n").unwrap();
+
+    // Opened from the Catalog with a backup chosen: starts at the target.
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some(id.clone()),
+        },
+    );
+    let w = w.as_mut();
+    assert_shows(w, "Step 3 of 6: Target");
+    assert_shows(w, &format!("Where should backup {id} go?"));
+    press(w, KeyCode::Down);
+    assert_shows(w, "(*) in place");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "in-place dry run");
+    let s = assert_shows(w, "overwrite");
+    assert!(s.contains(&report.display().to_string()), "{s}");
+    assert!(s.contains("A safety copy of them is taken first"), "{s}");
+    press(w, KeyCode::Enter);
+    assert!(w.wants_text());
+    typed(w, "files");
+    press(w, KeyCode::Enter);
+    let s = assert_shows(
+        w,
+        "Refused: 'files' does not match: type filesystem exactly",
+    );
+    assert!(s.contains("Step 5 of 6"), "{s}");
+    assert!(!w.is_running());
+    assert_eq!(std::fs::read(&report).unwrap(), b"damaged\n");
+    for _ in 0..5 {
+        press(w, KeyCode::Backspace);
+    }
+    typed(w, "filesystem");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "in-place restore");
+    let s = assert_shows(w, "OK: lifeboat restore");
+    assert!(s.contains("safety copy"), "{s}");
+    assert_eq!(std::fs::read(&report).unwrap(), original);
+    let list = sb.json(&["list"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "pre_restore"),
+        "a safety copy was taken: {list}"
+    );
+}
+
+#[test]
+fn restore_wizard_refuses_an_unknown_backup_id_with_a_next_step() {
+    let sb = Sandbox::new();
+    let e = match wizards::open(
+        WizardKind::Restore {
+            backup_id: Some("fs_nope".into()),
+        },
+        ctx(&sb),
+    ) {
+        Ok(_) => panic!("opened with an unknown backup"),
+        Err(e) => e,
+    };
+    assert!(e.contains("backup fs_nope is not in the catalog"), "{e}");
+    assert!(e.contains("lifeboat catalog rebuild"), "{e}");
 }

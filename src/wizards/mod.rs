@@ -8,6 +8,7 @@
 //! daemon sees, and that `lifeboat cancel` can stop) and follows its output.
 
 mod backup;
+mod restore;
 mod runner;
 pub mod widgets;
 
@@ -77,6 +78,9 @@ pub trait Wizard {
 pub fn open(kind: WizardKind, ctx: WizardContext) -> Result<Box<dyn Wizard>, String> {
     match kind {
         WizardKind::Backup => Ok(Box::new(backup::BackupWizard::new(ctx))),
+        WizardKind::Restore { backup_id } => {
+            Ok(Box::new(restore::RestoreWizard::new(ctx, backup_id)?))
+        }
         other => Err(format!("the {other:?} wizard is not built yet")),
     }
 }

@@ -1,0 +1,552 @@
+//! The restore wizard: type, then a point on the timeline of that type's
+//! backups, then where to (a new place by default), a dry-run preview,
+//! a confirmation, and the restore itself followed live.
+//!
+//! A new directory or a new database is the default because a restore
+//! that goes wrong there costs nothing. In place is offered, but the
+//! preview then shows exactly what will be replaced and the confirmation
+//! asks for the target's name to be typed.
+
+use chrono::Utc;
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::Frame;
+
+use super::runner::ChildRun;
+use super::widgets::{
+    self, bold, duration, nav, row, size, step_cursor, text, Confirm, Nav, BACK, NEXT,
+};
+use super::{Wizard, WizardContext, WizardStatus};
+use crate::archive::manifest::{BackupKind, BackupType};
+use crate::catalog::{BackupRecord, Catalog};
+
+const STEPS: [&str; 6] = ["Type", "Point", "Target", "Preview", "Confirm", "Run"];
+
+/// Types a restore can put back.
+const RESTORABLE: [BackupType; 3] = [
+    BackupType::Database,
+    BackupType::Filesystem,
+    BackupType::Configuration,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd)]
+enum Step {
+    Type,
+    Point,
+    Target,
+    Preview,
+    Confirm,
+    Run,
+}
+
+pub struct RestoreWizard {
+    ctx: WizardContext,
+    catalog: Catalog,
+    step: Step,
+    /// Restorable types with how many backups each has.
+    types: Vec<(BackupType, usize)>,
+    type_cursor: usize,
+    /// Backups of the chosen type, newest first.
+    backups: Vec<BackupRecord>,
+    point_cursor: usize,
+    in_place: bool,
+    /// The new directory (files) or new database name, fixed when the
+    /// Target step is entered so preview and restore agree.
+    new_target: String,
+    /// The live database a database backup came from.
+    source_db: Option<String>,
+    preview: Option<ChildRun>,
+    confirm: Confirm,
+    run: Option<ChildRun>,
+    message: Option<String>,
+}
+
+impl RestoreWizard {
+    pub fn new(ctx: WizardContext, backup_id: Option<String>) -> Result<RestoreWizard, String> {
+        let catalog = Catalog::open(&ctx.config.catalog.path).map_err(|e| e.display_with_hint())?;
+        let all = catalog
+            .list_backups(None)
+            .map_err(|e| e.display_with_hint())?;
+        let types = RESTORABLE
+            .iter()
+            .map(|t| (*t, all.iter().filter(|b| b.backup_type == *t).count()))
+            .collect();
+        let mut w = RestoreWizard {
+            ctx,
+            catalog,
+            step: Step::Type,
+            types,
+            type_cursor: 0,
+            backups: Vec::new(),
+            point_cursor: 0,
+            in_place: false,
+            new_target: String::new(),
+            source_db: None,
+            preview: None,
+            confirm: Confirm::new(""),
+            run: None,
+            message: None,
+        };
+        if let Some(id) = backup_id {
+            let b = all.iter().find(|b| b.id == id).ok_or_else(|| {
+                format!("backup {id} is not in the catalog {}: choose one from the Catalog screen, or rebuild the catalog with `lifeboat catalog rebuild` if it should be there", w.ctx.config.catalog.path.display())
+            })?;
+            let Some(ti) = w.types.iter().position(|(t, _)| *t == b.backup_type) else {
+                return Err(format!(
+                    "backup {id} is a {} backup, which cannot be restored in this version",
+                    b.backup_type
+                ));
+            };
+            w.type_cursor = ti;
+            w.load_points()?;
+            w.point_cursor = w.backups.iter().position(|x| x.id == id).unwrap_or(0);
+            w.enter_target();
+        }
+        Ok(w)
+    }
+
+    fn chosen_type(&self) -> BackupType {
+        self.types[self.type_cursor].0
+    }
+
+    fn chosen(&self) -> Option<&BackupRecord> {
+        self.backups.get(self.point_cursor)
+    }
+
+    fn load_points(&mut self) -> Result<(), String> {
+        self.backups = self
+            .catalog
+            .list_backups(Some(self.chosen_type()))
+            .map_err(|e| e.display_with_hint())?;
+        self.point_cursor = 0;
+        Ok(())
+    }
+
+    /// Links from the full backup to `b` (1 for a full), or None when a
+    /// parent is not in the catalog.
+    fn chain_len(&self, b: &BackupRecord) -> Option<usize> {
+        let mut n = 1;
+        let mut cur = b;
+        while cur.kind == BackupKind::Incremental {
+            let parent = cur.parent_id.as_deref()?;
+            cur = self.backups.iter().find(|x| x.id == parent)?;
+            n += 1;
+            if n > 10_000 {
+                return None;
+            }
+        }
+        Some(n)
+    }
+
+    fn enter_target(&mut self) {
+        let b = self.chosen().cloned().expect("a point was chosen");
+        let stamp = Utc::now().format("%Y%m%d_%H%M%S");
+        if b.backup_type == BackupType::Database {
+            let db = self
+                .catalog
+                .get_manifest_json(&b.id)
+                .ok()
+                .flatten()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .and_then(|m| m["database"]["database"].as_str().map(str::to_string));
+            self.new_target = format!(
+                "{}_restored_{stamp}",
+                db.clone().unwrap_or_else(|| "database".into())
+            );
+            self.source_db = db;
+        } else {
+            let dir = self
+                .ctx
+                .config
+                .catalog
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("restores")
+                .join(format!("{}_{stamp}", b.id));
+            self.new_target = dir.display().to_string();
+            self.source_db = None;
+        }
+        self.step = Step::Target;
+    }
+
+    /// What the operator types to confirm an in-place restore.
+    fn in_place_name(&self) -> String {
+        match (&self.source_db, self.chosen_type()) {
+            (Some(db), BackupType::Database) => db.clone(),
+            (_, t) => t.as_str().to_string(),
+        }
+    }
+
+    fn args(&self, dry_run: bool) -> Vec<String> {
+        let b = self.chosen().expect("a point was chosen");
+        let mut a: Vec<String> = vec![
+            "restore".into(),
+            "--type".into(),
+            b.backup_type.as_str().into(),
+            "--id".into(),
+            b.id.clone(),
+        ];
+        if self.in_place {
+            a.push("--in-place".into());
+            if !dry_run {
+                a.push("--yes".into());
+            }
+        } else if b.backup_type == BackupType::Database {
+            a.extend(["--target-db".into(), self.new_target.clone()]);
+        } else {
+            a.extend(["--target".into(), self.new_target.clone()]);
+        }
+        if dry_run {
+            a.push("--dry-run".into());
+        }
+        a
+    }
+
+    fn next(&mut self) {
+        self.message = None;
+        match self.step {
+            Step::Type => {
+                let (t, n) = self.types[self.type_cursor];
+                if n == 0 {
+                    self.message = Some(format!(
+                        "there are no {t} backups in the catalog: take one first (the Backup wizard), or rebuild the catalog with `lifeboat catalog rebuild`"
+                    ));
+                    return;
+                }
+                if let Err(e) = self.load_points() {
+                    self.message = Some(e);
+                    return;
+                }
+                self.step = Step::Point;
+            }
+            Step::Point => {
+                let Some(b) = self.chosen().cloned() else {
+                    return;
+                };
+                if !b.status.is_good() {
+                    self.message = Some(format!(
+                        "backup {} is {}: it has no usable artifact; choose a succeeded one",
+                        b.id, b.status
+                    ));
+                    return;
+                }
+                if self.chain_len(&b).is_none() {
+                    self.message = Some(format!(
+                        "backup {} is incremental and a parent is missing from the catalog: choose a full backup or a complete chain",
+                        b.id
+                    ));
+                    return;
+                }
+                self.enter_target();
+            }
+            Step::Target => {
+                self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
+                self.step = Step::Preview;
+            }
+            Step::Preview => {
+                let Some(p) = &self.preview else { return };
+                if !p.finished() {
+                    self.message = Some("the preview is still running".into());
+                    return;
+                }
+                if !p.succeeded() {
+                    self.message = Some(
+                        "the dry run failed (see above): go back and choose another point or target, or press r to run it again".into(),
+                    );
+                    return;
+                }
+                self.confirm = Confirm::new(&self.in_place_name());
+                self.step = Step::Confirm;
+            }
+            Step::Confirm => {
+                if self.in_place && !self.confirm.submit() {
+                    return;
+                }
+                self.run = Some(ChildRun::lifeboat(&self.ctx, &self.args(false)));
+                self.step = Step::Run;
+            }
+            Step::Run => {}
+        }
+    }
+
+    fn back(&mut self) -> WizardStatus {
+        self.message = None;
+        self.step = match self.step {
+            Step::Type => return WizardStatus::Closed,
+            Step::Point => Step::Type,
+            Step::Target => Step::Point,
+            Step::Preview => {
+                if self.preview.as_ref().is_some_and(|p| !p.finished()) {
+                    self.message = Some("wait for the preview to finish".into());
+                    return WizardStatus::Open;
+                }
+                Step::Target
+            }
+            Step::Confirm => Step::Preview,
+            Step::Run => Step::Run,
+        };
+        WizardStatus::Open
+    }
+
+    fn target_text(&self) -> String {
+        match (self.in_place, self.chosen_type()) {
+            (false, BackupType::Database) => format!("new database {}", self.new_target),
+            (false, _) => format!("new directory {}", self.new_target),
+            (true, BackupType::Database) => format!(
+                "IN PLACE: replace the live database {}",
+                self.in_place_name()
+            ),
+            (true, _) => "IN PLACE: the original paths, over the live files".into(),
+        }
+    }
+
+    fn point_row(&self, b: &BackupRecord) -> String {
+        let age = duration((Utc::now() - b.created_at).num_seconds());
+        let verified = match (&b.verified_at, &b.verify_result) {
+            (Some(_), Some(r)) if r == "ok" => "verified ok".to_string(),
+            (Some(_), Some(r)) => format!("verify FAILED ({r})"),
+            _ => "not verified".into(),
+        };
+        let kind = match (b.kind, self.chain_len(b)) {
+            (BackupKind::Full, _) => "full".to_string(),
+            (_, Some(n)) => format!("incremental, chain of {n}"),
+            (_, None) => "incremental, chain BROKEN".into(),
+        };
+        format!(
+            "{}  {}  {age} ago  {}  {}  {kind}  {verified}{}",
+            b.created_at
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S"),
+            b.id,
+            size(b.size),
+            b.status,
+            b.name
+                .as_deref()
+                .map(|n| format!("  name {n}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn body(&self) -> Vec<Line<'static>> {
+        let mut v = Vec::new();
+        match self.step {
+            Step::Type => {
+                v.push(bold("What should be restored?"));
+                for (i, (t, n)) in self.types.iter().enumerate() {
+                    v.push(row(i == self.type_cursor, format!("{t}  ({n} backups)")));
+                }
+            }
+            Step::Point => {
+                v.push(bold(format!(
+                    "Choose a {} backup (newest first):",
+                    self.chosen_type()
+                )));
+                for (i, b) in self.backups.iter().enumerate() {
+                    v.push(row(i == self.point_cursor, self.point_row(b)));
+                }
+            }
+            Step::Target => {
+                let b = self.chosen().expect("chosen");
+                v.push(bold(format!("Where should backup {} go?", b.id)));
+                let new = if self.chosen_type() == BackupType::Database {
+                    format!("a new database: {}", self.new_target)
+                } else {
+                    format!("a new directory: {}", self.new_target)
+                };
+                v.push(row(
+                    !self.in_place,
+                    format!(
+                        "({}) {new} (nothing existing is touched)",
+                        mark(!self.in_place)
+                    ),
+                ));
+                v.push(row(
+                    self.in_place,
+                    format!(
+                        "({}) in place, over the live {} (a safety copy of what is replaced is taken first)",
+                        mark(self.in_place),
+                        if self.chosen_type() == BackupType::Database { "database" } else { "files" }
+                    ),
+                ));
+                v.push(text(""));
+                v.push(text(
+                    "Next runs a dry run that shows what would be created, replaced and deleted.",
+                ));
+            }
+            Step::Preview => {
+                v.push(bold(format!("Preview: {}", self.target_text())));
+                if self.in_place {
+                    v.push(text("These are exactly the things an in-place restore replaces. A safety copy of them is taken first, so the restore can be undone."));
+                }
+                if let Some(p) = &self.preview {
+                    if p.finished() {
+                        v.extend(p.outcome_lines(40));
+                    } else {
+                        v.extend(p.progress_lines(10));
+                    }
+                }
+            }
+            Step::Confirm => {
+                let b = self.chosen().expect("chosen");
+                v.push(bold(format!(
+                    "Restore {} backup {} ({}) to {}",
+                    b.backup_type,
+                    b.id,
+                    b.created_at
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S"),
+                    self.target_text()
+                )));
+                v.push(text(format!(
+                    "Command: lifeboat {}",
+                    self.args(false).join(" ")
+                )));
+                if self.in_place {
+                    v.push(text(
+                        "This replaces live data. A safety copy is taken first.",
+                    ));
+                    v.extend(self.confirm.lines());
+                } else {
+                    v.push(text("Enter restores into the new place; Esc goes back."));
+                }
+            }
+            Step::Run => {
+                if let Some(r) = &self.run {
+                    if r.finished() {
+                        v.extend(r.outcome_lines(30));
+                        v.push(text(""));
+                        v.push(bold(if r.succeeded() {
+                            format!("Restored to {}. Enter closes.", self.target_text())
+                        } else {
+                            "The restore failed; the lines above say why. Enter closes.".into()
+                        }));
+                    } else {
+                        v.extend(r.progress_lines(8));
+                    }
+                }
+            }
+        }
+        if let Some(m) = &self.message {
+            v.push(text(""));
+            v.push(text(format!("! {m}")));
+        }
+        v
+    }
+
+    fn running(&self) -> bool {
+        self.preview.as_ref().is_some_and(|p| !p.finished())
+            || self.run.as_ref().is_some_and(|p| !p.finished())
+    }
+}
+
+fn mark(on: bool) -> &'static str {
+    if on {
+        "*"
+    } else {
+        " "
+    }
+}
+
+impl Wizard for RestoreWizard {
+    fn title(&self) -> String {
+        "Restore".into()
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect) {
+        let keys = self.keys();
+        widgets::draw(
+            frame,
+            area,
+            &self.title(),
+            widgets::step_header(&STEPS, self.step as usize),
+            self.body(),
+            &keys,
+        );
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            return WizardStatus::Open;
+        }
+        match self.step {
+            Step::Confirm if self.in_place => match key.code {
+                KeyCode::Esc => return self.back(),
+                KeyCode::Enter => self.next(),
+                _ => {
+                    self.confirm.input.handle(&key);
+                }
+            },
+            Step::Run => {
+                let done = self.run.as_ref().is_none_or(|r| r.finished());
+                if done && matches!(nav(&key), Nav::Next | Nav::Back) {
+                    return WizardStatus::Closed;
+                }
+                if !done && key.code == KeyCode::Char('x') {
+                    if let Some(r) = &self.run {
+                        r.interrupt();
+                    }
+                }
+            }
+            Step::Preview if key.code == KeyCode::Char('r') && !self.running() => {
+                self.message = None;
+                self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
+            }
+            _ => match nav(&key) {
+                Nav::Back => return self.back(),
+                Nav::Next => self.next(),
+                n @ (Nav::Up | Nav::Down) => match self.step {
+                    Step::Type => {
+                        step_cursor(&mut self.type_cursor, self.types.len(), n);
+                    }
+                    Step::Point => {
+                        step_cursor(&mut self.point_cursor, self.backups.len(), n);
+                    }
+                    Step::Target => self.in_place = n == Nav::Down,
+                    _ => {}
+                },
+                Nav::Toggle if self.step == Step::Target => self.in_place = !self.in_place,
+                _ => {}
+            },
+        }
+        WizardStatus::Open
+    }
+
+    fn tick(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(p) = &mut self.preview {
+            changed |= p.tick();
+        }
+        if let Some(r) = &mut self.run {
+            changed |= r.tick();
+        }
+        changed
+    }
+
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        match self.step {
+            Step::Type => vec![("↑/↓", "move"), NEXT, ("Esc", "close")],
+            Step::Point => vec![("↑/↓", "move"), NEXT, BACK],
+            Step::Target => vec![("↑/↓/Space", "new place or in place"), NEXT, BACK],
+            Step::Preview if self.running() => vec![("wait", "dry run running")],
+            Step::Preview => vec![NEXT, ("r", "run the dry run again"), BACK],
+            Step::Confirm if self.in_place => vec![
+                ("type", "the name shown"),
+                ("Enter", "restore"),
+                ("Esc", "back"),
+            ],
+            Step::Confirm => vec![("Enter", "restore"), BACK],
+            Step::Run if self.running() => vec![("x", "cancel (stops at the next safe point)")],
+            Step::Run => vec![("Enter/Esc", "close")],
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.running()
+    }
+
+    fn wants_text(&self) -> bool {
+        self.step == Step::Confirm && self.in_place
+    }
+}
