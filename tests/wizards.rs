@@ -327,3 +327,148 @@ fn restore_wizard_refuses_an_unknown_backup_id_with_a_next_step() {
     assert!(e.contains("backup fs_nope is not in the catalog"), "{e}");
     assert!(e.contains("lifeboat catalog rebuild"), "{e}");
 }
+
+// ---- recovery wizard ----
+
+#[test]
+fn recovery_isolate_without_a_stop_command_shows_the_instruction() {
+    let sb = Sandbox::new();
+    // Without a catalog the assessment says so and how to get it back.
+    let mut w = open(&sb, WizardKind::Recovery);
+    let s = assert_shows(w.as_mut(), "Step 1 of 7: Assess");
+    assert!(
+        s.contains("is gone") && s.contains("lifeboat catalog rebuild"),
+        "{s}"
+    );
+    sb.ok(&["list"]);
+    let mut w = open(&sb, WizardKind::Recovery);
+    let w = w.as_mut();
+    let s = assert_shows(w, "Step 1 of 7: Assess");
+    assert!(s.contains("filesystem: MISSING - no good backup"), "{s}");
+    press(w, KeyCode::Enter);
+    let s = assert_shows(w, "No stop command is configured ([app] stop_command");
+    assert!(s.contains("Stop the Panel app by hand"), "{s}");
+    assert!(!w.is_running());
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 3 of 7: Recovery point");
+    // Back twice and Esc on the first step closes.
+    press(w, KeyCode::Esc);
+    assert_shows(w, "Step 2 of 7: Isolate");
+    press(w, KeyCode::Esc);
+    assert_eq!(press(w, KeyCode::Esc), WizardStatus::Closed);
+}
+
+#[test]
+fn recovery_wizard_runs_the_whole_runbook() {
+    let root = tempfile::tempdir().unwrap();
+    let stopped = root.path().join("app-stopped");
+    let started = root.path().join("app-started");
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[app]\nstop_command = \"touch '{}'\"\nstart_command = \"touch '{}'\"\nhealth_command = \"test -f '{}'\"\n",
+        stopped.display(),
+        started.display(),
+        sb.app.join("uploads/docs/report.txt").display()
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("configuration", &[]);
+    sb.backup("filesystem", &[]);
+    let report = sb.app.join("uploads/docs/report.txt");
+    let original = std::fs::read(&report).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    std::fs::write(sb.app.join("config.py"), "DEBUG = True\n").unwrap();
+
+    let mut w = open(&sb, WizardKind::Recovery);
+    let w = w.as_mut();
+    wait_idle(w, "health snapshot");
+    let s = assert_shows(w, "Health:");
+    assert!(s.contains("filesystem: newest good backup fs-"), "{s}");
+    press(w, KeyCode::Enter);
+    // 2 isolate: the configured stop command really runs.
+    assert_shows(w, "Stop command: touch");
+    assert!(!stopped.exists());
+    press(w, KeyCode::Enter);
+    wait_idle(w, "stop command");
+    assert!(stopped.exists(), "the stop command ran");
+    assert_shows(w, "OK: touch");
+    press(w, KeyCode::Enter);
+    // 3 recovery point: the plan from recover --dry-run.
+    assert!(w.wants_text());
+    press(w, KeyCode::Enter);
+    wait_idle(w, "recovery plan");
+    let s = assert_shows(w, "Recovery set:");
+    assert!(
+        s.contains("filesystem") && s.contains("configuration"),
+        "{s}"
+    );
+    assert!(s.contains("Data-loss window:") && s.contains("MET"), "{s}");
+    assert!(!report.exists(), "planning changes nothing");
+    press(w, KeyCode::Enter);
+    // 4 execute: a wrong confirmation is refused and nothing runs.
+    assert_shows(w, "Step 4 of 7: Execute");
+    typed(w, "recover");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Refused: 'recover' does not match: type RECOVER exactly");
+    assert!(!w.is_running());
+    assert!(!report.exists());
+    for _ in 0..7 {
+        press(w, KeyCode::Backspace);
+    }
+    typed(w, "RECOVER");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "recover");
+    let s = assert_shows(w, "Recovery finished.");
+    assert!(s.contains("OK: lifeboat --json recover"), "{s}");
+    assert_eq!(std::fs::read(&report).unwrap(), original);
+    assert_eq!(
+        std::fs::read_to_string(sb.app.join("config.py")).unwrap(),
+        "DEBUG = False\n"
+    );
+    press(w, KeyCode::Enter);
+    // 5 verify: recover's own checks and the app's health command.
+    wait_idle(w, "health command");
+    let s = assert_shows(w, "Recovery: OK");
+    assert!(s.contains("match the index"), "{s}");
+    assert!(s.contains("OK: test -f"), "{s}");
+    press(w, KeyCode::Enter);
+    // 6 resume: the start command.
+    assert!(!started.exists());
+    press(w, KeyCode::Enter);
+    wait_idle(w, "start command");
+    assert!(started.exists(), "the start command ran");
+    press(w, KeyCode::Enter);
+    // 7 report: timeline, objectives, the Markdown report.
+    let s = assert_shows(w, "Step 7 of 7: Report");
+    assert!(
+        s.contains("Achieved RTO") && s.contains("objective 4h 00m: MET"),
+        "{s}"
+    );
+    assert!(s.contains("objective 1h 00m: MET"), "{s}");
+    assert!(s.contains("# Recovery report"), "{s}");
+    assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
+}
+
+// ---- drill wizard ----
+
+#[test]
+fn drill_wizard_shows_a_failing_drill_in_place() {
+    let sb = Sandbox::new();
+    let mut w = open(&sb, WizardKind::Drill);
+    let w = w.as_mut();
+    let s = assert_shows(w, "never touches production");
+    assert!(s.contains("Enter runs: lifeboat drill"), "{s}");
+    // Whether or not this binary has the verb, a broken config makes the
+    // drill fail, and the wizard must say why in place.
+    sb.write_config("[compression]\nlevel = 99\n");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "drill");
+    let s = assert_shows(w, "Drill FAILED");
+    assert!(s.contains("FAILED: lifeboat drill (exit 2"), "{s}");
+    if s.contains("unrecognized subcommand") {
+        assert!(s.contains("has no `drill` verb"), "{s}");
+    } else {
+        assert!(s.contains("invalid value for [compression] level"), "{s}");
+    }
+    assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
+}

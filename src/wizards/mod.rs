@@ -7,7 +7,11 @@
 //! work is an ordinary job in the catalog that every other console, CLI and
 //! daemon sees, and that `lifeboat cancel` can stop) and follows its output.
 
+mod app;
 mod backup;
+mod drill;
+mod probe;
+mod recovery;
 mod restore;
 mod runner;
 pub mod widgets;
@@ -81,6 +85,7 @@ pub fn open(kind: WizardKind, ctx: WizardContext) -> Result<Box<dyn Wizard>, Str
         WizardKind::Restore { backup_id } => {
             Ok(Box::new(restore::RestoreWizard::new(ctx, backup_id)?))
         }
-        other => Err(format!("the {other:?} wizard is not built yet")),
+        WizardKind::Recovery => Ok(Box::new(recovery::RecoveryWizard::new(ctx))),
+        WizardKind::Drill => Ok(Box::new(drill::DrillWizard::new(ctx))),
     }
 }

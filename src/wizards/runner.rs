@@ -74,7 +74,6 @@ impl ChildRun {
     }
 
     /// Start an operator's shell command (`sh -c COMMAND`).
-    #[allow(dead_code)] // the recovery wizard's app steps use it
     pub fn shell(command: &str) -> ChildRun {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(command);

@@ -1,0 +1,707 @@
+//! The disaster-recovery runbook as a wizard: assess, isolate the app,
+//! choose the recovery point, execute, verify, resume, report.
+//!
+//! Each step is one thing an on-call operator does at 3 a.m., in order,
+//! with the wizard keeping the timeline (when each step started and ended)
+//! so the report at the end says how long the app was down against the
+//! 4 h recovery-time objective and how much data was lost against the 1 h
+//! recovery-point objective. The work itself is `lifeboat recover`, run as
+//! a child process: the plan with `--dry-run --json`, then for real.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver};
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::Frame;
+use serde::Deserialize;
+
+use super::app::{AppCommand, AppHealth};
+use super::runner::ChildRun;
+use super::widgets::{self, bold, duration, nav, text, Confirm, Nav, TextInput, BACK, NEXT};
+use super::{Wizard, WizardContext, WizardStatus};
+use crate::catalog::Catalog;
+use crate::health::HealthReport;
+
+const STEPS: [&str; 7] = [
+    "Assess",
+    "Isolate",
+    "Recovery point",
+    "Execute",
+    "Verify",
+    "Resume",
+    "Report",
+];
+
+/// Recovery-time objective: the app is back within this.
+pub const RTO_OBJECTIVE_SECS: i64 = 4 * 3600;
+/// Recovery-point objective: at most this much data is lost.
+pub const RPO_OBJECTIVE_SECS: i64 = 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Assess,
+    Isolate,
+    Point,
+    Execute,
+    Verify,
+    Resume,
+    Report,
+}
+
+/// The parts of `recover --json` the wizard shows.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverReport {
+    pub ok: bool,
+    pub choices: Vec<RecoverChoice>,
+    pub missing: Vec<String>,
+    pub timeline: Vec<RecoverPhase>,
+    pub recovery_seconds: f64,
+    pub data_loss_seconds: Option<i64>,
+    pub notes: Vec<String>,
+    pub report_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverChoice {
+    #[serde(rename = "type")]
+    pub backup_type: String,
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub chain: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverPhase {
+    pub name: String,
+    pub seconds: f64,
+    pub outcome: String,
+}
+
+/// One runbook step on the timeline.
+struct Stamp {
+    step: Step,
+    started: DateTime<Utc>,
+    ended: Option<DateTime<Utc>>,
+}
+
+pub struct RecoveryWizard {
+    ctx: WizardContext,
+    step: Step,
+    timeline: Vec<Stamp>,
+    health_rx: Option<Receiver<HealthReport>>,
+    health: Option<HealthReport>,
+    /// Per configured type: its newest good backup, or that there is none.
+    coverage: Vec<String>,
+    stop: AppCommand,
+    at: TextInput,
+    plan_at: Option<String>,
+    plan_run: Option<ChildRun>,
+    plan: Option<RecoverReport>,
+    confirm: Confirm,
+    exec: Option<ChildRun>,
+    result: Option<RecoverReport>,
+    app_health: AppHealth,
+    start: AppCommand,
+    report_md: Option<String>,
+    message: Option<String>,
+}
+
+impl RecoveryWizard {
+    pub fn new(ctx: WizardContext) -> RecoveryWizard {
+        let app = ctx.config.app.clone();
+        let mut w = RecoveryWizard {
+            step: Step::Assess,
+            timeline: Vec::new(),
+            health_rx: None,
+            health: None,
+            coverage: coverage(&ctx),
+            stop: AppCommand::new("stop", "stop_command", &app.stop_command),
+            at: TextInput::default(),
+            plan_at: None,
+            plan_run: None,
+            plan: None,
+            confirm: Confirm::new("RECOVER"),
+            exec: None,
+            result: None,
+            app_health: AppHealth::new(&app.health_command, &app.health_url),
+            start: AppCommand::new("start", "start_command", &app.start_command),
+            report_md: None,
+            message: None,
+            ctx,
+        };
+        w.health_rx = Some(spawn_health(&w.ctx));
+        w.enter(Step::Assess);
+        w
+    }
+
+    fn enter(&mut self, step: Step) {
+        self.message = None;
+        self.step = step;
+        if !self.timeline.iter().any(|s| s.step == step) {
+            self.timeline.push(Stamp {
+                step,
+                started: Utc::now(),
+                ended: None,
+            });
+        }
+        match step {
+            Step::Verify if self.app_health.healthy().is_none() && !self.app_health.running() => {
+                self.app_health.start()
+            }
+            Step::Report => self.load_report(),
+            _ => {}
+        }
+    }
+
+    fn leave(&mut self, next: Step) {
+        let now = Utc::now();
+        if let Some(s) = self.timeline.iter_mut().find(|s| s.step == self.step) {
+            s.ended = Some(now);
+        }
+        self.enter(next);
+    }
+
+    fn repo_args(&self, dry_run: bool) -> Vec<String> {
+        let mut a = vec![
+            "--json".to_string(),
+            "recover".into(),
+            "--dir".into(),
+            self.ctx.config.repository.path.display().to_string(),
+        ];
+        let at = self.at.value.trim();
+        if !at.is_empty() {
+            a.extend(["--at".into(), at.to_string()]);
+        }
+        a.push(if dry_run { "--dry-run" } else { "--yes" }.into());
+        a
+    }
+
+    fn load_report(&mut self) {
+        self.report_md = self
+            .result
+            .as_ref()
+            .and_then(|r| r.report_file.as_ref())
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_else(|e| format!("(cannot read the report {}: {e})", f.display()))
+            });
+    }
+
+    fn next(&mut self) {
+        self.message = None;
+        match self.step {
+            Step::Assess => self.leave(Step::Isolate),
+            Step::Isolate => {
+                if self.stop.configured() && self.stop.run.is_none() {
+                    self.stop.start();
+                } else if self.stop.running() {
+                    self.message = Some("the stop command is still running".into());
+                } else {
+                    self.leave(Step::Point);
+                }
+            }
+            Step::Point => {
+                if self.plan_run.as_ref().is_some_and(|p| !p.finished()) {
+                    self.message = Some("the plan is still being worked out".into());
+                    return;
+                }
+                let at = self.at.value.trim().to_string();
+                if self.plan.is_some() && self.plan_at.as_deref() == Some(at.as_str()) {
+                    self.leave(Step::Execute);
+                    return;
+                }
+                self.plan = None;
+                self.plan_at = Some(at);
+                self.plan_run = Some(ChildRun::lifeboat(&self.ctx, &self.repo_args(true)));
+            }
+            Step::Execute => {
+                if let Some(e) = &self.exec {
+                    if e.finished() {
+                        self.leave(Step::Verify);
+                    }
+                    return;
+                }
+                if self.confirm.submit() {
+                    self.exec = Some(ChildRun::lifeboat(&self.ctx, &self.repo_args(false)));
+                }
+            }
+            Step::Verify => {
+                if self.app_health.running() {
+                    self.message = Some("the health checks are still running".into());
+                    return;
+                }
+                self.leave(Step::Resume);
+            }
+            Step::Resume => {
+                if self.start.configured() && self.start.run.is_none() {
+                    self.start.start();
+                } else if self.start.running() {
+                    self.message = Some("the start command is still running".into());
+                } else {
+                    self.leave(Step::Report);
+                }
+            }
+            Step::Report => {}
+        }
+    }
+
+    fn back(&mut self) -> WizardStatus {
+        if self.is_running() {
+            self.message = Some("wait for the running command to finish (x cancels)".into());
+            return WizardStatus::Open;
+        }
+        let to = match self.step {
+            Step::Assess => return WizardStatus::Closed,
+            Step::Isolate => Step::Assess,
+            Step::Point => Step::Isolate,
+            Step::Execute => Step::Point,
+            Step::Verify => Step::Execute,
+            Step::Resume => Step::Verify,
+            Step::Report => return WizardStatus::Closed,
+        };
+        self.message = None;
+        self.step = to;
+        WizardStatus::Open
+    }
+
+    fn plan_lines(r: &RecoverReport) -> Vec<Line<'static>> {
+        let mut v = vec![bold("Recovery set:")];
+        for c in &r.choices {
+            v.push(text(format!(
+                "  {:<13} {}  created {}  chain {}",
+                c.backup_type,
+                c.id,
+                c.created_at
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S"),
+                c.chain.join(" -> ")
+            )));
+            for s in &c.skipped {
+                v.push(text(format!("      passed over {s}")));
+            }
+        }
+        for m in &r.missing {
+            v.push(text(format!("  missing: {m}")));
+        }
+        if let Some(l) = r.data_loss_seconds {
+            v.push(text(format!(
+                "Data-loss window: {} (changes after the oldest chosen backup are lost); objective {}: {}",
+                duration(l),
+                duration(RPO_OBJECTIVE_SECS),
+                if l <= RPO_OBJECTIVE_SECS { "MET" } else { "MISSED" }
+            )));
+        }
+        v
+    }
+
+    fn body(&self) -> Vec<Line<'static>> {
+        let mut v = Vec::new();
+        match self.step {
+            Step::Assess => {
+                v.push(bold("Where do we stand?"));
+                match &self.health {
+                    None => v.push(text("Health: evaluating...")),
+                    Some(h) => {
+                        v.push(text(format!(
+                            "Health: {}",
+                            h.verdict.as_str().to_uppercase()
+                        )));
+                        for c in &h.checks {
+                            v.push(text(format!(
+                                "  [{}] {}: {}{}",
+                                c.status.as_str(),
+                                c.title,
+                                c.value,
+                                if c.advice.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" - {}", c.advice)
+                                }
+                            )));
+                        }
+                        if h.checks.is_empty() {
+                            v.push(text("  no checks reported"));
+                        }
+                    }
+                }
+                v.push(bold("Backups of the configured types:"));
+                v.extend(self.coverage.iter().map(|c| text(format!("  {c}"))));
+                v.push(text(""));
+                v.push(text(
+                    "Next: isolate the app so nothing writes while it is recovered.",
+                ));
+            }
+            Step::Isolate => {
+                v.push(bold("Isolate: stop the Panel app"));
+                v.extend(self.stop.lines());
+            }
+            Step::Point => {
+                v.push(bold("Choose the recovery point"));
+                v.push(
+                    self.at
+                        .line("Recover to (empty = newest; e.g. 2026-11-26 14:00):"),
+                );
+                match (&self.plan_run, &self.plan) {
+                    (_, Some(p)) => {
+                        v.extend(Self::plan_lines(p));
+                        v.push(text("Enter goes on to execute this plan; edit the time and Enter to plan again."));
+                    }
+                    (Some(r), None) if r.finished() => {
+                        v.extend(r.outcome_lines(10));
+                        v.push(text("No usable plan: change the time, or fix what the lines above say, and press Enter."));
+                    }
+                    (Some(r), None) => v.extend(r.progress_lines(6)),
+                    (None, None) => v.push(text(
+                        "Enter works out the plan (lifeboat recover --dry-run): what would be restored and what would be lost.",
+                    )),
+                }
+            }
+            Step::Execute => match &self.exec {
+                None => {
+                    v.push(bold(
+                        "Execute: restore every type IN PLACE, over the live system",
+                    ));
+                    if let Some(p) = &self.plan {
+                        v.extend(Self::plan_lines(p));
+                    }
+                    v.push(text(format!(
+                        "Command: lifeboat {}",
+                        self.repo_args(false).join(" ")
+                    )));
+                    v.extend(self.confirm.lines());
+                }
+                Some(r) if !r.finished() => v.extend(r.progress_lines(8)),
+                Some(r) => {
+                    v.extend(r.outcome_lines(12));
+                    if let Some(res) = &self.result {
+                        v.push(bold(if res.ok {
+                            "Recovery finished."
+                        } else {
+                            "Recovery FAILED or incomplete."
+                        }));
+                    }
+                    v.push(text("Enter goes on to verify."));
+                }
+            },
+            Step::Verify => {
+                v.push(bold("Verify"));
+                match &self.result {
+                    Some(r) => {
+                        v.push(text(format!(
+                            "Recovery: {}",
+                            if r.ok { "OK" } else { "FAILED" }
+                        )));
+                        for p in &r.timeline {
+                            v.push(text(format!(
+                                "  {}: {} ({:.1}s)",
+                                p.name, p.outcome, p.seconds
+                            )));
+                        }
+                        for n in &r.notes {
+                            v.push(text(format!("  note: {n}")));
+                        }
+                    }
+                    None => v.push(text(
+                        "  recover gave no report (see the Execute step's output)",
+                    )),
+                }
+                v.push(bold("App health:"));
+                v.extend(self.app_health.lines());
+                if self.app_health.healthy() == Some(false) {
+                    v.push(text(
+                        "The app is not healthy yet: r checks again; Enter goes on anyway.",
+                    ));
+                }
+            }
+            Step::Resume => {
+                v.push(bold("Resume: start the Panel app"));
+                v.extend(self.start.lines());
+            }
+            Step::Report => v.extend(self.report_lines()),
+        }
+        if let Some(m) = &self.message {
+            v.push(text(""));
+            v.push(text(format!("! {m}")));
+        }
+        v
+    }
+
+    fn stamp(&self, step: Step) -> Option<&Stamp> {
+        self.timeline.iter().find(|s| s.step == step)
+    }
+
+    fn report_lines(&self) -> Vec<Line<'static>> {
+        let mut v = vec![bold("Runbook timeline")];
+        for s in &self.timeline {
+            let end = s.ended.map(|e| {
+                e.with_timezone(&chrono::Local)
+                    .format("%H:%M:%S")
+                    .to_string()
+            });
+            v.push(text(format!(
+                "  {:<15} {} - {}  {}",
+                STEPS[s.step as usize],
+                s.started.with_timezone(&chrono::Local).format("%H:%M:%S"),
+                end.as_deref().unwrap_or("..."),
+                s.ended
+                    .map(|e| duration((e - s.started).num_seconds()))
+                    .unwrap_or_default()
+            )));
+        }
+        v.push(text(format!("  isolate: {}", self.stop.outcome())));
+        v.push(text(format!("  resume: {}", self.start.outcome())));
+        // The outage runs from stopping the app to starting it again.
+        let down = self.stamp(Step::Isolate).map(|s| s.started);
+        let up = self.stamp(Step::Resume).and_then(|s| s.ended);
+        if let (Some(d), Some(u)) = (down, up) {
+            let secs = (u - d).num_seconds();
+            v.push(text(format!(
+                "Achieved RTO (app stopped to app started): {}; objective {}: {}",
+                duration(secs),
+                duration(RTO_OBJECTIVE_SECS),
+                if secs <= RTO_OBJECTIVE_SECS {
+                    "MET"
+                } else {
+                    "MISSED"
+                }
+            )));
+        }
+        match &self.result {
+            Some(r) => {
+                v.push(text(format!(
+                    "lifeboat recover: {} in {:.1}s",
+                    if r.ok { "recovered" } else { "FAILED" },
+                    r.recovery_seconds
+                )));
+                if let Some(l) = r.data_loss_seconds {
+                    v.push(text(format!(
+                        "Data-loss window: {}; objective {}: {}",
+                        duration(l),
+                        duration(RPO_OBJECTIVE_SECS),
+                        if l <= RPO_OBJECTIVE_SECS {
+                            "MET"
+                        } else {
+                            "MISSED"
+                        }
+                    )));
+                }
+            }
+            None => v.push(text(
+                "lifeboat recover did not report (see the Execute step)",
+            )),
+        }
+        if let Some(h) = self.app_health.healthy() {
+            v.push(text(format!(
+                "App health after recovery: {}",
+                if h { "OK" } else { "FAILED" }
+            )));
+        }
+        if let Some(md) = &self.report_md {
+            if let Some(f) = self.result.as_ref().and_then(|r| r.report_file.as_ref()) {
+                v.push(bold(format!("Recovery report ({})", f.display())));
+            }
+            v.extend(md.lines().map(|l| text(l.to_string())));
+        }
+        v.push(text(""));
+        v.push(text("Enter closes."));
+        v
+    }
+}
+
+/// The newest good backup of each configured type, from the catalog.
+fn coverage(ctx: &WizardContext) -> Vec<String> {
+    let types = crate::ops::full::configured_types(&ctx.config);
+    if types.is_empty() {
+        return vec!["nothing is configured to back up".into()];
+    }
+    let path = &ctx.config.catalog.path;
+    if !path.exists() {
+        return vec![format!(
+            "the catalog {} is gone: the plan reads the repository's manifests directly (`lifeboat catalog rebuild` brings the catalog back)",
+            path.display()
+        )];
+    }
+    let cat = match Catalog::open(path) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![format!(
+                "cannot read the catalog: {}",
+                e.display_with_hint()
+            )]
+        }
+    };
+    types
+        .into_iter()
+        .map(|t| match cat.list_backups(Some(t)) {
+            Ok(rows) => match rows.iter().find(|b| b.status.is_good()) {
+                Some(b) => format!(
+                    "{t}: newest good backup {} ({} ago)",
+                    b.id,
+                    duration((Utc::now() - b.created_at).num_seconds())
+                ),
+                None => format!("{t}: MISSING - no good backup in the catalog"),
+            },
+            Err(e) => format!("{t}: cannot read the catalog: {}", e.message),
+        })
+        .collect()
+}
+
+/// Evaluate health on a thread with its own catalog connection.
+fn spawn_health(ctx: &WizardContext) -> Receiver<HealthReport> {
+    let (tx, rx) = mpsc::channel();
+    let config = ctx.config.clone();
+    std::thread::spawn(move || {
+        let now = Utc::now();
+        let report = match Catalog::open(&config.catalog.path) {
+            Ok(cat) => crate::health::evaluate(&config, &cat, now),
+            Err(e) => HealthReport::new(
+                now,
+                vec![crate::health::Check {
+                    id: "catalog".into(),
+                    title: "Catalog".into(),
+                    status: crate::health::Status::Critical,
+                    value: e.message.clone(),
+                    threshold: "readable".into(),
+                    advice: e.hint.clone().unwrap_or_default(),
+                }],
+            ),
+        };
+        let _ = tx.send(report);
+    });
+    rx
+}
+
+impl Wizard for RecoveryWizard {
+    fn title(&self) -> String {
+        "Disaster recovery".into()
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect) {
+        let keys = self.keys();
+        widgets::draw(
+            frame,
+            area,
+            &self.title(),
+            widgets::step_header(&STEPS, self.step as usize),
+            self.body(),
+            &keys,
+        );
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            return WizardStatus::Open;
+        }
+        if self.is_running() {
+            if key.code == KeyCode::Char('x') {
+                if let Some(e) = self.exec.as_ref().filter(|e| !e.finished()) {
+                    e.interrupt();
+                }
+            }
+            return WizardStatus::Open;
+        }
+        if self.wants_text() {
+            match key.code {
+                KeyCode::Esc => return self.back(),
+                KeyCode::Enter => self.next(),
+                _ => {
+                    let input = if self.step == Step::Point {
+                        &mut self.at
+                    } else {
+                        &mut self.confirm.input
+                    };
+                    input.handle(&key);
+                }
+            }
+            return WizardStatus::Open;
+        }
+        match (self.step, key.code) {
+            (Step::Isolate, KeyCode::Char('r')) if self.stop.ran() => self.stop.start(),
+            (Step::Resume, KeyCode::Char('r')) if self.start.ran() => self.start.start(),
+            (Step::Verify, KeyCode::Char('r')) => self.app_health.start(),
+            (Step::Report, _) if matches!(nav(&key), Nav::Next | Nav::Back) => {
+                return WizardStatus::Closed
+            }
+            _ => match nav(&key) {
+                Nav::Back => return self.back(),
+                Nav::Next => self.next(),
+                _ => {}
+            },
+        }
+        WizardStatus::Open
+    }
+
+    fn tick(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(rx) = &self.health_rx {
+            if let Ok(h) = rx.try_recv() {
+                self.health = Some(h);
+                self.health_rx = None;
+                changed = true;
+            }
+        }
+        changed |= self.stop.tick() | self.start.tick() | self.app_health.tick();
+        if let Some(p) = &mut self.plan_run {
+            if p.tick() {
+                changed = true;
+                if p.finished() {
+                    self.plan = serde_json::from_str(&p.stdout)
+                        .ok()
+                        .filter(|_| p.succeeded());
+                }
+            }
+        }
+        if let Some(e) = &mut self.exec {
+            if e.tick() {
+                changed = true;
+                if e.finished() {
+                    self.result = serde_json::from_str(&e.stdout).ok();
+                }
+            }
+        }
+        changed
+    }
+
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        if self.exec.as_ref().is_some_and(|e| !e.finished()) {
+            return vec![("x", "cancel (stops at the next safe point)")];
+        }
+        if self.is_running() {
+            return vec![("wait", "a command is running")];
+        }
+        match self.step {
+            Step::Assess => vec![NEXT, ("Esc", "close")],
+            Step::Isolate if self.stop.configured() && self.stop.run.is_none() => {
+                vec![("Enter", "run the stop command"), BACK]
+            }
+            Step::Resume if self.start.configured() && self.start.run.is_none() => {
+                vec![("Enter", "run the start command"), BACK]
+            }
+            Step::Isolate | Step::Resume => vec![NEXT, ("r", "run again"), BACK],
+            Step::Point => vec![("type", "time"), ("Enter", "plan / next"), ("Esc", "back")],
+            Step::Execute if self.exec.is_none() => {
+                vec![("type", "RECOVER"), ("Enter", "recover"), ("Esc", "back")]
+            }
+            Step::Execute => vec![NEXT, BACK],
+            Step::Verify => vec![NEXT, ("r", "check health again"), BACK],
+            Step::Report => vec![("Enter/Esc", "close")],
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.stop.running()
+            || self.start.running()
+            || self.app_health.running()
+            || self.plan_run.as_ref().is_some_and(|p| !p.finished())
+            || self.exec.as_ref().is_some_and(|e| !e.finished())
+    }
+
+    fn wants_text(&self) -> bool {
+        (self.step == Step::Point || (self.step == Step::Execute && self.exec.is_none()))
+            && !self.is_running()
+    }
+}
