@@ -40,7 +40,11 @@ fn typed(w: &mut dyn Wizard, s: &str) {
 
 /// The wizard drawn at 110x45, as text.
 fn screen(w: &mut dyn Wizard) -> String {
-    let mut term = Terminal::new(TestBackend::new(110, 45)).unwrap();
+    screen_at(w, 110, 45)
+}
+
+fn screen_at(w: &mut dyn Wizard, width: u16, height: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
     term.draw(|f| w.render(f, f.area())).unwrap();
     let buf = term.backend().buffer().clone();
     let mut s = String::new();
@@ -420,6 +424,7 @@ fn recovery_wizard_runs_the_whole_runbook() {
     wait_idle(w, "recover");
     let s = assert_shows(w, "Recovery finished.");
     assert!(s.contains("OK: lifeboat --json recover"), "{s}");
+    assert!(!s.contains("\"report_file\""), "JSON is parsed, not shown:\n{s}");
     assert_eq!(std::fs::read(&report).unwrap(), original);
     assert_eq!(
         std::fs::read_to_string(sb.app.join("config.py")).unwrap(),
@@ -446,6 +451,12 @@ fn recovery_wizard_runs_the_whole_runbook() {
     );
     assert!(s.contains("objective 1h 00m: MET"), "{s}");
     assert!(s.contains("# Recovery report"), "{s}");
+    // A long report starts at its top and scrolls to its end.
+    let s = screen_at(w, 100, 20);
+    assert!(s.contains("Runbook timeline") && !s.contains("Enter closes."), "{s}");
+    press(w, KeyCode::Char('G'));
+    let s = screen_at(w, 100, 20);
+    assert!(!s.contains("Runbook timeline") && s.contains("Enter closes."), "{s}");
     assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
 }
 

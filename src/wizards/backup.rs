@@ -12,7 +12,9 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::runner::ChildRun;
-use super::widgets::{self, bold, nav, row, step_cursor, text, Nav, TextInput, BACK, NEXT};
+use super::widgets::{
+    self, bold, nav, row, step_cursor, text, Nav, Scroll, TextInput, BACK, NEXT, SCROLL,
+};
 use super::{Wizard, WizardContext, WizardStatus};
 use crate::archive::manifest::BackupType;
 use crate::config::EncryptMode;
@@ -75,6 +77,7 @@ pub struct BackupWizard {
     message: Option<String>,
     queue: Vec<Vec<String>>,
     runs: Vec<ChildRun>,
+    scroll: Scroll,
 }
 
 impl BackupWizard {
@@ -92,6 +95,7 @@ impl BackupWizard {
             message: None,
             queue: Vec::new(),
             runs: Vec::new(),
+            scroll: Scroll::default(),
             step: Step::Types,
             ctx,
         }
@@ -369,13 +373,16 @@ impl Wizard for BackupWizard {
 
     fn render(&mut self, frame: &mut Frame, area: Rect) {
         let keys = self.keys();
+        let body = self.body();
+        self.scroll.on_step(self.step.index(), false);
         widgets::draw(
             frame,
             area,
             &self.title(),
             widgets::step_header(&STEPS, self.step.index()),
-            self.body(),
+            body,
             &keys,
+            &mut self.scroll,
         );
     }
 
@@ -392,6 +399,9 @@ impl Wizard for BackupWizard {
                 }
             },
             Step::Run => {
+                if self.scroll.handle(&key) {
+                    return WizardStatus::Open;
+                }
                 if self.done() {
                     if matches!(nav(&key), Nav::Next | Nav::Back) {
                         return WizardStatus::Closed;
@@ -449,8 +459,8 @@ impl Wizard for BackupWizard {
             Step::Mode => vec![("↑/↓/Space", "choose"), NEXT, BACK],
             Step::Encryption => vec![NEXT, BACK],
             Step::Summary => vec![("Enter", "run"), BACK],
-            Step::Run if self.done() => vec![("Enter/Esc", "close")],
-            Step::Run => vec![("x", "cancel (stops at the next safe point)")],
+            Step::Run if self.done() => vec![("Enter/Esc", "close"), SCROLL],
+            Step::Run => vec![("x", "cancel (stops at the next safe point)"), SCROLL],
         }
     }
 

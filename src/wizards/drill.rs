@@ -11,7 +11,7 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::runner::ChildRun;
-use super::widgets::{self, bold, nav, text, Nav, TextInput};
+use super::widgets::{self, bold, nav, text, Nav, Scroll, TextInput, SCROLL};
 use super::{Wizard, WizardContext, WizardStatus};
 
 const STEPS: [&str; 3] = ["Plan", "Run", "Report"];
@@ -28,6 +28,7 @@ pub struct DrillWizard {
     step: Step,
     at: TextInput,
     run: Option<ChildRun>,
+    scroll: Scroll,
 }
 
 impl DrillWizard {
@@ -37,6 +38,7 @@ impl DrillWizard {
             step: Step::Plan,
             at: TextInput::default(),
             run: None,
+            scroll: Scroll::default(),
         }
     }
 
@@ -113,18 +115,25 @@ impl Wizard for DrillWizard {
 
     fn render(&mut self, frame: &mut Frame, area: Rect) {
         let keys = self.keys();
+        let body = self.body();
+        self.scroll
+            .on_step(self.step as usize, self.step == Step::Report);
         widgets::draw(
             frame,
             area,
             &self.title(),
             widgets::step_header(&STEPS, self.step as usize),
-            self.body(),
+            body,
             &keys,
+            &mut self.scroll,
         );
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
         if key.kind == crossterm::event::KeyEventKind::Release {
+            return WizardStatus::Open;
+        }
+        if self.step != Step::Plan && self.scroll.handle(&key) {
             return WizardStatus::Open;
         }
         match self.step {
@@ -174,11 +183,12 @@ impl Wizard for DrillWizard {
                 ("Enter", "run the drill"),
                 ("Esc", "close"),
             ],
-            Step::Run => vec![("x", "cancel (stops at the next safe point)")],
+            Step::Run => vec![("x", "cancel (stops at the next safe point)"), SCROLL],
             Step::Report => vec![
                 ("Enter/Esc", "close"),
                 ("r", "run again"),
                 ("←/b", "back to the plan"),
+                SCROLL,
             ],
         }
     }

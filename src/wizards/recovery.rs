@@ -20,7 +20,9 @@ use serde::Deserialize;
 
 use super::app::{AppCommand, AppHealth};
 use super::runner::ChildRun;
-use super::widgets::{self, bold, duration, nav, text, Confirm, Nav, TextInput, BACK, NEXT};
+use super::widgets::{
+    self, bold, duration, nav, text, Confirm, Nav, Scroll, TextInput, BACK, NEXT, SCROLL,
+};
 use super::{Wizard, WizardContext, WizardStatus};
 use crate::catalog::Catalog;
 use crate::health::HealthReport;
@@ -108,6 +110,7 @@ pub struct RecoveryWizard {
     start: AppCommand,
     report_md: Option<String>,
     message: Option<String>,
+    scroll: Scroll,
 }
 
 impl RecoveryWizard {
@@ -131,6 +134,7 @@ impl RecoveryWizard {
             start: AppCommand::new("start", "start_command", &app.start_command),
             report_md: None,
             message: None,
+            scroll: Scroll::default(),
             ctx,
         };
         w.health_rx = Some(spawn_health(&w.ctx));
@@ -167,8 +171,7 @@ impl RecoveryWizard {
 
     fn repo_args(&self, dry_run: bool) -> Vec<String> {
         let mut a = vec![
-            "--json".to_string(),
-            "recover".into(),
+            "recover".to_string(),
             "--dir".into(),
             self.ctx.config.repository.path.display().to_string(),
         ];
@@ -216,7 +219,7 @@ impl RecoveryWizard {
                 }
                 self.plan = None;
                 self.plan_at = Some(at);
-                self.plan_run = Some(ChildRun::lifeboat(&self.ctx, &self.repo_args(true)));
+                self.plan_run = Some(ChildRun::lifeboat_json(&self.ctx, &self.repo_args(true)));
             }
             Step::Execute => {
                 if let Some(e) = &self.exec {
@@ -226,7 +229,7 @@ impl RecoveryWizard {
                     return;
                 }
                 if self.confirm.submit() {
-                    self.exec = Some(ChildRun::lifeboat(&self.ctx, &self.repo_args(false)));
+                    self.exec = Some(ChildRun::lifeboat_json(&self.ctx, &self.repo_args(false)));
                 }
             }
             Step::Verify => {
@@ -582,18 +585,25 @@ impl Wizard for RecoveryWizard {
 
     fn render(&mut self, frame: &mut Frame, area: Rect) {
         let keys = self.keys();
+        let body = self.body();
+        self.scroll
+            .on_step(self.step as usize, self.step == Step::Report);
         widgets::draw(
             frame,
             area,
             &self.title(),
             widgets::step_header(&STEPS, self.step as usize),
-            self.body(),
+            body,
             &keys,
+            &mut self.scroll,
         );
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
         if key.kind == crossterm::event::KeyEventKind::Release {
+            return WizardStatus::Open;
+        }
+        if !self.wants_text() && self.scroll.handle(&key) {
             return WizardStatus::Open;
         }
         if self.is_running() {
@@ -668,7 +678,7 @@ impl Wizard for RecoveryWizard {
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
         if self.exec.as_ref().is_some_and(|e| !e.finished()) {
-            return vec![("x", "cancel (stops at the next safe point)")];
+            return vec![("x", "cancel (stops at the next safe point)"), SCROLL];
         }
         if self.is_running() {
             return vec![("wait", "a command is running")];
@@ -688,7 +698,7 @@ impl Wizard for RecoveryWizard {
             }
             Step::Execute => vec![NEXT, BACK],
             Step::Verify => vec![NEXT, ("r", "check health again"), BACK],
-            Step::Report => vec![("Enter/Esc", "close")],
+            Step::Report => vec![("Enter/Esc", "close"), SCROLL],
         }
     }
 

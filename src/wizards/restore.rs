@@ -15,7 +15,8 @@ use ratatui::Frame;
 
 use super::runner::ChildRun;
 use super::widgets::{
-    self, bold, duration, nav, row, size, step_cursor, text, Confirm, Nav, BACK, NEXT,
+    self, bold, duration, nav, row, size, step_cursor, text, Confirm, Nav, Scroll, BACK, NEXT,
+    SCROLL,
 };
 use super::{Wizard, WizardContext, WizardStatus};
 use crate::archive::manifest::{BackupKind, BackupType};
@@ -60,6 +61,7 @@ pub struct RestoreWizard {
     confirm: Confirm,
     run: Option<ChildRun>,
     message: Option<String>,
+    scroll: Scroll,
 }
 
 impl RestoreWizard {
@@ -87,6 +89,7 @@ impl RestoreWizard {
             confirm: Confirm::new(""),
             run: None,
             message: None,
+            scroll: Scroll::default(),
         };
         if let Some(id) = backup_id {
             let b = all.iter().find(|b| b.id == id).ok_or_else(|| {
@@ -456,18 +459,24 @@ impl Wizard for RestoreWizard {
 
     fn render(&mut self, frame: &mut Frame, area: Rect) {
         let keys = self.keys();
+        let body = self.body();
+        self.scroll.on_step(self.step as usize, false);
         widgets::draw(
             frame,
             area,
             &self.title(),
             widgets::step_header(&STEPS, self.step as usize),
-            self.body(),
+            body,
             &keys,
+            &mut self.scroll,
         );
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
         if key.kind == crossterm::event::KeyEventKind::Release {
+            return WizardStatus::Open;
+        }
+        if matches!(self.step, Step::Preview | Step::Run) && self.scroll.handle(&key) {
             return WizardStatus::Open;
         }
         match self.step {
@@ -530,15 +539,17 @@ impl Wizard for RestoreWizard {
             Step::Point => vec![("↑/↓", "move"), NEXT, BACK],
             Step::Target => vec![("↑/↓/Space", "new place or in place"), NEXT, BACK],
             Step::Preview if self.running() => vec![("wait", "dry run running")],
-            Step::Preview => vec![NEXT, ("r", "run the dry run again"), BACK],
+            Step::Preview => vec![NEXT, ("r", "run the dry run again"), BACK, SCROLL],
             Step::Confirm if self.in_place => vec![
                 ("type", "the name shown"),
                 ("Enter", "restore"),
                 ("Esc", "back"),
             ],
             Step::Confirm => vec![("Enter", "restore"), BACK],
-            Step::Run if self.running() => vec![("x", "cancel (stops at the next safe point)")],
-            Step::Run => vec![("Enter/Esc", "close")],
+            Step::Run if self.running() => {
+                vec![("x", "cancel (stops at the next safe point)"), SCROLL]
+            }
+            Step::Run => vec![("Enter/Esc", "close"), SCROLL],
         }
     }
 

@@ -48,6 +48,9 @@ pub struct ChildRun {
     pub lines: VecDeque<String>,
     /// The whole stdout (up to a cap), for `--json` output.
     pub stdout: String,
+    /// stdout is a JSON document for the wizard, not lines for people:
+    /// keep it out of `lines` (stderr, with any error, still shows).
+    json: bool,
     pub status: Option<ExitStatus>,
     /// The process could not be started at all.
     pub spawn_error: Option<String>,
@@ -73,6 +76,16 @@ impl ChildRun {
         Self::start(cmd, label, Some(ctx.config.catalog.path.clone()))
     }
 
+    /// Like [`ChildRun::lifeboat`] for a run with `--json`: its stdout is
+    /// parsed by the wizard, not shown.
+    pub fn lifeboat_json(ctx: &WizardContext, args: &[String]) -> ChildRun {
+        let mut a = vec!["--json".to_string()];
+        a.extend_from_slice(args);
+        let mut run = Self::lifeboat(ctx, &a);
+        run.json = true;
+        run
+    }
+
     /// Start an operator's shell command (`sh -c COMMAND`).
     pub fn shell(command: &str) -> ChildRun {
         let mut cmd = Command::new("sh");
@@ -92,6 +105,7 @@ impl ChildRun {
             rx: None,
             lines: VecDeque::new(),
             stdout: String::new(),
+            json: false,
             status: None,
             spawn_error: None,
             catalog_path,
@@ -138,7 +152,9 @@ impl ChildRun {
                             self.stdout.push_str(&l);
                             self.stdout.push('\n');
                         }
-                        push_line(&mut self.lines, l);
+                        if !self.json {
+                            push_line(&mut self.lines, l);
+                        }
                         changed = true;
                     }
                     Ok(Msg::Err(l)) => {

@@ -90,8 +90,61 @@ pub fn step_header(steps: &[&str], current: usize) -> Vec<Line<'static>> {
     ]
 }
 
+/// Key hint for scrolling a long body.
+pub const SCROLL: (&str, &str) = ("↑/↓/PgUp/PgDn", "scroll");
+
+/// Where a long body is scrolled to. Following (the default) keeps the
+/// newest output in view; scrolling up stops following, scrolling back to
+/// the end (or End/G) follows again.
+#[derive(Debug, Clone, Default)]
+pub struct Scroll {
+    /// First row shown; None follows the end.
+    top: Option<usize>,
+    /// The largest useful `top` at the last draw.
+    max: usize,
+    /// The step this applies to; another step starts afresh.
+    step: usize,
+}
+
+impl Scroll {
+    /// Reset when the wizard moved to another step; `from_top` starts a
+    /// report at its beginning instead of following its end.
+    pub fn on_step(&mut self, step: usize, from_top: bool) {
+        if self.step != step {
+            *self = Scroll {
+                top: from_top.then_some(0),
+                max: 0,
+                step,
+            };
+        }
+    }
+
+    /// Apply a scrolling key; true when it was one.
+    pub fn handle(&mut self, key: &KeyEvent) -> bool {
+        let cur = self.top.unwrap_or(self.max).min(self.max);
+        let to = match key.code {
+            KeyCode::Up | KeyCode::Char('k') => cur.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => cur + 1,
+            KeyCode::PageUp => cur.saturating_sub(10),
+            KeyCode::PageDown => cur + 10,
+            KeyCode::Home | KeyCode::Char('g') => 0,
+            KeyCode::End | KeyCode::Char('G') => usize::MAX,
+            _ => return false,
+        };
+        self.top = (to < self.max).then_some(to);
+        true
+    }
+
+    fn offset(&mut self, rows: usize, height: usize) -> u16 {
+        self.max = rows.saturating_sub(height);
+        let top = self.top.unwrap_or(self.max).min(self.max);
+        u16::try_from(top).unwrap_or(u16::MAX)
+    }
+}
+
 /// Draw a wizard: a bordered block titled `title`, the step header, the
-/// body (wrapped) and the key hints of this step on the last line.
+/// body (wrapped, scrolled by `scroll`) and the key hints of this step on
+/// the last line.
 pub fn draw(
     frame: &mut Frame,
     area: Rect,
@@ -99,6 +152,7 @@ pub fn draw(
     header: Vec<Line<'static>>,
     body: Vec<Line<'static>>,
     keys: &[(&'static str, &'static str)],
+    scroll: &mut Scroll,
 ) {
     let block = Block::default()
         .borders(Borders::ALL)
@@ -120,14 +174,13 @@ pub fn draw(
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(header).wrap(Wrap { trim: false }), head);
-    // Keep the end of a long body (the newest output) in view.
     let width = main.width.max(1) as usize;
     let rows: usize = body.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
-    let scroll = rows.saturating_sub(main.height as usize) as u16;
+    let top = scroll.offset(rows, main.height as usize);
     frame.render_widget(
         Paragraph::new(body)
             .wrap(Wrap { trim: false })
-            .scroll((scroll, 0)),
+            .scroll((top, 0)),
         main,
     );
     frame.render_widget(Paragraph::new(key_line(keys)), foot);
@@ -383,6 +436,19 @@ mod tests {
             .contains("type RECOVER exactly"));
         c.input = TextInput::new("RECOVER");
         assert!(c.submit());
+    }
+
+    #[test]
+    fn scroll_follows_until_the_operator_scrolls_up() {
+        let mut s = Scroll::default();
+        s.on_step(1, false);
+        assert_eq!(s.offset(50, 10), 40);
+        s.handle(&key(KeyCode::Up));
+        assert_eq!(s.offset(60, 10), 39, "stopped following");
+        s.handle(&key(KeyCode::End));
+        assert_eq!(s.offset(70, 10), 60, "follows again");
+        s.on_step(2, true);
+        assert_eq!(s.offset(70, 10), 0, "a report starts at its top");
     }
 
     #[test]
