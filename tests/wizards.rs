@@ -424,7 +424,10 @@ fn recovery_wizard_runs_the_whole_runbook() {
     wait_idle(w, "recover");
     let s = assert_shows(w, "Recovery finished.");
     assert!(s.contains("OK: lifeboat --json recover"), "{s}");
-    assert!(!s.contains("\"report_file\""), "JSON is parsed, not shown:\n{s}");
+    assert!(
+        !s.contains("\"report_file\""),
+        "JSON is parsed, not shown:\n{s}"
+    );
     assert_eq!(std::fs::read(&report).unwrap(), original);
     assert_eq!(
         std::fs::read_to_string(sb.app.join("config.py")).unwrap(),
@@ -453,10 +456,16 @@ fn recovery_wizard_runs_the_whole_runbook() {
     assert!(s.contains("# Recovery report"), "{s}");
     // A long report starts at its top and scrolls to its end.
     let s = screen_at(w, 100, 20);
-    assert!(s.contains("Runbook timeline") && !s.contains("Enter closes."), "{s}");
+    assert!(
+        s.contains("Runbook timeline") && !s.contains("Enter closes."),
+        "{s}"
+    );
     press(w, KeyCode::Char('G'));
     let s = screen_at(w, 100, 20);
-    assert!(!s.contains("Runbook timeline") && s.contains("Enter closes."), "{s}");
+    assert!(
+        !s.contains("Runbook timeline") && s.contains("Enter closes."),
+        "{s}"
+    );
     assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
 }
 
@@ -482,4 +491,101 @@ fn drill_wizard_shows_a_failing_drill_in_place() {
         assert!(s.contains("invalid value for [compression] level"), "{s}");
     }
     assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
+}
+
+// ---- restore wizard, database ----
+
+/// A uniquely named database, dropped with everything derived from its
+/// name (`<name>_restored_*`) however the test ends.
+struct TestDb {
+    admin: lifeboat::sources::database::ConnInfo,
+    name: String,
+}
+
+impl TestDb {
+    fn pg(&self, db: &str) -> lifeboat::sources::database::Pg {
+        lifeboat::sources::database::Pg::connect(&self.admin.with_db(db), Duration::from_secs(10))
+            .expect("connect to the test server")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Ok(pg) = lifeboat::sources::database::Pg::connect(&self.admin, Duration::from_secs(10))
+        else {
+            return;
+        };
+        let p = format!("{}_", self.name);
+        let mut names = vec![self.name.clone()];
+        if let Ok(all) = pg.list_databases() {
+            names.extend(all.into_iter().filter(|n| n.starts_with(&p)));
+        }
+        for n in names {
+            let _ = pg.drop_database(&n);
+        }
+    }
+}
+
+#[test]
+fn restore_wizard_restores_a_database_into_a_new_database() {
+    use lifeboat::sources::database::testing::{test_server, unique_name};
+    let Some(admin) = test_server() else { return };
+    let db = TestDb {
+        name: unique_name("lb_wiz"),
+        admin,
+    };
+    db.pg("postgres").create_database(&db.name, None).unwrap();
+    db.pg(&db.name)
+        .execute("CREATE TABLE users (id int primary key, name text); INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 250) g;")
+        .unwrap();
+    let sb = Sandbox::with_extra_config(&format!(
+        "[sources.database]\nurl = \"{}\"\n",
+        pg_url_for(&db.name)
+    ));
+    let id = id_of(&sb.backup("database", &[]));
+    db.pg(&db.name)
+        .execute("DELETE FROM users WHERE id > 100")
+        .unwrap();
+
+    let mut w = open(&sb, WizardKind::Restore { backup_id: None });
+    let w = w.as_mut();
+    assert_shows(w, "database  (1 backups)");
+    press(w, KeyCode::Enter);
+    assert_shows(w, &id);
+    press(w, KeyCode::Enter);
+    let s = assert_shows(w, &format!("(*) a new database: {}_restored_", db.name));
+    let start = s.find(&format!("{}_restored_", db.name)).unwrap();
+    let target: String = s[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    press(w, KeyCode::Enter);
+    wait_idle(w, "database dry run");
+    let s = assert_shows(w, "would go into");
+    assert!(
+        s.matches(&target).count() >= 2,
+        "preview names {target}:\n{s}"
+    );
+    assert!(!db.pg("postgres").database_exists(&target).unwrap());
+    press(w, KeyCode::Enter);
+    press(w, KeyCode::Enter);
+    wait_idle(w, "database restore");
+    let s = assert_shows(w, "OK: lifeboat restore --type database");
+    assert!(
+        s.contains("rows match the backup"),
+        "verification shown:\n{s}"
+    );
+    assert_eq!(
+        db.pg(&target)
+            .query_one_i64("SELECT count(*) FROM users")
+            .unwrap(),
+        250
+    );
+    assert_eq!(
+        db.pg(&db.name)
+            .query_one_i64("SELECT count(*) FROM users")
+            .unwrap(),
+        100,
+        "the live database was not touched"
+    );
 }

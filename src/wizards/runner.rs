@@ -133,7 +133,11 @@ impl ChildRun {
                 run.child = Some(child);
             }
             Err(e) => {
-                run.spawn_error = Some(format!("cannot start {}: {e}", run.label));
+                run.spawn_error = Some(format!(
+                    "cannot start {} for `{}`: {e}",
+                    cmd.get_program().to_string_lossy(),
+                    run.label
+                ));
                 run.ended_after = Some(Duration::ZERO);
             }
         }
@@ -425,5 +429,85 @@ fn read_lines(r: impl Read, mut send: impl FnMut(String) -> bool) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(state: &str, done: u64, total: Option<u64>, secs: i64) -> JobRecord {
+        let t0 = Utc::now() - chrono::Duration::seconds(60);
+        JobRecord {
+            id: 7,
+            kind: "backup".into(),
+            target: "filesystem".into(),
+            state: state.into(),
+            phase: Some("reading files".into()),
+            bytes_done: done,
+            bytes_total: total,
+            items_done: 3,
+            items_total: Some(10),
+            created_at: t0,
+            started_at: Some(t0),
+            finished_at: None,
+            updated_at: t0 + chrono::Duration::seconds(secs),
+            error: None,
+            host: "h".into(),
+            pid: 1,
+            partial_outputs: Vec::new(),
+            cancel_requested: false,
+            parent_job: None,
+            resource: None,
+        }
+    }
+
+    fn render(lines: Vec<Line<'static>>) -> String {
+        lines
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_running_job_shows_bar_throughput_and_eta() {
+        // 25 MiB of 100 MiB in 10 s: 2.5 MiB/s, 30 s left.
+        let s = render(job_lines(&job("running", 25 << 20, Some(100 << 20), 10)));
+        assert!(
+            s.contains("job 7 backup filesystem: running (reading files)"),
+            "{s}"
+        );
+        assert!(s.contains("[######..................]  25%"), "{s}");
+        assert!(s.contains("2.50 MiB/s"), "{s}");
+        assert!(s.contains("eta 30s"), "{s}");
+        assert!(s.contains("3/10 items"), "{s}");
+    }
+
+    #[test]
+    fn a_failed_job_shows_its_error_and_no_eta() {
+        let mut j = job("failed", 10, Some(100), 10);
+        j.error = Some("disk full on /repo".into());
+        let s = render(job_lines(&j));
+        assert!(!s.contains("eta"), "{s}");
+        assert!(s.contains("error: disk full on /repo"), "{s}");
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_says_so() {
+        let ctx = WizardContext {
+            config: crate::config::Config::default(),
+            config_path: None,
+            exe: PathBuf::from("/nonexistent/lifeboat"),
+        };
+        let mut r = ChildRun::lifeboat(&ctx, &["list".into()]);
+        r.tick();
+        assert!(r.finished() && !r.succeeded());
+        let s = render(r.outcome_lines(5));
+        assert!(s.contains("FAILED: lifeboat list"), "{s}");
+        assert!(
+            s.contains("cannot start /nonexistent/lifeboat for `lifeboat list`"),
+            "{s}"
+        );
     }
 }
