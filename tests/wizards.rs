@@ -589,3 +589,147 @@ fn restore_wizard_restores_a_database_into_a_new_database() {
         "the live database was not touched"
     );
 }
+
+// ---- live progress and cancel ----
+
+/// Hold the lock a restore into `target` takes, the way another job would
+/// (same file, same flock), until dropped.
+fn hold_restore_lock(sb: &Sandbox, target: &str) -> std::fs::File {
+    use sha2::Digest;
+    use std::os::unix::io::AsRawFd;
+    let resource = format!("restore target {target}");
+    let dir = sb.catalog.parent().unwrap().join("locks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let safe: String = resource
+        .chars()
+        .take(60)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let digest = hex::encode(&sha2::Sha256::digest(resource.as_bytes())[..6]);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{safe}-{digest}.lock")))
+        .unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    f
+}
+
+#[test]
+fn a_running_restore_shows_its_job_live_and_x_cancels_it() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some(id.clone()),
+        },
+    );
+    let w = w.as_mut();
+    let s = screen_at(w, 300, 30);
+    let start = s.find("a new directory: ").expect("target shown") + "a new directory: ".len();
+    let target: String = s[start..].chars().take_while(|c| *c != ' ').collect();
+    assert!(target.contains(&id), "{target}");
+    // Another job holds the target: the wizard's restore waits for it.
+    let lock = hold_restore_lock(&sb, &target);
+    press(w, KeyCode::Enter);
+    wait_idle(w, "dry run");
+    press(w, KeyCode::Enter);
+    press(w, KeyCode::Enter);
+    assert!(w.is_running());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let s = loop {
+        w.tick();
+        let s = screen_at(w, 300, 40);
+        if s.contains("running (waiting for restore target") {
+            break s;
+        }
+        assert!(
+            w.is_running() && Instant::now() < deadline,
+            "the restore's job never showed as waiting in the wizard:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(s.contains(&format!("restore {id}: running")), "{s}");
+    assert!(s.contains("Running: lifeboat restore"), "{s}");
+    assert!(s.contains("x cancel"), "{s}");
+    press(w, KeyCode::Char('x'));
+    wait_idle(w, "cancelled restore");
+    let s = assert_shows(w, "FAILED: lifeboat restore");
+    assert!(s.contains(&format!("restore {id}: cancelled")), "{s}");
+    assert!(
+        !std::path::Path::new(&target).exists(),
+        "nothing was restored"
+    );
+    drop(lock);
+}
+
+// ---- small terminals and "all" ----
+
+#[test]
+fn every_wizard_draws_at_80x24_and_says_when_the_terminal_is_too_small() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.backup("filesystem", &[]);
+    for (kind, first) in [
+        (WizardKind::Backup, "Step 1 of 6: Types"),
+        (WizardKind::Restore { backup_id: None }, "Step 1 of 6: Type"),
+        (WizardKind::Recovery, "Step 1 of 7: Assess"),
+        (WizardKind::Drill, "Step 1 of 3: Plan"),
+    ] {
+        let mut w = open(&sb, kind.clone());
+        let s = screen_at(w.as_mut(), 80, 24);
+        assert!(s.contains(first), "{kind:?} at 80x24:\n{s}");
+        // The key hints of the step are on screen, from the same list.
+        let (k, what) = w.keys()[0];
+        assert!(s.contains(&format!("{k} {what}")), "{kind:?} hints:\n{s}");
+        let s = screen_at(w.as_mut(), 22, 6);
+        assert!(s.contains("needs at"), "{kind:?} at 22x6:\n{s}");
+    }
+}
+
+#[test]
+fn backup_wizard_all_runs_backup_all() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let mut w = open(&sb, WizardKind::Backup);
+    let w = w.as_mut();
+    press(w, KeyCode::Char(' '));
+    let s = assert_shows(w, "[x] all configured types");
+    assert!(
+        s.contains("[x] configuration") && s.contains("[x] filesystem"),
+        "{s}"
+    );
+    press(w, KeyCode::Enter);
+    typed(w, "all_1");
+    for _ in 0..3 {
+        press(w, KeyCode::Enter);
+    }
+    assert_shows(w, "lifeboat backup --all --name all_1");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "backup --all");
+    assert_shows(w, "OK: lifeboat backup --all");
+    let list = sb.json(&["list"]);
+    let mut types: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["name"] == "all_1" && b["status"] == "succeeded")
+        .map(|b| b["type"].as_str().unwrap().to_string())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["configuration", "filesystem"], "{list}");
+}

@@ -90,6 +90,10 @@ pub fn step_header(steps: &[&str], current: usize) -> Vec<Line<'static>> {
     ]
 }
 
+/// The smallest area a wizard draws in; below it, it says so.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 12;
+
 /// Key hint for scrolling a long body.
 pub const SCROLL: (&str, &str) = ("↑/↓/PgUp/PgDn", "scroll");
 
@@ -154,18 +158,22 @@ pub fn draw(
     keys: &[(&'static str, &'static str)],
     scroll: &mut Scroll,
 ) {
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        frame.render_widget(
+            Paragraph::new(format!(
+                "{title}: the wizard needs at least {MIN_WIDTH}x{MIN_HEIGHT} (now {}x{}); enlarge the terminal",
+                area.width, area.height
+            ))
+            .wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .title(format!(" {title} "));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if inner.height < 4 || inner.width < 20 {
-        frame.render_widget(
-            Paragraph::new("the wizard needs at least 24x6").wrap(Wrap { trim: true }),
-            inner,
-        );
-        return;
-    }
     let header_height = header.len() as u16 + 1;
     let [head, main, foot] = Layout::vertical([
         Constraint::Length(header_height),
