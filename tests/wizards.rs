@@ -355,6 +355,16 @@ fn recovery_isolate_without_a_stop_command_shows_the_instruction() {
     assert!(!w.is_running());
     press(w, KeyCode::Enter);
     assert_shows(w, "Step 3 of 7: Recovery point");
+    // Nothing to recover from: the plan fails in place and the wizard
+    // does not go on to execute.
+    press(w, KeyCode::Enter);
+    wait_idle(w, "recovery plan");
+    let s = assert_shows(w, "FAILED: lifeboat --json recover");
+    assert!(s.contains("error: no backups (manifests) found in"), "{s}");
+    assert!(s.contains("No usable plan"), "{s}");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "recovery plan again");
+    assert_shows(w, "Step 3 of 7: Recovery point");
     // Back twice and Esc on the first step closes.
     press(w, KeyCode::Esc);
     assert_shows(w, "Step 2 of 7: Isolate");
@@ -367,9 +377,21 @@ fn recovery_wizard_runs_the_whole_runbook() {
     let root = tempfile::tempdir().unwrap();
     let stopped = root.path().join("app-stopped");
     let started = root.path().join("app-started");
+    // The app's health URL: a real listener that answers 200 once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut c, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).unwrap();
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    });
     let sb = Sandbox::new();
     sb.write_config(&format!(
-        "[app]\nstop_command = \"touch '{}'\"\nstart_command = \"touch '{}'\"\nhealth_command = \"test -f '{}'\"\n",
+        "[app]\nstop_command = \"touch '{}'\"\nstart_command = \"touch '{}'\"\nhealth_command = \"test -f '{}'\"\nhealth_url = \"http://127.0.0.1:{port}/health\"\n",
         stopped.display(),
         started.display(),
         sb.app.join("uploads/docs/report.txt").display()
@@ -439,6 +461,13 @@ fn recovery_wizard_runs_the_whole_runbook() {
     let s = assert_shows(w, "Recovery: OK");
     assert!(s.contains("match the index"), "{s}");
     assert!(s.contains("OK: test -f"), "{s}");
+    assert!(
+        s.contains(&format!(
+            "OK: GET http://127.0.0.1:{port}/health answered 200"
+        )),
+        "{s}"
+    );
+    assert!(server.join().unwrap().starts_with("GET /health HTTP/1.0"));
     press(w, KeyCode::Enter);
     // 6 resume: the start command.
     assert!(!started.exists());
