@@ -15,7 +15,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use ratatui::text::Line;
 
 use super::widgets::{bar, duration, size, text};
@@ -40,7 +39,6 @@ pub struct ChildRun {
     pub label: String,
     child: Option<Child>,
     pub pid: u32,
-    pub started_at: DateTime<Utc>,
     started: Instant,
     pub ended_after: Option<Duration>,
     rx: Option<Receiver<Msg>>,
@@ -57,6 +55,8 @@ pub struct ChildRun {
     catalog_path: Option<PathBuf>,
     catalog: Option<Catalog>,
     catalog_error: Option<String>,
+    /// The newest job id before the child started: its jobs come after.
+    after_job: i64,
     host: String,
     last_poll: Option<Instant>,
     /// The child's job rows, oldest first.
@@ -94,12 +94,10 @@ impl ChildRun {
     }
 
     fn start(mut cmd: Command, label: String, catalog_path: Option<PathBuf>) -> ChildRun {
-        let started_at = Utc::now();
         let mut run = ChildRun {
             label,
             child: None,
             pid: 0,
-            started_at,
             started: Instant::now(),
             ended_after: None,
             rx: None,
@@ -111,10 +109,23 @@ impl ChildRun {
             catalog_path,
             catalog: None,
             catalog_error: None,
+            after_job: 0,
             host: crate::ops::hostname(),
             last_poll: None,
             jobs: Vec::new(),
         };
+        // Mark the job history before the child can add to it.
+        if let Some(path) = run.catalog_path.as_deref().filter(|p| p.exists()) {
+            if let Ok(c) = Catalog::open_existing_light(path) {
+                match c.last_job_id() {
+                    Ok(id) => {
+                        run.after_job = id;
+                        run.catalog = Some(c);
+                    }
+                    Err(e) => run.catalog_error = Some(e.message),
+                }
+            }
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -225,9 +236,8 @@ impl ChildRun {
                 }
             }
         }
-        let since = self.started_at - chrono::Duration::seconds(2);
         let cat = self.catalog.as_ref().expect("opened above");
-        match cat.jobs_of_process(&self.host, self.pid, since) {
+        match cat.jobs_of_process(&self.host, self.pid, self.after_job) {
             Ok(jobs) => {
                 let changed = jobs != self.jobs;
                 self.jobs = jobs;
@@ -435,6 +445,7 @@ fn read_lines(r: impl Read, mut send: impl FnMut(String) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn job(state: &str, done: u64, total: Option<u64>, secs: i64) -> JobRecord {
         let t0 = Utc::now() - chrono::Duration::seconds(60);
