@@ -762,3 +762,33 @@ fn backup_wizard_all_runs_backup_all() {
     types.sort();
     assert_eq!(types, ["configuration", "filesystem"], "{list}");
 }
+
+#[test]
+fn restore_wizard_stops_at_the_timeline_for_a_broken_chain() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let full = id_of(&sb.backup("filesystem", &["--full"]));
+    std::fs::write(sb.app.join("uploads/later.txt"), "later\n").unwrap();
+    let inc = id_of(&sb.backup("filesystem", &[]));
+    let cat = lifeboat::catalog::Catalog::open(&sb.catalog).unwrap();
+    assert!(cat.delete_backup(&full).unwrap());
+    drop(cat);
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some(inc.clone()),
+        },
+    );
+    let w = w.as_mut();
+    let s = assert_shows(w, "Step 2 of 6: Point");
+    assert!(s.contains("incremental, chain BROKEN"), "{s}");
+    assert!(
+        s.contains(&format!(
+            "backup {inc} is incremental and a parent is missing"
+        )),
+        "{s}"
+    );
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 2 of 6: Point");
+    assert!(!w.is_running());
+}

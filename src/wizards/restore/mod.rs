@@ -102,7 +102,10 @@ impl RestoreWizard {
             w.type_cursor = ti;
             w.load_points()?;
             w.point_cursor = w.backups.iter().position(|x| x.id == id).unwrap_or(0);
-            w.enter_target();
+            // The same checks as choosing it on the timeline: a failed
+            // backup or a broken chain stops there, saying why.
+            w.step = Step::Point;
+            w.next();
         }
         Ok(w)
     }
