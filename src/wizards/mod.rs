@@ -6,6 +6,14 @@
 //! something it starts the real `lifeboat` binary as a child process (so the
 //! work is an ordinary job in the catalog that every other console, CLI and
 //! daemon sees, and that `lifeboat cancel` can stop) and follows its output.
+//! Live progress comes from the job rows the child writes to the catalog,
+//! found by the child's pid; read-only data for the steps (the backups to
+//! choose from) comes from cheap catalog queries.
+//!
+//! Layout: one file (or directory) per wizard; `runner` is the child
+//! process with its job progress, `widgets` the frame, step header, text
+//! input, type-to-confirm and scrolling every wizard draws with, `app` and
+//! `probe` the Panel app's stop/start/health commands and health URL.
 
 mod app;
 mod backup;
