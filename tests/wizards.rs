@@ -319,6 +319,13 @@ fn restore_wizard_in_place_needs_the_typed_name_and_takes_a_safety_copy() {
 #[test]
 fn restore_wizard_refuses_an_unknown_backup_id_with_a_next_step() {
     let sb = Sandbox::new();
+    let e = match wizards::open(WizardKind::Restore { backup_id: None }, ctx(&sb)) {
+        Ok(_) => panic!("opened without a catalog"),
+        Err(e) => e,
+    };
+    assert!(e.contains("there is no catalog at"), "{e}");
+    assert!(e.contains("lifeboat catalog rebuild"), "{e}");
+    sb.ok(&["list"]);
     let e = match wizards::open(
         WizardKind::Restore {
             backup_id: Some("fs_nope".into()),
@@ -339,11 +346,17 @@ fn recovery_isolate_without_a_stop_command_shows_the_instruction() {
     let sb = Sandbox::new();
     // Without a catalog the assessment says so and how to get it back.
     let mut w = open(&sb, WizardKind::Recovery);
+    wait_idle(w.as_mut(), "health snapshot");
     let s = assert_shows(w.as_mut(), "Step 1 of 7: Assess");
     assert!(
         s.contains("is gone") && s.contains("lifeboat catalog rebuild"),
         "{s}"
     );
+    assert!(
+        s.contains("[critical] Catalog: there is no catalog at"),
+        "{s}"
+    );
+    assert!(!sb.catalog.exists(), "looking did not create a catalog");
     sb.ok(&["list"]);
     let mut w = open(&sb, WizardKind::Recovery);
     let w = w.as_mut();

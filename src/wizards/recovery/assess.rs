@@ -23,7 +23,7 @@ pub(super) fn coverage(ctx: &WizardContext) -> Vec<String> {
             path.display()
         )];
     }
-    let cat = match Catalog::open(path) {
+    let cat = match Catalog::open_existing_light(path) {
         Ok(c) => c,
         Err(e) => {
             return vec![format!(
@@ -54,7 +54,18 @@ pub(super) fn spawn_health(ctx: &WizardContext) -> Receiver<HealthReport> {
     let config = ctx.config.clone();
     std::thread::spawn(move || {
         let now = Utc::now();
-        let report = match Catalog::open(&config.catalog.path) {
+        let path = &config.catalog.path;
+        // Never create a catalog here: after a disaster its absence is news.
+        let opened = if path.exists() {
+            Catalog::open(path)
+        } else {
+            Err(crate::error::Error::not_found(format!(
+                "there is no catalog at {}",
+                path.display()
+            ))
+            .hint("`lifeboat catalog rebuild` rebuilds it from the repository"))
+        };
+        let report = match opened {
             Ok(cat) => crate::health::evaluate(&config, &cat, now),
             Err(e) => HealthReport::new(
                 now,

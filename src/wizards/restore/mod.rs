@@ -64,7 +64,16 @@ pub struct RestoreWizard {
 
 impl RestoreWizard {
     pub fn new(ctx: WizardContext, backup_id: Option<String>) -> Result<RestoreWizard, String> {
-        let catalog = Catalog::open(&ctx.config.catalog.path).map_err(|e| e.display_with_hint())?;
+        let path = &ctx.config.catalog.path;
+        if !path.exists() {
+            return Err(format!(
+                "there is no catalog at {}: nothing was backed up with this configuration yet, or the catalog was lost (`lifeboat catalog rebuild` rebuilds it from the repository)",
+                path.display()
+            ));
+        }
+        // A light handle: no integrity check or migration on the console's
+        // thread, just the cheap reads the steps need.
+        let catalog = Catalog::open_existing_light(path).map_err(|e| e.display_with_hint())?;
         let all = catalog
             .list_backups(None)
             .map_err(|e| e.display_with_hint())?;
