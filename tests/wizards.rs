@@ -76,6 +76,23 @@ fn wait_idle(w: &mut dyn Wizard, what: &str) {
     }
 }
 
+/// Tick until the screen shows `needle`; a generous bound against hangs.
+fn wait_screen(w: &mut dyn Wizard, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        w.tick();
+        let s = screen(w);
+        if s.contains(needle) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} did not appear within 120s; screen:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn assert_shows(w: &mut dyn Wizard, needle: &str) -> String {
     let s = screen(w);
     if std::env::var_os("WIZARD_SCREENS").is_some() {
@@ -346,7 +363,7 @@ fn recovery_isolate_without_a_stop_command_shows_the_instruction() {
     let sb = Sandbox::new();
     // Without a catalog the assessment says so and how to get it back.
     let mut w = open(&sb, WizardKind::Recovery);
-    wait_idle(w.as_mut(), "health snapshot");
+    wait_screen(w.as_mut(), "[critical] Catalog");
     let s = assert_shows(w.as_mut(), "Step 1 of 7: Assess");
     assert!(
         s.contains("is gone") && s.contains("lifeboat catalog rebuild"),
@@ -420,8 +437,7 @@ fn recovery_wizard_runs_the_whole_runbook() {
 
     let mut w = open(&sb, WizardKind::Recovery);
     let w = w.as_mut();
-    wait_idle(w, "health snapshot");
-    let s = assert_shows(w, "Health:");
+    let s = wait_screen(w, "Health (evaluated");
     assert!(s.contains("filesystem: newest good backup fs-"), "{s}");
     press(w, KeyCode::Enter);
     // 2 isolate: the configured stop command really runs.

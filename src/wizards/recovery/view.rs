@@ -49,7 +49,10 @@ impl RecoveryWizard {
                     None => v.push(text("Health: evaluating...")),
                     Some(h) => {
                         v.push(text(format!(
-                            "Health: {}",
+                            "Health (evaluated {}): {}",
+                            h.evaluated_at
+                                .with_timezone(&chrono::Local)
+                                .format("%H:%M:%S"),
                             h.verdict.as_str().to_uppercase()
                         )));
                         for c in &h.checks {
