@@ -183,7 +183,10 @@ pub fn draw(
     .areas(inner);
     frame.render_widget(Paragraph::new(header).wrap(Wrap { trim: false }), head);
     let width = main.width.max(1) as usize;
-    let rows: usize = body.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+    let rows: usize = body
+        .iter()
+        .map(|l| wrapped_rows(&l.to_string(), width))
+        .sum();
     let top = scroll.offset(rows, main.height as usize);
     frame.render_widget(
         Paragraph::new(body)
@@ -192,6 +195,30 @@ pub fn draw(
         main,
     );
     frame.render_widget(Paragraph::new(key_line(keys)), foot);
+}
+
+/// Rows a line takes when word-wrapped at `width` the way the body is
+/// drawn (greedy, words longer than a row broken), so that following the
+/// end of the output really shows its last line.
+fn wrapped_rows(line: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let (mut rows, mut col) = (1, 0);
+    for word in line.split_inclusive(' ') {
+        let w = word.chars().count();
+        let visible = word.trim_end_matches(' ').chars().count();
+        if col > 0 && col + visible > width {
+            rows += 1;
+            col = 0;
+        }
+        let mut left = w;
+        while col + left > width && visible > width - col {
+            left -= width - col;
+            rows += 1;
+            col = 0;
+        }
+        col += left;
+    }
+    rows
 }
 
 /// "Enter next · Esc back" from a wizard's key list.
@@ -457,6 +484,52 @@ mod tests {
         assert_eq!(s.offset(70, 10), 60, "follows again");
         s.on_step(2, true);
         assert_eq!(s.offset(70, 10), 0, "a report starts at its top");
+    }
+
+    #[test]
+    fn following_a_wrapped_body_shows_its_last_line() {
+        use ratatui::backend::TestBackend;
+        let mut body = Vec::new();
+        // Three 30-letter words in 58 columns: 92 characters (two rows by
+        // length) that word wrapping spreads over three rows.
+        for i in 0..40 {
+            let words: Vec<String> = (0..3).map(|j| format!("{i:02}{j}").repeat(10)).collect();
+            body.push(text(words.join(" ")));
+        }
+        body.push(text("THE END"));
+        let mut term = ratatui::Terminal::new(TestBackend::new(60, 14)).unwrap();
+        let mut scroll = Scroll::default();
+        term.draw(|f| {
+            draw(
+                f,
+                f.area(),
+                "t",
+                step_header(&["a"], 0),
+                body.clone(),
+                &[NEXT],
+                &mut scroll,
+            )
+        })
+        .unwrap();
+        let buf = term.backend().buffer();
+        let screen: String = (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(screen.contains("THE END"), "{screen}");
+    }
+
+    #[test]
+    fn wrapped_rows_counts_word_wrapping() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows("0123456789", 10), 1);
+        assert_eq!(wrapped_rows("aaaa bbbb cccc", 10), 2);
+        assert_eq!(wrapped_rows("aaaaaaa bbbbbbb ccccccc", 10), 3);
+        assert_eq!(wrapped_rows("x 0123456789012345678901", 10), 4);
     }
 
     #[test]
