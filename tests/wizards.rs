@@ -821,3 +821,63 @@ fn restore_wizard_stops_at_the_timeline_for_a_broken_chain() {
     assert_shows(w, "Step 2 of 6: Point");
     assert!(!w.is_running());
 }
+
+#[test]
+fn restore_wizard_replaces_a_database_in_place_after_its_name_is_typed() {
+    use lifeboat::sources::database::testing::{test_server, unique_name};
+    let Some(admin) = test_server() else { return };
+    let db = TestDb {
+        name: unique_name("lb_wiz"),
+        admin,
+    };
+    db.pg("postgres").create_database(&db.name, None).unwrap();
+    db.pg(&db.name)
+        .execute("CREATE TABLE users (id int primary key); INSERT INTO users SELECT generate_series(1, 40);")
+        .unwrap();
+    let sb = Sandbox::with_extra_config(&format!(
+        "[sources.database]\nurl = \"{}\"\n",
+        pg_url_for(&db.name)
+    ));
+    let id = id_of(&sb.backup("database", &[]));
+    db.pg(&db.name).execute("DELETE FROM users").unwrap();
+
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some(id),
+        },
+    );
+    let w = w.as_mut();
+    press(w, KeyCode::Down);
+    assert_shows(w, "(*) in place, over the live database");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "in-place dry run");
+    let s = assert_shows(w, "(in place)");
+    assert!(s.contains("A safety copy of them is taken first"), "{s}");
+    press(w, KeyCode::Enter);
+    assert_shows(w, &format!("Type {} to confirm", db.name));
+    typed(w, "postgres");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Refused: 'postgres' does not match");
+    assert!(!w.is_running());
+    assert_eq!(
+        db.pg(&db.name)
+            .query_one_i64("SELECT count(*) FROM users")
+            .unwrap(),
+        0
+    );
+    for _ in 0..8 {
+        press(w, KeyCode::Backspace);
+    }
+    typed(w, &db.name);
+    press(w, KeyCode::Enter);
+    wait_idle(w, "in-place database restore");
+    let s = assert_shows(w, "OK: lifeboat restore --type database");
+    assert!(s.contains("--in-place --yes"), "{s}");
+    assert_eq!(
+        db.pg(&db.name)
+            .query_one_i64("SELECT count(*) FROM users")
+            .unwrap(),
+        40
+    );
+}
