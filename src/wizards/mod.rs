@@ -11,13 +11,15 @@
 //! choose from) comes from cheap catalog queries.
 //!
 //! Layout: one file (or directory) per wizard; `runner` is the child
-//! process with its job progress, `widgets` the frame, step header, text
-//! input, type-to-confirm and scrolling every wizard draws with, `app` and
-//! `probe` the Panel app's stop/start/health commands and health URL.
+//! process with its job progress, `widgets` the frame, step header, rows
+//! and scrolling every wizard draws with, `input` text input and
+//! type-to-confirm, `app` and `probe` the Panel app's stop/start/health
+//! commands and health URL.
 
 mod app;
 mod backup;
 mod drill;
+mod input;
 mod probe;
 mod recovery;
 mod restore;
