@@ -485,6 +485,13 @@ fn app_commands_parse_and_a_non_http_health_url_is_refused() {
         "{}",
         e.message
     );
+    let e = Config::from_toml_str(
+        "[app]\nhealth_url = \"http://admin:hunter2@127.0.0.1/health\"\n",
+        "t.toml",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("carries credentials"), "{}", e.message);
+    assert!(!e.display_with_hint().contains("hunter2"));
     let e = Config::from_toml_str("[app]\nstop = \"x\"\n", "t.toml").unwrap_err();
     assert!(e.message.contains("stop"), "{}", e.message);
 }
