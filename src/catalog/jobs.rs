@@ -215,6 +215,25 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The newest job id (0 when there is none): a mark taken before
+    /// starting a process, so its jobs can be found by id range.
+    pub fn last_job_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM jobs", [], |r| r.get(0))?)
+    }
+
+    /// Jobs with an id above `after_id` that process `pid` on `host`
+    /// created, oldest first: how a console follows the jobs of a child it
+    /// started. The id range keeps it a short scan however long the history.
+    pub fn jobs_of_process(&self, host: &str, pid: u32, after_id: i64) -> Result<Vec<JobRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE id > ?1 AND pid = ?2 AND host = ?3 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![after_id, i64::from(pid), host], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Jobs in state `running`, oldest first.
     pub fn running_jobs(&self) -> Result<Vec<JobRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(

@@ -762,3 +762,33 @@ fn concurrent_first_open_applies_migrations_once() {
         assert_eq!(t.join().unwrap().unwrap(), schema::current_version());
     }
 }
+
+#[test]
+fn jobs_of_a_process_are_found_after_a_mark() {
+    let dir = TempDir::new().unwrap();
+    let cat = Catalog::open(&cat_path(&dir)).unwrap();
+    assert_eq!(cat.last_job_id().unwrap(), 0);
+    let old = cat
+        .create_job("backup", "filesystem", "h1", 42, "running")
+        .unwrap();
+    let mark = cat.last_job_id().unwrap();
+    assert_eq!(mark, old);
+    let mine = cat
+        .create_job("restore", "fs-1", "h1", 42, "running")
+        .unwrap();
+    cat.create_job("backup", "database", "h1", 43, "running")
+        .unwrap();
+    cat.create_job("backup", "database", "h2", 42, "running")
+        .unwrap();
+    let found: Vec<i64> = cat
+        .jobs_of_process("h1", 42, mark)
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(
+        found,
+        vec![mine],
+        "not the older job of a reused pid, nor other hosts'"
+    );
+}

@@ -239,6 +239,31 @@ pub(crate) fn check_table(table: &Table, origin: &str) -> Result<()> {
             ));
         }
     }
+    if let Some(v) = get(table, "app", "health_url") {
+        // Never echo a URL that carries credentials back into an error.
+        let authority = v
+            .as_str()
+            .and_then(|s| s.strip_prefix("http://"))
+            .map(|s| s.split('/').next().unwrap_or(""));
+        if authority.is_some_and(|a| a.contains('@')) {
+            return Err(Error::usage(format!(
+                "[app] health_url in {origin} carries credentials (user:password@host), which the health check does not send"
+            ))
+            .hint("point it at an endpoint that answers without authentication, e.g. http://127.0.0.1:8000/health"));
+        }
+        let ok = v
+            .as_str()
+            .is_some_and(|s| s.is_empty() || s.starts_with("http://"));
+        if !ok {
+            return Err(bad(
+                "app",
+                "health_url",
+                origin,
+                v,
+                "\"\" or a plain http:// URL such as \"http://127.0.0.1:8000/health\"",
+            ));
+        }
+    }
     for (old, new) in [("email_enabled", "enabled"), ("emails", "recipients")] {
         if let Some(v) = get(table, "alerts", old) {
             return Err(Error::usage(format!(

@@ -55,6 +55,7 @@ pub struct Config {
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
     pub schedule: ScheduleConfig,
+    pub app: AppConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -570,6 +571,22 @@ impl Default for BackupConfig {
             full_every_days: 7,
         }
     }
+}
+
+/// How to stop, start and check the Panel app, for the recovery wizard.
+/// Empty means "not configured": the wizard shows the operator what to do
+/// by hand instead of running anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    /// Shell command that stops the app (run with `sh -c`).
+    pub stop_command: String,
+    /// Shell command that starts the app again.
+    pub start_command: String,
+    /// Shell command that exits 0 when the app is healthy.
+    pub health_command: String,
+    /// `http://` URL that answers 2xx when the app is healthy.
+    pub health_url: String,
 }
 
 impl Config {

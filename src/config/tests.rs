@@ -470,3 +470,31 @@ fn example_file_parses_and_matches_defaults() {
     b.sort();
     assert_eq!(a, b);
 }
+
+#[test]
+fn app_commands_parse_and_a_non_http_health_url_is_refused() {
+    let c = Config::from_toml_str(
+        "[app]\nstop_command = \"systemctl stop panel\"\nhealth_url = \"http://127.0.0.1:8000/health\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.app.stop_command, "systemctl stop panel");
+    assert_eq!(c.app.start_command, "");
+    assert_eq!(c.app.health_url, "http://127.0.0.1:8000/health");
+    let e =
+        Config::from_toml_str("[app]\nhealth_url = \"https://x/health\"\n", "t.toml").unwrap_err();
+    assert!(
+        e.message.contains("[app] health_url") && e.message.contains("https://x/health"),
+        "{}",
+        e.message
+    );
+    let e = Config::from_toml_str(
+        "[app]\nhealth_url = \"http://admin:hunter2@127.0.0.1/health\"\n",
+        "t.toml",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("carries credentials"), "{}", e.message);
+    assert!(!e.display_with_hint().contains("hunter2"));
+    let e = Config::from_toml_str("[app]\nstop = \"x\"\n", "t.toml").unwrap_err();
+    assert!(e.message.contains("stop"), "{}", e.message);
+}

@@ -6,6 +6,25 @@
 //! something it starts the real `lifeboat` binary as a child process (so the
 //! work is an ordinary job in the catalog that every other console, CLI and
 //! daemon sees, and that `lifeboat cancel` can stop) and follows its output.
+//! Live progress comes from the job rows the child writes to the catalog,
+//! found by the child's pid; read-only data for the steps (the backups to
+//! choose from) comes from cheap catalog queries.
+//!
+//! Layout: one file (or directory) per wizard; `runner` is the child
+//! process with its job progress, `widgets` the frame, step header, rows
+//! and scrolling every wizard draws with, `input` text input and
+//! type-to-confirm, `app` and `probe` the Panel app's stop/start/health
+//! commands and health URL.
+
+mod app;
+mod backup;
+mod drill;
+mod input;
+mod probe;
+mod recovery;
+mod restore;
+mod runner;
+pub mod widgets;
 
 use std::path::PathBuf;
 
@@ -71,6 +90,12 @@ pub trait Wizard {
 
 /// Open a wizard. Errors (no catalog, bad config) are shown by the console.
 pub fn open(kind: WizardKind, ctx: WizardContext) -> Result<Box<dyn Wizard>, String> {
-    let _ = ctx;
-    Err(format!("the {kind:?} wizard is not built yet"))
+    match kind {
+        WizardKind::Backup => Ok(Box::new(backup::BackupWizard::new(ctx))),
+        WizardKind::Restore { backup_id } => {
+            Ok(Box::new(restore::RestoreWizard::new(ctx, backup_id)?))
+        }
+        WizardKind::Recovery => Ok(Box::new(recovery::RecoveryWizard::new(ctx))),
+        WizardKind::Drill => Ok(Box::new(drill::DrillWizard::new(ctx))),
+    }
 }

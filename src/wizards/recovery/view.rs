@@ -1,0 +1,258 @@
+//! What each step of the recovery wizard shows: the plan, the live run,
+//! the checks, and the closing report with the runbook's timeline and the
+//! objectives.
+
+use ratatui::text::Line;
+
+use super::{
+    RecoverReport, RecoveryWizard, Stamp, Step, RPO_OBJECTIVE_SECS, RTO_OBJECTIVE_SECS, STEPS,
+};
+use crate::wizards::widgets::{bold, duration, text};
+
+impl RecoveryWizard {
+    fn plan_lines(r: &RecoverReport) -> Vec<Line<'static>> {
+        let mut v = vec![bold("Recovery set:")];
+        for c in &r.choices {
+            v.push(text(format!(
+                "  {:<13} {}  created {}  chain {}",
+                c.backup_type,
+                c.id,
+                c.created_at
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S"),
+                c.chain.join(" -> ")
+            )));
+            for s in &c.skipped {
+                v.push(text(format!("      passed over {s}")));
+            }
+        }
+        for m in &r.missing {
+            v.push(text(format!("  missing: {m}")));
+        }
+        if let Some(l) = r.data_loss_seconds {
+            v.push(text(format!(
+                "Data-loss window: {} (changes after the oldest chosen backup are lost); objective {}: {}",
+                duration(l),
+                duration(RPO_OBJECTIVE_SECS),
+                if l <= RPO_OBJECTIVE_SECS { "MET" } else { "MISSED" }
+            )));
+        }
+        v
+    }
+
+    pub(super) fn body(&self) -> Vec<Line<'static>> {
+        let mut v = Vec::new();
+        match self.step {
+            Step::Assess => {
+                v.push(bold("Where do we stand?"));
+                match &self.health {
+                    None => v.push(text("Health: evaluating...")),
+                    Some(h) => {
+                        v.push(text(format!(
+                            "Health (evaluated {}): {}",
+                            h.evaluated_at
+                                .with_timezone(&chrono::Local)
+                                .format("%H:%M:%S"),
+                            h.verdict.as_str().to_uppercase()
+                        )));
+                        for c in &h.checks {
+                            v.push(text(format!(
+                                "  [{}] {}: {}{}",
+                                c.status.as_str(),
+                                c.title,
+                                c.value,
+                                if c.advice.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" - {}", c.advice)
+                                }
+                            )));
+                        }
+                        if h.checks.is_empty() {
+                            v.push(text("  no checks reported"));
+                        }
+                    }
+                }
+                v.push(bold("Backups of the configured types:"));
+                v.extend(self.coverage.iter().map(|c| text(format!("  {c}"))));
+                v.push(text(""));
+                v.push(text(
+                    "Next: isolate the app so nothing writes while it is recovered.",
+                ));
+            }
+            Step::Isolate => {
+                v.push(bold("Isolate: stop the Panel app"));
+                v.extend(self.stop.lines());
+            }
+            Step::Point => {
+                v.push(bold("Choose the recovery point"));
+                v.push(
+                    self.at
+                        .line("Recover to (empty = newest; e.g. 2026-11-26 14:00):"),
+                );
+                match (&self.plan_run, &self.plan) {
+                    (_, Some(p)) => {
+                        v.extend(Self::plan_lines(p));
+                        v.push(text("Enter goes on to execute this plan; edit the time and Enter to plan again."));
+                    }
+                    (Some(r), None) if r.finished() => {
+                        v.extend(r.outcome_lines(10));
+                        v.push(text("No usable plan: change the time, or fix what the lines above say, and press Enter."));
+                    }
+                    (Some(r), None) => v.extend(r.progress_lines(6)),
+                    (None, None) => v.push(text(
+                        "Enter works out the plan (lifeboat recover --dry-run): what would be restored and what would be lost.",
+                    )),
+                }
+            }
+            Step::Execute => match &self.exec {
+                None => {
+                    v.push(bold(
+                        "Execute: restore every type IN PLACE, over the live system",
+                    ));
+                    if let Some(p) = &self.plan {
+                        v.extend(Self::plan_lines(p));
+                    }
+                    v.push(text(format!(
+                        "Command: lifeboat {}",
+                        self.repo_args(false).join(" ")
+                    )));
+                    v.extend(self.confirm.lines());
+                }
+                Some(r) if !r.finished() => v.extend(r.progress_lines(8)),
+                Some(r) => {
+                    v.extend(r.outcome_lines(12));
+                    if let Some(res) = &self.result {
+                        v.push(bold(if res.ok {
+                            "Recovery finished."
+                        } else {
+                            "Recovery FAILED or incomplete."
+                        }));
+                    }
+                    v.push(text("Enter goes on to verify."));
+                }
+            },
+            Step::Verify => {
+                v.push(bold("Verify"));
+                match &self.result {
+                    Some(r) => {
+                        v.push(text(format!(
+                            "Recovery: {}",
+                            if r.ok { "OK" } else { "FAILED" }
+                        )));
+                        for p in &r.timeline {
+                            v.push(text(format!(
+                                "  {}: {} ({:.1}s)",
+                                p.name, p.outcome, p.seconds
+                            )));
+                        }
+                        for n in &r.notes {
+                            v.push(text(format!("  note: {n}")));
+                        }
+                    }
+                    None => v.push(text(
+                        "  recover gave no report (see the Execute step's output)",
+                    )),
+                }
+                v.push(bold("App health:"));
+                v.extend(self.app_health.lines());
+                if self.app_health.healthy() == Some(false) {
+                    v.push(text(
+                        "The app is not healthy yet: r checks again; Enter goes on anyway.",
+                    ));
+                }
+            }
+            Step::Resume => {
+                v.push(bold("Resume: start the Panel app"));
+                v.extend(self.start.lines());
+            }
+            Step::Report => v.extend(self.report_lines()),
+        }
+        if let Some(m) = &self.message {
+            v.push(text(""));
+            v.push(text(format!("! {m}")));
+        }
+        v
+    }
+
+    fn stamp(&self, step: Step) -> Option<&Stamp> {
+        self.timeline.iter().find(|s| s.step == step)
+    }
+
+    fn report_lines(&self) -> Vec<Line<'static>> {
+        let mut v = vec![bold("Runbook timeline")];
+        for s in &self.timeline {
+            let end = s.ended.map(|e| {
+                e.with_timezone(&chrono::Local)
+                    .format("%H:%M:%S")
+                    .to_string()
+            });
+            v.push(text(format!(
+                "  {:<15} {} - {}  {}",
+                STEPS[s.step as usize],
+                s.started.with_timezone(&chrono::Local).format("%H:%M:%S"),
+                end.as_deref().unwrap_or("..."),
+                s.ended
+                    .map(|e| duration((e - s.started).num_seconds()))
+                    .unwrap_or_default()
+            )));
+        }
+        v.push(text(format!("  isolate: {}", self.stop.outcome())));
+        v.push(text(format!("  resume: {}", self.start.outcome())));
+        // The outage runs from stopping the app to starting it again.
+        let down = self.stamp(Step::Isolate).map(|s| s.started);
+        let up = self.stamp(Step::Resume).and_then(|s| s.ended);
+        if let (Some(d), Some(u)) = (down, up) {
+            let secs = (u - d).num_seconds();
+            v.push(text(format!(
+                "Achieved RTO (app stopped to app started): {}; objective {}: {}",
+                duration(secs),
+                duration(RTO_OBJECTIVE_SECS),
+                if secs <= RTO_OBJECTIVE_SECS {
+                    "MET"
+                } else {
+                    "MISSED"
+                }
+            )));
+        }
+        match &self.result {
+            Some(r) => {
+                v.push(text(format!(
+                    "lifeboat recover: {} in {:.1}s",
+                    if r.ok { "recovered" } else { "FAILED" },
+                    r.recovery_seconds
+                )));
+                if let Some(l) = r.data_loss_seconds {
+                    v.push(text(format!(
+                        "Data-loss window: {}; objective {}: {}",
+                        duration(l),
+                        duration(RPO_OBJECTIVE_SECS),
+                        if l <= RPO_OBJECTIVE_SECS {
+                            "MET"
+                        } else {
+                            "MISSED"
+                        }
+                    )));
+                }
+            }
+            None => v.push(text(
+                "lifeboat recover did not report (see the Execute step)",
+            )),
+        }
+        if let Some(h) = self.app_health.healthy() {
+            v.push(text(format!(
+                "App health after recovery: {}",
+                if h { "OK" } else { "FAILED" }
+            )));
+        }
+        if let Some(md) = &self.report_md {
+            if let Some(f) = self.result.as_ref().and_then(|r| r.report_file.as_ref()) {
+                v.push(bold(format!("Recovery report ({})", f.display())));
+            }
+            v.extend(md.lines().map(|l| text(l.to_string())));
+        }
+        v.push(text(""));
+        v.push(text("Enter closes."));
+        v
+    }
+}
