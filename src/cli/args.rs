@@ -116,6 +116,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// Write the backup report: health, per-type backups and success
+    /// rates, sizes and growth, verifications and drills, storage, audit.
+    Report {
+        /// md, html or json.
+        #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
+        format: String,
+        /// Write to this file (mode 0600) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Show the next scheduled runs.
     Schedule {
         /// How many runs to show.

@@ -354,6 +354,22 @@ fn run_with_engine(
             }
             Ok(0)
         }
+        Command::Report { format, output } => {
+            let r = crate::health::report::build(&engine.config, &engine.catalog, ops::now())?;
+            let text = match format.as_str() {
+                "html" => crate::health::report::html(&r),
+                "json" => serde_json::to_string_pretty(&r).expect("report serializes") + "\n",
+                _ => crate::health::report::markdown(&r),
+            };
+            match output {
+                Some(path) => {
+                    crate::storage::local::write_atomic(&path, text.as_bytes())?;
+                    eprintln!("wrote {} ({} report)", path.display(), format);
+                }
+                None => print!("{text}"),
+            }
+            Ok(0)
+        }
         Command::Alerts { command } => {
             let chans = crate::alerts::channels(&engine.config.alerts);
             if chans.is_empty() {
