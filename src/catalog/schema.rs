@@ -85,6 +85,12 @@ ALTER TABLE jobs ADD COLUMN parent_job INTEGER;
 ALTER TABLE jobs ADD COLUMN resource TEXT;
 CREATE INDEX jobs_parent ON jobs(parent_job);
 "#,
+    // 3: the job queue: a queued job carries its request (JSON: the verb and
+    // its arguments) so that a worker in another process can run it.
+    r#"
+ALTER TABLE jobs ADD COLUMN request TEXT;
+CREATE INDEX jobs_queued ON jobs(state, id) WHERE state = 'queued';
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -79,6 +79,15 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Run queued jobs (`backup --queue`, `verify --queue`) with a pool of workers.
+    Worker {
+        /// Jobs run at the same time (default: [jobs] workers).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+        workers: Option<u32>,
+        /// Run until the queue is empty, then exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Show the effective configuration (secrets masked).
     Config,
     /// Run a demo on a generated Panel-like app under ./var/demo.
@@ -99,6 +108,9 @@ pub struct BackupArgs {
     /// Full backup even when an incremental is possible.
     #[arg(long)]
     pub full: bool,
+    /// Put the backup in the job queue for `lifeboat worker` instead of running it now.
+    #[arg(long)]
+    pub queue: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +120,9 @@ pub struct VerifyArgs {
     /// Also restore into a scratch directory and compare every file.
     #[arg(long)]
     pub deep: bool,
+    /// Put the verification in the job queue for `lifeboat worker` instead of running it now.
+    #[arg(long)]
+    pub queue: bool,
 }
 
 #[derive(Debug, Args)]

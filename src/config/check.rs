@@ -62,6 +62,7 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("retention", "min_keep", 0, 100_000),
     ("health", "max_backup_age_hours", 1, 100_000),
     ("backup", "full_every_days", 1, 36_500),
+    ("jobs", "workers", 1, 64),
 ];
 
 const BOOL_KEYS: &[(&str, &str)] = &[

@@ -53,6 +53,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub sources: SourcesConfig,
     pub backup: BackupConfig,
+    pub jobs: JobsConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -331,6 +332,20 @@ impl Default for BackupConfig {
             incremental: true,
             full_every_days: 7,
         }
+    }
+}
+
+/// The job queue's worker pool (`lifeboat worker`, the daemon).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs a worker pool runs at the same time (1..=64).
+    pub workers: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { workers: 2 }
     }
 }
 

@@ -102,7 +102,7 @@ pub fn run(
     result
 }
 
-fn validate_name(name: Option<&str>) -> Result<()> {
+pub(crate) fn validate_name(name: Option<&str>) -> Result<()> {
     if let Some(n) = name {
         let ok = !n.is_empty()
             && n.len() <= 64
