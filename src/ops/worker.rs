@@ -179,7 +179,14 @@ async fn worker_loop(
     let stopping = || shutdown.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed);
     while !stopping() {
         let (e, claimed) = blocking(move || {
-            let c = claim_next(&engine);
+            // The row as claimed, for the start event (kind and target).
+            let c = claim_next(&engine).and_then(|c| match c {
+                Some((id, request)) => {
+                    let row = engine.catalog.get_job(id)?;
+                    Ok(Some((id, request, row)))
+                }
+                None => Ok(None),
+            });
             (engine, c)
         })
         .await?;
@@ -191,7 +198,7 @@ async fn worker_loop(
                 return Err(e);
             }
         };
-        let Some((id, request)) = claimed else {
+        let Some((id, request, row)) = claimed else {
             if once {
                 break;
             }
@@ -213,13 +220,7 @@ async fn worker_loop(
         };
         idle = IDLE_MIN;
         if let Some(tx) = &events {
-            let (kind, target) = engine
-                .catalog
-                .get_job(id)
-                .ok()
-                .flatten()
-                .map(|j| (j.kind, j.target))
-                .unwrap_or_default();
+            let (kind, target) = row.map(|j| (j.kind, j.target)).unwrap_or_default();
             let _ = tx.send(WorkerEvent::Started {
                 worker: n,
                 job_id: id,
