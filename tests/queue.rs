@@ -635,3 +635,81 @@ fn queued_job_on_a_busy_database_waits_and_says_so() {
     assert!(dbs.iter().any(|b| b["job_id"] == queued));
     assert!(dbs.iter().any(|b| b["job_id"] == first_id));
 }
+
+#[test]
+fn pool_serializes_jobs_on_one_database_and_runs_independent_ones_in_parallel() {
+    let Some(server) = test_server() else {
+        eprintln!("skipped: no PostgreSQL test server");
+        return;
+    };
+    let db = ScratchDb::create(&server);
+    db.connect()
+        .execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 500) g;")
+        .unwrap();
+    let sb = Sandbox::with_extra_config(&format!(
+        "[sources.database]\nurl = \"{}\"\n",
+        pg_url_for(db.name())
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+
+    // Whichever database job gets the database first blocks in pg_dump on
+    // this lock, holding the database until the test lets go.
+    let lock = db.connect();
+    lock.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    let d1 = enqueue(&sb, &["backup", "--type", "database"]);
+    let d2 = enqueue(&sb, &["backup", "--type", "database"]);
+    let files = enqueue(&sb, &["backup", "--type", "filesystem"]);
+    let worker = sb.spawn(&["--json", "worker", "--once", "--workers", "3"]);
+
+    // The independent filesystem job finishes while the database is held.
+    wait_for(120, "the filesystem job to finish", || {
+        let st = sb.job(files)["state"].clone();
+        (st != "queued" && st != "running").then_some(())
+    });
+    assert_eq!(sb.job(files)["state"], "succeeded");
+    // One database job holds the database, the other waits and names it.
+    let (holder, waiter) = wait_for(120, "one database job waiting for the other", || {
+        let (a, b) = (sb.job(d1), sb.job(d2));
+        let waits = |j: &Value| j["phase"].as_str().is_some_and(|p| p.contains("waiting"));
+        match (waits(&a), waits(&b)) {
+            (false, true) if a["resource"].is_string() => Some((a, b)),
+            (true, false) if b["resource"].is_string() => Some((b, a)),
+            _ => None,
+        }
+    });
+    assert_eq!(holder["state"], "running", "{holder}");
+    assert_eq!(waiter["state"], "running", "{waiter}");
+    let holder_id = holder["id"].as_i64().unwrap();
+    assert!(
+        log_messages(&waiter)
+            .iter()
+            .any(|m| m.contains("busy") && m.contains(&format!("job {holder_id}"))),
+        "{waiter}"
+    );
+    assert_eq!(
+        backups(&sb)
+            .iter()
+            .filter(|b| b["type"] == "database" && b["status"] != "running")
+            .count(),
+        0,
+        "no database backup may finish while the lock is held"
+    );
+
+    lock.execute("COMMIT").unwrap();
+    drop(lock);
+    let (st, text) = wait_child(worker, 300, "the worker");
+    assert_eq!(st.code(), Some(0), "{text}");
+    assert_eq!(done_line(&text)["succeeded"], 3, "{text}");
+    for id in [d1, d2] {
+        assert_eq!(sb.job(id)["state"], "succeeded");
+        assert_eq!(claims(&sb, id), 1);
+    }
+    let rows = backups(&sb);
+    assert_eq!(
+        rows.iter().filter(|b| b["type"] == "database").count(),
+        2,
+        "{rows:?}"
+    );
+}
