@@ -150,6 +150,9 @@ fn print_event(ev: &WorkerEvent, json: bool) {
         return;
     }
     match ev {
+        WorkerEvent::Ready { workers } => {
+            println!("worker ready: {workers} worker(s) claiming queued jobs")
+        }
         WorkerEvent::Started {
             worker,
             job_id,

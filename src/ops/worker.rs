@@ -71,6 +71,9 @@ pub struct PoolOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WorkerEvent {
+    /// The pool opened the catalog (settling jobs of dead processes) and
+    /// starts claiming.
+    Ready { workers: usize },
     /// A worker claimed a job and is starting it.
     Started {
         worker: usize,
@@ -130,6 +133,11 @@ pub async fn run(
             Arc::clone(&stop),
             events.clone(),
         ));
+    }
+    if let Some(tx) = &events {
+        let _ = tx.send(WorkerEvent::Ready {
+            workers: opts.workers,
+        });
     }
     drop(events);
     let mut report = PoolReport::default();
