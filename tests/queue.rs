@@ -762,3 +762,29 @@ fn an_idle_worker_settles_the_job_of_a_worker_that_died() {
     assert_eq!(j["state"], "interrupted");
     assert_eq!(claims(&sb, big), 1);
 }
+
+#[test]
+fn queued_backup_all_becomes_the_parent_of_its_type_jobs() {
+    let sb = small_sandbox();
+    let parent = enqueue(&sb, &["backup", "--all", "--name", "nightly"]);
+    let q = sb.job(parent);
+    assert_eq!(q["kind"], "backup-all");
+    assert_eq!(q["target"], "configuration+filesystem");
+    let out = sb.run(&["--json", "worker", "--once"]);
+    let text = all_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(done_line(&text)["jobs"], 1, "{text}");
+    let p = sb.job(parent);
+    assert_eq!(p["state"], "succeeded", "{p}");
+    let jobs = sb.jobs();
+    let children: Vec<&Value> = jobs.iter().filter(|j| j["parent_job"] == parent).collect();
+    assert_eq!(children.len(), 2, "{jobs:?}");
+    assert!(children.iter().all(|c| c["state"] == "succeeded"));
+    let rows = backups(&sb);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r["name"] == "nightly" && r["status"] == "succeeded"));
+    // One row per job: the queued row became the parent, no extra parent.
+    assert_eq!(jobs.iter().filter(|j| j["kind"] == "backup-all").count(), 1);
+}
