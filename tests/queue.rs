@@ -788,3 +788,50 @@ fn queued_backup_all_becomes_the_parent_of_its_type_jobs() {
     // One row per job: the queued row became the parent, no extra parent.
     assert_eq!(jobs.iter().filter(|j| j["kind"] == "backup-all").count(), 1);
 }
+
+#[test]
+fn sigterm_cancels_a_database_job_that_waits_on_a_table_lock() {
+    let Some(server) = test_server() else {
+        eprintln!("skipped: no PostgreSQL test server");
+        return;
+    };
+    let db = ScratchDb::create(&server);
+    db.connect()
+        .execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 500) g;")
+        .unwrap();
+    let sb = Sandbox::with_extra_config(&format!(
+        "[sources.database]\nurl = \"{}\"\n",
+        pg_url_for(db.name())
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+
+    // pg_dump (and the row count) block on this lock and produce nothing.
+    let lock = db.connect();
+    lock.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    let job = enqueue(&sb, &["backup", "--type", "database"]);
+    let worker = sb.spawn(&["worker", "--workers", "1"]);
+    wait_for(120, "the database job to be dumping", || {
+        let j = sb.job(job);
+        (j["state"] == "running"
+            && j["phase"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("dumping")))
+        .then_some(())
+    });
+    signal(&worker, libc::SIGTERM);
+    // The worker ends while the lock is still held.
+    let (st, text) = wait_child(worker, 120, "the stopped worker");
+    assert_eq!(st.code(), Some(1), "{text}");
+    assert!(text.contains("stopped by a signal"), "{text}");
+    let j = sb.job(job);
+    assert_eq!(j["state"], "cancelled", "{j}");
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
+    assert!(backups(&sb).iter().all(|b| b["status"] != "succeeded"));
+    lock.execute("COMMIT").unwrap();
+}
