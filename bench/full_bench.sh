@@ -76,4 +76,4 @@ printf '| sum of the three | %.2f |\n' "$total"
 printf '| backup --all (parallel) | %.2f |\n' "$all"
 printf '\nbackup --all / sum = %.2f\n' "$(python3 -c "print($all / $total)")"
 echo
-(cd "$REPO_ROOT" && cargo bench --bench job_overhead 2>/dev/null | grep 'no-op job')
+(cd "$REPO_ROOT" && cargo bench --bench job_overhead 2>/dev/null | grep 'no-op')

@@ -121,6 +121,12 @@ CREATE TABLE alert_state (
     updated_at  TEXT NOT NULL
 );
 "#,
+    // 6: the job queue: a queued job carries its request (JSON: the verb and
+    // its arguments) so that a worker in another process can run it.
+    r#"
+ALTER TABLE jobs ADD COLUMN request TEXT;
+CREATE INDEX jobs_queued ON jobs(state, id) WHERE state = 'queued';
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -95,6 +95,15 @@ pub enum Command {
     Health,
     /// Space used per type and target, the repository disk, and growth.
     Storage,
+    /// Run queued jobs (`backup --queue`, `verify --queue`) with a pool of workers.
+    Worker {
+        /// Jobs run at the same time (default: [jobs] workers).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+        workers: Option<u32>,
+        /// Run until the queue is empty, then exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Show the effective configuration (secrets masked).
     Config,
     /// Delete backups that the retention policy lets go (newest good
@@ -150,6 +159,9 @@ pub struct BackupArgs {
     /// Full backup even when an incremental is possible.
     #[arg(long)]
     pub full: bool,
+    /// Put the backup in the job queue for `lifeboat worker` instead of running it now.
+    #[arg(long)]
+    pub queue: bool,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +171,9 @@ pub struct VerifyArgs {
     /// Also restore into a scratch directory and compare every file.
     #[arg(long)]
     pub deep: bool,
+    /// Put the verification in the job queue for `lifeboat worker` instead of running it now.
+    #[arg(long)]
+    pub queue: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod demo;
 mod health;
 mod progress;
 mod show;
+mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -162,6 +163,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             show::print_schedule(&schedule, &types, ops::now(), count, json);
             Ok(0)
         }
+        Command::Worker { workers, once } => {
+            worker::run_pool(load()?, workers, once, json, &CANCEL)
+        }
         command => {
             let engine = Engine::open(load()?)?;
             let face = CliProgress::new(json);
@@ -179,61 +183,14 @@ fn run_with_engine(
     face: &CliProgress,
 ) -> Result<i32> {
     match command {
-        Command::Backup(a) if a.all => {
-            let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
-                Box::new(progress::TaggedLines::new(t.as_str(), json))
-            };
-            let report = ops::full::run(engine, a.name.as_deref(), a.full, face, &faces, &CANCEL)?;
-            face.done();
-            if json {
-                show::print_json(&report);
-            } else {
-                for t in &report.types {
-                    for r in &t.backups {
-                        show::print_backup_report(r);
-                    }
-                    if let Some(e) = &t.error {
-                        println!(
-                            "{} backup FAILED after {:.1}s: {e}",
-                            t.backup_type, t.seconds
-                        );
-                    }
-                }
-                println!(
-                    "full backup (job {}): {} of {} types succeeded in {:.1}s",
-                    report.job_id,
-                    report.types.iter().filter(|t| t.ok).count(),
-                    report.types.len(),
-                    report.seconds
-                );
-            }
-            Ok(if report.ok { 0 } else { 1 })
-        }
         Command::Backup(a) => {
-            let t = a.backup_type.expect("clap requires --type or --all");
-            let reports = if t == crate::archive::manifest::BackupType::Database {
-                ops::database::backup_all(engine, a.name.as_deref(), face, &CANCEL)?
-            } else {
-                let req = ops::backup::BackupRequest {
-                    backup_type: t,
-                    name: a.name.clone(),
-                    force_full: a.full,
-                };
-                vec![ops::backup::run(engine, &req, face, &CANCEL)?]
+            let request = ops::queue::JobRequest::Backup {
+                backup_type: a.backup_type,
+                all: a.all,
+                name: a.name.clone(),
+                full: a.full,
             };
-            face.done();
-            if json {
-                if reports.len() == 1 {
-                    show::print_json(&reports[0]);
-                } else {
-                    show::print_json(&reports);
-                }
-            } else {
-                for r in &reports {
-                    show::print_backup_report(r);
-                }
-            }
-            Ok(0)
+            worker::run_request(engine, request, a.queue, json, face, &CANCEL)
         }
         Command::List { backup_type } => {
             let rows = engine.catalog.list_backups(backup_type)?;
@@ -294,8 +251,12 @@ fn run_with_engine(
                         .hint("`lifeboat status` lists recent jobs")
                 })?;
                 let log = engine.catalog.get_job_log(id)?;
+                let request = engine.catalog.job_request(id)?;
                 if json {
                     let mut v = serde_json::to_value(&job).unwrap();
+                    v["request"] = request
+                        .and_then(|r| serde_json::from_str(&r).ok())
+                        .unwrap_or_default();
                     v["log"] = serde_json::json!(log
                         .iter()
                         .map(|(ts, level, msg)| serde_json::json!({"ts": ts, "level": level, "message": msg}))
@@ -303,6 +264,9 @@ fn run_with_engine(
                     show::print_json(&v);
                 } else {
                     show::print_job_detail(&job, &log);
+                    if let Some(r) = request {
+                        println!("request:  {r}");
+                    }
                 }
                 Ok(0)
             }
@@ -427,15 +391,11 @@ fn run_with_engine(
             Ok(if failed > 0 { 1 } else { 0 })
         }
         Command::Verify(a) => {
-            let sel = selector_for(&a.target);
-            let report = ops::verify::run(engine, &sel, a.deep, face, &CANCEL)?;
-            face.done();
-            if json {
-                show::print_json(&report);
-            } else {
-                show::print_verify_report(&report);
-            }
-            Ok(if report.ok { 0 } else { 1 })
+            let request = ops::queue::JobRequest::Verify {
+                target: a.target.clone(),
+                deep: a.deep,
+            };
+            worker::run_request(engine, request, a.queue, json, face, &CANCEL)
         }
         Command::Drill { at, keep } => {
             let at = at.as_deref().map(ops::select::parse_time).transpose()?;
@@ -598,7 +558,8 @@ fn run_with_engine(
         | Command::Recover { .. }
         | Command::Health
         | Command::Storage
-        | Command::Schedule { .. } => {
+        | Command::Schedule { .. }
+        | Command::Worker { .. } => {
             unreachable!("handled before the engine opens")
         }
     }
@@ -639,15 +600,5 @@ fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> 
             });
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-}
-
-/// A verify target is a backup id unless it names an existing file.
-fn selector_for(target: &str) -> ops::select::Selector {
-    let p = std::path::Path::new(target);
-    if p.exists() || target.contains('/') {
-        ops::select::Selector::File(p.to_path_buf())
-    } else {
-        ops::select::Selector::Id(target.to_string())
     }
 }

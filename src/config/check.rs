@@ -98,6 +98,7 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("alerts.email", "timeout_seconds", 1, 600),
     ("alerts.webhook", "timeout_seconds", 1, 600),
     ("backup", "full_every_days", 1, 36_500),
+    ("jobs", "workers", 1, 64),
 ];
 
 const BOOL_KEYS: &[(&str, &str)] = &[

@@ -56,6 +56,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub schedule: ScheduleConfig,
     pub app: AppConfig,
+    pub jobs: JobsConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -587,6 +588,20 @@ pub struct AppConfig {
     pub health_command: String,
     /// `http://` URL that answers 2xx when the app is healthy.
     pub health_url: String,
+}
+
+/// The job queue's worker pool (`lifeboat worker`, the daemon).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs a worker pool runs at the same time (1..=64).
+    pub workers: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { workers: 2 }
+    }
 }
 
 impl Config {

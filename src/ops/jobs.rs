@@ -34,6 +34,9 @@ pub struct Job<'a> {
     face: &'a dyn Progress,
     last_persist: Cell<Option<Instant>>,
     totals: Cell<(Option<u64>, Option<u64>)>,
+    /// Progress the throttle held back; written when the job finishes, so a
+    /// finished row shows what was done rather than the last sample.
+    unsaved: Cell<Option<(u64, u64)>>,
     cancel: Arc<AtomicBool>,
     /// Dropping it wakes and ends the heartbeat thread at once.
     stop: Option<std::sync::mpsc::Sender<()>>,
@@ -42,8 +45,9 @@ pub struct Job<'a> {
 }
 
 impl<'a> Job<'a> {
-    /// Start a job row in state `running`. `external` is the process's own
-    /// interrupt flag (Ctrl-C).
+    /// Start a job row in state `running`, or take over the queued job a
+    /// worker claimed for this engine. `external` is the process's own
+    /// interrupt flag (Ctrl-C, or a worker pool's shutdown).
     pub fn start(
         engine: &'a Engine,
         kind: &str,
@@ -51,10 +55,20 @@ impl<'a> Job<'a> {
         face: &'a dyn Progress,
         external: &'static AtomicBool,
     ) -> Result<Job<'a>> {
-        let id =
-            engine
-                .catalog
-                .create_job(kind, target, &engine.host, std::process::id(), "running")?;
+        let id = match engine.claimed_job.take() {
+            // A worker claimed this queued job (state running, our pid).
+            Some(id) => {
+                engine.catalog.adopt_job(id, kind, target)?;
+                id
+            }
+            None => engine.catalog.create_job(
+                kind,
+                target,
+                &engine.host,
+                std::process::id(),
+                "running",
+            )?,
+        };
         if engine.parent_job.is_some() {
             engine.catalog.set_job_links(id, engine.parent_job, None)?;
         }
@@ -74,6 +88,7 @@ impl<'a> Job<'a> {
             face,
             last_persist: Cell::new(None),
             totals: Cell::new((None, None)),
+            unsaved: Cell::new(None),
             cancel,
             stop: Some(stop),
             heartbeat,
@@ -172,6 +187,13 @@ impl<'a> Job<'a> {
         if let Some(err) = &error {
             self.log("error", err);
         }
+        if let Some((bytes, items)) = self.unsaved.take() {
+            let (bt, it) = self.totals.get();
+            let _ = self
+                .engine
+                .catalog
+                .update_job_progress(self.id, bytes, bt, items, it);
+        }
         let _ = self.engine.catalog.clear_partial_outputs(self.id);
         let _ = self
             .engine
@@ -243,7 +265,10 @@ impl Progress for Job<'_> {
             .last_persist
             .get()
             .is_none_or(|t| now.duration_since(t) >= PERSIST_EVERY);
-        if due {
+        if !due {
+            self.unsaved.set(Some((bytes_done, items_done)));
+        } else {
+            self.unsaved.set(None);
             self.last_persist.set(Some(now));
             let (bt, it) = self.totals.get();
             if let Err(e) = self

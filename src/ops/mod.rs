@@ -12,11 +12,13 @@ pub mod full;
 pub mod jobs;
 pub mod keys;
 pub mod prune;
+pub mod queue;
 pub mod rebuild;
 pub mod recover;
 pub mod restore;
 pub mod select;
 pub mod verify;
+pub mod worker;
 
 use std::path::Path;
 
@@ -63,6 +65,10 @@ pub struct Engine {
     /// Jobs started through this engine become children of this job
     /// (`backup --all` runs one engine per type under one parent job).
     pub parent_job: Option<i64>,
+    /// A queued job a worker claimed for this engine: the next job started
+    /// through it takes over that row instead of creating one (see
+    /// [`queue`]), so a queued job runs through the same path as a direct one.
+    pub claimed_job: std::cell::Cell<Option<i64>>,
 }
 
 impl Engine {
@@ -82,6 +88,7 @@ impl Engine {
             actor,
             host,
             parent_job: None,
+            claimed_job: std::cell::Cell::new(None),
         };
         if catalog_was_missing {
             engine.adopt_repository()?;

@@ -1,5 +1,7 @@
 //! Dumping a database into the repository.
 
+use std::sync::atomic::Ordering;
+
 use super::*;
 
 /// Back up every configured database; one artifact each.
@@ -142,8 +144,24 @@ fn dump_one(
         let mut done: u64 = 0;
         // Row counts come from the same exported snapshot as the dump, so
         // they are taken while pg_dump runs instead of before it.
+        let copied = AtomicBool::new(false);
+        let (dump_pid, canceller) = (child.id(), pg.canceller());
         let (copy, stats) = std::thread::scope(|scope| {
             let stats = scope.spawn(|| pg.table_stats());
+            // pg_dump and the row count can wait on a table lock for as
+            // long as another session holds it, producing nothing: a
+            // cancel would not be seen between reads. Stop both instead.
+            scope.spawn(|| {
+                while !copied.load(Ordering::Relaxed) {
+                    if cancel.load(Ordering::Relaxed) {
+                        // SAFETY: signals our own child, which we have not reaped yet.
+                        unsafe { libc::kill(dump_pid as libc::pid_t, libc::SIGTERM) };
+                        canceller.cancel();
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
             let copy = (|| -> Result<()> {
                 loop {
                     check_cancel(cancel)?;
@@ -151,7 +169,8 @@ fn dump_one(
                         .read(&mut buf)
                         .map_err(|e| Error::io("cannot read the output of", &dump_tool.path, e))?;
                     if n == 0 {
-                        return Ok(());
+                        // pg_dump ended: done, or stopped by a cancel.
+                        return check_cancel(cancel);
                     }
                     sealer
                         .write_all(&buf[..n])
@@ -160,6 +179,7 @@ fn dump_one(
                     job.advance(done, 0);
                 }
             })();
+            copied.store(true, Ordering::Relaxed);
             let stats = stats
                 .join()
                 .unwrap_or_else(|_| Err(Error::external("the row-count query panicked")));

@@ -57,7 +57,38 @@ impl std::fmt::Debug for Pg {
     }
 }
 
+/// Cancels the statement a [`Pg`] connection is running, from another
+/// thread: a job's cancel reaches a query that waits on a table lock.
+pub struct QueryCanceller {
+    token: tokio_postgres::CancelToken,
+}
+
+impl QueryCanceller {
+    /// Ask the server to cancel the running statement. Best effort: the
+    /// statement may already have finished, and then nothing happens.
+    pub fn cancel(&self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+        else {
+            return;
+        };
+        let _ = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), self.token.cancel_query(NoTls)).await
+        });
+    }
+}
+
 impl Pg {
+    /// A handle that cancels this connection's running statement from
+    /// another thread.
+    pub fn canceller(&self) -> QueryCanceller {
+        QueryCanceller {
+            token: self.client.cancel_token(),
+        }
+    }
+
     /// Connect, giving up after `timeout` (TCP connect and the whole startup
     /// handshake, so a server that accepts and never answers cannot hang us).
     pub fn connect(info: &ConnInfo, timeout: Duration) -> Result<Pg> {

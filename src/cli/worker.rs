@@ -1,0 +1,174 @@
+//! The CLI face of the job queue: verbs that run now or go in the queue
+//! (`--queue`), and `lifeboat worker`, a thin wrapper over the library's
+//! worker pool that prints one line per job start and end.
+
+use std::sync::atomic::AtomicBool;
+
+use super::progress::{CliProgress, TaggedLines};
+use super::show;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ops::queue::{self, JobOutcome, JobRequest};
+use crate::ops::worker::{self, PoolOptions, WorkerEvent};
+use crate::ops::{self, Engine};
+
+/// Run a request now (printing its report), or queue it and print the job.
+pub(super) fn run_request(
+    engine: &Engine,
+    request: JobRequest,
+    enqueue: bool,
+    json: bool,
+    face: &CliProgress,
+    cancel: &'static AtomicBool,
+) -> Result<i32> {
+    if enqueue {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::io("read the current directory", std::path::Path::new("."), e))?;
+        let q = queue::enqueue(engine, request, &cwd)?;
+        if json {
+            show::print_json(&q);
+        } else {
+            println!(
+                "queued job {} ({} {}); `lifeboat worker` runs it, `lifeboat status {}` follows it, `lifeboat cancel {}` drops it",
+                q.job_id, q.kind, q.target, q.job_id, q.job_id
+            );
+        }
+        return Ok(0);
+    }
+    let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+        Box::new(TaggedLines::new(t.as_str(), json))
+    };
+    let outcome = queue::execute(engine, &request, face, &faces, cancel)?;
+    face.done();
+    if json {
+        match &outcome {
+            JobOutcome::Backups(r) if r.len() == 1 => show::print_json(&r[0]),
+            other => show::print_json(other),
+        }
+    } else {
+        print_outcome(&outcome);
+    }
+    Ok(if outcome.ok() { 0 } else { 1 })
+}
+
+fn print_outcome(outcome: &JobOutcome) {
+    match outcome {
+        JobOutcome::Backups(reports) => reports.iter().for_each(show::print_backup_report),
+        JobOutcome::Verify(r) => show::print_verify_report(r),
+        JobOutcome::Full(report) => {
+            for t in &report.types {
+                for r in &t.backups {
+                    show::print_backup_report(r);
+                }
+                if let Some(e) = &t.error {
+                    println!(
+                        "{} backup FAILED after {:.1}s: {e}",
+                        t.backup_type, t.seconds
+                    );
+                }
+            }
+            println!(
+                "full backup (job {}): {} of {} types succeeded in {:.1}s",
+                report.job_id,
+                report.types.iter().filter(|t| t.ok).count(),
+                report.types.len(),
+                report.seconds
+            );
+        }
+    }
+}
+
+/// `lifeboat worker`: run the pool until the queue is drained (`--once`) or
+/// a signal arrives. Exit code 0 when every job it ran succeeded.
+pub(super) fn run_pool(
+    config: Config,
+    workers: Option<u32>,
+    once: bool,
+    json: bool,
+    shutdown: &'static AtomicBool,
+) -> Result<i32> {
+    let workers = workers.unwrap_or(config.jobs.workers) as usize;
+    worker::check_workers(workers)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("lifeboat-worker")
+        .enable_time()
+        .build()
+        .map_err(|e| Error::external(format!("cannot start the worker runtime: {e}")))?;
+    if !json {
+        eprintln!(
+            "worker (pid {}): {workers} worker(s), {}; Ctrl-C or SIGTERM stops claiming and cancels running jobs",
+            std::process::id(),
+            if once {
+                "until the queue is empty"
+            } else {
+                "waiting for queued jobs"
+            }
+        );
+    }
+    let report = runtime.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<WorkerEvent>();
+        let printer = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                print_event(&ev, json);
+            }
+        });
+        let report = worker::run(config, PoolOptions { workers, once }, shutdown, Some(tx)).await;
+        let _ = printer.await;
+        report
+    })?;
+    let summary = serde_json::json!({
+        "event": "done",
+        "jobs": report.jobs.len(),
+        "succeeded": report.count("succeeded") + report.count("succeeded_with_warnings"),
+        "failed": report.count("failed"),
+        "cancelled": report.count("cancelled"),
+        "stopped": report.stopped,
+    });
+    if json {
+        println!("{summary}");
+    } else {
+        println!(
+            "worker done: {} job(s) run, {} succeeded, {} failed, {} cancelled{}",
+            summary["jobs"],
+            summary["succeeded"],
+            summary["failed"],
+            summary["cancelled"],
+            if report.stopped {
+                " (stopped by a signal)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(if report.all_succeeded() { 0 } else { 1 })
+}
+
+fn print_event(ev: &WorkerEvent, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(ev).expect("events serialize"));
+        return;
+    }
+    match ev {
+        WorkerEvent::Ready { workers } => {
+            println!("worker ready: {workers} worker(s) claiming queued jobs")
+        }
+        WorkerEvent::Started {
+            worker,
+            job_id,
+            kind,
+            target,
+        } => println!("job {job_id} ({kind} {target}): started by worker {worker}"),
+        WorkerEvent::Finished { job, seconds, .. } => {
+            let error = job
+                .error
+                .as_deref()
+                .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
+                .unwrap_or_default();
+            println!(
+                "job {} ({} {}): {} in {seconds:.1}s{error}",
+                job.id, job.kind, job.target, job.state
+            );
+        }
+    }
+}
