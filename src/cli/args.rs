@@ -135,6 +135,20 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Run the schedule: queue each due backup, run queued jobs with a pool
+    /// of workers, and evaluate health, alerts and metrics after every job.
+    Daemon {
+        /// Jobs run at the same time (default: [jobs] workers).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+        workers: Option<u32>,
+        /// Queue what is due now, run the queue, send alerts, and exit (for a
+        /// systemd timer or cron).
+        #[arg(long)]
+        once: bool,
+        /// Evaluate health and alerts at least this often.
+        #[arg(long, default_value_t = 5, value_name = "MINUTES")]
+        health_every: u32,
+    },
     /// Show the next scheduled runs.
     Schedule {
         /// How many runs to show.

@@ -163,6 +163,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             show::print_schedule(&schedule, &types, ops::now(), count, json);
             Ok(0)
         }
+        Command::Daemon {
+            workers,
+            once,
+            health_every,
+        } => worker::run_daemon(load()?, workers, once, health_every, json, &CANCEL),
         Command::Worker { workers, once } => {
             worker::run_pool(load()?, workers, once, json, &CANCEL)
         }
@@ -559,7 +564,8 @@ fn run_with_engine(
         | Command::Health
         | Command::Storage
         | Command::Schedule { .. }
-        | Command::Worker { .. } => {
+        | Command::Worker { .. }
+        | Command::Daemon { .. } => {
             unreachable!("handled before the engine opens")
         }
     }

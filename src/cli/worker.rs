@@ -172,3 +172,110 @@ fn print_event(ev: &WorkerEvent, json: bool) {
         }
     }
 }
+
+/// `lifeboat daemon`: the schedule, the worker pool and alerts in one
+/// process. One line per event on stderr (JSON lines on stdout with --json).
+pub(super) fn run_daemon(
+    config: Config,
+    workers: Option<u32>,
+    once: bool,
+    health_every: u32,
+    json: bool,
+    shutdown: &'static AtomicBool,
+) -> Result<i32> {
+    use crate::ops::daemon::{self, DaemonEvent, DaemonOptions};
+    let workers = workers.unwrap_or(config.jobs.workers) as usize;
+    worker::check_workers(workers)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("lifeboat-daemon")
+        .enable_time()
+        .build()
+        .map_err(|e| Error::external(format!("cannot start the daemon runtime: {e}")))?;
+    let say = move |line: String| {
+        let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        eprintln!("{ts} {line}");
+        tracing::info!(target: "lifeboat::daemon", "{line}");
+    };
+    say(format!(
+        "daemon (pid {}) started: {workers} worker(s){}; SIGTERM stops claiming and cancels running jobs",
+        std::process::id(),
+        if once { ", one pass" } else { "" }
+    ));
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let f = failed.clone();
+    let result = runtime.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<DaemonEvent>();
+        let printer = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if json {
+                    println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+                }
+                let line = match &ev {
+                    DaemonEvent::Scheduled { entry, slot, missed, job_id } => format!(
+                        "queued job {job_id} for schedule {entry} (slot {}){}",
+                        slot.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
+                        if *missed { ", missed while the daemon was down: running it once now" } else { "" }
+                    ),
+                    DaemonEvent::SlotTaken { entry, slot } => format!(
+                        "schedule {entry} slot {} was taken by another daemon",
+                        slot.to_rfc3339()
+                    ),
+                    DaemonEvent::ScheduleFailed { entry, error } => {
+                        f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        format!("schedule {entry}: could not queue the backup: {error}")
+                    }
+                    DaemonEvent::Alerts { verdict, sent, failed } => {
+                        if failed.is_empty() {
+                            format!("health {verdict}; {sent} alert(s) sent")
+                        } else {
+                            format!(
+                                "health {verdict}; {sent} alert(s) sent, {} FAILED (retried next time): {}",
+                                failed.len(),
+                                failed.join("; ")
+                            )
+                        }
+                    }
+                    DaemonEvent::Worker(WorkerEvent::Ready { .. }) => continue,
+                    DaemonEvent::Worker(WorkerEvent::Started { job_id, kind, target, .. }) => {
+                        format!("job {job_id} started: {kind} {target}")
+                    }
+                    DaemonEvent::Worker(WorkerEvent::Finished { job, seconds, .. }) => {
+                        if !job.state.starts_with("succeeded") {
+                            f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        format!(
+                            "job {} {} after {seconds:.1}s: {} {}{}",
+                            job.id,
+                            job.state,
+                            job.kind,
+                            job.target,
+                            job.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                        )
+                    }
+                };
+                say(line);
+            }
+        });
+        let r = daemon::run(
+            config,
+            DaemonOptions {
+                workers,
+                once,
+                health_every: std::time::Duration::from_secs(u64::from(health_every.max(1)) * 60),
+            },
+            shutdown,
+            tx,
+        )
+        .await;
+        let _ = printer.await;
+        r
+    });
+    result?;
+    say("daemon stopped".to_string());
+    Ok(if failed.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        1
+    } else {
+        0
+    })
+}

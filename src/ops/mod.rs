@@ -6,6 +6,7 @@
 //! indicatif, and tests with [`Silent`].
 
 pub mod backup;
+pub mod daemon;
 pub mod database;
 pub mod drill;
 pub mod full;

@@ -186,7 +186,10 @@ impl Schedule {
         let mut entries = Vec::new();
         let mut add = |target: Target, t: &crate::config::TypeSchedule| -> Result<()> {
             let label = target.label();
-            let regular = match (&t.cron, &t.every) {
+            // An empty expression means "not scheduled".
+            let some = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+            let (cron, every) = (some(&t.cron), some(&t.every));
+            let regular = match (&cron, &every) {
                 (Some(_), Some(_)) => {
                     return Err(
                         Error::usage(format!("[schedule.{label}] has both cron and every"))
@@ -206,7 +209,7 @@ impl Schedule {
                     key: format!("[schedule.{label}] {key}"),
                 });
             }
-            for (i, text) in t.full.iter().enumerate() {
+            for (i, text) in t.full.iter().filter(|f| !f.trim().is_empty()).enumerate() {
                 entries.push(Entry {
                     id: format!("{label}.full.{i}"),
                     target,
