@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod database;
+pub mod delete;
 pub mod full;
 pub mod jobs;
 pub mod keys;
