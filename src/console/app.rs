@@ -381,9 +381,10 @@ impl App {
             self.last_backups_check = Some(now);
             let fp = data::backups_fingerprint(cat).map_err(err)?;
             if force || self.fingerprint.as_ref() != Some(&fp) {
+                let selected = self.selected_backup_key();
                 self.backups = data::load_backups(cat).map_err(err)?;
                 self.fingerprint = Some(fp);
-                self.apply_backup_view();
+                self.apply_backup_view_keeping(selected);
                 self.last_restore = None;
                 self.last_storage = None;
                 backups_changed = true;
@@ -428,11 +429,20 @@ impl App {
         self.dirty = true;
     }
 
-    pub(super) fn apply_backup_view(&mut self) {
-        let selected_id = self
-            .backup_view
+    fn selected_backup_key(&self) -> Option<Box<str>> {
+        self.backup_view
             .get(self.catalog_list.selected)
-            .map(|&i| self.backups[i as usize].id.clone());
+            .and_then(|&i| self.backups.get(i as usize))
+            .map(|b| b.id.clone())
+    }
+
+    pub(super) fn apply_backup_view(&mut self) {
+        let selected = self.selected_backup_key();
+        self.apply_backup_view_keeping(selected);
+    }
+
+    /// Recompute the view, keeping the selection on backup `selected_id`.
+    fn apply_backup_view_keeping(&mut self, selected_id: Option<Box<str>>) {
         self.backup_view = data::backup_view(
             &self.backups,
             &self.catalog_filter,

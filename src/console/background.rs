@@ -290,13 +290,22 @@ pub fn spawn_child(
         let status = child.wait();
         let ok = status.as_ref().is_ok_and(|s| s.success());
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let last = text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        // The error line (and its hint) says most; else the last line printed.
+        let lines: Vec<&str> = text.lines().collect();
+        let last = match lines.iter().rposition(|l| l.starts_with("error:")) {
+            Some(i) => lines[i..]
+                .iter()
+                .map(|l| l.trim())
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+        };
         let message = match (&status, ok) {
             (_, true) => format!("{label}: finished ok"),
             (Ok(s), false) => format!(

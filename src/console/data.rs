@@ -316,7 +316,7 @@ pub fn backup_view(
     let cmp = |a: &BackupRow, b: &BackupRow| -> Ordering {
         let primary = match sort {
             SortColumn::Created => a.created.cmp(&b.created),
-            SortColumn::Type => a.backup_type.cmp(&b.backup_type),
+            SortColumn::Type => a.backup_type.as_str().cmp(b.backup_type.as_str()),
             SortColumn::Name => a.name.cmp(&b.name),
             SortColumn::Size => a.size.cmp(&b.size),
             SortColumn::Stored => a.stored_size.cmp(&b.stored_size),

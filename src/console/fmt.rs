@@ -7,6 +7,25 @@ pub fn bytes(n: u64) -> String {
     humansize::format_size(n, humansize::BINARY.decimal_places(1))
 }
 
+/// `ls -h` style, at most 5 characters: `343B`, `9.5K`, `709K`, `1.8M`.
+pub fn short_bytes(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64;
+    for unit in ["K", "M", "G", "T", "P"] {
+        v /= 1024.0;
+        if v < 1023.5 || unit == "P" {
+            return if v < 9.95 {
+                format!("{v:.1}{unit}")
+            } else {
+                format!("{v:.0}{unit}")
+            };
+        }
+    }
+    unreachable!("the loop returns at P")
+}
+
 /// `42s`, `3m 12s`, `5h 02m`, `3d 4h`.
 pub fn duration(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {
@@ -70,5 +89,9 @@ mod tests {
             "2026-11-26 02:00"
         );
         assert_eq!(clip("abcdef", 4), "abc~");
+        assert_eq!(short_bytes(343), "343B");
+        assert_eq!(short_bytes(9728), "9.5K");
+        assert_eq!(short_bytes(726_528), "710K");
+        assert_eq!(short_bytes(1_887_436), "1.8M");
     }
 }

@@ -93,8 +93,8 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 )),
                 Cell::from(b.name.as_deref().unwrap_or("-").to_string()),
                 Cell::from(fmt::stored_ts(&b.created)),
-                Cell::from(fmt::bytes(b.size)),
-                Cell::from(fmt::bytes(b.stored_size)),
+                Cell::from(fmt::short_bytes(b.size)),
+                Cell::from(fmt::short_bytes(b.stored_size)),
                 Cell::from(if b.encrypted { "yes" } else { "no" }),
                 Cell::from(Span::styled(verified, theme.status(verified))),
                 Cell::from(Span::styled(status, theme.status(status))),
@@ -111,23 +111,21 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     ])
     .style(theme.header());
     // The id column only when there is room; the detail pane always shows it.
-    let id_width = if inner.width >= 110 { 34 } else { 0 };
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(11),
-            Constraint::Min(6),
-            Constraint::Length(16),
-            Constraint::Length(10),
-            Constraint::Length(10),
-            Constraint::Length(3),
-            Constraint::Length(6),
-            Constraint::Length(9),
-            Constraint::Length(id_width),
-        ],
-    )
-    .header(header)
-    .column_spacing(1);
+    let mut widths = vec![
+        Constraint::Length(10),
+        Constraint::Min(8),
+        Constraint::Length(16),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(3),
+        Constraint::Length(6),
+        Constraint::Length(9),
+    ];
+    if inner.width >= 110 {
+        widths[1] = Constraint::Length(16);
+        widths.push(Constraint::Min(20));
+    }
+    let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, inner);
 
     if let (Some(d), Some(area)) = (&app.detail, detail_area) {

@@ -213,10 +213,6 @@ fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 
 /// The keys that apply now: (label, what it does).
 pub fn current_keys(app: &App) -> Vec<(String, String)> {
-    let pairs = |bs: &mut dyn Iterator<Item = &Binding>| -> Vec<(String, String)> {
-        bs.map(|b| (b.label.to_string(), b.help.to_string()))
-            .collect()
-    };
     match &app.overlay {
         Overlay::Help => return vec![("any key".into(), "close the help".into())],
         Overlay::Palette(_) => {
@@ -245,6 +241,15 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
         }
         Overlay::None => {}
     }
+    base_keys(app)
+}
+
+/// The keys of the wizard or screen, whatever overlay is open (for `?`).
+fn base_keys(app: &App) -> Vec<(String, String)> {
+    let pairs = |bs: &mut dyn Iterator<Item = &Binding>| -> Vec<(String, String)> {
+        bs.map(|b| (b.label.to_string(), b.help.to_string()))
+            .collect()
+    };
     if let Some(w) = &app.wizard {
         let mut keys: Vec<(String, String)> = w
             .keys()
@@ -299,6 +304,24 @@ fn short_help(b: &Binding) -> String {
     }
 }
 
+/// Rows `lines` take when wrapped at `width` (word wrapping may need a
+/// row more per line than this character count says, hence the slack).
+fn wrapped_height(lines: &[Line], width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let w = l.width();
+            if w <= width {
+                1
+            } else {
+                w.div_ceil(width) + 1
+            }
+        })
+        .sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
 /// A rectangle of `w` x `h` centred in `area` (clipped to it).
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -312,7 +335,7 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let keys = current_keys(app);
+    let keys = base_keys(app);
     let title = match &app.wizard {
         Some(w) => format!("Keys: {} wizard", w.title()),
         None => format!("Keys: {}", app.screen.title()),
@@ -331,8 +354,8 @@ fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         format!("palette: {}", super::input::COMMANDS),
         theme.dim(),
     ));
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let r = centered(area, area.width.saturating_sub(4).min(100), h);
+    let w = area.width.saturating_sub(4).min(100);
+    let r = centered(area, w, wrapped_height(&lines, w.saturating_sub(2)) + 2);
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines)
@@ -402,8 +425,7 @@ fn render_confirm(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     if let Some(e) = &c.error {
         lines.push(Line::styled(e.clone(), theme.bad()));
     }
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, 76, h);
+    let r = centered(area, 76, wrapped_height(&lines, 74) + 2);
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines)
