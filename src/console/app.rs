@@ -204,7 +204,7 @@ pub struct App {
     pub dirty: bool,
 
     data_version: Option<i64>,
-    fingerprint: Option<(i64, i64, String, String, i64)>,
+    fingerprint: Option<data::Fingerprint>,
     audit_head: Option<i64>,
     last_backups_check: Option<Instant>,
     last_health: Option<Instant>,
@@ -213,6 +213,10 @@ pub struct App {
     /// The catalog changed since health was last evaluated.
     health_stale: bool,
     pending_cancel: Option<(i64, u32)>,
+    /// The light open met an older schema: use the migrating open.
+    full_open: bool,
+    /// Background checks may start (after the first frame).
+    background: bool,
     pub(super) in_flight: HashSet<Task>,
     pub(super) bg_tx: Sender<BgResult>,
     bg_rx: Receiver<BgResult>,
@@ -264,13 +268,26 @@ impl App {
             last_restore: None,
             health_stale: true,
             pending_cancel: None,
+            full_open: false,
+            background: false,
             in_flight: HashSet::new(),
             bg_tx,
             bg_rx,
         };
         app.refresh(true);
-        app.start_periodic(Instant::now());
         app
+    }
+
+    /// Start the background checks (health, storage, audit chain, restore
+    /// evidence). The terminal loop calls it after the first frame, so a
+    /// large catalog's first frame does not compete with them for CPU.
+    pub fn start_background(&mut self) {
+        if self.background {
+            return;
+        }
+        self.background = true;
+        self.start(Task::Audit);
+        self.start_periodic(Instant::now());
     }
 
     /// Where background results arrive (the terminal loop waits on it).
@@ -287,12 +304,24 @@ impl App {
         self.dirty = true;
     }
 
+    /// Open the catalog. An existing one is opened light (no integrity
+    /// scan, no migration: on a 150 MB catalog `quick_check` alone would
+    /// cost more than the whole first frame); a new or older one goes
+    /// through the full open, which creates and migrates it.
     fn open_catalog(&mut self) -> bool {
         if self.catalog.is_some() {
             return true;
         }
-        let path = &self.ctx.config.catalog.path;
-        match Catalog::open(path) {
+        let path = self.ctx.config.catalog.path.clone();
+        let light = || -> crate::error::Result<Option<Catalog>> {
+            let c = Catalog::open_existing_light(&path)?;
+            Ok((c.schema_version()? > 0).then_some(c))
+        };
+        let opened = match (path.exists() && !self.full_open, light()) {
+            (true, Ok(Some(c))) => Ok(c),
+            _ => Catalog::open(&path),
+        };
+        match opened {
             Ok(c) => {
                 // Reads never wait long: a busy catalog is retried on the
                 // next probe instead of freezing the screen.
@@ -302,7 +331,7 @@ impl App {
                 true
             }
             Err(e) => {
-                let text = describe_catalog_error(path, &e);
+                let text = describe_catalog_error(&path, &e);
                 if self.catalog_error.as_ref() != Some(&text) {
                     self.catalog_error = Some(text);
                     self.dirty = true;
@@ -336,6 +365,17 @@ impl App {
                 let changed = self.dirty;
                 self.dirty |= before;
                 changed
+            }
+            Err(e) if e.contains("no such column") || e.contains("no such table") => {
+                // An older schema: open it fully once (that migrates it).
+                if self.full_open {
+                    self.catalog_error = Some(e);
+                    self.dirty = true;
+                    return true;
+                }
+                self.full_open = true;
+                self.catalog = None;
+                self.refresh(true)
             }
             Err(e) => {
                 self.dirty = true;
@@ -379,10 +419,16 @@ impl App {
         let mut backups_changed = false;
         if due_backups {
             self.last_backups_check = Some(now);
-            let fp = data::backups_fingerprint(cat).map_err(err)?;
-            if force || self.fingerprint.as_ref() != Some(&fp) {
+            // A forced load computes the fingerprint in the same scan.
+            let fp = if force {
+                None
+            } else {
+                Some(data::backups_fingerprint(cat).map_err(err)?)
+            };
+            if fp.is_none() || self.fingerprint != fp {
                 let selected = self.selected_backup_key();
-                self.backups = data::load_backups(cat).map_err(err)?;
+                let (rows, fp) = data::load_backups(cat).map_err(err)?;
+                self.backups = rows;
                 self.fingerprint = Some(fp);
                 self.apply_backup_view_keeping(selected);
                 self.last_restore = None;
@@ -470,7 +516,7 @@ impl App {
 
     /// Start a background task unless one of its kind is still running.
     pub(super) fn start(&mut self, task: Task) {
-        if self.catalog.is_none() || !self.in_flight.insert(task) {
+        if !self.background || self.catalog.is_none() || !self.in_flight.insert(task) {
             return;
         }
         background::start(task, self.ctx.config.clone(), self.bg_tx.clone());
@@ -500,6 +546,7 @@ impl App {
     pub fn tick(&mut self) -> bool {
         let now = Instant::now();
         self.refresh(false);
+        self.start_background();
         if let Some((id, tries)) = self.pending_cancel.take() {
             self.request_cancel(id, tries + 1);
         }
@@ -563,6 +610,7 @@ impl App {
     /// Wait (at most `timeout`) until no background task is in flight,
     /// applying results as they come. For tests and benchmarks.
     pub fn settle(&mut self, timeout: Duration) -> bool {
+        self.start_background();
         let deadline = Instant::now() + timeout;
         while !self.in_flight.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -127,19 +127,37 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// Every backup, unsorted, with only the listed columns.
-pub fn load_backups(catalog: &Catalog) -> Result<Vec<BackupRow>> {
+/// What [`backups_fingerprint`] returns: row count, highest rowid, newest
+/// verification, newest finish, rows still running.
+pub type Fingerprint = (i64, i64, String, String, i64);
+
+/// Every backup, unsorted, with only the listed columns, and the
+/// fingerprint of the table computed in the same scan.
+pub fn load_backups(catalog: &Catalog) -> Result<(Vec<BackupRow>, Fingerprint)> {
     load_backups_conn(&catalog.conn)
 }
 
-fn load_backups_conn(conn: &Connection) -> Result<Vec<BackupRow>> {
+fn load_backups_conn(conn: &Connection) -> Result<(Vec<BackupRow>, Fingerprint)> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, type, name, kind, created_at, status, size, stored_size, encrypted, \
-         verify_result FROM backups",
+         verify_result, rowid, verified_at, finished_at FROM backups",
     )?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
+    let mut fp: Fingerprint = (0, 0, String::new(), String::new(), 0);
     while let Some(r) = rows.next()? {
+        fp.0 += 1;
+        fp.1 = fp.1.max(r.get::<_, i64>(10)?);
+        if let Some(v) = r.get_ref(11)?.as_str_or_null().ok().flatten() {
+            if v > fp.2.as_str() {
+                fp.2 = v.to_string();
+            }
+        }
+        if let Some(v) = r.get_ref(12)?.as_str_or_null().ok().flatten() {
+            if v > fp.3.as_str() {
+                fp.3 = v.to_string();
+            }
+        }
         let id: String = r.get(0)?;
         let type_s: String = r.get(1)?;
         let Ok(backup_type) = type_s.parse::<BackupType>() else {
@@ -149,6 +167,9 @@ fn load_backups_conn(conn: &Connection) -> Result<Vec<BackupRow>> {
         let kind: String = r.get(3)?;
         let status_s: String = r.get(5)?;
         let status = status_s.parse().unwrap_or(BackupStatus::Failed);
+        if status == BackupStatus::Running {
+            fp.4 += 1;
+        }
         let verify: Option<String> = r.get(9)?;
         let verified = match verify.as_deref() {
             None => Verified::Never,
@@ -177,12 +198,12 @@ fn load_backups_conn(conn: &Connection) -> Result<Vec<BackupRow>> {
             search: search.into(),
         });
     }
-    Ok(out)
+    Ok((out, fp))
 }
 
 /// A cheap summary that changes whenever a backup row is added, removed,
 /// finished or verified: reloading 100,000 rows is skipped when it is equal.
-pub fn backups_fingerprint(catalog: &Catalog) -> Result<(i64, i64, String, String, i64)> {
+pub fn backups_fingerprint(catalog: &Catalog) -> Result<Fingerprint> {
     Ok(catalog.conn.query_row(
         "SELECT COUNT(*), COALESCE(MAX(rowid), 0), COALESCE(MAX(verified_at), ''), \
          COALESCE(MAX(finished_at), ''), COALESCE(SUM(status = 'running'), 0) FROM backups",

@@ -108,6 +108,8 @@ fn event_loop(terminal: &mut terminal::Term, app: &mut App) -> io::Result<()> {
                 execute!(io::stdout(), EndSynchronizedUpdate)?;
                 app.dirty = false;
                 last_draw = Instant::now();
+                // The first frame is up: now the heavier checks may run.
+                app.start_background();
             }
         }
         if app.quit {
