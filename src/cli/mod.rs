@@ -53,7 +53,7 @@ fn console(config: Config, config_path: Option<std::path::PathBuf>) -> Result<i3
         let _ = args::Cli::command().write_help(&mut std::io::stderr());
         return Ok(2);
     }
-    crate::console::run(config, config_path)
+    crate::console::run(config, config_path, &CANCEL)
 }
 
 /// Map an engine error to an exit code.

@@ -160,6 +160,7 @@ const BACKUPS_CHECK_EVERY: Duration = Duration::from_secs(2);
 const HEALTH_EVERY: Duration = Duration::from_secs(30);
 const STORAGE_EVERY: Duration = Duration::from_secs(60);
 const MESSAGE_FOR: Duration = Duration::from_secs(15);
+const AGE_REDRAW: Duration = Duration::from_secs(30);
 
 /// The console.
 pub struct App {
@@ -217,6 +218,7 @@ pub struct App {
     full_open: bool,
     /// Background checks may start (after the first frame).
     background: bool,
+    last_age_redraw: Option<Instant>,
     pub(super) in_flight: HashSet<Task>,
     pub(super) bg_tx: Sender<BgResult>,
     bg_rx: Receiver<BgResult>,
@@ -270,6 +272,7 @@ impl App {
             pending_cancel: None,
             full_open: false,
             background: false,
+            last_age_redraw: Some(Instant::now()),
             in_flight: HashSet::new(),
             bg_tx,
             bg_rx,
@@ -555,6 +558,11 @@ impl App {
             if w.tick() {
                 self.dirty = true;
             }
+        }
+        // Ages on the Dashboard move even when nothing else does.
+        if self.last_age_redraw.is_none_or(|t| now - t >= AGE_REDRAW) {
+            self.last_age_redraw = Some(now);
+            self.dirty = true;
         }
         if self
             .message

@@ -176,14 +176,17 @@ fn load_backups_conn(conn: &Connection) -> Result<(Vec<BackupRow>, Fingerprint)>
             Some("ok") => Verified::Ok,
             Some(_) => Verified::Failed,
         };
-        let search = format!(
-            "{} {} {} {}",
-            backup_type.as_str(),
-            name.as_deref().unwrap_or(""),
-            id,
-            status.as_str()
-        )
-        .to_lowercase();
+        // id, type and status are lowercase already; only the name is not.
+        let mut search = String::with_capacity(id.len() + 40);
+        search.push_str(backup_type.as_str());
+        search.push(' ');
+        if let Some(n) = &name {
+            search.push_str(&n.to_lowercase());
+        }
+        search.push(' ');
+        search.push_str(&id.to_lowercase());
+        search.push(' ');
+        search.push_str(status.as_str());
         out.push(BackupRow {
             id: id.into(),
             backup_type,

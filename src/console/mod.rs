@@ -21,6 +21,7 @@ pub mod views;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
@@ -50,8 +51,10 @@ pub fn can_draw() -> bool {
     io::stdout().is_terminal() && io::stdin().is_terminal()
 }
 
-/// Run the console until the operator quits. Returns the exit code.
-pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<i32> {
+/// Run the console until the operator quits, or `stop` is set (SIGTERM or
+/// SIGINT, through the CLI's signal handler; the terminal is restored either
+/// way). Returns the exit code.
+pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBool) -> Result<i32> {
     if !can_draw() {
         return Err(Error::usage(
             "the console needs a terminal, but stdin or stdout is not one",
@@ -69,7 +72,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<i32> {
     let term_err = |e: io::Error| Error::external(format!("terminal: {e}"));
     let (mut terminal, guard) = terminal::setup().map_err(term_err)?;
     let mut app = App::new(ctx);
-    let result = event_loop(&mut terminal, &mut app).map_err(term_err);
+    let result = event_loop(&mut terminal, &mut app, stop).map_err(term_err);
     drop(guard);
     result?;
     if !app.children.is_empty() {
@@ -93,7 +96,7 @@ fn input_thread() -> Receiver<Event> {
     rx
 }
 
-fn event_loop(terminal: &mut terminal::Term, app: &mut App) -> io::Result<()> {
+fn event_loop(terminal: &mut terminal::Term, app: &mut App, stop: &AtomicBool) -> io::Result<()> {
     let input = input_thread();
     let results = app.results();
     let mut next_probe = Instant::now() + app::PROBE_EVERY;
@@ -112,7 +115,7 @@ fn event_loop(terminal: &mut terminal::Term, app: &mut App) -> io::Result<()> {
                 app.start_background();
             }
         }
-        if app.quit {
+        if app.quit || stop.load(Ordering::Relaxed) {
             return Ok(());
         }
         let wait = if app.dirty {
