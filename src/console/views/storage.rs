@@ -66,7 +66,8 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         }
         Some(Ok(s)) => s,
     };
-    let [top, gauge_area, tables, chart_area] = Layout::vertical([
+    let [top, gauge_area, until, tables, chart_area] = Layout::vertical([
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(6),
@@ -77,10 +78,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(Line::from(vec![
             Span::styled("repository ", theme.title()),
             Span::raw(s.repository.display().to_string()),
-            Span::raw(format!(" | {}", days_until_full_text(s))),
         ])),
         top,
     );
+    frame.render_widget(Paragraph::new(days_until_full_text(s)), until);
     match disk_gauge(s, theme) {
         Some(g) => frame.render_widget(g, gauge_area),
         None => frame.render_widget(
