@@ -668,3 +668,15 @@ fn real_binary_in_tmux_opens_switches_and_quits() {
         .then_some(())
     });
 }
+
+#[test]
+fn a_lost_catalog_is_rebuilt_from_the_repository_not_left_empty() {
+    let f = fixture();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", f.sb.catalog.display()));
+    }
+    let app = app_for(&f.sb, false);
+    assert_eq!(app.backups.len(), 3, "{:?}", app.catalog_error);
+    // The CLI after the console sees them too.
+    assert_eq!(f.sb.json(&["list"]).as_array().unwrap().len(), 3);
+}

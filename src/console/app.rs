@@ -320,9 +320,28 @@ impl App {
             let c = Catalog::open_existing_light(&path)?;
             Ok((c.schema_version()? > 0).then_some(c))
         };
-        let opened = match (path.exists() && !self.full_open, light()) {
-            (true, Ok(Some(c))) => Ok(c),
-            _ => Catalog::open(&path),
+        let opened = if !path.exists() {
+            if !self.ctx.config.repository.path.is_dir() {
+                // Creating an empty catalog now would hide the backups of a
+                // repository that is only not mounted yet from later runs.
+                let text = format!(
+                    "catalog {} does not exist yet, and neither does the repository: the first backup creates both",
+                    path.display()
+                );
+                if self.catalog_error.as_ref() != Some(&text) {
+                    self.catalog_error = Some(text);
+                    self.dirty = true;
+                }
+                return false;
+            }
+            // The engine creates it and fills it from the repository's
+            // manifests, as every verb does when the catalog is missing.
+            crate::ops::Engine::open(self.ctx.config.clone()).map(|e| e.catalog)
+        } else {
+            match (self.full_open, light()) {
+                (false, Ok(Some(c))) => Ok(c),
+                _ => Catalog::open(&path),
+            }
         };
         match opened {
             Ok(c) => {

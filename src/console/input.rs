@@ -351,6 +351,11 @@ impl App {
                 _ => {}
             },
             ConfirmKind::Quit { .. } => match key.code {
+                // A second Ctrl-C means it.
+                _ if is_ctrl_c(&key) => {
+                    self.quit = true;
+                    return;
+                }
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
                     self.quit = true;
                     return;

@@ -70,10 +70,27 @@ pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBo
         no_color: no_color_requested(),
     };
     let term_err = |e: io::Error| Error::external(format!("terminal: {e}"));
-    let (mut terminal, guard) = terminal::setup().map_err(term_err)?;
+    let log = ctx
+        .config
+        .catalog
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("console-logs")
+        .join(format!("console-{}.log", std::process::id()));
+    let (mut terminal, guard) = terminal::setup(&log).map_err(term_err)?;
     let mut app = App::new(ctx);
     let result = event_loop(&mut terminal, &mut app, stop).map_err(term_err);
     drop(guard);
+    match std::fs::metadata(&log) {
+        Ok(m) if m.len() > 0 => eprintln!(
+            "messages printed while the console was open are in {}",
+            log.display()
+        ),
+        _ => {
+            let _ = std::fs::remove_file(&log);
+        }
+    }
     result?;
     if !app.children.is_empty() {
         println!(
