@@ -611,8 +611,10 @@ fn real_binary_in_tmux_opens_switches_and_quits() {
     }
     let f = fixture();
     let socket = format!("lifeboat-test-{}", std::process::id());
+    // The shell line after the console shows the exit code on the normal
+    // screen: proof the terminal was handed back.
     let cmdline = format!(
-        "{} --config {}",
+        "{} --config {}; echo console-exited-$?; sleep 60",
         env!("CARGO_BIN_EXE_lifeboat"),
         f.sb.config.display()
     );
@@ -660,13 +662,50 @@ fn real_binary_in_tmux_opens_switches_and_quits() {
     wait_for(30, "the audit screen", || {
         capture().contains("hash chain: OK").then_some(())
     });
+    // Esc never quits; q does, and the terminal comes back.
+    tmux(&socket, &["send-keys", "-t", "console", "Escape"]);
     tmux(&socket, &["send-keys", "-t", "console", "q"]);
-    wait_for(30, "the console to exit", || {
-        (!tmux(&socket, &["has-session", "-t", "console"])
-            .status
-            .success())
-        .then_some(())
+    let after = wait_for(30, "the console to exit", || {
+        let s = capture();
+        s.contains("console-exited-").then_some(s)
     });
+    assert!(after.contains("console-exited-0"), "{after}");
+    assert!(
+        !after.contains("Catalog: 3 backups"),
+        "alternate screen left: {after}"
+    );
+
+    // Ctrl-C is the quit path too.
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "ctrlc",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let cap2 = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "ctrlc"]).stdout)
+            .into_owned()
+    };
+    wait_for(30, "the second console", || {
+        cap2().contains("Dashboard").then_some(())
+    });
+    tmux(&socket, &["send-keys", "-t", "ctrlc", "C-c"]);
+    let after = wait_for(30, "Ctrl-C to quit", || {
+        let s = cap2();
+        s.contains("console-exited-").then_some(s)
+    });
+    assert!(after.contains("console-exited-0"), "{after}");
 }
 
 #[test]
