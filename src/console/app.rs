@@ -730,3 +730,24 @@ fn describe_catalog_error(path: &std::path::Path, e: &crate::error::Error) -> St
         format!("cannot open catalog {}: {text}", path.display())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ListState;
+
+    #[test]
+    fn the_window_follows_the_selection() {
+        let l = ListState::default();
+        assert_eq!(l.window(100, 10), 0);
+        let l = ListState {
+            selected: 25,
+            ..Default::default()
+        };
+        assert_eq!(l.window(100, 10), 16, "selection on the last visible row");
+        let l = ListState { selected: 20, ..l };
+        assert_eq!(l.window(100, 10), 16, "no scroll while it stays visible");
+        let l = ListState { selected: 3, ..l };
+        assert_eq!(l.window(100, 10), 3);
+        assert_eq!(l.page.get(), 10);
+    }
+}

@@ -543,3 +543,70 @@ pub fn job_log_tail(
     }
     Ok(log)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, t: BackupType, name: Option<&str>, created: &str, size: u64) -> BackupRow {
+        BackupRow {
+            id: id.into(),
+            backup_type: t,
+            name: name.map(Into::into),
+            incremental: false,
+            created: created.into(),
+            status: BackupStatus::Succeeded,
+            size,
+            stored_size: size / 2,
+            encrypted: true,
+            verified: Verified::Never,
+            search: format!(
+                "{} {} {id} succeeded",
+                t.as_str(),
+                name.unwrap_or("").to_lowercase()
+            )
+            .into(),
+        }
+    }
+
+    #[test]
+    fn filter_is_case_insensitive_and_sort_is_stable() {
+        let rows = vec![
+            row(
+                "db-1",
+                BackupType::Database,
+                None,
+                "2026-11-26T01:00:00Z",
+                30,
+            ),
+            row(
+                "fs-1",
+                BackupType::Filesystem,
+                Some("Pre-Deploy"),
+                "2026-11-26T02:00:00Z",
+                10,
+            ),
+            row(
+                "fs-2",
+                BackupType::Filesystem,
+                None,
+                "2026-11-26T03:00:00Z",
+                20,
+            ),
+        ];
+        // Newest first by default.
+        assert_eq!(backup_view(&rows, "", SortColumn::Created, true), [2, 1, 0]);
+        assert_eq!(
+            backup_view(&rows, "pre-DEP", SortColumn::Created, true),
+            [1]
+        );
+        assert_eq!(
+            backup_view(&rows, "FILESYSTEM", SortColumn::Created, true),
+            [2, 1]
+        );
+        assert!(backup_view(&rows, "nothing", SortColumn::Created, true).is_empty());
+        assert_eq!(backup_view(&rows, "", SortColumn::Size, false), [1, 2, 0]);
+        // Equal types: newest first within the type, whatever the direction.
+        assert_eq!(backup_view(&rows, "", SortColumn::Type, false), [0, 2, 1]);
+    }
+}

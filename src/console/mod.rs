@@ -101,6 +101,9 @@ pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBo
     Ok(0)
 }
 
+/// The shortest time between two frames (about ten a second at most).
+const FRAME_GAP: Duration = Duration::from_millis(100);
+
 fn input_thread() -> Receiver<Event> {
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::spawn(move || {
@@ -121,8 +124,8 @@ fn event_loop(terminal: &mut terminal::Term, app: &mut App, stop: &AtomicBool) -
     loop {
         let progress_due = app.has_active_jobs() && last_draw.elapsed() >= Duration::from_secs(1);
         if app.dirty || progress_due {
-            // Merge bursts of events: at most ~20 frames a second.
-            if last_draw.elapsed() >= Duration::from_millis(50) {
+            // Merge bursts of events: at most ~10 frames a second.
+            if last_draw.elapsed() >= FRAME_GAP {
                 execute!(io::stdout(), BeginSynchronizedUpdate)?;
                 terminal.draw(|f| app.render(f))?;
                 execute!(io::stdout(), EndSynchronizedUpdate)?;
@@ -136,7 +139,7 @@ fn event_loop(terminal: &mut terminal::Term, app: &mut App, stop: &AtomicBool) -
             return Ok(());
         }
         let wait = if app.dirty {
-            Duration::from_millis(50)
+            FRAME_GAP.saturating_sub(last_draw.elapsed())
         } else {
             next_probe.saturating_duration_since(Instant::now())
         };
