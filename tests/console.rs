@@ -719,3 +719,79 @@ fn a_lost_catalog_is_rebuilt_from_the_repository_not_left_empty() {
     // The CLI after the console sees them too.
     assert_eq!(f.sb.json(&["list"]).as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn sigterm_ends_the_console_and_restores_the_terminal() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        println!(
+            "SKIPPED sigterm_ends_the_console_and_restores_the_terminal: tmux is not installed"
+        );
+        return;
+    }
+    let f = fixture();
+    let socket = format!("lifeboat-term-{}", std::process::id());
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = tmux(&self.0, &["kill-server"]);
+        }
+    }
+    let _kill = Kill(socket.clone());
+    let cmdline = format!(
+        "{} --config {}; echo console-exited-$?; sleep 60",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        f.sb.config.display()
+    );
+    let dir = f.sb.dir.path().display().to_string();
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "term",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "term"]).stdout)
+            .into_owned()
+    };
+    wait_for(30, "the console", || {
+        capture().contains("Dashboard").then_some(())
+    });
+    // The pane runs `sh -c`; the console is its child.
+    let shell: u32 = String::from_utf8_lossy(
+        &tmux(&socket, &["list-panes", "-t", "term", "-F", "#{pane_pid}"]).stdout,
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .contains("lifeboat"));
+    // SAFETY: signals the console process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let after = wait_for(30, "SIGTERM to end the console", || {
+        let s = capture();
+        s.contains("console-exited-").then_some(s)
+    });
+    assert!(after.contains("console-exited-0"), "{after}");
+    assert!(
+        !after.contains("Dashboard"),
+        "alternate screen left: {after}"
+    );
+}
