@@ -8,6 +8,7 @@ pub mod archive;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod ops;

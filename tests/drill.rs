@@ -77,7 +77,9 @@ impl Drop for Db {
 
 fn db_sandbox(db: &Db, extra: &str) -> Sandbox {
     let sb = Sandbox::with_extra_config(&format!(
-        "{extra}[sources.database]\nurl = \"{}\"\n",
+        // Hourly database backups, so the schedule can meet the 1-hour RPO
+        // (the seed's 6-hour schedule cannot, and health says so).
+        "{extra}[schedule.database]\nevery = \"hourly\"\n[sources.database]\nurl = \"{}\"\n",
         pg_url_for(&db.name)
     ));
     populate(&sb.app);

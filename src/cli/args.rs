@@ -20,8 +20,9 @@ pub struct Cli {
     /// More log output (also: RUST_LOG).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Without a verb, the operations console opens (in a terminal).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,7 +157,13 @@ pub enum Command {
         count: usize,
     },
     /// Run a demo on a generated Panel-like app under ./var/demo.
-    Demo,
+    Demo {
+        /// Do not open the console on the demo afterwards.
+        #[arg(long)]
+        no_console: bool,
+    },
+    /// Open the operations console (the same as no verb).
+    Console,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,12 @@ use crate::ops::{self, Engine, Silent};
 
 use super::{show, CANCEL};
 
+/// Where the demo writes its config (`var/demo/lifeboat.toml` under the cwd).
+pub fn config_path() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read", Path::new("."), e))?;
+    Ok(cwd.join("var").join("demo").join("lifeboat.toml"))
+}
+
 pub fn run(json: bool) -> Result<i32> {
     let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read", Path::new("."), e))?;
     let base = cwd.join("var").join("demo");

@@ -42,6 +42,22 @@ fn install_interrupt_handler() {
     }
 }
 
+/// Open the console, or explain (exit 2) why it cannot open here.
+fn console(config: Config, config_path: Option<std::path::PathBuf>) -> Result<i32> {
+    if !crate::console::can_draw() {
+        use clap::CommandFactory;
+        eprintln!(
+            "lifeboat: no verb given, and the console needs a terminal (stdin or stdout is not one)"
+        );
+        eprintln!(
+            "run one of the verbs below, or start `lifeboat` in a terminal to open the console\n"
+        );
+        let _ = args::Cli::command().write_help(&mut std::io::stderr());
+        return Ok(2);
+    }
+    crate::console::run(config, config_path, &CANCEL)
+}
+
 /// Map an engine error to an exit code.
 pub fn exit_code(e: &Error) -> i32 {
     match e.kind {
@@ -55,8 +71,20 @@ pub fn run(cli: Cli) -> Result<i32> {
     install_interrupt_handler();
     let load = || Config::load_default_env(cli.config.as_deref());
     let json = cli.json;
-    match cli.command {
-        Command::Demo => demo::run(json),
+    let Some(command) = cli.command else {
+        return console(load()?, cli.config.clone());
+    };
+    match command {
+        Command::Console => console(load()?, cli.config.clone()),
+        Command::Demo { no_console } => {
+            let code = demo::run(json)?;
+            if code == 0 && !no_console && !json && crate::console::can_draw() {
+                let path = demo::config_path()?;
+                let config = Config::load_default_env(Some(&path))?;
+                return console(config, Some(path));
+            }
+            Ok(code)
+        }
         Command::Config => {
             let config = load()?;
             match &config.source {
@@ -557,7 +585,8 @@ fn run_with_engine(
                 Ok(0)
             }
         },
-        Command::Demo
+        Command::Demo { .. }
+        | Command::Console
         | Command::Config
         | Command::Catalog { .. }
         | Command::Recover { .. }

@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod daemon;
 pub mod database;
+pub mod delete;
 pub mod drill;
 pub mod full;
 pub mod jobs;

@@ -1,0 +1,440 @@
+//! Keys to actions: overlays first (confirm, palette, filter, help), then
+//! an open wizard, then the key tables of [`super::keymap`].
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::app::{App, Confirm, ConfirmKind, Level, ListState, Overlay, Screen};
+use super::background;
+use super::keymap::{self, Action};
+use crate::wizards::{self, WizardContext, WizardKind, WizardStatus};
+
+fn is_ctrl_c(key: &KeyEvent) -> bool {
+    key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+/// What the palette knows, for its error message and the help.
+pub const COMMANDS: &str = "backup, restore [ID], recover, drill, verify ID, quit, \
+     dashboard, catalog, jobs, health, storage, audit, help";
+
+impl App {
+    /// Handle one key press.
+    pub fn handle_key(&mut self, key: KeyEvent) {
+        if key.kind == KeyEventKind::Release {
+            return;
+        }
+        self.dirty = true;
+        match std::mem::replace(&mut self.overlay, Overlay::None) {
+            Overlay::Confirm(c) => return self.confirm_key(c, key),
+            Overlay::Palette(text) => return self.palette_key(text, key),
+            Overlay::Filter => return self.filter_key(key),
+            Overlay::Help => {
+                // Any key closes the help; Ctrl-C still quits.
+                if is_ctrl_c(&key) {
+                    self.quit_path();
+                }
+                return;
+            }
+            Overlay::None => {}
+        }
+        if self.wizard.is_some() {
+            return self.wizard_key(key);
+        }
+        let Some(action) = keymap::action_for(self.screen, &key) else {
+            return;
+        };
+        self.act(action);
+    }
+
+    fn wizard_key(&mut self, key: KeyEvent) {
+        let wants_text = self.wizard.as_ref().is_some_and(|w| w.wants_text());
+        if is_ctrl_c(&key) {
+            return self.quit_path();
+        }
+        if !wants_text && matches!(key.code, KeyCode::Char('?') | KeyCode::F(1)) {
+            self.overlay = Overlay::Help;
+            return;
+        }
+        let w = self.wizard.as_mut().expect("checked by the caller");
+        if w.handle_key(key) == WizardStatus::Closed {
+            self.wizard = None;
+            self.refresh(true);
+        }
+    }
+
+    fn list_len(&self) -> usize {
+        match self.screen {
+            Screen::Catalog => self.backup_view.len(),
+            Screen::Jobs => self.jobs.len(),
+            Screen::Health => self.health.as_ref().map_or(0, |h| h.checks.len()),
+            Screen::Audit => self.audit_view.len(),
+            Screen::Dashboard | Screen::Storage => 0,
+        }
+    }
+
+    fn list_mut(&mut self) -> Option<&mut ListState> {
+        Some(match self.screen {
+            Screen::Catalog => &mut self.catalog_list,
+            Screen::Jobs => &mut self.jobs_list,
+            Screen::Health => &mut self.health_list,
+            Screen::Audit => &mut self.audit_list,
+            Screen::Dashboard | Screen::Storage => return None,
+        })
+    }
+
+    fn move_selection(&mut self, f: impl Fn(usize, usize, usize) -> usize) {
+        let len = self.list_len();
+        let Some(list) = self.list_mut() else { return };
+        if len == 0 {
+            list.selected = 0;
+            return;
+        }
+        let page = list.page.get().max(1);
+        list.selected = f(list.selected, page, len).min(len - 1);
+        if self.screen == Screen::Jobs {
+            self.load_job_log(false);
+        }
+        if self.screen == Screen::Catalog && self.detail.is_some() {
+            self.open_detail();
+        }
+    }
+
+    /// Switch screens (closing the detail pane of the one left).
+    pub fn go(&mut self, screen: Screen) {
+        self.screen = screen;
+        self.detail = None;
+        self.dirty = true;
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Quit => self.quit_path(),
+            Action::Help => self.overlay = Overlay::Help,
+            Action::Palette => self.overlay = Overlay::Palette(String::new()),
+            Action::Filter => self.overlay = Overlay::Filter,
+            Action::NextTab => self.go(Screen::ALL[(self.screen.index() + 1) % 6]),
+            Action::PrevTab => self.go(Screen::ALL[(self.screen.index() + 5) % 6]),
+            Action::GoTab(i) => self.go(Screen::ALL[i.min(5)]),
+            Action::Up => self.move_selection(|s, _, _| s.saturating_sub(1)),
+            Action::Down => self.move_selection(|s, _, _| s + 1),
+            Action::PageUp => self.move_selection(|s, p, _| s.saturating_sub(p)),
+            Action::PageDown => self.move_selection(|s, p, _| s + p),
+            Action::Top => self.move_selection(|_, _, _| 0),
+            Action::Bottom => self.move_selection(|_, _, len| len - 1),
+            Action::Enter => {
+                if self.screen == Screen::Catalog {
+                    self.open_detail();
+                }
+            }
+            Action::Back => self.back(),
+            Action::SortNext => {
+                self.sort = self.sort.next();
+                self.apply_backup_view();
+                self.say(
+                    Level::Info,
+                    format!(
+                        "sorted by {} ({})",
+                        self.sort.label(),
+                        if self.descending {
+                            "descending"
+                        } else {
+                            "ascending"
+                        }
+                    ),
+                );
+            }
+            Action::SortReverse => {
+                self.descending = !self.descending;
+                self.apply_backup_view();
+            }
+            Action::Verify => {
+                if let Some(id) = self.selected_backup_id() {
+                    self.start_verify(&id);
+                }
+            }
+            Action::Restore => {
+                let id = self.selected_backup_id();
+                self.open_wizard(WizardKind::Restore { backup_id: id });
+            }
+            Action::Delete => {
+                if let Some(i) = self.backup_view.get(self.catalog_list.selected) {
+                    let b = &self.backups[*i as usize];
+                    self.overlay = Overlay::Confirm(Confirm {
+                        kind: ConfirmKind::Delete {
+                            id: b.id.to_string(),
+                            name: b.name.as_deref().map(str::to_string),
+                        },
+                        input: String::new(),
+                        error: None,
+                    });
+                }
+            }
+            Action::CancelJob => self.ask_cancel(),
+        }
+    }
+
+    fn back(&mut self) {
+        if self.detail.take().is_some() {
+            return;
+        }
+        match self.screen {
+            Screen::Catalog if !self.catalog_filter.is_empty() => {
+                self.catalog_filter.clear();
+                self.apply_backup_view();
+            }
+            Screen::Audit if !self.audit_filter.is_empty() => {
+                self.audit_filter.clear();
+                self.apply_audit_view();
+            }
+            _ => self.message = None,
+        }
+    }
+
+    fn selected_backup_id(&mut self) -> Option<String> {
+        let id = self
+            .backup_view
+            .get(self.catalog_list.selected)
+            .map(|&i| self.backups[i as usize].id.to_string());
+        if id.is_none() {
+            self.say(Level::Warn, "no backup selected");
+        }
+        id
+    }
+
+    fn open_detail(&mut self) {
+        let Some(id) = self
+            .backup_view
+            .get(self.catalog_list.selected)
+            .map(|&i| self.backups[i as usize].id.to_string())
+        else {
+            return;
+        };
+        let Some(cat) = self.catalog.as_ref() else {
+            return;
+        };
+        match super::data::backup_detail(cat, &id) {
+            Ok(Some(d)) => self.detail = Some(d),
+            Ok(None) => self.say(
+                Level::Warn,
+                format!("backup {id} is no longer in the catalog (deleted by another process?)"),
+            ),
+            Err(e) => self.say(
+                Level::Error,
+                format!("cannot read backup {id}: {}", e.display_with_hint()),
+            ),
+        }
+    }
+
+    /// Run `lifeboat verify ID` as a child process: an ordinary job.
+    pub fn start_verify(&mut self, id: &str) {
+        let result = background::spawn_child(
+            &self.ctx.exe,
+            self.ctx.config_path.as_deref(),
+            &self.ctx.config.catalog.path,
+            &["verify".to_string(), id.to_string()],
+            format!("verify {id}"),
+            self.bg_tx.clone(),
+        );
+        match result {
+            Ok(child) => {
+                self.say(
+                    Level::Info,
+                    format!(
+                        "started verify of {id} (pid {}); it shows on the Jobs screen",
+                        child.pid
+                    ),
+                );
+                self.children.push(child);
+            }
+            Err(e) => self.say(Level::Error, format!("cannot verify {id}: {e}")),
+        }
+    }
+
+    /// Open a wizard; an error is shown in the status line.
+    pub fn open_wizard(&mut self, kind: WizardKind) {
+        let ctx = WizardContext {
+            config: self.ctx.config.clone(),
+            config_path: self.ctx.config_path.clone(),
+            exe: self.ctx.exe.clone(),
+        };
+        match wizards::open(kind.clone(), ctx) {
+            Ok(w) => self.wizard = Some(w),
+            Err(e) => self.say(
+                Level::Error,
+                format!("cannot open the {kind:?} wizard: {e}"),
+            ),
+        }
+    }
+
+    fn ask_cancel(&mut self) {
+        let Some(j) = self.jobs.get(self.jobs_list.selected) else {
+            return self.say(Level::Warn, "no job selected");
+        };
+        if !j.is_active() {
+            let msg = format!("job {} is already {}; nothing to cancel", j.id, j.state);
+            return self.say(Level::Warn, msg);
+        }
+        self.overlay = Overlay::Confirm(Confirm {
+            kind: ConfirmKind::CancelJob {
+                id: j.id,
+                what: format!("{} {}", j.kind, j.target),
+            },
+            input: String::new(),
+            error: None,
+        });
+    }
+
+    /// `q`, Ctrl-C and `:quit`: ask first while this console's jobs run.
+    pub fn quit_path(&mut self) {
+        let mut running: Vec<String> = self
+            .children
+            .iter()
+            .map(|c| format!("{} (pid {})", c.label, c.pid))
+            .collect();
+        if let Some(w) = self.wizard.as_ref().filter(|w| w.is_running()) {
+            running.push(format!("the job of the {} wizard", w.title()));
+        }
+        if running.is_empty() {
+            self.quit = true;
+        } else {
+            self.overlay = Overlay::Confirm(Confirm {
+                kind: ConfirmKind::Quit { running },
+                input: String::new(),
+                error: None,
+            });
+        }
+    }
+
+    fn confirm_key(&mut self, mut c: Confirm, key: KeyEvent) {
+        if key.code == KeyCode::Esc
+            || (is_ctrl_c(&key) && !matches!(c.kind, ConfirmKind::Quit { .. }))
+        {
+            if matches!(c.kind, ConfirmKind::Delete { .. }) {
+                self.say(Level::Info, "delete cancelled; nothing was changed");
+            }
+            return;
+        }
+        match &c.kind {
+            ConfirmKind::Delete { id, name } => match key.code {
+                KeyCode::Enter => {
+                    let typed = c.input.trim();
+                    if typed == id || name.as_deref() == Some(typed) {
+                        let id = id.clone();
+                        self.say(Level::Info, format!("deleting backup {id}..."));
+                        self.in_flight.insert(background::Task::Delete);
+                        background::delete(self.ctx.config.clone(), id, self.bg_tx.clone());
+                        return;
+                    }
+                    c.error = Some(format!(
+                        "'{typed}' does not match: type the backup's id{} exactly, or Esc to keep it",
+                        name.as_deref()
+                            .map(|n| format!(" or its name '{n}'"))
+                            .unwrap_or_default()
+                    ));
+                    c.input.clear();
+                }
+                KeyCode::Backspace => {
+                    c.input.pop();
+                }
+                KeyCode::Char(ch) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    c.input.push(ch);
+                    c.error = None;
+                }
+                _ => {}
+            },
+            ConfirmKind::CancelJob { id, .. } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    let id = *id;
+                    self.request_cancel(id, 0);
+                    return;
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Enter => return,
+                _ => {}
+            },
+            ConfirmKind::Quit { .. } => match key.code {
+                // A second Ctrl-C means it.
+                _ if is_ctrl_c(&key) => {
+                    self.quit = true;
+                    return;
+                }
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.quit = true;
+                    return;
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Enter => return,
+                _ => {}
+            },
+        }
+        self.overlay = Overlay::Confirm(c);
+    }
+
+    fn filter_key(&mut self, key: KeyEvent) {
+        let filter = match self.screen {
+            Screen::Audit => &mut self.audit_filter,
+            _ => &mut self.catalog_filter,
+        };
+        match key.code {
+            KeyCode::Enter => return,
+            KeyCode::Esc => filter.clear(),
+            KeyCode::Backspace => {
+                filter.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => filter.push(c),
+            _ if is_ctrl_c(&key) => return self.quit_path(),
+            _ => {}
+        }
+        let keep_open = key.code != KeyCode::Esc;
+        match self.screen {
+            Screen::Audit => self.apply_audit_view(),
+            _ => self.apply_backup_view(),
+        }
+        if keep_open {
+            self.overlay = Overlay::Filter;
+        }
+    }
+
+    fn palette_key(&mut self, mut text: String, key: KeyEvent) {
+        match key.code {
+            KeyCode::Esc => return,
+            KeyCode::Enter => return self.run_command(text.trim()),
+            // Backspace on an empty palette closes it, as in vim.
+            KeyCode::Backspace if text.is_empty() => return,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
+            _ if is_ctrl_c(&key) => return self.quit_path(),
+            _ => {}
+        }
+        self.overlay = Overlay::Palette(text);
+    }
+
+    /// Run a palette command (without the `:`).
+    pub fn run_command(&mut self, line: &str) {
+        let mut words = line.split_whitespace();
+        let Some(cmd) = words.next() else { return };
+        let arg = words.next().map(str::to_string);
+        let cmd = cmd.to_lowercase();
+        if let Some(s) = Screen::by_name(&cmd) {
+            return self.go(s);
+        }
+        match cmd.as_str() {
+            "q" | "quit" | "exit" => self.quit_path(),
+            "help" | "h" => self.overlay = Overlay::Help,
+            "backup" => self.open_wizard(WizardKind::Backup),
+            "restore" => self.open_wizard(WizardKind::Restore { backup_id: arg }),
+            "recover" | "recovery" | "dr" => self.open_wizard(WizardKind::Recovery),
+            "drill" => self.open_wizard(WizardKind::Drill),
+            "verify" => match arg {
+                Some(id) => self.start_verify(&id),
+                None => self.say(
+                    Level::Error,
+                    "`:verify` needs a backup id (e.g. :verify fs-20261126-020000), or press v on the Catalog screen",
+                ),
+            },
+            other => self.say(
+                Level::Error,
+                format!("unknown command ':{other}'; commands: {COMMANDS}"),
+            ),
+        }
+    }
+}

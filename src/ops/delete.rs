@@ -1,0 +1,216 @@
+//! Delete one backup: its catalog row and its artifact (payload, manifest,
+//! file index, verification sidecar), audited.
+//!
+//! The manifest is the point of no return: once it is gone, `catalog
+//! rebuild` can no longer bring the backup back. So the row is deleted and
+//! the manifest removed inside one catalog transaction; if the manifest
+//! cannot be removed the row stays, and nothing looks half-deleted. The
+//! payload and sidecars go afterwards; a failure there is reported, and the
+//! leftover files are plain files that no reader takes for a backup.
+//!
+//! A backup that an incremental in the catalog builds on is refused: deleting
+//! it would make every later link of that chain unrestorable.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use crate::archive::manifest::MANIFEST_SUFFIX;
+use crate::error::{Error, Result};
+use crate::ops::Engine;
+
+/// What a deletion removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteReport {
+    pub id: String,
+    /// Files removed from the repository.
+    pub removed: Vec<PathBuf>,
+    /// Files that should have gone but could not be removed (with why).
+    pub leftovers: Vec<String>,
+}
+
+/// Delete backup `id`. Refused while the backup is still being written, or
+/// while a catalogued incremental names it as its parent.
+pub fn delete(engine: &Engine, id: &str) -> Result<DeleteReport> {
+    let result = delete_inner(engine, id);
+    let (outcome, detail) = match &result {
+        Ok(r) => (
+            "succeeded",
+            format!("removed {} file(s) from the repository", r.removed.len()),
+        ),
+        Err(e) => ("refused", e.message.clone()),
+    };
+    engine.audit("delete", id, outcome, &detail)?;
+    result
+}
+
+fn delete_inner(engine: &Engine, id: &str) -> Result<DeleteReport> {
+    let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
+        Error::not_found(format!("no backup with id {id}"))
+            .hint("`lifeboat list` shows the ids of catalogued backups")
+    })?;
+    if rec.status == crate::catalog::BackupStatus::Running {
+        return Err(Error::refused(format!(
+            "backup {id} is still being written (status running)"
+        ))
+        .hint("wait for its job to finish, or cancel it with `lifeboat cancel JOB`"));
+    }
+    let payload = PathBuf::from(&rec.file);
+    let manifest = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()));
+    // The index sidecar's name is in the manifest; read it before it goes.
+    let index = crate::storage::local::read_manifest(&manifest)
+        .ok()
+        .and_then(|m| m.index.map(|i| payload.with_file_name(i.file)));
+    let verified = PathBuf::from(format!("{}.verified.json", payload.display()));
+
+    let mut removed = Vec::new();
+    engine.catalog.immediate(|conn| {
+        let child: Option<String> = conn
+            .query_row(
+                "SELECT id FROM backups WHERE parent_id = ?1 ORDER BY created_at LIMIT 1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(child) = child {
+            return Err(Error::refused(format!(
+                "backup {id} cannot be deleted: incremental backup {child} builds on it"
+            ))
+            .hint(format!(
+                "delete {child} (and any later incrementals of that chain) first, newest first"
+            )));
+        }
+        conn.execute("DELETE FROM backups WHERE id = ?1", [id])?;
+        if remove_if_present(&manifest)? {
+            removed.push(manifest.clone());
+        }
+        Ok(())
+    })?;
+
+    let mut leftovers = Vec::new();
+    for p in [Some(payload), index, Some(verified)].into_iter().flatten() {
+        match remove_if_present(&p) {
+            Ok(true) => removed.push(p),
+            Ok(false) => {}
+            Err(e) => leftovers.push(e.message),
+        }
+    }
+    if let Some(dir) = manifest.parent() {
+        let _ = crate::storage::local::fsync_dir(dir);
+    }
+    Ok(DeleteReport {
+        id: id.to_string(),
+        removed,
+        leftovers,
+    })
+}
+
+/// Remove a file; Ok(false) when it was already gone.
+fn remove_if_present(p: &Path) -> Result<bool> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("cannot remove", p, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::manifest::BackupType;
+    use crate::config::Config;
+    use crate::ops::backup::{self, BackupRequest};
+    use crate::ops::Silent;
+    use std::sync::atomic::AtomicBool;
+
+    static NEVER: AtomicBool = AtomicBool::new(false);
+
+    fn engine(dir: &Path) -> Engine {
+        let app = dir.join("app");
+        std::fs::create_dir_all(app.join("uploads")).unwrap();
+        std::fs::write(app.join("uploads/a.txt"), "first\n").unwrap();
+        let toml = format!(
+            "[repository]\npath = \"{d}/repo\"\n[catalog]\npath = \"{d}/catalog.db\"\n\
+             [encryption]\nkey_file = \"{d}/key\"\n[sources.filesystem]\npaths = [\"{d}/app/uploads\"]\n",
+            d = dir.display()
+        );
+        let cfg_path = dir.join("lifeboat.toml");
+        std::fs::write(&cfg_path, toml).unwrap();
+        let config = Config::load(Some(&cfg_path), &|_| None, dir).unwrap();
+        Engine::open(config).unwrap()
+    }
+
+    fn backup(engine: &Engine) -> crate::ops::backup::BackupReport {
+        backup::run(
+            engine,
+            &BackupRequest {
+                backup_type: BackupType::Filesystem,
+                name: None,
+                force_full: false,
+            },
+            &Silent,
+            &NEVER,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn refuses_a_parent_then_deletes_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let full = backup(&engine);
+        std::fs::write(dir.path().join("app/uploads/b.txt"), "second\n").unwrap();
+        let incr = backup(&engine);
+        let incr_rec = engine.catalog.get_backup(&incr.id).unwrap().unwrap();
+        assert_eq!(incr_rec.parent_id.as_deref(), Some(full.id.as_str()));
+
+        let err = delete(&engine, &full.id).unwrap_err();
+        assert!(err.message.contains(&incr.id), "{}", err.message);
+        assert!(engine.catalog.get_backup(&full.id).unwrap().is_some());
+        let full_file = PathBuf::from(
+            engine
+                .catalog
+                .get_backup(&full.id)
+                .unwrap()
+                .unwrap()
+                .file
+                .clone(),
+        );
+        assert!(full_file.exists());
+
+        let r = delete(&engine, &incr.id).unwrap();
+        assert!(r.leftovers.is_empty(), "{:?}", r.leftovers);
+        assert!(!Path::new(&incr_rec.file).exists());
+        assert!(!Path::new(&format!("{}{MANIFEST_SUFFIX}", incr_rec.file)).exists());
+        assert!(engine.catalog.get_backup(&incr.id).unwrap().is_none());
+
+        delete(&engine, &full.id).unwrap();
+        assert!(!full_file.exists());
+        // Nothing of either artifact is left for a rebuild to resurrect.
+        assert!(engine.repo.scan_manifests().unwrap().is_empty());
+
+        let audit = engine.catalog.list_audit(10, 0).unwrap();
+        let deletes: Vec<_> = audit
+            .iter()
+            .filter(|a| a.entry.action == "delete")
+            .map(|a| (a.entry.target.clone(), a.entry.outcome.clone()))
+            .collect();
+        assert_eq!(
+            deletes,
+            vec![
+                (full.id.clone(), "succeeded".to_string()),
+                (incr.id.clone(), "succeeded".to_string()),
+                (full.id.clone(), "refused".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_id_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let err = delete(&engine, "fs-nope").unwrap_err();
+        assert!(err.message.contains("no backup with id fs-nope"));
+    }
+}
