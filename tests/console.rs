@@ -606,6 +606,10 @@ fn real_binary_in_tmux_opens_switches_and_quits() {
         .output()
         .is_err()
     {
+        assert!(
+            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
+            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
+        );
         println!("SKIPPED real_binary_in_tmux_opens_switches_and_quits: tmux is not installed");
         return;
     }
