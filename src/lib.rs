@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod health;
+pub mod logging;
 pub mod ops;
 pub mod schedule;
 pub mod sources;

@@ -9,20 +9,7 @@ fn main() {
         libc::umask(0o077);
     }
     let cli = lifeboat::cli::args::Cli::parse();
-    let filter = if cli.verbose {
-        "lifeboat=debug"
-    } else {
-        "lifeboat=warn"
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
-        )
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+    lifeboat::logging::init(cli.verbose);
     let code = match lifeboat::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -69,7 +69,11 @@ pub fn exit_code(e: &Error) -> i32 {
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     install_interrupt_handler();
-    let load = || Config::load_default_env(cli.config.as_deref());
+    let load = || {
+        let config = Config::load_default_env(cli.config.as_deref())?;
+        crate::logging::open_file(&config);
+        Ok::<Config, Error>(config)
+    };
     let json = cli.json;
     let Some(command) = cli.command else {
         return console(load()?, cli.config.clone());

@@ -98,6 +98,8 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("alerts.email", "timeout_seconds", 1, 600),
     ("alerts.webhook", "timeout_seconds", 1, 600),
     ("backup", "full_every_days", 1, 36_500),
+    ("logging", "max_size_mb", 1, 100_000),
+    ("logging", "keep", 0, 1_000),
     ("jobs", "workers", 1, 64),
 ];
 

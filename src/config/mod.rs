@@ -57,6 +57,7 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub app: AppConfig,
     pub jobs: JobsConfig,
+    pub logging: LoggingConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -590,6 +591,29 @@ pub struct AppConfig {
     pub health_url: String,
 }
 
+/// `[logging]`: the log file (`logs/backup.log`, as the seed's
+/// troubleshooting guide expects), rotated by size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// Empty string: no log file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    pub max_size_mb: u32,
+    /// Rotated files kept (backup.log.1 ... backup.log.N).
+    pub keep: u32,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            file: Some(PathBuf::from("./logs/backup.log")),
+            max_size_mb: 10,
+            keep: 5,
+        }
+    }
+}
+
 /// The job queue's worker pool (`lifeboat worker`, the daemon).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -678,6 +702,14 @@ impl Config {
         abs(&mut self.repository.path);
         abs(&mut self.catalog.path);
         abs(&mut self.encryption.key_file);
+        if let Some(f) = self
+            .logging
+            .file
+            .as_mut()
+            .filter(|f| !f.as_os_str().is_empty())
+        {
+            abs(f);
+        }
         self.sources.filesystem.paths.iter_mut().for_each(abs);
         let c = &mut self.sources.configuration;
         c.files.iter_mut().for_each(abs);

@@ -72,6 +72,7 @@ impl<'a> Job<'a> {
         if engine.parent_job.is_some() {
             engine.catalog.set_job_links(id, engine.parent_job, None)?;
         }
+        tracing::info!(job = id, pid = std::process::id(), actor = %engine.actor, "job {id} started: {kind} {target}");
         let cancel = Arc::new(AtomicBool::new(external.load(Ordering::Relaxed)));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let heartbeat = {
@@ -173,6 +174,11 @@ impl<'a> Job<'a> {
     }
 
     pub fn log(&self, level: &str, message: &str) {
+        match level {
+            "error" => tracing::error!(job = self.id, "{message}"),
+            "warning" | "warn" => tracing::warn!(job = self.id, "{message}"),
+            _ => tracing::info!(job = self.id, "{message}"),
+        }
         let _ = self.engine.catalog.job_log(self.id, level, message);
     }
 
@@ -199,6 +205,7 @@ impl<'a> Job<'a> {
             .engine
             .catalog
             .finish_job(self.id, state, error.as_deref());
+        tracing::info!(job = self.id, state, "job {} {state}", self.id);
         crate::health::metrics::after_job(&self.engine.config, &self.engine.catalog);
     }
 }
