@@ -45,7 +45,9 @@ pub fn delete(engine: &Engine, id: &str) -> Result<DeleteReport> {
     result
 }
 
-fn delete_inner(engine: &Engine, id: &str) -> Result<DeleteReport> {
+/// Delete without an audit entry of its own (prune audits each deletion
+/// with its reason).
+pub(crate) fn delete_inner(engine: &Engine, id: &str) -> Result<DeleteReport> {
     let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
         Error::not_found(format!("no backup with id {id}"))
             .hint("`lifeboat list` shows the ids of catalogued backups")

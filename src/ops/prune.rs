@@ -9,17 +9,16 @@
 //! the clock jumped forward) is not pruned without `--force`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::archive::manifest::{BackupType, MANIFEST_SUFFIX};
+use crate::archive::manifest::BackupType;
 use crate::catalog::{BackupRecord, BackupStatus};
 use crate::config::{Config, RetentionPolicy};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::jobs::{check_cancel, Job};
 use crate::ops::{Engine, Progress};
 
@@ -345,18 +344,31 @@ fn run_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Resul
     let mut freed = 0u64;
     for d in doomed {
         check_cancel(job.cancel_flag())?;
-        remove_files(Path::new(&d.file)).map_err(|e| {
-            e.hint(format!(
-                "backup {} was not removed from the catalog; fix the problem and prune again",
-                d.id
-            ))
-        })?;
-        engine.catalog.delete_backup(&d.id)?;
-        engine.audit("prune", &d.id, "deleted", &d.reasons.join("; "))?;
-        job.log(
-            "info",
-            &format!("deleted {} ({})", d.id, d.reasons.join("; ")),
-        );
+        let reasons = d.reasons.join("; ");
+        match crate::ops::delete::delete_inner(engine, &d.id) {
+            Ok(r) => {
+                for l in &r.leftovers {
+                    job.log("warning", &format!("{}: {l}", d.id));
+                }
+            }
+            // Another backup (a failed incremental kept for the record)
+            // still names it as parent: keep it this time, say so.
+            Err(e) if e.kind == crate::error::ErrorKind::Refused => {
+                job.log(
+                    "warning",
+                    &format!("kept {}: {}", d.id, e.display_with_hint()),
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(e.hint(format!(
+                    "backup {} was not removed; fix the problem and prune again",
+                    d.id
+                )))
+            }
+        }
+        engine.audit("prune", &d.id, "deleted", &reasons)?;
+        job.log("info", &format!("deleted {} ({reasons})", d.id));
         freed += d.stored_size;
         deleted.push(d.id.clone());
         job.advance(freed, deleted.len() as u64);
@@ -367,29 +379,6 @@ fn run_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Resul
         bytes_freed: freed,
         refused: plan.refused,
     })
-}
-
-/// Remove a backup's files: manifest, payload, index, verification sidecar.
-/// Files already gone are fine.
-pub fn remove_files(payload: &Path) -> Result<()> {
-    let manifest = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()));
-    let index = crate::storage::local::read_manifest(&manifest)
-        .ok()
-        .and_then(|m| m.index.map(|i| payload.with_file_name(i.file)));
-    let sidecar = PathBuf::from(format!("{}.verified.json", payload.display()));
-    let mut paths = vec![manifest, payload.to_path_buf(), sidecar];
-    paths.extend(index);
-    for p in &paths {
-        match std::fs::remove_file(p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("cannot delete", p, e)),
-        }
-    }
-    if let Some(dir) = payload.parent() {
-        let _ = crate::storage::local::fsync_dir(dir);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
