@@ -799,3 +799,309 @@ fn sigterm_ends_the_console_and_restores_the_terminal() {
         "alternate screen left: {after}"
     );
 }
+
+/// How long a wizard's child (dry run or restore) may take before the test
+/// calls it a hang. Generous: the machine is shared.
+const WIZARD_CHILD: Duration = Duration::from_secs(180);
+
+/// Tick the console (which polls the wizard's child) until its frame shows
+/// `needle`. Fails at once, with the frame, when the wizard reports a
+/// failed child or the wizard closed; fails after a generous bound.
+fn wait_for_frame(app: &mut App, needle: &str, what: &str) -> String {
+    let deadline = std::time::Instant::now() + WIZARD_CHILD;
+    loop {
+        app.tick();
+        // Apply background results too (and pace the loop).
+        app.pump(Duration::from_millis(50));
+        let t = text(app, 160, 45);
+        if t.contains(needle) {
+            return t;
+        }
+        assert!(
+            !t.contains("FAILED: lifeboat"),
+            "{what}: the wizard's child failed:\n{t}"
+        );
+        assert!(
+            app.wizard.is_some(),
+            "{what}: the wizard closed before showing {needle:?}:\n{t}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {needle:?} did not show within {}s; frame:\n{t}",
+            WIZARD_CHILD.as_secs()
+        );
+    }
+}
+
+/// The directories the restore wizard created under the catalog's
+/// `restores/` (none when it does not exist).
+fn restore_dirs(sb: &Sandbox) -> Vec<std::path::PathBuf> {
+    let dir = sb.catalog.parent().unwrap().join("restores");
+    match std::fs::read_dir(&dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The target directory of the one succeeded restore of `backup`, as the
+/// audit trail records it ("ID -> DIR").
+fn audited_restore_target(sb: &Sandbox, backup: &str) -> std::path::PathBuf {
+    let audit = sb.json(&["audit", "list"]);
+    let rows: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "restore")
+        .collect();
+    assert_eq!(rows.len(), 1, "one restore in the audit trail: {audit}");
+    assert_eq!(rows[0]["outcome"], "succeeded", "{audit}");
+    let detail = rows[0]["detail"].as_str().unwrap();
+    let dir = detail
+        .strip_prefix(&format!("{backup} -> "))
+        .unwrap_or_else(|| panic!("audit detail {detail:?} is not `{backup} -> DIR`"));
+    std::path::PathBuf::from(dir)
+}
+
+/// The restored tree under `target` equals the sandbox's sources, byte
+/// for byte (contents, modes, symlinks, empty directories).
+fn assert_restored(sb: &Sandbox, target: &std::path::Path) {
+    for d in ["uploads", "logs"] {
+        let src = sb.app.join(d);
+        let restored = Sandbox::under(target, &src);
+        assert!(restored.is_dir(), "{} was not restored", restored.display());
+        assert_eq!(
+            checksum_tree(&restored),
+            checksum_tree(&src),
+            "{d} restored under {} differs from the source",
+            target.display()
+        );
+    }
+}
+
+/// The catalog has exactly one restore job, for `backup`, and it succeeded.
+fn assert_restore_job_succeeded(sb: &Sandbox, backup: &str) {
+    let jobs = sb.jobs();
+    let restores: Vec<&Value> = jobs.iter().filter(|j| j["kind"] == "restore").collect();
+    assert_eq!(restores.len(), 1, "one restore job: {jobs:?}");
+    assert_eq!(restores[0]["state"], "succeeded", "{:?}", restores[0]);
+    assert_eq!(restores[0]["target"], backup, "{:?}", restores[0]);
+}
+
+#[test]
+fn console_restore_wizard_restores_files() {
+    let f = fixture();
+    let incr = id(&f.incr);
+    let mut app = app_for(&f.sb, false);
+    // The incremental: a chain of two, and the source as it is now.
+    select_backup(&mut app, &incr);
+    assert_eq!(app.screen, Screen::Catalog);
+    key(&mut app, 'r');
+    assert!(
+        app.wizard.is_some(),
+        "r opened no wizard: {:?}",
+        app.message
+    );
+
+    // Opened on the chosen backup, at the target step, new directory first.
+    let t = text(&mut app, 160, 45);
+    assert!(t.contains("Step 3 of 6: Target"), "{t}");
+    assert!(
+        t.contains(&format!("Where should backup {incr} go?")),
+        "{t}"
+    );
+    let start = t
+        .find("(*) a new directory: ")
+        .unwrap_or_else(|| panic!("the new directory is not the default:\n{t}"))
+        + "(*) a new directory: ".len();
+    let shown = t[start..].split_whitespace().next().unwrap().to_string();
+    assert!(
+        shown.starts_with(&f.sb.catalog.parent().unwrap().display().to_string()),
+        "{shown}"
+    );
+
+    // Next: the dry run, which changes nothing.
+    code(&mut app, KeyCode::Enter);
+    let t = wait_for_frame(&mut app, "OK: lifeboat restore", "the dry run");
+    assert!(t.contains("Step 4 of 6: Preview"), "{t}");
+    assert!(t.contains("--dry-run"), "{t}");
+    assert!(restore_dirs(&f.sb).is_empty(), "the dry run wrote files");
+
+    code(&mut app, KeyCode::Enter);
+    let t = text(&mut app, 160, 45);
+    assert!(t.contains("Enter restores into the new place"), "{t}");
+    code(&mut app, KeyCode::Enter);
+    let t = wait_for_frame(&mut app, "Restored to new directory", "the restore");
+    assert!(
+        t.contains(&shown),
+        "the frame names the target {shown}:\n{t}"
+    );
+    assert!(!app.wizard.as_ref().unwrap().is_running());
+
+    // Where it went: the directory shown, the only one created, the one
+    // the audit trail records.
+    let dirs = restore_dirs(&f.sb);
+    assert_eq!(dirs, [std::path::PathBuf::from(&shown)]);
+    assert_eq!(audited_restore_target(&f.sb, &incr), dirs[0]);
+    assert_restored(&f.sb, &dirs[0]);
+    assert_restore_job_succeeded(&f.sb, &incr);
+    // The console sees the job too, and Enter closes the wizard.
+    app.refresh(true);
+    assert!(
+        app.jobs
+            .iter()
+            .any(|j| j.kind == "restore" && j.state == "succeeded"),
+        "the console does not list the restore job"
+    );
+    code(&mut app, KeyCode::Enter);
+    assert!(
+        app.wizard.is_none(),
+        "Enter did not close the finished wizard"
+    );
+    assert_eq!(app.screen, Screen::Catalog);
+}
+
+#[test]
+fn real_binary_in_tmux_drives_the_restore_wizard() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
+            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
+        );
+        println!("SKIPPED real_binary_in_tmux_drives_the_restore_wizard: tmux is not installed");
+        return;
+    }
+    let f = fixture();
+    let incr = id(&f.incr);
+    let socket = format!("lifeboat-restore-{}", std::process::id());
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = tmux(&self.0, &["kill-server"]);
+        }
+    }
+    let _kill = Kill(socket.clone());
+    // The shell line after the console shows the exit code on the normal
+    // screen: proof the terminal was handed back.
+    let cmdline = format!(
+        "{} --config {}; echo console-exited-$?; sleep 60",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        f.sb.config.display()
+    );
+    let dir = f.sb.dir.path().display().to_string();
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "restore",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "restore"]).stdout)
+            .into_owned()
+    };
+    let send = |keys: &[&str]| {
+        let mut a = vec!["send-keys", "-t", "restore"];
+        a.extend_from_slice(keys);
+        let out = tmux(&socket, &a);
+        assert!(
+            out.status.success(),
+            "send-keys {keys:?}: {}",
+            all_text(&out)
+        );
+    };
+    // Wait for `needle` on the screen; a failed child shows at once.
+    let wait_screen = |needle: &str, what: &str| -> String {
+        let deadline = std::time::Instant::now() + WIZARD_CHILD;
+        loop {
+            let s = capture();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                !s.contains("FAILED: lifeboat"),
+                "{what}: the wizard's child failed:\n{s}"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {needle:?} did not show within {}s; screen:\n{s}",
+                WIZARD_CHILD.as_secs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    wait_screen("Dashboard", "the dashboard");
+    // Tab to the Catalog, and find the incremental with the filter.
+    send(&["Tab"]);
+    wait_screen("Catalog: 3 backups", "the catalog");
+    send(&["/"]);
+    send(&["-l", &incr]);
+    send(&["Enter"]);
+    wait_screen("(1 shown)", "the filtered catalog");
+    send(&["r"]);
+    let s = wait_screen("Step 3 of 6: Target", "the restore wizard");
+    assert!(
+        s.contains(&format!("Where should backup {incr} go?")),
+        "{s}"
+    );
+    // The directory it will restore into, as shown (one word; the
+    // wizard's wrapping may put it on the next row, inside the border).
+    let at = s
+        .find("(*) a new directory:")
+        .unwrap_or_else(|| panic!("the new directory is not the default:\n{s}"))
+        + "(*) a new directory:".len();
+    let shown = s[at..]
+        .split(|c: char| c.is_whitespace() || c == '│')
+        .find(|w| !w.is_empty())
+        .unwrap()
+        .to_string();
+    assert!(
+        shown.starts_with(&f.sb.catalog.parent().unwrap().display().to_string()),
+        "{shown}\n{s}"
+    );
+    assert!(restore_dirs(&f.sb).is_empty());
+
+    // Next: the dry run.
+    send(&["Enter"]);
+    let s = wait_screen("OK: lifeboat restore", "the dry run");
+    assert!(s.contains("Step 4 of 6: Preview"), "{s}");
+    assert!(restore_dirs(&f.sb).is_empty(), "the dry run wrote files");
+    send(&["Enter"]);
+    wait_screen("Enter restores into the new place", "the confirmation");
+    send(&["Enter"]);
+    let s = wait_screen("Restored to new directory", "the restore");
+    assert!(s.contains("Step 6 of 6: Run"), "{s}");
+
+    // Where it went: the directory shown, the only one created, the one
+    // the audit trail records.
+    let dirs = restore_dirs(&f.sb);
+    assert_eq!(dirs, [std::path::PathBuf::from(&shown)]);
+    assert_eq!(audited_restore_target(&f.sb, &incr), dirs[0]);
+    assert_restored(&f.sb, &dirs[0]);
+    assert_restore_job_succeeded(&f.sb, &incr);
+
+    // Enter closes the finished wizard; q quits and hands the terminal back.
+    send(&["Enter"]);
+    wait_screen("(1 shown)", "the catalog after the wizard");
+    send(&["q"]);
+    let after = wait_screen("console-exited-", "the console to exit");
+    assert!(after.contains("console-exited-0"), "{after}");
+    assert!(
+        !after.contains("Catalog: 3 backups") && !after.contains("Restored to"),
+        "alternate screen left: {after}"
+    );
+}
