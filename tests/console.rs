@@ -122,10 +122,11 @@ fn every_screen_draws_real_data_at_80x24() {
     assert!(dash.contains("Health:"), "{dash}");
     let files_row = dash.lines().find(|l| l.contains("filesystem")).unwrap();
     assert!(files_row.contains("ok"), "{dash}");
-    assert!(files_row.contains("no schedule configured"), "{dash}");
+    // The default schedule runs filesystem backups daily at 01:30 UTC.
+    assert!(files_row.contains("(in "), "{dash}");
     let db_row = dash.lines().find(|l| l.contains("database")).unwrap();
     assert!(
-        db_row.contains("never") && db_row.contains("MISSING"),
+        db_row.contains("never") && db_row.contains("MISSING") && db_row.contains("not scheduled"),
         "{dash}"
     );
     assert!(dash.contains("RPO MISSED"), "{dash}");

@@ -197,6 +197,8 @@ pub struct App {
     pub audit_status: Option<Result<AuditStatus, String>>,
 
     pub repository_missing: bool,
+    /// The backup schedule, or why it cannot be read (for NEXT RUN).
+    pub schedule: Result<crate::schedule::Schedule, String>,
     /// Child processes this console started that have not exited.
     pub children: Vec<ChildInfo>,
     pub wizard: Option<Box<dyn Wizard>>,
@@ -257,6 +259,7 @@ impl App {
             audit_list: ListState::default(),
             audit_status: None,
             repository_missing: false,
+            schedule: Err(String::new()),
             children: Vec::new(),
             wizard: None,
             quit: false,
@@ -276,6 +279,11 @@ impl App {
             in_flight: HashSet::new(),
             bg_tx,
             bg_rx,
+        };
+        app.schedule = {
+            let c = &app.ctx.config;
+            crate::schedule::Schedule::from_config(c, &crate::ops::full::configured_types(c))
+                .map_err(|e| e.message)
         };
         app.refresh(true);
         app

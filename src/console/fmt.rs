@@ -50,6 +50,16 @@ pub fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Time until `t`, e.g. `in 3h 12m`.
+pub fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!("in {}", duration((t - now).num_seconds().max(0) as f64))
+}
+
+/// A number of minutes as `1h 00m` / `45m 00s`.
+pub fn minutes(m: u32) -> String {
+    duration(f64::from(m) * 60.0)
+}
+
 /// The catalog's stored timestamp text as `2026-11-26 02:00`.
 pub fn stored_ts(s: &str) -> String {
     if s.len() >= 16 {

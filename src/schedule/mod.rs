@@ -168,6 +168,8 @@ pub struct Entry {
 pub struct Schedule {
     pub tz: Tz,
     pub entries: Vec<Entry>,
+    /// The types with a configured source (what `all` backs up).
+    pub types: Vec<BackupType>,
 }
 
 /// One upcoming run.
@@ -228,7 +230,11 @@ impl Schedule {
         if !configured.is_empty() {
             add(Target::All, &s.all)?;
         }
-        Ok(Schedule { tz, entries })
+        Ok(Schedule {
+            tz,
+            entries,
+            types: configured.to_vec(),
+        })
     }
 
     /// The next `n` runs after `now`, soonest first.
@@ -253,6 +259,9 @@ impl Schedule {
 
     /// The next run that backs up `t` (its own entries or `all`).
     pub fn next_for(&self, t: BackupType, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !self.types.contains(&t) {
+            return None;
+        }
         self.entries
             .iter()
             .filter(|e| e.target == Target::One(t) || e.target == Target::All)
@@ -263,6 +272,9 @@ impl Schedule {
     /// The longest gap between two runs that back up `t`, over the next 62
     /// days: the best recovery point this schedule can promise.
     pub fn worst_gap(&self, t: BackupType, now: DateTime<Utc>) -> Option<Duration> {
+        if !self.types.contains(&t) {
+            return None;
+        }
         let horizon = now + Duration::days(62);
         let mut times = Vec::new();
         for e in self

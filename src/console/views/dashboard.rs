@@ -12,11 +12,6 @@ use crate::archive::manifest::BackupType;
 use crate::console::app::App;
 use crate::console::fmt;
 
-/// Recovery point objective the dashboard measures against.
-pub const RPO_SECS: f64 = 3600.0;
-/// Recovery time objective.
-pub const RTO_SECS: f64 = 4.0 * 3600.0;
-
 /// Newest good backup of a type: (id, created).
 pub fn last_good(app: &App, t: BackupType) -> Option<(&str, DateTime<Utc>)> {
     app.backups
@@ -132,7 +127,18 @@ fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> 
                     theme.bad()
                 },
             )),
-            Cell::from("no schedule configured"),
+            Cell::from(match &app.schedule {
+                Ok(s) => match s.next_for(t, now) {
+                    Some(at) => format!(
+                        "{} ({})",
+                        at.with_timezone(&chrono::Local).format("%a %H:%M"),
+                        fmt::until(at, now)
+                    ),
+                    None => "not scheduled".to_string(),
+                },
+                Err(e) if e.is_empty() => "-".to_string(),
+                Err(_) => "schedule invalid: `lifeboat schedule`".to_string(),
+            }),
         ])
     });
     Table::new(
@@ -162,7 +168,8 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
     let rpo = match last_good(app, BackupType::Database) {
         Some((_, at)) => {
             let secs = (now - at).num_seconds() as f64;
-            let met = secs <= RPO_SECS;
+            let rpo_min = app.ctx.config.health.rpo_minutes.database;
+            let met = secs <= f64::from(rpo_min) * 60.0;
             Line::from(vec![
                 Span::styled("RPO ", theme.title()),
                 Span::styled(
@@ -170,8 +177,9 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
                     if met { theme.ok() } else { theme.bad() },
                 ),
                 Span::raw(format!(
-                    "newest database backup {} (target 1h)",
-                    fmt::age(at, now)
+                    "newest database backup {} (target {})",
+                    fmt::age(at, now),
+                    fmt::minutes(rpo_min)
                 )),
             ])
         }
@@ -190,7 +198,7 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
             Span::raw("never measured (target 4h): run `lifeboat verify --deep ID` or a drill"),
         ]),
         Some(Ok(Some(ev))) => {
-            let met = ev.seconds <= RTO_SECS;
+            let met = ev.seconds <= f64::from(app.ctx.config.health.rto_minutes) * 60.0;
             Line::from(vec![
                 Span::styled("RTO ", theme.title()),
                 Span::styled(
