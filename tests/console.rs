@@ -1106,3 +1106,34 @@ fn real_binary_in_tmux_drives_the_restore_wizard() {
         "alternate screen left: {after}"
     );
 }
+
+#[test]
+fn health_screen_and_lifeboat_health_agree_on_every_check() {
+    let f = fixture();
+    let out = f.sb.run(&["--json", "health"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 8, "{report:#}");
+    let mut app = app_for(&f.sb, true);
+    key(&mut app, '4');
+    let screen = text(&mut app, 240, 80);
+    assert!(
+        screen.contains(&format!(
+            "Health: {}",
+            report["verdict"].as_str().unwrap().to_uppercase()
+        )),
+        "{screen}"
+    );
+    for c in checks {
+        let title = c["title"].as_str().unwrap();
+        let status = c["status"].as_str().unwrap().to_uppercase();
+        let line = screen
+            .lines()
+            .find(|l| l.contains(title) && !l.trim_start().starts_with(&format!("{title}:")))
+            .unwrap_or_else(|| panic!("check {title} is not on the Health screen:\n{screen}"));
+        assert!(
+            line.contains(&status),
+            "{title}: `lifeboat health` says {status}, the screen says:\n{line}"
+        );
+    }
+}
