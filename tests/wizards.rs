@@ -881,3 +881,55 @@ fn restore_wizard_replaces_a_database_in_place_after_its_name_is_typed() {
         40
     );
 }
+
+#[test]
+fn prune_wizard_previews_confirms_and_deletes_what_the_policy_lets_go() {
+    let sb = Sandbox::with_extra_config("[retention]\nmin_keep = 1\n");
+    populate(&sb.app);
+    let mut made = Vec::new();
+    for i in 0..3 {
+        std::fs::write(sb.app.join(format!("uploads/p{i}.txt")), format!("{i}")).unwrap();
+        made.push(sb.backup("filesystem", &["--full"]));
+    }
+    // The two older backups were made 200 days ago (beyond the 90-day window).
+    {
+        let db = rusqlite::Connection::open(&sb.catalog).unwrap();
+        let old = (chrono::Utc::now() - chrono::Duration::days(200))
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        for b in &made[..2] {
+            db.execute(
+                "UPDATE backups SET created_at = ?1 WHERE id = ?2",
+                rusqlite::params![old, id_of(b)],
+            )
+            .unwrap();
+        }
+    }
+    let mut w = open(&sb, WizardKind::Prune);
+    let preview = wait_screen(w.as_mut(), "Enter: confirm");
+    assert_eq!(
+        preview.matches("DELETE  filesystem").count(),
+        2,
+        "{preview}"
+    );
+    assert!(preview.contains("past keep_days = 90"), "{preview}");
+    press(w.as_mut(), KeyCode::Enter);
+    // A wrong confirmation is refused and deletes nothing.
+    typed(w.as_mut(), "yes");
+    press(w.as_mut(), KeyCode::Enter);
+    assert_shows(w.as_mut(), "Refused");
+    assert!(file_of(&made[0]).exists());
+    for _ in 0..3 {
+        press(w.as_mut(), KeyCode::Backspace);
+    }
+    typed(w.as_mut(), "prune");
+    press(w.as_mut(), KeyCode::Enter);
+    wait_idle(w.as_mut(), "prune");
+    assert_shows(w.as_mut(), "Prune finished.");
+    for b in &made[..2] {
+        assert!(!file_of(b).exists(), "{} still there", file_of(b).display());
+    }
+    assert!(file_of(&made[2]).exists());
+    let left = sb.json(&["list"]);
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left:#}");
+    assert_eq!(press(w.as_mut(), KeyCode::Enter), WizardStatus::Closed);
+}

@@ -13,7 +13,7 @@ fn is_ctrl_c(key: &KeyEvent) -> bool {
 }
 
 /// What the palette knows, for its error message and the help.
-pub const COMMANDS: &str = "backup, restore [ID], recover, drill, verify ID, quit, \
+pub const COMMANDS: &str = "backup, restore [ID], recover, drill, prune, verify ID, quit, \
      dashboard, catalog, jobs, health, storage, audit, help";
 
 impl App {
@@ -424,6 +424,7 @@ impl App {
             "restore" => self.open_wizard(WizardKind::Restore { backup_id: arg }),
             "recover" | "recovery" | "dr" => self.open_wizard(WizardKind::Recovery),
             "drill" => self.open_wizard(WizardKind::Drill),
+            "prune" => self.open_wizard(WizardKind::Prune),
             "verify" => match arg {
                 Some(id) => self.start_verify(&id),
                 None => self.say(

@@ -21,6 +21,7 @@ mod backup;
 mod drill;
 mod input;
 mod probe;
+mod prune;
 mod recovery;
 mod restore;
 mod runner;
@@ -54,6 +55,8 @@ pub enum WizardKind {
     },
     Recovery,
     Drill,
+    /// Retention: preview, confirm, prune.
+    Prune,
 }
 
 /// What the console should do after a key went to the wizard.
@@ -97,5 +100,6 @@ pub fn open(kind: WizardKind, ctx: WizardContext) -> Result<Box<dyn Wizard>, Str
         }
         WizardKind::Recovery => Ok(Box::new(recovery::RecoveryWizard::new(ctx))),
         WizardKind::Drill => Ok(Box::new(drill::DrillWizard::new(ctx))),
+        WizardKind::Prune => Ok(Box::new(prune::PruneWizard::new(ctx))),
     }
 }
