@@ -434,3 +434,53 @@ fn damaged_catalog_is_critical_and_the_other_checks_still_run() {
     let text = sb.fails_all(&["storage"], 1);
     assert!(text.contains("catalog"), "{text}");
 }
+
+#[test]
+fn a_disk_filling_up_warns_then_turns_critical() {
+    let mut sb = Sandbox::new();
+    let mnt = sb.dir.path().join("smallfs");
+    let Some(_guard) = SmallDisk::mount(&mnt, "4m") else {
+        println!("SKIP: cannot mount a tmpfs (not root?)");
+        return;
+    };
+    sb.repo = mnt.join("repo");
+    sb.write_config("");
+    populate(&sb.app);
+    sb.backup("filesystem", &[]);
+    let (_, h) = health(&sb);
+    assert_eq!(check(&h, "disk")["status"], "ok", "{h:#}");
+    // Something else fills the backup disk: 85% used (warning at 80).
+    let filler = mnt.join("other-data");
+    let fill_to = |percent: u64| {
+        let total = 4u64 << 20;
+        let used_now = {
+            let out = std::process::Command::new("df")
+                .args(["-B1", "--output=used"])
+                .arg(&mnt)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .nth(1)
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
+        let want = total * percent / 100;
+        let have = fs::metadata(&filler).map(|m| m.len()).unwrap_or(0);
+        let len = (have + want.saturating_sub(used_now)) as usize;
+        fs::write(&filler, vec![7u8; len]).unwrap();
+    };
+    fill_to(85);
+    let (code, h) = health(&sb);
+    let disk = check(&h, "disk");
+    assert_eq!(disk["status"], "warning", "{disk:#}");
+    assert!(code >= 1);
+    fill_to(95);
+    let (code, h) = health(&sb);
+    let disk = check(&h, "disk");
+    assert_eq!(disk["status"], "critical", "{disk:#}");
+    assert_eq!(code, 2);
+    assert!(!disk["advice"].as_str().unwrap().is_empty(), "{disk:#}");
+}
