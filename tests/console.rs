@@ -126,10 +126,15 @@ fn every_screen_draws_real_data_at_80x24() {
     assert!(files_row.contains("(in "), "{dash}");
     let db_row = dash.lines().find(|l| l.contains("database")).unwrap();
     assert!(
-        db_row.contains("never") && db_row.contains("MISSING") && db_row.contains("not scheduled"),
+        db_row.contains("not configured")
+            && db_row.contains("n/a")
+            && db_row.contains("not scheduled"),
         "{dash}"
     );
-    assert!(dash.contains("RPO MISSED"), "{dash}");
+    assert!(
+        dash.contains("RPO n/a"),
+        "no database is configured: {dash}"
+    );
     assert!(dash.contains("Running jobs: 0"), "{dash}");
 
     key(&mut app, '2');

@@ -320,6 +320,9 @@ pub fn markdown(r: &Report) -> String {
             b(s.disk_free),
             b(s.disk_total),
             match s.days_until_full {
+                Some(d) if d > 36_500.0 => {
+                    ", full in more than 100 years at the recent growth".into()
+                }
                 Some(d) => format!(", full in about {d:.0} days at the recent growth"),
                 None => ", not growing".into(),
             }

@@ -94,6 +94,7 @@ fn attention(app: &App, theme: Theme) -> Vec<Line<'static>> {
 
 fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> {
     let max_h = app.ctx.config.health.max_backup_age_hours;
+    let configured = crate::ops::full::configured_types(&app.ctx.config);
     let rows = [
         BackupType::Database,
         BackupType::Filesystem,
@@ -113,6 +114,9 @@ fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> 
                     if fresh { "ok" } else { "STALE" },
                 )
             }
+            None if !configured.contains(&t) => {
+                ("not configured".to_string(), "-".to_string(), "n/a")
+            }
             None => ("never".to_string(), "-".to_string(), "MISSING"),
         };
         Row::new(vec![
@@ -121,10 +125,10 @@ fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> 
             Cell::from(age),
             Cell::from(Span::styled(
                 word,
-                if word == "ok" {
-                    theme.ok()
-                } else {
-                    theme.bad()
+                match word {
+                    "ok" => theme.ok(),
+                    "n/a" => theme.dim(),
+                    _ => theme.bad(),
                 },
             )),
             Cell::from(match &app.schedule {
@@ -165,7 +169,14 @@ fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> 
 }
 
 fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>> {
+    let db_configured =
+        crate::ops::full::configured_types(&app.ctx.config).contains(&BackupType::Database);
     let rpo = match last_good(app, BackupType::Database) {
+        None if !db_configured => Line::from(vec![
+            Span::styled("RPO ", theme.title()),
+            Span::styled("n/a    ", theme.dim()),
+            Span::raw("no database is configured ([sources.database] url)"),
+        ]),
         Some((_, at)) => {
             let secs = (now - at).num_seconds() as f64;
             let rpo_min = app.ctx.config.health.rpo_minutes.database;

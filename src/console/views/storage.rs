@@ -41,6 +41,9 @@ pub fn disk_gauge(s: &StorageReport, theme: Theme) -> Option<Gauge<'static>> {
 
 pub fn days_until_full_text(s: &StorageReport) -> String {
     match s.days_until_full {
+        Some(d) if d > 36_500.0 => {
+            "at the recent growth rate the disk is full in more than 100 years".into()
+        }
         Some(d) => format!("at the recent growth rate the disk is full in {d:.0} days"),
         None => "not growing (or too little history to project when the disk fills)".into(),
     }
