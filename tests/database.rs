@@ -1125,6 +1125,9 @@ fn artifact_from_newer_server_is_refused() {
 #[test]
 fn wrong_password_is_an_authentication_error() {
     let Some(admin) = test_server() else { return };
+    // .ci/run makes the server check passwords for members of this group
+    // (`host all +lifeboat_pw_users 127.0.0.1/32 scram-sha-256` in
+    // pg_hba.conf); everything else stays trust.
     let hba = std::fs::read_dir("/etc/postgresql")
         .ok()
         .into_iter()
@@ -1134,9 +1137,13 @@ fn wrong_password_is_an_authentication_error() {
     let password_auth = hba
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .any(|l| l.contains("md5") || l.contains("scram-sha-256") || l.contains(" password"));
+        .any(|l| l.contains("+lifeboat_pw_users") && l.contains("scram-sha-256"));
     if !password_auth {
-        eprintln!("skipped: the server uses trust auth only (pg_hba.conf has no password method), so a wrong password cannot be detected");
+        assert!(
+            std::env::var("LIFEBOAT_REQUIRE_PG").as_deref() != Ok("1"),
+            "pg_hba.conf has no password rule for +lifeboat_pw_users: run .ci/run, which adds it"
+        );
+        eprintln!("skipped: pg_hba.conf has no password rule for +lifeboat_pw_users (.ci/run adds it), so a wrong password cannot be detected");
         return;
     }
     let role = TestRole {
@@ -1145,20 +1152,40 @@ fn wrong_password_is_an_authentication_error() {
     };
     connect(&admin)
         .execute(&format!(
-            "CREATE ROLE \"{}\" LOGIN PASSWORD 'right-pw'",
+            "CREATE ROLE \"{}\" LOGIN PASSWORD 'right-pw' IN ROLE lifeboat_pw_users",
             role.name
         ))
         .unwrap();
-    let sb = Sandbox::with_extra_config(&format!(
-        "[sources.database]\nurl = \"postgres://{}:wrong-pw@{}:{}/postgres\"\n",
-        role.name, admin.host, admin.port
-    ));
+    let url = |pw: &str| {
+        format!(
+            "[sources.database]\nurl = \"postgres://{}:{pw}@{}:{}/postgres\"\n",
+            role.name, admin.host, admin.port
+        )
+    };
+    let sb = Sandbox::with_extra_config(&url("wrong-pw"));
     let text = sb.fails_all(&["backup", "--type", "database"], 1);
     assert!(
-        text.contains("authentication") || text.contains("password"),
-        "{text}"
+        text.contains("password authentication failed"),
+        "pg's own reason is shown: {text}"
     );
     assert!(!text.contains("wrong-pw"), "{text}");
+    assert!(
+        sb.json(&["list", "--type", "database"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no artifact from a failed login"
+    );
+    // The right password works through the same path (so the failure above
+    // was the password, not the setup).
+    sb.write_config(&url("right-pw"));
+    let out = sb.run(&["backup", "--type", "database"]);
+    let text = all_text(&out);
+    assert!(
+        out.status.success(),
+        "the right password is accepted: {text}"
+    );
+    assert!(!text.contains("right-pw"), "{text}");
 }
 
 #[test]
