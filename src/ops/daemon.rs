@@ -126,7 +126,15 @@ pub async fn run(
         if shutdown.load(Ordering::Relaxed) {
             break;
         }
-        schedule_pass(&engine, &schedule, &events).await?;
+        // A catalog that is busy or briefly unreadable must not stop the
+        // daemon: say so and look again at the next wake-up (an unclaimed
+        // slot is still due then).
+        if let Err(e) = schedule_pass(&engine, &schedule, &events).await {
+            let _ = events.send(DaemonEvent::ScheduleFailed {
+                entry: "*".into(),
+                error: format!("{}; retrying", e.display_with_hint()),
+            });
+        }
         if job_ended || last_alerts.is_none_or(|t| t.elapsed() >= opts.health_every) {
             alerts_pass(&engine, &events).await;
             last_alerts = Some(std::time::Instant::now());
