@@ -123,7 +123,10 @@ pub async fn run(
     let mut last_alerts: Option<std::time::Instant> = None;
     let mut job_ended = false;
     loop {
-        if shutdown.load(Ordering::Relaxed) {
+        // The pool returns only at shutdown, or when it cannot go on (the
+        // catalog is gone): then the daemon stops too, with the pool's
+        // error, rather than scheduling jobs nobody runs.
+        if shutdown.load(Ordering::Relaxed) || pool.is_finished() {
             break;
         }
         // A catalog that is busy or briefly unreadable must not stop the
