@@ -424,35 +424,51 @@ pub fn verify_age(ctx: &Ctx) -> Check {
             ),
         );
     }
-    match good {
-        None => check(
+    let good = good.map(|v| (v.at, v.id));
+    let never = (
+        "never verified",
+        "no backup was ever verified: run `lifeboat verify ID` (ids from `lifeboat list`), or `lifeboat drill`",
+    );
+    evidence_age(ctx, (id, title), days, good, never, |age| {
+        format!("the last successful verification was {age} ago: run `lifeboat verify ID` on the newest backups")
+    })
+}
+
+/// The newest good piece of evidence (`at`, what it was) against a limit of
+/// `days`: ok while younger, a warning when older or when there is none.
+fn evidence_age(
+    ctx: &Ctx,
+    (id, title): (&str, &str),
+    days: i64,
+    good: Option<(DateTime<Utc>, String)>,
+    (never_value, never_advice): (&str, &str),
+    stale_advice: impl Fn(&str) -> String,
+) -> Check {
+    let threshold = format!("{days}d");
+    let Some((at, what)) = good else {
+        return check(
             id,
             title,
             Status::Warning,
-            "never verified",
+            never_value,
             threshold,
-            "no backup was ever verified: run `lifeboat verify ID` (ids from `lifeboat list`), or `lifeboat drill`",
-        ),
-        Some(v) => {
-            let age = (ctx.now - v.at).num_seconds();
-            let status = if age > days * 86_400 {
-                Status::Warning
-            } else {
-                Status::Ok
-            };
-            check(
-                id,
-                title,
-                status,
-                format!("{} ago ({})", human(age), v.id),
-                threshold,
-                format!(
-                    "the last successful verification was {} ago: run `lifeboat verify ID` on the newest backups",
-                    human(age)
-                ),
-            )
-        }
-    }
+            never_advice,
+        );
+    };
+    let age = (ctx.now - at).num_seconds();
+    let status = if age > days * 86_400 {
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+    check(
+        id,
+        title,
+        status,
+        format!("{} ago ({what})", human(age)),
+        threshold,
+        stale_advice(&human(age)),
+    )
 }
 
 /// Newest successful drill, and whether the newest one failed.
@@ -512,33 +528,14 @@ pub fn drill_age(ctx: &Ctx) -> Check {
             ),
         );
     }
-    match good {
-        None => check(
-            id,
-            title,
-            Status::Warning,
-            "never drilled",
-            threshold,
-            "recovery was never rehearsed: run `lifeboat drill` (it restores into a sandbox, never over production)",
-        ),
-        Some(j) => {
-            let at = j.finished_at.unwrap_or(ctx.now);
-            let age = (ctx.now - at).num_seconds();
-            let status = if age > days * 86_400 {
-                Status::Warning
-            } else {
-                Status::Ok
-            };
-            check(
-                id,
-                title,
-                status,
-                format!("{} ago (job {})", human(age), j.id),
-                threshold,
-                format!("the last recovery drill was {} ago: run `lifeboat drill`", human(age)),
-            )
-        }
-    }
+    let good = good.map(|j| (j.finished_at.unwrap_or(ctx.now), format!("job {}", j.id)));
+    let never = (
+        "never drilled",
+        "recovery was never rehearsed: run `lifeboat drill` (it restores into a sandbox, never over production)",
+    );
+    evidence_age(ctx, (id, title), days, good, never, |age| {
+        format!("the last recovery drill was {age} ago: run `lifeboat drill`")
+    })
 }
 
 // ---------------------------------------------------------------- places

@@ -98,17 +98,11 @@ pub fn build(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Result<R
         for row in rows {
             let (t, n, good, failed, oldest, newest, stored, plain, recent) = row?;
             let ts = |s: Option<String>| s.and_then(|s| ts_from_sql(0, &s).ok());
-            let last_size = catalog
-                .conn
-                .query_row(
-                    "SELECT stored_size FROM backups WHERE type = ?1
-                       AND status IN ('succeeded', 'succeeded_with_warnings')
-                     ORDER BY created_at DESC LIMIT 1",
-                    [&t],
-                    |r| r.get::<_, i64>(0),
-                )
+            let last_size = t
+                .parse::<crate::archive::manifest::BackupType>()
                 .ok()
-                .map(|v| v.max(0) as u64);
+                .and_then(|bt| catalog.last_good_backup(bt, now).ok().flatten())
+                .map(|b| b.stored_size);
             let outcomes = backup_outcomes(catalog, &t, now - window, now)?;
             types.push(TypeSummary {
                 backup_type: t,

@@ -49,7 +49,7 @@ pub fn due<'a>(
                 });
             }
             None => {
-                if !covered_since(catalog, entry.target, slot)? {
+                if !covered_since(catalog, schedule, entry.target, slot, now)? {
                     out.push(Due {
                         entry,
                         slot,
@@ -103,28 +103,26 @@ pub fn last_slot(catalog: &Catalog, entry: &str) -> Result<Option<DateTime<Utc>>
         .map(|d| d.with_timezone(&Utc)))
 }
 
-/// Whether a backup of the target's type(s) exists that was started at or
-/// after `since` (so a first daemon start does not repeat it).
-fn covered_since(catalog: &Catalog, target: Target, since: DateTime<Utc>) -> Result<bool> {
-    let since = ts_to_sql(&since);
-    let count = |t: &str| -> Result<i64> {
-        Ok(catalog.conn.query_row(
-            "SELECT count(*) FROM backups WHERE type = ?1 AND created_at >= ?2
-               AND status IN ('succeeded', 'succeeded_with_warnings')",
-            params![t, since],
-            |r| r.get(0),
-        )?)
+/// Whether a good backup of the target's type(s) was made between the slot
+/// and `now` (so a first daemon start does not repeat it).
+fn covered_since(
+    catalog: &Catalog,
+    schedule: &Schedule,
+    target: Target,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let types = match target {
+        Target::One(t) => vec![t],
+        Target::All => schedule.types.clone(),
     };
-    match target {
-        Target::One(t) => Ok(count(t.as_str())? > 0),
-        Target::All => {
-            let n: i64 = catalog.conn.query_row(
-                "SELECT count(*) FROM backups WHERE created_at >= ?1
-                   AND status IN ('succeeded', 'succeeded_with_warnings')",
-                params![since],
-                |r| r.get(0),
-            )?;
-            Ok(n > 0)
+    for t in types {
+        if catalog
+            .last_good_backup(t, now)?
+            .is_some_and(|b| b.created_at >= since)
+        {
+            return Ok(true);
         }
     }
+    Ok(false)
 }

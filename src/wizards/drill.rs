@@ -114,19 +114,15 @@ impl Wizard for DrillWizard {
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect) {
-        let keys = self.keys();
-        let body = self.body();
-        self.scroll
-            .on_step(self.step as usize, self.step == Step::Report);
-        widgets::draw(
-            frame,
-            area,
-            &self.title(),
-            widgets::step_header(&STEPS, self.step as usize),
-            body,
-            &keys,
-            &mut self.scroll,
-        );
+        let page = widgets::Page {
+            title: self.title(),
+            steps: &STEPS,
+            step: self.step as usize,
+            from_top: self.step == Step::Report,
+            body: self.body(),
+            keys: self.keys(),
+        };
+        widgets::draw_page(frame, area, &mut self.scroll, page);
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {

@@ -148,6 +148,32 @@ impl Scroll {
     }
 }
 
+/// One step of a wizard, as every wizard draws it.
+pub struct Page<'a> {
+    pub title: String,
+    pub steps: &'a [&'a str],
+    pub step: usize,
+    /// Show a new step from its top (else from its end, following output).
+    pub from_top: bool,
+    pub body: Vec<Line<'static>>,
+    pub keys: Vec<(&'static str, &'static str)>,
+}
+
+/// Draw one step: reset the scroll when the step changed, then [`draw`] it
+/// under its step header.
+pub fn draw_page(frame: &mut Frame, area: Rect, scroll: &mut Scroll, page: Page) {
+    scroll.on_step(page.step, page.from_top);
+    draw(
+        frame,
+        area,
+        &page.title,
+        step_header(page.steps, page.step),
+        page.body,
+        &page.keys,
+        scroll,
+    );
+}
+
 /// Draw a wizard: a bordered block titled `title`, the step header, the
 /// body (wrapped, scrolled by `scroll`) and the key hints of this step on
 /// the last line.

@@ -249,18 +249,15 @@ impl Wizard for BackupWizard {
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect) {
-        let keys = self.keys();
-        let body = self.body();
-        self.scroll.on_step(self.step.index(), false);
-        widgets::draw(
-            frame,
-            area,
-            &self.title(),
-            widgets::step_header(&STEPS, self.step.index()),
-            body,
-            &keys,
-            &mut self.scroll,
-        );
+        let page = widgets::Page {
+            title: self.title(),
+            steps: &STEPS,
+            step: self.step.index(),
+            from_top: false,
+            body: self.body(),
+            keys: self.keys(),
+        };
+        widgets::draw_page(frame, area, &mut self.scroll, page);
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
