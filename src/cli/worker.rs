@@ -89,12 +89,7 @@ pub(super) fn run_pool(
 ) -> Result<i32> {
     let workers = workers.unwrap_or(config.jobs.workers) as usize;
     worker::check_workers(workers)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("lifeboat-worker")
-        .enable_time()
-        .build()
-        .map_err(|e| Error::external(format!("cannot start the worker runtime: {e}")))?;
+    let runtime = runtime("worker")?;
     if !json {
         eprintln!(
             "worker (pid {}): {workers} worker(s), {}; Ctrl-C or SIGTERM stops claiming and cancels running jobs",
@@ -186,12 +181,7 @@ pub(super) fn run_daemon(
     use crate::ops::daemon::{self, DaemonEvent, DaemonOptions};
     let workers = workers.unwrap_or(config.jobs.workers) as usize;
     worker::check_workers(workers)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("lifeboat-daemon")
-        .enable_time()
-        .build()
-        .map_err(|e| Error::external(format!("cannot start the daemon runtime: {e}")))?;
+    let runtime = runtime("daemon")?;
     let say = move |line: String| {
         let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         eprintln!("{ts} {line}");
@@ -278,4 +268,15 @@ pub(super) fn run_daemon(
     } else {
         0
     })
+}
+
+/// The runtime a worker pool (alone or in the daemon) runs on: two threads,
+/// since the heavy work runs on blocking threads of its own.
+fn runtime(what: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(format!("lifeboat-{what}"))
+        .enable_time()
+        .build()
+        .map_err(|e| Error::external(format!("cannot start the {what} runtime: {e}")))
 }

@@ -262,7 +262,7 @@ pub fn rpo(ctx: &Ctx, types: &[BackupType]) -> Vec<Check> {
             let gap = schedule_best_rpo(ctx.config, t, ctx.now);
             let schedule = match gap {
                 Some(d) => format!("; the schedule achieves {} at best", human(d.as_secs() as i64)),
-                None => "; what the schedule achieves is not evaluated (no scheduler yet)".into(),
+                None => "; not scheduled (see `lifeboat schedule`)".into(),
             };
             let threshold = format!("{}{schedule}", human(i64::from(minutes) * 60));
             match catalog.last_good_backup(t, ctx.now) {
