@@ -231,6 +231,9 @@ impl App {
     /// Never fails: what cannot be read is shown in place.
     pub fn new(ctx: AppContext) -> App {
         let (bg_tx, bg_rx) = crossbeam_channel::unbounded();
+        let types = crate::ops::full::configured_types(&ctx.config);
+        let schedule =
+            crate::schedule::Schedule::from_config(&ctx.config, &types).map_err(|e| e.message);
         let mut app = App {
             ctx,
             catalog: None,
@@ -259,7 +262,7 @@ impl App {
             audit_list: ListState::default(),
             audit_status: None,
             repository_missing: false,
-            schedule: Err(String::new()),
+            schedule,
             children: Vec::new(),
             wizard: None,
             quit: false,
@@ -279,11 +282,6 @@ impl App {
             in_flight: HashSet::new(),
             bg_tx,
             bg_rx,
-        };
-        app.schedule = {
-            let c = &app.ctx.config;
-            crate::schedule::Schedule::from_config(c, &crate::ops::full::configured_types(c))
-                .map_err(|e| e.message)
         };
         app.refresh(true);
         app

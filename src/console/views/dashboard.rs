@@ -140,7 +140,6 @@ fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> 
                     ),
                     None => "not scheduled".to_string(),
                 },
-                Err(e) if e.is_empty() => "-".to_string(),
                 Err(_) => "schedule invalid: `lifeboat schedule`".to_string(),
             }),
         ])
