@@ -205,7 +205,10 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
         Some(Ok(None)) => Line::from(vec![
             Span::styled("RTO ", theme.title()),
             Span::styled("UNKNOWN ", theme.warn()),
-            Span::raw("never measured (target 4h): run `lifeboat verify --deep ID` or a drill"),
+            Span::raw(format!(
+                "never measured (target {}): run `lifeboat verify --deep ID` or a drill",
+                fmt::minutes(app.ctx.config.health.rto_minutes)
+            )),
         ]),
         Some(Ok(Some(ev))) => {
             let met = ev.seconds <= f64::from(app.ctx.config.health.rto_minutes) * 60.0;
@@ -216,10 +219,11 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
                     if met { theme.ok() } else { theme.bad() },
                 ),
                 Span::raw(format!(
-                    "last measured restore {} ({}, {}) (target 4h)",
+                    "last measured restore {} ({}, {}) (target {})",
                     fmt::duration(ev.seconds),
                     ev.source,
-                    fmt::age(ev.at, now)
+                    fmt::age(ev.at, now),
+                    fmt::minutes(app.ctx.config.health.rto_minutes)
                 )),
             ])
         }
