@@ -127,7 +127,13 @@ fn backup_wizard_run_to_the_end_creates_the_backup() {
     let s = assert_shows(w, "filesystem: encrypted");
     assert!(s.contains("(present)"), "{s}");
     press(w, KeyCode::Enter);
-    assert_shows(w, "lifeboat backup --type filesystem --name wiz-1 --full");
+    let summary = assert_shows(w, "lifeboat backup --type filesystem --name wiz-1 --full");
+    // The summary names what the backup covers.
+    let uploads = sb.app.join("uploads").display().to_string();
+    assert!(
+        summary.contains("filesystem: ") && summary.contains(&uploads),
+        "{summary}"
+    );
     press(w, KeyCode::Enter);
     assert!(w.is_running() || w.tick());
     wait_idle(w, "backup wizard");

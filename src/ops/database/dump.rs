@@ -11,7 +11,7 @@ pub fn backup_all(
     face: &dyn Progress,
     cancel: &'static AtomicBool,
 ) -> Result<Vec<backup::BackupReport>> {
-    let dbs = configured_databases(engine)?;
+    let dbs = configured_databases(&engine.config)?;
     let several = dbs.len() > 1;
     let mut out = Vec::new();
     for db in dbs {

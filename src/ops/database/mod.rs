@@ -59,7 +59,12 @@ pub struct DatabaseFacts {
 
 /// The configured server, without a database chosen yet.
 pub fn server(engine: &Engine) -> Result<ConnInfo> {
-    let url = engine.config.sources.database.url.as_deref().ok_or_else(|| {
+    server_of(&engine.config)
+}
+
+/// [`server`] from the configuration alone.
+pub fn server_of(config: &crate::config::Config) -> Result<ConnInfo> {
+    let url = config.sources.database.url.as_deref().ok_or_else(|| {
         Error::usage("no database is configured")
             .hint("set [sources.database] url (e.g. postgres://panel@127.0.0.1:5432/panel) or LIFEBOAT_DATABASE_URL")
     })?;
@@ -67,9 +72,9 @@ pub fn server(engine: &Engine) -> Result<ConnInfo> {
 }
 
 /// The databases a `backup --type database` dumps.
-pub fn configured_databases(engine: &Engine) -> Result<Vec<String>> {
-    let info = server(engine)?;
-    let dbs = &engine.config.sources.database.databases;
+pub fn configured_databases(config: &crate::config::Config) -> Result<Vec<String>> {
+    let info = server_of(config)?;
+    let dbs = &config.sources.database.databases;
     Ok(if dbs.is_empty() {
         vec![info.dbname.clone()]
     } else {

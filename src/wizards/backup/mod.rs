@@ -142,6 +142,36 @@ impl BackupWizard {
     }
 
     /// The command lines this wizard will run, in order.
+    /// What a backup of `t` covers, from the configuration.
+    fn targets_of(&self, t: BackupType) -> String {
+        let c = &self.ctx.config;
+        let paths = |v: &[std::path::PathBuf]| {
+            v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match t {
+            BackupType::Database => match crate::ops::database::configured_databases(c) {
+                Ok(dbs) => format!("databases {}", dbs.join(", ")),
+                Err(e) => e.message,
+            },
+            BackupType::Filesystem => paths(&c.sources.filesystem.paths),
+            BackupType::Configuration => {
+                let s = &c.sources.configuration;
+                let mut v = paths(&s.files);
+                if !s.env_files.is_empty() {
+                    v.push_str(&format!("; env files {}", paths(&s.env_files)));
+                }
+                if !s.env_vars.is_empty() {
+                    v.push_str(&format!("; variables {}", s.env_vars.join(", ")));
+                }
+                v
+            }
+            BackupType::State => "cache and session state".to_string(),
+        }
+    }
+
     fn commands(&self) -> Vec<Vec<String>> {
         let mut tail = Vec::new();
         if !self.name.value.is_empty() {

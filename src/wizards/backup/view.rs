@@ -95,6 +95,9 @@ impl BackupWizard {
                 for c in self.commands() {
                     v.push(text(format!("  lifeboat {}", c.join(" "))));
                 }
+                for t in self.selected() {
+                    v.push(text(format!("  {t}: {}", self.targets_of(t))));
+                }
                 v.push(text(format!(
                     "  into repository {}",
                     self.ctx.config.repository.path.display()
