@@ -128,6 +128,9 @@ algorithm = "zstd"
 [sources.database]
 url = "postgres://$PGUSER@$PGHOST:$PGPORT/$DB"
 EOF
+# The same with pg_dump reading every table itself (no parallel ranges).
+CFG1="$W/lifeboat-jobs1.toml"
+sed 's/^url = .*/&\njobs = 1/' "$CFG" > "$CFG1"
 "$LIFEBOAT_BIN" --config "$CFG" key generate > "$W/logs/key-generate.log" 2>&1 \
   || { cat "$W/logs/key-generate.log" >&2; die "lifeboat key generate failed"; }
 
@@ -303,6 +306,21 @@ EOF
   else
     LB_ID=""
   fi
+  if measure "b-lifeboat1-$RUN" backup "lifeboat jobs = 1 (pg_dump reads every table)" - \
+      "$LIFEBOAT_BIN" --config "$CFG1" --json backup --type database; then
+    LB1_ID="$(jq -r '.id' "$W/logs/b-lifeboat1-$RUN.stdout")"
+    LB1_FILE="$(jq -r '.file' "$W/logs/b-lifeboat1-$RUN.stdout")"
+    python3 - "$RESULTS" "b-lifeboat1-$RUN" "$(stat -c %s "$LB1_FILE")" <<'EOF'
+import sys
+p, id_, size = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(p)]
+for r in rows:
+    if r[1] == id_: r[6] = size
+open(p, "w").write("".join("\t".join(r) + "\n" for r in rows))
+EOF
+  else
+    LB1_ID=""
+  fi
 
   # ---- restores (the timed command creates the target database, as lifeboat does)
   if [[ -f "$R/out.dump" ]]; then
@@ -314,13 +332,15 @@ EOF
     drop_db r2
   fi
   if [[ -n "$LB_ID" ]]; then
-    measure "r-lifeboat-2-$RUN" restore "lifeboat --jobs 2" - \
-      "$LIFEBOAT_BIN" --config "$CFG" restore --type database --id "$LB_ID" --target-db r3 --jobs 2 \
-      && verify_counts "lifeboat --jobs 2" r3 || true
+    measure "r-lifeboat-2-$RUN" restore "lifeboat (parallel payload, 2 sessions)" - \
+      "$LIFEBOAT_BIN" --config "$CFG" restore --type database --id "$LB_ID" --target-db r3 \
+      && verify_counts "lifeboat (parallel payload)" r3 || true
     drop_db r3
-    measure "r-lifeboat-1-$RUN" restore "lifeboat --jobs 1 (streaming, single transaction)" - \
-      "$LIFEBOAT_BIN" --config "$CFG" restore --type database --id "$LB_ID" --target-db r4 --jobs 1 \
-      && verify_counts "lifeboat --jobs 1" r4 || true
+  fi
+  if [[ -n "$LB1_ID" ]]; then
+    measure "r-lifeboat-1-$RUN" restore "lifeboat, jobs = 1 payload (streaming pg_restore, single transaction)" - \
+      "$LIFEBOAT_BIN" --config "$CFG1" restore --type database --id "$LB1_ID" --target-db r4 --jobs 1 \
+      && verify_counts "lifeboat jobs = 1 payload" r4 || true
     drop_db r4
   fi
   rm -f "$R/out.dump"
@@ -380,14 +400,14 @@ for run in runs:
                 t = float(wall) / float(ref_b[4]); ratio = f"{t:.2f}× time"
                 if size and ref_b[6]:
                     s = int(size) / int(ref_b[6]); ratio += f", {s:.2f}× size"
-                if id_.startswith("b-lifeboat"):
+                if id_.startswith("b-lifeboat-"):
                     ok_t = t <= 0.8; ok_s = bool(size) and int(size) <= int(ref_b[6])
                     met = "yes" if ok_t and ok_s else "no (" + ", ".join(x for x, ok in (("time > 0.8×", ok_t), ("larger output", ok_s)) if not ok) + ")"
         if step == "restore" and ref_r:
             if id_ == ref_r[1]: ratio = "reference"
             else:
                 t = float(wall) / float(ref_r[4]); ratio = f"{t:.2f}× time"
-                if id_.startswith("r-lifeboat"):
+                if id_.startswith("r-lifeboat-2"):
                     met = "yes" if t <= 1.05 else "no (> 1.05×)"
         tool = tool.replace("|", "\\|")
         p(f"| {step} | {tool} | {float(wall):.1f} | {rss} | {mib(size)} | {ratio} | {met} |")

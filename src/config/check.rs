@@ -101,6 +101,8 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("logging", "max_size_mb", 1, 100_000),
     ("logging", "keep", 0, 1_000),
     ("jobs", "workers", 1, 64),
+    ("sources.database", "jobs", 1, 64),
+    ("sources.database", "split_table_mb", 1, 100_000_000),
 ];
 
 const BOOL_KEYS: &[(&str, &str)] = &[

@@ -525,7 +525,7 @@ pub struct ConfigurationSource {
     pub allow_plaintext_secrets: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSource {
     /// e.g. `postgres://panel@127.0.0.1:5432/panel`; may hold a password
@@ -535,6 +535,24 @@ pub struct DatabaseSource {
     /// Databases to dump; empty means the one in `url`.
     pub databases: Vec<String>,
     pub format: DumpFormat,
+    /// Sessions reading table data at once in a custom-format dump; 1 lets
+    /// pg_dump read everything itself.
+    pub jobs: u32,
+    /// Tables with at least this many MiB of heap are read by lifeboat in
+    /// page ranges, `jobs` at a time, under the dump's snapshot.
+    pub split_table_mb: u64,
+}
+
+impl Default for DatabaseSource {
+    fn default() -> Self {
+        DatabaseSource {
+            url: None,
+            databases: Vec::new(),
+            format: DumpFormat::Custom,
+            jobs: 2,
+            split_table_mb: 64,
+        }
+    }
 }
 
 /// pg_dump output format.

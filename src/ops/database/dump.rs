@@ -71,6 +71,29 @@ fn dump_one(
     job.phase("reading table statistics");
     let size = pg.database_size(db)?;
     let snapshot = pg.export_snapshot()?;
+    let dbcfg = &engine.config.sources.database;
+    let split = if parallel::usable(format, dbcfg.jobs, version.num, &pg.database_encoding()?) {
+        pg.split_candidates(dbcfg.split_table_mb.saturating_mul(1 << 20))?
+    } else {
+        Vec::new()
+    };
+    if !split.is_empty() {
+        // Held by the snapshot's transaction until the ranges are read:
+        // pg_dump's own lock ends with pg_dump.
+        let names: Vec<String> = split
+            .iter()
+            .map(|t| pgsrc::quote_qualified(&t.schema, &t.name))
+            .collect();
+        pg.execute(&format!(
+            "LOCK TABLE {} IN ACCESS SHARE MODE",
+            names.join(", ")
+        ))?;
+    }
+    let skip: Vec<(String, String)> = split
+        .iter()
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .collect();
+    let mut parallel_facts = None;
     job.total(Some(size), None);
     let mut tables = Vec::new();
 
@@ -107,7 +130,7 @@ fn dump_one(
     engine.catalog.insert_backup(&record)?;
 
     let dumped = (|| -> Result<pipeline::Sealed> {
-        let mut sealer = Sealer::new(
+        let sealer = Sealer::new(
             payload_file,
             SealOptions {
                 compression,
@@ -117,6 +140,11 @@ fn dump_one(
             },
         )?
         .with_path(&payload_tmp);
+        let mut sealer = if split.is_empty() {
+            DumpOut::Raw(sealer)
+        } else {
+            DumpOut::Framed(parallel::FrameWriter::new(sealer, "pg_dump/"))
+        };
         let passfile = PassFile::create(&info)?;
         let mut args = vec![
             "--no-password".to_string(),
@@ -128,6 +156,7 @@ fn dump_one(
             DumpFormat::Custom => args.extend(["--format=custom".into(), "--compress=0".into()]),
             DumpFormat::Plain => args.push("--format=plain".into()),
         }
+        args.extend(split.iter().map(parallel::exclude_pattern));
         job.phase(&format!("dumping {}", info.describe()));
         let mut child = spawn(
             &dump_tool,
@@ -147,7 +176,7 @@ fn dump_one(
         let copied = AtomicBool::new(false);
         let (dump_pid, canceller) = (child.id(), pg.canceller());
         let (copy, stats) = std::thread::scope(|scope| {
-            let stats = scope.spawn(|| pg.table_stats());
+            let stats = scope.spawn(|| pg.table_stats_except(&skip));
             // pg_dump and the row count can wait on a table lock for as
             // long as another session holds it, producing nothing: a
             // cancel would not be seen between reads. Stop both instead.
@@ -221,6 +250,32 @@ fn dump_one(
             .hint("nothing was kept; fix the cause above and run the backup again"));
         }
         tables = stats?;
+        let sealer = match sealer {
+            DumpOut::Raw(s) => s,
+            DumpOut::Framed(frames) => {
+                let io = |e: std::io::Error| Error::io("cannot write", &payload_tmp, e);
+                let mut tar = frames.finish().map_err(io)?;
+                job.phase(&format!(
+                    "reading {} large table(s) with {} sessions",
+                    split.len(),
+                    dbcfg.jobs
+                ));
+                let pf = parallel::dump_ranges(
+                    &info, &snapshot, &split, dbcfg.jobs, &mut tar, job, cancel, &mut done,
+                )?;
+                for t in &mut tables {
+                    if let Some(f) = pf
+                        .tables
+                        .iter()
+                        .find(|f| f.schema == t.schema && f.name == t.name)
+                    {
+                        t.rows = f.rows;
+                    }
+                }
+                parallel_facts = Some(pf);
+                tar.into_inner().map_err(io)?
+            }
+        };
         job.phase("sealing");
         let (sealed, _) = sealer.finish()?;
         Ok(sealed)
@@ -251,6 +306,7 @@ fn dump_one(
         pg_dump_version: dump_tool.version.clone(),
         size,
         tables,
+        parallel: parallel_facts,
     };
     let commit = (|| -> Result<(PathBuf, Manifest)> {
         let payload_final = engine.repo.publish(&payload_tmp, t, &payload_name)?;
@@ -369,4 +425,27 @@ pub fn db_artifact_name(
         s.push_str(".enc");
     }
     s
+}
+
+/// Where pg_dump's output goes: straight into the sealer, or into tar
+/// members ahead of the ranges of a parallel dump.
+enum DumpOut {
+    Raw(Sealer),
+    Framed(parallel::FrameWriter<Sealer>),
+}
+
+impl Write for DumpOut {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            DumpOut::Raw(s) => s.write(data),
+            DumpOut::Framed(f) => f.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            DumpOut::Raw(s) => s.flush(),
+            DumpOut::Framed(f) => f.flush(),
+        }
+    }
 }

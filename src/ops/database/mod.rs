@@ -10,6 +10,7 @@
 //! swap can be undone.
 
 mod dump;
+mod parallel;
 mod restore;
 
 use std::fs::File;
@@ -55,6 +56,10 @@ pub struct DatabaseFacts {
     pub size: u64,
     /// Exact row counts and sizes, from the dump's own snapshot.
     pub tables: Vec<TableStat>,
+    /// Set when large tables were read in ranges beside pg_dump: the
+    /// payload is then a tar of pg_dump's archive and COPY ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<parallel::ParallelFacts>,
 }
 
 /// The configured server, without a database chosen yet.

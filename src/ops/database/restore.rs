@@ -181,7 +181,15 @@ fn restore_inner(
 
     if req.dry_run {
         if facts.format != "plain" {
-            report.objects = list_objects(artifact, dk.as_ref(), &restore_tool)?;
+            report.objects = list_objects(artifact, dk.as_ref(), &facts, &restore_tool)?;
+            if let Some(pf) = &facts.parallel {
+                for t in &pf.tables {
+                    report.notes.push(format!(
+                        "table data of {}.{}: {} rows in {} range(s), loaded by lifeboat with {} session(s) between pg_restore's data and post-data sections",
+                        t.schema, t.name, t.rows, t.ranges, pf.workers
+                    ));
+                }
+            }
         } else {
             report.notes.push(format!(
                 "plain SQL dump of {} bytes, run with psql -v ON_ERROR_STOP=1 --single-transaction",
@@ -212,7 +220,7 @@ fn restore_inner(
     };
     let target_info = server_info.with_db(&target);
     job.phase(&format!("restoring into {target}"));
-    run_restore(
+    let loaded = run_restore(
         artifact,
         dk.as_ref(),
         &facts,
@@ -234,7 +242,7 @@ fn restore_inner(
     })?;
 
     job.phase("checking row counts");
-    let (tables, rows) = check_counts(&target_info, &facts).map_err(|e| {
+    let (tables, rows) = check_counts(&target_info, &facts, &loaded).map_err(|e| {
         Error::new(
             e.kind,
             format!(
@@ -315,7 +323,10 @@ pub fn undo(engine: &Engine, db: Option<&str>, yes: bool) -> Result<String> {
     Ok(msg)
 }
 
-fn open_plain(artifact: &Artifact, dk: Option<&DataKey>) -> Result<Box<dyn Read + Send>> {
+pub(super) fn open_plain(
+    artifact: &Artifact,
+    dk: Option<&DataKey>,
+) -> Result<Box<dyn Read + Send>> {
     let path = artifact.payload_path();
     let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
     let dk = if artifact.manifest.encrypted {
@@ -336,6 +347,7 @@ fn open_plain(artifact: &Artifact, dk: Option<&DataKey>) -> Result<Box<dyn Read 
 fn list_objects(
     artifact: &Artifact,
     dk: Option<&DataKey>,
+    facts: &DatabaseFacts,
     tool: &pgsrc::Tool,
 ) -> Result<Vec<String>> {
     let mut child = Command::new(&tool.path)
@@ -347,10 +359,17 @@ fn list_objects(
         .map_err(|e| Error::external(format!("cannot start {}: {e}", tool.path.display())))?;
     let stderr = drain_stderr(&mut child);
     let mut stdin = child.stdin.take().unwrap();
-    let mut plain = open_plain(artifact, dk)?;
-    let feeder = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut plain, &mut stdin);
-    });
+    let feeder = if facts.parallel.is_some() {
+        let (artifact, dk) = (artifact.clone(), dk.cloned());
+        std::thread::spawn(move || {
+            let _ = parallel::feed_pg_dump(&artifact, dk.as_ref(), &mut stdin);
+        })
+    } else {
+        let mut plain = open_plain(artifact, dk)?;
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut plain, &mut stdin);
+        })
+    };
     let mut out = String::new();
     child
         .stdout
@@ -383,9 +402,33 @@ fn run_restore(
     req: &DbRestoreRequest,
     job: &Job,
     cancel: &AtomicBool,
-) -> Result<()> {
+) -> Result<Loaded> {
     let passfile = PassFile::create(target)?;
     let plain_format = facts.format == "plain";
+    if let Some(pf) = &facts.parallel {
+        let mut base: Vec<String> = ["--no-password", "--exit-on-error", "--dbname"]
+            .map(String::from)
+            .to_vec();
+        base.push(target.dbname.clone());
+        if req.no_owner {
+            base.push("--no-owner".into());
+        }
+        if let Some(r) = &req.role {
+            base.push(format!("--role={r}"));
+        }
+        return parallel::restore(
+            artifact,
+            dk,
+            pf,
+            tool,
+            target,
+            passfile.as_ref(),
+            &base,
+            req.role.as_deref(),
+            job,
+            cancel,
+        );
+    }
     let mut args: Vec<String> = Vec::new();
     let mut temp: Option<TempDump> = None;
     if plain_format {
@@ -481,8 +524,12 @@ fn run_restore(
             }
         )));
     }
-    Ok(())
+    Ok(Loaded::new())
 }
+
+/// Rows per (schema, table) the server reported loading, for tables a
+/// parallel restore loaded itself.
+type Loaded = std::collections::HashMap<(String, String), u64>;
 
 /// A plaintext dump in a private temp directory, removed on drop.
 struct TempDump {
@@ -540,9 +587,17 @@ impl Drop for TempDump {
 }
 
 /// Compare a restored database's row counts with the manifest.
-fn check_counts(target: &ConnInfo, facts: &DatabaseFacts) -> Result<(usize, u64)> {
+/// Tables a parallel restore loaded are not counted again: the server's
+/// own COPY counts for them (in `loaded`) are compared instead.
+fn check_counts(target: &ConnInfo, facts: &DatabaseFacts, loaded: &Loaded) -> Result<(usize, u64)> {
     let pg = Pg::connect(target, CONNECT_TIMEOUT)?;
-    let got = pg.table_stats()?;
+    let skip: Vec<(String, String)> = loaded.keys().cloned().collect();
+    let mut got = pg.table_stats_except(&skip)?;
+    for g in &mut got {
+        if let Some(n) = loaded.get(&(g.schema.clone(), g.name.clone())) {
+            g.rows = *n;
+        }
+    }
     let mut problems = Vec::new();
     let mut rows = 0;
     for want in &facts.tables {
@@ -625,10 +680,10 @@ pub fn verify_deep(
     };
     job.phase(&format!("restoring into scratch database {name}"));
     let t0 = Instant::now();
-    run_restore(artifact, dk, &facts, &tool, &target, &req, job, cancel)?;
+    let loaded = run_restore(artifact, dk, &facts, &tool, &target, &req, job, cancel)?;
     let restore_seconds = t0.elapsed().as_secs_f64();
     job.phase("comparing row counts with the manifest");
-    let (tables, rows) = check_counts(&target, &facts)?;
+    let (tables, rows) = check_counts(&target, &facts, &loaded)?;
     Ok(DbVerify {
         scratch_database: name,
         tables,

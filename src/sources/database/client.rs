@@ -42,6 +42,45 @@ pub struct TableStat {
     pub bytes: u64,
 }
 
+/// A table a parallel dump splits into page ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitTable {
+    pub schema: String,
+    pub name: String,
+    /// Heap pages when the snapshot was taken.
+    pub pages: u64,
+    /// Columns COPY reads and writes, in table order.
+    pub columns: Vec<String>,
+}
+
+/// A running `COPY ... FROM STDIN` (see [`Pg::copy_in`]).
+pub struct CopyIn<'a> {
+    pg: &'a Pg,
+    sink: std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>,
+    what: String,
+}
+
+impl CopyIn<'_> {
+    /// Send the next piece of COPY data (rows may span pieces).
+    pub fn send(&mut self, data: bytes::Bytes) -> Result<()> {
+        use futures_util::SinkExt;
+        let sink = &mut self.sink;
+        self.pg
+            .rt
+            .block_on(sink.send(data))
+            .map_err(|e| self.pg.query_error(&self.what, &e))
+    }
+
+    /// End the copy; returns the rows the server stored.
+    pub fn finish(mut self) -> Result<u64> {
+        let sink = &mut self.sink;
+        self.pg
+            .rt
+            .block_on(sink.as_mut().finish())
+            .map_err(|e| self.pg.query_error(&self.what, &e))
+    }
+}
+
 /// A connection to one database. Dropping it closes the connection.
 pub struct Pg {
     // Declared before the runtime so it is dropped while the runtime (and
@@ -378,6 +417,116 @@ impl Pg {
                 self.info.describe()
             ))),
         }
+    }
+
+    /// Tables whose data a parallel dump reads itself, in page ranges:
+    /// ordinary tables of at least `min_bytes` (heap only) outside the
+    /// system schemas, not members of an extension (pg_dump decides what of
+    /// those to dump), with their dumpable columns (no dropped or generated
+    /// ones) in order. Runs in this connection's transaction, so call it
+    /// after [`Pg::export_snapshot`].
+    pub fn split_candidates(&self, min_bytes: u64) -> Result<Vec<SplitTable>> {
+        let rows = self.query(
+            "list large tables",
+            "SELECT n.nspname::text, c.relname::text,
+                    pg_relation_size(c.oid) / current_setting('block_size')::int8,
+                    array(SELECT a.attname::text FROM pg_attribute a
+                           WHERE a.attrelid = c.oid AND a.attnum > 0
+                             AND NOT a.attisdropped AND a.attgenerated = ''
+                           ORDER BY a.attnum)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                AND n.nspname NOT LIKE 'pg\\_toast%'
+                AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+                AND pg_relation_size(c.oid) >= $1::int8
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_class'::regclass
+                                   AND d.objid = c.oid AND d.deptype = 'e')",
+            &[&(min_bytes.min(i64::MAX as u64) as i64)],
+        )?;
+        let mut tables: Vec<SplitTable> = rows
+            .iter()
+            .map(|r| SplitTable {
+                schema: r.get(0),
+                name: r.get(1),
+                pages: r.get::<_, i64>(2).max(0) as u64,
+                columns: r.get(3),
+            })
+            .filter(|t| !t.columns.is_empty())
+            .collect();
+        tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        Ok(tables)
+    }
+
+    /// `pg_encoding_to_char(encoding)` of the connected database.
+    pub fn database_encoding(&self) -> Result<String> {
+        let row = self.query_row(
+            "read the database encoding",
+            "SELECT pg_encoding_to_char(encoding)::text FROM pg_database WHERE datname = current_database()",
+            &[],
+        )?;
+        Ok(row.get(0))
+    }
+
+    /// Like [`Pg::table_stats`], without counting the rows of `skip`
+    /// (schema, name): their `rows` are 0 for the caller to fill in.
+    pub fn table_stats_except(&self, skip: &[(String, String)]) -> Result<Vec<TableStat>> {
+        let mut stats = Vec::new();
+        for (schema, name, bytes) in self.user_tables()? {
+            let rows = if skip.iter().any(|(s, n)| *s == schema && *n == name) {
+                0
+            } else {
+                let sql = format!("SELECT count(*) FROM {}", quote_qualified(&schema, &name));
+                let row = self.query_row(&format!("count rows of {schema}.{name}"), &sql, &[])?;
+                row.get::<_, i64>(0) as u64
+            };
+            stats.push(TableStat {
+                rows,
+                schema,
+                name,
+                bytes,
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Stream the output of a `COPY ... TO STDOUT` into `sink`, one piece
+    /// (usually a row) at a time. An error from `sink` stops the copy.
+    pub fn copy_out(
+        &self,
+        what: &str,
+        sql: &str,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        use futures_util::StreamExt;
+        self.rt.block_on(async {
+            let stream = self
+                .client
+                .copy_out(sql)
+                .await
+                .map_err(|e| self.query_error(what, &e))?;
+            futures_util::pin_mut!(stream);
+            while let Some(piece) = stream.next().await {
+                let piece = piece.map_err(|e| self.query_error(what, &e))?;
+                sink(&piece)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Start a `COPY ... FROM STDIN`; feed it with [`CopyIn::send`] and end
+    /// it with [`CopyIn::finish`]. Dropping it unfinished aborts the copy.
+    pub fn copy_in(&self, what: &str, sql: &str) -> Result<CopyIn<'_>> {
+        let sink = self
+            .rt
+            .block_on(self.client.copy_in::<_, bytes::Bytes>(sql))
+            .map_err(|e| self.query_error(what, &e))?;
+        Ok(CopyIn {
+            pg: self,
+            sink: Box::pin(sink),
+            what: what.to_string(),
+        })
     }
 
     /// Names of all non-template databases, sorted.

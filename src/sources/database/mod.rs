@@ -23,7 +23,7 @@ mod tools;
 #[cfg(test)]
 mod tests;
 
-pub use client::{Pg, ServerVersion, TableStat};
+pub use client::{CopyIn, Pg, ServerVersion, SplitTable, TableStat};
 pub use conninfo::{mask_url, ConnInfo, PassFile};
 pub use tools::{check_tool_version, tool, tool_at, Tool};
 
