@@ -1472,6 +1472,8 @@ fn parallel_ranges_round_trip_equal_and_self_describing() {
     let Some(admin) = test_server() else { return };
     let (db, _) = rich_db(&admin);
     db.sql(AWKWARD_TABLE);
+    // Tables are chosen by the planner's size statistics.
+    db.sql("ANALYZE");
     // Output of dates, intervals and floats follows session settings: a
     // database whose defaults differ must still round-trip exactly.
     db.sql(&format!(
@@ -1626,7 +1628,8 @@ fn parallel_dump_is_one_point_in_time_under_concurrent_writes() {
     db.sql(
         "CREATE TABLE big (id bigserial PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
          CREATE TABLE small (id bigserial PRIMARY KEY, big_id bigint NOT NULL);
-         INSERT INTO big (v, pad) SELECT g, repeat('x', 200) FROM generate_series(1, 60000) g;",
+         INSERT INTO big (v, pad) SELECT g, repeat('x', 200) FROM generate_series(1, 60000) g;
+         ANALYZE;",
     );
     // Each transaction adds one row to both tables and moves an old row of
     // `big` to a new page: a dump that is not one snapshot sees the tables
@@ -1683,4 +1686,119 @@ fn parallel_dump_is_one_point_in_time_under_concurrent_writes() {
         .query_one_i64("SELECT count(*) FROM small s WHERE NOT EXISTS (SELECT 1 FROM big b WHERE b.id = s.big_id)")
         .unwrap();
     assert_eq!(orphans, 0);
+}
+
+/// Hold pg_dump of a parallel backup at its table locks (pg_dump locks
+/// tables in creation order): `gate` is locked exclusively until the
+/// returned connection commits. Returns the spawned backup and the gate.
+fn backup_held_at_gate(db: &TestDb, sb: &Sandbox) -> (std::process::Child, Pg) {
+    let gate = db.pg();
+    gate.execute("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    let child = sb.spawn(&["--json", "backup", "--type", "database"]);
+    let admin = connect(&db.admin);
+    wait_for(30, "pg_dump waiting for the gate lock", || {
+        let n = admin
+            .query_one_i64(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'pg_dump' AND wait_event_type = 'Lock'",
+                db.name
+            ))
+            .unwrap();
+        (n > 0).then_some(())
+    });
+    (child, gate)
+}
+
+/// `big` (split into ranges) and `gate`; with `gate_first`, pg_dump held
+/// at the gate has not locked `big` yet, else it already has.
+fn gated_db(prefix: &str, gate_first: bool) -> Option<TestDb> {
+    let admin = test_server()?;
+    let db = TestDb::create(&admin, prefix);
+    let gate = "CREATE TABLE gate (id int);";
+    let big = "CREATE TABLE big (id int PRIMARY KEY, pad text);
+         INSERT INTO big SELECT g, repeat('y', 200) FROM generate_series(1, 20000) g;
+         ANALYZE;";
+    if gate_first {
+        db.sql(&format!("{gate}{big}"));
+    } else {
+        db.sql(&format!("{big}{gate}"));
+    }
+    Some(db)
+}
+
+#[test]
+fn parallel_dump_refuses_a_table_truncated_after_the_snapshot() {
+    let Some(db) = gated_db("lbtrunc", true) else {
+        return;
+    };
+    let sb = db.sandbox("jobs = 2\nsplit_table_mb = 1\n");
+    let (child, gate) = backup_held_at_gate(&db, &sb);
+    // Not MVCC safe: the backup's snapshot would see the new, small table.
+    db.sql("TRUNCATE big; INSERT INTO big VALUES (1, 'after');");
+    gate.execute("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = text_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("public.big was truncated or rewritten"),
+        "{text}"
+    );
+    assert!(text.contains("run the backup again"), "{text}");
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
+    assert!(partial_files(&sb).is_empty());
+    let list = sb.json(&["list", "--type", "database"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["status"] != "succeeded"),
+        "{list}"
+    );
+}
+
+#[test]
+fn parallel_dump_does_not_queue_behind_a_waiting_migration() {
+    let Some(db) = gated_db("lbwait", false) else {
+        return;
+    };
+    let sb = db.sandbox("jobs = 2\nsplit_table_mb = 1\n");
+    let (child, gate) = backup_held_at_gate(&db, &sb);
+    // A reader holds `big`; a migration queues for an exclusive lock behind it.
+    let reader = db.pg();
+    reader.execute("BEGIN; SELECT count(*) FROM big;").unwrap();
+    let migration = {
+        let info = db.info();
+        std::thread::spawn(move || connect(&info).execute("ALTER TABLE big ADD COLUMN extra int"))
+    };
+    let admin = connect(&db.admin);
+    wait_for(30, "the migration waiting", || {
+        let n = admin
+            .query_one_i64(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'ALTER TABLE big%' AND wait_event_type = 'Lock'",
+                db.name
+            ))
+            .unwrap();
+        (n > 0).then_some(())
+    });
+    gate.execute("COMMIT").unwrap();
+    // pg_dump locked `big` before the migration queued, so it finishes; a
+    // range session would wait behind the migration, which waits for the
+    // reader: the backup fails at once with the reason instead of hanging.
+    let (status, text) = wait_child(
+        child,
+        60,
+        "the backup (it must not hang behind the migration)",
+    );
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot read table public.big: it is locked by another session"),
+        "{text}"
+    );
+    assert!(artifact_like_files(&sb).is_empty());
+    reader.execute("COMMIT").unwrap();
+    migration.join().unwrap().unwrap();
 }

@@ -77,18 +77,6 @@ fn dump_one(
     } else {
         Vec::new()
     };
-    if !split.is_empty() {
-        // Held by the snapshot's transaction until the ranges are read:
-        // pg_dump's own lock ends with pg_dump.
-        let names: Vec<String> = split
-            .iter()
-            .map(|t| pgsrc::quote_qualified(&t.schema, &t.name))
-            .collect();
-        pg.execute(&format!(
-            "LOCK TABLE {} IN ACCESS SHARE MODE",
-            names.join(", ")
-        ))?;
-    }
     let skip: Vec<(String, String)> = split
         .iter()
         .map(|t| (t.schema.clone(), t.name.clone()))
@@ -270,6 +258,7 @@ fn dump_one(
                         .find(|f| f.schema == t.schema && f.name == t.name)
                     {
                         t.rows = f.rows;
+                        t.bytes = f.bytes;
                     }
                 }
                 parallel_facts = Some(pf);

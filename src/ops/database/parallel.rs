@@ -56,6 +56,9 @@ pub struct SplitFacts {
     pub name: String,
     pub ranges: u32,
     pub rows: u64,
+    /// `pg_total_relation_size` once the table was locked.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// `data/NNNNNN.json`: where a range's rows go.
@@ -78,6 +81,8 @@ struct RangeDone {
 struct Range {
     stream: u32,
     header: RangeHeader,
+    /// The table's filenode when the snapshot was taken.
+    filenode: i64,
 }
 
 /// Split each table into ranges: at least one per worker when the table is
@@ -99,6 +104,7 @@ fn plan(tables: &[SplitTable], workers: u32) -> Vec<Range> {
                 Some((i + 1) * step)
             };
             out.push(Range {
+                filenode: t.filenode,
                 stream: out.len() as u32 + 1,
                 header: RangeHeader {
                     schema: t.schema.clone(),
@@ -197,6 +203,9 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> std::
     tar.append_data(&mut h, name, data)
 }
 
+/// Per (schema, table) numbers the workers collect.
+type Counts = Mutex<HashMap<(String, String), u64>>;
+
 /// A member a range worker hands to the writer.
 type Member = (String, Vec<u8>);
 
@@ -218,14 +227,15 @@ pub fn dump_ranges<W: Write>(
     let queue = Mutex::new(ranges.iter().cloned().collect::<VecDeque<Range>>());
     let stop = AtomicBool::new(false);
     let rows: Mutex<HashMap<(String, String), u64>> = Mutex::new(HashMap::new());
+    let sizes: Mutex<HashMap<(String, String), u64>> = Mutex::new(HashMap::new());
     let (tx, rx) = chan::bounded::<Member>(2 * workers as usize);
     let written = std::thread::scope(|scope| -> Result<()> {
         let mut handles = Vec::new();
         for _ in 0..workers.min(ranges.len() as u32).max(1) {
             let tx = tx.clone();
-            let (queue, stop, rows) = (&queue, &stop, &rows);
+            let (queue, stop, rows, sizes) = (&queue, &stop, &rows, &sizes);
             handles.push(scope.spawn(move || {
-                let r = range_worker(info, snapshot, queue, stop, cancel, rows, &tx);
+                let r = range_worker(info, snapshot, queue, stop, cancel, (rows, sizes), &tx);
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -278,6 +288,7 @@ pub fn dump_ranges<W: Write>(
     written?;
     check_cancel(cancel)?;
     let rows = rows.into_inner().unwrap_or_default();
+    let sizes = sizes.into_inner().unwrap_or_default();
     Ok(ParallelFacts {
         layout: LAYOUT.to_string(),
         workers,
@@ -291,6 +302,10 @@ pub fn dump_ranges<W: Write>(
                     .filter(|r| r.header.schema == t.schema && r.header.table == t.name)
                     .count() as u32,
                 rows: rows
+                    .get(&(t.schema.clone(), t.name.clone()))
+                    .copied()
+                    .unwrap_or(0),
+                bytes: sizes
                     .get(&(t.schema.clone(), t.name.clone()))
                     .copied()
                     .unwrap_or(0),
@@ -316,7 +331,7 @@ fn range_worker(
     queue: &Mutex<VecDeque<Range>>,
     stop: &AtomicBool,
     cancel: &AtomicBool,
-    rows: &Mutex<HashMap<(String, String), u64>>,
+    (rows, sizes): (&Counts, &Counts),
     tx: &chan::Sender<Member>,
 ) -> Result<()> {
     let pg = Pg::connect(info, CONNECT_TIMEOUT)?;
@@ -333,16 +348,41 @@ fn range_worker(
         };
         let h = &range.header;
         let table = quote_qualified(&h.schema, &h.table);
-        // A session waiting for an exclusive lock queues our share lock
-        // behind it while the snapshot holder blocks it: fail instead.
+        // Held until this session ends. NOWAIT: a session that waits for
+        // an exclusive lock (a migration) would otherwise queue us behind
+        // it for as long as it runs; pg_dump -j workers do the same.
         pg.execute(&format!("LOCK TABLE {table} IN ACCESS SHARE MODE NOWAIT"))
             .map_err(|e| {
                 Error::external(format!(
-                    "cannot read table {}.{}: another session is waiting for an exclusive lock on it ({})",
+                    "cannot read table {}.{}: it is locked by another session ({})",
                     h.schema, h.table, e.message
                 ))
-                .hint("run the backup again when the schema change is done, or set [sources.database] jobs = 1")
+                .hint("run the backup again when the schema change or maintenance on that table is done, or set [sources.database] jobs = 1 to let pg_dump wait for it")
             })?;
+        // TRUNCATE, VACUUM FULL, CLUSTER and rewriting ALTERs are not MVCC
+        // safe: after one, the snapshot would see the new (e.g. empty)
+        // table. They change the filenode; refuse rather than lose rows.
+        let now = pg.query_one_i64(&format!(
+            "SELECT pg_relation_filenode('{}'::regclass)::int8",
+            table.replace('\'', "''")
+        ))?;
+        if now != range.filenode {
+            return Err(Error::external(format!(
+                "table {}.{} was truncated or rewritten (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE) while the backup ran",
+                h.schema, h.table
+            ))
+            .hint("nothing was kept; run the backup again"));
+        }
+        if h.first_page == 0 {
+            let bytes = pg.query_one_i64(&format!(
+                "SELECT pg_total_relation_size('{}'::regclass)",
+                table.replace('\'', "''")
+            ))?;
+            sizes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((h.schema.clone(), h.table.clone()), bytes.max(0) as u64);
+        }
         let name = format!("data/{:06}", range.stream);
         let header = serde_json::to_vec(h).expect("serializes");
         tx.send((format!("{name}.json"), header))
@@ -741,6 +781,7 @@ mod tests {
             schema: "s".into(),
             name: format!("t{pages}"),
             pages,
+            filenode: 1,
             columns: vec!["a".into()],
         }
     }

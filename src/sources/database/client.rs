@@ -47,8 +47,10 @@ pub struct TableStat {
 pub struct SplitTable {
     pub schema: String,
     pub name: String,
-    /// Heap pages when the snapshot was taken.
+    /// Heap pages (`relpages`, as of the last VACUUM or ANALYZE).
     pub pages: u64,
+    /// `relfilenode` when the snapshot was taken: TRUNCATE and rewrites change it.
+    pub filenode: i64,
     /// Columns COPY reads and writes, in table order.
     pub columns: Vec<String>,
 }
@@ -208,7 +210,7 @@ impl Pg {
     /// schema then name (byte order, independent of collation).
     pub fn table_stats(&self) -> Result<Vec<TableStat>> {
         let mut stats = Vec::new();
-        for (schema, name, bytes) in self.user_tables()? {
+        for (schema, name, bytes) in self.user_tables(&[])? {
             let sql = format!("SELECT count(*) FROM {}", quote_qualified(&schema, &name));
             let row = self.query_row(&format!("count rows of {schema}.{name}"), &sql, &[])?;
             stats.push(TableStat {
@@ -226,7 +228,7 @@ impl Pg {
     /// this is for tests and deep verification only.
     pub fn table_checksums(&self) -> Result<Vec<(String, String)>> {
         let mut sums = Vec::new();
-        for (schema, name, _) in self.user_tables()? {
+        for (schema, name, _) in self.user_tables(&[])? {
             // `(r.*)::text` is the whole row even when a column is named `r`.
             let sql = format!(
                 "SELECT md5(coalesce(string_agg((r.*)::text, E'\\n' ORDER BY (r.*)::text COLLATE \"C\"), '')) FROM {} AS r",
@@ -239,16 +241,23 @@ impl Pg {
     }
 
     /// (schema, name, total bytes) of user tables, sorted in byte order.
-    fn user_tables(&self) -> Result<Vec<(String, String, u64)>> {
+    /// The size takes a share lock on the table until the transaction ends;
+    /// tables in `skip` are not touched (their size is 0).
+    fn user_tables(&self, skip: &[(String, String)]) -> Result<Vec<(String, String, u64)>> {
+        let schemas: Vec<&str> = skip.iter().map(|(s, _)| s.as_str()).collect();
+        let names: Vec<&str> = skip.iter().map(|(_, n)| n.as_str()).collect();
         let rows = self.query(
             "list tables",
-            "SELECT n.nspname::text, c.relname::text, pg_total_relation_size(c.oid)
+            "SELECT n.nspname::text, c.relname::text,
+                    CASE WHEN EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) u(s, t)
+                                       WHERE u.s = n.nspname AND u.t = c.relname)
+                         THEN 0 ELSE pg_total_relation_size(c.oid) END
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r', 'p')
                 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                 AND n.nspname NOT LIKE 'pg\\_toast%'
                 AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
-            &[],
+            &[&schemas, &names],
         )?;
         let mut tables: Vec<(String, String, u64)> = rows
             .iter()
@@ -420,7 +429,10 @@ impl Pg {
     }
 
     /// Tables whose data a parallel dump reads itself, in page ranges:
-    /// ordinary tables of at least `min_bytes` (heap only) outside the
+    /// ordinary tables of at least `min_bytes` of heap by the planner's
+    /// statistics (`relpages`: read from the catalog, so no table is locked
+    /// before pg_dump locks it; a stale value only changes how the work is
+    /// split, as the last range is open-ended) outside the
     /// system schemas, not members of an extension (pg_dump decides what of
     /// those to dump), with their dumpable columns (no dropped or generated
     /// ones) in order. Runs in this connection's transaction, so call it
@@ -429,7 +441,8 @@ impl Pg {
         let rows = self.query(
             "list large tables",
             "SELECT n.nspname::text, c.relname::text,
-                    pg_relation_size(c.oid) / current_setting('block_size')::int8,
+                    c.relpages::int8,
+                    c.relfilenode::int8,
                     array(SELECT a.attname::text FROM pg_attribute a
                            WHERE a.attrelid = c.oid AND a.attnum > 0
                              AND NOT a.attisdropped AND a.attgenerated = ''
@@ -439,7 +452,7 @@ impl Pg {
                 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                 AND n.nspname NOT LIKE 'pg\\_toast%'
                 AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-                AND pg_relation_size(c.oid) >= $1::int8
+                AND c.relpages::int8 * current_setting('block_size')::int8 >= $1::int8
                 AND NOT EXISTS (SELECT 1 FROM pg_depend d
                                  WHERE d.classid = 'pg_class'::regclass
                                    AND d.objid = c.oid AND d.deptype = 'e')",
@@ -451,7 +464,8 @@ impl Pg {
                 schema: r.get(0),
                 name: r.get(1),
                 pages: r.get::<_, i64>(2).max(0) as u64,
-                columns: r.get(3),
+                filenode: r.get::<_, i64>(3),
+                columns: r.get(4),
             })
             .filter(|t| !t.columns.is_empty())
             .collect();
@@ -469,11 +483,12 @@ impl Pg {
         Ok(row.get(0))
     }
 
-    /// Like [`Pg::table_stats`], without counting the rows of `skip`
-    /// (schema, name): their `rows` are 0 for the caller to fill in.
+    /// Like [`Pg::table_stats`], without touching the tables in `skip`
+    /// (schema, name), so no lock is taken on them: their `rows` and
+    /// `bytes` are 0 for the caller to fill in.
     pub fn table_stats_except(&self, skip: &[(String, String)]) -> Result<Vec<TableStat>> {
         let mut stats = Vec::new();
-        for (schema, name, bytes) in self.user_tables()? {
+        for (schema, name, bytes) in self.user_tables(skip)? {
             let rows = if skip.iter().any(|(s, n)| *s == schema && *n == name) {
                 0
             } else {
