@@ -219,6 +219,13 @@ fn restore_inner(
         keep: false,
     };
     let target_info = server_info.with_db(&target);
+    if facts.parallel.is_some() && req.jobs > 1 {
+        report.notes.push(format!(
+            "--jobs {} does not apply to this backup: its large tables load with the {} session(s) it was dumped with",
+            req.jobs,
+            facts.parallel.as_ref().map(|p| p.workers).unwrap_or(1)
+        ));
+    }
     job.phase(&format!("restoring into {target}"));
     let loaded = run_restore(
         artifact,
