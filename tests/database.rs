@@ -1406,8 +1406,16 @@ fn disk_full_during_the_dump_fails_cleanly() {
     db.sql(
         "CREATE TABLE blobs (id int PRIMARY KEY, b bytea);
          INSERT INTO blobs SELECT g, decode(md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text), 'hex')
-           FROM generate_series(1, 120000) g;",
+           FROM generate_series(1, 120000) g;
+         ANALYZE;",
     );
+    // pg_dump alone, and pg_dump plus range sessions.
+    for extra in ["", "jobs = 2\nsplit_table_mb = 1\n"] {
+        disk_full_case(&db, extra);
+    }
+}
+
+fn disk_full_case(db: &TestDb, extra: &str) {
     let mut sb = db.sandbox("");
     let mnt = sb.dir.path().join("smallfs");
     let Some(_umount) = SmallDisk::mount(&mnt, "2m") else {
@@ -1415,7 +1423,10 @@ fn disk_full_during_the_dump_fails_cleanly() {
         return;
     };
     sb.repo = mnt.join("repo");
-    sb.write_config(&format!("[sources.database]\nurl = \"{}\"\n", db.url()));
+    sb.write_config(&format!(
+        "[sources.database]\nurl = \"{}\"\n{extra}",
+        db.url()
+    ));
     let out = sb.run(&["backup", "--type", "database"]);
     let text = text_of(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
