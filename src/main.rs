@@ -9,6 +9,16 @@ fn main() {
         libc::umask(0o077);
     }
     let cli = lifeboat::cli::args::Cli::parse();
+    if cli.only_reads() {
+        // `lifeboat list | head`: end quietly when the reader goes away,
+        // as other command-line tools do, instead of panicking on EPIPE.
+        // Verbs that change something keep SIGPIPE ignored, so a closed
+        // pipe is an error they handle, not a kill halfway through.
+        // SAFETY: restores the default disposition of one signal.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     lifeboat::logging::init(cli.verbose);
     let code = match lifeboat::cli::run(cli) {
         Ok(code) => code,

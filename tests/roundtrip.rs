@@ -443,3 +443,39 @@ fn verify_and_deep_verify_pass_on_good_backups() {
         "verify records verified_at: {row}"
     );
 }
+
+/// `lifeboat schedule --count 20000 | head -n 1`: the reader goes away
+/// after one line; a read-only verb ends quietly instead of panicking on
+/// the broken pipe.
+#[test]
+fn read_verbs_end_quietly_when_the_pipe_closes() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.args(["schedule", "--count", "20000"]);
+    let prog = format!("{:?}", cmd.get_program());
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let mut sh = Command::new("bash");
+    sh.arg("-c").arg(format!(
+        "{prog} {} 2>err.txt | head -n 1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+        args.join(" ")
+    ));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh.current_dir(cmd.get_current_dir().unwrap_or(sb.dir.path()));
+    let out = sh.output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let dir = cmd.get_current_dir().unwrap_or(sb.dir.path()).to_path_buf();
+    let err = fs::read_to_string(dir.join("err.txt")).unwrap_or_default();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        status == "141" || status == "0",
+        "exit status {status}: {err}"
+    );
+}

@@ -25,6 +25,26 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// True for verbs that only print (list, show, status, ...): those may
+    /// simply end when their output pipe closes.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self.command,
+            Some(
+                Command::List { .. }
+                    | Command::Show { .. }
+                    | Command::Status { .. }
+                    | Command::Storage
+                    | Command::Config
+                    | Command::Schedule { .. }
+                    | Command::Audit { .. }
+                    | Command::Report { output: None, .. }
+            )
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Take a backup.
