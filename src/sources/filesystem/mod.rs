@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 mod check;
 mod extract;
+mod file_threads;
 mod index;
 mod prefetch;
 mod tarball;
