@@ -486,7 +486,7 @@ fn palette_and_wizard_errors_show_in_place() {
 
 #[test]
 fn jobs_of_other_processes_appear_live_and_can_be_cancelled() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_extra_config(SLOW_COMPRESSION);
     populate(&sb.app);
     big_tree(&sb.app.join("uploads/big"), 48);
     sb.generate_key();

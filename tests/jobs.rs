@@ -11,12 +11,12 @@ use common::*;
 use lifeboat::sources::database::testing::{test_server, ScratchDb};
 use serde_json::Value;
 
-/// Size of the "large" tree in MiB: enough for a debug build to spend
+/// Size of the "large" tree in MiB: with `SLOW_COMPRESSION`, enough for a debug build to spend
 /// several seconds on it, so another process can act while it runs.
 const BIG_MB: usize = 48;
 
 fn big_sandbox() -> Sandbox {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_extra_config(SLOW_COMPRESSION);
     populate(&sb.app);
     big_tree(&sb.app.join("uploads/big"), BIG_MB);
     sb.generate_key();

@@ -122,6 +122,22 @@ pub fn compress_writer<W: Write + Send + 'static>(
     Ok(Box::new(c))
 }
 
+/// Wrap `inner`, which buffers already, in a decompressor: zstd reads
+/// straight from its buffer instead of copying into one of its own.
+pub fn decompress_bufreader<R: io::BufRead + Send + 'static>(
+    inner: R,
+    compression: Compression,
+) -> Result<Box<dyn Read + Send>> {
+    if compression != Compression::Zstd {
+        return decompress_reader(inner, compression);
+    }
+    let mut d = zstd::stream::read::Decoder::with_buffer(inner)
+        .map_err(codec_error("start zstd decompression"))?;
+    d.window_log_max(31)
+        .map_err(codec_error("start zstd decompression"))?;
+    Ok(Box::new(d))
+}
+
 /// Wrap `inner` in a decompressor.
 pub fn decompress_reader<R: Read + Send + 'static>(
     inner: R,

@@ -8,10 +8,16 @@
 //! segment's AAD: reordering, truncation, appended data and a changed header
 //! all fail authentication, and plaintext is released one verified segment
 //! at a time.
+//!
+//! Segments are sealed and opened with ring's AES-GCM (VAES/AVX2 or AES-NI
+//! assembly, about 8 GB/s here, against about 1 GB/s for the `aes-gcm`
+//! crate, whose GHASH was 7% of a backup's CPU). The construction is the
+//! same AES-256-GCM; the small one-shot operations (key wrapping) keep
+//! `aes-gcm`, and the tests check each side against the other.
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -173,6 +179,14 @@ pub(crate) fn integrity_io(message: String) -> io::Error {
     )
 }
 
+/// The AES-256-GCM key of a stream's segments.
+fn segment_key(dk: &DataKey) -> ring::aead::LessSafeKey {
+    ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &dk.0)
+            .expect("a 32-byte key is a valid AES-256 key"),
+    )
+}
+
 fn segment_nonce(prefix: &[u8; 7], counter: u32, last: bool) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[..7].copy_from_slice(prefix);
@@ -184,7 +198,7 @@ fn segment_nonce(prefix: &[u8; 7], counter: u32, last: bool) -> [u8; 12] {
 /// Encrypting writer: header, then segments. `finish` writes the last segment.
 pub struct EncryptWriter<W: Write> {
     inner: W,
-    cipher: Aes256Gcm,
+    cipher: ring::aead::LessSafeKey,
     header: [u8; HEADER_LEN],
     prefix: [u8; 7],
     segment_size: usize,
@@ -213,7 +227,7 @@ impl<W: Write> EncryptWriter<W> {
         })?;
         Ok(EncryptWriter {
             inner,
-            cipher: Aes256Gcm::new((&dk.0).into()),
+            cipher: segment_key(dk),
             header,
             prefix,
             segment_size: segment_size as usize,
@@ -224,9 +238,15 @@ impl<W: Write> EncryptWriter<W> {
 
     fn seal_segment(&mut self, last: bool) -> io::Result<()> {
         let nonce = segment_nonce(&self.prefix, self.counter, last);
-        self.cipher
-            .encrypt_in_place(Nonce::from_slice(&nonce), &self.header, &mut self.buf)
+        let tag = self
+            .cipher
+            .seal_in_place_separate_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(&self.header),
+                &mut self.buf,
+            )
             .map_err(|_| io::Error::other("AES-GCM segment encryption failed"))?;
+        self.buf.extend_from_slice(tag.as_ref());
         self.inner.write_all(&self.buf)?;
         self.buf.clear();
         if !last {
@@ -272,7 +292,7 @@ impl<W: Write> Write for EncryptWriter<W> {
 /// verifies; truncation, reordering and a missing last segment are errors.
 pub struct DecryptReader<R: Read> {
     inner: R,
-    cipher: Aes256Gcm,
+    cipher: ring::aead::LessSafeKey,
     header: [u8; HEADER_LEN],
     prefix: [u8; 7],
     segment_size: usize,
@@ -280,6 +300,9 @@ pub struct DecryptReader<R: Read> {
     /// Verified plaintext of the current segment, served from `pos`.
     buf: Vec<u8>,
     pos: usize,
+    /// The current segment as read (ciphertext and tag): a failed open
+    /// wipes `buf`, and the precise error needs the ciphertext again.
+    raw: Vec<u8>,
     /// A byte read past a full segment to learn it was not the last.
     peeked: Option<u8>,
     done: bool,
@@ -323,37 +346,36 @@ impl<R: Read> DecryptReader<R> {
         let prefix: [u8; 7] = header[13..20].try_into().expect("7 bytes");
         Ok(DecryptReader {
             inner,
-            cipher: Aes256Gcm::new((&dk.0).into()),
+            cipher: segment_key(dk),
             header,
             prefix,
             segment_size: segment_size as usize,
             counter: 0,
             buf: Vec::with_capacity(segment_size as usize + TAG_LEN),
             pos: 0,
+            raw: Vec::with_capacity(segment_size as usize + TAG_LEN),
             peeked: None,
             done: false,
             failed: None,
         })
     }
 
-    /// Authenticate and decrypt `self.buf` (ciphertext + tag) in place as
-    /// segment `self.counter`; on failure `buf` is left untouched.
+    /// Authenticate and decrypt `self.raw` (ciphertext + tag) as segment
+    /// `self.counter` into `buf`; on failure `buf` holds nothing usable.
     fn open(&mut self, last: bool) -> bool {
         let nonce = segment_nonce(&self.prefix, self.counter, last);
-        let split = self.buf.len() - TAG_LEN;
-        let (ct, tag) = self.buf.split_at_mut(split);
+        let split = self.raw.len() - TAG_LEN;
+        self.buf.clear();
+        self.buf.extend_from_slice(&self.raw);
         let ok = self
             .cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&nonce),
-                &self.header,
-                ct,
-                aes_gcm::Tag::from_slice(tag),
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(&self.header),
+                &mut self.buf,
             )
             .is_ok();
-        if ok {
-            self.buf.truncate(split);
-        }
+        self.buf.truncate(if ok { split } else { 0 });
         ok
     }
 
@@ -361,14 +383,15 @@ impl<R: Read> DecryptReader<R> {
     fn next_segment(&mut self) -> io::Result<()> {
         let full = self.segment_size + TAG_LEN;
         self.buf.clear();
-        self.buf.resize(full, 0);
+        self.raw.clear();
+        self.raw.resize(full, 0);
         self.pos = 0;
         let mut got = 0;
         if let Some(b) = self.peeked.take() {
-            self.buf[0] = b;
+            self.raw[0] = b;
             got = 1;
         }
-        got += read_full(&mut self.inner, &mut self.buf[got..])?;
+        got += read_full(&mut self.inner, &mut self.raw[got..])?;
         // A short segment must be the last; after a full one, peek a byte.
         let mut last = got < full;
         if !last {
@@ -379,10 +402,9 @@ impl<R: Read> DecryptReader<R> {
                 self.peeked = Some(one[0]);
             }
         }
-        self.buf.truncate(got);
+        self.raw.truncate(got);
         let i = self.counter;
         if got < TAG_LEN {
-            self.buf.clear();
             return Err(integrity_io(if i == 0 && got == 0 {
                 "encrypted stream is truncated: it has a header but no segments".to_string()
             } else {
@@ -441,6 +463,26 @@ impl<R: Read> Read for DecryptReader<R> {
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// Serves verified plaintext in place, so a decompressor reading through
+/// `BufRead` takes it without another copy.
+impl<R: Read> io::BufRead for DecryptReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.buf.len() {
+            if let Some(m) = &self.failed {
+                return Err(integrity_io(m.clone()));
+            }
+            if self.done {
+                return Ok(&[]);
+            }
+            self.next_segment()?;
+        }
+        Ok(&self.buf[self.pos..])
+    }
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.buf.len());
     }
 }
 
@@ -523,6 +565,43 @@ mod tests {
         let big = random(5 * 1024 * 1024 + 3);
         let stored = seal(&dk, &big, SEGMENT_SIZE);
         assert_eq!(open(&dk, &stored), (big, None));
+    }
+
+    /// The segment format is plain AES-256-GCM: streams sealed here open
+    /// with the independent `aes-gcm` crate segment by segment, and a stream
+    /// sealed by it (as lifeboat did before ring) opens here.
+    #[test]
+    fn segments_match_the_aes_gcm_crate_both_ways() {
+        let dk = DataKey::random();
+        let data = random(3 * SEG as usize + 100);
+        let stored = seal(&dk, &data, SEG);
+        let header: [u8; HEADER_LEN] = stored[..HEADER_LEN].try_into().unwrap();
+        let prefix: [u8; 7] = header[13..20].try_into().unwrap();
+        let cipher = Aes256Gcm::new((&dk.0).into());
+        let segments: Vec<&[u8]> = stored[HEADER_LEN..].chunks(seg_len()).collect();
+        let mut plain = Vec::new();
+        for (i, seg) in segments.iter().enumerate() {
+            let nonce = segment_nonce(&prefix, i as u32, i + 1 == segments.len());
+            let payload = Payload {
+                msg: seg,
+                aad: &header,
+            };
+            plain.extend(cipher.decrypt(Nonce::from_slice(&nonce), payload).unwrap());
+        }
+        assert_eq!(plain, data);
+
+        let mut by_crate = header.to_vec();
+        let pieces: Vec<&[u8]> = data.chunks(SEG as usize).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let nonce = segment_nonce(&prefix, i as u32, i + 1 == pieces.len());
+            let payload = Payload {
+                msg: piece,
+                aad: &header,
+            };
+            by_crate.extend(cipher.encrypt(Nonce::from_slice(&nonce), payload).unwrap());
+        }
+        assert_eq!(by_crate, stored);
+        assert_eq!(open(&dk, &by_crate), (data, None));
     }
 
     #[test]

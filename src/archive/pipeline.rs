@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Sender};
 use sha2::{Digest, Sha256};
 
-use crate::archive::compress::{decompress_reader, Compressor};
+use crate::archive::compress::{decompress_bufreader, Compressor};
 use crate::archive::crypto::{integrity_io, DataKey, DecryptReader, EncryptWriter, SEGMENT_SIZE};
 use crate::archive::manifest::Compression;
 use crate::error::{Error, ErrorKind, Result};
@@ -346,12 +346,12 @@ pub fn open_stream_from<R: Read + Send + 'static>(
     data_key: Option<&DataKey>,
     max_size: Option<u64>,
 ) -> Result<Box<dyn Read + Send>> {
-    let buffered = BufReader::with_capacity(READ_BUF, source);
-    let stored: Box<dyn Read + Send> = match data_key {
-        Some(dk) => Box::new(DecryptReader::new(buffered, dk)?),
-        None => Box::new(buffered),
+    let plain = match data_key {
+        // Segments are read whole (64 KiB) and served in place: no extra
+        // buffer in front of the decryption or behind it.
+        Some(dk) => decompress_bufreader(DecryptReader::new(source, dk)?, compression)?,
+        None => decompress_bufreader(BufReader::with_capacity(READ_BUF, source), compression)?,
     };
-    let plain = decompress_reader(stored, compression)?;
     Ok(match max_size {
         Some(max) => Box::new(LimitReader {
             inner: plain,

@@ -496,7 +496,16 @@ fn write_tree(
             }
             job.advance(bytes, items)
         };
-        let (outcome, _, _) = filesystem::backup_tree(
+        // Read ahead what an incremental will store: files whose inode
+        // changed since the parent started (a second of slack for the
+        // kernel's coarse ctime clock).
+        let opts = filesystem::BackupOptions {
+            read_ahead_since: parent
+                .as_ref()
+                .map(|(m, _)| m.created_at.timestamp_nanos_opt().unwrap_or(0) - 1_000_000_000),
+            no_read_ahead: false,
+        };
+        let (outcome, _, _) = filesystem::backup_tree_with(
             &spec,
             parent_iter
                 .as_mut()
@@ -505,6 +514,7 @@ fn write_tree(
             &mut index,
             &progress,
             cancel,
+            opts,
         )?;
         job.phase("sealing");
         let (payload_sealed, _) = payload.finish()?;

@@ -415,12 +415,10 @@ pub fn extract_link_checked(
         );
     }
     let cb = |bytes: u64, items: u64| progress.advance(bytes, items);
-    // In the one-pass mode the stream is authenticated segment by segment
-    // and hashed as a whole; per-file hashes would only repeat that.
-    let opts = filesystem::ExtractOptions {
-        check_hashes: !(hash_as_read && link.manifest.encrypted),
-        superseded,
-    };
+    // Every file is checked against its SHA-256 in the index before it
+    // goes into place (on the extractor's own file thread), whatever else
+    // authenticated the stream.
+    let opts = filesystem::ExtractOptions { superseded };
     let outcome = filesystem::extract_with(&mut stream, &mut index, dest, &cb, cancel, opts)?;
     if hash_as_read {
         // Read what the tar reader left (end-of-archive padding), so the

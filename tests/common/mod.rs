@@ -353,6 +353,12 @@ impl Sandbox {
 
 /// Write `mb` MiB of incompressible random data under `dir` as files of
 /// 4 MiB each (so progress moves and safe points come often).
+/// Configuration that makes a backup of a [`big_tree`] last seconds in a
+/// debug build, so another process can act while it runs. Since segment
+/// encryption moved to ring, 48 MiB at the default level take 0.2 s; a
+/// high zstd level is real work, not a test hook.
+pub const SLOW_COMPRESSION: &str = "[compression]\nalgorithm = \"zstd\"\nlevel = 16\n";
+
 pub fn big_tree(dir: &Path, mb: usize) {
     use std::io::Read as _;
     fs::create_dir_all(dir).unwrap();

@@ -5,18 +5,18 @@
 //! outside the destination is refused, not skipped: a restore that silently
 //! drops files is worse than one that stops and says why.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File, Permissions};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
 use filetime::FileTime;
-use sha2::{Digest, Sha256};
 use tar::EntryType;
 
+use super::file_threads::{FileThreads, ToWriter};
 use super::{show, Dest, EntryKind, IndexEntry};
 use crate::error::{Error, Result};
 
@@ -43,8 +43,8 @@ impl ExtractOutcome {
     }
 }
 
-const BLOCK: usize = 4096;
-const BUF: usize = 256 * 1024;
+pub(super) const BLOCK: usize = 4096;
+pub(super) const BUF: usize = 256 * 1024;
 
 pub(crate) fn refuse(path: &[u8], reason: &str) -> Error {
     Error::refused(format!("archive entry {} refused: {reason}", show(path))).hint(
@@ -228,18 +228,18 @@ impl Place {
     }
 }
 
-fn io_err<'a>(action: &'a str, p: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+pub(super) fn io_err<'a>(action: &'a str, p: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |e| Error::io(action, p, e)
 }
 
-fn file_time(ns: i64) -> FileTime {
+pub(super) fn file_time(ns: i64) -> FileTime {
     FileTime::from_unix_time(
         ns.div_euclid(1_000_000_000),
         ns.rem_euclid(1_000_000_000) as u32,
     )
 }
 
-fn chown_fd(f: &File, uid: u32, gid: u32) {
+pub(super) fn chown_fd(f: &File, uid: u32, gid: u32) {
     // Only root can give files away; EPERM (e.g. in a user namespace) is ignored.
     unsafe {
         libc::fchown(f.as_raw_fd(), uid, gid);
@@ -256,13 +256,13 @@ fn lchown(p: &Path, uid: u32, gid: u32) {
 
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn temp_name(dir: &Path) -> PathBuf {
+pub(super) fn temp_name(dir: &Path) -> PathBuf {
     let n = TMP_SEQ.fetch_add(1, AtomicOrdering::Relaxed);
     dir.join(format!(".lifeboat-{}-{n}.tmp", std::process::id()))
 }
 
 /// Rename `tmp` over `target`, first clearing a directory standing there.
-fn replace(tmp: &Path, target: &Path) -> io::Result<()> {
+pub(super) fn replace(tmp: &Path, target: &Path) -> io::Result<()> {
     if let Ok(m) = fs::symlink_metadata(target) {
         if m.file_type().is_dir() {
             fs::remove_dir_all(target)?;
@@ -290,12 +290,7 @@ struct Ctx<'a> {
     progress: &'a dyn Fn(u64, u64),
     cancel: &'a AtomicBool,
     as_root: bool,
-    /// Reused for every file: allocating per file costs more than the I/O
-    /// on trees of small files.
-    buf: Vec<u8>,
-    /// Compare each file's SHA-256 with the index while writing it. The
-    /// caller may turn this off when the stream itself is authenticated.
-    check_hashes: bool,
+    files: FileThreads,
 }
 
 impl Ctx<'_> {
@@ -307,107 +302,74 @@ impl Ctx<'_> {
     }
 }
 
-/// Write one file's content to a temp name beside `target`, verify it, set
-/// its metadata and rename it into place. Zero 4 KiB blocks become holes.
+/// Hand one file's content to the [`FileThreads`], which write it under a
+/// temp name beside `target`, verify it, set its metadata and rename it
+/// into place.
 fn write_file<R: Read>(
     data: &mut R,
     target: &Path,
     idx: &IndexEntry,
     ctx: &mut Ctx<'_>,
 ) -> Result<()> {
-    let dir = target.parent().expect("target has a parent");
-    let tmp = temp_name(dir);
-    let res = (|| -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        let mut buf = std::mem::take(&mut ctx.buf);
-        buf.resize(BUF, 0);
-        let mut hasher = Sha256::new();
-        let (mut off, mut cursor) = (0u64, 0u64);
-        let result = (|| -> Result<()> {
-            loop {
-                let n = read_full(data, &mut buf).map_err(|e| {
-                    Error::integrity(format!(
-                        "archive entry {} cannot be read: {e}",
-                        show(&idx.path)
-                    ))
-                })?;
-                if n == 0 {
-                    break;
-                }
-                if ctx.check_hashes {
-                    hasher.update(&buf[..n]);
-                }
-                // Write each run of non-zero blocks with one call; seek over
-                // zero blocks so sparse files stay sparse.
-                let mut pos = 0;
-                while pos < n {
-                    let run_start = pos;
-                    while pos < n && !is_zero(&buf[pos..(pos + BLOCK).min(n)]) {
-                        pos = (pos + BLOCK).min(n);
-                    }
-                    if pos > run_start {
-                        let at = off + run_start as u64;
-                        if cursor != at {
-                            f.seek(SeekFrom::Start(at)).map_err(io_err("write", &tmp))?;
-                        }
-                        f.write_all(&buf[run_start..pos])
-                            .map_err(io_err("write", &tmp))?;
-                        cursor = off + pos as u64;
-                    }
-                    while pos < n && is_zero(&buf[pos..(pos + BLOCK).min(n)]) {
-                        pos = (pos + BLOCK).min(n);
-                    }
-                }
-                off += n as u64;
-                ctx.out.bytes += n as u64;
-                ctx.check_cancel()?;
-                (ctx.progress)(ctx.out.bytes, ctx.items);
-            }
-            Ok(())
-        })();
-        ctx.buf = buf;
-        result?;
-        f.set_len(off).map_err(io_err("write", &tmp))?;
-        if off != idx.size {
-            return Err(Error::integrity(format!(
-                "archive entry {} has {off} bytes but the file index says {}",
-                show(&idx.path),
-                idx.size
-            )));
-        }
-        let got = ctx.check_hashes.then(|| hex::encode(hasher.finalize()));
-        if got.is_some() && got.as_ref() != idx.sha256.as_ref() {
-            return Err(Error::integrity(format!(
-                "content of {} does not match its SHA-256 in the file index",
-                show(&idx.path)
-            ))
-            .hint("the archive is damaged; verify it and use another backup"));
-        }
-        if ctx.as_root {
-            chown_fd(&f, idx.uid, idx.gid);
-        }
-        f.set_permissions(Permissions::from_mode(idx.mode & 0o1777))
-            .map_err(io_err("set mode of", &tmp))?;
-        filetime::set_file_handle_times(&f, None, Some(file_time(idx.mtime_ns)))
-            .map_err(io_err("set mtime of", &tmp))?;
-        drop(f);
-        replace(&tmp, target).map_err(io_err("move into place", target))
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let mut buf = ctx.files.buffer();
+    if idx.size < BUF as u64 {
+        // Small: the whole content in one read (the entry ends before the
+        // buffer does) and one message.
+        let n = read_entry(data, &mut buf, idx)?;
+        check_size(n as u64, idx)?;
+        ctx.out.bytes += n as u64;
+        (ctx.progress)(ctx.out.bytes, ctx.items);
+        return ctx.files.send(ToWriter::Whole {
+            target: target.to_path_buf(),
+            idx: idx.clone(),
+            buf,
+            n,
+        });
     }
-    res
+    ctx.files.send(ToWriter::Open {
+        target: target.to_path_buf(),
+        idx: idx.clone(),
+    })?;
+    let mut off = 0u64;
+    loop {
+        if buf.is_empty() {
+            buf = ctx.files.buffer();
+        }
+        let n = read_entry(data, &mut buf, idx)?;
+        if n == 0 {
+            ctx.files.give_back(buf);
+            break;
+        }
+        ctx.files
+            .send(ToWriter::Data(std::mem::take(&mut buf), n))?;
+        off += n as u64;
+        ctx.out.bytes += n as u64;
+        ctx.check_cancel()?;
+        (ctx.progress)(ctx.out.bytes, ctx.items);
+    }
+    check_size(off, idx)?;
+    ctx.files.send(ToWriter::Close)
 }
 
-/// True when every byte is zero (written to vectorise: no early exit).
-fn is_zero(block: &[u8]) -> bool {
-    block.iter().fold(0u8, |acc, b| acc | b) == 0
+/// Fill `buf` from an entry's content; fewer bytes only at its end.
+fn read_entry<R: Read>(data: &mut R, buf: &mut [u8], idx: &IndexEntry) -> Result<usize> {
+    read_full(data, buf).map_err(|e| {
+        Error::integrity(format!(
+            "archive entry {} cannot be read: {e}",
+            show(&idx.path)
+        ))
+    })
+}
+
+fn check_size(got: u64, idx: &IndexEntry) -> Result<()> {
+    if got != idx.size {
+        return Err(Error::integrity(format!(
+            "archive entry {} has {got} bytes but the file index says {}",
+            show(&idx.path),
+            idx.size
+        )));
+    }
+    Ok(())
 }
 
 fn make_symlink(target: &Path, link: &[u8], idx: &IndexEntry, as_root: bool) -> Result<()> {
@@ -481,26 +443,12 @@ pub fn extract<R: Read>(
     )
 }
 
-/// How [`extract_with`] checks and chooses what it writes.
-#[derive(Debug, Clone, Copy)]
+/// How [`extract_with`] chooses what it writes.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ExtractOptions<'a> {
     /// Files a later link of the chain stores again or deletes: their
     /// content here would only be overwritten, so it is not written.
     pub superseded: Option<&'a std::collections::HashSet<Vec<u8>>>,
-    /// Check every file's SHA-256 against the index (default). Redundant
-    /// when the whole stream is authenticated (AES-GCM segments plus the
-    /// payload's SHA-256 from an authenticated manifest), and it costs a
-    /// core's worth of hashing on the writing thread.
-    pub check_hashes: bool,
-}
-
-impl Default for ExtractOptions<'_> {
-    fn default() -> Self {
-        ExtractOptions {
-            superseded: None,
-            check_hashes: true,
-        }
-    }
 }
 
 /// [`extract`] with options.
@@ -513,14 +461,14 @@ pub fn extract_with<R: Read>(
     opts: ExtractOptions,
 ) -> Result<ExtractOutcome> {
     let mut place = Place::new(dest, true)?;
+    let as_root = unsafe { libc::geteuid() } == 0;
     let mut ctx = Ctx {
         out: ExtractOutcome::default(),
         items: 0,
         progress,
         cancel,
-        as_root: unsafe { libc::geteuid() } == 0,
-        buf: Vec::new(),
-        check_hashes: opts.check_hashes,
+        as_root,
+        files: FileThreads::start(as_root)?,
     };
     let mut deleted = Vec::new();
     let mut dirs: Vec<(PathBuf, IndexEntry)> = Vec::new();
@@ -531,6 +479,7 @@ pub fn extract_with<R: Read>(
     };
     for entry in archive.entries().map_err(bad_tar)? {
         ctx.check_cancel()?;
+        ctx.files.check()?;
         let mut entry = entry.map_err(bad_tar)?;
         let mut path = entry.path_bytes().into_owned();
         while path.len() > 1 && path.last() == Some(&b'/') {
@@ -628,6 +577,9 @@ pub fn extract_with<R: Read>(
         ))
         .hint("the archive is truncated; verify it and use another backup"));
     }
+    // Every file in place (or the first failure) before deletions and
+    // directory metadata.
+    ctx.files.finish()?;
     for path in deleted {
         ctx.check_cancel()?;
         check_name(&path)?;

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 mod check;
 mod extract;
+mod file_threads;
 mod index;
 mod prefetch;
 mod tarball;
@@ -32,7 +33,7 @@ pub use check::{plan_restore, verify_tree, RestorePlan, TreeCheck};
 pub use extract::{extract, extract_with, ExtractOptions, ExtractOutcome};
 pub use index::{EntryKind, IndexEntry, IndexReader, IndexWriter};
 pub use prefetch::prefetch_metadata;
-pub use tarball::{backup_tree, scan_totals, BackupOutcome};
+pub use tarball::{backup_tree, backup_tree_with, scan_totals, BackupOptions, BackupOutcome};
 
 /// What to back up: absolute roots filtered by globs, plus generated files.
 #[derive(Debug, Clone, Default)]

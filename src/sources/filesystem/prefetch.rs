@@ -1,13 +1,22 @@
-//! Warm the kernel's inode and dentry caches for a tree with several
-//! threads, ahead of the (necessarily sequential, ordered) backup walk.
+//! Warm the kernel's caches ahead of the (necessarily sequential, ordered)
+//! backup walk: inodes and dentries for the whole tree, and the content of
+//! the files the backup is about to read.
 //!
 //! A cold `lstat` walk of 20,000 files costs about a second on one thread
 //! and is latency-bound, not bandwidth-bound: four threads bring it down to
 //! well under half. The walk that follows then finds everything in memory.
-//! Errors are ignored here: the real walk reports them.
+//! Reading content has the same shape: one small file after another costs a
+//! device round trip each (a cold serial read of the benchmark tree takes
+//! 4.6 s, eight parallel readers 1.7 s). Errors are ignored here: the real
+//! walk and the real reads report them.
 
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Sender};
 
 struct Queue {
     dirs: Vec<PathBuf>,
@@ -71,6 +80,69 @@ pub fn prefetch_metadata(roots: &[PathBuf], threads: usize) {
     }
 }
 
+/// Asks the kernel to read files into the page cache before the backup
+/// reads them (`posix_fadvise(WILLNEED)`), so many reads are in flight at
+/// once instead of one. Nothing is copied into this process: the hint
+/// starts the device reads and returns, and the backup's own reads find the
+/// pages cached. Dropping it stops the thread.
+pub(crate) struct ContentPrefetch {
+    tx: Option<Sender<PathBuf>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ContentPrefetch {
+    /// Start `threads` hinting threads with room for `depth` queued paths.
+    pub fn new(threads: usize, depth: usize) -> ContentPrefetch {
+        let (tx, rx) = bounded::<PathBuf>(depth);
+        let threads = (0..threads.max(1))
+            .filter_map(|_| {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name("lifeboat-prefetch".into())
+                    .spawn(move || {
+                        for path in rx {
+                            advise_will_need(&path);
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        ContentPrefetch {
+            tx: Some(tx),
+            threads,
+        }
+    }
+
+    /// Queue `path` for reading ahead; waits only while the queue is full.
+    pub fn hint(&self, path: PathBuf) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(path);
+        }
+    }
+}
+
+impl Drop for ContentPrefetch {
+    fn drop(&mut self) {
+        self.tx = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn advise_will_need(path: &std::path::Path) {
+    // O_NONBLOCK: a FIFO swapped in since the walk must not hang us.
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        unsafe {
+            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +155,17 @@ mod tests {
             std::fs::write(dir.path().join(format!("a{i}/b/c/f")), b"x").unwrap();
         }
         prefetch_metadata(&[dir.path().to_path_buf(), dir.path().join("missing")], 4);
+    }
+
+    #[test]
+    fn content_hints_ignore_missing_files_and_stop_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), vec![1u8; 100_000]).unwrap();
+        let p = ContentPrefetch::new(2, 4);
+        for _ in 0..10 {
+            p.hint(dir.path().join("f"));
+            p.hint(dir.path().join("missing"));
+        }
+        drop(p);
     }
 }

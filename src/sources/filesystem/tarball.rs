@@ -7,6 +7,7 @@
 //! cut to the declared size (the tar stays valid) and reported.
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
 
+use super::prefetch::ContentPrefetch;
 use super::walk::{short_io, WalkItem, Walker};
 use super::{path_cmp, EntryKind, IndexEntry, IndexWriter, WalkSpec};
 use crate::archive::manifest::FileStats;
@@ -26,6 +28,76 @@ use crate::error::{Error, Result};
 const CANCEL_EVERY: u64 = 4 << 20;
 /// Call progress at least every this many content bytes within a file.
 const PROGRESS_EVERY: u64 = 1 << 20;
+/// How far the walk runs ahead of the reader, so the files coming up can
+/// be read into the page cache in parallel: at most this many entries...
+const AHEAD_ITEMS: usize = 512;
+/// ...and this many bytes of files to read.
+const AHEAD_BYTES: u64 = 64 << 20;
+/// Threads issuing read-ahead hints (each hint may wait for an inode read).
+const PREFETCH_THREADS: usize = 2;
+
+/// How [`backup_tree_with`] reads the tree.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BackupOptions {
+    /// Read ahead only files whose ctime is at or after this (ns since the
+    /// epoch): in an incremental, the parent's start, so the unchanged files
+    /// it will not read are not fetched either. None reads ahead every file.
+    pub read_ahead_since: Option<i64>,
+    /// Do not read ahead at all.
+    pub no_read_ahead: bool,
+}
+
+/// The walk, run ahead of the reader by a bounded window; files entering
+/// the window are handed to the prefetcher.
+struct Lookahead<'a> {
+    walker: Walker<'a>,
+    queue: VecDeque<(WalkItem<'a>, u64)>,
+    queued_bytes: u64,
+    prefetch: Option<ContentPrefetch>,
+    since: Option<i64>,
+    done: bool,
+}
+
+impl<'a> Lookahead<'a> {
+    fn new(walker: Walker<'a>, opts: BackupOptions) -> Self {
+        Lookahead {
+            walker,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            prefetch: (!opts.no_read_ahead)
+                .then(|| ContentPrefetch::new(PREFETCH_THREADS, AHEAD_ITEMS)),
+            since: opts.read_ahead_since,
+            done: false,
+        }
+    }
+
+    fn next(&mut self) -> Option<WalkItem<'a>> {
+        while !self.done && self.queue.len() < AHEAD_ITEMS && self.queued_bytes < AHEAD_BYTES {
+            let Some(item) = self.walker.next() else {
+                self.done = true;
+                break;
+            };
+            let mut ahead = 0;
+            if let (Some(prefetch), EntryKind::File, Some(m)) =
+                (&self.prefetch, item.kind, &item.meta)
+            {
+                if self
+                    .since
+                    .is_none_or(|t| ns(m.ctime(), m.ctime_nsec()) >= t)
+                    && m.len() > 0
+                {
+                    prefetch.hint(item.abs.clone());
+                    ahead = m.len();
+                }
+            }
+            self.queued_bytes += ahead;
+            self.queue.push_back((item, ahead));
+        }
+        let (item, ahead) = self.queue.pop_front()?;
+        self.queued_bytes -= ahead;
+        Some(item)
+    }
+}
 
 /// What a backup found and stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -319,7 +391,28 @@ pub fn backup_tree<T: Write, I: Write>(
     progress: &dyn Fn(u64, u64),
     cancel: &AtomicBool,
 ) -> Result<(BackupOutcome, T, I)> {
-    let mut walker = Walker::new(spec)?;
+    backup_tree_with(
+        spec,
+        parent,
+        tar_out,
+        index_out,
+        progress,
+        cancel,
+        BackupOptions::default(),
+    )
+}
+
+/// [`backup_tree`] with options.
+pub fn backup_tree_with<T: Write, I: Write>(
+    spec: &WalkSpec,
+    parent: Option<&mut dyn Iterator<Item = Result<IndexEntry>>>,
+    tar_out: T,
+    index_out: I,
+    progress: &dyn Fn(u64, u64),
+    cancel: &AtomicBool,
+    opts: BackupOptions,
+) -> Result<(BackupOutcome, T, I)> {
+    let mut walk = Lookahead::new(Walker::new(spec)?, opts);
     let mut parent = ParentCursor {
         it: parent,
         peeked: None,
@@ -340,7 +433,7 @@ pub fn backup_tree<T: Write, I: Write>(
     let egid = unsafe { libc::getegid() };
     let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
 
-    for item in walker.by_ref() {
+    while let Some(item) = walk.next() {
         prog.check_cancel()?;
         let prev = parent.advance_to(&item.archive, &mut index, &mut stats)?;
         let written = match item.kind {
@@ -391,7 +484,8 @@ pub fn backup_tree<T: Write, I: Write>(
             (prog.report)(prog.bytes, prog.items);
         }
     }
-    warnings.splice(0..0, walker.warnings.drain(..));
+    drop(walk.prefetch.take());
+    warnings.splice(0..0, walk.walker.warnings.drain(..));
     // Whatever is left of the parent is gone now.
     while let Some(p) = parent.peek()? {
         let p = p.clone();

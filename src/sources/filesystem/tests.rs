@@ -614,3 +614,93 @@ fn in_place_restore_puts_the_tree_back() {
     let check = verify_tree(&mut IndexReader::new(&index[..]), &Dest::InPlace).unwrap();
     assert!(check.problems.is_empty(), "{:?}", check.problems);
 }
+
+/// Content that does not match its SHA-256 in the index fails the restore
+/// with that error, and the file is never moved into place, whether it is
+/// small (handed over whole) or large (handed over in pieces), first or
+/// last in the archive.
+#[test]
+fn content_not_matching_its_index_hash_is_refused_and_not_placed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a-small.txt"), b"small and honest").unwrap();
+    fs::write(src.join("b-large.bin"), vec![7u8; 3 * MIB as usize + 5]).unwrap();
+    fs::write(src.join("c-after.txt"), b"written after").unwrap();
+    let (_, tar, index) = backup(&spec(&src), None);
+    for victim in ["a-small.txt", "b-large.bin", "c-after.txt"] {
+        // Same size, different content: only the hash can tell.
+        let mut forged = entries(&index);
+        for e in forged.iter_mut() {
+            if e.path.ends_with(victim.as_bytes()) {
+                e.sha256 = Some("0".repeat(64));
+            }
+        }
+        let mut w = IndexWriter::new(Vec::new());
+        for e in &forged {
+            w.write(e).unwrap();
+        }
+        let forged = w.finish().unwrap();
+        let dest = tmp.path().join(format!("dest-{victim}"));
+        let err = restore(&tar, &forged, &dest).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Integrity, "{}", err.message);
+        assert!(
+            err.message.ends_with(&format!(
+                "{victim} does not match its SHA-256 in the file index"
+            )),
+            "{}",
+            err.message
+        );
+        let placed = under(&dest, &src);
+        assert!(!placed.join(victim).exists(), "{victim} was put in place");
+        // No temp files are left behind either.
+        let leftovers: Vec<_> = fs::read_dir(&placed)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".lifeboat-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+/// Reading ahead is only a hint to the kernel: the archive and index come
+/// out byte for byte the same with and without it, full and incremental.
+#[test]
+fn read_ahead_does_not_change_what_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    for i in 0..300 {
+        fs::write(src.join(format!("f{i:03}")), format!("file {i}").repeat(i)).unwrap();
+    }
+    let cancel = AtomicBool::new(false);
+    let run = |parent: Option<&[u8]>, opts: BackupOptions| {
+        let mut reader = parent.map(IndexReader::new);
+        let parent = reader.as_mut().map(|r| r as &mut dyn Iterator<Item = _>);
+        let (out, tar, index) = backup_tree_with(
+            &spec(&src),
+            parent,
+            Vec::new(),
+            Vec::new(),
+            &no_progress,
+            &cancel,
+            opts,
+        )
+        .unwrap();
+        (out, tar, index)
+    };
+    let off = BackupOptions {
+        no_read_ahead: true,
+        ..Default::default()
+    };
+    let full = run(None, BackupOptions::default());
+    assert_eq!(full, run(None, off));
+    fs::write(src.join("f007"), b"changed").unwrap();
+    let since = BackupOptions {
+        read_ahead_since: Some(0),
+        ..Default::default()
+    };
+    let incr = run(Some(&full.2), since);
+    assert_eq!(incr, run(Some(&full.2), off));
+    assert_eq!(incr.0.stats.unchanged, full.0.stats.files - 1);
+}

@@ -1,0 +1,450 @@
+//! Writing restored files off the thread that parses the archive.
+//!
+//! A restore's work is decoding (decryption, decompression), parsing the
+//! tar, writing files and checking each file's SHA-256 against the index.
+//! On one thread after the decoder, parsing, writing and hashing queue up
+//! behind each other while the second core idles; here they are stages of
+//! a pipeline joined by bounded channels, so memory stays at a few MiB.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use sha2::{Digest, Sha256};
+
+use super::extract::{chown_fd, file_time, io_err, replace, temp_name, BLOCK, BUF};
+use super::{show, IndexEntry};
+use crate::error::{Error, ErrorKind, Result};
+
+/// What the extraction thread sends the writer thread, per file: `Open`,
+/// its content in order, `Close`.
+pub(super) enum ToWriter {
+    Open {
+        target: PathBuf,
+        idx: IndexEntry,
+    },
+    /// A whole small file in one message (most files of a tree): three
+    /// hand-offs, and so thread wake-ups, become one.
+    Whole {
+        target: PathBuf,
+        idx: IndexEntry,
+        buf: Vec<u8>,
+        n: usize,
+    },
+    /// A buffer and how many of its bytes are content.
+    Data(Vec<u8>, usize),
+    Close,
+}
+
+/// What the writer thread sends the finishing thread: the content it
+/// wrote, then the file.
+enum ToFinisher {
+    Data(Vec<u8>, usize),
+    End(Written),
+    /// A whole small file: its content, then the file.
+    Whole(Vec<u8>, usize, Written),
+}
+
+/// A file whose content is in its temp file, waiting to be checked and
+/// moved into place.
+struct Written {
+    file: File,
+    tmp: PathBuf,
+    target: PathBuf,
+    idx: IndexEntry,
+}
+
+/// A file the writer thread is writing.
+struct Open {
+    file: File,
+    tmp: PathBuf,
+    target: PathBuf,
+    idx: IndexEntry,
+    /// Content bytes received, and where the file's write position is.
+    off: u64,
+    cursor: u64,
+}
+
+/// Messages queued between two threads; with `BUF`-byte buffers this
+/// bounds what is in flight (and the temp files open) to a few MiB.
+const FILE_QUEUE: usize = 8;
+
+/// Writing files, off the thread that parses the archive, in two stages:
+///
+/// - the writer creates each file under a temp name beside its target and
+///   writes its content (runs of zero blocks become holes);
+/// - the finisher hashes that content, compares it with the file index,
+///   sets owner, mode and mtime, and only then renames the file into place.
+///
+/// With decoding on a thread of its own as well, the restore's work (decode,
+/// parse, write, hash) spreads over both cores instead of queueing on one.
+/// The checks are the ones that ran inline before: a file whose SHA-256 does
+/// not match is never renamed into place, and the restore fails with the
+/// same error (it surfaces at the next entry or at the end). When the
+/// restore stops early, files not yet in place are removed, not renamed.
+pub(super) struct FileThreads {
+    tx: Option<Sender<ToWriter>>,
+    /// Buffers come back here once hashed.
+    recycle: Receiver<Vec<u8>>,
+    recycle_tx: Sender<Vec<u8>>,
+    failed: Arc<Mutex<Option<Error>>>,
+    abort: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// State shared by the two file threads.
+#[derive(Clone)]
+struct Shared {
+    failed: Arc<Mutex<Option<Error>>>,
+    abort: Arc<AtomicBool>,
+    recycle: Sender<Vec<u8>>,
+}
+
+impl Shared {
+    /// Stop writing: the restore failed or is being abandoned.
+    fn stopped(&self) -> bool {
+        self.abort.load(AtomicOrdering::Relaxed) || self.failed.lock().unwrap().is_some()
+    }
+    /// Keep the first failure.
+    fn fail(&self, e: Error) {
+        let mut f = self.failed.lock().unwrap();
+        if f.is_none() {
+            *f = Some(e);
+        }
+    }
+}
+
+impl FileThreads {
+    pub(super) fn start(as_root: bool) -> Result<FileThreads> {
+        let (tx, rx) = bounded::<ToWriter>(FILE_QUEUE);
+        let (fin_tx, fin_rx) = bounded::<ToFinisher>(FILE_QUEUE);
+        let (recycle_tx, recycle) = bounded::<Vec<u8>>(2 * FILE_QUEUE + 4);
+        let shared = Shared {
+            failed: Arc::new(Mutex::new(None)),
+            abort: Arc::new(AtomicBool::new(false)),
+            recycle: recycle_tx.clone(),
+        };
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("start the restore's {name} thread: {e}"),
+                    )
+                })
+        };
+        let writer = {
+            let shared = shared.clone();
+            spawn(
+                "lifeboat-write",
+                Box::new(move || write_files(rx, fin_tx, &shared)),
+            )?
+        };
+        let finisher = {
+            let shared = shared.clone();
+            spawn(
+                "lifeboat-finish",
+                Box::new(move || finish_files(fin_rx, &shared, as_root)),
+            )?
+        };
+        Ok(FileThreads {
+            tx: Some(tx),
+            recycle,
+            recycle_tx,
+            failed: shared.failed,
+            abort: shared.abort,
+            threads: vec![writer, finisher],
+        })
+    }
+
+    /// A buffer of `BUF` bytes, reused when one has come back.
+    pub(super) fn buffer(&self) -> Vec<u8> {
+        let mut b = self.recycle.try_recv().unwrap_or_default();
+        b.resize(BUF, 0);
+        b
+    }
+
+    /// Return a buffer that was not handed over.
+    pub(super) fn give_back(&self, buf: Vec<u8>) {
+        let _ = self.recycle_tx.try_send(buf);
+    }
+
+    /// The first failure of the file threads so far, if any. Once it has
+    /// been reported, nothing more is moved into place.
+    pub(super) fn check(&self) -> Result<()> {
+        let mut failed = self.failed.lock().unwrap();
+        match failed.take() {
+            Some(e) => {
+                self.abort.store(true, AtomicOrdering::Relaxed);
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn send(&self, msg: ToWriter) -> Result<()> {
+        let tx = self.tx.as_ref().expect("sender lives until finish");
+        if tx.send(msg).is_err() {
+            self.check()?;
+            return Err(Error::new(
+                ErrorKind::Io,
+                "the restore's writer thread stopped unexpectedly".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Wait until every file handed over is in place; the first failure.
+    pub(super) fn finish(&mut self) -> Result<()> {
+        self.join()?;
+        self.check()
+    }
+
+    fn join(&mut self) -> Result<()> {
+        self.tx = None;
+        let mut panicked = false;
+        for t in self.threads.drain(..) {
+            panicked |= t.join().is_err();
+        }
+        if panicked {
+            return Err(Error::new(
+                ErrorKind::Io,
+                "a restore file thread panicked".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FileThreads {
+    fn drop(&mut self) {
+        // Extraction failed or was cancelled: files not yet in place stay out.
+        self.abort.store(true, AtomicOrdering::Relaxed);
+        let _ = self.join();
+    }
+}
+
+/// The writer thread: create, write, hand over to the finisher.
+fn write_files(rx: Receiver<ToWriter>, fin: Sender<ToFinisher>, shared: &Shared) {
+    let mut cur: Option<Open> = None;
+    for msg in rx {
+        // A file still open here was abandoned (its content cut short).
+        if matches!(msg, ToWriter::Open { .. } | ToWriter::Whole { .. }) {
+            if let Some(o) = cur.take() {
+                discard(o);
+            }
+        }
+        let sent = match msg {
+            ToWriter::Open { target, idx } => {
+                if !shared.stopped() {
+                    cur = create_temp(target, idx).map_err(|e| shared.fail(e)).ok();
+                }
+                Ok(())
+            }
+            ToWriter::Whole {
+                target,
+                idx,
+                buf,
+                n,
+            } => {
+                let written = if shared.stopped() {
+                    None
+                } else {
+                    create_temp(target, idx)
+                        .and_then(|o| complete(o, &buf[..n]))
+                        .map_err(|e| shared.fail(e))
+                        .ok()
+                };
+                match written {
+                    Some(w) => fin.send(ToFinisher::Whole(buf, n, w)).map_err(|e| e.0),
+                    None => {
+                        let _ = shared.recycle.try_send(buf);
+                        Ok(())
+                    }
+                }
+            }
+            ToWriter::Data(buf, n) => match cur.as_mut() {
+                Some(o) => match write_runs(o, &buf[..n]) {
+                    Ok(()) => fin.send(ToFinisher::Data(buf, n)).map_err(|e| e.0),
+                    Err(e) => {
+                        shared.fail(e);
+                        discard(cur.take().expect("open file"));
+                        let _ = shared.recycle.try_send(buf);
+                        Ok(())
+                    }
+                },
+                None => {
+                    let _ = shared.recycle.try_send(buf);
+                    Ok(())
+                }
+            },
+            ToWriter::Close => match cur.take() {
+                Some(o) => match complete(o, &[]) {
+                    Ok(w) => fin.send(ToFinisher::End(w)).map_err(|e| e.0),
+                    Err(e) => {
+                        shared.fail(e);
+                        Ok(())
+                    }
+                },
+                None => Ok(()),
+            },
+        };
+        // The finisher is gone (it only stops when the restore does):
+        // remove what could not be handed over and stop.
+        if let Err(unsent) = sent {
+            if let ToFinisher::End(w) | ToFinisher::Whole(_, _, w) = unsent {
+                let _ = fs::remove_file(&w.tmp);
+            }
+            break;
+        }
+    }
+    // Stopped mid-file (the restore failed or was cancelled).
+    if let Some(o) = cur.take() {
+        discard(o);
+    }
+}
+
+/// Create the temp file that will become `target`.
+fn create_temp(target: PathBuf, idx: IndexEntry) -> Result<Open> {
+    let dir = target.parent().expect("target has a parent");
+    let tmp = temp_name(dir);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(io_err("create", &tmp))?;
+    Ok(Open {
+        file,
+        tmp,
+        target,
+        idx,
+        off: 0,
+        cursor: 0,
+    })
+}
+
+/// Write the rest of a file's content and close it for the finisher; on
+/// failure the temp file is removed.
+fn complete(mut o: Open, rest: &[u8]) -> Result<Written> {
+    let res = write_runs(&mut o, rest).and_then(|()| {
+        // A file ending in a hole needs its length set.
+        if o.cursor != o.off {
+            o.file.set_len(o.off).map_err(io_err("write", &o.tmp))
+        } else {
+            Ok(())
+        }
+    });
+    match res {
+        Ok(()) => Ok(Written {
+            file: o.file,
+            tmp: o.tmp,
+            target: o.target,
+            idx: o.idx,
+        }),
+        Err(e) => {
+            discard(o);
+            Err(e)
+        }
+    }
+}
+
+/// Close and remove a temp file that will not be finished.
+fn discard(o: Open) {
+    drop(o.file);
+    let _ = fs::remove_file(&o.tmp);
+}
+
+/// Write each run of non-zero blocks of `data` with one call; seek over
+/// zero blocks so sparse files stay sparse.
+fn write_runs(o: &mut Open, data: &[u8]) -> Result<()> {
+    let n = data.len();
+    let mut pos = 0;
+    while pos < n {
+        let run_start = pos;
+        while pos < n && !is_zero(&data[pos..(pos + BLOCK).min(n)]) {
+            pos = (pos + BLOCK).min(n);
+        }
+        if pos > run_start {
+            let at = o.off + run_start as u64;
+            if o.cursor != at {
+                o.file
+                    .seek(SeekFrom::Start(at))
+                    .map_err(io_err("write", &o.tmp))?;
+            }
+            o.file
+                .write_all(&data[run_start..pos])
+                .map_err(io_err("write", &o.tmp))?;
+            o.cursor = o.off + pos as u64;
+        }
+        while pos < n && is_zero(&data[pos..(pos + BLOCK).min(n)]) {
+            pos = (pos + BLOCK).min(n);
+        }
+    }
+    o.off += n as u64;
+    Ok(())
+}
+
+/// The finishing thread: hash, check, set metadata, rename into place.
+fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
+    let mut hasher = Sha256::new();
+    for msg in rx {
+        let w = match msg {
+            ToFinisher::Data(buf, n) => {
+                hasher.update(&buf[..n]);
+                let _ = shared.recycle.try_send(buf);
+                continue;
+            }
+            ToFinisher::Whole(buf, n, w) => {
+                hasher.update(&buf[..n]);
+                let _ = shared.recycle.try_send(buf);
+                w
+            }
+            ToFinisher::End(w) => w,
+        };
+        let digest = std::mem::take(&mut hasher).finalize();
+        if shared.stopped() {
+            let _ = fs::remove_file(&w.tmp);
+            continue;
+        }
+        if let Err(e) = finish_file(&w, &hex::encode(digest), as_root) {
+            let _ = fs::remove_file(&w.tmp);
+            shared.fail(e);
+        }
+    }
+}
+
+/// Check a written file against its index entry, set its metadata and
+/// rename it into place.
+fn finish_file(w: &Written, sha256: &str, as_root: bool) -> Result<()> {
+    let idx = &w.idx;
+    if Some(sha256) != idx.sha256.as_deref() {
+        return Err(Error::integrity(format!(
+            "content of {} does not match its SHA-256 in the file index",
+            show(&idx.path)
+        ))
+        .hint("the archive is damaged; verify it and use another backup"));
+    }
+    if as_root {
+        chown_fd(&w.file, idx.uid, idx.gid);
+    }
+    w.file
+        .set_permissions(Permissions::from_mode(idx.mode & 0o1777))
+        .map_err(io_err("set mode of", &w.tmp))?;
+    filetime::set_file_handle_times(&w.file, None, Some(file_time(idx.mtime_ns)))
+        .map_err(io_err("set mtime of", &w.tmp))?;
+    replace(&w.tmp, &w.target).map_err(io_err("move into place", &w.target))
+}
+
+/// True when every byte is zero (written to vectorise: no early exit).
+fn is_zero(block: &[u8]) -> bool {
+    block.iter().fold(0u8, |acc, b| acc | b) == 0
+}
