@@ -444,11 +444,24 @@ pub fn extract<R: Read>(
 }
 
 /// How [`extract_with`] chooses what it writes.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ExtractOptions<'a> {
     /// Files a later link of the chain stores again or deletes: their
     /// content here would only be overwritten, so it is not written.
     pub superseded: Option<&'a std::collections::HashSet<Vec<u8>>>,
+    /// Check every file's SHA-256 against the index before it goes into
+    /// place (default). Off only where the caller has authenticated every
+    /// byte of the stream before it reaches the extractor.
+    pub check_hashes: bool,
+}
+
+impl Default for ExtractOptions<'_> {
+    fn default() -> Self {
+        ExtractOptions {
+            superseded: None,
+            check_hashes: true,
+        }
+    }
 }
 
 /// [`extract`] with options.
@@ -468,7 +481,7 @@ pub fn extract_with<R: Read>(
         progress,
         cancel,
         as_root,
-        files: FileThreads::start(as_root)?,
+        files: FileThreads::start(as_root, opts.check_hashes)?,
     };
     let mut deleted = Vec::new();
     let mut dirs: Vec<(PathBuf, IndexEntry)> = Vec::new();

@@ -120,7 +120,7 @@ impl Shared {
 }
 
 impl FileThreads {
-    pub(super) fn start(as_root: bool) -> Result<FileThreads> {
+    pub(super) fn start(as_root: bool, check_hashes: bool) -> Result<FileThreads> {
         let (tx, rx) = bounded::<ToWriter>(FILE_QUEUE);
         let (fin_tx, fin_rx) = bounded::<ToFinisher>(FILE_QUEUE);
         let (recycle_tx, recycle) = bounded::<Vec<u8>>(2 * FILE_QUEUE + 4);
@@ -151,7 +151,7 @@ impl FileThreads {
             let shared = shared.clone();
             spawn(
                 "lifeboat-finish",
-                Box::new(move || finish_files(fin_rx, &shared, as_root)),
+                Box::new(move || finish_files(fin_rx, &shared, as_root, check_hashes)),
             )?
         };
         Ok(FileThreads {
@@ -394,17 +394,21 @@ fn write_runs(o: &mut Open, data: &[u8]) -> Result<()> {
 }
 
 /// The finishing thread: hash, check, set metadata, rename into place.
-fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
+fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool, check_hashes: bool) {
     let mut hasher = Sha256::new();
     for msg in rx {
         let w = match msg {
             ToFinisher::Data(buf, n) => {
-                hasher.update(&buf[..n]);
+                if check_hashes {
+                    hasher.update(&buf[..n]);
+                }
                 let _ = shared.recycle.try_send(buf);
                 continue;
             }
             ToFinisher::Whole(buf, n, w) => {
-                hasher.update(&buf[..n]);
+                if check_hashes {
+                    hasher.update(&buf[..n]);
+                }
                 let _ = shared.recycle.try_send(buf);
                 w
             }
@@ -415,7 +419,8 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
             let _ = fs::remove_file(&w.tmp);
             continue;
         }
-        if let Err(e) = finish_file(&w, &hex::encode(digest), as_root) {
+        let sha = check_hashes.then(|| hex::encode(digest));
+        if let Err(e) = finish_file(&w, sha.as_deref(), as_root) {
             let _ = fs::remove_file(&w.tmp);
             shared.fail(e);
         }
@@ -424,9 +429,9 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
 
 /// Check a written file against its index entry, set its metadata and
 /// rename it into place.
-fn finish_file(w: &Written, sha256: &str, as_root: bool) -> Result<()> {
+fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool) -> Result<()> {
     let idx = &w.idx;
-    if Some(sha256) != idx.sha256.as_deref() {
+    if sha256.is_some() && sha256 != idx.sha256.as_deref() {
         return Err(Error::integrity(format!(
             "content of {} does not match its SHA-256 in the file index",
             show(&idx.path)
