@@ -1707,17 +1707,27 @@ fn backup_held_at_gate(db: &TestDb, sb: &Sandbox) -> (std::process::Child, Pg) {
     gate.execute("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;")
         .unwrap();
     let child = sb.spawn(&["--json", "backup", "--type", "database"]);
+    wait_for_lock_wait(
+        db,
+        "pg_dump waiting for the gate lock",
+        "application_name = 'pg_dump'",
+    );
+    (child, gate)
+}
+
+/// Wait until a session of `db` matching `which` (SQL on pg_stat_activity)
+/// waits for a lock.
+fn wait_for_lock_wait(db: &TestDb, what: &str, which: &str) {
     let admin = connect(&db.admin);
-    wait_for(30, "pg_dump waiting for the gate lock", || {
+    wait_for(30, what, || {
         let n = admin
             .query_one_i64(&format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'pg_dump' AND wait_event_type = 'Lock'",
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND {which} AND wait_event_type = 'Lock'",
                 db.name
             ))
             .unwrap();
         (n > 0).then_some(())
     });
-    (child, gate)
 }
 
 /// `big` (split into ranges) and `gate`; with `gate_first`, pg_dump held
@@ -1785,16 +1795,11 @@ fn parallel_dump_does_not_queue_behind_a_waiting_migration() {
         let info = db.info();
         std::thread::spawn(move || connect(&info).execute("ALTER TABLE big ADD COLUMN extra int"))
     };
-    let admin = connect(&db.admin);
-    wait_for(30, "the migration waiting", || {
-        let n = admin
-            .query_one_i64(&format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'ALTER TABLE big%' AND wait_event_type = 'Lock'",
-                db.name
-            ))
-            .unwrap();
-        (n > 0).then_some(())
-    });
+    wait_for_lock_wait(
+        &db,
+        "the migration waiting",
+        "query LIKE 'ALTER TABLE big%'",
+    );
     gate.execute("COMMIT").unwrap();
     // pg_dump locked `big` before the migration queued, so it finishes; a
     // range session would wait behind the migration, which waits for the
