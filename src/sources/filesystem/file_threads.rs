@@ -144,7 +144,14 @@ impl FileThreads {
             let shared = shared.clone();
             spawn(
                 "lifeboat-write",
-                Box::new(move || write_files(rx, fin_tx, &shared)),
+                Box::new(move || {
+                    let hand = Hand {
+                        fin: fin_tx,
+                        check_hashes,
+                        as_root,
+                    };
+                    write_files(rx, hand, &shared)
+                }),
             )?
         };
         let finisher = {
@@ -231,8 +238,44 @@ impl Drop for FileThreads {
     }
 }
 
+/// Where the writer puts a written file: to the finisher thread when the
+/// content is to be hashed, else finished on the writer thread itself (one
+/// hand-off per file fewer).
+struct Hand {
+    fin: Sender<ToFinisher>,
+    check_hashes: bool,
+    as_root: bool,
+}
+
+impl Hand {
+    /// Like `Sender::send`: the message back if the finisher is gone.
+    fn send(&self, msg: ToFinisher, shared: &Shared) -> std::result::Result<(), Box<ToFinisher>> {
+        if self.check_hashes {
+            return self.fin.send(msg).map_err(|e| Box::new(e.0));
+        }
+        let w = match msg {
+            ToFinisher::Data(buf, _) => {
+                let _ = shared.recycle.try_send(buf);
+                return Ok(());
+            }
+            ToFinisher::Whole(buf, _, w) => {
+                let _ = shared.recycle.try_send(buf);
+                w
+            }
+            ToFinisher::End(w) => w,
+        };
+        if shared.stopped() {
+            let _ = fs::remove_file(&w.tmp);
+        } else if let Err(e) = finish_file(&w, None, self.as_root) {
+            let _ = fs::remove_file(&w.tmp);
+            shared.fail(e);
+        }
+        Ok(())
+    }
+}
+
 /// The writer thread: create, write, hand over to the finisher.
-fn write_files(rx: Receiver<ToWriter>, fin: Sender<ToFinisher>, shared: &Shared) {
+fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
     let mut cur: Option<Open> = None;
     for msg in rx {
         // A file still open here was abandoned (its content cut short).
@@ -263,7 +306,7 @@ fn write_files(rx: Receiver<ToWriter>, fin: Sender<ToFinisher>, shared: &Shared)
                         .ok()
                 };
                 match written {
-                    Some(w) => fin.send(ToFinisher::Whole(buf, n, w)).map_err(|e| e.0),
+                    Some(w) => fin.send(ToFinisher::Whole(buf, n, w), shared),
                     None => {
                         let _ = shared.recycle.try_send(buf);
                         Ok(())
@@ -272,7 +315,7 @@ fn write_files(rx: Receiver<ToWriter>, fin: Sender<ToFinisher>, shared: &Shared)
             }
             ToWriter::Data(buf, n) => match cur.as_mut() {
                 Some(o) => match write_runs(o, &buf[..n]) {
-                    Ok(()) => fin.send(ToFinisher::Data(buf, n)).map_err(|e| e.0),
+                    Ok(()) => fin.send(ToFinisher::Data(buf, n), shared),
                     Err(e) => {
                         shared.fail(e);
                         discard(cur.take().expect("open file"));
@@ -287,7 +330,7 @@ fn write_files(rx: Receiver<ToWriter>, fin: Sender<ToFinisher>, shared: &Shared)
             },
             ToWriter::Close => match cur.take() {
                 Some(o) => match complete(o, &[]) {
-                    Ok(w) => fin.send(ToFinisher::End(w)).map_err(|e| e.0),
+                    Ok(w) => fin.send(ToFinisher::End(w), shared),
                     Err(e) => {
                         shared.fail(e);
                         Ok(())
@@ -299,7 +342,7 @@ fn write_files(rx: Receiver<ToWriter>, fin: Sender<ToFinisher>, shared: &Shared)
         // The finisher is gone (it only stops when the restore does):
         // remove what could not be handed over and stop.
         if let Err(unsent) = sent {
-            if let ToFinisher::End(w) | ToFinisher::Whole(_, _, w) = unsent {
+            if let ToFinisher::End(w) | ToFinisher::Whole(_, _, w) = *unsent {
                 let _ = fs::remove_file(&w.tmp);
             }
             break;
