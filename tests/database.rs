@@ -361,15 +361,7 @@ fn round_trip_custom_encrypted_equal() {
         .any(|t| t["schema"] == "app" && t["name"] == "Mixed Case \"Quoted\" Table"));
 
     let target = format!("{}_copy", db.name);
-    let out = sb.ok(&[
-        "restore",
-        "--type",
-        "database",
-        "--id",
-        &id_of(&rep),
-        "--target-db",
-        &target,
-    ]);
+    let out = restore_new(&sb, &id_of(&rep), &target, &[]);
     assert!(out.contains(&target), "{out}");
     assert_equal_dbs(&admin, &db.name, &target, true);
     if trgm {
@@ -431,15 +423,7 @@ fn round_trip_plain_gzip_equal() {
     assert_eq!(&raw[..2], &[0x1f, 0x8b]);
 
     let target = format!("{}_plain", db.name);
-    sb.ok(&[
-        "restore",
-        "--type",
-        "database",
-        "--id",
-        &id_of(&rep),
-        "--target-db",
-        &target,
-    ]);
+    restore_new(&sb, &id_of(&rep), &target, &[]);
     assert_equal_dbs(&admin, &db.name, &target, true);
     // Deep verification works for plain dumps too.
     let out = sb.run(&["verify", "--deep", &id_of(&rep)]);
@@ -450,6 +434,22 @@ fn round_trip_plain_gzip_equal() {
 }
 
 // ---------------------------------------------------------------- 2. in place
+
+/// `restore --type database --id ID --target-db TARGET [extra...]`, which
+/// must succeed; its output.
+fn restore_new(sb: &Sandbox, id: &str, target: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "restore",
+        "--type",
+        "database",
+        "--id",
+        id,
+        "--target-db",
+        target,
+    ];
+    args.extend_from_slice(extra);
+    sb.ok(&args)
+}
 
 fn small_db(admin: &ConnInfo) -> TestDb {
     let db = TestDb::create(admin, "lbip");
@@ -1064,10 +1064,19 @@ fn existing_target_database_is_refused() {
 fn tampered_dump_is_refused_before_any_database() {
     let Some(admin) = test_server() else { return };
     let db = small_db(&admin);
-    for format in ["custom", "plain"] {
-        let sb = db.sandbox(&format!("format = \"{format}\"\n"));
+    // A table big enough to be read in ranges by a parallel dump.
+    db.sql("CREATE TABLE wide AS SELECT g AS id, repeat('w', 200) AS pad FROM generate_series(1, 20000) g; ANALYZE;");
+    let parallel = "jobs = 2\nsplit_table_mb = 1\n";
+    for (format, extra) in [("custom", ""), ("plain", ""), ("custom", parallel)] {
+        let sb = db.sandbox(&format!("format = \"{format}\"\n{extra}"));
         let rep = sb.backup("database", &[]);
         assert_eq!(rep["encrypted"], false);
+        let m = read_json(&manifest_of(&file_of(&rep)));
+        assert_eq!(
+            m["database"]["parallel"].is_object(),
+            !extra.is_empty(),
+            "{m}"
+        );
         let f = file_of(&rep);
         let len = std::fs::metadata(&f).unwrap().len() as usize;
         flip_byte(&f, len / 2);
@@ -1328,30 +1337,29 @@ fn restore_as_role_with_no_owner() {
         .unwrap();
     let db = TestDb::create(&admin, "lbrole");
     pgbench_init(&db, 1);
-    let sb = db.sandbox("");
-    sb.generate_key();
-    let id = id_of(&sb.backup("database", &[]));
-    let target = format!("{}_asrole", db.name);
-    sb.ok(&[
-        "restore",
-        "--type",
-        "database",
-        "--id",
-        &id,
-        "--target-db",
-        &target,
-        "--no-owner",
-        "--role",
-        &role.name,
-    ]);
-    let t = admin.with_db(&target);
-    assert_eq!(
-        owners_other_than(&t, &role.name),
-        0,
-        "tables not owned by {}",
-        role.name
-    );
-    assert_eq!(checksums(&t), checksums(&db.info()));
+    // pg_restore alone, and with pgbench_accounts loaded by range sessions.
+    for (i, extra) in ["", "jobs = 2\nsplit_table_mb = 1\n"].iter().enumerate() {
+        let sb = db.sandbox(extra);
+        sb.generate_key();
+        let rep = sb.backup("database", &[]);
+        let m = read_json(&manifest_of(&file_of(&rep)));
+        assert_eq!(m["database"]["parallel"].is_object(), i == 1, "{m}");
+        let target = format!("{}_asrole{i}", db.name);
+        restore_new(
+            &sb,
+            &id_of(&rep),
+            &target,
+            &["--no-owner", "--role", &role.name],
+        );
+        let t = admin.with_db(&target);
+        assert_eq!(
+            owners_other_than(&t, &role.name),
+            0,
+            "tables not owned by {}",
+            role.name
+        );
+        assert_eq!(checksums(&t), checksums(&db.info()));
+    }
     drop(db);
 }
 
@@ -1536,15 +1544,7 @@ fn parallel_ranges_round_trip_equal_and_self_describing() {
     assert!(plan.contains("TABLE public pgbench_accounts"), "{plan}");
 
     let target = format!("{}_copy", db.name);
-    let out = sb.ok(&[
-        "restore",
-        "--type",
-        "database",
-        "--id",
-        &id,
-        "--target-db",
-        &target,
-    ]);
+    let out = restore_new(&sb, &id, &target, &[]);
     assert!(out.contains("rows match the backup"), "{out}");
     assert_equal_dbs(&admin, &db.name, &target, true);
     // The awkward values equal the source's exactly.
@@ -1558,6 +1558,24 @@ fn parallel_ranges_round_trip_equal_and_self_describing() {
     // Deep verification goes through the same parallel restore.
     let v = sb.ok(&["verify", "--deep", &id]);
     assert!(v.contains("rows"), "{v}");
+
+    // In place: restored beside the live database, swapped in; undo swaps
+    // the changed one back.
+    let original = checksums(&db.info());
+    db.sql("UPDATE pgbench_accounts SET abalance = 7 WHERE aid <= 10");
+    let changed = checksums(&db.info());
+    sb.ok(&[
+        "restore",
+        "--type",
+        "database",
+        "--id",
+        &id,
+        "--in-place",
+        "--yes",
+    ]);
+    assert_eq!(checksums(&db.info()), original);
+    sb.ok(&["restore", "--undo", "--db", &db.name, "--yes"]);
+    assert_eq!(checksums(&db.info()), changed);
 }
 
 #[test]
@@ -1672,15 +1690,7 @@ fn parallel_dump_is_one_point_in_time_under_concurrent_writes() {
     let m = read_json(&manifest_of(&file_of(&rep)));
     assert!(m["database"]["parallel"].is_object(), "{m}");
     let target = format!("{}_copy", db.name);
-    sb.ok(&[
-        "restore",
-        "--type",
-        "database",
-        "--id",
-        &id_of(&rep),
-        "--target-db",
-        &target,
-    ]);
+    restore_new(&sb, &id_of(&rep), &target, &[]);
     let pg = connect(&admin.with_db(&target));
     let big = pg.query_one_i64("SELECT count(*) FROM big").unwrap();
     let small = pg.query_one_i64("SELECT count(*) FROM small").unwrap();
@@ -1817,4 +1827,51 @@ fn parallel_dump_does_not_queue_behind_a_waiting_migration() {
     assert!(artifact_like_files(&sb).is_empty());
     reader.execute("COMMIT").unwrap();
     migration.join().unwrap().unwrap();
+}
+
+/// The parallel dump's counterpart of `pg_dump_killed_midway_leaves_nothing`:
+/// a range session ended by the server in the middle of its COPY.
+#[test]
+fn parallel_range_session_killed_midway_leaves_nothing() {
+    let Some(admin) = test_server() else { return };
+    let db = TestDb::create(&admin, "lbkillr");
+    db.sql(
+        "CREATE TABLE big (id int PRIMARY KEY, pad text);
+         INSERT INTO big SELECT g, repeat('k', 300) FROM generate_series(1, 300000) g;
+         ANALYZE;",
+    );
+    let sb = db.sandbox("jobs = 2\nsplit_table_mb = 1\n");
+    let child = sb.spawn(&["backup", "--type", "database"]);
+    let killer = connect(&admin);
+    let killed = wait_for(60, "a range session copying", || {
+        let n = killer
+            .query_one_i64(&format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY (SELECT%' AND state = 'active'",
+                db.name
+            ))
+            .unwrap();
+        (n > 0).then_some(n)
+    });
+    assert!(killed > 0);
+    let (status, text) = wait_child(child, 60, "the backup after its range session was killed");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("big"), "the error names the table: {text}");
+    assert!(
+        text.contains("nothing was kept") || text.contains("connection"),
+        "{text}"
+    );
+    assert!(
+        artifact_like_files(&sb).is_empty(),
+        "{:?}",
+        artifact_like_files(&sb)
+    );
+    assert!(partial_files(&sb).is_empty(), "{:?}", partial_files(&sb));
+    let list = sb.json(&["list", "--type", "database"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["status"] != "succeeded"),
+        "{list}"
+    );
 }
