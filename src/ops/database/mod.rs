@@ -126,6 +126,25 @@ fn spawn(
     })
 }
 
+/// A restore tool's exit into `target`: on failure, its own stderr is the
+/// message.
+fn check_tool_exit(
+    tool: &pgsrc::Tool,
+    target: &ConnInfo,
+    status: std::process::ExitStatus,
+    err: &str,
+) -> Result<()> {
+    if status.success() {
+        return Ok(());
+    }
+    Err(Error::external(format!(
+        "{} into {} failed: {}",
+        tool.path.file_name().unwrap_or_default().to_string_lossy(),
+        target.describe(),
+        if err.is_empty() { "(no message)" } else { err }
+    )))
+}
+
 /// The facts a database artifact's manifest carries.
 pub fn facts(a: &Artifact) -> Result<DatabaseFacts> {
     let v = a.manifest.database.clone().ok_or_else(|| {

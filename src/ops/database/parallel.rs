@@ -577,7 +577,7 @@ pub fn restore(
                 if !schema_done {
                     schema_done = true;
                     drop(stdin.take());
-                    wait_tool(&mut child, stderr.take(), target)?;
+                    wait_tool(&mut child, stderr.take(), tool, target)?;
                     job.phase(&format!(
                         "loading {} large table(s) into {} with {workers} session(s)",
                         pf.tables.len(),
@@ -640,7 +640,7 @@ pub fn restore(
             if !schema_done {
                 schema_done = true;
                 drop(stdin.take());
-                wait_tool(&mut child, stderr.take(), target)?;
+                wait_tool(&mut child, stderr.take(), tool, target)?;
             }
             Ok(())
         })();
@@ -679,7 +679,7 @@ pub fn restore(
     if fed.is_err() {
         let _ = child.kill();
     }
-    let status = wait_tool(&mut child, Some(stderr), target);
+    let status = wait_tool(&mut child, Some(stderr), tool, target);
     fed?;
     status?;
     Ok(rows.into_inner().unwrap_or_else(|p| p.into_inner()))
@@ -689,24 +689,14 @@ pub fn restore(
 fn wait_tool(
     child: &mut std::process::Child,
     stderr: Option<std::thread::JoinHandle<String>>,
+    tool: &pgsrc::Tool,
     target: &ConnInfo,
 ) -> Result<()> {
     let status = child
         .wait()
         .map_err(|e| Error::external(format!("pg_restore did not finish: {e}")))?;
     let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    if !status.success() {
-        return Err(Error::external(format!(
-            "pg_restore into {} failed: {}",
-            target.describe(),
-            if err.is_empty() {
-                "(no message)"
-            } else {
-                err.as_str()
-            }
-        )));
-    }
-    Ok(())
+    check_tool_exit(tool, target, status, &err)
 }
 
 /// Load ranges handed over by the reader: one session, one range at a time.

@@ -519,18 +519,7 @@ fn run_restore(
     let err = stderr.join().unwrap_or_default();
     drop(temp);
     feed?;
-    if !status.success() {
-        return Err(Error::external(format!(
-            "{} into {} failed: {}",
-            tool.path.file_name().unwrap_or_default().to_string_lossy(),
-            target.describe(),
-            if err.is_empty() {
-                "(no message)".to_string()
-            } else {
-                err
-            }
-        )));
-    }
+    check_tool_exit(tool, target, status, &err)?;
     Ok(Loaded::new())
 }
 

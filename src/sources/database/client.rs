@@ -209,18 +209,7 @@ impl Pg {
     /// the system schemas, with its exact row count and total size, sorted by
     /// schema then name (byte order, independent of collation).
     pub fn table_stats(&self) -> Result<Vec<TableStat>> {
-        let mut stats = Vec::new();
-        for (schema, name, bytes) in self.user_tables(&[])? {
-            let sql = format!("SELECT count(*) FROM {}", quote_qualified(&schema, &name));
-            let row = self.query_row(&format!("count rows of {schema}.{name}"), &sql, &[])?;
-            stats.push(TableStat {
-                rows: row.get::<_, i64>(0) as u64,
-                schema,
-                name,
-                bytes,
-            });
-        }
-        Ok(stats)
+        self.table_stats_except(&[])
     }
 
     /// Per table (`schema.name`), the md5 of all its rows as text, sorted in

@@ -79,7 +79,9 @@ const FILE_QUEUE: usize = 8;
 /// - the writer creates each file under a temp name beside its target and
 ///   writes its content (runs of zero blocks become holes);
 /// - the finisher hashes that content, compares it with the file index,
-///   sets owner, mode and mtime, and only then renames the file into place.
+///   sets owner, mode and mtime, and only then renames the file into place
+///   (without hashing, the writer does that last part itself and there is
+///   no finisher thread).
 ///
 /// With decoding on a thread of its own as well, the restore's work (decode,
 /// parse, write, hash) spreads over both cores instead of queueing on one.
@@ -154,20 +156,22 @@ impl FileThreads {
                 }),
             )?
         };
-        let finisher = {
+        let mut threads = vec![writer];
+        // Without hashing the writer finishes each file itself.
+        if check_hashes {
             let shared = shared.clone();
-            spawn(
+            threads.push(spawn(
                 "lifeboat-finish",
-                Box::new(move || finish_files(fin_rx, &shared, as_root, check_hashes)),
-            )?
-        };
+                Box::new(move || finish_files(fin_rx, &shared, as_root)),
+            )?);
+        }
         Ok(FileThreads {
             tx: Some(tx),
             recycle,
             recycle_tx,
             failed: shared.failed,
             abort: shared.abort,
-            threads: vec![writer, finisher],
+            threads,
         })
     }
 
@@ -437,21 +441,17 @@ fn write_runs(o: &mut Open, data: &[u8]) -> Result<()> {
 }
 
 /// The finishing thread: hash, check, set metadata, rename into place.
-fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool, check_hashes: bool) {
+fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
     let mut hasher = Sha256::new();
     for msg in rx {
         let w = match msg {
             ToFinisher::Data(buf, n) => {
-                if check_hashes {
-                    hasher.update(&buf[..n]);
-                }
+                hasher.update(&buf[..n]);
                 let _ = shared.recycle.try_send(buf);
                 continue;
             }
             ToFinisher::Whole(buf, n, w) => {
-                if check_hashes {
-                    hasher.update(&buf[..n]);
-                }
+                hasher.update(&buf[..n]);
                 let _ = shared.recycle.try_send(buf);
                 w
             }
@@ -462,8 +462,7 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool, check_
             let _ = fs::remove_file(&w.tmp);
             continue;
         }
-        let sha = check_hashes.then(|| hex::encode(digest));
-        if let Err(e) = finish_file(&w, sha.as_deref(), as_root) {
+        if let Err(e) = finish_file(&w, Some(&hex::encode(digest)), as_root) {
             let _ = fs::remove_file(&w.tmp);
             shared.fail(e);
         }
