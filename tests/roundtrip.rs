@@ -479,3 +479,93 @@ fn read_verbs_end_quietly_when_the_pipe_closes() {
         "exit status {status}: {err}"
     );
 }
+
+/// Modes and mtimes of every directory under `root`, by relative path.
+fn dir_meta(root: &Path) -> std::collections::BTreeMap<PathBuf, (u32, i64, i64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let m = fs::symlink_metadata(&d).unwrap();
+        out.insert(
+            d.strip_prefix(root).unwrap().to_path_buf(),
+            (m.mode() & 0o7777, m.mtime(), m.mtime_nsec()),
+        );
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// An encrypted chain restored into a new directory (files created under
+/// their own names, directory metadata set by the last link only): the
+/// tree, every directory's mode and mtime, a read-only directory, and a
+/// path that was a directory and became a file all come back as they were
+/// at the last backup, with no temp files left behind.
+#[test]
+fn encrypted_chain_into_a_new_directory_keeps_the_last_links_directories() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.generate_key();
+    populate(&sb.app);
+    add_awkward(&sb.app);
+    let up = sb.app.join("uploads");
+    fs::create_dir_all(up.join("morph/inner")).unwrap();
+    fs::write(up.join("morph/inner/a.txt"), "was under a directory\n").unwrap();
+    fs::create_dir_all(up.join("sealed")).unwrap();
+    fs::write(up.join("sealed/kept.txt"), "kept\n").unwrap();
+    let full = sb.backup("filesystem", &[]);
+    assert_eq!(full["encrypted"], true, "{full}");
+
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::set_permissions(up.join("docs"), fs::Permissions::from_mode(0o750)).unwrap();
+    fs::write(up.join("docs/report.txt"), "second version\n").unwrap();
+    fs::create_dir_all(up.join("fresh/deeper")).unwrap();
+    fs::write(up.join("fresh/deeper/n.bin"), noise(400_000, 9)).unwrap();
+    let second = sb.backup("filesystem", &[]);
+    assert_eq!(second["kind"], "incremental", "{second}");
+
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::remove_dir_all(up.join("morph")).unwrap();
+    fs::write(up.join("morph"), "now a file\n").unwrap();
+    fs::write(up.join("docs/report.txt"), "third version\n").unwrap();
+    fs::set_permissions(up.join("docs"), fs::Permissions::from_mode(0o710)).unwrap();
+    fs::write(up.join("sealed/kept.txt"), "kept, changed\n").unwrap();
+    fs::set_permissions(up.join("sealed"), fs::Permissions::from_mode(0o555)).unwrap();
+    let third = sb.backup("filesystem", &[]);
+    assert_eq!(third["kind"], "incremental", "{third}");
+    let before = snapshot(&sb.app);
+    let dirs_before = dir_meta(&up);
+
+    let target = sb.dir.path().join("restore");
+    let out = sb.ok(&[
+        "restore",
+        "--id",
+        &id_of(&third),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert!(out.contains("chain of 3"), "{out}");
+    assert_eq!(restored(&target, &sb.app), before);
+    let base = Sandbox::under(&target, &up);
+    assert_eq!(
+        dir_meta(&base),
+        dirs_before,
+        "directory modes or mtimes differ"
+    );
+    assert_eq!(
+        fs::read_to_string(base.join("morph")).unwrap(),
+        "now a file\n"
+    );
+    let mut temps = Vec::new();
+    walk(&target, &mut |p| {
+        if p.file_name().unwrap().as_bytes().starts_with(b".lifeboat-") {
+            temps.push(p.to_path_buf());
+        }
+    });
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+    // Writable again so the sandbox can be removed.
+    fs::set_permissions(up.join("sealed"), fs::Permissions::from_mode(0o755)).unwrap();
+}

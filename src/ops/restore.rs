@@ -307,7 +307,15 @@ fn restore_tree(
             i + 1,
             links.len()
         ));
-        let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass, Some(&superseded[i])).map_err(|e| {
+        let opts = filesystem::ExtractOptions {
+            superseded: Some(&superseded[i]),
+            // The last link stores every directory of the final tree again.
+            dir_metadata: i + 1 == links.len(),
+            // Removed whole if anything fails (below).
+            fresh_target: one_pass,
+            ..Default::default()
+        };
+        let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass, opts).map_err(|e| {
             if one_pass {
                 // The directory did not exist before this restore.
                 let _ = std::fs::remove_dir_all(&target_path);
@@ -377,11 +385,20 @@ pub fn extract_link(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<ExtractOutcome> {
-    extract_link_checked(link, dk, dest, progress, cancel, false, None)
+    extract_link_checked(
+        link,
+        dk,
+        dest,
+        progress,
+        cancel,
+        false,
+        filesystem::ExtractOptions::default(),
+    )
 }
 
 /// Extract one link; with `hash_as_read`, also check the stored bytes'
-/// SHA-256 and length against the manifest once the stream is consumed.
+/// SHA-256 and length against the manifest once the stream is consumed
+/// (and leave out the per-file hashes where that authenticates every byte).
 pub fn extract_link_checked(
     link: &Artifact,
     dk: Option<&DataKey>,
@@ -389,7 +406,7 @@ pub fn extract_link_checked(
     progress: &dyn Progress,
     cancel: &AtomicBool,
     hash_as_read: bool,
-    superseded: Option<&std::collections::HashSet<Vec<u8>>>,
+    opts: filesystem::ExtractOptions,
 ) -> Result<ExtractOutcome> {
     let path = link.payload_path();
     let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
@@ -423,8 +440,8 @@ pub fn extract_link_checked(
     // only repeat that, at about 0.75 s of CPU per GiB. `verify --deep`
     // still checks every restored file against the index.
     let opts = filesystem::ExtractOptions {
-        superseded,
-        check_hashes: !(hash_as_read && link.manifest.encrypted),
+        check_hashes: opts.check_hashes && !(hash_as_read && link.manifest.encrypted),
+        ..opts
     };
     let outcome = filesystem::extract_with(&mut stream, &mut index, dest, &cb, cancel, opts)?;
     if hash_as_read {

@@ -254,6 +254,22 @@ fn lchown(p: &Path, uid: u32, gid: u32) {
     }
 }
 
+/// Set a directory's atime and mtime by path (one `utimensat`, where
+/// `filetime::set_file_times` opens the directory to use `futimens`).
+fn set_dir_times(p: &Path, ns: i64) -> io::Result<()> {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let ts = libc::timespec {
+        tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
+        tv_nsec: ns.rem_euclid(1_000_000_000) as _,
+    };
+    let times = [ts, ts];
+    if unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 pub(super) fn temp_name(dir: &Path) -> PathBuf {
@@ -453,6 +469,16 @@ pub struct ExtractOptions<'a> {
     /// place (default). Off only where the caller has authenticated every
     /// byte of the stream before it reaches the extractor.
     pub check_hashes: bool,
+    /// Set each directory's owner, mode and mtime once its children are
+    /// written (default). A chain restore leaves it to the last link, which
+    /// stores every directory of the final tree again: earlier links would
+    /// only set what the last one sets once more.
+    pub dir_metadata: bool,
+    /// The destination is a directory this restore created, removed whole
+    /// if the restore fails: files are created under their own names
+    /// (`O_CREAT|O_EXCL|O_NOFOLLOW`) instead of a temp name and a rename,
+    /// as `tar -x` does. Anything already there still gets temp + rename.
+    pub fresh_target: bool,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -460,6 +486,8 @@ impl Default for ExtractOptions<'_> {
         ExtractOptions {
             superseded: None,
             check_hashes: true,
+            dir_metadata: true,
+            fresh_target: false,
         }
     }
 }
@@ -481,7 +509,7 @@ pub fn extract_with<R: Read>(
         progress,
         cancel,
         as_root,
-        files: FileThreads::start(as_root, opts.check_hashes)?,
+        files: FileThreads::start(as_root, opts.check_hashes, opts.fresh_target)?,
     };
     let mut deleted = Vec::new();
     let mut dirs: Vec<(PathBuf, IndexEntry)> = Vec::new();
@@ -614,14 +642,15 @@ pub fn extract_with<R: Read>(
     }
     // Directory metadata last: writing children changes mtimes, and a
     // read-only directory mode would stop the children being written.
-    for (target, idx) in dirs.iter().rev() {
-        if ctx.as_root {
-            lchown(target, idx.uid, idx.gid);
+    if opts.dir_metadata {
+        for (target, idx) in dirs.iter().rev() {
+            if ctx.as_root {
+                lchown(target, idx.uid, idx.gid);
+            }
+            fs::set_permissions(target, Permissions::from_mode(idx.mode & 0o1777))
+                .map_err(io_err("set mode of", target))?;
+            set_dir_times(target, idx.mtime_ns).map_err(io_err("set mtime of", target))?;
         }
-        fs::set_permissions(target, Permissions::from_mode(idx.mode & 0o1777))
-            .map_err(io_err("set mode of", target))?;
-        let t = file_time(idx.mtime_ns);
-        filetime::set_file_times(target, t, t).map_err(io_err("set mtime of", target))?;
     }
     Ok(ctx.out)
 }

@@ -54,14 +54,23 @@ enum ToFinisher {
 /// moved into place.
 struct Written {
     file: File,
+    /// Where the content is: a temp name, or the target itself when it was
+    /// created directly (a fresh destination).
     tmp: PathBuf,
     target: PathBuf,
     idx: IndexEntry,
 }
 
+impl Written {
+    fn direct(&self) -> bool {
+        self.tmp == self.target
+    }
+}
+
 /// A file the writer thread is writing.
 struct Open {
     file: File,
+    /// As in [`Written`].
     tmp: PathBuf,
     target: PathBuf,
     idx: IndexEntry,
@@ -122,7 +131,9 @@ impl Shared {
 }
 
 impl FileThreads {
-    pub(super) fn start(as_root: bool, check_hashes: bool) -> Result<FileThreads> {
+    /// `fresh`: the destination is new and removed whole on failure, so
+    /// files are created under their own names where nothing is there yet.
+    pub(super) fn start(as_root: bool, check_hashes: bool, fresh: bool) -> Result<FileThreads> {
         let (tx, rx) = bounded::<ToWriter>(FILE_QUEUE);
         let (fin_tx, fin_rx) = bounded::<ToFinisher>(FILE_QUEUE);
         let (recycle_tx, recycle) = bounded::<Vec<u8>>(2 * FILE_QUEUE + 4);
@@ -151,6 +162,7 @@ impl FileThreads {
                         fin: fin_tx,
                         check_hashes,
                         as_root,
+                        fresh,
                     };
                     write_files(rx, hand, &shared)
                 }),
@@ -249,6 +261,7 @@ struct Hand {
     fin: Sender<ToFinisher>,
     check_hashes: bool,
     as_root: bool,
+    fresh: bool,
 }
 
 impl Hand {
@@ -291,7 +304,9 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
         let sent = match msg {
             ToWriter::Open { target, idx } => {
                 if !shared.stopped() {
-                    cur = create_temp(target, idx).map_err(|e| shared.fail(e)).ok();
+                    cur = create_temp(target, idx, fin.fresh)
+                        .map_err(|e| shared.fail(e))
+                        .ok();
                 }
                 Ok(())
             }
@@ -304,7 +319,7 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
                 let written = if shared.stopped() {
                     None
                 } else {
-                    create_temp(target, idx)
+                    create_temp(target, idx, fin.fresh)
                         .and_then(|o| complete(o, &buf[..n]))
                         .map_err(|e| shared.fail(e))
                         .ok()
@@ -358,17 +373,36 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
     }
 }
 
-/// Create the temp file that will become `target`.
-fn create_temp(target: PathBuf, idx: IndexEntry) -> Result<Open> {
+/// Create the temp file that will become `target`; in a fresh destination
+/// the target itself, unless something is already there.
+fn create_temp(target: PathBuf, idx: IndexEntry, fresh: bool) -> Result<Open> {
+    let create = |p: &std::path::Path| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+    };
+    if fresh {
+        match create(&target) {
+            Ok(file) => {
+                return Ok(Open {
+                    file,
+                    tmp: target.clone(),
+                    target,
+                    idx,
+                    off: 0,
+                    cursor: 0,
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err("create", &target)(e)),
+        }
+    }
     let dir = target.parent().expect("target has a parent");
     let tmp = temp_name(dir);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(io_err("create", &tmp))?;
+    let file = create(&tmp).map_err(io_err("create", &tmp))?;
     Ok(Open {
         file,
         tmp,
@@ -488,6 +522,9 @@ fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool) -> Result<()> {
         .map_err(io_err("set mode of", &w.tmp))?;
     filetime::set_file_handle_times(&w.file, None, Some(file_time(idx.mtime_ns)))
         .map_err(io_err("set mtime of", &w.tmp))?;
+    if w.direct() {
+        return Ok(());
+    }
     replace(&w.tmp, &w.target).map_err(io_err("move into place", &w.target))
 }
 
