@@ -2,7 +2,7 @@
 # Filesystem benchmark: lifeboat vs tar|zstd -T0, tar|gzip and restic.
 #
 #   sudo bench/fs_bench.sh [--scale S] [--workdir DIR] [--seed N]
-#                          [--lifeboat BIN] [--no-build] [--no-lifeboat]
+#                          [--lifeboat BIN] [--no-build] [--no-lifeboat] [--runs N]
 #
 # See bench/README.md. Runs as root (drops the page cache, installs packages).
 set -euo pipefail
@@ -15,6 +15,7 @@ WORKDIR=/var/tmp/lifeboat-bench
 LIFEBOAT_BIN=""
 BUILD=1
 RUN_LIFEBOAT=1
+RUNS=3
 
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
@@ -25,6 +26,7 @@ while [[ $# -gt 0 ]]; do
     --lifeboat) LIFEBOAT_BIN="$2"; BUILD=0; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-lifeboat) RUN_LIFEBOAT=0; BUILD=0; shift ;;
+    --runs) RUNS="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -174,20 +176,6 @@ verify() { # verify NAME SRC RESTORED
   fi
 }
 
-# ---------------------------------------------------------------- A/B/C: tar baselines
-measure tar_zstd "tar -cf - -C '$TREE' . | zstd -T0 -q -o '$W/out.tar.zst'" || die "tar | zstd failed"
-record tar_zstd "full backup" 'tar -cf - | zstd -T0' "$WALL" "$RSS_KIB" "$(dusize "$W/out.tar.zst")" ""
-
-measure tar_gzip "tar -cf - -C '$TREE' . | gzip > '$W/out.tar.gz'" || die "tar | gzip failed"
-record tar_gzip "full backup" 'tar -cf - | gzip' "$WALL" "$RSS_KIB" "$(dusize "$W/out.tar.gz")" ""
-rm -f "$W/out.tar.gz"
-
-mkdir -p "$W/restore-tar"
-measure tar_restore "zstd -dc '$W/out.tar.zst' | tar -xf - -C '$W/restore-tar'" || die "zstd -dc | tar -x failed"
-record tar_restore "restore" 'zstd -dc | tar -x' "$WALL" "$RSS_KIB" "$(dusize "$W/restore-tar")" ""
-verify "tar|zstd" "$TREE" "$W/restore-tar"
-rm -rf "$W/restore-tar"
-
 # ---------------------------------------------------------------- D/E: restic and lifeboat
 export RESTIC_PASSWORD="lifeboat-bench-password"
 export RESTIC_REPOSITORY="$W/restic-repo"
@@ -246,23 +234,34 @@ EOF
   fi
 fi
 
-# full backups
+# full backups: tar | zstd -T0 and lifeboat alternate, $RUNS times each (the
+# report takes the median); then tar | gzip and restic once.
+LB_FULL_ID=""; LB_INC_ID=""
+for ((run = 1; run <= RUNS; run++)); do
+  rm -f "$W/out.tar.zst"
+  measure tar_zstd "tar -cf - -C '$TREE' . | zstd -T0 -q -o '$W/out.tar.zst'" || die "tar | zstd failed"
+  record tar_zstd "full backup" 'tar -cf - | zstd -T0' "$WALL" "$RSS_KIB" "$(dusize "$W/out.tar.zst")" ""
+  if [[ $LB_OK -eq 1 ]]; then
+    : > "$W/ids.before"; lb_ids > "$W/ids.before" 2>/dev/null || : > "$W/ids.before"
+    s0=$(lsize)
+    if measure lb_full "'$LIFEBOAT_BIN' --config '$CFG' backup --type filesystem --full"; then
+      record lb_full "full backup" "lifeboat (zstd, encrypted)" "$WALL" "$RSS_KIB" "$(( $(lsize) - s0 ))" ""
+      LB_FULL_ID=$(new_id "$W/ids.before" || true)
+      log "  lifeboat full backup id: ${LB_FULL_ID:-?}"
+    else
+      record_fail lb_full "full backup" "lifeboat (zstd, encrypted)"; LB_OK=0
+    fi
+  fi
+done
+rm -f "$W/out.tar.zst"
+
+measure tar_gzip "tar -cf - -C '$TREE' . | gzip > '$W/out.tar.gz'" || die "tar | gzip failed"
+record tar_gzip "full backup" 'tar -cf - | gzip' "$WALL" "$RSS_KIB" "$(dusize "$W/out.tar.gz")" ""
+rm -f "$W/out.tar.gz"
+
 s0=$(rsize)
 measure restic_full "restic backup '$TREE'" || die "restic backup failed"
 record restic_full "full backup" restic "$WALL" "$RSS_KIB" "$(( $(rsize) - s0 ))" ""
-
-LB_FULL_ID=""; LB_INC_ID=""
-if [[ $LB_OK -eq 1 ]]; then
-  : > "$W/ids.before"; lb_ids > "$W/ids.before" 2>/dev/null || : > "$W/ids.before"
-  s0=$(lsize)
-  if measure lb_full "'$LIFEBOAT_BIN' --config '$CFG' backup --type filesystem --full"; then
-    record lb_full "full backup" "lifeboat (zstd, encrypted)" "$WALL" "$RSS_KIB" "$(( $(lsize) - s0 ))" ""
-    LB_FULL_ID=$(new_id "$W/ids.before" || true)
-    log "  lifeboat full backup id: ${LB_FULL_ID:-?}"
-  else
-    record_fail lb_full "full backup" "lifeboat (zstd, encrypted)"; LB_OK=0
-  fi
-fi
 
 # no-change incrementals
 s0=$(rsize)
@@ -300,13 +299,17 @@ if [[ $LB_OK -eq 1 ]]; then
   fi
 fi
 
-# restores (of the latest state = the mutated tree)
-mkdir -p "$W/restore-restic"
-measure restic_restore "restic restore latest --target '$W/restore-restic'" || die "restic restore failed"
-record restic_restore "restore" restic "$WALL" "$RSS_KIB" "$(dusize "$W/restore-restic")" ""
-verify restic "$TREE" "$W/restore-restic$TREE"
-rm -rf "$W/restore-restic"
-
+# restores, all of the latest state (the mutated tree): the reference
+# restores a tar | zstd -T0 archive of that tree, made here (not measured);
+# lifeboat restores its chain (full + two incrementals). The two alternate,
+# $RUNS times each, then restic once. Every restore goes to a new directory
+# and none is removed before the last one is measured: on a filesystem
+# without a journal (like this machine's ext4) inodes freed by a large
+# `rm -rf` are skipped by the allocator for a minute or more, which would
+# slow down whichever restore came next.
+log "archiving the mutated tree for the reference restore (not measured)"
+tar -cf - -C "$TREE" . | zstd -T0 -q -o "$W/final.tar.zst"
+LB_RESTORE_ID=""
 if [[ $LB_OK -eq 1 ]]; then
   LB_RESTORE_ID="${LB_INC_ID:-$LB_FULL_ID}"
   if [[ -z "$LB_RESTORE_ID" ]]; then
@@ -315,14 +318,28 @@ if [[ $LB_OK -eq 1 ]]; then
   if [[ -z "$LB_RESTORE_ID" ]]; then
     log "could not find a lifeboat backup id (see $W/logs/lb-list.err)"
     record_fail lb_restore "restore" "lifeboat (zstd, encrypted)" "no backup id from 'lifeboat --json list'"
-  elif measure lb_restore "'$LIFEBOAT_BIN' --config '$CFG' restore --type filesystem --id '$LB_RESTORE_ID' --target '$W/restore-lb'"; then
-    record lb_restore "restore" "lifeboat (zstd, encrypted)" "$WALL" "$RSS_KIB" "$(dusize "$W/restore-lb")" "id $LB_RESTORE_ID"
-    verify lifeboat "$TREE" "$W/restore-lb$TREE"
-  else
-    record_fail lb_restore "restore" "lifeboat (zstd, encrypted)"
   fi
-  rm -rf "$W/restore-lb"
 fi
+for ((run = 1; run <= RUNS; run++)); do
+  mkdir -p "$W/restore-tar-$run"
+  measure tar_restore "zstd -dc '$W/final.tar.zst' | tar -xf - -C '$W/restore-tar-$run'" || die "zstd -dc | tar -x failed"
+  record tar_restore "restore" 'zstd -dc | tar -x' "$WALL" "$RSS_KIB" "$(dusize "$W/restore-tar-$run")" ""
+  verify "tar|zstd (run $run)" "$TREE" "$W/restore-tar-$run"
+  if [[ -n "$LB_RESTORE_ID" ]]; then
+    if measure lb_restore "'$LIFEBOAT_BIN' --config '$CFG' restore --type filesystem --id '$LB_RESTORE_ID' --target '$W/restore-lb-$run'"; then
+      record lb_restore "restore" "lifeboat (zstd, encrypted)" "$WALL" "$RSS_KIB" "$(dusize "$W/restore-lb-$run")" "id $LB_RESTORE_ID"
+      verify "lifeboat (run $run)" "$TREE" "$W/restore-lb-$run$TREE"
+    else
+      record_fail lb_restore "restore" "lifeboat (zstd, encrypted)"
+    fi
+  fi
+done
+mkdir -p "$W/restore-restic"
+measure restic_restore "restic restore latest --target '$W/restore-restic'" || die "restic restore failed"
+record restic_restore "restore" restic "$WALL" "$RSS_KIB" "$(dusize "$W/restore-restic")" ""
+verify restic "$TREE" "$W/restore-restic$TREE"
+log "removing the restored trees"
+rm -rf "$W"/restore-* "$W/final.tar.zst"
 
 # ---------------------------------------------------------------- report
 mkdir -p "$SCRIPT_DIR/results"
@@ -345,13 +362,27 @@ def sh(cmd):
     except Exception:
         return "?"
 
-rows = {}
+# A step run several times (--runs) has one line per run: the table shows
+# the median wall time, every run's time, and the largest RSS.
+runs = {}
 order = []
 for line in open(sys.argv[1]):
     key, step, tool, wall, rss, size, note = line.rstrip("\n").split("\t")
-    rows[key] = dict(step=step, tool=tool, wall=None if wall == "FAILED" else float(wall),
-                     rss=int(rss) if rss else None, size=int(size) if size else None, note=note)
-    order.append(key)
+    if key not in runs:
+        runs[key] = []
+        order.append(key)
+    runs[key].append(dict(step=step, tool=tool, wall=None if wall == "FAILED" else float(wall),
+                          rss=int(rss) if rss else None, size=int(size) if size else None, note=note))
+rows = {}
+for key, rs in runs.items():
+    failed = [r for r in rs if r["wall"] is None]
+    if failed:
+        rows[key] = failed[0]
+        continue
+    walls = sorted(r["wall"] for r in rs)
+    rows[key] = dict(rs[-1], wall=walls[len(walls) // 2],
+                     rss=max((r["rss"] for r in rs if r["rss"] is not None), default=None),
+                     runs=[r["wall"] for r in rs])
 
 def wall(k):
     return rows[k]["wall"] if k in rows and rows[k]["wall"] is not None else None
@@ -391,15 +422,18 @@ p(f"- Page cache dropped before every step ({os.environ.get('DROP_METHOD') or '?
   f"Load average at start {os.environ.get('LOAD_START')}, at end {os.environ.get('LOAD_END')} (other load makes the numbers noisy).")
 p(f"- Versions: lifeboat {os.environ.get('LB_VERSION')}; {sh('restic version')} (repo format v{os.environ.get('RESTIC_FMT')}); "
   f"{sh('zstd --version').strip('* ')}; {sh('gzip --version')}; {sh('tar --version')}.")
-p("- Wall time and peak RSS from GNU time (`%e %M`; for pipelines, the largest process).")
+p("- Wall time and peak RSS from GNU time (`%e %M`; for pipelines, the largest process). "
+  "Steps run more than once alternate with their reference; the table shows the median wall time (all runs in the last column) and the largest RSS.")
+p("- Restores are of the latest (mutated) tree: the reference restores a `tar | zstd -T0` archive of it; lifeboat restores its chain (full + no-change incremental + 1% incremental). "
+  "No restore directory is removed until all restores are done (on this journal-less ext4, inodes freed by a big `rm -rf` slow the next restore's file creation).")
 p("")
 summary = []
-p("| Step | Tool | Wall s | Peak RSS MiB | Output size | Ratio | Target |")
-p("|---|---|---:|---:|---:|---|---|")
+p("| Step | Tool | Wall s | Peak RSS MiB | Output size | Ratio | Target | Runs (s) |")
+p("|---|---|---:|---:|---:|---|---|---|")
 for k in order:
     r = rows[k]
     if r["wall"] is None:
-        p("| " + " | ".join(cell(c) for c in (r['step'], r['tool'], "FAILED", "—", "—", "—", (('**not met** (' + target_txt[k] + ') ') if k in targets else '') + r['note'])) + " |")
+        p("| " + " | ".join(cell(c) for c in (r['step'], r['tool'], "FAILED", "—", "—", "—", (('**not met** (' + target_txt[k] + ') ') if k in targets else '') + r['note'], "")) + " |")
         if k in targets:
             summary.append(f"- {names[k]}: lifeboat FAILED ({r['note']})")
         continue
@@ -415,7 +449,8 @@ for k in order:
     size = mib(r["size"])
     if r["note"]:
         size += f" ({r['note']})" if not r["note"].startswith("id ") else ""
-    p("| " + " | ".join(cell(c) for c in (r['step'], r['tool'], f"{r['wall']:.2f}", f"{rss_mib:.1f}", size, ratio, tgt)) + " |")
+    allruns = " / ".join(f"{w:.2f}" for w in r.get("runs", [])) if len(r.get("runs", [])) > 1 else ""
+    p("| " + " | ".join(cell(c) for c in (r['step'], r['tool'], f"{r['wall']:.2f}", f"{rss_mib:.1f}", size, ratio, tgt, allruns)) + " |")
     if k in targets and ref:
         summary.append(f"- {names[k]}: lifeboat {r['wall']:.2f} s vs {ref:.2f} s = {r['wall'] / ref:.2f}× (target {target_txt[k]}): {'met' if r['wall'] / ref <= targets[k] else 'NOT met'}")
 p("")
