@@ -215,13 +215,30 @@ fn kill_9_mid_restore_marks_the_job_interrupted() {
         err.contains("died"),
         "error should say the process died: {err}"
     );
+    // It says what it may have left half-written, and the directory says
+    // so too.
+    assert!(
+        err.contains(&format!("restore target {t} may be partly written")),
+        "error should name the half-written target: {err}"
+    );
+    let marker = target.join(".lifeboat-restore-incomplete");
+    let text = fs::read_to_string(&marker).expect("the killed restore's directory is marked");
+    assert!(
+        text.contains(&bid) && text.contains("has not finished"),
+        "{text}"
+    );
     let detail = sb.job(id(&job));
     assert!(
         log_messages(&detail).iter().any(|m| m.contains("died")),
         "{detail}"
     );
-    // The backup itself is untouched and still verifies.
+    // The backup itself is untouched and still verifies, and a restore
+    // into a new directory finishes without the marker.
     sb.ok(&["verify", &bid]);
+    let again = sb.dir.path().join("restore-again");
+    sb.ok(&["restore", "--id", &bid, "--target", again.to_str().unwrap()]);
+    assert!(again.is_dir());
+    assert!(!again.join(".lifeboat-restore-incomplete").exists());
 }
 
 // ------------------------------------------------------------ busy resource

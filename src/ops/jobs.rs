@@ -312,7 +312,7 @@ pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
                 removed.push(p.clone());
             }
         }
-        let msg = format!(
+        let mut msg = format!(
             "process {} on {} died (or stopped renewing its lease) while running this job; partial outputs removed: {}",
             job.pid,
             job.host,
@@ -322,6 +322,10 @@ pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
                 removed.join(", ")
             }
         );
+        if let Some(note) = half_written(&job) {
+            msg.push_str("; ");
+            msg.push_str(&note);
+        }
         engine.catalog.job_log(job.id, "error", &msg)?;
         engine
             .catalog
@@ -333,6 +337,21 @@ pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
     }
     engine.repo.clean_stale_partials(&pid_alive)?;
     Ok(())
+}
+
+/// What a dead restore job may have left half-written, said plainly.
+fn half_written(job: &crate::catalog::JobRecord) -> Option<String> {
+    if job.kind != "restore" {
+        return None;
+    }
+    let what = job.resource.as_deref()?;
+    Some(match what.strip_prefix("restore target ") {
+        Some(dir) => format!(
+            "the restore target {dir} may be partly written: a new directory holds {} until a restore into it finishes; remove it and restore again; where it replaced existing files, the safety copy named in this job's log holds what was there",
+            crate::ops::restore::INCOMPLETE_MARKER
+        ),
+        None => format!("{what} may be partly restored: check it before use, or restore again"),
+    })
 }
 
 /// Turn a cancel flag into the error operations return at a safe point.

@@ -294,11 +294,31 @@ fn restore_tree(
                 plan.overwrite_paths().len(),
                 safety.id
             ));
+            job.log(
+                "info",
+                &format!(
+                    "safety copy {} holds the {} path(s) this restore replaces (undo: lifeboat restore --id {} --in-place --yes)",
+                    safety.id,
+                    plan.overwrite_paths().len(),
+                    safety.id
+                ),
+            );
             safety_copy = Some(safety);
         }
     }
 
     let superseded = superseded_by_later_links(&links, &keys)?;
+    // A new directory says it is incomplete until the restore has finished:
+    // if this process is killed, what it leaves is marked as such.
+    let marker = if fresh_dir {
+        Some(IncompleteMarker::write(
+            &target_path,
+            &artifact.manifest.id,
+            job.id,
+        )?)
+    } else {
+        None
+    };
     let mut total = ExtractOutcome::default();
     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
         job.phase(&format!(
@@ -332,11 +352,18 @@ fn restore_tree(
                     s.id,
                     s.id
                 ),
+                None if marker.is_some() => format!(
+                    "the new directory {} may be partly restored (it holds {INCOMPLETE_MARKER} until a restore into it finishes); nothing existing was touched",
+                    target_path.display()
+                ),
                 None => format!("the target {} may be partly restored; nothing existing was replaced", target_path.display()),
             };
             Error::new(e.kind, format!("{}; {state}", e.message)).hint(e.hint.clone().unwrap_or_default())
         })?;
         total.add(&outcome);
+    }
+    if let Some(m) = marker {
+        m.remove()?;
     }
     if artifact.manifest.backup_type == BackupType::Configuration {
         if let Some(note) = relocate_config_extras(engine, &dest)? {
@@ -348,6 +375,40 @@ fn restore_tree(
         safety_copy.map(|s: BackupReport| s.id),
         notes,
     ))
+}
+
+/// The file a restore into a new directory keeps at its top until it has
+/// finished, so a directory left by a killed restore says what it is.
+pub const INCOMPLETE_MARKER: &str = ".lifeboat-restore-incomplete";
+
+struct IncompleteMarker {
+    path: PathBuf,
+    text: String,
+}
+
+impl IncompleteMarker {
+    fn write(dir: &Path, backup_id: &str, job_id: i64) -> Result<IncompleteMarker> {
+        crate::storage::local::create_dir_all_private(dir)?;
+        let path = dir.join(INCOMPLETE_MARKER);
+        let text = format!(
+            "lifeboat restore job {job_id} of backup {backup_id} into this directory started at {} and has not finished.\n\
+             If no restore is running (lifeboat status), it was stopped part way: this directory may be incomplete.\n\
+             Remove the directory and restore again.\n",
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        std::fs::write(&path, &text).map_err(|e| Error::io("cannot write", &path, e))?;
+        Ok(IncompleteMarker { path, text })
+    }
+
+    /// Remove the marker, unless the restore itself put a file of that name
+    /// there (then it is restored content, not ours).
+    fn remove(self) -> Result<()> {
+        match std::fs::read(&self.path) {
+            Ok(b) if b == self.text.as_bytes() => std::fs::remove_file(&self.path)
+                .map_err(|e| Error::io("cannot remove", &self.path, e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// For each link of a chain, the files that a later link stores again or
