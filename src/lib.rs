@@ -16,4 +16,5 @@ pub mod ops;
 pub mod schedule;
 pub mod sources;
 pub mod storage;
+pub mod units;
 pub mod wizards;

@@ -76,19 +76,9 @@ fn unknown(id: &str, title: &str, why: &str, advice: &str) -> Check {
     )
 }
 
-/// "3d 4h", "5h 12m", "12m", "40s".
+/// "3d 4h", "5h 02m", "12m 00s", "40s".
 pub fn human(secs: i64) -> String {
-    let s = secs.max(0);
-    let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m")
-    } else {
-        format!("{s}s")
-    }
+    crate::units::duration(secs)
 }
 
 /// Bytes as "1.2 GiB".

@@ -315,7 +315,7 @@ fn rpo_and_rto() {
     assert!(
         find(&r, "rpo.database")
             .threshold
-            .contains("the schedule achieves 6h 0m at best"),
+            .contains("the schedule achieves 6h 00m at best"),
         "{r:#?}"
     );
 

@@ -559,17 +559,6 @@ fn verify_files(
     ))
 }
 
-fn dur(secs: i64) -> String {
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h {m:02}m {s:02}s")
-    } else if m > 0 {
-        format!("{m}m {s:02}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// The recovery report as Markdown.
 pub fn markdown(r: &RecoveryReport) -> String {
     let mut s = String::new();
@@ -606,7 +595,7 @@ pub fn markdown(r: &RecoveryReport) -> String {
         let rto = if r.recovery_seconds < 60.0 {
             format!("{:.1}s", r.recovery_seconds)
         } else {
-            dur(r.recovery_seconds.round() as i64)
+            crate::units::duration(r.recovery_seconds.round() as i64)
         };
         s.push_str(&format!("- Achieved recovery time (RTO): {rto}\n"));
         for (t, secs) in &r.restore_seconds {
@@ -616,7 +605,7 @@ pub fn markdown(r: &RecoveryReport) -> String {
     if let Some(l) = r.data_loss_seconds {
         s.push_str(&format!(
             "- Data-loss window (oldest chosen backup to start of recovery): {}\n",
-            dur(l)
+            crate::units::duration(l)
         ));
     }
     s.push_str("\n## Recovery points\n\n| type | backup | created | chain |\n|---|---|---|---|\n");

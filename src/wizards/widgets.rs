@@ -312,25 +312,7 @@ pub fn size(n: u64) -> String {
     humansize::format_size(n, humansize::BINARY)
 }
 
-/// "3h 12m", "4m 05s", "12s".
-pub fn duration(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (d, h, m, s) = (
-        secs / 86_400,
-        (secs % 86_400) / 3600,
-        (secs % 3600) / 60,
-        secs % 60,
-    );
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m:02}m")
-    } else if m > 0 {
-        format!("{m}m {s:02}s")
-    } else {
-        format!("{s}s")
-    }
-}
+pub use crate::units::duration;
 
 #[cfg(test)]
 mod tests {
