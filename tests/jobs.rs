@@ -187,6 +187,19 @@ fn ctrl_c_cancels_a_running_backup() {
 
 // ------------------------------------------------------------ crash
 
+/// A restored file under `target` (not just the restore's own marker).
+fn restored_something(target: &std::path::Path) -> bool {
+    let mut n = 0;
+    walk(target, &mut |p| {
+        if p.file_name()
+            .is_some_and(|f| f != ".lifeboat-restore-incomplete")
+        {
+            n += 1
+        }
+    });
+    n > 0
+}
+
 #[test]
 fn kill_9_mid_restore_marks_the_job_interrupted() {
     let sb = big_sandbox();
@@ -197,7 +210,7 @@ fn kill_9_mid_restore_marks_the_job_interrupted() {
     let child = sb.spawn(&["restore", "--id", &bid, "--target", &t]);
     let job = sb.wait_running("restore", 60);
     wait_for(120, "restored files under the target", || {
-        (!no_files_under(&target)).then_some(())
+        restored_something(&target).then_some(())
     });
     sigkill(&child);
     let (st, _) = wait_child(child, 30, "the killed restore");
@@ -218,7 +231,9 @@ fn kill_9_mid_restore_marks_the_job_interrupted() {
     // It says what it may have left half-written, and the directory says
     // so too.
     assert!(
-        err.contains(&format!("restore target {t} may be partly written")),
+        err.contains(&format!(
+            "restore target {t} was a new directory and is incomplete"
+        )),
         "error should name the half-written target: {err}"
     );
     let marker = target.join(".lifeboat-restore-incomplete");
@@ -239,6 +254,12 @@ fn kill_9_mid_restore_marks_the_job_interrupted() {
     sb.ok(&["restore", "--id", &bid, "--target", again.to_str().unwrap()]);
     assert!(again.is_dir());
     assert!(!again.join(".lifeboat-restore-incomplete").exists());
+    // Restoring again over the leftover directory completes it, and the
+    // stale marker goes, with a word about it.
+    let out = sb.ok(&["restore", "--id", &bid, "--target", &t, "--yes"]);
+    assert!(!marker.exists(), "{out}");
+    assert!(out.contains("interrupted earlier restore"), "{out}");
+    assert_eq!(checksum_tree(&target).len(), checksum_tree(&again).len());
 }
 
 // ------------------------------------------------------------ busy resource
@@ -516,7 +537,7 @@ fn cancel_of_a_running_restore_reports_the_target_state() {
     let child = sb.spawn(&["restore", "--id", &bid, "--target", &t]);
     let job = sb.wait_running("restore", 60);
     wait_for(120, "restored files under the target", || {
-        (!no_files_under(&target)).then_some(())
+        restored_something(&target).then_some(())
     });
     let out = sb.run(&["cancel", &id(&job).to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));

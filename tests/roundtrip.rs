@@ -516,6 +516,8 @@ fn encrypted_chain_into_a_new_directory_keeps_the_last_links_directories() {
     fs::write(up.join("morph/inner/a.txt"), "was under a directory\n").unwrap();
     fs::create_dir_all(up.join("sealed")).unwrap();
     fs::write(up.join("sealed/kept.txt"), "kept\n").unwrap();
+    fs::set_permissions(up.join("sealed"), fs::Permissions::from_mode(0o555)).unwrap();
+    std::os::unix::fs::symlink("report.txt", up.join("docs/was-a-link")).unwrap();
     let full = sb.backup("filesystem", &[]);
     assert_eq!(full["encrypted"], true, "{full}");
 
@@ -532,8 +534,14 @@ fn encrypted_chain_into_a_new_directory_keeps_the_last_links_directories() {
     fs::write(up.join("morph"), "now a file\n").unwrap();
     fs::write(up.join("docs/report.txt"), "third version\n").unwrap();
     fs::set_permissions(up.join("docs"), fs::Permissions::from_mode(0o710)).unwrap();
+    // A file changes inside the read-only directory (which the full
+    // already had read-only): the restore must still be able to write it.
+    fs::set_permissions(up.join("sealed"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(up.join("sealed/kept.txt"), "kept, changed\n").unwrap();
     fs::set_permissions(up.join("sealed"), fs::Permissions::from_mode(0o555)).unwrap();
+    // A symlink becomes a file.
+    fs::remove_file(up.join("docs/was-a-link")).unwrap();
+    fs::write(up.join("docs/was-a-link"), "a file now\n").unwrap();
     let third = sb.backup("filesystem", &[]);
     assert_eq!(third["kind"], "incremental", "{third}");
     let before = snapshot(&sb.app);
@@ -559,6 +567,12 @@ fn encrypted_chain_into_a_new_directory_keeps_the_last_links_directories() {
         fs::read_to_string(base.join("morph")).unwrap(),
         "now a file\n"
     );
+    let m = fs::symlink_metadata(base.join("docs/was-a-link")).unwrap();
+    assert!(m.is_file(), "the symlink that became a file: {m:?}");
+    assert_eq!(
+        fs::read_to_string(base.join("sealed/kept.txt")).unwrap(),
+        "kept, changed\n"
+    );
     let mut temps = Vec::new();
     walk(&target, &mut |p| {
         if p.file_name().unwrap().as_bytes().starts_with(b".lifeboat-") {
@@ -568,4 +582,5 @@ fn encrypted_chain_into_a_new_directory_keeps_the_last_links_directories() {
     assert!(temps.is_empty(), "temp files left: {temps:?}");
     // Writable again so the sandbox can be removed.
     fs::set_permissions(up.join("sealed"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(base.join("sealed"), fs::Permissions::from_mode(0o755)).unwrap();
 }

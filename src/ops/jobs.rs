@@ -346,9 +346,12 @@ fn half_written(job: &crate::catalog::JobRecord) -> Option<String> {
     }
     let what = job.resource.as_deref()?;
     Some(match what.strip_prefix("restore target ") {
-        Some(dir) => format!(
-            "the restore target {dir} may be partly written: a new directory holds {} until a restore into it finishes; remove it and restore again; where it replaced existing files, the safety copy named in this job's log holds what was there",
+        Some(dir) if crate::ops::restore::marked_incomplete_by(std::path::Path::new(dir), job.id) => format!(
+            "the restore target {dir} was a new directory and is incomplete (it holds {}): remove it and restore again",
             crate::ops::restore::INCOMPLETE_MARKER
+        ),
+        Some(dir) => format!(
+            "the restore target {dir} may be partly restored: check it before use, or restore again; where it replaced existing files, the safety copy named in this job's log holds what was there"
         ),
         None => format!("{what} may be partly restored: check it before use, or restore again"),
     })

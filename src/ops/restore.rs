@@ -8,6 +8,7 @@
 //! put back; `--dry-run` shows the plan and changes nothing.
 
 use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -205,8 +206,19 @@ fn restore_tree(
         Dest::InPlace => PathBuf::from("/"),
     };
     if !req.dry_run {
-        job.acquire(&format!("restore target {}", target_path.display()))?;
+        // Absolute, so the lock matches however the path was written and a
+        // later process can find the target if this one dies.
+        let shown = std::path::absolute(&target_path).unwrap_or_else(|_| target_path.clone());
+        job.acquire(&format!("restore target {}", shown.display()))?;
     }
+    // A target directory that does not exist yet is created now, atomically,
+    // so it is known to be this restore's own: if the restore does not
+    // finish it is removed whole (a half-restored tree is a trap), and
+    // nothing else is ever removed.
+    let mut new_dir = match (&dest, req.dry_run) {
+        (Dest::Under(d), false) => NewDir::claim(d)?,
+        _ => None,
+    };
 
     job.phase("checking the backup");
     let links = select::chain(Some(engine), artifact)?;
@@ -221,7 +233,7 @@ fn restore_tree(
     // they are released, the SHA-256 is compared at the end), and the whole
     // directory is removed if anything fails: one read instead of two.
     let fresh_dir = match &dest {
-        Dest::Under(d) => !d.exists(),
+        Dest::Under(d) => new_dir.is_some() || (req.dry_run && !d.exists()),
         Dest::InPlace => false,
     };
     let one_pass = fresh_dir
@@ -310,14 +322,13 @@ fn restore_tree(
     let superseded = superseded_by_later_links(&links, &keys)?;
     // A new directory says it is incomplete until the restore has finished:
     // if this process is killed, what it leaves is marked as such.
-    let marker = if fresh_dir {
-        Some(IncompleteMarker::write(
+    let marker = match &new_dir {
+        Some(_) => Some(IncompleteMarker::write(
             &target_path,
             &artifact.manifest.id,
             job.id,
-        )?)
-    } else {
-        None
+        )?),
+        None => None,
     };
     let mut total = ExtractOutcome::default();
     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
@@ -331,19 +342,16 @@ fn restore_tree(
             superseded: Some(&superseded[i]),
             // The last link stores every directory of the final tree again.
             dir_metadata: i + 1 == links.len(),
-            // Removed whole if anything fails (below).
+            // Removed whole if anything fails (below). Only where every
+            // byte is authenticated as it is read, though: elsewhere a file
+            // is checked against its hash before it takes its name.
             fresh_target: one_pass,
             ..Default::default()
         };
         let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass, opts).map_err(|e| {
-            if one_pass {
-                // The directory did not exist before this restore.
-                let _ = std::fs::remove_dir_all(&target_path);
-                return Error::new(
-                    e.kind,
-                    format!("{}; the new directory {} was removed, nothing else was touched", e.message, target_path.display()),
-                )
-                .hint(e.hint.clone().unwrap_or_default());
+            if let Some(nd) = new_dir.as_mut() {
+                return Error::new(e.kind, format!("{}; {}", e.message, nd.remove_and_say()))
+                    .hint(e.hint.clone().unwrap_or_default());
             }
             let state = match &safety_copy {
                 Some(s) => format!(
@@ -352,10 +360,6 @@ fn restore_tree(
                     s.id,
                     s.id
                 ),
-                None if marker.is_some() => format!(
-                    "the new directory {} may be partly restored (it holds {INCOMPLETE_MARKER} until a restore into it finishes); nothing existing was touched",
-                    target_path.display()
-                ),
                 None => format!("the target {} may be partly restored; nothing existing was replaced", target_path.display()),
             };
             Error::new(e.kind, format!("{}; {state}", e.message)).hint(e.hint.clone().unwrap_or_default())
@@ -363,7 +367,20 @@ fn restore_tree(
         total.add(&outcome);
     }
     if let Some(m) = marker {
-        m.remove()?;
+        if let Err(e) = m.remove() {
+            notes.push(format!(
+                "the restore finished but {} could not be removed ({e}); remove it by hand",
+                m.path.display()
+            ));
+        }
+    }
+    if let (None, Dest::Under(d)) = (&new_dir, &dest) {
+        if let Some(note) = IncompleteMarker::clear_stale(d) {
+            notes.push(note);
+        }
+    }
+    if let Some(nd) = new_dir.take() {
+        nd.keep();
     }
     if artifact.manifest.backup_type == BackupType::Configuration {
         if let Some(note) = relocate_config_extras(engine, &dest)? {
@@ -381,6 +398,15 @@ fn restore_tree(
 /// finished, so a directory left by a killed restore says what it is.
 pub const INCOMPLETE_MARKER: &str = ".lifeboat-restore-incomplete";
 
+/// How every marker's text begins (the job id follows).
+const MARKER_LEAD: &str = "lifeboat restore job ";
+
+/// Whether `dir` holds the marker written by restore job `job_id`.
+pub fn marked_incomplete_by(dir: &Path, job_id: i64) -> bool {
+    std::fs::read_to_string(dir.join(INCOMPLETE_MARKER))
+        .is_ok_and(|t| t.starts_with(&format!("{MARKER_LEAD}{job_id} ")))
+}
+
 struct IncompleteMarker {
     path: PathBuf,
     text: String,
@@ -388,10 +414,9 @@ struct IncompleteMarker {
 
 impl IncompleteMarker {
     fn write(dir: &Path, backup_id: &str, job_id: i64) -> Result<IncompleteMarker> {
-        crate::storage::local::create_dir_all_private(dir)?;
         let path = dir.join(INCOMPLETE_MARKER);
         let text = format!(
-            "lifeboat restore job {job_id} of backup {backup_id} into this directory started at {} and has not finished.\n\
+            "{MARKER_LEAD}{job_id} of backup {backup_id} into this directory started at {} and has not finished.\n\
              If no restore is running (lifeboat status), it was stopped part way: this directory may be incomplete.\n\
              Remove the directory and restore again.\n",
             Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -402,11 +427,113 @@ impl IncompleteMarker {
 
     /// Remove the marker, unless the restore itself put a file of that name
     /// there (then it is restored content, not ours).
-    fn remove(self) -> Result<()> {
+    fn remove(&self) -> std::io::Result<()> {
         match std::fs::read(&self.path) {
-            Ok(b) if b == self.text.as_bytes() => std::fs::remove_file(&self.path)
-                .map_err(|e| Error::io("cannot remove", &self.path, e)),
+            Ok(b) if b == self.text.as_bytes() => std::fs::remove_file(&self.path),
             _ => Ok(()),
+        }
+    }
+
+    /// After a restore into an existing directory has finished: remove the
+    /// marker an earlier, interrupted restore into it left, and say so.
+    fn clear_stale(dir: &Path) -> Option<String> {
+        let path = dir.join(INCOMPLETE_MARKER);
+        let text = std::fs::read_to_string(&path).ok()?;
+        if !text.starts_with(MARKER_LEAD) {
+            return None;
+        }
+        Some(match std::fs::remove_file(&path) {
+            Ok(()) => format!(
+                "removed {} left by an interrupted earlier restore: this restore completed the directory",
+                path.display()
+            ),
+            Err(e) => format!(
+                "{} (left by an interrupted earlier restore) could not be removed ({e}); this restore completed the directory, remove it by hand",
+                path.display()
+            ),
+        })
+    }
+}
+
+/// A restore target directory this restore created: removed again, whole,
+/// unless the restore finishes ([`NewDir::keep`]).
+struct NewDir {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl NewDir {
+    /// Create `dir` (and its missing parents); `None` when it already exists.
+    fn claim(dir: &Path) -> Result<Option<NewDir>> {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::storage::local::create_dir_all_private(parent)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => Ok(Some(NewDir {
+                path: dir.to_path_buf(),
+                armed: true,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(Error::io("cannot create restore target", dir, e)),
+        }
+    }
+
+    /// Remove the directory, read-only subdirectories included.
+    fn remove(&mut self) -> std::io::Result<()> {
+        self.armed = false;
+        make_dirs_writable(&self.path);
+        std::fs::remove_dir_all(&self.path)
+    }
+
+    /// Remove the directory; what happened, for an error message.
+    fn remove_and_say(&mut self) -> String {
+        match self.remove() {
+            Ok(()) => format!(
+                "the new directory {} was removed, nothing else was touched",
+                self.path.display()
+            ),
+            Err(e) => format!(
+                "the new directory {} could not be removed ({e}) and is incomplete: remove it by hand; nothing else was touched",
+                self.path.display()
+            ),
+        }
+    }
+
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for NewDir {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.remove();
+        }
+    }
+}
+
+/// Give the owner rwx on every directory under `root` (symlinks are not
+/// followed), so a tree with read-only directories can be removed.
+fn make_dirs_writable(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&d) else {
+            continue;
+        };
+        if !m.is_dir() {
+            continue;
+        }
+        let mode = m.permissions().mode();
+        if mode & 0o700 != 0o700 {
+            let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode | 0o700));
+        }
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(e.path());
+                }
+            }
         }
     }
 }
@@ -436,25 +563,6 @@ fn superseded_by_later_links(
         }
     }
     Ok(sets)
-}
-
-/// Extract one link of a chain into `dest` (already verified).
-pub fn extract_link(
-    link: &Artifact,
-    dk: Option<&DataKey>,
-    dest: &Dest,
-    progress: &dyn Progress,
-    cancel: &AtomicBool,
-) -> Result<ExtractOutcome> {
-    extract_link_checked(
-        link,
-        dk,
-        dest,
-        progress,
-        cancel,
-        false,
-        filesystem::ExtractOptions::default(),
-    )
 }
 
 /// Extract one link; with `hash_as_read`, also check the stored bytes'

@@ -290,13 +290,21 @@ fn verify_artifact(
                 job.phase("restoring into a scratch directory");
                 let scratch = scratch_dir(engine)?;
                 let result = (|| -> Result<String> {
-                    for (link, dk) in links.iter().zip(&keys) {
-                        crate::ops::restore::extract_link(
+                    for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
+                        // As a restore does: the last link sets every
+                        // directory's metadata.
+                        let opts = crate::sources::filesystem::ExtractOptions {
+                            dir_metadata: i + 1 == links.len(),
+                            ..Default::default()
+                        };
+                        crate::ops::restore::extract_link_checked(
                             link,
                             dk.as_ref(),
                             &Dest::Under(scratch.clone()),
                             job,
                             cancel,
+                            false,
+                            opts,
                         )?;
                     }
                     job.phase("comparing every file with the index");
