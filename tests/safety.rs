@@ -478,3 +478,81 @@ fn killed_backup_leaves_no_partial_files_and_is_marked_interrupted() {
     let r = sb.backup("filesystem", &[]);
     assert_eq!(r["kind"], "full");
 }
+
+/// A restore whose target fills up. Into a new directory: the directory is
+/// removed and the message says so. Into an existing directory (`--yes`):
+/// the message says it may be partly restored and names the safety copy,
+/// which gives back what was there. For an encrypted backup (authenticated
+/// as it is read, files written under their own names) and a plain one
+/// (verified first).
+#[test]
+fn restore_onto_a_full_disk_fails_cleanly() {
+    for encrypted in [true, false] {
+        let sb = Sandbox::new();
+        if encrypted {
+            sb.generate_key();
+        }
+        populate(&sb.app);
+        fs::write(sb.app.join("uploads/big.bin"), noise(6 << 20, 11)).unwrap();
+        let b = sb.backup("filesystem", &[]);
+        assert_eq!(b["encrypted"], encrypted, "{b}");
+        let id = id_of(&b);
+        let mnt = sb.dir.path().join("smallfs");
+        let Some(_guard) = SmallDisk::mount(&mnt, "2m") else {
+            println!("SKIP: cannot mount a tmpfs (not root?)");
+            return;
+        };
+
+        let target = mnt.join("new");
+        let err = sb.fails(
+            &["restore", "--id", &id, "--target", target.to_str().unwrap()],
+            1,
+        );
+        assert!(err.to_lowercase().contains("no space left"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "the new directory {} was removed",
+                target.display()
+            )),
+            "{err}"
+        );
+        assert!(!target.exists(), "{err}");
+
+        let existing = mnt.join("existing");
+        let report = sb.app.join("uploads/docs/report.txt");
+        let mine = Sandbox::under(&existing, &report);
+        fs::create_dir_all(mine.parent().unwrap()).unwrap();
+        fs::write(&mine, "the operator's own copy\n").unwrap();
+        let err = sb.fails(
+            &[
+                "restore",
+                "--id",
+                &id,
+                "--target",
+                existing.to_str().unwrap(),
+                "--yes",
+            ],
+            1,
+        );
+        assert!(err.to_lowercase().contains("no space left"), "{err}");
+        assert!(err.contains("may be partly restored"), "{err}");
+        let safety = err
+            .split("are in safety copy ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no safety copy named: {err}"))
+            .to_string();
+        let back = sb.dir.path().join("from-safety");
+        sb.ok(&[
+            "restore",
+            "--id",
+            &safety,
+            "--target",
+            back.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            fs::read_to_string(Sandbox::under(&back, &mine)).unwrap(),
+            "the operator's own copy\n"
+        );
+    }
+}
