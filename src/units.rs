@@ -1,5 +1,11 @@
-//! Durations for people, in one format wherever lifeboat shows one (the
-//! console, the wizards, health checks, recovery reports).
+//! Durations and sizes for people, in one format wherever lifeboat shows
+//! one (the CLI, the wizards, health checks, recovery reports; the console
+//! shows sizes with one decimal place).
+
+/// A byte count: `1.18 GiB`.
+pub fn size(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}
 
 /// `42s`, `3m 12s`, `5h 02m`, `3d 4h`; negative counts as zero.
 pub fn duration(secs: i64) -> String {

@@ -517,6 +517,10 @@ fn restore_onto_a_full_disk_fails_cleanly() {
             "{err}"
         );
         assert!(!target.exists(), "{err}");
+        assert!(
+            err.contains("the restored tree needs about") && err.contains("--target DIR"),
+            "the hint says how much room and where else to go: {err}"
+        );
 
         let existing = mnt.join("existing");
         let report = sb.app.join("uploads/docs/report.txt");

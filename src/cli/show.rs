@@ -1,7 +1,6 @@
 //! Human output: tables and reports. Sizes with humansize, times in local time.
 
 use chrono::{DateTime, Local, Utc};
-use humansize::{format_size, BINARY};
 use serde::Serialize;
 
 use crate::catalog::audit::AuditRecord;
@@ -21,7 +20,7 @@ fn local(t: &DateTime<Utc>) -> String {
 }
 
 pub fn size(n: u64) -> String {
-    format_size(n, BINARY)
+    crate::units::size(n)
 }
 
 pub fn print_backup_report(r: &BackupReport) {
@@ -229,8 +228,11 @@ pub fn print_restore_report(r: &RestoreReport) {
         );
     }
     println!(
-        "  create {} path(s), overwrite {} existing path(s), delete {} path(s)",
-        p.create, p.overwrite, p.delete
+        "  create {} path(s), overwrite {} existing path(s), delete {} path(s); {} of file content in all",
+        p.create,
+        p.overwrite,
+        p.delete,
+        size(p.bytes)
     );
     for (what, paths, total) in [
         ("overwrite", &p.shown_overwrite, p.overwrite),

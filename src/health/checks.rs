@@ -83,7 +83,7 @@ pub fn human(secs: i64) -> String {
 
 /// Bytes as "1.2 GiB".
 pub fn bytes(n: u64) -> String {
-    humansize::format_size(n, humansize::BINARY)
+    crate::units::size(n)
 }
 
 /// The catalog, or the check that says it is not there.

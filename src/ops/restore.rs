@@ -349,9 +349,17 @@ fn restore_tree(
             ..Default::default()
         };
         let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass, opts).map_err(|e| {
+            let hint = if is_disk_full(&e) {
+                format!(
+                    "the restored tree needs about {} under {}: free space on that filesystem, or restore to a directory on a larger one (--target DIR)",
+                    crate::units::size(plan.bytes),
+                    target_path.display()
+                )
+            } else {
+                e.hint.clone().unwrap_or_default()
+            };
             if let Some(nd) = new_dir.as_mut() {
-                return Error::new(e.kind, format!("{}; {}", e.message, nd.remove_and_say()))
-                    .hint(e.hint.clone().unwrap_or_default());
+                return Error::new(e.kind, format!("{}; {}", e.message, nd.remove_and_say())).hint(hint);
             }
             let state = match &safety_copy {
                 Some(s) => format!(
@@ -362,7 +370,7 @@ fn restore_tree(
                 ),
                 None => format!("the target {} may be partly restored; nothing existing was replaced", target_path.display()),
             };
-            Error::new(e.kind, format!("{}; {state}", e.message)).hint(e.hint.clone().unwrap_or_default())
+            Error::new(e.kind, format!("{}; {state}", e.message)).hint(hint)
         })?;
         total.add(&outcome);
     }
@@ -392,6 +400,15 @@ fn restore_tree(
         safety_copy.map(|s: BackupReport| s.id),
         notes,
     ))
+}
+
+/// Whether `e` comes from a full filesystem.
+fn is_disk_full(e: &Error) -> bool {
+    e.source
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(|io| io.raw_os_error())
+        == Some(libc::ENOSPC)
 }
 
 /// The file a restore into a new directory keeps at its top until it has

@@ -309,7 +309,7 @@ pub fn bar(done: u64, total: u64, width: usize) -> String {
 
 /// A byte count for people.
 pub fn size(n: u64) -> String {
-    humansize::format_size(n, humansize::BINARY)
+    crate::units::size(n)
 }
 
 pub use crate::units::duration;

@@ -28,6 +28,8 @@ pub struct RestorePlan {
     pub unchanged: u64,
     /// Entries this artifact does not carry (unchanged since its parent).
     pub not_stored: u64,
+    /// Bytes of file content in the restored tree.
+    pub bytes: u64,
     /// The first [`PLAN_SHOWN`] destination paths of each kind.
     pub shown_create: Vec<PathBuf>,
     pub shown_overwrite: Vec<PathBuf>,
@@ -87,6 +89,9 @@ pub fn plan_restore(
         // those an incremental carries over unchanged from its parents.
         if e.kind != EntryKind::Deleted && !e.stored {
             plan.not_stored += 1;
+        }
+        if e.kind == EntryKind::File {
+            plan.bytes += e.size;
         }
         let target = place.target(&e.path);
         let reachable = place.ancestors(&e.path, &target, false)?;
