@@ -693,13 +693,15 @@ impl App {
                     outcome: "requested".into(),
                     detail: msg.clone(),
                 };
-                if let Ok(rec) = cat.append_audit(&entry) {
+                let append = || cat.append_audit(&entry).map(|rec| rec.to_json_line());
+                if self.ctx.config.repository.path.is_dir() {
+                    // Both copies in one order with every other writer.
                     let repo = crate::storage::local::Repository {
                         root: self.ctx.config.repository.path.clone(),
                     };
-                    if self.ctx.config.repository.path.is_dir() {
-                        let _ = repo.append_audit_line(&rec.to_json_line());
-                    }
+                    let _ = repo.append_audit_with(append);
+                } else {
+                    let _ = append();
                 }
                 self.say(Level::Info, msg);
                 self.refresh(true);

@@ -185,17 +185,45 @@ impl Repository {
 
     /// Append one line to the repository audit log and fsync it.
     pub fn append_audit_line(&self, line: &str) -> Result<()> {
+        self.append_audit_with(|| Ok(line.to_string()))
+    }
+
+    /// Append the line `make` returns, holding an exclusive lock on the
+    /// audit log from before `make` runs until the line is on disk. `make`
+    /// appends the record to the catalog's chain: with the lock, every
+    /// thread and process writes its rows to both copies in the same order
+    /// (without it, two concurrent jobs could land rows 2 and 3 in the
+    /// catalog and 3 before 2 here, and the chain check would cry tamper).
+    /// If the log cannot be opened, `make` still runs (the catalog keeps
+    /// the record) and the open error is returned.
+    pub fn append_audit_with(&self, make: impl FnOnce() -> Result<String>) -> Result<()> {
+        use std::os::unix::io::AsRawFd;
         let path = self.audit_log_path();
-        if let Some(dir) = path.parent() {
-            create_dir_all_private(dir)?;
+        let opened = path
+            .parent()
+            .map_or(Ok(()), create_dir_all_private)
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(|e| Error::io("cannot open audit log", &path, e))
+            });
+        let mut f = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                make()?;
+                return Err(e);
+            }
+        };
+        // SAFETY: flock on a descriptor we own; released when `f` closes.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            make()?;
+            return Err(Error::io("cannot lock audit log", &path, e));
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io("cannot open audit log", &path, e))?;
-        let mut buf = line.trim_end().as_bytes().to_vec();
+        let mut buf = make()?.trim_end().as_bytes().to_vec();
         buf.push(b'\n');
         f.write_all(&buf)
             .and_then(|_| f.sync_data())
