@@ -138,12 +138,28 @@ impl<'a> Job<'a> {
         let try_lock =
             || unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
         if !try_lock() {
-            let holder = self
-                .engine
-                .catalog
-                .running_jobs()?
-                .into_iter()
-                .find(|j| j.id != self.id && j.resource.as_deref() == Some(resource));
+            let holder_now = || -> Result<Option<crate::catalog::JobRecord>> {
+                Ok(self
+                    .engine
+                    .catalog
+                    .running_jobs()?
+                    .into_iter()
+                    .find(|j| j.id != self.id && j.resource.as_deref() == Some(resource)))
+            };
+            // The holder records the resource in its job row just after it
+            // takes the lock: give it a moment, so the wait names it.
+            let mut holder = holder_now()?;
+            for _ in 0..10 {
+                if holder.is_some() {
+                    break;
+                }
+                check_cancel(&self.cancel)?;
+                std::thread::sleep(Duration::from_millis(100));
+                if try_lock() {
+                    return self.hold(resource, file);
+                }
+                holder = holder_now()?;
+            }
             let who = match holder {
                 Some(j) => format!(
                     "job {} ({} {}, pid {} on {})",
@@ -161,6 +177,11 @@ impl<'a> Job<'a> {
                 }
             }
         }
+        self.hold(resource, file)
+    }
+
+    /// Record that this job holds `resource` (its lock `file` stays open).
+    fn hold(&self, resource: &str, file: std::fs::File) -> Result<()> {
         self.engine
             .catalog
             .set_job_links(self.id, None, Some(resource))?;
