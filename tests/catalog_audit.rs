@@ -263,9 +263,9 @@ fn concurrent_writers_keep_both_audit_copies_in_one_order() {
     let seqs: Vec<i64> = log
         .lines()
         .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
-                .as_i64()
+            serde_json::from_str::<lifeboat::catalog::AuditRecord>(l)
                 .unwrap()
+                .seq
         })
         .collect();
     let mut sorted = seqs.clone();

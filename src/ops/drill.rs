@@ -114,7 +114,7 @@ impl Cleanup {
                 self.sandbox.display()
             ));
         } else {
-            match std::fs::remove_dir_all(&self.sandbox) {
+            match crate::storage::local::remove_tree(&self.sandbox) {
                 Ok(()) => self
                     .notes
                     .push(format!("sandbox {} removed", self.sandbox.display())),

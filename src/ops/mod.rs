@@ -291,9 +291,9 @@ mod tests {
         let seqs: Vec<i64> = log
             .lines()
             .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
-                    .as_i64()
+                serde_json::from_str::<crate::catalog::AuditRecord>(l)
                     .unwrap()
+                    .seq
             })
             .collect();
         assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());

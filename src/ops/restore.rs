@@ -498,8 +498,7 @@ impl NewDir {
     /// Remove the directory, read-only subdirectories included.
     fn remove(&mut self) -> std::io::Result<()> {
         self.armed = false;
-        make_dirs_writable(&self.path);
-        std::fs::remove_dir_all(&self.path)
+        crate::storage::local::remove_tree(&self.path)
     }
 
     /// Remove the directory; what happened, for an error message.
@@ -525,32 +524,6 @@ impl Drop for NewDir {
     fn drop(&mut self) {
         if self.armed {
             let _ = self.remove();
-        }
-    }
-}
-
-/// Give the owner rwx on every directory under `root` (symlinks are not
-/// followed), so a tree with read-only directories can be removed.
-fn make_dirs_writable(root: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(m) = std::fs::symlink_metadata(&d) else {
-            continue;
-        };
-        if !m.is_dir() {
-            continue;
-        }
-        let mode = m.permissions().mode();
-        if mode & 0o700 != 0o700 {
-            let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode | 0o700));
-        }
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            for e in rd.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(e.path());
-                }
-            }
         }
     }
 }

@@ -329,7 +329,7 @@ fn verify_artifact(
                         check.checked
                     ))
                 })();
-                let _ = std::fs::remove_dir_all(&scratch);
+                let _ = crate::storage::local::remove_tree(&scratch);
                 checks.push(result?);
             }
             BackupType::Database => {

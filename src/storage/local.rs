@@ -311,6 +311,40 @@ fn split_name(name: &str) -> (&str, &str) {
     }
 }
 
+/// Remove a directory tree that a restore wrote, read-only directories
+/// included (a restored tree keeps the modes it was backed up with, and a
+/// 0555 directory stops `remove_dir_all` for anyone but root).
+pub fn remove_tree(root: &Path) -> std::io::Result<()> {
+    make_dirs_writable(root);
+    fs::remove_dir_all(root)
+}
+
+/// Give the owner rwx on every directory under `root` (symlinks are not
+/// followed), so a tree with read-only directories can be removed.
+fn make_dirs_writable(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(m) = fs::symlink_metadata(&d) else {
+            continue;
+        };
+        if !m.is_dir() {
+            continue;
+        }
+        let mode = m.permissions().mode();
+        if mode & 0o700 != 0o700 {
+            let _ = fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o700));
+        }
+        if let Ok(rd) = fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
