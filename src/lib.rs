@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod crashpoint;
 pub mod error;
 pub mod health;
 pub mod logging;

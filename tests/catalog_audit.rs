@@ -277,3 +277,31 @@ fn concurrent_writers_keep_both_audit_copies_in_one_order() {
         seqs.len()
     );
 }
+
+/// A second catalog rebuilt over the same repository, then both used in
+/// turn: each appends after the other's rows (no clashing sequence
+/// numbers), so the shared log's chain stays intact for both.
+#[test]
+fn a_second_catalog_over_one_repository_keeps_the_shared_audit_log_intact() {
+    let (sb, _) = with_backups();
+    let second = sb.dir.path().join("state/second.db");
+    let with_second = |args: &[&str]| {
+        let out = sb
+            .cmd()
+            .env("LIFEBOAT_CATALOG", &second)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", all_text(&out));
+        out
+    };
+    with_second(&["catalog", "rebuild"]);
+    sb.backup("configuration", &[]);
+    with_second(&["backup", "--type", "configuration"]);
+    sb.backup("configuration", &[]);
+    with_second(&["verify", &id_of(&sb.backup("configuration", &[]))]);
+    let out = sb.run(&["audit", "verify"]);
+    assert!(out.status.success(), "first catalog: {}", all_text(&out));
+    let out = with_second(&["audit", "verify"]);
+    assert!(!all_text(&out).contains("TAMPERED"), "{}", all_text(&out));
+}

@@ -4,6 +4,7 @@
 //! --follow`, and `backup --all` with parent and child jobs.
 
 mod common;
+mod crash;
 
 use std::fs;
 

@@ -164,3 +164,91 @@ fn an_invalid_cron_expression_names_its_key() {
     assert!(err.contains("[schedule.filesystem] cron"), "{err}");
     assert!(err.contains("five-field"), "{err}");
 }
+
+// ---- what counts as good (issue 12, items 4 and 6) ----
+
+/// Two newer backups whose verification FAILED do not use up `min_keep`:
+/// the two older ones that verify are kept, "latest" and `recover` pick the
+/// newest that verifies, and health does not call a failed one good.
+#[test]
+fn a_failed_verification_never_makes_an_older_good_backup_expendable() {
+    let sb = Sandbox::with_extra_config(
+        "[retention]\nmin_keep = 2\n[retention.filesystem]\nkeep_days = 1\n",
+    );
+    populate(&sb.app);
+    sb.generate_key();
+    let mut b = Vec::new();
+    for i in 0..4 {
+        fs::write(sb.app.join(format!("uploads/f{i}.txt")), format!("v{i}")).unwrap();
+        b.push(sb.backup("filesystem", &["--full"]));
+    }
+    for r in &b[2..] {
+        flip_byte(&file_of(r), 100);
+        let out = sb.run(&["verify", &id_of(r)]);
+        assert!(!out.status.success(), "{}", text(&out));
+    }
+    let plan = sb.json(&["restore", "--type", "filesystem", "--dry-run"]);
+    assert_eq!(
+        plan["id"], b[1]["id"],
+        "latest skips failed backups: {plan}"
+    );
+    let rec = sb.run(&["recover", "--dir", sb.repo.to_str().unwrap(), "--dry-run"]);
+    assert!(text(&rec).contains(&id_of(&b[1])), "{}", text(&rec));
+
+    let out = prune(&sb, &later(3), &["--yes", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let left: Vec<String> = sb
+        .json(&["list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
+    for good in &b[..2] {
+        assert!(
+            left.contains(&id_of(good)),
+            "{} was pruned: {}",
+            id_of(good),
+            text(&out)
+        );
+        sb.ok(&["verify", &id_of(good)]);
+    }
+}
+
+/// A wrong key file is the operator's problem: the backup is not recorded
+/// as failed, and the message says the backup was not checked.
+#[test]
+fn verify_with_a_wrong_key_file_records_nothing_against_the_backup() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let r = sb.backup("filesystem", &[]);
+    let other = Sandbox::new();
+    other.generate_key();
+    fs::copy(&other.key, &sb.key).unwrap();
+    let out = sb.run(&["verify", &id_of(&r)]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not checked"), "{}", text(&out));
+    let row = sb.json(&["show", &id_of(&r)]);
+    let row = if row["backup"].is_object() {
+        &row["backup"]
+    } else {
+        &row
+    };
+    assert!(row["verify_result"].is_null(), "{row}");
+}
+
+/// After an in-place restore, its safety copy is the newest filesystem
+/// backup; "latest" still means the newest real backup.
+#[test]
+fn latest_is_never_a_safety_copy() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let full = sb.backup("filesystem", &[]);
+    fs::write(sb.app.join("uploads/docs/report.txt"), "changed").unwrap();
+    sb.ok(&["restore", "--id", &id_of(&full), "--in-place", "--yes"]);
+    let list = sb.json(&["list"]);
+    assert_eq!(list[0]["name"], "pre_restore", "{list}");
+    let plan = sb.json(&["restore", "--type", "filesystem", "--dry-run"]);
+    assert_eq!(plan["id"], full["id"], "{plan}");
+}

@@ -516,3 +516,166 @@ fn decompression_bomb_is_bounded_by_the_manifest_size() {
     });
     assert!(total < 20 << 20, "sandbox holds {total} bytes");
 }
+
+// ---- authentication of manifests in a keyed repository (issue 12, item 3) ----
+
+/// Run and require failure (any non-zero code); stdout + stderr.
+fn refused(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.run(args);
+    assert!(
+        !out.status.success(),
+        "lifeboat {args:?} should have failed\n{}",
+        all_text(&out)
+    );
+    all_text(&out)
+}
+
+/// A manifest stripped of its key and MAC (`encrypted: false`), carrying an
+/// attacker's plain payload, is refused in a keyed repository: by verify,
+/// verify --deep and an in-place restore, even after a catalog rebuild has
+/// made the catalog agree with it. `--allow-unauthenticated` accepts it,
+/// loudly.
+#[test]
+fn stripped_manifest_in_a_keyed_repository_is_refused() {
+    let (sb, victim) = encrypted_backup();
+    // The attacker's backup, made where no key exists.
+    let evil = Sandbox::new();
+    fs::write(evil.app.join("uploads/evil.txt"), "attacker content").unwrap();
+    let r = evil.backup("filesystem", &[]);
+    let em = read_json(&manifest_of(&file_of(&r)));
+    let vp = file_of(&victim);
+    let mut m = read_json(&manifest_of(&vp));
+    let iname = m["index"]["file"].as_str().unwrap().to_string();
+    fs::copy(file_of(&r), &vp).unwrap();
+    let eidx = file_of(&r).with_file_name(em["index"]["file"].as_str().unwrap());
+    fs::copy(eidx, vp.with_file_name(&iname)).unwrap();
+    m["encrypted"] = false.into();
+    m["segment_size"] = serde_json::Value::Null;
+    m["key"] = serde_json::Value::Null;
+    m["mac"] = serde_json::Value::Null;
+    m["compression"] = em["compression"].clone();
+    m["payload"]["size"] = em["payload"]["size"].clone();
+    m["payload"]["stored_size"] = em["payload"]["stored_size"].clone();
+    m["payload"]["sha256"] = em["payload"]["sha256"].clone();
+    m["index"]["size"] = em["index"]["size"].clone();
+    m["index"]["stored_size"] = em["index"]["stored_size"].clone();
+    m["index"]["sha256"] = em["index"]["sha256"].clone();
+    write_json(&manifest_of(&vp), &m);
+    let id = id_of(&victim);
+
+    // The catalog still knows the real backup: a disagreement.
+    let err = refused(&sb, &["verify", &id]);
+    assert!(low(&err).contains("disagree"), "{err}");
+
+    // A rebuilt catalog agrees with the forgery; the missing MAC is refused.
+    sb.ok(&["catalog", "rebuild"]);
+    for args in [
+        vec!["verify", id.as_str()],
+        vec!["verify", "--deep", id.as_str()],
+        vec!["restore", "--id", id.as_str(), "--in-place", "--yes"],
+    ] {
+        let err = refused(&sb, &args);
+        assert!(low(&err).contains("not authenticated"), "{args:?}: {err}");
+    }
+    assert!(!sb.app.join("uploads/evil.txt").exists());
+    // The operator may accept it explicitly, and is told what that means.
+    let out = sb.run(&["verify", &id, "--allow-unauthenticated"]);
+    assert!(out.status.success(), "{}", all_text(&out));
+    assert!(all_text(&out).contains("--allow-unauthenticated"));
+}
+
+/// Backup A's payload, index and manifest copied over backup B's names:
+/// asking for B never restores A.
+#[test]
+fn an_artifact_copied_over_another_backups_names_is_refused() {
+    let (sb, a) = encrypted_backup();
+    fs::write(sb.app.join("uploads/b-only.txt"), "only in b").unwrap();
+    let b = sb.backup("filesystem", &["--full"]);
+    let (pa, pb) = (file_of(&a), file_of(&b));
+    let ma = read_json(&manifest_of(&pa));
+    let mb = read_json(&manifest_of(&pb));
+    fs::copy(&pa, &pb).unwrap();
+    fs::copy(
+        pa.with_file_name(ma["index"]["file"].as_str().unwrap()),
+        pb.with_file_name(mb["index"]["file"].as_str().unwrap()),
+    )
+    .unwrap();
+    fs::copy(manifest_of(&pa), manifest_of(&pb)).unwrap();
+    let err = refused(&sb, &["verify", &id_of(&b)]);
+    assert!(low(&err).contains("copied over"), "{err}");
+    restore_refused(&sb, &id_of(&b));
+    // Also after a rebuild, and by file.
+    sb.ok(&["catalog", "rebuild"]);
+    let err = refused(&sb, &["verify", pb.to_str().unwrap()]);
+    assert!(low(&err).contains("copied over"), "{err}");
+}
+
+/// Without a key nothing is authenticated, but the catalog remembers what
+/// each backup is: a swapped artifact with its names edited to fit is
+/// reported as tampering.
+#[test]
+fn catalog_and_manifest_that_disagree_are_reported_as_tampering() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let a = sb.backup("filesystem", &[]);
+    fs::write(sb.app.join("uploads/b-only.txt"), "only in b").unwrap();
+    let b = sb.backup("filesystem", &["--full"]);
+    let (pa, pb) = (file_of(&a), file_of(&b));
+    let mut m = read_json(&manifest_of(&pa));
+    let mb = read_json(&manifest_of(&pb));
+    fs::copy(&pa, &pb).unwrap();
+    fs::copy(
+        pa.with_file_name(m["index"]["file"].as_str().unwrap()),
+        pb.with_file_name(mb["index"]["file"].as_str().unwrap()),
+    )
+    .unwrap();
+    m["id"] = mb["id"].clone();
+    m["payload"]["file"] = mb["payload"]["file"].clone();
+    m["index"]["file"] = mb["index"]["file"].clone();
+    write_json(&manifest_of(&pb), &m);
+    let bid = id_of(&b);
+    for args in [
+        vec!["verify", bid.as_str()],
+        vec!["restore", "--type", "filesystem", "--dry-run"],
+    ] {
+        let err = refused(&sb, &args);
+        assert!(low(&err).contains("disagree"), "{args:?}: {err}");
+    }
+}
+
+/// A planted manifest whose payload lies outside the repository is refused
+/// by `catalog rebuild`, and nothing outside the repository is ever deleted.
+#[test]
+fn a_manifest_pointing_outside_the_repository_is_refused_and_prune_deletes_nothing_outside() {
+    let (sb, tmpl) = template();
+    let outside = unique("outside");
+    fs::write(&outside, "precious").unwrap();
+    let rel = format!("../../../../../../../..{}", outside.display());
+    for (tag, file) in [("rel", rel.as_str()), ("abs", outside.to_str().unwrap())] {
+        let mut m = tmpl.clone();
+        m["id"] = format!("fs-20200101-000000-{tag}").into();
+        m["created_at"] = "2020-01-01T00:00:00Z".into();
+        m["payload"]["file"] = file.into();
+        m["payload"]["stored_size"] = 8.into();
+        m["payload"]["sha256"] = sha256_bytes(b"precious").into();
+        write_json(
+            &sb.repo
+                .join(format!("filesystem/planted-{tag}.tar.zst.manifest.json")),
+            &m,
+        );
+    }
+    let out = sb.json(&["catalog", "rebuild"]);
+    let skipped = out["skipped"].to_string();
+    assert!(skipped.contains("not a plain file name"), "{out}");
+    assert_eq!(sb.json(&["list"]).as_array().unwrap().len(), 1);
+    sb.write_config("[retention]\nmin_keep = 1\n[retention.filesystem]\nkeep_days = 1\n");
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let _ = sb
+        .cmd()
+        .env("LIFEBOAT_NOW", later)
+        .args(["prune", "--yes", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "precious");
+    fs::remove_file(&outside).unwrap();
+}

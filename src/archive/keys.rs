@@ -71,6 +71,9 @@ pub struct KeyRing {
     pub path: PathBuf,
     keys: Vec<MasterKey>,
     warnings: Vec<String>,
+    /// With a key file, every manifest must be authenticated; the operator
+    /// may accept unauthenticated ones explicitly (`--allow-unauthenticated`).
+    pub accept_unauthenticated: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -180,6 +183,7 @@ impl KeyRing {
             path: path.to_path_buf(),
             keys,
             warnings,
+            accept_unauthenticated: false,
         })
     }
 
@@ -206,6 +210,7 @@ impl KeyRing {
             path: path.to_path_buf(),
             keys: vec![MasterKey::random(&[])],
             warnings: Vec::new(),
+            accept_unauthenticated: false,
         };
         match ring.write_atomic(false) {
             Err(e) if e.kind == crate::error::ErrorKind::Refused => Err(refuse()),

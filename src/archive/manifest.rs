@@ -275,3 +275,46 @@ impl Manifest {
         v
     }
 }
+
+#[cfg(test)]
+impl Manifest {
+    /// A small unkeyed filesystem manifest for tests of code that only
+    /// reads a manifest's names and ids.
+    pub(crate) fn sample(payload_file: &str) -> Manifest {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 26, 2, 0, 0).unwrap();
+        Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            id: "fs-20261126-020000-00000001".into(),
+            backup_type: BackupType::Filesystem,
+            name: None,
+            kind: BackupKind::Full,
+            parent_id: None,
+            created_at: at,
+            finished_at: at,
+            created_by: "ops@panel".into(),
+            tool_version: "0.1.0".into(),
+            source: serde_json::json!({"paths": ["/srv/panel/uploads"]}),
+            compression: Compression::Zstd,
+            compression_level: 3,
+            encrypted: false,
+            segment_size: None,
+            key: None,
+            payload: StreamInfo {
+                file: payload_file.into(),
+                size: 10,
+                stored_size: 10,
+                sha256: "ab".repeat(32),
+            },
+            index: Some(StreamInfo {
+                file: format!("{payload_file}.index"),
+                size: 1,
+                stored_size: 1,
+                sha256: "cd".repeat(32),
+            }),
+            files: None,
+            database: None,
+            warnings: Vec::new(),
+            mac: None,
+        }
+    }
+}

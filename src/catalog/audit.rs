@@ -378,6 +378,39 @@ impl Catalog {
         })
     }
 
+    /// Bring this catalog's audit chain up to the repository's copy when the
+    /// repository is ahead: another catalog over the same repository (a
+    /// rebuilt one, a second host's) appended rows since. Without this the
+    /// two would append clashing sequence numbers to the shared log, which
+    /// then reads as tampered forever. Called under the log's lock, before
+    /// appending. Reads only the log's tail unless rows are missing.
+    pub fn catch_up_audit(&self, path: &Path) -> Result<u64> {
+        let Some(last) = last_jsonl_record(path) else {
+            return Ok(0);
+        };
+        let head: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?;
+        if last.seq <= head {
+            return Ok(0);
+        }
+        let file = File::open(path).map_err(|e| Error::io("open audit log", path, e))?;
+        self.immediate(|conn| {
+            let mut n = 0;
+            for line in BufReader::new(file).lines() {
+                let line = line.map_err(|e| Error::io("read audit log", path, e))?;
+                match serde_json::from_str::<AuditRecord>(&line) {
+                    Ok(rec) if rec.seq > head => {
+                        insert_record(conn, &rec, "INSERT OR IGNORE")?;
+                        n += 1;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(n)
+        })
+    }
+
     /// Load the repository's copy of the audit log into an empty catalog
     /// audit table (after a rebuild), keeping every record exactly as it
     /// was, so the chain continues where it left off. Returns rows loaded;
@@ -449,4 +482,19 @@ impl Catalog {
         }
         Ok(v.finish())
     }
+}
+
+/// The last parseable record of a JSON-lines audit log, reading only its
+/// tail (the log grows without bound; this runs before every append).
+fn last_jsonl_record(path: &Path) -> Option<AuditRecord> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(64 * 1024);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    tail.split(|&b| b == b'\n')
+        .rev()
+        .find_map(|l| serde_json::from_slice::<AuditRecord>(l).ok())
 }

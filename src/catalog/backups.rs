@@ -82,6 +82,44 @@ fn insert(conn: &Connection, b: &BackupRecord, manifest_json: Option<&str>) -> R
     Ok(())
 }
 
+/// Insert the row, or refresh an existing one (keeping its verification
+/// and job id).
+fn upsert(conn: &Connection, b: &BackupRecord, json: &str) -> Result<()> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM backups WHERE id = ?1)",
+        [&b.id],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return insert(conn, b, Some(json));
+    }
+    conn.execute(
+        "UPDATE backups SET type = ?2, name = ?3, kind = ?4, parent_id = ?5, \
+         created_at = ?6, finished_at = ?7, status = ?8, size = ?9, stored_size = ?10, \
+         encrypted = ?11, key_id = ?12, file = ?13, sha256 = ?14, warnings = ?15, \
+         manifest_json = ?16 WHERE id = ?1",
+        params![
+            b.id,
+            b.backup_type.as_str(),
+            b.name,
+            kind_str(b.kind),
+            b.parent_id,
+            ts_to_sql(&b.created_at),
+            b.finished_at.as_ref().map(ts_to_sql),
+            b.status.as_str(),
+            u64_to_sql(b.size),
+            u64_to_sql(b.stored_size),
+            b.encrypted,
+            b.key_id,
+            b.file,
+            b.sha256,
+            u64_to_sql(b.warnings),
+            json,
+        ],
+    )?;
+    Ok(())
+}
+
 fn manifest_to_json(m: &Manifest) -> Result<String> {
     serde_json::to_string(m).map_err(|e| {
         Error::integrity(format!(
@@ -179,6 +217,15 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The backups job `job_id` created (a backup, or a restore's safety copy).
+    pub fn list_backups_of_job(&self, job_id: i64) -> Result<Vec<BackupRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM backups WHERE job_id = ?1 ORDER BY created_at"
+        ))?;
+        let rows = stmt.query_map([job_id], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// The backup whose payload is this file (as stored: an absolute path).
     pub fn find_backup_by_file(&self, path: impl AsRef<Path>) -> Result<Option<BackupRecord>> {
         query_opt(
@@ -226,44 +273,43 @@ impl Catalog {
     ) -> Result<BackupRecord> {
         let b = BackupRecord::from_manifest(m, payload_path, status);
         let json = manifest_to_json(m)?;
-        self.immediate(|conn| {
-            let exists: bool = conn.query_row(
-                "SELECT EXISTS(SELECT 1 FROM backups WHERE id = ?1)",
-                [&b.id],
-                |r| r.get(0),
-            )?;
-            if exists {
-                conn.execute(
-                    "UPDATE backups SET type = ?2, name = ?3, kind = ?4, parent_id = ?5, \
-                     created_at = ?6, finished_at = ?7, status = ?8, size = ?9, stored_size = ?10, \
-                     encrypted = ?11, key_id = ?12, file = ?13, sha256 = ?14, warnings = ?15, \
-                     manifest_json = ?16 WHERE id = ?1",
-                    params![
-                        b.id,
-                        b.backup_type.as_str(),
-                        b.name,
-                        kind_str(b.kind),
-                        b.parent_id,
-                        ts_to_sql(&b.created_at),
-                        b.finished_at.as_ref().map(ts_to_sql),
-                        b.status.as_str(),
-                        u64_to_sql(b.size),
-                        u64_to_sql(b.stored_size),
-                        b.encrypted,
-                        b.key_id,
-                        b.file,
-                        b.sha256,
-                        u64_to_sql(b.warnings),
-                        json,
-                    ],
-                )?;
-            } else {
-                insert(conn, &b, Some(&json))?;
-            }
-            Ok(())
-        })?;
+        self.immediate(|conn| upsert(conn, &b, &json))?;
         self.get_backup(&b.id)?
             .ok_or_else(|| Error::not_found(format!("backup {} vanished from the catalog", b.id)))
+    }
+
+    /// The catalog step of the commit protocol (docs/FORMAT.md section 9):
+    /// in one transaction, the row takes the committed manifest's facts and
+    /// `status`, and job `job_id` stops listing the artifact's files as its
+    /// partial outputs: from here on they belong to the backup.
+    pub fn record_committed(
+        &self,
+        m: &Manifest,
+        payload_path: &Path,
+        status: BackupStatus,
+        job_id: i64,
+        files: &[PathBuf],
+    ) -> Result<()> {
+        let b = BackupRecord::from_manifest(m, payload_path, status);
+        let json = manifest_to_json(m)?;
+        self.immediate(|conn| {
+            upsert(conn, &b, &json)?;
+            for f in files {
+                super::jobs::untrack_output(conn, job_id, &path_text(f))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Backups still `running` whose job is not (it finished, or is gone):
+    /// a process that failed to record its outcome. Settled at start-up.
+    pub fn orphaned_running_backups(&self) -> Result<Vec<BackupRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM backups b WHERE b.status = 'running' AND NOT EXISTS \
+             (SELECT 1 FROM jobs j WHERE j.id = b.job_id AND j.state IN ('running', 'queued'))"
+        ))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// The manifest JSON stored with a backup (absent for rows not made from one).

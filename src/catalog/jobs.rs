@@ -233,13 +233,7 @@ impl Catalog {
 
     /// Forget one partial output (it was completed, renamed into place, or removed).
     pub fn remove_partial_output(&self, id: i64, path: impl AsRef<Path>) -> Result<()> {
-        let p = path.as_ref().to_string_lossy().into_owned();
-        let n = self.conn.execute(
-            "UPDATE jobs SET partial_outputs = \
-             (SELECT json_group_array(value) FROM json_each(jobs.partial_outputs) WHERE value != ?2) \
-             WHERE id = ?1",
-            params![id, p],
-        )?;
+        let n = untrack_output(&self.conn, id, &path.as_ref().to_string_lossy())?;
         expect_job(n, id)
     }
 
@@ -539,4 +533,14 @@ mod queue_tests {
             assert!((1000..1006).contains(&j.pid), "{j:?}");
         }
     }
+}
+
+/// Drop `path` from job `id`'s partial outputs; the number of rows touched.
+pub(super) fn untrack_output(conn: &rusqlite::Connection, id: i64, path: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE jobs SET partial_outputs = \
+         (SELECT json_group_array(value) FROM json_each(jobs.partial_outputs) WHERE value != ?2) \
+         WHERE id = ?1",
+        params![id, path],
+    )?)
 }

@@ -117,6 +117,30 @@ pub struct BackupRecord {
     pub job_id: Option<i64>,
 }
 
+/// The name a restore gives the safety copy of what it replaces.
+pub const SAFETY_COPY_NAME: &str = "pre_restore";
+
+impl BackupRecord {
+    /// A backup that can be relied on: it finished with an artifact, and
+    /// its last verification (if any) did not fail. A backup whose check
+    /// failed is not good anywhere: not for retention's `min_keep`, health's
+    /// last good backup, "latest", recover or the drill.
+    pub fn is_good(&self) -> bool {
+        self.status.is_good() && !self.verification_failed()
+    }
+
+    /// Its last verification found a problem.
+    pub fn verification_failed(&self) -> bool {
+        self.verify_result.as_deref().is_some_and(|r| r != "ok")
+    }
+
+    /// A restore's safety copy: it holds only what that restore replaced,
+    /// so it is never "the latest backup" of its type.
+    pub fn is_safety_copy(&self) -> bool {
+        self.name.as_deref() == Some(SAFETY_COPY_NAME)
+    }
+}
+
 /// One job row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {

@@ -93,7 +93,8 @@ pub struct Usage {
 
 impl Catalog {
     /// Newest usable backup of `t` created at or before `now`; safety copies
-    /// (`pre_restore`) hold only what a restore replaced and do not count.
+    /// (`pre_restore`) hold only what a restore replaced and do not count,
+    /// nor does a backup whose last verification failed.
     pub fn last_good_backup(
         &self,
         t: BackupType,
@@ -104,6 +105,7 @@ impl Catalog {
             &format!(
                 "SELECT id, created_at, size, stored_size FROM backups \
                  WHERE type = ?1 AND created_at <= ?2 AND status IN {GOOD} \
+                 AND (verify_result IS NULL OR verify_result = 'ok') \
                  AND (name IS NULL OR name != 'pre_restore') \
                  ORDER BY created_at DESC LIMIT 1"
             ),

@@ -20,6 +20,10 @@ pub struct Cli {
     /// More log output (also: RUST_LOG).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Accept backups whose manifest is not authenticated although a key
+    /// file exists (only for backups known to predate the key).
+    #[arg(long, global = true)]
+    pub allow_unauthenticated: bool,
     /// Without a verb, the operations console opens (in a terminal).
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Ok::<Config, Error>(config)
     };
     let json = cli.json;
+    let allow_unauthenticated = cli.allow_unauthenticated;
     let Some(command) = cli.command else {
         return console(load()?, cli.config.clone());
     };
@@ -204,7 +205,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             worker::run_pool(load()?, workers, once, json, &CANCEL)
         }
         command => {
-            let engine = Engine::open(load()?)?;
+            let mut engine = Engine::open(load()?)?;
+            if allow_unauthenticated {
+                eprintln!("warning: --allow-unauthenticated: manifests without a MAC are accepted although a key file exists; their content is not proven to be what lifeboat wrote");
+                engine.accept_unauthenticated = true;
+            }
             let face = CliProgress::new(json);
             let code = run_with_engine(&engine, command, json, &face);
             face.done();
@@ -540,6 +545,11 @@ fn run_with_engine(
         },
         Command::Audit { command } => match command {
             AuditCommand::Verify => {
+                // The catalog's copy is a cache of the repository's log:
+                // take in what other catalogs over this repository appended.
+                engine
+                    .catalog
+                    .catch_up_audit(&engine.repo.audit_log_path())?;
                 let cat = engine.catalog.verify_audit()?;
                 let repo = crate::catalog::audit::verify_jsonl(&engine.repo.audit_log_path())?;
                 let ok = cat.ok && repo.ok && cat.rows == repo.rows;

@@ -52,6 +52,17 @@ pub struct BackupRow {
 }
 
 impl BackupRow {
+    /// As [`crate::catalog::BackupRecord::is_good`]: finished, and its last
+    /// verification (if any) did not fail.
+    pub fn is_good(&self) -> bool {
+        self.status.is_good() && self.verified != Verified::Failed
+    }
+
+    /// A restore's safety copy (never "the last good backup").
+    pub fn is_safety_copy(&self) -> bool {
+        self.name.as_deref() == Some(crate::catalog::SAFETY_COPY_NAME)
+    }
+
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
         DateTime::parse_from_rfc3339(&self.created)
             .ok()

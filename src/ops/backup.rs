@@ -253,7 +253,7 @@ fn choose_parent(
         return Ok(None);
     }
     let records = engine.catalog.list_backups(Some(t))?;
-    let Some(newest) = records.iter().find(|r| r.status.is_good()) else {
+    let Some(newest) = records.iter().find(|r| r.is_good() && !r.is_safety_copy()) else {
         return Ok(None);
     };
     // Walk back to the chain's full to see how old it is.
@@ -270,7 +270,7 @@ fn choose_parent(
             break;
         }
         cur = match &r.parent_id {
-            Some(p) => engine.catalog.get_backup(p)?.filter(|p| p.status.is_good()),
+            Some(p) => engine.catalog.get_backup(p)?.filter(|p| p.is_good()),
             None => None,
         };
     }
@@ -541,77 +541,59 @@ fn write_tree(
     }
 
     job.phase("publishing");
-    let commit = (|| -> Result<(PathBuf, Manifest)> {
-        let payload_final = engine.repo.publish(&payload_tmp, t, &payload_name)?;
-        let final_name = payload_final
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let index_final_name = format!("{final_name}.index");
-        let index_final = engine.repo.type_dir(t).join(&index_final_name);
-        engine.repo.publish_exact(&index_tmp, &index_final)?;
-        job.track_partial(&payload_final)?;
-        job.track_partial(&index_final)?;
-        let mut manifest = Manifest {
-            format: MANIFEST_FORMAT.to_string(),
-            id: id.clone(),
-            backup_type: t,
-            name: req.name.clone(),
-            kind,
-            parent_id: parent.as_ref().map(|(m, _)| m.id.clone()),
-            created_at,
-            finished_at: Utc::now(),
-            created_by: engine.actor.clone(),
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            source: json!({
-                "paths": spec.roots,
-                "include": spec.include,
-                "exclude": spec.exclude,
-                "host": engine.host,
-            }),
-            compression,
-            compression_level: level,
-            encrypted: encrypt,
-            segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
-            key: wrapped.clone(),
-            payload: StreamInfo {
-                file: final_name.clone(),
-                size: payload_sealed.size,
-                stored_size: payload_sealed.stored_size,
-                sha256: payload_sealed.sha256.clone(),
-            },
-            index: Some(StreamInfo {
-                file: index_final_name,
-                size: index_sealed.size,
-                stored_size: index_sealed.stored_size,
-                sha256: index_sealed.sha256.clone(),
-            }),
-            files: Some(outcome.stats.clone()),
-            database: None,
-            warnings: outcome.warnings.clone(),
-            mac: None,
-        };
-        commit_manifest(engine, &mut manifest, data_key.as_ref())?;
-        Ok((payload_final, manifest))
-    })();
-    let (payload_final, manifest) = match commit {
-        Ok(v) => v,
-        Err(e) => {
+    let staged = Staged {
+        backup_type: t,
+        payload_tmp: &payload_tmp,
+        payload_name: &payload_name,
+        index_tmp: Some(&index_tmp),
+    };
+    let (payload_final, manifest, status) =
+        commit_artifact(engine, job, &staged, data_key.as_ref(), |payload, index| {
+            Manifest {
+                format: MANIFEST_FORMAT.to_string(),
+                id: id.clone(),
+                backup_type: t,
+                name: req.name.clone(),
+                kind,
+                parent_id: parent.as_ref().map(|(m, _)| m.id.clone()),
+                created_at,
+                finished_at: Utc::now(),
+                created_by: engine.actor.clone(),
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                source: json!({
+                    "paths": spec.roots,
+                    "include": spec.include,
+                    "exclude": spec.exclude,
+                    "host": engine.host,
+                }),
+                compression,
+                compression_level: level,
+                encrypted: encrypt,
+                segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
+                key: wrapped.clone(),
+                payload: StreamInfo {
+                    file: payload,
+                    size: payload_sealed.size,
+                    stored_size: payload_sealed.stored_size,
+                    sha256: payload_sealed.sha256.clone(),
+                },
+                index: index.map(|file| StreamInfo {
+                    file,
+                    size: index_sealed.size,
+                    stored_size: index_sealed.stored_size,
+                    sha256: index_sealed.sha256.clone(),
+                }),
+                files: Some(outcome.stats.clone()),
+                database: None,
+                warnings: outcome.warnings.clone(),
+                mac: None,
+            }
+        })
+        .inspect_err(|_| {
             let _ = std::fs::remove_file(&payload_tmp);
             let _ = std::fs::remove_file(&index_tmp);
             let _ = engine.catalog.set_backup_status(&id, BackupStatus::Failed);
-            return Err(e);
-        }
-    };
-    let status = if manifest.warnings.is_empty() {
-        BackupStatus::Succeeded
-    } else {
-        BackupStatus::SucceededWithWarnings
-    };
-    engine
-        .catalog
-        .upsert_from_manifest(&manifest, &payload_final, status)?;
+        })?;
     Ok(BackupReport {
         id,
         backup_type: t,
@@ -629,9 +611,135 @@ fn write_tree(
     })
 }
 
-/// The commit point of a backup: authenticate the manifest (when keyed) and
-/// write it atomically next to the already published payload. Until this
-/// file exists the artifact does not count as a backup.
+/// A sealed, fsynced payload (and index) under their `.partial.` names,
+/// ready for [`commit_artifact`].
+pub(crate) struct Staged<'a> {
+    pub backup_type: BackupType,
+    pub payload_tmp: &'a Path,
+    /// The name the payload should get (`_2`, `_3`... if taken).
+    pub payload_name: &'a str,
+    pub index_tmp: Option<&'a Path>,
+}
+
+/// The commit protocol of every backup (docs/FORMAT.md section 9):
+///
+/// 1. payload, then index, take their final names (hard link, never
+///    replacing anything), each name recorded as the job's partial output
+///    before it exists, so a crash leaves nothing the next start cannot
+///    clean;
+/// 2. the manifest is written atomically: **the commit point**. From here
+///    on the files belong to the backup, and nothing cleans them up as a
+///    dead job's leftovers (the next start finds the manifest and records
+///    the backup, see `jobs::recover_dead_jobs`);
+/// 3. one catalog transaction records the row as succeeded and drops the
+///    files from the job's partial outputs.
+///
+/// A failure before step 2 removes what was published; a failure of step 3
+/// (the catalog's disk is full) un-commits: the manifest is removed first,
+/// then the payload, and the job fails saying so. `manifest_for` builds the
+/// manifest from the final payload and index file names.
+pub(crate) fn commit_artifact(
+    engine: &Engine,
+    job: &Job,
+    staged: &Staged,
+    data_key: Option<&DataKey>,
+    manifest_for: impl FnOnce(String, Option<String>) -> Manifest,
+) -> Result<(PathBuf, Manifest, BackupStatus)> {
+    let t = staged.backup_type;
+    crate::crashpoint::hit("backup.sealed");
+    let claim = |p: &Path| job.track_partial(p);
+    let release = |p: &Path| {
+        let _ = engine.catalog.remove_partial_output(job.id, p);
+    };
+    let payload_final =
+        engine
+            .repo
+            .publish(staged.payload_tmp, t, staged.payload_name, &claim, &release)?;
+    crate::crashpoint::hit("backup.payload-published");
+    let payload_name = payload_final
+        .file_name()
+        .expect("a published file has a name")
+        .to_string_lossy()
+        .into_owned();
+    let mut published = vec![payload_final.clone()];
+    let committed = (|| -> Result<Manifest> {
+        let index_name = match staged.index_tmp {
+            Some(tmp) => {
+                let name = format!("{payload_name}.index");
+                let path = engine.repo.type_dir(t).join(&name);
+                job.track_partial(&path)?;
+                engine.repo.publish_exact(tmp, &path)?;
+                published.push(path);
+                Some(name)
+            }
+            None => None,
+        };
+        crate::crashpoint::hit("backup.published");
+        let mut manifest = manifest_for(payload_name.clone(), index_name);
+        commit_manifest(engine, &mut manifest, data_key)?;
+        Ok(manifest)
+    })();
+    let manifest = match committed {
+        Ok(m) => m,
+        Err(e) => {
+            for p in &published {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+    };
+    crate::crashpoint::hit("backup.manifest-written");
+    let status = if manifest.warnings.is_empty() {
+        BackupStatus::Succeeded
+    } else {
+        BackupStatus::SucceededWithWarnings
+    };
+    let recorded = crate::crashpoint::fault("backup.record").and_then(|()| {
+        engine
+            .catalog
+            .record_committed(&manifest, &payload_final, status, job.id, &published)
+    });
+    if let Err(e) = recorded {
+        let undone = uncommit(engine, &manifest, &published);
+        return Err(Error::new(
+            e.kind,
+            format!(
+                "backup {} was written, but the catalog {} could not record it ({}); {undone}",
+                manifest.id,
+                engine.catalog.path.display(),
+                e.message
+            ),
+        )
+        .hint("free space where the catalog lives (or fix what the catalog error says), then run the backup again"));
+    }
+    crate::crashpoint::hit("backup.recorded");
+    Ok((payload_final, manifest, status))
+}
+
+/// Take back a committed artifact whose catalog row could not be written:
+/// the manifest first (after that nothing counts it as a backup), then its
+/// files. What happened, for the job's error.
+fn uncommit(engine: &Engine, manifest: &Manifest, files: &[PathBuf]) -> String {
+    let path = engine
+        .repo
+        .type_dir(manifest.backup_type)
+        .join(Manifest::file_name_for(&manifest.payload.file));
+    if let Err(e) = std::fs::remove_file(&path) {
+        return format!(
+            "its manifest {} could not be removed either ({e}), so the backup stays in the repository: the next lifeboat start (or `lifeboat catalog rebuild`) records it",
+            path.display()
+        );
+    }
+    let _ = crate::storage::local::fsync_dir(&engine.repo.type_dir(manifest.backup_type));
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+    "it was removed again, so nothing half-recorded is left".to_string()
+}
+
+/// Authenticate the manifest (when keyed) and write it atomically next to
+/// the already published payload: the commit point of [`commit_artifact`].
+/// Until this file exists the artifact does not count as a backup.
 pub(crate) fn commit_manifest(
     engine: &Engine,
     manifest: &mut Manifest,

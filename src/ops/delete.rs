@@ -33,7 +33,7 @@ pub struct DeleteReport {
 /// Delete backup `id`. Refused while the backup is still being written, or
 /// while a catalogued incremental names it as its parent.
 pub fn delete(engine: &Engine, id: &str) -> Result<DeleteReport> {
-    let result = delete_inner(engine, id);
+    let result = delete_inner(engine, id, &|_| Ok(()));
     let (outcome, detail) = match &result {
         Ok(r) => (
             "succeeded",
@@ -46,8 +46,14 @@ pub fn delete(engine: &Engine, id: &str) -> Result<DeleteReport> {
 }
 
 /// Delete without an audit entry of its own (prune audits each deletion
-/// with its reason).
-pub(crate) fn delete_inner(engine: &Engine, id: &str) -> Result<DeleteReport> {
+/// with its reason). `track` records each file about to lose its manifest
+/// as the calling job's partial output: if the process dies between the
+/// manifest's removal and the files', the next start removes them.
+pub(crate) fn delete_inner(
+    engine: &Engine,
+    id: &str,
+    track: &dyn Fn(&Path) -> Result<()>,
+) -> Result<DeleteReport> {
     let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
         Error::not_found(format!("no backup with id {id}"))
             .hint("`lifeboat list` shows the ids of catalogued backups")
@@ -59,12 +65,19 @@ pub(crate) fn delete_inner(engine: &Engine, id: &str) -> Result<DeleteReport> {
         .hint("wait for its job to finish, or cancel it with `lifeboat cancel JOB`"));
     }
     let payload = PathBuf::from(&rec.file);
+    inside_repository(engine, &payload)?;
     let manifest = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()));
     // The index sidecar's name is in the manifest; read it before it goes.
     let index = crate::storage::local::read_manifest(&manifest)
         .ok()
         .and_then(|m| m.index.map(|i| payload.with_file_name(i.file)));
     let verified = PathBuf::from(format!("{}.verified.json", payload.display()));
+    for p in [Some(&payload), index.as_ref(), Some(&verified)]
+        .into_iter()
+        .flatten()
+    {
+        track(p)?;
+    }
 
     let mut removed = Vec::new();
     engine.catalog.immediate(|conn| {
@@ -90,6 +103,7 @@ pub(crate) fn delete_inner(engine: &Engine, id: &str) -> Result<DeleteReport> {
         Ok(())
     })?;
 
+    crate::crashpoint::hit("delete.manifest-removed");
     let mut leftovers = Vec::new();
     for p in [Some(payload), index, Some(verified)].into_iter().flatten() {
         match remove_if_present(&p) {
@@ -106,6 +120,21 @@ pub(crate) fn delete_inner(engine: &Engine, id: &str) -> Result<DeleteReport> {
         removed,
         leftovers,
     })
+}
+
+/// Deletion never reaches outside the repository: a catalog row whose file
+/// lies elsewhere (a forged manifest adopted by a rebuild, an edited row)
+/// is refused.
+fn inside_repository(engine: &Engine, payload: &Path) -> Result<()> {
+    if engine.repo.holds(payload) {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "backup file {} is not inside the repository {}: refusing to delete anything outside it",
+        payload.display(),
+        engine.repo.root.display()
+    ))
+    .hint("the catalog row points elsewhere (a forged manifest, or a moved repository): rebuild the catalog with `lifeboat catalog rebuild`"))
 }
 
 /// Remove a file; Ok(false) when it was already gone.

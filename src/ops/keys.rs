@@ -124,6 +124,7 @@ pub fn rewrap_all(ring: &KeyRing, repo: &Repository) -> Result<RotateReport> {
                 m.key = Some(crypto::wrap_data_key(active, &dk, &m.id));
                 write_atomic(&found.manifest_path, &m.to_json_pretty())?;
                 rewrapped += 1;
+                crate::crashpoint::hit("key-rotate.rewrapped-one");
             }
             Err(e) => failed.push(format!("{}: {}", m.id, e.message)),
         }

@@ -71,6 +71,9 @@ pub struct Engine {
     /// through it takes over that row instead of creating one (see
     /// [`queue`]), so a queued job runs through the same path as a direct one.
     pub claimed_job: std::cell::Cell<Option<i64>>,
+    /// Accept manifests without a MAC although a key file exists (the
+    /// operator's explicit `--allow-unauthenticated`).
+    pub accept_unauthenticated: bool,
 }
 
 impl Engine {
@@ -91,6 +94,7 @@ impl Engine {
             host,
             parent_job: None,
             claimed_job: std::cell::Cell::new(None),
+            accept_unauthenticated: false,
         };
         if catalog_was_missing {
             engine.adopt_repository()?;
@@ -126,8 +130,9 @@ impl Engine {
     pub fn keyring(&self) -> Result<Option<KeyRing>> {
         let path = &self.config.encryption.key_file;
         if path.exists() {
-            let ring = KeyRing::load(path)?;
+            let mut ring = KeyRing::load(path)?;
             warn_key_file(&ring);
+            ring.accept_unauthenticated = self.accept_unauthenticated;
             return Ok(Some(ring));
         }
         match self.config.encryption.encrypt {
@@ -141,13 +146,29 @@ impl Engine {
     /// Keyring that must exist because an artifact needs it.
     pub fn require_keyring(&self, why: &str) -> Result<KeyRing> {
         let path = &self.config.encryption.key_file;
-        let ring = KeyRing::load(path).map_err(|e| {
+        let mut ring = KeyRing::load(path).map_err(|e| {
             Error::key(format!("{why}, but {}", e.message)).hint(e.hint.unwrap_or_else(|| {
                 "set [encryption] key_file to the key file that was used".into()
             }))
         })?;
         warn_key_file(&ring);
+        ring.accept_unauthenticated = self.accept_unauthenticated;
         Ok(ring)
+    }
+
+    /// The key ring to check `artifacts` with: required when any of them is
+    /// keyed; otherwise the key file if there is one, because in a keyed
+    /// repository a manifest without a MAC is refused ([`open_data_key`]).
+    pub fn ring_for(&self, artifacts: &[&Manifest]) -> Result<Option<KeyRing>> {
+        if let Some(m) = artifacts.iter().find(|m| m.key.is_some()) {
+            return self
+                .require_keyring(&format!("backup {} is keyed", m.id))
+                .map(Some);
+        }
+        if self.config.encryption.key_file.exists() {
+            return self.keyring();
+        }
+        Ok(None)
     }
 
     /// Record an operation in the catalog's audit log and the repository's
@@ -162,7 +183,9 @@ impl Engine {
             detail: detail.to_string(),
         };
         // Both copies in one order across threads and processes.
+        let log = self.repo.audit_log_path();
         self.repo.append_audit_with(|| {
+            self.catalog.catch_up_audit(&log)?;
             let record = self.catalog.append_audit(&entry)?;
             Ok(serde_json::to_string(&record).expect("audit record serializes"))
         })
@@ -181,17 +204,34 @@ fn warn_key_file(ring: &KeyRing) {
 
 /// Unwrap an artifact's data key and check its manifest MAC. Returns None
 /// for artifacts made without a key.
+///
+/// Refused as tampering: a manifest that is not at the name its payload
+/// fixes (`<payload>.manifest.json`: a manifest copied over another
+/// backup's), and, when a key file exists, a manifest without a MAC (one
+/// edited to `encrypted = false` with its key and MAC removed), unless the
+/// operator accepted unauthenticated manifests explicitly. The MAC covers
+/// the id, type and payload file name, so none of them can be changed.
 pub fn open_data_key(
     ring: Option<&KeyRing>,
     manifest: &Manifest,
     manifest_path: &Path,
 ) -> Result<Option<DataKey>> {
+    check_manifest_place(manifest, manifest_path)?;
     let Some(wrapped) = &manifest.key else {
         if manifest.encrypted {
             return Err(Error::integrity(format!(
                 "manifest {} says the payload is encrypted but carries no data key",
                 manifest_path.display()
             )));
+        }
+        if let Some(ring) = ring.filter(|r| !r.accept_unauthenticated) {
+            return Err(Error::integrity(format!(
+                "manifest {} of backup {} is not authenticated (no key, no MAC), but this repository is keyed (key file {}): it may have been edited to remove its protection",
+                manifest_path.display(),
+                manifest.id,
+                ring.path.display()
+            ))
+            .hint("use another backup; if you know this backup was made before the key existed, add --allow-unauthenticated to use it anyway"));
         }
         return Ok(None);
     };
@@ -214,6 +254,46 @@ pub fn open_data_key(
         .hint("the manifest was changed after it was written; do not trust this backup, use another one")
     })?;
     Ok(Some(dk))
+}
+
+/// A manifest must sit where its own payload name puts it, in the
+/// directory of its own type: otherwise it was copied over another
+/// backup's name.
+fn check_manifest_place(manifest: &Manifest, manifest_path: &Path) -> Result<()> {
+    let name = manifest_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let expected = Manifest::file_name_for(&manifest.payload.file);
+    if name != expected {
+        return Err(Error::integrity(format!(
+            "manifest {} belongs to backup {} whose payload is {}, not to this file name: a manifest was copied over another backup's",
+            manifest_path.display(),
+            manifest.id,
+            manifest.payload.file
+        ))
+        .hint("do not trust this backup; restore the repository's files from a copy, or use another backup"));
+    }
+    let dir = manifest_path
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    let type_dirs: Vec<&str> = crate::archive::manifest::BackupType::ALL
+        .iter()
+        .map(|t| t.dir())
+        .collect();
+    if let Some(dir) = dir.filter(|d| type_dirs.contains(&d.as_str())) {
+        if dir != manifest.backup_type.dir() {
+            return Err(Error::integrity(format!(
+                "manifest {} says backup {} is a {} backup, but it lies in {dir}/",
+                manifest_path.display(),
+                manifest.id,
+                manifest.backup_type
+            ))
+            .hint("do not trust this backup; use another one"));
+        }
+    }
+    Ok(())
 }
 
 /// This machine's host name.

@@ -130,8 +130,11 @@ fn plan_type(
 ) -> (Vec<Decision>, Option<String>) {
     let window = Duration::days(i64::from(p.keep_days));
     let mut keep: Vec<Vec<String>> = vec![Vec::new(); list.len()];
+    // Only backups that can be relied on count toward the keep rules: a
+    // failed verification, or a safety copy (which holds only what one
+    // restore replaced), never makes an older good backup expendable.
     let good: Vec<usize> = (0..list.len())
-        .filter(|&i| list[i].status.is_good())
+        .filter(|&i| list[i].is_good() && !list[i].is_safety_copy())
         .collect();
 
     for (rank, &i) in good.iter().enumerate() {
@@ -165,7 +168,19 @@ fn plan_type(
         (d.year(), d.month(), 0)
     });
     for (i, b) in list.iter().enumerate() {
-        if !b.status.is_good() {
+        if b.status.is_good() && !good.contains(&i) {
+            if now - b.created_at < window {
+                keep[i].push(format!(
+                    "{} within keep_days = {} (does not count toward the keep rules)",
+                    if b.is_safety_copy() {
+                        "safety copy"
+                    } else {
+                        "backup that failed its last verification"
+                    },
+                    p.keep_days
+                ));
+            }
+        } else if !b.status.is_good() {
             if b.status == BackupStatus::Running {
                 keep[i].push("still running".to_string());
             } else if now - b.created_at < window {
@@ -205,6 +220,12 @@ fn plan_type(
             let keep = !reasons.is_empty();
             let reasons = if keep {
                 reasons
+            } else if b.verification_failed() {
+                vec![format!(
+                    "failed its last verification, {} old, past keep_days = {}",
+                    human_age(now - b.created_at),
+                    p.keep_days
+                )]
             } else if b.status.is_good() {
                 vec![format!(
                     "{} old, past keep_days = {} and no other rule keeps it",
@@ -345,7 +366,7 @@ fn run_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Resul
     for d in doomed {
         check_cancel(job.cancel_flag())?;
         let reasons = d.reasons.join("; ");
-        match crate::ops::delete::delete_inner(engine, &d.id) {
+        match crate::ops::delete::delete_inner(engine, &d.id, &|p| job.track_partial(p)) {
             Ok(r) => {
                 for l in &r.leftovers {
                     job.log("warning", &format!("{}: {l}", d.id));

@@ -55,6 +55,7 @@ pub fn run(catalog_path: &Path, repo_root: &Path) -> Result<RebuildReport> {
         .map(|(m, p, _)| (m.id.clone(), p.clone()))
         .collect();
     catalog.replace_backups_from(rows)?;
+    crate::crashpoint::hit("rebuild.filled");
     restore_verifications(&catalog, &verified)?;
     catalog.import_audit_jsonl(&repo.audit_log_path())?;
     Ok(RebuildReport {

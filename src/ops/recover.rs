@@ -133,6 +133,18 @@ pub fn plan(
         let mut skipped = Vec::new();
         let mut chosen = None;
         for (i, a) in candidates.iter().enumerate() {
+            // A backup whose last verification failed is not a recovery
+            // point, whatever its hashes say now (the result travels with
+            // the artifact, so this holds without the catalog too).
+            if let Some(v) = crate::ops::verify::read_sidecar(&a.payload_path()) {
+                if v.result != "ok" {
+                    skipped.push(format!(
+                        "{}: failed its last verification ({})",
+                        a.manifest.id, v.result
+                    ));
+                    continue;
+                }
+            }
             let links = match select::chain(None, a) {
                 Ok(l) => l,
                 Err(e) if i == 0 && a.manifest.kind == BackupKind::Incremental => {

@@ -222,11 +222,7 @@ fn restore_tree(
 
     job.phase("checking the backup");
     let links = select::chain(Some(engine), artifact)?;
-    let ring = if links.iter().any(|l| l.manifest.key.is_some()) {
-        Some(engine.require_keyring(&format!("backup {} is keyed", artifact.manifest.id))?)
-    } else {
-        None
-    };
+    let ring = engine.ring_for(&links.iter().map(|l| &l.manifest).collect::<Vec<_>>())?;
     // Every link is verified before anything reaches the target. Into a
     // new, empty directory an encrypted and authenticated chain is checked
     // in the same pass that decodes it (segments are authenticated before
@@ -319,17 +315,27 @@ fn restore_tree(
         }
     }
 
+    crate::crashpoint::hit("restore.safety-copy-taken");
+
     let superseded = superseded_by_later_links(&links, &keys)?;
-    // A new directory says it is incomplete until the restore has finished:
-    // if this process is killed, what it leaves is marked as such.
-    let marker = match &new_dir {
-        Some(_) => Some(IncompleteMarker::write(
-            &target_path,
+    // Until the restore has finished, every directory it writes into says
+    // so (and which safety copy holds what it replaced): if this process is
+    // killed, what it leaves is marked as half-written. A marker an earlier,
+    // interrupted restore left is taken over; it goes when this one finishes.
+    let stale = match (&new_dir, &dest) {
+        (None, Dest::Under(d)) => IncompleteMarker::clear_stale(d),
+        _ => None,
+    };
+    let safety_id = safety_copy.as_ref().map(|s| s.id.as_str());
+    let mut markers = Vec::new();
+    for dir in marked_roots(&dest, artifact) {
+        markers.push(IncompleteMarker::write(
+            &dir,
             &artifact.manifest.id,
             job.id,
-        )?),
-        None => None,
-    };
+            safety_id,
+        )?);
+    }
     let mut total = ExtractOutcome::default();
     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
         job.phase(&format!(
@@ -348,7 +354,8 @@ fn restore_tree(
             fresh_target: one_pass,
             ..Default::default()
         };
-        let outcome = extract_link_checked(link, dk.as_ref(), &dest, job, cancel, one_pass, opts).map_err(|e| {
+        let progress = CrashWhenWriting(job);
+        let outcome = extract_link_checked(link, dk.as_ref(), &dest, &progress, cancel, one_pass, opts).map_err(|e| {
             let hint = if is_disk_full(&e) {
                 format!(
                     "the restored tree needs about {} under {}: free space on that filesystem, or restore to a directory on a larger one (--target DIR)",
@@ -374,7 +381,8 @@ fn restore_tree(
         })?;
         total.add(&outcome);
     }
-    if let Some(m) = marker {
+    crate::crashpoint::hit("restore.written");
+    for m in &markers {
         if let Err(e) = m.remove() {
             notes.push(format!(
                 "the restore finished but {} could not be removed ({e}); remove it by hand",
@@ -382,11 +390,7 @@ fn restore_tree(
             ));
         }
     }
-    if let (None, Dest::Under(d)) = (&new_dir, &dest) {
-        if let Some(note) = IncompleteMarker::clear_stale(d) {
-            notes.push(note);
-        }
-    }
+    notes.extend(stale);
     if let Some(nd) = new_dir.take() {
         nd.keep();
     }
@@ -400,6 +404,85 @@ fn restore_tree(
         safety_copy.map(|s: BackupReport| s.id),
         notes,
     ))
+}
+
+/// The directories a restore marks as incomplete while it writes: the
+/// target directory, or in place, the backed-up roots that are directories.
+fn marked_roots(dest: &Dest, artifact: &Artifact) -> Vec<PathBuf> {
+    match dest {
+        Dest::Under(d) => vec![d.clone()],
+        Dest::InPlace => restored_roots(artifact)
+            .into_iter()
+            .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
+            .collect(),
+    }
+}
+
+/// The source roots an artifact's manifest names (`source.paths`).
+pub fn restored_roots(artifact: &Artifact) -> Vec<PathBuf> {
+    artifact
+        .manifest
+        .source
+        .get("paths")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(PathBuf::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Progress that passes through, and is the `restore.writing` crash point:
+/// the first restored entry is where a kill leaves a half-written target.
+struct CrashWhenWriting<'a>(&'a dyn Progress);
+
+impl Progress for CrashWhenWriting<'_> {
+    fn phase(&self, name: &str) {
+        self.0.phase(name)
+    }
+    fn total(&self, bytes: Option<u64>, items: Option<u64>) {
+        self.0.total(bytes, items)
+    }
+    fn advance(&self, bytes_done: u64, items_done: u64) {
+        if items_done > 0 {
+            crate::crashpoint::hit("restore.writing");
+        }
+        self.0.advance(bytes_done, items_done)
+    }
+    fn note(&self, message: &str) {
+        self.0.note(message)
+    }
+}
+
+/// Remove the temporary files (`.lifeboat-<pid>-<n>.tmp`) a killed restore
+/// process `pid` left under `root`, without following symlinks. Returns
+/// how many were removed.
+pub fn remove_stray_temps(root: &Path, pid: u32) -> usize {
+    let prefix = format!(".lifeboat-{pid}-");
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(e.path());
+                continue;
+            }
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&prefix)
+                && name.ends_with(".tmp")
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Whether `e` comes from a full filesystem.
@@ -430,15 +513,26 @@ struct IncompleteMarker {
 }
 
 impl IncompleteMarker {
-    fn write(dir: &Path, backup_id: &str, job_id: i64) -> Result<IncompleteMarker> {
+    fn write(
+        dir: &Path,
+        backup_id: &str,
+        job_id: i64,
+        safety_copy: Option<&str>,
+    ) -> Result<IncompleteMarker> {
         let path = dir.join(INCOMPLETE_MARKER);
+        let undo = match safety_copy {
+            Some(s) => format!(
+                "What it replaced is in safety copy {s}: put it back with `lifeboat restore --id {s} --in-place --yes`,\n\
+                 or run the restore again to complete this directory.\n"
+            ),
+            None => "Remove the directory and restore again (or run the restore again to complete it).\n".to_string(),
+        };
         let text = format!(
             "{MARKER_LEAD}{job_id} of backup {backup_id} into this directory started at {} and has not finished.\n\
-             If no restore is running (lifeboat status), it was stopped part way: this directory may be incomplete.\n\
-             Remove the directory and restore again.\n",
+             If no restore is running (lifeboat status), it was stopped part way: this directory may be incomplete.\n{undo}",
             Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
-        std::fs::write(&path, &text).map_err(|e| Error::io("cannot write", &path, e))?;
+        crate::storage::local::write_atomic(&path, text.as_bytes())?;
         Ok(IncompleteMarker { path, text })
     }
 

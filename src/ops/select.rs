@@ -72,7 +72,13 @@ pub enum Selector {
 /// Find the artifact the selector names.
 pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result<Artifact> {
     let artifact = match sel {
-        Selector::File(p) => Artifact::from_file(p)?,
+        Selector::File(p) => {
+            let a = Artifact::from_file(p)?;
+            if let Some(rec) = engine.catalog.find_backup_by_file(a.payload_path())? {
+                check_against_row(&rec, &a)?;
+            }
+            a
+        }
         Selector::Id(id) => {
             let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
                 Error::not_found(format!("no backup with id {id} in the catalog {}", engine.catalog.path.display()))
@@ -85,7 +91,9 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                 ))
                 .hint("choose a backup whose status is succeeded"));
             }
-            Artifact::from_file(Path::new(&rec.file))?
+            let a = Artifact::from_file(Path::new(&rec.file))?;
+            check_against_row(&rec, &a)?;
+            a
         }
         Selector::At(_) | Selector::Latest => {
             let t = t.ok_or_else(|| Error::usage("--at needs --type"))?;
@@ -96,7 +104,7 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
             let records = engine.catalog.list_backups(Some(t))?;
             let rec = records
                 .into_iter()
-                .filter(|r| r.status.is_good() && r.created_at <= at)
+                .filter(|r| r.is_good() && !r.is_safety_copy() && r.created_at <= at)
                 .max_by_key(|r| r.created_at)
                 .ok_or_else(|| {
                     Error::not_found(format!(
@@ -105,7 +113,9 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                     ))
                     .hint("`lifeboat list --type TYPE` shows the points you can choose from")
                 })?;
-            Artifact::from_file(Path::new(&rec.file))?
+            let a = Artifact::from_file(Path::new(&rec.file))?;
+            check_against_row(&rec, &a)?;
+            a
         }
     };
     if let Some(t) = t {
@@ -117,6 +127,52 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
         }
     }
     Ok(artifact)
+}
+
+/// The catalog row and the manifest it caches must agree on what the
+/// backup is: a payload and manifest copied over another backup's names,
+/// or a manifest stripped of its key, shows up here as a disagreement.
+pub fn check_against_row(rec: &crate::catalog::BackupRecord, a: &Artifact) -> Result<()> {
+    let m = &a.manifest;
+    let file_name = Path::new(&rec.file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut differ = Vec::new();
+    if rec.id != m.id {
+        differ.push(format!(
+            "id ({} in the catalog, {} in the manifest)",
+            rec.id, m.id
+        ));
+    }
+    if file_name != m.payload.file {
+        differ.push(format!(
+            "payload file ({file_name} in the catalog, {} in the manifest)",
+            m.payload.file
+        ));
+    }
+    if rec.sha256.as_deref().is_some_and(|h| h != m.payload.sha256) {
+        differ.push("payload SHA-256".to_string());
+    }
+    if rec.stored_size != m.payload.stored_size {
+        differ.push(format!(
+            "stored size ({} in the catalog, {} in the manifest)",
+            rec.stored_size, m.payload.stored_size
+        ));
+    }
+    if rec.encrypted != m.encrypted || rec.key_id.is_some() != m.key.is_some() {
+        differ.push("encryption and key".to_string());
+    }
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::integrity(format!(
+        "backup {} in the catalog and the manifest {} disagree on the {}: the repository was changed behind lifeboat's back (tampering, or files copied over each other)",
+        rec.id,
+        a.manifest_path.display(),
+        differ.join(", ")
+    ))
+    .hint("do not restore from it; use another backup, and compare the repository with a copy you trust"))
 }
 
 /// The chain an artifact needs, full backup first, the artifact last.
@@ -157,7 +213,9 @@ fn find_by_id(engine: Option<&Engine>, dir: &Path, id: &str) -> Result<Option<Ar
         if let Some(rec) = engine.catalog.get_backup(id)? {
             let p = PathBuf::from(&rec.file);
             if PathBuf::from(format!("{}{MANIFEST_SUFFIX}", p.display())).exists() {
-                return Artifact::from_file(&p).map(Some);
+                let a = Artifact::from_file(&p)?;
+                check_against_row(&rec, &a)?;
+                return Ok(Some(a));
             }
         }
     }

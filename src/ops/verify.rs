@@ -184,6 +184,26 @@ pub fn run(
             job.finish::<()>(&Err(Error::cancelled(e.message.clone())), 0);
             return Err(e);
         }
+        // A missing or wrong key file says nothing about the backup: it is
+        // the operator's to fix, and is not recorded against the backup.
+        Err(e) if e.kind == crate::error::ErrorKind::Key => {
+            let e = Error::new(
+                e.kind,
+                format!(
+                    "backup {} was not checked: {}",
+                    artifact.manifest.id, e.message
+                ),
+            )
+            .hint(e.hint.unwrap_or_default());
+            job.finish::<()>(&Err(Error::new(e.kind, e.message.clone())), 0);
+            engine.audit(
+                if deep { "verify-deep" } else { "verify" },
+                &artifact.manifest.id,
+                "not checked",
+                &e.message,
+            )?;
+            return Err(e);
+        }
         Err(e) => VerifyReport {
             id: artifact.manifest.id.clone(),
             file: artifact.payload_path(),
@@ -244,12 +264,8 @@ fn verify_artifact(
 ) -> Result<(Vec<String>, Option<f64>)> {
     let mut checks = Vec::new();
     let mut rto = None;
-    let ring = if artifact.manifest.key.is_some() {
-        Some(engine.require_keyring(&format!("backup {} is keyed", artifact.manifest.id))?)
-    } else {
-        None
-    };
     let links = select::chain(Some(engine), artifact)?;
+    let ring = engine.ring_for(&links.iter().map(|l| &l.manifest).collect::<Vec<_>>())?;
     job.phase("checking hashes");
     let mut keys = Vec::new();
     for link in &links {
@@ -356,15 +372,20 @@ fn verify_artifact(
     Ok((checks, rto))
 }
 
-/// A fresh scratch directory next to the catalog.
-pub fn scratch_dir(engine: &Engine) -> Result<PathBuf> {
-    let base = engine
+/// Where deep verification restores (`<catalog dir>/scratch/verify-<pid>-...`).
+pub fn scratch_base(engine: &Engine) -> PathBuf {
+    engine
         .config
         .catalog
         .path
         .parent()
         .unwrap_or(Path::new("."))
-        .join("scratch");
+        .join("scratch")
+}
+
+/// A fresh scratch directory next to the catalog.
+pub fn scratch_dir(engine: &Engine) -> Result<PathBuf> {
+    let base = scratch_base(engine);
     let dir = base.join(format!(
         "verify-{}-{:08x}",
         std::process::id(),

@@ -17,6 +17,35 @@ use crate::error::{Error, Result};
 /// Prefix of in-progress files.
 pub const PARTIAL_PREFIX: &str = ".partial.";
 
+/// Where a database restore keeps its plaintext dump while it runs
+/// (`<repository>/.restore-tmp/<pid>-<random>/`).
+pub const RESTORE_SCRATCH: &str = ".restore-tmp";
+
+/// Remove the `<pid>-...` directories under `base` whose process is dead:
+/// scratch space (plaintext, often) that a killed process never cleaned.
+pub fn remove_dead_scratch(base: &Path, is_alive: &dyn Fn(u32) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(base) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let digits: String = name
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let Ok(pid) = digits.parse::<u32>() else {
+            continue;
+        };
+        if !is_alive(pid) && remove_tree(&entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
 /// A repository rooted at a local directory.
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -63,6 +92,22 @@ impl Repository {
         self.root.join(t.dir())
     }
 
+    /// Whether `path` names a file directly in one of this repository's
+    /// type directories (symlinks and `..` resolved): the only places any
+    /// verb may delete from.
+    pub fn holds(&self, path: &Path) -> bool {
+        let root = fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let dir = path.parent().and_then(|d| fs::canonicalize(d).ok());
+        let named = path.file_name().is_some_and(|n| n != ".." && n != ".");
+        named
+            && dir.is_some_and(|d| {
+                d.parent() == Some(root.as_path())
+                    && BackupType::ALL
+                        .iter()
+                        .any(|t| d.file_name() == Some(std::ffi::OsStr::new(t.dir())))
+            })
+    }
+
     /// Create a new in-progress file in the type's directory, 0600, never
     /// clobbering. Its name tells whoever finds it that it is not an artifact.
     pub fn create_partial(&self, t: BackupType, final_name: &str) -> Result<(File, PathBuf)> {
@@ -85,7 +130,19 @@ impl Repository {
     /// Give a complete, fsynced partial file its final name without ever
     /// replacing an existing file: `name`, else `name` with `_2`, `_3`... before
     /// the first dot-extension. Returns the final path.
-    pub fn publish(&self, partial: &Path, t: BackupType, name: &str) -> Result<PathBuf> {
+    ///
+    /// `claim` runs before each candidate name is linked (the job records it
+    /// as its partial output, so a crash right after the link leaves a name
+    /// the next start can clean); `release` runs when the name turned out to
+    /// be taken by another artifact, which must then never be listed as ours.
+    pub fn publish(
+        &self,
+        partial: &Path,
+        t: BackupType,
+        name: &str,
+        claim: &dyn Fn(&Path) -> Result<()>,
+        release: &dyn Fn(&Path),
+    ) -> Result<PathBuf> {
         let dir = self.type_dir(t);
         let (stem, ext) = split_name(name);
         for n in 1..1000 {
@@ -95,14 +152,24 @@ impl Repository {
                 format!("{stem}_{n}{ext}")
             };
             let target = dir.join(&candidate);
+            if target.exists() {
+                continue;
+            }
+            claim(&target)?;
             match fs::hard_link(partial, &target) {
                 Ok(()) => {
                     fs::remove_file(partial).map_err(|e| Error::io("cannot remove", partial, e))?;
                     fsync_dir(&dir)?;
                     return Ok(target);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::io("cannot publish artifact", &target, e)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    release(&target);
+                    continue;
+                }
+                Err(e) => {
+                    release(&target);
+                    return Err(Error::io("cannot publish artifact", &target, e));
+                }
             }
         }
         Err(Error::refused(format!(
@@ -150,7 +217,9 @@ impl Repository {
         Ok(found)
     }
 
-    /// Remove partial files left by processes that are no longer alive.
+    /// Remove partial files left by processes that are no longer alive, and
+    /// the plaintext scratch a dead database restore left in
+    /// `.restore-tmp/<pid>-<random>/`.
     pub fn clean_stale_partials(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
         for t in BackupType::ALL {
@@ -175,7 +244,60 @@ impl Repository {
                 }
             }
         }
+        removed.extend(remove_dead_scratch(
+            &self.root.join(RESTORE_SCRATCH),
+            is_alive,
+        ));
         Ok(removed)
+    }
+
+    /// The committed artifact that owns `path` (its payload, index, manifest
+    /// or verification record), by the names docs/FORMAT.md fixes:
+    /// `<payload>.manifest.json`, `<payload>.index`, `<payload>.verified.json`. A file a manifest claims is part of a backup
+    /// and is never cleaned up as some dead job's partial output.
+    pub fn committed_owner(path: &Path) -> Option<Manifest> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let dir = path.parent()?;
+        let mut candidates = vec![format!("{name}{MANIFEST_SUFFIX}")];
+        if name.ends_with(MANIFEST_SUFFIX) {
+            candidates.push(name.clone());
+        }
+        let record = name.strip_suffix(".verified.json");
+        for stem in [name.strip_suffix(".index"), record].into_iter().flatten() {
+            candidates.push(format!("{stem}{MANIFEST_SUFFIX}"));
+        }
+        candidates.into_iter().find_map(|c| {
+            let m = read_manifest(&dir.join(&c)).ok()?;
+            let claims = c == name
+                || m.payload.file == name
+                || record == Some(m.payload.file.as_str())
+                || m.index.as_ref().is_some_and(|i| i.file == name);
+            claims.then_some(m)
+        })
+    }
+
+    /// The committed manifest of backup `id`, whose payload was to be named
+    /// like `payload_name` (publishing may have added `_2`, `_3`...).
+    pub fn find_committed(
+        &self,
+        t: BackupType,
+        id: &str,
+        payload_name: &str,
+    ) -> Option<(Manifest, PathBuf)> {
+        let (stem, _) = split_name(payload_name);
+        let dir = self.type_dir(t);
+        fs::read_dir(&dir).ok()?.flatten().find_map(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with(stem) || !name.ends_with(MANIFEST_SUFFIX) {
+                return None;
+            }
+            let path = entry.path();
+            read_manifest(&path)
+                .ok()
+                .filter(|m| m.id == id)
+                .map(|m| (m, path))
+        })
     }
 
     /// The repository copy of the audit log (JSON lines, hash-chained).
@@ -253,6 +375,24 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
             manifest.format
         ))
         .hint("use the lifeboat version that wrote it (see tool_version in the manifest)"));
+    }
+    // The files a manifest names live next to it: a name with a slash or
+    // `..` would make a reader (or prune) reach outside the repository.
+    let files =
+        std::iter::once(&manifest.payload.file).chain(manifest.index.as_ref().map(|i| &i.file));
+    for f in files {
+        let plain = !f.is_empty()
+            && !f.starts_with('.')
+            && !f.contains('/')
+            && !f.contains('\0')
+            && Path::new(f).file_name() == Some(std::ffi::OsStr::new(f));
+        if !plain {
+            return Err(Error::integrity(format!(
+                "manifest {} names the file '{f}', which is not a plain file name next to it: refusing a manifest that points outside its directory",
+                path.display()
+            ))
+            .hint("this manifest was forged or damaged: remove it from the repository (do not restore from it)"));
+        }
     }
     Ok(manifest)
 }
@@ -361,8 +501,14 @@ mod tests {
             write!(f, "{i}").unwrap();
             drop(f);
             paths.push(
-                repo.publish(&p, BackupType::Filesystem, "fs_backup_1.tar.zst")
-                    .unwrap(),
+                repo.publish(
+                    &p,
+                    BackupType::Filesystem,
+                    "fs_backup_1.tar.zst",
+                    &|_| Ok(()),
+                    &|_| {},
+                )
+                .unwrap(),
             );
         }
         let names: Vec<_> = paths
@@ -379,6 +525,41 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&paths[0]).unwrap(), "0");
         assert_eq!(fs::read_to_string(&paths[2]).unwrap(), "2");
+    }
+
+    #[test]
+    fn only_files_in_type_directories_are_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::open(&dir.path().join("repo")).unwrap();
+        let inside = repo.type_dir(BackupType::Database).join("db_backup_1.dump");
+        assert!(repo.holds(&inside));
+        assert!(!repo.holds(&dir.path().join("repo/audit/audit.jsonl")));
+        assert!(!repo.holds(&dir.path().join("elsewhere.dump")));
+        assert!(!repo.holds(&repo.type_dir(BackupType::Database).join("../../x")));
+        assert!(!repo.holds(Path::new("/etc/passwd")));
+    }
+
+    #[test]
+    fn a_file_a_manifest_claims_has_a_committed_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::open(dir.path()).unwrap();
+        let t = repo.type_dir(BackupType::Filesystem);
+        let payload = t.join("fs_backup_1.tar.zst");
+        assert!(Repository::committed_owner(&payload).is_none());
+        let m = Manifest::sample("fs_backup_1.tar.zst");
+        write_atomic(
+            &t.join("fs_backup_1.tar.zst.manifest.json"),
+            &m.to_json_pretty(),
+        )
+        .unwrap();
+        assert_eq!(Repository::committed_owner(&payload).unwrap().id, m.id);
+        assert_eq!(
+            Repository::committed_owner(&t.join("fs_backup_1.tar.zst.index"))
+                .unwrap()
+                .id,
+            m.id
+        );
+        assert!(Repository::committed_owner(&t.join("fs_backup_2.tar.zst")).is_none());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::console::fmt;
 pub fn last_good(app: &App, t: BackupType) -> Option<(&str, DateTime<Utc>)> {
     app.backups
         .iter()
-        .filter(|b| b.backup_type == t && b.status.is_good())
+        .filter(|b| b.backup_type == t && b.is_good() && !b.is_safety_copy())
         .max_by(|a, b| a.created.cmp(&b.created))
         .and_then(|b| Some((&*b.id, b.created_at()?)))
 }

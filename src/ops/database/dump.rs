@@ -297,57 +297,48 @@ fn dump_one(
         tables,
         parallel: parallel_facts,
     };
-    let commit = (|| -> Result<(PathBuf, Manifest)> {
-        let payload_final = engine.repo.publish(&payload_tmp, t, &payload_name)?;
-        job.track_partial(&payload_final)?;
-        let final_name = payload_final
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let mut manifest = Manifest {
-            format: MANIFEST_FORMAT.to_string(),
-            id: id.clone(),
-            backup_type: t,
-            name: name.map(str::to_string),
-            kind: BackupKind::Full,
-            parent_id: None,
-            created_at,
-            finished_at: Utc::now(),
-            created_by: engine.actor.clone(),
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            source: json!({"database": db, "host": info.host, "port": info.port, "user": info.user}),
-            compression,
-            compression_level: level,
-            encrypted: encrypt,
-            segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
-            key: wrapped.clone(),
-            payload: StreamInfo {
-                file: final_name.clone(),
-                size: sealed.size,
-                stored_size: sealed.stored_size,
-                sha256: sealed.sha256.clone(),
-            },
-            index: None,
-            files: None,
-            database: Some(serde_json::to_value(&facts).expect("serializes")),
-            warnings: Vec::new(),
-            mac: None,
-        };
-        backup::commit_manifest(engine, &mut manifest, data_key.as_ref())?;
-        Ok((payload_final, manifest))
-    })();
-    let (payload_final, manifest) = match commit {
-        Ok(v) => v,
-        Err(e) => {
+    let staged = backup::Staged {
+        backup_type: t,
+        payload_tmp: &payload_tmp,
+        payload_name: &payload_name,
+        index_tmp: None,
+    };
+    let (payload_final, manifest, _) =
+        backup::commit_artifact(engine, job, &staged, data_key.as_ref(), |payload, _| {
+            Manifest {
+                format: MANIFEST_FORMAT.to_string(),
+                id: id.clone(),
+                backup_type: t,
+                name: name.map(str::to_string),
+                kind: BackupKind::Full,
+                parent_id: None,
+                created_at,
+                finished_at: Utc::now(),
+                created_by: engine.actor.clone(),
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                source: json!({"database": db, "host": info.host, "port": info.port, "user": info.user}),
+                compression,
+                compression_level: level,
+                encrypted: encrypt,
+                segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
+                key: wrapped.clone(),
+                payload: StreamInfo {
+                    file: payload,
+                    size: sealed.size,
+                    stored_size: sealed.stored_size,
+                    sha256: sealed.sha256.clone(),
+                },
+                index: None,
+                files: None,
+                database: Some(serde_json::to_value(&facts).expect("serializes")),
+                warnings: Vec::new(),
+                mac: None,
+            }
+        })
+        .inspect_err(|_| {
             let _ = std::fs::remove_file(&payload_tmp);
             let _ = engine.catalog.set_backup_status(&id, BackupStatus::Failed);
-            return Err(e);
-        }
-    };
-    engine
-        .catalog
-        .upsert_from_manifest(&manifest, &payload_final, BackupStatus::Succeeded)?;
+        })?;
     Ok(backup::BackupReport {
         id,
         backup_type: t,

@@ -99,11 +99,7 @@ fn restore_inner(
     let started = Instant::now();
     let facts = facts(artifact)?;
     job.phase("checking the backup");
-    let ring = if artifact.manifest.key.is_some() {
-        Some(engine.require_keyring(&format!("backup {} is keyed", artifact.manifest.id))?)
-    } else {
-        None
-    };
+    let ring = engine.ring_for(&[&artifact.manifest])?;
     // A dump is code that runs as the database user: nothing of it reaches
     // a server before every byte is verified.
     let dk = check_integrity(artifact, ring.as_ref())?;
@@ -227,6 +223,7 @@ fn restore_inner(
         ));
     }
     job.phase(&format!("restoring into {target}"));
+    crate::crashpoint::hit("db-restore.loading");
     let loaded = run_restore(
         artifact,
         dk.as_ref(),
@@ -264,8 +261,10 @@ fn restore_inner(
     if req.in_place {
         job.phase(&format!("swapping {target} into place of {live}"));
         let kept = format!("{live}_pre_restore_{stamp}");
+        crate::crashpoint::hit("db-restore.loaded");
         swap(&pg, &live, &kept, &target)?;
         scratch.keep = true;
+        crate::crashpoint::hit("db-restore.swapped");
         report.kept_as = Some(kept.clone());
         report.notes.push(format!("the previous database is kept as {kept}; undo with: lifeboat restore --undo --db {live}"));
     } else {
@@ -278,22 +277,17 @@ fn restore_inner(
     Ok(report)
 }
 
-/// Rename live -> kept and new -> live, terminating connections to live only
-/// for the moment of the swap. If the second rename fails, the first is undone.
+/// Rename live -> kept and new -> live (one transaction), terminating
+/// connections to live only for the moment of the swap.
 fn swap(pg: &Pg, live: &str, kept: &str, new: &str) -> Result<()> {
     pg.set_allow_connections(live, false)?;
-    let result = (|| -> Result<()> {
-        pg.terminate_connections(live)?;
-        pg.rename_database(live, kept)?;
-        if let Err(e) = pg.rename_database(new, live) {
-            let _ = pg.rename_database(kept, live);
-            return Err(e);
-        }
-        Ok(())
-    })();
-    // Whatever now carries each name accepts connections again.
-    let _ = pg.set_allow_connections(live, true);
-    let _ = pg.set_allow_connections(kept, true);
+    let result = pg
+        .terminate_connections(live)
+        .and_then(|_| pg.swap_databases(live, kept, new));
+    if result.is_err() {
+        // Nothing moved: the live database takes connections again.
+        let _ = pg.set_allow_connections(live, true);
+    }
     result
 }
 
@@ -468,6 +462,7 @@ fn run_restore(
             // removed when done (and by the next start if we die).
             job.phase("decrypting the dump for a parallel restore");
             let t = TempDump::write(artifact, dk, cancel)?;
+            crate::crashpoint::hit("db-restore.spooled");
             args.push(format!("--jobs={}", req.jobs));
             args.push(t.path.to_string_lossy().into_owned());
             temp = Some(t);
@@ -539,7 +534,7 @@ impl TempDump {
             .dir()
             .parent()
             .unwrap_or(Path::new("/tmp"))
-            .join(".restore-tmp");
+            .join(crate::storage::local::RESTORE_SCRATCH);
         let dir = base.join(format!(
             "{}-{:08x}",
             std::process::id(),

@@ -306,6 +306,23 @@ impl Pg {
         )
     }
 
+    /// In one transaction: `live` becomes `kept` (and accepts connections
+    /// again), `new` becomes `live`. Either both names move or neither
+    /// does: a process killed here never leaves the app without a database
+    /// under its name.
+    pub fn swap_databases(&self, live: &str, kept: &str, new: &str) -> Result<()> {
+        self.run(
+            &format!("swap database {new} into place of {live}"),
+            &format!(
+                "BEGIN; ALTER DATABASE {l} RENAME TO {k}; ALTER DATABASE {n} RENAME TO {l}; \
+                 ALTER DATABASE {k} WITH ALLOW_CONNECTIONS true; COMMIT",
+                l = quote_ident(live),
+                k = quote_ident(kept),
+                n = quote_ident(new)
+            ),
+        )
+    }
+
     /// Sessions connected to `db`, not counting this one.
     pub fn connection_count(&self, db: &str) -> Result<u64> {
         let row = self.query_row(

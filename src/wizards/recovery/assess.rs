@@ -35,7 +35,7 @@ pub(super) fn coverage(ctx: &WizardContext) -> Vec<String> {
     types
         .into_iter()
         .map(|t| match cat.list_backups(Some(t)) {
-            Ok(rows) => match rows.iter().find(|b| b.status.is_good()) {
+            Ok(rows) => match rows.iter().find(|b| b.is_good() && !b.is_safety_copy()) {
                 Some(b) => format!(
                     "{t}: newest good backup {} ({} ago)",
                     b.id,

@@ -245,6 +245,13 @@ impl RestoreWizard {
                     ));
                     return;
                 }
+                if b.verification_failed() {
+                    self.message = Some(format!(
+                        "backup {} failed its last verification: choose another one (or verify it again from the catalog with v)",
+                        b.id
+                    ));
+                    return;
+                }
                 if self.chain_len(&b).is_none() {
                     self.message = Some(format!(
                         "backup {} is incremental and a parent is missing from the catalog: choose a full backup or a complete chain",
