@@ -299,7 +299,8 @@ fn a_second_catalog_over_one_repository_keeps_the_shared_audit_log_intact() {
     sb.backup("configuration", &[]);
     with_second(&["backup", "--type", "configuration"]);
     sb.backup("configuration", &[]);
-    with_second(&["verify", &id_of(&sb.backup("configuration", &[]))]);
+    let last = file_of(&sb.backup("configuration", &[]));
+    with_second(&["verify", last.to_str().unwrap()]);
     let out = sb.run(&["audit", "verify"]);
     assert!(out.status.success(), "first catalog: {}", all_text(&out));
     let out = with_second(&["audit", "verify"]);

@@ -491,7 +491,14 @@ fn half_written(engine: &Engine, job: &crate::catalog::JobRecord) -> Option<Stri
         .filter(|r| marked_incomplete_by(r, job.id))
         .map(|r| r.display().to_string())
         .collect();
-    let mut note = if marked.is_empty() {
+    let mut note = if marked.len() == 1
+        && roots.len() == 1
+        && crate::ops::restore::marked_as_new(&roots[0])
+    {
+        format!(
+            "the restore target {dir} was a new directory and is incomplete (it holds {INCOMPLETE_MARKER}): remove it and restore again"
+        )
+    } else if marked.is_empty() {
         format!(
             "the restore target {dir} may be partly restored: check it before use, or restore again; where it replaced existing files, the safety copy named in this job's log holds what was there"
         )

@@ -74,6 +74,7 @@ type Row = (crate::archive::manifest::Manifest, PathBuf, BackupStatus);
 fn collect(repo: &Repository) -> Result<(Vec<Row>, Vec<String>)> {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for found in repo.scan_manifests()? {
         let m = match found.manifest {
             Ok(m) => m,
@@ -86,6 +87,26 @@ fn collect(repo: &Repository) -> Result<(Vec<Row>, Vec<String>)> {
             manifest: m,
             manifest_path: found.manifest_path,
         };
+        // A manifest not at its own payload's name was copied over another
+        // backup's; a second manifest with an id already seen is a copy.
+        let own_name = crate::archive::manifest::Manifest::file_name_for(&a.manifest.payload.file);
+        if a.manifest_path.file_name() != Some(std::ffi::OsStr::new(&own_name)) {
+            skipped.push(format!(
+                "{}: manifest {} belongs to payload {} (copied over another backup's name?)",
+                a.manifest.id,
+                a.manifest_path.display(),
+                a.manifest.payload.file
+            ));
+            continue;
+        }
+        if !seen.insert(a.manifest.id.clone()) {
+            skipped.push(format!(
+                "{}: manifest {} repeats an id already in the repository",
+                a.manifest.id,
+                a.manifest_path.display()
+            ));
+            continue;
+        }
         let payload = a.payload_path();
         match std::fs::metadata(&payload) {
             Ok(meta) if meta.len() == a.manifest.payload.stored_size => {}

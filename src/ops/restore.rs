@@ -334,6 +334,7 @@ fn restore_tree(
             &artifact.manifest.id,
             job.id,
             safety_id,
+            new_dir.is_some(),
         )?);
     }
     let mut total = ExtractOutcome::default();
@@ -501,10 +502,18 @@ pub const INCOMPLETE_MARKER: &str = ".lifeboat-restore-incomplete";
 /// How every marker's text begins (the job id follows).
 const MARKER_LEAD: &str = "lifeboat restore job ";
 
+/// The line a marker in a directory the restore created carries.
+const NEW_DIR_LINE: &str = "The restore created this directory.";
+
 /// Whether `dir` holds the marker written by restore job `job_id`.
 pub fn marked_incomplete_by(dir: &Path, job_id: i64) -> bool {
     std::fs::read_to_string(dir.join(INCOMPLETE_MARKER))
         .is_ok_and(|t| t.starts_with(&format!("{MARKER_LEAD}{job_id} ")))
+}
+
+/// Whether the marker in `dir` says the restore created the directory.
+pub fn marked_as_new(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join(INCOMPLETE_MARKER)).is_ok_and(|t| t.contains(NEW_DIR_LINE))
 }
 
 struct IncompleteMarker {
@@ -518,9 +527,11 @@ impl IncompleteMarker {
         backup_id: &str,
         job_id: i64,
         safety_copy: Option<&str>,
+        new_dir: bool,
     ) -> Result<IncompleteMarker> {
         let path = dir.join(INCOMPLETE_MARKER);
         let undo = match safety_copy {
+            _ if new_dir => format!("{NEW_DIR_LINE}\nRemove the directory and restore again.\n"),
             Some(s) => format!(
                 "What it replaced is in safety copy {s}: put it back with `lifeboat restore --id {s} --in-place --yes`,\n\
                  or run the restore again to complete this directory.\n"
