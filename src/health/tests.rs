@@ -183,6 +183,22 @@ fn backup_age_thresholds() {
         find(&eval(&e), "backup_age.filesystem").status,
         Status::Warning
     );
+    // A newer backup whose verification failed is not a good backup either.
+    backup(
+        &e,
+        "fs-unverifiable",
+        BackupType::Filesystem,
+        Duration::hours(1),
+        BackupStatus::Succeeded,
+        None,
+    );
+    e.catalog
+        .mark_verified("fs-unverifiable", now(), "failed: payload does not match")
+        .unwrap();
+    let r = eval(&e);
+    let c = find(&r, "backup_age.filesystem");
+    assert_eq!(c.status, Status::Warning, "{c:?}");
+    assert!(c.value.contains("fs-mid"), "{c:?}");
     backup(
         &e,
         "fs-new",

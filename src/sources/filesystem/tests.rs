@@ -667,7 +667,14 @@ fn content_not_matching_its_index_hash_is_refused_and_not_placed() {
 /// out byte for byte the same with and without it, full and incremental.
 #[test]
 fn read_ahead_does_not_change_what_is_written() {
-    let tmp = tempfile::tempdir().unwrap();
+    // A backup stores the source's ancestor directories too, with their
+    // mtimes: under /tmp, where parallel tests create and remove their
+    // directories, two backups a moment apart differ in /tmp's entry. No
+    // other test writes directly into /var/tmp.
+    let tmp = tempfile::Builder::new()
+        .prefix("lifeboat-read-ahead-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let src = tmp.path().join("src");
     build_tree(&src);
     for i in 0..300 {
