@@ -338,6 +338,9 @@ fn restore_tree(
         )?);
     }
     let mut total = ExtractOutcome::default();
+    // In place, a symlink one link of the chain made is never followed by
+    // a later one.
+    let links_made = std::cell::RefCell::new(std::collections::HashSet::new());
     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
         job.phase(&format!(
             "restoring {} ({}/{})",
@@ -353,6 +356,7 @@ fn restore_tree(
             // byte is authenticated as it is read, though: elsewhere a file
             // is checked against its hash before it takes its name.
             fresh_target: one_pass,
+            links_made: Some(&links_made),
             ..Default::default()
         };
         let progress = CrashWhenWriting(job);

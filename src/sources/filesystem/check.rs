@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::extract::{check_name, Place};
+use super::extract::check_name;
+use super::place::Place;
 use super::{show, Dest, EntryKind, IndexEntry};
 use crate::error::{Error, Result};
 
@@ -94,7 +95,7 @@ pub fn plan_restore(
             plan.bytes += e.size;
         }
         let target = place.target(&e.path);
-        let reachable = place.ancestors(&e.path, &target, false)?;
+        let reachable = place.ancestors(&e.path, false)?;
         let existing = if reachable {
             match fs::symlink_metadata(&target) {
                 Ok(m) => Some(m),
@@ -164,7 +165,7 @@ pub fn verify_tree(
         out.checked += 1;
         let target = place.target(&e.path);
         let name = show(&e.path);
-        let meta = if place.ancestors(&e.path, &target, false)? {
+        let meta = if place.ancestors(&e.path, false)? {
             fs::symlink_metadata(&target).ok()
         } else {
             None

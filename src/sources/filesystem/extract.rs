@@ -5,10 +5,11 @@
 //! outside the destination is refused, not skipped: a restore that silently
 //! drops files is worse than one that stops and says why.
 
-use std::fs::{self, File, Permissions};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
@@ -17,6 +18,9 @@ use filetime::FileTime;
 use tar::EntryType;
 
 use super::file_threads::{FileThreads, ToWriter};
+use super::place::{
+    cstr, lstat_at, path_at, rename_at, set_dir_meta, split_name, times, unlink_at, DirFd, Place,
+};
 use super::{show, Dest, EntryKind, IndexEntry};
 use crate::error::{Error, Result};
 
@@ -78,156 +82,6 @@ pub(crate) fn check_name(path: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A symlink target under `Dest::Under` must be relative, use `..` only as
-/// leading components, and not climb above the destination from the link's
-/// directory. (Only-leading `..` makes the lexical check sound even when
-/// other links sit on the way.)
-fn check_link_target(path: &[u8], target: &[u8]) -> Result<()> {
-    if target.is_empty() {
-        return Err(refuse(path, "symlink with an empty target"));
-    }
-    if target[0] == b'/' {
-        return Err(refuse(
-            path,
-            "symlink to an absolute path (would point outside the destination)",
-        ));
-    }
-    let mut depth = path.split(|b| *b == b'/').count() as i64 - 1;
-    let mut seen_normal = false;
-    for c in target.split(|b| *b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                if seen_normal {
-                    return Err(refuse(
-                        path,
-                        "symlink target with `..` after a name (cannot be checked safely)",
-                    ));
-                }
-                depth -= 1;
-                if depth < 0 {
-                    return Err(refuse(path, "symlink pointing outside the destination"));
-                }
-            }
-            _ => {
-                seen_normal = true;
-                depth += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The destination with a cache of the deepest directory already checked
-/// to be a real directory (no symlink) all the way from the root.
-pub(crate) struct Place {
-    pub root: PathBuf,
-    pub under: bool,
-    verified: PathBuf,
-}
-
-impl Place {
-    pub fn new(dest: &Dest, create: bool) -> Result<Self> {
-        let root = match dest {
-            Dest::InPlace => PathBuf::from("/"),
-            Dest::Under(d) => {
-                if create {
-                    fs::create_dir_all(d)
-                        .map_err(|e| Error::io("create restore destination", d, e))?;
-                }
-                match fs::canonicalize(d) {
-                    Ok(c) => c,
-                    Err(e) if !create && e.kind() == io::ErrorKind::NotFound => d.clone(),
-                    Err(e) => return Err(Error::io("open restore destination", d, e)),
-                }
-            }
-        };
-        Ok(Place {
-            verified: root.clone(),
-            under: matches!(dest, Dest::Under(_)),
-            root,
-        })
-    }
-
-    /// In place only: an existing symlink to a directory stands for it.
-    pub fn is_host_dir_link(&self, p: &Path) -> bool {
-        !self.under
-            && fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
-            && fs::metadata(p).is_ok_and(|m| m.is_dir())
-    }
-
-    pub fn target(&self, path: &[u8]) -> PathBuf {
-        self.root.join(std::ffi::OsStr::from_bytes(path))
-    }
-
-    /// Forget checks below `p` (it is about to become a file or symlink).
-    fn invalidate(&mut self, p: &Path) {
-        if self.verified.starts_with(p) {
-            self.verified = p.parent().unwrap_or(&self.root).to_path_buf();
-        }
-    }
-
-    /// Make sure every directory between the root and `target` is a real
-    /// directory, creating missing ones when `create`. Ok(false) when one is
-    /// missing (and not created) or is not a directory and `create` is false.
-    pub fn ancestors(&mut self, path: &[u8], target: &Path, create: bool) -> Result<bool> {
-        let parent = target.parent().unwrap_or(&self.root);
-        while !parent.starts_with(&self.verified) {
-            if !self.verified.pop() {
-                self.verified = self.root.clone();
-            }
-        }
-        if !self.verified.starts_with(&self.root) {
-            self.verified = self.root.clone();
-        }
-        let rest: Vec<_> = parent
-            .strip_prefix(&self.verified)
-            .expect("checked prefix")
-            .components()
-            .map(|c| c.as_os_str().to_os_string())
-            .collect();
-        let mut cur = self.verified.clone();
-        for c in rest {
-            cur.push(c);
-            match fs::symlink_metadata(&cur) {
-                Ok(m) if m.file_type().is_dir() => {}
-                // In place, the host's own symlinked directories (/var/run
-                // -> /run) are followed: an in-place restore can write
-                // anywhere anyway, so refusing them protects nothing.
-                Ok(_) if self.is_host_dir_link(&cur) => {}
-                Ok(m) if m.file_type().is_symlink() => {
-                    if !create {
-                        return Ok(false);
-                    }
-                    return Err(refuse(
-                        path,
-                        &format!(
-                            "{} is a symlink: writing through it could leave the destination",
-                            cur.display()
-                        ),
-                    ));
-                }
-                Ok(_) => {
-                    if !create {
-                        return Ok(false);
-                    }
-                    return Err(refuse(
-                        path,
-                        &format!("{} is in the way and is not a directory", cur.display()),
-                    ));
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                    fs::create_dir(&cur).map_err(|e| Error::io("create directory", &cur, e))?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-                Err(e) => return Err(Error::io("inspect", &cur, e)),
-            }
-            self.verified = cur.clone();
-        }
-        Ok(true)
-    }
-}
-
 pub(super) fn io_err<'a>(action: &'a str, p: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |e| Error::io(action, p, e)
 }
@@ -246,45 +100,12 @@ pub(super) fn chown_fd(f: &File, uid: u32, gid: u32) {
     }
 }
 
-fn lchown(p: &Path, uid: u32, gid: u32) {
-    if let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) {
-        unsafe {
-            libc::lchown(c.as_ptr(), uid, gid);
-        }
-    }
-}
-
-/// Set a directory's atime and mtime by path (one `utimensat`, where
-/// `filetime::set_file_times` opens the directory to use `futimens`).
-fn set_dir_times(p: &Path, ns: i64) -> io::Result<()> {
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let ts = libc::timespec {
-        tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
-        tv_nsec: ns.rem_euclid(1_000_000_000) as _,
-    };
-    let times = [ts, ts];
-    if unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
-pub(super) fn temp_name(dir: &Path) -> PathBuf {
+/// A fresh temp name for a file or symlink on its way into place.
+pub(super) fn temp_name() -> Vec<u8> {
     let n = TMP_SEQ.fetch_add(1, AtomicOrdering::Relaxed);
-    dir.join(format!(".lifeboat-{}-{n}.tmp", std::process::id()))
-}
-
-/// Rename `tmp` over `target`, first clearing a directory standing there.
-pub(super) fn replace(tmp: &Path, target: &Path) -> io::Result<()> {
-    if let Ok(m) = fs::symlink_metadata(target) {
-        if m.file_type().is_dir() {
-            fs::remove_dir_all(target)?;
-        }
-    }
-    fs::rename(tmp, target)
+    format!(".lifeboat-{}-{n}.tmp", std::process::id()).into_bytes()
 }
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -319,14 +140,9 @@ impl Ctx<'_> {
 }
 
 /// Hand one file's content to the [`FileThreads`], which write it under a
-/// temp name beside `target`, verify it, set its metadata and rename it
-/// into place.
-fn write_file<R: Read>(
-    data: &mut R,
-    target: &Path,
-    idx: &IndexEntry,
-    ctx: &mut Ctx<'_>,
-) -> Result<()> {
+/// temp name beside it, verify it, set its metadata and rename it into
+/// place.
+fn write_file<R: Read>(data: &mut R, at: At, idx: &IndexEntry, ctx: &mut Ctx<'_>) -> Result<()> {
     let mut buf = ctx.files.buffer();
     if idx.size < BUF as u64 {
         // Small: the whole content in one read (the entry ends before the
@@ -336,14 +152,14 @@ fn write_file<R: Read>(
         ctx.out.bytes += n as u64;
         (ctx.progress)(ctx.out.bytes, ctx.items);
         return ctx.files.send(ToWriter::Whole {
-            target: target.to_path_buf(),
+            at,
             idx: idx.clone(),
             buf,
             n,
         });
     }
     ctx.files.send(ToWriter::Open {
-        target: target.to_path_buf(),
+        at,
         idx: idx.clone(),
     })?;
     let mut off = 0u64;
@@ -388,40 +204,106 @@ fn check_size(got: u64, idx: &IndexEntry) -> Result<()> {
     Ok(())
 }
 
-fn make_symlink(target: &Path, link: &[u8], idx: &IndexEntry, as_root: bool) -> Result<()> {
-    let dir = target.parent().expect("target has a parent");
-    let tmp = temp_name(dir);
-    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(link), &tmp)
-        .map_err(io_err("create symlink", &tmp))?;
+/// Create symlink `at` pointing at `link` (verbatim: the target is data,
+/// never followed here) under a temp name, then rename it into place.
+fn make_symlink(at: &At, link: &[u8], idx: &IndexEntry, as_root: bool) -> Result<()> {
+    let link = cstr(link).map_err(|_| refuse(&idx.path, "NUL byte in the symlink target"))?;
+    let tmp = temp_name();
+    let tmp_path = at.target.with_file_name(std::ffi::OsStr::from_bytes(&tmp));
+    let tmp = cstr(&tmp).expect("temp names have no NUL");
+    let fd = at.dir.as_raw_fd();
+    if unsafe { libc::symlinkat(link.as_ptr(), fd, tmp.as_ptr()) } != 0 {
+        return Err(Error::io(
+            "create symlink",
+            &tmp_path,
+            io::Error::last_os_error(),
+        ));
+    }
     let res = (|| {
         if as_root {
-            lchown(&tmp, idx.uid, idx.gid);
+            // Only root can give files away; EPERM is ignored.
+            unsafe {
+                libc::fchownat(
+                    fd,
+                    tmp.as_ptr(),
+                    idx.uid,
+                    idx.gid,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
         }
-        let t = file_time(idx.mtime_ns);
-        filetime::set_symlink_file_times(&tmp, t, t).map_err(io_err("set mtime of", &tmp))?;
-        replace(&tmp, target).map_err(io_err("move into place", target))
+        let t = times(idx.mtime_ns);
+        if unsafe { libc::utimensat(fd, tmp.as_ptr(), t.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) } != 0
+        {
+            return Err(Error::io(
+                "set mtime of",
+                &tmp_path,
+                io::Error::last_os_error(),
+            ));
+        }
+        rename_at(&at.dir, &tmp, &at.name).map_err(io_err("move into place", &at.target))
     })();
     if res.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = unlink_at(&at.dir, &tmp);
     }
     res
 }
 
-fn make_dir(place: &Place, target: &Path) -> Result<()> {
-    match fs::symlink_metadata(target) {
-        Ok(m) if m.file_type().is_dir() => return Ok(()),
-        Ok(_) if place.is_host_dir_link(target) => return Ok(()),
-        Ok(_) => fs::remove_file(target).map_err(io_err("replace", target))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("inspect", target, e)),
+/// Make `at` a directory (mode 0700 until its children are written). A
+/// symlink standing there is replaced, except in place where the host's own
+/// link to a directory stands for it.
+fn make_dir(place: &Place, path: &[u8], at: &At) -> Result<()> {
+    let fd = at.dir.as_raw_fd();
+    let mkdir = || {
+        if unsafe { libc::mkdirat(fd, at.name.as_ptr(), 0o700) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    match mkdir() {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io("create directory", &at.target, e)),
     }
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(target)
-        .map_err(io_err("create directory", target))
+    let st = lstat_at(&at.dir, &at.name).map_err(io_err("inspect", &at.target))?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => return Ok(()),
+        libc::S_IFLNK if place.is_host_link(path) && is_dir_at(&at.dir, &at.name) => return Ok(()),
+        _ => {}
+    }
+    unlink_at(&at.dir, &at.name).map_err(io_err("replace", &at.target))?;
+    mkdir().map_err(io_err("create directory", &at.target))
 }
 
-use std::os::unix::fs::DirBuilderExt;
+/// Whether `name` in `dir` is a directory once symlinks are followed.
+fn is_dir_at(dir: &std::os::fd::OwnedFd, name: &std::ffi::CStr) -> bool {
+    let mut st = unsafe { std::mem::zeroed::<libc::stat>() };
+    let ok = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, 0) } == 0;
+    ok && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+/// Where one entry goes: its directory (reached without following a
+/// symlink), its name there, and the full path for messages.
+pub(super) struct At {
+    pub dir: DirFd,
+    pub name: std::ffi::CString,
+    pub target: PathBuf,
+}
+
+/// Where entry `path` goes: its parent reached without following a
+/// symlink (created on the way when `create`), or None (see
+/// [`Place::parent`]).
+fn entry_at(place: &mut Place, path: &[u8], create: bool) -> Result<Option<At>> {
+    let Some(dir) = place.parent(path, create)? else {
+        return Ok(None);
+    };
+    let name = cstr(split_name(path).1).map_err(|_| refuse(path, "NUL byte in the name"))?;
+    Ok(Some(At {
+        dir,
+        name,
+        target: place.target(path),
+    }))
+}
 
 /// Next stored index entry, collecting deletions and skipping unchanged
 /// entries on the way.
@@ -479,6 +361,10 @@ pub struct ExtractOptions<'a> {
     /// (`O_CREAT|O_EXCL|O_NOFOLLOW`) instead of a temp name and a rename,
     /// as `tar -x` does. Anything already there still gets temp + rename.
     pub fresh_target: bool,
+    /// In place, the symlinks earlier links of a chain created: like the
+    /// ones this link creates, never followed and never standing for a
+    /// directory. Updated with this link's own.
+    pub links_made: Option<&'a RefCell<HashSet<Vec<u8>>>>,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -488,6 +374,7 @@ impl Default for ExtractOptions<'_> {
             check_hashes: true,
             dir_metadata: true,
             fresh_target: false,
+            links_made: None,
         }
     }
 }
@@ -502,6 +389,9 @@ pub fn extract_with<R: Read>(
     opts: ExtractOptions,
 ) -> Result<ExtractOutcome> {
     let mut place = Place::new(dest, true)?;
+    if let Some(cell) = opts.links_made {
+        place.links_made = cell.borrow().clone();
+    }
     let as_root = unsafe { libc::geteuid() } == 0;
     let mut ctx = Ctx {
         out: ExtractOutcome::default(),
@@ -512,7 +402,7 @@ pub fn extract_with<R: Read>(
         files: FileThreads::start(as_root, opts.check_hashes, opts.fresh_target)?,
     };
     let mut deleted = Vec::new();
-    let mut dirs: Vec<(PathBuf, IndexEntry)> = Vec::new();
+    let mut dirs: Vec<IndexEntry> = Vec::new();
     let mut archive = tar::Archive::new(tar_in);
     let bad_tar = |e: io::Error| {
         Error::integrity(format!("the filesystem archive cannot be read: {e}"))
@@ -578,32 +468,33 @@ pub fn extract_with<R: Read>(
                         show(&path)
                     )));
                 }
-                if place.under {
-                    check_link_target(&path, &l)?;
+                // The target is data, restored verbatim (absolute,
+                // climbing out, dangling): nothing is ever written
+                // through a link (see `place`).
+                if l.is_empty() {
+                    return Err(refuse(&path, "symlink with an empty target"));
                 }
                 l
             }
             _ => Vec::new(),
         };
-        let target = place.target(&path);
-        place.ancestors(&path, &target, true)?;
+        let at = entry_at(&mut place, &path, true)?.expect("created on the way");
         match kind {
             EntryKind::File if opts.superseded.is_some_and(|s| s.contains(&path)) => {
                 // A later link of the chain brings the final version.
             }
             EntryKind::File => {
-                place.invalidate(&target);
-                write_file(&mut entry, &target, &idx, &mut ctx)?;
+                write_file(&mut entry, at, &idx, &mut ctx)?;
                 ctx.out.files += 1;
             }
             EntryKind::Symlink => {
-                place.invalidate(&target);
-                make_symlink(&target, &link, &idx, ctx.as_root)?;
+                make_symlink(&at, &link, &idx, ctx.as_root)?;
+                place.made_link(&path);
                 ctx.out.symlinks += 1;
             }
             EntryKind::Dir => {
-                make_dir(&place, &target)?;
-                dirs.push((target, idx));
+                make_dir(&place, &path, &at)?;
+                dirs.push(idx);
                 ctx.out.dirs += 1;
             }
             EntryKind::Deleted => unreachable!("tar entries are never deletions"),
@@ -624,33 +515,40 @@ pub fn extract_with<R: Read>(
     for path in deleted {
         ctx.check_cancel()?;
         check_name(&path)?;
-        let target = place.target(&path);
         // Below a symlink or a missing directory the path is not part of
         // the restored tree: nothing to delete there.
-        if !place.ancestors(&path, &target, false)? {
+        let Some(at) = entry_at(&mut place, &path, false)? else {
             continue;
-        }
-        match fs::symlink_metadata(&target) {
-            Ok(m) if m.file_type().is_dir() => {
-                fs::remove_dir_all(&target).map_err(io_err("remove deleted directory", &target))?
+        };
+        match lstat_at(&at.dir, &at.name) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                std::fs::remove_dir_all(path_at(&at.dir, at.name.as_bytes()))
+                    .map_err(io_err("remove deleted directory", &at.target))?
             }
-            Ok(_) => fs::remove_file(&target).map_err(io_err("remove deleted file", &target))?,
+            Ok(_) => {
+                unlink_at(&at.dir, &at.name).map_err(io_err("remove deleted file", &at.target))?
+            }
             Err(_) => continue,
         }
-        place.invalidate(&target);
         ctx.out.deleted += 1;
     }
     // Directory metadata last: writing children changes mtimes, and a
     // read-only directory mode would stop the children being written.
+    // Children come before their parents here, so each directory is
+    // mostly open already (as the parent of the one before).
     if opts.dir_metadata {
-        for (target, idx) in dirs.iter().rev() {
-            if ctx.as_root {
-                lchown(target, idx.uid, idx.gid);
-            }
-            fs::set_permissions(target, Permissions::from_mode(idx.mode & 0o1777))
-                .map_err(io_err("set mode of", target))?;
-            set_dir_times(target, idx.mtime_ns).map_err(io_err("set mtime of", target))?;
+        for idx in dirs.iter().rev() {
+            let target = place.target(&idx.path);
+            let dir = place
+                .dir(&idx.path)?
+                .ok_or_else(|| Error::io("set mode of", &target, io::ErrorKind::NotFound.into()))?;
+            let owner = ctx.as_root.then_some((idx.uid, idx.gid));
+            set_dir_meta(&dir, owner, idx.mode & 0o1777, idx.mtime_ns)
+                .map_err(io_err("set mode and mtime of", &target))?;
         }
+    }
+    if let Some(cell) = opts.links_made {
+        *cell.borrow_mut() = place.links_made;
     }
     Ok(ctx.out)
 }

@@ -6,9 +6,11 @@
 //! behind each other while the second core idles; here they are stages of
 //! a pipeline joined by bounded channels, so memory stays at a few MiB.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::ffi::{CString, OsStr};
+use std::fs::{File, Permissions};
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,8 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use sha2::{Digest, Sha256};
 
-use super::extract::{chown_fd, file_time, io_err, replace, temp_name, BLOCK, BUF};
+use super::extract::{chown_fd, file_time, io_err, temp_name, At, BLOCK, BUF};
+use super::place::{create_file_at, rename_at, unlink_at};
 use super::{show, IndexEntry};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -25,13 +28,13 @@ use crate::error::{Error, ErrorKind, Result};
 /// its content in order, `Close`.
 pub(super) enum ToWriter {
     Open {
-        target: PathBuf,
+        at: At,
         idx: IndexEntry,
     },
     /// A whole small file in one message (most files of a tree): three
     /// hand-offs, and so thread wake-ups, become one.
     Whole {
-        target: PathBuf,
+        at: At,
         idx: IndexEntry,
         buf: Vec<u8>,
         n: usize,
@@ -54,16 +57,26 @@ enum ToFinisher {
 /// moved into place.
 struct Written {
     file: File,
-    /// Where the content is: a temp name, or the target itself when it was
-    /// created directly (a fresh destination).
-    tmp: PathBuf,
-    target: PathBuf,
+    /// Where the content is, in `at.dir`: a temp name, or the target's own
+    /// name when it was created directly (a fresh destination).
+    tmp: CString,
+    at: At,
     idx: IndexEntry,
 }
 
 impl Written {
     fn direct(&self) -> bool {
-        self.tmp == self.target
+        self.tmp == self.at.name
+    }
+    /// The temp file's path, for messages.
+    fn tmp_path(&self) -> PathBuf {
+        self.at
+            .target
+            .with_file_name(OsStr::from_bytes(self.tmp.as_bytes()))
+    }
+    /// Remove the temp file (the file is not going into place).
+    fn remove(&self) {
+        let _ = unlink_at(&self.at.dir, &self.tmp);
     }
 }
 
@@ -71,8 +84,10 @@ impl Written {
 struct Open {
     file: File,
     /// As in [`Written`].
-    tmp: PathBuf,
-    target: PathBuf,
+    tmp: CString,
+    at: At,
+    /// The temp file's path, for messages.
+    tmp_path: PathBuf,
     idx: IndexEntry,
     /// Content bytes received, and where the file's write position is.
     off: u64,
@@ -282,9 +297,9 @@ impl Hand {
             ToFinisher::End(w) => w,
         };
         if shared.stopped() {
-            let _ = fs::remove_file(&w.tmp);
+            w.remove();
         } else if let Err(e) = finish_file(&w, None, self.as_root) {
-            let _ = fs::remove_file(&w.tmp);
+            w.remove();
             shared.fail(e);
         }
         Ok(())
@@ -302,24 +317,19 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
             }
         }
         let sent = match msg {
-            ToWriter::Open { target, idx } => {
+            ToWriter::Open { at, idx } => {
                 if !shared.stopped() {
-                    cur = create_temp(target, idx, fin.fresh)
+                    cur = create_temp(at, idx, fin.fresh)
                         .map_err(|e| shared.fail(e))
                         .ok();
                 }
                 Ok(())
             }
-            ToWriter::Whole {
-                target,
-                idx,
-                buf,
-                n,
-            } => {
+            ToWriter::Whole { at, idx, buf, n } => {
                 let written = if shared.stopped() {
                     None
                 } else {
-                    create_temp(target, idx, fin.fresh)
+                    create_temp(at, idx, fin.fresh)
                         .and_then(|o| complete(o, &buf[..n]))
                         .map_err(|e| shared.fail(e))
                         .ok()
@@ -362,7 +372,7 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
         // remove what could not be handed over and stop.
         if let Err(unsent) = sent {
             if let ToFinisher::End(w) | ToFinisher::Whole(_, _, w) = *unsent {
-                let _ = fs::remove_file(&w.tmp);
+                w.remove();
             }
             break;
         }
@@ -373,40 +383,36 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
     }
 }
 
-/// Create the temp file that will become `target`; in a fresh destination
-/// the target itself, unless something is already there.
-fn create_temp(target: PathBuf, idx: IndexEntry, fresh: bool) -> Result<Open> {
-    let create = |p: &std::path::Path| {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(p)
-    };
+/// Create the temp file that will become `at`; in a fresh destination
+/// the target itself, unless something is already there. Relative to the
+/// directory's descriptor, with `O_NOFOLLOW`: never through a symlink.
+fn create_temp(at: At, idx: IndexEntry, fresh: bool) -> Result<Open> {
     if fresh {
-        match create(&target) {
+        match create_file_at(&at.dir, &at.name) {
             Ok(file) => {
                 return Ok(Open {
                     file,
-                    tmp: target.clone(),
-                    target,
+                    tmp: at.name.clone(),
+                    tmp_path: at.target.clone(),
+                    at,
                     idx,
                     off: 0,
                     cursor: 0,
                 })
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err("create", &target)(e)),
+            Err(e) => return Err(io_err("create", &at.target)(e)),
         }
     }
-    let dir = target.parent().expect("target has a parent");
-    let tmp = temp_name(dir);
-    let file = create(&tmp).map_err(io_err("create", &tmp))?;
+    let tmp = temp_name();
+    let tmp_path = at.target.with_file_name(OsStr::from_bytes(&tmp));
+    let tmp = CString::new(tmp).expect("temp names have no NUL");
+    let file = create_file_at(&at.dir, &tmp).map_err(io_err("create", &tmp_path))?;
     Ok(Open {
         file,
         tmp,
-        target,
+        tmp_path,
+        at,
         idx,
         off: 0,
         cursor: 0,
@@ -419,7 +425,7 @@ fn complete(mut o: Open, rest: &[u8]) -> Result<Written> {
     let res = write_runs(&mut o, rest).and_then(|()| {
         // A file ending in a hole needs its length set.
         if o.cursor != o.off {
-            o.file.set_len(o.off).map_err(io_err("write", &o.tmp))
+            o.file.set_len(o.off).map_err(io_err("write", &o.tmp_path))
         } else {
             Ok(())
         }
@@ -428,7 +434,7 @@ fn complete(mut o: Open, rest: &[u8]) -> Result<Written> {
         Ok(()) => Ok(Written {
             file: o.file,
             tmp: o.tmp,
-            target: o.target,
+            at: o.at,
             idx: o.idx,
         }),
         Err(e) => {
@@ -441,7 +447,7 @@ fn complete(mut o: Open, rest: &[u8]) -> Result<Written> {
 /// Close and remove a temp file that will not be finished.
 fn discard(o: Open) {
     drop(o.file);
-    let _ = fs::remove_file(&o.tmp);
+    let _ = unlink_at(&o.at.dir, &o.tmp);
 }
 
 /// Write each run of non-zero blocks of `data` with one call; seek over
@@ -459,11 +465,11 @@ fn write_runs(o: &mut Open, data: &[u8]) -> Result<()> {
             if o.cursor != at {
                 o.file
                     .seek(SeekFrom::Start(at))
-                    .map_err(io_err("write", &o.tmp))?;
+                    .map_err(io_err("write", &o.tmp_path))?;
             }
             o.file
                 .write_all(&data[run_start..pos])
-                .map_err(io_err("write", &o.tmp))?;
+                .map_err(io_err("write", &o.tmp_path))?;
             o.cursor = o.off + pos as u64;
         }
         while pos < n && is_zero(&data[pos..(pos + BLOCK).min(n)]) {
@@ -493,11 +499,11 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
         };
         let digest = std::mem::take(&mut hasher).finalize();
         if shared.stopped() {
-            let _ = fs::remove_file(&w.tmp);
+            w.remove();
             continue;
         }
         if let Err(e) = finish_file(&w, Some(&hex::encode(digest)), as_root) {
-            let _ = fs::remove_file(&w.tmp);
+            w.remove();
             shared.fail(e);
         }
     }
@@ -519,13 +525,13 @@ fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool) -> Result<()> {
     }
     w.file
         .set_permissions(Permissions::from_mode(idx.mode & 0o1777))
-        .map_err(io_err("set mode of", &w.tmp))?;
+        .map_err(|e| Error::io("set mode of", &w.tmp_path(), e))?;
     filetime::set_file_handle_times(&w.file, None, Some(file_time(idx.mtime_ns)))
-        .map_err(io_err("set mtime of", &w.tmp))?;
+        .map_err(|e| Error::io("set mtime of", &w.tmp_path(), e))?;
     if w.direct() {
         return Ok(());
     }
-    replace(&w.tmp, &w.target).map_err(io_err("move into place", &w.target))
+    rename_at(&w.at.dir, &w.tmp, &w.at.name).map_err(io_err("move into place", &w.at.target))
 }
 
 /// True when every byte is zero (written to vectorise: no early exit).

@@ -12,8 +12,10 @@
 //!
 //! Extraction is our own loop, not `tar::Archive::unpack`, because a restore
 //! must refuse (not skip) anything that could land outside its destination:
-//! `..`, absolute names, links pointing out, writing through a symlinked
-//! directory, devices, hard links and setuid bits.
+//! `..`, absolute names, writing through a symlink, devices, hard links and
+//! setuid bits. Symlinks themselves are restored verbatim, absolute ones
+//! too: their targets are data, and nothing is written through one
+//! (`place`).
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ mod check;
 mod extract;
 mod file_threads;
 mod index;
+mod place;
 mod prefetch;
 mod tarball;
 mod walk;

@@ -466,6 +466,20 @@ fn index_for(list: &[Spec<'_>]) -> Vec<u8> {
 }
 
 fn hostile(entries: &[Raw<'_>], dest: &Path) -> crate::error::Error {
+    hostile_at(
+        entries,
+        &Dest::Under(dest.to_path_buf()),
+        ExtractOptions::default(),
+    )
+    .unwrap_err()
+}
+
+/// Extract raw entries (and an index that agrees with them) to `dest`.
+fn hostile_at(
+    entries: &[Raw<'_>],
+    dest: &Dest,
+    opts: ExtractOptions,
+) -> crate::error::Result<ExtractOutcome> {
     let mut tar = Vec::new();
     let mut list = Vec::new();
     for (name, et, mode, link) in entries {
@@ -484,7 +498,9 @@ fn hostile(entries: &[Raw<'_>], dest: &Path) -> crate::error::Error {
     }
     tar.extend_from_slice(&[0u8; 1024]);
     let index = index_for(&list);
-    restore(&tar, &index, dest).unwrap_err()
+    let cancel = AtomicBool::new(false);
+    let mut index = IndexReader::new(&index[..]);
+    extract_with(&tar[..], &mut index, dest, &no_progress, &cancel, opts)
 }
 
 #[test]
@@ -496,14 +512,6 @@ fn hostile_entries_are_refused_and_nothing_lands_outside() {
         (
             "absolute",
             vec![(b"/tmp/lifeboat-evil-abs", EntryType::Regular, 0o644, b"")],
-        ),
-        (
-            "absolute",
-            vec![(b"link", EntryType::Symlink, 0o777, b"/tmp")],
-        ),
-        (
-            "outside",
-            vec![(b"link", EntryType::Symlink, 0o777, b"../../")],
         ),
         (
             "hard link",
@@ -536,6 +544,165 @@ fn hostile_entries_are_refused_and_nothing_lands_outside() {
         fs::read_dir(&outside).unwrap().next().is_none(),
         "nothing written outside"
     );
+}
+
+fn readlink(p: &Path) -> Vec<u8> {
+    fs::read_link(p).unwrap().as_os_str().as_bytes().to_vec()
+}
+
+/// A symlink's target is data: absolute, climbing out and dangling ones
+/// restore verbatim into any directory. What keeps the restore inside is
+/// that nothing is written through a link, the archive's own or one found
+/// there; a directory entry replaces a link found in its place.
+#[test]
+fn symlinks_restore_verbatim_and_are_never_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let abs = outside.as_os_str().as_bytes();
+    let nothing_outside = || fs::read_dir(&outside).unwrap().next().is_none();
+
+    let dest = tmp.path().join("box/dest");
+    let links: [(&[u8], &[u8]); 4] = [
+        (b"abs", abs),
+        (b"bin", b"/usr/bin/env"),
+        (b"dangling", b"nowhere/at/all"),
+        (b"up", b"../../../.."),
+    ];
+    let raws: Vec<Raw<'_>> = links
+        .iter()
+        .map(|(n, l)| (*n, EntryType::Symlink, 0o777, *l))
+        .collect();
+    let dest_ = Dest::Under(dest.clone());
+    let out = hostile_at(&raws, &dest_, ExtractOptions::default()).unwrap();
+    assert_eq!(out.symlinks, 4);
+    for (name, link) in links {
+        let p = dest.join(OsStr::from_bytes(name));
+        assert_eq!(readlink(&p), link, "{}", p.display());
+    }
+    let specs: Vec<Spec<'_>> = links
+        .iter()
+        .map(|(n, l)| (*n, EntryKind::Symlink, *l, &b""[..]))
+        .collect();
+    let index = index_for(&specs);
+    let check = verify_tree(&mut IndexReader::new(&index[..]), &dest_).unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+
+    // A link, then an entry below it: refused, whether the link points out
+    // absolutely or by climbing.
+    let mut climb = b"../".repeat(8);
+    climb.extend_from_slice(&abs[1..]);
+    for (i, to) in [abs, &climb[..], &b"../../outside"[..]]
+        .into_iter()
+        .enumerate()
+    {
+        let dest = tmp.path().join(format!("box/d{i}"));
+        for below in [&b"x/evil"[..], &b"x/sub/evil"[..]] {
+            let err = hostile(
+                &[
+                    (b"x", EntryType::Symlink, 0o777, to),
+                    (below, EntryType::Regular, 0o644, b""),
+                ],
+                &dest,
+            );
+            assert_eq!(err.kind, ErrorKind::Refused, "{}", err.message);
+            assert!(err.message.contains("x is a symlink"), "{}", err.message);
+            assert!(nothing_outside(), "wrote through x -> {}", show(to));
+        }
+    }
+
+    // A link found in the destination that the archive says is a directory
+    // is replaced by the directory, and nothing goes through it.
+    let dest = tmp.path().join("box/replace");
+    fs::create_dir_all(&dest).unwrap();
+    symlink(&outside, dest.join("a")).unwrap();
+    hostile_at(
+        &[
+            (b"a", EntryType::Directory, 0o755, b""),
+            (b"a/f", EntryType::Regular, 0o644, b""),
+        ],
+        &Dest::Under(dest.clone()),
+        ExtractOptions::default(),
+    )
+    .unwrap();
+    assert!(fs::symlink_metadata(dest.join("a")).unwrap().is_dir());
+    assert_eq!(fs::read(dest.join("a/f")).unwrap(), b"evil");
+    assert!(nothing_outside());
+}
+
+/// In place, the host's own symlinked directories are followed (a backup
+/// records `/var/run -> /run` as the directory), but a symlink the restore
+/// itself made never is, in the same archive or an earlier link of a chain.
+#[test]
+fn in_place_never_follows_a_symlink_the_restore_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(tmp.path()).unwrap();
+    let outside = root.join("outside");
+    fs::create_dir(&outside).unwrap();
+    let nothing_outside = || fs::read_dir(&outside).unwrap().next().is_none();
+    let arc = |rel: &str| archive_path(&root.join(rel));
+    let (a, a_evil) = (arc("box/a"), arc("box/a/evil"));
+    let abs = outside.as_os_str().as_bytes();
+
+    // One archive: the link, then a file below it.
+    let err = hostile_at(
+        &[
+            (&a, EntryType::Symlink, 0o777, abs),
+            (&a_evil, EntryType::Regular, 0o644, b""),
+        ],
+        &Dest::InPlace,
+        ExtractOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Refused, "{}", err.message);
+    assert!(nothing_outside(), "wrote through the archive's own link");
+    assert_eq!(readlink(&root.join("box/a")), abs);
+
+    // A chain: the first link makes it, the second writes below it.
+    fs::remove_file(root.join("box/a")).unwrap();
+    let made = std::cell::RefCell::new(std::collections::HashSet::new());
+    let opts = ExtractOptions {
+        links_made: Some(&made),
+        ..Default::default()
+    };
+    hostile_at(
+        &[(&a, EntryType::Symlink, 0o777, abs)],
+        &Dest::InPlace,
+        opts,
+    )
+    .unwrap();
+    let err = hostile_at(
+        &[(&a_evil, EntryType::Regular, 0o644, b"")],
+        &Dest::InPlace,
+        opts,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Refused, "{}", err.message);
+    assert!(nothing_outside(), "wrote through an earlier link's symlink");
+    // ... and when the later link says it became a directory, it is one.
+    let (a_dir, a_f) = (arc("box/a"), arc("box/a/f"));
+    hostile_at(
+        &[
+            (&a_dir, EntryType::Directory, 0o755, b""),
+            (&a_f, EntryType::Regular, 0o644, b""),
+        ],
+        &Dest::InPlace,
+        opts,
+    )
+    .unwrap();
+    assert!(fs::symlink_metadata(root.join("box/a")).unwrap().is_dir());
+    assert!(nothing_outside());
+
+    // The host's own link to a directory is followed.
+    symlink(&outside, root.join("box/host")).unwrap();
+    let host_f = arc("box/host/f");
+    hostile_at(
+        &[(&host_f, EntryType::Regular, 0o644, b"")],
+        &Dest::InPlace,
+        ExtractOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(fs::read(outside.join("f")).unwrap(), b"evil");
 }
 
 #[test]
