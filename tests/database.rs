@@ -1878,3 +1878,195 @@ fn parallel_range_session_killed_midway_leaves_nothing() {
         "{list}"
     );
 }
+
+// ---------------------------------------------------------------- range sessions match pg_dump's
+
+/// Names of the tables a parallel backup read in ranges, from its manifest.
+fn split_tables(rep: &serde_json::Value) -> Vec<String> {
+    let m = read_json(&manifest_of(&file_of(rep)));
+    m["database"]["parallel"]["tables"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a parallel backup: {m}"))
+        .iter()
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["schema"].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// (rows, digest) of `expr` over `table` ordered by id, read in a session
+/// whose settings no database or role default can change: an empty
+/// search_path (so reg* values print schema-qualified), ISO dates, postgres
+/// intervals, every float digit.
+fn text_digest(info: &ConnInfo, table: &str, expr: &str) -> (i64, i64) {
+    let pg = connect(info);
+    pg.execute(
+        "SELECT pg_catalog.set_config('search_path', '', false); SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3;",
+    )
+    .unwrap();
+    let rows = pg
+        .query_one_i64(&format!("SELECT count(*) FROM {table}"))
+        .unwrap();
+    let hash = pg
+        .query_one_i64(&format!(
+            "SELECT ('x' || substr(pg_catalog.md5(pg_catalog.string_agg({expr}, E'\\n' ORDER BY id)), 1, 15))::pg_catalog.bit(60)::int8 FROM {table}"
+        ))
+        .unwrap();
+    (rows, hash)
+}
+
+/// Objects named alike in two schemas: which one a reg* value means
+/// depends on the search_path it is printed and read under.
+const SAME_NAMES: &str = r#"
+CREATE SCHEMA app;
+CREATE TABLE public.big (id int);
+CREATE TABLE app.big (id int);
+CREATE TYPE public.mood AS ENUM ('public');
+CREATE TYPE app.mood AS ENUM ('app');
+CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE FUNCTION app.f(int) RETURNS int LANGUAGE sql AS 'SELECT 2';
+CREATE TABLE app.refs (
+    id int PRIMARY KEY,
+    c regclass,
+    t regtype,
+    p regproc,
+    pp regprocedure,
+    pad text
+);
+INSERT INTO app.refs
+    SELECT g, 'app.big', 'app.mood', 'app.f', 'app.f(int)', repeat('r', 100)
+    FROM generate_series(1, 20000) g;
+ANALYZE;
+"#;
+
+/// Each reg* column as text, and how many rows point at the app objects.
+const REFS_TEXT: &str = "pg_catalog.concat_ws('|', id, c::text, t::text, p::text, pp::text)";
+const REFS_RIGHT: &str = "SELECT count(*) FROM app.refs WHERE c = 'app.big'::pg_catalog.regclass AND t = 'app.mood'::pg_catalog.regtype AND p = 'app.f'::pg_catalog.regproc AND pp = 'app.f(int)'::pg_catalog.regprocedure";
+
+fn refs_right(info: &ConnInfo) -> i64 {
+    let pg = connect(info);
+    pg.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+        .unwrap();
+    pg.query_one_i64(REFS_RIGHT).unwrap()
+}
+
+/// A database-level search_path must not change what a reg* value read in
+/// ranges means: the range sessions print them schema-qualified, as
+/// pg_dump does, and the restored rows point at the same objects.
+#[test]
+fn parallel_ranges_keep_reg_values_under_a_database_search_path() {
+    let Some(admin) = test_server() else { return };
+    let db = TestDb::create(&admin, "lbregs");
+    db.sql(SAME_NAMES);
+    db.sql(&format!(
+        "ALTER DATABASE \"{}\" SET search_path = app, public",
+        db.name
+    ));
+    let sb = db.sandbox("jobs = 2\nsplit_table_mb = 1\n");
+    let rep = sb.backup("database", &[]);
+    assert_eq!(rep["status"], "succeeded", "{rep}");
+    assert!(
+        split_tables(&rep).contains(&"app.refs".to_string()),
+        "{rep}"
+    );
+
+    let target = format!("{}_regs", db.name);
+    restore_new(&sb, &id_of(&rep), &target, &[]);
+    let t = admin.with_db(&target);
+    assert_eq!(refs_right(&db.info()), 20000);
+    assert_eq!(
+        refs_right(&t),
+        20000,
+        "restored reg* values point at other objects"
+    );
+    assert_eq!(
+        text_digest(&t, "app.refs", REFS_TEXT),
+        text_digest(&db.info(), "app.refs", REFS_TEXT)
+    );
+}
+
+/// Defaults of the role lifeboat connects as reach both sides of a range:
+/// the sessions that read it and the sessions that load it. Loading xml
+/// fragments needs pg_restore's `xmloption = content`; dates, intervals
+/// and floats must come back exactly whatever styles the role and the
+/// database prefer; reg* values must mean the same objects.
+#[test]
+fn parallel_ranges_ignore_role_and_database_session_defaults() {
+    let Some(admin) = test_server() else { return };
+    let role = TestRole {
+        admin: admin.clone(),
+        name: unique_name("lb_styles"),
+    };
+    connect(&admin)
+        .execute(&format!(
+            "CREATE ROLE \"{0}\" SUPERUSER LOGIN;
+             ALTER ROLE \"{0}\" SET search_path = app, public;
+             ALTER ROLE \"{0}\" SET DateStyle = 'SQL, DMY';
+             ALTER ROLE \"{0}\" SET IntervalStyle = 'sql_standard';
+             ALTER ROLE \"{0}\" SET extra_float_digits = 0;
+             ALTER ROLE \"{0}\" SET xmloption = document;",
+            role.name
+        ))
+        .unwrap();
+    let db = TestDb::create(&admin, "lbstyle");
+    db.sql(SAME_NAMES);
+    db.sql(
+        "CREATE TABLE app.styled (
+             id int PRIMARY KEY,
+             day date,
+             at timestamp,
+             atz timestamptz,
+             span interval,
+             f8 float8,
+             f4 float4,
+             doc xml
+         );
+         INSERT INTO app.styled
+             SELECT g,
+                    date '2026-01-31' + g % 400,
+                    timestamp '2026-11-26 14:00:00.123456' + g * interval '1 minute 7.5 seconds',
+                    timestamptz '2026-03-01 01:02:03+05' - g * interval '1 hour',
+                    make_interval(years => g % 3, days => -(g % 40), secs => g / 7.0) * (CASE WHEN g % 2 = 0 THEN -1 ELSE 1 END),
+                    1.0 / 3.0 + g,
+                    (g / 3.0)::float4,
+                    ('fragment ' || g || '<b>bold</b> tail')::xml
+             FROM generate_series(1, 20000) g;
+         ANALYZE;",
+    );
+    db.sql(&format!(
+        "ALTER DATABASE \"{0}\" SET DateStyle = 'SQL, DMY'; ALTER DATABASE \"{0}\" SET IntervalStyle = 'sql_standard'; ALTER DATABASE \"{0}\" SET extra_float_digits = 0;",
+        db.name
+    ));
+    let url = {
+        let u = db.url();
+        let (scheme, rest) = u.split_once("://").unwrap();
+        let hostpart = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+        format!("{scheme}://{}@{hostpart}", role.name)
+    };
+    let sb = Sandbox::with_extra_config(&format!(
+        "[sources.database]\nurl = \"{url}\"\njobs = 2\nsplit_table_mb = 1\n"
+    ));
+    let rep = sb.backup("database", &[]);
+    assert_eq!(rep["status"], "succeeded", "{rep}");
+    let split = split_tables(&rep);
+    assert!(split.contains(&"app.styled".to_string()), "{split:?}");
+    assert!(split.contains(&"app.refs".to_string()), "{split:?}");
+
+    let target = format!("{}_styled", db.name);
+    restore_new(&sb, &id_of(&rep), &target, &[]);
+    let t = admin.with_db(&target);
+    let styled = "pg_catalog.concat_ws('|', id, day, at, atz, span, pg_catalog.float8send(f8), pg_catalog.float4send(f4), doc::text)";
+    let want = text_digest(&db.info(), "app.styled", styled);
+    assert_eq!(want.0, 20000);
+    assert_eq!(text_digest(&t, "app.styled", styled), want);
+    assert_eq!(refs_right(&t), 20000);
+    assert_eq!(
+        text_digest(&t, "app.refs", REFS_TEXT),
+        text_digest(&db.info(), "app.refs", REFS_TEXT)
+    );
+    drop(db);
+}
