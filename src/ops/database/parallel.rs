@@ -139,14 +139,17 @@ pub fn usable(format: DumpFormat, jobs: u32, server_num: u32, encoding: &str) ->
 }
 
 /// Settings both sides of a range share, whatever the database or the role
-/// sets by default (`ALTER DATABASE/ROLE ... SET`): COPY text in UTF8 with
-/// ISO dates, postgres intervals and floats that read back bit for bit, and
+/// sets by default (`ALTER DATABASE/ROLE ... SET`): COPY text in UTF8 (the
+/// bytes as stored, for a SQL_ASCII database, which the server would
+/// otherwise have to check as UTF8 and refuse) with ISO dates, postgres intervals and floats that read back bit for bit, and
 /// an empty `search_path`, so `regclass`, `regtype`, `regproc` and the like
 /// are written schema-qualified and read back as the same object. Nothing
 /// waits on a timeout the operator set for the application.
 fn common_session(server_num: u32) -> String {
     let mut s = String::from(
-        "SET client_encoding = 'UTF8'; \
+        "SELECT pg_catalog.set_config('client_encoding', \
+             CASE pg_catalog.current_setting('server_encoding') \
+             WHEN 'SQL_ASCII' THEN 'SQL_ASCII' ELSE 'UTF8' END, false); \
          SELECT pg_catalog.set_config('search_path', '', false); \
          SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
          SET standard_conforming_strings = on; SET quote_all_identifiers = off; \
