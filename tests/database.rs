@@ -1549,6 +1549,15 @@ fn parallel_ranges_round_trip_equal_and_self_describing() {
     let target = format!("{}_copy", db.name);
     let out = restore_new(&sb, &id, &target, &[]);
     assert!(out.contains("rows match the backup"), "{out}");
+    // The restored database has the settings the backup recorded; compare
+    // contents under the defaults on both sides.
+    let datestyle = |name: &str| {
+        connect(&admin.with_db(name))
+            .query_one_i64("SELECT (current_setting('DateStyle') = 'SQL, DMY')::int")
+            .unwrap()
+    };
+    assert_eq!(datestyle(&target), 1);
+    db.sql(&format!("ALTER DATABASE \"{target}\" RESET ALL"));
     assert_equal_dbs(&admin, &db.name, &target, true);
     // The awkward values equal the source's exactly.
     let sum = |name: &str| {
@@ -1576,6 +1585,8 @@ fn parallel_ranges_round_trip_equal_and_self_describing() {
         "--in-place",
         "--yes",
     ]);
+    assert_eq!(datestyle(&db.name), 1);
+    db.sql(&format!("ALTER DATABASE \"{}\" RESET ALL", db.name));
     assert_eq!(checksums(&db.info()), original);
     sb.ok(&["restore", "--undo", "--db", &db.name, "--yes"]);
     assert_eq!(checksums(&db.info()), changed);
@@ -1877,4 +1888,419 @@ fn parallel_range_session_killed_midway_leaves_nothing() {
             .all(|b| b["status"] != "succeeded"),
         "{list}"
     );
+}
+
+// ---------------------------------------------------------------- range sessions match pg_dump's
+
+/// Names of the tables a parallel backup read in ranges, from its manifest.
+fn split_tables(rep: &serde_json::Value) -> Vec<String> {
+    let m = read_json(&manifest_of(&file_of(rep)));
+    m["database"]["parallel"]["tables"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a parallel backup: {m}"))
+        .iter()
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["schema"].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// (rows, digest) of `expr` over `table` ordered by id, read in a session
+/// whose settings no database or role default can change: an empty
+/// search_path (so reg* values print schema-qualified), ISO dates, postgres
+/// intervals, every float digit.
+fn text_digest(info: &ConnInfo, table: &str, expr: &str) -> (i64, i64) {
+    let pg = connect(info);
+    pg.execute(
+        "SELECT pg_catalog.set_config('search_path', '', false); SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3;",
+    )
+    .unwrap();
+    let rows = pg
+        .query_one_i64(&format!("SELECT count(*) FROM {table}"))
+        .unwrap();
+    let hash = pg
+        .query_one_i64(&format!(
+            "SELECT ('x' || substr(pg_catalog.md5(pg_catalog.string_agg({expr}, E'\\n' ORDER BY id)), 1, 15))::pg_catalog.bit(60)::int8 FROM {table}"
+        ))
+        .unwrap();
+    (rows, hash)
+}
+
+/// Objects named alike in two schemas: which one a reg* value means
+/// depends on the search_path it is printed and read under.
+const SAME_NAMES: &str = r#"
+CREATE SCHEMA app;
+CREATE TABLE public.big (id int);
+CREATE TABLE app.big (id int);
+CREATE TYPE public.mood AS ENUM ('public');
+CREATE TYPE app.mood AS ENUM ('app');
+CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE FUNCTION app.f(int) RETURNS int LANGUAGE sql AS 'SELECT 2';
+CREATE TABLE app.refs (
+    id int PRIMARY KEY,
+    c regclass,
+    t regtype,
+    p regproc,
+    pp regprocedure,
+    pad text
+);
+INSERT INTO app.refs
+    SELECT g, 'app.big', 'app.mood', 'app.f', 'app.f(int)', repeat('r', 100)
+    FROM generate_series(1, 20000) g;
+ANALYZE;
+"#;
+
+/// Each reg* column as text, and how many rows point at the app objects.
+const REFS_TEXT: &str = "pg_catalog.concat_ws('|', id, c::text, t::text, p::text, pp::text)";
+const REFS_RIGHT: &str = "SELECT count(*) FROM app.refs WHERE c = 'app.big'::pg_catalog.regclass AND t = 'app.mood'::pg_catalog.regtype AND p = 'app.f'::pg_catalog.regproc AND pp = 'app.f(int)'::pg_catalog.regprocedure";
+
+fn refs_right(info: &ConnInfo) -> i64 {
+    let pg = connect(info);
+    pg.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+        .unwrap();
+    pg.query_one_i64(REFS_RIGHT).unwrap()
+}
+
+/// A database-level search_path must not change what a reg* value read in
+/// ranges means: the range sessions print them schema-qualified, as
+/// pg_dump does, and the restored rows point at the same objects.
+#[test]
+fn parallel_ranges_keep_reg_values_under_a_database_search_path() {
+    let Some(admin) = test_server() else { return };
+    let db = TestDb::create(&admin, "lbregs");
+    db.sql(SAME_NAMES);
+    db.sql(&format!(
+        "ALTER DATABASE \"{}\" SET search_path = app, public",
+        db.name
+    ));
+    let sb = db.sandbox("jobs = 2\nsplit_table_mb = 1\n");
+    let rep = sb.backup("database", &[]);
+    assert_eq!(rep["status"], "succeeded", "{rep}");
+    assert!(
+        split_tables(&rep).contains(&"app.refs".to_string()),
+        "{rep}"
+    );
+
+    let target = format!("{}_regs", db.name);
+    restore_new(&sb, &id_of(&rep), &target, &[]);
+    let t = admin.with_db(&target);
+    assert_eq!(refs_right(&db.info()), 20000);
+    assert_eq!(
+        refs_right(&t),
+        20000,
+        "restored reg* values point at other objects"
+    );
+    assert_eq!(
+        text_digest(&t, "app.refs", REFS_TEXT),
+        text_digest(&db.info(), "app.refs", REFS_TEXT)
+    );
+}
+
+/// Defaults of the role lifeboat connects as reach both sides of a range:
+/// the sessions that read it and the sessions that load it. Loading xml
+/// fragments needs pg_restore's `xmloption = content`; dates, intervals
+/// and floats must come back exactly whatever styles the role and the
+/// database prefer; reg* values must mean the same objects.
+#[test]
+fn parallel_ranges_ignore_role_and_database_session_defaults() {
+    let Some(admin) = test_server() else { return };
+    let role = TestRole {
+        admin: admin.clone(),
+        name: unique_name("lb_styles"),
+    };
+    connect(&admin)
+        .execute(&format!(
+            "CREATE ROLE \"{0}\" SUPERUSER LOGIN;
+             ALTER ROLE \"{0}\" SET search_path = app, public;
+             ALTER ROLE \"{0}\" SET DateStyle = 'SQL, DMY';
+             ALTER ROLE \"{0}\" SET IntervalStyle = 'sql_standard';
+             ALTER ROLE \"{0}\" SET extra_float_digits = 0;
+             ALTER ROLE \"{0}\" SET xmloption = document;",
+            role.name
+        ))
+        .unwrap();
+    let db = TestDb::create(&admin, "lbstyle");
+    db.sql(SAME_NAMES);
+    db.sql(
+        "CREATE TABLE app.styled (
+             id int PRIMARY KEY,
+             day date,
+             at timestamp,
+             atz timestamptz,
+             span interval,
+             f8 float8,
+             f4 float4,
+             doc xml
+         );
+         INSERT INTO app.styled
+             SELECT g,
+                    date '2026-01-31' + g % 400,
+                    timestamp '2026-11-26 14:00:00.123456' + g * interval '1 minute 7.5 seconds',
+                    timestamptz '2026-03-01 01:02:03+05' - g * interval '1 hour',
+                    make_interval(years => g % 3, days => -(g % 40), secs => g / 7.0) * (CASE WHEN g % 2 = 0 THEN -1 ELSE 1 END),
+                    1.0 / 3.0 + g,
+                    (g / 3.0)::float4,
+                    ('fragment ' || g || '<b>bold</b> tail')::xml
+             FROM generate_series(1, 20000) g;
+         ANALYZE;",
+    );
+    db.sql(&format!(
+        "ALTER DATABASE \"{0}\" SET DateStyle = 'SQL, DMY'; ALTER DATABASE \"{0}\" SET IntervalStyle = 'sql_standard'; ALTER DATABASE \"{0}\" SET extra_float_digits = 0;",
+        db.name
+    ));
+    let url = {
+        let u = db.url();
+        let (scheme, rest) = u.split_once("://").unwrap();
+        let hostpart = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+        format!("{scheme}://{}@{hostpart}", role.name)
+    };
+    let sb = Sandbox::with_extra_config(&format!(
+        "[sources.database]\nurl = \"{url}\"\njobs = 2\nsplit_table_mb = 1\n"
+    ));
+    let rep = sb.backup("database", &[]);
+    assert_eq!(rep["status"], "succeeded", "{rep}");
+    let split = split_tables(&rep);
+    assert!(split.contains(&"app.styled".to_string()), "{split:?}");
+    assert!(split.contains(&"app.refs".to_string()), "{split:?}");
+
+    let target = format!("{}_styled", db.name);
+    restore_new(&sb, &id_of(&rep), &target, &[]);
+    let t = admin.with_db(&target);
+    let styled = "pg_catalog.concat_ws('|', id, day, at, atz, span, pg_catalog.float8send(f8), pg_catalog.float4send(f4), doc::text)";
+    let want = text_digest(&db.info(), "app.styled", styled);
+    assert_eq!(want.0, 20000);
+    assert_eq!(text_digest(&t, "app.styled", styled), want);
+    assert_eq!(refs_right(&t), 20000);
+    assert_eq!(
+        text_digest(&t, "app.refs", REFS_TEXT),
+        text_digest(&db.info(), "app.refs", REFS_TEXT)
+    );
+    drop(db);
+}
+
+// ---------------------------------------------------------------- database-level properties
+
+/// Everything about database `name` besides its contents that a restore
+/// must carry, as one comparable text.
+fn db_props(admin: &ConnInfo, name: &str) -> String {
+    let pg = connect(admin);
+    // One text value through query_one_i64 is not possible: compare the
+    // lines through a digest and print them on a mismatch instead.
+    let sql = format!(
+        "SELECT concat_ws(E'\\n',
+                'owner=' || pg_get_userbyid(d.datdba),
+                'encoding=' || pg_encoding_to_char(d.encoding),
+                'collate=' || d.datcollate, 'ctype=' || d.datctype,
+                'provider=' || d.datlocprovider::text, 'icu=' || coalesce(d.daticulocale, '-'),
+                'connlimit=' || d.datconnlimit,
+                'acl=' || coalesce(d.datacl::text, 'default'),
+                'comment=' || coalesce(shobj_description(d.oid, 'pg_database'), '-'),
+                'settings=' || coalesce((SELECT string_agg(coalesce(pg_get_userbyid(NULLIF(s.setrole, 0)), '*') || ':' || s.setconfig::text, ';' ORDER BY s.setrole)
+                                           FROM pg_db_role_setting s WHERE s.setdatabase = d.oid), '-'))
+           FROM pg_database d WHERE d.datname = '{}'",
+        name.replace('\'', "''")
+    );
+    // Read the text with psql: the test facade returns integers only.
+    let out = Command::new("psql")
+        .args(libpq_args(admin))
+        .args(["-X", "-At", "-d", &admin.dbname, "-c", &sql])
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "{}", text_of(&out));
+    drop(pg);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A database created by hand with `options` (after its name).
+fn create_db_with(admin: &ConnInfo, prefix: &str, options: &str) -> TestDb {
+    let name = unique_name(prefix);
+    connect(admin)
+        .execute(&format!("CREATE DATABASE \"{name}\" {options}"))
+        .unwrap();
+    TestDb {
+        admin: admin.clone(),
+        name,
+    }
+}
+
+fn nologin_role(admin: &ConnInfo, prefix: &str) -> TestRole {
+    let role = TestRole {
+        admin: admin.clone(),
+        name: unique_name(prefix),
+    };
+    connect(admin)
+        .execute(&format!("CREATE ROLE \"{}\" NOLOGIN", role.name))
+        .unwrap();
+    role
+}
+
+/// Owner, privileges, comment, connection limit, database and role
+/// settings, encoding and locale come back with `--target-db` and with
+/// `--in-place` (which also puts them back after they were changed).
+#[test]
+fn database_properties_round_trip_to_a_new_database_and_in_place() {
+    let Some(admin) = test_server() else { return };
+    let owner = nologin_role(&admin, "lb_dbowner");
+    let app = nologin_role(&admin, "lb_dbapp");
+    let db = create_db_with(
+        &admin,
+        "lbprops",
+        &format!(
+            "TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' OWNER \"{}\"",
+            owner.name
+        ),
+    );
+    db.sql(&format!(
+        "REVOKE ALL ON DATABASE \"{db}\" FROM PUBLIC;
+         GRANT CONNECT, TEMPORARY ON DATABASE \"{db}\" TO \"{app}\";
+         GRANT CREATE ON DATABASE \"{db}\" TO \"{app}\" WITH GRANT OPTION;
+         COMMENT ON DATABASE \"{db}\" IS E'Panel''s data \\\\ kept';
+         ALTER DATABASE \"{db}\" CONNECTION LIMIT 50;
+         ALTER DATABASE \"{db}\" SET search_path = app, \"we,ird\", public;
+         ALTER DATABASE \"{db}\" SET work_mem = '8MB';
+         ALTER ROLE \"{app}\" IN DATABASE \"{db}\" SET statement_timeout = '5s';
+         CREATE SCHEMA app;
+         CREATE TABLE app.words (id int PRIMARY KEY, w text);
+         INSERT INTO app.words VALUES (1, 'café'), (2, 'Zebra'), (3, 'apple');",
+        db = db.name,
+        app = app.name
+    ));
+    let want = db_props(&admin, &db.name);
+    assert!(want.contains("encoding=LATIN1"), "{want}");
+    assert!(want.contains(&format!("{}=C*Tc/", app.name)), "{want}");
+    let sb = db.sandbox("");
+    let rep = sb.backup("database", &[]);
+    assert_eq!(rep["status"], "succeeded", "{rep}");
+    let id = id_of(&rep);
+    let plan = sb.ok(&["restore", "--type", "database", "--id", &id, "--dry-run"]);
+    assert!(
+        plan.contains("with encoding LATIN1, LC_COLLATE C, LC_CTYPE C")
+            && plan.contains(&format!("owner {}, its privileges, its comment, 2 database setting(s) and 1 role setting(s)", owner.name)),
+        "{plan}"
+    );
+
+    let target = format!("{}_props", db.name);
+    restore_new(&sb, &id, &target, &[]);
+    assert_eq!(db_props(&admin, &target), want);
+    let words = |name: &str| {
+        connect(&admin.with_db(name))
+            .query_one_i64("SELECT ('x' || substr(md5(string_agg(w, ',' ORDER BY w)), 1, 15))::bit(60)::int8 FROM app.words")
+            .unwrap()
+    };
+    assert_eq!(words(&target), words(&db.name));
+
+    // In place, over a database whose properties drifted.
+    db.sql(&format!(
+        "ALTER DATABASE \"{db}\" OWNER TO CURRENT_USER;
+         GRANT ALL ON DATABASE \"{db}\" TO PUBLIC;
+         COMMENT ON DATABASE \"{db}\" IS NULL;
+         ALTER DATABASE \"{db}\" RESET ALL;
+         ALTER ROLE \"{app}\" IN DATABASE \"{db}\" RESET ALL;",
+        db = db.name,
+        app = app.name
+    ));
+    assert_ne!(db_props(&admin, &db.name), want);
+    sb.ok(&[
+        "restore",
+        "--type",
+        "database",
+        "--id",
+        &id,
+        "--in-place",
+        "--yes",
+    ]);
+    assert_eq!(db_props(&admin, &db.name), want);
+    drop(db);
+    drop(app);
+    drop(owner);
+}
+
+/// An ICU database and a SQL_ASCII one holding bytes that are not UTF8
+/// come back in their own encoding and locale, by pg_restore alone and
+/// through the range sessions.
+#[test]
+fn encodings_and_locales_round_trip() {
+    let Some(admin) = test_server() else { return };
+    let icu = connect(&admin)
+        .query_one_i64("SELECT count(*) FROM pg_collation WHERE collprovider = 'i'")
+        .unwrap()
+        > 0;
+    let mut cases = vec![(
+        "lbascii",
+        "TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'",
+    )];
+    if icu {
+        cases.push((
+            "lbicu",
+            "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'sv-SE' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'",
+        ));
+    } else {
+        eprintln!("note: this server has no ICU; the ICU case is skipped");
+    }
+    for (prefix, options) in cases {
+        let db = create_db_with(&admin, prefix, options);
+        db.sql(
+            "CREATE TABLE bytes (id int PRIMARY KEY, t text);
+             INSERT INTO bytes SELECT g, 'row ' || g || ' ' || repeat('b', 200) FROM generate_series(1, 20000) g;
+             ANALYZE;",
+        );
+        if prefix == "lbascii" {
+            db.sql("INSERT INTO bytes VALUES (0, E'\\xff\\xfe latin1 caf\\xe9')");
+        }
+        let want = db_props(&admin, &db.name);
+        let sum = |name: &str| {
+            connect(&admin.with_db(name))
+                .query_one_i64("SELECT ('x' || substr(md5(string_agg(t, ',' ORDER BY t)), 1, 15))::bit(60)::int8 FROM bytes")
+                .unwrap()
+        };
+        for (i, extra) in ["", "jobs = 2\nsplit_table_mb = 1\n"].iter().enumerate() {
+            let sb = db.sandbox(extra);
+            let rep = sb.backup("database", &[]);
+            assert_eq!(rep["status"], "succeeded", "{rep}");
+            let m = read_json(&manifest_of(&file_of(&rep)));
+            assert_eq!(m["database"]["parallel"].is_object(), i == 1, "{m}");
+            let target = format!("{}_enc{i}", db.name);
+            restore_new(&sb, &id_of(&rep), &target, &[]);
+            assert_eq!(db_props(&admin, &target), want, "{options}");
+            assert_eq!(sum(&target), sum(&db.name), "{options}");
+        }
+    }
+}
+
+/// A server that cannot create the backup's encoding and locale is refused
+/// with the reason before anything is created; a database in another
+/// encoding would not hold (or sort) the data as it was.
+#[test]
+fn restore_refuses_a_locale_the_server_lacks() {
+    let Some(admin) = test_server() else { return };
+    let db = small_db(&admin);
+    let sb = db.sandbox("");
+    let rep = sb.backup("database", &[]);
+    let mpath = manifest_of(&file_of(&rep));
+    let mut m = read_json(&mpath);
+    assert!(m["database"]["properties"].is_object(), "{m}");
+    m["database"]["properties"]["lc_collate"] = "xx_XX.LATIN9".into();
+    m["database"]["properties"]["lc_ctype"] = "xx_XX.LATIN9".into();
+    m["database"]["properties"]["encoding"] = "LATIN9".into();
+    write_json(&mpath, &m);
+    let target = format!("{}_nolocale", db.name);
+    let text = sb.fails_all(
+        &[
+            "restore",
+            "--type",
+            "database",
+            "--id",
+            &id_of(&rep),
+            "--target-db",
+            &target,
+        ],
+        1,
+    );
+    assert!(text.contains("LATIN9"), "{text}");
+    assert!(text.contains("xx_XX.LATIN9"), "{text}");
+    assert!(!db_exists(&admin, &target));
 }

@@ -71,6 +71,7 @@ fn dump_one(
     job.phase("reading table statistics");
     let size = pg.database_size(db)?;
     let snapshot = pg.export_snapshot()?;
+    let properties = pg.database_props()?;
     let dbcfg = &engine.config.sources.database;
     let split = if parallel::usable(format, dbcfg.jobs, version.num, &pg.database_encoding()?) {
         pg.split_candidates(dbcfg.split_table_mb.saturating_mul(1 << 20))?
@@ -296,6 +297,7 @@ fn dump_one(
         size,
         tables,
         parallel: parallel_facts,
+        properties: Some(properties),
     };
     let staged = backup::Staged {
         backup_type: t,

@@ -60,6 +60,11 @@ pub struct DatabaseFacts {
     /// payload is then a tar of pg_dump's archive and COPY ranges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<parallel::ParallelFacts>,
+    /// Owner, encoding, locale, privileges, comment and settings of the
+    /// database itself, which a restore gives the new database. Absent in
+    /// older backups: those restore with the server's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<pgsrc::DatabaseProps>,
 }
 
 /// The configured server, without a database chosen yet.

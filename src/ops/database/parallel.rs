@@ -138,10 +138,61 @@ pub fn usable(format: DumpFormat, jobs: u32, server_num: u32, encoding: &str) ->
         && matches!(encoding, "UTF8" | "SQL_ASCII")
 }
 
-/// Session settings for COPY text that any server reads back the same way.
-const SESSION: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; \
-     SET extra_float_digits = 3; SET statement_timeout = 0; SET lock_timeout = 0; \
-     SET idle_in_transaction_session_timeout = 0;";
+/// Settings both sides of a range share, whatever the database or the role
+/// sets by default (`ALTER DATABASE/ROLE ... SET`): COPY text in UTF8 (the
+/// bytes as stored, for a SQL_ASCII database, which the server would
+/// otherwise have to check as UTF8 and refuse) with ISO dates, postgres intervals and floats that read back bit for bit, and
+/// an empty `search_path`, so `regclass`, `regtype`, `regproc` and the like
+/// are written schema-qualified and read back as the same object. Nothing
+/// waits on a timeout the operator set for the application.
+fn common_session(server_num: u32) -> String {
+    let mut s = String::from(
+        "SELECT pg_catalog.set_config('client_encoding', \
+             CASE pg_catalog.current_setting('server_encoding') \
+             WHEN 'SQL_ASCII' THEN 'SQL_ASCII' ELSE 'UTF8' END, false); \
+         SELECT pg_catalog.set_config('search_path', '', false); \
+         SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
+         SET standard_conforming_strings = on; SET quote_all_identifiers = off; \
+         SET row_security = off; \
+         SET statement_timeout = 0; SET lock_timeout = 0; \
+         SET idle_in_transaction_session_timeout = 0;",
+    );
+    if server_num >= 170000 {
+        s.push_str(" SET transaction_timeout = 0;");
+    }
+    s
+}
+
+/// A range reader's session: what pg_dump's `setup_connection` (and its
+/// secure `search_path`) sets on each of its own sessions.
+fn dump_session(server_num: u32) -> String {
+    format!(
+        "{} SET synchronize_seqscans = off;",
+        common_session(server_num)
+    )
+}
+
+/// Then the transaction pg_dump -j workers open, importing the dump's
+/// snapshot. Its own round trip: the `SELECT set_config` above would start
+/// the transaction if sent in one string, and a snapshot can only be
+/// imported before a transaction's first query.
+fn join_snapshot(snapshot: &str) -> String {
+    format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}';",
+        snapshot.replace('\'', "''")
+    )
+}
+
+/// A range loader's session: what pg_restore sets before it loads data
+/// (`_doSetFixedOutputState`), plus the dump side's date, interval and
+/// float styles, so the text reads back under the rules it was written by.
+fn load_session(server_num: u32) -> String {
+    format!(
+        "{} SET check_function_bodies = false; SET xmloption = content; \
+         SET client_min_messages = warning;",
+        common_session(server_num)
+    )
+}
 
 /// Writes bytes as a run of tar members `<prefix>NNNNNN` of [`FRAME`] bytes.
 pub struct FrameWriter<W: Write> {
@@ -335,11 +386,14 @@ fn range_worker(
     tx: &chan::Sender<Member>,
 ) -> Result<()> {
     let pg = Pg::connect(info, CONNECT_TIMEOUT)?;
-    pg.execute(&format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'; {SESSION} SET row_security = off;",
-        snapshot.replace('\'', "''")
-    ))
-    .map_err(|e| Error::new(e.kind, format!("cannot join the dump's snapshot: {}", e.message)))?;
+    let version = pg.server_version()?;
+    pg.execute(&dump_session(version.num))?;
+    pg.execute(&join_snapshot(snapshot)).map_err(|e| {
+        Error::new(
+            e.kind,
+            format!("cannot join the dump's snapshot: {}", e.message),
+        )
+    })?;
     let gone = || Error::new(ErrorKind::Cancelled, "stopped: the dump's writer ended");
     loop {
         stopped(stop, cancel)?;
@@ -716,7 +770,7 @@ fn range_loader(
         };
         if pg.is_none() {
             let c = Pg::connect(target, CONNECT_TIMEOUT)?;
-            let mut setup = SESSION.to_string();
+            let mut setup = load_session(c.server_version()?.num);
             if let Some(r) = role {
                 setup.push_str(&format!(" SET ROLE {};", quote_ident(r)));
             }

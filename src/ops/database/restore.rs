@@ -192,6 +192,19 @@ fn restore_inner(
                 artifact.manifest.payload.size
             ));
         }
+        if let Some(p) = &facts.properties {
+            report.notes.push(format!(
+                "would create {target} with encoding {}, LC_COLLATE {}, LC_CTYPE {}, then give it owner {}{}{}, {} database setting(s) and {} role setting(s) as {live} had",
+                p.encoding,
+                p.lc_collate,
+                p.lc_ctype,
+                if req.no_owner { "(kept: --no-owner)" } else { p.owner.as_str() },
+                if p.acl.is_some() { ", its privileges" } else { "" },
+                if p.comment.is_some() { ", its comment" } else { "" },
+                p.settings.len(),
+                p.role_settings.iter().map(|r| r.settings.len()).sum::<usize>()
+            ));
+        }
         if req.in_place {
             report.notes.push(format!(
                 "would restore into {target}, check it, then rename {live} to {live}_pre_restore_<time> and {target} to {live} (connections to {live} are terminated only for the swap)"
@@ -208,7 +221,7 @@ fn restore_inner(
     }
 
     job.phase(&format!("creating database {target}"));
-    pg.create_database(&target, req.role.as_deref())?;
+    create_target(&pg, &target, &facts, req.role.as_deref())?;
     let mut scratch = ScratchDb {
         pg: &pg,
         name: target.clone(),
@@ -258,6 +271,26 @@ fn restore_inner(
     report.tables_checked = tables;
     report.rows_checked = rows;
 
+    // After the data and its check, as `ALTER DATABASE ... SET` (a
+    // search_path, a read-only default) applies to every later session.
+    if let Some(props) = &facts.properties {
+        job.phase(&format!(
+            "giving {target} the owner, privileges and settings of {live}"
+        ));
+        let notes = pg
+            .apply_database_props(&target, props, req.no_owner)
+            .map_err(|e| {
+                Error::new(
+                    e.kind,
+                    format!(
+                        "{}; the new database {target} was dropped, nothing else was changed",
+                        e.message
+                    ),
+                )
+            })?;
+        report.notes.extend(notes);
+    }
+
     if req.in_place {
         job.phase(&format!("swapping {target} into place of {live}"));
         let kept = format!("{live}_pre_restore_{stamp}");
@@ -275,6 +308,29 @@ fn restore_inner(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Create the database a restore loads into, with the backup's encoding and
+/// locale when its manifest records them (so the data fits and sorts as it
+/// did); a server that cannot is refused with the reason.
+fn create_target(pg: &Pg, name: &str, facts: &DatabaseFacts, owner: Option<&str>) -> Result<()> {
+    let Some(p) = &facts.properties else {
+        return pg.create_database(name, owner);
+    };
+    pg.create_database_like(name, p, owner).map_err(|e| {
+        if e.kind != ErrorKind::External {
+            return e;
+        }
+        let locale = match &p.locale {
+            Some(l) => format!(", {} locale {l}", if p.locale_provider == "i" { "ICU" } else { "builtin" }),
+            None => String::new(),
+        };
+        Error::refused(format!(
+            "cannot create database {name} in the encoding and locale of database {} (encoding {}, LC_COLLATE {}, LC_CTYPE {}{locale}): {}",
+            facts.database, p.encoding, p.lc_collate, p.lc_ctype, e.message
+        ))
+        .hint("a database in another encoding or locale could not hold the data as it was, or would sort it differently; install that locale on the server (e.g. locale-gen, then restart PostgreSQL), or restore on a server that has it")
+    })
 }
 
 /// Rename live -> kept and new -> live (one transaction), terminating
@@ -652,7 +708,7 @@ pub fn verify_deep(
         std::process::id(),
         rand::random::<u32>() & 0xff_ffff
     );
-    pg.create_database(&name, None)?;
+    create_target(&pg, &name, &facts, None)?;
     let _scratch = ScratchDb {
         pg: &pg,
         name: name.clone(),

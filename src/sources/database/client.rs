@@ -562,7 +562,7 @@ impl Pg {
         Ok(names)
     }
 
-    fn query(
+    pub(super) fn query(
         &self,
         what: &str,
         sql: &str,
@@ -584,7 +584,7 @@ impl Pg {
             .map_err(|e| self.query_error(what, &e))
     }
 
-    fn run(&self, what: &str, sql: &str) -> Result<()> {
+    pub(super) fn run(&self, what: &str, sql: &str) -> Result<()> {
         self.rt
             .block_on(self.client.batch_execute(sql))
             .map_err(|e| self.query_error(what, &e))

@@ -16,6 +16,7 @@
 mod client;
 mod connect_errors;
 mod conninfo;
+mod props;
 #[doc(hidden)]
 pub mod testing;
 mod tools;
@@ -25,6 +26,7 @@ mod tests;
 
 pub use client::{CopyIn, Pg, ServerVersion, SplitTable, TableStat};
 pub use conninfo::{mask_url, ConnInfo, PassFile};
+pub use props::{quote_literal, DatabaseProps, DbGrant, RoleSettings};
 pub use tools::{check_tool_version, tool, tool_at, Tool};
 
 /// Quote an identifier for SQL: wrapped in double quotes, inner double
