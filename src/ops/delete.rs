@@ -67,15 +67,28 @@ pub(crate) fn delete_inner(
     let payload = PathBuf::from(&rec.file);
     inside_repository(engine, &payload)?;
     let manifest = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()));
-    // The index sidecar's name is in the manifest; read it before it goes.
-    let index = crate::storage::local::read_manifest(&manifest)
+    // Files are this backup's only if a manifest with its own id claims
+    // them. A row that never committed (interrupted, failed) points at the
+    // name it was going to get, which another backup of the same second
+    // may have taken since: then only the row goes.
+    let own = crate::storage::local::read_manifest(&manifest)
         .ok()
-        .and_then(|m| m.index.map(|i| payload.with_file_name(i.file)));
-    let verified = PathBuf::from(format!("{}.verified.json", payload.display()));
-    for p in [Some(&payload), index.as_ref(), Some(&verified)]
+        .filter(|m| m.id == rec.id);
+    let files: Vec<PathBuf> = match &own {
+        Some(m) => [
+            Some(payload.clone()),
+            m.index.as_ref().map(|i| payload.with_file_name(&i.file)),
+            Some(PathBuf::from(format!(
+                "{}.verified.json",
+                payload.display()
+            ))),
+        ]
         .into_iter()
         .flatten()
-    {
+        .collect(),
+        None => Vec::new(),
+    };
+    for p in &files {
         track(p)?;
     }
 
@@ -97,7 +110,7 @@ pub(crate) fn delete_inner(
             )));
         }
         conn.execute("DELETE FROM backups WHERE id = ?1", [id])?;
-        if remove_if_present(&manifest)? {
+        if own.is_some() && remove_if_present(&manifest)? {
             removed.push(manifest.clone());
         }
         Ok(())
@@ -105,7 +118,7 @@ pub(crate) fn delete_inner(
 
     crate::crashpoint::hit("delete.manifest-removed");
     let mut leftovers = Vec::new();
-    for p in [Some(payload), index, Some(verified)].into_iter().flatten() {
+    for p in files {
         match remove_if_present(&p) {
             Ok(true) => removed.push(p),
             Ok(false) => {}
@@ -235,6 +248,37 @@ mod tests {
                 (full.id.clone(), "refused".to_string()),
             ]
         );
+    }
+
+    /// An interrupted backup's row names the file it was going to get;
+    /// a later backup of the same second got that name. Deleting the
+    /// interrupted row must leave the other backup whole (prune did not).
+    #[test]
+    fn deleting_a_row_that_never_committed_leaves_another_backups_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let good = backup(&engine);
+        let mut ghost = engine.catalog.get_backup(&good.id).unwrap().unwrap();
+        ghost.id = "fs-ghost".into();
+        ghost.status = crate::catalog::BackupStatus::Interrupted;
+        engine.catalog.insert_backup(&ghost).unwrap();
+        let r = delete(&engine, "fs-ghost").unwrap();
+        assert!(r.removed.is_empty(), "{:?}", r.removed);
+        assert!(engine.catalog.get_backup("fs-ghost").unwrap().is_none());
+        assert!(good.file.exists());
+        assert!(manifest_path(&good.file).exists());
+        crate::ops::verify::run(
+            &engine,
+            &crate::ops::select::Selector::Id(good.id.clone()),
+            false,
+            &Silent,
+            &NEVER,
+        )
+        .unwrap();
+    }
+
+    fn manifest_path(payload: &Path) -> PathBuf {
+        PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()))
     }
 
     #[test]

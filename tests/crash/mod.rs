@@ -481,10 +481,21 @@ fn a_database_restore_killed_at_any_step_never_leaves_the_app_without_its_databa
             301
         };
         assert_eq!(rows, want, "{point}");
-        // Clean up what the killed restore left (kept or half-loaded copies).
+        // Run again: it succeeds, and drops what the killed run left
+        // half-loaded.
+        sb.ok(&["restore", "--id", &id_of(&b), "--in-place", "--yes"]);
         let admin =
             lifeboat::sources::database::Pg::connect(&server, std::time::Duration::from_secs(10))
                 .unwrap();
+        let half = format!("{}_lbrestore_", db.name());
+        let leftovers: Vec<String> = admin
+            .list_databases()
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.starts_with(&half))
+            .collect();
+        assert!(leftovers.is_empty(), "{point}: {leftovers:?}");
+        // Clean up the kept copies.
         let prefix = format!("{}_", db.name());
         for name in admin.list_databases().unwrap() {
             if name.starts_with(&prefix) {

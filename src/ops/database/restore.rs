@@ -138,7 +138,9 @@ fn restore_inner(
         if req.target_db.is_some() {
             return Err(Error::usage("--in-place and --target-db are exclusive"));
         }
-        format!("{live}_lbrestore_{stamp}")
+        // Random too: a restore killed and run again within the second
+        // must not meet its predecessor's leftover.
+        format!("{live}_lbrestore_{stamp}_{:04x}", rand::random::<u16>())
     } else {
         req.target_db
             .clone()
@@ -220,6 +222,21 @@ fn restore_inner(
             .hint("look first with --dry-run; add --yes to go ahead (the current database is kept as <name>_pre_restore_<time>, and `lifeboat restore --undo` swaps it back)"));
     }
 
+    if req.in_place {
+        // Holding the live database's lock, any `<live>_lbrestore_*` is what
+        // an interrupted in-place restore left half-loaded: never a live
+        // database (a finished restore renames it to `<live>`).
+        let leftover = format!("{live}_lbrestore_");
+        for name in pg.list_databases()? {
+            if name.starts_with(&leftover) && name != target {
+                pg.drop_database(&name)?;
+                job.log(
+                    "info",
+                    &format!("dropped {name}, left half-loaded by an interrupted in-place restore of {live}"),
+                );
+            }
+        }
+    }
     job.phase(&format!("creating database {target}"));
     create_target(&pg, &target, &facts, req.role.as_deref())?;
     let mut scratch = ScratchDb {
