@@ -488,6 +488,76 @@ fn killed_backup_leaves_no_partial_files_and_is_marked_interrupted() {
 /// as it is read, files written under their own names) and a plain one
 /// (verified first).
 #[test]
+fn restore_that_cannot_fit_is_refused_before_anything_is_written() {
+    for encrypted in [true, false] {
+        let sb = Sandbox::new();
+        if encrypted {
+            sb.generate_key();
+        }
+        populate(&sb.app);
+        fs::write(sb.app.join("uploads/big.bin"), noise(6 << 20, 11)).unwrap();
+        let id = id_of(&sb.backup("filesystem", &[]));
+        let mnt = sb.dir.path().join("smallfs");
+        let Some(_guard) = SmallDisk::mount(&mnt, "2m") else {
+            println!("SKIP: cannot mount a tmpfs (not root?)");
+            return;
+        };
+        let says_why = |err: &str| {
+            assert!(
+                err.contains("not enough space")
+                    && err.contains("needs about 6.")
+                    && err.contains("free")
+                    && err.contains("--target DIR"),
+                "the refusal says how much is needed, how much is free and where else to go: {err}"
+            );
+        };
+
+        let target = mnt.join("new");
+        let err = sb.fails(
+            &["restore", "--id", &id, "--target", target.to_str().unwrap()],
+            1,
+        );
+        says_why(&err);
+        assert!(!target.exists(), "{err}");
+
+        // An existing directory: refused before the safety copy, nothing
+        // replaced, no `pre_restore` backup taken.
+        let existing = mnt.join("existing");
+        let mine = Sandbox::under(&existing, &sb.app.join("uploads/docs/report.txt"));
+        fs::create_dir_all(mine.parent().unwrap()).unwrap();
+        fs::write(&mine, "the operator's own copy\n").unwrap();
+        let before = checksum_tree(&existing);
+        let err = sb.fails(
+            &[
+                "restore",
+                "--id",
+                &id,
+                "--target",
+                existing.to_str().unwrap(),
+                "--yes",
+            ],
+            1,
+        );
+        says_why(&err);
+        assert_eq!(checksum_tree(&existing), before, "{err}");
+        assert_eq!(sb.json(&["list"]).as_array().unwrap().len(), 1);
+        // The dry run says so too, and still shows the plan.
+        let plan = sb.ok(&[
+            "restore",
+            "--id",
+            &id,
+            "--target",
+            existing.to_str().unwrap(),
+            "--dry-run",
+        ]);
+        assert!(plan.contains("would be refused"), "{plan}");
+    }
+}
+
+/// When the file system fills up anyway (here: it runs out of inodes,
+/// which the space check does not count), a new directory is removed and
+/// an existing one is reported partly restored, with its safety copy.
+#[test]
 fn restore_onto_a_full_disk_fails_cleanly() {
     for encrypted in [true, false] {
         let sb = Sandbox::new();
@@ -500,7 +570,7 @@ fn restore_onto_a_full_disk_fails_cleanly() {
         assert_eq!(b["encrypted"], encrypted, "{b}");
         let id = id_of(&b);
         let mnt = sb.dir.path().join("smallfs");
-        let Some(_guard) = SmallDisk::mount(&mnt, "2m") else {
+        let Some(_guard) = SmallDisk::mount(&mnt, "64m,nr_inodes=24") else {
             println!("SKIP: cannot mount a tmpfs (not root?)");
             return;
         };

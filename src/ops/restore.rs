@@ -195,6 +195,29 @@ fn destination(engine: &Engine, req: &RestoreRequest, artifact: &Artifact) -> Re
     Ok(Dest::Under(dir))
 }
 
+/// An error when the file system holding `dir` has less free space (as
+/// this user may use it) than `needs`; None when it fits or cannot be told.
+fn short_of_space(dir: &Path, needs: u64) -> Option<Error> {
+    let free = crate::health::disk::space(dir).ok()?.free;
+    if needs <= free {
+        return None;
+    }
+    let size = crate::units::size;
+    Some(
+        Error::refused(format!(
+            "not enough space for this restore under {}: it needs about {} and its file system has {} free; nothing was written",
+            dir.display(),
+            size(needs),
+            size(free)
+        ))
+        .hint(format!(
+            "free at least {} on {}, or restore to a directory on a larger file system with --target DIR",
+            size(needs - free),
+            crate::health::disk::mount_point(dir).display()
+        )),
+    )
+}
+
 /// The one absolute name of a restore target. The longest part that exists
 /// is resolved by the kernel (symlinks and `..` as the kernel follows them);
 /// the rest does not exist yet, so it is made of plain directories the
@@ -310,6 +333,17 @@ fn restore_tree(
         notes,
         seconds: started.elapsed().as_secs_f64(),
     };
+    // Refuse before anything is written (no safety copy, no half-restored
+    // target) when the tree cannot fit. In place, the files go back to
+    // many file systems; the check is for a target directory.
+    if let Dest::Under(d) = &dest {
+        if let Some(e) = short_of_space(d, plan.needs) {
+            if !req.dry_run {
+                return Err(e);
+            }
+            notes.push(format!("a real restore would be refused: {}", e.message));
+        }
+    }
     if req.dry_run {
         return Ok(report(None, None, notes));
     }
