@@ -820,7 +820,7 @@ fn verify_deep_mismatch_fails_and_drops_scratch() {
     let rows = m["database"]["tables"][0]["rows"].as_u64().unwrap();
     m["database"]["tables"][0]["rows"] = serde_json::json!(rows + 1);
     write_json(&mpath, &m);
-    let text = sb.fails_all(&["verify", "--deep", &id_of(&rep)], 1);
+    let text = sb.fails_all(&["verify", "--deep", &id_of(&rep)], 4);
     assert!(
         text.contains("does not match") || text.contains("mismatch"),
         "{text}"

@@ -177,9 +177,8 @@ fn wrong_key_names_the_key_id() {
     assert!(!err.contains("--key-file"), "{err}");
     // Replacing the key file itself behaves the same.
     fs::copy(&other, &sb.key).unwrap();
-    // verify still reports a wrong key as a failed verification (4); the
-    // lead's change to verification state makes it a key error (5).
-    let err = sb.fails_all(&["verify", &id], 4);
+    // A wrong key is the operator's to fix (5), not a damaged backup (4).
+    let err = sb.fails_all(&["verify", &id], 5);
     assert!(err.contains(&key_id), "{err}");
     restore_refused_for_key(&sb, &id);
 }

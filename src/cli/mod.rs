@@ -84,7 +84,12 @@ pub mod exit {
 
 /// Map an engine error to an exit code.
 pub fn exit_code(e: &Error) -> i32 {
-    match e.kind {
+    kind_code(e.kind)
+}
+
+/// The exit code for an error of this kind.
+pub(crate) fn kind_code(kind: ErrorKind) -> i32 {
+    match kind {
         ErrorKind::Usage => exit::USAGE,
         ErrorKind::Integrity => exit::INTEGRITY,
         ErrorKind::Key => exit::KEY,

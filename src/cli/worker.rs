@@ -52,7 +52,8 @@ pub(super) fn run_request(
 }
 
 /// 0, 3 when a backup could not read everything, 1 when a type of
-/// `backup --all` failed, 4 when a verification failed.
+/// `backup --all` failed; a failed verification has the code of its
+/// error's kind (4 for a damaged backup, 5 for a key).
 fn outcome_code(outcome: &JobOutcome) -> i32 {
     use super::exit;
     let backups = |reports: &[ops::backup::BackupReport]| {
@@ -65,8 +66,12 @@ fn outcome_code(outcome: &JobOutcome) -> i32 {
         JobOutcome::Backups(reports) => backups(reports),
         JobOutcome::Full(r) if !r.ok => exit::FAILED,
         JobOutcome::Full(r) => super::combined(r.types.iter().map(|t| backups(&t.backups))),
-        JobOutcome::Verify(r) if !r.ok => exit::INTEGRITY,
-        JobOutcome::Verify(_) => exit::OK,
+        JobOutcome::Verify(r) if r.ok => exit::OK,
+        // A damaged backup is 4; a wrong key or a failed tool keeps its own code.
+        JobOutcome::Verify(r) => match r.failure {
+            Some(kind) => super::kind_code(kind),
+            None => exit::INTEGRITY,
+        },
     }
 }
 
