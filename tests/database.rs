@@ -1085,7 +1085,7 @@ fn tampered_dump_is_refused_before_any_database() {
         flip_byte(&f, len / 2);
         let out = sb.run(&["restore", "--type", "database", "--id", &id_of(&rep)]);
         let text = text_of(&out);
-        assert_eq!(out.status.code(), Some(1), "{format}: {text}");
+        assert_eq!(out.status.code(), Some(4), "{format}: {text}");
         assert!(
             text.contains("hash")
                 || text.contains("SHA")
@@ -1108,7 +1108,7 @@ fn tampered_dump_is_refused_before_any_database() {
                 &id_of(&rep),
                 "--dry-run",
             ],
-            1,
+            4,
         );
     }
 }
