@@ -3,6 +3,36 @@
 //! Layers (dependencies point down only): `cli` -> `ops` -> `sources`,
 //! `archive`, `repository`, `catalog`, `config`. See ../shared/DESIGN.md.
 
+// Printing for the faces. `println!` panics when its reader has gone away
+// (`lifeboat backup | head`, `2>&1 | head`); a verb that changes something
+// must not die halfway for that, so what it prints goes through these,
+// which drop the output instead. Defined before the modules so every module
+// can use them.
+
+/// `println!` to stdout that never panics.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` to stdout that never panics.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod alerts;
 pub mod archive;
 pub mod catalog;

@@ -135,6 +135,7 @@ pub fn init(verbose: bool) {
     };
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .with_target(false)
         .without_time()
         .with_filter(stderr_filter);
@@ -147,6 +148,14 @@ pub fn init(verbose: bool) {
         .with(stderr)
         .with(file)
         .try_init();
+}
+
+/// Colour only for a person at a terminal: never into a pipe, a file or a
+/// cron mail (escape codes there are noise), and never with `NO_COLOR` set
+/// to a non-empty value (https://no-color.org).
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Start writing the log file named by the configuration. A file that
@@ -170,7 +179,7 @@ pub fn open_file(config: &Config) {
     let max = u64::from(config.logging.max_size_mb.max(1)) << 20;
     match Rotating::open(path, max, config.logging.keep) {
         Ok(r) => *guard = Some(r),
-        Err(e) => eprintln!(
+        Err(e) => errln!(
             "warning: cannot write the log file {}: {e} (set [logging] file, or \"\" to turn it off)",
             path.display()
         ),

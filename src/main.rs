@@ -23,7 +23,10 @@ fn main() {
     let code = match lifeboat::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", e.display_with_hint());
+            // Never panics, even with stderr closed: the exit code still
+            // says what happened.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {}", e.display_with_hint());
             lifeboat::cli::exit_code(&e)
         }
     };

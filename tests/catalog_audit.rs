@@ -89,7 +89,8 @@ fn damaged_catalog_gives_a_clear_message_and_rebuild_recovers() {
         &["status"][..],
         &["backup", "--type", "filesystem"][..],
     ] {
-        let err = sb.fails(args, 1);
+        // Exit 4: a damaged catalog is an integrity error, not a passing fault.
+        let err = sb.fails(args, 4);
         assert!(
             err.contains("damaged") && err.contains("catalog rebuild"),
             "{args:?}: {err}"
@@ -138,7 +139,7 @@ fn audit_verify_detects_a_changed_catalog_row() {
             .unwrap();
         assert_eq!(n, 1);
     }
-    let err = sb.fails_all(&["audit", "verify"], 1);
+    let err = sb.fails_all(&["audit", "verify"], 4);
     assert!(err.contains('2'), "should name row 2: {err}");
     assert!(
         err.to_lowercase().contains("row 2") || err.contains("seq 2") || err.contains("#2"),
@@ -161,7 +162,7 @@ fn audit_verify_detects_a_deleted_repository_line() {
         .map(|(_, l)| format!("{l}\n"))
         .collect();
     fs::write(&log, kept).unwrap();
-    let err = sb.fails_all(&["audit", "verify"], 1);
+    let err = sb.fails_all(&["audit", "verify"], 4);
     assert!(
         err.contains("audit.jsonl") || err.to_lowercase().contains("repository"),
         "{err}"
@@ -175,7 +176,7 @@ fn audit_verify_detects_a_deleted_catalog_row() {
         let db = rusqlite::Connection::open(&sb.catalog).unwrap();
         db.execute("DELETE FROM audit WHERE seq=2", []).unwrap();
     }
-    sb.fails_all(&["audit", "verify"], 1);
+    sb.fails_all(&["audit", "verify"], 4);
 }
 
 #[test]
@@ -217,7 +218,7 @@ fn orphan_payload_without_manifest_is_not_a_backup() {
             "--target",
             target.to_str().unwrap(),
         ],
-        1,
+        4,
     );
     assert!(err.contains("manifest"), "{err}");
     assert!(!target.exists());

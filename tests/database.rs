@@ -820,7 +820,7 @@ fn verify_deep_mismatch_fails_and_drops_scratch() {
     let rows = m["database"]["tables"][0]["rows"].as_u64().unwrap();
     m["database"]["tables"][0]["rows"] = serde_json::json!(rows + 1);
     write_json(&mpath, &m);
-    let text = sb.fails_all(&["verify", "--deep", &id_of(&rep)], 1);
+    let text = sb.fails_all(&["verify", "--deep", &id_of(&rep)], 4);
     assert!(
         text.contains("does not match") || text.contains("mismatch"),
         "{text}"
@@ -1085,7 +1085,7 @@ fn tampered_dump_is_refused_before_any_database() {
         flip_byte(&f, len / 2);
         let out = sb.run(&["restore", "--type", "database", "--id", &id_of(&rep)]);
         let text = text_of(&out);
-        assert_eq!(out.status.code(), Some(1), "{format}: {text}");
+        assert_eq!(out.status.code(), Some(4), "{format}: {text}");
         assert!(
             text.contains("hash")
                 || text.contains("SHA")
@@ -1108,7 +1108,7 @@ fn tampered_dump_is_refused_before_any_database() {
                 &id_of(&rep),
                 "--dry-run",
             ],
-            1,
+            4,
         );
     }
 }

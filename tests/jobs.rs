@@ -318,6 +318,116 @@ fn second_restore_into_the_same_target_waits_and_says_so() {
     assert_eq!(src, got);
 }
 
+#[test]
+fn a_restore_target_locks_under_one_name_however_it_is_written() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let bid = id_of(&sb.backup("filesystem", &[]));
+    let root = fs::canonicalize(sb.dir.path()).unwrap();
+    fs::create_dir(root.join("real")).unwrap();
+    std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+    let want = format!("restore target {}", root.join("real/t").display());
+    for (n, written) in ["real/t/../t", "link/t"].into_iter().enumerate() {
+        sb.ok(&["restore", "--id", &bid, "--target", written, "--yes"]);
+        let job = sb
+            .jobs()
+            .into_iter()
+            .filter(|j| j["kind"] == "restore")
+            .max_by_key(id)
+            .expect("a restore job");
+        assert_eq!(job["resource"], want.as_str(), "--target {written}: {job}");
+        let restored = Sandbox::under(&root.join("real/t"), &sb.app.join("uploads"));
+        assert_eq!(
+            checksum_tree(&restored),
+            checksum_tree(&sb.app.join("uploads")),
+            "--target {written}"
+        );
+        if n == 0 {
+            // The first restore created real/t; the second must see it as
+            // the same, existing directory.
+            assert!(root.join("real/t").is_dir());
+        }
+    }
+}
+
+/// Open the FIFO `gate` for writing (which waits for its reader) and give
+/// the reader a version string: lets one blocked backup go on.
+fn open_gate(gate: &std::path::Path) {
+    fs::write(gate, "1.2.3\n").expect("write to the gate FIFO");
+}
+
+/// Lets every reader still blocked on the gate go when a test fails, so no
+/// backup is left hanging after it.
+struct GateGuard(std::path::PathBuf);
+
+impl Drop for GateGuard {
+    fn drop(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        for _ in 0..2 {
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.0);
+        }
+    }
+}
+
+#[test]
+fn second_backup_of_the_same_sources_waits_for_the_first_and_says_so() {
+    // The configuration backup reads its version_file after taking the
+    // source's lock; a FIFO there holds a backup inside the lock until the
+    // test writes to it: no timing involved.
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let gate = sb.dir.path().join("version-gate");
+    let c = std::ffi::CString::new(gate.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let _guard = GateGuard(gate.clone());
+    sb.write_config(&format!("version_file = \"{}\"", gate.display()));
+
+    let first = sb.spawn(&["backup", "--type", "configuration"]);
+    let j1 = wait_for(60, "first backup holding its sources", || {
+        sb.jobs().into_iter().find(|j| {
+            j["kind"] == "backup"
+                && j["state"] == "running"
+                && j["resource"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("configuration backup"))
+        })
+    });
+    let second = sb.spawn(&["backup", "--type", "configuration"]);
+    let waiting = wait_for(60, "second backup waiting", || {
+        sb.jobs().into_iter().find(|j| {
+            j["kind"] == "backup"
+                && id(j) != id(&j1)
+                && j["state"] == "running"
+                && j["phase"].as_str().is_some_and(|p| p.contains("waiting"))
+        })
+    });
+    // While it waits, the first is the only backup in progress.
+    let w = sb.job(id(&waiting));
+    assert!(
+        log_messages(&w)
+            .iter()
+            .any(|m| m.contains("busy") && m.contains(&format!("job {}", id(&j1)))),
+        "the waiter's log names the holder: {w}"
+    );
+    open_gate(&gate);
+    let (st1, text1) = wait_child(first, 300, "first backup");
+    assert_eq!(st1.code(), Some(0), "first backup:\n{text1}");
+    // Now the second holds the sources and reads the gate in turn.
+    open_gate(&gate);
+    let (st2, text2) = wait_child(second, 300, "second backup");
+    assert_eq!(st2.code(), Some(0), "second backup:\n{text2}");
+    assert!(
+        text2.contains("busy") && text2.contains(&format!("job {}", id(&j1))),
+        "the second backup says who it waited for: {text2}"
+    );
+    assert_eq!(sb.job(id(&j1))["state"], "succeeded");
+    assert_eq!(sb.job(id(&waiting))["state"], "succeeded");
+}
+
 // ------------------------------------------------------------ follow
 
 #[test]

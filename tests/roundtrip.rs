@@ -480,6 +480,53 @@ fn read_verbs_end_quietly_when_the_pipe_closes() {
     );
 }
 
+/// The write end of a pipe whose reader has already gone: every write to
+/// it fails with EPIPE, as `lifeboat backup | head` does once head exits.
+fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    unsafe { libc::close(fds[0]) };
+    unsafe { std::process::Stdio::from(std::os::fd::OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// `lifeboat backup | head`: a verb that changes something keeps going when
+/// its reader goes away (no panic, no backup abandoned halfway), and its
+/// exit code is the backup's. Also with stderr into the same closed pipe
+/// (`2>&1 | head`), where the progress lines and notes go.
+#[test]
+fn backup_finishes_when_its_output_pipe_is_closed() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    for (n, both) in [false, true].into_iter().enumerate() {
+        let mut c = sb.cmd();
+        c.args(["backup", "--type", "filesystem", "--full"])
+            .stdout(closed_pipe());
+        if both {
+            c.stderr(closed_pipe());
+        }
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(out.status.code(), Some(0), "stderr closed: {both}\n{err}");
+        let list = sb.json(&["list", "--type", "filesystem"]);
+        let rows = list.as_array().unwrap();
+        assert_eq!(rows.len(), n + 1, "{list}");
+        assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{list}");
+    }
+    // --json prints one report at the end: the same.
+    let out = sb
+        .cmd()
+        .args(["--json", "backup", "--type", "filesystem"])
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(sb.json(&["list"]).as_array().unwrap().len(), 3);
+}
+
 /// Modes and mtimes of every directory under `root`, by relative path.
 fn dir_meta(root: &Path) -> std::collections::BTreeMap<PathBuf, (u32, i64, i64)> {
     let mut out = std::collections::BTreeMap::new();

@@ -328,7 +328,9 @@ fn unreadable_source_file_is_a_warning_not_a_silent_success() {
     // The config file must be readable by nobody too.
     chmod(&sb.config, 0o644);
     let out = run_as_nobody(&["--json", "backup", "--type", "filesystem"]);
-    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+    // Exit 3, restic's "some files could not be read": a script must be
+    // able to tell this from a complete backup.
+    assert_eq!(out.status.code(), Some(3), "{}", all_text(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["status"], "succeeded_with_warnings", "{r}");
     let out = run_as_nobody(&["--json", "show", r["id"].as_str().unwrap()]);
@@ -486,6 +488,76 @@ fn killed_backup_leaves_no_partial_files_and_is_marked_interrupted() {
 /// as it is read, files written under their own names) and a plain one
 /// (verified first).
 #[test]
+fn restore_that_cannot_fit_is_refused_before_anything_is_written() {
+    for encrypted in [true, false] {
+        let sb = Sandbox::new();
+        if encrypted {
+            sb.generate_key();
+        }
+        populate(&sb.app);
+        fs::write(sb.app.join("uploads/big.bin"), noise(6 << 20, 11)).unwrap();
+        let id = id_of(&sb.backup("filesystem", &[]));
+        let mnt = sb.dir.path().join("smallfs");
+        let Some(_guard) = SmallDisk::mount(&mnt, "2m") else {
+            println!("SKIP: cannot mount a tmpfs (not root?)");
+            return;
+        };
+        let says_why = |err: &str| {
+            assert!(
+                err.contains("not enough space")
+                    && err.contains("needs about 6.")
+                    && err.contains("free")
+                    && err.contains("--target DIR"),
+                "the refusal says how much is needed, how much is free and where else to go: {err}"
+            );
+        };
+
+        let target = mnt.join("new");
+        let err = sb.fails(
+            &["restore", "--id", &id, "--target", target.to_str().unwrap()],
+            1,
+        );
+        says_why(&err);
+        assert!(!target.exists(), "{err}");
+
+        // An existing directory: refused before the safety copy, nothing
+        // replaced, no `pre_restore` backup taken.
+        let existing = mnt.join("existing");
+        let mine = Sandbox::under(&existing, &sb.app.join("uploads/docs/report.txt"));
+        fs::create_dir_all(mine.parent().unwrap()).unwrap();
+        fs::write(&mine, "the operator's own copy\n").unwrap();
+        let before = checksum_tree(&existing);
+        let err = sb.fails(
+            &[
+                "restore",
+                "--id",
+                &id,
+                "--target",
+                existing.to_str().unwrap(),
+                "--yes",
+            ],
+            1,
+        );
+        says_why(&err);
+        assert_eq!(checksum_tree(&existing), before, "{err}");
+        assert_eq!(sb.json(&["list"]).as_array().unwrap().len(), 1);
+        // The dry run says so too, and still shows the plan.
+        let plan = sb.ok(&[
+            "restore",
+            "--id",
+            &id,
+            "--target",
+            existing.to_str().unwrap(),
+            "--dry-run",
+        ]);
+        assert!(plan.contains("would be refused"), "{plan}");
+    }
+}
+
+/// When the file system fills up anyway (here: it runs out of inodes,
+/// which the space check does not count), a new directory is removed and
+/// an existing one is reported partly restored, with its safety copy.
+#[test]
 fn restore_onto_a_full_disk_fails_cleanly() {
     for encrypted in [true, false] {
         let sb = Sandbox::new();
@@ -498,7 +570,7 @@ fn restore_onto_a_full_disk_fails_cleanly() {
         assert_eq!(b["encrypted"], encrypted, "{b}");
         let id = id_of(&b);
         let mnt = sb.dir.path().join("smallfs");
-        let Some(_guard) = SmallDisk::mount(&mnt, "2m") else {
+        let Some(_guard) = SmallDisk::mount(&mnt, "64m,nr_inodes=24") else {
             println!("SKIP: cannot mount a tmpfs (not root?)");
             return;
         };
@@ -558,5 +630,120 @@ fn restore_onto_a_full_disk_fails_cleanly() {
             fs::read_to_string(Sandbox::under(&back, &mine)).unwrap(),
             "the operator's own copy\n"
         );
+    }
+}
+
+// ------------------------------------------------------------ exit codes
+
+/// Run and return (exit code, stderr), whatever the code.
+fn code_and_stderr(out: std::process::Output) -> (Option<i32>, String) {
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_backup_that_skipped_files_exits_3_and_says_which() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let fifo = sb.app.join("uploads/docs/pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = sb.run(&["--json", "backup", "--type", "filesystem"]);
+    assert_eq!(out.status.code(), Some(3), "{}", all_text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["status"], "succeeded_with_warnings", "{r}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("skipped FIFO") && err.contains(&fifo.display().to_string()),
+        "the warning names the file: {err}"
+    );
+    // The backup itself is good, and following its job gives the same code.
+    sb.ok(&["verify", &id_of(&r)]);
+    let job = r["job_id"].as_i64().unwrap().to_string();
+    let out = sb.run(&["status", "--follow", &job]);
+    assert_eq!(out.status.code(), Some(3), "{}", all_text(&out));
+    // Without the FIFO: 0 again.
+    fs::remove_file(&fifo).unwrap();
+    let out = sb.run(&["backup", "--type", "filesystem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+}
+
+#[test]
+fn usage_and_configuration_errors_exit_2() {
+    let sb = Sandbox::new();
+    let err = sb.fails(&["backup", "--type", "nonsense"], 2);
+    assert!(err.contains("nonsense"), "{err}");
+    let err = sb.fails(&["restore"], 2);
+    assert!(err.contains("--id"), "{err}");
+    fs::write(&sb.config, "[repository\npath = 3\n").unwrap();
+    let err = sb.fails(&["list"], 2);
+    assert!(err.contains(&sb.config.display().to_string()), "{err}");
+    let missing = sb.dir.path().join("no-such.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["--config", missing.to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    let (code, err) = code_and_stderr(out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no-such.toml"), "{err}");
+}
+
+#[test]
+fn a_damaged_backup_exits_4_and_an_ordinary_failure_1() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let b = sb.backup("filesystem", &[]);
+    let id = id_of(&b);
+    let err = sb.fails(&["restore", "--id", "no-such-backup"], 1);
+    assert!(err.contains("no-such-backup"), "{err}");
+    flip_byte(&file_of(&b), 100);
+    let out = sb.run(&["verify", &id]);
+    assert_eq!(out.status.code(), Some(4), "{}", all_text(&out));
+    let target = sb.dir.path().join("t-damaged");
+    let err = sb.fails(
+        &["restore", "--id", &id, "--target", target.to_str().unwrap()],
+        4,
+    );
+    assert!(err.contains(&id), "{err}");
+    assert!(no_files_under(&target));
+}
+
+#[test]
+fn a_missing_key_exits_5_and_stderr_has_no_colour_codes() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    // stderr is a pipe here, not a terminal: plain text only, even for the
+    // job's error log line.
+    let out = sb
+        .cmd()
+        .env("LIFEBOAT_ENCRYPT", "true")
+        .args(["backup", "--type", "filesystem"])
+        .output()
+        .unwrap();
+    let (code, err) = code_and_stderr(out);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains(&sb.key.display().to_string()), "{err}");
+    assert!(err.contains("lifeboat key generate"), "{err}");
+    assert!(
+        !err.contains('\x1b'),
+        "escape codes in captured stderr: {err:?}"
+    );
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let sb = Sandbox::new();
+    let help = sb.ok(&["--help"]);
+    for line in [
+        "Exit codes:",
+        "0    ok",
+        "2    usage or configuration error",
+        "3    completed with warnings",
+        "4    integrity",
+        "5    key error",
+    ] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
 }

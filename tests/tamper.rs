@@ -22,11 +22,21 @@ fn encrypted_backup() -> (Sandbox, serde_json::Value) {
 
 /// Restore into a fresh dir must fail with exit 1; returns stderr. The
 /// target must not hold any file afterwards.
+/// A restore refused as damaged or tampered with (exit 4), nothing written.
 fn restore_refused(sb: &Sandbox, id: &str) -> String {
+    restore_refused_with(sb, id, 4)
+}
+
+/// A restore refused for its key (exit 5), nothing written.
+fn restore_refused_for_key(sb: &Sandbox, id: &str) -> String {
+    restore_refused_with(sb, id, 5)
+}
+
+fn restore_refused_with(sb: &Sandbox, id: &str, code: i32) -> String {
     let target = sb.dir.path().join(format!("restore-{}", rand_suffix()));
     let err = sb.fails(
         &["restore", "--id", id, "--target", target.to_str().unwrap()],
-        1,
+        code,
     );
     assert!(
         no_files_under(&target),
@@ -59,7 +69,7 @@ fn truncated_payload_is_detected_and_refused() {
     let file = fs::OpenOptions::new().write(true).open(&f).unwrap();
     file.set_len(len - 100).unwrap();
     drop(file);
-    let err = sb.fails_all(&["verify", &id], 1);
+    let err = sb.fails_all(&["verify", &id], 4);
     assert!(
         low(&err).contains("truncated") || low(&err).contains("does not match"),
         "{err}"
@@ -78,14 +88,14 @@ fn flipped_byte_in_ciphertext_is_refused() {
     let f = file_of(&r);
     let len = fs::metadata(&f).unwrap().len() as usize;
     flip_byte(&f, len / 2);
-    let err = sb.fails_all(&["verify", &id], 1);
+    let err = sb.fails_all(&["verify", &id], 4);
     assert!(
         err.contains("does not match") || low(&err).contains("sha-256"),
         "{err}"
     );
     restore_refused(&sb, &id);
     // verify FILE says the same.
-    sb.fails_all(&["verify", f.to_str().unwrap()], 1);
+    sb.fails_all(&["verify", f.to_str().unwrap()], 4);
 }
 
 #[test]
@@ -107,7 +117,7 @@ fn reordered_segments_are_refused() {
     b[a..a + seg].copy_from_slice(&second);
     b[c..c + seg].copy_from_slice(&first);
     fs::write(&f, b).unwrap();
-    sb.fails_all(&["verify", &id], 1);
+    sb.fails_all(&["verify", &id], 4);
     restore_refused(&sb, &id);
 }
 
@@ -121,7 +131,7 @@ fn edited_manifest_fails_authentication() {
     m["files"]["files"] = (n + 1).into();
     m["warnings"] = serde_json::json!(["all good, trust me"]);
     write_json(&mp, &m);
-    let err = sb.fails_all(&["verify", &id], 1);
+    let err = sb.fails_all(&["verify", &id], 4);
     assert!(
         low(&err).contains("authentication") || low(&err).contains("changed"),
         "{err}"
@@ -152,17 +162,25 @@ fn wrong_key_names_the_key_id() {
         .output()
         .unwrap();
     let err = all_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(
         err.contains(&key_id),
         "error should name key {key_id}: {err}"
     );
     assert!(no_files_under(&t1));
+    // The hint names what exists: the config key and the environment
+    // variable, not a --key-file flag restore does not have.
+    assert!(
+        err.contains("[encryption] key_file") && err.contains("LIFEBOAT_KEY_FILE"),
+        "{err}"
+    );
+    assert!(!err.contains("--key-file"), "{err}");
     // Replacing the key file itself behaves the same.
     fs::copy(&other, &sb.key).unwrap();
-    let err = sb.fails_all(&["verify", &id], 1);
+    // A wrong key is the operator's to fix (5), not a damaged backup (4).
+    let err = sb.fails_all(&["verify", &id], 5);
     assert!(err.contains(&key_id), "{err}");
-    restore_refused(&sb, &id);
+    restore_refused_for_key(&sb, &id);
 }
 
 #[test]
@@ -170,7 +188,7 @@ fn missing_key_file_gives_a_clear_error() {
     let (sb, r) = encrypted_backup();
     let id = id_of(&r);
     fs::remove_file(&sb.key).unwrap();
-    let err = restore_refused(&sb, &id);
+    let err = restore_refused_for_key(&sb, &id);
     assert!(
         err.contains(&sb.key.display().to_string()),
         "names the key file: {err}"
@@ -193,7 +211,7 @@ fn payload_from_another_backup_is_refused() {
     let (b1, b2) = (fs::read(&f1).unwrap(), fs::read(&f2).unwrap());
     // Copy backup 2's payload over backup 1's.
     fs::write(&f1, &b2).unwrap();
-    let err = sb.fails_all(&["verify", &id_of(&r1)], 1);
+    let err = sb.fails_all(&["verify", &id_of(&r1)], 4);
     assert!(
         err.contains("does not match") || low(&err).contains("truncated or replaced"),
         "{err}"
@@ -201,7 +219,7 @@ fn payload_from_another_backup_is_refused() {
     restore_refused(&sb, &id_of(&r1));
     // Swapped both ways.
     fs::write(&f2, &b1).unwrap();
-    sb.fails_all(&["verify", &id_of(&r2)], 1);
+    sb.fails_all(&["verify", &id_of(&r2)], 4);
     restore_refused(&sb, &id_of(&r2));
 }
 
@@ -214,7 +232,7 @@ fn unencrypted_flipped_compressed_byte_is_refused_before_writing() {
     let f = file_of(&r);
     let len = fs::metadata(&f).unwrap().len() as usize;
     flip_byte(&f, len / 2);
-    let err = sb.fails_all(&["verify", &id_of(&r)], 1);
+    let err = sb.fails_all(&["verify", &id_of(&r)], 4);
     assert!(err.contains("SHA-256"), "{err}");
     let err = restore_refused(&sb, &id_of(&r));
     assert!(err.contains("SHA-256"), "{err}");
@@ -492,7 +510,7 @@ fn decompression_bomb_is_bounded_by_the_manifest_size() {
     );
     let p = forge(&sb, &tmpl, "bomb", &payload, 1000, &index);
 
-    let err = sb.fails_all(&["verify", p.to_str().unwrap()], 1);
+    let err = sb.fails_all(&["verify", p.to_str().unwrap()], 4);
     assert!(err.contains("larger than its manifest"), "{err}");
     let target = sb.dir.path().join("t-bomb");
     let err = sb.fails(
@@ -503,7 +521,7 @@ fn decompression_bomb_is_bounded_by_the_manifest_size() {
             "--target",
             target.to_str().unwrap(),
         ],
-        1,
+        4,
     );
     assert!(err.contains("larger than its manifest"), "{err}");
     // The directory the restore created is gone again, and it says so.

@@ -101,7 +101,8 @@ pub fn unwrap_data_key(ring: &KeyRing, wrapped: &WrappedKey, artifact_id: &str) 
             "backup {artifact_id} was encrypted with key {id}, which is not in key file {path}"
         ))
         .hint(format!(
-            "use the key file (or an older copy of it) that holds key {id}, e.g. with --key-file; \
+            "point [encryption] key_file in the config (or the LIFEBOAT_KEY_FILE environment \
+             variable) at the key file, or an older copy of it, that holds key {id}; \
              keys removed from a key file cannot be recovered from anywhere else"
         ))
     })?;

@@ -93,15 +93,16 @@ struct KeyEntry {
 }
 
 impl KeyRing {
-    /// Load a key file. Missing file: NotFound/Key error with a hint to run
-    /// `lifeboat key generate --key-file PATH`. Loose permissions: a warning.
+    /// Load a key file. Missing file: a Key error with a hint to run
+    /// `lifeboat key generate` or fix `[encryption] key_file`. Loose
+    /// permissions: a warning.
     pub fn load(path: &Path) -> Result<KeyRing> {
         let shown = path.display();
         let meta = match fs::metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::key(format!("key file {shown} does not exist")).hint(
-                    "create one with `lifeboat key generate`, or set [encryption] key_file to the right path",
+                    "create one with `lifeboat key generate`, or set [encryption] key_file (or LIFEBOAT_KEY_FILE) to the right path",
                 ))
             }
             Err(e) => return Err(Error::io("read key file", path, e)),

@@ -7,9 +7,22 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::archive::manifest::BackupType;
 
+/// The exit codes, as `--help` shows them (README.md "Exit codes" says
+/// more; `cli::exit` holds the numbers).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    ok
+  1    the operation failed, or a check found a problem
+  2    usage or configuration error
+  3    completed with warnings (e.g. some files could not be read)
+  4    integrity: a backup, the catalog or the audit log is damaged or tampered with
+  5    key error: key file missing or not the one the backup was written with
+  130  interrupted (second Ctrl-C)
+  health: 0 ok, 1 warning, 2 critical (Nagios)";
+
 /// lifeboat: backup and disaster recovery for the Panel app.
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version, about, long_about = None)]
+#[command(name = "lifeboat", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Config file (else $LIFEBOAT_CONFIG, else ./lifeboat.toml, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]

@@ -197,28 +197,28 @@ version_file = "{app}/VERSION"
             "compared_files": compared, "differing_files": differ,
         }));
     } else {
-        println!();
-        println!("explore it yourself:");
-        println!("  lifeboat --config {} list", config_path.display());
-        println!(
+        outln!();
+        outln!("explore it yourself:");
+        outln!("  lifeboat --config {} list", config_path.display());
+        outln!(
             "  lifeboat --config {} show {}",
             config_path.display(),
             incr.id
         );
-        println!("  lifeboat --config {} audit verify", config_path.display());
+        outln!("  lifeboat --config {} audit verify", config_path.display());
     }
     Ok(if differ.is_empty() { 0 } else { 1 })
 }
 
 fn step(json: bool, s: &str) {
     if !json {
-        println!("\n{s}");
+        outln!("\n{s}");
     }
 }
 
 fn say(json: bool, s: &str) {
     if !json {
-        println!("{s}");
+        outln!("{s}");
     }
 }
 

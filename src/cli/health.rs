@@ -48,7 +48,7 @@ fn word(s: Status) -> &'static str {
 
 fn print_report(r: &HealthReport) {
     let count = |s: Status| r.checks.iter().filter(|c| c.status == s).count();
-    println!(
+    outln!(
         "HEALTH {}: {} checks, {} ok, {} warning, {} critical ({})",
         word(r.verdict),
         r.checks.len(),
@@ -61,7 +61,7 @@ fn print_report(r: &HealthReport) {
     );
     let width = r.checks.iter().map(|c| c.title.len()).max().unwrap_or(10);
     for c in &r.checks {
-        println!(
+        outln!(
             "{:<8} {:<width$}  {}{}",
             word(c.status),
             c.title,
@@ -73,7 +73,7 @@ fn print_report(r: &HealthReport) {
             }
         );
         if !c.advice.is_empty() {
-            println!("{:<8} {:<width$}  -> {}", "", "", c.advice);
+            outln!("{:<8} {:<width$}  -> {}", "", "", c.advice);
         }
     }
 }
@@ -90,7 +90,7 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
         return Ok(0);
     }
     let used = r.disk_total.saturating_sub(r.disk_free);
-    println!(
+    outln!(
         "repository {}: disk {} free of {} ({:.0}% used)",
         r.repository.display(),
         bytes(r.disk_free),
@@ -99,33 +99,33 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
             .map(|s| s.used_percent())
             .unwrap_or(used as f64 * 100.0 / r.disk_total.max(1) as f64)
     );
-    println!("\n{:<16} {:>8} {:>12}", "TYPE", "BACKUPS", "STORED");
+    outln!("\n{:<16} {:>8} {:>12}", "TYPE", "BACKUPS", "STORED");
     for (t, n, b) in &r.per_type {
-        println!("{:<16} {:>8} {:>12}", t.as_str(), n, bytes(*b));
+        outln!("{:<16} {:>8} {:>12}", t.as_str(), n, bytes(*b));
     }
-    println!("\n{:<50} {:>8} {:>12}", "TARGET", "BACKUPS", "STORED");
+    outln!("\n{:<50} {:>8} {:>12}", "TARGET", "BACKUPS", "STORED");
     for (t, n, b) in &r.per_target {
-        println!("{:<50} {:>8} {:>12}", t, n, bytes(*b));
+        outln!("{:<50} {:>8} {:>12}", t, n, bytes(*b));
     }
     let first = r.daily_totals.first().map(|d| d.1).unwrap_or(0);
     let last = r.daily_totals.last().map(|d| d.1).unwrap_or(0);
-    println!(
+    outln!(
         "\nstored: {} now, {} {} days ago",
         bytes(last),
         bytes(first),
         r.daily_totals.len().saturating_sub(1)
     );
     match r.days_until_full {
-        Some(d) if d > 36_500.0 => println!(
+        Some(d) if d > 36_500.0 => outln!(
             "at the growth of the last {} days the disk is full in more than 100 years",
             health::storage::GROWTH_DAYS
         ),
-        Some(d) => println!(
+        Some(d) => outln!(
             "at the growth of the last {} days the disk is full in {} ({d:.0} days)",
             health::storage::GROWTH_DAYS,
             human((d * 86_400.0).min(1e12) as i64)
         ),
-        None => println!(
+        None => outln!(
             "not growing over the last {} days: no full-disk date",
             health::storage::GROWTH_DAYS
         ),
@@ -139,11 +139,11 @@ pub fn print_drill(r: &crate::ops::drill::DrillReport, json: bool) {
         super::show::print_json(r);
         return;
     }
-    print!("{}", crate::ops::recover::markdown(&r.recovery));
+    out!("{}", crate::ops::recover::markdown(&r.recovery));
     if let Some(f) = &r.recovery.report_file {
-        println!("\n(report saved to {})", f.display());
+        outln!("\n(report saved to {})", f.display());
     }
-    println!(
+    outln!(
         "drill job {}: {}",
         r.job_id,
         if r.ok {

@@ -1,6 +1,7 @@
 //! The CLI face: parse flags, call the engine, print tables or JSON.
 //!
-//! Exit codes: 0 ok, 1 the operation failed (or found a problem), 2 usage.
+//! Exit codes are part of the interface scripts branch on; [`exit`] lists
+//! them and README.md ("Exit codes") and `--help` say the same.
 
 pub mod args;
 mod demo;
@@ -24,7 +25,7 @@ extern "C" fn on_interrupt(_: libc::c_int) {
     if CANCEL.swap(true, Ordering::SeqCst) {
         // Second Ctrl-C: the operator really wants out. Partial files are
         // hidden names that the next start removes.
-        unsafe { libc::_exit(130) };
+        unsafe { libc::_exit(exit::INTERRUPTED) };
     }
 }
 
@@ -46,10 +47,10 @@ fn install_interrupt_handler() {
 fn console(config: Config, config_path: Option<std::path::PathBuf>) -> Result<i32> {
     if !crate::console::can_draw() {
         use clap::CommandFactory;
-        eprintln!(
+        errln!(
             "lifeboat: no verb given, and the console needs a terminal (stdin or stdout is not one)"
         );
-        eprintln!(
+        errln!(
             "run one of the verbs below, or start `lifeboat` in a terminal to open the console\n"
         );
         let _ = args::Cli::command().write_help(&mut std::io::stderr());
@@ -58,11 +59,59 @@ fn console(config: Config, config_path: Option<std::path::PathBuf>) -> Result<i3
     crate::console::run(config, config_path, &CANCEL)
 }
 
+/// The exit codes, after restic's: a script can tell "try again later"
+/// from "fix the command", "look at the warnings", "this backup is bad" and
+/// "wrong key". `health` keeps the Nagios convention (0 OK, 1 WARNING,
+/// 2 CRITICAL) because monitoring systems read it.
+pub mod exit {
+    /// The operation succeeded.
+    pub const OK: i32 = 0;
+    /// The operation failed (I/O, a missing backup, a refused restore, a
+    /// failed tool), or a check found a problem.
+    pub const FAILED: i32 = 1;
+    /// Bad flags or a bad configuration: fix the command line or the config.
+    pub const USAGE: i32 = 2;
+    /// Completed with warnings: e.g. a backup that could not read some files.
+    pub const WARNINGS: i32 = 3;
+    /// Integrity: a backup, manifest, the catalog or the audit log is
+    /// damaged, incomplete or tampered with (a failed `verify` among them).
+    pub const INTEGRITY: i32 = 4;
+    /// The key file is missing, or is not the one the backup was written with.
+    pub const KEY: i32 = 5;
+    /// A second Ctrl-C (or SIGTERM) ended the process at once.
+    pub const INTERRUPTED: i32 = 130;
+}
+
 /// Map an engine error to an exit code.
 pub fn exit_code(e: &Error) -> i32 {
-    match e.kind {
-        ErrorKind::Usage => 2,
-        _ => 1,
+    kind_code(e.kind)
+}
+
+/// The exit code for an error of this kind.
+pub(crate) fn kind_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::Usage => exit::USAGE,
+        ErrorKind::Integrity => exit::INTEGRITY,
+        ErrorKind::Key => exit::KEY,
+        _ => exit::FAILED,
+    }
+}
+
+/// One exit code for several outcomes: any failure wins over warnings,
+/// warnings over success.
+pub(crate) fn combined(codes: impl IntoIterator<Item = i32>) -> i32 {
+    codes.into_iter().fold(exit::OK, |acc, c| match (acc, c) {
+        (exit::OK, c) | (exit::WARNINGS, c) if c != exit::OK => c,
+        (acc, _) => acc,
+    })
+}
+
+/// The exit code of a job that ended in `state` (a catalog job state).
+pub(crate) fn job_state_code(state: &str) -> i32 {
+    match state {
+        "succeeded" => exit::OK,
+        "succeeded_with_warnings" => exit::WARNINGS,
+        _ => exit::FAILED,
     }
 }
 
@@ -70,7 +119,12 @@ pub fn exit_code(e: &Error) -> i32 {
 pub fn run(cli: Cli) -> Result<i32> {
     install_interrupt_handler();
     let load = || {
-        let config = Config::load_default_env(cli.config.as_deref())?;
+        // Whatever stops the configuration from loading (a typo, an
+        // unreadable file) is the operator's to fix: exit 2, not 1.
+        let config = Config::load_default_env(cli.config.as_deref()).map_err(|mut e| {
+            e.kind = ErrorKind::Usage;
+            e
+        })?;
         crate::logging::open_file(&config);
         Ok::<Config, Error>(config)
     };
@@ -93,12 +147,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Config => {
             let config = load()?;
             match &config.source {
-                Some(p) => println!("# effective configuration (from {})", p.display()),
+                Some(p) => outln!("# effective configuration (from {})", p.display()),
                 None => {
-                    println!("# effective configuration (built-in defaults; no config file found)")
+                    outln!("# effective configuration (built-in defaults; no config file found)")
                 }
             }
-            print!("{}", config.dump_effective());
+            out!("{}", config.dump_effective());
             Ok(0)
         }
         Command::Key {
@@ -110,12 +164,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             if json {
                 show::print_json(&info);
             } else {
-                println!(
+                outln!(
                     "created key file {} with key {} (mode 0600)",
                     path.display(),
                     info.id
                 );
-                println!("keep a copy of this file somewhere safe and offline: without it, encrypted backups cannot be restored");
+                outln!("keep a copy of this file somewhere safe and offline: without it, encrypted backups cannot be restored");
             }
             if let Ok(engine) = Engine::open(config) {
                 let _ = engine.audit(
@@ -145,12 +199,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             if json {
                 show::print_json(&report);
             } else {
-                print!("{}", ops::recover::markdown(&report));
+                out!("{}", ops::recover::markdown(&report));
                 if let Some(f) = &report.report_file {
-                    println!("\n(report saved to {})", f.display());
+                    outln!("\n(report saved to {})", f.display());
                 }
                 if dry_run {
-                    println!("\nnothing was changed; run again with --yes to recover");
+                    outln!("\nnothing was changed; run again with --yes to recover");
                 }
             }
             Ok(if report.ok { 0 } else { 1 })
@@ -167,16 +221,16 @@ pub fn run(cli: Cli) -> Result<i32> {
                 show::print_json(&report);
             } else {
                 if let Some(a) = &report.moved_aside {
-                    println!("the damaged catalog was moved aside to {}", a.display());
+                    outln!("the damaged catalog was moved aside to {}", a.display());
                 }
-                println!(
+                outln!(
                     "rebuilt catalog {} from {}: {} backups",
                     report.catalog.display(),
                     report.repository.display(),
                     report.backups
                 );
                 for s in &report.skipped {
-                    println!("  skipped: {s}");
+                    outln!("  skipped: {s}");
                 }
             }
             if let Ok(engine) = Engine::open(config) {
@@ -272,7 +326,7 @@ fn run_with_engine(
             if json {
                 show::print_json(&serde_json::json!({"job": job, "message": msg}));
             } else {
-                println!("{msg}");
+                outln!("{msg}");
             }
             Ok(
                 if matches!(job.state.as_str(), "running" | "cancelled" | "queued") {
@@ -307,7 +361,7 @@ fn run_with_engine(
                 } else {
                     show::print_job_detail(&job, &log);
                     if let Some(r) = request {
-                        println!("request:  {r}");
+                        outln!("request:  {r}");
                     }
                 }
                 Ok(0)
@@ -338,7 +392,7 @@ fn run_with_engine(
                 } else {
                     show::print_prune_plan(&plan);
                     if doomed > 0 && !dry_run {
-                        println!("nothing deleted: run `lifeboat prune --yes` to delete these {doomed} backups");
+                        outln!("nothing deleted: run `lifeboat prune --yes` to delete these {doomed} backups");
                     }
                 }
                 return Ok(if doomed > 0 && !dry_run { 1 } else { 0 });
@@ -349,9 +403,9 @@ fn run_with_engine(
                 show::print_json(&report);
             } else {
                 for r in &report.refused {
-                    println!("{} not pruned: {}", r.backup_type, r.reason);
+                    outln!("{} not pruned: {}", r.backup_type, r.reason);
                 }
-                println!(
+                outln!(
                     "pruned {} backups, freed {} (job {})",
                     report.deleted.len(),
                     show::size(report.bytes_freed),
@@ -370,9 +424,9 @@ fn run_with_engine(
             match output {
                 Some(path) => {
                     crate::storage::local::write_atomic(&path, text.as_bytes())?;
-                    eprintln!("wrote {} ({} report)", path.display(), format);
+                    errln!("wrote {} ({} report)", path.display(), format);
                 }
-                None => print!("{text}"),
+                None => out!("{text}"),
             }
             Ok(0)
         }
@@ -415,17 +469,17 @@ fn run_with_engine(
             } else {
                 for s in &sent {
                     match &s.error {
-                        None => println!("sent {} {} via {}", s.status, s.key, s.channel),
-                        Some(e) => println!("FAILED {} {} via {}: {e}", s.status, s.key, s.channel),
+                        None => outln!("sent {} {} via {}", s.status, s.key, s.channel),
+                        Some(e) => outln!("FAILED {} {} via {}: {e}", s.status, s.key, s.channel),
                     }
                 }
                 if sent.is_empty() {
-                    println!(
+                    outln!(
                         "nothing to send: no condition is new, changed, due for repeat or resolved"
                     );
                 }
                 if failed > 0 {
-                    eprintln!(
+                    errln!(
                         "error: {failed} alert deliveries failed; they are retried at the next run"
                     );
                 }
@@ -454,7 +508,7 @@ fn run_with_engine(
             if json {
                 show::print_json(&serde_json::json!({"undone": true, "message": msg}));
             } else {
-                println!("{msg}");
+                outln!("{msg}");
             }
             Ok(0)
         }
@@ -503,15 +557,16 @@ fn run_with_engine(
                 if json {
                     show::print_json(&r);
                 } else {
-                    println!(
+                    outln!(
                         "new active key {}; re-wrapped the data keys of {} backup(s)",
-                        r.new_key, r.rewrapped
+                        r.new_key,
+                        r.rewrapped
                     );
                     for f in &r.failed {
-                        println!("  could not re-wrap: {f}");
+                        outln!("  could not re-wrap: {f}");
                     }
                     if r.failed.is_empty() {
-                        println!("older keys are no longer needed by any backup: remove them with `lifeboat key remove ID`");
+                        outln!("older keys are no longer needed by any backup: remove them with `lifeboat key remove ID`");
                     }
                 }
                 Ok(if r.failed.is_empty() { 0 } else { 1 })
@@ -521,9 +576,9 @@ fn run_with_engine(
                 if json {
                     show::print_json(&keys);
                 } else {
-                    println!("{:<20} {:<20} {:<7} BACKUPS", "KEY", "CREATED", "ACTIVE");
+                    outln!("{:<20} {:<20} {:<7} BACKUPS", "KEY", "CREATED", "ACTIVE");
                     for k in keys {
-                        println!(
+                        outln!(
                             "{:<20} {:<20} {:<7} {}",
                             k.id,
                             k.created_at.format("%Y-%m-%d %H:%M:%S"),
@@ -537,7 +592,7 @@ fn run_with_engine(
             KeyCommand::Remove { id } => {
                 ops::keys::remove(engine, &id)?;
                 if !json {
-                    println!("removed key {id}");
+                    outln!("removed key {id}");
                 }
                 Ok(0)
             }
@@ -558,7 +613,7 @@ fn run_with_engine(
                         &serde_json::json!({"ok": ok, "catalog": cat, "repository": repo}),
                     );
                 } else {
-                    println!(
+                    outln!(
                         "catalog audit log: {} rows, {}",
                         cat.rows,
                         if cat.ok {
@@ -568,9 +623,9 @@ fn run_with_engine(
                         }
                     );
                     for p in &cat.problems {
-                        println!("  {p}");
+                        outln!("  {p}");
                     }
-                    println!(
+                    outln!(
                         "repository audit log {}: {} rows, {}",
                         engine.repo.audit_log_path().display(),
                         repo.rows,
@@ -581,13 +636,13 @@ fn run_with_engine(
                         }
                     );
                     for p in &repo.problems {
-                        println!("  {p}");
+                        outln!("  {p}");
                     }
                     if cat.ok && repo.ok && cat.rows != repo.rows {
-                        println!("  the two copies differ in length ({} vs {} rows): rows were removed from one of them", cat.rows, repo.rows);
+                        outln!("  the two copies differ in length ({} vs {} rows): rows were removed from one of them", cat.rows, repo.rows);
                     }
                 }
-                Ok(if ok { 0 } else { 1 })
+                Ok(if ok { exit::OK } else { exit::INTEGRITY })
             }
             AuditCommand::List { limit } => {
                 let rows = engine.catalog.list_audit(limit as usize, 0)?;
@@ -614,8 +669,8 @@ fn run_with_engine(
     }
 }
 
-/// Print progress of one job (or all running jobs) until it ends; exit
-/// code 0 when it succeeded, 1 otherwise.
+/// Print progress of one job (or all running jobs) until it ends; the exit
+/// code is the job's, as if it had run in this process (0, 3 or 1).
 fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> {
     let mut last_line = String::new();
     loop {
@@ -630,9 +685,9 @@ fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> 
             let line = show::job_line(j);
             if line != last_line {
                 if json {
-                    println!("{}", serde_json::to_string(j).expect("serializes"));
+                    outln!("{}", serde_json::to_string(j).expect("serializes"));
                 } else {
-                    println!("{line}");
+                    outln!("{line}");
                 }
                 last_line = line;
             }
@@ -641,12 +696,7 @@ fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> 
             .iter()
             .any(|j| j.state == "running" || j.state == "queued");
         if !running || CANCEL.load(Ordering::Relaxed) {
-            let ok = jobs.iter().all(|j| j.state.starts_with("succeeded"));
-            return Ok(if ok || (job_id.is_none() && jobs.is_empty()) {
-                0
-            } else {
-                1
-            });
+            return Ok(combined(jobs.iter().map(|j| job_state_code(&j.state))));
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

@@ -54,7 +54,7 @@ impl Progress for CliProgress {
                     *b = Some(bar);
                 }
             }
-            CliProgress::Lines(_) => eprintln!("... {name}"),
+            CliProgress::Lines(_) => errln!("... {name}"),
             CliProgress::Quiet => {}
         }
     }
@@ -77,7 +77,7 @@ impl Progress for CliProgress {
                 let mut last = last.borrow_mut();
                 if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
                     *last = Some(now);
-                    eprintln!(
+                    errln!(
                         "    {} read, {items_done} items",
                         humansize::format_size(bytes_done, humansize::BINARY)
                     );
@@ -90,9 +90,9 @@ impl Progress for CliProgress {
         match self {
             CliProgress::Bar(b) => match b.borrow().as_ref() {
                 Some(bar) => bar.println(format!("warning: {message}")),
-                None => eprintln!("warning: {message}"),
+                None => errln!("warning: {message}"),
             },
-            CliProgress::Lines(_) => eprintln!("warning: {message}"),
+            CliProgress::Lines(_) => errln!("warning: {message}"),
             CliProgress::Quiet => {}
         }
     }
@@ -119,7 +119,7 @@ impl TaggedLines {
 impl Progress for TaggedLines {
     fn phase(&self, name: &str) {
         if !self.quiet {
-            eprintln!("[{}] {name}", self.tag);
+            errln!("[{}] {name}", self.tag);
         }
     }
     fn total(&self, _bytes: Option<u64>, _items: Option<u64>) {}
@@ -131,7 +131,7 @@ impl Progress for TaggedLines {
         let mut last = self.last.lock().unwrap();
         if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(5)) {
             *last = Some(now);
-            eprintln!(
+            errln!(
                 "[{}]     {} read",
                 self.tag,
                 humansize::format_size(bytes_done, humansize::BINARY)
@@ -140,7 +140,7 @@ impl Progress for TaggedLines {
     }
     fn note(&self, message: &str) {
         if !self.quiet {
-            eprintln!("[{}] warning: {message}", self.tag);
+            errln!("[{}] warning: {message}", self.tag);
         }
     }
 }

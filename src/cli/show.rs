@@ -10,7 +10,7 @@ use crate::ops::restore::RestoreReport;
 use crate::ops::verify::VerifyReport;
 
 pub fn print_json<T: Serialize + ?Sized>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).expect("serializes"));
+    outln!("{}", serde_json::to_string_pretty(v).expect("serializes"));
 }
 
 fn local(t: &DateTime<Utc>) -> String {
@@ -24,7 +24,7 @@ pub fn size(n: u64) -> String {
 }
 
 pub fn print_backup_report(r: &BackupReport) {
-    println!(
+    outln!(
         "{} backup {} ({}{}) {} in {:.1}s",
         r.backup_type,
         r.id,
@@ -36,8 +36,8 @@ pub fn print_backup_report(r: &BackupReport) {
         r.status.as_str(),
         r.seconds
     );
-    println!("  file:    {}", r.file.display());
-    println!(
+    outln!("  file:    {}", r.file.display());
+    outln!(
         "  size:    {} read, {} stored{}",
         size(r.size),
         size(r.stored_size),
@@ -48,27 +48,39 @@ pub fn print_backup_report(r: &BackupReport) {
         }
     );
     if let Some(f) = &r.files {
-        println!(
+        outln!(
             "  entries: {} files, {} dirs, {} symlinks; {} stored, {} unchanged, {} deleted",
-            f.files, f.dirs, f.symlinks, f.stored, f.unchanged, f.deleted
+            f.files,
+            f.dirs,
+            f.symlinks,
+            f.stored,
+            f.unchanged,
+            f.deleted
         );
     }
     for w in &r.warnings {
-        println!("  warning: {w}");
+        outln!("  warning: {w}");
     }
 }
 
 pub fn print_backup_table(rows: &[BackupRecord]) {
     if rows.is_empty() {
-        println!("no backups yet (take one with `lifeboat backup --type filesystem`)");
+        outln!("no backups yet (take one with `lifeboat backup --type filesystem`)");
         return;
     }
-    println!(
+    outln!(
         "{:<24} {:<13} {:<11} {:<19} {:>10} {:>10} {:<4} {:<8} STATUS",
-        "ID", "TYPE", "KIND", "CREATED", "SIZE", "STORED", "ENC", "VERIFIED"
+        "ID",
+        "TYPE",
+        "KIND",
+        "CREATED",
+        "SIZE",
+        "STORED",
+        "ENC",
+        "VERIFIED"
     );
     for r in rows {
-        println!(
+        outln!(
             "{:<24} {:<13} {:<11} {:<19} {:>10} {:>10} {:<4} {:<8} {}",
             r.id,
             r.backup_type.as_str(),
@@ -88,23 +100,23 @@ pub fn print_backup_table(rows: &[BackupRecord]) {
 }
 
 pub fn print_backup_detail(r: &BackupRecord, manifest: Option<&serde_json::Value>) {
-    println!("id:          {}", r.id);
-    println!("type:        {} ({:?})", r.backup_type, r.kind);
+    outln!("id:          {}", r.id);
+    outln!("type:        {} ({:?})", r.backup_type, r.kind);
     if let Some(n) = &r.name {
-        println!("name:        {n}");
+        outln!("name:        {n}");
     }
     if let Some(p) = &r.parent_id {
-        println!("parent:      {p}");
+        outln!("parent:      {p}");
     }
-    println!("created:     {}", local(&r.created_at));
-    println!("status:      {}", r.status.as_str());
-    println!("file:        {}", r.file);
-    println!(
+    outln!("created:     {}", local(&r.created_at));
+    outln!("status:      {}", r.status.as_str());
+    outln!("file:        {}", r.file);
+    outln!(
         "size:        {} ({} stored)",
         size(r.size),
         size(r.stored_size)
     );
-    println!(
+    outln!(
         "encrypted:   {}",
         if r.encrypted {
             format!("yes (key {})", r.key_id.as_deref().unwrap_or("?"))
@@ -113,40 +125,44 @@ pub fn print_backup_detail(r: &BackupRecord, manifest: Option<&serde_json::Value
         }
     );
     match (&r.verified_at, &r.verify_result) {
-        (Some(t), Some(v)) => println!("verified:    {} ({v})", local(t)),
-        _ => println!("verified:    never"),
+        (Some(t), Some(v)) => outln!("verified:    {} ({v})", local(t)),
+        _ => outln!("verified:    never"),
     }
     if let Some(m) = manifest {
         if let Some(f) = m.get("files").filter(|f| !f.is_null()) {
-            println!("entries:     {f}");
+            outln!("entries:     {f}");
         }
         if let Some(w) = m
             .get("warnings")
             .and_then(|w| w.as_array())
             .filter(|w| !w.is_empty())
         {
-            println!("warnings:");
+            outln!("warnings:");
             for x in w {
-                println!("  {}", x.as_str().unwrap_or_default());
+                outln!("  {}", x.as_str().unwrap_or_default());
             }
         }
         if let Some(s) = m.get("source") {
-            println!("source:      {s}");
+            outln!("source:      {s}");
         }
     }
 }
 
 pub fn print_job_table(jobs: &[JobRecord]) {
     if jobs.is_empty() {
-        println!("no jobs yet");
+        outln!("no jobs yet");
         return;
     }
-    println!(
+    outln!(
         "{:>6} {:<14} {:<26} {:<24} {:<19} PROGRESS",
-        "JOB", "KIND", "TARGET", "STATE", "STARTED"
+        "JOB",
+        "KIND",
+        "TARGET",
+        "STATE",
+        "STARTED"
     );
     for j in jobs {
-        println!(
+        outln!(
             "{:>6} {:<14} {:<26} {:<24} {:<19} {}",
             j.id,
             j.kind,
@@ -171,32 +187,32 @@ fn progress_text(j: &JobRecord) -> String {
 }
 
 pub fn print_job_detail(j: &JobRecord, log: &[(DateTime<Utc>, String, String)]) {
-    println!("job:      {} ({} {})", j.id, j.kind, j.target);
-    println!("state:    {}", j.state);
+    outln!("job:      {} ({} {})", j.id, j.kind, j.target);
+    outln!("state:    {}", j.state);
     if let Some(p) = &j.phase {
-        println!("phase:    {p}");
+        outln!("phase:    {p}");
     }
-    println!("progress: {}", progress_text(j));
-    println!("process:  pid {} on {}", j.pid, j.host);
+    outln!("progress: {}", progress_text(j));
+    outln!("process:  pid {} on {}", j.pid, j.host);
     if let Some(s) = &j.started_at {
-        println!("started:  {}", local(s));
+        outln!("started:  {}", local(s));
     }
     if let Some(f) = &j.finished_at {
-        println!("finished: {}", local(f));
+        outln!("finished: {}", local(f));
     }
     if let Some(e) = &j.error {
-        println!("error:    {e}");
+        outln!("error:    {e}");
     }
     if !log.is_empty() {
-        println!("log:");
+        outln!("log:");
         for (ts, level, msg) in log {
-            println!("  {} {:<7} {msg}", local(ts), level);
+            outln!("  {} {:<7} {msg}", local(ts), level);
         }
     }
 }
 
 pub fn print_verify_report(r: &VerifyReport) {
-    println!(
+    outln!(
         "backup {}: {} ({}verification, {:.1}s)",
         r.id,
         if r.ok { "OK" } else { "FAILED" },
@@ -204,30 +220,30 @@ pub fn print_verify_report(r: &VerifyReport) {
         r.seconds
     );
     for c in &r.checks {
-        println!("  ok: {c}");
+        outln!("  ok: {c}");
     }
     for p in &r.problems {
-        println!("  problem: {p}");
+        outln!("  problem: {p}");
     }
 }
 
 pub fn print_restore_report(r: &RestoreReport) {
     let p = &r.plan;
     if r.dry_run {
-        println!(
+        outln!(
             "dry run: restoring backup {} into {} would:",
             r.id,
             r.target.display()
         );
     } else {
-        println!(
+        outln!(
             "restored backup {} into {} in {:.1}s",
             r.id,
             r.target.display(),
             r.seconds
         );
     }
-    println!(
+    outln!(
         "  create {} path(s), overwrite {} existing path(s), delete {} path(s); {} of file content in all",
         p.create,
         p.overwrite,
@@ -240,17 +256,17 @@ pub fn print_restore_report(r: &RestoreReport) {
         ("create", &p.shown_create, p.create),
     ] {
         for path in paths.iter().take(10) {
-            println!("    {what:<9} {}", path.display());
+            outln!("    {what:<9} {}", path.display());
         }
         if total > paths.len().min(10) as u64 {
-            println!(
+            outln!(
                 "    {what:<9} ... and {} more",
                 total - paths.len().min(10) as u64
             );
         }
     }
     if let Some(o) = &r.outcome {
-        println!(
+        outln!(
             "  wrote {} files ({}), {} dirs, {} symlinks; removed {}",
             o.files,
             size(o.bytes),
@@ -260,20 +276,25 @@ pub fn print_restore_report(r: &RestoreReport) {
         );
     }
     for n in &r.notes {
-        println!("  {n}");
+        outln!("  {n}");
     }
     if r.dry_run {
-        println!("  nothing was changed");
+        outln!("  nothing was changed");
     }
 }
 
 pub fn print_audit_table(rows: &[AuditRecord]) {
-    println!(
+    outln!(
         "{:>5} {:<19} {:<22} {:<16} {:<24} {:<10} DETAIL",
-        "SEQ", "WHEN", "WHO", "ACTION", "TARGET", "OUTCOME"
+        "SEQ",
+        "WHEN",
+        "WHO",
+        "ACTION",
+        "TARGET",
+        "OUTCOME"
     );
     for r in rows {
-        println!(
+        outln!(
             "{:>5} {:<19} {:<22} {:<16} {:<24} {:<10} {}",
             r.seq,
             local(&r.entry.ts),
@@ -288,7 +309,7 @@ pub fn print_audit_table(rows: &[AuditRecord]) {
 
 pub fn print_db_restore_report(r: &crate::ops::database::DbRestoreReport) {
     if r.dry_run {
-        println!(
+        outln!(
             "dry run: restoring backup {} (database {}) would go into database {}{}",
             r.id,
             r.source_database,
@@ -296,25 +317,29 @@ pub fn print_db_restore_report(r: &crate::ops::database::DbRestoreReport) {
             if r.in_place { " (in place)" } else { "" }
         );
         if !r.objects.is_empty() {
-            println!("  {} objects from pg_restore --list:", r.objects.len());
+            outln!("  {} objects from pg_restore --list:", r.objects.len());
             for o in r.objects.iter().take(25) {
-                println!("    {o}");
+                outln!("    {o}");
             }
             if r.objects.len() > 25 {
-                println!("    ... and {} more", r.objects.len() - 25);
+                outln!("    ... and {} more", r.objects.len() - 25);
             }
         }
     } else {
-        println!(
+        outln!(
             "restored backup {} into database {} in {:.1}s; {} tables and {} rows match the backup",
-            r.id, r.target_database, r.seconds, r.tables_checked, r.rows_checked
+            r.id,
+            r.target_database,
+            r.seconds,
+            r.tables_checked,
+            r.rows_checked
         );
     }
     for n in &r.notes {
-        println!("  {n}");
+        outln!("  {n}");
     }
     if r.dry_run {
-        println!("  nothing was changed");
+        outln!("  nothing was changed");
     }
 }
 
@@ -349,22 +374,26 @@ pub fn job_line(j: &JobRecord) -> String {
 
 pub fn print_prune_plan(plan: &crate::ops::prune::PrunePlan) {
     for r in &plan.refused {
-        println!("{}: not pruned: {}", r.backup_type, r.reason);
+        outln!("{}: not pruned: {}", r.backup_type, r.reason);
     }
     let doomed: Vec<_> = plan.to_delete().collect();
     if doomed.is_empty() {
-        println!(
+        outln!(
             "nothing to prune: the policy keeps all {} backups",
             plan.decisions.len()
         );
         return;
     }
-    println!(
+    outln!(
         "{:<7} {:<14} {:<40} {:<17} {:>10}  WHY",
-        "ACTION", "TYPE", "ID", "CREATED", "STORED"
+        "ACTION",
+        "TYPE",
+        "ID",
+        "CREATED",
+        "STORED"
     );
     for d in &plan.decisions {
-        println!(
+        outln!(
             "{:<7} {:<14} {:<40} {:<17} {:>10}  {}",
             if d.keep { "keep" } else { "DELETE" },
             d.backup_type.as_str(),
@@ -374,7 +403,7 @@ pub fn print_prune_plan(plan: &crate::ops::prune::PrunePlan) {
             d.reasons.join("; ")
         );
     }
-    println!(
+    outln!(
         "would delete {} of {} backups, freeing {}",
         doomed.len(),
         plan.decisions.len(),
@@ -407,24 +436,27 @@ pub fn print_schedule(
         print_json(&rows);
         return;
     }
-    println!("time zone: {}", schedule.tz.name());
+    outln!("time zone: {}", schedule.tz.name());
     for e in &schedule.entries {
-        println!(
+        outln!(
             "  {:<22} {:<28} (cron \"{}\", from {})",
-            e.id, e.spec.text, e.spec.cron_pattern, e.key
+            e.id,
+            e.spec.text,
+            e.spec.cron_pattern,
+            e.key
         );
     }
     for t in types {
         if let Some(gap) = schedule.worst_gap(*t, now) {
-            println!(
+            outln!(
                 "  {t}: at best a {}h recovery point (longest gap between runs)",
                 gap.num_minutes() as f64 / 60.0
             );
         }
     }
-    println!("next runs:");
+    outln!("next runs:");
     for r in &runs {
-        println!(
+        outln!(
             "  {}  {} ({}{})",
             r.at.with_timezone(&schedule.tz)
                 .format("%a %Y-%m-%d %H:%M %Z"),

@@ -28,7 +28,7 @@ pub(super) fn run_request(
         if json {
             show::print_json(&q);
         } else {
-            println!(
+            outln!(
                 "queued job {} ({} {}); `lifeboat worker` runs it, `lifeboat status {}` follows it, `lifeboat cancel {}` drops it",
                 q.job_id, q.kind, q.target, q.job_id, q.job_id
             );
@@ -48,7 +48,31 @@ pub(super) fn run_request(
     } else {
         print_outcome(&outcome);
     }
-    Ok(if outcome.ok() { 0 } else { 1 })
+    Ok(outcome_code(&outcome))
+}
+
+/// 0, 3 when a backup could not read everything, 1 when a type of
+/// `backup --all` failed; a failed verification has the code of its
+/// error's kind (4 for a damaged backup, 5 for a key).
+fn outcome_code(outcome: &JobOutcome) -> i32 {
+    use super::exit;
+    let backups = |reports: &[ops::backup::BackupReport]| {
+        super::combined(reports.iter().map(|r| match r.status {
+            crate::catalog::BackupStatus::SucceededWithWarnings => exit::WARNINGS,
+            _ => exit::OK,
+        }))
+    };
+    match outcome {
+        JobOutcome::Backups(reports) => backups(reports),
+        JobOutcome::Full(r) if !r.ok => exit::FAILED,
+        JobOutcome::Full(r) => super::combined(r.types.iter().map(|t| backups(&t.backups))),
+        JobOutcome::Verify(r) if r.ok => exit::OK,
+        // A damaged backup is 4; a wrong key or a failed tool keeps its own code.
+        JobOutcome::Verify(r) => match r.failure {
+            Some(kind) => super::kind_code(kind),
+            None => exit::INTEGRITY,
+        },
+    }
 }
 
 fn print_outcome(outcome: &JobOutcome) {
@@ -61,13 +85,14 @@ fn print_outcome(outcome: &JobOutcome) {
                     show::print_backup_report(r);
                 }
                 if let Some(e) = &t.error {
-                    println!(
+                    outln!(
                         "{} backup FAILED after {:.1}s: {e}",
-                        t.backup_type, t.seconds
+                        t.backup_type,
+                        t.seconds
                     );
                 }
             }
-            println!(
+            outln!(
                 "full backup (job {}): {} of {} types succeeded in {:.1}s",
                 report.job_id,
                 report.types.iter().filter(|t| t.ok).count(),
@@ -91,7 +116,7 @@ pub(super) fn run_pool(
     worker::check_workers(workers)?;
     let runtime = runtime("worker")?;
     if !json {
-        eprintln!(
+        errln!(
             "worker (pid {}): {workers} worker(s), {}; Ctrl-C or SIGTERM stops claiming and cancels running jobs",
             std::process::id(),
             if once {
@@ -121,9 +146,9 @@ pub(super) fn run_pool(
         "stopped": report.stopped,
     });
     if json {
-        println!("{summary}");
+        outln!("{summary}");
     } else {
-        println!(
+        outln!(
             "worker done: {} job(s) run, {} succeeded, {} failed, {} cancelled{}",
             summary["jobs"],
             summary["succeeded"],
@@ -136,33 +161,38 @@ pub(super) fn run_pool(
             }
         );
     }
-    Ok(if report.all_succeeded() { 0 } else { 1 })
+    Ok(super::combined(
+        report.jobs.iter().map(|j| super::job_state_code(&j.state)),
+    ))
 }
 
 fn print_event(ev: &WorkerEvent, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(ev).expect("events serialize"));
+        outln!("{}", serde_json::to_string(ev).expect("events serialize"));
         return;
     }
     match ev {
         WorkerEvent::Ready { workers } => {
-            println!("worker ready: {workers} worker(s) claiming queued jobs")
+            outln!("worker ready: {workers} worker(s) claiming queued jobs")
         }
         WorkerEvent::Started {
             worker,
             job_id,
             kind,
             target,
-        } => println!("job {job_id} ({kind} {target}): started by worker {worker}"),
+        } => outln!("job {job_id} ({kind} {target}): started by worker {worker}"),
         WorkerEvent::Finished { job, seconds, .. } => {
             let error = job
                 .error
                 .as_deref()
                 .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "job {} ({} {}): {} in {seconds:.1}s{error}",
-                job.id, job.kind, job.target, job.state
+                job.id,
+                job.kind,
+                job.target,
+                job.state
             );
         }
     }
@@ -184,7 +214,7 @@ pub(super) fn run_daemon(
     let runtime = runtime("daemon")?;
     let say = move |line: String| {
         let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
-        eprintln!("{ts} {line}");
+        errln!("{ts} {line}");
         tracing::info!(target: "lifeboat::daemon", "{line}");
     };
     say(format!(
@@ -199,7 +229,7 @@ pub(super) fn run_daemon(
         let printer = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 if json {
-                    println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+                    outln!("{}", serde_json::to_string(&ev).unwrap_or_default());
                 }
                 let line = match &ev {
                     DaemonEvent::Scheduled { entry, slot, missed, job_id } => format!(

@@ -83,7 +83,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBo
     let result = event_loop(&mut terminal, &mut app, stop).map_err(term_err);
     drop(guard);
     match std::fs::metadata(&log) {
-        Ok(m) if m.len() > 0 => eprintln!(
+        Ok(m) if m.len() > 0 => errln!(
             "messages printed while the console was open are in {}",
             log.display()
         ),
@@ -93,7 +93,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBo
     }
     result?;
     if !app.children.is_empty() {
-        println!(
+        outln!(
             "{} job(s) started from the console are still running; follow them with `lifeboat status --follow`",
             app.children.len()
         );

@@ -341,6 +341,14 @@ fn tree_backup(
     job: &Job,
     cancel: &AtomicBool,
 ) -> Result<BackupReport> {
+    // One backup of a source per repository at a time: two at once would
+    // read the same files twice and race to be each other's parent. The
+    // second waits, saying which job it waits for (and can be cancelled).
+    job.acquire(&format!(
+        "{} backup into {}",
+        req.backup_type,
+        engine.repo.root.display()
+    ))?;
     job.phase("preparing");
     let spec = walk_spec(engine, req.backup_type)?;
     write_tree(engine, req, spec, job, cancel)

@@ -113,14 +113,14 @@ impl Engine {
             return Ok(());
         }
         let report = rebuild::fill(&self.catalog, &self.repo)?;
-        eprintln!(
+        errln!(
             "note: catalog {} did not exist; rebuilt it from the {} backup(s) in repository {}",
             self.catalog.path.display(),
             report.0,
             self.repo.root.display()
         );
         for s in report.1 {
-            eprintln!("note: skipped {s}");
+            errln!("note: skipped {s}");
         }
         Ok(())
     }
@@ -197,7 +197,7 @@ fn warn_key_file(ring: &KeyRing) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| {
         for w in ring.warnings() {
-            eprintln!("warning: {w}");
+            errln!("warning: {w}");
         }
     });
 }
@@ -326,7 +326,7 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
         Ok(s) if !s.is_empty() => match chrono::DateTime::parse_from_rfc3339(&s) {
             Ok(t) => t.with_timezone(&chrono::Utc),
             Err(e) => {
-                eprintln!("warning: ignoring LIFEBOAT_NOW={s}: {e}");
+                errln!("warning: ignoring LIFEBOAT_NOW={s}: {e}");
                 chrono::Utc::now()
             }
         },

@@ -185,10 +185,62 @@ fn destination(engine: &Engine, req: &RestoreRequest, artifact: &Artifact) -> Re
                 Utc::now().format("%Y%m%d_%H%M%S")
             )),
     };
+    // One directory, one name: `x/../x`, `./x` and `link/x` all become the
+    // same path, so the target's lock holds however the path was written,
+    // and `/tmp/..` is recognised as `/` (an in-place restore).
+    let dir = canonical_target(&dir)?;
     if dir == Path::new("/") {
         return Ok(Dest::InPlace);
     }
     Ok(Dest::Under(dir))
+}
+
+/// An error when the file system holding `dir` has less free space (as
+/// this user may use it) than `needs`; None when it fits or cannot be told.
+fn short_of_space(dir: &Path, needs: u64) -> Option<Error> {
+    let free = crate::health::disk::space(dir).ok()?.free;
+    if needs <= free {
+        return None;
+    }
+    let size = crate::units::size;
+    Some(
+        Error::refused(format!(
+            "not enough space for this restore under {}: it needs about {} and its file system has {} free; nothing was written",
+            dir.display(),
+            size(needs),
+            size(free)
+        ))
+        .hint(format!(
+            "free at least {} on {}, or restore to a directory on a larger file system with --target DIR",
+            size(needs - free),
+            crate::health::disk::mount_point(dir).display()
+        )),
+    )
+}
+
+/// The one absolute name of a restore target. The longest part that exists
+/// is resolved by the kernel (symlinks and `..` as the kernel follows them);
+/// the rest does not exist yet, so it is made of plain directories the
+/// restore will create, and its `.` and `..` are removed lexically.
+fn canonical_target(dir: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(dir).map_err(|e| Error::io("cannot resolve", dir, e))?;
+    for existing in abs.ancestors() {
+        let Ok(mut resolved) = std::fs::canonicalize(existing) else {
+            continue;
+        };
+        let rest = abs.strip_prefix(existing).unwrap_or(Path::new(""));
+        for c in rest.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    resolved.pop();
+                }
+                std::path::Component::Normal(n) => resolved.push(n),
+                _ => {}
+            }
+        }
+        return Ok(resolved);
+    }
+    Ok(abs)
 }
 
 fn restore_tree(
@@ -206,10 +258,10 @@ fn restore_tree(
         Dest::InPlace => PathBuf::from("/"),
     };
     if !req.dry_run {
-        // Absolute, so the lock matches however the path was written and a
-        // later process can find the target if this one dies.
-        let shown = std::path::absolute(&target_path).unwrap_or_else(|_| target_path.clone());
-        job.acquire(&format!("restore target {}", shown.display()))?;
+        // `destination` made the path absolute and canonical, so the lock
+        // matches however the path was written and a later process can find
+        // the target if this one dies.
+        job.acquire(&format!("restore target {}", target_path.display()))?;
     }
     // A target directory that does not exist yet is created now, atomically,
     // so it is known to be this restore's own: if the restore does not
@@ -277,6 +329,17 @@ fn restore_tree(
         notes,
         seconds: started.elapsed().as_secs_f64(),
     };
+    // Refuse before anything is written (no safety copy, no half-restored
+    // target) when the tree cannot fit. In place, the files go back to
+    // many file systems; the check is for a target directory.
+    if let Dest::Under(d) = &dest {
+        if let Some(e) = short_of_space(d, plan.needs) {
+            if !req.dry_run {
+                return Err(e);
+            }
+            notes.push(format!("a real restore would be refused: {}", e.message));
+        }
+    }
     if req.dry_run {
         return Ok(report(None, None, notes));
     }
@@ -760,4 +823,41 @@ fn relocate_config_extras(engine: &Engine, dest: &Dest) -> Result<Option<String>
         "captured environment variables and version were written to {} (they are not applied to running processes)",
         to.display()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_target;
+
+    #[test]
+    fn a_target_has_one_name_however_it_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        let want = root.join("real/t");
+        for written in [
+            "real/t",
+            "real/../real/t",
+            "real/./t/",
+            "link/t",
+            "link/../real/t",
+            "real/t/../t",
+            "real/new/../t",
+        ] {
+            assert_eq!(
+                canonical_target(&root.join(written)).unwrap(),
+                want,
+                "{written}"
+            );
+        }
+        // Existing or not, the target itself resolves the same way.
+        std::fs::create_dir(&want).unwrap();
+        assert_eq!(canonical_target(&root.join("link/t/../t")).unwrap(), want);
+        assert_eq!(
+            canonical_target(&root.join("real/..")).unwrap(),
+            root,
+            "`..` of an existing directory is its parent"
+        );
+    }
 }

@@ -32,6 +32,10 @@ pub struct VerifyReport {
     pub checks: Vec<String>,
     pub problems: Vec<String>,
     pub seconds: f64,
+    /// What kind of error failed the verification (the CLI's exit code:
+    /// integrity is not the same as a missing key or a server too old).
+    #[serde(skip)]
+    pub failure: Option<crate::error::ErrorKind>,
 }
 
 /// Check the stored bytes of a stream against the manifest (size, SHA-256).
@@ -179,6 +183,7 @@ pub fn run(
             checks,
             problems: vec![],
             seconds: started.elapsed().as_secs_f64(),
+            failure: None,
         },
         Err(e) if e.kind == crate::error::ErrorKind::Cancelled => {
             job.finish::<()>(&Err(Error::cancelled(e.message.clone())), 0);
@@ -213,6 +218,7 @@ pub fn run(
             checks: vec![],
             problems: vec![e.display_with_hint()],
             seconds: started.elapsed().as_secs_f64(),
+            failure: Some(e.kind),
         },
     };
     let outcome: Result<()> = if report.ok {

@@ -31,6 +31,11 @@ pub struct RestorePlan {
     pub not_stored: u64,
     /// Bytes of file content in the restored tree.
     pub bytes: u64,
+    /// Free space the destination's file system needs for this restore:
+    /// new files whole (in 4 KiB blocks, hard links once), replaced files
+    /// by what they grow, plus room for the largest replaced file, since
+    /// each file is written beside its final name and then renamed.
+    pub needs: u64,
     /// The first [`PLAN_SHOWN`] destination paths of each kind.
     pub shown_create: Vec<PathBuf>,
     pub shown_overwrite: Vec<PathBuf>,
@@ -83,6 +88,8 @@ pub fn plan_restore(
 ) -> Result<RestorePlan> {
     let mut place = Place::new(dest, false)?;
     let mut plan = RestorePlan::default();
+    let mut linked = std::collections::HashSet::new();
+    let mut largest_replaced = 0;
     for e in index {
         let e = e?;
         check_name(&e.path)?;
@@ -105,6 +112,15 @@ pub fn plan_restore(
         } else {
             None
         };
+        if e.kind == EntryKind::File && (e.ino == 0 || linked.insert((e.dev, e.ino))) {
+            match &existing {
+                Some(m) if m.file_type().is_file() => {
+                    plan.needs += e.size.saturating_sub(m.len());
+                    largest_replaced = largest_replaced.max(e.size);
+                }
+                _ => plan.needs += e.size.div_ceil(4096) * 4096,
+            }
+        }
         match (e.kind, existing) {
             (EntryKind::Deleted, Some(_)) => {
                 plan.delete += 1;
@@ -124,6 +140,7 @@ pub fn plan_restore(
             }
         }
     }
+    plan.needs += largest_replaced;
     Ok(plan)
 }
 
