@@ -560,7 +560,9 @@ pub fn extract_with<R: Read>(
                 idx.kind
             )));
         }
-        if entry.size() > idx.size {
+        let size =
+            crate::sources::tar_member::checked_size(&entry).map_err(|why| refuse(&path, &why))?;
+        if size > idx.size {
             return Err(refuse(
                 &path,
                 "declares more content than the file index records",
