@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod health;
 pub mod logging;
 pub mod ops;
