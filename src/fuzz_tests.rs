@@ -512,8 +512,30 @@ fn resolve(bytes: &[u8], outside: &Path) -> Vec<u8> {
 }
 
 fn raw_entry_strategy() -> impl Strategy<Value = RawEntry> {
-    let component = select(vec!["a", "b", "..", ".", "", "@OUT", "c"]);
-    let name = (any::<bool>(), vec(component, 1..4)).prop_map(|(abs, parts)| {
+    // Mostly names a backup could hold, so that entries get past the name
+    // check and later ones can try to write through what earlier ones made
+    // (`a` a symlink to outside, then `a/x`); then escapes spelled out; then
+    // anything from the pieces.
+    let plain = vec(select(vec!["a", "b", "x"]), 1..4).prop_map(|p| p.join("/").into_bytes());
+    let escape = select(vec![
+        "..",
+        "../x",
+        "../../outside/x",
+        "a/../../x",
+        "a/../../../outside/x",
+        "@OUT/x",
+        "/x",
+        "/",
+        "./a",
+        "a//b",
+        "a/./b",
+        "a/",
+        "a/..",
+        "",
+    ])
+    .prop_map(|s| s.as_bytes().to_vec());
+    let component = select(vec!["a", "b", "..", ".", "", "@OUT", "outside", "x"]);
+    let pieces = (any::<bool>(), vec(component, 1..5)).prop_map(|(abs, parts)| {
         let n = parts.join("/");
         if abs {
             format!("/{n}").into_bytes()
@@ -521,6 +543,7 @@ fn raw_entry_strategy() -> impl Strategy<Value = RawEntry> {
             n.into_bytes()
         }
     });
+    let name = prop_oneof![5 => plain, 2 => escape, 2 => pieces];
     let link = select(vec![
         "a",
         "b/c",
@@ -723,7 +746,7 @@ proptest! {
     /// outside the destination and no temp file is left.
     #[test]
     fn fuzz_extract_hostile_tar(
-        entries in vec(raw_entry_strategy(), 1..6),
+        entries in vec(raw_entry_strategy(), 1..8),
         muts in vec(mutation(), 0..2),
         fresh in any::<bool>(),
     ) {
