@@ -52,6 +52,15 @@ fn cases() -> ProptestConfig {
     c
 }
 
+/// A temp directory for one case, inside one shared parent: thousands of
+/// cases creating and removing directories straight in /tmp would keep
+/// changing its mtime, which other tests back up and compare.
+fn scratch() -> tempfile::TempDir {
+    let parent = std::env::temp_dir().join("lifeboat-fuzz");
+    fs::create_dir_all(&parent).unwrap();
+    tempfile::tempdir_in(parent).unwrap()
+}
+
 const CODECS: [Compression; 4] = [
     Compression::None,
     Compression::Gzip,
@@ -260,7 +269,7 @@ fn manifest_json() -> Vec<u8> {
 }
 
 fn check_manifest(bytes: &[u8], intact: bool) -> Result<(), TestCaseError> {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let path = tmp.path().join("x.manifest.json");
     fs::write(&path, bytes).unwrap();
     match read_manifest(&path) {
@@ -413,7 +422,7 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Sandbox {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = scratch();
         let root = fs::canonicalize(tmp.path()).unwrap();
         let outside = root.join("outside");
         fs::create_dir(&outside).unwrap();
@@ -876,7 +885,7 @@ fn example_keys() -> Vec<String> {
 }
 
 fn check_config(text: &str, env: &[(&str, String)]) -> Result<(), TestCaseError> {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let path = tmp.path().join("lifeboat.toml");
     fs::write(&path, text).unwrap();
     let env = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
@@ -949,7 +958,7 @@ proptest! {
 fn intact_example_config_loads() {
     // The positive control for the config harnesses.
     check_config(EXAMPLE, &[]).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let path = tmp.path().join("lifeboat.toml");
     fs::write(&path, EXAMPLE).unwrap();
     Config::load(Some(&path), &|_| None, tmp.path()).unwrap();
@@ -962,7 +971,7 @@ fn intact_manifest_sample_reads() {
 
 #[test]
 fn oversized_manifest_is_refused_without_reading_it_whole() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let path = tmp.path().join("big.manifest.json");
     // Sparse: 100 MiB that cost no disk.
     fs::File::create(&path).unwrap().set_len(100 << 20).unwrap();
@@ -981,4 +990,63 @@ fn index_line_without_end_is_refused_at_its_cap() {
     assert_index_error(&e);
     assert!(e.message.contains("longer than 256 KiB"), "{}", e.message);
     assert!(r.next().is_none(), "the reader stops after the error");
+}
+
+/// Found by `fuzz_extract_hostile_tar`: a file `x`, then a directory `x/x`.
+/// The file went to a writer thread while the loop created directory `x`
+/// for `x/x`; the restore failed with "inspect x/x: Not a directory" (an
+/// I/O error, as if the disk were at fault) or raced further.
+#[test]
+fn file_then_entry_beneath_it_is_refused() {
+    for (second, kind) in [
+        (b'5', EntryKind::Dir),
+        (b'0', EntryKind::File),
+        (b'2', EntryKind::Symlink),
+    ] {
+        let sb = Sandbox::new();
+        let entry = |name: &str, type_byte: u8| RawEntry {
+            name: name.as_bytes().to_vec(),
+            type_byte,
+            mode: 0o644,
+            link: b"a".to_vec(),
+            data: vec![b'd'; 300_000],
+            pax: Vec::new(),
+            index_lies: false,
+        };
+        let (tar, index) = hostile_archive(&[entry("x", b'0'), entry("x/x", second)], &sb.outside);
+        assert_eq!(index[1].kind, kind);
+        let e = run_extract(&tar, index, &sb.dest, false).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused, "{kind:?}: {}", e.message);
+        assert!(
+            e.message
+                .contains("x is a file or symlink in this archive, not a directory"),
+            "{kind:?}: {}",
+            e.message
+        );
+        sb.assert_contained();
+        sb.assert_no_temp_files();
+    }
+}
+
+#[test]
+fn entries_out_of_walk_order_are_refused() {
+    let sb = Sandbox::new();
+    let entry = |name: &str| RawEntry {
+        name: name.as_bytes().to_vec(),
+        type_byte: b'0',
+        mode: 0o644,
+        link: Vec::new(),
+        data: b"d".to_vec(),
+        pax: Vec::new(),
+        index_lies: false,
+    };
+    let (tar, index) = hostile_archive(&[entry("b"), entry("a")], &sb.outside);
+    let e = run_extract(&tar, index, &sb.dest, false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Integrity, "{}", e.message);
+    assert!(
+        e.message
+            .contains("archive entry a comes after b, out of order"),
+        "{}",
+        e.message
+    );
 }

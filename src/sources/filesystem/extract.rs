@@ -423,6 +423,53 @@ fn make_dir(place: &Place, target: &Path) -> Result<()> {
 
 use std::os::unix::fs::DirBuilderExt;
 
+/// Entries must come in walk order ([`super::path_cmp`]), so everything
+/// beneath a path directly follows it. A file or symlink followed by an
+/// entry beneath it is refused here: otherwise the file, written on a
+/// writer thread, and the directory this loop creates for the entry race
+/// for the same path (found by `fuzz_extract_hostile_tar`), and the restore
+/// ends in an I/O error or a half-replaced tree.
+#[derive(Default)]
+struct EntryOrder {
+    last: Option<Vec<u8>>,
+    /// The last entry placed, when it was not a directory.
+    leaf: Option<Vec<u8>>,
+}
+
+impl EntryOrder {
+    fn check(&self, path: &[u8]) -> Result<()> {
+        if let Some(last) = &self.last {
+            if super::path_cmp(last, path) != std::cmp::Ordering::Less {
+                return Err(Error::integrity(format!(
+                    "archive entry {} comes after {}, out of order",
+                    show(path),
+                    show(last)
+                ))
+                .hint(
+                    "the archive is damaged or was not written by lifeboat; use another backup",
+                ));
+            }
+        }
+        if let Some(leaf) = &self.leaf {
+            if path.len() > leaf.len() && path.starts_with(leaf) && path[leaf.len()] == b'/' {
+                return Err(refuse(
+                    path,
+                    &format!(
+                        "{} is a file or symlink in this archive, not a directory",
+                        show(leaf)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn placed(&mut self, path: &[u8], kind: EntryKind) {
+        self.leaf = (kind != EntryKind::Dir).then(|| path.to_vec());
+        self.last = Some(path.to_vec());
+    }
+}
+
 /// Next stored index entry, collecting deletions and skipping unchanged
 /// entries on the way.
 fn next_stored(
@@ -512,6 +559,7 @@ pub fn extract_with<R: Read>(
         files: FileThreads::start(as_root, opts.check_hashes, opts.fresh_target)?,
     };
     let mut deleted = Vec::new();
+    let mut order = EntryOrder::default();
     let mut dirs: Vec<(PathBuf, IndexEntry)> = Vec::new();
     let mut archive = tar::Archive::new(tar_in);
     let bad_tar = |e: io::Error| {
@@ -527,6 +575,7 @@ pub fn extract_with<R: Read>(
             path.pop();
         }
         check_name(&path)?;
+        order.check(&path)?;
         let et = entry.header().entry_type();
         let kind = match et {
             EntryType::Regular => EntryKind::File,
@@ -589,6 +638,7 @@ pub fn extract_with<R: Read>(
         };
         let target = place.target(&path);
         place.ancestors(&path, &target, true)?;
+        order.placed(&path, kind);
         match kind {
             EntryKind::File if opts.superseded.is_some_and(|s| s.contains(&path)) => {
                 // A later link of the chain brings the final version.
