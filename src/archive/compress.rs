@@ -191,7 +191,7 @@ fn codec_failure(codec: Compression, e: io::Error) -> io::Error {
         return inner
             .downcast::<FromUnderneath>()
             .map(|u| u.0)
-            .unwrap_or_else(|other| io::Error::other(other));
+            .unwrap_or_else(io::Error::other);
     }
     if e.kind() == io::ErrorKind::Interrupted {
         return e;
