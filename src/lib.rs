@@ -41,6 +41,8 @@ pub mod config;
 pub mod console;
 pub mod crashpoint;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod health;
 pub mod logging;
 pub mod ops;

@@ -2,3 +2,4 @@
 
 pub mod database;
 pub mod filesystem;
+pub mod tar_member;

@@ -361,9 +361,27 @@ impl Repository {
     }
 }
 
+/// The largest manifest read. A database manifest with row counts for tens
+/// of thousands of tables is a few MiB; anything near this is damaged or
+/// planted, and must not be read into memory whole.
+const MAX_MANIFEST: u64 = 64 << 20;
+
 /// Read and parse one manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let bytes = fs::read(path).map_err(|e| Error::io("cannot read manifest", path, e))?;
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_MANIFEST + 1), &mut bytes)
+        })
+        .map_err(|e| Error::io("cannot read manifest", path, e))?;
+    if bytes.len() as u64 > MAX_MANIFEST {
+        return Err(Error::integrity(format!(
+            "manifest {} is larger than {} MiB, far more than any backup writes",
+            path.display(),
+            MAX_MANIFEST >> 20
+        ))
+        .hint("the manifest was damaged or planted; use another backup, or restore it from a copy of the repository"));
+    }
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
         Error::integrity(format!("manifest {} is not valid: {e}", path.display()))
             .hint("the manifest was damaged or edited; use another backup, or restore it from a copy of the repository")

@@ -514,6 +514,8 @@ pub fn feed_pg_dump(artifact: &Artifact, dk: Option<&DataKey>, out: &mut dyn Wri
         if !member_name(&e).starts_with("pg_dump/") {
             break;
         }
+        crate::sources::tar_member::checked_size(&e)
+            .map_err(|why| bad_member(artifact, &format!("member {}: {why}", member_name(&e))))?;
         if std::io::copy(&mut e, out).is_err() {
             return Ok(());
         }
@@ -605,7 +607,11 @@ pub fn restore(
                 }
                 let mut e = entry.map_err(|e| tar_err(artifact, e))?;
                 let name = member_name(&e);
-                let size = e.header().size().unwrap_or(u64::MAX);
+                // The size `e` reads by (the PAX record's when there is
+                // one), and only when the header agrees: the cap below must
+                // bound what `read_to_end` takes.
+                let size = crate::sources::tar_member::checked_size(&e)
+                    .map_err(|why| bad_member(artifact, &format!("member {name}: {why}")))?;
                 if size > MAX_MEMBER {
                     return Err(bad_member(
                         artifact,

@@ -305,6 +305,53 @@ fn entry_at(place: &mut Place, path: &[u8], create: bool) -> Result<Option<At>> 
     }))
 }
 
+/// Entries must come in walk order ([`super::path_cmp`]), so everything
+/// beneath a path directly follows it. A file or symlink followed by an
+/// entry beneath it is refused here: otherwise the file, written on a
+/// writer thread, and the directory this loop creates for the entry race
+/// for the same path (found by `fuzz_extract_hostile_tar`), and the restore
+/// ends in an I/O error or a half-replaced tree.
+#[derive(Default)]
+struct EntryOrder {
+    last: Option<Vec<u8>>,
+    /// The last entry placed, when it was not a directory.
+    leaf: Option<Vec<u8>>,
+}
+
+impl EntryOrder {
+    fn check(&self, path: &[u8]) -> Result<()> {
+        if let Some(last) = &self.last {
+            if super::path_cmp(last, path) != std::cmp::Ordering::Less {
+                return Err(Error::integrity(format!(
+                    "archive entry {} comes after {}, out of order",
+                    show(path),
+                    show(last)
+                ))
+                .hint(
+                    "the archive is damaged or was not written by lifeboat; use another backup",
+                ));
+            }
+        }
+        if let Some(leaf) = &self.leaf {
+            if path.len() > leaf.len() && path.starts_with(leaf) && path[leaf.len()] == b'/' {
+                return Err(refuse(
+                    path,
+                    &format!(
+                        "{} is a file or symlink in this archive, not a directory",
+                        show(leaf)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn placed(&mut self, path: &[u8], kind: EntryKind) {
+        self.leaf = (kind != EntryKind::Dir).then(|| path.to_vec());
+        self.last = Some(path.to_vec());
+    }
+}
+
 /// Next stored index entry, collecting deletions and skipping unchanged
 /// entries on the way.
 fn next_stored(
@@ -402,6 +449,7 @@ pub fn extract_with<R: Read>(
         files: FileThreads::start(as_root, opts.check_hashes, opts.fresh_target)?,
     };
     let mut deleted = Vec::new();
+    let mut order = EntryOrder::default();
     let mut dirs: Vec<IndexEntry> = Vec::new();
     let mut archive = tar::Archive::new(tar_in);
     let bad_tar = |e: io::Error| {
@@ -417,6 +465,7 @@ pub fn extract_with<R: Read>(
             path.pop();
         }
         check_name(&path)?;
+        order.check(&path)?;
         let et = entry.header().entry_type();
         let kind = match et {
             EntryType::Regular => EntryKind::File,
@@ -450,7 +499,9 @@ pub fn extract_with<R: Read>(
                 idx.kind
             )));
         }
-        if entry.size() > idx.size {
+        let size =
+            crate::sources::tar_member::checked_size(&entry).map_err(|why| refuse(&path, &why))?;
+        if size > idx.size {
             return Err(refuse(
                 &path,
                 "declares more content than the file index records",
@@ -479,6 +530,7 @@ pub fn extract_with<R: Read>(
             _ => Vec::new(),
         };
         let at = entry_at(&mut place, &path, true)?.expect("created on the way");
+        order.placed(&path, kind);
         match kind {
             EntryKind::File if opts.superseded.is_some_and(|s| s.contains(&path)) => {
                 // A later link of the chain brings the final version.

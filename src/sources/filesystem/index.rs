@@ -5,7 +5,7 @@
 //! index stays greppable; anything else is base64 (`pb`).
 
 use std::cmp::Ordering;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -218,6 +218,11 @@ impl<W: Write> IndexWriter<W> {
     }
 }
 
+/// The longest index line read: a path and a link target (each at most
+/// PATH_MAX = 4 KiB, a third more as base64) and the metadata fit many
+/// times over.
+const MAX_LINE: usize = 256 * 1024;
+
 /// Reads index entries back, checking syntax and order line by line.
 pub struct IndexReader<R: BufRead> {
     input: R,
@@ -297,8 +302,17 @@ impl<R: BufRead> Iterator for IndexReader<R> {
         loop {
             self.buf.clear();
             self.line_no += 1;
-            match self.input.read_until(b'\n', &mut self.buf) {
+            // Bounded: a damaged or hostile index without newlines must
+            // not be read into memory whole.
+            let mut line = (&mut self.input).take(MAX_LINE as u64 + 1);
+            match line.read_until(b'\n', &mut self.buf) {
                 Ok(0) => return None,
+                Ok(n) if n > MAX_LINE => {
+                    return Some(Err(self.bad(format!(
+                        "the line is longer than {} KiB, more than any path, link target and metadata need",
+                        MAX_LINE >> 10
+                    ))));
+                }
                 Ok(_) => {
                     if self.buf.iter().all(|c| c.is_ascii_whitespace()) {
                         continue;
