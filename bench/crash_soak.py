@@ -243,11 +243,15 @@ def main():
         tally["trials"] += 1
         tally["killed" if killed else "finished"] += 1
         probs = check(sb, before if op != "prune" else set(), targets)
-        for t in targets:
-            if killed and os.path.exists(t) and tree(t) != snap[t] \
-                    and not os.path.exists(os.path.join(t, ".lifeboat-restore-incomplete")):
-                probs.append(("unmarked", t))
+        after_kill = {t: tree(t) for t in targets}
+        marked = {t: os.path.exists(os.path.join(t, ".lifeboat-restore-incomplete")) for t in targets}
         rerun = sb.run(*(a + ["--yes"] if op == "restore-new" else a), env=env)
+        for t in targets:
+            # Changed by the killed run, but neither untouched nor complete
+            # (as the rerun leaves it), and not marked: half-written silently.
+            if killed and os.path.exists(t) and after_kill[t] != snap[t] \
+                    and after_kill[t] != tree(t) and not marked[t]:
+                probs.append(("unmarked", t))
         if rerun.returncode != 0 and op != "prune":
             probs.append(("norerun", rerun.stderr.strip().splitlines()[-1:]))
         for rule, detail in probs:

@@ -610,7 +610,10 @@ impl IncompleteMarker {
              If no restore is running (lifeboat status), it was stopped part way: this directory may be incomplete.\n{undo}",
             Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
-        crate::storage::local::write_atomic(&path, text.as_bytes())?;
+        // Written in place, not through a temp file: a process killed
+        // while writing it leaves the marker (perhaps cut short), never an
+        // unmarked temp file in the operator's directory.
+        std::fs::write(&path, &text).map_err(|e| Error::io("cannot write", &path, e))?;
         Ok(IncompleteMarker { path, text })
     }
 
