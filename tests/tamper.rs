@@ -697,3 +697,43 @@ fn a_manifest_pointing_outside_the_repository_is_refused_and_prune_deletes_nothi
     assert_eq!(fs::read_to_string(&outside).unwrap(), "precious");
     fs::remove_file(&outside).unwrap();
 }
+
+/// Backups made before the key existed are not authenticated: after
+/// `key generate` the next backup does not build on them (it is a full one
+/// and says why), and they are used only with --allow-unauthenticated.
+#[test]
+fn backups_made_before_the_key_are_not_built_on_and_need_the_flag() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let old = sb.backup("filesystem", &[]);
+    sb.generate_key();
+    let out = sb.run(&["--json", "backup", "--type", "filesystem"]);
+    assert!(out.status.success(), "{}", all_text(&out));
+    let new: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(new["kind"], "full", "{new}");
+    assert!(
+        all_text(&out).contains("before the key file existed"),
+        "{}",
+        all_text(&out)
+    );
+    let err = refused(&sb, &["verify", &id_of(&old)]);
+    assert!(low(&err).contains("not authenticated"), "{err}");
+    let at = sb.json(&["show", &id_of(&old)])["created_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plan = sb.run(&[
+        "recover",
+        "--dir",
+        sb.repo.to_str().unwrap(),
+        "--at",
+        &at,
+        "--dry-run",
+        "--allow-unauthenticated",
+    ]);
+    assert!(
+        all_text(&plan).contains(&id_of(&old)),
+        "{}",
+        all_text(&plan)
+    );
+}

@@ -126,10 +126,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             e
         })?;
         crate::logging::open_file(&config);
+        let mut config = config;
+        if cli.allow_unauthenticated {
+            errln!("warning: --allow-unauthenticated: manifests without a MAC are accepted although a key file exists; their content is not proven to be what lifeboat wrote");
+            config.encryption.accept_unauthenticated = true;
+        }
         Ok::<Config, Error>(config)
     };
     let json = cli.json;
-    let allow_unauthenticated = cli.allow_unauthenticated;
     let Some(command) = cli.command else {
         return console(load()?, cli.config.clone());
     };
@@ -259,11 +263,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             worker::run_pool(load()?, workers, once, json, &CANCEL)
         }
         command => {
-            let mut engine = Engine::open(load()?)?;
-            if allow_unauthenticated {
-                eprintln!("warning: --allow-unauthenticated: manifests without a MAC are accepted although a key file exists; their content is not proven to be what lifeboat wrote");
-                engine.accept_unauthenticated = true;
-            }
+            let engine = Engine::open(load()?)?;
             let face = CliProgress::new(json);
             let code = run_with_engine(&engine, command, json, &face);
             face.done();

@@ -100,6 +100,10 @@ pub struct EncryptionConfig {
     pub key_file: PathBuf,
     /// Whether new artifacts are encrypted.
     pub encrypt: EncryptMode,
+    /// Accept manifests without a MAC although a key file exists: the
+    /// operator's `--allow-unauthenticated`, never a config key.
+    #[serde(skip)]
+    pub accept_unauthenticated: bool,
 }
 
 impl Default for EncryptionConfig {
@@ -107,6 +111,7 @@ impl Default for EncryptionConfig {
         EncryptionConfig {
             key_file: PathBuf::from("./var/keys/lifeboat.key"),
             encrypt: EncryptMode::Auto,
+            accept_unauthenticated: false,
         }
     }
 }

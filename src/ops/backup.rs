@@ -309,6 +309,13 @@ fn choose_parent(
     if manifest.index.is_none() {
         return Ok(None);
     }
+    if manifest.key.is_none() && engine.config.encryption.key_file.exists() {
+        face.note(&format!(
+            "the last backup {} was made before the key file existed (its manifest is not authenticated); taking a full backup",
+            manifest.id
+        ));
+        return Ok(None);
+    }
     Ok(Some((manifest, manifest_path)))
 }
 
@@ -550,6 +557,7 @@ fn write_tree(
 
     job.phase("publishing");
     let staged = Staged {
+        id: &id,
         backup_type: t,
         payload_tmp: &payload_tmp,
         payload_name: &payload_name,
@@ -600,7 +608,6 @@ fn write_tree(
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&payload_tmp);
             let _ = std::fs::remove_file(&index_tmp);
-            let _ = engine.catalog.set_backup_status(&id, BackupStatus::Failed);
         })?;
     Ok(BackupReport {
         id,
@@ -622,6 +629,8 @@ fn write_tree(
 /// A sealed, fsynced payload (and index) under their `.partial.` names,
 /// ready for [`commit_artifact`].
 pub(crate) struct Staged<'a> {
+    /// The backup's id (its catalog row is `running`).
+    pub id: &'a str,
     pub backup_type: BackupType,
     pub payload_tmp: &'a Path,
     /// The name the payload should get (`_2`, `_3`... if taken).
@@ -659,10 +668,14 @@ pub(crate) fn commit_artifact(
     let release = |p: &Path| {
         let _ = engine.catalog.remove_partial_output(job.id, p);
     };
-    let payload_final =
-        engine
-            .repo
-            .publish(staged.payload_tmp, t, staged.payload_name, &claim, &release)?;
+    let payload_final = engine
+        .repo
+        .publish(staged.payload_tmp, t, staged.payload_name, &claim, &release)
+        .inspect_err(|_| {
+            let _ = engine
+                .catalog
+                .set_backup_status(staged.id, BackupStatus::Failed);
+        })?;
     crate::crashpoint::hit("backup.payload-published");
     let payload_name = payload_final
         .file_name()
@@ -690,9 +703,19 @@ pub(crate) fn commit_artifact(
     let manifest = match committed {
         Ok(m) => m,
         Err(e) => {
+            // The manifest may exist if only its directory fsync failed:
+            // it goes first, so no manifest outlives its payload.
+            let manifest = engine
+                .repo
+                .type_dir(t)
+                .join(Manifest::file_name_for(&payload_name));
+            let _ = std::fs::remove_file(manifest);
             for p in &published {
                 let _ = std::fs::remove_file(p);
             }
+            let _ = engine
+                .catalog
+                .set_backup_status(staged.id, BackupStatus::Failed);
             return Err(e);
         }
     };
@@ -708,7 +731,17 @@ pub(crate) fn commit_artifact(
             .record_committed(&manifest, &payload_final, status, job.id, &published)
     });
     if let Err(e) = recorded {
-        let undone = uncommit(engine, &manifest, &published);
+        let undone = match uncommit(engine, &manifest, &published) {
+            Ok(said) => {
+                let _ = engine
+                    .catalog
+                    .set_backup_status(staged.id, BackupStatus::Failed);
+                said
+            }
+            // Still committed: the row stays `running`, and the next start
+            // records the backup from its manifest.
+            Err(said) => said,
+        };
         return Err(Error::new(
             e.kind,
             format!(
@@ -727,22 +760,26 @@ pub(crate) fn commit_artifact(
 /// Take back a committed artifact whose catalog row could not be written:
 /// the manifest first (after that nothing counts it as a backup), then its
 /// files. What happened, for the job's error.
-fn uncommit(engine: &Engine, manifest: &Manifest, files: &[PathBuf]) -> String {
+fn uncommit(
+    engine: &Engine,
+    manifest: &Manifest,
+    files: &[PathBuf],
+) -> std::result::Result<String, String> {
     let path = engine
         .repo
         .type_dir(manifest.backup_type)
         .join(Manifest::file_name_for(&manifest.payload.file));
     if let Err(e) = std::fs::remove_file(&path) {
-        return format!(
+        return Err(format!(
             "its manifest {} could not be removed either ({e}), so the backup stays in the repository: the next lifeboat start (or `lifeboat catalog rebuild`) records it",
             path.display()
-        );
+        ));
     }
     let _ = crate::storage::local::fsync_dir(&engine.repo.type_dir(manifest.backup_type));
     for f in files {
         let _ = std::fs::remove_file(f);
     }
-    "it was removed again, so nothing half-recorded is left".to_string()
+    Ok("it was removed again, so nothing half-recorded is left".to_string())
 }
 
 /// Authenticate the manifest (when keyed) and write it atomically next to

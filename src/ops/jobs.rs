@@ -359,26 +359,28 @@ pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
 }
 
 fn settle_dead_job(engine: &Engine, job: &crate::catalog::JobRecord) -> Result<()> {
-    let others: Vec<String> = engine
-        .catalog
-        .running_jobs()?
-        .into_iter()
-        .filter(|j| j.id != job.id)
-        .flat_map(|j| j.partial_outputs)
-        .collect();
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     for p in &job.partial_outputs {
         let path = Path::new(p);
+        if !engine.repo.holds(path) {
+            continue; // not a repository file at all: never ours to delete
+        }
+        // With the directory's publishing lock, no live job is between
+        // claiming a name and linking it; one that has linked lists it.
+        let _lock = crate::storage::local::lock_names(path.parent().unwrap_or(Path::new(".")))?;
         if let Some(m) = crate::storage::local::Repository::committed_owner(path) {
             // Published and committed before the process died: a backup.
             kept.push(format!("{p} (backup {})", m.id));
             continue;
         }
-        if others.contains(p) || !engine.repo.holds(path) {
-            // A live job's name (a publish that lost the race), or not a
-            // repository file at all: never ours to delete.
-            continue;
+        let live = engine
+            .catalog
+            .running_jobs()?
+            .into_iter()
+            .any(|j| j.id != job.id && j.partial_outputs.contains(p));
+        if live {
+            continue; // a live job's name (a publish that lost the race)
         }
         if std::fs::remove_file(p).is_ok() {
             removed.push(p.clone());
@@ -470,7 +472,7 @@ fn half_written(engine: &Engine, job: &crate::catalog::JobRecord) -> Option<Stri
     let what = job.resource.as_deref()?;
     let Some(dir) = what.strip_prefix("restore target ") else {
         return Some(format!(
-            "the new database it was loading (the phase 'restoring into NAME' in this job's log) is incomplete: drop it and restore again; a live database is replaced only by an atomic rename after a complete load and row-count check, so it is untouched unless this job's log shows the phase 'swapping' ({what})"
+            "the new database it was loading (the phase 'restoring into NAME' in this job's log) is incomplete: drop it, or restore again (an in-place restore drops it itself); a live database is replaced only by an atomic rename after a complete load and row-count check, so it is untouched unless this job's log shows the phase 'swapping', in which case it may refuse connections until `ALTER DATABASE name WITH ALLOW_CONNECTIONS true` ({what})"
         ));
     };
     // In place, the target is `/`: the backed-up roots are what was written.

@@ -71,9 +71,6 @@ pub struct Engine {
     /// through it takes over that row instead of creating one (see
     /// [`queue`]), so a queued job runs through the same path as a direct one.
     pub claimed_job: std::cell::Cell<Option<i64>>,
-    /// Accept manifests without a MAC although a key file exists (the
-    /// operator's explicit `--allow-unauthenticated`).
-    pub accept_unauthenticated: bool,
 }
 
 impl Engine {
@@ -94,7 +91,6 @@ impl Engine {
             host,
             parent_job: None,
             claimed_job: std::cell::Cell::new(None),
-            accept_unauthenticated: false,
         };
         if catalog_was_missing {
             engine.adopt_repository()?;
@@ -132,7 +128,7 @@ impl Engine {
         if path.exists() {
             let mut ring = KeyRing::load(path)?;
             warn_key_file(&ring);
-            ring.accept_unauthenticated = self.accept_unauthenticated;
+            ring.accept_unauthenticated = self.config.encryption.accept_unauthenticated;
             return Ok(Some(ring));
         }
         match self.config.encryption.encrypt {
@@ -152,7 +148,7 @@ impl Engine {
             }))
         })?;
         warn_key_file(&ring);
-        ring.accept_unauthenticated = self.accept_unauthenticated;
+        ring.accept_unauthenticated = self.config.encryption.accept_unauthenticated;
         Ok(ring)
     }
 

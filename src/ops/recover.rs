@@ -258,9 +258,9 @@ pub fn execute(
     face.phase("assessing the backup directory");
     let (s, ts) = (Utc::now(), Instant::now());
     let ring = if config.encryption.key_file.exists() {
-        Some(crate::archive::keys::KeyRing::load(
-            &config.encryption.key_file,
-        )?)
+        let mut ring = crate::archive::keys::KeyRing::load(&config.encryption.key_file)?;
+        ring.accept_unauthenticated = config.encryption.accept_unauthenticated;
+        Some(ring)
     } else {
         None
     };

@@ -74,7 +74,9 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
     let artifact = match sel {
         Selector::File(p) => {
             let a = Artifact::from_file(p)?;
-            if let Some(rec) = engine.catalog.find_backup_by_file(a.payload_path())? {
+            // By id: a row by file name could be an interrupted backup of
+            // the same second that never got the name.
+            if let Some(rec) = engine.catalog.get_backup(&a.manifest.id)? {
                 check_against_row(&rec, &a)?;
             }
             a

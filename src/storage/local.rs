@@ -145,6 +145,9 @@ impl Repository {
     ) -> Result<PathBuf> {
         let dir = self.type_dir(t);
         let (stem, ext) = split_name(name);
+        // Held from "is the name free" to "linked": a dead job's cleanup
+        // (which holds it too) never sees a name claimed but not yet ours.
+        let _lock = lock_names(&dir)?;
         for n in 1..1000 {
             let candidate = if n == 1 {
                 name.to_string()
@@ -365,6 +368,22 @@ impl Repository {
 /// of thousands of tables is a few MiB; anything near this is damaged or
 /// planted, and must not be read into memory whole.
 const MAX_MANIFEST: u64 = 64 << 20;
+
+/// Hold the publishing lock of a type directory (`.publish.lock`, flock):
+/// publishing a name and deciding that a published name is nobody's
+/// happen one at a time across processes. Released when dropped.
+pub fn lock_names(dir: &Path) -> Result<File> {
+    let path = dir.join(".publish.lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open", &path, e))?;
+    f.lock().map_err(|e| Error::io("cannot lock", &path, e))?;
+    Ok(f)
+}
 
 /// Read and parse one manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {

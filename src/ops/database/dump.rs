@@ -300,6 +300,7 @@ fn dump_one(
         properties: Some(properties),
     };
     let staged = backup::Staged {
+        id: &id,
         backup_type: t,
         payload_tmp: &payload_tmp,
         payload_name: &payload_name,
@@ -339,7 +340,6 @@ fn dump_one(
         })
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&payload_tmp);
-            let _ = engine.catalog.set_backup_status(&id, BackupStatus::Failed);
         })?;
     Ok(backup::BackupReport {
         id,
