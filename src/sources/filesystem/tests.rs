@@ -606,7 +606,14 @@ fn symlinks_restore_verbatim_and_are_never_written_through() {
                 &dest,
             );
             assert_eq!(err.kind, ErrorKind::Refused, "{}", err.message);
-            assert!(err.message.contains("x is a symlink"), "{}", err.message);
+            // Refused by the walk-order check (an entry beneath a file or
+            // symlink of this archive), before `place` would refuse it too.
+            assert!(
+                err.message.contains("x is a symlink")
+                    || err.message.contains("x is a file or symlink"),
+                "{}",
+                err.message
+            );
             assert!(nothing_outside(), "wrote through x -> {}", show(to));
         }
     }
