@@ -428,6 +428,16 @@ impl Catalog {
     }
 }
 
+/// Drop `path` from job `id`'s partial outputs; the number of rows touched.
+pub(super) fn untrack_output(conn: &rusqlite::Connection, id: i64, path: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE jobs SET partial_outputs = \
+         (SELECT json_group_array(value) FROM json_each(jobs.partial_outputs) WHERE value != ?2) \
+         WHERE id = ?1",
+        params![id, path],
+    )?)
+}
+
 #[cfg(test)]
 mod queue_tests {
     use std::collections::BTreeMap;
@@ -533,14 +543,4 @@ mod queue_tests {
             assert!((1000..1006).contains(&j.pid), "{j:?}");
         }
     }
-}
-
-/// Drop `path` from job `id`'s partial outputs; the number of rows touched.
-pub(super) fn untrack_output(conn: &rusqlite::Connection, id: i64, path: &str) -> Result<usize> {
-    Ok(conn.execute(
-        "UPDATE jobs SET partial_outputs = \
-         (SELECT json_group_array(value) FROM json_each(jobs.partial_outputs) WHERE value != ?2) \
-         WHERE id = ?1",
-        params![id, path],
-    )?)
 }
