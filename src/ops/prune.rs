@@ -133,8 +133,27 @@ fn plan_type(
     // Only backups that can be relied on count toward the keep rules: a
     // failed verification, or a safety copy (which holds only what one
     // restore replaced), never makes an older good backup expendable.
+    // An incremental is only as good as its chain: one whose full failed
+    // verification (or is gone) restores nothing.
+    let by_id: HashMap<&str, &BackupRecord> = list.iter().map(|b| (b.id.as_str(), *b)).collect();
+    let chain_good = |b: &BackupRecord| {
+        let mut cur = b;
+        for _ in 0..10_000 {
+            if !cur.is_good() {
+                return false;
+            }
+            match cur.parent_id.as_deref() {
+                None => return true,
+                Some(pid) => match by_id.get(pid) {
+                    Some(parent) => cur = parent,
+                    None => return false,
+                },
+            }
+        }
+        false
+    };
     let good: Vec<usize> = (0..list.len())
-        .filter(|&i| list[i].is_good() && !list[i].is_safety_copy())
+        .filter(|&i| chain_good(list[i]) && !list[i].is_safety_copy())
         .collect();
 
     for (rank, &i) in good.iter().enumerate() {
@@ -174,8 +193,10 @@ fn plan_type(
                     "{} within keep_days = {} (does not count toward the keep rules)",
                     if b.is_safety_copy() {
                         "safety copy"
-                    } else {
+                    } else if b.verification_failed() {
                         "backup that failed its last verification"
+                    } else {
+                        "incremental whose chain is not whole and verified"
                     },
                     p.keep_days
                 ));

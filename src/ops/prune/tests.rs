@@ -203,3 +203,30 @@ fn failed_records_go_with_the_window_and_running_ones_stay() {
     let p = plan(&c, &list, now(), utc_tz(), false);
     assert_eq!(deleted(&p), ["failed-old"]);
 }
+
+/// Newer backups that failed verification, and incrementals standing on a
+/// full that failed it, do not use up `min_keep`: the older whole, verified
+/// chain is what stays.
+#[test]
+fn only_whole_verified_chains_count_toward_min_keep() {
+    let mut c = Config::default();
+    c.retention.min_keep = 2;
+    c.retention.filesystem.keep_days = Some(1);
+    let mut bad_full = b("full-new", BackupType::Filesystem, 3, None);
+    bad_full.verify_result = Some("failed: payload does not match".into());
+    let list = vec![
+        b("inc-new", BackupType::Filesystem, 2, Some("full-new")),
+        bad_full,
+        b("inc-old", BackupType::Filesystem, 5, Some("full-old")),
+        b("full-old", BackupType::Filesystem, 6, None),
+        b("full-older", BackupType::Filesystem, 9, None),
+    ];
+    let p = plan(&c, &list, now(), utc_tz(), true);
+    let k = kept(&p);
+    for id in ["inc-old", "full-old"] {
+        assert!(k.contains(&id), "{id} must stay: {:?}", p.decisions);
+    }
+    for id in ["inc-new", "full-new", "full-older"] {
+        assert!(!k.contains(&id), "{id} should go: {:?}", p.decisions);
+    }
+}
