@@ -51,6 +51,10 @@ if [ -z "$bin" ] || [ ! -x "$bin" ]; then
     echo "fuzz_soak: could not build the test binary; see $logs/build.log" >&2
     exit 2
 fi
+# A copy of its own: a build in this tree during the soak (an hour or more)
+# replaces the binary under target/, and every later batch would fail.
+cp "$bin" "$logs/lifeboat-tests"
+bin="$logs/lifeboat-tests"
 
 mapfile -t all < <("$bin" --list 'fuzz_tests::fuzz_' 2>/dev/null | sed -n 's/: test$//p')
 harnesses=()
