@@ -23,6 +23,8 @@ use crate::ops::Engine;
 /// What a deletion removed.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeleteReport {
+    /// Bytes of payload actually removed (0 when only the row went).
+    pub freed: u64,
     pub id: String,
     /// Files removed from the repository.
     pub removed: Vec<PathBuf>,
@@ -118,6 +120,14 @@ pub(crate) fn delete_inner(
 
     crate::crashpoint::hit("delete.manifest-removed");
     let mut leftovers = Vec::new();
+    if own.is_none() && rec.status.is_good() {
+        // A good row whose manifest cannot be read (or is another
+        // backup's): its files are not provably its own, so they stay.
+        leftovers.push(format!(
+            "the files of backup {id} were left in place: its manifest {} is missing, unreadable or another backup's",
+            manifest.display()
+        ));
+    }
     for p in files {
         match remove_if_present(&p) {
             Ok(true) => removed.push(p),
@@ -128,7 +138,13 @@ pub(crate) fn delete_inner(
     if let Some(dir) = manifest.parent() {
         let _ = crate::storage::local::fsync_dir(dir);
     }
+    let freed = if removed.contains(&payload) {
+        rec.stored_size
+    } else {
+        0
+    };
     Ok(DeleteReport {
+        freed,
         id: id.to_string(),
         removed,
         leftovers,

@@ -389,6 +389,7 @@ fn run_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Resul
         let reasons = d.reasons.join("; ");
         match crate::ops::delete::delete_inner(engine, &d.id, &|p| job.track_partial(p)) {
             Ok(r) => {
+                freed += r.freed;
                 for l in &r.leftovers {
                     job.log("warning", &format!("{}: {l}", d.id));
                 }
@@ -411,7 +412,6 @@ fn run_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Resul
         }
         engine.audit("prune", &d.id, "deleted", &reasons)?;
         job.log("info", &format!("deleted {} ({reasons})", d.id));
-        freed += d.stored_size;
         deleted.push(d.id.clone());
         job.advance(freed, deleted.len() as u64);
     }
