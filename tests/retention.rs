@@ -252,3 +252,20 @@ fn latest_is_never_a_safety_copy() {
     let plan = sb.json(&["restore", "--type", "filesystem", "--dry-run"]);
     assert_eq!(plan["id"], full["id"], "{plan}");
 }
+
+/// An incremental whose full failed verification is not "latest": the
+/// newest whole, verified chain is.
+#[test]
+fn latest_skips_an_incremental_whose_full_failed_verification() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let good = sb.backup("filesystem", &[]);
+    let full = sb.backup("filesystem", &["--full"]);
+    fs::write(sb.app.join("uploads/late.txt"), "late").unwrap();
+    let inc = sb.backup("filesystem", &[]);
+    assert_eq!(inc["parent_id"], full["id"], "{inc}");
+    flip_byte(&file_of(&full), 100);
+    assert!(!sb.run(&["verify", &id_of(&full)]).status.success());
+    let plan = sb.json(&["restore", "--type", "filesystem", "--dry-run"]);
+    assert_eq!(plan["id"], good["id"], "{plan}");
+}

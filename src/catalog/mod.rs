@@ -141,6 +141,29 @@ impl BackupRecord {
     }
 }
 
+/// Whether `b` and every ancestor of its incremental chain (looked up in
+/// `rows` by id) is good: an incremental standing on a full that failed
+/// verification, or is gone, restores nothing.
+pub fn chain_is_good(
+    b: &BackupRecord,
+    rows: &std::collections::HashMap<&str, &BackupRecord>,
+) -> bool {
+    let mut cur = b;
+    for _ in 0..10_000 {
+        if !cur.is_good() {
+            return false;
+        }
+        match cur.parent_id.as_deref() {
+            None => return true,
+            Some(pid) => match rows.get(pid) {
+                Some(parent) => cur = parent,
+                None => return false,
+            },
+        }
+    }
+    false
+}
+
 /// One job row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {

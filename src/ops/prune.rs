@@ -136,24 +136,8 @@ fn plan_type(
     // An incremental is only as good as its chain: one whose full failed
     // verification (or is gone) restores nothing.
     let by_id: HashMap<&str, &BackupRecord> = list.iter().map(|b| (b.id.as_str(), *b)).collect();
-    let chain_good = |b: &BackupRecord| {
-        let mut cur = b;
-        for _ in 0..10_000 {
-            if !cur.is_good() {
-                return false;
-            }
-            match cur.parent_id.as_deref() {
-                None => return true,
-                Some(pid) => match by_id.get(pid) {
-                    Some(parent) => cur = parent,
-                    None => return false,
-                },
-            }
-        }
-        false
-    };
     let good: Vec<usize> = (0..list.len())
-        .filter(|&i| chain_good(list[i]) && !list[i].is_safety_copy())
+        .filter(|&i| crate::catalog::chain_is_good(list[i], &by_id) && !list[i].is_safety_copy())
         .collect();
 
     for (rank, &i) in good.iter().enumerate() {

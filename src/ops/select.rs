@@ -104,10 +104,17 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                 _ => Utc::now(),
             };
             let records = engine.catalog.list_backups(Some(t))?;
+            let by_id: std::collections::HashMap<&str, &crate::catalog::BackupRecord> =
+                records.iter().map(|r| (r.id.as_str(), r)).collect();
             let rec = records
-                .into_iter()
-                .filter(|r| r.is_good() && !r.is_safety_copy() && r.created_at <= at)
+                .iter()
+                .filter(|r| {
+                    crate::catalog::chain_is_good(r, &by_id)
+                        && !r.is_safety_copy()
+                        && r.created_at <= at
+                })
                 .max_by_key(|r| r.created_at)
+                .cloned()
                 .ok_or_else(|| {
                     Error::not_found(format!(
                         "no good {t} backup at or before {}",
