@@ -13,6 +13,8 @@ use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
+use lifeboat::sources::database::testing::{test_server, ScratchDb};
+use lifeboat::sources::database::ConnInfo;
 use serde_json::Value;
 
 use crate::common::*;
@@ -133,6 +135,25 @@ fn sandbox() -> Sandbox {
     sb
 }
 
+/// A scratch database with a table `t` of `rows` rows.
+fn database(server: &ConnInfo, rows: u32) -> ScratchDb {
+    let db = ScratchDb::create(server);
+    db.connect()
+        .execute(&format!("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, {rows}) g;"))
+        .unwrap();
+    db
+}
+
+/// A keyed sandbox whose database source is `db`.
+fn db_sandbox(db: &ScratchDb) -> Sandbox {
+    let sb = Sandbox::with_extra_config(&format!(
+        "[sources.database]\nurl = \"{}\"\n",
+        pg_url_for(db.name())
+    ));
+    sb.generate_key();
+    sb
+}
+
 const BACKUP_POINTS: &[&str] = &[
     "backup.sealed",
     "backup.payload-published",
@@ -215,19 +236,12 @@ fn a_backup_the_catalog_cannot_record_fails_and_is_taken_back() {
 
 #[test]
 fn a_database_backup_killed_at_any_commit_step_is_lost_whole_or_kept_whole() {
-    let Some(server) = lifeboat::sources::database::testing::test_server() else {
+    let Some(server) = test_server() else {
         return;
     };
-    let db = lifeboat::sources::database::testing::ScratchDb::create(&server);
-    db.connect()
-        .execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 500) g;")
-        .unwrap();
+    let db = database(&server, 500);
     for point in BACKUP_POINTS {
-        let sb = Sandbox::with_extra_config(&format!(
-            "[sources.database]\nurl = \"{}\"\n",
-            pg_url_for(db.name())
-        ));
-        sb.generate_key();
+        let sb = db_sandbox(&db);
         let before = committed(&sb);
         killed_at(&sb, point, &["backup", "--type", "database"]);
         assert_sound(&sb, &before, point);
@@ -442,7 +456,7 @@ fn an_in_place_restore_killed_while_writing_marks_the_roots_and_keeps_the_safety
 
 #[test]
 fn a_database_restore_killed_at_any_step_never_leaves_the_app_without_its_database() {
-    let Some(server) = lifeboat::sources::database::testing::test_server() else {
+    let Some(server) = test_server() else {
         return;
     };
     for point in [
@@ -450,15 +464,8 @@ fn a_database_restore_killed_at_any_step_never_leaves_the_app_without_its_databa
         "db-restore.loaded",
         "db-restore.swapped",
     ] {
-        let db = lifeboat::sources::database::testing::ScratchDb::create(&server);
-        db.connect()
-            .execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 300) g;")
-            .unwrap();
-        let sb = Sandbox::with_extra_config(&format!(
-            "[sources.database]\nurl = \"{}\"\n",
-            pg_url_for(db.name())
-        ));
-        sb.generate_key();
+        let db = database(&server, 300);
+        let sb = db_sandbox(&db);
         let b = sb.backup("database", &[]);
         db.connect()
             .execute("INSERT INTO t VALUES (1000, 'after')")
@@ -507,18 +514,11 @@ fn a_database_restore_killed_at_any_step_never_leaves_the_app_without_its_databa
 
 #[test]
 fn a_parallel_database_restore_killed_after_decrypting_leaves_no_plaintext() {
-    let Some(server) = lifeboat::sources::database::testing::test_server() else {
+    let Some(server) = test_server() else {
         return;
     };
-    let db = lifeboat::sources::database::testing::ScratchDb::create(&server);
-    db.connect()
-        .execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'secret ' || g FROM generate_series(1, 300) g;")
-        .unwrap();
-    let sb = Sandbox::with_extra_config(&format!(
-        "[sources.database]\nurl = \"{}\"\n",
-        pg_url_for(db.name())
-    ));
-    sb.generate_key();
+    let db = database(&server, 300);
+    let sb = db_sandbox(&db);
     let b = sb.backup("database", &[]);
     let target = format!("{}_copy", db.name());
     let before = committed(&sb);

@@ -310,7 +310,15 @@ fn restore_inner(
 
     if req.in_place {
         job.phase(&format!("swapping {target} into place of {live}"));
-        let kept = format!("{live}_pre_restore_{stamp}");
+        // A restore of the same second (one that was killed after its
+        // swap, then run again) may have kept a database by this name.
+        let mut kept = format!("{live}_pre_restore_{stamp}");
+        for n in 2.. {
+            if !pg.database_exists(&kept)? {
+                break;
+            }
+            kept = format!("{live}_pre_restore_{stamp}_{n}");
+        }
         crate::crashpoint::hit("db-restore.loaded");
         swap(&pg, &live, &kept, &target)?;
         scratch.keep = true;
