@@ -139,6 +139,11 @@ fn plan_type(
     let good: Vec<usize> = (0..list.len())
         .filter(|&i| crate::catalog::chain_is_good(list[i], &by_id) && !list[i].is_safety_copy())
         .collect();
+    let counts: Vec<bool> = {
+        let mut v = vec![false; list.len()];
+        good.iter().for_each(|&i| v[i] = true);
+        v
+    };
 
     for (rank, &i) in good.iter().enumerate() {
         let b = list[i];
@@ -171,7 +176,7 @@ fn plan_type(
         (d.year(), d.month(), 0)
     });
     for (i, b) in list.iter().enumerate() {
-        if b.status.is_good() && !good.contains(&i) {
+        if b.status.is_good() && !counts[i] {
             if now - b.created_at < window {
                 keep[i].push(format!(
                     "{} within keep_days = {} (does not count toward the keep rules)",

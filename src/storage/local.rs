@@ -322,7 +322,6 @@ impl Repository {
     /// If the log cannot be opened, `make` still runs (the catalog keeps
     /// the record) and the open error is returned.
     pub fn append_audit_with(&self, make: impl FnOnce() -> Result<String>) -> Result<()> {
-        use std::os::unix::io::AsRawFd;
         let path = self.audit_log_path();
         let opened = path
             .parent()
@@ -342,9 +341,8 @@ impl Repository {
                 return Err(e);
             }
         };
-        // SAFETY: flock on a descriptor we own; released when `f` closes.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            let e = std::io::Error::last_os_error();
+        // flock, as `lock_names`; released when `f` closes.
+        if let Err(e) = f.lock() {
             make()?;
             return Err(Error::io("cannot lock audit log", &path, e));
         }

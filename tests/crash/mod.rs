@@ -45,6 +45,16 @@ fn killed_at_with(sb: &Sandbox, point: &str, args: &[&str], env: &[(&str, &str)]
     );
 }
 
+/// The error text of the `kind` job the next start marked interrupted.
+fn interrupted_error(sb: &Sandbox, kind: &str, point: &str) -> String {
+    let job = sb
+        .jobs()
+        .into_iter()
+        .find(|j| j["kind"] == kind && j["state"] == "interrupted")
+        .unwrap_or_else(|| panic!("{point}: no interrupted {kind} job"));
+    job["error"].as_str().unwrap_or_default().to_string()
+}
+
 /// Ids of the backups whose manifest is in the repository.
 fn committed(sb: &Sandbox) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
@@ -184,12 +194,7 @@ fn a_backup_killed_at_any_commit_step_is_lost_whole_or_kept_whole() {
             "{point}: {before:?} -> {after:?}"
         );
         // The dead job says what happened to its backup.
-        let job = sb
-            .jobs()
-            .into_iter()
-            .find(|j| j["kind"] == "backup" && j["state"] == "interrupted")
-            .unwrap_or_else(|| panic!("{point}: no interrupted backup job"));
-        let error = job["error"].as_str().unwrap_or_default().to_string();
+        let error = interrupted_error(&sb, "backup", point);
         if commits(point) && *point != "backup.recorded" {
             assert!(
                 error.contains("committed before the process died"),
@@ -332,12 +337,7 @@ fn a_restore_over_an_existing_directory_killed_at_any_step_keeps_its_safety_copy
                 "{point}: {text}"
             );
         }
-        let job = sb
-            .jobs()
-            .into_iter()
-            .find(|j| j["kind"] == "restore" && j["state"] == "interrupted")
-            .unwrap_or_else(|| panic!("{point}: no interrupted restore job"));
-        let error = job["error"].as_str().unwrap_or_default();
+        let error = interrupted_error(&sb, "restore", point);
         assert!(error.contains(target.to_str().unwrap()), "{point}: {error}");
 
         // The safety copy gives back the operator's edits.
@@ -395,15 +395,8 @@ fn a_restore_into_a_new_directory_killed_while_writing_is_marked() {
     );
     assert_sound(&sb, &before, "restore.writing (new directory)");
     assert!(target.join(".lifeboat-restore-incomplete").exists());
-    let job = sb
-        .jobs()
-        .into_iter()
-        .find(|j| j["kind"] == "restore" && j["state"] == "interrupted")
-        .expect("interrupted restore job");
-    assert!(
-        job["error"].as_str().unwrap().contains("incomplete"),
-        "{job}"
-    );
+    let error = interrupted_error(&sb, "restore", "restore.writing (new directory)");
+    assert!(error.contains("incomplete"), "{error}");
     sb.ok(&[
         "restore",
         "--id",
