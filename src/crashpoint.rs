@@ -78,6 +78,29 @@ fn names(var: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Wait here, once per process, when `LIFEBOAT_HOLD_AT` names `point`,
+/// until `released()` says so (or two minutes pass). A test holds a run at a
+/// known step to cancel or kill it there, instead of racing a fast machine:
+/// `restore.writing` holds a restore after its first entry until its job is
+/// cancelled (or the process is killed). Unset, it costs one cached load.
+pub fn hold(point: &str, released: impl Fn() -> bool) {
+    static HOLDS: OnceLock<Vec<String>> = OnceLock::new();
+    static HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    debug_assert!(POINTS.contains(&point), "unknown hold point {point}");
+    let holds = HOLDS.get_or_init(|| names("LIFEBOAT_HOLD_AT"));
+    if holds.is_empty()
+        || !holds.iter().any(|p| p == point)
+        || HELD.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    eprintln!("lifeboat: hold point {point} reached (LIFEBOAT_HOLD_AT): waiting");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !released() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Die here, as `kill -9` would, when `LIFEBOAT_CRASH_AT` names `point`.
 pub fn hit(point: &str) {
     debug_assert!(POINTS.contains(&point), "unknown crash point {point}");

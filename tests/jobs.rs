@@ -36,6 +36,17 @@ fn sigint(child: &std::process::Child) {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
 }
 
+fn spawn_held_restore(sb: &Sandbox, bid: &str, target: &str) -> std::process::Child {
+    sb.cmd()
+        .env("LIFEBOAT_HOLD_AT", "restore.writing")
+        .args(["restore", "--id", bid, "--target", target])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn log_messages(job: &Value) -> Vec<String> {
     job["log"]
         .as_array()
@@ -189,16 +200,13 @@ fn ctrl_c_cancels_a_running_backup() {
 // ------------------------------------------------------------ crash
 
 /// A restored file under `target` (not just the restore's own marker).
+/// The restore has written at least one entry (a file or a directory) into
+/// `target`, besides its incomplete-marker.
 fn restored_something(target: &std::path::Path) -> bool {
-    let mut n = 0;
-    walk(target, &mut |p| {
-        if p.file_name()
-            .is_some_and(|f| f != ".lifeboat-restore-incomplete")
-        {
-            n += 1
-        }
-    });
-    n > 0
+    fs::read_dir(target).is_ok_and(|rd| {
+        rd.flatten()
+            .any(|e| e.file_name() != ".lifeboat-restore-incomplete")
+    })
 }
 
 #[test]
@@ -208,7 +216,9 @@ fn kill_9_mid_restore_marks_the_job_interrupted() {
     let bid = id_of(&b);
     let target = sb.dir.path().join("restore-target");
     let t = target.to_str().unwrap().to_string();
-    let child = sb.spawn(&["restore", "--id", &bid, "--target", &t]);
+    // Held after its first entry (until cancelled or killed), so that a
+    // fast machine cannot finish the restore before the test acts.
+    let child = spawn_held_restore(&sb, &bid, &t);
     let job = sb.wait_running("restore", 60);
     wait_for(120, "restored files under the target", || {
         restored_something(&target).then_some(())
@@ -645,7 +655,9 @@ fn cancel_of_a_running_restore_reports_the_target_state() {
     let bid = id_of(&b);
     let target = sb.dir.path().join("cancelled-target");
     let t = target.to_str().unwrap().to_string();
-    let child = sb.spawn(&["restore", "--id", &bid, "--target", &t]);
+    // Held after its first entry (until cancelled or killed), so that a
+    // fast machine cannot finish the restore before the test acts.
+    let child = spawn_held_restore(&sb, &bid, &t);
     let job = sb.wait_running("restore", 60);
     wait_for(120, "restored files under the target", || {
         restored_something(&target).then_some(())

@@ -422,7 +422,7 @@ fn restore_tree(
             links_made: Some(&links_made),
             ..Default::default()
         };
-        let progress = CrashWhenWriting(job);
+        let progress = CrashWhenWriting(job, cancel);
         let outcome = extract_link_checked(link, dk.as_ref(), &dest, &progress, cancel, one_pass, opts).map_err(|e| {
             let hint = if is_disk_full(&e) {
                 format!(
@@ -503,7 +503,9 @@ pub fn restored_roots(artifact: &Artifact) -> Vec<PathBuf> {
 
 /// Progress that passes through, and is the `restore.writing` crash point:
 /// the first restored entry is where a kill leaves a half-written target.
-struct CrashWhenWriting<'a>(&'a dyn Progress);
+/// It is also the `restore.writing` hold point: held, the restore waits
+/// there until its job is cancelled.
+struct CrashWhenWriting<'a>(&'a dyn Progress, &'a AtomicBool);
 
 impl Progress for CrashWhenWriting<'_> {
     fn phase(&self, name: &str) {
@@ -515,6 +517,9 @@ impl Progress for CrashWhenWriting<'_> {
     fn advance(&self, bytes_done: u64, items_done: u64) {
         if items_done > 0 {
             crate::crashpoint::hit("restore.writing");
+            crate::crashpoint::hold("restore.writing", || {
+                self.1.load(std::sync::atomic::Ordering::Relaxed)
+            });
         }
         self.0.advance(bytes_done, items_done)
     }
