@@ -1,6 +1,7 @@
 //! Backups and restores round-trip through the real binary, byte for byte.
 
 mod common;
+mod fidelity;
 
 use std::ffi::OsStr;
 use std::fs;
