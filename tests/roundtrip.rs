@@ -744,3 +744,49 @@ fn a_slice_of_usr_bin_round_trips() {
     assert_eq!(checksum_tree(&back), checksum_tree(&bin));
     sb.ok(&["verify", &id, "--deep"]);
 }
+
+/// An incremental stores what changed and nothing else: not every
+/// directory and symlink of the tree again (issue 13, item 11). The chain
+/// still restores every directory's mode and mtime, including one whose
+/// mode alone changed and ones this incremental did not store.
+#[test]
+fn an_incremental_stores_only_changed_directories_and_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let tree = sb.app.join("uploads/many");
+    for d in 0..40 {
+        let dir = tree.join(format!("d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("f"), format!("file {d}")).unwrap();
+        std::os::unix::fs::symlink(format!("/abs/target/{d}"), dir.join("link")).unwrap();
+    }
+    let full = sb.backup("filesystem", &["--full"]);
+    let all = full["files"]["stored"].as_u64().unwrap();
+    assert!(all > 120, "{full}");
+    for d in [3, 17, 29] {
+        fs::write(
+            tree.join(format!("d{d:02}/f")),
+            format!("changed content {d}"),
+        )
+        .unwrap();
+    }
+    fs::set_permissions(tree.join("d05"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::remove_file(tree.join("d08/link")).unwrap();
+    std::os::unix::fs::symlink("/abs/elsewhere", tree.join("d08/link")).unwrap();
+    let inc = sb.backup("filesystem", &[]);
+    assert_eq!(inc["kind"], "incremental", "{inc}");
+    // 3 files, d05 (mode), d08 and its new link (the directory's mtime
+    // moved with the replacement).
+    assert_eq!(inc["files"]["stored"], 6, "{inc}");
+    let target = sb.dir.path().join("restored");
+    sb.ok(&[
+        "restore",
+        "--id",
+        &id_of(&inc),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_same_listing(&Sandbox::under(&target, &tree), &tree);
+    assert_eq!(restored(&target, &sb.app), snapshot(&sb.app));
+    sb.ok(&["verify", &id_of(&inc), "--deep"]);
+}

@@ -353,10 +353,13 @@ impl EntryOrder {
 }
 
 /// Next stored index entry, collecting deletions and skipping unchanged
-/// entries on the way.
+/// entries on the way. Unchanged directories go to `dirs` (when given):
+/// an earlier link of the chain made them, and their metadata is set from
+/// this, the final index.
 fn next_stored(
     index: &mut dyn Iterator<Item = Result<IndexEntry>>,
     deleted: &mut Vec<Vec<u8>>,
+    mut dirs: Option<&mut Vec<IndexEntry>>,
 ) -> Result<Option<IndexEntry>> {
     for e in index {
         let e = e?;
@@ -364,6 +367,11 @@ fn next_stored(
             deleted.push(e.path);
         } else if e.stored {
             return Ok(Some(e));
+        } else if e.kind == EntryKind::Dir {
+            check_name(&e.path)?;
+            if let Some(d) = dirs.as_deref_mut() {
+                d.push(e);
+            }
         }
     }
     Ok(None)
@@ -482,7 +490,7 @@ pub fn extract_with<R: Read>(
         if mode & 0o6000 != 0 {
             return Err(refuse(&path, "setuid/setgid bit set"));
         }
-        let idx = match next_stored(index, &mut deleted)? {
+        let idx = match next_stored(index, &mut deleted, opts.dir_metadata.then_some(&mut dirs))? {
             Some(i) if i.path == path => i,
             _ => {
                 return Err(Error::integrity(format!(
@@ -554,7 +562,8 @@ pub fn extract_with<R: Read>(
         ctx.items += 1;
         (ctx.progress)(ctx.out.bytes, ctx.items);
     }
-    if let Some(missing) = next_stored(index, &mut deleted)? {
+    if let Some(missing) = next_stored(index, &mut deleted, opts.dir_metadata.then_some(&mut dirs))?
+    {
         return Err(Error::integrity(format!(
             "the archive ends before {} (listed in its file index)",
             show(&missing.path)

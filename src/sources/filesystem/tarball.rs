@@ -465,9 +465,16 @@ pub fn backup_tree_with<T: Write, I: Write>(
                 } else {
                     stats.dirs += 1;
                 }
-                append_entry(&mut builder, &e, e.mode & 0o1777, io::empty())
-                    .map_err(|err| tar_err(&item.abs, err))?;
-                stats.stored += 1;
+                if prev.as_ref().is_some_and(|p| unchanged_node(p, &e)) {
+                    // The parent's copy stands: a chain restore made it,
+                    // and takes its metadata from this index.
+                    e.stored = false;
+                    stats.unchanged += 1;
+                } else {
+                    append_entry(&mut builder, &e, e.mode & 0o1777, io::empty())
+                        .map_err(|err| tar_err(&item.abs, err))?;
+                    stats.stored += 1;
+                }
                 Some(e)
             }
             EntryKind::Deleted => None,
@@ -510,6 +517,20 @@ fn unchanged(prev: &IndexEntry, now: &IndexEntry) -> bool {
         && prev.ctime_ns == now.ctime_ns
         && prev.ino == now.ino
         && prev.mode == now.mode
+}
+
+/// A directory or symlink the parent backup already holds as it is now:
+/// same inode, kind, owner, mode, times (ctime moves with any metadata
+/// change, xattrs included) and link target.
+fn unchanged_node(prev: &IndexEntry, now: &IndexEntry) -> bool {
+    prev.kind == now.kind
+        && prev.ino == now.ino
+        && prev.mode == now.mode
+        && prev.uid == now.uid
+        && prev.gid == now.gid
+        && prev.mtime_ns == now.mtime_ns
+        && prev.ctime_ns == now.ctime_ns
+        && prev.link_target == now.link_target
 }
 
 /// Store (or, when unchanged, just index) one regular file. None when it
