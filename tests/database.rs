@@ -2304,3 +2304,234 @@ fn restore_refuses_a_locale_the_server_lacks() {
     assert!(text.contains("xx_XX.LATIN9"), "{text}");
     assert!(!db_exists(&admin, &target));
 }
+
+// ---------------------------------------------------------------- roles (pg_dumpall --globals-only)
+
+/// The text psql prints for `sql` on `info` (one value per line).
+fn psql_text(info: &ConnInfo, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(libpq_args(info))
+        .args(["-X", "-At", "-d", &info.dbname, "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "{}", text_of(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Roles dropped on drop (after the databases that need them).
+struct TestRoles {
+    admin: ConnInfo,
+    names: Vec<String>,
+}
+
+impl TestRoles {
+    fn drop_now(&self) {
+        let pg = connect(&self.admin);
+        for n in &self.names {
+            pg.execute(&format!("DROP ROLE IF EXISTS \"{n}\"")).unwrap();
+        }
+    }
+}
+
+impl Drop for TestRoles {
+    fn drop(&mut self) {
+        if let Ok(pg) = Pg::connect(&self.admin, Duration::from_secs(10)) {
+            for n in &self.names {
+                let _ = pg.execute(&format!("DROP ROLE IF EXISTS \"{n}\""));
+            }
+        }
+    }
+}
+
+/// What a role is, as one comparable line.
+fn role_line(admin: &ConnInfo, role: &str) -> String {
+    psql_text(
+        admin,
+        &format!(
+            "SELECT concat_ws(' ', r.rolcanlogin, r.rolcreatedb, r.rolconnlimit,
+                    coalesce((SELECT string_agg(pg_get_userbyid(m.roleid), ',' ORDER BY 1)
+                                FROM pg_auth_members m WHERE m.member = r.oid), '-'),
+                    coalesce((SELECT s.setconfig::text FROM pg_db_role_setting s
+                               WHERE s.setrole = r.oid AND s.setdatabase = 0), '-'),
+                    coalesce(shobj_description(r.oid, 'pg_authid'), '-'))
+               FROM pg_roles r WHERE r.rolname = '{role}'"
+        ),
+    )
+}
+
+fn password_hash(admin: &ConnInfo, role: &str) -> String {
+    psql_text(
+        admin,
+        &format!("SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = '{role}'"),
+    )
+}
+
+/// Owner and privileges of the test table, as one line.
+fn table_acl(info: &ConnInfo) -> String {
+    psql_text(
+        info,
+        "SELECT pg_get_userbyid(relowner) || ' ' || relacl::text FROM pg_class WHERE relname = 'orders'",
+    )
+}
+
+/// A database owned by one role with grants to two others, one of them a
+/// login role with a password, a membership and a role-level setting;
+/// backed up, then database and roles dropped: a restore creates the roles
+/// again with what they had, and the objects own and grant as before.
+/// The password hash is kept only sealed (keyed) or not at all (unkeyed);
+/// `--no-owner` restores while the roles are absent.
+#[test]
+fn roles_come_back_with_the_database() {
+    let Some(admin) = test_server() else { return };
+    let owner = unique_name("lb_gowner");
+    let group = unique_name("lb_ggroup");
+    let app = unique_name("lb_gapp");
+    let roles = TestRoles {
+        admin: admin.clone(),
+        names: vec![app.clone(), group.clone(), owner.clone()],
+    };
+    let password = format!("pw-{}", unique_name("secret"));
+    connect(&admin)
+        .execute(&format!(
+            "CREATE ROLE \"{owner}\" NOLOGIN CREATEDB;
+             CREATE ROLE \"{group}\" NOLOGIN;
+             CREATE ROLE \"{app}\" LOGIN PASSWORD '{password}' CONNECTION LIMIT 7 IN ROLE \"{group}\";
+             ALTER ROLE \"{app}\" SET work_mem = '3MB';
+             COMMENT ON ROLE \"{app}\" IS 'the panel''s app';"
+        ))
+        .unwrap();
+    let hash = password_hash(&admin, &app);
+    assert!(
+        hash.starts_with("SCRAM-SHA-256$") || hash.starts_with("md5"),
+        "{hash}"
+    );
+    let want_roles: Vec<String> = [&owner, &group, &app]
+        .iter()
+        .map(|r| role_line(&admin, r))
+        .collect();
+    assert!(
+        want_roles[2].contains(&format!(" 7 {group} ")),
+        "{want_roles:?}"
+    );
+
+    for keyed in [true, false] {
+        let db = create_db_with(&admin, "lbglob", &format!("OWNER \"{owner}\""));
+        db.sql(&format!(
+            "CREATE TABLE orders (id int PRIMARY KEY, total numeric);
+             INSERT INTO orders SELECT g, g * 1.5 FROM generate_series(1, 100) g;
+             ALTER TABLE orders OWNER TO \"{owner}\";
+             GRANT SELECT ON orders TO \"{group}\";
+             GRANT INSERT, UPDATE ON orders TO \"{app}\";"
+        ));
+        let want_acl = table_acl(&db.info());
+        let sb = db.sandbox("");
+        if keyed {
+            sb.generate_key();
+        }
+        let rep = sb.backup("database", &[]);
+        assert_eq!(rep["status"], "succeeded", "{rep}");
+        let m = read_json(&manifest_of(&file_of(&rep)));
+        let g = &m["database"]["globals"];
+        let names: Vec<&str> = g["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        for r in [&owner, &group, &app] {
+            assert!(names.contains(&r.as_str()), "{r} missing from {g}");
+        }
+        assert!(!names.iter().any(|n| n.starts_with("pg_")), "{g}");
+        assert_eq!(
+            g["passwords"],
+            if keyed { "encrypted" } else { "omitted" },
+            "{g}"
+        );
+        assert_eq!(g["secrets"].is_string(), keyed, "{g}");
+        // Neither the hash nor the password is anywhere in the repository.
+        let secret_part = hash.rsplit('$').next().unwrap().to_string();
+        for f in sb.repo_files() {
+            let bytes = std::fs::read(&f).unwrap();
+            for needle in [hash.as_bytes(), secret_part.as_bytes(), password.as_bytes()] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{} holds the password hash",
+                    f.display()
+                );
+            }
+        }
+
+        // Gone from the server: the database, then its roles.
+        let id = id_of(&rep);
+        connect(&admin).drop_database(&db.name).unwrap();
+        roles.drop_now();
+        let target = format!("{}_back", db.name);
+        let out = restore_new(&sb, &id, &target, &[]);
+        assert!(
+            out.contains("created role(s)") && out.contains(&app) && out.contains(&owner),
+            "{out}"
+        );
+        for (r, want) in [&owner, &group, &app].iter().zip(&want_roles) {
+            assert_eq!(&role_line(&admin, r), want, "role {r}");
+        }
+        assert_eq!(
+            password_hash(&admin, &app),
+            if keyed { hash.clone() } else { String::new() }
+        );
+        let t = admin.with_db(&target);
+        assert_eq!(table_acl(&t), want_acl);
+        assert_eq!(
+            psql_text(
+                &admin,
+                &format!(
+                    "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{target}'"
+                )
+            ),
+            owner
+        );
+        // Existing roles are left alone unless --update-roles.
+        connect(&admin)
+            .execute(&format!("ALTER ROLE \"{app}\" CONNECTION LIMIT 3"))
+            .unwrap();
+        let again = format!("{}_again", db.name);
+        let out = restore_new(&sb, &id, &again, &[]);
+        assert!(!out.contains("created role(s)"), "{out}");
+        assert!(role_line(&admin, &app).contains(" 3 "));
+        let upd = format!("{}_upd", db.name);
+        let out = restore_new(&sb, &id, &upd, &["--update-roles"]);
+        assert!(out.contains("--update-roles"), "{out}");
+        assert_eq!(role_line(&admin, &app), want_roles[2]);
+
+        // --no-owner with the roles absent: no role is created, the data is there.
+        for d in [&target, &again, &upd] {
+            connect(&admin).drop_database(d).unwrap();
+        }
+        roles.drop_now();
+        let bare = format!("{}_bare", db.name);
+        let out = restore_new(&sb, &id, &bare, &["--no-owner"]);
+        assert!(!out.contains("created role(s)"), "{out}");
+        for r in [&owner, &group, &app] {
+            assert_eq!(role_line(&admin, r), "", "{r} was created");
+        }
+        assert_eq!(
+            connect(&admin.with_db(&bare))
+                .query_one_i64("SELECT count(*) FROM orders")
+                .unwrap(),
+            100
+        );
+        connect(&admin).drop_database(&bare).unwrap();
+        // Back as they were for the next round.
+        if keyed {
+            connect(&admin)
+                .execute(&format!(
+                    "CREATE ROLE \"{owner}\" NOLOGIN CREATEDB;
+                     CREATE ROLE \"{group}\" NOLOGIN;
+                     CREATE ROLE \"{app}\" LOGIN PASSWORD '{password}' CONNECTION LIMIT 7 IN ROLE \"{group}\";
+                     ALTER ROLE \"{app}\" SET work_mem = '3MB';
+                     COMMENT ON ROLE \"{app}\" IS 'the panel''s app';"
+                ))
+                .unwrap();
+        }
+    }
+    drop(roles);
+}

@@ -171,6 +171,28 @@ pub fn verify_manifest_mac(dk: &DataKey, manifest: &Manifest) -> Result<()> {
         .map_err(|_| changed())
 }
 
+/// Encrypt a small secret kept inside a manifest (role password hashes):
+/// one encrypted stream, like a payload's, with its own random nonce
+/// prefix, base64-encoded. The manifest MAC covers the result too.
+pub fn seal_small(dk: &DataKey, plain: &[u8]) -> String {
+    let mut w = EncryptWriter::new(Vec::new(), dk, SEGMENT_SIZE).expect("valid segment size");
+    w.write_all(plain).expect("writing to a Vec cannot fail");
+    B64.encode(w.finish().expect("writing to a Vec cannot fail"))
+}
+
+/// The plaintext of [`seal_small`]; an integrity error when it was changed
+/// or sealed under another key.
+pub fn open_small(dk: &DataKey, sealed: &str) -> Result<Vec<u8>> {
+    let raw = B64
+        .decode(sealed)
+        .map_err(|_| Error::integrity("an encrypted manifest field is not base64"))?;
+    let mut r = DecryptReader::new(&raw[..], dk)?;
+    let mut out = Vec::new();
+    r.read_to_end(&mut out)
+        .map_err(|e| Error::integrity(format!("an encrypted manifest field does not open: {e}")))?;
+    Ok(out)
+}
+
 /// An integrity failure inside a `Read`/`Write`: `InvalidData` wrapping an
 /// Integrity [`Error`], so callers can recover the kind and hint.
 pub(crate) fn integrity_io(message: String) -> io::Error {

@@ -271,6 +271,11 @@ pub struct RestoreArgs {
     /// Database restores: run the restore as this (less privileged) role.
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    /// Database restores: give roles that already exist on the server the
+    /// attributes, settings and memberships the backup recorded (by default
+    /// only missing roles are created and existing ones are left alone).
+    #[arg(long, conflicts_with = "no_owner")]
+    pub update_roles: bool,
     /// Undo the last in-place database restore (swap the previous database back).
     #[arg(long, conflicts_with_all = ["id", "file", "at", "target", "dry_run"])]
     pub undo: bool,

@@ -159,6 +159,7 @@ version_file = "{app}/VERSION"
             jobs: 1,
             no_owner: false,
             role: None,
+            update_roles: false,
         },
         &quiet,
         &CANCEL,

@@ -538,6 +538,7 @@ fn run_with_engine(
                 jobs: a.jobs,
                 no_owner: a.no_owner,
                 role: a.role.clone(),
+                update_roles: a.update_roles,
             };
             let report = ops::restore::run(engine, &req, face, &CANCEL)?;
             face.done();

@@ -337,6 +337,7 @@ pub fn execute(
             jobs: 1,
             no_owner: false,
             role: None,
+            update_roles: false,
         };
         if let Destination::Sandbox { dir, stamp } = dest {
             // Into the sandbox only, and refuse rather than overwrite.

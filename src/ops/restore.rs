@@ -45,6 +45,8 @@ pub struct RestoreRequest {
     pub no_owner: bool,
     /// Database restores: run as this role.
     pub role: Option<String>,
+    /// Database restores: give existing roles the recorded attributes.
+    pub update_roles: bool,
 }
 
 /// Either kind of restore report.
@@ -100,6 +102,7 @@ pub fn run(
                 jobs: req.jobs,
                 no_owner: req.no_owner,
                 role: req.role.clone(),
+                update_roles: req.update_roles,
             };
             return crate::ops::database::restore(engine, &db_req, face, cancel)
                 .map(AnyRestoreReport::Database);
@@ -110,9 +113,9 @@ pub fn run(
             )));
         }
     }
-    if req.target_db.is_some() || req.role.is_some() || req.no_owner {
+    if req.target_db.is_some() || req.role.is_some() || req.no_owner || req.update_roles {
         return Err(Error::usage(
-            "--target-db, --role and --no-owner apply to database restores only",
+            "--target-db, --role, --no-owner and --update-roles apply to database restores only",
         ));
     }
     as_restore_job(

@@ -72,6 +72,17 @@ fn dump_one(
     let size = pg.database_size(db)?;
     let snapshot = pg.export_snapshot()?;
     let properties = pg.database_props()?;
+    // Roles are read in the same snapshot; their password hashes only when
+    // they can be kept encrypted (pg_dumpall --no-role-passwords otherwise).
+    let mut globals = pg.globals()?;
+    let mut passwords = if ring.is_some() {
+        pg.role_passwords()?
+    } else {
+        None
+    };
+    if let Some(p) = &mut passwords {
+        p.retain(|name, _| globals.roles.iter().any(|r| &r.name == name));
+    }
     let dbcfg = &engine.config.sources.database;
     let split = if parallel::usable(format, dbcfg.jobs, version.num, &pg.database_encoding()?) {
         pg.split_candidates(dbcfg.split_table_mb.saturating_mul(1 << 20))?
@@ -90,6 +101,29 @@ fn dump_one(
     let compression = engine.config.compression.algorithm;
     let level = engine.config.compression.level;
     let data_key = ring.as_ref().map(|_| DataKey::random());
+    match (&passwords, &data_key) {
+        (Some(p), Some(dk)) => {
+            globals.passwords = "encrypted".to_string();
+            globals.secrets = Some(crypto::seal_small(
+                dk,
+                &serde_json::to_vec(p).expect("serializes"),
+            ));
+        }
+        (None, Some(_)) => {
+            globals.passwords_note = Some(format!(
+                "role {} may not read pg_authid (superusers only): role passwords were not kept",
+                info.user
+            ));
+        }
+        _ => {
+            globals.passwords_note = Some(
+                "the repository has no key: role passwords were not kept (as pg_dumpall --no-role-passwords); restored roles have no password".to_string(),
+            );
+        }
+    }
+    if let Some(note) = &globals.passwords_note {
+        job.log("info", note);
+    }
     let wrapped = match (&ring, &data_key) {
         (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
         _ => None,
@@ -298,6 +332,7 @@ fn dump_one(
         tables,
         parallel: parallel_facts,
         properties: Some(properties),
+        globals: Some(globals),
     };
     let staged = backup::Staged {
         id: &id,

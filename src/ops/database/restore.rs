@@ -15,8 +15,13 @@ pub struct DbRestoreRequest {
     pub dry_run: bool,
     /// pg_restore --jobs (custom format only).
     pub jobs: u32,
+    /// Skip ownership (pg_restore --no-owner) and the creation of roles.
     pub no_owner: bool,
+    /// pg_restore --role: run the restore as this role.
     pub role: Option<String>,
+    /// Give roles that exist already the recorded attributes, settings and
+    /// memberships (by default only missing roles are created).
+    pub update_roles: bool,
 }
 
 /// What a database restore did or would do.
@@ -207,6 +212,41 @@ fn restore_inner(
                 p.role_settings.iter().map(|r| r.settings.len()).sum::<usize>()
             ));
         }
+        if let Some(g) = &facts.globals {
+            let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
+            let missing = pg.missing_roles(&names)?;
+            if req.no_owner {
+                report.notes.push(
+                    "would create no roles and restore no ownership (--no-owner)".to_string(),
+                );
+            } else if !missing.is_empty() {
+                report.notes.push(format!(
+                    "would create {} missing role(s) before loading: {}",
+                    missing.len(),
+                    missing.join(", ")
+                ));
+            }
+            if req.update_roles {
+                let existing: Vec<&str> = names
+                    .iter()
+                    .filter(|n| !missing.contains(n))
+                    .map(String::as_str)
+                    .collect();
+                if !existing.is_empty() {
+                    report.notes.push(format!(
+                        "would give existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
+                        existing.join(", ")
+                    ));
+                }
+            }
+            let spaces = pg.missing_tablespaces(&g.tablespaces)?;
+            if !spaces.is_empty() {
+                report.notes.push(format!(
+                    "tablespace(s) {} missing on this server: their objects would go to the default tablespace (--no-tablespaces)",
+                    spaces.join(", ")
+                ));
+            }
+        }
         if req.in_place {
             report.notes.push(format!(
                 "would restore into {target}, check it, then rename {live} to {live}_pre_restore_<time> and {target} to {live} (connections to {live} are terminated only for the swap)"
@@ -237,6 +277,52 @@ fn restore_inner(
             }
         }
     }
+    // pg_restore options the server in hand calls for.
+    let mut extra = Vec::new();
+    if check_tablespaces(&pg, &facts, &mut report.notes)? {
+        extra.push("--no-tablespaces".to_string());
+    }
+    if let (Some(g), true) = (&facts.globals, req.no_owner) {
+        // Without the roles, their GRANTs cannot load either.
+        let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
+        let missing = pg.missing_roles(&names)?;
+        if !missing.is_empty() {
+            extra.push("--no-privileges".to_string());
+            report.notes.push(format!(
+                "warning: role(s) {} do not exist on this server and --no-owner creates none: restored without privileges (--no-privileges)",
+                missing.join(", ")
+            ));
+        }
+    }
+    // Roles first: the dump's OWNER TO and GRANT statements name them.
+    let mut kept_roles = String::new();
+    if let (Some(g), false) = (&facts.globals, req.no_owner) {
+        job.phase("creating the backup's missing roles");
+        let passwords = role_passwords(artifact, g, dk.as_ref())?;
+        let applied = pg.apply_globals(g, &passwords, req.update_roles)?;
+        if !applied.created.is_empty() {
+            report.notes.push(format!(
+                "created role(s) {} as the backup recorded them{}",
+                applied.created.join(", "),
+                if g.passwords == "encrypted" {
+                    ""
+                } else {
+                    " (without passwords: the backup kept none)"
+                }
+            ));
+            kept_roles = format!(
+                " except the role(s) it created ({}), which were kept",
+                applied.created.join(", ")
+            );
+        }
+        if !applied.updated.is_empty() {
+            report.notes.push(format!(
+                "gave existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
+                applied.updated.join(", ")
+            ));
+        }
+        report.notes.extend(applied.notes);
+    }
     job.phase(&format!("creating database {target}"));
     create_target(&pg, &target, &facts, req.role.as_deref())?;
     let mut scratch = ScratchDb {
@@ -261,6 +347,7 @@ fn restore_inner(
         &restore_tool,
         &target_info,
         req,
+        &extra,
         job,
         cancel,
     )
@@ -268,7 +355,7 @@ fn restore_inner(
         Error::new(
             e.kind,
             format!(
-                "{}; the new database {target} was dropped, nothing else was changed",
+                "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
                 e.message
             ),
         )
@@ -280,7 +367,7 @@ fn restore_inner(
         Error::new(
             e.kind,
             format!(
-                "{}; the new database {target} was dropped, nothing else was changed",
+                "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
                 e.message
             ),
         )
@@ -300,7 +387,7 @@ fn restore_inner(
                 Error::new(
                     e.kind,
                     format!(
-                        "{}; the new database {target} was dropped, nothing else was changed",
+                        "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
                         e.message
                     ),
                 )
@@ -355,6 +442,58 @@ fn create_target(pg: &Pg, name: &str, facts: &DatabaseFacts, owner: Option<&str>
             facts.database, p.encoding, p.lc_collate, p.lc_ctype, e.message
         ))
         .hint("a database in another encoding or locale could not hold the data as it was, or would sort it differently; install that locale on the server (e.g. locale-gen, then restart PostgreSQL), or restore on a server that has it")
+    })
+}
+
+/// Tablespaces the backup's objects lived in that this server lacks: a
+/// custom-format dump is then restored with `--no-tablespaces` (its objects
+/// go to the default tablespace) and a note says so; a plain dump, whose
+/// `SET default_tablespace` cannot be left out, is refused.
+fn check_tablespaces(pg: &Pg, facts: &DatabaseFacts, notes: &mut Vec<String>) -> Result<bool> {
+    let Some(g) = &facts.globals else {
+        return Ok(false);
+    };
+    let missing = pg.missing_tablespaces(&g.tablespaces)?;
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    if facts.format == "plain" {
+        return Err(Error::refused(format!(
+            "database {} used tablespace(s) {} that {} does not have",
+            facts.database,
+            missing.join(", "),
+            pg.info().server()
+        ))
+        .hint("create them first (CREATE TABLESPACE name LOCATION '/path'), or restore on a server that has them"));
+    }
+    notes.push(format!(
+        "warning: tablespace(s) {} do not exist on this server: restored with --no-tablespaces, so their objects are in the database's default tablespace",
+        missing.join(", ")
+    ));
+    Ok(true)
+}
+
+/// The password hashes a backup sealed, opened with its data key.
+fn role_passwords(
+    artifact: &Artifact,
+    g: &pgsrc::Globals,
+    dk: Option<&DataKey>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let Some(sealed) = &g.secrets else {
+        return Ok(Default::default());
+    };
+    let dk = dk.ok_or_else(|| {
+        Error::integrity(format!(
+            "backup {} has sealed role passwords but no data key",
+            artifact.manifest.id
+        ))
+    })?;
+    let plain = crypto::open_small(dk, sealed)?;
+    serde_json::from_slice(&plain).map_err(|e| {
+        Error::integrity(format!(
+            "the role passwords of backup {} are not readable: {e}",
+            artifact.manifest.id
+        ))
     })
 }
 
@@ -482,6 +621,7 @@ fn run_restore(
     tool: &pgsrc::Tool,
     target: &ConnInfo,
     req: &DbRestoreRequest,
+    extra: &[String],
     job: &Job,
     cancel: &AtomicBool,
 ) -> Result<Loaded> {
@@ -495,6 +635,7 @@ fn run_restore(
         if req.no_owner {
             base.push("--no-owner".into());
         }
+        base.extend(extra.iter().cloned());
         if let Some(r) = &req.role {
             base.push(format!("--role={r}"));
         }
@@ -534,6 +675,7 @@ fn run_restore(
         if req.no_owner {
             args.push("--no-owner".into());
         }
+        args.extend(extra.iter().cloned());
         if let Some(r) = &req.role {
             args.push(format!("--role={r}"));
         }
@@ -749,10 +891,17 @@ pub fn verify_deep(
         jobs: 1,
         no_owner: false,
         role: None,
+        update_roles: false,
     };
     job.phase(&format!("restoring into scratch database {name}"));
     let t0 = Instant::now();
-    let loaded = run_restore(artifact, dk, &facts, &tool, &target, &req, job, cancel)?;
+    let mut extra = Vec::new();
+    if check_tablespaces(&pg, &facts, &mut Vec::new())? {
+        extra.push("--no-tablespaces".to_string());
+    }
+    let loaded = run_restore(
+        artifact, dk, &facts, &tool, &target, &req, &extra, job, cancel,
+    )?;
     let restore_seconds = t0.elapsed().as_secs_f64();
     job.phase("comparing row counts with the manifest");
     let (tables, rows) = check_counts(&target, &facts, &loaded)?;
