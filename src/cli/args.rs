@@ -276,6 +276,10 @@ pub struct RestoreArgs {
     /// only missing roles are created and existing ones are left alone).
     #[arg(long, conflicts_with = "no_owner")]
     pub update_roles: bool,
+    /// Database restores: compare every table's rows, the sequences, large
+    /// objects and database properties with the digests in the backup.
+    #[arg(long)]
+    pub check_content: bool,
     /// Undo the last in-place database restore (swap the previous database back).
     #[arg(long, conflicts_with_all = ["id", "file", "at", "target", "dry_run"])]
     pub undo: bool,

@@ -160,6 +160,7 @@ version_file = "{app}/VERSION"
             no_owner: false,
             role: None,
             update_roles: false,
+            check_content: false,
         },
         &quiet,
         &CANCEL,

@@ -539,6 +539,7 @@ fn run_with_engine(
                 no_owner: a.no_owner,
                 role: a.role.clone(),
                 update_roles: a.update_roles,
+                check_content: a.check_content,
             };
             let report = ops::restore::run(engine, &req, face, &CANCEL)?;
             face.done();

@@ -338,11 +338,14 @@ pub fn execute(
             no_owner: false,
             role: None,
             update_roles: false,
+            check_content: false,
         };
         if let Destination::Sandbox { dir, stamp } = dest {
             // Into the sandbox only, and refuse rather than overwrite.
             req.in_place = false;
             req.yes = false;
+            // A drill proves the contents, not just that a restore ran.
+            req.check_content = true;
             if c.backup_type == BackupType::Database {
                 let facts = crate::ops::database::facts(&Artifact::from_file(&c.file)?)?;
                 req.target_db = Some(Destination::drill_database(&facts.database, stamp));

@@ -47,6 +47,9 @@ pub struct RestoreRequest {
     pub role: Option<String>,
     /// Database restores: give existing roles the recorded attributes.
     pub update_roles: bool,
+    /// Database restores: compare the restored contents with the backup's
+    /// digests (tables, sequences, large objects, properties).
+    pub check_content: bool,
 }
 
 /// Either kind of restore report.
@@ -103,6 +106,7 @@ pub fn run(
                 no_owner: req.no_owner,
                 role: req.role.clone(),
                 update_roles: req.update_roles,
+                check_content: req.check_content,
             };
             return crate::ops::database::restore(engine, &db_req, face, cancel)
                 .map(AnyRestoreReport::Database);

@@ -70,6 +70,11 @@ pub struct DatabaseFacts {
     /// restore creates or checks first. Absent in older backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub globals: Option<pgsrc::Globals>,
+    /// Digests of the rows of every table, sequence positions and large
+    /// objects, which a deep verification (and a drill) recomputes on the
+    /// restored database. Absent in older backups: row counts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<pgsrc::ContentFacts>,
 }
 
 /// The configured server, without a database chosen yet.

@@ -22,6 +22,8 @@ pub struct DbRestoreRequest {
     /// Give roles that exist already the recorded attributes, settings and
     /// memberships (by default only missing roles are created).
     pub update_roles: bool,
+    /// Compare the restored contents with the backup's digests (drills).
+    pub check_content: bool,
 }
 
 /// What a database restore did or would do.
@@ -393,6 +395,25 @@ fn restore_inner(
                 )
             })?;
         report.notes.extend(notes);
+    }
+    if req.check_content {
+        job.phase(&format!(
+            "comparing the contents of {target} with the backup"
+        ));
+        let digested = check_content(&target_info, &facts)
+            .and_then(|n| check_props(&target_info, &facts, req.no_owner).map(|_| n))
+            .map_err(|e| {
+                Error::new(
+                    e.kind,
+                    format!(
+                        "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
+                        e.message
+                    ),
+                )
+            })?;
+        report.notes.push(format!(
+            "contents checked: the rows of {digested} table(s), the sequences, large objects and database properties match the backup"
+        ));
     }
 
     if req.in_place {
@@ -837,12 +858,81 @@ fn check_counts(target: &ConnInfo, facts: &DatabaseFacts, loaded: &Loaded) -> Re
     Ok((facts.tables.len(), rows))
 }
 
+/// Compare a restored database's contents with the digests the backup
+/// recorded (tables, sequences, large objects); the number of tables whose
+/// rows were compared by digest. Backups without digests compare nothing.
+fn check_content(target: &ConnInfo, facts: &DatabaseFacts) -> Result<usize> {
+    let Some(want) = &facts.content else {
+        return Ok(0);
+    };
+    if want.digest != pgsrc::ROW_DIGEST {
+        return Err(Error::integrity(format!(
+            "the backup's content digests are of an unknown kind {}",
+            want.digest
+        ))
+        .hint("verify it with the lifeboat version that made it"));
+    }
+    let pg = Pg::connect(target, CONNECT_TIMEOUT)?;
+    let version = pg.server_version()?;
+    pg.execute(&parallel::common_session(version.num))?;
+    let got = pgsrc::ContentFacts {
+        digest: want.digest.clone(),
+        tables: pg.table_digests(&[])?,
+        sequences: pg.sequence_states()?,
+        large_objects: pg.large_objects()?,
+    };
+    let problems = pgsrc::compare_content(want, &got);
+    if !problems.is_empty() {
+        return Err(Error::integrity(format!(
+            "the restored database {} does not match the backup: {}",
+            target.dbname,
+            problems.join("; ")
+        )));
+    }
+    Ok(want.tables.len())
+}
+
+/// Compare the restored database's own properties with the backup's, by
+/// field name (e.g. `comment`, `settings`, `acl`).
+/// `--no-owner` leaves the owner out of the comparison.
+fn check_props(target: &ConnInfo, facts: &DatabaseFacts, skip_owner: bool) -> Result<()> {
+    let Some(want) = &facts.properties else {
+        return Ok(());
+    };
+    let got = Pg::connect(target, CONNECT_TIMEOUT)?.database_props()?;
+    let (w, g) = (
+        serde_json::to_value(want).expect("serializes"),
+        serde_json::to_value(&got).expect("serializes"),
+    );
+    let mut problems = Vec::new();
+    if let (Some(w), Some(g)) = (w.as_object(), g.as_object()) {
+        for (k, wv) in w {
+            let gv = g.get(k).unwrap_or(&serde_json::Value::Null);
+            if gv != wv && !(skip_owner && k == "owner") {
+                problems.push(format!(
+                    "database property {k} is {gv}, the backup recorded {wv}"
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::integrity(format!(
+            "the restored database {} does not match the backup: {}",
+            target.dbname,
+            problems.join("; ")
+        )));
+    }
+    Ok(())
+}
+
 /// Result of a deep verification of a database backup.
 #[derive(Debug, Clone, Serialize)]
 pub struct DbVerify {
     pub scratch_database: String,
     pub tables: usize,
     pub rows: u64,
+    /// Tables whose rows were compared by digest (0 for older backups).
+    pub tables_digested: usize,
     /// Wall time of the restore: the measured RTO for this database.
     pub restore_seconds: f64,
 }
@@ -892,6 +982,7 @@ pub fn verify_deep(
         no_owner: false,
         role: None,
         update_roles: false,
+        check_content: false,
     };
     job.phase(&format!("restoring into scratch database {name}"));
     let t0 = Instant::now();
@@ -905,10 +996,18 @@ pub fn verify_deep(
     let restore_seconds = t0.elapsed().as_secs_f64();
     job.phase("comparing row counts with the manifest");
     let (tables, rows) = check_counts(&target, &facts, &loaded)?;
+    job.phase("comparing contents with the manifest's digests");
+    let tables_digested = check_content(&target, &facts)?;
+    if let Some(props) = &facts.properties {
+        job.phase("comparing the database's properties with the manifest");
+        pg.apply_database_props(&name, props, false)?;
+        check_props(&target, &facts, false)?;
+    }
     Ok(DbVerify {
         scratch_database: name,
         tables,
         rows,
+        tables_digested,
         restore_seconds,
     })
 }
