@@ -2535,3 +2535,105 @@ fn roles_come_back_with_the_database() {
     }
     drop(roles);
 }
+
+// ---------------------------------------------------------------- content digests (verify --deep)
+
+/// `verify --deep` compares what the scratch restore holds with digests
+/// taken in the dump's snapshot: every table's rows (one read in ranges by
+/// the parallel dump, one with reg* columns), sequences, large objects and
+/// the database's properties; a difference fails, naming what differs.
+#[test]
+fn verify_deep_compares_contents_and_names_what_differs() {
+    let Some(admin) = test_server() else { return };
+    let (db, _) = rich_db(&admin);
+    let app = nologin_role(&admin, "lb_vapp");
+    db.sql(&format!(
+        "CREATE TABLE app.regs (id int PRIMARY KEY, c regclass, t regtype, p regprocedure, at timestamptz, f float8);
+         INSERT INTO app.regs VALUES
+           (1, 'app.orders', 'app.customers', 'lo_get(oid)', now(), 0.1),
+           (2, 'pgbench_accounts', 'int4', 'md5(text)', '2020-01-01 12:00+05', 1e-300);
+         ALTER ROLE \"{app}\" IN DATABASE \"{db}\" SET work_mem = '5MB';",
+        app = app.name,
+        db = db.name
+    ));
+    // No key: the manifest can be edited to stand for a restore that differs.
+    let sb = db.sandbox("jobs = 2\nsplit_table_mb = 1\n");
+    let rep = sb.backup("database", &[]);
+    let id = id_of(&rep);
+    let mpath = manifest_of(&file_of(&rep));
+    let original = read_json(&mpath);
+    let facts = &original["database"];
+    assert!(
+        facts["parallel"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "pgbench_accounts"),
+        "{facts}"
+    );
+    let content = &facts["content"];
+    let table = |name: &str| {
+        content["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no digest for {name}: {content}"))
+    };
+    assert_eq!(content["tables"][table("pgbench_accounts")]["rows"], 100000);
+    assert_eq!(content["tables"][table("regs")]["rows"], 2);
+    let seq = content["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["name"] == "invoice_no")
+        .unwrap();
+    assert_eq!(content["sequences"][seq]["last_value"], 4242, "{content}");
+    assert_eq!(content["large_objects"]["count"], 1, "{content}");
+    assert!(content["large_objects"]["digest"].is_string(), "{content}");
+
+    let text = sb.ok(&["verify", "--deep", &id]);
+    assert!(text.contains("contents: the rows of"), "{text}");
+
+    let tampered: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        (
+            "table public.pgbench_accounts",
+            Box::new(|m| {
+                m["database"]["content"]["tables"][table("pgbench_accounts")]["digest"] =
+                    "0".repeat(32).into()
+            }),
+        ),
+        (
+            "table app.regs",
+            Box::new(|m| {
+                m["database"]["content"]["tables"][table("regs")]["digest"] = "1".repeat(32).into()
+            }),
+        ),
+        (
+            "sequence app.invoice_no",
+            Box::new(|m| m["database"]["content"]["sequences"][seq]["last_value"] = 5242.into()),
+        ),
+        (
+            "large objects: 1 restored, the backup had 2",
+            Box::new(|m| m["database"]["content"]["large_objects"]["count"] = 2.into()),
+        ),
+    ];
+    for (names, tamper) in &tampered {
+        let mut m = original.clone();
+        tamper(&mut m);
+        write_json(&mpath, &m);
+        let text = sb.fails_all(&["verify", "--deep", &id], 4);
+        assert!(text.contains(names), "{names}: {text}");
+        assert!(!text.contains("rows match the manifest"), "{text}");
+    }
+    write_json(&mpath, &original);
+    sb.ok(&["verify", "--deep", &id]);
+
+    // A property the restore can no longer give the database.
+    connect(&admin)
+        .execute(&format!("DROP ROLE \"{}\"", app.name))
+        .unwrap();
+    let text = sb.fails_all(&["verify", "--deep", &id], 4);
+    assert!(text.contains("database property role_settings"), "{text}");
+    drop(db);
+}
