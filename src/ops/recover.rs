@@ -375,10 +375,15 @@ pub fn execute(
                 )
             }
             AnyRestoreReport::Database(d) => format!(
-                "database {} restored, {} tables and {} rows match{}",
+                "database {} restored, {} tables and {} rows match{}{}",
                 d.target_database,
                 d.tables_checked,
                 d.rows_checked,
+                d.contents_checked
+                    .map(|n| format!(
+                        ", the contents of {n} tables, the sequences, large objects and database properties match the backup's digests"
+                    ))
+                    .unwrap_or_default(),
                 d.kept_as
                     .map(|k| format!(", previous kept as {k}"))
                     .unwrap_or_default()

@@ -40,6 +40,8 @@ pub struct DbRestoreReport {
     pub objects: Vec<String>,
     pub tables_checked: usize,
     pub rows_checked: u64,
+    /// With `check_content`: tables whose rows matched the backup's digests.
+    pub contents_checked: Option<usize>,
     pub seconds: f64,
     pub notes: Vec<String>,
 }
@@ -180,6 +182,7 @@ fn restore_inner(
         objects: Vec::new(),
         tables_checked: 0,
         rows_checked: 0,
+        contents_checked: None,
         seconds: 0.0,
         notes: Vec::new(),
     };
@@ -411,6 +414,7 @@ fn restore_inner(
                     ),
                 )
             })?;
+        report.contents_checked = Some(digested);
         report.notes.push(format!(
             "contents checked: the rows of {digested} table(s), the sequences, large objects and database properties match the backup"
         ));
