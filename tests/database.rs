@@ -2595,7 +2595,8 @@ fn verify_deep_compares_contents_and_names_what_differs() {
     let text = sb.ok(&["verify", "--deep", &id]);
     assert!(text.contains("contents: the rows of"), "{text}");
 
-    let tampered: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Tamper<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
+    let tampered: Vec<(&str, Tamper)> = vec![
         (
             "table public.pgbench_accounts",
             Box::new(|m| {
