@@ -531,6 +531,29 @@ mod tests {
 
     const SEG: u32 = 1024;
 
+    #[test]
+    fn small_secrets_open_only_with_their_key_and_unchanged() {
+        let dk = DataKey::random();
+        let plain = br#"{"app":"SCRAM-SHA-256$4096:salt$stored:server"}"#;
+        let sealed = seal_small(&dk, plain);
+        assert!(!sealed.contains("SCRAM"));
+        // Each sealing has its own nonce prefix: equal secrets do not show.
+        assert_ne!(sealed, seal_small(&dk, plain));
+        assert_eq!(open_small(&dk, &sealed).unwrap(), plain);
+        let other = DataKey::random();
+        assert_eq!(
+            open_small(&other, &sealed).unwrap_err().kind,
+            ErrorKind::Integrity
+        );
+        let mut raw = B64.decode(&sealed).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert_eq!(
+            open_small(&dk, &B64.encode(raw)).unwrap_err().kind,
+            ErrorKind::Integrity
+        );
+    }
+
     fn seal(dk: &DataKey, data: &[u8], seg: u32) -> Vec<u8> {
         let mut w = EncryptWriter::new(Vec::new(), dk, seg).unwrap();
         // Uneven writes exercise the buffering.

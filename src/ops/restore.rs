@@ -117,9 +117,14 @@ pub fn run(
             )));
         }
     }
-    if req.target_db.is_some() || req.role.is_some() || req.no_owner || req.update_roles {
+    if req.target_db.is_some()
+        || req.role.is_some()
+        || req.no_owner
+        || req.update_roles
+        || req.check_content
+    {
         return Err(Error::usage(
-            "--target-db, --role, --no-owner and --update-roles apply to database restores only",
+            "--target-db, --role, --no-owner, --update-roles and --check-content apply to database restores only",
         ));
     }
     as_restore_job(
