@@ -2638,3 +2638,47 @@ fn verify_deep_compares_contents_and_names_what_differs() {
     assert!(text.contains("database property role_settings"), "{text}");
     drop(db);
 }
+
+/// A tablespace the backup's objects used that the target server lacks:
+/// a custom-format restore goes on with --no-tablespaces and says so; a
+/// plain dump (whose SET default_tablespace cannot be left out) is refused
+/// naming it. The manifest is edited (unkeyed) to stand for such a server.
+#[test]
+fn missing_tablespace_is_named() {
+    let Some(admin) = test_server() else { return };
+    let db = small_db(&admin);
+    for format in ["custom", "plain"] {
+        let sb = db.sandbox(&format!("format = \"{format}\"\n"));
+        let rep = sb.backup("database", &[]);
+        let mpath = manifest_of(&file_of(&rep));
+        let mut m = read_json(&mpath);
+        assert_eq!(
+            m["database"]["globals"]["tablespaces"],
+            serde_json::json!([])
+        );
+        m["database"]["globals"]["tablespaces"] = serde_json::json!(["lb_no_such_space"]);
+        write_json(&mpath, &m);
+        let target = format!("{}_{format}_ts", db.name);
+        let args = [
+            "restore",
+            "--type",
+            "database",
+            "--id",
+            &id_of(&rep),
+            "--target-db",
+            &target,
+        ];
+        if format == "custom" {
+            let out = sb.ok(&args);
+            assert!(
+                out.contains("lb_no_such_space") && out.contains("--no-tablespaces"),
+                "{out}"
+            );
+            assert!(db_exists(&admin, &target));
+        } else {
+            let text = sb.fails_all(&args, 1);
+            assert!(text.contains("tablespace(s) lb_no_such_space"), "{text}");
+            assert!(!db_exists(&admin, &target));
+        }
+    }
+}
