@@ -173,6 +173,14 @@ fn drill_recovers_into_a_sandbox_and_leaves_production_alone() {
             .contains("250 rows match"),
         "{db_phase}"
     );
+    // And compared their contents, not only their number.
+    assert!(
+        db_phase["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("the sequences, large objects and database properties match"),
+        "{db_phase}"
+    );
     let verify = timeline.iter().find(|p| p["name"] == "verify").unwrap();
     let verified = verify["outcome"].as_str().unwrap();
     assert!(

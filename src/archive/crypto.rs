@@ -171,6 +171,28 @@ pub fn verify_manifest_mac(dk: &DataKey, manifest: &Manifest) -> Result<()> {
         .map_err(|_| changed())
 }
 
+/// Encrypt a small secret kept inside a manifest (role password hashes):
+/// one encrypted stream, like a payload's, with its own random nonce
+/// prefix, base64-encoded. The manifest MAC covers the result too.
+pub fn seal_small(dk: &DataKey, plain: &[u8]) -> String {
+    let mut w = EncryptWriter::new(Vec::new(), dk, SEGMENT_SIZE).expect("valid segment size");
+    w.write_all(plain).expect("writing to a Vec cannot fail");
+    B64.encode(w.finish().expect("writing to a Vec cannot fail"))
+}
+
+/// The plaintext of [`seal_small`]; an integrity error when it was changed
+/// or sealed under another key.
+pub fn open_small(dk: &DataKey, sealed: &str) -> Result<Vec<u8>> {
+    let raw = B64
+        .decode(sealed)
+        .map_err(|_| Error::integrity("an encrypted manifest field is not base64"))?;
+    let mut r = DecryptReader::new(&raw[..], dk)?;
+    let mut out = Vec::new();
+    r.read_to_end(&mut out)
+        .map_err(|e| Error::integrity(format!("an encrypted manifest field does not open: {e}")))?;
+    Ok(out)
+}
+
 /// An integrity failure inside a `Read`/`Write`: `InvalidData` wrapping an
 /// Integrity [`Error`], so callers can recover the kind and hint.
 pub(crate) fn integrity_io(message: String) -> io::Error {
@@ -508,6 +530,29 @@ mod tests {
     use crate::error::ErrorKind;
 
     const SEG: u32 = 1024;
+
+    #[test]
+    fn small_secrets_open_only_with_their_key_and_unchanged() {
+        let dk = DataKey::random();
+        let plain = br#"{"app":"SCRAM-SHA-256$4096:salt$stored:server"}"#;
+        let sealed = seal_small(&dk, plain);
+        assert!(!sealed.contains("SCRAM"));
+        // Each sealing has its own nonce prefix: equal secrets do not show.
+        assert_ne!(sealed, seal_small(&dk, plain));
+        assert_eq!(open_small(&dk, &sealed).unwrap(), plain);
+        let other = DataKey::random();
+        assert_eq!(
+            open_small(&other, &sealed).unwrap_err().kind,
+            ErrorKind::Integrity
+        );
+        let mut raw = B64.decode(&sealed).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert_eq!(
+            open_small(&dk, &B64.encode(raw)).unwrap_err().kind,
+            ErrorKind::Integrity
+        );
+    }
 
     fn seal(dk: &DataKey, data: &[u8], seg: u32) -> Vec<u8> {
         let mut w = EncryptWriter::new(Vec::new(), dk, seg).unwrap();

@@ -271,6 +271,15 @@ pub struct RestoreArgs {
     /// Database restores: run the restore as this (less privileged) role.
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    /// Database restores: give roles that already exist on the server the
+    /// attributes, settings and memberships the backup recorded (by default
+    /// only missing roles are created and existing ones are left alone).
+    #[arg(long, conflicts_with = "no_owner")]
+    pub update_roles: bool,
+    /// Database restores: compare every table's rows, the sequences, large
+    /// objects and database properties with the digests in the backup.
+    #[arg(long)]
+    pub check_content: bool,
     /// Undo the last in-place database restore (swap the previous database back).
     #[arg(long, conflicts_with_all = ["id", "file", "at", "target", "dry_run"])]
     pub undo: bool,

@@ -159,6 +159,8 @@ version_file = "{app}/VERSION"
             jobs: 1,
             no_owner: false,
             role: None,
+            update_roles: false,
+            check_content: false,
         },
         &quiet,
         &CANCEL,

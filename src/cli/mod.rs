@@ -538,6 +538,8 @@ fn run_with_engine(
                 jobs: a.jobs,
                 no_owner: a.no_owner,
                 role: a.role.clone(),
+                update_roles: a.update_roles,
+                check_content: a.check_content,
             };
             let report = ops::restore::run(engine, &req, face, &CANCEL)?;
             face.done();

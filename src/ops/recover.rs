@@ -337,11 +337,15 @@ pub fn execute(
             jobs: 1,
             no_owner: false,
             role: None,
+            update_roles: false,
+            check_content: false,
         };
         if let Destination::Sandbox { dir, stamp } = dest {
             // Into the sandbox only, and refuse rather than overwrite.
             req.in_place = false;
             req.yes = false;
+            // A drill proves the contents, not just that a restore ran.
+            req.check_content = true;
             if c.backup_type == BackupType::Database {
                 let facts = crate::ops::database::facts(&Artifact::from_file(&c.file)?)?;
                 req.target_db = Some(Destination::drill_database(&facts.database, stamp));
@@ -371,10 +375,15 @@ pub fn execute(
                 )
             }
             AnyRestoreReport::Database(d) => format!(
-                "database {} restored, {} tables and {} rows match{}",
+                "database {} restored, {} tables and {} rows match{}{}",
                 d.target_database,
                 d.tables_checked,
                 d.rows_checked,
+                d.contents_checked
+                    .map(|n| format!(
+                        ", the contents of {n} tables, the sequences, large objects and database properties match the backup's digests"
+                    ))
+                    .unwrap_or_default(),
                 d.kept_as
                     .map(|k| format!(", previous kept as {k}"))
                     .unwrap_or_default()

@@ -45,6 +45,11 @@ pub struct RestoreRequest {
     pub no_owner: bool,
     /// Database restores: run as this role.
     pub role: Option<String>,
+    /// Database restores: give existing roles the recorded attributes.
+    pub update_roles: bool,
+    /// Database restores: compare the restored contents with the backup's
+    /// digests (tables, sequences, large objects, properties).
+    pub check_content: bool,
 }
 
 /// Either kind of restore report.
@@ -100,6 +105,8 @@ pub fn run(
                 jobs: req.jobs,
                 no_owner: req.no_owner,
                 role: req.role.clone(),
+                update_roles: req.update_roles,
+                check_content: req.check_content,
             };
             return crate::ops::database::restore(engine, &db_req, face, cancel)
                 .map(AnyRestoreReport::Database);
@@ -110,9 +117,14 @@ pub fn run(
             )));
         }
     }
-    if req.target_db.is_some() || req.role.is_some() || req.no_owner {
+    if req.target_db.is_some()
+        || req.role.is_some()
+        || req.no_owner
+        || req.update_roles
+        || req.check_content
+    {
         return Err(Error::usage(
-            "--target-db, --role and --no-owner apply to database restores only",
+            "--target-db, --role, --no-owner, --update-roles and --check-content apply to database restores only",
         ));
     }
     as_restore_job(

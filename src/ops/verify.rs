@@ -366,6 +366,12 @@ fn verify_artifact(
                     "scratch restore into {}: {} tables, {} rows match the manifest; the restore took {:.1}s (measured RTO for this database)",
                     v.scratch_database, v.tables, v.rows, v.restore_seconds
                 ));
+                if v.tables_digested > 0 {
+                    checks.push(format!(
+                        "contents: the rows of {} table(s), the sequences, large objects and database properties match the backup's digests",
+                        v.tables_digested
+                    ));
+                }
                 rto = Some(v.restore_seconds);
             }
             other => {

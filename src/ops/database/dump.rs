@@ -72,6 +72,20 @@ fn dump_one(
     let size = pg.database_size(db)?;
     let snapshot = pg.export_snapshot()?;
     let properties = pg.database_props()?;
+    // Sequences are not transactional: read before pg_dump starts, so the
+    // position it dumps is this one or later (see compare_content).
+    let sequences = pg.sequence_states()?;
+    // Roles are read in the same snapshot; their password hashes only when
+    // they can be kept encrypted (pg_dumpall --no-role-passwords otherwise).
+    let mut globals = pg.globals()?;
+    let mut passwords = if ring.is_some() {
+        pg.role_passwords()?
+    } else {
+        None
+    };
+    if let Some(p) = &mut passwords {
+        p.retain(|name, _| globals.roles.iter().any(|r| &r.name == name));
+    }
     let dbcfg = &engine.config.sources.database;
     let split = if parallel::usable(format, dbcfg.jobs, version.num, &pg.database_encoding()?) {
         pg.split_candidates(dbcfg.split_table_mb.saturating_mul(1 << 20))?
@@ -85,11 +99,35 @@ fn dump_one(
     let mut parallel_facts = None;
     job.total(Some(size), None);
     let mut tables = Vec::new();
+    let mut content = None;
 
     let id = backup::new_id(t, created_at);
     let compression = engine.config.compression.algorithm;
     let level = engine.config.compression.level;
     let data_key = ring.as_ref().map(|_| DataKey::random());
+    match (&passwords, &data_key) {
+        (Some(p), Some(dk)) => {
+            globals.passwords = "encrypted".to_string();
+            globals.secrets = Some(crypto::seal_small(
+                dk,
+                &serde_json::to_vec(p).expect("serializes"),
+            ));
+        }
+        (None, Some(_)) => {
+            globals.passwords_note = Some(format!(
+                "role {} may not read pg_authid (superusers only): role passwords were not kept",
+                info.user
+            ));
+        }
+        _ => {
+            globals.passwords_note = Some(
+                "the repository has no key: role passwords were not kept (as pg_dumpall --no-role-passwords); restored roles have no password".to_string(),
+            );
+        }
+    }
+    if let Some(note) = &globals.passwords_note {
+        job.log("info", note);
+    }
     let wrapped = match (&ring, &data_key) {
         (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
         _ => None,
@@ -165,7 +203,16 @@ fn dump_one(
         let copied = AtomicBool::new(false);
         let (dump_pid, canceller) = (child.id(), pg.canceller());
         let (copy, stats) = std::thread::scope(|scope| {
-            let stats = scope.spawn(|| pg.table_stats_except(&skip));
+            // Then, in the same snapshot, the digests a deep verification
+            // recomputes: tables pg_dump reads (the range readers digest
+            // theirs) and the large objects.
+            let stats = scope.spawn(|| -> Result<_> {
+                let stats = pg.table_stats_except(&skip)?;
+                pg.execute(&parallel::common_session(version.num))?;
+                let digests = pg.table_digests(&skip)?;
+                let los = pg.large_objects()?;
+                Ok((stats, digests, los))
+            });
             // pg_dump and the row count can wait on a table lock for as
             // long as another session holds it, producing nothing: a
             // cancel would not be seen between reads. Stop both instead.
@@ -238,7 +285,14 @@ fn dump_one(
             ))
             .hint("nothing was kept; fix the cause above and run the backup again"));
         }
-        tables = stats?;
+        let (stats, digests, large_objects) = stats?;
+        tables = stats;
+        content = Some(pgsrc::ContentFacts {
+            digest: pgsrc::ROW_DIGEST.to_string(),
+            tables: digests,
+            sequences: sequences.clone(),
+            large_objects,
+        });
         let sealer = match sealer {
             DumpOut::Raw(s) => s,
             DumpOut::Framed(frames) => {
@@ -252,6 +306,18 @@ fn dump_one(
                 let pf = parallel::dump_ranges(
                     &info, &snapshot, &split, dbcfg.jobs, &mut tar, job, cancel, &mut done,
                 )?;
+                if let Some(c) = &mut content {
+                    for f in &pf.tables {
+                        c.tables.push(pgsrc::TableDigest {
+                            schema: f.schema.clone(),
+                            name: f.name.clone(),
+                            rows: f.rows,
+                            digest: f.digest.clone().unwrap_or_default(),
+                        });
+                    }
+                    c.tables
+                        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+                }
                 for t in &mut tables {
                     if let Some(f) = pf
                         .tables
@@ -298,6 +364,8 @@ fn dump_one(
         tables,
         parallel: parallel_facts,
         properties: Some(properties),
+        globals: Some(globals),
+        content,
     };
     let staged = backup::Staged {
         id: &id,

@@ -65,6 +65,16 @@ pub struct DatabaseFacts {
     /// older backups: those restore with the server's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub properties: Option<pgsrc::DatabaseProps>,
+    /// The server's roles (attributes, memberships, settings; password
+    /// hashes only sealed) and the tablespaces the database uses, which a
+    /// restore creates or checks first. Absent in older backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub globals: Option<pgsrc::Globals>,
+    /// Digests of the rows of every table, sequence positions and large
+    /// objects, which a deep verification (and a drill) recomputes on the
+    /// restored database. Absent in older backups: row counts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<pgsrc::ContentFacts>,
 }
 
 /// The configured server, without a database chosen yet.

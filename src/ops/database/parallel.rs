@@ -59,6 +59,9 @@ pub struct SplitFacts {
     /// `pg_total_relation_size` once the table was locked.
     #[serde(default)]
     pub bytes: u64,
+    /// [`pgsrc::RowDigest`] of the table's rows, summed over its ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// `data/NNNNNN.json`: where a range's rows go.
@@ -143,15 +146,18 @@ pub fn usable(format: DumpFormat, jobs: u32, server_num: u32, encoding: &str) ->
 /// bytes as stored, for a SQL_ASCII database, which the server would
 /// otherwise have to check as UTF8 and refuse) with ISO dates, postgres intervals and floats that read back bit for bit, and
 /// an empty `search_path`, so `regclass`, `regtype`, `regproc` and the like
-/// are written schema-qualified and read back as the same object. Nothing
+/// are written schema-qualified and read back as the same object, and
+/// times with a time zone in UTC, so the text (and the content digests
+/// taken of it) is the same whatever the server's default zone. Nothing
 /// waits on a timeout the operator set for the application.
-fn common_session(server_num: u32) -> String {
+pub(super) fn common_session(server_num: u32) -> String {
     let mut s = String::from(
         "SELECT pg_catalog.set_config('client_encoding', \
              CASE pg_catalog.current_setting('server_encoding') \
              WHEN 'SQL_ASCII' THEN 'SQL_ASCII' ELSE 'UTF8' END, false); \
          SELECT pg_catalog.set_config('search_path', '', false); \
          SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
+         SET TimeZone = 'UTC'; \
          SET standard_conforming_strings = on; SET quote_all_identifiers = off; \
          SET row_security = off; \
          SET statement_timeout = 0; SET lock_timeout = 0; \
@@ -256,6 +262,7 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> std::
 
 /// Per (schema, table) numbers the workers collect.
 type Counts = Mutex<HashMap<(String, String), u64>>;
+type Digests = Mutex<HashMap<(String, String), pgsrc::RowDigest>>;
 
 /// A member a range worker hands to the writer.
 type Member = (String, Vec<u8>);
@@ -279,14 +286,23 @@ pub fn dump_ranges<W: Write>(
     let stop = AtomicBool::new(false);
     let rows: Mutex<HashMap<(String, String), u64>> = Mutex::new(HashMap::new());
     let sizes: Mutex<HashMap<(String, String), u64>> = Mutex::new(HashMap::new());
+    let digests: Digests = Mutex::new(HashMap::new());
     let (tx, rx) = chan::bounded::<Member>(2 * workers as usize);
     let written = std::thread::scope(|scope| -> Result<()> {
         let mut handles = Vec::new();
         for _ in 0..workers.min(ranges.len() as u32).max(1) {
             let tx = tx.clone();
-            let (queue, stop, rows, sizes) = (&queue, &stop, &rows, &sizes);
+            let (queue, stop, rows, sizes, digests) = (&queue, &stop, &rows, &sizes, &digests);
             handles.push(scope.spawn(move || {
-                let r = range_worker(info, snapshot, queue, stop, cancel, (rows, sizes), &tx);
+                let r = range_worker(
+                    info,
+                    snapshot,
+                    queue,
+                    stop,
+                    cancel,
+                    (rows, sizes, digests),
+                    &tx,
+                );
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -340,6 +356,7 @@ pub fn dump_ranges<W: Write>(
     check_cancel(cancel)?;
     let rows = rows.into_inner().unwrap_or_default();
     let sizes = sizes.into_inner().unwrap_or_default();
+    let digests = digests.into_inner().unwrap_or_default();
     Ok(ParallelFacts {
         layout: LAYOUT.to_string(),
         workers,
@@ -360,6 +377,13 @@ pub fn dump_ranges<W: Write>(
                     .get(&(t.schema.clone(), t.name.clone()))
                     .copied()
                     .unwrap_or(0),
+                digest: Some(
+                    digests
+                        .get(&(t.schema.clone(), t.name.clone()))
+                        .cloned()
+                        .unwrap_or_default()
+                        .hex(),
+                ),
             })
             .collect(),
     })
@@ -382,7 +406,7 @@ fn range_worker(
     queue: &Mutex<VecDeque<Range>>,
     stop: &AtomicBool,
     cancel: &AtomicBool,
-    (rows, sizes): (&Counts, &Counts),
+    (rows, sizes, digests): (&Counts, &Counts, &Digests),
     tx: &chan::Sender<Member>,
 ) -> Result<()> {
     let pg = Pg::connect(info, CONNECT_TIMEOUT)?;
@@ -454,12 +478,14 @@ fn range_worker(
         let mut frame: Vec<u8> = Vec::with_capacity(FRAME);
         let mut seq = 0u32;
         let mut count = 0u64;
+        let mut digest = pgsrc::RowDigest::default();
         pg.copy_out(
             &format!("copy rows of {}.{}", h.schema, h.table),
             &sql,
             |piece| {
                 // COPY text escapes newlines inside values: one per row.
                 count += memchr::memchr_iter(b'\n', piece).count() as u64;
+                digest.update(piece);
                 frame.extend_from_slice(piece);
                 if frame.len() >= FRAME {
                     stopped(stop, cancel)?;
@@ -482,6 +508,12 @@ fn range_worker(
             .unwrap_or_else(|p| p.into_inner())
             .entry((h.schema.clone(), h.table.clone()))
             .or_default() += count;
+        digests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((h.schema.clone(), h.table.clone()))
+            .or_default()
+            .merge(&digest);
     }
 }
 

@@ -15,8 +15,15 @@ pub struct DbRestoreRequest {
     pub dry_run: bool,
     /// pg_restore --jobs (custom format only).
     pub jobs: u32,
+    /// Skip ownership (pg_restore --no-owner) and the creation of roles.
     pub no_owner: bool,
+    /// pg_restore --role: run the restore as this role.
     pub role: Option<String>,
+    /// Give roles that exist already the recorded attributes, settings and
+    /// memberships (by default only missing roles are created).
+    pub update_roles: bool,
+    /// Compare the restored contents with the backup's digests (drills).
+    pub check_content: bool,
 }
 
 /// What a database restore did or would do.
@@ -33,6 +40,8 @@ pub struct DbRestoreReport {
     pub objects: Vec<String>,
     pub tables_checked: usize,
     pub rows_checked: u64,
+    /// With `check_content`: tables whose rows matched the backup's digests.
+    pub contents_checked: Option<usize>,
     pub seconds: f64,
     pub notes: Vec<String>,
 }
@@ -173,6 +182,7 @@ fn restore_inner(
         objects: Vec::new(),
         tables_checked: 0,
         rows_checked: 0,
+        contents_checked: None,
         seconds: 0.0,
         notes: Vec::new(),
     };
@@ -207,6 +217,41 @@ fn restore_inner(
                 p.role_settings.iter().map(|r| r.settings.len()).sum::<usize>()
             ));
         }
+        if let Some(g) = &facts.globals {
+            let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
+            let missing = pg.missing_roles(&names)?;
+            if req.no_owner {
+                report.notes.push(
+                    "would create no roles and restore no ownership (--no-owner)".to_string(),
+                );
+            } else if !missing.is_empty() {
+                report.notes.push(format!(
+                    "would create {} missing role(s) before loading: {}",
+                    missing.len(),
+                    missing.join(", ")
+                ));
+            }
+            if req.update_roles {
+                let existing: Vec<&str> = names
+                    .iter()
+                    .filter(|n| !missing.contains(n))
+                    .map(String::as_str)
+                    .collect();
+                if !existing.is_empty() {
+                    report.notes.push(format!(
+                        "would give existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
+                        existing.join(", ")
+                    ));
+                }
+            }
+            let spaces = pg.missing_tablespaces(&g.tablespaces)?;
+            if !spaces.is_empty() {
+                report.notes.push(format!(
+                    "tablespace(s) {} missing on this server: their objects would go to the default tablespace (--no-tablespaces)",
+                    spaces.join(", ")
+                ));
+            }
+        }
         if req.in_place {
             report.notes.push(format!(
                 "would restore into {target}, check it, then rename {live} to {live}_pre_restore_<time> and {target} to {live} (connections to {live} are terminated only for the swap)"
@@ -237,6 +282,52 @@ fn restore_inner(
             }
         }
     }
+    // pg_restore options the server in hand calls for.
+    let mut extra = Vec::new();
+    if check_tablespaces(&pg, &facts, &mut report.notes)? {
+        extra.push("--no-tablespaces".to_string());
+    }
+    if let (Some(g), true) = (&facts.globals, req.no_owner) {
+        // Without the roles, their GRANTs cannot load either.
+        let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
+        let missing = pg.missing_roles(&names)?;
+        if !missing.is_empty() {
+            extra.push("--no-privileges".to_string());
+            report.notes.push(format!(
+                "warning: role(s) {} do not exist on this server and --no-owner creates none: restored without privileges (--no-privileges)",
+                missing.join(", ")
+            ));
+        }
+    }
+    // Roles first: the dump's OWNER TO and GRANT statements name them.
+    let mut kept_roles = String::new();
+    if let (Some(g), false) = (&facts.globals, req.no_owner) {
+        job.phase("creating the backup's missing roles");
+        let passwords = role_passwords(artifact, g, dk.as_ref())?;
+        let applied = pg.apply_globals(g, &passwords, req.update_roles)?;
+        if !applied.created.is_empty() {
+            report.notes.push(format!(
+                "created role(s) {} as the backup recorded them{}",
+                applied.created.join(", "),
+                if g.passwords == "encrypted" {
+                    ""
+                } else {
+                    " (without passwords: the backup kept none)"
+                }
+            ));
+            kept_roles = format!(
+                " except the role(s) it created ({}), which were kept",
+                applied.created.join(", ")
+            );
+        }
+        if !applied.updated.is_empty() {
+            report.notes.push(format!(
+                "gave existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
+                applied.updated.join(", ")
+            ));
+        }
+        report.notes.extend(applied.notes);
+    }
     job.phase(&format!("creating database {target}"));
     create_target(&pg, &target, &facts, req.role.as_deref())?;
     let mut scratch = ScratchDb {
@@ -261,6 +352,7 @@ fn restore_inner(
         &restore_tool,
         &target_info,
         req,
+        &extra,
         job,
         cancel,
     )
@@ -268,7 +360,7 @@ fn restore_inner(
         Error::new(
             e.kind,
             format!(
-                "{}; the new database {target} was dropped, nothing else was changed",
+                "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
                 e.message
             ),
         )
@@ -280,7 +372,7 @@ fn restore_inner(
         Error::new(
             e.kind,
             format!(
-                "{}; the new database {target} was dropped, nothing else was changed",
+                "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
                 e.message
             ),
         )
@@ -300,12 +392,32 @@ fn restore_inner(
                 Error::new(
                     e.kind,
                     format!(
-                        "{}; the new database {target} was dropped, nothing else was changed",
+                        "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
                         e.message
                     ),
                 )
             })?;
         report.notes.extend(notes);
+    }
+    if req.check_content {
+        job.phase(&format!(
+            "comparing the contents of {target} with the backup"
+        ));
+        let digested = check_content(&target_info, &facts)
+            .and_then(|n| check_props(&target_info, &facts, req.no_owner).map(|_| n))
+            .map_err(|e| {
+                Error::new(
+                    e.kind,
+                    format!(
+                        "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
+                        e.message
+                    ),
+                )
+            })?;
+        report.contents_checked = Some(digested);
+        report.notes.push(format!(
+            "contents checked: the rows of {digested} table(s), the sequences, large objects and database properties match the backup"
+        ));
     }
 
     if req.in_place {
@@ -355,6 +467,58 @@ fn create_target(pg: &Pg, name: &str, facts: &DatabaseFacts, owner: Option<&str>
             facts.database, p.encoding, p.lc_collate, p.lc_ctype, e.message
         ))
         .hint("a database in another encoding or locale could not hold the data as it was, or would sort it differently; install that locale on the server (e.g. locale-gen, then restart PostgreSQL), or restore on a server that has it")
+    })
+}
+
+/// Tablespaces the backup's objects lived in that this server lacks: a
+/// custom-format dump is then restored with `--no-tablespaces` (its objects
+/// go to the default tablespace) and a note says so; a plain dump, whose
+/// `SET default_tablespace` cannot be left out, is refused.
+fn check_tablespaces(pg: &Pg, facts: &DatabaseFacts, notes: &mut Vec<String>) -> Result<bool> {
+    let Some(g) = &facts.globals else {
+        return Ok(false);
+    };
+    let missing = pg.missing_tablespaces(&g.tablespaces)?;
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    if facts.format == "plain" {
+        return Err(Error::refused(format!(
+            "database {} used tablespace(s) {} that {} does not have",
+            facts.database,
+            missing.join(", "),
+            pg.info().server()
+        ))
+        .hint("create them first (CREATE TABLESPACE name LOCATION '/path'), or restore on a server that has them"));
+    }
+    notes.push(format!(
+        "warning: tablespace(s) {} do not exist on this server: restored with --no-tablespaces, so their objects are in the database's default tablespace",
+        missing.join(", ")
+    ));
+    Ok(true)
+}
+
+/// The password hashes a backup sealed, opened with its data key.
+fn role_passwords(
+    artifact: &Artifact,
+    g: &pgsrc::Globals,
+    dk: Option<&DataKey>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let Some(sealed) = &g.secrets else {
+        return Ok(Default::default());
+    };
+    let dk = dk.ok_or_else(|| {
+        Error::integrity(format!(
+            "backup {} has sealed role passwords but no data key",
+            artifact.manifest.id
+        ))
+    })?;
+    let plain = crypto::open_small(dk, sealed)?;
+    serde_json::from_slice(&plain).map_err(|e| {
+        Error::integrity(format!(
+            "the role passwords of backup {} are not readable: {e}",
+            artifact.manifest.id
+        ))
     })
 }
 
@@ -482,6 +646,7 @@ fn run_restore(
     tool: &pgsrc::Tool,
     target: &ConnInfo,
     req: &DbRestoreRequest,
+    extra: &[String],
     job: &Job,
     cancel: &AtomicBool,
 ) -> Result<Loaded> {
@@ -495,6 +660,7 @@ fn run_restore(
         if req.no_owner {
             base.push("--no-owner".into());
         }
+        base.extend(extra.iter().cloned());
         if let Some(r) = &req.role {
             base.push(format!("--role={r}"));
         }
@@ -534,6 +700,7 @@ fn run_restore(
         if req.no_owner {
             args.push("--no-owner".into());
         }
+        args.extend(extra.iter().cloned());
         if let Some(r) = &req.role {
             args.push(format!("--role={r}"));
         }
@@ -695,12 +862,81 @@ fn check_counts(target: &ConnInfo, facts: &DatabaseFacts, loaded: &Loaded) -> Re
     Ok((facts.tables.len(), rows))
 }
 
+/// Compare a restored database's contents with the digests the backup
+/// recorded (tables, sequences, large objects); the number of tables whose
+/// rows were compared by digest. Backups without digests compare nothing.
+fn check_content(target: &ConnInfo, facts: &DatabaseFacts) -> Result<usize> {
+    let Some(want) = &facts.content else {
+        return Ok(0);
+    };
+    if want.digest != pgsrc::ROW_DIGEST {
+        return Err(Error::integrity(format!(
+            "the backup's content digests are of an unknown kind {}",
+            want.digest
+        ))
+        .hint("verify it with the lifeboat version that made it"));
+    }
+    let pg = Pg::connect(target, CONNECT_TIMEOUT)?;
+    let version = pg.server_version()?;
+    pg.execute(&parallel::common_session(version.num))?;
+    let got = pgsrc::ContentFacts {
+        digest: want.digest.clone(),
+        tables: pg.table_digests(&[])?,
+        sequences: pg.sequence_states()?,
+        large_objects: pg.large_objects()?,
+    };
+    let problems = pgsrc::compare_content(want, &got);
+    if !problems.is_empty() {
+        return Err(Error::integrity(format!(
+            "the restored database {} does not match the backup: {}",
+            target.dbname,
+            problems.join("; ")
+        )));
+    }
+    Ok(want.tables.len())
+}
+
+/// Compare the restored database's own properties with the backup's, by
+/// field name (e.g. `comment`, `settings`, `acl`).
+/// `--no-owner` leaves the owner out of the comparison.
+fn check_props(target: &ConnInfo, facts: &DatabaseFacts, skip_owner: bool) -> Result<()> {
+    let Some(want) = &facts.properties else {
+        return Ok(());
+    };
+    let got = Pg::connect(target, CONNECT_TIMEOUT)?.database_props()?;
+    let (w, g) = (
+        serde_json::to_value(want).expect("serializes"),
+        serde_json::to_value(&got).expect("serializes"),
+    );
+    let mut problems = Vec::new();
+    if let (Some(w), Some(g)) = (w.as_object(), g.as_object()) {
+        for (k, wv) in w {
+            let gv = g.get(k).unwrap_or(&serde_json::Value::Null);
+            if gv != wv && !(skip_owner && k == "owner") {
+                problems.push(format!(
+                    "database property {k} is {gv}, the backup recorded {wv}"
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::integrity(format!(
+            "the restored database {} does not match the backup: {}",
+            target.dbname,
+            problems.join("; ")
+        )));
+    }
+    Ok(())
+}
+
 /// Result of a deep verification of a database backup.
 #[derive(Debug, Clone, Serialize)]
 pub struct DbVerify {
     pub scratch_database: String,
     pub tables: usize,
     pub rows: u64,
+    /// Tables whose rows were compared by digest (0 for older backups).
+    pub tables_digested: usize,
     /// Wall time of the restore: the measured RTO for this database.
     pub restore_seconds: f64,
 }
@@ -749,17 +985,33 @@ pub fn verify_deep(
         jobs: 1,
         no_owner: false,
         role: None,
+        update_roles: false,
+        check_content: false,
     };
     job.phase(&format!("restoring into scratch database {name}"));
     let t0 = Instant::now();
-    let loaded = run_restore(artifact, dk, &facts, &tool, &target, &req, job, cancel)?;
+    let mut extra = Vec::new();
+    if check_tablespaces(&pg, &facts, &mut Vec::new())? {
+        extra.push("--no-tablespaces".to_string());
+    }
+    let loaded = run_restore(
+        artifact, dk, &facts, &tool, &target, &req, &extra, job, cancel,
+    )?;
     let restore_seconds = t0.elapsed().as_secs_f64();
     job.phase("comparing row counts with the manifest");
     let (tables, rows) = check_counts(&target, &facts, &loaded)?;
+    job.phase("comparing contents with the manifest's digests");
+    let tables_digested = check_content(&target, &facts)?;
+    if let Some(props) = &facts.properties {
+        job.phase("comparing the database's properties with the manifest");
+        pg.apply_database_props(&name, props, false)?;
+        check_props(&target, &facts, false)?;
+    }
     Ok(DbVerify {
         scratch_database: name,
         tables,
         rows,
+        tables_digested,
         restore_seconds,
     })
 }

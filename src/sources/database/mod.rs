@@ -16,7 +16,9 @@
 mod client;
 mod connect_errors;
 mod conninfo;
+mod content;
 mod props;
+mod roles;
 #[doc(hidden)]
 pub mod testing;
 mod tools;
@@ -26,7 +28,11 @@ mod tests;
 
 pub use client::{CopyIn, Pg, ServerVersion, SplitTable, TableStat};
 pub use conninfo::{mask_url, ConnInfo, PassFile};
+pub use content::{
+    compare_content, ContentFacts, LargeObjects, RowDigest, SequenceState, TableDigest, ROW_DIGEST,
+};
 pub use props::{quote_literal, DatabaseProps, DbGrant, RoleSettings};
+pub use roles::{Globals, Membership, RoleDef, RolesApplied};
 pub use tools::{check_tool_version, tool, tool_at, Tool};
 
 /// Quote an identifier for SQL: wrapped in double quotes, inner double

@@ -355,7 +355,7 @@ fn split_guc_list(value: &str) -> Vec<String> {
 }
 
 /// `SET name TO value` as pg_dump's `makeAlterConfigCommand` writes it.
-fn set_clause(config: &str) -> String {
+pub(super) fn set_clause(config: &str) -> String {
     let (name, value) = config.split_once('=').unwrap_or((config, ""));
     let value = if LIST_QUOTE.contains(&name.to_ascii_lowercase().as_str()) {
         let items = split_guc_list(value);
