@@ -342,6 +342,7 @@ fn index_entry() -> impl Strategy<Value = IndexEntry> {
             dev: 7,
             link_target: link,
             sha256: Some("ab".repeat(32)),
+            xattr_sha256: None,
             stored,
         })
 }
