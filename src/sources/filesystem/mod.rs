@@ -30,7 +30,7 @@ mod place;
 mod prefetch;
 mod tarball;
 mod walk;
-mod xattrs;
+pub(crate) mod xattrs;
 
 #[cfg(test)]
 mod tests;
