@@ -375,6 +375,9 @@ fn block(out: &mut Vec<u8>, h: &Header, data: &[u8]) {
     out.resize(out.len().div_ceil(512) * 512, 0);
 }
 
+/// PAX records: (key, value).
+type Records<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// A tar of one file `f` with these PAX records, and its index entry
 /// (recording `index_xattrs`).
 fn tar_with(records: &[(&[u8], &[u8])], index_xattrs: &[xattrs::Xattr]) -> (Vec<u8>, Vec<u8>) {
@@ -425,7 +428,7 @@ fn hostile_xattr_records_are_refused() {
     );
 
     let big = vec![b'x'; xattrs::MAX_VALUE + 1];
-    let cases: Vec<(Vec<(&[u8], &[u8])>, &str, ErrorKind)> = vec![
+    let cases: Vec<(Records<'_>, &str, ErrorKind)> = vec![
         (
             vec![(b"SCHILY.xattr.system.nfs4_acl", b"x")],
             "not in a namespace",
