@@ -601,6 +601,17 @@ pub fn extract_with<R: Read>(
         }
         let size =
             crate::sources::tar_member::checked_size(&entry).map_err(|why| refuse(&path, &why))?;
+        // The `tar` crate stops reading PAX records at one it cannot split
+        // (a value with a newline): a `size` after it is not seen there,
+        // but other readers go by it.
+        if let Some(s) = &pax.size {
+            if s.as_slice() != size.to_string().as_bytes() {
+                return Err(refuse(
+                    &path,
+                    "its PAX size record disagrees with the size the archive is read by",
+                ));
+            }
+        }
         if size > idx.size {
             return Err(refuse(
                 &path,

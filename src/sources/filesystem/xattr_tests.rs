@@ -428,6 +428,7 @@ fn hostile_xattr_records_are_refused() {
     );
 
     let big = vec![b'x'; xattrs::MAX_VALUE + 1];
+    let huge = vec![b'x'; 2 << 20];
     let cases: Vec<(Records<'_>, &str, ErrorKind)> = vec![
         (
             vec![(b"SCHILY.xattr.system.nfs4_acl", b"x")],
@@ -451,6 +452,19 @@ fn hostile_xattr_records_are_refused() {
             ],
             "given twice",
             ErrorKind::Refused,
+        ),
+        // GNU tar would read 2 bytes; the `tar` crate, stopping at the
+        // value with a newline, 1.
+        (
+            vec![(b"SCHILY.xattr.user.a", b"v\n1"), (b"size", b"2")],
+            "PAX size record disagrees",
+            ErrorKind::Refused,
+        ),
+        // Not read into memory whole.
+        (
+            vec![(b"comment", &huge)],
+            "extended headers before one entry",
+            ErrorKind::Integrity,
         ),
         // Not what the index recorded: an attribute slipped in.
         (

@@ -197,6 +197,8 @@ pub fn pax_records(
 pub struct Pax {
     pub path: Option<Vec<u8>>,
     pub linkpath: Option<Vec<u8>>,
+    /// A `size` record (the last, as other readers take it).
+    pub size: Option<Vec<u8>>,
     pub xattrs: Vec<Xattr>,
 }
 
@@ -235,6 +237,8 @@ pub fn parse_pax(mut data: &[u8]) -> Result<Pax, String> {
             out.path = Some(value.to_vec());
         } else if key == b"linkpath" {
             out.linkpath = Some(value.to_vec());
+        } else if key == b"size" {
+            out.size = Some(value.to_vec());
         } else if let Some(name) = key.strip_prefix(PAX_PREFIX.as_bytes()) {
             if !allowed(name) {
                 return Err(format!(
@@ -351,7 +355,7 @@ pub fn set(target: Target<'_>, xattrs: &[Xattr], skipped: &Skipped) {
 /// entry can be parsed from its raw bytes: the `tar` crate only hands out
 /// its newline-split view. Content before that offset is passed through
 /// without a copy; what is kept is bounded by [`MAX_PAX`] plus a few
-/// headers (an entry that needs more is refused).
+/// headers (a read past that fails: the archive is refused).
 pub struct PaxTap<R> {
     inner: R,
     shared: Arc<Mutex<TapState>>,
@@ -364,8 +368,6 @@ struct TapState {
     /// Stream offset of `buf[0]`.
     keep_from: u64,
     buf: Vec<u8>,
-    /// More than the bound came after `keep_from`.
-    overflow: bool,
 }
 
 const TAP_MAX: usize = MAX_PAX + 8 * 512;
@@ -375,14 +377,19 @@ impl<R: Read> Read for PaxTap<R> {
         let n = self.inner.read(out)?;
         let mut s = self.shared.lock().unwrap();
         let end = s.pos + n as u64;
-        if end > s.keep_from && !s.overflow {
+        if end > s.keep_from {
             let skip = s.keep_from.saturating_sub(s.pos) as usize;
             if s.buf.len() + (n - skip) > TAP_MAX {
-                s.overflow = true;
+                // Between two entries there are only headers: more than
+                // this is hostile, and the `tar` crate would read it all
+                // into memory.
                 s.buf = Vec::new();
-            } else {
-                s.buf.extend_from_slice(&out[skip..n]);
+                return Err(io::Error::other(format!(
+                    "more than {} KiB of extended headers before one entry",
+                    TAP_MAX >> 10
+                )));
             }
+            s.buf.extend_from_slice(&out[skip..n]);
         }
         s.pos = end;
         Ok(n)
@@ -411,7 +418,6 @@ impl Tap {
         let mut s = self.0.lock().unwrap();
         s.buf.clear();
         s.keep_from = off;
-        s.overflow = false;
     }
 
     /// The raw PAX data of the entry whose header is at stream offset
@@ -420,9 +426,6 @@ impl Tap {
     /// maybe GNU long-name members, the `x` member, then this header).
     pub fn pax_before(&self, header_at: u64) -> Result<Option<Vec<u8>>, String> {
         let s = self.0.lock().unwrap();
-        if s.overflow {
-            return Err("its extended header is too large".into());
-        }
         let end = header_at
             .checked_sub(s.keep_from)
             .filter(|e| *e as usize <= s.buf.len())
