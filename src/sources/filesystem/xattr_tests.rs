@@ -494,3 +494,62 @@ fn hostile_xattr_records_are_refused() {
     let err = restore_with(&tar, &index, &tmp.path().join("total"), true).unwrap_err();
     assert!(err.message.contains("over 1024 KiB"), "{}", err.message);
 }
+
+/// A ramfs, which holds no extended attributes; unmounted when dropped.
+struct Ramfs(std::path::PathBuf);
+
+impl Drop for Ramfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_target_without_xattrs_gets_the_files_and_one_warning_per_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    require_support(tmp.path());
+    let src = tmp.path().join("src");
+    build(&src);
+    let (_, tar, index) = backup(&src, None);
+    let mnt = tmp.path().join("ramfs");
+    fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "ramfs", "ramfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "cannot mount a ramfs (no attributes) to restore into: this test needs root with CAP_SYS_ADMIN"
+    );
+    let _guard = Ramfs(mnt.clone());
+    let got = restore_with(&tar, &index, &mnt, true).unwrap();
+    assert_eq!(
+        fs::read(under(&mnt, &src.join("file"))).unwrap(),
+        b"content",
+        "the files are restored without their attributes"
+    );
+    assert_eq!(
+        fs::read(under(&mnt, &src.join("cap"))).unwrap(),
+        b"#!/bin/sh\n"
+    );
+    let w = &got.warnings;
+    let n = |k: &str| {
+        w.iter()
+            .find(|(m, _)| m.starts_with(k) && m.contains("does not support"))
+            .map(|(_, n)| *n)
+    };
+    // file: user.binary, user.inject, user.long; dir: user.d.
+    assert_eq!(n("user.* extended attribute"), Some(4), "{w:?}");
+    // file: trusted.t; link: trusted.l.
+    assert_eq!(n("trusted.* extended attribute"), Some(2), "{w:?}");
+    assert_eq!(n("file capability"), Some(1), "{w:?}");
+    assert!(w.keys().any(|m| m.starts_with("POSIX ACL")), "{w:?}");
+    let lines = got.warning_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("warning: user.*") && l.ends_with("(4 times)")),
+        "{lines:?}"
+    );
+}

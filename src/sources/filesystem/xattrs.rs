@@ -340,7 +340,9 @@ pub fn set(target: Target<'_>, xattrs: &[Xattr], skipped: &Skipped) {
         let e = io::Error::last_os_error();
         let why = match e.raw_os_error() {
             Some(libc::ENOTSUP) => "the target filesystem does not support them".to_string(),
-            Some(libc::EPERM | libc::EACCES) => "not permitted (restore as root)".to_string(),
+            Some(libc::EPERM | libc::EACCES) => {
+                "not permitted (trusted.* needs root; user.* cannot be on a symlink)".to_string()
+            }
             _ => format!(
                 "refused by the target ({})",
                 crate::sources::filesystem::walk::short_io(&e)
