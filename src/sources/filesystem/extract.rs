@@ -392,7 +392,10 @@ impl EntryOrder {
 /// extended attributes, parsed from the raw extended header when it holds
 /// attributes or anything the `tar` crate could not split (a value with a
 /// newline); otherwise nothing (the crate's view of the header is right).
-fn entry_pax<R: Read>(entry: &mut tar::Entry<'_, R>, tap: &xattrs::Tap) -> Result<xattrs::Pax> {
+fn entry_pax<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    tap: &super::pax_tap::Tap,
+) -> Result<xattrs::Pax> {
     let needed = match entry.pax_extensions() {
         Ok(None) => false,
         Ok(Some(exts)) => exts
@@ -524,7 +527,7 @@ pub fn extract_with<R: Read>(
     let mut deleted = Vec::new();
     let mut order = EntryOrder::default();
     let mut dirs: Vec<(IndexEntry, Vec<Xattr>)> = Vec::new();
-    let (tar_in, tap) = xattrs::tap(tar_in);
+    let (tar_in, tap) = super::pax_tap::tap(tar_in);
     let mut archive = tar::Archive::new(tar_in);
     let bad_tar = |e: io::Error| {
         Error::integrity(format!("the filesystem archive cannot be read: {e}"))

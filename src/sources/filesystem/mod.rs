@@ -26,6 +26,7 @@ mod check;
 mod extract;
 mod file_threads;
 mod index;
+mod pax_tap;
 mod place;
 mod prefetch;
 mod tarball;
