@@ -342,6 +342,7 @@ fn index_entry() -> impl Strategy<Value = IndexEntry> {
             dev: 7,
             link_target: link,
             sha256: Some("ab".repeat(32)),
+            xattr_sha256: None,
             stored,
         })
 }
@@ -574,7 +575,18 @@ fn raw_entry_strategy() -> impl Strategy<Value = RawEntry> {
         1 => any::<u8>(),
     ];
     let pax_record = (
-        select(vec!["path", "linkpath", "size", "uid", "gid", "mtime"]),
+        select(vec![
+            "path",
+            "linkpath",
+            "size",
+            "uid",
+            "gid",
+            "mtime",
+            "SCHILY.xattr.user.a",
+            "SCHILY.xattr.trusted.b",
+            "SCHILY.xattr.system.nfs4_acl",
+            "SCHILY.acl.access",
+        ]),
         select(vec![
             "a",
             "../x",
@@ -586,6 +598,8 @@ fn raw_entry_strategy() -> impl Strategy<Value = RawEntry> {
             "-1",
             "1.5",
             "",
+            "v\n20 path=@OUT/p\n",
+            "\0\n",
         ]),
     )
         .prop_map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()));
@@ -685,6 +699,17 @@ fn hostile_archive(entries: &[RawEntry], outside: &Path) -> (Vec<u8>, Vec<IndexE
         if idx.kind == EntryKind::Symlink {
             idx.link_target = Some(link);
         }
+        // The index records the attributes the tar carries (a hostile
+        // archive's index is as hostile as its tar).
+        let xattrs: Vec<_> = e
+            .pax
+            .iter()
+            .filter_map(|(k, v)| {
+                let name = k.strip_prefix("SCHILY.xattr.")?;
+                Some((name.as_bytes().to_vec(), resolve(v, outside)))
+            })
+            .collect();
+        idx.xattr_sha256 = crate::sources::filesystem::xattrs::digest(&xattrs);
         index.push(idx);
     }
     tar.extend_from_slice(&[0u8; 1024]);

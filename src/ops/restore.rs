@@ -432,6 +432,8 @@ fn restore_tree(
             // is checked against its hash before it takes its name.
             fresh_target: one_pass,
             links_made: Some(&links_made),
+            // Its manifest's MAC was checked: setuid/setgid come back.
+            authenticated: dk.is_some(),
             ..Default::default()
         };
         let progress = CrashWhenWriting(job, cancel);
@@ -462,6 +464,10 @@ fn restore_tree(
         total.add(&outcome);
     }
     crate::crashpoint::hit("restore.written");
+    for w in total.warning_lines() {
+        job.log("warning", &w);
+        notes.push(w);
+    }
     for m in &markers {
         if let Err(e) = m.remove() {
             notes.push(format!(

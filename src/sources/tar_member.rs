@@ -91,6 +91,7 @@ mod tests {
             dev: 1,
             link_target: None,
             sha256: Some(hex::encode(Sha256::digest(content))),
+            xattr_sha256: None,
             stored: true,
         }
     }

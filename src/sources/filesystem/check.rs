@@ -219,8 +219,21 @@ fn check_entry(
     name: &str,
 ) -> Option<String> {
     let ft = m.file_type();
-    let want_mode = e.mode & 0o1777;
+    // setuid/setgid come back only from an authenticated backup, as root.
+    let want_mode = e.mode & 0o7777;
     let mode = m.permissions().mode() & 0o7777;
+    if let Some(want) = &e.xattr_sha256 {
+        let got = super::xattrs::read(super::xattrs::Source::Path(target));
+        match got.as_ref().map(|x| super::xattrs::digest(x)) {
+            Ok(Some(h)) if &h == want => {}
+            Ok(_) => {
+                return Some(format!(
+                    "{name}: extended attributes (ACLs, capabilities) differ"
+                ))
+            }
+            Err(err) => return Some(format!("{name}: extended attributes cannot be read: {err}")),
+        }
+    }
     match kind {
         EntryKind::File => {
             if !ft.is_file() {
@@ -254,7 +267,7 @@ fn check_entry(
         }
         EntryKind::Deleted => return None,
     }
-    if mode != want_mode {
+    if mode != want_mode && mode != want_mode & 0o1777 {
         return Some(format!("{name}: mode {mode:o} instead of {want_mode:o}"));
     }
     None

@@ -21,6 +21,7 @@ use super::file_threads::{FileThreads, ToWriter};
 use super::place::{
     cstr, lstat_at, path_at, rename_at, set_dir_meta, split_name, times, unlink_at, DirFd, Place,
 };
+use super::xattrs::{self, Skipped, Xattr};
 use super::{show, Dest, EntryKind, IndexEntry};
 use crate::error::{Error, Result};
 
@@ -34,6 +35,10 @@ pub struct ExtractOutcome {
     pub bytes: u64,
     /// Paths removed because the backup recorded them as deleted.
     pub deleted: u64,
+    /// What could not be given back as it was (extended attributes the
+    /// target cannot hold, setuid/setgid bits not restored), one line per
+    /// kind, with how many times it happened.
+    pub warnings: std::collections::BTreeMap<String, u64>,
 }
 
 impl ExtractOutcome {
@@ -44,6 +49,17 @@ impl ExtractOutcome {
         self.symlinks += other.symlinks;
         self.bytes += other.bytes;
         self.deleted += other.deleted;
+        for (w, n) in &other.warnings {
+            *self.warnings.entry(w.clone()).or_default() += n;
+        }
+    }
+
+    /// The warnings as report lines.
+    pub fn warning_lines(&self) -> Vec<String> {
+        self.warnings
+            .iter()
+            .map(|(w, n)| format!("warning: {w} ({n} time{})", if *n == 1 { "" } else { "s" }))
+            .collect()
     }
 }
 
@@ -128,6 +144,7 @@ struct Ctx<'a> {
     cancel: &'a AtomicBool,
     as_root: bool,
     files: FileThreads,
+    skipped: Skipped,
 }
 
 impl Ctx<'_> {
@@ -142,7 +159,13 @@ impl Ctx<'_> {
 /// Hand one file's content to the [`FileThreads`], which write it under a
 /// temp name beside it, verify it, set its metadata and rename it into
 /// place.
-fn write_file<R: Read>(data: &mut R, at: At, idx: &IndexEntry, ctx: &mut Ctx<'_>) -> Result<()> {
+fn write_file<R: Read>(
+    data: &mut R,
+    at: At,
+    idx: &IndexEntry,
+    xattrs: Vec<Xattr>,
+    ctx: &mut Ctx<'_>,
+) -> Result<()> {
     let mut buf = ctx.files.buffer();
     if idx.size < BUF as u64 {
         // Small: the whole content in one read (the entry ends before the
@@ -154,6 +177,7 @@ fn write_file<R: Read>(data: &mut R, at: At, idx: &IndexEntry, ctx: &mut Ctx<'_>
         return ctx.files.send(ToWriter::Whole {
             at,
             idx: idx.clone(),
+            xattrs,
             buf,
             n,
         });
@@ -161,6 +185,7 @@ fn write_file<R: Read>(data: &mut R, at: At, idx: &IndexEntry, ctx: &mut Ctx<'_>
     ctx.files.send(ToWriter::Open {
         at,
         idx: idx.clone(),
+        xattrs,
     })?;
     let mut off = 0u64;
     loop {
@@ -206,7 +231,13 @@ fn check_size(got: u64, idx: &IndexEntry) -> Result<()> {
 
 /// Create symlink `at` pointing at `link` (verbatim: the target is data,
 /// never followed here) under a temp name, then rename it into place.
-fn make_symlink(at: &At, link: &[u8], idx: &IndexEntry, as_root: bool) -> Result<()> {
+fn make_symlink(
+    at: &At,
+    link: &[u8],
+    idx: &IndexEntry,
+    as_root: bool,
+    xa: (&[Xattr], &Skipped),
+) -> Result<()> {
     let link = cstr(link).map_err(|_| refuse(&idx.path, "NUL byte in the symlink target"))?;
     let tmp = temp_name();
     let tmp_path = at.target.with_file_name(std::ffi::OsStr::from_bytes(&tmp));
@@ -231,6 +262,11 @@ fn make_symlink(at: &At, link: &[u8], idx: &IndexEntry, as_root: bool) -> Result
                     libc::AT_SYMLINK_NOFOLLOW,
                 )
             };
+        }
+        if !xa.0.is_empty() {
+            // The link's own (trusted.*, security.*), never its target's.
+            let own = path_at(&at.dir, tmp.as_bytes());
+            xattrs::set(xattrs::Target::NoFollow(&own), xa.0, xa.1);
         }
         let t = times(idx.mtime_ns);
         if unsafe { libc::utimensat(fd, tmp.as_ptr(), t.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) } != 0
@@ -352,6 +388,33 @@ impl EntryOrder {
     }
 }
 
+/// The entry's PAX records lifeboat reads itself: `path`, `linkpath` and
+/// extended attributes, parsed from the raw extended header when it holds
+/// attributes or anything the `tar` crate could not split (a value with a
+/// newline); otherwise nothing (the crate's view of the header is right).
+fn entry_pax<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    tap: &super::pax_tap::Tap,
+) -> Result<xattrs::Pax> {
+    let needed = match entry.pax_extensions() {
+        Ok(None) => false,
+        Ok(Some(exts)) => exts
+            .into_iter()
+            .any(|x| x.map_or(true, |x| x.key_bytes().starts_with(b"SCHILY."))),
+        Err(_) => true,
+    };
+    if !needed {
+        return Ok(xattrs::Pax::default());
+    }
+    let shown = entry.path_bytes().into_owned();
+    let bad = |why: String| refuse(&shown, &format!("its PAX extended header: {why}"));
+    let raw = tap
+        .pax_before(entry.raw_header_position())
+        .map_err(|w| bad(w.to_string()))?
+        .ok_or_else(|| bad("not found".into()))?;
+    xattrs::parse_pax(&raw).map_err(bad)
+}
+
 /// Next stored index entry, collecting deletions and skipping unchanged
 /// entries on the way. Unchanged directories go to `dirs` (when given):
 /// an earlier link of the chain made them, and their metadata is set from
@@ -359,7 +422,7 @@ impl EntryOrder {
 fn next_stored(
     index: &mut dyn Iterator<Item = Result<IndexEntry>>,
     deleted: &mut Vec<Vec<u8>>,
-    mut dirs: Option<&mut Vec<IndexEntry>>,
+    mut dirs: Option<&mut Vec<(IndexEntry, Vec<Xattr>)>>,
 ) -> Result<Option<IndexEntry>> {
     for e in index {
         let e = e?;
@@ -369,8 +432,9 @@ fn next_stored(
             return Ok(Some(e));
         } else if e.kind == EntryKind::Dir {
             check_name(&e.path)?;
+            // Not carried: it has no attributes (see `tarball`).
             if let Some(d) = dirs.as_deref_mut() {
-                d.push(e);
+                d.push((e, Vec::new()));
             }
         }
     }
@@ -420,6 +484,11 @@ pub struct ExtractOptions<'a> {
     /// ones this link creates, never followed and never standing for a
     /// directory. Updated with this link's own.
     pub links_made: Option<&'a RefCell<HashSet<Vec<u8>>>>,
+    /// The backup's manifest was authenticated (a keyed repository, its
+    /// MAC checked), so its index's modes are the ones the backup took:
+    /// running as root, setuid and setgid bits are restored as `tar -p`
+    /// does. Otherwise they are left out, with a warning.
+    pub authenticated: bool,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -430,6 +499,7 @@ impl Default for ExtractOptions<'_> {
             dir_metadata: true,
             fresh_target: false,
             links_made: None,
+            authenticated: false,
         }
     }
 }
@@ -448,17 +518,25 @@ pub fn extract_with<R: Read>(
         place.links_made = cell.borrow().clone();
     }
     let as_root = unsafe { libc::geteuid() } == 0;
+    let skipped = Skipped::default();
     let mut ctx = Ctx {
         out: ExtractOutcome::default(),
         items: 0,
         progress,
         cancel,
         as_root,
-        files: FileThreads::start(as_root, opts.check_hashes, opts.fresh_target)?,
+        files: FileThreads::start(
+            as_root,
+            opts.check_hashes,
+            opts.fresh_target,
+            skipped.clone(),
+        )?,
+        skipped,
     };
     let mut deleted = Vec::new();
     let mut order = EntryOrder::default();
-    let mut dirs: Vec<IndexEntry> = Vec::new();
+    let mut dirs: Vec<(IndexEntry, Vec<Xattr>)> = Vec::new();
+    let (tar_in, tap) = super::pax_tap::tap(tar_in);
     let mut archive = tar::Archive::new(tar_in);
     let bad_tar = |e: io::Error| {
         Error::integrity(format!("the filesystem archive cannot be read: {e}"))
@@ -468,7 +546,18 @@ pub fn extract_with<R: Read>(
         ctx.check_cancel()?;
         ctx.files.check()?;
         let mut entry = entry.map_err(bad_tar)?;
-        let mut path = entry.path_bytes().into_owned();
+        let pax = entry_pax(&mut entry, &tap)?;
+        // The next entry's headers start after this one's content.
+        tap.keep_from(
+            entry
+                .raw_header_position()
+                .saturating_add(512)
+                .saturating_add(entry.size().div_ceil(512).saturating_mul(512)),
+        );
+        let mut path = match &pax.path {
+            Some(p) => p.clone(),
+            None => entry.path_bytes().into_owned(),
+        };
         while path.len() > 1 && path.last() == Some(&b'/') {
             path.pop();
         }
@@ -486,20 +575,20 @@ pub fn extract_with<R: Read>(
             EntryType::Fifo => return Err(refuse(&path, "FIFO")),
             other => return Err(refuse(&path, &format!("unsupported entry type {other:?}"))),
         };
-        let mode = entry.header().mode().map_err(bad_tar)?;
-        if mode & 0o6000 != 0 {
-            return Err(refuse(&path, "setuid/setgid bit set"));
-        }
-        let idx = match next_stored(index, &mut deleted, opts.dir_metadata.then_some(&mut dirs))? {
-            Some(i) if i.path == path => i,
-            _ => {
-                return Err(Error::integrity(format!(
-                    "archive entry {} is not in the manifest's file index: refusing to restore",
-                    show(&path)
-                ))
-                .hint("the archive and its manifest do not belong together or one is damaged"))
-            }
-        };
+        // The mode restored is the index's (the tar header's is for other
+        // readers), and it must be readable.
+        entry.header().mode().map_err(bad_tar)?;
+        let mut idx =
+            match next_stored(index, &mut deleted, opts.dir_metadata.then_some(&mut dirs))? {
+                Some(i) if i.path == path => i,
+                _ => {
+                    return Err(Error::integrity(format!(
+                        "archive entry {} is not in the manifest's file index: refusing to restore",
+                        show(&path)
+                    ))
+                    .hint("the archive and its manifest do not belong together or one is damaged"))
+                }
+            };
         if idx.kind != kind {
             return Err(Error::integrity(format!(
                 "archive entry {} is a {kind:?} but the file index says {:?}",
@@ -507,8 +596,35 @@ pub fn extract_with<R: Read>(
                 idx.kind
             )));
         }
+        if xattrs::digest(&pax.xattrs) != idx.xattr_sha256 {
+            return Err(Error::integrity(format!(
+                "the extended attributes of archive entry {} do not match the file index",
+                show(&path)
+            ))
+            .hint("the archive and its manifest do not belong together or one is damaged"));
+        }
+        if idx.mode & 0o6000 != 0 && kind != EntryKind::Symlink && !(opts.authenticated && as_root)
+        {
+            idx.mode &= !0o6000;
+            ctx.skipped.note(if as_root {
+                "setuid/setgid bit not restored: the backup is not authenticated (an unkeyed repository, or --allow-unauthenticated)".into()
+            } else {
+                "setuid/setgid bit not restored: the restore is not running as root".into()
+            });
+        }
         let size =
             crate::sources::tar_member::checked_size(&entry).map_err(|why| refuse(&path, &why))?;
+        // The `tar` crate stops reading PAX records at one it cannot split
+        // (a value with a newline): a `size` after it is not seen there,
+        // but other readers go by it.
+        if let Some(s) = &pax.size {
+            if s.as_slice() != size.to_string().as_bytes() {
+                return Err(refuse(
+                    &path,
+                    "its PAX size record disagrees with the size the archive is read by",
+                ));
+            }
+        }
         if size > idx.size {
             return Err(refuse(
                 &path,
@@ -517,10 +633,13 @@ pub fn extract_with<R: Read>(
         }
         let link = match kind {
             EntryKind::Symlink => {
-                let l = entry
-                    .link_name_bytes()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default();
+                let l = match &pax.linkpath {
+                    Some(l) => l.clone(),
+                    None => entry
+                        .link_name_bytes()
+                        .map(|c| c.into_owned())
+                        .unwrap_or_default(),
+                };
                 if Some(&l) != idx.link_target.as_ref() {
                     return Err(Error::integrity(format!(
                         "symlink {} points elsewhere than the file index says",
@@ -544,17 +663,17 @@ pub fn extract_with<R: Read>(
                 // A later link of the chain brings the final version.
             }
             EntryKind::File => {
-                write_file(&mut entry, at, &idx, &mut ctx)?;
+                write_file(&mut entry, at, &idx, pax.xattrs, &mut ctx)?;
                 ctx.out.files += 1;
             }
             EntryKind::Symlink => {
-                make_symlink(&at, &link, &idx, ctx.as_root)?;
+                make_symlink(&at, &link, &idx, ctx.as_root, (&pax.xattrs, &ctx.skipped))?;
                 place.made_link(&path);
                 ctx.out.symlinks += 1;
             }
             EntryKind::Dir => {
                 make_dir(&place, &path, &at)?;
-                dirs.push(idx);
+                dirs.push((idx, pax.xattrs));
                 ctx.out.dirs += 1;
             }
             EntryKind::Deleted => unreachable!("tar entries are never deletions"),
@@ -598,18 +717,36 @@ pub fn extract_with<R: Read>(
     // Children come before their parents here, so each directory is
     // mostly open already (as the parent of the one before).
     if opts.dir_metadata {
-        for idx in dirs.iter().rev() {
+        for (idx, xa) in dirs.iter().rev() {
             let target = place.target(&idx.path);
             let dir = place
                 .dir(&idx.path)?
                 .ok_or_else(|| Error::io("set mode of", &target, io::ErrorKind::NotFound.into()))?;
             let owner = ctx.as_root.then_some((idx.uid, idx.gid));
-            set_dir_meta(&dir, owner, idx.mode & 0o1777, idx.mtime_ns)
+            let mut mode = idx.mode & 0o7777;
+            // (A directory this link carries was judged above; one an
+            // earlier link made is judged here, by the same rule.)
+            if mode & 0o6000 != 0 && !(opts.authenticated && ctx.as_root) {
+                mode &= !0o6000;
+                ctx.skipped.note(if ctx.as_root {
+                    "setuid/setgid bit not restored: the backup is not authenticated (an unkeyed repository, or --allow-unauthenticated)".into()
+                } else {
+                    "setuid/setgid bit not restored: the restore is not running as root".into()
+                });
+            }
+            set_dir_meta(&dir, owner, mode, idx.mtime_ns)
                 .map_err(io_err("set mode and mtime of", &target))?;
+            if !xa.is_empty() {
+                // A default ACL set only now: the children written above
+                // took their own ACLs from the archive, not from it.
+                let own = path_at(&dir, b"");
+                xattrs::set(xattrs::Target::ProcFd(&own), xa, &ctx.skipped);
+            }
         }
     }
     if let Some(cell) = opts.links_made {
         *cell.borrow_mut() = place.links_made;
     }
+    ctx.out.warnings = ctx.skipped.take();
     Ok(ctx.out)
 }

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::extract::{chown_fd, file_time, io_err, temp_name, At, BLOCK, BUF};
 use super::place::{create_file_at, rename_at, unlink_at};
+use super::xattrs::{self, Skipped, Xattr};
 use super::{show, IndexEntry};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -30,12 +31,14 @@ pub(super) enum ToWriter {
     Open {
         at: At,
         idx: IndexEntry,
+        xattrs: Vec<Xattr>,
     },
     /// A whole small file in one message (most files of a tree): three
     /// hand-offs, and so thread wake-ups, become one.
     Whole {
         at: At,
         idx: IndexEntry,
+        xattrs: Vec<Xattr>,
         buf: Vec<u8>,
         n: usize,
     },
@@ -62,6 +65,7 @@ struct Written {
     tmp: CString,
     at: At,
     idx: IndexEntry,
+    xattrs: Vec<Xattr>,
 }
 
 impl Written {
@@ -89,6 +93,7 @@ struct Open {
     /// The temp file's path, for messages.
     tmp_path: PathBuf,
     idx: IndexEntry,
+    xattrs: Vec<Xattr>,
     /// Content bytes received, and where the file's write position is.
     off: u64,
     cursor: u64,
@@ -126,6 +131,8 @@ pub(super) struct FileThreads {
 /// State shared by the two file threads.
 #[derive(Clone)]
 struct Shared {
+    /// Attributes the target could not take.
+    skipped: Skipped,
     failed: Arc<Mutex<Option<Error>>>,
     abort: Arc<AtomicBool>,
     recycle: Sender<Vec<u8>>,
@@ -148,11 +155,17 @@ impl Shared {
 impl FileThreads {
     /// `fresh`: the destination is new and removed whole on failure, so
     /// files are created under their own names where nothing is there yet.
-    pub(super) fn start(as_root: bool, check_hashes: bool, fresh: bool) -> Result<FileThreads> {
+    pub(super) fn start(
+        as_root: bool,
+        check_hashes: bool,
+        fresh: bool,
+        skipped: Skipped,
+    ) -> Result<FileThreads> {
         let (tx, rx) = bounded::<ToWriter>(FILE_QUEUE);
         let (fin_tx, fin_rx) = bounded::<ToFinisher>(FILE_QUEUE);
         let (recycle_tx, recycle) = bounded::<Vec<u8>>(2 * FILE_QUEUE + 4);
         let shared = Shared {
+            skipped,
             failed: Arc::new(Mutex::new(None)),
             abort: Arc::new(AtomicBool::new(false)),
             recycle: recycle_tx.clone(),
@@ -298,7 +311,7 @@ impl Hand {
         };
         if shared.stopped() {
             w.remove();
-        } else if let Err(e) = finish_file(&w, None, self.as_root) {
+        } else if let Err(e) = finish_file(&w, None, self.as_root, &shared.skipped) {
             w.remove();
             shared.fail(e);
         }
@@ -317,19 +330,25 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
             }
         }
         let sent = match msg {
-            ToWriter::Open { at, idx } => {
+            ToWriter::Open { at, idx, xattrs } => {
                 if !shared.stopped() {
-                    cur = create_temp(at, idx, fin.fresh)
+                    cur = create_temp(at, idx, xattrs, fin.fresh)
                         .map_err(|e| shared.fail(e))
                         .ok();
                 }
                 Ok(())
             }
-            ToWriter::Whole { at, idx, buf, n } => {
+            ToWriter::Whole {
+                at,
+                idx,
+                xattrs,
+                buf,
+                n,
+            } => {
                 let written = if shared.stopped() {
                     None
                 } else {
-                    create_temp(at, idx, fin.fresh)
+                    create_temp(at, idx, xattrs, fin.fresh)
                         .and_then(|o| complete(o, &buf[..n]))
                         .map_err(|e| shared.fail(e))
                         .ok()
@@ -386,7 +405,7 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
 /// Create the temp file that will become `at`; in a fresh destination
 /// the target itself, unless something is already there. Relative to the
 /// directory's descriptor, with `O_NOFOLLOW`: never through a symlink.
-fn create_temp(at: At, idx: IndexEntry, fresh: bool) -> Result<Open> {
+fn create_temp(at: At, idx: IndexEntry, xattrs: Vec<Xattr>, fresh: bool) -> Result<Open> {
     if fresh {
         match create_file_at(&at.dir, &at.name) {
             Ok(file) => {
@@ -396,6 +415,7 @@ fn create_temp(at: At, idx: IndexEntry, fresh: bool) -> Result<Open> {
                     tmp_path: at.target.clone(),
                     at,
                     idx,
+                    xattrs,
                     off: 0,
                     cursor: 0,
                 })
@@ -414,6 +434,7 @@ fn create_temp(at: At, idx: IndexEntry, fresh: bool) -> Result<Open> {
         tmp_path,
         at,
         idx,
+        xattrs,
         off: 0,
         cursor: 0,
     })
@@ -436,6 +457,7 @@ fn complete(mut o: Open, rest: &[u8]) -> Result<Written> {
             tmp: o.tmp,
             at: o.at,
             idx: o.idx,
+            xattrs: o.xattrs,
         }),
         Err(e) => {
             discard(o);
@@ -502,7 +524,7 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
             w.remove();
             continue;
         }
-        if let Err(e) = finish_file(&w, Some(&hex::encode(digest)), as_root) {
+        if let Err(e) = finish_file(&w, Some(&hex::encode(digest)), as_root, &shared.skipped) {
             w.remove();
             shared.fail(e);
         }
@@ -511,7 +533,7 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
 
 /// Check a written file against its index entry, set its metadata and
 /// rename it into place.
-fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool) -> Result<()> {
+fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool, skipped: &Skipped) -> Result<()> {
     let idx = &w.idx;
     if sha256.is_some() && sha256 != idx.sha256.as_deref() {
         return Err(Error::integrity(format!(
@@ -523,9 +545,14 @@ fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool) -> Result<()> {
     if as_root {
         chown_fd(&w.file, idx.uid, idx.gid);
     }
+    // After chown, which clears setuid/setgid (the extractor has already
+    // taken them out of `idx.mode` where they are not to be restored).
     w.file
-        .set_permissions(Permissions::from_mode(idx.mode & 0o1777))
+        .set_permissions(Permissions::from_mode(idx.mode & 0o7777))
         .map_err(|e| Error::io("set mode of", &w.tmp_path(), e))?;
+    // After chown (it clears security.capability) and chmod (an access
+    // ACL carries the group bits).
+    xattrs::set(xattrs::Target::Fd(&w.file), &w.xattrs, skipped);
     filetime::set_file_handle_times(&w.file, None, Some(file_time(idx.mtime_ns)))
         .map_err(|e| Error::io("set mtime of", &w.tmp_path(), e))?;
     if w.direct() {

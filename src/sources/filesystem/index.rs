@@ -63,6 +63,9 @@ pub struct IndexEntry {
     pub link_target: Option<Vec<u8>>,
     /// Hex SHA-256 of the content, for files.
     pub sha256: Option<String>,
+    /// Hex SHA-256 of the entry's extended attributes (ACLs and
+    /// capabilities included; see `xattrs::digest`), None when it has none.
+    pub xattr_sha256: Option<String>,
     /// True when this artifact's tar holds the entry; false for files
     /// unchanged since the parent and for deletions.
     pub stored: bool,
@@ -84,6 +87,7 @@ impl IndexEntry {
             dev: 0,
             link_target: None,
             sha256: None,
+            xattr_sha256: None,
             stored: false,
         }
     }
@@ -118,6 +122,8 @@ struct Line {
     lb: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     h: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    xh: Option<String>,
     #[serde(default)]
     st: bool,
 }
@@ -192,6 +198,7 @@ impl<W: Write> IndexWriter<W> {
             l,
             lb,
             h: e.sha256.clone(),
+            xh: e.xattr_sha256.clone(),
             st: e.stored,
         };
         let mut buf = serde_json::to_vec(&line).expect("index line serializes");
@@ -287,6 +294,7 @@ impl<R: BufRead> IndexReader<R> {
             dev: line.dv,
             link_target,
             sha256: line.h,
+            xattr_sha256: line.xh,
             stored: line.st,
         })
     }

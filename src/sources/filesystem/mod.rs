@@ -12,8 +12,10 @@
 //!
 //! Extraction is our own loop, not `tar::Archive::unpack`, because a restore
 //! must refuse (not skip) anything that could land outside its destination:
-//! `..`, absolute names, writing through a symlink, devices, hard links and
-//! setuid bits. Symlinks themselves are restored verbatim, absolute ones
+//! `..`, absolute names, writing through a symlink, devices and hard links.
+//! Setuid/setgid bits are restored only from an authenticated backup, as
+//! root; extended attributes, ACLs and capabilities go with every entry
+//! (`xattrs`). Symlinks themselves are restored verbatim, absolute ones
 //! too: their targets are data, and nothing is written through one
 //! (`place`).
 
@@ -24,13 +26,17 @@ mod check;
 mod extract;
 mod file_threads;
 mod index;
+mod pax_tap;
 mod place;
 mod prefetch;
 mod tarball;
 mod walk;
+pub(crate) mod xattrs;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod xattr_tests;
 
 pub use check::{plan_restore, verify_tree, RestorePlan, TreeCheck};
 pub use extract::{extract, extract_with, ExtractOptions, ExtractOutcome};

@@ -20,6 +20,7 @@ use tar::{Builder, EntryType, Header};
 
 use super::prefetch::ContentPrefetch;
 use super::walk::{short_io, WalkItem, Walker};
+use super::xattrs::{self, Xattr};
 use super::{path_cmp, EntryKind, IndexEntry, IndexWriter, WalkSpec};
 use crate::archive::manifest::FileStats;
 use crate::error::{Error, Result};
@@ -143,6 +144,7 @@ fn entry_from_meta(archive: Vec<u8>, kind: EntryKind, m: &Metadata) -> IndexEntr
         dev: m.dev(),
         link_target: None,
         sha256: None,
+        xattr_sha256: None,
         stored: true,
     }
 }
@@ -269,7 +271,8 @@ impl Read for ExactReader<'_, '_> {
 }
 
 /// One PAX record: "LEN key=value\n", LEN counting itself.
-fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+fn pax_record(out: &mut Vec<u8>, key: impl AsRef<[u8]>, value: &[u8]) {
+    let key = key.as_ref();
     let body = key.len() + value.len() + 3;
     let mut len = body + 1;
     while len != body + len.to_string().len() {
@@ -277,7 +280,7 @@ fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     }
     out.extend_from_slice(len.to_string().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(key);
     out.push(b'=');
     out.extend_from_slice(value);
     out.push(b'\n');
@@ -318,6 +321,7 @@ fn append_entry<W: Write, R: Read>(
     b: &mut Builder<W>,
     e: &IndexEntry,
     mode: u32,
+    xattrs: &[Xattr],
     data: R,
 ) -> io::Result<()> {
     let mut h = Header::new_ustar();
@@ -359,6 +363,8 @@ fn append_entry<W: Write, R: Read>(
     }
     h.set_size(e.size);
     h.set_cksum();
+    // Last: see `xattrs::pax_records`.
+    xattrs::pax_records(&mut pax, xattrs, |out, k, v| pax_record(out, k, v));
     if !pax.is_empty() {
         let mut ph = Header::new_ustar();
         ph.set_entry_type(EntryType::XHeader);
@@ -370,6 +376,19 @@ fn append_entry<W: Write, R: Read>(
         b.append(&ph, &pax[..])?;
     }
     b.append(&h, data)
+}
+
+/// An entry's extended attributes; on failure a warning, and none (the
+/// entry is still backed up).
+fn read_xattrs(src: xattrs::Source<'_>, path: &Path, warnings: &mut Vec<String>) -> Vec<Xattr> {
+    xattrs::read(src).unwrap_or_else(|err| {
+        warnings.push(format!(
+            "cannot read the extended attributes of {} (backed up without them): {}",
+            path.display(),
+            short_io(&err)
+        ));
+        Vec::new()
+    })
 }
 
 fn tar_err(path: &Path, e: io::Error) -> Error {
@@ -465,13 +484,19 @@ pub fn backup_tree_with<T: Write, I: Write>(
                 } else {
                     stats.dirs += 1;
                 }
-                if prev.as_ref().is_some_and(|p| unchanged_node(p, &e)) {
+                let xa = read_xattrs(xattrs::Source::Path(&item.abs), &item.abs, &mut warnings);
+                e.xattr_sha256 = xattrs::digest(&xa);
+                // A directory's attributes are set from the last link's
+                // tar (after all its children, so a default ACL is not
+                // inherited by them): one that has any is stored again.
+                let carries_xattrs = item.kind == EntryKind::Dir && !xa.is_empty();
+                if !carries_xattrs && prev.as_ref().is_some_and(|p| unchanged_node(p, &e)) {
                     // The parent's copy stands: a chain restore made it,
                     // and takes its metadata from this index.
                     e.stored = false;
                     stats.unchanged += 1;
                 } else {
-                    append_entry(&mut builder, &e, e.mode & 0o1777, io::empty())
+                    append_entry(&mut builder, &e, e.mode, &xa, io::empty())
                         .map_err(|err| tar_err(&item.abs, err))?;
                     stats.stored += 1;
                 }
@@ -480,12 +505,6 @@ pub fn backup_tree_with<T: Write, I: Write>(
             EntryKind::Deleted => None,
         };
         if let Some(e) = written {
-            if e.mode & 0o6000 != 0 && e.kind != EntryKind::Symlink {
-                warnings.push(format!(
-                    "setuid/setgid bit of {} is not kept (restores never set it)",
-                    item.abs.display()
-                ));
-            }
             index.write(&e)?;
             prog.items += 1;
             (prog.report)(prog.bytes, prog.items);
@@ -531,6 +550,7 @@ fn unchanged_node(prev: &IndexEntry, now: &IndexEntry) -> bool {
         && prev.mtime_ns == now.mtime_ns
         && prev.ctime_ns == now.ctime_ns
         && prev.link_target == now.link_target
+        && prev.xattr_sha256 == now.xattr_sha256
 }
 
 /// Store (or, when unchanged, just index) one regular file. None when it
@@ -558,9 +578,11 @@ fn backup_file<W: Write>(
             dev: 0,
             link_target: None,
             sha256: Some(hex::encode(Sha256::digest(&x.data))),
+            xattr_sha256: None,
             stored: true,
         };
-        append_entry(builder, &e, e.mode, &x.data[..]).map_err(|err| tar_err(&item.abs, err))?;
+        append_entry(builder, &e, e.mode, &[], &x.data[..])
+            .map_err(|err| tar_err(&item.abs, err))?;
         prog.bytes += e.size;
         stats.files += 1;
         stats.bytes += e.size;
@@ -571,6 +593,8 @@ fn backup_file<W: Write>(
     let mut e = entry_from_meta(item.archive.clone(), EntryKind::File, walked);
     if let Some(p) = prev.as_ref().filter(|p| unchanged(p, &e)) {
         e.sha256 = p.sha256.clone();
+        // Any change to them changes the ctime, so they are the parent's.
+        e.xattr_sha256 = p.xattr_sha256.clone();
         e.stored = false;
         stats.files += 1;
         stats.bytes += e.size;
@@ -605,6 +629,8 @@ fn backup_file<W: Write>(
         }
     };
     e = entry_from_meta(item.archive.clone(), EntryKind::File, &before);
+    let xa = read_xattrs(xattrs::Source::Fd(&file), path, warnings);
+    e.xattr_sha256 = xattrs::digest(&xa);
     let mut reader = ExactReader {
         file: &mut file,
         remaining: e.size,
@@ -621,7 +647,8 @@ fn backup_file<W: Write>(
     let appended = append_entry(
         builder,
         &e,
-        e.mode & 0o1777,
+        e.mode,
+        &xa,
         io::BufReader::with_capacity(cap, &mut reader),
     );
     if let Err(err) = appended {
