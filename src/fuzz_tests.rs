@@ -343,6 +343,9 @@ fn index_entry() -> impl Strategy<Value = IndexEntry> {
             link_target: link,
             sha256: Some("ab".repeat(32)),
             stored,
+            hard_link: None,
+            nlink: 0,
+            sparse: false,
         })
 }
 

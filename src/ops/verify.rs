@@ -317,6 +317,7 @@ fn verify_artifact(
                         // directory's metadata.
                         let opts = crate::sources::filesystem::ExtractOptions {
                             dir_metadata: i + 1 == links.len(),
+                            hard_links: i + 1 == links.len(),
                             ..Default::default()
                         };
                         crate::ops::restore::extract_link_checked(

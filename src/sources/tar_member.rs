@@ -92,6 +92,9 @@ mod tests {
             link_target: None,
             sha256: Some(hex::encode(Sha256::digest(content))),
             stored: true,
+            hard_link: None,
+            nlink: 0,
+            sparse: false,
         }
     }
 

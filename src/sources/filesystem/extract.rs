@@ -6,7 +6,7 @@
 //! drops files is worse than one that stops and says why.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -208,16 +208,43 @@ fn check_size(got: u64, idx: &IndexEntry) -> Result<()> {
 /// never followed here) under a temp name, then rename it into place.
 fn make_symlink(at: &At, link: &[u8], idx: &IndexEntry, as_root: bool) -> Result<()> {
     let link = cstr(link).map_err(|_| refuse(&idx.path, "NUL byte in the symlink target"))?;
+    make_special(at, idx, as_root, "create symlink", |fd, tmp| unsafe {
+        libc::symlinkat(link.as_ptr(), fd, tmp.as_ptr())
+    })
+}
+
+/// Create FIFO `at` (mode and mtime from the index) under a temp name,
+/// then rename it into place. Needs no privilege, unlike a device.
+fn make_fifo(at: &At, idx: &IndexEntry, as_root: bool) -> Result<()> {
+    let mode = (idx.mode & 0o1777) as libc::mode_t;
+    make_special(at, idx, as_root, "create FIFO", |fd, tmp| unsafe {
+        if libc::mkfifoat(fd, tmp.as_ptr(), 0o600) != 0 {
+            return -1;
+        }
+        // mkfifoat's mode is cut by the umask; set it whole. The name is
+        // the FIFO just made, in a directory reached without links.
+        libc::fchmodat(fd, tmp.as_ptr(), mode, 0)
+    })
+}
+
+/// Make a symlink or FIFO under a temp name beside `at` with `create`
+/// (a libc call relative to the directory's descriptor), set its owner
+/// and mtime without following it, and rename it into place.
+fn make_special(
+    at: &At,
+    idx: &IndexEntry,
+    as_root: bool,
+    what: &str,
+    create: impl FnOnce(libc::c_int, &std::ffi::CStr) -> libc::c_int,
+) -> Result<()> {
     let tmp = temp_name();
     let tmp_path = at.target.with_file_name(std::ffi::OsStr::from_bytes(&tmp));
     let tmp = cstr(&tmp).expect("temp names have no NUL");
     let fd = at.dir.as_raw_fd();
-    if unsafe { libc::symlinkat(link.as_ptr(), fd, tmp.as_ptr()) } != 0 {
-        return Err(Error::io(
-            "create symlink",
-            &tmp_path,
-            io::Error::last_os_error(),
-        ));
+    if create(fd, &tmp) != 0 {
+        let err = io::Error::last_os_error();
+        let _ = unlink_at(&at.dir, &tmp);
+        return Err(Error::io(what, &tmp_path, err));
     }
     let res = (|| {
         if as_root {
@@ -353,15 +380,19 @@ impl EntryOrder {
 }
 
 /// Next stored index entry, collecting deletions and skipping unchanged
-/// entries on the way.
+/// entries on the way (an unchanged file with another name goes to
+/// `relink`: its names are made one inode again at the end).
 fn next_stored(
     index: &mut dyn Iterator<Item = Result<IndexEntry>>,
     deleted: &mut Vec<Vec<u8>>,
+    relink: &mut Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Result<Option<IndexEntry>> {
     for e in index {
         let e = e?;
         if e.kind == EntryKind::Deleted {
             deleted.push(e.path);
+        } else if !e.stored && e.kind == EntryKind::File && e.hard_link.is_some() {
+            relink.push((e.path, e.hard_link.expect("checked")));
         } else if e.stored {
             return Ok(Some(e));
         }
@@ -412,6 +443,12 @@ pub struct ExtractOptions<'a> {
     /// ones this link creates, never followed and never standing for a
     /// directory. Updated with this link's own.
     pub links_made: Option<&'a RefCell<HashSet<Vec<u8>>>>,
+    /// After the tar, make every file the index records as another name
+    /// of an earlier file (`hard_link`) one inode with it again, also
+    /// where this link of a chain stored its content separately or not at
+    /// all (default). A chain restore leaves it to the last link, whose
+    /// index describes the final tree.
+    pub hard_links: bool,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -422,6 +459,7 @@ impl Default for ExtractOptions<'_> {
             dir_metadata: true,
             fresh_target: false,
             links_made: None,
+            hard_links: true,
         }
     }
 }
@@ -449,6 +487,13 @@ pub fn extract_with<R: Read>(
         files: FileThreads::start(as_root, opts.check_hashes, opts.fresh_target)?,
     };
     let mut deleted = Vec::new();
+    // Files of this tar with more than one name, which a later hard-link
+    // member may name: path -> (dev, ino, SHA-256) from the index.
+    let mut group_files: HashMap<Vec<u8>, (u64, u64, Option<String>)> = HashMap::new();
+    // Hard-link members of this tar: (name, the earlier name it links to).
+    let mut members: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // Other names the index records, to make one inode again at the end.
+    let mut relink: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut order = EntryOrder::default();
     let mut dirs: Vec<IndexEntry> = Vec::new();
     let mut archive = tar::Archive::new(tar_in);
@@ -471,18 +516,17 @@ pub fn extract_with<R: Read>(
             EntryType::Regular => EntryKind::File,
             EntryType::Directory => EntryKind::Dir,
             EntryType::Symlink => EntryKind::Symlink,
-            EntryType::Link => {
-                return Err(refuse(&path, "hard link (this tool never writes them)"))
-            }
+            EntryType::Link => EntryKind::File,
+            EntryType::Fifo => EntryKind::Fifo,
             EntryType::Char | EntryType::Block => return Err(refuse(&path, "device file")),
-            EntryType::Fifo => return Err(refuse(&path, "FIFO")),
             other => return Err(refuse(&path, &format!("unsupported entry type {other:?}"))),
         };
         let mode = entry.header().mode().map_err(bad_tar)?;
         if mode & 0o6000 != 0 {
             return Err(refuse(&path, "setuid/setgid bit set"));
         }
-        let idx = match next_stored(index, &mut deleted)? {
+        let hard = et == EntryType::Link;
+        let idx = match next_stored(index, &mut deleted, &mut relink)? {
             Some(i) if i.path == path => i,
             _ => {
                 return Err(Error::integrity(format!(
@@ -527,16 +571,43 @@ pub fn extract_with<R: Read>(
                 }
                 l
             }
+            EntryKind::File if hard => {
+                let l = entry
+                    .link_name_bytes()
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default();
+                check_member(&path, &l, size, &idx, &group_files)?;
+                l
+            }
             _ => Vec::new(),
         };
         let at = entry_at(&mut place, &path, true)?.expect("created on the way");
         order.placed(&path, kind);
         match kind {
-            EntryKind::File if opts.superseded.is_some_and(|s| s.contains(&path)) => {
+            EntryKind::File if hard => {
+                // Linked once every file is in place (below).
+                members.push((path.clone(), link));
+                ctx.out.files += 1;
+            }
+            // A file with other names is written even so: a member may
+            // name it.
+            EntryKind::File
+                if idx.nlink < 2 && opts.superseded.is_some_and(|s| s.contains(&path)) =>
+            {
                 // A later link of the chain brings the final version.
             }
             EntryKind::File => {
+                if idx.nlink > 1 {
+                    group_files.insert(path.clone(), (idx.dev, idx.ino, idx.sha256.clone()));
+                }
+                if let Some(first) = &idx.hard_link {
+                    relink.push((path.clone(), first.clone()));
+                }
                 write_file(&mut entry, at, &idx, &mut ctx)?;
+                ctx.out.files += 1;
+            }
+            EntryKind::Fifo => {
+                make_fifo(&at, &idx, ctx.as_root)?;
                 ctx.out.files += 1;
             }
             EntryKind::Symlink => {
@@ -554,7 +625,7 @@ pub fn extract_with<R: Read>(
         ctx.items += 1;
         (ctx.progress)(ctx.out.bytes, ctx.items);
     }
-    if let Some(missing) = next_stored(index, &mut deleted)? {
+    if let Some(missing) = next_stored(index, &mut deleted, &mut relink)? {
         return Err(Error::integrity(format!(
             "the archive ends before {} (listed in its file index)",
             show(&missing.path)
@@ -564,6 +635,16 @@ pub fn extract_with<R: Read>(
     // Every file in place (or the first failure) before deletions and
     // directory metadata.
     ctx.files.finish()?;
+    for (path, first) in members {
+        ctx.check_cancel()?;
+        link_name(&mut place, &path, &first, true)?;
+    }
+    if opts.hard_links {
+        for (path, first) in relink {
+            ctx.check_cancel()?;
+            link_name(&mut place, &path, &first, false)?;
+        }
+    }
     for path in deleted {
         ctx.check_cancel()?;
         check_name(&path)?;
@@ -603,4 +684,115 @@ pub fn extract_with<R: Read>(
         *cell.borrow_mut() = place.links_made;
     }
     Ok(ctx.out)
+}
+
+/// Check a hard-link member (`path` naming `first`) before anything is
+/// made: no content, a name inside the destination, and `first` a file
+/// this same restore has written that the index says is the same inode.
+/// Nothing is ever linked to a path the restore did not write itself.
+fn check_member(
+    path: &[u8],
+    first: &[u8],
+    size: u64,
+    idx: &IndexEntry,
+    group_files: &HashMap<Vec<u8>, (u64, u64, Option<String>)>,
+) -> Result<()> {
+    if size != 0 {
+        return Err(refuse(path, "hard link with content"));
+    }
+    if check_name(first).is_err() {
+        return Err(refuse(
+            path,
+            &format!(
+                "hard link to {:?}: an empty or absolute name, or one with `.` or `..`",
+                show(first)
+            ),
+        ));
+    }
+    if idx.hard_link.is_none() {
+        return Err(Error::integrity(format!(
+            "archive entry {} is a hard link but the file index records no other name for it",
+            show(path)
+        ))
+        .hint("the archive and its manifest do not belong together or one is damaged"));
+    }
+    match group_files.get(first) {
+        Some((dev, ino, sha)) if (*dev, *ino) == (idx.dev, idx.ino) && *sha == idx.sha256 => Ok(()),
+        Some(_) => Err(refuse(
+            path,
+            &format!(
+                "hard link to {}, which the file index records as another file",
+                show(first)
+            ),
+        )),
+        None => Err(refuse(
+            path,
+            &format!(
+                "hard link to {}, which this restore has not written before it",
+                show(first)
+            ),
+        )),
+    }
+}
+
+/// Make `path` another name of the regular file at `first`: `linkat` to a
+/// temp name beside `path`, then `renameat` over it, both relative to
+/// directories reached without following a symlink (and `linkat` without
+/// `AT_SYMLINK_FOLLOW` never follows one either). Already one inode:
+/// nothing to do. `required` (a hard-link member of this tar): `first`
+/// must be there. Otherwise (an index entry made one inode again) a
+/// missing or changed `first`, or a `path` that is not a restored file,
+/// is left as it is: both names then hold their own copy.
+fn link_name(place: &mut Place, path: &[u8], first: &[u8], required: bool) -> Result<()> {
+    check_name(first)?;
+    let missing = || {
+        Error::integrity(format!(
+            "cannot make {} a hard link of {}: that file is not in the restored tree",
+            show(path),
+            show(first)
+        ))
+        .hint("the archive is damaged; verify it and use another backup")
+    };
+    let first_st = match entry_at(place, first, false)? {
+        Some(t) => match lstat_at(&t.dir, &t.name) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Some((t, st)),
+            _ => None,
+        },
+        None => None,
+    };
+    let Some((first_at, first_st)) = first_st else {
+        return if required { Err(missing()) } else { Ok(()) };
+    };
+    let Some(at) = entry_at(place, path, required)? else {
+        return Ok(());
+    };
+    match lstat_at(&at.dir, &at.name) {
+        Ok(st) if (st.st_dev, st.st_ino) == (first_st.st_dev, first_st.st_ino) => return Ok(()),
+        Ok(st) if !required && st.st_mode & libc::S_IFMT != libc::S_IFREG => return Ok(()),
+        Ok(_) => {}
+        Err(_) if !required => return Ok(()),
+        Err(_) => {}
+    }
+    let tmp = cstr(&temp_name()).expect("temp names have no NUL");
+    let rc = unsafe {
+        libc::linkat(
+            first_at.dir.as_raw_fd(),
+            first_at.name.as_ptr(),
+            at.dir.as_raw_fd(),
+            tmp.as_ptr(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(Error::io(
+            "create hard link",
+            &at.target,
+            io::Error::last_os_error(),
+        ));
+    }
+    let res = rename_at(&at.dir, &tmp, &at.name).map_err(io_err("move into place", &at.target));
+    // Gone after a rename, unless the rename found both names one inode
+    // already (then it does nothing and the temp name stays).
+    let _ = unlink_at(&at.dir, &tmp);
+    res
 }

@@ -101,7 +101,8 @@ const FILE_QUEUE: usize = 8;
 /// Writing files, off the thread that parses the archive, in two stages:
 ///
 /// - the writer creates each file under a temp name beside its target and
-///   writes its content (runs of zero blocks become holes);
+///   writes its content (runs of zero blocks become holes in a file that
+///   was sparse);
 /// - the finisher hashes that content, compares it with the file index,
 ///   sets owner, mode and mtime, and only then renames the file into place
 ///   (without hashing, the writer does that last part itself and there is
@@ -450,9 +451,22 @@ fn discard(o: Open) {
     let _ = unlink_at(&o.at.dir, &o.tmp);
 }
 
-/// Write each run of non-zero blocks of `data` with one call; seek over
-/// zero blocks so sparse files stay sparse.
+/// Write each run of non-zero blocks of `data` with one call; for a file
+/// that was sparse when backed up, seek over zero blocks so it stays
+/// sparse. A dense file is written whole, zeros too: a file its owner
+/// allocated (a database's preallocated segment, a swap file) must not
+/// come back full of holes that a full disk later cannot fill.
 fn write_runs(o: &mut Open, data: &[u8]) -> Result<()> {
+    if !o.idx.sparse {
+        if !data.is_empty() {
+            o.file
+                .write_all(data)
+                .map_err(io_err("write", &o.tmp_path))?;
+        }
+        o.off += data.len() as u64;
+        o.cursor = o.off;
+        return Ok(());
+    }
     let n = data.len();
     let mut pos = 0;
     while pos < n {

@@ -7,7 +7,7 @@
 //! cut to the declared size (the tar stays valid) and reported.
 
 use std::cmp::Ordering;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -144,6 +144,13 @@ fn entry_from_meta(archive: Vec<u8>, kind: EntryKind, m: &Metadata) -> IndexEntr
         link_target: None,
         sha256: None,
         stored: true,
+        hard_link: None,
+        nlink: if kind == EntryKind::File && m.nlink() > 1 {
+            m.nlink()
+        } else {
+            0
+        },
+        sparse: false,
     }
 }
 
@@ -313,12 +320,15 @@ fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
     false
 }
 
-/// Write one PAX-extended ustar entry.
+/// Write one PAX-extended ustar entry. With `hard_link`, a file is
+/// written as a hard-link member (type `1`, no content) naming that
+/// earlier member of the same archive, as GNU tar does.
 fn append_entry<W: Write, R: Read>(
     b: &mut Builder<W>,
     e: &IndexEntry,
     mode: u32,
     data: R,
+    hard_link: Option<&[u8]>,
 ) -> io::Result<()> {
     let mut h = Header::new_ustar();
     let mut pax = Vec::new();
@@ -329,12 +339,14 @@ fn append_entry<W: Write, R: Read>(
             EntryType::Directory
         }
         EntryKind::Symlink => EntryType::Symlink,
+        EntryKind::Fifo => EntryType::Fifo,
+        _ if hard_link.is_some() => EntryType::Link,
         _ => EntryType::Regular,
     });
     if !set_ustar_name(&mut h, &name) {
         pax_record(&mut pax, "path", &name);
     }
-    if let Some(target) = &e.link_target {
+    if let Some(target) = hard_link.or(e.link_target.as_deref()) {
         let plain = target.iter().all(|c| c.is_ascii_graphic() || *c == b' ');
         if plain && target.len() <= 100 {
             h.as_ustar_mut().expect("ustar").linkname[..target.len()].copy_from_slice(target);
@@ -354,10 +366,11 @@ fn append_entry<W: Write, R: Read>(
     if e.mtime_ns < 0 || e.mtime_ns % 1_000_000_000 != 0 {
         pax_record(&mut pax, "mtime", &pax_time(e.mtime_ns));
     }
-    if e.size > 0o77777777777 {
-        pax_record(&mut pax, "size", e.size.to_string().as_bytes());
+    let size = if hard_link.is_some() { 0 } else { e.size };
+    if size > 0o77777777777 {
+        pax_record(&mut pax, "size", size.to_string().as_bytes());
     }
-    h.set_size(e.size);
+    h.set_size(size);
     h.set_cksum();
     if !pax.is_empty() {
         let mut ph = Header::new_ustar();
@@ -421,6 +434,7 @@ pub fn backup_tree_with<T: Write, I: Write>(
     let mut index = IndexWriter::new(index_out);
     let mut stats = FileStats::default();
     let mut warnings = Vec::new();
+    let mut groups = HashMap::new();
     let mut prog = Progress {
         bytes: 0,
         items: 0,
@@ -444,9 +458,10 @@ pub fn backup_tree_with<T: Write, I: Write>(
                 &mut prog,
                 &mut stats,
                 &mut warnings,
+                &mut groups,
                 (euid, egid, now_ns),
             )?,
-            EntryKind::Dir | EntryKind::Symlink => {
+            EntryKind::Dir | EntryKind::Symlink | EntryKind::Fifo => {
                 let meta = item.meta.as_ref().expect("walked entries have metadata");
                 let mut e = entry_from_meta(item.archive.clone(), item.kind, meta);
                 if item.kind == EntryKind::Symlink {
@@ -462,10 +477,10 @@ pub fn backup_tree_with<T: Write, I: Write>(
                         }
                     }
                     stats.symlinks += 1;
-                } else {
+                } else if item.kind == EntryKind::Dir {
                     stats.dirs += 1;
                 }
-                append_entry(&mut builder, &e, e.mode & 0o1777, io::empty())
+                append_entry(&mut builder, &e, e.mode & 0o1777, io::empty(), None)
                     .map_err(|err| tar_err(&item.abs, err))?;
                 stats.stored += 1;
                 Some(e)
@@ -512,8 +527,20 @@ fn unchanged(prev: &IndexEntry, now: &IndexEntry) -> bool {
         && prev.mode == now.mode
 }
 
+/// The names of one inode with more than one, as the walk meets them.
+struct LinkGroup {
+    /// The first name in walk order: what the index's `hard_link` names.
+    first: Vec<u8>,
+    /// The first name whose content this archive stores, and its SHA-256:
+    /// later stored names are hard-link members naming it. In an
+    /// incremental that can be a later name than `first` (the first one
+    /// unchanged and so not stored here).
+    stored: Option<(Vec<u8>, Option<String>)>,
+}
+
 /// Store (or, when unchanged, just index) one regular file. None when it
 /// could not be read at all (warned, left out of the index).
+#[allow(clippy::too_many_arguments)]
 fn backup_file<W: Write>(
     item: &WalkItem<'_>,
     prev: Option<IndexEntry>,
@@ -521,6 +548,7 @@ fn backup_file<W: Write>(
     prog: &mut Progress<'_>,
     stats: &mut FileStats,
     warnings: &mut Vec<String>,
+    groups: &mut HashMap<(u64, u64), LinkGroup>,
     (euid, egid, now_ns): (u32, u32, i64),
 ) -> Result<Option<IndexEntry>> {
     if let Some(x) = item.extra {
@@ -538,8 +566,12 @@ fn backup_file<W: Write>(
             link_target: None,
             sha256: Some(hex::encode(Sha256::digest(&x.data))),
             stored: true,
+            hard_link: None,
+            nlink: 0,
+            sparse: false,
         };
-        append_entry(builder, &e, e.mode, &x.data[..]).map_err(|err| tar_err(&item.abs, err))?;
+        append_entry(builder, &e, e.mode, &x.data[..], None)
+            .map_err(|err| tar_err(&item.abs, err))?;
         prog.bytes += e.size;
         stats.files += 1;
         stats.bytes += e.size;
@@ -548,12 +580,44 @@ fn backup_file<W: Write>(
     }
     let walked = item.meta.as_ref().expect("walked entries have metadata");
     let mut e = entry_from_meta(item.archive.clone(), EntryKind::File, walked);
+    // Only inodes with several names are remembered, so memory follows
+    // the number of hard-linked files, not the tree.
+    let key = (walked.dev(), walked.ino());
+    if e.nlink > 1 {
+        match groups.get(&key) {
+            Some(g) => e.hard_link = Some(g.first.clone()),
+            None => {
+                groups.insert(
+                    key,
+                    LinkGroup {
+                        first: e.path.clone(),
+                        stored: None,
+                    },
+                );
+            }
+        }
+    }
     if let Some(p) = prev.as_ref().filter(|p| unchanged(p, &e)) {
         e.sha256 = p.sha256.clone();
         e.stored = false;
         stats.files += 1;
         stats.bytes += e.size;
         stats.unchanged += 1;
+        return Ok(Some(e));
+    }
+    if let Some((stored_as, sha256)) = groups
+        .get(&key)
+        .filter(|_| e.hard_link.is_some())
+        .and_then(|g| g.stored.clone())
+    {
+        // Another name of an inode this archive already holds: a link
+        // member, no content.
+        e.sha256 = sha256;
+        append_entry(builder, &e, e.mode & 0o1777, io::empty(), Some(&stored_as))
+            .map_err(|err| tar_err(&item.abs, err))?;
+        stats.files += 1;
+        stats.bytes += e.size;
+        stats.stored += 1;
         return Ok(Some(e));
     }
     let path = &item.abs;
@@ -583,7 +647,13 @@ fn backup_file<W: Write>(
             return Ok(None);
         }
     };
+    let hard_link = e.hard_link.take();
     e = entry_from_meta(item.archive.clone(), EntryKind::File, &before);
+    e.hard_link = hard_link;
+    if e.nlink < 2 {
+        // It lost its other names since the walk saw it.
+        e.hard_link = None;
+    }
     let mut reader = ExactReader {
         file: &mut file,
         remaining: e.size,
@@ -602,6 +672,7 @@ fn backup_file<W: Write>(
         &e,
         e.mode & 0o1777,
         io::BufReader::with_capacity(cap, &mut reader),
+        None,
     );
     if let Err(err) = appended {
         if reader.cancelled {
@@ -616,6 +687,9 @@ fn backup_file<W: Write>(
         ..
     } = reader;
     e.sha256 = Some(hex::encode(hasher.finalize()));
+    if let Some(g) = groups.get_mut(&key).filter(|g| g.stored.is_none()) {
+        g.stored = Some((e.path.clone(), e.sha256.clone()));
+    }
     if let Some(err) = read_error {
         warnings.push(format!(
             "{} (the stored copy is incomplete: zeros from the failure on)",
