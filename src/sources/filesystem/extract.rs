@@ -183,6 +183,154 @@ fn write_file<R: Read>(data: &mut R, at: At, idx: &IndexEntry, ctx: &mut Ctx<'_>
     ctx.files.send(ToWriter::Close)
 }
 
+/// A member in GNU tar's PAX sparse format 1.0: its real name and size
+/// (`GNU.sparse.name`, `GNU.sparse.realsize`). None for any other member;
+/// an error for other sparse formats or a record missing.
+fn sparse_member<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> std::result::Result<Option<(Vec<u8>, u64)>, String> {
+    let exts = match entry.pax_extensions() {
+        Ok(Some(exts)) => exts,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("its PAX header cannot be read ({e})")),
+    };
+    let (mut any, mut version, mut name, mut size) = (false, (None, None), None, None);
+    for x in exts {
+        let x = x.map_err(|e| format!("its PAX header cannot be read ({e})"))?;
+        let v = x.value_bytes();
+        match x.key_bytes() {
+            b"GNU.sparse.major" => version.0 = Some(v.to_vec()),
+            b"GNU.sparse.minor" => version.1 = Some(v.to_vec()),
+            b"GNU.sparse.name" => name = Some(v.to_vec()),
+            b"GNU.sparse.realsize" => {
+                size = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+            }
+            k if k.starts_with(b"GNU.sparse.") => {}
+            _ => continue,
+        }
+        any = true;
+    }
+    if !any {
+        return Ok(None);
+    }
+    if version != (Some(b"1".to_vec()), Some(b"0".to_vec())) {
+        return Err("sparse file in a format other than PAX 1.0".into());
+    }
+    match (name, size) {
+        (Some(n), Some(s)) => Ok(Some((n, s))),
+        _ => Err("sparse file without GNU.sparse.name and GNU.sparse.realsize".into()),
+    }
+}
+
+/// Read a sparse member's map (see `tarball::sparse_map`) from the start
+/// of its content, `member` bytes in all; the data regions, checked to be
+/// in order, apart, within the file and, with the map, exactly the member.
+fn read_sparse_map<R: Read>(
+    data: &mut R,
+    idx: &IndexEntry,
+    member: u64,
+) -> Result<Vec<(u64, u64)>> {
+    let bad = |why: &str| refuse(&idx.path, &format!("its sparse map {why}"));
+    let mut text: Vec<u8> = Vec::new();
+    let mut nums: Vec<u64> = Vec::new();
+    let mut line_start = 0;
+    let mut block = [0u8; 512];
+    loop {
+        if let Some(count) = nums.first() {
+            if nums.len() as u64 == 1 + 2 * count {
+                break;
+            }
+        }
+        if text.len() as u64 + 512 > member {
+            return Err(bad("runs past the member's content"));
+        }
+        let n = read_entry(data, &mut block, idx)?;
+        if n != 512 {
+            return Err(bad("is cut short"));
+        }
+        text.extend_from_slice(&block);
+        while let Some(nl) = text[line_start..].iter().position(|c| *c == b'\n') {
+            let line = &text[line_start..line_start + nl];
+            line_start += nl + 1;
+            let v = std::str::from_utf8(line)
+                .ok()
+                .filter(|t| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+                .and_then(|t| t.parse::<u64>().ok())
+                .ok_or_else(|| bad("has a line that is not a number"))?;
+            nums.push(v);
+            if nums.len() as u64 == 1 + 2 * nums[0] {
+                break;
+            }
+        }
+    }
+    let mut regions = Vec::with_capacity(nums.len() / 2);
+    let (mut end, mut data_len) = (0u64, 0u64);
+    for pair in nums[1..].chunks(2) {
+        let (off, len) = (pair[0], pair[1]);
+        let stop = off.checked_add(len).ok_or_else(|| bad("overflows"))?;
+        if off < end || stop > idx.size {
+            return Err(bad(
+                "has regions out of order, overlapping or past the file's end",
+            ));
+        }
+        end = stop;
+        data_len += len;
+        regions.push((off, len));
+    }
+    if text.len() as u64 + data_len != member {
+        return Err(bad("does not add up to the member's content"));
+    }
+    Ok(regions)
+}
+
+/// Hand a sparse file's data regions to the [`FileThreads`] at their
+/// offsets, holes between them: the file is written with its holes and
+/// hashed as its whole logical content.
+fn write_sparse<R: Read>(
+    data: &mut R,
+    at: At,
+    idx: &IndexEntry,
+    member: u64,
+    ctx: &mut Ctx<'_>,
+) -> Result<()> {
+    let regions = read_sparse_map(data, idx, member)?;
+    ctx.files.send(ToWriter::Open {
+        at,
+        idx: idx.clone(),
+    })?;
+    let mut pos = 0u64;
+    for (off, len) in regions {
+        if off > pos {
+            ctx.files.send(ToWriter::Hole(off - pos))?;
+        }
+        let mut left = len;
+        while left > 0 {
+            let mut buf = ctx.files.buffer();
+            let want = left.min(buf.len() as u64) as usize;
+            let n = read_entry(data, &mut buf[..want], idx)?;
+            if n == 0 {
+                ctx.files.give_back(buf);
+                return Err(Error::integrity(format!(
+                    "archive entry {} ends inside its data regions",
+                    show(&idx.path)
+                )));
+            }
+            ctx.files.send(ToWriter::Data(buf, n))?;
+            left -= n as u64;
+            ctx.out.bytes += n as u64;
+            ctx.check_cancel()?;
+            (ctx.progress)(ctx.out.bytes, ctx.items);
+        }
+        pos = off + len;
+    }
+    if pos < idx.size {
+        ctx.files.send(ToWriter::Hole(idx.size - pos))?;
+    }
+    ctx.files.send(ToWriter::Close)
+}
+
 /// Fill `buf` from an entry's content; fewer bytes only at its end.
 fn read_entry<R: Read>(data: &mut R, buf: &mut [u8], idx: &IndexEntry) -> Result<usize> {
     read_full(data, buf).map_err(|e| {
@@ -505,7 +653,11 @@ pub fn extract_with<R: Read>(
         ctx.check_cancel()?;
         ctx.files.check()?;
         let mut entry = entry.map_err(bad_tar)?;
-        let mut path = entry.path_bytes().into_owned();
+        let sparse = sparse_member(&mut entry).map_err(|why| refuse(&entry.path_bytes(), &why))?;
+        let mut path = match &sparse {
+            Some((name, _)) => name.clone(),
+            None => entry.path_bytes().into_owned(),
+        };
         while path.len() > 1 && path.last() == Some(&b'/') {
             path.pop();
         }
@@ -526,6 +678,9 @@ pub fn extract_with<R: Read>(
             return Err(refuse(&path, "setuid/setgid bit set"));
         }
         let hard = et == EntryType::Link;
+        if sparse.is_some() && et != EntryType::Regular {
+            return Err(refuse(&path, "sparse map on a member that is not a file"));
+        }
         let idx = match next_stored(index, &mut deleted, &mut relink)? {
             Some(i) if i.path == path => i,
             _ => {
@@ -545,7 +700,23 @@ pub fn extract_with<R: Read>(
         }
         let size =
             crate::sources::tar_member::checked_size(&entry).map_err(|why| refuse(&path, &why))?;
-        if size > idx.size {
+        if kind == EntryKind::File && idx.sparse != sparse.is_some() {
+            return Err(Error::integrity(format!(
+                "archive entry {} is {} but the file index says it is {}",
+                show(&path),
+                if sparse.is_some() { "sparse" } else { "dense" },
+                if idx.sparse { "sparse" } else { "dense" }
+            ))
+            .hint("the archive and its manifest do not belong together or one is damaged"));
+        }
+        if let Some((_, real)) = &sparse {
+            if *real != idx.size {
+                return Err(refuse(
+                    &path,
+                    "its sparse size differs from the size in the file index",
+                ));
+            }
+        } else if size > idx.size {
             return Err(refuse(
                 &path,
                 "declares more content than the file index records",
@@ -603,7 +774,11 @@ pub fn extract_with<R: Read>(
                 if let Some(first) = &idx.hard_link {
                     relink.push((path.clone(), first.clone()));
                 }
-                write_file(&mut entry, at, &idx, &mut ctx)?;
+                if sparse.is_some() {
+                    write_sparse(&mut entry, at, &idx, size, &mut ctx)?;
+                } else {
+                    write_file(&mut entry, at, &idx, &mut ctx)?;
+                }
                 ctx.out.files += 1;
             }
             EntryKind::Fifo => {

@@ -41,6 +41,8 @@ pub(super) enum ToWriter {
     },
     /// A buffer and how many of its bytes are content.
     Data(Vec<u8>, usize),
+    /// A hole of this many bytes in a sparse file: zeros, not written.
+    Hole(u64),
     Close,
 }
 
@@ -48,6 +50,8 @@ pub(super) enum ToWriter {
 /// wrote, then the file.
 enum ToFinisher {
     Data(Vec<u8>, usize),
+    /// Zeros of a hole, hashed but never sent as bytes.
+    Hole(u64),
     End(Written),
     /// A whole small file: its content, then the file.
     Whole(Vec<u8>, usize, Written),
@@ -291,6 +295,7 @@ impl Hand {
                 let _ = shared.recycle.try_send(buf);
                 return Ok(());
             }
+            ToFinisher::Hole(_) => return Ok(()),
             ToFinisher::Whole(buf, _, w) => {
                 let _ = shared.recycle.try_send(buf);
                 w
@@ -357,6 +362,13 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
                     let _ = shared.recycle.try_send(buf);
                     Ok(())
                 }
+            },
+            ToWriter::Hole(n) => match cur.as_mut() {
+                Some(o) => {
+                    o.off += n;
+                    fin.send(ToFinisher::Hole(n), shared)
+                }
+                None => Ok(()),
             },
             ToWriter::Close => match cur.take() {
                 Some(o) => match complete(o, &[]) {
@@ -504,6 +516,10 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
                 let _ = shared.recycle.try_send(buf);
                 continue;
             }
+            ToFinisher::Hole(n) => {
+                hash_zeros(&mut hasher, n);
+                continue;
+            }
             ToFinisher::Whole(buf, n, w) => {
                 hasher.update(&buf[..n]);
                 let _ = shared.recycle.try_send(buf);
@@ -546,6 +562,16 @@ fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool) -> Result<()> {
         return Ok(());
     }
     rename_at(&w.at.dir, &w.tmp, &w.at.name).map_err(io_err("move into place", &w.at.target))
+}
+
+/// Feed `n` zero bytes to a hasher (a sparse file's holes).
+pub(super) fn hash_zeros(h: &mut Sha256, mut n: u64) {
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        h.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
 }
 
 /// True when every byte is zero (written to vectorise: no early exit).

@@ -9,15 +9,17 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
 
+use super::file_threads::hash_zeros;
 use super::prefetch::ContentPrefetch;
 use super::walk::{short_io, WalkItem, Walker};
 use super::{path_cmp, EntryKind, IndexEntry, IndexWriter, WalkSpec};
@@ -275,6 +277,95 @@ impl Read for ExactReader<'_, '_> {
     }
 }
 
+/// The data regions (offset, length) of a file with holes, found with
+/// `SEEK_DATA`/`SEEK_HOLE`; None when the file system cannot say or the
+/// file has no hole within `size` after all.
+fn data_regions(f: &File, size: u64) -> Option<Vec<(u64, u64)>> {
+    let fd = f.as_raw_fd();
+    let mut regions = Vec::new();
+    let mut pos = 0u64;
+    while pos < size {
+        let d = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
+        if d < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+                break; // only a hole from here to the end
+            }
+            return None;
+        }
+        let d = d as u64;
+        if d >= size {
+            break;
+        }
+        let h = unsafe { libc::lseek(fd, d as libc::off_t, libc::SEEK_HOLE) };
+        if h < 0 {
+            return None;
+        }
+        let h = (h as u64).min(size);
+        regions.push((d, h - d));
+        pos = h;
+    }
+    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+        return None;
+    }
+    let data: u64 = regions.iter().map(|r| r.1).sum();
+    (data < size).then_some(regions)
+}
+
+/// The map that opens a PAX sparse 1.0 member's content: the number of
+/// regions, then each region's offset and length, one decimal per line,
+/// padded with NULs to a 512-byte block. A file that ends in a hole gets
+/// a last, empty region at its end, as GNU tar writes it.
+fn sparse_map(regions: &[(u64, u64)], size: u64) -> Vec<u8> {
+    let mut all = regions.to_vec();
+    if all.last().is_none_or(|(o, l)| o + l < size) {
+        all.push((size, 0));
+    }
+    let mut map = format!("{}\n", all.len()).into_bytes();
+    for (o, l) in &all {
+        map.extend_from_slice(format!("{o}\n{l}\n").as_bytes());
+    }
+    map.resize(map.len().div_ceil(512) * 512, 0);
+    map
+}
+
+/// A sparse file's member content: the map, then each data region read
+/// at its offset; the hash covers the whole logical content, holes as
+/// zeros, so it is the same SHA-256 a dense read gives.
+struct SparseReader<'a, 'b> {
+    map: io::Cursor<Vec<u8>>,
+    regions: VecDeque<(u64, u64)>,
+    /// Logical offset hashed so far.
+    pos: u64,
+    size: u64,
+    inner: ExactReader<'a, 'b>,
+}
+
+impl Read for SparseReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if (self.map.position() as usize) < self.map.get_ref().len() {
+            return self.map.read(buf);
+        }
+        loop {
+            if self.inner.remaining > 0 {
+                return self.inner.read(buf);
+            }
+            let Some((off, len)) = self.regions.pop_front() else {
+                hash_zeros(&mut self.inner.hasher, self.size - self.pos);
+                self.pos = self.size;
+                return Ok(0);
+            };
+            hash_zeros(&mut self.inner.hasher, off - self.pos);
+            if !self.inner.short && self.inner.read_error.is_none() {
+                if let Err(e) = self.inner.file.seek(SeekFrom::Start(off)) {
+                    self.inner.read_error = Some(e);
+                }
+            }
+            self.inner.remaining = len;
+            self.pos = off + len;
+        }
+    }
+}
+
 /// One PAX record: "LEN key=value\n", LEN counting itself.
 fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     let body = key.len() + value.len() + 3;
@@ -320,19 +411,55 @@ fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
     false
 }
 
-/// Write one PAX-extended ustar entry. With `hard_link`, a file is
-/// written as a hard-link member (type `1`, no content) naming that
-/// earlier member of the same archive, as GNU tar does.
+/// What a member carries besides its header.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// The entry's content (none for directories, symlinks, FIFOs).
+    Content,
+    /// A hard-link member (type `1`, no content) naming an earlier member
+    /// of the same archive, as GNU tar writes one.
+    HardLink(&'a [u8]),
+    /// A sparse file in GNU tar's PAX format 1.0: this many bytes of map
+    /// and data regions (see `sparse_map`).
+    Sparse(u64),
+}
+
+/// Write one PAX-extended ustar entry.
 fn append_entry<W: Write, R: Read>(
     b: &mut Builder<W>,
     e: &IndexEntry,
     mode: u32,
     data: R,
-    hard_link: Option<&[u8]>,
+    body: Body<'_>,
 ) -> io::Result<()> {
+    let hard_link = match body {
+        Body::HardLink(t) => Some(t),
+        _ => None,
+    };
     let mut h = Header::new_ustar();
     let mut pax = Vec::new();
     let mut name = e.path.clone();
+    if let Body::Sparse(_) = body {
+        // The member's own name is a placeholder, so a reader without
+        // sparse support extracts the map and data beside the file rather
+        // than as it; GNU.sparse.name is the real one.
+        pax_record(&mut pax, "GNU.sparse.major", b"1");
+        pax_record(&mut pax, "GNU.sparse.minor", b"0");
+        pax_record(&mut pax, "GNU.sparse.name", &name);
+        pax_record(
+            &mut pax,
+            "GNU.sparse.realsize",
+            e.size.to_string().as_bytes(),
+        );
+        let (dir, base) = match name.iter().rposition(|c| *c == b'/') {
+            Some(i) => (&name[..=i], &name[i + 1..]),
+            None => (&b""[..], &name[..]),
+        };
+        let mut placeholder = dir.to_vec();
+        placeholder.extend_from_slice(b"GNUSparseFile.0/");
+        placeholder.extend_from_slice(base);
+        name = placeholder;
+    }
     h.set_entry_type(match e.kind {
         EntryKind::Dir => {
             name.push(b'/');
@@ -366,7 +493,11 @@ fn append_entry<W: Write, R: Read>(
     if e.mtime_ns < 0 || e.mtime_ns % 1_000_000_000 != 0 {
         pax_record(&mut pax, "mtime", &pax_time(e.mtime_ns));
     }
-    let size = if hard_link.is_some() { 0 } else { e.size };
+    let size = match body {
+        Body::Content => e.size,
+        Body::HardLink(_) => 0,
+        Body::Sparse(n) => n,
+    };
     if size > 0o77777777777 {
         pax_record(&mut pax, "size", size.to_string().as_bytes());
     }
@@ -480,8 +611,14 @@ pub fn backup_tree_with<T: Write, I: Write>(
                 } else if item.kind == EntryKind::Dir {
                     stats.dirs += 1;
                 }
-                append_entry(&mut builder, &e, e.mode & 0o1777, io::empty(), None)
-                    .map_err(|err| tar_err(&item.abs, err))?;
+                append_entry(
+                    &mut builder,
+                    &e,
+                    e.mode & 0o1777,
+                    io::empty(),
+                    Body::Content,
+                )
+                .map_err(|err| tar_err(&item.abs, err))?;
                 stats.stored += 1;
                 Some(e)
             }
@@ -570,7 +707,7 @@ fn backup_file<W: Write>(
             nlink: 0,
             sparse: false,
         };
-        append_entry(builder, &e, e.mode, &x.data[..], None)
+        append_entry(builder, &e, e.mode, &x.data[..], Body::Content)
             .map_err(|err| tar_err(&item.abs, err))?;
         prog.bytes += e.size;
         stats.files += 1;
@@ -613,8 +750,14 @@ fn backup_file<W: Write>(
         // Another name of an inode this archive already holds: a link
         // member, no content.
         e.sha256 = sha256;
-        append_entry(builder, &e, e.mode & 0o1777, io::empty(), Some(&stored_as))
-            .map_err(|err| tar_err(&item.abs, err))?;
+        append_entry(
+            builder,
+            &e,
+            e.mode & 0o1777,
+            io::empty(),
+            Body::HardLink(&stored_as),
+        )
+        .map_err(|err| tar_err(&item.abs, err))?;
         stats.files += 1;
         stats.bytes += e.size;
         stats.stored += 1;
@@ -654,9 +797,17 @@ fn backup_file<W: Write>(
         // It lost its other names since the walk saw it.
         e.hard_link = None;
     }
+    // Only a file with fewer blocks than its size can have holes: the
+    // map is looked for only then.
+    let regions = if before.blocks().saturating_mul(512) < e.size {
+        data_regions(&file, e.size)
+    } else {
+        None
+    };
+    e.sparse = regions.is_some();
     let mut reader = ExactReader {
         file: &mut file,
-        remaining: e.size,
+        remaining: if e.sparse { 0 } else { e.size },
         hasher: Sha256::new(),
         short: false,
         read_error: None,
@@ -667,13 +818,35 @@ fn backup_file<W: Write>(
     // buffered: give it up to 1 MiB so a large file is read, hashed and
     // sealed in big pieces rather than 8 KiB syscalls.
     let cap = (e.size.min(1 << 20) as usize).max(8 << 10);
-    let appended = append_entry(
-        builder,
-        &e,
-        e.mode & 0o1777,
-        io::BufReader::with_capacity(cap, &mut reader),
-        None,
-    );
+    let appended = match regions {
+        None => append_entry(
+            builder,
+            &e,
+            e.mode & 0o1777,
+            io::BufReader::with_capacity(cap, &mut reader),
+            Body::Content,
+        ),
+        Some(regions) => {
+            let map = sparse_map(&regions, e.size);
+            let len = map.len() as u64 + regions.iter().map(|r| r.1).sum::<u64>();
+            let mut sparse = SparseReader {
+                map: io::Cursor::new(map),
+                regions: regions.into(),
+                pos: 0,
+                size: e.size,
+                inner: reader,
+            };
+            let res = append_entry(
+                builder,
+                &e,
+                e.mode & 0o1777,
+                io::BufReader::with_capacity(cap, &mut sparse),
+                Body::Sparse(len),
+            );
+            reader = sparse.inner;
+            res
+        }
+    };
     if let Err(err) = appended {
         if reader.cancelled {
             return Err(Error::cancelled("filesystem backup cancelled"));
@@ -696,6 +869,10 @@ fn backup_file<W: Write>(
             cannot(&err)
         ));
     } else {
+        if e.sparse {
+            // Past the last region, where a grown file's new bytes are.
+            let _ = file.seek(SeekFrom::Start(e.size));
+        }
         let mut extra = [0u8; 1];
         let grew = matches!(file.read(&mut extra), Ok(n) if n > 0);
         let after = file.metadata().ok();
