@@ -533,19 +533,42 @@ impl EntryOrder {
 fn next_stored(
     index: &mut dyn Iterator<Item = Result<IndexEntry>>,
     deleted: &mut Vec<Vec<u8>>,
-    relink: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    relink: &mut Relink,
 ) -> Result<Option<IndexEntry>> {
     for e in index {
         let e = e?;
         if e.kind == EntryKind::Deleted {
             deleted.push(e.path);
-        } else if !e.stored && e.kind == EntryKind::File && e.hard_link.is_some() {
-            relink.push((e.path, e.hard_link.expect("checked")));
         } else if e.stored {
             return Ok(Some(e));
+        } else if e.kind == EntryKind::File {
+            relink.note(&e);
         }
     }
     Ok(None)
+}
+
+/// The names of inodes with several names, from the whole index (stored
+/// entries and unchanged ones alike), to be made one inode again once
+/// every file is in place.
+#[derive(Default)]
+struct Relink {
+    /// SHA-256 of each file with more than one name, by path.
+    sha: HashMap<Vec<u8>, Option<String>>,
+    /// (name, first name of its inode, its SHA-256), in index order.
+    names: Vec<(Vec<u8>, Vec<u8>, Option<String>)>,
+}
+
+impl Relink {
+    fn note(&mut self, e: &IndexEntry) {
+        if e.nlink > 1 {
+            self.sha.insert(e.path.clone(), e.sha256.clone());
+        }
+        if let Some(first) = &e.hard_link {
+            self.names
+                .push((e.path.clone(), first.clone(), e.sha256.clone()));
+        }
+    }
 }
 
 /// Restore a tar written by [`super::backup_tree`] to `dest`, checking it
@@ -641,7 +664,7 @@ pub fn extract_with<R: Read>(
     // Hard-link members of this tar: (name, the earlier name it links to).
     let mut members: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     // Other names the index records, to make one inode again at the end.
-    let mut relink: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut relink = Relink::default();
     let mut order = EntryOrder::default();
     let mut dirs: Vec<IndexEntry> = Vec::new();
     let mut archive = tar::Archive::new(tar_in);
@@ -758,6 +781,7 @@ pub fn extract_with<R: Read>(
             EntryKind::File if hard => {
                 // Linked once every file is in place (below).
                 members.push((path.clone(), link));
+                relink.note(&idx);
                 ctx.out.files += 1;
             }
             // A file with other names is written even so: a member may
@@ -771,9 +795,7 @@ pub fn extract_with<R: Read>(
                 if idx.nlink > 1 {
                     group_files.insert(path.clone(), (idx.dev, idx.ino, idx.sha256.clone()));
                 }
-                if let Some(first) = &idx.hard_link {
-                    relink.push((path.clone(), first.clone()));
-                }
+                relink.note(&idx);
                 if sparse.is_some() {
                     write_sparse(&mut entry, at, &idx, size, &mut ctx)?;
                 } else {
@@ -815,9 +837,13 @@ pub fn extract_with<R: Read>(
         link_name(&mut place, &path, &first, true)?;
     }
     if opts.hard_links {
-        for (path, first) in relink {
+        for (path, first, sha) in relink.names {
             ctx.check_cancel()?;
-            link_name(&mut place, &path, &first, false)?;
+            // Names whose content differs (the inode changed between the
+            // two being read) keep their own copies.
+            if relink.sha.get(&first) == Some(&sha) {
+                link_name(&mut place, &path, &first, false)?;
+            }
         }
     }
     for path in deleted {
@@ -884,14 +910,7 @@ fn check_member(
             ),
         ));
     }
-    if idx.hard_link.is_none() {
-        return Err(Error::integrity(format!(
-            "archive entry {} is a hard link but the file index records no other name for it",
-            show(path)
-        ))
-        .hint("the archive and its manifest do not belong together or one is damaged"));
-    }
-    match group_files.get(first) {
+    let known = match group_files.get(first) {
         Some((dev, ino, sha)) if (*dev, *ino) == (idx.dev, idx.ino) && *sha == idx.sha256 => Ok(()),
         Some(_) => Err(refuse(
             path,
@@ -907,7 +926,16 @@ fn check_member(
                 show(first)
             ),
         )),
+    };
+    known?;
+    if idx.hard_link.is_none() {
+        return Err(Error::integrity(format!(
+            "archive entry {} is a hard link but the file index records no other name for it",
+            show(path)
+        ))
+        .hint("the archive and its manifest do not belong together or one is damaged"));
     }
+    Ok(())
 }
 
 /// Make `path` another name of the regular file at `first`: `linkat` to a
