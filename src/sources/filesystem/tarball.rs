@@ -367,7 +367,7 @@ impl Read for SparseReader<'_, '_> {
 }
 
 /// One PAX record: "LEN key=value\n", LEN counting itself.
-fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+pub(super) fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     let body = key.len() + value.len() + 3;
     let mut len = body + 1;
     while len != body + len.to_string().len() {
@@ -719,22 +719,24 @@ fn backup_file<W: Write>(
     let mut e = entry_from_meta(item.archive.clone(), EntryKind::File, walked);
     // Only inodes with several names are remembered, so memory follows
     // the number of hard-linked files, not the tree.
+    // A name becomes its group's first only once it is in the index (an
+    // unreadable one is left out, and nothing may name it).
     let key = (walked.dev(), walked.ino());
-    if e.nlink > 1 {
-        match groups.get(&key) {
-            Some(g) => e.hard_link = Some(g.first.clone()),
-            None => {
-                groups.insert(
-                    key,
-                    LinkGroup {
-                        first: e.path.clone(),
-                        stored: None,
-                    },
-                );
-            }
-        }
+    let first_name = e.nlink > 1 && !groups.contains_key(&key);
+    if let Some(g) = groups.get(&key).filter(|_| e.nlink > 1) {
+        e.hard_link = Some(g.first.clone());
     }
     if let Some(p) = prev.as_ref().filter(|p| unchanged(p, &e)) {
+        if first_name {
+            groups.insert(
+                key,
+                LinkGroup {
+                    first: e.path.clone(),
+                    stored: None,
+                },
+            );
+        }
+        e.sparse = p.sparse;
         e.sha256 = p.sha256.clone();
         e.stored = false;
         stats.files += 1;
@@ -860,6 +862,15 @@ fn backup_file<W: Write>(
         ..
     } = reader;
     e.sha256 = Some(hex::encode(hasher.finalize()));
+    if first_name {
+        groups.insert(
+            key,
+            LinkGroup {
+                first: e.path.clone(),
+                stored: None,
+            },
+        );
+    }
     if let Some(g) = groups.get_mut(&key).filter(|g| g.stored.is_none()) {
         g.stored = Some((e.path.clone(), e.sha256.clone()));
     }

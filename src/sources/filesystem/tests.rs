@@ -1169,3 +1169,84 @@ fn sparse_files_keep_their_holes_and_dense_zeros_stay_written() {
         err.message
     );
 }
+
+/// A tar of one PAX sparse member `f` (version `minor`) whose content is
+/// `map` padded to a block, then `data`; and an index for it whose
+/// content is `logical`.
+fn sparse_tar(
+    minor: &str,
+    map: &str,
+    data: &[u8],
+    realsize: u64,
+    logical: &[u8],
+) -> (Vec<u8>, Vec<u8>) {
+    use sha2::Digest;
+    let mut pax = Vec::new();
+    for (k, v) in [
+        ("GNU.sparse.major", "1".to_string()),
+        ("GNU.sparse.minor", minor.to_string()),
+        ("GNU.sparse.name", "f".to_string()),
+        ("GNU.sparse.realsize", realsize.to_string()),
+    ] {
+        super::tarball::pax_record(&mut pax, k, v.as_bytes());
+    }
+    let mut tar = Vec::new();
+    raw_entry(
+        &mut tar,
+        b"PaxHeaders/f",
+        EntryType::XHeader,
+        0o644,
+        b"",
+        &pax,
+    );
+    let mut body = map.as_bytes().to_vec();
+    body.resize(body.len().div_ceil(512) * 512, 0);
+    body.extend_from_slice(data);
+    raw_entry(
+        &mut tar,
+        b"GNUSparseFile.0/f",
+        EntryType::Regular,
+        0o644,
+        b"",
+        &body,
+    );
+    tar.extend_from_slice(&[0u8; 1024]);
+    let mut e = IndexEntry::deleted(b"f".to_vec());
+    (e.kind, e.stored, e.mode, e.sparse) = (EntryKind::File, true, 0o644, true);
+    e.size = realsize;
+    e.sha256 = Some(hex::encode(sha2::Sha256::digest(logical)));
+    let mut w = IndexWriter::new(Vec::new());
+    w.write(&e).unwrap();
+    (tar, w.finish().unwrap())
+}
+
+#[test]
+fn sparse_members_with_hostile_maps_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tar, index) = sparse_tar("0", "2\n0\n4\n8\n0\n", b"abcd", 8, b"abcd\0\0\0\0");
+    let dest = tmp.path().join("good");
+    restore(&tar, &index, &dest).unwrap();
+    assert_eq!(fs::read(dest.join("f")).unwrap(), b"abcd\0\0\0\0");
+    let cases = [
+        (
+            "1",
+            "1\n0\n4\n",
+            &b"abcd"[..],
+            8,
+            "format other than PAX 1.0",
+        ),
+        ("0", "2\n0\n4\n2\n4\n", b"abcdefgh", 8, "overlapping"),
+        ("0", "1\n6\n4\n", b"abcd", 8, "past the file's end"),
+        ("0", "1\n0\n4\n", b"abcdefgh", 8, "does not add up"),
+        ("0", "1\n0\nx\n", b"abcd", 8, "not a number"),
+        ("0", "3\n0\n4\n", b"abcd", 8, "runs past"),
+    ];
+    for (i, (minor, map, data, size, why)) in cases.into_iter().enumerate() {
+        let (tar, index) = sparse_tar(minor, map, data, size, b"");
+        let dest = tmp.path().join(format!("bad{i}"));
+        let err = restore(&tar, &index, &dest).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Refused, "{why}: {}", err.message);
+        assert!(err.message.contains(why), "{why}: {}", err.message);
+        assert!(!dest.join("f").exists(), "{why}");
+    }
+}
