@@ -12,10 +12,14 @@
 //!
 //! Extraction is our own loop, not `tar::Archive::unpack`, because a restore
 //! must refuse (not skip) anything that could land outside its destination:
-//! `..`, absolute names, writing through a symlink, devices, hard links and
-//! setuid bits. Symlinks themselves are restored verbatim, absolute ones
-//! too: their targets are data, and nothing is written through one
-//! (`place`).
+//! `..`, absolute names, writing through a symlink, devices, hard links to
+//! anything but a file the same restore wrote, and setuid bits. Symlinks
+//! themselves are restored verbatim, absolute ones too: their targets are
+//! data, and nothing is written through one (`place`).
+//!
+//! Hard links, FIFOs and sparse files are kept as GNU tar keeps them (link
+//! members, type `6`, PAX sparse 1.0), so the archive stays readable by any
+//! `tar -x`; docs/FORMAT.md has the details.
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
