@@ -871,7 +871,12 @@ fn backup_file<W: Write>(
             },
         );
     }
-    if let Some(g) = groups.get_mut(&key).filter(|g| g.stored.is_none()) {
+    // Only a name the index records with its link count can be named by
+    // a link member (a restore checks that).
+    if let Some(g) = groups
+        .get_mut(&key)
+        .filter(|g| g.stored.is_none() && e.nlink > 1)
+    {
         g.stored = Some((e.path.clone(), e.sha256.clone()));
     }
     if let Some(err) = read_error {
