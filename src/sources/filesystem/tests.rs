@@ -1250,3 +1250,37 @@ fn sparse_members_with_hostile_maps_are_refused() {
         assert!(!dest.join("f").exists(), "{why}");
     }
 }
+
+#[test]
+fn in_place_restore_makes_broken_links_one_inode_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let data = linked_tree(&src);
+    let (_, tar, index) = backup(&spec(&src), None);
+    // One name now a file of its own, one gone, one pair member replaced
+    // by a symlink (never written through).
+    fs::remove_file(src.join("b/three")).unwrap();
+    fs::write(src.join("b/three"), b"damaged").unwrap();
+    fs::remove_file(src.join("a/two")).unwrap();
+    fs::remove_file(src.join("b/q")).unwrap();
+    let outside = tmp.path().join("outside");
+    fs::write(&outside, b"outside").unwrap();
+    symlink(&outside, src.join("b/q")).unwrap();
+    let cancel = AtomicBool::new(false);
+    extract(
+        &tar[..],
+        &mut IndexReader::new(&index[..]),
+        &Dest::InPlace,
+        &no_progress,
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(ino(&src.join("a/one")).1, 3);
+    assert_eq!(ino(&src.join("a/one")), ino(&src.join("a/two")));
+    assert_eq!(ino(&src.join("a/one")), ino(&src.join("b/three")));
+    assert_eq!(fs::read(src.join("b/three")).unwrap(), data);
+    assert_eq!(ino(&src.join("b/p")), ino(&src.join("b/q")));
+    assert_eq!(fs::read(&outside).unwrap(), b"outside");
+    let check = verify_tree(&mut IndexReader::new(&index[..]), &Dest::InPlace).unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+}
