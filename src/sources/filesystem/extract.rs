@@ -18,9 +18,11 @@ use filetime::FileTime;
 use tar::EntryType;
 
 use super::file_threads::{FileThreads, ToWriter};
+use super::hard_links::{check_member, link_name, Relink};
 use super::place::{
     cstr, lstat_at, path_at, rename_at, set_dir_meta, split_name, times, unlink_at, DirFd, Place,
 };
+use super::sparse::{read_sparse_map, sparse_member};
 use super::{show, Dest, EntryKind, IndexEntry};
 use crate::error::{Error, Result};
 
@@ -183,108 +185,6 @@ fn write_file<R: Read>(data: &mut R, at: At, idx: &IndexEntry, ctx: &mut Ctx<'_>
     ctx.files.send(ToWriter::Close)
 }
 
-/// A member in GNU tar's PAX sparse format 1.0: its real name and size
-/// (`GNU.sparse.name`, `GNU.sparse.realsize`). None for any other member;
-/// an error for other sparse formats or a record missing.
-fn sparse_member<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-) -> std::result::Result<Option<(Vec<u8>, u64)>, String> {
-    let exts = match entry.pax_extensions() {
-        Ok(Some(exts)) => exts,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(format!("its PAX header cannot be read ({e})")),
-    };
-    let (mut any, mut version, mut name, mut size) = (false, (None, None), None, None);
-    for x in exts {
-        let x = x.map_err(|e| format!("its PAX header cannot be read ({e})"))?;
-        let v = x.value_bytes();
-        match x.key_bytes() {
-            b"GNU.sparse.major" => version.0 = Some(v.to_vec()),
-            b"GNU.sparse.minor" => version.1 = Some(v.to_vec()),
-            b"GNU.sparse.name" => name = Some(v.to_vec()),
-            b"GNU.sparse.realsize" => {
-                size = std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|t| t.parse::<u64>().ok())
-            }
-            k if k.starts_with(b"GNU.sparse.") => {}
-            _ => continue,
-        }
-        any = true;
-    }
-    if !any {
-        return Ok(None);
-    }
-    if version != (Some(b"1".to_vec()), Some(b"0".to_vec())) {
-        return Err("sparse file in a format other than PAX 1.0".into());
-    }
-    match (name, size) {
-        (Some(n), Some(s)) => Ok(Some((n, s))),
-        _ => Err("sparse file without GNU.sparse.name and GNU.sparse.realsize".into()),
-    }
-}
-
-/// Read a sparse member's map (see `tarball::sparse_map`) from the start
-/// of its content, `member` bytes in all; the data regions, checked to be
-/// in order, apart, within the file and, with the map, exactly the member.
-fn read_sparse_map<R: Read>(
-    data: &mut R,
-    idx: &IndexEntry,
-    member: u64,
-) -> Result<Vec<(u64, u64)>> {
-    let bad = |why: &str| refuse(&idx.path, &format!("its sparse map {why}"));
-    let mut text: Vec<u8> = Vec::new();
-    let mut nums: Vec<u64> = Vec::new();
-    let mut line_start = 0;
-    let mut block = [0u8; 512];
-    loop {
-        if let Some(count) = nums.first() {
-            if nums.len() as u64 == 1 + 2 * count {
-                break;
-            }
-        }
-        if text.len() as u64 + 512 > member {
-            return Err(bad("runs past the member's content"));
-        }
-        let n = read_entry(data, &mut block, idx)?;
-        if n != 512 {
-            return Err(bad("is cut short"));
-        }
-        text.extend_from_slice(&block);
-        while let Some(nl) = text[line_start..].iter().position(|c| *c == b'\n') {
-            let line = &text[line_start..line_start + nl];
-            line_start += nl + 1;
-            let v = std::str::from_utf8(line)
-                .ok()
-                .filter(|t| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
-                .and_then(|t| t.parse::<u64>().ok())
-                .ok_or_else(|| bad("has a line that is not a number"))?;
-            nums.push(v);
-            if nums.len() as u64 == 1 + 2 * nums[0] {
-                break;
-            }
-        }
-    }
-    let mut regions = Vec::with_capacity(nums.len() / 2);
-    let (mut end, mut data_len) = (0u64, 0u64);
-    for pair in nums[1..].chunks(2) {
-        let (off, len) = (pair[0], pair[1]);
-        let stop = off.checked_add(len).ok_or_else(|| bad("overflows"))?;
-        if off < end || stop > idx.size {
-            return Err(bad(
-                "has regions out of order, overlapping or past the file's end",
-            ));
-        }
-        end = stop;
-        data_len += len;
-        regions.push((off, len));
-    }
-    if text.len() as u64 + data_len != member {
-        return Err(bad("does not add up to the member's content"));
-    }
-    Ok(regions)
-}
-
 /// Hand a sparse file's data regions to the [`FileThreads`] at their
 /// offsets, holes between them: the file is written with its holes and
 /// hashed as its whole logical content.
@@ -332,7 +232,7 @@ fn write_sparse<R: Read>(
 }
 
 /// Fill `buf` from an entry's content; fewer bytes only at its end.
-fn read_entry<R: Read>(data: &mut R, buf: &mut [u8], idx: &IndexEntry) -> Result<usize> {
+pub(super) fn read_entry<R: Read>(data: &mut R, buf: &mut [u8], idx: &IndexEntry) -> Result<usize> {
     read_full(data, buf).map_err(|e| {
         Error::integrity(format!(
             "archive entry {} cannot be read: {e}",
@@ -468,7 +368,7 @@ pub(super) struct At {
 /// Where entry `path` goes: its parent reached without following a
 /// symlink (created on the way when `create`), or None (see
 /// [`Place::parent`]).
-fn entry_at(place: &mut Place, path: &[u8], create: bool) -> Result<Option<At>> {
+pub(super) fn entry_at(place: &mut Place, path: &[u8], create: bool) -> Result<Option<At>> {
     let Some(dir) = place.parent(path, create)? else {
         return Ok(None);
     };
@@ -546,29 +446,6 @@ fn next_stored(
         }
     }
     Ok(None)
-}
-
-/// The names of inodes with several names, from the whole index (stored
-/// entries and unchanged ones alike), to be made one inode again once
-/// every file is in place.
-#[derive(Default)]
-struct Relink {
-    /// SHA-256 of each file with more than one name, by path.
-    sha: HashMap<Vec<u8>, Option<String>>,
-    /// (name, first name of its inode, its SHA-256), in index order.
-    names: Vec<(Vec<u8>, Vec<u8>, Option<String>)>,
-}
-
-impl Relink {
-    fn note(&mut self, e: &IndexEntry) {
-        if e.nlink > 1 {
-            self.sha.insert(e.path.clone(), e.sha256.clone());
-        }
-        if let Some(first) = &e.hard_link {
-            self.names
-                .push((e.path.clone(), first.clone(), e.sha256.clone()));
-        }
-    }
 }
 
 /// Restore a tar written by [`super::backup_tree`] to `dest`, checking it
@@ -885,117 +762,4 @@ pub fn extract_with<R: Read>(
         *cell.borrow_mut() = place.links_made;
     }
     Ok(ctx.out)
-}
-
-/// Check a hard-link member (`path` naming `first`) before anything is
-/// made: no content, a name inside the destination, and `first` a file
-/// this same restore has written that the index says is the same inode.
-/// Nothing is ever linked to a path the restore did not write itself.
-fn check_member(
-    path: &[u8],
-    first: &[u8],
-    size: u64,
-    idx: &IndexEntry,
-    group_files: &HashMap<Vec<u8>, (u64, u64, Option<String>)>,
-) -> Result<()> {
-    if size != 0 {
-        return Err(refuse(path, "hard link with content"));
-    }
-    if check_name(first).is_err() {
-        return Err(refuse(
-            path,
-            &format!(
-                "hard link to {:?}: an empty or absolute name, or one with `.` or `..`",
-                show(first)
-            ),
-        ));
-    }
-    let known = match group_files.get(first) {
-        Some((dev, ino, sha)) if (*dev, *ino) == (idx.dev, idx.ino) && *sha == idx.sha256 => Ok(()),
-        Some(_) => Err(refuse(
-            path,
-            &format!(
-                "hard link to {}, which the file index records as another file",
-                show(first)
-            ),
-        )),
-        None => Err(refuse(
-            path,
-            &format!(
-                "hard link to {}, which this restore has not written before it",
-                show(first)
-            ),
-        )),
-    };
-    known?;
-    if idx.hard_link.is_none() {
-        return Err(Error::integrity(format!(
-            "archive entry {} is a hard link but the file index records no other name for it",
-            show(path)
-        ))
-        .hint("the archive and its manifest do not belong together or one is damaged"));
-    }
-    Ok(())
-}
-
-/// Make `path` another name of the regular file at `first`: `linkat` to a
-/// temp name beside `path`, then `renameat` over it, both relative to
-/// directories reached without following a symlink (and `linkat` without
-/// `AT_SYMLINK_FOLLOW` never follows one either). Already one inode:
-/// nothing to do. `required` (a hard-link member of this tar): `first`
-/// must be there. Otherwise (an index entry made one inode again) a
-/// missing or changed `first`, or a `path` that is not a restored file,
-/// is left as it is: both names then hold their own copy.
-fn link_name(place: &mut Place, path: &[u8], first: &[u8], required: bool) -> Result<()> {
-    check_name(first)?;
-    let missing = || {
-        Error::integrity(format!(
-            "cannot make {} a hard link of {}: that file is not in the restored tree",
-            show(path),
-            show(first)
-        ))
-        .hint("the archive is damaged; verify it and use another backup")
-    };
-    let first_st = match entry_at(place, first, false)? {
-        Some(t) => match lstat_at(&t.dir, &t.name) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Some((t, st)),
-            _ => None,
-        },
-        None => None,
-    };
-    let Some((first_at, first_st)) = first_st else {
-        return if required { Err(missing()) } else { Ok(()) };
-    };
-    let Some(at) = entry_at(place, path, required)? else {
-        return Ok(());
-    };
-    match lstat_at(&at.dir, &at.name) {
-        Ok(st) if (st.st_dev, st.st_ino) == (first_st.st_dev, first_st.st_ino) => return Ok(()),
-        Ok(st) if !required && st.st_mode & libc::S_IFMT != libc::S_IFREG => return Ok(()),
-        Ok(_) => {}
-        Err(_) if !required => return Ok(()),
-        Err(_) => {}
-    }
-    let tmp = cstr(&temp_name()).expect("temp names have no NUL");
-    let rc = unsafe {
-        libc::linkat(
-            first_at.dir.as_raw_fd(),
-            first_at.name.as_ptr(),
-            at.dir.as_raw_fd(),
-            tmp.as_ptr(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::io(
-            "create hard link",
-            &at.target,
-            io::Error::last_os_error(),
-        ));
-    }
-    let res = rename_at(&at.dir, &tmp, &at.name).map_err(io_err("move into place", &at.target));
-    // Gone after a rename, unless the rename found both names one inode
-    // already (then it does nothing and the temp name stays).
-    let _ = unlink_at(&at.dir, &tmp);
-    res
 }

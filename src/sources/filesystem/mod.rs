@@ -27,9 +27,11 @@ use std::path::{Path, PathBuf};
 mod check;
 mod extract;
 mod file_threads;
+mod hard_links;
 mod index;
 mod place;
 mod prefetch;
+mod sparse;
 mod tarball;
 mod walk;
 

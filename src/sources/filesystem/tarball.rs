@@ -12,7 +12,6 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
@@ -21,6 +20,7 @@ use tar::{Builder, EntryType, Header};
 
 use super::file_threads::hash_zeros;
 use super::prefetch::ContentPrefetch;
+use super::sparse::{data_regions, sparse_map};
 use super::walk::{short_io, WalkItem, Walker};
 use super::{path_cmp, EntryKind, IndexEntry, IndexWriter, WalkSpec};
 use crate::archive::manifest::FileStats;
@@ -275,57 +275,6 @@ impl Read for ExactReader<'_, '_> {
         }
         Ok(n)
     }
-}
-
-/// The data regions (offset, length) of a file with holes, found with
-/// `SEEK_DATA`/`SEEK_HOLE`; None when the file system cannot say or the
-/// file has no hole within `size` after all.
-fn data_regions(f: &File, size: u64) -> Option<Vec<(u64, u64)>> {
-    let fd = f.as_raw_fd();
-    let mut regions = Vec::new();
-    let mut pos = 0u64;
-    while pos < size {
-        let d = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
-        if d < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
-                break; // only a hole from here to the end
-            }
-            return None;
-        }
-        let d = d as u64;
-        if d >= size {
-            break;
-        }
-        let h = unsafe { libc::lseek(fd, d as libc::off_t, libc::SEEK_HOLE) };
-        if h < 0 {
-            return None;
-        }
-        let h = (h as u64).min(size);
-        regions.push((d, h - d));
-        pos = h;
-    }
-    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
-        return None;
-    }
-    let data: u64 = regions.iter().map(|r| r.1).sum();
-    (data < size).then_some(regions)
-}
-
-/// The map that opens a PAX sparse 1.0 member's content: the number of
-/// regions, then each region's offset and length, one decimal per line,
-/// padded with NULs to a 512-byte block. A file that ends in a hole gets
-/// a last, empty region at its end, as GNU tar writes it.
-fn sparse_map(regions: &[(u64, u64)], size: u64) -> Vec<u8> {
-    let mut all = regions.to_vec();
-    if all.last().is_none_or(|(o, l)| o + l < size) {
-        all.push((size, 0));
-    }
-    let mut map = format!("{}\n", all.len()).into_bytes();
-    for (o, l) in &all {
-        map.extend_from_slice(format!("{o}\n{l}\n").as_bytes());
-    }
-    map.resize(map.len().div_ceil(512) * 512, 0);
-    map
 }
 
 /// A sparse file's member content: the map, then each data region read
