@@ -344,6 +344,9 @@ fn index_entry() -> impl Strategy<Value = IndexEntry> {
             sha256: Some("ab".repeat(32)),
             xattr_sha256: None,
             stored,
+            hard_link: None,
+            nlink: 0,
+            sparse: false,
         })
 }
 
@@ -688,6 +691,7 @@ fn hostile_archive(entries: &[RawEntry], outside: &Path) -> (Vec<u8>, Vec<IndexE
         idx.kind = match e.type_byte {
             b'5' => EntryKind::Dir,
             b'2' => EntryKind::Symlink,
+            b'6' => EntryKind::Fifo,
             _ => EntryKind::File,
         };
         idx.stored = true;
@@ -695,6 +699,20 @@ fn hostile_archive(entries: &[RawEntry], outside: &Path) -> (Vec<u8>, Vec<IndexE
         if idx.kind == EntryKind::File {
             idx.size = data.len() as u64 + u64::from(e.index_lies);
             idx.sha256 = Some(hex::encode(sha2::Sha256::digest(data)));
+            // Every file is one inode with two names, so a hard-link
+            // member naming an earlier file of the archive gets as far as
+            // being linked.
+            (idx.dev, idx.ino, idx.nlink) = (1, 1, 2);
+        }
+        if e.type_byte == b'1' {
+            idx.hard_link = Some(link.clone());
+            let earlier = index
+                .iter()
+                .rev()
+                .find(|p: &&IndexEntry| p.path == link && p.kind == EntryKind::File);
+            if let Some(p) = earlier {
+                (idx.size, idx.sha256) = (p.size, p.sha256.clone());
+            }
         }
         if idx.kind == EntryKind::Symlink {
             idx.link_target = Some(link);

@@ -344,9 +344,11 @@ pub fn execute(
             // Into the sandbox only, and refuse rather than overwrite.
             req.in_place = false;
             req.yes = false;
-            // A drill proves the contents, not just that a restore ran.
-            req.check_content = true;
             if c.backup_type == BackupType::Database {
+                // A drill proves the contents, not just that a restore ran
+                // (files are checked against their hashes as they are
+                // written anyway).
+                req.check_content = true;
                 let facts = crate::ops::database::facts(&Artifact::from_file(&c.file)?)?;
                 req.target_db = Some(Destination::drill_database(&facts.database, stamp));
             } else {

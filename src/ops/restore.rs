@@ -427,6 +427,7 @@ fn restore_tree(
             superseded: Some(&superseded[i]),
             // The last link stores every directory of the final tree again.
             dir_metadata: i + 1 == links.len(),
+            hard_links: i + 1 == links.len(),
             // Removed whole if anything fails (below). Only where every
             // byte is authenticated as it is read, though: elsewhere a file
             // is checked against its hash before it takes its name.

@@ -318,6 +318,7 @@ fn verify_artifact(
                         let opts = crate::sources::filesystem::ExtractOptions {
                             dir_metadata: i + 1 == links.len(),
                             authenticated: dk.is_some(),
+                            hard_links: i + 1 == links.len(),
                             ..Default::default()
                         };
                         crate::ops::restore::extract_link_checked(

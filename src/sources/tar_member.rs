@@ -93,6 +93,9 @@ mod tests {
             sha256: Some(hex::encode(Sha256::digest(content))),
             xattr_sha256: None,
             stored: true,
+            hard_link: None,
+            nlink: 0,
+            sparse: false,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -77,6 +77,7 @@ fn same(e: &IndexEntry, m: &Metadata, target: &PathBuf, place: &Place) -> bool {
                     .map(|t| t.as_os_str().as_bytes().to_vec())
                     == e.link_target
         }
+        EntryKind::Fifo => ft.is_fifo(),
         EntryKind::Deleted => false,
     }
 }
@@ -194,7 +195,10 @@ pub fn verify_tree(
             }
             (_, None) => Some(format!("{name}: missing")),
             (EntryKind::Dir, Some(_)) if place.is_host_dir_link(&target) => None,
-            (kind, Some(m)) => check_entry(&e, kind, &m, &target, &name),
+            (kind, Some(m)) => match check_entry(&e, kind, &m, &target, &name) {
+                Some(p) => Some(p),
+                None => check_hard_link(&e, &m, &mut place, &name)?,
+            },
         };
         if let Some(p) = problem {
             if out.problems.len() < PROBLEMS_SHOWN {
@@ -209,6 +213,24 @@ pub fn verify_tree(
             .push(format!("... and {extra_problems} more problems"));
     }
     Ok(out)
+}
+
+/// A file the index records as another name of an earlier one must be
+/// the same inode as it.
+fn check_hard_link(
+    e: &IndexEntry,
+    m: &Metadata,
+    place: &mut Place,
+    name: &str,
+) -> Result<Option<String>> {
+    let Some(first) = &e.hard_link else {
+        return Ok(None);
+    };
+    check_name(first)?;
+    let same = place.ancestors(first, false)?
+        && fs::symlink_metadata(place.target(first))
+            .is_ok_and(|f| f.is_file() && (f.dev(), f.ino()) == (m.dev(), m.ino()));
+    Ok((!same).then(|| format!("{name}: is not a hard link of {}", show(first))))
 }
 
 fn check_entry(
@@ -264,6 +286,11 @@ fn check_entry(
                 return Some(format!("{name}: symlink points elsewhere"));
             }
             return None;
+        }
+        EntryKind::Fifo => {
+            if !ft.is_fifo() {
+                return Some(format!("{name}: is not a FIFO"));
+            }
         }
         EntryKind::Deleted => return None,
     }

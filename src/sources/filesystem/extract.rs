@@ -6,7 +6,7 @@
 //! drops files is worse than one that stops and says why.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -18,9 +18,11 @@ use filetime::FileTime;
 use tar::EntryType;
 
 use super::file_threads::{FileThreads, ToWriter};
+use super::hard_links::{check_member, link_name, Relink};
 use super::place::{
     cstr, lstat_at, path_at, rename_at, set_dir_meta, split_name, times, unlink_at, DirFd, Place,
 };
+use super::sparse::{read_sparse_map, sparse_member};
 use super::xattrs::{self, Skipped, Xattr};
 use super::{show, Dest, EntryKind, IndexEntry};
 use crate::error::{Error, Result};
@@ -208,8 +210,56 @@ fn write_file<R: Read>(
     ctx.files.send(ToWriter::Close)
 }
 
+/// Hand a sparse file's data regions to the [`FileThreads`] at their
+/// offsets, holes between them: the file is written with its holes and
+/// hashed as its whole logical content.
+fn write_sparse<R: Read>(
+    data: &mut R,
+    at: At,
+    idx: &IndexEntry,
+    member: u64,
+    xattrs: Vec<Xattr>,
+    ctx: &mut Ctx<'_>,
+) -> Result<()> {
+    let regions = read_sparse_map(data, idx, member)?;
+    ctx.files.send(ToWriter::Open {
+        at,
+        idx: idx.clone(),
+        xattrs,
+    })?;
+    let mut pos = 0u64;
+    for (off, len) in regions {
+        if off > pos {
+            ctx.files.send(ToWriter::Hole(off - pos))?;
+        }
+        let mut left = len;
+        while left > 0 {
+            let mut buf = ctx.files.buffer();
+            let want = left.min(buf.len() as u64) as usize;
+            let n = read_entry(data, &mut buf[..want], idx)?;
+            if n == 0 {
+                ctx.files.give_back(buf);
+                return Err(Error::integrity(format!(
+                    "archive entry {} ends inside its data regions",
+                    show(&idx.path)
+                )));
+            }
+            ctx.files.send(ToWriter::Data(buf, n))?;
+            left -= n as u64;
+            ctx.out.bytes += n as u64;
+            ctx.check_cancel()?;
+            (ctx.progress)(ctx.out.bytes, ctx.items);
+        }
+        pos = off + len;
+    }
+    if pos < idx.size {
+        ctx.files.send(ToWriter::Hole(idx.size - pos))?;
+    }
+    ctx.files.send(ToWriter::Close)
+}
+
 /// Fill `buf` from an entry's content; fewer bytes only at its end.
-fn read_entry<R: Read>(data: &mut R, buf: &mut [u8], idx: &IndexEntry) -> Result<usize> {
+pub(super) fn read_entry<R: Read>(data: &mut R, buf: &mut [u8], idx: &IndexEntry) -> Result<usize> {
     read_full(data, buf).map_err(|e| {
         Error::integrity(format!(
             "archive entry {} cannot be read: {e}",
@@ -239,16 +289,45 @@ fn make_symlink(
     xa: (&[Xattr], &Skipped),
 ) -> Result<()> {
     let link = cstr(link).map_err(|_| refuse(&idx.path, "NUL byte in the symlink target"))?;
+    make_special(at, idx, as_root, xa, "create symlink", |fd, tmp| unsafe {
+        libc::symlinkat(link.as_ptr(), fd, tmp.as_ptr())
+    })
+}
+
+/// Create FIFO `at` (mode and mtime from the index) under a temp name,
+/// then rename it into place. Needs no privilege, unlike a device.
+fn make_fifo(at: &At, idx: &IndexEntry, as_root: bool, xa: (&[Xattr], &Skipped)) -> Result<()> {
+    let mode = (idx.mode & 0o1777) as libc::mode_t;
+    make_special(at, idx, as_root, xa, "create FIFO", |fd, tmp| unsafe {
+        if libc::mkfifoat(fd, tmp.as_ptr(), 0o600) != 0 {
+            return -1;
+        }
+        // mkfifoat's mode is cut by the umask; set it whole. The name is
+        // the FIFO just made, in a directory reached without links.
+        libc::fchmodat(fd, tmp.as_ptr(), mode, 0)
+    })
+}
+
+/// Make a symlink or FIFO under a temp name beside `at` with `create`
+/// (a libc call relative to the directory's descriptor), set its owner
+/// and mtime without following it, and its own attributes (`xa`), and
+/// rename it into place.
+fn make_special(
+    at: &At,
+    idx: &IndexEntry,
+    as_root: bool,
+    xa: (&[Xattr], &Skipped),
+    what: &str,
+    create: impl FnOnce(libc::c_int, &std::ffi::CStr) -> libc::c_int,
+) -> Result<()> {
     let tmp = temp_name();
     let tmp_path = at.target.with_file_name(std::ffi::OsStr::from_bytes(&tmp));
     let tmp = cstr(&tmp).expect("temp names have no NUL");
     let fd = at.dir.as_raw_fd();
-    if unsafe { libc::symlinkat(link.as_ptr(), fd, tmp.as_ptr()) } != 0 {
-        return Err(Error::io(
-            "create symlink",
-            &tmp_path,
-            io::Error::last_os_error(),
-        ));
+    if create(fd, &tmp) != 0 {
+        let err = io::Error::last_os_error();
+        let _ = unlink_at(&at.dir, &tmp);
+        return Err(Error::io(what, &tmp_path, err));
     }
     let res = (|| {
         if as_root {
@@ -329,7 +408,7 @@ pub(super) struct At {
 /// Where entry `path` goes: its parent reached without following a
 /// symlink (created on the way when `create`), or None (see
 /// [`Place::parent`]).
-fn entry_at(place: &mut Place, path: &[u8], create: bool) -> Result<Option<At>> {
+pub(super) fn entry_at(place: &mut Place, path: &[u8], create: bool) -> Result<Option<At>> {
     let Some(dir) = place.parent(path, create)? else {
         return Ok(None);
     };
@@ -388,19 +467,23 @@ impl EntryOrder {
     }
 }
 
-/// The entry's PAX records lifeboat reads itself: `path`, `linkpath` and
-/// extended attributes, parsed from the raw extended header when it holds
-/// attributes or anything the `tar` crate could not split (a value with a
-/// newline); otherwise nothing (the crate's view of the header is right).
+/// The entry's PAX records lifeboat reads itself: `path`, `linkpath`,
+/// extended attributes and the sparse map's records, parsed from the raw
+/// extended header when it holds attributes, a sparse map or anything the
+/// `tar` crate could not split (a value with a newline); otherwise nothing
+/// (the crate's view of the header is right).
 fn entry_pax<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     tap: &super::pax_tap::Tap,
 ) -> Result<xattrs::Pax> {
     let needed = match entry.pax_extensions() {
         Ok(None) => false,
-        Ok(Some(exts)) => exts
-            .into_iter()
-            .any(|x| x.map_or(true, |x| x.key_bytes().starts_with(b"SCHILY."))),
+        Ok(Some(exts)) => exts.into_iter().any(|x| {
+            x.map_or(true, |x| {
+                let k = x.key_bytes();
+                k.starts_with(b"SCHILY.") || k.starts_with(b"GNU.sparse.")
+            })
+        }),
         Err(_) => true,
     };
     if !needed {
@@ -416,12 +499,14 @@ fn entry_pax<R: Read>(
 }
 
 /// Next stored index entry, collecting deletions and skipping unchanged
-/// entries on the way. Unchanged directories go to `dirs` (when given):
-/// an earlier link of the chain made them, and their metadata is set from
-/// this, the final index.
+/// entries on the way. An unchanged file with another name goes to
+/// `relink` (its names are made one inode again at the end); unchanged
+/// directories go to `dirs` (when given): an earlier link of the chain
+/// made them, and their metadata is set from this, the final index.
 fn next_stored(
     index: &mut dyn Iterator<Item = Result<IndexEntry>>,
     deleted: &mut Vec<Vec<u8>>,
+    relink: &mut Relink,
     mut dirs: Option<&mut Vec<(IndexEntry, Vec<Xattr>)>>,
 ) -> Result<Option<IndexEntry>> {
     for e in index {
@@ -430,6 +515,8 @@ fn next_stored(
             deleted.push(e.path);
         } else if e.stored {
             return Ok(Some(e));
+        } else if e.kind == EntryKind::File {
+            relink.note(&e);
         } else if e.kind == EntryKind::Dir {
             check_name(&e.path)?;
             // Not carried: it has no attributes (see `tarball`).
@@ -489,6 +576,12 @@ pub struct ExtractOptions<'a> {
     /// running as root, setuid and setgid bits are restored as `tar -p`
     /// does. Otherwise they are left out, with a warning.
     pub authenticated: bool,
+    /// After the tar, make every file the index records as another name
+    /// of an earlier file (`hard_link`) one inode with it again, also
+    /// where this link of a chain stored its content separately or not at
+    /// all (default). A chain restore leaves it to the last link, whose
+    /// index describes the final tree.
+    pub hard_links: bool,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -500,6 +593,7 @@ impl Default for ExtractOptions<'_> {
             fresh_target: false,
             links_made: None,
             authenticated: false,
+            hard_links: true,
         }
     }
 }
@@ -534,6 +628,13 @@ pub fn extract_with<R: Read>(
         skipped,
     };
     let mut deleted = Vec::new();
+    // Files of this tar with more than one name, which a later hard-link
+    // member may name: path -> (dev, ino, SHA-256) from the index.
+    let mut group_files: HashMap<Vec<u8>, (u64, u64, Option<String>)> = HashMap::new();
+    // Hard-link members of this tar: (name, the earlier name it links to).
+    let mut members: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // Other names the index records, to make one inode again at the end.
+    let mut relink = Relink::default();
     let mut order = EntryOrder::default();
     let mut dirs: Vec<(IndexEntry, Vec<Xattr>)> = Vec::new();
     let (tar_in, tap) = super::pax_tap::tap(tar_in);
@@ -554,9 +655,11 @@ pub fn extract_with<R: Read>(
                 .saturating_add(512)
                 .saturating_add(entry.size().div_ceil(512).saturating_mul(512)),
         );
-        let mut path = match &pax.path {
-            Some(p) => p.clone(),
-            None => entry.path_bytes().into_owned(),
+        let sparse = sparse_member(&pax).map_err(|why| refuse(&entry.path_bytes(), &why))?;
+        let mut path = match (&sparse, &pax.path) {
+            (Some((name, _)), _) => name.clone(),
+            (None, Some(p)) => p.clone(),
+            (None, None) => entry.path_bytes().into_owned(),
         };
         while path.len() > 1 && path.last() == Some(&b'/') {
             path.pop();
@@ -568,27 +671,33 @@ pub fn extract_with<R: Read>(
             EntryType::Regular => EntryKind::File,
             EntryType::Directory => EntryKind::Dir,
             EntryType::Symlink => EntryKind::Symlink,
-            EntryType::Link => {
-                return Err(refuse(&path, "hard link (this tool never writes them)"))
-            }
+            EntryType::Link => EntryKind::File,
+            EntryType::Fifo => EntryKind::Fifo,
             EntryType::Char | EntryType::Block => return Err(refuse(&path, "device file")),
-            EntryType::Fifo => return Err(refuse(&path, "FIFO")),
             other => return Err(refuse(&path, &format!("unsupported entry type {other:?}"))),
         };
         // The mode restored is the index's (the tar header's is for other
         // readers), and it must be readable.
         entry.header().mode().map_err(bad_tar)?;
-        let mut idx =
-            match next_stored(index, &mut deleted, opts.dir_metadata.then_some(&mut dirs))? {
-                Some(i) if i.path == path => i,
-                _ => {
-                    return Err(Error::integrity(format!(
-                        "archive entry {} is not in the manifest's file index: refusing to restore",
-                        show(&path)
-                    ))
-                    .hint("the archive and its manifest do not belong together or one is damaged"))
-                }
-            };
+        let hard = et == EntryType::Link;
+        if sparse.is_some() && et != EntryType::Regular {
+            return Err(refuse(&path, "sparse map on a member that is not a file"));
+        }
+        let mut idx = match next_stored(
+            index,
+            &mut deleted,
+            &mut relink,
+            opts.dir_metadata.then_some(&mut dirs),
+        )? {
+            Some(i) if i.path == path => i,
+            _ => {
+                return Err(Error::integrity(format!(
+                    "archive entry {} is not in the manifest's file index: refusing to restore",
+                    show(&path)
+                ))
+                .hint("the archive and its manifest do not belong together or one is damaged"))
+            }
+        };
         if idx.kind != kind {
             return Err(Error::integrity(format!(
                 "archive entry {} is a {kind:?} but the file index says {:?}",
@@ -625,7 +734,23 @@ pub fn extract_with<R: Read>(
                 ));
             }
         }
-        if size > idx.size {
+        if kind == EntryKind::File && idx.sparse != sparse.is_some() {
+            return Err(Error::integrity(format!(
+                "archive entry {} is {} but the file index says it is {}",
+                show(&path),
+                if sparse.is_some() { "sparse" } else { "dense" },
+                if idx.sparse { "sparse" } else { "dense" }
+            ))
+            .hint("the archive and its manifest do not belong together or one is damaged"));
+        }
+        if let Some((_, real)) = &sparse {
+            if *real != idx.size {
+                return Err(refuse(
+                    &path,
+                    "its sparse size differs from the size in the file index",
+                ));
+            }
+        } else if size > idx.size {
             return Err(refuse(
                 &path,
                 "declares more content than the file index records",
@@ -654,16 +779,46 @@ pub fn extract_with<R: Read>(
                 }
                 l
             }
+            EntryKind::File if hard => {
+                let l = entry
+                    .link_name_bytes()
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default();
+                check_member(&path, &l, size, &idx, &group_files)?;
+                l
+            }
             _ => Vec::new(),
         };
         let at = entry_at(&mut place, &path, true)?.expect("created on the way");
         order.placed(&path, kind);
         match kind {
-            EntryKind::File if opts.superseded.is_some_and(|s| s.contains(&path)) => {
+            EntryKind::File if hard => {
+                // Linked once every file is in place (below).
+                members.push((path.clone(), link));
+                relink.note(&idx);
+                ctx.out.files += 1;
+            }
+            // A file with other names is written even so: a member may
+            // name it.
+            EntryKind::File
+                if idx.nlink < 2 && opts.superseded.is_some_and(|s| s.contains(&path)) =>
+            {
                 // A later link of the chain brings the final version.
             }
             EntryKind::File => {
-                write_file(&mut entry, at, &idx, pax.xattrs, &mut ctx)?;
+                if idx.nlink > 1 {
+                    group_files.insert(path.clone(), (idx.dev, idx.ino, idx.sha256.clone()));
+                }
+                relink.note(&idx);
+                if sparse.is_some() {
+                    write_sparse(&mut entry, at, &idx, size, pax.xattrs, &mut ctx)?;
+                } else {
+                    write_file(&mut entry, at, &idx, pax.xattrs, &mut ctx)?;
+                }
+                ctx.out.files += 1;
+            }
+            EntryKind::Fifo => {
+                make_fifo(&at, &idx, ctx.as_root, (&pax.xattrs, &ctx.skipped))?;
                 ctx.out.files += 1;
             }
             EntryKind::Symlink => {
@@ -681,8 +836,12 @@ pub fn extract_with<R: Read>(
         ctx.items += 1;
         (ctx.progress)(ctx.out.bytes, ctx.items);
     }
-    if let Some(missing) = next_stored(index, &mut deleted, opts.dir_metadata.then_some(&mut dirs))?
-    {
+    if let Some(missing) = next_stored(
+        index,
+        &mut deleted,
+        &mut relink,
+        opts.dir_metadata.then_some(&mut dirs),
+    )? {
         return Err(Error::integrity(format!(
             "the archive ends before {} (listed in its file index)",
             show(&missing.path)
@@ -692,6 +851,20 @@ pub fn extract_with<R: Read>(
     // Every file in place (or the first failure) before deletions and
     // directory metadata.
     ctx.files.finish()?;
+    for (path, first) in members {
+        ctx.check_cancel()?;
+        link_name(&mut place, &path, &first, true)?;
+    }
+    if opts.hard_links {
+        for (path, first, sha) in relink.names {
+            ctx.check_cancel()?;
+            // Names whose content differs (the inode changed between the
+            // two being read) keep their own copies.
+            if relink.sha.get(&first) == Some(&sha) {
+                link_name(&mut place, &path, &first, false)?;
+            }
+        }
+    }
     for path in deleted {
         ctx.check_cancel()?;
         check_name(&path)?;

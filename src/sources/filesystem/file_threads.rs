@@ -44,6 +44,8 @@ pub(super) enum ToWriter {
     },
     /// A buffer and how many of its bytes are content.
     Data(Vec<u8>, usize),
+    /// A hole of this many bytes in a sparse file: zeros, not written.
+    Hole(u64),
     Close,
 }
 
@@ -51,6 +53,8 @@ pub(super) enum ToWriter {
 /// wrote, then the file.
 enum ToFinisher {
     Data(Vec<u8>, usize),
+    /// Zeros of a hole, hashed but never sent as bytes.
+    Hole(u64),
     End(Written),
     /// A whole small file: its content, then the file.
     Whole(Vec<u8>, usize, Written),
@@ -106,7 +110,8 @@ const FILE_QUEUE: usize = 8;
 /// Writing files, off the thread that parses the archive, in two stages:
 ///
 /// - the writer creates each file under a temp name beside its target and
-///   writes its content (runs of zero blocks become holes);
+///   writes its content (runs of zero blocks become holes in a file that
+///   was sparse);
 /// - the finisher hashes that content, compares it with the file index,
 ///   sets owner, mode and mtime, and only then renames the file into place
 ///   (without hashing, the writer does that last part itself and there is
@@ -303,6 +308,7 @@ impl Hand {
                 let _ = shared.recycle.try_send(buf);
                 return Ok(());
             }
+            ToFinisher::Hole(_) => return Ok(()),
             ToFinisher::Whole(buf, _, w) => {
                 let _ = shared.recycle.try_send(buf);
                 w
@@ -375,6 +381,13 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
                     let _ = shared.recycle.try_send(buf);
                     Ok(())
                 }
+            },
+            ToWriter::Hole(n) => match cur.as_mut() {
+                Some(o) => {
+                    o.off += n;
+                    fin.send(ToFinisher::Hole(n), shared)
+                }
+                None => Ok(()),
             },
             ToWriter::Close => match cur.take() {
                 Some(o) => match complete(o, &[]) {
@@ -472,9 +485,22 @@ fn discard(o: Open) {
     let _ = unlink_at(&o.at.dir, &o.tmp);
 }
 
-/// Write each run of non-zero blocks of `data` with one call; seek over
-/// zero blocks so sparse files stay sparse.
+/// Write each run of non-zero blocks of `data` with one call; for a file
+/// that was sparse when backed up, seek over zero blocks so it stays
+/// sparse. A dense file is written whole, zeros too: a file its owner
+/// allocated (a database's preallocated segment, a swap file) must not
+/// come back full of holes that a full disk later cannot fill.
 fn write_runs(o: &mut Open, data: &[u8]) -> Result<()> {
+    if !o.idx.sparse {
+        if !data.is_empty() {
+            o.file
+                .write_all(data)
+                .map_err(io_err("write", &o.tmp_path))?;
+        }
+        o.off += data.len() as u64;
+        o.cursor = o.off;
+        return Ok(());
+    }
     let n = data.len();
     let mut pos = 0;
     while pos < n {
@@ -510,6 +536,10 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
             ToFinisher::Data(buf, n) => {
                 hasher.update(&buf[..n]);
                 let _ = shared.recycle.try_send(buf);
+                continue;
+            }
+            ToFinisher::Hole(n) => {
+                hash_zeros(&mut hasher, n);
                 continue;
             }
             ToFinisher::Whole(buf, n, w) => {
@@ -559,6 +589,16 @@ fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool, skipped: &Skipp
         return Ok(());
     }
     rename_at(&w.at.dir, &w.tmp, &w.at.name).map_err(io_err("move into place", &w.at.target))
+}
+
+/// Feed `n` zero bytes to a hasher (a sparse file's holes).
+pub(super) fn hash_zeros(h: &mut Sha256, mut n: u64) {
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        h.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
 }
 
 /// True when every byte is zero (written to vectorise: no early exit).

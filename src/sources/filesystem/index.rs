@@ -20,6 +20,8 @@ pub enum EntryKind {
     File,
     Dir,
     Symlink,
+    /// A named pipe (FIFO): no content, recreated with `mkfifo`.
+    Fifo,
     /// Present in the parent backup, gone now; a restore removes it.
     Deleted,
 }
@@ -30,6 +32,7 @@ impl EntryKind {
             EntryKind::File => "f",
             EntryKind::Dir => "d",
             EntryKind::Symlink => "l",
+            EntryKind::Fifo => "p",
             EntryKind::Deleted => "x",
         }
     }
@@ -38,6 +41,7 @@ impl EntryKind {
             "f" => EntryKind::File,
             "d" => EntryKind::Dir,
             "l" => EntryKind::Symlink,
+            "p" => EntryKind::Fifo,
             "x" => EntryKind::Deleted,
             _ => return None,
         })
@@ -69,6 +73,15 @@ pub struct IndexEntry {
     /// True when this artifact's tar holds the entry; false for files
     /// unchanged since the parent and for deletions.
     pub stored: bool,
+    /// For a file with more than one name: the path of the first name of
+    /// its inode in walk order, when that is not this entry. A restore
+    /// makes the two one inode again.
+    pub hard_link: Option<Vec<u8>>,
+    /// The file's link count at backup time when above 1, else 0.
+    pub nlink: u64,
+    /// The file had holes: the tar stores only its data regions, and a
+    /// restore recreates the holes.
+    pub sparse: bool,
 }
 
 impl IndexEntry {
@@ -89,6 +102,9 @@ impl IndexEntry {
             sha256: None,
             xattr_sha256: None,
             stored: false,
+            hard_link: None,
+            nlink: 0,
+            sparse: false,
         }
     }
 }
@@ -126,6 +142,18 @@ struct Line {
     xh: Option<String>,
     #[serde(default)]
     st: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hl: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hlb: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    n: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    sp: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn split_bytes(b: &[u8]) -> (Option<String>, Option<String>) {
@@ -183,6 +211,10 @@ impl<W: Write> IndexWriter<W> {
             Some(t) => split_bytes(t),
             None => (None, None),
         };
+        let (hl, hlb) = match &e.hard_link {
+            Some(t) => split_bytes(t),
+            None => (None, None),
+        };
         let line = Line {
             p,
             pb,
@@ -200,6 +232,10 @@ impl<W: Write> IndexWriter<W> {
             h: e.sha256.clone(),
             xh: e.xattr_sha256.clone(),
             st: e.stored,
+            hl,
+            hlb,
+            n: e.nlink,
+            sp: e.sparse,
         };
         let mut buf = serde_json::to_vec(&line).expect("index line serializes");
         buf.push(b'\n');
@@ -274,6 +310,7 @@ impl<R: BufRead> IndexReader<R> {
             Err(e) => return Err(self.bad(e)),
         };
         let link_target = join_bytes(line.l, line.lb, "link target").map_err(|e| self.bad(e))?;
+        let hard_link = join_bytes(line.hl, line.hlb, "hard link").map_err(|e| self.bad(e))?;
         if let Some(last) = &self.last {
             if path_cmp(last, &path) != Ordering::Less {
                 let msg = format!("{} is out of order (after {})", show(&path), show(last));
@@ -296,6 +333,9 @@ impl<R: BufRead> IndexReader<R> {
             sha256: line.h,
             xattr_sha256: line.xh,
             stored: line.st,
+            hard_link,
+            nlink: line.n,
+            sparse: line.sp,
         })
     }
 }

@@ -12,12 +12,16 @@
 //!
 //! Extraction is our own loop, not `tar::Archive::unpack`, because a restore
 //! must refuse (not skip) anything that could land outside its destination:
-//! `..`, absolute names, writing through a symlink, devices and hard links.
-//! Setuid/setgid bits are restored only from an authenticated backup, as
-//! root; extended attributes, ACLs and capabilities go with every entry
-//! (`xattrs`). Symlinks themselves are restored verbatim, absolute ones
-//! too: their targets are data, and nothing is written through one
-//! (`place`).
+//! `..`, absolute names, writing through a symlink, devices, and hard links
+//! to anything but a file the same restore wrote. Setuid/setgid bits are
+//! restored only from an authenticated backup, as root; extended
+//! attributes, ACLs and capabilities go with every entry (`xattrs`).
+//! Symlinks themselves are restored verbatim, absolute ones too: their
+//! targets are data, and nothing is written through one (`place`).
+//!
+//! Hard links, FIFOs and sparse files are kept as GNU tar keeps them (link
+//! members, type `6`, PAX sparse 1.0), so the archive stays readable by any
+//! `tar -x`; docs/FORMAT.md has the details.
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -25,10 +29,12 @@ use std::path::{Path, PathBuf};
 mod check;
 mod extract;
 mod file_threads;
+mod hard_links;
 mod index;
 mod pax_tap;
 mod place;
 mod prefetch;
+mod sparse;
 mod tarball;
 mod walk;
 pub(crate) mod xattrs;

@@ -7,9 +7,9 @@
 //! cut to the declared size (the tar stays valid) and reported.
 
 use std::cmp::Ordering;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
 
+use super::file_threads::hash_zeros;
 use super::prefetch::ContentPrefetch;
+use super::sparse::{data_regions, sparse_map};
 use super::walk::{short_io, WalkItem, Walker};
 use super::xattrs::{self, Xattr};
 use super::{path_cmp, EntryKind, IndexEntry, IndexWriter, WalkSpec};
@@ -146,6 +148,13 @@ fn entry_from_meta(archive: Vec<u8>, kind: EntryKind, m: &Metadata) -> IndexEntr
         sha256: None,
         xattr_sha256: None,
         stored: true,
+        hard_link: None,
+        nlink: if kind == EntryKind::File && m.nlink() > 1 {
+            m.nlink()
+        } else {
+            0
+        },
+        sparse: false,
     }
 }
 
@@ -270,8 +279,46 @@ impl Read for ExactReader<'_, '_> {
     }
 }
 
+/// A sparse file's member content: the map, then each data region read
+/// at its offset; the hash covers the whole logical content, holes as
+/// zeros, so it is the same SHA-256 a dense read gives.
+struct SparseReader<'a, 'b> {
+    map: io::Cursor<Vec<u8>>,
+    regions: VecDeque<(u64, u64)>,
+    /// Logical offset hashed so far.
+    pos: u64,
+    size: u64,
+    inner: ExactReader<'a, 'b>,
+}
+
+impl Read for SparseReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if (self.map.position() as usize) < self.map.get_ref().len() {
+            return self.map.read(buf);
+        }
+        loop {
+            if self.inner.remaining > 0 {
+                return self.inner.read(buf);
+            }
+            let Some((off, len)) = self.regions.pop_front() else {
+                hash_zeros(&mut self.inner.hasher, self.size - self.pos);
+                self.pos = self.size;
+                return Ok(0);
+            };
+            hash_zeros(&mut self.inner.hasher, off - self.pos);
+            if !self.inner.short && self.inner.read_error.is_none() {
+                if let Err(e) = self.inner.file.seek(SeekFrom::Start(off)) {
+                    self.inner.read_error = Some(e);
+                }
+            }
+            self.inner.remaining = len;
+            self.pos = off + len;
+        }
+    }
+}
+
 /// One PAX record: "LEN key=value\n", LEN counting itself.
-fn pax_record(out: &mut Vec<u8>, key: impl AsRef<[u8]>, value: &[u8]) {
+pub(super) fn pax_record(out: &mut Vec<u8>, key: impl AsRef<[u8]>, value: &[u8]) {
     let key = key.as_ref();
     let body = key.len() + value.len() + 3;
     let mut len = body + 1;
@@ -316,6 +363,19 @@ fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
     false
 }
 
+/// What a member carries besides its header.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// The entry's content (none for directories, symlinks, FIFOs).
+    Content,
+    /// A hard-link member (type `1`, no content) naming an earlier member
+    /// of the same archive, as GNU tar writes one.
+    HardLink(&'a [u8]),
+    /// A sparse file in GNU tar's PAX format 1.0: this many bytes of map
+    /// and data regions (see `sparse_map`).
+    Sparse(u64),
+}
+
 /// Write one PAX-extended ustar entry.
 fn append_entry<W: Write, R: Read>(
     b: &mut Builder<W>,
@@ -323,22 +383,50 @@ fn append_entry<W: Write, R: Read>(
     mode: u32,
     xattrs: &[Xattr],
     data: R,
+    body: Body<'_>,
 ) -> io::Result<()> {
+    let hard_link = match body {
+        Body::HardLink(t) => Some(t),
+        _ => None,
+    };
     let mut h = Header::new_ustar();
     let mut pax = Vec::new();
     let mut name = e.path.clone();
+    if let Body::Sparse(_) = body {
+        // The member's own name is a placeholder, so a reader without
+        // sparse support extracts the map and data beside the file rather
+        // than as it; GNU.sparse.name is the real one.
+        pax_record(&mut pax, "GNU.sparse.major", b"1");
+        pax_record(&mut pax, "GNU.sparse.minor", b"0");
+        pax_record(&mut pax, "GNU.sparse.name", &name);
+        pax_record(
+            &mut pax,
+            "GNU.sparse.realsize",
+            e.size.to_string().as_bytes(),
+        );
+        let (dir, base) = match name.iter().rposition(|c| *c == b'/') {
+            Some(i) => (&name[..=i], &name[i + 1..]),
+            None => (&b""[..], &name[..]),
+        };
+        let mut placeholder = dir.to_vec();
+        placeholder.extend_from_slice(b"GNUSparseFile.0/");
+        placeholder.extend_from_slice(base);
+        name = placeholder;
+    }
     h.set_entry_type(match e.kind {
         EntryKind::Dir => {
             name.push(b'/');
             EntryType::Directory
         }
         EntryKind::Symlink => EntryType::Symlink,
+        EntryKind::Fifo => EntryType::Fifo,
+        _ if hard_link.is_some() => EntryType::Link,
         _ => EntryType::Regular,
     });
     if !set_ustar_name(&mut h, &name) {
         pax_record(&mut pax, "path", &name);
     }
-    if let Some(target) = &e.link_target {
+    if let Some(target) = hard_link.or(e.link_target.as_deref()) {
         let plain = target.iter().all(|c| c.is_ascii_graphic() || *c == b' ');
         if plain && target.len() <= 100 {
             h.as_ustar_mut().expect("ustar").linkname[..target.len()].copy_from_slice(target);
@@ -358,10 +446,15 @@ fn append_entry<W: Write, R: Read>(
     if e.mtime_ns < 0 || e.mtime_ns % 1_000_000_000 != 0 {
         pax_record(&mut pax, "mtime", &pax_time(e.mtime_ns));
     }
-    if e.size > 0o77777777777 {
-        pax_record(&mut pax, "size", e.size.to_string().as_bytes());
+    let size = match body {
+        Body::Content => e.size,
+        Body::HardLink(_) => 0,
+        Body::Sparse(n) => n,
+    };
+    if size > 0o77777777777 {
+        pax_record(&mut pax, "size", size.to_string().as_bytes());
     }
-    h.set_size(e.size);
+    h.set_size(size);
     h.set_cksum();
     // Last: see `xattrs::pax_records`.
     xattrs::pax_records(&mut pax, xattrs, |out, k, v| pax_record(out, k, v));
@@ -440,6 +533,7 @@ pub fn backup_tree_with<T: Write, I: Write>(
     let mut index = IndexWriter::new(index_out);
     let mut stats = FileStats::default();
     let mut warnings = Vec::new();
+    let mut groups = HashMap::new();
     let mut prog = Progress {
         bytes: 0,
         items: 0,
@@ -463,9 +557,10 @@ pub fn backup_tree_with<T: Write, I: Write>(
                 &mut prog,
                 &mut stats,
                 &mut warnings,
+                &mut groups,
                 (euid, egid, now_ns),
             )?,
-            EntryKind::Dir | EntryKind::Symlink => {
+            EntryKind::Dir | EntryKind::Symlink | EntryKind::Fifo => {
                 let meta = item.meta.as_ref().expect("walked entries have metadata");
                 let mut e = entry_from_meta(item.archive.clone(), item.kind, meta);
                 if item.kind == EntryKind::Symlink {
@@ -481,7 +576,7 @@ pub fn backup_tree_with<T: Write, I: Write>(
                         }
                     }
                     stats.symlinks += 1;
-                } else {
+                } else if item.kind == EntryKind::Dir {
                     stats.dirs += 1;
                 }
                 let xa = read_xattrs(xattrs::Source::Path(&item.abs), &item.abs, &mut warnings);
@@ -496,7 +591,7 @@ pub fn backup_tree_with<T: Write, I: Write>(
                     e.stored = false;
                     stats.unchanged += 1;
                 } else {
-                    append_entry(&mut builder, &e, e.mode, &xa, io::empty())
+                    append_entry(&mut builder, &e, e.mode, &xa, io::empty(), Body::Content)
                         .map_err(|err| tar_err(&item.abs, err))?;
                     stats.stored += 1;
                 }
@@ -538,9 +633,9 @@ fn unchanged(prev: &IndexEntry, now: &IndexEntry) -> bool {
         && prev.mode == now.mode
 }
 
-/// A directory or symlink the parent backup already holds as it is now:
-/// same inode, kind, owner, mode, times (ctime moves with any metadata
-/// change, xattrs included) and link target.
+/// A directory, symlink or FIFO the parent backup already holds as it is
+/// now: same inode, kind, owner, mode, times (ctime moves with any metadata
+/// change, xattrs included), attributes and link target.
 fn unchanged_node(prev: &IndexEntry, now: &IndexEntry) -> bool {
     prev.kind == now.kind
         && prev.ino == now.ino
@@ -553,8 +648,20 @@ fn unchanged_node(prev: &IndexEntry, now: &IndexEntry) -> bool {
         && prev.xattr_sha256 == now.xattr_sha256
 }
 
+/// The names of one inode with more than one, as the walk meets them.
+struct LinkGroup {
+    /// The first name in walk order: what the index's `hard_link` names.
+    first: Vec<u8>,
+    /// The first name whose content this archive stores, and its SHA-256:
+    /// later stored names are hard-link members naming it. In an
+    /// incremental that can be a later name than `first` (the first one
+    /// unchanged and so not stored here).
+    stored: Option<(Vec<u8>, Option<String>)>,
+}
+
 /// Store (or, when unchanged, just index) one regular file. None when it
 /// could not be read at all (warned, left out of the index).
+#[allow(clippy::too_many_arguments)]
 fn backup_file<W: Write>(
     item: &WalkItem<'_>,
     prev: Option<IndexEntry>,
@@ -562,6 +669,7 @@ fn backup_file<W: Write>(
     prog: &mut Progress<'_>,
     stats: &mut FileStats,
     warnings: &mut Vec<String>,
+    groups: &mut HashMap<(u64, u64), LinkGroup>,
     (euid, egid, now_ns): (u32, u32, i64),
 ) -> Result<Option<IndexEntry>> {
     if let Some(x) = item.extra {
@@ -580,8 +688,11 @@ fn backup_file<W: Write>(
             sha256: Some(hex::encode(Sha256::digest(&x.data))),
             xattr_sha256: None,
             stored: true,
+            hard_link: None,
+            nlink: 0,
+            sparse: false,
         };
-        append_entry(builder, &e, e.mode, &[], &x.data[..])
+        append_entry(builder, &e, e.mode, &[], &x.data[..], Body::Content)
             .map_err(|err| tar_err(&item.abs, err))?;
         prog.bytes += e.size;
         stats.files += 1;
@@ -591,7 +702,26 @@ fn backup_file<W: Write>(
     }
     let walked = item.meta.as_ref().expect("walked entries have metadata");
     let mut e = entry_from_meta(item.archive.clone(), EntryKind::File, walked);
+    // Only inodes with several names are remembered, so memory follows
+    // the number of hard-linked files, not the tree.
+    // A name becomes its group's first only once it is in the index (an
+    // unreadable one is left out, and nothing may name it).
+    let key = (walked.dev(), walked.ino());
+    let first_name = e.nlink > 1 && !groups.contains_key(&key);
+    if let Some(g) = groups.get(&key).filter(|_| e.nlink > 1) {
+        e.hard_link = Some(g.first.clone());
+    }
     if let Some(p) = prev.as_ref().filter(|p| unchanged(p, &e)) {
+        if first_name {
+            groups.insert(
+                key,
+                LinkGroup {
+                    first: e.path.clone(),
+                    stored: None,
+                },
+            );
+        }
+        e.sparse = p.sparse;
         e.sha256 = p.sha256.clone();
         // Any change to them changes the ctime, so they are the parent's.
         e.xattr_sha256 = p.xattr_sha256.clone();
@@ -599,6 +729,28 @@ fn backup_file<W: Write>(
         stats.files += 1;
         stats.bytes += e.size;
         stats.unchanged += 1;
+        return Ok(Some(e));
+    }
+    if let Some((stored_as, sha256)) = groups
+        .get(&key)
+        .filter(|_| e.hard_link.is_some())
+        .and_then(|g| g.stored.clone())
+    {
+        // Another name of an inode this archive already holds: a link
+        // member, no content.
+        e.sha256 = sha256;
+        append_entry(
+            builder,
+            &e,
+            e.mode,
+            &[],
+            io::empty(),
+            Body::HardLink(&stored_as),
+        )
+        .map_err(|err| tar_err(&item.abs, err))?;
+        stats.files += 1;
+        stats.bytes += e.size;
+        stats.stored += 1;
         return Ok(Some(e));
     }
     let path = &item.abs;
@@ -628,12 +780,26 @@ fn backup_file<W: Write>(
             return Ok(None);
         }
     };
+    let hard_link = e.hard_link.take();
     e = entry_from_meta(item.archive.clone(), EntryKind::File, &before);
     let xa = read_xattrs(xattrs::Source::Fd(&file), path, warnings);
     e.xattr_sha256 = xattrs::digest(&xa);
+    e.hard_link = hard_link;
+    if e.nlink < 2 {
+        // It lost its other names since the walk saw it.
+        e.hard_link = None;
+    }
+    // Only a file with fewer blocks than its size can have holes: the
+    // map is looked for only then.
+    let regions = if before.blocks().saturating_mul(512) < e.size {
+        data_regions(&file, e.size)
+    } else {
+        None
+    };
+    e.sparse = regions.is_some();
     let mut reader = ExactReader {
         file: &mut file,
-        remaining: e.size,
+        remaining: if e.sparse { 0 } else { e.size },
         hasher: Sha256::new(),
         short: false,
         read_error: None,
@@ -644,13 +810,37 @@ fn backup_file<W: Write>(
     // buffered: give it up to 1 MiB so a large file is read, hashed and
     // sealed in big pieces rather than 8 KiB syscalls.
     let cap = (e.size.min(1 << 20) as usize).max(8 << 10);
-    let appended = append_entry(
-        builder,
-        &e,
-        e.mode,
-        &xa,
-        io::BufReader::with_capacity(cap, &mut reader),
-    );
+    let appended = match regions {
+        None => append_entry(
+            builder,
+            &e,
+            e.mode,
+            &xa,
+            io::BufReader::with_capacity(cap, &mut reader),
+            Body::Content,
+        ),
+        Some(regions) => {
+            let map = sparse_map(&regions, e.size);
+            let len = map.len() as u64 + regions.iter().map(|r| r.1).sum::<u64>();
+            let mut sparse = SparseReader {
+                map: io::Cursor::new(map),
+                regions: regions.into(),
+                pos: 0,
+                size: e.size,
+                inner: reader,
+            };
+            let res = append_entry(
+                builder,
+                &e,
+                e.mode,
+                &xa,
+                io::BufReader::with_capacity(cap, &mut sparse),
+                Body::Sparse(len),
+            );
+            reader = sparse.inner;
+            res
+        }
+    };
     if let Err(err) = appended {
         if reader.cancelled {
             return Err(Error::cancelled("filesystem backup cancelled"));
@@ -664,12 +854,33 @@ fn backup_file<W: Write>(
         ..
     } = reader;
     e.sha256 = Some(hex::encode(hasher.finalize()));
+    if first_name {
+        groups.insert(
+            key,
+            LinkGroup {
+                first: e.path.clone(),
+                stored: None,
+            },
+        );
+    }
+    // Only a name the index records with its link count can be named by
+    // a link member (a restore checks that).
+    if let Some(g) = groups
+        .get_mut(&key)
+        .filter(|g| g.stored.is_none() && e.nlink > 1)
+    {
+        g.stored = Some((e.path.clone(), e.sha256.clone()));
+    }
     if let Some(err) = read_error {
         warnings.push(format!(
             "{} (the stored copy is incomplete: zeros from the failure on)",
             cannot(&err)
         ));
     } else {
+        if e.sparse {
+            // Past the last region, where a grown file's new bytes are.
+            let _ = file.seek(SeekFrom::Start(e.size));
+        }
         let mut extra = [0u8; 1];
         let grew = matches!(file.read(&mut extra), Ok(n) if n > 0);
         let after = file.metadata().ok();

@@ -288,8 +288,10 @@ fn incremental_stores_only_changes_and_applies_over_the_full() {
     assert!(list
         .iter()
         .all(|e| e.kind == EntryKind::Deleted || e.kind != EntryKind::File || e.sha256.is_some()));
+    // The full tar is small too now (the sparse file's holes are not
+    // stored): the incremental holds two short files and the directories.
     assert!(
-        inc_tar.len() < full_tar.len() / 100,
+        inc_tar.len() < 32 << 10 && inc_tar.len() < full_tar.len(),
         "incremental holds no unchanged content"
     );
 
@@ -422,11 +424,8 @@ fn changed_and_unreadable_files_are_warnings() {
     let mut s = spec(&src);
     s.roots.push("/proc/uptime".into());
     let (out, tar, index) = backup(&s, None);
-    assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
-    assert!(out
-        .warnings
-        .iter()
-        .any(|w| w.contains("FIFO") && w.contains("pipe")));
+    // The FIFO is backed up now (it was skipped with a warning).
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
     assert!(out
         .warnings
         .contains(&"file changed while it was read: /proc/uptime".to_string()));
@@ -508,6 +507,7 @@ fn hostile_at(
         let kind = match et {
             EntryType::Directory => EntryKind::Dir,
             EntryType::Symlink => EntryKind::Symlink,
+            EntryType::Fifo => EntryKind::Fifo,
             _ => EntryKind::File,
         };
         list.push((*name, kind, *link, data));
@@ -530,12 +530,29 @@ fn hostile_entries_are_refused_and_nothing_lands_outside() {
             vec![(b"/tmp/lifeboat-evil-abs", EntryType::Regular, 0o644, b"")],
         ),
         (
-            "hard link",
+            "hard link to \"/etc/passwd\": an empty or absolute name",
             vec![(b"hard", EntryType::Link, 0o644, b"/etc/passwd")],
         ),
+        (
+            "hard link to \"../x\"",
+            vec![(b"hard", EntryType::Link, 0o644, b"../x")],
+        ),
+        (
+            "hard link to later, which this restore has not written before it",
+            vec![
+                (b"hard", EntryType::Link, 0o644, b"later"),
+                (b"later", EntryType::Regular, 0o644, b""),
+            ],
+        ),
+        (
+            // A file of the destination the restore did not write.
+            "hard link to pre, which this restore has not written before it",
+            vec![(b"hard", EntryType::Link, 0o644, b"pre")],
+        ),
         ("device", vec![(b"dev", EntryType::Char, 0o644, b"")]),
-        ("FIFO", vec![(b"fifo", EntryType::Fifo, 0o644, b"")]),
     ];
+    fs::create_dir_all(&dest).unwrap();
+    fs::write(dest.join("pre"), b"pre").unwrap();
     for (why, entries) in cases {
         let err = hostile(&entries, &dest);
         assert_eq!(err.kind, ErrorKind::Refused, "{why}: {}", err.message);
@@ -917,4 +934,386 @@ fn read_ahead_does_not_change_what_is_written() {
         .filter(|e| e.kind == EntryKind::File && !e.stored)
         .count() as u64;
     assert_eq!(unchanged_files, full.0.stats.files - 1);
+}
+
+// ---- hard links, FIFOs, sparse files ----
+
+/// (type, name, link name, content size) of every member of a tar; a
+/// sparse member by its real name.
+fn members(tar: &[u8]) -> Vec<(EntryType, Vec<u8>, Vec<u8>, u64)> {
+    let mut out = Vec::new();
+    let mut a = tar::Archive::new(tar);
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut name = e.path_bytes().into_owned();
+        if let Some(x) = e.pax_extensions().unwrap() {
+            for r in x {
+                let r = r.unwrap();
+                if r.key_bytes() == b"GNU.sparse.name" {
+                    name = r.value_bytes().to_vec();
+                }
+            }
+        }
+        let link = e
+            .link_name_bytes()
+            .map(|l| l.into_owned())
+            .unwrap_or_default();
+        out.push((e.header().entry_type(), name, link, e.size()));
+    }
+    out
+}
+
+fn ino(p: &Path) -> (u64, u64) {
+    let m = fs::symlink_metadata(p).unwrap();
+    (m.ino(), m.nlink())
+}
+
+/// Three names of one inode over two directories, and a pair.
+fn linked_tree(src: &Path) -> Vec<u8> {
+    fs::create_dir_all(src.join("a")).unwrap();
+    fs::create_dir_all(src.join("b")).unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(src.join("a/one"), &data).unwrap();
+    fs::hard_link(src.join("a/one"), src.join("a/two")).unwrap();
+    fs::hard_link(src.join("a/one"), src.join("b/three")).unwrap();
+    fs::write(src.join("b/p"), b"pair").unwrap();
+    fs::hard_link(src.join("b/p"), src.join("b/q")).unwrap();
+    data
+}
+
+#[test]
+fn hard_links_are_stored_once_and_restored_as_one_inode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let data = linked_tree(&src);
+    let (out, tar, index) = backup(&spec(&src), None);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let one = archive_path(&src.join("a/one"));
+    let ms = members(&tar);
+    let links: Vec<_> = ms.iter().filter(|m| m.0 == EntryType::Link).collect();
+    assert_eq!(links.len(), 3, "{ms:?}");
+    assert!(links.iter().all(|m| m.3 == 0));
+    assert_eq!(
+        links.iter().filter(|m| m.2 == one).count(),
+        2,
+        "a/two and b/three name a/one"
+    );
+    assert!(
+        tar.len() < data.len() + 100_000,
+        "content stored once: {}",
+        tar.len()
+    );
+    let list = entries(&index);
+    let three = list
+        .iter()
+        .find(|e| e.path == archive_path(&src.join("b/three")))
+        .unwrap();
+    assert_eq!((three.hard_link.as_ref(), three.nlink), (Some(&one), 3));
+
+    let dest = tmp.path().join("dest");
+    restore(&tar, &index, &dest).unwrap();
+    let r = under(&dest, &src);
+    assert_eq!(ino(&r.join("a/one")).1, 3);
+    assert_eq!(ino(&r.join("a/one")), ino(&r.join("a/two")));
+    assert_eq!(ino(&r.join("a/one")), ino(&r.join("b/three")));
+    assert_eq!(ino(&r.join("b/p")), ino(&r.join("b/q")));
+    assert_eq!(fs::read(r.join("b/three")).unwrap(), data);
+    let check = verify_tree(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+
+    // The system tar sees the same links.
+    let sys = tmp.path().join("sys");
+    fs::create_dir_all(&sys).unwrap();
+    let tar_file = tmp.path().join("t.tar");
+    fs::write(&tar_file, &tar).unwrap();
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar_file)
+        .arg("-C")
+        .arg(&sys)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let s = under(&sys, &src);
+    assert_eq!(ino(&s.join("b/three")), ino(&s.join("a/one")));
+
+    // A copy where a link was is a difference.
+    fs::remove_file(r.join("b/three")).unwrap();
+    fs::write(r.join("b/three"), &data).unwrap();
+    let check = verify_tree(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
+    assert!(
+        check.problems[0].contains("is not a hard link of"),
+        "{:?}",
+        check.problems
+    );
+}
+
+#[test]
+fn incremental_whose_first_name_is_unchanged_stores_the_content_with_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let data = linked_tree(&src);
+    let (_, tar, index) = backup(&spec(&src), None);
+    // The parent saw a/two differently (as after a change it alone went
+    // through): a/one is unchanged, a/two and b/three are stored.
+    let two = archive_path(&src.join("a/two"));
+    let three = archive_path(&src.join("b/three"));
+    let mut w = IndexWriter::new(Vec::new());
+    for mut e in entries(&index) {
+        if e.path == two || e.path == three {
+            e.ctime_ns -= 1;
+        }
+        w.write(&e).unwrap();
+    }
+    let parent = w.finish().unwrap();
+    let (_, tar2, index2) = backup(&spec(&src), Some(&parent));
+    let ms = members(&tar2);
+    let files: Vec<_> = ms.iter().filter(|m| m.0 == EntryType::Regular).collect();
+    assert_eq!(files.len(), 1, "{ms:?}");
+    assert_eq!((&files[0].1, files[0].3), (&two, data.len() as u64));
+    let three = ms
+        .iter()
+        .find(|m| m.1 == archive_path(&src.join("b/three")))
+        .unwrap();
+    assert_eq!((three.0, &three.2), (EntryType::Link, &two));
+
+    // The chain: full, then the incremental over it.
+    let dest = tmp.path().join("dest");
+    restore(&tar, &index, &dest).unwrap();
+    restore(&tar2, &index2, &dest).unwrap();
+    let r = under(&dest, &src);
+    assert_eq!(ino(&r.join("a/one")).1, 3, "no stray names of an old inode");
+    assert_eq!(ino(&r.join("a/one")), ino(&r.join("a/two")));
+    assert_eq!(ino(&r.join("a/one")), ino(&r.join("b/three")));
+    let check = verify_tree(
+        &mut IndexReader::new(&index2[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+}
+
+#[test]
+fn fifos_round_trip_and_sockets_are_skipped_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let fifo = super::place::cstr(src.join("pipe").as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o640) }, 0);
+    fs::set_permissions(src.join("pipe"), fs::Permissions::from_mode(0o640)).unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(src.join("sock")).unwrap();
+    let (out, tar, index) = backup(&spec(&src), None);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("skipped socket") && w.contains("sock")),
+        "{:?}",
+        out.warnings
+    );
+    assert!(members(&tar).iter().any(|m| m.0 == EntryType::Fifo));
+    let dest = tmp.path().join("dest");
+    restore(&tar, &index, &dest).unwrap();
+    let m = fs::symlink_metadata(under(&dest, &src).join("pipe")).unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(m.file_type().is_fifo());
+    assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+    assert!(!under(&dest, &src).join("sock").exists());
+    let check = verify_tree(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+}
+
+#[test]
+fn sparse_files_keep_their_holes_and_dense_zeros_stay_written() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let f = fs::File::create(src.join("holes.img")).unwrap();
+    f.set_len(64 * MIB).unwrap();
+    f.write_at(&[1u8; 5000], 0).unwrap();
+    f.write_at(b"middle", 32 * MIB).unwrap();
+    f.write_at(b"end", 64 * MIB - 3).unwrap();
+    drop(f);
+    fs::write(src.join("zeros.bin"), vec![0u8; 4 * MIB as usize]).unwrap();
+    let (_, tar, index) = backup(&spec(&src), None);
+    // The 4 MiB of dense zeros, and a few KiB of the sparse file.
+    assert!(
+        tar.len() < (4 << 20) + 100_000,
+        "{} bytes of tar",
+        tar.len()
+    );
+    let list = entries(&index);
+    let holes = list
+        .iter()
+        .find(|e| e.path.ends_with(b"holes.img"))
+        .unwrap();
+    let zeros = list
+        .iter()
+        .find(|e| e.path.ends_with(b"zeros.bin"))
+        .unwrap();
+    assert!(holes.sparse && !zeros.sparse);
+
+    let dest = tmp.path().join("dest");
+    restore(&tar, &index, &dest).unwrap();
+    let r = under(&dest, &src);
+    let m = fs::metadata(r.join("holes.img")).unwrap();
+    assert_eq!(m.len(), 64 * MIB);
+    assert!(m.blocks() * 512 < MIB, "{} blocks", m.blocks());
+    let got = fs::File::open(r.join("holes.img")).unwrap();
+    let mut buf = vec![0u8; 5001];
+    got.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!((&buf[..5000], buf[5000]), (&[1u8; 5000][..], 0));
+    got.read_exact_at(&mut buf[..6], 32 * MIB).unwrap();
+    assert_eq!(&buf[..6], b"middle");
+    let m = fs::metadata(r.join("zeros.bin")).unwrap();
+    assert!(
+        m.blocks() * 512 >= m.len(),
+        "dense zeros came back with holes"
+    );
+    let check = verify_tree(
+        &mut IndexReader::new(&index[..]),
+        &Dest::Under(dest.clone()),
+    )
+    .unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+
+    // A byte of a data region changed in the archive: the file's hash
+    // (over its whole content, holes included) no longer matches.
+    let mut bad = tar.clone();
+    let at = bad.windows(6).position(|w| w == b"middle").unwrap();
+    bad[at] = b'M';
+    let err = restore(&bad, &index, &tmp.path().join("bad")).unwrap_err();
+    assert!(
+        err.message.contains("holes.img does not match its SHA-256"),
+        "{}",
+        err.message
+    );
+}
+
+/// A tar of one PAX sparse member `f` (version `minor`) whose content is
+/// `map` padded to a block, then `data`; and an index for it whose
+/// content is `logical`.
+fn sparse_tar(
+    minor: &str,
+    map: &str,
+    data: &[u8],
+    realsize: u64,
+    logical: &[u8],
+) -> (Vec<u8>, Vec<u8>) {
+    use sha2::Digest;
+    let mut pax = Vec::new();
+    for (k, v) in [
+        ("GNU.sparse.major", "1".to_string()),
+        ("GNU.sparse.minor", minor.to_string()),
+        ("GNU.sparse.name", "f".to_string()),
+        ("GNU.sparse.realsize", realsize.to_string()),
+    ] {
+        super::tarball::pax_record(&mut pax, k, v.as_bytes());
+    }
+    let mut tar = Vec::new();
+    raw_entry(
+        &mut tar,
+        b"PaxHeaders/f",
+        EntryType::XHeader,
+        0o644,
+        b"",
+        &pax,
+    );
+    let mut body = map.as_bytes().to_vec();
+    body.resize(body.len().div_ceil(512) * 512, 0);
+    body.extend_from_slice(data);
+    raw_entry(
+        &mut tar,
+        b"GNUSparseFile.0/f",
+        EntryType::Regular,
+        0o644,
+        b"",
+        &body,
+    );
+    tar.extend_from_slice(&[0u8; 1024]);
+    let mut e = IndexEntry::deleted(b"f".to_vec());
+    (e.kind, e.stored, e.mode, e.sparse) = (EntryKind::File, true, 0o644, true);
+    e.size = realsize;
+    e.sha256 = Some(hex::encode(sha2::Sha256::digest(logical)));
+    let mut w = IndexWriter::new(Vec::new());
+    w.write(&e).unwrap();
+    (tar, w.finish().unwrap())
+}
+
+#[test]
+fn sparse_members_with_hostile_maps_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tar, index) = sparse_tar("0", "2\n0\n4\n8\n0\n", b"abcd", 8, b"abcd\0\0\0\0");
+    let dest = tmp.path().join("good");
+    restore(&tar, &index, &dest).unwrap();
+    assert_eq!(fs::read(dest.join("f")).unwrap(), b"abcd\0\0\0\0");
+    let cases = [
+        (
+            "1",
+            "1\n0\n4\n",
+            &b"abcd"[..],
+            8,
+            "format other than PAX 1.0",
+        ),
+        ("0", "2\n0\n4\n2\n4\n", b"abcdefgh", 8, "overlapping"),
+        ("0", "1\n6\n4\n", b"abcd", 8, "past the file's end"),
+        ("0", "1\n0\n4\n", b"abcdefgh", 8, "does not add up"),
+        ("0", "1\n0\nx\n", b"abcd", 8, "not a number"),
+        ("0", "3\n0\n4\n", b"abcd", 8, "runs past"),
+    ];
+    for (i, (minor, map, data, size, why)) in cases.into_iter().enumerate() {
+        let (tar, index) = sparse_tar(minor, map, data, size, b"");
+        let dest = tmp.path().join(format!("bad{i}"));
+        let err = restore(&tar, &index, &dest).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Refused, "{why}: {}", err.message);
+        assert!(err.message.contains(why), "{why}: {}", err.message);
+        assert!(!dest.join("f").exists(), "{why}");
+    }
+}
+
+#[test]
+fn in_place_restore_makes_broken_links_one_inode_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let data = linked_tree(&src);
+    let (_, tar, index) = backup(&spec(&src), None);
+    // One name now a file of its own, one gone, one pair member replaced
+    // by a symlink (never written through).
+    fs::remove_file(src.join("b/three")).unwrap();
+    fs::write(src.join("b/three"), b"damaged").unwrap();
+    fs::remove_file(src.join("a/two")).unwrap();
+    fs::remove_file(src.join("b/q")).unwrap();
+    let outside = tmp.path().join("outside");
+    fs::write(&outside, b"outside").unwrap();
+    symlink(&outside, src.join("b/q")).unwrap();
+    let cancel = AtomicBool::new(false);
+    extract(
+        &tar[..],
+        &mut IndexReader::new(&index[..]),
+        &Dest::InPlace,
+        &no_progress,
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(ino(&src.join("a/one")).1, 3);
+    assert_eq!(ino(&src.join("a/one")), ino(&src.join("a/two")));
+    assert_eq!(ino(&src.join("a/one")), ino(&src.join("b/three")));
+    assert_eq!(fs::read(src.join("b/three")).unwrap(), data);
+    assert_eq!(ino(&src.join("b/p")), ino(&src.join("b/q")));
+    assert_eq!(fs::read(&outside).unwrap(), b"outside");
+    let check = verify_tree(&mut IndexReader::new(&index[..]), &Dest::InPlace).unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
 }

@@ -174,14 +174,10 @@ impl<'a> Walker<'a> {
             EntryKind::File
         } else if ft.is_symlink() {
             EntryKind::Symlink
+        } else if ft.is_fifo() {
+            EntryKind::Fifo
         } else {
-            let what = if ft.is_socket() {
-                "socket"
-            } else if ft.is_fifo() {
-                "FIFO"
-            } else {
-                "device"
-            };
+            let what = if ft.is_socket() { "socket" } else { "device" };
             self.warnings
                 .push(format!("skipped {what} (not backed up): {}", abs.display()));
             return None;

@@ -204,6 +204,8 @@ pub struct Pax {
     /// A `size` record (the last, as other readers take it).
     pub size: Option<Vec<u8>>,
     pub xattrs: Vec<Xattr>,
+    /// `GNU.sparse.*` records, key without the prefix (see `sparse`).
+    pub sparse: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Parse PAX extended-header data record by record, by each record's
@@ -243,6 +245,8 @@ pub fn parse_pax(mut data: &[u8]) -> Result<Pax, String> {
             out.linkpath = Some(value.to_vec());
         } else if key == b"size" {
             out.size = Some(value.to_vec());
+        } else if let Some(k) = key.strip_prefix(b"GNU.sparse.") {
+            out.sparse.push((k.to_vec(), value.to_vec()));
         } else if let Some(name) = key.strip_prefix(PAX_PREFIX.as_bytes()) {
             if !allowed(name) {
                 return Err(format!(
