@@ -7,8 +7,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::extract::check_name;
 use super::place::Place;
 use super::{show, Dest, EntryKind, IndexEntry};
@@ -154,10 +152,11 @@ pub struct TreeCheck {
     pub problems: Vec<String>,
 }
 
-fn sha256_file(path: &PathBuf) -> io::Result<String> {
+/// The file's content digest in the index's form (`content_hash`).
+fn content_digest(path: &PathBuf, sparse: bool) -> io::Result<String> {
     let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut h = super::content_hash::ContentHasher::new(sparse);
+    let mut buf = vec![0u8; super::content_hash::BLOCK];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
@@ -165,7 +164,7 @@ fn sha256_file(path: &PathBuf) -> io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(h.finish())
 }
 
 /// Check every entry of an index against the tree at `dest`: kind, size,
@@ -264,7 +263,7 @@ fn check_entry(
             if m.len() != e.size {
                 return Some(format!("{name}: size {} instead of {}", m.len(), e.size));
             }
-            match sha256_file(target) {
+            match content_digest(target, e.sparse) {
                 Ok(h) if Some(&h) == e.sha256.as_ref() => {}
                 Ok(_) => return Some(format!("{name}: content differs (SHA-256 mismatch)")),
                 Err(err) => return Some(format!("{name}: cannot be read: {err}")),

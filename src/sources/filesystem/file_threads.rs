@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use sha2::{Digest, Sha256};
 
+use super::content_hash::ContentHasher;
 use super::extract::{chown_fd, file_time, io_err, temp_name, At, BLOCK, BUF};
 use super::place::{create_file_at, rename_at, unlink_at};
 use super::xattrs::{self, Skipped, Xattr};
@@ -52,6 +52,9 @@ pub(super) enum ToWriter {
 /// What the writer thread sends the finishing thread: the content it
 /// wrote, then the file.
 enum ToFinisher {
+    /// A file opened: whether its digest takes the sparse form (see
+    /// `content_hash`).
+    Begin(bool),
     Data(Vec<u8>, usize),
     /// Zeros of a hole, hashed but never sent as bytes.
     Hole(u64),
@@ -308,7 +311,7 @@ impl Hand {
                 let _ = shared.recycle.try_send(buf);
                 return Ok(());
             }
-            ToFinisher::Hole(_) => return Ok(()),
+            ToFinisher::Hole(_) | ToFinisher::Begin(_) => return Ok(()),
             ToFinisher::Whole(buf, _, w) => {
                 let _ = shared.recycle.try_send(buf);
                 w
@@ -337,12 +340,16 @@ fn write_files(rx: Receiver<ToWriter>, fin: Hand, shared: &Shared) {
         }
         let sent = match msg {
             ToWriter::Open { at, idx, xattrs } => {
+                let sparse = idx.sparse;
                 if !shared.stopped() {
                     cur = create_temp(at, idx, xattrs, fin.fresh)
                         .map_err(|e| shared.fail(e))
                         .ok();
                 }
-                Ok(())
+                match cur {
+                    Some(_) => fin.send(ToFinisher::Begin(sparse), shared),
+                    None => Ok(()),
+                }
             }
             ToWriter::Whole {
                 at,
@@ -530,16 +537,20 @@ fn write_runs(o: &mut Open, data: &[u8]) -> Result<()> {
 
 /// The finishing thread: hash, check, set metadata, rename into place.
 fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
-    let mut hasher = Sha256::new();
+    let mut hasher = ContentHasher::new(false);
     for msg in rx {
         let w = match msg {
+            ToFinisher::Begin(sparse) => {
+                hasher = ContentHasher::new(sparse);
+                continue;
+            }
             ToFinisher::Data(buf, n) => {
                 hasher.update(&buf[..n]);
                 let _ = shared.recycle.try_send(buf);
                 continue;
             }
             ToFinisher::Hole(n) => {
-                hash_zeros(&mut hasher, n);
+                hasher.zeros(n);
                 continue;
             }
             ToFinisher::Whole(buf, n, w) => {
@@ -549,12 +560,12 @@ fn finish_files(rx: Receiver<ToFinisher>, shared: &Shared, as_root: bool) {
             }
             ToFinisher::End(w) => w,
         };
-        let digest = std::mem::take(&mut hasher).finalize();
+        let digest = std::mem::replace(&mut hasher, ContentHasher::new(false)).finish();
         if shared.stopped() {
             w.remove();
             continue;
         }
-        if let Err(e) = finish_file(&w, Some(&hex::encode(digest)), as_root, &shared.skipped) {
+        if let Err(e) = finish_file(&w, Some(&digest), as_root, &shared.skipped) {
             w.remove();
             shared.fail(e);
         }
@@ -589,16 +600,6 @@ fn finish_file(w: &Written, sha256: Option<&str>, as_root: bool, skipped: &Skipp
         return Ok(());
     }
     rename_at(&w.at.dir, &w.tmp, &w.at.name).map_err(io_err("move into place", &w.at.target))
-}
-
-/// Feed `n` zero bytes to a hasher (a sparse file's holes).
-pub(super) fn hash_zeros(h: &mut Sha256, mut n: u64) {
-    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
-    while n > 0 {
-        let k = n.min(ZEROS.len() as u64) as usize;
-        h.update(&ZEROS[..k]);
-        n -= k as u64;
-    }
 }
 
 /// True when every byte is zero (written to vectorise: no early exit).

@@ -27,6 +27,7 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 mod check;
+pub(crate) mod content_hash;
 mod extract;
 mod file_threads;
 mod hard_links;

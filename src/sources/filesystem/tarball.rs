@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
 
-use super::file_threads::hash_zeros;
+use super::content_hash::ContentHasher;
 use super::prefetch::ContentPrefetch;
 use super::sparse::{data_regions, sparse_map};
 use super::walk::{short_io, WalkItem, Walker};
@@ -226,7 +226,7 @@ impl Progress<'_> {
 struct ExactReader<'a, 'b> {
     file: &'a mut File,
     remaining: u64,
-    hasher: Sha256,
+    hasher: ContentHasher,
     short: bool,
     read_error: Option<io::Error>,
     progress: &'a mut Progress<'b>,
@@ -301,11 +301,11 @@ impl Read for SparseReader<'_, '_> {
                 return self.inner.read(buf);
             }
             let Some((off, len)) = self.regions.pop_front() else {
-                hash_zeros(&mut self.inner.hasher, self.size - self.pos);
+                self.inner.hasher.zeros(self.size - self.pos);
                 self.pos = self.size;
                 return Ok(0);
             };
-            hash_zeros(&mut self.inner.hasher, off - self.pos);
+            self.inner.hasher.zeros(off - self.pos);
             if !self.inner.short && self.inner.read_error.is_none() {
                 if let Err(e) = self.inner.file.seek(SeekFrom::Start(off)) {
                     self.inner.read_error = Some(e);
@@ -800,7 +800,7 @@ fn backup_file<W: Write>(
     let mut reader = ExactReader {
         file: &mut file,
         remaining: if e.sparse { 0 } else { e.size },
-        hasher: Sha256::new(),
+        hasher: ContentHasher::new(e.sparse),
         short: false,
         read_error: None,
         progress: prog,
@@ -853,7 +853,7 @@ fn backup_file<W: Write>(
         read_error,
         ..
     } = reader;
-    e.sha256 = Some(hex::encode(hasher.finalize()));
+    e.sha256 = Some(hasher.finish());
     if first_name {
         groups.insert(
             key,

@@ -1213,7 +1213,6 @@ fn sparse_tar(
     realsize: u64,
     logical: &[u8],
 ) -> (Vec<u8>, Vec<u8>) {
-    use sha2::Digest;
     let mut pax = Vec::new();
     for (k, v) in [
         ("GNU.sparse.major", "1".to_string()),
@@ -1247,7 +1246,9 @@ fn sparse_tar(
     let mut e = IndexEntry::deleted(b"f".to_vec());
     (e.kind, e.stored, e.mode, e.sparse) = (EntryKind::File, true, 0o644, true);
     e.size = realsize;
-    e.sha256 = Some(hex::encode(sha2::Sha256::digest(logical)));
+    let mut h = super::content_hash::ContentHasher::new(true);
+    h.update(logical);
+    e.sha256 = Some(h.finish());
     let mut w = IndexWriter::new(Vec::new());
     w.write(&e).unwrap();
     (tar, w.finish().unwrap())
