@@ -762,7 +762,24 @@ pub fn restore(
         target.describe()
     ));
     let mut args = base_args.to_vec();
-    args.extend(["--section=post-data", "--single-transaction"].map(String::from));
+    args.push("--section=post-data".into());
+    if workers > 1 {
+        // With as many sessions as the data had, as `pg_restore -j`
+        // does: two large tables' indexes build side by side. pg_restore
+        // cannot run jobs from a pipe, so the pg_dump part (schema, small
+        // tables; no large table's rows) is spooled first, 0600, and
+        // removed when done.
+        let spool = super::restore::TempDump::pg_dump_part(artifact, dk)?;
+        check_cancel(cancel)?;
+        args.push(format!("--jobs={workers}"));
+        args.push(spool.path.to_string_lossy().into_owned());
+        let mut child = spawn(tool, &args, target, passfile, Stdio::null(), Stdio::null())?;
+        let stderr = drain_stderr(&mut child);
+        wait_tool(&mut child, Some(stderr), tool, target)?;
+        drop(spool);
+        return Ok(rows.into_inner().unwrap_or_else(|p| p.into_inner()));
+    }
+    args.push("--single-transaction".into());
     let mut child = spawn(tool, &args, target, passfile, Stdio::piped(), Stdio::null())?;
     let stderr = drain_stderr(&mut child);
     let mut stdin = child.stdin.take().expect("stdin piped");

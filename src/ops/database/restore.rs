@@ -771,13 +771,28 @@ fn run_restore(
 type Loaded = std::collections::HashMap<(String, String), u64>;
 
 /// A plaintext dump in a private temp directory, removed on drop.
-struct TempDump {
+/// A plaintext dump spooled for `pg_restore --jobs` (which cannot read a
+/// pipe): 0600 in a private directory of the repository's restore scratch
+/// (`.restore-tmp/<pid>-*`, removed by the next start if this process
+/// dies), removed on drop.
+pub(super) struct TempDump {
     dir: PathBuf,
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 impl TempDump {
-    fn write(artifact: &Artifact, dk: Option<&DataKey>, cancel: &AtomicBool) -> Result<TempDump> {
+    /// The pg_dump part of a parallel payload (schema, small tables and
+    /// the post-data section: what `pg_restore` reads of it).
+    pub(super) fn pg_dump_part(artifact: &Artifact, dk: Option<&DataKey>) -> Result<TempDump> {
+        let (t, file) = TempDump::create(artifact)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        super::parallel::feed_pg_dump(artifact, dk, &mut out)?;
+        out.flush()
+            .map_err(|e| Error::io("cannot write", &t.path, e))?;
+        Ok(t)
+    }
+
+    fn create(artifact: &Artifact) -> Result<(TempDump, std::fs::File)> {
         let base = artifact
             .dir()
             .parent()
@@ -791,7 +806,7 @@ impl TempDump {
         crate::storage::local::create_dir_all_private(&dir)?;
         let path = dir.join("dump");
         let t = TempDump { dir, path };
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, {
+        let file = {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
                 .write(true)
@@ -799,7 +814,13 @@ impl TempDump {
                 .mode(0o600)
                 .open(&t.path)
                 .map_err(|e| Error::io("cannot create", &t.path, e))?
-        });
+        };
+        Ok((t, file))
+    }
+
+    fn write(artifact: &Artifact, dk: Option<&DataKey>, cancel: &AtomicBool) -> Result<TempDump> {
+        let (t, file) = TempDump::create(artifact)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut plain = open_plain(artifact, dk)?;
         let mut buf = vec![0u8; 1 << 20];
         loop {

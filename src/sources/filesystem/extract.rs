@@ -734,7 +734,9 @@ pub fn extract_with<R: Read>(
                 ));
             }
         }
-        if kind == EntryKind::File && idx.sparse != sparse.is_some() {
+        // (A hard-link member carries no content, sparse or not: its
+        // first name's member does.)
+        if kind == EntryKind::File && !hard && idx.sparse != sparse.is_some() {
             return Err(Error::integrity(format!(
                 "archive entry {} is {} but the file index says it is {}",
                 show(&path),
@@ -780,10 +782,15 @@ pub fn extract_with<R: Read>(
                 l
             }
             EntryKind::File if hard => {
-                let l = entry
-                    .link_name_bytes()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default();
+                // A name the `tar` crate cannot split (a newline in it)
+                // is only in the PAX record.
+                let l = match &pax.linkpath {
+                    Some(l) => l.clone(),
+                    None => entry
+                        .link_name_bytes()
+                        .map(|c| c.into_owned())
+                        .unwrap_or_default(),
+                };
                 check_member(&path, &l, size, &idx, &group_files)?;
                 l
             }

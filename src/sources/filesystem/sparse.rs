@@ -20,6 +20,12 @@ use crate::error::Result;
 /// The data regions (offset, length) of a file with holes, found with
 /// `SEEK_DATA`/`SEEK_HOLE`; None when the file system cannot say or the
 /// file has no hole within `size` after all.
+/// The most data regions a sparse member may have (its map is then at most
+/// about 40 MiB of text, which a restore reads whole). A file with more is
+/// stored dense.
+const MAX_REGIONS: usize = 1 << 20;
+const MAX_MAP: usize = 48 << 20;
+
 pub(super) fn data_regions(f: &File, size: u64) -> Option<Vec<(u64, u64)>> {
     let fd = f.as_raw_fd();
     let mut regions = Vec::new();
@@ -42,6 +48,11 @@ pub(super) fn data_regions(f: &File, size: u64) -> Option<Vec<(u64, u64)>> {
         }
         let h = (h as u64).min(size);
         regions.push((d, h - d));
+        if regions.len() > MAX_REGIONS {
+            // A map a restore would refuse as too large: keep it dense.
+            let _ = unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
+            return None;
+        }
         pos = h;
     }
     if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
@@ -128,6 +139,9 @@ pub(super) fn read_sparse_map<R: Read>(
             return Err(bad("is cut short"));
         }
         text.extend_from_slice(&block);
+        if text.len() > MAX_MAP {
+            return Err(bad("is larger than lifeboat writes"));
+        }
         while let Some(nl) = text[line_start..].iter().position(|c| *c == b'\n') {
             let line = &text[line_start..line_start + nl];
             line_start += nl + 1;
@@ -140,6 +154,15 @@ pub(super) fn read_sparse_map<R: Read>(
             if nums.len() as u64 == 1 + 2 * nums[0] {
                 break;
             }
+            if nums[0] > MAX_REGIONS as u64 + 1 {
+                return Err(bad("has more regions than lifeboat writes"));
+            }
+        }
+        let done = nums.first().is_some_and(|c| nums.len() as u64 == 1 + 2 * c);
+        // Before the map ends, only digits may follow (NUL padding comes
+        // after it): anything else is not a map, however long it runs.
+        if !done && text[line_start..].iter().any(|c| !c.is_ascii_digit()) {
+            return Err(bad("has a line that is not a number"));
         }
     }
     let mut regions = Vec::with_capacity(nums.len() / 2);

@@ -656,7 +656,8 @@ struct LinkGroup {
     /// later stored names are hard-link members naming it. In an
     /// incremental that can be a later name than `first` (the first one
     /// unchanged and so not stored here).
-    stored: Option<(Vec<u8>, Option<String>)>,
+    /// Whether its digest is in the sparse form goes with it.
+    stored: Option<(Vec<u8>, Option<String>, bool)>,
 }
 
 /// Store (or, when unchanged, just index) one regular file. None when it
@@ -731,7 +732,7 @@ fn backup_file<W: Write>(
         stats.unchanged += 1;
         return Ok(Some(e));
     }
-    if let Some((stored_as, sha256)) = groups
+    if let Some((stored_as, sha256, sparse)) = groups
         .get(&key)
         .filter(|_| e.hard_link.is_some())
         .and_then(|g| g.stored.clone())
@@ -739,6 +740,7 @@ fn backup_file<W: Write>(
         // Another name of an inode this archive already holds: a link
         // member, no content.
         e.sha256 = sha256;
+        e.sparse = sparse;
         append_entry(
             builder,
             &e,
@@ -869,7 +871,7 @@ fn backup_file<W: Write>(
         .get_mut(&key)
         .filter(|g| g.stored.is_none() && e.nlink > 1)
     {
-        g.stored = Some((e.path.clone(), e.sha256.clone()));
+        g.stored = Some((e.path.clone(), e.sha256.clone(), e.sparse));
     }
     if let Some(err) = read_error {
         warnings.push(format!(
