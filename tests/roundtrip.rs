@@ -1023,3 +1023,28 @@ fn hard_links_fifos_and_sparse_files_round_trip() {
 
     sb.ok(&["verify", &id_of(&incr), "--deep"]);
 }
+
+/// An incremental is never taken on top of a backup whose index predates
+/// extended attributes, sparse files and hard links (found in review: it
+/// would carry the old index's silence about unchanged files on, losing a
+/// capability or an ACL until the next full backup).
+#[test]
+fn a_parent_from_an_earlier_index_format_gets_a_full_backup() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let full = sb.backup("filesystem", &["--full"]);
+    let manifest = manifest_of(&file_of(&full));
+    let mut m = read_json(&manifest);
+    assert_eq!(m["source"]["index_features"], 2, "{m}");
+    m["source"]
+        .as_object_mut()
+        .unwrap()
+        .remove("index_features");
+    write_json(&manifest, &m);
+    let out = sb.run(&["backup", "--type", "filesystem"]);
+    let text = all_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("earlier lifeboat"), "{text}");
+    let list = sb.json(&["list", "--type", "filesystem"]);
+    assert_eq!(list[0]["kind"], "full", "{list}");
+}

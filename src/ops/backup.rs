@@ -243,6 +243,13 @@ pub(crate) fn encryption_for(engine: &Engine, t: BackupType) -> Result<(Option<K
 
 /// The newest good backup of this type that an incremental can build on,
 /// with its manifest, or None when a full backup is due.
+/// What a filesystem backup's index records (manifest `source.index_features`):
+/// 1 = earlier versions; 2 = extended attributes (`xh`), sparse files
+/// (`sp`), hard links (`n`, `hl`), FIFOs. An incremental needs a parent of
+/// the current level, or it would carry the parent's silence about
+/// unchanged files on.
+pub const FS_INDEX_FEATURES: u64 = 2;
+
 fn choose_parent(
     engine: &Engine,
     t: BackupType,
@@ -307,6 +314,20 @@ fn choose_parent(
         return Ok(None);
     }
     if manifest.index.is_none() {
+        return Ok(None);
+    }
+    let features = manifest
+        .source
+        .get("index_features")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(1);
+    if features < FS_INDEX_FEATURES {
+        // Its index does not say which unchanged files have attributes,
+        // holes or other names: an incremental would carry that silence on.
+        face.note(&format!(
+            "the last backup {} was made by an earlier lifeboat that did not keep extended attributes, ACLs, sparse files and hard links; taking a full backup",
+            manifest.id
+        ));
         return Ok(None);
     }
     if manifest.key.is_none() && engine.config.encryption.key_file.exists() {
@@ -581,6 +602,7 @@ fn write_tree(
                     "include": spec.include,
                     "exclude": spec.exclude,
                     "host": engine.host,
+                    "index_features": FS_INDEX_FEATURES,
                 }),
                 compression,
                 compression_level: level,
