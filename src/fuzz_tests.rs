@@ -347,6 +347,7 @@ fn index_entry() -> impl Strategy<Value = IndexEntry> {
             hard_link: None,
             nlink: 0,
             sparse: false,
+            sparse_data: 0,
         })
 }
 

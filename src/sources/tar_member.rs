@@ -96,6 +96,7 @@ mod tests {
             hard_link: None,
             nlink: 0,
             sparse: false,
+            sparse_data: 0,
         }
     }
 

@@ -112,12 +112,14 @@ pub fn plan_restore(
             None
         };
         if e.kind == EntryKind::File && (e.ino == 0 || linked.insert((e.dev, e.ino))) {
+            // A sparse file takes the blocks of its data, not its size.
+            let takes = if e.sparse { e.sparse_data } else { e.size };
             match &existing {
                 Some(m) if m.file_type().is_file() => {
-                    plan.needs += e.size.saturating_sub(m.len());
-                    largest_replaced = largest_replaced.max(e.size);
+                    plan.needs += takes.saturating_sub(m.blocks() * 512);
+                    largest_replaced = largest_replaced.max(takes);
                 }
-                _ => plan.needs += e.size.div_ceil(4096) * 4096,
+                _ => plan.needs += takes.div_ceil(4096) * 4096,
             }
         }
         match (e.kind, existing) {

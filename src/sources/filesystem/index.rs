@@ -82,6 +82,9 @@ pub struct IndexEntry {
     /// The file had holes: the tar stores only its data regions, and a
     /// restore recreates the holes.
     pub sparse: bool,
+    /// For a sparse file, the bytes of its data regions (what a restore
+    /// writes; its space need), else 0.
+    pub sparse_data: u64,
 }
 
 impl IndexEntry {
@@ -105,6 +108,7 @@ impl IndexEntry {
             hard_link: None,
             nlink: 0,
             sparse: false,
+            sparse_data: 0,
         }
     }
 }
@@ -150,6 +154,8 @@ struct Line {
     n: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     sp: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    sd: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -236,6 +242,7 @@ impl<W: Write> IndexWriter<W> {
             hlb,
             n: e.nlink,
             sp: e.sparse,
+            sd: e.sparse_data,
         };
         let mut buf = serde_json::to_vec(&line).expect("index line serializes");
         buf.push(b'\n');
@@ -336,6 +343,7 @@ impl<R: BufRead> IndexReader<R> {
             hard_link,
             nlink: line.n,
             sparse: line.sp,
+            sparse_data: line.sd,
         })
     }
 }

@@ -155,6 +155,7 @@ fn entry_from_meta(archive: Vec<u8>, kind: EntryKind, m: &Metadata) -> IndexEntr
             0
         },
         sparse: false,
+        sparse_data: 0,
     }
 }
 
@@ -692,6 +693,7 @@ fn backup_file<W: Write>(
             hard_link: None,
             nlink: 0,
             sparse: false,
+            sparse_data: 0,
         };
         append_entry(builder, &e, e.mode, &[], &x.data[..], Body::Content)
             .map_err(|err| tar_err(&item.abs, err))?;
@@ -723,6 +725,7 @@ fn backup_file<W: Write>(
             );
         }
         e.sparse = p.sparse;
+        e.sparse_data = p.sparse_data;
         e.sha256 = p.sha256.clone();
         // Any change to them changes the ctime, so they are the parent's.
         e.xattr_sha256 = p.xattr_sha256.clone();
@@ -799,6 +802,7 @@ fn backup_file<W: Write>(
         None
     };
     e.sparse = regions.is_some();
+    e.sparse_data = regions.as_ref().map_or(0, |r| r.iter().map(|r| r.1).sum());
     let mut reader = ExactReader {
         file: &mut file,
         remaining: if e.sparse { 0 } else { e.size },
