@@ -705,7 +705,8 @@ pub fn extract_with<R: Read>(
                 idx.kind
             )));
         }
-        if xattrs::digest(&pax.xattrs) != idx.xattr_sha256 {
+        // (A hard-link member's attributes are its first name's.)
+        if !hard && xattrs::digest(&pax.xattrs) != idx.xattr_sha256 {
             return Err(Error::integrity(format!(
                 "the extended attributes of archive entry {} do not match the file index",
                 show(&path)
@@ -916,12 +917,11 @@ pub fn extract_with<R: Read>(
             }
             set_dir_meta(&dir, owner, mode, idx.mtime_ns)
                 .map_err(io_err("set mode and mtime of", &target))?;
-            if !xa.is_empty() {
-                // A default ACL set only now: the children written above
-                // took their own ACLs from the archive, not from it.
-                let own = path_at(&dir, b"");
-                xattrs::set(xattrs::Target::ProcFd(&own), xa, &ctx.skipped);
-            }
+            // A default ACL set only now: the children written above took
+            // their own ACLs from the archive, not from it. What an
+            // existing directory carried beyond the archive's goes.
+            let own = path_at(&dir, b"");
+            xattrs::set(xattrs::Target::ProcFd(&own), xa, &ctx.skipped);
         }
     }
     if let Some(cell) = opts.links_made {

@@ -649,6 +649,16 @@ fn unchanged_node(prev: &IndexEntry, now: &IndexEntry) -> bool {
         && prev.xattr_sha256 == now.xattr_sha256
 }
 
+/// The name of a link group whose content an archive stores, with what
+/// its link members' index entries copy (one inode, one content).
+#[derive(Clone)]
+struct StoredName {
+    path: Vec<u8>,
+    sha256: Option<String>,
+    sparse: bool,
+    xattr_sha256: Option<String>,
+}
+
 /// The names of one inode with more than one, as the walk meets them.
 struct LinkGroup {
     /// The first name in walk order: what the index's `hard_link` names.
@@ -657,8 +667,9 @@ struct LinkGroup {
     /// later stored names are hard-link members naming it. In an
     /// incremental that can be a later name than `first` (the first one
     /// unchanged and so not stored here).
-    /// Whether its digest is in the sparse form goes with it.
-    stored: Option<(Vec<u8>, Option<String>, bool)>,
+    /// Whether its digest is in the sparse form, and its attributes'
+    /// digest, go with it.
+    stored: Option<StoredName>,
 }
 
 /// Store (or, when unchanged, just index) one regular file. None when it
@@ -735,7 +746,12 @@ fn backup_file<W: Write>(
         stats.unchanged += 1;
         return Ok(Some(e));
     }
-    if let Some((stored_as, sha256, sparse)) = groups
+    if let Some(StoredName {
+        path: stored_as,
+        sha256,
+        sparse,
+        xattr_sha256,
+    }) = groups
         .get(&key)
         .filter(|_| e.hard_link.is_some())
         .and_then(|g| g.stored.clone())
@@ -744,6 +760,9 @@ fn backup_file<W: Write>(
         // member, no content.
         e.sha256 = sha256;
         e.sparse = sparse;
+        // One inode: the member's attributes are its first name's (the
+        // member itself carries none).
+        e.xattr_sha256 = xattr_sha256;
         append_entry(
             builder,
             &e,
@@ -875,7 +894,12 @@ fn backup_file<W: Write>(
         .get_mut(&key)
         .filter(|g| g.stored.is_none() && e.nlink > 1)
     {
-        g.stored = Some((e.path.clone(), e.sha256.clone(), e.sparse));
+        g.stored = Some(StoredName {
+            path: e.path.clone(),
+            sha256: e.sha256.clone(),
+            sparse: e.sparse,
+            xattr_sha256: e.xattr_sha256.clone(),
+        });
     }
     if let Some(err) = read_error {
         warnings.push(format!(

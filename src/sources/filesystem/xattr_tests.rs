@@ -556,3 +556,47 @@ fn a_target_without_xattrs_gets_the_files_and_one_warning_per_kind() {
         "{lines:?}"
     );
 }
+
+/// Found in review: restoring over an existing directory that has a
+/// default ACL gave files an ACL they never had (a temp file created there
+/// inherits it), an existing directory kept attributes the backup did not
+/// have, and verification saw neither.
+#[test]
+fn a_restore_over_an_existing_tree_leaves_no_attribute_the_backup_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    require_support(tmp.path());
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("d/f"), b"no acl").unwrap();
+    let (_, tar, index) = backup(&src, None);
+    let dest = tmp.path().join("dest");
+    let d = under(&dest, &src.join("d"));
+    fs::create_dir_all(&d).unwrap();
+    let default = acl(&[
+        (USER_OBJ, 7, UNDEF),
+        (USER, 7, 1234),
+        (GROUP_OBJ, 5, UNDEF),
+        (MASK, 7, UNDEF),
+        (OTHER, 5, UNDEF),
+    ]);
+    setx(&d, "system.posix_acl_default", &default).unwrap();
+    setx(&d, "user.stale", b"was here").unwrap();
+    restore_with(&tar, &index, &dest, true).unwrap();
+    assert_eq!(all_xattrs(&d.join("f")), vec![], "no inherited ACL");
+    assert_eq!(all_xattrs(&d), vec![], "the directory's own are gone");
+    let check = |dest: &Path| {
+        verify_tree(
+            &mut IndexReader::new(&index[..]),
+            &Dest::Under(dest.to_path_buf()),
+        )
+        .unwrap()
+        .problems
+    };
+    assert!(check(&dest).is_empty(), "{:?}", check(&dest));
+    setx(&d.join("f"), "user.extra", b"added later").unwrap();
+    let problems = check(&dest);
+    assert!(
+        problems.iter().any(|p| p.contains("extended attributes")),
+        "{problems:?}"
+    );
+}

@@ -282,6 +282,52 @@ pub fn parse_pax(mut data: &[u8]) -> Result<Pax, String> {
     Ok(out)
 }
 
+/// Attributes the entry did not have that a restore must not leave on it:
+/// an ACL inherited from a destination directory's default ACL (a temp
+/// file created there takes it), or what an existing file or directory
+/// restored in place carried. Labels a security module gives every file
+/// (`security.*` other than capabilities) are the target system's and stay.
+pub fn removable(name: &[u8]) -> bool {
+    allowed(name) && (!name.starts_with(b"security.") || name == b"security.capability")
+}
+
+fn remove_stale(target: &Target<'_>, keep: &[Xattr]) {
+    let c = match target {
+        Target::Fd(_) => None,
+        Target::NoFollow(p) | Target::ProcFd(p) => {
+            match crate::sources::filesystem::place::cstr(p.as_os_str().as_bytes()) {
+                Ok(c) => Some(c),
+                Err(_) => return,
+            }
+        }
+    };
+    let names = sized(|b| {
+        let (p, n) = (b.as_mut_ptr() as *mut libc::c_char, b.len());
+        match (target, &c) {
+            (Target::Fd(f), _) => unsafe { libc::flistxattr(f.as_raw_fd(), p, n) },
+            (Target::NoFollow(_), Some(c)) => unsafe { libc::llistxattr(c.as_ptr(), p, n) },
+            (_, Some(c)) => unsafe { libc::listxattr(c.as_ptr(), p, n) },
+            _ => -1,
+        }
+    });
+    let Ok(names) = names else { return };
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        if !removable(name) || keep.iter().any(|(k, _)| k == name) {
+            continue;
+        }
+        let Ok(n) = crate::sources::filesystem::place::cstr(name) else {
+            continue;
+        };
+        // Best effort: what cannot be removed shows in verification.
+        match (target, &c) {
+            (Target::Fd(f), _) => unsafe { libc::fremovexattr(f.as_raw_fd(), n.as_ptr()) },
+            (Target::NoFollow(_), Some(c)) => unsafe { libc::lremovexattr(c.as_ptr(), n.as_ptr()) },
+            (_, Some(c)) => unsafe { libc::removexattr(c.as_ptr(), n.as_ptr()) },
+            _ => 0,
+        };
+    }
+}
+
 /// Where attributes are set: an open file, or a path (through
 /// `/proc/self/fd`) whose last component is followed or not.
 pub enum Target<'a> {
@@ -323,6 +369,7 @@ fn namespace(name: &[u8]) -> String {
 /// attribute the target cannot hold is skipped and noted in `skipped`;
 /// the entry is restored without it.
 pub fn set(target: Target<'_>, xattrs: &[Xattr], skipped: &Skipped) {
+    remove_stale(&target, xattrs);
     for (name, value) in xattrs {
         let Ok(n) = crate::sources::filesystem::place::cstr(name) else {
             continue;
