@@ -306,6 +306,22 @@ impl Pg {
         let server = self.server_version()?.num;
         let (sql, applied) = globals_sql(globals, passwords, &missing, update, server);
         if !sql.is_empty() {
+            // The batch holds password hashes: keep it out of the server's
+            // log (log_statement = ddl/all, or the failing statement logged
+            // with log_min_error_statement), as far as this role may
+            // (superuser only; otherwise the server's settings stand).
+            // Separate from the batch: a simple query is logged before
+            // any statement in it runs.
+            let quiet = self
+                .run(
+                    "keep the role statements out of the server log",
+                    "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; \
+                     SET log_min_duration_statement = -1",
+                )
+                .is_ok();
+            if !quiet {
+                tracing::debug!("not a superuser: the server's log settings apply to the role statements");
+            }
             // One transaction: a half-created set of roles helps nobody.
             self.run(
                 "create the backup's roles",
@@ -314,6 +330,12 @@ impl Pg {
             .inspect_err(|_| {
                 let _ = self.run("roll back", "ROLLBACK");
             })?;
+            if quiet {
+                let _ = self.run(
+                    "restore the log settings",
+                    "RESET log_statement; RESET log_min_error_statement; RESET log_min_duration_statement",
+                );
+            }
         }
         Ok(applied)
     }
