@@ -107,12 +107,6 @@ fn restore_inner(
 ) -> Result<DbRestoreReport> {
     let started = Instant::now();
     let facts = facts(artifact)?;
-    job.phase("checking the backup");
-    let ring = engine.ring_for(&[&artifact.manifest])?;
-    // A dump is code that runs as the database user: nothing of it reaches
-    // a server before every byte is verified.
-    let dk = check_integrity(artifact, ring.as_ref())?;
-
     if facts.format == "plain" && (req.role.is_some() || req.no_owner || req.jobs > 1) {
         return Err(Error::usage(format!(
             "backup {} is a plain SQL dump: it runs as the connecting user with the ownership it records, so --role, --no-owner and --jobs do not apply",
@@ -120,11 +114,29 @@ fn restore_inner(
         ))
         .hint("restore without those flags, or take database backups with format = \"custom\" (the default) to use them"));
     }
+    job.phase("checking the backup");
+    let ring = engine.ring_for(&[&artifact.manifest])?;
+    // A dump is code that runs as the database user: nothing of it reaches
+    // a server before every byte is verified. Reading every byte and
+    // connecting (which sends nothing of it) go side by side; the
+    // verification's verdict comes first.
+    let (dk, connected) = std::thread::scope(|s| {
+        let checked = s.spawn(|| check_integrity(artifact, ring.as_ref()));
+        let connected = (|| -> Result<_> {
+            let server_info = server(engine)?;
+            let admin_info = server_info.with_db("postgres");
+            let pg = Pg::connect(&admin_info, CONNECT_TIMEOUT)?;
+            let version = pg.server_version()?;
+            Ok((server_info, pg, version))
+        })();
+        let checked = checked
+            .join()
+            .unwrap_or_else(|_| Err(Error::integrity("the backup check stopped unexpectedly")));
+        (checked, connected)
+    });
+    let dk = dk?;
     job.phase("connecting");
-    let server_info = server(engine)?;
-    let admin_info = server_info.with_db("postgres");
-    let pg = Pg::connect(&admin_info, CONNECT_TIMEOUT)?;
-    let version = pg.server_version()?;
+    let (server_info, pg, version) = connected?;
     if facts.server_version_num / 10000 > version.num / 10000 {
         return Err(Error::refused(format!(
             "backup {} was made from PostgreSQL {} but the server {}:{} runs {}; a dump from a newer server cannot be restored into an older one",

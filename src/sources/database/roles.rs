@@ -320,7 +320,9 @@ impl Pg {
                 )
                 .is_ok();
             if !quiet {
-                tracing::debug!("not a superuser: the server's log settings apply to the role statements");
+                tracing::debug!(
+                    "not a superuser: the server's log settings apply to the role statements"
+                );
             }
             // One transaction: a half-created set of roles helps nobody.
             self.run(
