@@ -804,43 +804,10 @@ fn an_incremental_stores_only_changed_directories_and_symlinks() {
     sb.ok(&["verify", &id_of(&inc), "--deep"]);
 }
 
-fn set_xattr(p: &Path, name: &str, value: &[u8]) {
-    let pc = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let nc = std::ffi::CString::new(name).unwrap();
-    let rc = unsafe {
-        libc::lsetxattr(
-            pc.as_ptr(),
-            nc.as_ptr(),
-            value.as_ptr() as *const libc::c_void,
-            value.len(),
-            0,
-        )
-    };
-    if rc != 0 {
-        panic!(
-            "cannot set {name} on {} ({}): this test needs root and a filesystem with extended attributes (ext4, xfs, tmpfs) under TMPDIR",
-            p.display(),
-            std::io::Error::last_os_error()
-        );
-    }
-}
+use fidelity::set_xattr;
 
 fn get_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
-    let pc = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let nc = std::ffi::CString::new(name).unwrap();
-    let mut v = vec![0u8; 64 << 10];
-    let n = unsafe {
-        libc::lgetxattr(
-            pc.as_ptr(),
-            nc.as_ptr(),
-            v.as_mut_ptr() as *mut libc::c_void,
-            v.len(),
-        )
-    };
-    (n >= 0).then(|| {
-        v.truncate(n as usize);
-        v
-    })
+    fidelity::xattrs(p).remove(name)
 }
 
 /// Extended attributes, a POSIX ACL, a file capability and a setuid root

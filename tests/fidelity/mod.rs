@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::common::*;
 
 /// Every xattr of `p` (not following a symlink), name -> value.
-fn xattrs(p: &Path) -> BTreeMap<String, Vec<u8>> {
+pub fn xattrs(p: &Path) -> BTreeMap<String, Vec<u8>> {
     let c = CString::new(p.as_os_str().as_bytes()).unwrap();
     let mut names = vec![0u8; 64 * 1024];
     // SAFETY: buffers we own, sizes passed with them.
@@ -39,7 +39,7 @@ fn xattrs(p: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn set_xattr(p: &Path, name: &str, value: &[u8]) {
+pub fn set_xattr(p: &Path, name: &str, value: &[u8]) {
     let c = CString::new(p.as_os_str().as_bytes()).unwrap();
     let cn = CString::new(name).unwrap();
     // SAFETY: pointers to buffers we own.
