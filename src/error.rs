@@ -2,7 +2,7 @@
 //!
 //! Every error an operator can see says three things: what failed, on which
 //! object, and what to do next. Engine code builds them with the
-//! constructors below; `anyhow` is only used at the edges (`main`).
+//! constructors below; `main` maps them to exit codes.
 
 use std::fmt;
 use std::path::Path;

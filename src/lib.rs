@@ -1,7 +1,11 @@
 //! lifeboat: backup and disaster recovery for the Panel app.
 //!
-//! Layers (dependencies point down only): `cli` -> `ops` -> `sources`,
-//! `archive`, `repository`, `catalog`, `config`. See ../shared/DESIGN.md.
+//! Layers (dependencies meant to point down): the faces (`cli`, `console`,
+//! `wizards`) -> `ops` (use cases: backup, restore, verify, jobs, daemon)
+//! and the policies (`health`, `alerts`, `schedule`) -> `sources`
+//! (PostgreSQL, files), `archive` (formats, compression, encryption),
+//! `storage` (the repository on disk), `catalog` (SQLite), `config`.
+//! `ops` and the policies still import each other in places (issue 14).
 
 // Printing for the faces. `println!` panics when its reader has gone away
 // (`lifeboat backup | head`, `2>&1 | head`); a verb that changes something
