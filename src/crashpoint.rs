@@ -28,6 +28,9 @@ pub const POINTS: &[&str] = &[
     "restore.written",
     // restore of a database
     "db-restore.loading",
+    // a plaintext dump in the restore scratch: the whole dump for
+    // `--jobs` over a one-session payload, or a parallel payload's pg_dump
+    // part for its post-data section
     "db-restore.spooled",
     "db-restore.loaded",
     "db-restore.swapped",

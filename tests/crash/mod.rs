@@ -537,6 +537,46 @@ fn a_parallel_database_restore_killed_after_decrypting_leaves_no_plaintext() {
     let _ = admin.drop_database(&target);
 }
 
+/// A parallel payload's restore spools its pg_dump part for the post-data
+/// section's jobs: killed there, the plaintext goes at the next start, and
+/// the backup still restores.
+#[test]
+fn a_parallel_payload_restore_killed_with_its_post_data_spooled_leaves_no_plaintext() {
+    let Some(server) = test_server() else {
+        return;
+    };
+    let db = database(&server, 60_000);
+    // (The split is judged from the planner's page counts.)
+    db.connect().execute("ANALYZE").unwrap();
+    let sb = db_sandbox(&db);
+    sb.write_config(&format!(
+        "[sources.database]\nurl = \"{}\"\njobs = 2\nsplit_table_mb = 1\n",
+        pg_url_for(db.name())
+    ));
+    let b = sb.backup("database", &[]);
+    let m = read_json(&manifest_of(&file_of(&b)));
+    assert!(
+        m["database"]["parallel"].is_object(),
+        "not a parallel payload: {m}"
+    );
+    let target = format!("{}_copy", db.name());
+    let before = committed(&sb);
+    killed_at(
+        &sb,
+        "db-restore.spooled",
+        &["restore", "--id", &id_of(&b), "--target-db", &target],
+    );
+    assert!(!no_files_under(&sb.repo.join(".restore-tmp")));
+    assert_sound(&sb, &before, "db-restore.spooled (parallel payload)");
+    assert!(no_files_under(&sb.repo.join(".restore-tmp")));
+    let admin =
+        lifeboat::sources::database::Pg::connect(&server, std::time::Duration::from_secs(10))
+            .unwrap();
+    let _ = admin.drop_database(&target);
+    sb.ok(&["restore", "--id", &id_of(&b), "--target-db", &target]);
+    let _ = admin.drop_database(&target);
+}
+
 #[test]
 fn prune_key_rotation_and_rebuild_killed_midway_lose_nothing_committed() {
     let sb = sandbox();

@@ -770,6 +770,7 @@ pub fn restore(
         // tables; no large table's rows) is spooled first, 0600, and
         // removed when done.
         let spool = super::restore::TempDump::pg_dump_part(artifact, dk)?;
+        crate::crashpoint::hit("db-restore.spooled");
         check_cancel(cancel)?;
         args.push(format!("--jobs={workers}"));
         args.push(spool.path.to_string_lossy().into_owned());
