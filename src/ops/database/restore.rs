@@ -355,6 +355,17 @@ fn restore_inner(
             facts.parallel.as_ref().map(|p| p.workers).unwrap_or(1)
         ));
     }
+    // Every failure from here on drops the new database (`scratch`) and
+    // says so, and which roles it kept.
+    let dropped = |e: &Error| {
+        Error::new(
+            e.kind,
+            format!(
+                "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
+                e.message
+            ),
+        )
+    };
     job.phase(&format!("restoring into {target}"));
     crate::crashpoint::hit("db-restore.loading");
     let loaded = run_restore(
@@ -368,27 +379,10 @@ fn restore_inner(
         job,
         cancel,
     )
-    .map_err(|e| {
-        Error::new(
-            e.kind,
-            format!(
-                "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
-                e.message
-            ),
-        )
-        .hint(e.hint.clone().unwrap_or_default())
-    })?;
+    .map_err(|e| dropped(&e).hint(e.hint.clone().unwrap_or_default()))?;
 
     job.phase("checking row counts");
-    let (tables, rows) = check_counts(&target_info, &facts, &loaded).map_err(|e| {
-        Error::new(
-            e.kind,
-            format!(
-                "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
-                e.message
-            ),
-        )
-    })?;
+    let (tables, rows) = check_counts(&target_info, &facts, &loaded).map_err(|e| dropped(&e))?;
     report.tables_checked = tables;
     report.rows_checked = rows;
 
@@ -400,15 +394,7 @@ fn restore_inner(
         ));
         let notes = pg
             .apply_database_props(&target, props, req.no_owner)
-            .map_err(|e| {
-                Error::new(
-                    e.kind,
-                    format!(
-                        "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
-                        e.message
-                    ),
-                )
-            })?;
+            .map_err(|e| dropped(&e))?;
         report.notes.extend(notes);
     }
     if req.check_content {
@@ -417,15 +403,7 @@ fn restore_inner(
         ));
         let digested = check_content(&target_info, &facts)
             .and_then(|n| check_props(&target_info, &facts, req.no_owner).map(|_| n))
-            .map_err(|e| {
-                Error::new(
-                    e.kind,
-                    format!(
-                        "{}; the new database {target} was dropped, nothing else was changed{kept_roles}",
-                        e.message
-                    ),
-                )
-            })?;
+            .map_err(|e| dropped(&e))?;
         report.contents_checked = Some(digested);
         report.notes.push(format!(
             "contents checked: the rows of {digested} table(s), the sequences, large objects and database properties match the backup"

@@ -493,10 +493,47 @@ impl Pg {
     /// (schema, name), so no lock is taken on them: their `rows` and
     /// `bytes` are 0 for the caller to fill in.
     pub fn table_stats_except(&self, skip: &[(String, String)]) -> Result<Vec<TableStat>> {
+        self.table_stats_counted(skip, &[])
+    }
+
+    /// [`Pg::table_stats_except`], taking the rows of the tables in
+    /// `counted` from a count already made in the same snapshot (a content
+    /// digest's COPY) instead of scanning them again. A table with
+    /// inheritance children is counted anyway: `count(*)` includes their
+    /// rows, a `COPY ... FROM ONLY` does not.
+    pub fn table_stats_counted(
+        &self,
+        skip: &[(String, String)],
+        counted: &[(&str, &str, u64)],
+    ) -> Result<Vec<TableStat>> {
+        let with_children: Vec<(String, String)> = if counted.is_empty() {
+            Vec::new()
+        } else {
+            self.query(
+                "list tables with children",
+                "SELECT n.nspname::text, c.relname::text
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relhassubclass",
+                &[],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        };
         let mut stats = Vec::new();
         for (schema, name, bytes) in self.user_tables(skip)? {
+            let known = counted
+                .iter()
+                .find(|(s, n, _)| *s == schema && *n == name)
+                .filter(|_| {
+                    !with_children
+                        .iter()
+                        .any(|(s, n)| *s == schema && *n == name)
+                });
             let rows = if skip.iter().any(|(s, n)| *s == schema && *n == name) {
                 0
+            } else if let Some((_, _, rows)) = known {
+                *rows
             } else {
                 let sql = format!("SELECT count(*) FROM {}", quote_qualified(&schema, &name));
                 let row = self.query_row(&format!("count rows of {schema}.{name}"), &sql, &[])?;

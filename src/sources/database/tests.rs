@@ -468,3 +468,42 @@ fn older_tool_than_server_is_refused() {
     let real = connect(&admin).server_version().unwrap();
     check_tool_version(&tool("pg_dump").unwrap(), &real).unwrap();
 }
+
+/// Row counts taken from the content digests' COPYs are the counts a
+/// `count(*)` gives, also for an inheritance parent (whose digest reads
+/// only its own rows) and a partitioned table (which has no digest).
+#[test]
+fn counts_from_the_digests_equal_a_count_of_every_table() {
+    let Some(admin) = test_server() else { return };
+    let scratch = ScratchDb::create(&admin);
+    let pg = scratch.connect();
+    pg.execute(SCHEMA).unwrap();
+    pg.execute(
+        "CREATE TABLE app.parent (id int);
+         CREATE TABLE app.child () INHERITS (app.parent);
+         INSERT INTO app.parent SELECT generate_series(1, 5);
+         INSERT INTO app.child SELECT generate_series(1, 7);
+         CREATE TABLE app.parted (id int) PARTITION BY RANGE (id);
+         CREATE TABLE app.part1 PARTITION OF app.parted FOR VALUES FROM (0) TO (100);
+         INSERT INTO app.parted SELECT generate_series(1, 9);",
+    )
+    .unwrap();
+    let digests = pg.table_digests(&[]).unwrap();
+    let counted: Vec<(&str, &str, u64)> = digests
+        .iter()
+        .map(|d| (d.schema.as_str(), d.name.as_str(), d.rows))
+        .collect();
+    assert!(counted.contains(&("app", "parent", 5)), "{counted:?}");
+    let rows = |v: Vec<TableStat>| -> Vec<(String, String, u64)> {
+        v.into_iter().map(|t| (t.schema, t.name, t.rows)).collect()
+    };
+    let scanned = rows(pg.table_stats_except(&[]).unwrap());
+    assert!(
+        scanned.contains(&("app".into(), "parent".into(), 12)),
+        "{scanned:?}"
+    );
+    assert_eq!(
+        rows(pg.table_stats_counted(&[], &counted).unwrap()),
+        scanned
+    );
+}
