@@ -358,19 +358,8 @@ fn setuid_comes_back_only_from_an_authenticated_backup() {
     assert!(check.problems.is_empty(), "{:?}", check.problems);
 }
 
-/// One PAX record: "LEN key=value\n", LEN counting itself.
-fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    let body = key.len() + value.len() + 3;
-    let mut len = body + 1;
-    while len != body + len.to_string().len() {
-        len = body + len.to_string().len();
-    }
-    out.extend_from_slice(format!("{len} ").as_bytes());
-    out.extend_from_slice(key);
-    out.push(b'=');
-    out.extend_from_slice(value);
-    out.push(b'\n');
-}
+// PAX records as the backup writes them.
+use super::tarball::pax_record;
 
 fn block(out: &mut Vec<u8>, h: &Header, data: &[u8]) {
     out.extend_from_slice(h.as_bytes());
