@@ -201,10 +201,24 @@ impl Pg {
 
     /// Roles among `names` that do not exist on this server.
     pub fn missing_roles(&self, names: &[String]) -> Result<Vec<String>> {
+        self.missing_in("look up roles", "pg_roles", "rolname", names)
+    }
+
+    /// Names among `names` with no row in the shared catalog `catalog`
+    /// (a fixed name, never input) whose name column is `column`.
+    pub(super) fn missing_in(
+        &self,
+        what: &str,
+        catalog: &str,
+        column: &str,
+        names: &[String],
+    ) -> Result<Vec<String>> {
         let rows = self.query(
-            "look up roles",
-            "SELECT n FROM pg_catalog.unnest($1::text[]) n
-              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = n)",
+            what,
+            &format!(
+                "SELECT n FROM pg_catalog.unnest($1::text[]) n
+                  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.{catalog} c WHERE c.{column} = n)"
+            ),
             &[&names],
         )?;
         Ok(rows.iter().map(|r| r.get(0)).collect())

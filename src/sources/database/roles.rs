@@ -275,13 +275,7 @@ impl Pg {
 
     /// Tablespaces among `names` that this server does not have.
     pub fn missing_tablespaces(&self, names: &[String]) -> Result<Vec<String>> {
-        let rows = self.query(
-            "look up tablespaces",
-            "SELECT n FROM pg_catalog.unnest($1::text[]) n
-              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_tablespace t WHERE t.spcname = n)",
-            &[&names],
-        )?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        self.missing_in("look up tablespaces", "pg_tablespace", "spcname", names)
     }
 
     /// Create the roles of `globals` missing on this server, with their
