@@ -11,9 +11,9 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use lifeboat::catalog::Catalog;
-use lifeboat::config::Config;
-use lifeboat::console::{App, AppContext};
+use lifeboat_console::{App, AppContext};
+use lifeboat_engine::catalog::Catalog;
+use lifeboat_engine::config::Config;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -118,19 +118,19 @@ fn main() {
         let cat = Catalog::open_existing_light(&catalog).expect("open");
         let open = t.elapsed();
         let t = Instant::now();
-        let (rows, _) = lifeboat::console::data::load_backups(&cat).expect("load");
+        let (rows, _) = lifeboat_console::data::load_backups(&cat).expect("load");
         let load = t.elapsed();
         let t = Instant::now();
-        let _ = lifeboat::console::data::backups_fingerprint(&cat).expect("fingerprint");
+        let _ = lifeboat_console::data::backups_fingerprint(&cat).expect("fingerprint");
         let fp = t.elapsed();
         let t = Instant::now();
-        let jobs = lifeboat::console::data::load_jobs(&cat).expect("jobs");
+        let jobs = lifeboat_console::data::load_jobs(&cat).expect("jobs");
         let jl = t.elapsed();
         let t = Instant::now();
-        let view = lifeboat::console::data::backup_view(
+        let view = lifeboat_console::data::backup_view(
             &rows,
             "",
-            lifeboat::console::data::SortColumn::Created,
+            lifeboat_console::data::SortColumn::Created,
             true,
         );
         let sort = t.elapsed();
@@ -147,7 +147,7 @@ fn main() {
     for run in 0..5 {
         let t = Instant::now();
         let mut app = App::new(ctx.clone());
-        app.screen = lifeboat::console::Screen::Catalog;
+        app.screen = lifeboat_console::Screen::Catalog;
         let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
         term.draw(|f| app.render(f)).expect("draw");
         let took = t.elapsed();

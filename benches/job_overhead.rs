@@ -10,9 +10,9 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use lifeboat::config::Config;
-use lifeboat::ops::jobs::Job;
-use lifeboat::ops::{worker, Engine, Silent};
+use lifeboat_engine::config::Config;
+use lifeboat_engine::ops::jobs::Job;
+use lifeboat_engine::ops::{worker, Engine, Silent};
 
 static NEVER: AtomicBool = AtomicBool::new(false);
 

@@ -1,5 +1,10 @@
 //! `lifeboat`: parse flags, run, map the outcome to an exit code.
 
+#[macro_use]
+extern crate lifeboat_engine;
+
+mod cli;
+
 use clap::Parser;
 
 fn main() {
@@ -8,7 +13,7 @@ fn main() {
     unsafe {
         libc::umask(0o077);
     }
-    let cli = lifeboat::cli::args::Cli::parse();
+    let cli = cli::args::Cli::parse();
     if cli.only_reads() {
         // `lifeboat list | head`: end quietly when the reader goes away,
         // as other command-line tools do, instead of panicking on EPIPE.
@@ -19,15 +24,15 @@ fn main() {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    lifeboat::logging::init(cli.verbose);
-    let code = match lifeboat::cli::run(cli) {
+    lifeboat_engine::logging::init(cli.verbose);
+    let code = match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
             // Never panics, even with stderr closed: the exit code still
             // says what happened.
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "error: {}", e.display_with_hint());
-            lifeboat::cli::exit_code(&e)
+            cli::exit_code(&e)
         }
     };
     std::process::exit(code);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::archive::manifest::BackupType;
+use lifeboat_engine::archive::manifest::BackupType;
 
 /// The exit codes, as `--help` shows them (README.md "Exit codes" says
 /// more; `cli::exit` holds the numbers).

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::archive::manifest::BackupType;
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::ops::backup::BackupRequest;
-use crate::ops::restore::RestoreRequest;
-use crate::ops::select::Selector;
-use crate::ops::{self, Engine, Silent};
+use lifeboat_engine::archive::manifest::BackupType;
+use lifeboat_engine::config::Config;
+use lifeboat_engine::error::{Error, Result};
+use lifeboat_engine::ops::backup::BackupRequest;
+use lifeboat_engine::ops::restore::RestoreRequest;
+use lifeboat_engine::ops::select::Selector;
+use lifeboat_engine::ops::{self, Engine, Silent};
 
 use super::{show, CANCEL};
 

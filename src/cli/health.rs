@@ -1,14 +1,14 @@
 //! `lifeboat health`, `lifeboat storage`, and the drill's report.
 //!
-//! Neither opens an [`Engine`](crate::ops::Engine): that would create a
+//! Neither opens an [`Engine`](lifeboat_engine::ops::Engine): that would create a
 //! missing repository or catalog, and a health check must report a missing
 //! repository, not paper over it.
 
-use crate::catalog::Catalog;
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::health::checks::{bytes, human};
-use crate::health::{self, HealthReport, Status};
+use lifeboat_engine::catalog::Catalog;
+use lifeboat_engine::config::Config;
+use lifeboat_engine::error::{Error, Result};
+use lifeboat_engine::health::checks::{bytes, human};
+use lifeboat_engine::health::{self, HealthReport, Status};
 
 /// Open the catalog if it exists; `Err` says why it cannot be used.
 fn open_catalog(config: &Config) -> std::result::Result<Catalog, String> {
@@ -24,7 +24,7 @@ fn open_catalog(config: &Config) -> std::result::Result<Catalog, String> {
 
 /// Evaluate, print, and return the Nagios exit code.
 pub fn health(config: &Config, json: bool) -> Result<i32> {
-    let now = crate::ops::now();
+    let now = lifeboat_engine::ops::now();
     let (report, catalog) = match open_catalog(config) {
         Ok(c) => (health::evaluate(config, &c, now), Some(c)),
         Err(why) => (health::evaluate_without_catalog(config, &why, now), None),
@@ -84,7 +84,7 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
         Error::not_found(format!("cannot read the catalog: {why}"))
             .hint("run `lifeboat catalog rebuild` to rebuild it from the repository")
     })?;
-    let r = health::storage(config, &catalog, crate::ops::now())?;
+    let r = health::storage(config, &catalog, lifeboat_engine::ops::now())?;
     if json {
         super::show::print_json(&r);
         return Ok(0);
@@ -95,7 +95,7 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
         r.repository.display(),
         bytes(r.disk_free),
         bytes(r.disk_total),
-        crate::health::disk::space(&r.repository)
+        lifeboat_engine::health::disk::space(&r.repository)
             .map(|s| s.used_percent())
             .unwrap_or(used as f64 * 100.0 / r.disk_total.max(1) as f64)
     );
@@ -134,12 +134,12 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
 }
 
 /// Print a drill's report (the recovery report's Markdown) or its JSON.
-pub fn print_drill(r: &crate::ops::drill::DrillReport, json: bool) {
+pub fn print_drill(r: &lifeboat_engine::ops::drill::DrillReport, json: bool) {
     if json {
         super::show::print_json(r);
         return;
     }
-    out!("{}", crate::ops::recover::markdown(&r.recovery));
+    out!("{}", lifeboat_engine::ops::recover::markdown(&r.recovery));
     if let Some(f) = &r.recovery.report_file {
         outln!("\n(report saved to {})", f.display());
     }

@@ -12,10 +12,10 @@ mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::Config;
-use crate::error::{Error, ErrorKind, Result};
-use crate::ops::{self, Engine};
 use args::{AlertsCommand, AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
+use lifeboat_engine::config::Config;
+use lifeboat_engine::error::{Error, ErrorKind, Result};
+use lifeboat_engine::ops::{self, Engine};
 use progress::CliProgress;
 
 /// Set by Ctrl-C; operations stop at the next safe point.
@@ -44,8 +44,9 @@ fn install_interrupt_handler() {
 }
 
 /// Open the console, or explain (exit 2) why it cannot open here.
+#[cfg(feature = "tui")]
 fn console(config: Config, config_path: Option<std::path::PathBuf>) -> Result<i32> {
-    if !crate::console::can_draw() {
+    if !can_draw() {
         use clap::CommandFactory;
         errln!(
             "lifeboat: no verb given, and the console needs a terminal (stdin or stdout is not one)"
@@ -56,7 +57,30 @@ fn console(config: Config, config_path: Option<std::path::PathBuf>) -> Result<i3
         let _ = args::Cli::command().write_help(&mut std::io::stderr());
         return Ok(2);
     }
-    crate::console::run(config, config_path, &CANCEL)
+    lifeboat_console::run(config, config_path, &CANCEL)
+}
+
+/// This binary was built without the console (`--no-default-features`):
+/// say so (exit 2) and list the verbs that work.
+#[cfg(not(feature = "tui"))]
+fn console(_config: Config, _config_path: Option<std::path::PathBuf>) -> Result<i32> {
+    use clap::CommandFactory;
+    errln!(
+        "lifeboat: this build has no console (built without the `tui` feature); \
+         run one of the verbs below, or rebuild with default features for the console\n"
+    );
+    let _ = args::Cli::command().write_help(&mut std::io::stderr());
+    Ok(2)
+}
+
+#[cfg(feature = "tui")]
+fn can_draw() -> bool {
+    lifeboat_console::can_draw()
+}
+
+#[cfg(not(feature = "tui"))]
+fn can_draw() -> bool {
+    false
 }
 
 /// The exit codes, after restic's: a script can tell "try again later"
@@ -125,7 +149,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             e.kind = ErrorKind::Usage;
             e
         })?;
-        crate::logging::open_file(&config);
+        lifeboat_engine::logging::open_file(&config);
         let mut config = config;
         if cli.allow_unauthenticated {
             errln!("warning: --allow-unauthenticated: manifests without a MAC are accepted although a key file exists; their content is not proven to be what lifeboat wrote");
@@ -141,7 +165,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Console => console(load()?, cli.config.clone()),
         Command::Demo { no_console } => {
             let code = demo::run(json)?;
-            if code == 0 && !no_console && !json && crate::console::can_draw() {
+            if code == 0 && !no_console && !json && can_draw() {
                 let path = demo::config_path()?;
                 let config = Config::load_default_env(Some(&path))?;
                 return console(config, Some(path));
@@ -194,9 +218,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             let config = load()?;
             let at = at.as_deref().map(ops::select::parse_time).transpose()?;
             let face = CliProgress::new(json);
-            let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
-                Box::new(progress::TaggedLines::new(t.as_str(), json))
-            };
+            let faces =
+                |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+                    Box::new(progress::TaggedLines::new(t.as_str(), json))
+                };
             let report = ops::recover::run(&config, &dir, at, dry_run, yes, &face, &faces, &CANCEL);
             face.done();
             let report = report?;
@@ -250,7 +275,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schedule { count } => {
             let config = load()?;
             let types = ops::full::configured_types(&config);
-            let schedule = crate::schedule::Schedule::from_config(&config, &types)?;
+            let schedule = lifeboat_engine::schedule::Schedule::from_config(&config, &types)?;
             show::print_schedule(&schedule, &types, ops::now(), count, json);
             Ok(0)
         }
@@ -382,7 +407,7 @@ fn run_with_engine(
             force,
         } => {
             let now = ops::now();
-            let tz = crate::schedule::parse_tz(&engine.config.schedule.timezone)?;
+            let tz = lifeboat_engine::schedule::parse_tz(&engine.config.schedule.timezone)?;
             let backups = engine.catalog.list_backups(None)?;
             let plan = ops::prune::plan(&engine.config, &backups, now, tz, force);
             let doomed = plan.to_delete().count();
@@ -415,15 +440,19 @@ fn run_with_engine(
             Ok(0)
         }
         Command::Report { format, output } => {
-            let r = crate::health::report::build(&engine.config, &engine.catalog, ops::now())?;
+            let r = lifeboat_engine::health::report::build(
+                &engine.config,
+                &engine.catalog,
+                ops::now(),
+            )?;
             let text = match format.as_str() {
-                "html" => crate::health::report::html(&r),
+                "html" => lifeboat_engine::health::report::html(&r),
                 "json" => serde_json::to_string_pretty(&r).expect("report serializes") + "\n",
-                _ => crate::health::report::markdown(&r),
+                _ => lifeboat_engine::health::report::markdown(&r),
             };
             match output {
                 Some(path) => {
-                    crate::storage::local::write_atomic(&path, text.as_bytes())?;
+                    lifeboat_engine::storage::local::write_atomic(&path, text.as_bytes())?;
                     errln!("wrote {} ({} report)", path.display(), format);
                 }
                 None => out!("{text}"),
@@ -431,9 +460,9 @@ fn run_with_engine(
             Ok(0)
         }
         Command::Alerts { command } => {
-            let chans = crate::alerts::channels(&engine.config.alerts);
+            let chans = lifeboat_engine::alerts::channels(&engine.config.alerts);
             if chans.is_empty() {
-                return Err(crate::error::Error::usage(
+                return Err(lifeboat_engine::error::Error::usage(
                     "no alert channel is configured".to_string(),
                 )
                 .hint(
@@ -442,9 +471,11 @@ fn run_with_engine(
             }
             let now = ops::now();
             let sent = match command {
-                AlertsCommand::Run => crate::alerts::run(&engine.config, &engine.catalog, now)?.1,
+                AlertsCommand::Run => {
+                    lifeboat_engine::alerts::run(&engine.config, &engine.catalog, now)?.1
+                }
                 AlertsCommand::Test => {
-                    let msg = crate::alerts::Message {
+                    let msg = lifeboat_engine::alerts::Message {
                         key: "test".into(),
                         status: "test".into(),
                         title: "test alert".into(),
@@ -454,7 +485,7 @@ fn run_with_engine(
                     };
                     chans
                         .iter()
-                        .map(|c| crate::alerts::Sent {
+                        .map(|c| lifeboat_engine::alerts::Sent {
                             key: msg.key.clone(),
                             status: msg.status.clone(),
                             channel: c.name().to_string(),
@@ -495,9 +526,10 @@ fn run_with_engine(
         }
         Command::Drill { at, keep } => {
             let at = at.as_deref().map(ops::select::parse_time).transpose()?;
-            let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
-                Box::new(progress::TaggedLines::new(t.as_str(), json))
-            };
+            let faces =
+                |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+                    Box::new(progress::TaggedLines::new(t.as_str(), json))
+                };
             let report = ops::drill::run(engine, at, keep, face, &faces, &CANCEL)?;
             face.done();
             health::print_drill(&report, json);
@@ -608,7 +640,8 @@ fn run_with_engine(
                     .catalog
                     .catch_up_audit(&engine.repo.audit_log_path())?;
                 let cat = engine.catalog.verify_audit()?;
-                let repo = crate::catalog::audit::verify_jsonl(&engine.repo.audit_log_path())?;
+                let repo =
+                    lifeboat_engine::catalog::audit::verify_jsonl(&engine.repo.audit_log_path())?;
                 let ok = cat.ok && repo.ok && cat.rows == repo.rows;
                 if json {
                     show::print_json(
@@ -676,7 +709,7 @@ fn run_with_engine(
 fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> {
     let mut last_line = String::new();
     loop {
-        let jobs: Vec<crate::catalog::JobRecord> = match job_id {
+        let jobs: Vec<lifeboat_engine::catalog::JobRecord> = match job_id {
             Some(id) => vec![engine.catalog.get_job(id)?.ok_or_else(|| {
                 Error::not_found(format!("no job with id {id}"))
                     .hint("`lifeboat status` lists recent jobs")

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::ops::Progress;
+use lifeboat_engine::ops::Progress;
 
 pub enum CliProgress {
     Bar(RefCell<Option<ProgressBar>>),

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
-use crate::catalog::audit::AuditRecord;
-use crate::catalog::{BackupRecord, JobRecord};
-use crate::ops::backup::BackupReport;
-use crate::ops::restore::RestoreReport;
-use crate::ops::verify::VerifyReport;
+use lifeboat_engine::catalog::audit::AuditRecord;
+use lifeboat_engine::catalog::{BackupRecord, JobRecord};
+use lifeboat_engine::ops::backup::BackupReport;
+use lifeboat_engine::ops::restore::RestoreReport;
+use lifeboat_engine::ops::verify::VerifyReport;
 
 pub fn print_json<T: Serialize + ?Sized>(v: &T) {
     outln!("{}", serde_json::to_string_pretty(v).expect("serializes"));
@@ -20,7 +20,7 @@ fn local(t: &DateTime<Utc>) -> String {
 }
 
 pub fn size(n: u64) -> String {
-    crate::units::size(n)
+    lifeboat_engine::units::size(n)
 }
 
 pub fn print_backup_report(r: &BackupReport) {
@@ -307,7 +307,7 @@ pub fn print_audit_table(rows: &[AuditRecord]) {
     }
 }
 
-pub fn print_db_restore_report(r: &crate::ops::database::DbRestoreReport) {
+pub fn print_db_restore_report(r: &lifeboat_engine::ops::database::DbRestoreReport) {
     if r.dry_run {
         outln!(
             "dry run: restoring backup {} (database {}) would go into database {}{}",
@@ -372,7 +372,7 @@ pub fn job_line(j: &JobRecord) -> String {
     s
 }
 
-pub fn print_prune_plan(plan: &crate::ops::prune::PrunePlan) {
+pub fn print_prune_plan(plan: &lifeboat_engine::ops::prune::PrunePlan) {
     for r in &plan.refused {
         outln!("{}: not pruned: {}", r.backup_type, r.reason);
     }
@@ -412,8 +412,8 @@ pub fn print_prune_plan(plan: &crate::ops::prune::PrunePlan) {
 }
 
 pub fn print_schedule(
-    schedule: &crate::schedule::Schedule,
-    types: &[crate::archive::manifest::BackupType],
+    schedule: &lifeboat_engine::schedule::Schedule,
+    types: &[lifeboat_engine::archive::manifest::BackupType],
     now: DateTime<Utc>,
     count: usize,
     json: bool,

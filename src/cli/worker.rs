@@ -6,11 +6,11 @@ use std::sync::atomic::AtomicBool;
 
 use super::progress::{CliProgress, TaggedLines};
 use super::show;
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::ops::queue::{self, JobOutcome, JobRequest};
-use crate::ops::worker::{self, PoolOptions, WorkerEvent};
-use crate::ops::{self, Engine};
+use lifeboat_engine::config::Config;
+use lifeboat_engine::error::{Error, Result};
+use lifeboat_engine::ops::queue::{self, JobOutcome, JobRequest};
+use lifeboat_engine::ops::worker::{self, PoolOptions, WorkerEvent};
+use lifeboat_engine::ops::{self, Engine};
 
 /// Run a request now (printing its report), or queue it and print the job.
 pub(super) fn run_request(
@@ -35,7 +35,7 @@ pub(super) fn run_request(
         }
         return Ok(0);
     }
-    let faces = |t: crate::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+    let faces = |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
         Box::new(TaggedLines::new(t.as_str(), json))
     };
     let outcome = queue::execute(engine, &request, face, &faces, cancel)?;
@@ -58,7 +58,7 @@ fn outcome_code(outcome: &JobOutcome) -> i32 {
     use super::exit;
     let backups = |reports: &[ops::backup::BackupReport]| {
         super::combined(reports.iter().map(|r| match r.status {
-            crate::catalog::BackupStatus::SucceededWithWarnings => exit::WARNINGS,
+            lifeboat_engine::catalog::BackupStatus::SucceededWithWarnings => exit::WARNINGS,
             _ => exit::OK,
         }))
     };
@@ -208,7 +208,7 @@ pub(super) fn run_daemon(
     json: bool,
     shutdown: &'static AtomicBool,
 ) -> Result<i32> {
-    use crate::ops::daemon::{self, DaemonEvent, DaemonOptions};
+    use lifeboat_engine::ops::daemon::{self, DaemonEvent, DaemonOptions};
     let workers = workers.unwrap_or(config.jobs.workers) as usize;
     worker::check_workers(workers)?;
     let runtime = runtime("daemon")?;

@@ -1,0 +1,175 @@
+//! The operations console: `lifeboat` with no verb.
+//!
+//! One UI thread owns the [`App`] and blocks on a channel. An input thread
+//! turns terminal events into messages; background threads (health,
+//! storage, audit chain, deletions, child processes) send their results;
+//! a timer probes the catalog with `PRAGMA data_version` every 500 ms (one
+//! pragma, no table read) and reloads only what changed. A frame is drawn
+//! only when something changed, or once a second while jobs run (elapsed
+//! times and ETAs move), inside a synchronized update so a slow SSH link
+//! never sees half a frame. Idle, the console costs two tiny wake-ups a
+//! second.
+//!
+//! The wizards (restore, recovery, backup, drill, prune) live here too, in
+//! [`wizards`]; both sit on the engine's public API only.
+
+#[macro_use]
+extern crate lifeboat_engine;
+
+pub mod app;
+pub mod background;
+pub mod data;
+pub mod fmt;
+mod input;
+pub mod keymap;
+mod terminal;
+pub mod views;
+pub mod wizards;
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+use crossterm::event::{Event, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+
+pub use app::{App, AppContext, Screen};
+
+use lifeboat_engine::config::Config;
+use lifeboat_engine::error::{Error, Result};
+
+impl App {
+    /// Draw the console into a frame of any backend.
+    pub fn render(&mut self, frame: &mut ratatui::Frame) {
+        views::render(self, frame);
+    }
+}
+
+/// True when `NO_COLOR` asks for no colours (any non-empty value).
+pub fn no_color_requested() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// Whether the console can draw here (stdout and stdin are terminals).
+pub fn can_draw() -> bool {
+    io::stdout().is_terminal() && io::stdin().is_terminal()
+}
+
+/// Run the console until the operator quits, or `stop` is set (SIGTERM or
+/// SIGINT, through the CLI's signal handler; the terminal is restored either
+/// way). Returns the exit code.
+pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBool) -> Result<i32> {
+    if !can_draw() {
+        return Err(Error::usage(
+            "the console needs a terminal, but stdin or stdout is not one",
+        )
+        .hint("run a verb instead (`lifeboat --help` lists them), or start lifeboat in a terminal"));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::external(format!("cannot find the lifeboat binary: {e}")))?;
+    let ctx = AppContext {
+        config_path: config_path.or_else(|| config.source.clone()),
+        config,
+        exe,
+        no_color: no_color_requested(),
+    };
+    let term_err = |e: io::Error| Error::external(format!("terminal: {e}"));
+    let log = ctx
+        .config
+        .catalog
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("console-logs")
+        .join(format!("console-{}.log", std::process::id()));
+    let (mut terminal, guard) = terminal::setup(&log).map_err(term_err)?;
+    let mut app = App::new(ctx);
+    let result = event_loop(&mut terminal, &mut app, stop).map_err(term_err);
+    drop(guard);
+    match std::fs::metadata(&log) {
+        Ok(m) if m.len() > 0 => errln!(
+            "messages printed while the console was open are in {}",
+            log.display()
+        ),
+        _ => {
+            let _ = std::fs::remove_file(&log);
+        }
+    }
+    result?;
+    if !app.children.is_empty() {
+        outln!(
+            "{} job(s) started from the console are still running; follow them with `lifeboat status --follow`",
+            app.children.len()
+        );
+    }
+    Ok(0)
+}
+
+/// The shortest time between two frames (about ten a second at most).
+const FRAME_GAP: Duration = Duration::from_millis(100);
+
+fn input_thread() -> Receiver<Event> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        while let Ok(ev) = crossterm::event::read() {
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn event_loop(terminal: &mut terminal::Term, app: &mut App, stop: &AtomicBool) -> io::Result<()> {
+    let input = input_thread();
+    let results = app.results();
+    let mut next_probe = Instant::now() + app::PROBE_EVERY;
+    let mut last_draw = Instant::now() - Duration::from_secs(10);
+    loop {
+        let progress_due = app.has_active_jobs() && last_draw.elapsed() >= Duration::from_secs(1);
+        if app.dirty || progress_due {
+            // Merge bursts of events: at most ~10 frames a second.
+            if last_draw.elapsed() >= FRAME_GAP {
+                execute!(io::stdout(), BeginSynchronizedUpdate)?;
+                terminal.draw(|f| app.render(f))?;
+                execute!(io::stdout(), EndSynchronizedUpdate)?;
+                app.dirty = false;
+                last_draw = Instant::now();
+                // The first frame is up: now the heavier checks may run.
+                app.start_background();
+            }
+        }
+        if app.quit || stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let wait = if app.dirty {
+            FRAME_GAP.saturating_sub(last_draw.elapsed())
+        } else {
+            next_probe.saturating_duration_since(Instant::now())
+        };
+        select! {
+            recv(input) -> ev => match ev {
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => app.handle_key(k),
+                Ok(Event::Resize(_, _)) => {
+                    terminal.autoresize()?;
+                    app.dirty = true;
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(()),
+            },
+            recv(results) -> r => {
+                if let Ok(r) = r {
+                    app.apply(r);
+                }
+            },
+            default(wait) => {}
+        }
+        if Instant::now() >= next_probe {
+            app.tick();
+            next_probe = Instant::now() + app::PROBE_EVERY;
+        }
+    }
+}

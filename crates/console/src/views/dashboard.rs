@@ -1,0 +1,300 @@
+//! Dashboard: the health verdict, freshness of each backup type, RPO and
+//! RTO against their targets, the repository disk, and running jobs.
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+use super::{block, jobs, storage, Theme};
+use crate::app::App;
+use crate::fmt;
+use lifeboat_engine::archive::manifest::BackupType;
+
+/// Newest good backup of a type: (id, created).
+pub fn last_good(app: &App, t: BackupType) -> Option<(&str, DateTime<Utc>)> {
+    app.backups
+        .iter()
+        .filter(|b| b.backup_type == t && b.is_good() && !b.is_safety_copy())
+        .max_by(|a, b| a.created.cmp(&b.created))
+        .and_then(|b| Some((&*b.id, b.created_at()?)))
+}
+
+fn verdict_line(app: &App, theme: Theme) -> Line<'static> {
+    match &app.health {
+        None => Line::styled("Health: evaluating...", theme.dim()),
+        Some(h) => {
+            let word = h.verdict.as_str();
+            let bad = h
+                .checks
+                .iter()
+                .filter(|c| c.status != lifeboat_engine::health::Status::Ok)
+                .count();
+            Line::from(vec![
+                Span::styled("Health: ", theme.title()),
+                Span::styled(word.to_uppercase(), theme.status(word)),
+                Span::raw(if h.checks.is_empty() {
+                    " (no checks reported)".to_string()
+                } else if bad == 0 {
+                    format!(" - all {} checks pass", h.checks.len())
+                } else {
+                    format!(
+                        " - {bad} of {} checks need attention (screen 4)",
+                        h.checks.len()
+                    )
+                }),
+            ])
+        }
+    }
+}
+
+/// Problems to show before anything else: no repository, no catalog,
+/// failing checks (PostgreSQL down shows up here through the report).
+fn attention(app: &App, theme: Theme) -> Vec<Line<'static>> {
+    let mut v = Vec::new();
+    if app.repository_missing {
+        v.push(Line::from(vec![
+            Span::styled("REPOSITORY MISSING ", theme.bad()),
+            Span::raw(format!(
+                "{} does not exist: fix [repository] path in the config, or mount the backup disk; the first backup creates it",
+                app.ctx.config.repository.path.display()
+            )),
+        ]));
+    }
+    if let Some(e) = &app.catalog_error {
+        v.push(Line::from(vec![
+            Span::styled("CATALOG ", theme.bad()),
+            Span::raw(e.replace('\n', " ")),
+        ]));
+    }
+    if let Some(h) = &app.health {
+        for c in h
+            .checks
+            .iter()
+            .filter(|c| c.status != lifeboat_engine::health::Status::Ok)
+        {
+            let word = c.status.as_str();
+            v.push(Line::from(vec![
+                Span::styled(format!("{} ", word.to_uppercase()), theme.status(word)),
+                Span::raw(format!("{}: {}", c.title, c.value)),
+                Span::styled(
+                    if c.advice.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" - {}", c.advice)
+                    },
+                    theme.dim(),
+                ),
+            ]));
+        }
+    }
+    v
+}
+
+fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> {
+    let max_h = app.ctx.config.health.max_backup_age_hours;
+    let configured = lifeboat_engine::ops::full::configured_types(&app.ctx.config);
+    let rows = [
+        BackupType::Database,
+        BackupType::Filesystem,
+        BackupType::Configuration,
+    ]
+    .into_iter()
+    .map(|t| {
+        let (last, age, word) = match last_good(app, t) {
+            Some((_, at)) => {
+                let secs = (now - at).num_seconds() as f64;
+                let fresh = secs <= f64::from(max_h) * 3600.0;
+                (
+                    at.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string(),
+                    fmt::age(at, now),
+                    if fresh { "ok" } else { "STALE" },
+                )
+            }
+            None if !configured.contains(&t) => {
+                ("not configured".to_string(), "-".to_string(), "n/a")
+            }
+            None => ("never".to_string(), "-".to_string(), "MISSING"),
+        };
+        Row::new(vec![
+            Cell::from(t.as_str()),
+            Cell::from(last),
+            Cell::from(age),
+            Cell::from(Span::styled(
+                word,
+                match word {
+                    "ok" => theme.ok(),
+                    "n/a" => theme.dim(),
+                    _ => theme.bad(),
+                },
+            )),
+            Cell::from(match &app.schedule {
+                Ok(s) => match s.next_for(t, now) {
+                    Some(at) => format!(
+                        "{} ({})",
+                        at.with_timezone(&chrono::Local).format("%a %H:%M"),
+                        fmt::until(at, now)
+                    ),
+                    None => "not scheduled".to_string(),
+                },
+                Err(_) => "schedule invalid: `lifeboat schedule`".to_string(),
+            }),
+        ])
+    });
+    Table::new(
+        rows.collect::<Vec<_>>(),
+        [
+            Constraint::Length(14),
+            Constraint::Length(16),
+            Constraint::Length(13),
+            Constraint::Length(8),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "TYPE".to_string(),
+            "LAST GOOD".to_string(),
+            "AGE".to_string(),
+            format!("<{max_h}h"),
+            "NEXT RUN".to_string(),
+        ])
+        .style(theme.header()),
+    )
+    .block(block(theme, "Backups"))
+}
+
+fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>> {
+    let db_configured = lifeboat_engine::ops::full::configured_types(&app.ctx.config)
+        .contains(&BackupType::Database);
+    let rpo = match last_good(app, BackupType::Database) {
+        None if !db_configured => Line::from(vec![
+            Span::styled("RPO ", theme.title()),
+            Span::styled("n/a    ", theme.dim()),
+            Span::raw("no database is configured ([sources.database] url)"),
+        ]),
+        Some((_, at)) => {
+            let secs = (now - at).num_seconds() as f64;
+            let rpo_min = app.ctx.config.health.rpo_minutes.database;
+            let met = secs <= f64::from(rpo_min) * 60.0;
+            Line::from(vec![
+                Span::styled("RPO ", theme.title()),
+                Span::styled(
+                    if met { "ok     " } else { "MISSED " },
+                    if met { theme.ok() } else { theme.bad() },
+                ),
+                Span::raw(format!(
+                    "newest database backup {} (target {})",
+                    fmt::age(at, now),
+                    fmt::minutes(rpo_min)
+                )),
+            ])
+        }
+        None => Line::from(vec![
+            Span::styled("RPO ", theme.title()),
+            Span::styled("MISSED ", theme.bad()),
+            Span::raw("no database backup yet (target 1h): `lifeboat backup --type database`"),
+        ]),
+    };
+    let rto = match &app.restore_evidence {
+        None => Line::styled("RTO measuring...", theme.dim()),
+        Some(Err(e)) => Line::raw(format!("RTO cannot be read: {}", e.replace('\n', " "))),
+        Some(Ok(None)) => Line::from(vec![
+            Span::styled("RTO ", theme.title()),
+            Span::styled("UNKNOWN ", theme.warn()),
+            Span::raw(format!(
+                "never measured (target {}): run `lifeboat verify --deep ID` or a drill",
+                fmt::minutes(app.ctx.config.health.rto_minutes)
+            )),
+        ]),
+        Some(Ok(Some(ev))) => {
+            let met = ev.seconds <= f64::from(app.ctx.config.health.rto_minutes) * 60.0;
+            Line::from(vec![
+                Span::styled("RTO ", theme.title()),
+                Span::styled(
+                    if met { "ok     " } else { "MISSED " },
+                    if met { theme.ok() } else { theme.bad() },
+                ),
+                Span::raw(format!(
+                    "last measured restore {} ({}, {}) (target {})",
+                    fmt::duration(ev.seconds),
+                    ev.source,
+                    fmt::age(ev.at, now),
+                    fmt::minutes(app.ctx.config.health.rto_minutes)
+                )),
+            ])
+        }
+    };
+    vec![rpo, rto]
+}
+
+pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let now = Utc::now();
+    let attention = attention(app, theme);
+    let att_h = attention.len().min(4) as u16;
+    let [verdict, att, table, obj, disk, jobs_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(att_h),
+        Constraint::Length(6),
+        Constraint::Length(2),
+        Constraint::Length(2),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(verdict_line(app, theme)), verdict);
+    frame.render_widget(Paragraph::new(attention), att);
+    frame.render_widget(backups_table(app, theme, now), table);
+    frame.render_widget(Paragraph::new(objectives(app, theme, now)), obj);
+
+    let [gauge, until] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(disk);
+    match &app.storage {
+        None => frame.render_widget(Paragraph::new("storage: measuring..."), gauge),
+        Some(Err(e)) => frame.render_widget(
+            Paragraph::new(format!("storage: {}", e.replace('\n', " "))),
+            gauge,
+        ),
+        Some(Ok(s)) => {
+            match storage::disk_gauge(s, theme) {
+                Some(g) => frame.render_widget(g, gauge),
+                None => frame.render_widget(
+                    Paragraph::new(format!(
+                        "storage: {} backups stored, disk size unknown",
+                        fmt::bytes(s.per_type.iter().map(|t| t.2).sum())
+                    )),
+                    gauge,
+                ),
+            }
+            frame.render_widget(
+                Paragraph::new(storage::days_until_full_text(s)).style(theme.dim()),
+                until,
+            );
+        }
+    }
+
+    let active: Vec<_> = app.jobs.iter().filter(|j| j.is_active()).collect();
+    let title = format!("Running jobs: {}", active.len());
+    let outer = block(theme, &title);
+    let inner = outer.inner(jobs_area);
+    frame.render_widget(outer, jobs_area);
+    let lines: Vec<Line> = if active.is_empty() {
+        vec![Line::styled("no job is running", theme.dim())]
+    } else {
+        active
+            .iter()
+            .take(inner.height as usize)
+            .map(|j| {
+                Line::from(vec![
+                    Span::styled(format!("{:>5} ", j.id), theme.title()),
+                    Span::raw(format!("{:<8} {:<18} ", j.kind, fmt::clip(&j.target, 18))),
+                    Span::raw(format!("{:<24} ", jobs::progress_text(j, 24))),
+                    Span::raw(jobs::timing_text(j)),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,162 @@
+//! Jobs screen: running and recent jobs with live progress, and the
+//! selected job's log (newest lines at the bottom, like `tail -f`).
+
+use chrono::Utc;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+use super::{block, Theme};
+use crate::app::App;
+use crate::data::JobRow;
+use crate::fmt;
+
+/// `[#####.....] 45%` in `width` cells, or the items/bytes done.
+pub fn progress_text(j: &JobRow, width: usize) -> String {
+    match j.ratio() {
+        Some(r) => {
+            let bar = width.saturating_sub(6).max(4);
+            let filled = ((r * bar as f64).round() as usize).min(bar);
+            format!(
+                "[{}{}] {:>3.0}%",
+                "#".repeat(filled),
+                ".".repeat(bar - filled),
+                r * 100.0
+            )
+        }
+        None if j.bytes_done > 0 => fmt::bytes(j.bytes_done),
+        None if j.items_done > 0 => format!("{} items", j.items_done),
+        None => String::new(),
+    }
+}
+
+/// Throughput and ETA of an active job, or the duration of a finished one.
+pub fn timing_text(j: &JobRow) -> String {
+    let now = Utc::now();
+    if j.is_active() {
+        let rate = j.throughput(now).map(fmt::rate).unwrap_or_default();
+        let eta = j
+            .eta_seconds(now)
+            .map(|s| format!(" ETA {}", fmt::duration(s)))
+            .unwrap_or_default();
+        format!("{rate}{eta}")
+    } else {
+        j.duration_seconds()
+            .map(|s| format!("took {}", fmt::duration(s)))
+            .unwrap_or_default()
+    }
+}
+
+fn state_word(j: &JobRow) -> String {
+    if j.cancel_requested && j.is_active() {
+        "cancelling".into()
+    } else if j.state == "succeeded_with_warnings" {
+        "warnings".into()
+    } else {
+        j.state.clone()
+    }
+}
+
+pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let [list_area, log_area] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+    let active = app.jobs.iter().filter(|j| j.is_active()).count();
+    let outer = block(
+        theme,
+        &format!("Jobs: {active} active, {} recent", app.jobs.len()),
+    );
+    let inner = outer.inner(list_area);
+    frame.render_widget(outer, list_area);
+    if app.jobs.is_empty() {
+        frame.render_widget(Paragraph::new("no jobs yet"), inner);
+    } else {
+        let height = inner.height.saturating_sub(1) as usize;
+        let first = app.jobs_list.window(app.jobs.len(), height);
+        let rows = app.jobs[first..(first + height).min(app.jobs.len())]
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                let state = state_word(j);
+                let row = Row::new(vec![
+                    Cell::from(j.id.to_string()),
+                    Cell::from(j.kind.clone()),
+                    Cell::from(fmt::clip(&j.target, 22)),
+                    Cell::from(Span::styled(state.clone(), theme.status(&state))),
+                    Cell::from(if j.is_active() {
+                        progress_text(j, 18)
+                    } else {
+                        j.created_at.format("%m-%d %H:%M").to_string()
+                    }),
+                    Cell::from(timing_text(j)),
+                ]);
+                if first + i == app.jobs_list.selected {
+                    row.style(theme.selected())
+                } else {
+                    row
+                }
+            });
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(6),
+                Constraint::Length(8),
+                Constraint::Length(22),
+                Constraint::Length(10),
+                Constraint::Length(18),
+                Constraint::Min(8),
+            ],
+        )
+        .header(
+            Row::new(vec![
+                "JOB",
+                "KIND",
+                "TARGET",
+                "STATE",
+                "PROGRESS",
+                "RATE/TIME",
+            ])
+            .style(theme.header()),
+        );
+        frame.render_widget(table, inner);
+    }
+
+    let selected = app.jobs.get(app.jobs_list.selected);
+    let title = match selected {
+        Some(j) => format!(
+            "Log of job {} ({} {}){}",
+            j.id,
+            j.kind,
+            j.target,
+            j.phase
+                .as_deref()
+                .map(|p| format!(" - phase: {p}"))
+                .unwrap_or_default()
+        ),
+        None => "Log".into(),
+    };
+    let outer = block(theme, &title);
+    let inner = outer.inner(log_area);
+    frame.render_widget(outer, log_area);
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(e) = selected.and_then(|j| j.error.as_ref()) {
+        lines.push(Line::from(vec![
+            Span::styled("error: ", theme.bad()),
+            Span::raw(e.clone()),
+        ]));
+    }
+    let room = (inner.height as usize).saturating_sub(lines.len());
+    let skip = app.job_log.len().saturating_sub(room);
+    for (ts, level, msg) in &app.job_log[skip..] {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", ts.format("%H:%M:%S")), theme.dim()),
+            Span::styled(format!("{level:<5} "), theme.status(level)),
+            Span::raw(msg.clone()),
+        ]));
+    }
+    if lines.is_empty() {
+        lines.push(Line::styled("(no log lines)", theme.dim()));
+    }
+    // No wrapping: the newest line must stay on screen.
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,407 @@
+//! The disaster-recovery runbook as a wizard: assess, isolate the app,
+//! choose the recovery point, execute, verify, resume, report.
+//!
+//! Each step is one thing an on-call operator does at 3 a.m., in order,
+//! with the wizard keeping the timeline (when each step started and ended)
+//! so the report at the end says how long the app was down against the
+//! 4 h recovery-time objective and how much data was lost against the 1 h
+//! recovery-point objective. The work itself is `lifeboat recover`, run as
+//! a child process: the plan with `--dry-run --json`, then for real.
+
+mod assess;
+mod view;
+
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+use ratatui::Frame;
+use serde::Deserialize;
+
+use crate::wizards::app::{AppCommand, AppHealth};
+use crate::wizards::input::{Confirm, TextInput};
+use crate::wizards::runner::ChildRun;
+use crate::wizards::widgets::{self, nav, Nav, Scroll, BACK, NEXT, SCROLL};
+use crate::wizards::{Wizard, WizardContext, WizardStatus};
+use lifeboat_engine::health::HealthReport;
+
+const STEPS: [&str; 7] = [
+    "Assess",
+    "Isolate",
+    "Recovery point",
+    "Execute",
+    "Verify",
+    "Resume",
+    "Report",
+];
+
+/// Recovery-time objective: the app is back within this.
+pub const RTO_OBJECTIVE_SECS: i64 = 4 * 3600;
+/// Recovery-point objective: at most this much data is lost.
+pub const RPO_OBJECTIVE_SECS: i64 = 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Assess,
+    Isolate,
+    Point,
+    Execute,
+    Verify,
+    Resume,
+    Report,
+}
+
+/// The parts of `recover --json` the wizard shows.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverReport {
+    pub ok: bool,
+    pub choices: Vec<RecoverChoice>,
+    pub missing: Vec<String>,
+    pub timeline: Vec<RecoverPhase>,
+    pub recovery_seconds: f64,
+    pub data_loss_seconds: Option<i64>,
+    pub notes: Vec<String>,
+    pub report_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverChoice {
+    #[serde(rename = "type")]
+    pub backup_type: String,
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub chain: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverPhase {
+    pub name: String,
+    pub seconds: f64,
+    pub outcome: String,
+}
+
+/// One runbook step on the timeline.
+struct Stamp {
+    step: Step,
+    started: DateTime<Utc>,
+    ended: Option<DateTime<Utc>>,
+}
+
+pub struct RecoveryWizard {
+    ctx: WizardContext,
+    step: Step,
+    timeline: Vec<Stamp>,
+    health_rx: Option<Receiver<HealthReport>>,
+    health: Option<HealthReport>,
+    /// Per configured type: its newest good backup, or that there is none.
+    coverage: Vec<String>,
+    stop: AppCommand,
+    at: TextInput,
+    plan_at: Option<String>,
+    plan_run: Option<ChildRun>,
+    plan: Option<RecoverReport>,
+    confirm: Confirm,
+    exec: Option<ChildRun>,
+    result: Option<RecoverReport>,
+    app_health: AppHealth,
+    start: AppCommand,
+    report_md: Option<String>,
+    message: Option<String>,
+    scroll: Scroll,
+}
+
+impl RecoveryWizard {
+    pub fn new(ctx: WizardContext) -> RecoveryWizard {
+        let app = ctx.config.app.clone();
+        let mut w = RecoveryWizard {
+            step: Step::Assess,
+            timeline: Vec::new(),
+            health_rx: None,
+            health: None,
+            coverage: assess::coverage(&ctx),
+            stop: AppCommand::new("stop", "stop_command", &app.stop_command),
+            at: TextInput::default(),
+            plan_at: None,
+            plan_run: None,
+            plan: None,
+            confirm: Confirm::new("RECOVER"),
+            exec: None,
+            result: None,
+            app_health: AppHealth::new(&app.health_command, &app.health_url),
+            start: AppCommand::new("start", "start_command", &app.start_command),
+            report_md: None,
+            message: None,
+            scroll: Scroll::default(),
+            ctx,
+        };
+        w.health_rx = Some(assess::spawn_health(&w.ctx));
+        w.enter(Step::Assess);
+        w
+    }
+
+    fn enter(&mut self, step: Step) {
+        self.message = None;
+        self.step = step;
+        if !self.timeline.iter().any(|s| s.step == step) {
+            self.timeline.push(Stamp {
+                step,
+                started: Utc::now(),
+                ended: None,
+            });
+        }
+        match step {
+            Step::Verify if self.app_health.healthy().is_none() && !self.app_health.running() => {
+                self.app_health.start()
+            }
+            Step::Report => self.load_report(),
+            _ => {}
+        }
+    }
+
+    fn leave(&mut self, next: Step) {
+        let now = Utc::now();
+        if let Some(s) = self.timeline.iter_mut().find(|s| s.step == self.step) {
+            s.ended = Some(now);
+        }
+        self.enter(next);
+    }
+
+    fn repo_args(&self, dry_run: bool) -> Vec<String> {
+        let mut a = vec![
+            "recover".to_string(),
+            "--dir".into(),
+            self.ctx.config.repository.path.display().to_string(),
+        ];
+        let at = self.at.value.trim();
+        if !at.is_empty() {
+            a.extend(["--at".into(), at.to_string()]);
+        }
+        a.push(if dry_run { "--dry-run" } else { "--yes" }.into());
+        a
+    }
+
+    fn load_report(&mut self) {
+        self.report_md = self
+            .result
+            .as_ref()
+            .and_then(|r| r.report_file.as_ref())
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_else(|e| format!("(cannot read the report {}: {e})", f.display()))
+            });
+    }
+
+    fn next(&mut self) {
+        self.message = None;
+        match self.step {
+            Step::Assess => self.leave(Step::Isolate),
+            Step::Isolate => {
+                if self.stop.configured() && self.stop.run.is_none() {
+                    self.stop.start();
+                } else if self.stop.running() {
+                    self.message = Some("the stop command is still running".into());
+                } else {
+                    self.leave(Step::Point);
+                }
+            }
+            Step::Point => {
+                if self.plan_run.as_ref().is_some_and(|p| !p.finished()) {
+                    self.message = Some("the plan is still being worked out".into());
+                    return;
+                }
+                let at = self.at.value.trim().to_string();
+                if self.plan.is_some() && self.plan_at.as_deref() == Some(at.as_str()) {
+                    self.leave(Step::Execute);
+                    return;
+                }
+                self.plan = None;
+                self.plan_at = Some(at);
+                self.plan_run = Some(ChildRun::lifeboat_json(&self.ctx, &self.repo_args(true)));
+            }
+            Step::Execute => {
+                if let Some(e) = &self.exec {
+                    if e.finished() {
+                        self.leave(Step::Verify);
+                    }
+                    return;
+                }
+                if self.confirm.submit() {
+                    self.exec = Some(ChildRun::lifeboat_json(&self.ctx, &self.repo_args(false)));
+                }
+            }
+            Step::Verify => {
+                if self.app_health.running() {
+                    self.message = Some("the health checks are still running".into());
+                    return;
+                }
+                self.leave(Step::Resume);
+            }
+            Step::Resume => {
+                if self.start.configured() && self.start.run.is_none() {
+                    self.start.start();
+                } else if self.start.running() {
+                    self.message = Some("the start command is still running".into());
+                } else {
+                    self.leave(Step::Report);
+                }
+            }
+            Step::Report => {}
+        }
+    }
+
+    fn back(&mut self) -> WizardStatus {
+        if self.is_running() {
+            self.message = Some("wait for the running command to finish (x cancels)".into());
+            return WizardStatus::Open;
+        }
+        let to = match self.step {
+            Step::Assess => return WizardStatus::Closed,
+            Step::Isolate => Step::Assess,
+            Step::Point => Step::Isolate,
+            Step::Execute => Step::Point,
+            Step::Verify => Step::Execute,
+            Step::Resume => Step::Verify,
+            Step::Report => return WizardStatus::Closed,
+        };
+        self.message = None;
+        self.step = to;
+        WizardStatus::Open
+    }
+}
+
+impl Wizard for RecoveryWizard {
+    fn title(&self) -> String {
+        "Disaster recovery".into()
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect) {
+        let page = widgets::Page {
+            title: self.title(),
+            steps: &STEPS,
+            step: self.step as usize,
+            from_top: self.step == Step::Report,
+            body: self.body(),
+            keys: self.keys(),
+        };
+        widgets::draw_page(frame, area, &mut self.scroll, page);
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            return WizardStatus::Open;
+        }
+        if !self.wants_text() && self.scroll.handle(&key) {
+            return WizardStatus::Open;
+        }
+        if self.is_running() {
+            if key.code == KeyCode::Char('x') {
+                if let Some(e) = self.exec.as_ref().filter(|e| !e.finished()) {
+                    e.interrupt();
+                }
+            }
+            return WizardStatus::Open;
+        }
+        if self.wants_text() {
+            match key.code {
+                KeyCode::Esc => return self.back(),
+                KeyCode::Enter => self.next(),
+                _ => {
+                    let input = if self.step == Step::Point {
+                        &mut self.at
+                    } else {
+                        &mut self.confirm.input
+                    };
+                    input.handle(&key);
+                }
+            }
+            return WizardStatus::Open;
+        }
+        match (self.step, key.code) {
+            (Step::Isolate, KeyCode::Char('r')) if self.stop.ran() => self.stop.start(),
+            (Step::Resume, KeyCode::Char('r')) if self.start.ran() => self.start.start(),
+            (Step::Verify, KeyCode::Char('r')) => self.app_health.start(),
+            (Step::Report, _) if matches!(nav(&key), Nav::Next | Nav::Back) => {
+                return WizardStatus::Closed
+            }
+            _ => match nav(&key) {
+                Nav::Back => return self.back(),
+                Nav::Next => self.next(),
+                _ => {}
+            },
+        }
+        WizardStatus::Open
+    }
+
+    fn tick(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(rx) = &self.health_rx {
+            if let Ok(h) = rx.try_recv() {
+                self.health = Some(h);
+                self.health_rx = None;
+                changed = true;
+            }
+        }
+        changed |= self.stop.tick() | self.start.tick() | self.app_health.tick();
+        if let Some(p) = &mut self.plan_run {
+            if p.tick() {
+                changed = true;
+                if p.finished() {
+                    self.plan = serde_json::from_str(&p.stdout)
+                        .ok()
+                        .filter(|_| p.succeeded());
+                }
+            }
+        }
+        if let Some(e) = &mut self.exec {
+            if e.tick() {
+                changed = true;
+                if e.finished() {
+                    self.result = serde_json::from_str(&e.stdout).ok();
+                }
+            }
+        }
+        changed
+    }
+
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        if self.exec.as_ref().is_some_and(|e| !e.finished()) {
+            return vec![("x", "cancel (stops at the next safe point)"), SCROLL];
+        }
+        if self.is_running() {
+            return vec![("wait", "a command is running")];
+        }
+        match self.step {
+            Step::Assess => vec![NEXT, ("Esc", "close")],
+            Step::Isolate if self.stop.configured() && self.stop.run.is_none() => {
+                vec![("Enter", "run the stop command"), BACK]
+            }
+            Step::Resume if self.start.configured() && self.start.run.is_none() => {
+                vec![("Enter", "run the start command"), BACK]
+            }
+            Step::Isolate | Step::Resume => vec![NEXT, ("r", "run again"), BACK],
+            Step::Point => vec![("type", "time"), ("Enter", "plan / next"), ("Esc", "back")],
+            Step::Execute if self.exec.is_none() => {
+                vec![("type", "RECOVER"), ("Enter", "recover"), ("Esc", "back")]
+            }
+            Step::Execute => vec![NEXT, BACK],
+            Step::Verify => vec![NEXT, ("r", "check health again"), BACK],
+            Step::Report => vec![("Enter/Esc", "close"), SCROLL],
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.stop.running()
+            || self.start.running()
+            || self.app_health.running()
+            || self.plan_run.as_ref().is_some_and(|p| !p.finished())
+            || self.exec.as_ref().is_some_and(|e| !e.finished())
+    }
+
+    fn wants_text(&self) -> bool {
+        (self.step == Step::Point || (self.step == Step::Execute && self.exec.is_none()))
+            && !self.is_running()
+    }
+}

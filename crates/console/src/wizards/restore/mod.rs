@@ -1,0 +1,425 @@
+//! The restore wizard: type, then a point on the timeline of that type's
+//! backups, then where to (a new place by default), a dry-run preview,
+//! a confirmation, and the restore itself followed live.
+//!
+//! A new directory or a new database is the default because a restore
+//! that goes wrong there costs nothing. In place is offered, but the
+//! preview then shows exactly what will be replaced and the confirmation
+//! asks for the target's name to be typed.
+
+mod view;
+
+use chrono::Utc;
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+use crate::wizards::input::Confirm;
+use crate::wizards::runner::ChildRun;
+use crate::wizards::widgets::{self, nav, step_cursor, Nav, Scroll, BACK, NEXT, SCROLL};
+use crate::wizards::{Wizard, WizardContext, WizardStatus};
+use lifeboat_engine::archive::manifest::{BackupKind, BackupType};
+use lifeboat_engine::catalog::{BackupRecord, Catalog};
+
+const STEPS: [&str; 6] = ["Type", "Point", "Target", "Preview", "Confirm", "Run"];
+
+/// Types a restore can put back.
+const RESTORABLE: [BackupType; 3] = [
+    BackupType::Database,
+    BackupType::Filesystem,
+    BackupType::Configuration,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd)]
+enum Step {
+    Type,
+    Point,
+    Target,
+    Preview,
+    Confirm,
+    Run,
+}
+
+pub struct RestoreWizard {
+    ctx: WizardContext,
+    catalog: Catalog,
+    step: Step,
+    /// Restorable types with how many backups each has.
+    types: Vec<(BackupType, usize)>,
+    type_cursor: usize,
+    /// Backups of the chosen type, newest first.
+    backups: Vec<BackupRecord>,
+    point_cursor: usize,
+    in_place: bool,
+    /// The new directory (files) or new database name, fixed when the
+    /// Target step is entered so preview and restore agree.
+    new_target: String,
+    /// The live database a database backup came from.
+    source_db: Option<String>,
+    preview: Option<ChildRun>,
+    confirm: Confirm,
+    run: Option<ChildRun>,
+    message: Option<String>,
+    scroll: Scroll,
+}
+
+impl RestoreWizard {
+    pub fn new(ctx: WizardContext, backup_id: Option<String>) -> Result<RestoreWizard, String> {
+        let path = &ctx.config.catalog.path;
+        if !path.exists() {
+            return Err(format!(
+                "there is no catalog at {}: nothing was backed up with this configuration yet, or the catalog was lost (`lifeboat catalog rebuild` rebuilds it from the repository)",
+                path.display()
+            ));
+        }
+        // A light handle: no integrity check or migration on the console's
+        // thread, just the cheap reads the steps need.
+        let catalog = Catalog::open_existing_light(path).map_err(|e| e.display_with_hint())?;
+        let all = catalog
+            .list_backups(None)
+            .map_err(|e| e.display_with_hint())?;
+        let types = RESTORABLE
+            .iter()
+            .map(|t| (*t, all.iter().filter(|b| b.backup_type == *t).count()))
+            .collect();
+        let mut w = RestoreWizard {
+            ctx,
+            catalog,
+            step: Step::Type,
+            types,
+            type_cursor: 0,
+            backups: Vec::new(),
+            point_cursor: 0,
+            in_place: false,
+            new_target: String::new(),
+            source_db: None,
+            preview: None,
+            confirm: Confirm::new(""),
+            run: None,
+            message: None,
+            scroll: Scroll::default(),
+        };
+        if let Some(id) = backup_id {
+            let b = all.iter().find(|b| b.id == id).ok_or_else(|| {
+                format!("backup {id} is not in the catalog {}: choose one from the Catalog screen, or rebuild the catalog with `lifeboat catalog rebuild` if it should be there", w.ctx.config.catalog.path.display())
+            })?;
+            let Some(ti) = w.types.iter().position(|(t, _)| *t == b.backup_type) else {
+                return Err(format!(
+                    "backup {id} is a {} backup, which cannot be restored in this version",
+                    b.backup_type
+                ));
+            };
+            w.type_cursor = ti;
+            w.load_points()?;
+            w.point_cursor = w.backups.iter().position(|x| x.id == id).unwrap_or(0);
+            // The same checks as choosing it on the timeline: a failed
+            // backup or a broken chain stops there, saying why.
+            w.step = Step::Point;
+            w.next();
+        }
+        Ok(w)
+    }
+
+    fn chosen_type(&self) -> BackupType {
+        self.types[self.type_cursor].0
+    }
+
+    fn chosen(&self) -> Option<&BackupRecord> {
+        self.backups.get(self.point_cursor)
+    }
+
+    fn load_points(&mut self) -> Result<(), String> {
+        self.backups = self
+            .catalog
+            .list_backups(Some(self.chosen_type()))
+            .map_err(|e| e.display_with_hint())?;
+        self.point_cursor = 0;
+        Ok(())
+    }
+
+    /// Links from the full backup to `b` (1 for a full), or None when a
+    /// parent is not in the catalog.
+    fn chain_len(&self, b: &BackupRecord) -> Option<usize> {
+        let mut n = 1;
+        let mut cur = b;
+        while cur.kind == BackupKind::Incremental {
+            let parent = cur.parent_id.as_deref()?;
+            cur = self.backups.iter().find(|x| x.id == parent)?;
+            n += 1;
+            if n > 10_000 {
+                return None;
+            }
+        }
+        Some(n)
+    }
+
+    fn enter_target(&mut self) {
+        let b = self.chosen().cloned().expect("a point was chosen");
+        let stamp = Utc::now().format("%Y%m%d_%H%M%S");
+        if b.backup_type == BackupType::Database {
+            let db = self
+                .catalog
+                .get_manifest_json(&b.id)
+                .ok()
+                .flatten()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .and_then(|m| m["database"]["database"].as_str().map(str::to_string));
+            self.new_target = format!(
+                "{}_restored_{stamp}",
+                db.clone().unwrap_or_else(|| "database".into())
+            );
+            self.source_db = db;
+        } else {
+            let dir = self
+                .ctx
+                .config
+                .catalog
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("restores")
+                .join(format!("{}_{stamp}", b.id));
+            self.new_target = dir.display().to_string();
+            self.source_db = None;
+        }
+        self.step = Step::Target;
+    }
+
+    /// What the operator types to confirm an in-place restore.
+    fn in_place_name(&self) -> String {
+        match (&self.source_db, self.chosen_type()) {
+            (Some(db), BackupType::Database) => db.clone(),
+            (_, t) => t.as_str().to_string(),
+        }
+    }
+
+    fn args(&self, dry_run: bool) -> Vec<String> {
+        let b = self.chosen().expect("a point was chosen");
+        let mut a: Vec<String> = vec![
+            "restore".into(),
+            "--type".into(),
+            b.backup_type.as_str().into(),
+            "--id".into(),
+            b.id.clone(),
+        ];
+        if self.in_place {
+            a.push("--in-place".into());
+            if !dry_run {
+                a.push("--yes".into());
+            }
+        } else if b.backup_type == BackupType::Database {
+            a.extend(["--target-db".into(), self.new_target.clone()]);
+        } else {
+            a.extend(["--target".into(), self.new_target.clone()]);
+        }
+        if dry_run {
+            a.push("--dry-run".into());
+        }
+        a
+    }
+
+    fn next(&mut self) {
+        self.message = None;
+        match self.step {
+            Step::Type => {
+                let (t, n) = self.types[self.type_cursor];
+                if n == 0 {
+                    self.message = Some(format!(
+                        "there are no {t} backups in the catalog: take one first (the Backup wizard), or rebuild the catalog with `lifeboat catalog rebuild`"
+                    ));
+                    return;
+                }
+                if let Err(e) = self.load_points() {
+                    self.message = Some(e);
+                    return;
+                }
+                self.step = Step::Point;
+            }
+            Step::Point => {
+                let Some(b) = self.chosen().cloned() else {
+                    return;
+                };
+                if !b.status.is_good() {
+                    self.message = Some(format!(
+                        "backup {} is {}: it has no usable artifact; choose a succeeded one",
+                        b.id, b.status
+                    ));
+                    return;
+                }
+                if b.verification_failed() {
+                    self.message = Some(format!(
+                        "backup {} failed its last verification: choose another one (or verify it again from the catalog with v)",
+                        b.id
+                    ));
+                    return;
+                }
+                if self.chain_len(&b).is_none() {
+                    self.message = Some(format!(
+                        "backup {} is incremental and a parent is missing from the catalog: choose a full backup or a complete chain",
+                        b.id
+                    ));
+                    return;
+                }
+                self.enter_target();
+            }
+            Step::Target => {
+                self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
+                self.step = Step::Preview;
+            }
+            Step::Preview => {
+                let Some(p) = &self.preview else { return };
+                if !p.finished() {
+                    self.message = Some("the preview is still running".into());
+                    return;
+                }
+                if !p.succeeded() {
+                    self.message = Some(
+                        "the dry run failed (see above): go back and choose another point or target, or press r to run it again".into(),
+                    );
+                    return;
+                }
+                self.confirm = Confirm::new(&self.in_place_name());
+                self.step = Step::Confirm;
+            }
+            Step::Confirm => {
+                if self.in_place && !self.confirm.submit() {
+                    return;
+                }
+                self.run = Some(ChildRun::lifeboat(&self.ctx, &self.args(false)));
+                self.step = Step::Run;
+            }
+            Step::Run => {}
+        }
+    }
+
+    fn back(&mut self) -> WizardStatus {
+        self.message = None;
+        self.step = match self.step {
+            Step::Type => return WizardStatus::Closed,
+            Step::Point => Step::Type,
+            Step::Target => Step::Point,
+            Step::Preview => {
+                if self.preview.as_ref().is_some_and(|p| !p.finished()) {
+                    self.message = Some("wait for the preview to finish".into());
+                    return WizardStatus::Open;
+                }
+                Step::Target
+            }
+            Step::Confirm => Step::Preview,
+            Step::Run => Step::Run,
+        };
+        WizardStatus::Open
+    }
+
+    fn running(&self) -> bool {
+        self.preview.as_ref().is_some_and(|p| !p.finished())
+            || self.run.as_ref().is_some_and(|p| !p.finished())
+    }
+}
+
+impl Wizard for RestoreWizard {
+    fn title(&self) -> String {
+        "Restore".into()
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect) {
+        let page = widgets::Page {
+            title: self.title(),
+            steps: &STEPS,
+            step: self.step as usize,
+            from_top: false,
+            body: self.body(),
+            keys: self.keys(),
+        };
+        widgets::draw_page(frame, area, &mut self.scroll, page);
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            return WizardStatus::Open;
+        }
+        if matches!(self.step, Step::Preview | Step::Run) && self.scroll.handle(&key) {
+            return WizardStatus::Open;
+        }
+        match self.step {
+            Step::Confirm if self.in_place => match key.code {
+                KeyCode::Esc => return self.back(),
+                KeyCode::Enter => self.next(),
+                _ => {
+                    self.confirm.input.handle(&key);
+                }
+            },
+            Step::Run => {
+                let done = self.run.as_ref().is_none_or(|r| r.finished());
+                if done && matches!(nav(&key), Nav::Next | Nav::Back) {
+                    return WizardStatus::Closed;
+                }
+                if !done && key.code == KeyCode::Char('x') {
+                    if let Some(r) = &self.run {
+                        r.interrupt();
+                    }
+                }
+            }
+            Step::Preview if key.code == KeyCode::Char('r') && !self.running() => {
+                self.message = None;
+                self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
+            }
+            _ => match nav(&key) {
+                Nav::Back => return self.back(),
+                Nav::Next => self.next(),
+                n @ (Nav::Up | Nav::Down) => match self.step {
+                    Step::Type => {
+                        step_cursor(&mut self.type_cursor, self.types.len(), n);
+                    }
+                    Step::Point => {
+                        step_cursor(&mut self.point_cursor, self.backups.len(), n);
+                    }
+                    Step::Target => self.in_place = n == Nav::Down,
+                    _ => {}
+                },
+                Nav::Toggle if self.step == Step::Target => self.in_place = !self.in_place,
+                _ => {}
+            },
+        }
+        WizardStatus::Open
+    }
+
+    fn tick(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(p) = &mut self.preview {
+            changed |= p.tick();
+        }
+        if let Some(r) = &mut self.run {
+            changed |= r.tick();
+        }
+        changed
+    }
+
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        match self.step {
+            Step::Type => vec![("↑/↓", "move"), NEXT, ("Esc", "close")],
+            Step::Point => vec![("↑/↓", "move"), NEXT, BACK],
+            Step::Target => vec![("↑/↓/Space", "new place or in place"), NEXT, BACK],
+            Step::Preview if self.running() => vec![("wait", "dry run running")],
+            Step::Preview => vec![NEXT, ("r", "run the dry run again"), BACK, SCROLL],
+            Step::Confirm if self.in_place => vec![
+                ("type", "the name shown"),
+                ("Enter", "restore"),
+                ("Esc", "back"),
+            ],
+            Step::Confirm => vec![("Enter", "restore"), BACK],
+            Step::Run if self.running() => {
+                vec![("x", "cancel (stops at the next safe point)"), SCROLL]
+            }
+            Step::Run => vec![("Enter/Esc", "close"), SCROLL],
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.running()
+    }
+
+    fn wants_text(&self) -> bool {
+        self.step == Step::Confirm && self.in_place
+    }
+}

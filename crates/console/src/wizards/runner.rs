@@ -1,0 +1,524 @@
+//! A child process that a wizard runs and follows: the real `lifeboat`
+//! binary (so the work is an ordinary job every other face sees) or an
+//! operator's shell command (stop, start and health of the app).
+//!
+//! Output is read line by line on two reader threads into a channel that
+//! [`ChildRun::tick`] drains, so the console thread never blocks on a pipe.
+//! Live progress does not come from the output at all: it comes from the
+//! job rows that the child's pid wrote to the catalog (phase, bytes and
+//! items done and total), which is what `lifeboat status` shows too.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use ratatui::text::Line;
+
+use super::widgets::{bar, duration, size, text};
+use super::WizardContext;
+use lifeboat_engine::catalog::{Catalog, JobRecord};
+
+/// Lines of output kept (the newest); older ones are dropped.
+const KEEP_LINES: usize = 2000;
+/// Bytes of stdout kept whole, for parsing `--json` reports.
+const KEEP_STDOUT: usize = 4 << 20;
+/// How often the catalog is asked for the child's jobs.
+const POLL_JOBS: Duration = Duration::from_millis(300);
+
+enum Msg {
+    Out(String),
+    Err(String),
+}
+
+/// One child process and what it has said and done so far.
+pub struct ChildRun {
+    /// What was run, for people ("lifeboat backup --type filesystem").
+    pub label: String,
+    child: Option<Child>,
+    pub pid: u32,
+    started: Instant,
+    pub ended_after: Option<Duration>,
+    rx: Option<Receiver<Msg>>,
+    /// stdout and stderr lines, interleaved as they arrived (stderr marked).
+    pub lines: VecDeque<String>,
+    /// The whole stdout (up to a cap), for `--json` output.
+    pub stdout: String,
+    /// stdout is a JSON document for the wizard, not lines for people:
+    /// keep it out of `lines` (stderr, with any error, still shows).
+    json: bool,
+    pub status: Option<ExitStatus>,
+    /// The process could not be started at all.
+    pub spawn_error: Option<String>,
+    catalog_path: Option<PathBuf>,
+    catalog: Option<Catalog>,
+    catalog_error: Option<String>,
+    /// The newest job id before the child started: its jobs come after.
+    after_job: i64,
+    host: String,
+    last_poll: Option<Instant>,
+    /// The child's job rows, oldest first.
+    pub jobs: Vec<JobRecord>,
+}
+
+impl ChildRun {
+    /// Start `lifeboat ARGS` (with the console's `--config`) and follow its
+    /// jobs in the catalog.
+    pub fn lifeboat(ctx: &WizardContext, args: &[String]) -> ChildRun {
+        let mut cmd = Command::new(&ctx.exe);
+        if let Some(c) = &ctx.config_path {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(args);
+        let label = format!("lifeboat {}", args.join(" "));
+        Self::start(cmd, label, Some(ctx.config.catalog.path.clone()))
+    }
+
+    /// Like [`ChildRun::lifeboat`] for a run with `--json`: its stdout is
+    /// parsed by the wizard, not shown.
+    pub fn lifeboat_json(ctx: &WizardContext, args: &[String]) -> ChildRun {
+        let mut a = vec!["--json".to_string()];
+        a.extend_from_slice(args);
+        let mut run = Self::lifeboat(ctx, &a);
+        run.json = true;
+        run
+    }
+
+    /// Start an operator's shell command (`sh -c COMMAND`).
+    pub fn shell(command: &str) -> ChildRun {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(command);
+        Self::start(cmd, command.to_string(), None)
+    }
+
+    fn start(mut cmd: Command, label: String, catalog_path: Option<PathBuf>) -> ChildRun {
+        let mut run = ChildRun {
+            label,
+            child: None,
+            pid: 0,
+            started: Instant::now(),
+            ended_after: None,
+            rx: None,
+            lines: VecDeque::new(),
+            stdout: String::new(),
+            json: false,
+            status: None,
+            spawn_error: None,
+            catalog_path,
+            catalog: None,
+            catalog_error: None,
+            after_job: 0,
+            host: lifeboat_engine::ops::hostname(),
+            last_poll: None,
+            jobs: Vec::new(),
+        };
+        // Mark the job history before the child can add to it.
+        if let Some(path) = run.catalog_path.as_deref().filter(|p| p.exists()) {
+            if let Ok(c) = Catalog::open_existing_light(path) {
+                match c.last_job_id() {
+                    Ok(id) => {
+                        run.after_job = id;
+                        run.catalog = Some(c);
+                    }
+                    Err(e) => run.catalog_error = Some(e.message),
+                }
+            }
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match cmd.spawn() {
+            Ok(mut child) => {
+                run.pid = child.id();
+                let (tx, rx) = mpsc::channel();
+                if let Some(out) = child.stdout.take() {
+                    let tx = tx.clone();
+                    std::thread::spawn(move || read_lines(out, |l| tx.send(Msg::Out(l)).is_ok()));
+                }
+                if let Some(err) = child.stderr.take() {
+                    std::thread::spawn(move || read_lines(err, |l| tx.send(Msg::Err(l)).is_ok()));
+                }
+                run.rx = Some(rx);
+                run.child = Some(child);
+            }
+            Err(e) => {
+                run.spawn_error = Some(format!(
+                    "cannot start {} for `{}`: {e}",
+                    cmd.get_program().to_string_lossy(),
+                    run.label
+                ));
+                run.ended_after = Some(Duration::ZERO);
+            }
+        }
+        run
+    }
+
+    /// Drain output, reap the process, refresh its jobs. True when
+    /// anything changed.
+    pub fn tick(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(rx) = &self.rx {
+            loop {
+                match rx.try_recv() {
+                    Ok(Msg::Out(l)) => {
+                        if self.stdout.len() + l.len() < KEEP_STDOUT {
+                            self.stdout.push_str(&l);
+                            self.stdout.push('\n');
+                        }
+                        if !self.json {
+                            push_line(&mut self.lines, l);
+                        }
+                        changed = true;
+                    }
+                    Ok(Msg::Err(l)) => {
+                        push_line(&mut self.lines, l);
+                        changed = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.rx = None;
+                        changed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if self.status.is_none() {
+            if let Some(child) = &mut self.child {
+                match child.try_wait() {
+                    Ok(Some(st)) => {
+                        self.status = Some(st);
+                        changed = true;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.spawn_error = Some(format!("lost track of {}: {e}", self.label));
+                        self.status = None;
+                        self.child = None;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        let exited = self.status.is_some() || self.child.is_none();
+        let due = self.last_poll.is_none_or(|t| t.elapsed() >= POLL_JOBS);
+        if self.catalog_path.is_some() && (due || exited) && self.ended_after.is_none() {
+            changed |= self.poll_jobs();
+        }
+        if exited && self.rx.is_none() && self.ended_after.is_none() {
+            // Once more after the exit: the job rows' final states.
+            self.poll_jobs();
+            self.ended_after = Some(self.started.elapsed());
+            changed = true;
+        }
+        changed
+    }
+
+    fn poll_jobs(&mut self) -> bool {
+        self.last_poll = Some(Instant::now());
+        if self.pid == 0 {
+            return false;
+        }
+        if self.catalog.is_none() {
+            let Some(path) = self.catalog_path.as_deref() else {
+                return false;
+            };
+            if !path.exists() {
+                return false;
+            }
+            match Catalog::open_existing_light(path) {
+                Ok(c) => self.catalog = Some(c),
+                Err(e) => {
+                    self.catalog_error = Some(e.message);
+                    return false;
+                }
+            }
+        }
+        let cat = self.catalog.as_ref().expect("opened above");
+        match cat.jobs_of_process(&self.host, self.pid, self.after_job) {
+            Ok(jobs) => {
+                let changed = jobs != self.jobs;
+                self.jobs = jobs;
+                changed
+            }
+            Err(e) => {
+                // A catalog not yet migrated by the child, or busy: try again.
+                self.catalog_error = Some(e.message);
+                false
+            }
+        }
+    }
+
+    /// The process has ended and all its output has been read.
+    pub fn finished(&self) -> bool {
+        self.ended_after.is_some()
+    }
+
+    /// Ended with exit status 0.
+    pub fn succeeded(&self) -> bool {
+        self.finished() && self.status.is_some_and(|s| s.success())
+    }
+
+    /// Ask the child to stop at its next safe point (SIGINT, like Ctrl-C).
+    pub fn interrupt(&self) {
+        if self.pid != 0 && !self.finished() {
+            // SAFETY: kill only sends a signal to our own child's pid.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, libc::SIGINT);
+            }
+        }
+    }
+
+    /// "exit 0", "exit 1", "killed by signal 9", "could not start".
+    pub fn status_text(&self) -> String {
+        if let Some(e) = &self.spawn_error {
+            return e.clone();
+        }
+        match self.status {
+            None => "running".into(),
+            Some(s) => match s.code() {
+                Some(c) => format!("exit {c}"),
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    format!("killed by signal {}", s.signal().unwrap_or(0))
+                }
+            },
+        }
+    }
+
+    /// Live view: the command, elapsed time, each job's phase with a bar,
+    /// throughput and ETA, and the newest output lines.
+    pub fn progress_lines(&self, tail: usize) -> Vec<Line<'static>> {
+        let mut v = vec![text(format!(
+            "Running: {} (pid {}, {} so far)",
+            self.label,
+            self.pid,
+            duration(self.started.elapsed().as_secs() as i64)
+        ))];
+        for j in &self.jobs {
+            v.extend(job_lines(j));
+        }
+        if self.jobs.is_empty() && self.catalog_path.is_some() {
+            v.push(text("  waiting for the job to appear in the catalog..."));
+        }
+        v.push(text(""));
+        v.extend(self.tail(tail));
+        v
+    }
+
+    /// Finished view: exit status, each job's final state and error, and
+    /// the last lines of output.
+    pub fn outcome_lines(&self, tail: usize) -> Vec<Line<'static>> {
+        let verdict = if self.succeeded() {
+            "OK"
+        } else if self.finished() {
+            "FAILED"
+        } else {
+            "RUNNING"
+        };
+        let took = self
+            .ended_after
+            .map(|d| format!(" after {}", duration(d.as_secs() as i64)))
+            .unwrap_or_default();
+        let mut v = vec![text(format!(
+            "{verdict}: {} ({}{took})",
+            self.label,
+            self.status_text()
+        ))];
+        for j in &self.jobs {
+            let mut s = format!("  job {} {} {}: {}", j.id, j.kind, j.target, j.state);
+            if let Some(e) = &j.error {
+                s.push_str(&format!(" - {e}"));
+            }
+            v.push(text(s));
+        }
+        v.extend(self.tail(tail));
+        v
+    }
+
+    /// The last `n` output lines, indented.
+    pub fn tail(&self, n: usize) -> Vec<Line<'static>> {
+        let skip = self.lines.len().saturating_sub(n);
+        self.lines
+            .iter()
+            .skip(skip)
+            .map(|l| text(format!("  | {l}")))
+            .collect()
+    }
+}
+
+impl Drop for ChildRun {
+    fn drop(&mut self) {
+        // The wizard was closed while the child ran: let it finish (it is
+        // an ordinary job, visible in the catalog), but reap it so it does
+        // not linger as a zombie.
+        if let Some(mut child) = self.child.take() {
+            if self.status.is_none() {
+                std::thread::spawn(move || {
+                    let _ = child.wait();
+                });
+            }
+        }
+    }
+}
+
+/// Two lines for one job: what it is doing, and a bar with rate and ETA.
+pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
+    let mut head = format!("  job {} {} {}: {}", j.id, j.kind, j.target, j.state);
+    if let Some(p) = &j.phase {
+        head.push_str(&format!(" ({p})"));
+    }
+    if j.cancel_requested && j.state == "running" {
+        head.push_str(", cancel requested");
+    }
+    let mut v = vec![text(head)];
+    let secs =
+        (j.updated_at - j.started_at.unwrap_or(j.created_at)).num_milliseconds() as f64 / 1000.0;
+    let rate = (secs > 0.2 && j.bytes_done > 0).then(|| j.bytes_done as f64 / secs);
+    let mut line = match j.bytes_total.filter(|t| *t > 0) {
+        Some(t) => format!(
+            "    {} {} of {}",
+            bar(j.bytes_done, t, 24),
+            size(j.bytes_done),
+            size(t)
+        ),
+        None => format!("    {} done", size(j.bytes_done)),
+    };
+    if j.items_done > 0 {
+        match j.items_total {
+            Some(t) => line.push_str(&format!(", {}/{} items", j.items_done, t)),
+            None => line.push_str(&format!(", {} items", j.items_done)),
+        }
+    }
+    if let Some(r) = rate {
+        line.push_str(&format!(", {}/s", size(r as u64)));
+        if let Some(t) = j.bytes_total.filter(|t| *t > j.bytes_done) {
+            if j.state == "running" {
+                line.push_str(&format!(
+                    ", eta {}",
+                    duration(((t - j.bytes_done) as f64 / r) as i64)
+                ));
+            }
+        }
+    }
+    v.push(text(line));
+    if let Some(e) = &j.error {
+        v.push(text(format!("    error: {e}")));
+    }
+    v
+}
+
+fn push_line(lines: &mut VecDeque<String>, l: String) {
+    if lines.len() >= KEEP_LINES {
+        lines.pop_front();
+    }
+    lines.push_back(l);
+}
+
+/// Read `r` line by line (lossy UTF-8, long lines cut) until EOF or until
+/// `send` says nobody listens any more.
+fn read_lines(r: impl Read, mut send: impl FnMut(String) -> bool) {
+    let mut r = BufReader::new(r);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                buf.truncate(4096);
+                // Progress bars redraw with \r: keep what was drawn last.
+                let s = String::from_utf8_lossy(&buf);
+                let s = s.rsplit('\r').next().unwrap_or("").to_string();
+                if !send(s) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn job(state: &str, done: u64, total: Option<u64>, secs: i64) -> JobRecord {
+        let t0 = Utc::now() - chrono::Duration::seconds(60);
+        JobRecord {
+            id: 7,
+            kind: "backup".into(),
+            target: "filesystem".into(),
+            state: state.into(),
+            phase: Some("reading files".into()),
+            bytes_done: done,
+            bytes_total: total,
+            items_done: 3,
+            items_total: Some(10),
+            created_at: t0,
+            started_at: Some(t0),
+            finished_at: None,
+            updated_at: t0 + chrono::Duration::seconds(secs),
+            error: None,
+            host: "h".into(),
+            pid: 1,
+            partial_outputs: Vec::new(),
+            cancel_requested: false,
+            parent_job: None,
+            resource: None,
+        }
+    }
+
+    fn render(lines: Vec<Line<'static>>) -> String {
+        lines
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_running_job_shows_bar_throughput_and_eta() {
+        // 25 MiB of 100 MiB in 10 s: 2.5 MiB/s, 30 s left.
+        let s = render(job_lines(&job("running", 25 << 20, Some(100 << 20), 10)));
+        assert!(
+            s.contains("job 7 backup filesystem: running (reading files)"),
+            "{s}"
+        );
+        assert!(s.contains("[######..................]  25%"), "{s}");
+        assert!(s.contains("2.50 MiB/s"), "{s}");
+        assert!(s.contains("eta 30s"), "{s}");
+        assert!(s.contains("3/10 items"), "{s}");
+    }
+
+    #[test]
+    fn a_failed_job_shows_its_error_and_no_eta() {
+        let mut j = job("failed", 10, Some(100), 10);
+        j.error = Some("disk full on /repo".into());
+        let s = render(job_lines(&j));
+        assert!(!s.contains("eta"), "{s}");
+        assert!(s.contains("error: disk full on /repo"), "{s}");
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_says_so() {
+        let ctx = WizardContext {
+            config: lifeboat_engine::config::Config::default(),
+            config_path: None,
+            exe: PathBuf::from("/nonexistent/lifeboat"),
+        };
+        let mut r = ChildRun::lifeboat(&ctx, &["list".into()]);
+        r.tick();
+        assert!(r.finished() && !r.succeeded());
+        let s = render(r.outcome_lines(5));
+        assert!(s.contains("FAILED: lifeboat list"), "{s}");
+        assert!(
+            s.contains("cannot start /nonexistent/lifeboat for `lifeboat list`"),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! Delete one backup: its catalog row and its artifact (payload, manifest,
+//! file index, verification sidecar), audited.
+//!
+//! The manifest is the point of no return: once it is gone, `catalog
+//! rebuild` can no longer bring the backup back. So the row is deleted and
+//! the manifest removed inside one catalog transaction; if the manifest
+//! cannot be removed the row stays, and nothing looks half-deleted. The
+//! payload and sidecars go afterwards; a failure there is reported, and the
+//! leftover files are plain files that no reader takes for a backup.
+//!
+//! A backup that an incremental in the catalog builds on is refused: deleting
+//! it would make every later link of that chain unrestorable.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive::manifest::MANIFEST_SUFFIX;
+use crate::error::{Error, Result};
+use crate::ops::Engine;
+
+/// What a deletion removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteReport {
+    /// Bytes of payload actually removed (0 when only the row went).
+    pub freed: u64,
+    pub id: String,
+    /// Files removed from the repository.
+    pub removed: Vec<PathBuf>,
+    /// Files that should have gone but could not be removed (with why).
+    pub leftovers: Vec<String>,
+}
+
+/// Delete backup `id`. Refused while the backup is still being written, or
+/// while a catalogued incremental names it as its parent.
+pub fn delete(engine: &Engine, id: &str) -> Result<DeleteReport> {
+    let result = delete_inner(engine, id, &|_| Ok(()));
+    let (outcome, detail) = match &result {
+        Ok(r) => (
+            "succeeded",
+            format!("removed {} file(s) from the repository", r.removed.len()),
+        ),
+        Err(e) => ("refused", e.message.clone()),
+    };
+    engine.audit("delete", id, outcome, &detail)?;
+    result
+}
+
+/// Delete without an audit entry of its own (prune audits each deletion
+/// with its reason). `track` records each file about to lose its manifest
+/// as the calling job's partial output: if the process dies between the
+/// manifest's removal and the files', the next start removes them.
+pub(crate) fn delete_inner(
+    engine: &Engine,
+    id: &str,
+    track: &dyn Fn(&Path) -> Result<()>,
+) -> Result<DeleteReport> {
+    let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
+        Error::not_found(format!("no backup with id {id}"))
+            .hint("`lifeboat list` shows the ids of catalogued backups")
+    })?;
+    if rec.status == crate::catalog::BackupStatus::Running {
+        return Err(Error::refused(format!(
+            "backup {id} is still being written (status running)"
+        ))
+        .hint("wait for its job to finish, or cancel it with `lifeboat cancel JOB`"));
+    }
+    let payload = PathBuf::from(&rec.file);
+    inside_repository(engine, &payload)?;
+    let manifest = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()));
+    // Files are this backup's only if a manifest with its own id claims
+    // them. A row that never committed (interrupted, failed) points at the
+    // name it was going to get, which another backup of the same second
+    // may have taken since: then only the row goes.
+    let own = crate::storage::local::read_manifest(&manifest)
+        .ok()
+        .filter(|m| m.id == rec.id);
+    let files: Vec<PathBuf> = match &own {
+        Some(m) => [
+            Some(payload.clone()),
+            m.index.as_ref().map(|i| payload.with_file_name(&i.file)),
+            Some(PathBuf::from(format!(
+                "{}.verified.json",
+                payload.display()
+            ))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        None => Vec::new(),
+    };
+    for p in &files {
+        track(p)?;
+    }
+
+    let mut removed = Vec::new();
+    engine.catalog.delete_leaf_backup(id, || {
+        if own.is_some() && remove_if_present(&manifest)? {
+            removed.push(manifest.clone());
+        }
+        Ok(())
+    })?;
+
+    crate::crashpoint::hit("delete.manifest-removed");
+    let mut leftovers = Vec::new();
+    if own.is_none() && rec.status.is_good() {
+        // A good row whose manifest cannot be read (or is another
+        // backup's): its files are not provably its own, so they stay.
+        leftovers.push(format!(
+            "the files of backup {id} were left in place: its manifest {} is missing, unreadable or another backup's",
+            manifest.display()
+        ));
+    }
+    for p in files {
+        match remove_if_present(&p) {
+            Ok(true) => removed.push(p),
+            Ok(false) => {}
+            Err(e) => leftovers.push(e.message),
+        }
+    }
+    if let Some(dir) = manifest.parent() {
+        let _ = crate::storage::local::fsync_dir(dir);
+    }
+    let freed = if removed.contains(&payload) {
+        rec.stored_size
+    } else {
+        0
+    };
+    Ok(DeleteReport {
+        freed,
+        id: id.to_string(),
+        removed,
+        leftovers,
+    })
+}
+
+/// Deletion never reaches outside the repository: a catalog row whose file
+/// lies elsewhere (a forged manifest adopted by a rebuild, an edited row)
+/// is refused.
+fn inside_repository(engine: &Engine, payload: &Path) -> Result<()> {
+    if engine.repo.holds(payload) {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "backup file {} is not inside the repository {}: refusing to delete anything outside it",
+        payload.display(),
+        engine.repo.root.display()
+    ))
+    .hint("the catalog row points elsewhere (a forged manifest, or a moved repository): rebuild the catalog with `lifeboat catalog rebuild`"))
+}
+
+/// Remove a file; Ok(false) when it was already gone.
+fn remove_if_present(p: &Path) -> Result<bool> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("cannot remove", p, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::manifest::BackupType;
+    use crate::config::Config;
+    use crate::ops::backup::{self, BackupRequest};
+    use crate::ops::Silent;
+    use std::sync::atomic::AtomicBool;
+
+    static NEVER: AtomicBool = AtomicBool::new(false);
+
+    fn engine(dir: &Path) -> Engine {
+        let app = dir.join("app");
+        std::fs::create_dir_all(app.join("uploads")).unwrap();
+        std::fs::write(app.join("uploads/a.txt"), "first\n").unwrap();
+        let toml = format!(
+            "[repository]\npath = \"{d}/repo\"\n[catalog]\npath = \"{d}/catalog.db\"\n\
+             [encryption]\nkey_file = \"{d}/key\"\n[sources.filesystem]\npaths = [\"{d}/app/uploads\"]\n",
+            d = dir.display()
+        );
+        let cfg_path = dir.join("lifeboat.toml");
+        std::fs::write(&cfg_path, toml).unwrap();
+        let config = Config::load(Some(&cfg_path), &|_| None, dir).unwrap();
+        Engine::open(config).unwrap()
+    }
+
+    fn backup(engine: &Engine) -> crate::ops::backup::BackupReport {
+        backup::run(
+            engine,
+            &BackupRequest {
+                backup_type: BackupType::Filesystem,
+                name: None,
+                force_full: false,
+            },
+            &Silent,
+            &NEVER,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn refuses_a_parent_then_deletes_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let full = backup(&engine);
+        std::fs::write(dir.path().join("app/uploads/b.txt"), "second\n").unwrap();
+        let incr = backup(&engine);
+        let incr_rec = engine.catalog.get_backup(&incr.id).unwrap().unwrap();
+        assert_eq!(incr_rec.parent_id.as_deref(), Some(full.id.as_str()));
+
+        let err = delete(&engine, &full.id).unwrap_err();
+        assert!(err.message.contains(&incr.id), "{}", err.message);
+        assert!(engine.catalog.get_backup(&full.id).unwrap().is_some());
+        let full_file = PathBuf::from(
+            engine
+                .catalog
+                .get_backup(&full.id)
+                .unwrap()
+                .unwrap()
+                .file
+                .clone(),
+        );
+        assert!(full_file.exists());
+
+        let r = delete(&engine, &incr.id).unwrap();
+        assert!(r.leftovers.is_empty(), "{:?}", r.leftovers);
+        assert!(!Path::new(&incr_rec.file).exists());
+        assert!(!Path::new(&format!("{}{MANIFEST_SUFFIX}", incr_rec.file)).exists());
+        assert!(engine.catalog.get_backup(&incr.id).unwrap().is_none());
+
+        delete(&engine, &full.id).unwrap();
+        assert!(!full_file.exists());
+        // Nothing of either artifact is left for a rebuild to resurrect.
+        assert!(engine.repo.scan_manifests().unwrap().is_empty());
+
+        let audit = engine.catalog.list_audit(10, 0).unwrap();
+        let deletes: Vec<_> = audit
+            .iter()
+            .filter(|a| a.entry.action == "delete")
+            .map(|a| (a.entry.target.clone(), a.entry.outcome.clone()))
+            .collect();
+        assert_eq!(
+            deletes,
+            vec![
+                (full.id.clone(), "succeeded".to_string()),
+                (incr.id.clone(), "succeeded".to_string()),
+                (full.id.clone(), "refused".to_string()),
+            ]
+        );
+    }
+
+    /// An interrupted backup's row names the file it was going to get;
+    /// a later backup of the same second got that name. Deleting the
+    /// interrupted row must leave the other backup whole (prune did not).
+    #[test]
+    fn deleting_a_row_that_never_committed_leaves_another_backups_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let good = backup(&engine);
+        let mut ghost = engine.catalog.get_backup(&good.id).unwrap().unwrap();
+        ghost.id = "fs-ghost".into();
+        ghost.status = crate::catalog::BackupStatus::Interrupted;
+        engine.catalog.insert_backup(&ghost).unwrap();
+        let r = delete(&engine, "fs-ghost").unwrap();
+        assert!(r.removed.is_empty(), "{:?}", r.removed);
+        assert!(engine.catalog.get_backup("fs-ghost").unwrap().is_none());
+        assert!(good.file.exists());
+        assert!(manifest_path(&good.file).exists());
+        crate::ops::verify::run(
+            &engine,
+            &crate::ops::select::Selector::Id(good.id.clone()),
+            false,
+            &Silent,
+            &NEVER,
+        )
+        .unwrap();
+    }
+
+    fn manifest_path(payload: &Path) -> PathBuf {
+        PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()))
+    }
+
+    #[test]
+    fn unknown_id_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let err = delete(&engine, "fs-nope").unwrap_err();
+        assert!(err.message.contains("no backup with id fs-nope"));
+    }
+}

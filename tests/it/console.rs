@@ -1,0 +1,1142 @@
+//! The console, headless: a real catalog with real backups made by the
+//! real binary, the `App` driven by key events and drawn into ratatui's
+//! `TestBackend`; actions run real child processes. One end-to-end run of
+//! the real binary in tmux.
+
+use std::time::Duration;
+
+use crate::common::*;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lifeboat_console::app::{ConfirmKind, Overlay};
+use lifeboat_console::{App, AppContext, Screen};
+use lifeboat_engine::config::Config;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use ratatui::Terminal;
+use serde_json::Value;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// Three real backups: a full and an incremental filesystem backup, and a
+/// configuration backup named `pre-deploy`.
+struct Fixture {
+    sb: Sandbox,
+    full: Value,
+    incr: Value,
+    cfg: Value,
+}
+
+fn fixture() -> Fixture {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let full = sb.backup("filesystem", &[]);
+    std::fs::write(sb.app.join("uploads/new.txt"), "added later\n").unwrap();
+    let incr = sb.backup("filesystem", &[]);
+    let cfg = sb.backup("configuration", &["--name", "pre-deploy"]);
+    Fixture {
+        sb,
+        full,
+        incr,
+        cfg,
+    }
+}
+
+fn app_for(sb: &Sandbox, no_color: bool) -> App {
+    let config = Config::load(Some(&sb.config), &|_| None, sb.dir.path()).unwrap();
+    let mut app = App::new(AppContext {
+        config,
+        config_path: Some(sb.config.clone()),
+        exe: env!("CARGO_BIN_EXE_lifeboat").into(),
+        no_color,
+    });
+    assert!(app.settle(SETTLE), "background checks did not finish");
+    app
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.render(f)).unwrap();
+    t
+}
+
+/// The frame as text, one line per row.
+fn text(app: &mut App, w: u16, h: u16) -> String {
+    let t = draw(app, w, h);
+    let buf = t.backend().buffer();
+    let mut s = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            s.push_str(buf.cell((x, y)).unwrap().symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn key(app: &mut App, c: char) {
+    app.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+}
+
+fn code(app: &mut App, c: KeyCode) {
+    app.handle_key(KeyEvent::new(c, KeyModifiers::NONE));
+}
+
+fn typed(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, c);
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn selected_id(app: &App) -> String {
+    let i = app.backup_view[app.catalog_list.selected] as usize;
+    app.backups[i].id.to_string()
+}
+
+/// Select the backup with this id on the Catalog screen.
+fn select_backup(app: &mut App, id: &str) {
+    key(app, '2');
+    key(app, 'g');
+    for _ in 0..app.backup_view.len() {
+        if selected_id(app) == id {
+            return;
+        }
+        key(app, 'j');
+    }
+    panic!("backup {id} is not in the catalog table");
+}
+
+#[test]
+fn every_screen_draws_real_data_at_80x24() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    assert_eq!(app.backups.len(), 3);
+
+    let dash = text(&mut app, 80, 24);
+    assert!(dash.contains("Health:"), "{dash}");
+    let files_row = dash.lines().find(|l| l.contains("filesystem")).unwrap();
+    assert!(files_row.contains("ok"), "{dash}");
+    // The default schedule runs filesystem backups daily at 01:30 UTC.
+    assert!(files_row.contains("(in "), "{dash}");
+    let db_row = dash.lines().find(|l| l.contains("database")).unwrap();
+    assert!(
+        db_row.contains("not configured")
+            && db_row.contains("n/a")
+            && db_row.contains("not scheduled"),
+        "{dash}"
+    );
+    assert!(
+        dash.contains("RPO n/a"),
+        "no database is configured: {dash}"
+    );
+    assert!(dash.contains("Running jobs: 0"), "{dash}");
+
+    key(&mut app, '2');
+    assert_eq!(app.screen, Screen::Catalog);
+    let cat = text(&mut app, 80, 24);
+    assert!(cat.contains("Catalog: 3 backups"), "{cat}");
+    assert!(cat.contains("files+incr"), "{cat}");
+    assert!(cat.contains("pre-deploy"), "{cat}");
+    // Newest first: the configuration backup, then the incremental.
+    let rows: Vec<&str> = cat.lines().filter(|l| l.contains("succeeded")).collect();
+    assert_eq!(rows.len(), 3, "{cat}");
+    assert!(
+        rows[0].contains("config") && rows[1].contains("files+incr"),
+        "{cat}"
+    );
+    // Wide enough for the id column.
+    let wide = text(&mut app, 130, 30);
+    assert!(wide.contains(&id(&f.full)), "{wide}");
+
+    key(&mut app, '3');
+    let jobs = text(&mut app, 80, 24);
+    assert!(jobs.contains("Jobs: 0 active"), "{jobs}");
+    assert!(
+        jobs.contains("backup") && jobs.contains("succeeded"),
+        "{jobs}"
+    );
+    assert!(jobs.contains("Log of job"), "{jobs}");
+
+    key(&mut app, '4');
+    let health = text(&mut app, 80, 24);
+    assert!(
+        health.contains("Health: OK") || health.contains("Health: "),
+        "{health}"
+    );
+
+    key(&mut app, '5');
+    let storage = text(&mut app, 80, 24);
+    assert!(
+        storage.contains(&f.sb.repo.display().to_string()[..20]),
+        "{storage}"
+    );
+
+    key(&mut app, '6');
+    let audit = text(&mut app, 80, 24);
+    assert!(audit.contains("hash chain: OK"), "{audit}");
+    assert!(audit.contains("backup"), "{audit}");
+}
+
+#[test]
+fn tabs_switch_with_numbers_tab_and_arrows() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    assert_eq!(app.screen, Screen::Dashboard);
+    code(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Catalog);
+    code(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Jobs);
+    code(&mut app, KeyCode::BackTab);
+    assert_eq!(app.screen, Screen::Catalog);
+    key(&mut app, '6');
+    assert_eq!(app.screen, Screen::Audit);
+    code(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Dashboard, "Tab wraps around");
+    key(&mut app, 'h');
+    assert_eq!(app.screen, Screen::Audit);
+    key(&mut app, 'l');
+    assert_eq!(app.screen, Screen::Dashboard);
+    // The palette knows the screens too.
+    key(&mut app, ':');
+    typed(&mut app, "jobs");
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Jobs);
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("c cancel"), "footer shows the Jobs keys: {t}");
+}
+
+#[test]
+fn filter_sort_and_detail_pane() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    key(&mut app, '2');
+    key(&mut app, '/');
+    assert_eq!(app.overlay, Overlay::Filter);
+    typed(&mut app, "PRE-dep");
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.backup_view.len(), 1);
+    assert_eq!(selected_id(&app), id(&f.cfg));
+    let t = text(&mut app, 80, 24);
+    assert!(
+        t.contains("(1 shown)") && t.contains("filter: /PRE-dep"),
+        "{t}"
+    );
+    assert!(!t.contains("files+incr"), "{t}");
+    // A filter that matches nothing says so.
+    key(&mut app, '/');
+    typed(&mut app, "zzz");
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("no backup matches /PRE-depzzz"), "{t}");
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.backup_view.len(), 3, "Esc clears the filter");
+
+    // Sort by type (ascending after a reverse): configuration first,
+    // then the two filesystem backups.
+    key(&mut app, 's');
+    assert_eq!(app.sort.label(), "type");
+    let types = |app: &App| -> Vec<String> {
+        app.backup_view
+            .iter()
+            .map(|&i| app.backups[i as usize].backup_type.as_str().to_string())
+            .collect()
+    };
+    assert_eq!(types(&app), ["filesystem", "filesystem", "configuration"]);
+    key(&mut app, 'S');
+    assert_eq!(types(&app), ["configuration", "filesystem", "filesystem"]);
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("sort: type asc"), "{t}");
+
+    // Detail of the incremental: its parent chain names the full backup.
+    select_backup(&mut app, &id(&f.incr));
+    code(&mut app, KeyCode::Enter);
+    assert!(app.detail.is_some());
+    let t = text(&mut app, 100, 40);
+    assert!(t.contains("parent chain"), "{t}");
+    assert!(t.contains(&id(&f.full)), "{t}");
+    assert!(t.contains("files") && t.contains("stored"), "{t}");
+    assert!(t.contains("encrypted") && t.contains("key "), "{t}");
+    code(&mut app, KeyCode::Esc);
+    assert!(app.detail.is_none());
+}
+
+#[test]
+fn help_overlay_lists_the_screens_keys() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    key(&mut app, '2');
+    key(&mut app, '?');
+    assert_eq!(app.overlay, Overlay::Help);
+    let t = text(&mut app, 100, 40);
+    for k in [
+        "verify the selected backup",
+        "restore the selected backup",
+        "delete the selected backup",
+        "sort by the next column",
+        "filter by type",
+        "command palette",
+        "quit",
+    ] {
+        assert!(t.contains(k), "help lacks {k:?}:\n{t}");
+    }
+    key(&mut app, 'x');
+    assert_eq!(app.overlay, Overlay::None);
+    // The Jobs help has the cancel key and not the catalog's.
+    key(&mut app, '3');
+    key(&mut app, '?');
+    let t = text(&mut app, 100, 40);
+    assert!(t.contains("cancel the selected job"), "{t}");
+    assert!(!t.contains("delete the selected backup"), "{t}");
+}
+
+#[test]
+fn too_small_terminal_says_what_it_needs() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    let t = text(&mut app, 60, 20);
+    assert!(
+        t.contains("terminal too small (need 80x24, have 60x20)"),
+        "{t}"
+    );
+    // Exactly 80x24 draws the console.
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("Dashboard") && !t.contains("too small"), "{t}");
+}
+
+#[test]
+fn no_color_keeps_words_and_drops_colours() {
+    let f = fixture();
+    let colours = |app: &mut App| -> usize {
+        key(app, '2');
+        let t = draw(app, 100, 30);
+        let buf = t.backend().buffer();
+        buf.content()
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count()
+    };
+    let mut plain = app_for(&f.sb, true);
+    let mut coloured = app_for(&f.sb, false);
+    assert_eq!(colours(&mut plain), 0, "NO_COLOR frame has colours");
+    assert!(colours(&mut coloured) > 0, "colour frame has none");
+    let t = text(&mut plain, 100, 30);
+    assert!(t.contains("succeeded"), "status words stay: {t}");
+    let sel = draw(&mut plain, 100, 30);
+    let reversed = sel
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .any(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED));
+    assert!(reversed, "the selection is still visible without colour");
+}
+
+#[test]
+fn delete_needs_the_exact_id_or_name_and_refuses_parents() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    let cfg_file = file_of(&f.cfg);
+    assert!(cfg_file.exists());
+
+    select_backup(&mut app, &id(&f.cfg));
+    key(&mut app, 'd');
+    assert!(matches!(
+        &app.overlay,
+        Overlay::Confirm(c) if matches!(c.kind, ConfirmKind::Delete { .. })
+    ));
+    let t = text(&mut app, 80, 24);
+    assert!(
+        t.contains("Delete backup") && t.contains("pre-deploy"),
+        "{t}"
+    );
+    typed(&mut app, "pre-deplo");
+    code(&mut app, KeyCode::Enter);
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("does not match"), "{t}");
+    assert!(cfg_file.exists(), "a wrong confirmation deleted the file");
+    // Esc keeps it.
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("nothing was changed"));
+
+    // The name confirms.
+    key(&mut app, 'd');
+    typed(&mut app, "pre-deploy");
+    code(&mut app, KeyCode::Enter);
+    assert!(app.settle(SETTLE));
+    let msg = app.message.clone().unwrap().text;
+    assert!(msg.contains("deleted backup"), "{msg}");
+    assert!(!cfg_file.exists());
+    assert!(!manifest_of(&cfg_file).exists());
+    assert_eq!(app.backups.len(), 2);
+    let list = f.sb.json(&["list"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // The full backup has an incremental on top: refused, kept.
+    select_backup(&mut app, &id(&f.full));
+    key(&mut app, 'd');
+    typed(&mut app, &id(&f.full));
+    code(&mut app, KeyCode::Enter);
+    assert!(app.settle(SETTLE));
+    let msg = app.message.clone().unwrap().text;
+    assert!(
+        msg.contains("cannot be deleted") && msg.contains(&id(&f.incr)),
+        "{msg}"
+    );
+    assert!(file_of(&f.full).exists());
+    assert_eq!(app.backups.len(), 2);
+    let audit = f.sb.json(&["audit", "list"]);
+    let outcomes: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "delete")
+        .map(|a| a["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes, ["refused", "succeeded"]);
+}
+
+#[test]
+fn verify_runs_as_a_child_job_and_reports_in_place() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    select_backup(&mut app, &id(&f.full));
+    key(&mut app, 'v');
+    assert_eq!(app.children.len(), 1, "{:?}", app.message);
+    // Quitting now asks, and says what happens to the job.
+    key(&mut app, 'q');
+    assert!(!app.quit);
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("keep running as jobs in the catalog"), "{t}");
+    assert!(t.contains("lifeboat status --follow"), "{t}");
+    key(&mut app, 'n');
+    assert!(!app.quit);
+
+    wait_for(120, "the verify child to exit", || {
+        app.pump(Duration::from_millis(200));
+        app.children.is_empty().then_some(())
+    });
+    let msg = app.message.clone().unwrap().text;
+    assert!(msg.contains("finished ok"), "{msg}");
+    let row = app.backups.iter().find(|b| *b.id == id(&f.full)).unwrap();
+    assert_eq!(row.verified.as_str(), "yes");
+    assert!(app
+        .jobs
+        .iter()
+        .any(|j| j.kind == "verify" && j.state == "succeeded"));
+
+    // A verify that fails shows why, in place.
+    key(&mut app, ':');
+    typed(&mut app, "verify fs-does-not-exist");
+    code(&mut app, KeyCode::Enter);
+    wait_for(120, "the failing verify to exit", || {
+        app.pump(Duration::from_millis(200));
+        app.children.is_empty().then_some(())
+    });
+    let msg = app.message.clone().unwrap().text;
+    assert!(msg.contains("failed (exit 1)"), "{msg}");
+    assert!(msg.contains("fs-does-not-exist"), "{msg}");
+    // With nothing running, q quits at once.
+    key(&mut app, 'q');
+    assert!(app.quit);
+}
+
+#[test]
+fn palette_and_wizard_errors_show_in_place() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    key(&mut app, ':');
+    typed(&mut app, "frobnicate");
+    code(&mut app, KeyCode::Enter);
+    let t = text(&mut app, 120, 30);
+    assert!(t.contains("unknown command ':frobnicate'"), "{t}");
+    key(&mut app, ':');
+    typed(&mut app, "verify");
+    code(&mut app, KeyCode::Enter);
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("needs a backup id"));
+    // Restore from the catalog opens the wizard or says why it cannot.
+    select_backup(&mut app, &id(&f.incr));
+    key(&mut app, 'r');
+    assert!(
+        app.wizard.is_some()
+            || app
+                .message
+                .as_ref()
+                .is_some_and(|m| m.text.contains("cannot open the Restore")),
+        "{:?}",
+        app.message
+    );
+}
+
+#[test]
+fn jobs_of_other_processes_appear_live_and_can_be_cancelled() {
+    let sb = Sandbox::with_extra_config(SLOW_COMPRESSION);
+    populate(&sb.app);
+    big_tree(&sb.app.join("uploads/big"), 48);
+    sb.generate_key();
+    let mut app = app_for(&sb, false);
+    assert!(app.jobs.iter().all(|j| !j.is_active()));
+
+    let child = sb.spawn(&["backup", "--type", "filesystem"]);
+    let job = sb.wait_running("backup", 60);
+    let job_id = job["id"].as_i64().unwrap();
+    // The console notices through its probe, not through a restart.
+    wait_for(30, "the console to see the running job", || {
+        app.tick();
+        app.jobs
+            .iter()
+            .any(|j| j.id == job_id && j.state == "running")
+            .then_some(())
+    });
+    let dash = text(&mut app, 100, 30);
+    assert!(dash.contains("Running jobs: 1"), "{dash}");
+    key(&mut app, '3');
+    let i = app.jobs.iter().position(|j| j.id == job_id).unwrap();
+    key(&mut app, 'g');
+    for _ in 0..i {
+        key(&mut app, 'j');
+    }
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains("running") || t.contains("cancelling"), "{t}");
+    key(&mut app, 'c');
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains(&format!("Cancel job {job_id}")), "{t}");
+    key(&mut app, 'y');
+    let msg = app.message.clone().unwrap().text;
+    assert!(msg.contains("next safe point"), "{msg}");
+    let (st, out) = wait_child(child, 120, "the cancelled backup");
+    assert_eq!(st.code(), Some(1), "{out}");
+    wait_for(30, "the console to see the cancel", || {
+        app.tick();
+        app.jobs
+            .iter()
+            .any(|j| j.id == job_id && j.state == "cancelled")
+            .then_some(())
+    });
+    // Cancelling a finished job says so instead of asking.
+    key(&mut app, 'c');
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("nothing to cancel"));
+}
+
+#[test]
+fn a_locked_catalog_is_retried_not_fatal() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    // A queued job to cancel, then another writer holds the write lock.
+    let cat = lifeboat_engine::catalog::Catalog::open(&f.sb.catalog).unwrap();
+    let job = cat
+        .create_job("backup", "filesystem", "elsewhere", 1, "queued")
+        .unwrap();
+    drop(cat);
+    app.refresh(true);
+    let locker = rusqlite::Connection::open(&f.sb.catalog).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    key(&mut app, '3');
+    let i = app.jobs.iter().position(|j| j.id == job).unwrap();
+    key(&mut app, 'g');
+    for _ in 0..i {
+        key(&mut app, 'j');
+    }
+    key(&mut app, 'c');
+    key(&mut app, 'y');
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains("catalog busy, retrying"), "{t}");
+    // Reads still work while the lock is held.
+    assert!(app.refresh(true));
+
+    locker.execute_batch("COMMIT").unwrap();
+    app.tick();
+    let st = app.jobs.iter().find(|j| j.id == job).unwrap().state.clone();
+    assert_eq!(st, "cancelled");
+}
+
+#[test]
+fn a_missing_repository_is_shown_with_the_fix() {
+    let sb = Sandbox::new();
+    let mut app = app_for(&sb, false);
+    let t = text(&mut app, 120, 30);
+    assert!(t.contains("REPOSITORY MISSING"), "{t}");
+    assert!(t.contains(&sb.repo.display().to_string()), "{t}");
+    assert!(
+        !sb.repo.exists(),
+        "the console must not invent a repository"
+    );
+}
+
+#[test]
+fn no_verb_without_a_terminal_explains_and_exits_2() {
+    let sb = Sandbox::new();
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("console needs a terminal"), "{err}");
+    assert!(err.contains("Commands:"), "{err}");
+}
+
+fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn real_binary_in_tmux_opens_switches_and_quits() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
+            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
+        );
+        println!("SKIPPED real_binary_in_tmux_opens_switches_and_quits: tmux is not installed");
+        return;
+    }
+    let f = fixture();
+    let socket = format!("lifeboat-test-{}", std::process::id());
+    // The shell line after the console shows the exit code on the normal
+    // screen: proof the terminal was handed back.
+    let cmdline = format!(
+        "{} --config {}; echo console-exited-$?; sleep 60",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        f.sb.config.display()
+    );
+    let dir = f.sb.dir.path().display().to_string();
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "console",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "console"]).stdout)
+            .into_owned()
+    };
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = tmux(&self.0, &["kill-server"]);
+        }
+    }
+    let _kill = Kill(socket.clone());
+    wait_for(30, "the dashboard", || {
+        let s = capture();
+        (s.contains("Dashboard") && s.contains("filesystem")).then_some(())
+    });
+    tmux(&socket, &["send-keys", "-t", "console", "2"]);
+    let screen = wait_for(30, "the catalog", || {
+        let s = capture();
+        s.contains("Catalog: 3 backups").then_some(s)
+    });
+    assert!(screen.contains("pre-deploy"), "{screen}");
+    assert!(screen.contains(&id(&f.incr)), "{screen}");
+    tmux(&socket, &["send-keys", "-t", "console", "6"]);
+    wait_for(30, "the audit screen", || {
+        capture().contains("hash chain: OK").then_some(())
+    });
+    // Esc never quits; q does, and the terminal comes back.
+    tmux(&socket, &["send-keys", "-t", "console", "Escape"]);
+    tmux(&socket, &["send-keys", "-t", "console", "q"]);
+    let after = wait_for(30, "the console to exit", || {
+        let s = capture();
+        s.contains("console-exited-").then_some(s)
+    });
+    assert!(after.contains("console-exited-0"), "{after}");
+    assert!(
+        !after.contains("Catalog: 3 backups"),
+        "alternate screen left: {after}"
+    );
+
+    // Ctrl-C is the quit path too.
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "ctrlc",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let cap2 = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "ctrlc"]).stdout)
+            .into_owned()
+    };
+    wait_for(30, "the second console", || {
+        cap2().contains("Dashboard").then_some(())
+    });
+    tmux(&socket, &["send-keys", "-t", "ctrlc", "C-c"]);
+    let after = wait_for(30, "Ctrl-C to quit", || {
+        let s = cap2();
+        s.contains("console-exited-").then_some(s)
+    });
+    assert!(after.contains("console-exited-0"), "{after}");
+}
+
+#[test]
+fn a_lost_catalog_is_rebuilt_from_the_repository_not_left_empty() {
+    let f = fixture();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", f.sb.catalog.display()));
+    }
+    let app = app_for(&f.sb, false);
+    assert_eq!(app.backups.len(), 3, "{:?}", app.catalog_error);
+    // The CLI after the console sees them too.
+    assert_eq!(f.sb.json(&["list"]).as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn sigterm_ends_the_console_and_restores_the_terminal() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        println!(
+            "SKIPPED sigterm_ends_the_console_and_restores_the_terminal: tmux is not installed"
+        );
+        return;
+    }
+    let f = fixture();
+    let socket = format!("lifeboat-term-{}", std::process::id());
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = tmux(&self.0, &["kill-server"]);
+        }
+    }
+    let _kill = Kill(socket.clone());
+    let cmdline = format!(
+        "{} --config {}; echo console-exited-$?; sleep 60",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        f.sb.config.display()
+    );
+    let dir = f.sb.dir.path().display().to_string();
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "term",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "term"]).stdout)
+            .into_owned()
+    };
+    wait_for(30, "the console", || {
+        capture().contains("Dashboard").then_some(())
+    });
+    // The pane runs `sh -c`; the console is its child.
+    let shell: u32 = String::from_utf8_lossy(
+        &tmux(&socket, &["list-panes", "-t", "term", "-F", "#{pane_pid}"]).stdout,
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .contains("lifeboat"));
+    // SAFETY: signals the console process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let after = wait_for(30, "SIGTERM to end the console", || {
+        let s = capture();
+        s.contains("console-exited-").then_some(s)
+    });
+    assert!(after.contains("console-exited-0"), "{after}");
+    assert!(
+        !after.contains("Dashboard"),
+        "alternate screen left: {after}"
+    );
+}
+
+/// How long a wizard's child (dry run or restore) may take before the test
+/// calls it a hang. Generous: the machine is shared.
+const WIZARD_CHILD: Duration = Duration::from_secs(180);
+
+/// Tick the console (which polls the wizard's child) until its frame shows
+/// `needle`. Fails at once, with the frame, when the wizard reports a
+/// failed child or the wizard closed; fails after a generous bound.
+fn wait_for_frame(app: &mut App, needle: &str, what: &str) -> String {
+    let deadline = std::time::Instant::now() + WIZARD_CHILD;
+    loop {
+        app.tick();
+        // Apply background results too (and pace the loop).
+        app.pump(Duration::from_millis(50));
+        let t = text(app, 160, 45);
+        if t.contains(needle) {
+            return t;
+        }
+        assert!(
+            !t.contains("FAILED: lifeboat"),
+            "{what}: the wizard's child failed:\n{t}"
+        );
+        assert!(
+            app.wizard.is_some(),
+            "{what}: the wizard closed before showing {needle:?}:\n{t}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {needle:?} did not show within {}s; frame:\n{t}",
+            WIZARD_CHILD.as_secs()
+        );
+    }
+}
+
+/// The directories the restore wizard created under the catalog's
+/// `restores/` (none when it does not exist).
+fn restore_dirs(sb: &Sandbox) -> Vec<std::path::PathBuf> {
+    let dir = sb.catalog.parent().unwrap().join("restores");
+    match std::fs::read_dir(&dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The target directory of the one succeeded restore of `backup`, as the
+/// audit trail records it ("ID -> DIR").
+fn audited_restore_target(sb: &Sandbox, backup: &str) -> std::path::PathBuf {
+    let audit = sb.json(&["audit", "list"]);
+    let rows: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "restore")
+        .collect();
+    assert_eq!(rows.len(), 1, "one restore in the audit trail: {audit}");
+    assert_eq!(rows[0]["outcome"], "succeeded", "{audit}");
+    let detail = rows[0]["detail"].as_str().unwrap();
+    let dir = detail
+        .strip_prefix(&format!("{backup} -> "))
+        .unwrap_or_else(|| panic!("audit detail {detail:?} is not `{backup} -> DIR`"));
+    std::path::PathBuf::from(dir)
+}
+
+/// The restored tree under `target` equals the sandbox's sources, byte
+/// for byte (contents, modes, symlinks, empty directories).
+fn assert_restored(sb: &Sandbox, target: &std::path::Path) {
+    for d in ["uploads", "logs"] {
+        let src = sb.app.join(d);
+        let restored = Sandbox::under(target, &src);
+        assert!(restored.is_dir(), "{} was not restored", restored.display());
+        assert_eq!(
+            checksum_tree(&restored),
+            checksum_tree(&src),
+            "{d} restored under {} differs from the source",
+            target.display()
+        );
+    }
+}
+
+/// The catalog has exactly one restore job, for `backup`, and it succeeded.
+fn assert_restore_job_succeeded(sb: &Sandbox, backup: &str) {
+    let jobs = sb.jobs();
+    let restores: Vec<&Value> = jobs.iter().filter(|j| j["kind"] == "restore").collect();
+    assert_eq!(restores.len(), 1, "one restore job: {jobs:?}");
+    assert_eq!(restores[0]["state"], "succeeded", "{:?}", restores[0]);
+    assert_eq!(restores[0]["target"], backup, "{:?}", restores[0]);
+}
+
+#[test]
+fn console_restore_wizard_restores_files() {
+    let f = fixture();
+    let incr = id(&f.incr);
+    let mut app = app_for(&f.sb, false);
+    // The incremental: a chain of two, and the source as it is now.
+    select_backup(&mut app, &incr);
+    assert_eq!(app.screen, Screen::Catalog);
+    key(&mut app, 'r');
+    assert!(
+        app.wizard.is_some(),
+        "r opened no wizard: {:?}",
+        app.message
+    );
+
+    // Opened on the chosen backup, at the target step, new directory first.
+    let t = text(&mut app, 160, 45);
+    assert!(t.contains("Step 3 of 6: Target"), "{t}");
+    assert!(
+        t.contains(&format!("Where should backup {incr} go?")),
+        "{t}"
+    );
+    let start = t
+        .find("(*) a new directory: ")
+        .unwrap_or_else(|| panic!("the new directory is not the default:\n{t}"))
+        + "(*) a new directory: ".len();
+    let shown = t[start..].split_whitespace().next().unwrap().to_string();
+    assert!(
+        shown.starts_with(&f.sb.catalog.parent().unwrap().display().to_string()),
+        "{shown}"
+    );
+
+    // Next: the dry run, which changes nothing.
+    code(&mut app, KeyCode::Enter);
+    let t = wait_for_frame(&mut app, "OK: lifeboat restore", "the dry run");
+    assert!(t.contains("Step 4 of 6: Preview"), "{t}");
+    assert!(t.contains("--dry-run"), "{t}");
+    assert!(restore_dirs(&f.sb).is_empty(), "the dry run wrote files");
+
+    code(&mut app, KeyCode::Enter);
+    let t = text(&mut app, 160, 45);
+    assert!(t.contains("Enter restores into the new place"), "{t}");
+    code(&mut app, KeyCode::Enter);
+    let t = wait_for_frame(&mut app, "Restored to new directory", "the restore");
+    assert!(
+        t.contains(&shown),
+        "the frame names the target {shown}:\n{t}"
+    );
+    assert!(!app.wizard.as_ref().unwrap().is_running());
+
+    // Where it went: the directory shown, the only one created, the one
+    // the audit trail records.
+    let dirs = restore_dirs(&f.sb);
+    assert_eq!(dirs, [std::path::PathBuf::from(&shown)]);
+    assert_eq!(audited_restore_target(&f.sb, &incr), dirs[0]);
+    assert_restored(&f.sb, &dirs[0]);
+    assert_restore_job_succeeded(&f.sb, &incr);
+    // The console sees the job too, and Enter closes the wizard.
+    app.refresh(true);
+    assert!(
+        app.jobs
+            .iter()
+            .any(|j| j.kind == "restore" && j.state == "succeeded"),
+        "the console does not list the restore job"
+    );
+    code(&mut app, KeyCode::Enter);
+    assert!(
+        app.wizard.is_none(),
+        "Enter did not close the finished wizard"
+    );
+    assert_eq!(app.screen, Screen::Catalog);
+}
+
+#[test]
+fn real_binary_in_tmux_drives_the_restore_wizard() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
+            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
+        );
+        println!("SKIPPED real_binary_in_tmux_drives_the_restore_wizard: tmux is not installed");
+        return;
+    }
+    let f = fixture();
+    let incr = id(&f.incr);
+    let socket = format!("lifeboat-restore-{}", std::process::id());
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = tmux(&self.0, &["kill-server"]);
+        }
+    }
+    let _kill = Kill(socket.clone());
+    // The shell line after the console shows the exit code on the normal
+    // screen: proof the terminal was handed back.
+    let cmdline = format!(
+        "{} --config {}; echo console-exited-$?; sleep 60",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        f.sb.config.display()
+    );
+    let dir = f.sb.dir.path().display().to_string();
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "restore",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "restore"]).stdout)
+            .into_owned()
+    };
+    let send = |keys: &[&str]| {
+        let mut a = vec!["send-keys", "-t", "restore"];
+        a.extend_from_slice(keys);
+        let out = tmux(&socket, &a);
+        assert!(
+            out.status.success(),
+            "send-keys {keys:?}: {}",
+            all_text(&out)
+        );
+    };
+    // Wait for `needle` on the screen; a failed child shows at once.
+    let wait_screen = |needle: &str, what: &str| -> String {
+        let deadline = std::time::Instant::now() + WIZARD_CHILD;
+        loop {
+            let s = capture();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                !s.contains("FAILED: lifeboat"),
+                "{what}: the wizard's child failed:\n{s}"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {needle:?} did not show within {}s; screen:\n{s}",
+                WIZARD_CHILD.as_secs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    wait_screen("Dashboard", "the dashboard");
+    // Tab to the Catalog, and find the incremental with the filter.
+    send(&["Tab"]);
+    wait_screen("Catalog: 3 backups", "the catalog");
+    send(&["/"]);
+    send(&["-l", &incr]);
+    send(&["Enter"]);
+    wait_screen("(1 shown)", "the filtered catalog");
+    send(&["r"]);
+    let s = wait_screen("Step 3 of 6: Target", "the restore wizard");
+    assert!(
+        s.contains(&format!("Where should backup {incr} go?")),
+        "{s}"
+    );
+    // The directory it will restore into, as shown (one word; the
+    // wizard's wrapping may put it on the next row, inside the border).
+    let at = s
+        .find("(*) a new directory:")
+        .unwrap_or_else(|| panic!("the new directory is not the default:\n{s}"))
+        + "(*) a new directory:".len();
+    let shown = s[at..]
+        .split(|c: char| c.is_whitespace() || c == '│')
+        .find(|w| !w.is_empty())
+        .unwrap()
+        .to_string();
+    assert!(
+        shown.starts_with(&f.sb.catalog.parent().unwrap().display().to_string()),
+        "{shown}\n{s}"
+    );
+    assert!(restore_dirs(&f.sb).is_empty());
+
+    // Next: the dry run.
+    send(&["Enter"]);
+    let s = wait_screen("OK: lifeboat restore", "the dry run");
+    assert!(s.contains("Step 4 of 6: Preview"), "{s}");
+    assert!(restore_dirs(&f.sb).is_empty(), "the dry run wrote files");
+    send(&["Enter"]);
+    wait_screen("Enter restores into the new place", "the confirmation");
+    send(&["Enter"]);
+    let s = wait_screen("Restored to new directory", "the restore");
+    assert!(s.contains("Step 6 of 6: Run"), "{s}");
+
+    // Where it went: the directory shown, the only one created, the one
+    // the audit trail records.
+    let dirs = restore_dirs(&f.sb);
+    assert_eq!(dirs, [std::path::PathBuf::from(&shown)]);
+    assert_eq!(audited_restore_target(&f.sb, &incr), dirs[0]);
+    assert_restored(&f.sb, &dirs[0]);
+    assert_restore_job_succeeded(&f.sb, &incr);
+
+    // Enter closes the finished wizard; q quits and hands the terminal back.
+    send(&["Enter"]);
+    wait_screen("(1 shown)", "the catalog after the wizard");
+    send(&["q"]);
+    let after = wait_screen("console-exited-", "the console to exit");
+    assert!(after.contains("console-exited-0"), "{after}");
+    assert!(
+        !after.contains("Catalog: 3 backups") && !after.contains("Restored to"),
+        "alternate screen left: {after}"
+    );
+}
+
+#[test]
+fn health_screen_and_lifeboat_health_agree_on_every_check() {
+    let f = fixture();
+    let out = f.sb.run(&["--json", "health"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 8, "{report:#}");
+    let mut app = app_for(&f.sb, true);
+    key(&mut app, '4');
+    let screen = text(&mut app, 240, 80);
+    assert!(
+        screen.contains(&format!(
+            "Health: {}",
+            report["verdict"].as_str().unwrap().to_uppercase()
+        )),
+        "{screen}"
+    );
+    for c in checks {
+        let title = c["title"].as_str().unwrap();
+        let status = c["status"].as_str().unwrap().to_uppercase();
+        let line = screen
+            .lines()
+            .find(|l| l.contains(title) && !l.trim_start().starts_with(&format!("{title}:")))
+            .unwrap_or_else(|| panic!("check {title} is not on the Health screen:\n{screen}"));
+        assert!(
+            line.contains(&status),
+            "{title}: `lifeboat health` says {status}, the screen says:\n{line}"
+        );
+    }
+}
