@@ -13,6 +13,7 @@ mod worker;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use args::{AlertsCommand, AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
+use lifeboat_engine::catalog::JobState;
 use lifeboat_engine::config::Config;
 use lifeboat_engine::error::{Error, ErrorKind, Result};
 use lifeboat_engine::ops::{self, Engine};
@@ -131,10 +132,10 @@ pub(crate) fn combined(codes: impl IntoIterator<Item = i32>) -> i32 {
 }
 
 /// The exit code of a job that ended in `state` (a catalog job state).
-pub(crate) fn job_state_code(state: &str) -> i32 {
+pub(crate) fn job_state_code(state: JobState) -> i32 {
     match state {
-        "succeeded" => exit::OK,
-        "succeeded_with_warnings" => exit::WARNINGS,
+        JobState::Succeeded => exit::OK,
+        JobState::SucceededWithWarnings => exit::WARNINGS,
         _ => exit::FAILED,
     }
 }
@@ -342,9 +343,9 @@ fn run_with_engine(
         }
         Command::Cancel { job_id } => {
             let job = engine.catalog.request_cancel(job_id)?;
-            let msg = match job.state.as_str() {
-                "cancelled" if job.finished_at.is_some() && !job.cancel_requested => format!("job {job_id} was cancelled before it started"),
-                "running" => format!("job {job_id} ({} {}) will stop at its next safe point; follow it with `lifeboat status --follow {job_id}`", job.kind, job.target),
+            let msg = match job.state {
+                JobState::Cancelled if job.finished_at.is_some() && !job.cancel_requested => format!("job {job_id} was cancelled before it started"),
+                JobState::Running => format!("job {job_id} ({} {}) will stop at its next safe point; follow it with `lifeboat status --follow {job_id}`", job.kind, job.target),
                 other => format!("job {job_id} is already {other}; nothing to cancel"),
             };
             engine.audit("cancel", &format!("job {job_id}"), "requested", &msg)?;
@@ -354,7 +355,10 @@ fn run_with_engine(
                 outln!("{msg}");
             }
             Ok(
-                if matches!(job.state.as_str(), "running" | "cancelled" | "queued") {
+                if matches!(
+                    job.state,
+                    JobState::Running | JobState::Cancelled | JobState::Queued
+                ) {
                     0
                 } else {
                     1
@@ -727,11 +731,9 @@ fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> 
                 last_line = line;
             }
         }
-        let running = jobs
-            .iter()
-            .any(|j| j.state == "running" || j.state == "queued");
+        let running = jobs.iter().any(|j| j.state.is_active());
         if !running || CANCEL.load(Ordering::Relaxed) {
-            return Ok(combined(jobs.iter().map(|j| job_state_code(&j.state))));
+            return Ok(combined(jobs.iter().map(|j| job_state_code(j.state))));
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
 use lifeboat_engine::catalog::audit::AuditRecord;
-use lifeboat_engine::catalog::{BackupRecord, JobRecord};
+use lifeboat_engine::catalog::{BackupRecord, JobRecord, JobState};
 use lifeboat_engine::ops::backup::BackupReport;
 use lifeboat_engine::ops::restore::RestoreReport;
 use lifeboat_engine::ops::verify::VerifyReport;
@@ -347,12 +347,12 @@ pub fn print_db_restore_report(r: &lifeboat_engine::ops::database::DbRestoreRepo
 pub fn job_line(j: &JobRecord) -> String {
     let mut s = format!("job {} {} {}: {}", j.id, j.kind, j.target, j.state);
     if let Some(p) = &j.phase {
-        if j.state == "running" {
+        if j.state == JobState::Running {
             s.push_str(&format!(" ({p})"));
         }
     }
     s.push_str(&format!(", {}", progress_text(j)));
-    if j.state == "running" {
+    if j.state == JobState::Running {
         let secs = (j.updated_at - j.started_at.unwrap_or(j.created_at)).num_milliseconds() as f64
             / 1000.0;
         if secs > 0.5 && j.bytes_done > 0 {
@@ -363,7 +363,7 @@ pub fn job_line(j: &JobRecord) -> String {
             }
         }
     }
-    if j.cancel_requested && j.state == "running" {
+    if j.cancel_requested && j.state == JobState::Running {
         s.push_str(", cancel requested");
     }
     if let Some(e) = &j.error {

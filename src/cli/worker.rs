@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::progress::{CliProgress, TaggedLines};
 use super::show;
+use lifeboat_engine::catalog::JobState;
 use lifeboat_engine::config::Config;
 use lifeboat_engine::error::{Error, Result};
 use lifeboat_engine::ops::queue::{self, JobOutcome, JobRequest};
@@ -140,9 +141,9 @@ pub(super) fn run_pool(
     let summary = serde_json::json!({
         "event": "done",
         "jobs": report.jobs.len(),
-        "succeeded": report.count("succeeded") + report.count("succeeded_with_warnings"),
-        "failed": report.count("failed"),
-        "cancelled": report.count("cancelled"),
+        "succeeded": report.count(JobState::Succeeded) + report.count(JobState::SucceededWithWarnings),
+        "failed": report.count(JobState::Failed),
+        "cancelled": report.count(JobState::Cancelled),
         "stopped": report.stopped,
     });
     if json {
@@ -162,7 +163,7 @@ pub(super) fn run_pool(
         );
     }
     Ok(super::combined(
-        report.jobs.iter().map(|j| super::job_state_code(&j.state)),
+        report.jobs.iter().map(|j| super::job_state_code(j.state)),
     ))
 }
 
@@ -261,7 +262,7 @@ pub(super) fn run_daemon(
                         format!("job {job_id} started: {kind} {target}")
                     }
                     DaemonEvent::Worker(WorkerEvent::Finished { job, seconds, .. }) => {
-                        if !job.state.starts_with("succeeded") {
+                        if !job.state.is_success() {
                             f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         format!(

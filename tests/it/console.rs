@@ -9,6 +9,7 @@ use crate::common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lifeboat_console::app::{ConfirmKind, Overlay};
 use lifeboat_console::{App, AppContext, Screen};
+use lifeboat_engine::catalog::JobState;
 use lifeboat_engine::config::Config;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
@@ -432,7 +433,7 @@ fn verify_runs_as_a_child_job_and_reports_in_place() {
     assert!(app
         .jobs
         .iter()
-        .any(|j| j.kind == "verify" && j.state == "succeeded"));
+        .any(|j| j.kind == "verify" && j.state == JobState::Succeeded));
 
     // A verify that fails shows why, in place.
     key(&mut app, ':');
@@ -499,7 +500,7 @@ fn jobs_of_other_processes_appear_live_and_can_be_cancelled() {
         app.tick();
         app.jobs
             .iter()
-            .any(|j| j.id == job_id && j.state == "running")
+            .any(|j| j.id == job_id && j.state == JobState::Running)
             .then_some(())
     });
     let dash = text(&mut app, 100, 30);
@@ -524,7 +525,7 @@ fn jobs_of_other_processes_appear_live_and_can_be_cancelled() {
         app.tick();
         app.jobs
             .iter()
-            .any(|j| j.id == job_id && j.state == "cancelled")
+            .any(|j| j.id == job_id && j.state == JobState::Cancelled)
             .then_some(())
     });
     // Cancelling a finished job says so instead of asking.
@@ -545,7 +546,7 @@ fn a_locked_catalog_is_retried_not_fatal() {
     // A queued job to cancel, then another writer holds the write lock.
     let cat = lifeboat_engine::catalog::Catalog::open(&f.sb.catalog).unwrap();
     let job = cat
-        .create_job("backup", "filesystem", "elsewhere", 1, "queued")
+        .create_job("backup", "filesystem", "elsewhere", 1, JobState::Queued)
         .unwrap();
     drop(cat);
     app.refresh(true);
@@ -567,8 +568,8 @@ fn a_locked_catalog_is_retried_not_fatal() {
 
     locker.execute_batch("COMMIT").unwrap();
     app.tick();
-    let st = app.jobs.iter().find(|j| j.id == job).unwrap().state.clone();
-    assert_eq!(st, "cancelled");
+    let st = app.jobs.iter().find(|j| j.id == job).unwrap().state;
+    assert_eq!(st, JobState::Cancelled);
 }
 
 #[test]
@@ -953,7 +954,7 @@ fn console_restore_wizard_restores_files() {
     assert!(
         app.jobs
             .iter()
-            .any(|j| j.kind == "restore" && j.state == "succeeded"),
+            .any(|j| j.kind == "restore" && j.state == JobState::Succeeded),
         "the console does not list the restore job"
     );
     code(&mut app, KeyCode::Enter);

@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::background::{self, AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, JobRow, SortColumn};
 use crate::wizards::Wizard;
-use lifeboat_engine::catalog::{AuditRecord, Catalog};
+use lifeboat_engine::catalog::{AuditRecord, Catalog, JobState};
 use lifeboat_engine::config::Config;
 use lifeboat_engine::health::{HealthReport, StorageReport};
 
@@ -676,12 +676,12 @@ impl App {
         };
         match cat.request_cancel(id) {
             Ok(job) => {
-                let msg = match job.state.as_str() {
-                    "running" => format!(
+                let msg = match job.state {
+                    JobState::Running => format!(
                         "job {id} ({} {}) will stop at its next safe point",
                         job.kind, job.target
                     ),
-                    "cancelled" => format!("job {id} was cancelled before it started"),
+                    JobState::Cancelled => format!("job {id} was cancelled before it started"),
                     other => format!("job {id} is already {other}; nothing to cancel"),
                 };
                 let actor = lifeboat_engine::catalog::current_actor();

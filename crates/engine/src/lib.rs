@@ -3,12 +3,13 @@
 //! (`lifeboat-console`) sit on this crate's public API; nothing here
 //! depends on them, and it builds and tests on its own.
 //!
-//! Layers (dependencies meant to point down): `ops` (use cases: backup,
-//! restore, verify, jobs, daemon) and the policies (`health`, `alerts`,
-//! `schedule`) -> `sources` (PostgreSQL, files), `archive` (formats,
-//! compression, encryption), `storage` (the repository on disk), `catalog`
-//! (SQLite, the only module with SQL), `config`. `ops` and the policies
-//! still import each other in places (issue 14).
+//! Layers (dependencies point down): `ops` (use cases: backup, restore,
+//! verify, jobs, daemon) -> the policies (`health`, `alerts`, `schedule`)
+//! -> `sources` (PostgreSQL, files), `archive` (formats, compression,
+//! encryption), `storage` (the repository on disk), `catalog` (SQLite: the
+//! only module that speaks the catalog's SQL), `config`, `host`.
+//! `.ci/module-cycles` checks that no two sibling modules, at any level,
+//! import each other.
 
 // Printing for the faces. `println!` panics when its reader has gone away
 // (`lifeboat backup | head`, `2>&1 | head`); a verb that changes something

@@ -11,6 +11,7 @@ use super::{block, Theme};
 use crate::app::App;
 use crate::data::JobRow;
 use crate::fmt;
+use lifeboat_engine::catalog::JobState;
 
 /// `[#####.....] 45%` in `width` cells, or the items/bytes done.
 pub fn progress_text(j: &JobRow, width: usize) -> String {
@@ -51,10 +52,10 @@ pub fn timing_text(j: &JobRow) -> String {
 fn state_word(j: &JobRow) -> String {
     if j.cancel_requested && j.is_active() {
         "cancelling".into()
-    } else if j.state == "succeeded_with_warnings" {
+    } else if j.state == JobState::SucceededWithWarnings {
         "warnings".into()
     } else {
-        j.state.clone()
+        j.state.to_string()
     }
 }
 

@@ -19,7 +19,7 @@ use ratatui::text::Line;
 
 use super::widgets::{bar, duration, size, text};
 use super::WizardContext;
-use lifeboat_engine::catalog::{Catalog, JobRecord};
+use lifeboat_engine::catalog::{Catalog, JobRecord, JobState};
 
 /// Lines of output kept (the newest); older ones are dropped.
 const KEEP_LINES: usize = 2000;
@@ -370,7 +370,7 @@ pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
     if let Some(p) = &j.phase {
         head.push_str(&format!(" ({p})"));
     }
-    if j.cancel_requested && j.state == "running" {
+    if j.cancel_requested && j.state == JobState::Running {
         head.push_str(", cancel requested");
     }
     let mut v = vec![text(head)];
@@ -395,7 +395,7 @@ pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
     if let Some(r) = rate {
         line.push_str(&format!(", {}/s", size(r as u64)));
         if let Some(t) = j.bytes_total.filter(|t| *t > j.bytes_done) {
-            if j.state == "running" {
+            if j.state == JobState::Running {
                 line.push_str(&format!(
                     ", eta {}",
                     duration(((t - j.bytes_done) as f64 / r) as i64)
@@ -453,7 +453,7 @@ mod tests {
             id: 7,
             kind: "backup".into(),
             target: "filesystem".into(),
-            state: state.into(),
+            state: state.parse().unwrap(),
             phase: Some("reading files".into()),
             bytes_done: done,
             bytes_total: total,

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use channels::{Channel, Email, Webhook};
 
-use crate::catalog::{AlertStateUpdate, Catalog};
+use crate::catalog::{AlertStateUpdate, Catalog, JobState};
 use crate::config::AlertsConfig;
 use crate::error::Result;
 use crate::health::{HealthReport, Status};
@@ -111,9 +111,9 @@ pub fn from_jobs(catalog: &Catalog) -> Result<Vec<Condition>> {
     let mut out = Vec::new();
     for j in catalog.latest_outcomes()? {
         let (kind, target, state, error, id) = (j.kind, j.target, j.state, j.error, j.id);
-        let status = match state.as_str() {
-            "failed" => Status::Critical,
-            "interrupted" => Status::Warning,
+        let status = match state {
+            JobState::Failed => Status::Critical,
+            JobState::Interrupted => Status::Warning,
             _ => Status::Ok,
         };
         let (key, what) = match kind.as_str() {

@@ -10,19 +10,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Row};
 
 use super::{
-    bad_column, opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql, u64_to_sql,
-    Catalog, JobRecord,
+    bad_column, collect_readable, opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql,
+    u64_to_sql, Catalog, JobRecord, JobState,
 };
 use crate::error::{Error, Result};
-
-/// States a job can end in.
-pub const FINISHED_JOB_STATES: [&str; 5] = [
-    "succeeded",
-    "succeeded_with_warnings",
-    "failed",
-    "cancelled",
-    "interrupted",
-];
 
 const COLUMNS: &str = "id, kind, target, state, phase, bytes_done, bytes_total, items_done, \
      items_total, created_at, started_at, finished_at, updated_at, error, host, pid, partial_outputs, \
@@ -34,7 +25,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
         id: r.get(0)?,
         kind: r.get(1)?,
         target: r.get(2)?,
-        state: r.get(3)?,
+        state: {
+            let s: String = r.get(3)?;
+            s.parse().map_err(|e: String| bad_column(3, e))?
+        },
         phase: r.get(4)?,
         bytes_done: u64_from_sql(r.get(5)?),
         bytes_total: r.get::<_, Option<i64>>(6)?.map(u64_from_sql),
@@ -74,19 +68,19 @@ impl Catalog {
         target: &str,
         host: &str,
         pid: u32,
-        state: &str,
+        state: JobState,
     ) -> Result<i64> {
-        if state != "running" && state != "queued" {
+        if !state.is_active() {
             return Err(Error::usage(format!(
                 "a new job must be 'running' or 'queued', not '{state}'"
             )));
         }
         let now = now();
-        let started = (state == "running").then_some(now.as_str());
+        let started = (state == JobState::Running).then_some(now.as_str());
         self.conn.execute(
             "INSERT INTO jobs (kind, target, state, created_at, started_at, updated_at, host, pid) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)",
-            params![kind, target, state, now, started, host, pid],
+            params![kind, target, state.as_str(), now, started, host, pid],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -157,7 +151,7 @@ impl Catalog {
             let state = self.get_job(id)?.map(|j| j.state);
             return Err(Error::refused(format!(
                 "job {id} cannot start: it is {} instead of running",
-                state.as_deref().unwrap_or("missing from the catalog")
+                state.map_or("missing from the catalog", JobState::as_str)
             ))
             .hint("another process settled it; see `lifeboat status` and queue the work again if it is still needed"));
         }
@@ -245,18 +239,18 @@ impl Catalog {
         expect_job(n, id)
     }
 
-    /// End a job in one of [`FINISHED_JOB_STATES`], with its error text.
-    pub fn finish_job(&self, id: i64, state: &str, error: Option<&str>) -> Result<()> {
-        if !FINISHED_JOB_STATES.contains(&state) {
+    /// End a job in one of [`JobState::FINISHED`], with its error text.
+    pub fn finish_job(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
+        if !state.is_finished() {
             return Err(Error::usage(format!(
                 "'{state}' is not a finished job state (expected one of {})",
-                FINISHED_JOB_STATES.join(", ")
+                JobState::FINISHED.map(JobState::as_str).join(", ")
             )));
         }
         let now = now();
         let n = self.conn.execute(
             "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?4 WHERE id = ?1",
-            params![id, state, error, now],
+            params![id, state.as_str(), error, now],
         )?;
         expect_job(n, id)
     }
@@ -276,7 +270,7 @@ impl Catalog {
             "SELECT {COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
         ))?;
         let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        collect_readable("the jobs table", rows)
     }
 
     /// Active jobs (all of them, however old) and the `limit` most recent
@@ -285,17 +279,16 @@ impl Catalog {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?1"
         ))?;
-        let mut jobs = stmt
-            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut jobs = collect_readable(
+            "the jobs table",
+            stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?,
+        )?;
         let oldest = jobs.last().map(|j| j.id).unwrap_or(0);
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE state IN ('running', 'queued') AND id < ?1 \
              ORDER BY id DESC"
         ))?;
-        let older_active = stmt
-            .query_map([oldest], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let older_active = collect_readable("the jobs table", stmt.query_map([oldest], from_row)?)?;
         jobs.extend(older_active);
         Ok(jobs)
     }
@@ -303,16 +296,13 @@ impl Catalog {
     /// The newest restore, drill or recover job that succeeded and has both
     /// start and finish times: evidence of how long a restore really takes.
     pub fn last_successful_restore_job(&self) -> Result<Option<JobRecord>> {
-        query_opt(
-            &self.conn,
-            &format!(
-                "SELECT {COLUMNS} FROM jobs WHERE kind IN ('restore', 'drill', 'recover') \
-                 AND state = 'succeeded' AND started_at IS NOT NULL AND finished_at IS NOT NULL \
-                 ORDER BY id DESC LIMIT 1"
-            ),
-            [],
-            from_row,
-        )
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE kind IN ('restore', 'drill', 'recover') \
+             AND state = 'succeeded' AND started_at IS NOT NULL AND finished_at IS NOT NULL \
+             ORDER BY id DESC LIMIT 1"
+        ))?;
+        let rows = collect_readable("the jobs table", stmt.query_map([], from_row)?)?;
+        Ok(rows.into_iter().next())
     }
 
     /// The newest finished verify and drill jobs, newest first: the proofs
@@ -323,7 +313,7 @@ impl Catalog {
              AND finished_at IS NOT NULL ORDER BY id DESC LIMIT ?1"
         ))?;
         let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        collect_readable("the jobs table", rows)
     }
 
     /// The newest top-level job that ended (succeeded, with warnings,
@@ -341,8 +331,8 @@ impl Catalog {
                                AND k.state IN ('succeeded', 'succeeded_with_warnings',
                                                'failed', 'interrupted'))"
         ))?;
-        let rows = stmt.query_map([], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = collect_readable("the jobs table", stmt.query_map([], from_row)?);
+        rows
     }
 
     /// Backup jobs of `target` created in `[since, until]`: how many ended
@@ -542,7 +532,9 @@ mod queue_tests {
             .unwrap();
         let b = c.enqueue_job("verify", "fs-1", "h", r#"{"n":2}"#).unwrap();
         // A queued row without a request (older code paths) is never claimed.
-        let bare = c.create_job("prune", "all", "h", 1, "queued").unwrap();
+        let bare = c
+            .create_job("prune", "all", "h", 1, JobState::Queued)
+            .unwrap();
         let q = c.get_job(a).unwrap().unwrap();
         assert_eq!((q.state.as_str(), q.pid), ("queued", 0));
         assert!(q.started_at.is_none());
@@ -562,10 +554,10 @@ mod queue_tests {
 
         // Cancelling a queued job settles it at once; it is never claimed.
         let cancelled = c.request_cancel(b).unwrap();
-        assert_eq!(cancelled.state, "cancelled");
+        assert_eq!(cancelled.state, JobState::Cancelled);
         assert!(cancelled.finished_at.is_some());
         assert_eq!(c.claim_next_job("w", 77).unwrap(), None);
-        assert_eq!(c.get_job(bare).unwrap().unwrap().state, "queued");
+        assert_eq!(c.get_job(bare).unwrap().unwrap().state, JobState::Queued);
     }
 
     #[test]
@@ -582,7 +574,8 @@ mod queue_tests {
         c.claim_next_job("h", 5).unwrap().unwrap();
         c.adopt_job(id, "backup", "database panel").unwrap();
         assert_eq!(c.get_job(id).unwrap().unwrap().target, "database panel");
-        c.finish_job(id, "interrupted", Some("died")).unwrap();
+        c.finish_job(id, JobState::Interrupted, Some("died"))
+            .unwrap();
         let e = c.adopt_job(id, "backup", "database panel").unwrap_err();
         assert!(e.message.contains("interrupted"), "{}", e.message);
         assert!(c
@@ -624,7 +617,7 @@ mod queue_tests {
         // Every row names the one claimer that got it.
         for id in ids {
             let j = c.get_job(id).unwrap().unwrap();
-            assert_eq!(j.state, "running");
+            assert_eq!(j.state, JobState::Running);
             assert!((1000..1006).contains(&j.pid), "{j:?}");
         }
     }

@@ -37,8 +37,84 @@ use crate::archive::manifest::{BackupKind, BackupType};
 use crate::error::{Error, Result};
 
 pub use audit::{current_actor, verify_chain, verify_jsonl, AuditCheck, AuditEntry, AuditRecord};
-pub use jobs::FINISHED_JOB_STATES;
 pub use summaries::{AlertState, AlertStateUpdate, TypeTotals};
+
+/// Where a job is in its life. Stored as the same text it always was
+/// (`queued`, `running`, ..., `interrupted`), and printed that way in
+/// `--json` and on screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    SucceededWithWarnings,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl JobState {
+    /// The states a job can end in.
+    pub const FINISHED: [JobState; 5] = [
+        JobState::Succeeded,
+        JobState::SucceededWithWarnings,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Interrupted,
+    ];
+    /// Ended well: succeeded, with or without warnings.
+    pub const GOOD: [JobState; 2] = [JobState::Succeeded, JobState::SucceededWithWarnings];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::SucceededWithWarnings => "succeeded_with_warnings",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Queued or running: not finished yet.
+    pub fn is_active(self) -> bool {
+        matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    /// Ended, one way or another.
+    pub fn is_finished(self) -> bool {
+        !self.is_active()
+    }
+
+    /// Succeeded, with or without warnings.
+    pub fn is_success(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::SucceededWithWarnings)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "succeeded_with_warnings" => JobState::SucceededWithWarnings,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            "interrupted" => JobState::Interrupted,
+            other => return Err(format!("unknown job state '{other}'")),
+        })
+    }
+}
 
 /// Status of a backup row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,8 +249,7 @@ pub struct JobRecord {
     pub id: i64,
     pub kind: String,
     pub target: String,
-    /// queued, running, succeeded, succeeded_with_warnings, failed, cancelled, interrupted
-    pub state: String,
+    pub state: JobState,
     pub phase: Option<String>,
     pub bytes_done: u64,
     pub bytes_total: Option<u64>,
@@ -203,7 +278,7 @@ pub struct JobRecord {
 impl JobRecord {
     /// Queued or running: not finished yet.
     pub fn is_active(&self) -> bool {
-        self.state == "running" || self.state == "queued"
+        self.state.is_active()
     }
 
     /// Fraction done, by bytes when a byte total is known, else by items.
@@ -453,6 +528,28 @@ pub(crate) fn u64_from_sql(v: i64) -> u64 {
 
 pub(crate) fn bad_column(idx: usize, msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, msg.into())
+}
+
+/// Collect rows for a list a face or a policy shows, skipping (with a
+/// warning) a row whose values cannot be read (a damaged timestamp, an
+/// unknown state word): one bad row must not blank a screen or silence
+/// the alerts. Errors of the database itself still fail the call.
+pub(crate) fn collect_readable<T>(
+    what: &str,
+    rows: impl Iterator<Item = rusqlite::Result<T>>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for r in rows {
+        match r {
+            Ok(v) => out.push(v),
+            Err(e @ rusqlite::Error::FromSqlConversionFailure(..))
+            | Err(e @ rusqlite::Error::InvalidColumnType(..)) => {
+                tracing::warn!("skipping an unreadable row of {what}: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
 }
 
 /// Run a single-row query that may find nothing.

@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::params;
 
-use super::{opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql, Catalog};
+use super::{opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql, Catalog, JobState};
 use crate::archive::manifest::BackupType;
 use crate::error::Result;
 
@@ -52,7 +52,7 @@ pub struct JobOutcome {
     pub id: i64,
     pub kind: String,
     pub target: String,
-    pub state: String,
+    pub state: JobState,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
@@ -154,18 +154,18 @@ impl Catalog {
     pub fn last_finished_job(
         &self,
         kind: &str,
-        states: &[&str],
+        states: &[JobState],
         now: DateTime<Utc>,
     ) -> Result<Option<JobOutcome>> {
-        let wanted: Vec<&str> = if states.is_empty() {
-            super::FINISHED_JOB_STATES.to_vec()
+        let wanted: &[JobState] = if states.is_empty() {
+            &JobState::FINISHED
         } else {
-            states.to_vec()
+            states
         };
-        // The states are our own constants, never operator input.
+        // The states are our own enum's words, never operator input.
         let list = wanted
             .iter()
-            .map(|s| format!("'{}'", s.replace('\'', "")))
+            .map(|s| format!("'{}'", s.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
         query_opt(
@@ -181,7 +181,10 @@ impl Catalog {
                     id: r.get(0)?,
                     kind: r.get(1)?,
                     target: r.get(2)?,
-                    state: r.get(3)?,
+                    state: {
+                        let s: String = r.get(3)?;
+                        s.parse().map_err(|e: String| super::bad_column(3, e))?
+                    },
                     started_at: opt_ts_from_sql(4, r.get(4)?)?,
                     finished_at: opt_ts_from_sql(5, r.get(5)?)?,
                     error: r.get(6)?,

@@ -66,8 +66,9 @@ impl Catalog {
                 backups: u64_from_sql(r.get(1)?),
                 good: n(r.get(2)?),
                 failed: n(r.get(3)?),
-                oldest: opt_ts_from_sql(4, r.get(4)?)?,
-                newest: opt_ts_from_sql(5, r.get(5)?)?,
+                // A damaged timestamp leaves the date unknown, not the report.
+                oldest: opt_ts_from_sql(4, r.get(4)?).ok().flatten(),
+                newest: opt_ts_from_sql(5, r.get(5)?).ok().flatten(),
                 stored_bytes: n(r.get(6)?),
                 plain_bytes: n(r.get(7)?),
                 stored_since: n(r.get(8)?),

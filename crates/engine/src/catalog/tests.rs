@@ -352,21 +352,21 @@ fn job_lifecycle_log_and_dead_jobs() {
     let dir = TempDir::new().unwrap();
     let c = Catalog::open(&cat_path(&dir)).unwrap();
     let j1 = c
-        .create_job("backup", "database", "hostA", 100, "running")
+        .create_job("backup", "database", "hostA", 100, JobState::Running)
         .unwrap();
     let j2 = c
-        .create_job("backup", "filesystem", "hostA", 200, "running")
+        .create_job("backup", "filesystem", "hostA", 200, JobState::Running)
         .unwrap();
     let j3 = c
-        .create_job("verify", "db-1", "hostB", 100, "running")
+        .create_job("verify", "db-1", "hostB", 100, JobState::Running)
         .unwrap();
     let j4 = c
-        .create_job("prune", "all", "hostA", 300, "queued")
+        .create_job("prune", "all", "hostA", 300, JobState::Queued)
         .unwrap();
-    assert!(c.create_job("x", "y", "h", 1, "succeeded").is_err());
+    assert!(c.create_job("x", "y", "h", 1, JobState::Succeeded).is_err());
 
     let job = c.get_job(j1).unwrap().unwrap();
-    assert_eq!(job.state, "running");
+    assert_eq!(job.state, JobState::Running);
     assert!(job.started_at.is_some());
     assert!(c.get_job(j4).unwrap().unwrap().started_at.is_none());
 
@@ -457,13 +457,13 @@ fn job_lifecycle_log_and_dead_jobs() {
         c.get_backup("db-j2-done").unwrap().unwrap().status,
         BackupStatus::Succeeded
     );
-    c.finish_job(j2, "interrupted", Some("process 200 on hostA died"))
+    c.finish_job(j2, JobState::Interrupted, Some("process 200 on hostA died"))
         .unwrap();
     let job = c.get_job(j2).unwrap().unwrap();
-    assert_eq!(job.state, "interrupted");
+    assert_eq!(job.state, JobState::Interrupted);
     assert!(job.finished_at.is_some());
     assert_eq!(job.error.as_deref(), Some("process 200 on hostA died"));
-    assert!(c.finish_job(j1, "running", None).is_err());
+    assert!(c.finish_job(j1, JobState::Running, None).is_err());
 
     let running: Vec<_> = c
         .running_jobs()
@@ -769,16 +769,16 @@ fn jobs_of_a_process_are_found_after_a_mark() {
     let cat = Catalog::open(&cat_path(&dir)).unwrap();
     assert_eq!(cat.last_job_id().unwrap(), 0);
     let old = cat
-        .create_job("backup", "filesystem", "h1", 42, "running")
+        .create_job("backup", "filesystem", "h1", 42, JobState::Running)
         .unwrap();
     let mark = cat.last_job_id().unwrap();
     assert_eq!(mark, old);
     let mine = cat
-        .create_job("restore", "fs-1", "h1", 42, "running")
+        .create_job("restore", "fs-1", "h1", 42, JobState::Running)
         .unwrap();
-    cat.create_job("backup", "database", "h1", 43, "running")
+    cat.create_job("backup", "database", "h1", 43, JobState::Running)
         .unwrap();
-    cat.create_job("backup", "database", "h2", 42, "running")
+    cat.create_job("backup", "database", "h2", 42, JobState::Running)
         .unwrap();
     let found: Vec<i64> = cat
         .jobs_of_process("h1", 42, mark)
@@ -791,4 +791,45 @@ fn jobs_of_a_process_are_found_after_a_mark() {
         vec![mine],
         "not the older job of a reused pid, nor other hosts'"
     );
+}
+
+/// One damaged job row (a timestamp that does not parse, a state word no
+/// lifeboat wrote) is skipped by the lists that screens, reports and alerts
+/// read; it does not blank the Jobs screen or silence the alerts.
+#[test]
+fn a_damaged_job_row_is_skipped_not_fatal_for_lists() {
+    let dir = TempDir::new().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    let good = c
+        .create_job("backup", "database", "h", 1, JobState::Running)
+        .unwrap();
+    c.finish_job(good, JobState::Failed, Some("boom")).unwrap();
+    let bad_time = c
+        .create_job("backup", "filesystem", "h", 1, JobState::Running)
+        .unwrap();
+    c.finish_job(bad_time, JobState::Failed, Some("x")).unwrap();
+    let bad_state = c
+        .create_job("verify", "db-1", "h", 1, JobState::Running)
+        .unwrap();
+    c.conn
+        .execute(
+            "UPDATE jobs SET created_at = 'yesterday-ish' WHERE id = ?1",
+            [bad_time],
+        )
+        .unwrap();
+    c.conn
+        .execute(
+            "UPDATE jobs SET state = 'exploded', finished_at = created_at WHERE id = ?1",
+            [bad_state],
+        )
+        .unwrap();
+
+    let ids = |v: Vec<JobRecord>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(ids(c.recent_jobs(100).unwrap()), vec![good]);
+    assert_eq!(ids(c.list_jobs(100).unwrap()), vec![good]);
+    assert_eq!(ids(c.latest_outcomes().unwrap()), vec![good]);
+    assert!(c.recent_proof_jobs(10).unwrap().is_empty());
+    // The strict single-row read still says what is wrong.
+    let e = c.get_job(bad_time).unwrap_err();
+    assert!(e.to_string().contains("yesterday-ish"), "{e}");
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Check, Status};
 use crate::archive::manifest::BackupType;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, JobState};
 use crate::config::{Config, EncryptMode};
 
 /// Longest a health run waits for PostgreSQL.
@@ -312,7 +312,7 @@ pub fn rto(ctx: &Ctx) -> Check {
     let mut measured: Vec<(DateTime<Utc>, f64, String)> = Vec::new();
     let mut errors = Vec::new();
     for kind in ["drill", "restore"] {
-        match catalog.last_finished_job(kind, &["succeeded", "succeeded_with_warnings"], ctx.now) {
+        match catalog.last_finished_job(kind, &JobState::GOOD, ctx.now) {
             Ok(Some(j)) => {
                 if let (Some(at), Some(s)) = (j.finished_at, j.seconds()) {
                     measured.push((at, s, format!("{kind} job {}", j.id)));
@@ -473,15 +473,14 @@ pub fn drill_age(ctx: &Ctx) -> Check {
     let newest = catalog.last_finished_job(
         "drill",
         &[
-            "succeeded",
-            "succeeded_with_warnings",
-            "failed",
-            "interrupted",
+            JobState::Succeeded,
+            JobState::SucceededWithWarnings,
+            JobState::Failed,
+            JobState::Interrupted,
         ],
         ctx.now,
     );
-    let good =
-        catalog.last_finished_job("drill", &["succeeded", "succeeded_with_warnings"], ctx.now);
+    let good = catalog.last_finished_job("drill", &JobState::GOOD, ctx.now);
     let (newest, good) = match (newest, good) {
         (Ok(n), Ok(g)) => (n, g),
         (Err(e), _) | (_, Err(e)) => {
@@ -493,10 +492,7 @@ pub fn drill_age(ctx: &Ctx) -> Check {
             )
         }
     };
-    if let Some(n) = newest
-        .as_ref()
-        .filter(|n| !n.state.starts_with("succeeded"))
-    {
+    if let Some(n) = newest.as_ref().filter(|n| !n.state.is_success()) {
         let when = n
             .finished_at
             .map(|f| human((ctx.now - f).num_seconds()))

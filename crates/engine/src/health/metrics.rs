@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::checks::{Depth, FULL_ONLY};
 use super::{evaluate_with, HealthReport};
 use crate::archive::manifest::BackupType;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, JobState};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -151,7 +151,7 @@ pub fn render(
             }
         }
         let drill = c
-            .last_finished_job("drill", &["succeeded", "succeeded_with_warnings"], now)
+            .last_finished_job("drill", &JobState::GOOD, now)
             .ok()
             .flatten();
         t.family(

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{HealthReport, Status, StorageReport};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, JobState};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -36,7 +36,7 @@ pub struct Proof {
     pub job_id: i64,
     pub kind: String,
     pub target: String,
-    pub state: String,
+    pub state: JobState,
     pub finished_at: Option<DateTime<Utc>>,
     pub seconds: Option<f64>,
     pub error: Option<String>,
@@ -212,7 +212,7 @@ pub fn markdown(r: &Report) -> String {
         for p in &r.proofs {
             let result = match &p.error {
                 Some(e) => format!("{}: {}", p.state, e.lines().next().unwrap_or("")),
-                None => p.state.clone(),
+                None => p.state.to_string(),
             };
             let _ = writeln!(
                 o,

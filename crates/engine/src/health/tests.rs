@@ -9,7 +9,7 @@ use rusqlite::params;
 
 use super::*;
 use crate::archive::manifest::{BackupKind, BackupType};
-use crate::catalog::{ts_to_sql, BackupRecord, BackupStatus, Catalog};
+use crate::catalog::{ts_to_sql, BackupRecord, BackupStatus, Catalog, JobState};
 use crate::config::Config;
 
 fn now() -> DateTime<Utc> {
@@ -83,10 +83,14 @@ fn backup(
 fn job(e: &Env, kind: &str, state: &str, age: Duration, secs: i64) -> i64 {
     let id = e
         .catalog
-        .create_job(kind, "t", "host", 1, "running")
+        .create_job(kind, "t", "host", 1, JobState::Running)
         .unwrap();
     e.catalog
-        .finish_job(id, state, (state == "failed").then_some("it broke"))
+        .finish_job(
+            id,
+            state.parse().unwrap(),
+            (state == "failed").then_some("it broke"),
+        )
         .unwrap();
     let start = now() - age;
     e.catalog

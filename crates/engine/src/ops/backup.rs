@@ -24,7 +24,7 @@ use crate::archive::pipeline::{self, SealOptions, Sealed, Sealer};
 use crate::catalog::{BackupRecord, BackupStatus};
 use crate::config::EncryptMode;
 use crate::error::{Error, Result};
-use crate::ops::jobs::Job;
+use crate::ops::jobs::{run_job, AuditAs, Job, JobEnd};
 use crate::ops::{open_data_key, Engine, Progress};
 use crate::sources::filesystem::{self, ExtraEntry, IndexEntry, IndexReader, WalkSpec};
 use crate::storage::local::read_manifest;
@@ -65,21 +65,9 @@ pub fn run(
     cancel: &'static AtomicBool,
 ) -> Result<BackupReport> {
     validate_name(req.name.as_deref())?;
-    let job = Job::start(engine, "backup", req.backup_type.as_str(), face, cancel)?;
-    let cancel = job.cancel_flag();
-    let result = match req.backup_type {
-        BackupType::Filesystem | BackupType::Configuration => {
-            tree_backup(engine, req, &job, cancel)
-        }
-        other => Err(Error::usage(format!(
-            "{other} backups are not available in this version of lifeboat"
-        ))
-        .hint("supported now: --type filesystem, --type configuration")),
-    };
-    let warnings = result.as_ref().map(|r| r.warnings.len()).unwrap_or(0);
-    job.finish(&result, warnings);
-    let (outcome, detail) = match &result {
-        Ok(r) => (
+    let target = req.backup_type.as_str();
+    let success = |r: &BackupReport| {
+        (
             r.status.as_str().to_string(),
             format!(
                 "{} {} ({} bytes stored)",
@@ -87,19 +75,33 @@ pub fn run(
                 r.file.display(),
                 r.stored_size
             ),
-        ),
-        Err(e) => (
-            if e.kind == crate::error::ErrorKind::Cancelled {
-                "cancelled"
-            } else {
-                "failed"
-            }
-            .to_string(),
-            e.message.clone(),
-        ),
+        )
     };
-    engine.audit("backup", req.backup_type.as_str(), &outcome, &detail)?;
-    result
+    let audit = AuditAs {
+        action: "backup",
+        target,
+        success: &success,
+    };
+    run_job(
+        engine,
+        "backup",
+        target,
+        face,
+        cancel,
+        JobEnd {
+            warnings: |r| r.warnings.len(),
+            audit: Some(audit),
+        },
+        |job, cancel| match req.backup_type {
+            BackupType::Filesystem | BackupType::Configuration => {
+                tree_backup(engine, req, job, cancel)
+            }
+            other => Err(Error::usage(format!(
+                "{other} backups are not available in this version of lifeboat"
+            ))
+            .hint("supported now: --type filesystem, --type configuration")),
+        },
+    )
 }
 
 pub(crate) fn validate_name(name: Option<&str>) -> Result<()> {

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::catalog::JobState;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ops::{pid_alive, Engine, Progress};
+use crate::ops::{Engine, Progress};
 
 /// How often progress is written to the catalog at most.
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
@@ -66,7 +67,7 @@ impl<'a> Job<'a> {
                 target,
                 &engine.host,
                 std::process::id(),
-                "running",
+                JobState::Running,
             )?,
         };
         if engine.parent_job.is_some() {
@@ -206,10 +207,12 @@ impl<'a> Job<'a> {
     /// Close the job with the outcome of the operation.
     pub fn finish<T>(&self, result: &Result<T>, warnings: usize) {
         let (state, error) = match result {
-            Ok(_) if warnings > 0 => ("succeeded_with_warnings", None),
-            Ok(_) => ("succeeded", None),
-            Err(e) if e.kind == ErrorKind::Cancelled => ("cancelled", Some(e.message.clone())),
-            Err(e) => ("failed", Some(e.display_with_hint())),
+            Ok(_) if warnings > 0 => (JobState::SucceededWithWarnings, None),
+            Ok(_) => (JobState::Succeeded, None),
+            Err(e) if e.kind == ErrorKind::Cancelled => {
+                (JobState::Cancelled, Some(e.message.clone()))
+            }
+            Err(e) => (JobState::Failed, Some(e.display_with_hint())),
         };
         if let Some(err) = &error {
             self.log("error", err);
@@ -241,7 +244,12 @@ impl<'a> Job<'a> {
                 e.display_with_hint()
             );
         }
-        tracing::info!(job = self.id, state, "job {} {state}", self.id);
+        tracing::info!(
+            job = self.id,
+            state = state.as_str(),
+            "job {} {state}",
+            self.id
+        );
         crate::health::metrics::after_job(&self.engine.config, &self.engine.catalog);
     }
 }
@@ -329,193 +337,91 @@ impl Progress for Job<'_> {
     }
 }
 
-/// Settle jobs whose process died: remove their partial outputs (never a
-/// file a committed manifest claims), record the backups they committed
-/// but could not record, mark the rest interrupted, and clean orphan
-/// partial files and dead processes' scratch space.
-pub fn recover_dead_jobs(engine: &Engine) -> Result<()> {
-    let mut dead = engine.catalog.find_dead_jobs(&engine.host, &pid_alive)?;
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(LEASE).expect("small duration");
-    for j in engine.catalog.find_stale_jobs(cutoff)? {
-        // Another host's job, or one of ours that froze: its lease ran out.
-        let ours_and_alive = j.host == engine.host && pid_alive(j.pid);
-        if !ours_and_alive && !dead.iter().any(|d| d.id == j.id) {
-            dead.push(j);
-        }
-    }
-    for job in &dead {
-        settle_dead_job(engine, job)?;
-    }
-    for b in engine.catalog.orphaned_running_backups()? {
-        let note = settle_backup(engine, &b)?;
-        tracing::warn!("backup {}: {note}", b.id);
-    }
-    engine.repo.clean_stale_partials(&pid_alive)?;
-    crate::storage::local::remove_dead_scratch(
-        &crate::ops::verify::scratch_base(engine),
-        &pid_alive,
-    );
-    Ok(())
+/// How a job's audit record describes a successful result: the outcome
+/// word and the detail.
+pub(crate) struct AuditAs<'a, T> {
+    pub action: &'a str,
+    pub target: &'a str,
+    pub success: &'a dyn Fn(&T) -> (String, String),
 }
 
-fn settle_dead_job(engine: &Engine, job: &crate::catalog::JobRecord) -> Result<()> {
-    let mut removed = Vec::new();
-    let mut kept = Vec::new();
-    for p in &job.partial_outputs {
-        let path = Path::new(p);
-        if !engine.repo.holds(path) {
-            continue; // not a repository file at all: never ours to delete
-        }
-        // With the directory's publishing lock, no live job is between
-        // claiming a name and linking it; one that has linked lists it.
-        let _lock = crate::storage::local::lock_names(path.parent().unwrap_or(Path::new(".")))?;
-        if let Some(m) = crate::storage::local::Repository::committed_owner(path) {
-            // Published and committed before the process died: a backup.
-            kept.push(format!("{p} (backup {})", m.id));
-            continue;
-        }
-        let live = engine
-            .catalog
-            .running_jobs()?
-            .into_iter()
-            .any(|j| j.id != job.id && j.partial_outputs.contains(p));
-        if live {
-            continue; // a live job's name (a publish that lost the race)
-        }
-        if std::fs::remove_file(p).is_ok() {
-            removed.push(p.clone());
-        }
-    }
-    let mut msg = format!(
-        "process {} on {} died (or stopped renewing its lease) while running this job; partial outputs removed: {}",
-        job.pid,
-        job.host,
-        if removed.is_empty() {
-            "none".to_string()
-        } else {
-            removed.join(", ")
-        }
-    );
-    if !kept.is_empty() {
-        msg.push_str(&format!(
-            "; kept, because a committed backup owns them: {}",
-            kept.join(", ")
-        ));
-    }
-    for b in engine.catalog.list_backups_of_job(job.id)? {
-        if b.status == crate::catalog::BackupStatus::Running {
-            msg.push_str(&format!(
-                "; backup {}: {}",
-                b.id,
-                settle_backup(engine, &b)?
-            ));
-        }
-    }
-    if let Some(note) = half_written(engine, job) {
-        msg.push_str("; ");
-        msg.push_str(&note);
-    }
-    engine.catalog.job_log(job.id, "error", &msg)?;
-    engine
-        .catalog
-        .finish_job(job.id, "interrupted", Some(&msg))?;
-    let _ = engine.audit(&job.kind, &job.target, "interrupted", &msg);
-    Ok(())
+/// How a job ends beyond its state: the warnings a successful result
+/// carries, and the audit record to write, if any.
+pub(crate) struct JobEnd<'a, T> {
+    pub warnings: fn(&T) -> usize,
+    pub audit: Option<AuditAs<'a, T>>,
 }
 
-/// A backup row left `running` by a process that is gone: if its manifest
-/// was committed (and its payload has the committed size), the backup
-/// exists and the row says so; otherwise it is `interrupted`. What was
-/// decided, for the job's log.
-fn settle_backup(engine: &Engine, b: &crate::catalog::BackupRecord) -> Result<String> {
-    use crate::catalog::BackupStatus;
-    let name = Path::new(&b.file)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if let Some((m, manifest_path)) = engine.repo.find_committed(b.backup_type, &b.id, &name) {
-        let payload = manifest_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(&m.payload.file);
-        let size_ok = std::fs::metadata(&payload).is_ok_and(|md| md.len() == m.payload.stored_size);
-        let status = match (size_ok, m.warnings.is_empty()) {
-            (false, _) => BackupStatus::Failed,
-            (true, true) => BackupStatus::Succeeded,
-            (true, false) => BackupStatus::SucceededWithWarnings,
+impl<T> JobEnd<'_, T> {
+    /// No warnings, no audit record (the operation audits itself, or is
+    /// not audited).
+    pub fn plain() -> Self {
+        JobEnd {
+            warnings: |_| 0,
+            audit: None,
+        }
+    }
+}
+
+/// The one epilogue of an operation run as a job: start the job, run
+/// `body` with it and its cancel flag, close the job with the outcome (a
+/// successful result with `end.warnings(result)` > 0 ends
+/// `succeeded_with_warnings`), then write `end.audit`, if any: a success
+/// as its `success` says, a failure as `cancelled` or `failed` with its
+/// message.
+pub(crate) fn run_job<T>(
+    engine: &Engine,
+    kind: &str,
+    target: &str,
+    face: &dyn Progress,
+    cancel: &'static AtomicBool,
+    end: JobEnd<'_, T>,
+    body: impl FnOnce(&Job, &AtomicBool) -> Result<T>,
+) -> Result<T> {
+    let job = Job::start(engine, kind, target, face, cancel)?;
+    let result = body(&job, job.cancel_flag());
+    job.finish(&result, result.as_ref().map(end.warnings).unwrap_or(0));
+    if let Some(a) = end.audit {
+        let (outcome, detail) = match &result {
+            Ok(r) => (a.success)(r),
+            Err(e) => (
+                if e.kind == ErrorKind::Cancelled {
+                    "cancelled"
+                } else {
+                    "failed"
+                }
+                .to_string(),
+                e.message.clone(),
+            ),
         };
-        engine.catalog.upsert_from_manifest(&m, &payload, status)?;
-        return Ok(if size_ok {
-            format!(
-                "its manifest was committed before the process died, so it is kept and recorded as {status}"
-            )
-        } else {
-            format!(
-                "its manifest was committed but its payload {} does not have the committed size: recorded as failed and left in place for inspection",
-                payload.display()
-            )
-        });
+        engine.audit(a.action, a.target, &outcome, &detail)?;
     }
-    engine
-        .catalog
-        .set_backup_status(&b.id, BackupStatus::Interrupted)?;
-    Ok("it was never committed: recorded as interrupted".to_string())
+    result
 }
 
-/// What a dead restore job may have left half-written, said plainly, after
-/// removing the temporary files it left in the target.
-fn half_written(engine: &Engine, job: &crate::catalog::JobRecord) -> Option<String> {
-    use crate::ops::restore::{marked_incomplete_by, remove_stray_temps, INCOMPLETE_MARKER};
-    if job.kind != "restore" {
-        return None;
-    }
-    let what = job.resource.as_deref()?;
-    let Some(dir) = what.strip_prefix("restore target ") else {
-        return Some(format!(
-            "the new database it was loading (the phase 'restoring into NAME' in this job's log) is incomplete: drop it, or restore again (an in-place restore drops it itself); a live database is replaced only by an atomic rename after a complete load and row-count check, so it is untouched unless this job's log shows the phase 'swapping', in which case it may refuse connections until `ALTER DATABASE name WITH ALLOW_CONNECTIONS true` ({what})"
-        ));
+/// Run a restore of `artifact_id` as a job (`restore-plan` for a dry run)
+/// and audit real restores: what went where, or why it failed.
+pub(crate) fn run_restore_job<T>(
+    engine: &Engine,
+    artifact_id: &str,
+    dry_run: bool,
+    face: &dyn Progress,
+    cancel: &'static AtomicBool,
+    body: impl FnOnce(&Job, &AtomicBool) -> Result<T>,
+    describe: impl Fn(&T) -> String,
+) -> Result<T> {
+    let kind = if dry_run { "restore-plan" } else { "restore" };
+    let success = |r: &T| ("succeeded".to_string(), describe(r));
+    let audit = (!dry_run).then_some(AuditAs {
+        action: "restore",
+        target: artifact_id,
+        success: &success,
+    });
+    let end = JobEnd {
+        warnings: |_| 0,
+        audit,
     };
-    // In place, the target is `/`: the backed-up roots are what was written.
-    let roots: Vec<PathBuf> = if dir == "/" {
-        crate::ops::select::resolve(
-            engine,
-            None,
-            &crate::ops::select::Selector::Id(job.target.clone()),
-        )
-        .map(|a| crate::ops::restore::restored_roots(&a))
-        .unwrap_or_default()
-    } else {
-        vec![PathBuf::from(dir)]
-    };
-    let temps: usize = roots.iter().map(|r| remove_stray_temps(r, job.pid)).sum();
-    let marked: Vec<String> = roots
-        .iter()
-        .filter(|r| marked_incomplete_by(r, job.id))
-        .map(|r| r.display().to_string())
-        .collect();
-    let mut note = if marked.len() == 1
-        && roots.len() == 1
-        && crate::ops::restore::marked_as_new(&roots[0])
-    {
-        format!(
-            "the restore target {dir} was a new directory and is incomplete (it holds {INCOMPLETE_MARKER}): remove it and restore again"
-        )
-    } else if marked.is_empty() {
-        format!(
-            "the restore target {dir} may be partly restored: check it before use, or restore again; where it replaced existing files, the safety copy named in this job's log holds what was there"
-        )
-    } else {
-        format!(
-            "the restore target {} is incomplete (it holds {INCOMPLETE_MARKER}, which says what to do: restore again to complete it, or put back the safety copy it names)",
-            marked.join(", ")
-        )
-    };
-    if temps > 0 {
-        note.push_str(&format!(
-            "; removed {temps} temporary file(s) it left there"
-        ));
-    }
-    Some(note)
+    run_job(engine, kind, artifact_id, face, cancel, end, body)
 }
 
 /// Turn a cancel flag into the error operations return at a safe point.

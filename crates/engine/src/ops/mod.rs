@@ -11,6 +11,7 @@ pub mod database;
 pub mod delete;
 pub mod drill;
 pub mod full;
+pub mod integrity;
 pub mod jobs;
 pub mod keys;
 pub mod prune;
@@ -19,6 +20,7 @@ pub mod rebuild;
 pub mod recover;
 pub mod restore;
 pub mod select;
+pub mod settle;
 pub mod verify;
 pub mod worker;
 
@@ -95,7 +97,7 @@ impl Engine {
         if catalog_was_missing {
             engine.adopt_repository()?;
         }
-        jobs::recover_dead_jobs(&engine)?;
+        settle::recover_dead_jobs(&engine)?;
         Ok(engine)
     }
 

@@ -350,13 +350,18 @@ pub fn run(
     face: &dyn Progress,
     cancel: &'static AtomicBool,
 ) -> Result<PruneReport> {
-    let job = Job::start(engine, "prune", "repository", face, cancel)?;
-    let result = run_job(engine, &job, force, now);
-    job.finish(&result, 0);
-    result
+    crate::ops::jobs::run_job(
+        engine,
+        "prune",
+        "repository",
+        face,
+        cancel,
+        crate::ops::jobs::JobEnd::plain(),
+        |job, _| prune_job(engine, job, force, now),
+    )
 }
 
-fn run_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Result<PruneReport> {
+fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Result<PruneReport> {
     job.acquire("repository")?;
     let tz = crate::schedule::parse_tz(&engine.config.schedule.timezone)?;
     // Plan under the lock, from the catalog as it is now.

@@ -82,7 +82,7 @@ pub struct QueuedJob {
     pub job_id: i64,
     pub kind: String,
     pub target: String,
-    pub state: &'static str,
+    pub state: crate::catalog::JobState,
     pub request: JobRequest,
 }
 
@@ -200,7 +200,7 @@ pub fn enqueue(engine: &Engine, request: JobRequest, cwd: &Path) -> Result<Queue
         job_id,
         kind,
         target,
-        state: "queued",
+        state: crate::catalog::JobState::Queued,
         request,
     })
 }

@@ -19,9 +19,9 @@ use crate::archive::manifest::BackupType;
 use crate::archive::pipeline;
 use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport};
+use crate::ops::integrity::check_integrity;
 use crate::ops::jobs::Job;
 use crate::ops::select::{self, Artifact, Selector};
-use crate::ops::verify::check_integrity;
 use crate::ops::{Engine, Progress};
 use crate::sources::filesystem::{self, Dest, ExtractOutcome, RestorePlan};
 
@@ -127,7 +127,7 @@ pub fn run(
             "--target-db, --role, --no-owner, --update-roles and --check-content apply to database restores only",
         ));
     }
-    as_restore_job(
+    crate::ops::jobs::run_restore_job(
         engine,
         &artifact.manifest.id,
         req.dry_run,
@@ -147,31 +147,6 @@ pub fn run(
         },
     )
     .map(AnyRestoreReport::Tree)
-}
-
-/// Run a restore of `artifact_id` as a job (`restore-plan` for a dry run)
-/// and audit real restores: what went where, or why it failed.
-pub(crate) fn as_restore_job<T>(
-    engine: &Engine,
-    artifact_id: &str,
-    dry_run: bool,
-    face: &dyn Progress,
-    cancel: &'static AtomicBool,
-    body: impl FnOnce(&Job, &AtomicBool) -> Result<T>,
-    describe: impl FnOnce(&T) -> String,
-) -> Result<T> {
-    let kind = if dry_run { "restore-plan" } else { "restore" };
-    let job = Job::start(engine, kind, artifact_id, face, cancel)?;
-    let result = body(&job, job.cancel_flag());
-    job.finish(&result, 0);
-    if !dry_run {
-        let (outcome, detail) = match &result {
-            Ok(r) => ("succeeded".to_string(), describe(r)),
-            Err(e) => ("failed".to_string(), e.message.clone()),
-        };
-        engine.audit("restore", artifact_id, &outcome, &detail)?;
-    }
-    result
 }
 
 /// Where a restore writes.
@@ -303,7 +278,7 @@ fn restore_tree(
     let mut keys = Vec::new();
     for link in &links {
         keys.push(if one_pass {
-            crate::ops::verify::check_integrity_streaming(link, ring.as_ref())?
+            crate::ops::integrity::check_integrity_streaming(link, ring.as_ref())?
         } else {
             check_integrity(link, ring.as_ref())?
         });

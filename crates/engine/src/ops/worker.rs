@@ -42,11 +42,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::catalog::JobRecord;
+use crate::catalog::{JobRecord, JobState};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::queue::{self, JobRequest};
-use crate::ops::{jobs, Engine, Progress, Silent};
+use crate::ops::{settle, Engine, Progress, Silent};
 
 /// Most workers one pool runs (also the `[jobs] workers` limit).
 pub const MAX_WORKERS: usize = 64;
@@ -100,12 +100,12 @@ pub struct PoolReport {
 
 impl PoolReport {
     /// Jobs that ended in `state`.
-    pub fn count(&self, state: &str) -> usize {
+    pub fn count(&self, state: JobState) -> usize {
         self.jobs.iter().filter(|j| j.state == state).count()
     }
     /// True when every job this pool ran succeeded (with or without warnings).
     pub fn all_succeeded(&self) -> bool {
-        self.jobs.iter().all(|j| j.state.starts_with("succeeded"))
+        self.jobs.iter().all(|j| j.state.is_success())
     }
 }
 
@@ -213,7 +213,7 @@ async fn worker_loop(
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 last_sweep = Instant::now();
                 let (e, swept) = blocking(move || {
-                    let r = jobs::recover_dead_jobs(&engine);
+                    let r = settle::recover_dead_jobs(&engine);
                     (engine, r)
                 })
                 .await?;
@@ -322,17 +322,17 @@ fn settle(engine: &Engine, id: i64, result: &Result<queue::JobOutcome>) -> Resul
     let Some(job) = engine.catalog.get_job(id)? else {
         return Ok(());
     };
-    if job.state != "running" {
+    if job.state != JobState::Running {
         return Ok(());
     }
     let (state, error) = match result {
-        Ok(o) if o.ok() => ("succeeded", None),
+        Ok(o) if o.ok() => (JobState::Succeeded, None),
         Ok(_) => (
-            "failed",
+            JobState::Failed,
             Some("the operation reported a problem".to_string()),
         ),
-        Err(e) if e.kind == ErrorKind::Cancelled => ("cancelled", Some(e.message.clone())),
-        Err(e) => ("failed", Some(e.display_with_hint())),
+        Err(e) if e.kind == ErrorKind::Cancelled => (JobState::Cancelled, Some(e.message.clone())),
+        Err(e) => (JobState::Failed, Some(e.display_with_hint())),
     };
     for p in &job.partial_outputs {
         let _ = std::fs::remove_file(p);
@@ -345,7 +345,7 @@ fn settle(engine: &Engine, id: i64, result: &Result<queue::JobOutcome>) -> Resul
     engine.audit(
         &job.kind,
         &job.target,
-        state,
+        state.as_str(),
         &format!(
             "job {id}{}",
             error.map(|e| format!(": {e}")).unwrap_or_default()

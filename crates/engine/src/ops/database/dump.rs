@@ -15,12 +15,9 @@ pub fn backup_all(
     let several = dbs.len() > 1;
     let mut out = Vec::new();
     for db in dbs {
-        let job = Job::start(engine, "backup", &format!("database {db}"), face, cancel)?;
-        let cancel = job.cancel_flag();
-        let result = dump_one(engine, &db, several, name, &job, cancel);
-        job.finish(&result, 0);
-        let (outcome, detail) = match &result {
-            Ok(r) => (
+        let target = format!("database {db}");
+        let success = |r: &backup::BackupReport| {
+            (
                 "succeeded".to_string(),
                 format!(
                     "{} {} ({} bytes stored)",
@@ -28,18 +25,25 @@ pub fn backup_all(
                     r.file.display(),
                     r.stored_size
                 ),
-            ),
-            Err(e) => (
-                if e.kind == ErrorKind::Cancelled {
-                    "cancelled"
-                } else {
-                    "failed"
-                }
-                .to_string(),
-                e.message.clone(),
-            ),
+            )
         };
-        engine.audit("backup", &format!("database {db}"), &outcome, &detail)?;
+        let audit = AuditAs {
+            action: "backup",
+            target: &target,
+            success: &success,
+        };
+        let result = run_job(
+            engine,
+            "backup",
+            &target,
+            face,
+            cancel,
+            JobEnd {
+                warnings: |_| 0,
+                audit: Some(audit),
+            },
+            |job, cancel| dump_one(engine, &db, several, name, job, cancel),
+        );
         out.push(result?);
     }
     Ok(out)

@@ -12,6 +12,7 @@
 mod dump;
 mod parallel;
 mod restore;
+mod spool;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -30,9 +31,9 @@ use crate::archive::pipeline::{self, SealOptions, Sealer};
 use crate::catalog::BackupStatus;
 use crate::config::DumpFormat;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ops::jobs::{check_cancel, Job};
+use crate::ops::integrity::check_integrity;
+use crate::ops::jobs::{check_cancel, run_job, AuditAs, Job, JobEnd};
 use crate::ops::select::{self, Artifact, Selector};
-use crate::ops::verify::check_integrity;
 use crate::ops::{backup, Engine, Progress};
 use crate::sources::database::{self as pgsrc, ConnInfo, PassFile, Pg, TableStat};
 

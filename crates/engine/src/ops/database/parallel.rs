@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use crossbeam_channel as chan;
 
-use super::restore::{open_plain, TempDump};
+use super::spool::{open_plain, TempDump};
 use super::*;
 use crate::sources::database::{quote_ident, quote_qualified, SplitTable};
 

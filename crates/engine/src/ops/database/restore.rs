@@ -1,6 +1,7 @@
 //! Restoring a database dump: to a new database, in place by swapping names,
 //! or into a scratch database for deep verification.
 
+use super::spool::{open_plain, TempDump};
 use super::*;
 
 /// What the operator asked a database restore to do.
@@ -53,7 +54,7 @@ pub fn restore(
     cancel: &'static AtomicBool,
 ) -> Result<DbRestoreReport> {
     let artifact = select::resolve(engine, Some(BackupType::Database), &req.selector)?;
-    crate::ops::restore::as_restore_job(
+    crate::ops::jobs::run_restore_job(
         engine,
         &artifact.manifest.id,
         req.dry_run,
@@ -559,26 +560,6 @@ pub fn undo(engine: &Engine, db: Option<&str>, yes: bool) -> Result<String> {
     Ok(msg)
 }
 
-pub(super) fn open_plain(
-    artifact: &Artifact,
-    dk: Option<&DataKey>,
-) -> Result<Box<dyn Read + Send>> {
-    let path = artifact.payload_path();
-    let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
-    let dk = if artifact.manifest.encrypted {
-        dk
-    } else {
-        None
-    };
-    let stream = pipeline::open_stream(
-        file,
-        artifact.manifest.compression,
-        dk,
-        Some(artifact.manifest.payload.size),
-    )?;
-    Ok(Box::new(pipeline::ReadAhead::new(stream)))
-}
-
 /// Objects in a custom-format dump, from `pg_restore --list`.
 fn list_objects(
     artifact: &Artifact,
@@ -759,71 +740,6 @@ fn run_restore(
 /// Rows per (schema, table) the server reported loading, for tables a
 /// parallel restore loaded itself.
 type Loaded = std::collections::HashMap<(String, String), u64>;
-
-/// A plaintext dump in a private temp directory, removed on drop.
-/// A plaintext dump spooled for `pg_restore --jobs` (which cannot read a
-/// pipe): 0600 in a private directory of the repository's restore scratch
-/// (`.restore-tmp/<pid>-*`, removed by the next start if this process
-/// dies), removed on drop.
-pub(super) struct TempDump {
-    dir: PathBuf,
-    pub(super) path: PathBuf,
-}
-
-impl TempDump {
-    pub(super) fn create(artifact: &Artifact) -> Result<(TempDump, std::fs::File)> {
-        let base = artifact
-            .dir()
-            .parent()
-            .unwrap_or(Path::new("/tmp"))
-            .join(crate::storage::local::RESTORE_SCRATCH);
-        let dir = base.join(format!(
-            "{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        crate::storage::local::create_dir_all_private(&dir)?;
-        let path = dir.join("dump");
-        let t = TempDump { dir, path };
-        let file = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&t.path)
-                .map_err(|e| Error::io("cannot create", &t.path, e))?
-        };
-        Ok((t, file))
-    }
-
-    fn write(artifact: &Artifact, dk: Option<&DataKey>, cancel: &AtomicBool) -> Result<TempDump> {
-        let (t, file) = TempDump::create(artifact)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut plain = open_plain(artifact, dk)?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            check_cancel(cancel)?;
-            let n = plain
-                .read(&mut buf)
-                .map_err(|e| pipeline::stream_read_error(&artifact.payload_path(), e))?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("cannot write", &t.path, e))?;
-        }
-        out.flush()
-            .map_err(|e| Error::io("cannot write", &t.path, e))?;
-        Ok(t)
-    }
-}
-
-impl Drop for TempDump {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Compare a restored database's row counts with the manifest.
 /// Tables a parallel restore loaded are not counted again: the server's
