@@ -106,10 +106,32 @@ pub fn from_health(report: &HealthReport) -> Vec<Condition> {
 }
 
 /// The outcome of the newest finished backup (per type), verification and
-/// drill, as conditions: failed is critical, interrupted a warning.
+/// drill, as conditions: failed is critical, interrupted a warning. A
+/// newest job row that cannot be read is a warning of its own, so a damaged
+/// row never hides a failure silently.
 pub fn from_jobs(catalog: &Catalog) -> Result<Vec<Condition>> {
     let mut out = Vec::new();
-    for j in catalog.latest_outcomes()? {
+    let (latest, unreadable) = catalog.latest_outcomes()?;
+    out.push(Condition {
+        key: "job.unreadable".to_string(),
+        status: if unreadable > 0 {
+            Status::Warning
+        } else {
+            Status::Ok
+        },
+        title: if unreadable > 0 {
+            format!("{unreadable} recent job record(s) in the catalog cannot be read")
+        } else {
+            "Job records are readable".to_string()
+        },
+        detail: format!(
+            "{unreadable} of the newest backup, verify or drill job rows could not be read \
+             (a damaged value), so their outcome is unknown.\nSee the warnings of \
+             `lifeboat status`; if the catalog is damaged, move it aside and run \
+             `lifeboat catalog rebuild`."
+        ),
+    });
+    for j in latest {
         let (kind, target, state, error, id) = (j.kind, j.target, j.state, j.error, j.id);
         let status = match state {
             JobState::Failed => Status::Critical,

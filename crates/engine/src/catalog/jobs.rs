@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Row};
 
 use super::{
-    bad_column, collect_readable, opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql,
-    u64_to_sql, Catalog, JobRecord, JobState,
+    bad_column, collect_counting, collect_readable, opt_ts_from_sql, query_opt, ts_from_sql,
+    ts_to_sql, u64_from_sql, u64_to_sql, Catalog, JobRecord, JobState,
 };
 use crate::error::{Error, Result};
 
@@ -299,8 +299,10 @@ impl Catalog {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE kind IN ('restore', 'drill', 'recover') \
              AND state = 'succeeded' AND started_at IS NOT NULL AND finished_at IS NOT NULL \
-             ORDER BY id DESC LIMIT 1"
+             ORDER BY id DESC LIMIT 20"
         ))?;
+        // The newest readable one: a damaged newest row does not hide the
+        // evidence of the one before it.
         let rows = collect_readable("the jobs table", stmt.query_map([], from_row)?)?;
         Ok(rows.into_iter().next())
     }
@@ -318,8 +320,10 @@ impl Catalog {
 
     /// The newest top-level job that ended (succeeded, with warnings,
     /// failed or interrupted) of each kind among backup (per target),
-    /// verify and drill: what alerts judge "the last run" by.
-    pub fn latest_outcomes(&self) -> Result<Vec<JobRecord>> {
+    /// verify and drill: what alerts judge "the last run" by. Also how many
+    /// of those newest rows could not be read: the alerts must say so
+    /// rather than let a damaged row hide a failure.
+    pub fn latest_outcomes(&self) -> Result<(Vec<JobRecord>, usize)> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM jobs j
               WHERE j.kind IN ('backup', 'verify', 'drill')
@@ -331,7 +335,7 @@ impl Catalog {
                                AND k.state IN ('succeeded', 'succeeded_with_warnings',
                                                'failed', 'interrupted'))"
         ))?;
-        let rows = collect_readable("the jobs table", stmt.query_map([], from_row)?);
+        let rows = collect_counting("the jobs table", stmt.query_map([], from_row)?);
         rows
     }
 

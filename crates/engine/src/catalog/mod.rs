@@ -538,18 +538,33 @@ pub(crate) fn collect_readable<T>(
     what: &str,
     rows: impl Iterator<Item = rusqlite::Result<T>>,
 ) -> Result<Vec<T>> {
+    Ok(collect_counting(what, rows)?.0)
+}
+
+/// [`collect_readable`], also saying how many rows it skipped (for a
+/// caller that must not let a skipped row pass unnoticed).
+pub(crate) fn collect_counting<T>(
+    what: &str,
+    rows: impl Iterator<Item = rusqlite::Result<T>>,
+) -> Result<(Vec<T>, usize)> {
     let mut out = Vec::new();
+    let mut skipped = 0;
     for r in rows {
         match r {
             Ok(v) => out.push(v),
-            Err(e @ rusqlite::Error::FromSqlConversionFailure(..))
-            | Err(e @ rusqlite::Error::InvalidColumnType(..)) => {
+            Err(
+                e @ (rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::Utf8Error(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)),
+            ) => {
+                skipped += 1;
                 tracing::warn!("skipping an unreadable row of {what}: {e}");
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Run a single-row query that may find nothing.

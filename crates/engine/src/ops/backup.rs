@@ -671,7 +671,7 @@ pub(crate) struct Staged<'a> {
 /// 2. the manifest is written atomically: **the commit point**. From here
 ///    on the files belong to the backup, and nothing cleans them up as a
 ///    dead job's leftovers (the next start finds the manifest and records
-///    the backup, see `jobs::recover_dead_jobs`);
+///    the backup, see `settle::recover_dead_jobs`);
 /// 3. one catalog transaction records the row as succeeded and drops the
 ///    files from the job's partial outputs.
 ///

@@ -18,9 +18,9 @@ use serde::Serialize;
 use crate::archive::manifest::{BackupKind, BackupType};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::ops::integrity::check_integrity;
 use crate::ops::restore::{AnyRestoreReport, RestoreRequest};
 use crate::ops::select::{self, Artifact, Selector};
-use crate::ops::verify::check_integrity;
 use crate::ops::{Engine, Progress};
 use crate::storage::local::Repository;
 

@@ -14,7 +14,7 @@ use crate::archive::crypto::DataKey;
 use crate::archive::manifest::{BackupType, StreamInfo};
 use crate::archive::pipeline;
 use crate::error::{Error, Result};
-pub use crate::ops::integrity::{check_integrity, check_integrity_streaming};
+use crate::ops::integrity::check_integrity;
 use crate::ops::jobs::Job;
 use crate::ops::select::{self, Artifact, Selector};
 use crate::ops::{Engine, Progress};

@@ -26,7 +26,6 @@ pub(super) fn open_plain(
     Ok(Box::new(pipeline::ReadAhead::new(stream)))
 }
 
-/// A plaintext dump in a private temp directory, removed on drop.
 /// A plaintext dump spooled for `pg_restore --jobs` (which cannot read a
 /// pipe): 0600 in a private directory of the repository's restore scratch
 /// (`.restore-tmp/<pid>-*`, removed by the next start if this process
