@@ -118,10 +118,10 @@ fn main() {
         let cat = Catalog::open_existing_light(&catalog).expect("open");
         let open = t.elapsed();
         let t = Instant::now();
-        let (rows, _) = lifeboat_console::data::load_backups(&cat).expect("load");
+        let (rows, _) = cat.backup_rows().expect("load");
         let load = t.elapsed();
         let t = Instant::now();
-        let _ = lifeboat_console::data::backups_fingerprint(&cat).expect("fingerprint");
+        let _ = cat.backups_fingerprint().expect("fingerprint");
         let fp = t.elapsed();
         let t = Instant::now();
         let jobs = lifeboat_console::data::load_jobs(&cat).expect("jobs");

@@ -275,7 +275,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Schedule { count } => {
             let config = load()?;
-            let types = ops::full::configured_types(&config);
+            let types = config.configured_types();
             let schedule = lifeboat_engine::schedule::Schedule::from_config(&config, &types)?;
             show::print_schedule(&schedule, &types, ops::now(), count, json);
             Ok(0)

@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::background::{self, AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
-use super::data::{self, BackupDetail, BackupRow, JobRow, SortColumn};
+use super::data::{self, BackupDetail, BackupRow, SortColumn};
 use crate::wizards::Wizard;
-use lifeboat_engine::catalog::{AuditRecord, Catalog, JobState};
+use lifeboat_engine::catalog::{AuditRecord, Catalog, JobRecord, JobState};
 use lifeboat_engine::config::Config;
 use lifeboat_engine::health::{HealthReport, StorageReport};
 
@@ -180,7 +180,7 @@ pub struct App {
     pub catalog_list: ListState,
     pub detail: Option<BackupDetail>,
 
-    pub jobs: Vec<JobRow>,
+    pub jobs: Vec<JobRecord>,
     pub jobs_list: ListState,
     pub job_log: Vec<(DateTime<Utc>, String, String)>,
     job_log_for: Option<i64>,
@@ -231,7 +231,7 @@ impl App {
     /// Never fails: what cannot be read is shown in place.
     pub fn new(ctx: AppContext) -> App {
         let (bg_tx, bg_rx) = crossbeam_channel::unbounded();
-        let types = lifeboat_engine::ops::full::configured_types(&ctx.config);
+        let types = ctx.config.configured_types();
         let schedule = lifeboat_engine::schedule::Schedule::from_config(&ctx.config, &types)
             .map_err(|e| e.message);
         let mut app = App {
@@ -435,7 +435,7 @@ impl App {
 
     fn reload_from(&mut self, cat: &Catalog, force: bool) -> Result<(bool, bool, bool), String> {
         let err = |e: lifeboat_engine::error::Error| e.display_with_hint();
-        let version = data::data_version(cat).map_err(err)?;
+        let version = cat.data_version().map_err(err)?;
         if !force && self.data_version == Some(version) {
             return Ok((false, false, false));
         }
@@ -451,11 +451,11 @@ impl App {
             let fp = if force {
                 None
             } else {
-                Some(data::backups_fingerprint(cat).map_err(err)?)
+                Some(cat.backups_fingerprint().map_err(err)?)
             };
             if fp.is_none() || self.fingerprint != fp {
                 let selected = self.selected_backup_key();
-                let (rows, fp) = data::load_backups(cat).map_err(err)?;
+                let (rows, fp) = cat.backup_rows().map_err(err)?;
                 self.backups = rows;
                 self.fingerprint = Some(fp);
                 self.apply_backup_view_keeping(selected);
@@ -474,7 +474,7 @@ impl App {
             .jobs_list
             .selected
             .min(self.jobs.len().saturating_sub(1));
-        let head = data::audit_head(cat).map_err(err)?;
+        let head = cat.audit_head().map_err(err)?;
         let audit_changed = force || self.audit_head != Some(head);
         if audit_changed {
             self.audit = data::load_audit(cat).map_err(err)?;

@@ -10,48 +10,24 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
 
-use lifeboat_engine::catalog::{AuditRecord, Catalog};
+use lifeboat_engine::catalog::{AuditRecord, Catalog, JobRecord};
 use lifeboat_engine::error::Result;
 
 pub use lifeboat_engine::catalog::listing::{BackupRow, Fingerprint, Verified};
-pub use lifeboat_engine::catalog::JobRecord as JobRow;
 
 /// How many recent jobs the console keeps (running ones are always kept).
 pub const RECENT_JOBS: usize = 1000;
 /// How many recent audit rows the console keeps.
 pub const RECENT_AUDIT: usize = 2000;
 
-/// Every backup, unsorted, with only the listed columns, and the
-/// fingerprint of the table computed in the same scan.
-pub fn load_backups(catalog: &Catalog) -> Result<(Vec<BackupRow>, Fingerprint)> {
-    catalog.backup_rows()
-}
-
-/// A cheap summary that changes whenever a backup row is added, removed,
-/// finished or verified: reloading 100,000 rows is skipped when it is equal.
-pub fn backups_fingerprint(catalog: &Catalog) -> Result<Fingerprint> {
-    catalog.backups_fingerprint()
-}
-
 /// Active jobs (all of them) and the most recent others, newest first.
-pub fn load_jobs(catalog: &Catalog) -> Result<Vec<JobRow>> {
+pub fn load_jobs(catalog: &Catalog) -> Result<Vec<JobRecord>> {
     catalog.recent_jobs(RECENT_JOBS)
 }
 
 /// The newest audit rows, newest first, and the total count.
 pub fn load_audit(catalog: &Catalog) -> Result<Vec<AuditRecord>> {
     catalog.list_audit(RECENT_AUDIT, 0)
-}
-
-/// The newest audit sequence number (0 when empty): a change means new rows.
-pub fn audit_head(catalog: &Catalog) -> Result<i64> {
-    catalog.audit_head()
-}
-
-/// SQLite's counter of commits by *other* connections: a cheap "did the
-/// catalog change" probe (one pragma, no table read).
-pub fn data_version(catalog: &Catalog) -> Result<i64> {
-    catalog.data_version()
 }
 
 /// Columns the Catalog table can be sorted by, in the order `s` cycles.

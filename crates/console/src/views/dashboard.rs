@@ -94,7 +94,7 @@ fn attention(app: &App, theme: Theme) -> Vec<Line<'static>> {
 
 fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> {
     let max_h = app.ctx.config.health.max_backup_age_hours;
-    let configured = lifeboat_engine::ops::full::configured_types(&app.ctx.config);
+    let configured = app.ctx.config.configured_types();
     let rows = [
         BackupType::Database,
         BackupType::Filesystem,
@@ -168,7 +168,10 @@ fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> 
 }
 
 fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>> {
-    let db_configured = lifeboat_engine::ops::full::configured_types(&app.ctx.config)
+    let db_configured = app
+        .ctx
+        .config
+        .configured_types()
         .contains(&BackupType::Database);
     let rpo = match last_good(app, BackupType::Database) {
         None if !db_configured => Line::from(vec![

@@ -9,12 +9,11 @@ use ratatui::Frame;
 
 use super::{block, Theme};
 use crate::app::App;
-use crate::data::JobRow;
 use crate::fmt;
-use lifeboat_engine::catalog::JobState;
+use lifeboat_engine::catalog::{JobRecord, JobState};
 
 /// `[#####.....] 45%` in `width` cells, or the items/bytes done.
-pub fn progress_text(j: &JobRow, width: usize) -> String {
+pub fn progress_text(j: &JobRecord, width: usize) -> String {
     match j.ratio() {
         Some(r) => {
             let bar = width.saturating_sub(6).max(4);
@@ -33,7 +32,7 @@ pub fn progress_text(j: &JobRow, width: usize) -> String {
 }
 
 /// Throughput and ETA of an active job, or the duration of a finished one.
-pub fn timing_text(j: &JobRow) -> String {
+pub fn timing_text(j: &JobRecord) -> String {
     let now = Utc::now();
     if j.is_active() {
         let rate = j.throughput(now).map(fmt::rate).unwrap_or_default();
@@ -49,7 +48,7 @@ pub fn timing_text(j: &JobRow) -> String {
     }
 }
 
-fn state_word(j: &JobRow) -> String {
+fn state_word(j: &JobRecord) -> String {
     if j.cancel_requested && j.is_active() {
         "cancelling".into()
     } else if j.state == JobState::SucceededWithWarnings {

@@ -132,14 +132,16 @@ pub fn from_jobs(catalog: &Catalog) -> Result<Vec<Condition>> {
         ),
     });
     for j in latest {
-        let (kind, target, state, error, id) = (j.kind, j.target, j.state, j.error, j.id);
-        let status = match state {
+        let status = match j.state {
             JobState::Failed => Status::Critical,
             JobState::Interrupted => Status::Warning,
             _ => Status::Ok,
         };
-        let (key, what) = match kind.as_str() {
-            "backup" => (format!("job.backup.{target}"), format!("{target} backup")),
+        let (key, what) = match j.kind.as_str() {
+            "backup" => (
+                format!("job.backup.{}", j.target),
+                format!("{} backup", j.target),
+            ),
             "verify" => ("job.verify".to_string(), "Verification".to_string()),
             _ => ("job.drill".to_string(), "Recovery drill".to_string()),
         };
@@ -148,11 +150,14 @@ pub fn from_jobs(catalog: &Catalog) -> Result<Vec<Condition>> {
             Status::Warning => format!("{what} was interrupted"),
             Status::Critical => format!("{what} FAILED"),
         };
-        let detail = match (&error, status) {
+        let detail = match (&j.error, status) {
             (Some(e), Status::Critical | Status::Warning) => {
-                format!("job {id} ({kind} {target}): {e}\nSee `lifeboat status {id}`.")
+                format!(
+                    "job {} ({} {}): {e}\nSee `lifeboat status {}`.",
+                    j.id, j.kind, j.target, j.id
+                )
             }
-            _ => format!("job {id} ({kind} {target}) ended {state}."),
+            _ => format!("job {} ({} {}) ended {}.", j.id, j.kind, j.target, j.state),
         };
         out.push(Condition {
             key,

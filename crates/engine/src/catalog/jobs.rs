@@ -339,25 +339,6 @@ impl Catalog {
         rows
     }
 
-    /// Backup jobs of `target` created in `[since, until]`: how many ended
-    /// well and how many ended at all (succeeded, with warnings, failed or
-    /// interrupted). Cancelled and running ones count in neither.
-    pub fn backup_job_outcomes(
-        &self,
-        target: &str,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<(u64, u64)> {
-        let (ok, all): (i64, i64) = self.conn.query_row(
-            "SELECT coalesce(sum(state IN ('succeeded', 'succeeded_with_warnings')), 0),
-                    coalesce(sum(state IN ('succeeded', 'succeeded_with_warnings', 'failed', 'interrupted')), 0)
-               FROM jobs WHERE kind = 'backup' AND target = ?1 AND created_at >= ?2 AND created_at <= ?3",
-            params![target, ts_to_sql(&since), ts_to_sql(&until)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok((u64_from_sql(ok), u64_from_sql(all)))
-    }
-
     /// The newest job id (0 when there is none): a mark taken before
     /// starting a process, so its jobs can be found by id range.
     pub fn last_job_id(&self) -> Result<i64> {

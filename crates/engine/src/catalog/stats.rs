@@ -121,20 +121,23 @@ impl Catalog {
         )
     }
 
-    /// How the jobs of `kind` created in `[since, until]` ended.
+    /// How the jobs of `kind` (of one `target`, when given) created in
+    /// `[since, until]` ended.
     pub fn job_outcomes(
         &self,
         kind: &str,
+        target: Option<&str>,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<JobOutcomes> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT state, COUNT(*) FROM jobs WHERE kind = ?1 AND created_at >= ?2 \
-             AND created_at <= ?3 GROUP BY state",
+             AND created_at <= ?3 AND (?4 IS NULL OR target = ?4) GROUP BY state",
         )?;
-        let rows = stmt.query_map(params![kind, ts_to_sql(&since), ts_to_sql(&until)], |r| {
-            Ok((r.get::<_, String>(0)?, u64_from_sql(r.get(1)?)))
-        })?;
+        let rows = stmt.query_map(
+            params![kind, ts_to_sql(&since), ts_to_sql(&until), target],
+            |r| Ok((r.get::<_, String>(0)?, u64_from_sql(r.get(1)?))),
+        )?;
         let mut o = JobOutcomes::default();
         for row in rows {
             let (state, n) = row?;

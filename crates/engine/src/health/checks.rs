@@ -171,7 +171,7 @@ pub fn success_rate(ctx: &Ctx) -> Check {
     let days = i64::from(h.success_window_days);
     let since = ctx.now - chrono::Duration::days(days);
     let threshold = format!("{:.0}% over {days} days", h.min_backup_success_rate * 100.0);
-    let o = match catalog.job_outcomes("backup", since, ctx.now) {
+    let o = match catalog.job_outcomes("backup", None, since, ctx.now) {
         Ok(o) => o,
         Err(e) => {
             return unknown(

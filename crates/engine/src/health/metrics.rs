@@ -122,7 +122,7 @@ pub fn render(
         }
         let days = config.health.success_window_days;
         let since = now - chrono::Duration::days(i64::from(days));
-        if let Ok(o) = c.job_outcomes("backup", since, now) {
+        if let Ok(o) = c.job_outcomes("backup", None, since, now) {
             let window = days.to_string();
             t.family(
                 "lifeboat_backup_success_ratio",

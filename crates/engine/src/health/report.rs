@@ -77,9 +77,9 @@ pub fn build(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Result<R
             .ok()
             .and_then(|bt| catalog.last_good_backup(bt, now).ok().flatten())
             .map(|b| b.stored_size);
-        let (ok, all) = catalog.backup_job_outcomes(&t.backup_type, now - window, now)?;
+        let outcomes = catalog.job_outcomes("backup", Some(&t.backup_type), now - window, now)?;
         types.push(TypeSummary {
-            success_rate: (all > 0).then(|| ok as f64 / all as f64),
+            success_rate: outcomes.rate(),
             backup_type: t.backup_type,
             backups: t.backups,
             good: t.good,

@@ -75,7 +75,7 @@ pub async fn run(
     shutdown: &'static AtomicBool,
     events: UnboundedSender<DaemonEvent>,
 ) -> Result<()> {
-    let types = crate::ops::full::configured_types(&config);
+    let types = config.configured_types();
     let schedule = Schedule::from_config(&config, &types)?;
     if types.is_empty() {
         return Err(
@@ -241,7 +241,7 @@ async fn schedule_pass(
             };
             match queue::enqueue(&engine, request, &cwd) {
                 Ok(q) => {
-                    slots::set_job(&engine.catalog, &entry.id, due.slot, q.job_id)?;
+                    engine.catalog.set_slot_job(&entry.id, due.slot, q.job_id)?;
                     let _ = engine.catalog.job_log(
                         q.job_id,
                         "info",

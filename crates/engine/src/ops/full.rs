@@ -10,7 +10,6 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::archive::manifest::BackupType;
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport, BackupRequest};
 use crate::ops::jobs::Job;
@@ -36,11 +35,6 @@ pub struct FullReport {
     pub types: Vec<TypeOutcome>,
 }
 
-/// Types with something configured, in the order a restore needs them.
-pub fn configured_types(config: &Config) -> Vec<BackupType> {
-    config.configured_types()
-}
-
 /// Run every configured type in parallel under one parent job.
 pub fn run(
     engine: &Engine,
@@ -50,7 +44,7 @@ pub fn run(
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
     cancel: &'static AtomicBool,
 ) -> Result<FullReport> {
-    let types = configured_types(&engine.config);
+    let types = engine.config.configured_types();
     if types.is_empty() {
         return Err(Error::usage("nothing is configured to back up").hint(
             "configure [sources.database], [sources.filesystem] or [sources.configuration]",

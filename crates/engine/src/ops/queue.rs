@@ -92,7 +92,8 @@ impl JobRequest {
         match self {
             JobRequest::Backup { all: true, .. } => (
                 "backup-all".into(),
-                full::configured_types(config)
+                config
+                    .configured_types()
                     .iter()
                     .map(|t| t.as_str())
                     .collect::<Vec<_>>()
@@ -118,7 +119,7 @@ impl JobRequest {
                 full,
             } => {
                 backup::validate_name(name.as_deref())?;
-                let configured = full::configured_types(&engine.config);
+                let configured = engine.config.configured_types();
                 match (backup_type, all) {
                     (Some(_), true) => {
                         return Err(Error::usage("a backup request names a type and --all")

@@ -509,7 +509,7 @@ pub fn execute(
     report.recovery_seconds = t0.elapsed().as_secs_f64();
     // A type that has no backup counts against the recovery only when this
     // machine's configuration says it should exist.
-    let configured = crate::ops::full::configured_types(&config);
+    let configured = config.configured_types();
     let missing_configured: Vec<&String> = missing
         .iter()
         .filter(|m| configured.iter().any(|t| m.starts_with(&format!("{t}:"))))

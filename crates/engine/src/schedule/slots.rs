@@ -34,7 +34,7 @@ pub fn due<'a>(
         let Some(slot) = entry.spec.latest_at_or_before(now, schedule.tz) else {
             continue;
         };
-        match last_slot(catalog, &entry.id)? {
+        match catalog.last_slot(&entry.id)? {
             Some(last) if last >= slot => continue,
             Some(last) => {
                 let missed = entry
@@ -71,16 +71,6 @@ pub fn claim(catalog: &Catalog, entry: &str, slot: DateTime<Utc>) -> Result<bool
         &crate::host::hostname(),
         std::process::id(),
     )
-}
-
-/// Remember which job runs a claimed slot.
-pub fn set_job(catalog: &Catalog, entry: &str, slot: DateTime<Utc>, job: i64) -> Result<()> {
-    catalog.set_slot_job(entry, slot, job)
-}
-
-/// The newest slot claimed for an entry.
-pub fn last_slot(catalog: &Catalog, entry: &str) -> Result<Option<DateTime<Utc>>> {
-    catalog.last_slot(entry)
 }
 
 /// Whether a good backup of the target's type(s) was made between the slot

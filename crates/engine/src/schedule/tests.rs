@@ -218,5 +218,5 @@ fn two_catalog_connections_claim_a_slot_once() {
     let a = slots::claim(&c1, "database", slot).unwrap();
     let b = slots::claim(&c2, "database", slot).unwrap();
     assert!(a ^ b, "exactly one claim wins: {a} {b}");
-    assert_eq!(slots::last_slot(&c2, "database").unwrap(), Some(slot));
+    assert_eq!(c2.last_slot("database").unwrap(), Some(slot));
 }

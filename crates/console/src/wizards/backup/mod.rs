@@ -82,7 +82,7 @@ pub struct BackupWizard {
 
 impl BackupWizard {
     pub fn new(ctx: WizardContext) -> BackupWizard {
-        let types = lifeboat_engine::ops::full::configured_types(&ctx.config);
+        let types = ctx.config.configured_types();
         let key_exists = ctx.config.encryption.key_file.is_file();
         BackupWizard {
             checked: vec![false; types.len()],

@@ -12,7 +12,7 @@ use lifeboat_engine::health::HealthReport;
 
 /// The newest good backup of each configured type, from the catalog.
 pub(super) fn coverage(ctx: &WizardContext) -> Vec<String> {
-    let types = lifeboat_engine::ops::full::configured_types(&ctx.config);
+    let types = ctx.config.configured_types();
     if types.is_empty() {
         return vec!["nothing is configured to back up".into()];
     }
