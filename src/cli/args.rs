@@ -101,6 +101,9 @@ pub enum Command {
         /// Confirm restoring over the live system.
         #[arg(long)]
         yes: bool,
+        /// Put the recovery in the job queue (needs --yes) instead of running it now.
+        #[arg(long, conflicts_with = "dry_run")]
+        queue: bool,
     },
     /// Rehearse disaster recovery: restore the newest consistent point into
     /// a sandbox directory and scratch databases, verify, measure, clean up.
@@ -112,6 +115,9 @@ pub enum Command {
         /// Keep the sandbox directory and scratch databases for inspection.
         #[arg(long)]
         keep: bool,
+        /// Put the drill in the job queue instead of running it now.
+        #[arg(long)]
+        queue: bool,
     },
     /// Manage encryption keys.
     Key {
@@ -133,7 +139,7 @@ pub enum Command {
     Health,
     /// Space used per type and target, the repository disk, and growth.
     Storage,
-    /// Run queued jobs (`backup --queue`, `verify --queue`) with a pool of workers.
+    /// Run queued jobs (any verb with --queue) with a pool of workers.
     Worker {
         /// Jobs run at the same time (default: [jobs] workers).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -141,6 +147,10 @@ pub enum Command {
         /// Run until the queue is empty, then exit.
         #[arg(long)]
         once: bool,
+        /// Run only this queued job, then exit (how the console starts work
+        /// that outlives it).
+        #[arg(long, value_name = "ID", conflicts_with_all = ["workers", "once"])]
+        job: Option<i64>,
     },
     /// Show the effective configuration (secrets masked).
     Config,
@@ -156,6 +166,9 @@ pub enum Command {
         /// Prune a type even when its newest backup is older than its window.
         #[arg(long)]
         force: bool,
+        /// Put the prune in the job queue (needs --yes): it plans again when it runs.
+        #[arg(long, conflicts_with = "dry_run")]
+        queue: bool,
     },
     /// Send alerts: evaluate health and recent job outcomes and deliver
     /// what is due (the daemon does this on its own).
@@ -286,6 +299,9 @@ pub struct RestoreArgs {
     /// Database for --undo (default: the configured one).
     #[arg(long, value_name = "NAME", requires = "undo")]
     pub db: Option<String>,
+    /// Put the restore in the job queue for `lifeboat worker` instead of running it now.
+    #[arg(long, conflicts_with_all = ["dry_run", "undo"])]
+    pub queue: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,7 +313,11 @@ pub enum KeyCommand {
         key_file: Option<PathBuf>,
     },
     /// Add a new active key and re-wrap every backup's data key with it.
-    Rotate,
+    Rotate {
+        /// Put the rotation in the job queue instead of running it now.
+        #[arg(long)]
+        queue: bool,
+    },
     /// List keys and how many backups each one opens.
     List,
     /// Remove a retired key that no backup needs any more.

@@ -132,24 +132,3 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
     }
     Ok(0)
 }
-
-/// Print a drill's report (the recovery report's Markdown) or its JSON.
-pub fn print_drill(r: &lifeboat_engine::ops::drill::DrillReport, json: bool) {
-    if json {
-        super::show::print_json(r);
-        return;
-    }
-    out!("{}", lifeboat_engine::ops::recover::markdown(&r.recovery));
-    if let Some(f) = &r.recovery.report_file {
-        outln!("\n(report saved to {})", f.display());
-    }
-    outln!(
-        "drill job {}: {}",
-        r.job_id,
-        if r.ok {
-            "recovery rehearsed successfully; production was not touched"
-        } else {
-            "FAILED; production was not touched"
-        }
-    );
-}

@@ -215,27 +215,38 @@ pub fn run(cli: Cli) -> Result<i32> {
             at,
             dry_run,
             yes,
+            queue,
         } => {
-            let config = load()?;
+            let mut config = load()?;
             let at = at.as_deref().map(ops::select::parse_time).transpose()?;
             let face = CliProgress::new(json);
+            if !dry_run {
+                // A recovery is a job in the catalog, over the repository
+                // it recovers from.
+                config.repository.path = std::fs::canonicalize(&dir)
+                    .map_err(|e| Error::io("cannot open backup directory", &dir, e))?;
+                let engine = Engine::open(config)?;
+                let request = ops::queue::JobRequest::Recover {
+                    dir: dir.clone(),
+                    at,
+                    yes,
+                };
+                let code = worker::run_request(&engine, request, queue, json, &face, &CANCEL);
+                face.done();
+                return code;
+            }
             let faces =
                 |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
                     Box::new(progress::TaggedLines::new(t.as_str(), json))
                 };
-            let report = ops::recover::run(&config, &dir, at, dry_run, yes, &face, &faces, &CANCEL);
+            let report = ops::recover::run(&config, &dir, at, true, yes, &face, &faces, &CANCEL);
             face.done();
             let report = report?;
             if json {
                 show::print_json(&report);
             } else {
-                out!("{}", ops::recover::markdown(&report));
-                if let Some(f) = &report.report_file {
-                    outln!("\n(report saved to {})", f.display());
-                }
-                if dry_run {
-                    outln!("\nnothing was changed; run again with --yes to recover");
-                }
+                show::print_recovery(&report);
+                outln!("\nnothing was changed; run again with --yes to recover");
             }
             Ok(if report.ok { 0 } else { 1 })
         }
@@ -285,7 +296,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             once,
             health_every,
         } => worker::run_daemon(load()?, workers, once, health_every, json, &CANCEL),
-        Command::Worker { workers, once } => {
+        Command::Worker { job: Some(id), .. } => worker::run_one(load()?, id, json, &CANCEL),
+        Command::Worker { workers, once, .. } => {
             worker::run_pool(load()?, workers, once, json, &CANCEL)
         }
         command => {
@@ -377,9 +389,15 @@ fn run_with_engine(
                 })?;
                 let log = engine.catalog.get_job_log(id)?;
                 let request = engine.catalog.job_request(id)?;
+                let result = engine.catalog.job_result(id)?;
                 if json {
                     let mut v = serde_json::to_value(&job).unwrap();
                     v["request"] = request
+                        .and_then(|r| serde_json::from_str(&r).ok())
+                        .unwrap_or_default();
+                    // The report a worker recorded (what --json printed
+                    // had the verb run here).
+                    v["result"] = result
                         .and_then(|r| serde_json::from_str(&r).ok())
                         .unwrap_or_default();
                     v["log"] = serde_json::json!(log
@@ -391,6 +409,9 @@ fn run_with_engine(
                     show::print_job_detail(&job, &log);
                     if let Some(r) = request {
                         outln!("request:  {r}");
+                    }
+                    if result.is_some() {
+                        outln!("report:   recorded by its worker (`lifeboat --json status {id}` shows it)");
                     }
                 }
                 Ok(0)
@@ -406,9 +427,27 @@ fn run_with_engine(
             }
         },
         Command::Prune {
+            yes: true,
+            force,
+            queue: true,
+            ..
+        } => worker::run_request(
+            engine,
+            ops::queue::JobRequest::Prune { force },
+            true,
+            json,
+            face,
+            &CANCEL,
+        ),
+        Command::Prune { queue: true, .. } => {
+            Err(Error::usage("a queued prune deletes without asking again")
+                .hint("look at the plan with `lifeboat prune --dry-run`, then queue it with --yes"))
+        }
+        Command::Prune {
             dry_run,
             yes,
             force,
+            ..
         } => {
             let now = ops::now();
             let tz = lifeboat_engine::schedule::parse_tz(&engine.config.schedule.timezone)?;
@@ -426,22 +465,14 @@ fn run_with_engine(
                 }
                 return Ok(if doomed > 0 && !dry_run { 1 } else { 0 });
             }
-            let report = ops::prune::run(engine, force, now, face, &CANCEL)?;
-            face.done();
-            if json {
-                show::print_json(&report);
-            } else {
-                for r in &report.refused {
-                    outln!("{} not pruned: {}", r.backup_type, r.reason);
-                }
-                outln!(
-                    "pruned {} backups, freed {} (job {})",
-                    report.deleted.len(),
-                    show::size(report.bytes_freed),
-                    report.job_id
-                );
-            }
-            Ok(0)
+            worker::run_request(
+                engine,
+                ops::queue::JobRequest::Prune { force },
+                false,
+                json,
+                face,
+                &CANCEL,
+            )
         }
         Command::Report { format, output } => {
             let r = lifeboat_engine::health::report::build(
@@ -528,16 +559,10 @@ fn run_with_engine(
             };
             worker::run_request(engine, request, a.queue, json, face, &CANCEL)
         }
-        Command::Drill { at, keep } => {
+        Command::Drill { at, keep, queue } => {
             let at = at.as_deref().map(ops::select::parse_time).transpose()?;
-            let faces =
-                |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
-                    Box::new(progress::TaggedLines::new(t.as_str(), json))
-                };
-            let report = ops::drill::run(engine, at, keep, face, &faces, &CANCEL)?;
-            face.done();
-            health::print_drill(&report, json);
-            Ok(if report.ok { 0 } else { 1 })
+            let request = ops::queue::JobRequest::Drill { at, keep };
+            worker::run_request(engine, request, queue, json, face, &CANCEL)
         }
         Command::Restore(a) if a.undo => {
             let msg = ops::database::undo(engine, a.db.as_deref(), a.yes)?;
@@ -577,38 +602,18 @@ fn run_with_engine(
                 update_roles: a.update_roles,
                 check_content: a.check_content,
             };
-            let report = ops::restore::run(engine, &req, face, &CANCEL)?;
-            face.done();
-            if json {
-                show::print_json(&report);
-            } else {
-                match &report {
-                    ops::restore::AnyRestoreReport::Tree(r) => show::print_restore_report(r),
-                    ops::restore::AnyRestoreReport::Database(r) => show::print_db_restore_report(r),
-                }
-            }
-            Ok(0)
+            let request = ops::queue::JobRequest::Restore(req);
+            worker::run_request(engine, request, a.queue, json, face, &CANCEL)
         }
         Command::Key { command } => match command {
-            KeyCommand::Rotate => {
-                let r = ops::keys::rotate(engine)?;
-                if json {
-                    show::print_json(&r);
-                } else {
-                    outln!(
-                        "new active key {}; re-wrapped the data keys of {} backup(s)",
-                        r.new_key,
-                        r.rewrapped
-                    );
-                    for f in &r.failed {
-                        outln!("  could not re-wrap: {f}");
-                    }
-                    if r.failed.is_empty() {
-                        outln!("older keys are no longer needed by any backup: remove them with `lifeboat key remove ID`");
-                    }
-                }
-                Ok(if r.failed.is_empty() { 0 } else { 1 })
-            }
+            KeyCommand::Rotate { queue } => worker::run_request(
+                engine,
+                ops::queue::JobRequest::KeyRotate,
+                queue,
+                json,
+                face,
+                &CANCEL,
+            ),
             KeyCommand::List => {
                 let keys = ops::keys::list(engine)?;
                 if json {

@@ -24,42 +24,8 @@ pub fn size(n: u64) -> String {
 }
 
 pub fn print_backup_report(r: &BackupReport) {
-    outln!(
-        "{} backup {} ({}{}) {} in {:.1}s",
-        r.backup_type,
-        r.id,
-        format!("{:?}", r.kind).to_lowercase(),
-        r.parent_id
-            .as_ref()
-            .map(|p| format!(" of {p}"))
-            .unwrap_or_default(),
-        r.status.as_str(),
-        r.seconds
-    );
-    outln!("  file:    {}", r.file.display());
-    outln!(
-        "  size:    {} read, {} stored{}",
-        size(r.size),
-        size(r.stored_size),
-        if r.encrypted {
-            ", encrypted"
-        } else {
-            ", NOT encrypted"
-        }
-    );
-    if let Some(f) = &r.files {
-        outln!(
-            "  entries: {} files, {} dirs, {} symlinks; {} stored, {} unchanged, {} deleted",
-            f.files,
-            f.dirs,
-            f.symlinks,
-            f.stored,
-            f.unchanged,
-            f.deleted
-        );
-    }
-    for w in &r.warnings {
-        outln!("  warning: {w}");
+    for l in lifeboat_engine::ops::text::backup(r) {
+        outln!("{l}");
     }
 }
 
@@ -212,74 +178,14 @@ pub fn print_job_detail(j: &JobRecord, log: &[(DateTime<Utc>, String, String)]) 
 }
 
 pub fn print_verify_report(r: &VerifyReport) {
-    outln!(
-        "backup {}: {} ({}verification, {:.1}s)",
-        r.id,
-        if r.ok { "OK" } else { "FAILED" },
-        if r.deep { "deep " } else { "" },
-        r.seconds
-    );
-    for c in &r.checks {
-        outln!("  ok: {c}");
-    }
-    for p in &r.problems {
-        outln!("  problem: {p}");
+    for l in lifeboat_engine::ops::text::verify(r) {
+        outln!("{l}");
     }
 }
 
 pub fn print_restore_report(r: &RestoreReport) {
-    let p = &r.plan;
-    if r.dry_run {
-        outln!(
-            "dry run: restoring backup {} into {} would:",
-            r.id,
-            r.target.display()
-        );
-    } else {
-        outln!(
-            "restored backup {} into {} in {:.1}s",
-            r.id,
-            r.target.display(),
-            r.seconds
-        );
-    }
-    outln!(
-        "  create {} path(s), overwrite {} existing path(s), delete {} path(s); {} of file content in all",
-        p.create,
-        p.overwrite,
-        p.delete,
-        size(p.bytes)
-    );
-    for (what, paths, total) in [
-        ("overwrite", &p.shown_overwrite, p.overwrite),
-        ("delete", &p.shown_delete, p.delete),
-        ("create", &p.shown_create, p.create),
-    ] {
-        for path in paths.iter().take(10) {
-            outln!("    {what:<9} {}", path.display());
-        }
-        if total > paths.len().min(10) as u64 {
-            outln!(
-                "    {what:<9} ... and {} more",
-                total - paths.len().min(10) as u64
-            );
-        }
-    }
-    if let Some(o) = &r.outcome {
-        outln!(
-            "  wrote {} files ({}), {} dirs, {} symlinks; removed {}",
-            o.files,
-            size(o.bytes),
-            o.dirs,
-            o.symlinks,
-            o.deleted
-        );
-    }
-    for n in &r.notes {
-        outln!("  {n}");
-    }
-    if r.dry_run {
-        outln!("  nothing was changed");
+    for l in lifeboat_engine::ops::text::restore(r) {
+        outln!("{l}");
     }
 }
 
@@ -304,42 +210,6 @@ pub fn print_audit_table(rows: &[AuditRecord]) {
             r.entry.outcome,
             r.entry.detail
         );
-    }
-}
-
-pub fn print_db_restore_report(r: &lifeboat_engine::ops::database::DbRestoreReport) {
-    if r.dry_run {
-        outln!(
-            "dry run: restoring backup {} (database {}) would go into database {}{}",
-            r.id,
-            r.source_database,
-            r.target_database,
-            if r.in_place { " (in place)" } else { "" }
-        );
-        if !r.objects.is_empty() {
-            outln!("  {} objects from pg_restore --list:", r.objects.len());
-            for o in r.objects.iter().take(25) {
-                outln!("    {o}");
-            }
-            if r.objects.len() > 25 {
-                outln!("    ... and {} more", r.objects.len() - 25);
-            }
-        }
-    } else {
-        outln!(
-            "restored backup {} into database {} in {:.1}s; {} tables and {} rows match the backup",
-            r.id,
-            r.target_database,
-            r.seconds,
-            r.tables_checked,
-            r.rows_checked
-        );
-    }
-    for n in &r.notes {
-        outln!("  {n}");
-    }
-    if r.dry_run {
-        outln!("  nothing was changed");
     }
 }
 
@@ -464,5 +334,12 @@ pub fn print_schedule(
             if r.entry.full { "full, " } else { "" },
             r.entry.spec.text
         );
+    }
+}
+
+/// A recovery's report (the Markdown it also saves) and where it was saved.
+pub fn print_recovery(r: &lifeboat_engine::ops::recover::RecoveryReport) {
+    for l in lifeboat_engine::ops::text::recovery(r) {
+        outln!("{l}");
     }
 }

@@ -42,10 +42,7 @@ pub(super) fn run_request(
     let outcome = queue::execute(engine, &request, face, &faces, cancel)?;
     face.done();
     if json {
-        match &outcome {
-            JobOutcome::Backups(r) if r.len() == 1 => show::print_json(&r[0]),
-            other => show::print_json(other),
-        }
+        show::print_json(&outcome.report_json());
     } else {
         print_outcome(&outcome);
     }
@@ -73,34 +70,15 @@ fn outcome_code(outcome: &JobOutcome) -> i32 {
             Some(kind) => super::kind_code(kind),
             None => exit::INTEGRITY,
         },
+        JobOutcome::Restore(_) | JobOutcome::Prune(_) => exit::OK,
+        other if other.ok() => exit::OK,
+        _ => exit::FAILED,
     }
 }
 
 fn print_outcome(outcome: &JobOutcome) {
-    match outcome {
-        JobOutcome::Backups(reports) => reports.iter().for_each(show::print_backup_report),
-        JobOutcome::Verify(r) => show::print_verify_report(r),
-        JobOutcome::Full(report) => {
-            for t in &report.types {
-                for r in &t.backups {
-                    show::print_backup_report(r);
-                }
-                if let Some(e) = &t.error {
-                    outln!(
-                        "{} backup FAILED after {:.1}s: {e}",
-                        t.backup_type,
-                        t.seconds
-                    );
-                }
-            }
-            outln!(
-                "full backup (job {}): {} of {} types succeeded in {:.1}s",
-                report.job_id,
-                report.types.iter().filter(|t| t.ok).count(),
-                report.types.len(),
-                report.seconds
-            );
-        }
+    for line in outcome.describe() {
+        outln!("{line}");
     }
 }
 
@@ -195,6 +173,49 @@ fn print_event(ev: &WorkerEvent, json: bool) {
                 job.target,
                 job.state
             );
+        }
+    }
+}
+
+/// `lifeboat worker --job ID`: run one queued job here and exit with its
+/// code; when another worker has it (or it was cancelled), say so and exit 0.
+pub(super) fn run_one(
+    config: Config,
+    id: i64,
+    json: bool,
+    shutdown: &'static AtomicBool,
+) -> Result<i32> {
+    let catalog = config.catalog.path.clone();
+    let started = std::time::Instant::now();
+    match worker::run_one(config, id, shutdown)? {
+        Some(job) => {
+            print_event(
+                &WorkerEvent::Finished {
+                    worker: 1,
+                    job: Box::new(job.clone()),
+                    seconds: started.elapsed().as_secs_f64(),
+                },
+                json,
+            );
+            Ok(super::job_state_code(job.state))
+        }
+        None => {
+            let state = lifeboat_engine::catalog::Catalog::open_existing_light(&catalog)
+                .and_then(|c| c.get_job(id))?
+                .map(|j| j.state.to_string())
+                .ok_or_else(|| {
+                    Error::not_found(format!("no job with id {id}"))
+                        .hint("`lifeboat status` lists recent jobs")
+                })?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::json!({"event": "not_claimed", "job_id": id, "state": state})
+                );
+            } else {
+                outln!("job {id} is {state}, not queued: another worker has it or it has ended (`lifeboat status {id}`)");
+            }
+            Ok(0)
         }
     }
 }

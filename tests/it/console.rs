@@ -407,7 +407,7 @@ fn delete_needs_the_exact_id_or_name_and_refuses_parents() {
 }
 
 #[test]
-fn verify_runs_as_a_child_job_and_reports_in_place() {
+fn verify_runs_as_a_queued_job_and_reports_in_place() {
     let f = fixture();
     let mut app = app_for(&f.sb, false);
     select_backup(&mut app, &id(&f.full));
@@ -435,17 +435,16 @@ fn verify_runs_as_a_child_job_and_reports_in_place() {
         .iter()
         .any(|j| j.kind == "verify" && j.state == JobState::Succeeded));
 
-    // A verify that fails shows why, in place.
+    // A verify of a backup that does not exist is refused before it is
+    // queued, in place; nothing is left in the queue.
     key(&mut app, ':');
     typed(&mut app, "verify fs-does-not-exist");
     code(&mut app, KeyCode::Enter);
-    wait_for(120, "the failing verify to exit", || {
-        app.pump(Duration::from_millis(200));
-        app.children.is_empty().then_some(())
-    });
+    assert!(app.children.is_empty());
     let msg = app.message.clone().unwrap().text;
-    assert!(msg.contains("failed (exit 1)"), "{msg}");
-    assert!(msg.contains("fs-does-not-exist"), "{msg}");
+    assert!(msg.contains("cannot verify fs-does-not-exist"), "{msg}");
+    assert!(msg.contains("no backup with id fs-does-not-exist"), "{msg}");
+    assert!(f.sb.jobs().iter().all(|j| j["state"] != "queued"));
     // With nothing running, q quits at once.
     key(&mut app, 'q');
     assert!(app.quit);
@@ -1140,4 +1139,144 @@ fn health_screen_and_lifeboat_health_agree_on_every_check() {
             "{title}: `lifeboat health` says {status}, the screen says:\n{line}"
         );
     }
+}
+
+/// Work started in the console is a queued job run by a worker process of
+/// its own: the console can die (here: its terminal goes away, which is
+/// what a dropped SSH session does) and the job still ends, and ends well.
+#[test]
+fn a_restore_started_in_the_console_outlives_the_console() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
+            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
+        );
+        println!("SKIPPED a_restore_started_in_the_console_outlives_the_console: no tmux");
+        return;
+    }
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let backup = id(&sb.backup("filesystem", &[]));
+    let socket = format!("lifeboat-outlive-{}", std::process::id());
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = tmux(&self.0, &["kill-server"]);
+        }
+    }
+    let _kill = Kill(socket.clone());
+    let cmdline = format!(
+        "{} --config {}",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        sb.config.display()
+    );
+    let dir = sb.dir.path().display().to_string();
+    let out = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "console",
+            "-x",
+            "250",
+            "-y",
+            "50",
+            "-c",
+            &dir,
+            &cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "console"]).stdout)
+            .into_owned()
+    };
+    let keys = |k: &str| {
+        tmux(&socket, &["send-keys", "-t", "console", k]);
+    };
+    wait_for(30, "the dashboard", || {
+        capture().contains("Dashboard").then_some(())
+    });
+    keys("2");
+    wait_for(30, "the catalog", || {
+        capture().contains(&backup).then_some(())
+    });
+    keys("r");
+    let screen = wait_for(30, "the restore wizard", || {
+        let s = capture();
+        s.contains("a new directory: ").then_some(s)
+    });
+    let start = screen.find("a new directory: ").unwrap() + "a new directory: ".len();
+    let target: String = screen[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert!(target.contains(&backup), "{screen}");
+    // Another job holds the target: the restore waits, so the console can
+    // go away while it runs.
+    let lock = crate::wizards::hold_restore_lock(&sb, &target);
+    keys("Enter");
+    wait_for(60, "the dry run", || {
+        capture().contains("nothing was changed").then_some(())
+    });
+    keys("Enter");
+    keys("Enter");
+    let job = wait_for(60, "the restore job to wait for its target", || {
+        sb.jobs().into_iter().find(|j| {
+            j["kind"] == "restore"
+                && j["state"] == "running"
+                && j["phase"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("waiting for restore target"))
+        })
+    });
+    let id = job["id"].as_i64().unwrap();
+    // It is a queued job, run by a worker, not the console's child.
+    assert_eq!(sb.job(id)["request"]["verb"], "restore", "{job}");
+    assert!(sb.job(id)["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("claimed by worker")));
+    // The console's terminal goes away: tmux and the console end.
+    tmux(&socket, &["kill-server"]);
+    wait_for(30, "the console to be gone", || {
+        (!tmux(&socket, &["has-session", "-t", "console"])
+            .status
+            .success())
+        .then_some(())
+    });
+    assert_eq!(
+        sb.job(id)["state"],
+        "running",
+        "the job outlived the console"
+    );
+    drop(lock);
+    let done = wait_for(120, "the restore to end", || {
+        let j = sb.job(id);
+        (j["state"] != "running").then_some(j)
+    });
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_restored(&sb, std::path::Path::new(&target));
+    // Its worker's output went to a private log next to the catalog.
+    let logs = sb.catalog.parent().unwrap().join("console-logs");
+    let log = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(&format!("-job-{id}-")))
+        .expect("the worker's log");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }

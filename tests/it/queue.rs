@@ -833,3 +833,175 @@ fn sigterm_cancels_a_database_job_that_waits_on_a_table_lock() {
     assert!(backups(&sb).iter().all(|b| b["status"] != "succeeded"));
     lock.execute("COMMIT").unwrap();
 }
+
+// ------------------------------------------------------------ every verb through the queue
+
+/// Run one queued job with `worker --job ID`; returns its final row (with
+/// the report its worker recorded under `result`).
+fn run_job(sb: &Sandbox, job: i64) -> Value {
+    let out = sb.run(&["worker", "--job", &job.to_string()]);
+    let text = all_text(&out);
+    assert_eq!(out.status.code(), Some(0), "job {job}: {text}");
+    assert!(text.contains(&format!("job {job} (")), "{text}");
+    let j = sb.job(job);
+    assert_eq!(j["state"], "succeeded", "{j}");
+    assert_eq!(claims(sb, job), 1, "{j}");
+    j
+}
+
+#[test]
+fn every_operation_the_console_starts_can_be_queued_and_run_by_a_worker() {
+    let sb = small_sandbox();
+    let fs_backup = sb.backup("filesystem", &[]);
+    sb.backup("configuration", &[]);
+    let before = checksum_tree(&sb.app.join("uploads"));
+
+    // Restore into a new directory, named relative to the working
+    // directory of whoever queued it.
+    let restore = enqueue(
+        &sb,
+        &[
+            "restore",
+            "--type",
+            "filesystem",
+            "--id",
+            &id_of(&fs_backup),
+            "--target",
+            "restored",
+        ],
+    );
+    let q = sb.job(restore);
+    assert_eq!(q["kind"], "restore");
+    assert_eq!(q["request"]["verb"], "restore", "{q}");
+    assert_eq!(q["request"]["selector"]["id"], id_of(&fs_backup).as_str());
+    let target = sb.dir.path().join("restored");
+    assert_eq!(q["request"]["target"], target.to_str().unwrap(), "{q}");
+    let j = run_job(&sb, restore);
+    assert_eq!(j["result"]["id"], id_of(&fs_backup).as_str(), "{j}");
+    assert_eq!(
+        checksum_tree(&Sandbox::under(&target, &sb.app.join("uploads"))),
+        before
+    );
+
+    let drill = enqueue(&sb, &["drill"]);
+    let j = run_job(&sb, drill);
+    assert_eq!(j["result"]["ok"], true, "{j}");
+    let report = j["result"]["recovery"]["report_file"].as_str().unwrap();
+    assert!(std::path::Path::new(report).is_file(), "{j}");
+    let jobs = sb.jobs();
+    assert!(
+        jobs.iter()
+            .filter(|c| c["parent_job"] == drill)
+            .all(|c| c["kind"] == "restore" && c["state"] == "succeeded"),
+        "{jobs:?}"
+    );
+
+    let rotate = enqueue(&sb, &["key", "rotate"]);
+    assert_eq!(sb.job(rotate)["kind"], "key-rotate");
+    let j = run_job(&sb, rotate);
+    assert!(j["result"]["new_key"].is_string(), "{j}");
+    assert_eq!(j["result"]["failed"], serde_json::json!([]), "{j}");
+    // Backups written before the rotation still restore.
+    sb.ok(&[
+        "restore",
+        "--type",
+        "filesystem",
+        "--id",
+        &id_of(&fs_backup),
+        "--target",
+        "after-rotate",
+    ]);
+
+    let prune = enqueue(&sb, &["prune", "--yes"]);
+    let j = run_job(&sb, prune);
+    assert!(j["result"]["deleted"].is_array(), "{j}");
+
+    // The whole runbook, over the (sandboxed) live system: the app's files
+    // are damaged, the queued recovery puts them back.
+    fs::write(sb.app.join("uploads/avatars/u0.json"), b"damaged").unwrap();
+    let repo = sb.repo.to_str().unwrap().to_string();
+    let recover = enqueue(&sb, &["recover", "--dir", &repo, "--yes"]);
+    let j = run_job(&sb, recover);
+    assert_eq!(j["kind"], "recover", "{j}");
+    assert_eq!(j["result"]["ok"], true, "{j}");
+    let children: Vec<Value> = sb
+        .jobs()
+        .into_iter()
+        .filter(|c| c["parent_job"] == recover)
+        .collect();
+    assert_eq!(children.len(), 2, "one restore per type: {children:?}");
+    assert!(children.iter().all(|c| c["state"] == "succeeded"));
+    assert_eq!(checksum_tree(&sb.app.join("uploads")), before);
+}
+
+#[test]
+fn worker_job_runs_only_a_job_that_is_still_queued() {
+    let sb = small_sandbox();
+    let a = enqueue(&sb, &["backup", "--type", "configuration"]);
+    run_job(&sb, a);
+    // Again: it has ended, nothing runs twice.
+    let text = sb.ok(&["worker", "--job", &a.to_string()]);
+    assert!(
+        text.contains(&format!("job {a} is succeeded, not queued")),
+        "{text}"
+    );
+    assert_eq!(claims(&sb, a), 1);
+    // A cancelled job is never run.
+    let b = enqueue(&sb, &["backup", "--type", "configuration"]);
+    sb.ok(&["cancel", &b.to_string()]);
+    let text = sb.ok(&["worker", "--job", &b.to_string()]);
+    assert!(text.contains("is cancelled, not queued"), "{text}");
+    assert_eq!(backups(&sb).len(), 1);
+    // No such job.
+    let err = sb.fails(&["worker", "--job", "9999"], 1);
+    assert!(err.contains("no job with id 9999"), "{err}");
+    // --job runs one job, not a pool.
+    sb.fails(&["worker", "--job", "1", "--workers", "2"], 2);
+}
+
+#[test]
+fn destructive_work_is_queued_only_when_confirmed() {
+    let sb = small_sandbox();
+    let b = id_of(&sb.backup("filesystem", &[]));
+    let err = sb.fails(&["prune", "--queue"], 2);
+    assert!(
+        err.contains("a queued prune deletes without asking again"),
+        "{err}"
+    );
+    assert!(err.contains("--dry-run"), "{err}");
+    let repo = sb.repo.to_str().unwrap().to_string();
+    let err = sb.fails(&["recover", "--dir", &repo, "--queue"], 2);
+    assert!(err.contains("without asking again"), "{err}");
+    let err = sb.fails(&["recover", "--dir", "no-such-dir", "--yes", "--queue"], 1);
+    assert!(err.contains("cannot open backup directory"), "{err}");
+    // A plan is read-only: it is never queued.
+    sb.fails(
+        &[
+            "restore",
+            "--id",
+            &b,
+            "--target",
+            "x",
+            "--dry-run",
+            "--queue",
+        ],
+        2,
+    );
+    sb.fails(&["prune", "--dry-run", "--queue"], 2);
+    let err = sb.fails(
+        &[
+            "restore",
+            "--id",
+            "no-such-backup",
+            "--target",
+            "x",
+            "--queue",
+        ],
+        1,
+    );
+    assert!(err.contains("no backup with id no-such-backup"), "{err}");
+    let err = sb.fails(&["restore", "--target", "x", "--queue"], 2);
+    assert!(err.contains("needs --id, --file or --at"), "{err}");
+    let jobs = sb.jobs();
+    assert!(jobs.iter().all(|j| j["state"] != "queued"), "{jobs:?}");
+}

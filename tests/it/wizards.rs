@@ -55,6 +55,15 @@ fn screen_at(w: &mut dyn Wizard, width: u16, height: u16) -> String {
     s
 }
 
+/// The screen's words in one line: borders gone, wrapped lines joined.
+fn flat(screen: &str) -> String {
+    screen
+        .replace(['│', '\n'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Tick until no child runs any more; a generous bound against hangs.
 fn wait_idle(w: &mut dyn Wizard, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -215,9 +224,23 @@ fn backup_wizard_shows_a_failing_child_error_in_place() {
     sb.write_config("[compression]\nlevel = 99\n");
     press(w, KeyCode::Enter);
     wait_idle(w, "failing backup");
+    // The worker loads the config and refuses it before it claims the job.
     let s = assert_shows(w, "FAILED: lifeboat backup --type filesystem");
-    assert!(s.contains("exit 2"), "{s}");
-    assert!(s.contains("invalid value for [compression] level"), "{s}");
+    let text = flat(&s);
+    assert!(
+        text.contains("exited (exit 2) before it ran the job"),
+        "{s}"
+    );
+    assert!(
+        text.contains("invalid value for [compression] level"),
+        "{s}"
+    );
+    assert!(text.contains("the job was cancelled"), "{s}");
+    let job = lifeboat_engine::catalog::Catalog::open_existing_light(&sb.catalog)
+        .and_then(|c| c.get_job(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.state.as_str(), "cancelled", "nothing is left queued");
     assert!(s.contains("0 of 1 backup command(s) succeeded"), "{s}");
 }
 
@@ -478,7 +501,8 @@ fn recovery_wizard_runs_the_whole_runbook() {
     press(w, KeyCode::Enter);
     wait_idle(w, "recover");
     let s = assert_shows(w, "Recovery finished.");
-    assert!(s.contains("OK: lifeboat --json recover"), "{s}");
+    assert!(s.contains("OK: lifeboat recover --dir"), "{s}");
+    assert!(s.contains("succeeded"), "{s}");
     assert!(
         !s.contains("\"report_file\""),
         "JSON is parsed, not shown:\n{s}"
@@ -540,18 +564,25 @@ fn drill_wizard_shows_a_failing_drill_in_place() {
     let w = w.as_mut();
     let s = assert_shows(w, "never touches production");
     assert!(s.contains("Enter runs: lifeboat drill"), "{s}");
-    // Whether or not this binary has the verb, a broken config makes the
-    // drill fail, and the wizard must say why in place.
+    // A config broken after the console started makes the drill's worker
+    // fail before it claims the job: the wizard says why in place.
     sb.write_config("[compression]\nlevel = 99\n");
     press(w, KeyCode::Enter);
     wait_idle(w, "drill");
     let s = assert_shows(w, "Drill FAILED");
-    assert!(s.contains("FAILED: lifeboat drill (exit 2"), "{s}");
-    if s.contains("unrecognized subcommand") {
-        assert!(s.contains("has no `drill` verb"), "{s}");
-    } else {
-        assert!(s.contains("invalid value for [compression] level"), "{s}");
-    }
+    let text = flat(&s);
+    assert!(
+        text.contains("FAILED: lifeboat drill (the worker for job"),
+        "{s}"
+    );
+    assert!(
+        text.contains("exited (exit 2) before it ran the job"),
+        "{s}"
+    );
+    assert!(
+        text.contains("invalid value for [compression] level"),
+        "{s}"
+    );
     assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
 }
 
@@ -660,7 +691,7 @@ fn restore_wizard_restores_a_database_into_a_new_database() {
 
 /// Hold the lock a restore into `target` takes, the way another job would
 /// (same file, same flock), until dropped.
-fn hold_restore_lock(sb: &Sandbox, target: &str) -> std::fs::File {
+pub(crate) fn hold_restore_lock(sb: &Sandbox, target: &str) -> std::fs::File {
     use sha2::Digest;
     use std::os::unix::io::AsRawFd;
     let resource = format!("restore target {target}");

@@ -11,7 +11,7 @@ use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use chrono::{DateTime, Utc};
 use crossbeam_channel::Sender;
@@ -19,6 +19,8 @@ use crossbeam_channel::Sender;
 use lifeboat_engine::catalog::{AuditCheck, Catalog};
 use lifeboat_engine::config::Config;
 use lifeboat_engine::health::{HealthReport, StorageReport};
+use lifeboat_engine::ops::queue::{self, JobRequest};
+use lifeboat_engine::ops::Engine;
 
 /// The last measured restore time and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,98 +204,159 @@ pub fn delete(config: Config, id: String, tx: Sender<BgResult>) {
     });
 }
 
-/// A `lifeboat` child process started by this console.
+/// Work this console started, as the console keeps track of it.
 #[derive(Debug, Clone)]
 pub struct ChildInfo {
+    /// The worker process running the job.
     pub pid: u32,
+    pub job_id: i64,
     pub label: String,
     pub log: PathBuf,
 }
 
-/// Start `exe [--config FILE] ARGS...` as its own process group (so it
-/// outlives this console and a terminal hang-up), with its output in a
-/// private log file under the catalog's directory. A waiter thread reports
-/// its exit with the last line it printed.
-pub fn spawn_child(
+/// Work the console started: a job in the queue and the worker process
+/// started for it.
+#[derive(Debug)]
+pub struct Launched {
+    pub job_id: i64,
+    /// The equivalent command line, for people.
+    pub label: String,
+    /// `lifeboat worker --job ID`, in its own process group.
+    pub child: Child,
+    /// Where the worker's output goes (0600, under the catalog's directory).
+    pub log: PathBuf,
+}
+
+/// The one way the console starts work: put `request` in the job queue
+/// (checked now, so a bad request fails in front of the operator), then
+/// start `lifeboat worker --job ID` for it as its own process group, so the
+/// job outlives this console and a terminal hang-up, with its output in a
+/// private log file. The job is an ordinary queued job: every face sees it,
+/// `lifeboat cancel ID` (or `x` here) stops it, and a running daemon may
+/// claim it first (then the worker says so and exits).
+pub fn launch(
     exe: &Path,
     config_path: Option<&Path>,
-    catalog_path: &Path,
-    args: &[String],
-    label: String,
+    config: &Config,
+    request: JobRequest,
+) -> Result<Launched, String> {
+    let label = request.command_line();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let engine = Engine::open(config.clone()).map_err(|e| e.display_with_hint())?;
+    let queued = queue::enqueue(&engine, request, &cwd).map_err(|e| e.display_with_hint())?;
+    let id = queued.job_id;
+    let started = (|| {
+        let dir = config
+            .catalog
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("console-logs");
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let log = dir.join(format!(
+            "{}-job-{id}-{}.log",
+            Utc::now().format("%Y%m%dT%H%M%S"),
+            queued.kind
+        ));
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+        let mut cmd = Command::new(exe);
+        if let Some(c) = config_path {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(["worker", "--job", &id.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {} worker --job {id}: {e}", exe.display()))?;
+        Ok::<_, String>((child, log))
+    })();
+    match started {
+        Ok((child, log)) => Ok(Launched {
+            job_id: id,
+            label,
+            child,
+            log,
+        }),
+        Err(e) => {
+            // Nobody will run it: take it out of the queue again.
+            let _ = engine.catalog.request_cancel(id);
+            Err(format!("{e}; job {id} was cancelled"))
+        }
+    }
+}
+
+/// What a worker's log says last: its error line and hint, or else its
+/// last line.
+pub fn last_words(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    match lines.iter().rposition(|l| l.starts_with("error:")) {
+        Some(i) => lines[i..]
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => lines
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or(&"")
+            .trim()
+            .to_string(),
+    }
+}
+
+/// [`launch`] work and report on `tx` when its worker exits, with the
+/// last line it printed.
+pub fn launch_reported(
+    exe: &Path,
+    config_path: Option<&Path>,
+    config: &Config,
+    request: JobRequest,
     tx: Sender<BgResult>,
 ) -> Result<ChildInfo, String> {
-    let dir = catalog_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("console-logs");
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let log = dir.join(format!(
-        "{}-{}-{}.log",
-        Utc::now().format("%Y%m%dT%H%M%S"),
-        std::process::id(),
-        args.first().map(String::as_str).unwrap_or("job")
-    ));
-    let out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&log)
-        .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-    let mut cmd = Command::new(exe);
-    if let Some(c) = config_path {
-        cmd.arg("--config").arg(c);
-    }
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {} {}: {e}", exe.display(), args.join(" ")))?;
+    let Launched {
+        job_id,
+        label,
+        mut child,
+        log,
+    } = launch(exe, config_path, config, request)?;
     let pid = child.id();
-    let info = ChildInfo {
+    let reported = ChildInfo {
         pid,
+        job_id,
         label: label.clone(),
         log: log.clone(),
     };
     std::thread::spawn(move || {
         let status = child.wait();
         let ok = status.as_ref().is_ok_and(|s| s.success());
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        // The error line (and its hint) says most; else the last line printed.
-        let lines: Vec<&str> = text.lines().collect();
-        let last = match lines.iter().rposition(|l| l.starts_with("error:")) {
-            Some(i) => lines[i..]
-                .iter()
-                .map(|l| l.trim())
-                .collect::<Vec<_>>()
-                .join(" "),
-            None => text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        };
+        let last = last_words(&log);
         let message = match (&status, ok) {
-            (_, true) => format!("{label}: finished ok"),
+            (_, true) => format!("job {job_id} ({label}): finished ok: {last}"),
             (Ok(s), false) => format!(
-                "{label}: failed (exit {}): {last} (full output: {})",
+                "job {job_id} ({label}) failed (exit {}): {last} (full output: {})",
                 s.code()
                     .map(|c| c.to_string())
                     .unwrap_or("by signal".into()),
                 log.display()
             ),
-            (Err(e), false) => format!("{label}: lost track of the process: {e}"),
+            (Err(e), false) => format!("job {job_id} ({label}): lost track of its worker: {e}"),
         };
         let _ = tx.send(BgResult::ChildExited {
             pid,
@@ -302,5 +365,5 @@ pub fn spawn_child(
             message,
         });
     });
-    Ok(info)
+    Ok(reported)
 }

@@ -224,14 +224,18 @@ impl App {
         }
     }
 
-    /// Run `lifeboat verify ID` as a child process: an ordinary job.
+    /// Verify backup `id` as a queued job run by a worker process of its
+    /// own: it outlives the console and shows on every face.
     pub fn start_verify(&mut self, id: &str) {
-        let result = background::spawn_child(
+        let request = lifeboat_engine::ops::queue::JobRequest::Verify {
+            target: id.to_string(),
+            deep: false,
+        };
+        let result = background::launch_reported(
             &self.ctx.exe,
             self.ctx.config_path.as_deref(),
-            &self.ctx.config.catalog.path,
-            &["verify".to_string(), id.to_string()],
-            format!("verify {id}"),
+            &self.ctx.config,
+            request,
             self.bg_tx.clone(),
         );
         match result {
@@ -239,8 +243,8 @@ impl App {
                 self.say(
                     Level::Info,
                     format!(
-                        "started verify of {id} (pid {}); it shows on the Jobs screen",
-                        child.pid
+                        "verify of {id} is job {} (worker pid {}); it shows on the Jobs screen, c there cancels it",
+                        child.job_id, child.pid
                     ),
                 );
                 self.children.push(child);

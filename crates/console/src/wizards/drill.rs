@@ -14,6 +14,8 @@ use super::input::TextInput;
 use super::runner::ChildRun;
 use super::widgets::{self, bold, nav, text, Nav, Scroll, SCROLL};
 use super::{Wizard, WizardContext, WizardStatus};
+use lifeboat_engine::ops::queue::JobRequest;
+use std::path::PathBuf;
 
 const STEPS: [&str; 3] = ["Plan", "Run", "Report"];
 
@@ -87,21 +89,42 @@ impl DrillWizard {
                         "Drill FAILED: recovery is not proven until a drill passes.",
                     ));
                 }
-                v.extend(r.outcome_lines(200));
-                let unknown = r.lines.iter().any(|l| {
-                    l.contains("unrecognized subcommand") || l.contains("unrecognised subcommand")
-                });
-                if unknown {
-                    v.push(text(format!(
-                        "This lifeboat binary ({}) has no `drill` verb: install a lifeboat that has it, then run the drill again.",
-                        self.ctx.exe.display()
-                    )));
+                v.extend(r.outcome_lines(20));
+                // The report the drill saved, as the worker recorded where.
+                let report = serde_json::from_str::<serde_json::Value>(&r.stdout)
+                    .ok()
+                    .and_then(|j| j["recovery"]["report_file"].as_str().map(PathBuf::from));
+                if let Some(f) = report {
+                    v.push(text(""));
+                    v.push(bold(format!("Drill report ({})", f.display())));
+                    match std::fs::read_to_string(&f) {
+                        Ok(md) => v.extend(md.lines().map(|l| text(l.to_string()))),
+                        Err(e) => v.push(text(format!("(cannot read it: {e})"))),
+                    }
                 }
                 v.push(text(""));
                 v.push(text("Enter closes; r runs the drill again."));
             }
         }
         v
+    }
+
+    /// Queue the drill and follow it; a time that cannot be read ends the
+    /// run at once with the reason.
+    fn start(&mut self) {
+        let at = self.at.value.trim();
+        let request = (!at.is_empty())
+            .then(|| lifeboat_engine::ops::select::parse_time(at))
+            .transpose()
+            .map(|at| JobRequest::Drill { at, keep: false });
+        self.run = Some(match request {
+            Ok(r) => ChildRun::queued(&self.ctx, r),
+            Err(e) => ChildRun::failed(
+                format!("lifeboat {}", self.args().join(" ")),
+                e.display_with_hint(),
+            ),
+        });
+        self.step = Step::Run;
     }
 
     fn running(&self) -> bool {
@@ -136,10 +159,7 @@ impl Wizard for DrillWizard {
         match self.step {
             Step::Plan => match key.code {
                 KeyCode::Esc => return WizardStatus::Closed,
-                KeyCode::Enter => {
-                    self.run = Some(ChildRun::lifeboat(&self.ctx, &self.args()));
-                    self.step = Step::Run;
-                }
+                KeyCode::Enter => self.start(),
                 _ => {
                     self.at.handle(&key);
                 }
@@ -152,10 +172,7 @@ impl Wizard for DrillWizard {
                 }
             }
             Step::Report => match (key.code, nav(&key)) {
-                (KeyCode::Char('r'), _) => {
-                    self.run = Some(ChildRun::lifeboat(&self.ctx, &self.args()));
-                    self.step = Step::Run;
-                }
+                (KeyCode::Char('r'), _) => self.start(),
                 (KeyCode::Char('b') | KeyCode::Left, _) => self.step = Step::Plan,
                 (_, Nav::Next | Nav::Back) => return WizardStatus::Closed,
                 _ => {}

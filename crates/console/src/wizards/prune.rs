@@ -94,6 +94,21 @@ impl PruneWizard {
                     } else {
                         "Prune FAILED:"
                     }));
+                    if let Ok(rep) = serde_json::from_str::<serde_json::Value>(&r.stdout) {
+                        let deleted = rep["deleted"].as_array().map_or(0, Vec::len);
+                        let freed = rep["bytes_freed"].as_u64().unwrap_or(0);
+                        v.push(text(format!(
+                            "Deleted {deleted} backup(s), freed {}.",
+                            super::widgets::size(freed)
+                        )));
+                        for r in rep["refused"].as_array().into_iter().flatten() {
+                            v.push(text(format!(
+                                "  {} not pruned: {}",
+                                r["type"].as_str().unwrap_or("?"),
+                                r["reason"].as_str().unwrap_or("?")
+                            )));
+                        }
+                    }
                     v.extend(r.outcome_lines(100));
                     v.push(text(""));
                     v.push(text("Enter closes."));
@@ -139,9 +154,9 @@ impl Wizard for PruneWizard {
                 KeyCode::Esc => self.step = Step::Preview,
                 KeyCode::Enter => {
                     if self.confirm.submit() {
-                        self.run = Some(ChildRun::lifeboat(
+                        self.run = Some(ChildRun::queued(
                             &self.ctx,
-                            &["prune".into(), "--yes".into()],
+                            lifeboat_engine::ops::queue::JobRequest::Prune { force: false },
                         ));
                         self.step = Step::Run;
                     }

@@ -1,6 +1,14 @@
-//! A child process that a wizard runs and follows: the real `lifeboat`
-//! binary (so the work is an ordinary job every other face sees) or an
-//! operator's shell command (stop, start and health of the app).
+//! What a wizard runs and follows:
+//!
+//! - **work** (backup, restore, recovery, drill, prune): a request put in
+//!   the job queue and run by a `lifeboat worker --job ID` process of its
+//!   own ([`ChildRun::queued`], through [`crate::background::launch`]), so
+//!   it outlives the console, shows on every face and can be cancelled from
+//!   any of them. What the wizard shows comes from the catalog: the job and
+//!   the jobs it started, its log, and the report the worker recorded;
+//! - **a read-only look** (a restore's or a recovery's plan, a prune's
+//!   preview): the real `lifeboat` binary run as a child and read;
+//! - an operator's **shell command** (stop, start and health of the app).
 //!
 //! Output is read line by line on two reader threads into a channel that
 //! [`ChildRun::tick`] drains, so the console thread never blocks on a pipe.
@@ -10,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -20,6 +28,7 @@ use ratatui::text::Line;
 use super::widgets::{bar, duration, size, text};
 use super::WizardContext;
 use lifeboat_engine::catalog::{Catalog, JobRecord, JobState};
+use lifeboat_engine::ops::queue::JobRequest;
 
 /// Lines of output kept (the newest); older ones are dropped.
 const KEEP_LINES: usize = 2000;
@@ -57,6 +66,11 @@ pub struct ChildRun {
     catalog_error: Option<String>,
     /// The newest job id before the child started: its jobs come after.
     after_job: i64,
+    /// Work in the queue: the job this run follows (and its worker's log).
+    job_id: Option<i64>,
+    log: Option<PathBuf>,
+    /// When the followed job was first seen ended (its report follows).
+    ended_seen: Option<Instant>,
     host: String,
     last_poll: Option<Instant>,
     /// The child's job rows, oldest first.
@@ -86,6 +100,38 @@ impl ChildRun {
         run
     }
 
+    /// Queue `request` and start a worker process for it (see
+    /// [`crate::background::launch`]); follow the job in the catalog. A
+    /// request the queue refuses (a backup that no longer exists, nothing
+    /// configured) ends at once with the reason.
+    pub fn queued(ctx: &WizardContext, request: JobRequest) -> ChildRun {
+        let label = request.command_line();
+        let mut run = Self::idle(label, Some(ctx.config.catalog.path.clone()));
+        match crate::background::launch(&ctx.exe, ctx.config_path.as_deref(), &ctx.config, request)
+        {
+            Ok(l) => {
+                run.pid = l.child.id();
+                run.child = Some(l.child);
+                run.job_id = Some(l.job_id);
+                run.log = Some(l.log);
+                run.label = l.label;
+            }
+            Err(e) => {
+                run.spawn_error = Some(format!("cannot start `{}`: {e}", run.label));
+                run.ended_after = Some(Duration::ZERO);
+            }
+        }
+        run
+    }
+
+    /// A run that could not start, with the reason (shown as its outcome).
+    pub fn failed(label: String, why: String) -> ChildRun {
+        let mut run = Self::idle(label, None);
+        run.spawn_error = Some(why);
+        run.ended_after = Some(Duration::ZERO);
+        run
+    }
+
     /// Start an operator's shell command (`sh -c COMMAND`).
     pub fn shell(command: &str) -> ChildRun {
         let mut cmd = Command::new("sh");
@@ -93,8 +139,8 @@ impl ChildRun {
         Self::start(cmd, command.to_string(), None)
     }
 
-    fn start(mut cmd: Command, label: String, catalog_path: Option<PathBuf>) -> ChildRun {
-        let mut run = ChildRun {
+    fn idle(label: String, catalog_path: Option<PathBuf>) -> ChildRun {
+        ChildRun {
             label,
             child: None,
             pid: 0,
@@ -110,10 +156,17 @@ impl ChildRun {
             catalog: None,
             catalog_error: None,
             after_job: 0,
+            job_id: None,
+            log: None,
+            ended_seen: None,
             host: lifeboat_engine::ops::hostname(),
             last_poll: None,
             jobs: Vec::new(),
-        };
+        }
+    }
+
+    fn start(mut cmd: Command, label: String, catalog_path: Option<PathBuf>) -> ChildRun {
+        let mut run = Self::idle(label, catalog_path);
         // Mark the job history before the child can add to it.
         if let Some(path) = run.catalog_path.as_deref().filter(|p| p.exists()) {
             if let Ok(c) = Catalog::open_existing_light(path) {
@@ -158,6 +211,9 @@ impl ChildRun {
     /// Drain output, reap the process, refresh its jobs. True when
     /// anything changed.
     pub fn tick(&mut self) -> bool {
+        if self.job_id.is_some() {
+            return self.tick_job();
+        }
         let mut changed = false;
         if let Some(rx) = &self.rx {
             loop {
@@ -216,6 +272,100 @@ impl ChildRun {
         changed
     }
 
+    /// Queued work: reap the worker, follow the job and what it started,
+    /// its log, and when it has ended, the report the worker recorded. The
+    /// run is finished once the job has ended and its report is in (or its
+    /// worker is gone, or it has been a few seconds: a daemon's worker may
+    /// have run it, or the job may have failed before any report).
+    fn tick_job(&mut self) -> bool {
+        if self.ended_after.is_some() {
+            return false;
+        }
+        let mut changed = false;
+        if self.status.is_none() {
+            if let Some(child) = &mut self.child {
+                if let Ok(Some(st)) = child.try_wait() {
+                    self.status = Some(st);
+                    changed = true;
+                }
+            }
+        }
+        let due = self.last_poll.is_none_or(|t| t.elapsed() >= POLL_JOBS);
+        if !due {
+            return changed;
+        }
+        changed |= self.poll_jobs();
+        let id = self.job_id.expect("job mode");
+        let Some(cat) = self.catalog.as_ref() else {
+            return changed;
+        };
+        if let Ok(log) = cat.get_job_log(id) {
+            let lines: VecDeque<String> = log
+                .iter()
+                .skip(log.len().saturating_sub(KEEP_LINES))
+                .map(|(_, level, msg)| match level.as_str() {
+                    "info" => msg.clone(),
+                    _ => format!("{level}: {msg}"),
+                })
+                .collect();
+            if lines != self.lines {
+                self.lines = lines;
+                changed = true;
+            }
+        }
+        let ended = self
+            .jobs
+            .iter()
+            .find(|j| j.id == id)
+            .is_some_and(|j| !j.state.is_active());
+        if !ended {
+            // A worker that died before it claimed the job leaves it queued.
+            let queued = self
+                .jobs
+                .iter()
+                .find(|j| j.id == id)
+                .is_none_or(|j| j.state == JobState::Queued);
+            let ours_died = self.status.is_some()
+                && self.catalog_error.is_none()
+                && self
+                    .jobs
+                    .iter()
+                    .find(|j| j.id == id)
+                    .is_some_and(|j| j.state == JobState::Running && j.pid == self.pid);
+            if ours_died {
+                self.spawn_error = Some(format!(
+                    "the worker running job {id} (pid {}) ended ({}) without closing the job; the next `lifeboat` command marks it interrupted; its output is in {}",
+                    self.pid,
+                    self.exit_text(),
+                    self.log.as_deref().unwrap_or(Path::new("?")).display()
+                ));
+                self.ended_after = Some(self.started.elapsed());
+                return true;
+            }
+            if queued && self.status.is_some_and(|s| !s.success()) {
+                let log = self.log.as_deref().unwrap_or(Path::new("?"));
+                self.spawn_error = Some(format!(
+                    "the worker for job {id} exited ({}) before it ran the job: {} (its output is in {}; the job was cancelled)",
+                    self.exit_text(),
+                    crate::background::last_words(log),
+                    log.display()
+                ));
+                let _ = cat.request_cancel(id);
+                self.ended_after = Some(self.started.elapsed());
+                return true;
+            }
+            return changed;
+        }
+        let since = *self.ended_seen.get_or_insert_with(Instant::now);
+        let result = cat.job_result(id).ok().flatten();
+        if result.is_some() || self.status.is_some() || since.elapsed() >= Duration::from_secs(3) {
+            self.stdout = result.unwrap_or_default();
+            self.ended_after = Some(self.started.elapsed());
+            changed = true;
+        }
+        changed
+    }
+
     fn poll_jobs(&mut self) -> bool {
         self.last_poll = Some(Instant::now());
         if self.pid == 0 {
@@ -237,8 +387,13 @@ impl ChildRun {
             }
         }
         let cat = self.catalog.as_ref().expect("opened above");
-        match cat.jobs_of_process(&self.host, self.pid, self.after_job) {
+        let jobs = match self.job_id {
+            Some(id) => cat.job_family(id),
+            None => cat.jobs_of_process(&self.host, self.pid, self.after_job),
+        };
+        match jobs {
             Ok(jobs) => {
+                self.catalog_error = None;
                 let changed = jobs != self.jobs;
                 self.jobs = jobs;
                 changed
@@ -256,13 +411,27 @@ impl ChildRun {
         self.ended_after.is_some()
     }
 
-    /// Ended with exit status 0.
+    /// Ended with exit status 0 (queued work: the job succeeded).
     pub fn succeeded(&self) -> bool {
+        if let Some(id) = self.job_id {
+            return self.finished()
+                && self.spawn_error.is_none()
+                && self.jobs.iter().any(|j| j.id == id && j.state.is_success());
+        }
         self.finished() && self.status.is_some_and(|s| s.success())
     }
 
-    /// Ask the child to stop at its next safe point (SIGINT, like Ctrl-C).
+    /// Ask the work to stop at its next safe point: queued work through
+    /// the catalog (as `lifeboat cancel` does), a child with SIGINT.
     pub fn interrupt(&self) {
+        if let (Some(id), false) = (self.job_id, self.finished()) {
+            if let Some(cat) = &self.catalog {
+                let _ = cat.request_cancel(id);
+            } else if let Some(path) = &self.catalog_path {
+                let _ = Catalog::open_existing_light(path).and_then(|c| c.request_cancel(id));
+            }
+            return;
+        }
         if self.pid != 0 && !self.finished() {
             // SAFETY: kill only sends a signal to our own child's pid.
             unsafe {
@@ -271,11 +440,24 @@ impl ChildRun {
         }
     }
 
-    /// "exit 0", "exit 1", "killed by signal 9", "could not start".
+    /// "exit 0", "exit 1", "killed by signal 9", "could not start"; for
+    /// queued work, "job 12 succeeded".
     pub fn status_text(&self) -> String {
         if let Some(e) = &self.spawn_error {
             return e.clone();
         }
+        if let Some(id) = self.job_id {
+            let state = self
+                .jobs
+                .iter()
+                .find(|j| j.id == id)
+                .map_or("queued", |j| j.state.as_str());
+            return format!("job {id} {state}");
+        }
+        self.exit_text()
+    }
+
+    fn exit_text(&self) -> String {
         match self.status {
             None => "running".into(),
             Some(s) => match s.code() {
@@ -291,10 +473,13 @@ impl ChildRun {
     /// Live view: the command, elapsed time, each job's phase with a bar,
     /// throughput and ETA, and the newest output lines.
     pub fn progress_lines(&self, tail: usize) -> Vec<Line<'static>> {
+        let who = match self.job_id {
+            Some(id) => format!("job {id}, worker pid {}", self.pid),
+            None => format!("pid {}", self.pid),
+        };
         let mut v = vec![text(format!(
-            "Running: {} (pid {}, {} so far)",
+            "Running: {} ({who}, {} so far)",
             self.label,
-            self.pid,
             duration(self.started.elapsed().as_secs() as i64)
         ))];
         for j in &self.jobs {

@@ -128,6 +128,42 @@ impl Catalog {
         })
     }
 
+    /// Claim one queued job by id for this process (`lifeboat worker --job
+    /// ID`), like [`Catalog::claim_next_job`]. None when the job is not
+    /// (or no longer) queued: another worker claimed it, or it was cancelled.
+    pub fn claim_job(&self, id: i64, host: &str, pid: u32) -> Result<Option<String>> {
+        self.immediate(|conn| {
+            query_opt(
+                conn,
+                "UPDATE jobs SET state = 'running', started_at = ?2, updated_at = ?2, host = ?3, pid = ?4 \
+                 WHERE id = ?1 AND state = 'queued' AND request IS NOT NULL \
+                 RETURNING request",
+                params![id, now(), host, pid],
+                |r| r.get::<_, String>(0),
+            )
+        })
+    }
+
+    /// Record what a job produced (the JSON report of its verb).
+    pub fn set_job_result(&self, id: i64, result: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET result = ?2 WHERE id = ?1",
+            params![id, result],
+        )?;
+        expect_job(n, id)
+    }
+
+    /// What a job produced, when a worker recorded it.
+    pub fn job_result(&self, id: i64) -> Result<Option<String>> {
+        Ok(query_opt(
+            &self.conn,
+            "SELECT result FROM jobs WHERE id = ?1",
+            [id],
+            |r| r.get::<_, Option<String>>(0),
+        )?
+        .flatten())
+    }
+
     /// The request a queued job carries (None for jobs run directly).
     pub fn job_request(&self, id: i64) -> Result<Option<String>> {
         Ok(query_opt(
@@ -358,6 +394,18 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// A job and every job it started (a recovery's restores, a drill's,
+    /// the types of `backup --all`), oldest first: what a face follows for
+    /// one queued request.
+    pub fn job_family(&self, id: i64) -> Result<Vec<JobRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION SELECT j.id FROM jobs j JOIN tree ON j.parent_job = tree.id) \
+             SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT id FROM tree) ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([id], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Jobs in state `running`, oldest first.
     pub fn running_jobs(&self) -> Result<Vec<JobRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -391,8 +439,11 @@ impl Catalog {
              error = 'cancelled before it started' WHERE id = ?1 AND state = 'queued'",
             params![id, now],
         )?;
+        // A job and everything it started (a recovery's restores, the
+        // types of `backup --all`): cancelling the parent stops them all.
         self.conn.execute(
-            "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND state = 'running'",
+            "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION SELECT j.id FROM jobs j JOIN tree ON j.parent_job = tree.id) \
+             UPDATE jobs SET cancel_requested = 1 WHERE id IN (SELECT id FROM tree) AND state = 'running'",
             params![id],
         )?;
         self.get_job(id)?.ok_or_else(|| {

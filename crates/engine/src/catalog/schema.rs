@@ -127,6 +127,12 @@ CREATE TABLE alert_state (
 ALTER TABLE jobs ADD COLUMN request TEXT;
 CREATE INDEX jobs_queued ON jobs(state, id) WHERE state = 'queued';
 "#,
+    // 7: what a job produced (JSON: the report its verb prints with
+    // --json), so a face that did not run the job (the console that queued
+    // it, `lifeboat status ID`) can show its outcome.
+    r#"
+ALTER TABLE jobs ADD COLUMN result TEXT;
+"#,
 ];
 
 /// The schema version this binary writes.

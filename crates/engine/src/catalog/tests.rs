@@ -834,3 +834,46 @@ fn a_damaged_job_row_is_skipped_not_fatal_for_lists() {
     let e = c.get_job(bad_time).unwrap_err();
     assert!(e.to_string().contains("yesterday-ish"), "{e}");
 }
+
+#[test]
+fn cancelling_a_job_cancels_everything_it_started_and_only_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    let job = |kind: &str| c.create_job(kind, "t", "h", 1, JobState::Running).unwrap();
+    let (recover, restore_a, restore_b, grandchild, other) = (
+        job("recover"),
+        job("restore"),
+        job("restore"),
+        job("restore"),
+        job("backup"),
+    );
+    c.set_job_links(restore_a, Some(recover), None).unwrap();
+    c.set_job_links(restore_b, Some(recover), None).unwrap();
+    c.set_job_links(grandchild, Some(restore_b), None).unwrap();
+    c.finish_job(restore_a, JobState::Succeeded, None).unwrap();
+    let family: Vec<i64> = c
+        .job_family(recover)
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(family, [recover, restore_a, restore_b, grandchild]);
+
+    c.request_cancel(recover).unwrap();
+    for (id, want) in [
+        (recover, true),
+        (restore_a, false), // already ended: nothing to stop
+        (restore_b, true),
+        (grandchild, true),
+        (other, false),
+    ] {
+        assert_eq!(c.cancel_requested(id).unwrap(), want, "job {id}");
+    }
+    // What a worker recorded is read back whole.
+    assert_eq!(c.job_result(recover).unwrap(), None);
+    c.set_job_result(recover, r#"{"ok":true}"#).unwrap();
+    assert_eq!(
+        c.job_result(recover).unwrap().as_deref(),
+        Some(r#"{"ok":true}"#)
+    );
+}

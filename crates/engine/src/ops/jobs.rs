@@ -70,8 +70,12 @@ impl<'a> Job<'a> {
                 JobState::Running,
             )?,
         };
-        if engine.parent_job.is_some() {
-            engine.catalog.set_job_links(id, engine.parent_job, None)?;
+        if let Some(parent) = engine.parent_job {
+            engine.catalog.set_job_links(id, Some(parent), None)?;
+            // The parent was cancelled before this child started: so is it.
+            if engine.catalog.cancel_requested(parent)? {
+                engine.catalog.request_cancel(id)?;
+            }
         }
         tracing::info!(job = id, pid = std::process::id(), actor = %engine.actor, "job {id} started: {kind} {target}");
         let cancel = Arc::new(AtomicBool::new(external.load(Ordering::Relaxed)));

@@ -61,8 +61,26 @@ pub struct RotateReport {
     pub failed: Vec<String>,
 }
 
-/// Add a new active key and re-wrap every artifact's data key with it.
-pub fn rotate(engine: &Engine) -> Result<RotateReport> {
+/// Add a new active key and re-wrap every artifact's data key with it, as
+/// a `key-rotate` job holding the repository (no prune deletes what it
+/// re-wraps). Data keys it could not re-wrap end the job with warnings:
+/// those backups still need the old key.
+pub fn rotate(
+    engine: &Engine,
+    face: &dyn crate::ops::Progress,
+    cancel: &'static std::sync::atomic::AtomicBool,
+) -> Result<RotateReport> {
+    let end = crate::ops::jobs::JobEnd {
+        warnings: |r: &RotateReport| r.failed.len(),
+        audit: None,
+    };
+    crate::ops::jobs::run_job(engine, "key-rotate", "keys", face, cancel, end, |job, _| {
+        job.acquire("repository")?;
+        rotate_now(engine)
+    })
+}
+
+fn rotate_now(engine: &Engine) -> Result<RotateReport> {
     let mut ring = engine.require_keyring("rotating needs the current key file")?;
     let new_id = ring.add_active().id.clone();
     ring.save()?;

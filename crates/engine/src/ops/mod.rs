@@ -21,6 +21,7 @@ pub mod recover;
 pub mod restore;
 pub mod select;
 pub mod settle;
+pub mod text;
 pub mod verify;
 pub mod worker;
 

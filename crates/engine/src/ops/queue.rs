@@ -18,13 +18,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::manifest::BackupType;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport, BackupRequest};
+use crate::ops::drill::{self, DrillReport};
 use crate::ops::full::{self, FullReport};
+use crate::ops::keys::{self, RotateReport};
+use crate::ops::prune::{self, PruneReport};
+use crate::ops::recover::{self, RecoveryReport};
+use crate::ops::restore::{self, AnyRestoreReport, RestoreRequest};
 use crate::ops::select::{self, Selector};
 use crate::ops::verify::{self, VerifyReport};
 use crate::ops::{database, Engine, Progress};
@@ -51,6 +57,31 @@ pub enum JobRequest {
         #[serde(default)]
         deep: bool,
     },
+    /// `lifeboat restore`: the request as the CLI's flags make it.
+    Restore(RestoreRequest),
+    /// `lifeboat recover --dir DIR --yes`: the whole runbook over the live
+    /// system (a plan, `--dry-run`, is read-only and never queued).
+    Recover {
+        dir: PathBuf,
+        #[serde(default)]
+        at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        yes: bool,
+    },
+    /// `lifeboat drill`.
+    Drill {
+        #[serde(default)]
+        at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        keep: bool,
+    },
+    /// `lifeboat prune --yes`: delete what the retention policy lets go.
+    Prune {
+        #[serde(default)]
+        force: bool,
+    },
+    /// `lifeboat key rotate`.
+    KeyRotate,
 }
 
 /// What an executed request produced.
@@ -62,9 +93,40 @@ pub enum JobOutcome {
     /// `backup --all`.
     Full(FullReport),
     Verify(VerifyReport),
+    Restore(AnyRestoreReport),
+    Recover(RecoveryReport),
+    Drill(DrillReport),
+    Prune(PruneReport),
+    KeyRotate(RotateReport),
 }
 
 impl JobOutcome {
+    /// What the job did, in words (see [`crate::ops::text`]).
+    pub fn describe(&self) -> Vec<String> {
+        use crate::ops::text;
+        match self {
+            JobOutcome::Backups(r) => r.iter().flat_map(text::backup).collect(),
+            JobOutcome::Full(r) => text::full(r),
+            JobOutcome::Verify(r) => text::verify(r),
+            JobOutcome::Restore(AnyRestoreReport::Tree(r)) => text::restore(r),
+            JobOutcome::Restore(AnyRestoreReport::Database(r)) => text::db_restore(r),
+            JobOutcome::Recover(r) => text::recovery(r),
+            JobOutcome::Drill(r) => text::drill(r),
+            JobOutcome::Prune(r) => text::prune(r),
+            JobOutcome::KeyRotate(r) => text::rotate(r),
+        }
+    }
+
+    /// The report as `--json` prints it (one backup's report alone), and as
+    /// a worker records it in the job row.
+    pub fn report_json(&self) -> serde_json::Value {
+        match self {
+            JobOutcome::Backups(r) if r.len() == 1 => serde_json::to_value(&r[0]),
+            other => serde_json::to_value(other),
+        }
+        .expect("reports serialize")
+    }
+
     /// False when the operation ran but found a problem (a failed type in
     /// `backup --all`, a verification that failed).
     pub fn ok(&self) -> bool {
@@ -72,6 +134,10 @@ impl JobOutcome {
             JobOutcome::Backups(_) => true,
             JobOutcome::Full(r) => r.ok,
             JobOutcome::Verify(r) => r.ok,
+            JobOutcome::Restore(_) | JobOutcome::Prune(_) => true,
+            JobOutcome::Recover(r) => r.ok,
+            JobOutcome::Drill(r) => r.ok,
+            JobOutcome::KeyRotate(r) => r.failed.is_empty(),
         }
     }
 }
@@ -104,7 +170,150 @@ impl JobRequest {
                 backup_type.map(|t| t.as_str()).unwrap_or("?").into(),
             ),
             JobRequest::Verify { target, .. } => ("verify".into(), target.clone()),
+            JobRequest::Restore(r) => (
+                if r.dry_run { "restore-plan" } else { "restore" }.into(),
+                match &r.selector {
+                    Selector::Id(id) => id.clone(),
+                    Selector::File(f) => f.display().to_string(),
+                    Selector::At(t) => format!(
+                        "{} at {}",
+                        r.backup_type.map(|t| t.as_str()).unwrap_or("?"),
+                        t.to_rfc3339()
+                    ),
+                    Selector::Latest => format!(
+                        "latest {}",
+                        r.backup_type.map(|t| t.as_str()).unwrap_or("?")
+                    ),
+                },
+            ),
+            JobRequest::Recover { dir, .. } => ("recover".into(), dir.display().to_string()),
+            JobRequest::Drill { .. } => {
+                ("drill".into(), config.repository.path.display().to_string())
+            }
+            JobRequest::Prune { .. } => ("prune".into(), "repository".into()),
+            JobRequest::KeyRotate => ("key-rotate".into(), "keys".into()),
         }
+    }
+
+    /// The command line that does the same now, for people ("lifeboat
+    /// backup --type filesystem --name nightly"): what a face shows for a
+    /// queued request, and what an operator can type instead.
+    pub fn command_line(&self) -> String {
+        fn quoted(s: &str) -> String {
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:+=@,".contains(c))
+            {
+                s.to_string()
+            } else {
+                format!("'{}'", s.replace('\'', r"'\''"))
+            }
+        }
+        let mut a: Vec<String> = vec!["lifeboat".into()];
+        let mut words: Vec<(String, Option<String>)> = Vec::new();
+        let mut push = |k: &str, v: Option<String>| words.push((k.to_string(), v));
+        let verb = match self {
+            JobRequest::Backup {
+                backup_type,
+                all,
+                name,
+                full,
+            } => {
+                if let Some(t) = backup_type {
+                    push("type", Some(t.as_str().into()));
+                }
+                if *all {
+                    push("all", None);
+                }
+                if let Some(n) = name {
+                    push("name", Some(n.clone()));
+                }
+                if *full {
+                    push("full", None);
+                }
+                "backup"
+            }
+            JobRequest::Verify { target, deep } => {
+                push("", Some(target.clone()));
+                if *deep {
+                    push("deep", None);
+                }
+                "verify"
+            }
+            JobRequest::Restore(r) => {
+                if let Some(t) = r.backup_type {
+                    push("type", Some(t.as_str().into()));
+                }
+                match &r.selector {
+                    Selector::Id(id) => push("id", Some(id.clone())),
+                    Selector::File(f) => push("file", Some(f.display().to_string())),
+                    Selector::At(t) => push("at", Some(t.to_rfc3339())),
+                    Selector::Latest => {}
+                }
+                if let Some(t) = &r.target {
+                    push("target", Some(t.display().to_string()));
+                }
+                if let Some(db) = &r.target_db {
+                    push("target-db", Some(db.clone()));
+                }
+                for (on, name) in [
+                    (r.in_place, "in-place"),
+                    (r.dry_run, "dry-run"),
+                    (r.yes, "yes"),
+                    (r.no_owner, "no-owner"),
+                    (r.update_roles, "update-roles"),
+                    (r.check_content, "check-content"),
+                ] {
+                    if on {
+                        push(name, None);
+                    }
+                }
+                if r.jobs != 1 {
+                    push("jobs", Some(r.jobs.to_string()));
+                }
+                if let Some(role) = &r.role {
+                    push("role", Some(role.clone()));
+                }
+                "restore"
+            }
+            JobRequest::Recover { dir, at, yes } => {
+                push("dir", Some(dir.display().to_string()));
+                if let Some(t) = at {
+                    push("at", Some(t.to_rfc3339()));
+                }
+                if *yes {
+                    push("yes", None);
+                }
+                "recover"
+            }
+            JobRequest::Drill { at, keep } => {
+                if let Some(t) = at {
+                    push("at", Some(t.to_rfc3339()));
+                }
+                if *keep {
+                    push("keep", None);
+                }
+                "drill"
+            }
+            JobRequest::Prune { force } => {
+                push("yes", None);
+                if *force {
+                    push("force", None);
+                }
+                "prune"
+            }
+            JobRequest::KeyRotate => "key rotate",
+        };
+        a.push(verb.into());
+        for (k, v) in words {
+            if !k.is_empty() {
+                a.push(format!("--{k}"));
+            }
+            if let Some(v) = v {
+                a.push(quoted(&v));
+            }
+        }
+        a.join(" ")
     }
 
     /// Check what can be checked before the job runs, and make the request
@@ -157,6 +366,39 @@ impl JobRequest {
                     full,
                 })
             }
+            JobRequest::Restore(mut r) => {
+                if let Selector::File(p) = &r.selector {
+                    r.selector = Selector::File(crate::config::normalize(p, cwd));
+                }
+                r.target = r.target.map(|t| crate::config::normalize(&t, cwd));
+                if r.backup_type.is_none()
+                    && matches!(r.selector, Selector::Latest | Selector::At(_))
+                {
+                    return Err(Error::usage(
+                        "restoring the latest backup, or one at a time, needs a type",
+                    )
+                    .hint("add --type database|filesystem|configuration"));
+                }
+                // The backup must exist now; whether it is intact is the job's question.
+                select::resolve(engine, r.backup_type, &r.selector)?;
+                Ok(JobRequest::Restore(r))
+            }
+            JobRequest::Recover { dir, at, yes } => {
+                if !yes {
+                    return Err(Error::usage(
+                        "a queued recovery restores over the live system without asking again",
+                    )
+                    .hint("look at the plan with `lifeboat recover --dry-run`, then queue it with --yes"));
+                }
+                let dir = std::fs::canonicalize(crate::config::normalize(&dir, cwd))
+                    .map_err(|e| Error::io("cannot open backup directory", &dir, e))?;
+                Ok(JobRequest::Recover { dir, at, yes })
+            }
+            JobRequest::KeyRotate => {
+                engine.require_keyring("rotating needs the current key file")?;
+                Ok(JobRequest::KeyRotate)
+            }
+            r @ (JobRequest::Drill { .. } | JobRequest::Prune { .. }) => Ok(r),
             JobRequest::Verify { target, deep } => {
                 let target = match verify_selector(&target) {
                     Selector::File(p) => crate::config::normalize(&p, cwd)
@@ -182,7 +424,7 @@ impl JobRequest {
                 "the request of queued job {job_id} cannot be read ({cause}): {shown}"
             ))
             .hint(
-                "queue the work again with `lifeboat backup --queue` or `lifeboat verify --queue`",
+                "queue the work again (the verb with --queue, e.g. `lifeboat backup --type database --queue`)",
             )
         })
     }
@@ -249,6 +491,17 @@ pub fn execute(
             verify::run(engine, &verify_selector(target), *deep, face, cancel)
                 .map(JobOutcome::Verify)
         }
+        JobRequest::Restore(r) => restore::run(engine, r, face, cancel).map(JobOutcome::Restore),
+        JobRequest::Recover { dir, at, yes } => {
+            recover::run_job(engine, dir, *at, *yes, face, faces, cancel).map(JobOutcome::Recover)
+        }
+        JobRequest::Drill { at, keep } => {
+            drill::run(engine, *at, *keep, face, faces, cancel).map(JobOutcome::Drill)
+        }
+        JobRequest::Prune { force } => {
+            prune::run(engine, *force, crate::ops::now(), face, cancel).map(JobOutcome::Prune)
+        }
+        JobRequest::KeyRotate => keys::rotate(engine, face, cancel).map(JobOutcome::KeyRotate),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::archive::manifest::{BackupKind, BackupType};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::integrity::check_integrity;
+use crate::ops::jobs::Job;
 use crate::ops::restore::{AnyRestoreReport, RestoreRequest};
 use crate::ops::select::{self, Artifact, Selector};
 use crate::ops::{Engine, Progress};
@@ -209,6 +210,56 @@ pub fn run(
         parent_job: None,
     };
     execute(config, dir, &opts, face, faces, cancel)
+}
+
+/// A recovery over the live system, as one `recover` job (its restores are
+/// the job's children), for the CLI's `recover --yes` and for a worker that
+/// claimed a queued recovery: `engine` holds the catalog the job row lives
+/// in (and, for a worker, the claimed row), `dir` the backups. A recovery
+/// that restored less than everything ends the job `failed` but still
+/// returns its report: the report is what the operator needs most then.
+#[allow(clippy::too_many_arguments)]
+pub fn run_job(
+    engine: &Engine,
+    dir: &Path,
+    at: Option<DateTime<Utc>>,
+    yes: bool,
+    face: &dyn Progress,
+    faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
+    cancel: &'static AtomicBool,
+) -> Result<RecoveryReport> {
+    if !yes {
+        return Err(
+            Error::refused("recovery restores every type in place, over the live system")
+                .hint("look at the plan with --dry-run first, then run again with --yes"),
+        );
+    }
+    let job = Job::start(engine, "recover", &dir.display().to_string(), face, cancel)?;
+    let opts = Options {
+        at,
+        dry_run: false,
+        yes,
+        dest: &Destination::Production,
+        parent_job: Some(job.id),
+    };
+    let result = execute(&engine.config, dir, &opts, &job, faces, cancel);
+    let outcome: Result<()> = match &result {
+        Ok(r) if r.ok => Ok(()),
+        Ok(r) => Err(Error::integrity(format!(
+            "the recovery did not restore everything: {}",
+            r.notes
+                .iter()
+                .filter(|n| n.starts_with("FAILED"))
+                .chain(r.missing.iter())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+        .hint("read the recovery report; fix the cause and run the recovery again")),
+        Err(e) => Err(Error::new(e.kind, e.message.clone())),
+    };
+    job.finish(&outcome, 0);
+    result
 }
 
 /// How [`execute`] runs.

@@ -25,31 +25,47 @@ use crate::ops::select::{self, Artifact, Selector};
 use crate::ops::{Engine, Progress};
 use crate::sources::filesystem::{self, Dest, ExtractOutcome, RestorePlan};
 
-/// What the operator asked for.
-#[derive(Debug, Clone)]
+/// What the operator asked for (also the JSON of a queued restore: the
+/// flags are optional there and mean what the CLI's flags mean).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestoreRequest {
+    #[serde(rename = "type", default)]
     pub backup_type: Option<BackupType>,
     pub selector: Selector,
     /// Restore under this directory (created if needed).
+    #[serde(default)]
     pub target: Option<PathBuf>,
     /// Write to the original paths.
+    #[serde(default)]
     pub in_place: bool,
+    #[serde(default)]
     pub dry_run: bool,
     /// Allow overwriting/deleting existing files (after a safety copy).
+    #[serde(default)]
     pub yes: bool,
     /// Database restores: new database name.
+    #[serde(default)]
     pub target_db: Option<String>,
     /// Database restores: pg_restore --jobs.
+    #[serde(default = "one")]
     pub jobs: u32,
     /// Database restores: skip ownership (pg_restore --no-owner).
+    #[serde(default)]
     pub no_owner: bool,
     /// Database restores: run as this role.
+    #[serde(default)]
     pub role: Option<String>,
     /// Database restores: give existing roles the recorded attributes.
+    #[serde(default)]
     pub update_roles: bool,
     /// Database restores: compare the restored contents with the backup's
     /// digests (tables, sequences, large objects, properties).
+    #[serde(default)]
     pub check_content: bool,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Either kind of restore report.

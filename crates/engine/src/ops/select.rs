@@ -59,8 +59,11 @@ impl Artifact {
     }
 }
 
-/// How the operator named the backup.
-#[derive(Debug, Clone)]
+/// How the operator named the backup. In a queued request:
+/// `{"id":"fs-..."}`, `{"file":"/repo/..."}`, `{"at":"2026-11-26T02:00:00Z"}`
+/// or `"latest"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Selector {
     Id(String),
     File(PathBuf),

@@ -262,6 +262,25 @@ async fn worker_loop(
     Ok(done)
 }
 
+/// Run one queued job, by id, in this process (`lifeboat worker --job ID`:
+/// how the console starts work that must outlive it). Returns the job's
+/// final row, or None when the job was not queued any more (a daemon's
+/// worker claimed it first, or it was cancelled): then whoever has it runs it.
+pub fn run_one(
+    config: Config,
+    id: i64,
+    shutdown: &'static AtomicBool,
+) -> Result<Option<JobRecord>> {
+    let engine = Engine::open(config)?;
+    let Some(request) = engine
+        .catalog
+        .claim_job(id, &engine.host, std::process::id())?
+    else {
+        return Ok(None);
+    };
+    run_claimed(&engine, 1, id, &request, shutdown).map(Some)
+}
+
 /// Claim the oldest queued job for this process.
 pub fn claim_next(engine: &Engine) -> Result<Option<(i64, String)>> {
     engine
@@ -308,6 +327,19 @@ pub fn run_claimed(
         })
     });
     engine.claimed_job.set(None);
+    if let Ok(outcome) = &result {
+        // The report, for the face that queued the job and is not here:
+        // in words in the job's log, and whole as the job's result.
+        for line in outcome.describe() {
+            let _ = engine.catalog.job_log(id, "info", &line);
+        }
+        if let Err(e) = engine
+            .catalog
+            .set_job_result(id, &outcome.report_json().to_string())
+        {
+            tracing::warn!("cannot record the result of job {id}: {e}");
+        }
+    }
     settle(engine, id, &result)?;
     engine
         .catalog

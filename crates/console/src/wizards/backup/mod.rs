@@ -18,6 +18,7 @@ use crate::wizards::widgets::{self, nav, step_cursor, Nav, Scroll, BACK, NEXT, S
 use crate::wizards::{Wizard, WizardContext, WizardStatus};
 use lifeboat_engine::archive::manifest::BackupType;
 use lifeboat_engine::config::EncryptMode;
+use lifeboat_engine::ops::queue::JobRequest;
 
 const STEPS: [&str; 6] = [
     "Types",
@@ -75,7 +76,7 @@ pub struct BackupWizard {
     key_exists: bool,
     /// Why Next was refused on this step.
     message: Option<String>,
-    queue: Vec<Vec<String>>,
+    queue: Vec<JobRequest>,
     runs: Vec<ChildRun>,
     scroll: Scroll,
 }
@@ -173,29 +174,24 @@ impl BackupWizard {
         }
     }
 
-    fn commands(&self) -> Vec<Vec<String>> {
-        let mut tail = Vec::new();
-        if !self.name.value.is_empty() {
-            tail.push("--name".to_string());
-            tail.push(self.name.value.clone());
-        }
+    /// The backups to run, one request per type (or one for "all").
+    fn commands(&self) -> Vec<JobRequest> {
+        let name = (!self.name.value.is_empty()).then(|| self.name.value.clone());
         if self.all {
-            let mut a = vec!["backup".to_string(), "--all".to_string()];
-            a.extend(tail);
-            if self.full {
-                a.push("--full".into());
-            }
-            return vec![a];
+            return vec![JobRequest::Backup {
+                backup_type: None,
+                all: true,
+                name,
+                full: self.full,
+            }];
         }
         self.selected()
             .into_iter()
-            .map(|t| {
-                let mut a = vec!["backup".into(), "--type".into(), t.as_str().into()];
-                a.extend(tail.iter().cloned());
-                if self.full && t == BackupType::Filesystem {
-                    a.push("--full".into());
-                }
-                a
+            .map(|t| JobRequest::Backup {
+                backup_type: Some(t),
+                all: false,
+                name: name.clone(),
+                full: self.full && t == BackupType::Filesystem,
             })
             .collect()
     }
@@ -264,8 +260,8 @@ impl BackupWizard {
     }
 
     fn start_next(&mut self) {
-        if let Some(args) = self.queue.pop() {
-            self.runs.push(ChildRun::lifeboat(&self.ctx, &args));
+        if let Some(request) = self.queue.pop() {
+            self.runs.push(ChildRun::queued(&self.ctx, request));
         }
     }
 

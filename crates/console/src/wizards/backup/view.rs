@@ -93,7 +93,7 @@ impl BackupWizard {
             Step::Summary => {
                 v.push(bold("About to run:"));
                 for c in self.commands() {
-                    v.push(text(format!("  lifeboat {}", c.join(" "))));
+                    v.push(text(format!("  {}", c.command_line())));
                 }
                 for t in self.selected() {
                     v.push(text(format!("  {t}: {}", self.targets_of(t))));
@@ -113,7 +113,7 @@ impl BackupWizard {
                     }
                 }
                 for q in self.queue.iter().rev() {
-                    v.push(text(format!("  waiting: lifeboat {}", q.join(" "))));
+                    v.push(text(format!("  waiting: {}", q.command_line())));
                 }
                 if self.done() {
                     let ok = self.runs.iter().filter(|r| r.succeeded()).count();

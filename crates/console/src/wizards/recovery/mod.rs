@@ -26,6 +26,7 @@ use crate::wizards::runner::ChildRun;
 use crate::wizards::widgets::{self, nav, Nav, Scroll, BACK, NEXT, SCROLL};
 use crate::wizards::{Wizard, WizardContext, WizardStatus};
 use lifeboat_engine::health::HealthReport;
+use lifeboat_engine::ops::queue::JobRequest;
 
 const STEPS: [&str; 7] = [
     "Assess",
@@ -183,6 +184,20 @@ impl RecoveryWizard {
         a
     }
 
+    /// The recovery to queue: what `repo_args(false)` says on a command line.
+    fn recover_request(&self) -> Result<JobRequest, String> {
+        let at = self.at.value.trim();
+        let at = (!at.is_empty())
+            .then(|| lifeboat_engine::ops::select::parse_time(at))
+            .transpose()
+            .map_err(|e| e.display_with_hint())?;
+        Ok(JobRequest::Recover {
+            dir: self.ctx.config.repository.path.clone(),
+            at,
+            yes: true,
+        })
+    }
+
     fn load_report(&mut self) {
         self.report_md = self
             .result
@@ -229,7 +244,10 @@ impl RecoveryWizard {
                     return;
                 }
                 if self.confirm.submit() {
-                    self.exec = Some(ChildRun::lifeboat_json(&self.ctx, &self.repo_args(false)));
+                    match self.recover_request() {
+                        Ok(r) => self.exec = Some(ChildRun::queued(&self.ctx, r)),
+                        Err(e) => self.message = Some(e),
+                    }
                 }
             }
             Step::Verify => {

@@ -20,6 +20,9 @@ use crate::wizards::widgets::{self, nav, step_cursor, Nav, Scroll, BACK, NEXT, S
 use crate::wizards::{Wizard, WizardContext, WizardStatus};
 use lifeboat_engine::archive::manifest::{BackupKind, BackupType};
 use lifeboat_engine::catalog::{BackupRecord, Catalog};
+use lifeboat_engine::ops::queue::JobRequest;
+use lifeboat_engine::ops::restore::RestoreRequest;
+use lifeboat_engine::ops::select::Selector;
 
 const STEPS: [&str; 6] = ["Type", "Point", "Target", "Preview", "Confirm", "Run"];
 
@@ -218,6 +221,27 @@ impl RestoreWizard {
         a
     }
 
+    /// The restore to queue: what `args(false)` says on a command line.
+    fn request(&self) -> JobRequest {
+        let b = self.chosen().expect("a point was chosen");
+        let database = b.backup_type == BackupType::Database;
+        JobRequest::Restore(RestoreRequest {
+            backup_type: Some(b.backup_type),
+            selector: Selector::Id(b.id.clone()),
+            target: (!self.in_place && !database)
+                .then(|| std::path::PathBuf::from(&self.new_target)),
+            in_place: self.in_place,
+            dry_run: false,
+            yes: self.in_place,
+            target_db: (!self.in_place && database).then(|| self.new_target.clone()),
+            jobs: 1,
+            no_owner: false,
+            role: None,
+            update_roles: false,
+            check_content: false,
+        })
+    }
+
     fn next(&mut self) {
         self.message = None;
         match self.step {
@@ -285,7 +309,7 @@ impl RestoreWizard {
                 if self.in_place && !self.confirm.submit() {
                     return;
                 }
-                self.run = Some(ChildRun::lifeboat(&self.ctx, &self.args(false)));
+                self.run = Some(ChildRun::queued(&self.ctx, self.request()));
                 self.step = Step::Run;
             }
             Step::Run => {}
