@@ -140,9 +140,27 @@ pub(crate) fn job_state_code(state: JobState) -> i32 {
     }
 }
 
+/// After every job this process runs (directly, in a worker, under the
+/// daemon or the console): refresh the Prometheus metrics file, when one
+/// is configured.
+struct RefreshMetrics;
+
+impl ops::jobs::JobObserver for RefreshMetrics {
+    fn job_ended(
+        &self,
+        config: &Config,
+        catalog: &lifeboat_engine::catalog::Catalog,
+        _job_id: i64,
+        _state: JobState,
+    ) {
+        lifeboat_engine::health::metrics::after_job(config, catalog);
+    }
+}
+
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     install_interrupt_handler();
+    ops::jobs::install_observer(Box::new(RefreshMetrics));
     let load = || {
         // Whatever stops the configuration from loading (a typo, an
         // unreadable file) is the operator's to fix: exit 2, not 1.

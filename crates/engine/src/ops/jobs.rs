@@ -254,8 +254,31 @@ impl<'a> Job<'a> {
             "job {} {state}",
             self.id
         );
-        crate::health::metrics::after_job(&self.engine.config, &self.engine.catalog);
+        if let Some(o) = OBSERVER.get() {
+            o.job_ended(&self.engine.config, &self.engine.catalog, self.id, state);
+        }
     }
+}
+
+/// What a face wants done after every job ends, whatever started it (the
+/// `lifeboat` binary refreshes the metrics file for Prometheus). The
+/// engine calls it; it does not know what it does.
+pub trait JobObserver: Send + Sync {
+    fn job_ended(
+        &self,
+        config: &crate::config::Config,
+        catalog: &crate::catalog::Catalog,
+        job_id: i64,
+        state: JobState,
+    );
+}
+
+static OBSERVER: std::sync::OnceLock<Box<dyn JobObserver>> = std::sync::OnceLock::new();
+
+/// Install the process's job observer, once, when the face starts. False
+/// when one was installed already (the first stays).
+pub fn install_observer(observer: Box<dyn JobObserver>) -> bool {
+    OBSERVER.set(observer).is_ok()
 }
 
 impl Drop for Job<'_> {

@@ -1,8 +1,11 @@
 //! Requests: what a job asks for, as data, so that it can wait in the queue.
 //!
-//! A verb run directly (`lifeboat backup --type filesystem`) and the same
-//! verb queued (`... --queue`, run later by `lifeboat worker`) go through
-//! one function, [`execute`]: the CLI builds a [`JobRequest`] from its flags
+//! Every operation that does work (backup, verify, restore, recover, drill,
+//! prune, key rotation) is a [`JobRequest`]. A verb run directly (`lifeboat
+//! backup --type filesystem`), the same verb queued (`... --queue`, run
+//! later by `lifeboat worker`) and work the console starts (queued, then
+//! run by a `lifeboat worker --job ID` process of its own) go through one
+//! function, [`execute`]: the CLI builds a [`JobRequest`] from its flags
 //! and either executes it now or stores it as JSON in a `queued` job row.
 //! A worker claims the row, parses the request and calls [`execute`] with the
 //! claimed job id on the engine ([`Engine::claimed_job`]), so the operation's
