@@ -10,6 +10,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use lifeboat_engine::catalog::JobKind;
 use lifeboat_engine::config::Config;
 use lifeboat_engine::ops::jobs::Job;
 use lifeboat_engine::ops::{worker, Engine, Silent};
@@ -38,7 +39,8 @@ fn main() {
     let mut direct = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         let t = Instant::now();
-        let job = Job::start(&engine, "noop", "bench", &Silent, &NEVER).expect("start");
+        let job =
+            Job::start(&engine, JobKind::from("noop"), "bench", &Silent, &NEVER).expect("start");
         job.finish::<()>(&Ok(()), 0);
         drop(job);
         direct.push(t.elapsed());
@@ -51,14 +53,15 @@ fn main() {
         let t = Instant::now();
         let id = engine
             .catalog
-            .enqueue_job("noop", "bench", &engine.host, request)
+            .enqueue_job(&JobKind::from("noop"), "bench", &engine.host, request)
             .expect("enqueue");
         let (claimed, _) = worker::claim_next(&engine)
             .expect("claim")
             .expect("a queued job");
         assert_eq!(claimed, id);
         engine.claimed_job.set(Some(claimed));
-        let job = Job::start(&engine, "noop", "bench", &Silent, &NEVER).expect("start");
+        let job =
+            Job::start(&engine, JobKind::from("noop"), "bench", &Silent, &NEVER).expect("start");
         assert_eq!(job.id, id, "the job took over the claimed row");
         job.finish::<()>(&Ok(()), 0);
         drop(job);

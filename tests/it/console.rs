@@ -9,7 +9,7 @@ use crate::common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lifeboat_console::app::{ConfirmKind, Overlay};
 use lifeboat_console::{App, AppContext, Screen};
-use lifeboat_engine::catalog::JobState;
+use lifeboat_engine::catalog::{JobKind, JobState};
 use lifeboat_engine::config::Config;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
@@ -433,7 +433,7 @@ fn verify_runs_as_a_queued_job_and_reports_in_place() {
     assert!(app
         .jobs
         .iter()
-        .any(|j| j.kind == "verify" && j.state == JobState::Succeeded));
+        .any(|j| j.kind == JobKind::Verify && j.state == JobState::Succeeded));
 
     // A verify of a backup that does not exist is refused before it is
     // queued, in place; nothing is left in the queue.
@@ -545,7 +545,13 @@ fn a_locked_catalog_is_retried_not_fatal() {
     // A queued job to cancel, then another writer holds the write lock.
     let cat = lifeboat_engine::catalog::Catalog::open(&f.sb.catalog).unwrap();
     let job = cat
-        .create_job("backup", "filesystem", "elsewhere", 1, JobState::Queued)
+        .create_job(
+            &JobKind::Backup,
+            "filesystem",
+            "elsewhere",
+            1,
+            JobState::Queued,
+        )
         .unwrap();
     drop(cat);
     app.refresh(true);
@@ -953,7 +959,7 @@ fn console_restore_wizard_restores_files() {
     assert!(
         app.jobs
             .iter()
-            .any(|j| j.kind == "restore" && j.state == JobState::Succeeded),
+            .any(|j| j.kind == JobKind::Restore && j.state == JobState::Succeeded),
         "the console does not list the restore job"
     );
     code(&mut app, KeyCode::Enter);

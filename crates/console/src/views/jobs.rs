@@ -80,7 +80,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 let state = state_word(j);
                 let row = Row::new(vec![
                     Cell::from(j.id.to_string()),
-                    Cell::from(j.kind.clone()),
+                    Cell::from(j.kind.to_string()),
                     Cell::from(fmt::clip(&j.target, 22)),
                     Cell::from(Span::styled(state.clone(), theme.status(&state))),
                     Cell::from(if j.is_active() {

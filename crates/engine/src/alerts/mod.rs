@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use channels::{Channel, Email, Webhook};
 
-use crate::catalog::{AlertStateUpdate, Catalog, JobState};
+use crate::catalog::{AlertStateUpdate, Catalog, JobKind, JobState};
 use crate::config::AlertsConfig;
 use crate::error::Result;
 use crate::health::{HealthReport, Status};
@@ -137,12 +137,12 @@ pub fn from_jobs(catalog: &Catalog) -> Result<Vec<Condition>> {
             JobState::Interrupted => Status::Warning,
             _ => Status::Ok,
         };
-        let (key, what) = match j.kind.as_str() {
-            "backup" => (
+        let (key, what) = match j.kind {
+            JobKind::Backup => (
                 format!("job.backup.{}", j.target),
                 format!("{} backup", j.target),
             ),
-            "verify" => ("job.verify".to_string(), "Verification".to_string()),
+            JobKind::Verify => ("job.verify".to_string(), "Verification".to_string()),
             _ => ("job.drill".to_string(), "Recovery drill".to_string()),
         };
         let title = match status {

@@ -9,6 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Row};
 
+use super::JobKind;
 use super::{
     bad_column, collect_counting, collect_readable, opt_ts_from_sql, query_opt, ts_from_sql,
     ts_to_sql, u64_from_sql, u64_to_sql, Catalog, JobRecord, JobState,
@@ -64,7 +65,7 @@ impl Catalog {
     /// Record a new job, `running` (started now) or `queued`; returns its id.
     pub fn create_job(
         &self,
-        kind: &str,
+        kind: &JobKind,
         target: &str,
         host: &str,
         pid: u32,
@@ -100,7 +101,13 @@ impl Catalog {
     /// Put a job in the queue: a `queued` row that carries its request
     /// (JSON) for a worker to run. It has no process yet (pid 0); `host` is
     /// where it was queued, until a worker claims it.
-    pub fn enqueue_job(&self, kind: &str, target: &str, host: &str, request: &str) -> Result<i64> {
+    pub fn enqueue_job(
+        &self,
+        kind: &JobKind,
+        target: &str,
+        host: &str,
+        request: &str,
+    ) -> Result<i64> {
         let now = now();
         self.conn.execute(
             "INSERT INTO jobs (kind, target, state, created_at, updated_at, host, pid, request) \
@@ -178,7 +185,7 @@ impl Catalog {
     /// A worker's operation takes over the row it claimed: the operation
     /// names the job precisely (e.g. `database panel` for `database`).
     /// Fails when the row is no longer running (settled by another process).
-    pub fn adopt_job(&self, id: i64, kind: &str, target: &str) -> Result<()> {
+    pub fn adopt_job(&self, id: i64, kind: &JobKind, target: &str) -> Result<()> {
         let n = self.conn.execute(
             "UPDATE jobs SET kind = ?2, target = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'running'",
             params![id, kind, target, now()],
@@ -564,12 +571,14 @@ mod queue_tests {
         let dir = tempfile::tempdir().unwrap();
         let c = catalog(&dir);
         let a = c
-            .enqueue_job("backup", "filesystem", "h", r#"{"n":1}"#)
+            .enqueue_job(&JobKind::Backup, "filesystem", "h", r#"{"n":1}"#)
             .unwrap();
-        let b = c.enqueue_job("verify", "fs-1", "h", r#"{"n":2}"#).unwrap();
+        let b = c
+            .enqueue_job(&JobKind::Verify, "fs-1", "h", r#"{"n":2}"#)
+            .unwrap();
         // A queued row without a request (older code paths) is never claimed.
         let bare = c
-            .create_job("prune", "all", "h", 1, JobState::Queued)
+            .create_job(&JobKind::Prune, "all", "h", 1, JobState::Queued)
             .unwrap();
         let q = c.get_job(a).unwrap().unwrap();
         assert_eq!((q.state.as_str(), q.pid), ("queued", 0));
@@ -600,22 +609,28 @@ mod queue_tests {
     fn adopting_a_row_that_another_process_settled_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let c = catalog(&dir);
-        let id = c.enqueue_job("backup", "database", "h", "{}").unwrap();
-        let e = c.adopt_job(id, "backup", "database panel").unwrap_err();
+        let id = c
+            .enqueue_job(&JobKind::Backup, "database", "h", "{}")
+            .unwrap();
+        let e = c
+            .adopt_job(id, &JobKind::Backup, "database panel")
+            .unwrap_err();
         assert!(
             e.message.contains("queued instead of running"),
             "{}",
             e.message
         );
         c.claim_next_job("h", 5).unwrap().unwrap();
-        c.adopt_job(id, "backup", "database panel").unwrap();
+        c.adopt_job(id, &JobKind::Backup, "database panel").unwrap();
         assert_eq!(c.get_job(id).unwrap().unwrap().target, "database panel");
         c.finish_job(id, JobState::Interrupted, Some("died"))
             .unwrap();
-        let e = c.adopt_job(id, "backup", "database panel").unwrap_err();
+        let e = c
+            .adopt_job(id, &JobKind::Backup, "database panel")
+            .unwrap_err();
         assert!(e.message.contains("interrupted"), "{}", e.message);
         assert!(c
-            .adopt_job(999, "x", "y")
+            .adopt_job(999, &JobKind::from("x"), "y")
             .unwrap_err()
             .message
             .contains("missing"));
@@ -627,7 +642,10 @@ mod queue_tests {
         let path = dir.path().join("catalog.db");
         let c = Catalog::open(&path).unwrap();
         let ids: Vec<i64> = (0..200)
-            .map(|i| c.enqueue_job("backup", "x", "h", &format!("{i}")).unwrap())
+            .map(|i| {
+                c.enqueue_job(&JobKind::Backup, "x", "h", &format!("{i}"))
+                    .unwrap()
+            })
             .collect();
         let threads: Vec<_> = (0..6u32)
             .map(|t| {

@@ -116,6 +116,98 @@ impl FromStr for JobState {
     }
 }
 
+/// What a job does. Stored as the same text (`backup`, `backup-all`,
+/// `verify`, `restore`, `restore-plan`, `recover`, `drill`, `prune`,
+/// `key-rotate`); a kind this version does not know (a row another version
+/// wrote) is kept as written, so the row still shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    Backup,
+    /// `backup --all`: the parent of one backup job per type.
+    BackupAll,
+    Verify,
+    Restore,
+    /// A restore's dry run.
+    RestorePlan,
+    /// A recovery over the live system: the parent of its restores.
+    Recover,
+    /// A recovery rehearsed in a sandbox: the parent of its restores.
+    Drill,
+    Prune,
+    KeyRotate,
+    Other(String),
+}
+
+impl JobKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobKind::Backup => "backup",
+            JobKind::BackupAll => "backup-all",
+            JobKind::Verify => "verify",
+            JobKind::Restore => "restore",
+            JobKind::RestorePlan => "restore-plan",
+            JobKind::Recover => "recover",
+            JobKind::Drill => "drill",
+            JobKind::Prune => "prune",
+            JobKind::KeyRotate => "key-rotate",
+            JobKind::Other(s) => s,
+        }
+    }
+
+    /// Restores of either kind (their target may be partly written).
+    pub fn is_restore(&self) -> bool {
+        matches!(self, JobKind::Restore | JobKind::RestorePlan)
+    }
+}
+
+impl From<&str> for JobKind {
+    fn from(s: &str) -> JobKind {
+        match s {
+            "backup" => JobKind::Backup,
+            "backup-all" => JobKind::BackupAll,
+            "verify" => JobKind::Verify,
+            "restore" => JobKind::Restore,
+            "restore-plan" => JobKind::RestorePlan,
+            "recover" => JobKind::Recover,
+            "drill" => JobKind::Drill,
+            "prune" => JobKind::Prune,
+            "key-rotate" => JobKind::KeyRotate,
+            other => JobKind::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl rusqlite::ToSql for JobKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl rusqlite::types::FromSql for JobKind {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str().map(JobKind::from)
+    }
+}
+
+impl Serialize for JobKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for JobKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<JobKind, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(JobKind::from(s.as_str()))
+    }
+}
+
 /// Status of a backup row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -247,7 +339,7 @@ pub fn chain_is_good(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub target: String,
     pub state: JobState,
     pub phase: Option<String>,

@@ -8,7 +8,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::params;
 
-use super::{opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql, Catalog, JobState};
+use super::{
+    opt_ts_from_sql, query_opt, ts_from_sql, ts_to_sql, u64_from_sql, Catalog, JobKind, JobState,
+};
 use crate::archive::manifest::BackupType;
 use crate::error::Result;
 
@@ -50,7 +52,7 @@ impl JobOutcomes {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOutcome {
     pub id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub target: String,
     pub state: JobState,
     pub started_at: Option<DateTime<Utc>>,
@@ -125,7 +127,7 @@ impl Catalog {
     /// `[since, until]` ended.
     pub fn job_outcomes(
         &self,
-        kind: &str,
+        kind: &JobKind,
         target: Option<&str>,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -156,7 +158,7 @@ impl Catalog {
     /// `states` (all finished states when empty).
     pub fn last_finished_job(
         &self,
-        kind: &str,
+        kind: &JobKind,
         states: &[JobState],
         now: DateTime<Utc>,
     ) -> Result<Option<JobOutcome>> {

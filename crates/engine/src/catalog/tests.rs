@@ -352,18 +352,32 @@ fn job_lifecycle_log_and_dead_jobs() {
     let dir = TempDir::new().unwrap();
     let c = Catalog::open(&cat_path(&dir)).unwrap();
     let j1 = c
-        .create_job("backup", "database", "hostA", 100, JobState::Running)
+        .create_job(
+            &JobKind::Backup,
+            "database",
+            "hostA",
+            100,
+            JobState::Running,
+        )
         .unwrap();
     let j2 = c
-        .create_job("backup", "filesystem", "hostA", 200, JobState::Running)
+        .create_job(
+            &JobKind::Backup,
+            "filesystem",
+            "hostA",
+            200,
+            JobState::Running,
+        )
         .unwrap();
     let j3 = c
-        .create_job("verify", "db-1", "hostB", 100, JobState::Running)
+        .create_job(&JobKind::Verify, "db-1", "hostB", 100, JobState::Running)
         .unwrap();
     let j4 = c
-        .create_job("prune", "all", "hostA", 300, JobState::Queued)
+        .create_job(&JobKind::Prune, "all", "hostA", 300, JobState::Queued)
         .unwrap();
-    assert!(c.create_job("x", "y", "h", 1, JobState::Succeeded).is_err());
+    assert!(c
+        .create_job(&JobKind::from("x"), "y", "h", 1, JobState::Succeeded)
+        .is_err());
 
     let job = c.get_job(j1).unwrap().unwrap();
     assert_eq!(job.state, JobState::Running);
@@ -769,16 +783,16 @@ fn jobs_of_a_process_are_found_after_a_mark() {
     let cat = Catalog::open(&cat_path(&dir)).unwrap();
     assert_eq!(cat.last_job_id().unwrap(), 0);
     let old = cat
-        .create_job("backup", "filesystem", "h1", 42, JobState::Running)
+        .create_job(&JobKind::Backup, "filesystem", "h1", 42, JobState::Running)
         .unwrap();
     let mark = cat.last_job_id().unwrap();
     assert_eq!(mark, old);
     let mine = cat
-        .create_job("restore", "fs-1", "h1", 42, JobState::Running)
+        .create_job(&JobKind::Restore, "fs-1", "h1", 42, JobState::Running)
         .unwrap();
-    cat.create_job("backup", "database", "h1", 43, JobState::Running)
+    cat.create_job(&JobKind::Backup, "database", "h1", 43, JobState::Running)
         .unwrap();
-    cat.create_job("backup", "database", "h2", 42, JobState::Running)
+    cat.create_job(&JobKind::Backup, "database", "h2", 42, JobState::Running)
         .unwrap();
     let found: Vec<i64> = cat
         .jobs_of_process("h1", 42, mark)
@@ -801,15 +815,15 @@ fn a_damaged_job_row_is_skipped_not_fatal_for_lists() {
     let dir = TempDir::new().unwrap();
     let c = Catalog::open(&cat_path(&dir)).unwrap();
     let good = c
-        .create_job("backup", "database", "h", 1, JobState::Running)
+        .create_job(&JobKind::Backup, "database", "h", 1, JobState::Running)
         .unwrap();
     c.finish_job(good, JobState::Failed, Some("boom")).unwrap();
     let bad_time = c
-        .create_job("backup", "filesystem", "h", 1, JobState::Running)
+        .create_job(&JobKind::Backup, "filesystem", "h", 1, JobState::Running)
         .unwrap();
     c.finish_job(bad_time, JobState::Failed, Some("x")).unwrap();
     let bad_state = c
-        .create_job("verify", "db-1", "h", 1, JobState::Running)
+        .create_job(&JobKind::Verify, "db-1", "h", 1, JobState::Running)
         .unwrap();
     c.conn
         .execute(
@@ -839,7 +853,10 @@ fn a_damaged_job_row_is_skipped_not_fatal_for_lists() {
 fn cancelling_a_job_cancels_everything_it_started_and_only_that() {
     let dir = tempfile::tempdir().unwrap();
     let c = Catalog::open(&cat_path(&dir)).unwrap();
-    let job = |kind: &str| c.create_job(kind, "t", "h", 1, JobState::Running).unwrap();
+    let job = |kind: &str| {
+        c.create_job(&JobKind::from(kind), "t", "h", 1, JobState::Running)
+            .unwrap()
+    };
     let (recover, restore_a, restore_b, grandchild, other) = (
         job("recover"),
         job("restore"),

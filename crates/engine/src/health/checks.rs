@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Check, Status};
 use crate::archive::manifest::BackupType;
-use crate::catalog::{Catalog, JobState};
+use crate::catalog::{Catalog, JobKind, JobState};
 use crate::config::{Config, EncryptMode};
 
 /// Longest a health run waits for PostgreSQL.
@@ -171,7 +171,7 @@ pub fn success_rate(ctx: &Ctx) -> Check {
     let days = i64::from(h.success_window_days);
     let since = ctx.now - chrono::Duration::days(days);
     let threshold = format!("{:.0}% over {days} days", h.min_backup_success_rate * 100.0);
-    let o = match catalog.job_outcomes("backup", None, since, ctx.now) {
+    let o = match catalog.job_outcomes(&JobKind::Backup, None, since, ctx.now) {
         Ok(o) => o,
         Err(e) => {
             return unknown(
@@ -311,8 +311,8 @@ pub fn rto(ctx: &Ctx) -> Check {
     let threshold = format!("{} (critical at {})", human(limit), human(2 * limit));
     let mut measured: Vec<(DateTime<Utc>, f64, String)> = Vec::new();
     let mut errors = Vec::new();
-    for kind in ["drill", "restore"] {
-        match catalog.last_finished_job(kind, &JobState::GOOD, ctx.now) {
+    for kind in [JobKind::Drill, JobKind::Restore] {
+        match catalog.last_finished_job(&kind, &JobState::GOOD, ctx.now) {
             Ok(Some(j)) => {
                 if let (Some(at), Some(s)) = (j.finished_at, j.seconds()) {
                     measured.push((at, s, format!("{kind} job {}", j.id)));
@@ -471,7 +471,7 @@ pub fn drill_age(ctx: &Ctx) -> Check {
     let days = i64::from(ctx.config.health.max_drill_age_days);
     let threshold = format!("{days}d");
     let newest = catalog.last_finished_job(
-        "drill",
+        &JobKind::Drill,
         &[
             JobState::Succeeded,
             JobState::SucceededWithWarnings,
@@ -480,7 +480,7 @@ pub fn drill_age(ctx: &Ctx) -> Check {
         ],
         ctx.now,
     );
-    let good = catalog.last_finished_job("drill", &JobState::GOOD, ctx.now);
+    let good = catalog.last_finished_job(&JobKind::Drill, &JobState::GOOD, ctx.now);
     let (newest, good) = match (newest, good) {
         (Ok(n), Ok(g)) => (n, g),
         (Err(e), _) | (_, Err(e)) => {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::checks::{Depth, FULL_ONLY};
 use super::{evaluate_with, HealthReport};
 use crate::archive::manifest::BackupType;
-use crate::catalog::{Catalog, JobState};
+use crate::catalog::{Catalog, JobKind, JobState};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -122,7 +122,7 @@ pub fn render(
         }
         let days = config.health.success_window_days;
         let since = now - chrono::Duration::days(i64::from(days));
-        if let Ok(o) = c.job_outcomes("backup", None, since, now) {
+        if let Ok(o) = c.job_outcomes(&JobKind::Backup, None, since, now) {
             let window = days.to_string();
             t.family(
                 "lifeboat_backup_success_ratio",
@@ -151,7 +151,7 @@ pub fn render(
             }
         }
         let drill = c
-            .last_finished_job("drill", &JobState::GOOD, now)
+            .last_finished_job(&JobKind::Drill, &JobState::GOOD, now)
             .ok()
             .flatten();
         t.family(

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{HealthReport, Status, StorageReport};
-use crate::catalog::{Catalog, JobState};
+use crate::catalog::{Catalog, JobKind, JobState};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -34,7 +34,7 @@ pub struct TypeSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Proof {
     pub job_id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub target: String,
     pub state: JobState,
     pub finished_at: Option<DateTime<Utc>>,
@@ -77,7 +77,8 @@ pub fn build(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Result<R
             .ok()
             .and_then(|bt| catalog.last_good_backup(bt, now).ok().flatten())
             .map(|b| b.stored_size);
-        let outcomes = catalog.job_outcomes("backup", Some(&t.backup_type), now - window, now)?;
+        let outcomes =
+            catalog.job_outcomes(&JobKind::Backup, Some(&t.backup_type), now - window, now)?;
         types.push(TypeSummary {
             success_rate: outcomes.rate(),
             backup_type: t.backup_type,

@@ -9,7 +9,7 @@ use rusqlite::params;
 
 use super::*;
 use crate::archive::manifest::{BackupKind, BackupType};
-use crate::catalog::{ts_to_sql, BackupRecord, BackupStatus, Catalog, JobState};
+use crate::catalog::{ts_to_sql, BackupRecord, BackupStatus, Catalog, JobKind, JobState};
 use crate::config::Config;
 
 fn now() -> DateTime<Utc> {
@@ -83,7 +83,7 @@ fn backup(
 fn job(e: &Env, kind: &str, state: &str, age: Duration, secs: i64) -> i64 {
     let id = e
         .catalog
-        .create_job(kind, "t", "host", 1, JobState::Running)
+        .create_job(&JobKind::from(kind), "t", "host", 1, JobState::Running)
         .unwrap();
     e.catalog
         .finish_job(

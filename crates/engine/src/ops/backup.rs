@@ -21,7 +21,7 @@ use crate::archive::manifest::{
     BackupKind, BackupType, Compression, FileStats, Manifest, StreamInfo, MANIFEST_FORMAT,
 };
 use crate::archive::pipeline::{self, SealOptions, Sealed, Sealer};
-use crate::catalog::{BackupRecord, BackupStatus};
+use crate::catalog::{BackupRecord, BackupStatus, JobKind};
 use crate::config::EncryptMode;
 use crate::error::{Error, Result};
 use crate::ops::jobs::{run_job, AuditAs, Job, JobEnd};
@@ -84,7 +84,7 @@ pub fn run(
     };
     run_job(
         engine,
-        "backup",
+        JobKind::Backup,
         target,
         face,
         cancel,

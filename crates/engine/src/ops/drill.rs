@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::archive::manifest::BackupType;
+use crate::catalog::JobKind;
 use crate::error::{Error, Result};
 use crate::ops::jobs::Job;
 use crate::ops::recover::{self, Destination, RecoveryReport};
@@ -144,7 +145,13 @@ pub fn run(
     cancel: &'static AtomicBool,
 ) -> Result<DrillReport> {
     let repo = engine.config.repository.path.clone();
-    let job = Job::start(engine, "drill", &repo.display().to_string(), face, cancel)?;
+    let job = Job::start(
+        engine,
+        JobKind::Drill,
+        &repo.display().to_string(),
+        face,
+        cancel,
+    )?;
     let result = drill(engine, &job, at, keep, faces, cancel);
     let outcome: Result<()> = match &result {
         Ok(r) if r.ok => Ok(()),

@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::archive::manifest::BackupType;
+use crate::catalog::JobKind;
 use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport, BackupRequest};
 use crate::ops::jobs::Job;
@@ -53,7 +54,7 @@ pub fn run(
     let started = Instant::now();
     let parent = Job::start(
         engine,
-        "backup-all",
+        JobKind::BackupAll,
         &types
             .iter()
             .map(|t| t.as_str())
@@ -166,7 +167,7 @@ pub fn run(
         .sum();
     parent.finish(&result, warnings);
     engine.audit(
-        "backup-all",
+        JobKind::BackupAll.as_str(),
         &types
             .iter()
             .map(|t| t.as_str())

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::catalog::JobState;
+use crate::catalog::{JobKind, JobState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::{Engine, Progress};
 
@@ -51,7 +51,7 @@ impl<'a> Job<'a> {
     /// interrupt flag (Ctrl-C, or a worker pool's shutdown).
     pub fn start(
         engine: &'a Engine,
-        kind: &str,
+        kind: JobKind,
         target: &str,
         face: &'a dyn Progress,
         external: &'static AtomicBool,
@@ -59,11 +59,11 @@ impl<'a> Job<'a> {
         let id = match engine.claimed_job.take() {
             // A worker claimed this queued job (state running, our pid).
             Some(id) => {
-                engine.catalog.adopt_job(id, kind, target)?;
+                engine.catalog.adopt_job(id, &kind, target)?;
                 id
             }
             None => engine.catalog.create_job(
-                kind,
+                &kind,
                 target,
                 &engine.host,
                 std::process::id(),
@@ -398,7 +398,7 @@ impl<T> JobEnd<'_, T> {
 /// message.
 pub(crate) fn run_job<T>(
     engine: &Engine,
-    kind: &str,
+    kind: JobKind,
     target: &str,
     face: &dyn Progress,
     cancel: &'static AtomicBool,
@@ -437,7 +437,11 @@ pub(crate) fn run_restore_job<T>(
     body: impl FnOnce(&Job, &AtomicBool) -> Result<T>,
     describe: impl Fn(&T) -> String,
 ) -> Result<T> {
-    let kind = if dry_run { "restore-plan" } else { "restore" };
+    let kind = if dry_run {
+        JobKind::RestorePlan
+    } else {
+        JobKind::Restore
+    };
     let success = |r: &T| ("succeeded".to_string(), describe(r));
     let audit = (!dry_run).then_some(AuditAs {
         action: "restore",

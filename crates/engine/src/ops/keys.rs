@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::archive::crypto;
 use crate::archive::keys::KeyRing;
+use crate::catalog::JobKind;
 use crate::error::{Error, Result};
 use crate::ops::select;
 use crate::ops::Engine;
@@ -74,10 +75,18 @@ pub fn rotate(
         warnings: |r: &RotateReport| r.failed.len(),
         audit: None,
     };
-    crate::ops::jobs::run_job(engine, "key-rotate", "keys", face, cancel, end, |job, _| {
-        job.acquire("repository")?;
-        rotate_now(engine)
-    })
+    crate::ops::jobs::run_job(
+        engine,
+        JobKind::KeyRotate,
+        "keys",
+        face,
+        cancel,
+        end,
+        |job, _| {
+            job.acquire("repository")?;
+            rotate_now(engine)
+        },
+    )
 }
 
 fn rotate_now(engine: &Engine) -> Result<RotateReport> {

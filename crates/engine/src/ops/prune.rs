@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::archive::manifest::BackupType;
-use crate::catalog::{BackupRecord, BackupStatus};
+use crate::catalog::{BackupRecord, BackupStatus, JobKind};
 use crate::config::{Config, RetentionPolicy};
 use crate::error::Result;
 use crate::ops::jobs::{check_cancel, Job};
@@ -352,7 +352,7 @@ pub fn run(
 ) -> Result<PruneReport> {
     crate::ops::jobs::run_job(
         engine,
-        "prune",
+        JobKind::Prune,
         "repository",
         face,
         cancel,

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::manifest::BackupType;
+use crate::catalog::JobKind;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport, BackupRequest};
@@ -149,7 +150,7 @@ impl JobOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct QueuedJob {
     pub job_id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub target: String,
     pub state: crate::catalog::JobState,
     pub request: JobRequest,
@@ -157,10 +158,10 @@ pub struct QueuedJob {
 
 impl JobRequest {
     /// The job row's kind and target, as the operation will name them.
-    pub fn kind_and_target(&self, config: &Config) -> (String, String) {
+    pub fn kind_and_target(&self, config: &Config) -> (JobKind, String) {
         match self {
             JobRequest::Backup { all: true, .. } => (
-                "backup-all".into(),
+                JobKind::BackupAll,
                 config
                     .configured_types()
                     .iter()
@@ -169,12 +170,16 @@ impl JobRequest {
                     .join("+"),
             ),
             JobRequest::Backup { backup_type, .. } => (
-                "backup".into(),
+                JobKind::Backup,
                 backup_type.map(|t| t.as_str()).unwrap_or("?").into(),
             ),
-            JobRequest::Verify { target, .. } => ("verify".into(), target.clone()),
+            JobRequest::Verify { target, .. } => (JobKind::Verify, target.clone()),
             JobRequest::Restore(r) => (
-                if r.dry_run { "restore-plan" } else { "restore" }.into(),
+                if r.dry_run {
+                    JobKind::RestorePlan
+                } else {
+                    JobKind::Restore
+                },
                 match &r.selector {
                     Selector::Id(id) => id.clone(),
                     Selector::File(f) => f.display().to_string(),
@@ -189,12 +194,12 @@ impl JobRequest {
                     ),
                 },
             ),
-            JobRequest::Recover { dir, .. } => ("recover".into(), dir.display().to_string()),
+            JobRequest::Recover { dir, .. } => (JobKind::Recover, dir.display().to_string()),
             JobRequest::Drill { .. } => {
-                ("drill".into(), config.repository.path.display().to_string())
+                (JobKind::Drill, config.repository.path.display().to_string())
             }
-            JobRequest::Prune { .. } => ("prune".into(), "repository".into()),
-            JobRequest::KeyRotate => ("key-rotate".into(), "keys".into()),
+            JobRequest::Prune { .. } => (JobKind::Prune, "repository".into()),
+            JobRequest::KeyRotate => (JobKind::KeyRotate, "keys".into()),
         }
     }
 

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::archive::manifest::{BackupKind, BackupType};
+use crate::catalog::JobKind;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::integrity::check_integrity;
@@ -234,7 +235,13 @@ pub fn run_job(
                 .hint("look at the plan with --dry-run first, then run again with --yes"),
         );
     }
-    let job = Job::start(engine, "recover", &dir.display().to_string(), face, cancel)?;
+    let job = Job::start(
+        engine,
+        JobKind::Recover,
+        &dir.display().to_string(),
+        face,
+        cancel,
+    )?;
     let opts = Options {
         at,
         dry_run: false,

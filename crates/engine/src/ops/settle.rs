@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::JobState;
+use crate::catalog::{JobKind, JobState};
 use crate::error::Result;
 use crate::ops::jobs::LEASE;
 use crate::ops::{pid_alive, Engine};
@@ -101,7 +101,7 @@ fn settle_dead_job(engine: &Engine, job: &crate::catalog::JobRecord) -> Result<(
     engine
         .catalog
         .finish_job(job.id, JobState::Interrupted, Some(&msg))?;
-    let _ = engine.audit(&job.kind, &job.target, "interrupted", &msg);
+    let _ = engine.audit(job.kind.as_str(), &job.target, "interrupted", &msg);
     Ok(())
 }
 
@@ -148,7 +148,7 @@ fn settle_backup(engine: &Engine, b: &crate::catalog::BackupRecord) -> Result<St
 /// removing the temporary files it left in the target.
 fn half_written(engine: &Engine, job: &crate::catalog::JobRecord) -> Option<String> {
     use crate::ops::restore::{marked_incomplete_by, remove_stray_temps, INCOMPLETE_MARKER};
-    if job.kind != "restore" {
+    if job.kind != JobKind::Restore {
         return None;
     }
     let what = job.resource.as_deref()?;

@@ -13,6 +13,7 @@ use chrono::Utc;
 use crate::archive::crypto::DataKey;
 use crate::archive::manifest::{BackupType, StreamInfo};
 use crate::archive::pipeline;
+use crate::catalog::JobKind;
 use crate::error::{Error, Result};
 use crate::ops::integrity::check_integrity;
 use crate::ops::jobs::Job;
@@ -89,7 +90,7 @@ pub fn run(
     cancel: &'static AtomicBool,
 ) -> Result<VerifyReport> {
     let artifact = select::resolve(engine, None, sel)?;
-    let job = Job::start(engine, "verify", &artifact.manifest.id, face, cancel)?;
+    let job = Job::start(engine, JobKind::Verify, &artifact.manifest.id, face, cancel)?;
     let cancel = job.cancel_flag();
     let started = std::time::Instant::now();
     let result = verify_artifact(engine, &artifact, deep, &job, cancel);

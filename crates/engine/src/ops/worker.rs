@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::catalog::{JobRecord, JobState};
+use crate::catalog::{JobKind, JobRecord, JobState};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::queue::{self, JobRequest};
@@ -78,7 +78,7 @@ pub enum WorkerEvent {
     Started {
         worker: usize,
         job_id: i64,
-        kind: String,
+        kind: JobKind,
         target: String,
     },
     /// A job ended; `job` is its final row.
@@ -228,7 +228,9 @@ async fn worker_loop(
         };
         idle = IDLE_MIN;
         if let Some(tx) = &events {
-            let (kind, target) = row.map(|j| (j.kind, j.target)).unwrap_or_default();
+            let (kind, target) = row
+                .map(|j| (j.kind, j.target))
+                .unwrap_or((JobKind::Other("?".into()), String::new()));
             let _ = tx.send(WorkerEvent::Started {
                 worker: n,
                 job_id: id,
@@ -375,7 +377,7 @@ fn settle(engine: &Engine, id: i64, result: &Result<queue::JobOutcome>) -> Resul
     }
     engine.catalog.finish_job(id, state, error.as_deref())?;
     engine.audit(
-        &job.kind,
+        job.kind.as_str(),
         &job.target,
         state.as_str(),
         &format!(

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
+use crate::catalog::JobKind;
 
 /// Back up every configured database; one artifact each.
 pub fn backup_all(
@@ -34,7 +35,7 @@ pub fn backup_all(
         };
         let result = run_job(
             engine,
-            "backup",
+            JobKind::Backup,
             &target,
             face,
             cancel,
