@@ -238,6 +238,18 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut config = load()?;
             let at = at.as_deref().map(ops::select::parse_time).transpose()?;
             let face = CliProgress::new(json);
+            if !dry_run && !yes {
+                // Refused before anything is opened (or created).
+                return Err(if queue {
+                    Error::usage(
+                        "a queued recovery restores over the live system without asking again",
+                    )
+                    .hint("look at the plan with `lifeboat recover --dry-run`, then queue it with --yes")
+                } else {
+                    Error::refused("recovery restores every type in place, over the live system")
+                        .hint("look at the plan with --dry-run first, then run again with --yes")
+                });
+            }
             if !dry_run {
                 // A recovery is a job in the catalog, over the repository
                 // it recovers from.

@@ -671,3 +671,51 @@ fn cancel_of_a_running_restore_reports_the_target_state() {
     assert!(!target.exists() || no_files_under(&target), "{text}");
     assert_eq!(sb.job(id(&job))["state"], "cancelled");
 }
+
+#[test]
+fn cancelling_a_parent_job_cancels_the_children_it_started() {
+    // A configuration backup held inside its sources' lock (a FIFO as its
+    // version file), then a queued `backup --all` whose configuration
+    // child must wait for that lock: cancelling the parent stops the child.
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let gate = sb.dir.path().join("version-gate");
+    let c = std::ffi::CString::new(gate.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let _guard = GateGuard(gate.clone());
+    sb.write_config(&format!("version_file = \"{}\"", gate.display()));
+    let first = sb.spawn(&["backup", "--type", "configuration"]);
+    wait_for(60, "first backup holding its sources", || {
+        sb.jobs().into_iter().find(|j| {
+            j["kind"] == "backup"
+                && j["state"] == "running"
+                && j["resource"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("configuration backup"))
+        })
+    });
+    let q = sb.json(&["backup", "--all", "--queue"]);
+    let parent = q["job_id"].as_i64().unwrap();
+    let worker = sb.spawn(&["worker", "--job", &parent.to_string()]);
+    let child = wait_for(60, "the queued backup's child waiting", || {
+        sb.jobs().into_iter().find(|j| {
+            j["parent_job"] == parent
+                && j["state"] == "running"
+                && j["phase"].as_str().is_some_and(|p| p.contains("waiting"))
+        })
+    });
+    sb.ok(&["cancel", &parent.to_string()]);
+    let (st, text) = wait_child(worker, 120, "the worker of the cancelled job");
+    assert_ne!(st.code(), Some(0), "{text}");
+    assert_eq!(sb.job(id(&child))["state"], "cancelled", "{text}");
+    let p = sb.job(parent);
+    assert!(
+        p["state"] == "cancelled" || p["state"] == "failed",
+        "the parent did not succeed: {p}"
+    );
+    // The first backup was never disturbed.
+    open_gate(&gate);
+    let (st1, text1) = wait_child(first, 300, "first backup");
+    assert_eq!(st1.code(), Some(0), "{text1}");
+}

@@ -1002,6 +1002,25 @@ fn destructive_work_is_queued_only_when_confirmed() {
     assert!(err.contains("no backup with id no-such-backup"), "{err}");
     let err = sb.fails(&["restore", "--target", "x", "--queue"], 2);
     assert!(err.contains("needs --id, --file or --at"), "{err}");
+    let err = sb.fails(&["restore", "--id", &b, "--in-place", "--queue"], 2);
+    assert!(
+        err.contains("replaces live data without asking again"),
+        "{err}"
+    );
+    let err = sb.fails(
+        &[
+            "restore", "--id", &b, "--target", "x", "--jobs", "0", "--queue",
+        ],
+        2,
+    );
+    assert!(err.contains("--jobs"), "{err}");
     let jobs = sb.jobs();
     assert!(jobs.iter().all(|j| j["state"] != "queued"), "{jobs:?}");
+
+    // An unconfirmed recovery is refused before anything is opened: no
+    // catalog appears on a machine that has none.
+    let fresh = Sandbox::new();
+    let err = fresh.fails(&["recover", "--dir", &repo], 1);
+    assert!(err.contains("over the live system"), "{err}");
+    assert!(!fresh.catalog.exists(), "nothing was created");
 }

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use chrono::{DateTime, Utc};
 use crossbeam_channel::Sender;
 
-use lifeboat_engine::catalog::{AuditCheck, Catalog};
+use lifeboat_engine::catalog::{AuditCheck, Catalog, JobState};
 use lifeboat_engine::config::Config;
 use lifeboat_engine::health::{HealthReport, StorageReport};
 use lifeboat_engine::ops::queue::{self, JobRequest};
@@ -294,8 +294,13 @@ pub fn launch(
         }),
         Err(e) => {
             // Nobody will run it: take it out of the queue again.
-            let _ = engine.catalog.request_cancel(id);
-            Err(format!("{e}; job {id} was cancelled"))
+            let reason = format!("its worker could not start: {e}");
+            match engine.catalog.cancel_if_queued(id, &reason) {
+                Ok(true) => Err(format!("{e}; job {id} was taken out of the queue")),
+                _ => Err(format!(
+                    "{e}; job {id} stays in the queue for another worker (`lifeboat status {id}`)"
+                )),
+            }
         }
     }
 }
@@ -343,20 +348,67 @@ pub fn launch_reported(
         label: label.clone(),
         log: log.clone(),
     };
+    let catalog = config.catalog.path.clone();
     std::thread::spawn(move || {
         let status = child.wait();
-        let ok = status.as_ref().is_ok_and(|s| s.success());
-        let last = last_words(&log);
-        let message = match (&status, ok) {
-            (_, true) => format!("job {job_id} ({label}): finished ok: {last}"),
-            (Ok(s), false) => format!(
-                "job {job_id} ({label}) failed (exit {}): {last} (full output: {})",
-                s.code()
-                    .map(|c| c.to_string())
-                    .unwrap_or("by signal".into()),
-                log.display()
+        let exit = match &status {
+            Ok(s) => s
+                .code()
+                .map(|c| format!("exit {c}"))
+                .unwrap_or("killed by a signal".into()),
+            Err(e) => format!("lost track of it: {e}"),
+        };
+        let cat = Catalog::open_existing_light(&catalog);
+        let job = cat
+            .as_ref()
+            .ok()
+            .and_then(|c| c.get_job(job_id).ok().flatten());
+        let (ok, message) = match job {
+            Some(j) if j.state == JobState::Queued => {
+                if let Ok(c) = &cat {
+                    let _ = c.cancel_if_queued(
+                        job_id,
+                        &format!("its worker exited ({exit}) before it ran the job"),
+                    );
+                }
+                (
+                    false,
+                    format!(
+                        "job {job_id} ({label}): its worker exited ({exit}) before it ran the job: {} (full output: {}); the job was taken out of the queue",
+                        last_words(&log),
+                        log.display()
+                    ),
+                )
+            }
+            Some(j) if j.state.is_active() => (
+                true,
+                format!(
+                    "job {job_id} ({label}) is run by another worker (pid {} on {}); it shows on the Jobs screen",
+                    j.pid, j.host
+                ),
             ),
-            (Err(e), false) => format!("job {job_id} ({label}): lost track of its worker: {e}"),
+            Some(j) if j.state.is_success() => {
+                (true, format!("job {job_id} ({label}): finished ok ({})", j.state))
+            }
+            Some(j) => (
+                false,
+                format!(
+                    "job {job_id} ({label}) {}: {} (full output: {})",
+                    j.state,
+                    j.error
+                        .as_deref()
+                        .and_then(|e| e.lines().next())
+                        .unwrap_or("see the job's log"),
+                    log.display()
+                ),
+            ),
+            None => (
+                false,
+                format!(
+                    "job {job_id} ({label}): its worker ended ({exit}) and the job cannot be read: {}",
+                    last_words(&log)
+                ),
+            ),
         };
         let _ = tx.send(BgResult::ChildExited {
             pid,

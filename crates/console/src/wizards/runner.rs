@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -27,7 +27,9 @@ use ratatui::text::Line;
 
 use super::widgets::{bar, duration, size, text};
 use super::WizardContext;
+use chrono::Utc;
 use lifeboat_engine::catalog::{Catalog, JobRecord, JobState};
+use lifeboat_engine::ops::jobs::LEASE;
 use lifeboat_engine::ops::queue::JobRequest;
 
 /// Lines of output kept (the newest); older ones are dropped.
@@ -296,73 +298,101 @@ impl ChildRun {
         }
         changed |= self.poll_jobs();
         let id = self.job_id.expect("job mode");
+        changed |= self.refresh_log(id);
         let Some(cat) = self.catalog.as_ref() else {
             return changed;
         };
-        if let Ok(log) = cat.get_job_log(id) {
-            let lines: VecDeque<String> = log
-                .iter()
-                .skip(log.len().saturating_sub(KEEP_LINES))
-                .map(|(_, level, msg)| match level.as_str() {
-                    "info" => msg.clone(),
-                    _ => format!("{level}: {msg}"),
-                })
-                .collect();
-            if lines != self.lines {
-                self.lines = lines;
-                changed = true;
-            }
-        }
-        let ended = self
-            .jobs
-            .iter()
-            .find(|j| j.id == id)
-            .is_some_and(|j| !j.state.is_active());
-        if !ended {
-            // A worker that died before it claimed the job leaves it queued.
-            let queued = self
-                .jobs
-                .iter()
-                .find(|j| j.id == id)
-                .is_none_or(|j| j.state == JobState::Queued);
-            let ours_died = self.status.is_some()
-                && self.catalog_error.is_none()
-                && self
-                    .jobs
-                    .iter()
-                    .find(|j| j.id == id)
-                    .is_some_and(|j| j.state == JobState::Running && j.pid == self.pid);
-            if ours_died {
-                self.spawn_error = Some(format!(
-                    "the worker running job {id} (pid {}) ended ({}) without closing the job; the next `lifeboat` command marks it interrupted; its output is in {}",
-                    self.pid,
-                    self.exit_text(),
-                    self.log.as_deref().unwrap_or(Path::new("?")).display()
-                ));
-                self.ended_after = Some(self.started.elapsed());
-                return true;
-            }
-            if queued && self.status.is_some_and(|s| !s.success()) {
-                let log = self.log.as_deref().unwrap_or(Path::new("?"));
-                self.spawn_error = Some(format!(
-                    "the worker for job {id} exited ({}) before it ran the job: {} (its output is in {}; the job was cancelled)",
-                    self.exit_text(),
-                    crate::background::last_words(log),
-                    log.display()
-                ));
-                let _ = cat.request_cancel(id);
-                self.ended_after = Some(self.started.elapsed());
-                return true;
-            }
+        let Some(job) = self.jobs.iter().find(|j| j.id == id).cloned() else {
             return changed;
+        };
+        let log = self.log.clone().unwrap_or_default();
+        let end = |run: &mut ChildRun, why: String| {
+            run.spawn_error = Some(why);
+            run.ended_after = Some(run.started.elapsed());
+            true
+        };
+        match job.state {
+            // A worker that exited before it claimed the job leaves it
+            // queued: nobody will run it now, so it leaves the queue.
+            JobState::Queued if self.status.is_some_and(|s| !s.success()) => {
+                let reason = format!(
+                    "its worker exited ({}) before it ran the job",
+                    self.exit_text()
+                );
+                let _ = cat.cancel_if_queued(id, &reason);
+                let why = format!(
+                    "the worker for job {id} exited ({}) before it ran the job: {} (its output is in {}); the job was taken out of the queue",
+                    self.exit_text(),
+                    crate::background::last_words(&log),
+                    log.display()
+                );
+                end(self, why)
+            }
+            JobState::Queued => changed,
+            JobState::Running => {
+                let ours_died =
+                    self.status.is_some() && self.catalog_error.is_none() && job.pid == self.pid;
+                let silent = Utc::now() - job.updated_at;
+                if ours_died {
+                    let why = format!(
+                        "the worker running job {id} (pid {}) ended ({}) without closing the job; the next `lifeboat` command marks it interrupted; its output is in {}",
+                        self.pid,
+                        self.exit_text(),
+                        log.display()
+                    );
+                    end(self, why)
+                } else if silent.to_std().is_ok_and(|d| d > 2 * LEASE) {
+                    // Run by another worker (a daemon's) that stopped
+                    // renewing its lease: dead or hung.
+                    let why = format!(
+                        "job {id} has not renewed its lease for {}s: its worker (pid {} on {}) died or hangs; the next `lifeboat` command on that host marks it interrupted",
+                        silent.num_seconds(),
+                        job.pid,
+                        job.host
+                    );
+                    end(self, why)
+                } else {
+                    changed
+                }
+            }
+            _ => {
+                // Ended. The worker records the report just after: wait
+                // for it while the worker lives (30 s at most).
+                let since = *self.ended_seen.get_or_insert_with(Instant::now);
+                let result = cat.job_result(id).ok().flatten();
+                let worker_gone = job.host == self.host && !process_alive(job.pid);
+                if result.is_some() || worker_gone || since.elapsed() >= Duration::from_secs(30) {
+                    self.stdout = result.unwrap_or_default();
+                    // The report's lines came with it: read the log once more.
+                    self.last_poll = None;
+                    self.refresh_log(id);
+                    self.ended_after = Some(self.started.elapsed());
+                    true
+                } else {
+                    changed
+                }
+            }
         }
-        let since = *self.ended_seen.get_or_insert_with(Instant::now);
-        let result = cat.job_result(id).ok().flatten();
-        if result.is_some() || self.status.is_some() || since.elapsed() >= Duration::from_secs(3) {
-            self.stdout = result.unwrap_or_default();
-            self.ended_after = Some(self.started.elapsed());
-            changed = true;
-        }
+    }
+
+    /// The job's log as lines for people (info lines as they are).
+    fn refresh_log(&mut self, id: i64) -> bool {
+        let Some(cat) = self.catalog.as_ref() else {
+            return false;
+        };
+        let Ok(log) = cat.get_job_log(id) else {
+            return false;
+        };
+        let lines: VecDeque<String> = log
+            .iter()
+            .skip(log.len().saturating_sub(KEEP_LINES))
+            .map(|(_, level, msg)| match level.as_str() {
+                "info" => msg.clone(),
+                _ => format!("{level}: {msg}"),
+            })
+            .collect();
+        let changed = lines != self.lines;
+        self.lines = lines;
         changed
     }
 
@@ -541,8 +571,18 @@ impl Drop for ChildRun {
         // not linger as a zombie.
         if let Some(mut child) = self.child.take() {
             if self.status.is_none() {
+                // Queued work whose worker exits before it claimed the job
+                // leaves the queue then, as if the wizard were still open.
+                let queued = self.job_id.zip(self.catalog_path.clone());
                 std::thread::spawn(move || {
-                    let _ = child.wait();
+                    let status = child.wait();
+                    if let (Some((id, path)), Ok(st)) = (queued, status) {
+                        if !st.success() {
+                            let _ = Catalog::open_existing_light(&path).and_then(|c| {
+                                c.cancel_if_queued(id, "its worker exited before it ran the job")
+                            });
+                        }
+                    }
                 });
             }
         }
@@ -593,6 +633,16 @@ pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
         v.push(text(format!("    error: {e}")));
     }
     v
+}
+
+/// A process of this host is alive (or a zombie not yet reaped).
+fn process_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the pid exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn push_line(lines: &mut VecDeque<String>, l: String) {

@@ -459,6 +459,18 @@ impl Catalog {
         })
     }
 
+    /// Take a job that nobody will run out of the queue (its worker
+    /// could not start, or exited before it claimed it): `cancelled` with
+    /// `reason`. False when it was no longer queued (someone claimed it).
+    pub fn cancel_if_queued(&self, id: i64, reason: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?2, updated_at = ?2, error = ?3 \
+             WHERE id = ?1 AND state = 'queued'",
+            params![id, now(), reason],
+        )?;
+        Ok(n == 1)
+    }
+
     /// True when someone asked this job to stop.
     pub fn cancel_requested(&self, id: i64) -> Result<bool> {
         let v: Option<i64> = query_opt(

@@ -155,6 +155,9 @@ pub fn run(
     let result = drill(engine, &job, at, keep, faces, cancel);
     let outcome: Result<()> = match &result {
         Ok(r) if r.ok => Ok(()),
+        Ok(_) if job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed) => Err(
+            Error::cancelled("the drill was cancelled before it had recovered everything"),
+        ),
         Ok(r) => Err(Error::integrity(format!(
             "the drill did not recover everything: {}",
             failures(&r.recovery).join("; ")

@@ -70,15 +70,20 @@ impl<'a> Job<'a> {
                 JobState::Running,
             )?,
         };
+        let mut parent_cancelled = false;
         if let Some(parent) = engine.parent_job {
             engine.catalog.set_job_links(id, Some(parent), None)?;
-            // The parent was cancelled before this child started: so is it.
+            // The parent was cancelled before this child started: so is
+            // it, from its first safe point on.
             if engine.catalog.cancel_requested(parent)? {
                 engine.catalog.request_cancel(id)?;
+                parent_cancelled = true;
             }
         }
         tracing::info!(job = id, pid = std::process::id(), actor = %engine.actor, "job {id} started: {kind} {target}");
-        let cancel = Arc::new(AtomicBool::new(external.load(Ordering::Relaxed)));
+        let cancel = Arc::new(AtomicBool::new(
+            parent_cancelled || external.load(Ordering::Relaxed),
+        ));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let heartbeat = {
             let cancel = Arc::clone(&cancel);

@@ -379,6 +379,19 @@ impl JobRequest {
                     r.selector = Selector::File(crate::config::normalize(p, cwd));
                 }
                 r.target = r.target.map(|t| crate::config::normalize(&t, cwd));
+                if r.in_place && !r.yes && !r.dry_run {
+                    return Err(Error::usage(
+                        "a queued restore in place replaces live data without asking again",
+                    )
+                    .hint("look at it with --dry-run first, then queue it with --yes"));
+                }
+                if !(1..=64).contains(&r.jobs) {
+                    return Err(Error::usage(format!(
+                        "a restore runs with 1 to 64 parallel jobs, not {}",
+                        r.jobs
+                    ))
+                    .hint("set --jobs N in that range"));
+                }
                 if r.backup_type.is_none()
                     && matches!(r.selector, Selector::Latest | Selector::At(_))
                 {

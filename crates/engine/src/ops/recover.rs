@@ -252,6 +252,11 @@ pub fn run_job(
     let result = execute(&engine.config, dir, &opts, &job, faces, cancel);
     let outcome: Result<()> = match &result {
         Ok(r) if r.ok => Ok(()),
+        Ok(_) if job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed) => {
+            Err(Error::cancelled(
+                "the recovery was cancelled before it had restored everything; the report says what was restored",
+            ))
+        }
         Ok(r) => Err(Error::integrity(format!(
             "the recovery did not restore everything: {}",
             r.notes

@@ -329,18 +329,20 @@ pub fn run_claimed(
         })
     });
     engine.claimed_job.set(None);
-    if let Ok(outcome) = &result {
-        // The report, for the face that queued the job and is not here:
-        // in words in the job's log, and whole as the job's result.
-        for line in outcome.describe() {
-            let _ = engine.catalog.job_log(id, "info", &line);
+    // The report, for the face that queued the job and is not here: in
+    // words in the job's log, and whole as the job's result. Always
+    // recorded, so a face waiting for it knows the worker is done.
+    let recorded = match &result {
+        Ok(outcome) => {
+            for line in outcome.describe() {
+                let _ = engine.catalog.job_log(id, "info", &line);
+            }
+            outcome.report_json()
         }
-        if let Err(e) = engine
-            .catalog
-            .set_job_result(id, &outcome.report_json().to_string())
-        {
-            tracing::warn!("cannot record the result of job {id}: {e}");
-        }
+        Err(e) => serde_json::json!({ "error": e.display_with_hint() }),
+    };
+    if let Err(e) = engine.catalog.set_job_result(id, &recorded.to_string()) {
+        tracing::warn!("cannot record the result of job {id}: {e}");
     }
     settle(engine, id, &result)?;
     engine
