@@ -1286,3 +1286,148 @@ fn a_restore_started_in_the_console_outlives_the_console() {
         0o600
     );
 }
+
+// ---- snapshots ----
+
+/// A frame with what differs between runs taken out: the sandbox's path,
+/// the host and user, the fixture's backup ids (whole or clipped), then
+/// every word with a digit in it (times, sizes, counts, ages) as `#`, and
+/// runs of spaces as one. What stays is the screen's shape and words.
+fn normalized(frame: &str, f: &Fixture) -> String {
+    let mut s = frame.replace(&f.sb.dir.path().display().to_string(), "<sandbox>");
+    let actor = lifeboat_engine::catalog::current_actor();
+    let host = lifeboat_engine::ops::hostname();
+    s = s.replace(&actor, "<actor>").replace(&host, "<host>");
+    for (v, name) in [(&f.full, "<full>"), (&f.incr, "<incr>"), (&f.cfg, "<cfg>")] {
+        let id = id(v);
+        s = s.replace(&id, name);
+        for cut in (4..id.len()).rev() {
+            s = s.replace(&format!("{}…", &id[..cut]), &format!("{name}…"));
+        }
+    }
+    // A clipped temp path ("/tmp/.tmpXy3k…"), weekday and month names (the
+    // next scheduled run), and bars whose length is a measurement.
+    let mut t = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("/tmp/.tmp") {
+        t.push_str(&rest[..i]);
+        t.push_str("<tmp>");
+        rest =
+            rest[i + "/tmp/.tmp".len()..].trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    }
+    t.push_str(rest);
+    s = t;
+    for name in [
+        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ] {
+        s = s.replace(&format!(" {name} "), " <cal> ");
+    }
+    // "(in 11h 3m)" or "(in 45m)": how long until the next run.
+    let mut t = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("(in ") {
+        t.push_str(&rest[..i]);
+        t.push_str("(in #)");
+        rest = &rest[i..];
+        rest = rest.find(')').map_or("", |j| &rest[j + 1..]);
+    }
+    t.push_str(rest);
+    s = t;
+    let mut t = String::new();
+    let mut last_bar = false;
+    for c in s.chars() {
+        let bar = "█▉▊▋▌▍▎▏░▒▓".contains(c);
+        if !(bar && last_bar) {
+            t.push(c);
+        }
+        last_bar = bar;
+    }
+    s = t;
+    let mut out = String::new();
+    for line in s.lines() {
+        let words: Vec<String> = line
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut o = String::new();
+                let mut run = String::new();
+                // A run with a digit, or of hex digits after a '-' (the
+                // random tail of a clipped id), is a value.
+                let flush = |run: &mut String, o: &mut String| {
+                    let hex_tail = o.ends_with('-')
+                        && !run.is_empty()
+                        && run.chars().all(|c| c.is_ascii_hexdigit());
+                    if hex_tail || run.chars().any(|c| c.is_ascii_digit()) {
+                        o.push('#');
+                    } else {
+                        o.push_str(run);
+                    }
+                    run.clear();
+                };
+                for c in w.chars() {
+                    if c.is_ascii_alphanumeric() {
+                        run.push(c);
+                    } else {
+                        flush(&mut run, &mut o);
+                        o.push(c);
+                    }
+                }
+                flush(&mut run, &mut o);
+                o
+            })
+            .collect();
+        out.push_str(&words.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// Compare with `tests/it/snapshots/NAME.txt`; with
+/// LIFEBOAT_UPDATE_SNAPSHOTS=1, write it instead (review the diff).
+fn assert_snapshot(name: &str, got: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/snapshots")
+        .join(format!("{name}.txt"));
+    if std::env::var("LIFEBOAT_UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}: run with LIFEBOAT_UPDATE_SNAPSHOTS=1 and review it\n{got}",
+            path.display()
+        )
+    });
+    if want != got {
+        let diff: Vec<String> = want
+            .lines()
+            .zip(got.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, (a, b))| format!("line {}:\n  want: {a}\n  got:  {b}", i + 1))
+            .collect();
+        panic!(
+            "screen {name} changed ({} lines differ; {} vs {} lines). If the change is meant, run with LIFEBOAT_UPDATE_SNAPSHOTS=1 and review the diff.\n{}\n--- got ---\n{got}",
+            diff.len(),
+            want.lines().count(),
+            got.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+#[test]
+fn every_screen_matches_its_snapshot_at_80x24_and_200x50() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    for (key_char, screen) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Screen::ALL) {
+        key(&mut app, key_char);
+        assert_eq!(app.screen, screen);
+        for (w, h) in [(80u16, 24u16), (200, 50)] {
+            let name = format!("{}-{w}x{h}", format!("{screen:?}").to_lowercase());
+            assert_snapshot(&name, &normalized(&text(&mut app, w, h), &f));
+        }
+    }
+}

@@ -165,6 +165,10 @@ const AGE_REDRAW: Duration = Duration::from_secs(30);
 /// The console.
 pub struct App {
     pub ctx: AppContext,
+    /// The time the views draw against ("3 minutes ago", rates, ETAs):
+    /// data like the rest, set by [`App::tick`], so a frame depends only
+    /// on the state (and a test can fix it).
+    pub now: DateTime<Utc>,
     pub catalog: Option<Catalog>,
     /// Why the catalog cannot be read right now (shown in place).
     pub catalog_error: Option<String>,
@@ -235,6 +239,7 @@ impl App {
         let schedule = lifeboat_engine::schedule::Schedule::from_config(&ctx.config, &types)
             .map_err(|e| e.message);
         let mut app = App {
+            now: Utc::now(),
             ctx,
             catalog: None,
             catalog_error: None,
@@ -573,6 +578,7 @@ impl App {
     /// child, expire the status line. Returns true when a redraw is due.
     pub fn tick(&mut self) -> bool {
         let now = Instant::now();
+        self.now = Utc::now();
         self.refresh(false);
         self.start_background();
         if let Some((id, tries)) = self.pending_cancel.take() {

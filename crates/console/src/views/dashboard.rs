@@ -235,7 +235,7 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
 }
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let now = Utc::now();
+    let now = app.now;
     let attention = attention(app, theme);
     let att_h = attention.len().min(4) as u16;
     let [verdict, att, table, obj, disk, jobs_area] = Layout::vertical([
@@ -294,7 +294,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                     Span::styled(format!("{:>5} ", j.id), theme.title()),
                     Span::raw(format!("{:<8} {:<18} ", j.kind, fmt::clip(&j.target, 18))),
                     Span::raw(format!("{:<24} ", jobs::progress_text(j, 24))),
-                    Span::raw(jobs::timing_text(j)),
+                    Span::raw(jobs::timing_text(j, now)),
                 ])
             })
             .collect()

@@ -1,7 +1,7 @@
 //! Jobs screen: running and recent jobs with live progress, and the
 //! selected job's log (newest lines at the bottom, like `tail -f`).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
@@ -32,8 +32,7 @@ pub fn progress_text(j: &JobRecord, width: usize) -> String {
 }
 
 /// Throughput and ETA of an active job, or the duration of a finished one.
-pub fn timing_text(j: &JobRecord) -> String {
-    let now = Utc::now();
+pub fn timing_text(j: &JobRecord, now: DateTime<Utc>) -> String {
     if j.is_active() {
         let rate = j.throughput(now).map(fmt::rate).unwrap_or_default();
         let eta = j
@@ -88,7 +87,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                     } else {
                         j.created_at.format("%m-%d %H:%M").to_string()
                     }),
-                    Cell::from(timing_text(j)),
+                    Cell::from(timing_text(j, app.now)),
                 ]);
                 if first + i == app.jobs_list.selected {
                     row.style(theme.selected())

@@ -5,7 +5,6 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -144,9 +143,9 @@ impl<'a> Job<'a> {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io("cannot open lock", &path, e))?;
-        // SAFETY: flock on a descriptor we own.
-        let try_lock =
-            || unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        // flock(2) under the hood: released by the kernel when this
+        // process dies, whatever kills it.
+        let try_lock = || file.try_lock().is_ok();
         if !try_lock() {
             let holder_now = || -> Result<Option<crate::catalog::JobRecord>> {
                 Ok(self

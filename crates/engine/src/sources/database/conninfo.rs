@@ -215,33 +215,9 @@ impl ConnInfo {
     }
 }
 
-/// A URL with its password replaced by `***`, safe to print.
-pub fn mask_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
-    };
-    let masked = match rest.rfind('@') {
-        Some(at) => match rest[..at].find(':') {
-            Some(c) => format!("{}:***{}", &rest[..c], &rest[at..]),
-            None => rest.to_string(),
-        },
-        None => rest.to_string(),
-    };
-    // A password passed as a query parameter is masked too.
-    let masked = match masked.find("password=") {
-        Some(p) => {
-            let start = p + "password=".len();
-            let end = masked[start..]
-                .find('&')
-                .map(|e| start + e)
-                .unwrap_or(masked.len());
-            format!("{}***{}", &masked[..start], &masked[end..])
-        }
-        None => masked,
-    };
-    format!("{scheme}{masked}")
-}
+/// A URL with its password replaced by `***`, safe to print: the one
+/// masker the configuration uses too.
+pub use crate::config::mask_database_url as mask_url;
 
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();

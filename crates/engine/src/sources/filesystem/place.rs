@@ -368,9 +368,12 @@ pub(super) fn file_time(ns: i64) -> FileTime {
 }
 
 pub(super) fn chown_fd(f: &File, uid: u32, gid: u32) {
-    // Only root can give files away; EPERM (e.g. in a user namespace) is ignored.
-    unsafe {
-        libc::fchown(f.as_raw_fd(), uid, gid);
+    // Only root can give files away; EPERM (not root, or a user namespace)
+    // is expected and ignored, anything else is worth a line in the log.
+    if let Err(e) = std::os::unix::fs::fchown(f, Some(uid), Some(gid)) {
+        if e.raw_os_error() != Some(libc::EPERM) {
+            tracing::warn!("cannot give a restored file to {uid}:{gid}: {e}");
+        }
     }
 }
 
