@@ -643,7 +643,22 @@ impl App {
                 self.say(if ok { Level::Info } else { Level::Error }, message);
                 self.refresh(true);
             }
+            BgResult::Notice { warning, message } => {
+                self.say(if warning { Level::Warn } else { Level::Info }, message);
+            }
         }
+    }
+
+    /// Where the engine's notices go while this console is open: the
+    /// status line, not stderr (see `lifeboat_engine::notice`).
+    pub fn notice_sink(&self) -> lifeboat_engine::notice::Sink {
+        let tx = self.bg_tx.clone();
+        std::sync::Arc::new(move |level, message: &str| {
+            let _ = tx.send(BgResult::Notice {
+                warning: level == lifeboat_engine::notice::Level::Warning,
+                message: message.to_string(),
+            });
+        })
     }
 
     /// Wait (at most `timeout`) until no background task is in flight,

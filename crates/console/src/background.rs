@@ -66,6 +66,11 @@ pub enum BgResult {
         ok: bool,
         message: String,
     },
+    /// Something the engine told the operator (`lifeboat_engine::notice`).
+    Notice {
+        warning: bool,
+        message: String,
+    },
 }
 
 /// Which kind of task a result belongs to (for the in-flight set).
@@ -86,7 +91,7 @@ impl BgResult {
             BgResult::Audit(_) => Task::Audit,
             BgResult::Restore(_) => Task::Restore,
             BgResult::Deleted { .. } => Task::Delete,
-            BgResult::ChildExited { .. } => return None,
+            BgResult::ChildExited { .. } | BgResult::Notice { .. } => return None,
         })
     }
 }

@@ -87,7 +87,9 @@ pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBo
         .join(format!("console-{}.log", std::process::id()));
     let (mut terminal, guard) = terminal::setup(&log).map_err(term_err)?;
     let mut app = App::new(ctx);
+    let before = lifeboat_engine::notice::set_sink(Some(app.notice_sink()));
     let result = event_loop(&mut terminal, &mut app, stop).map_err(term_err);
+    lifeboat_engine::notice::set_sink(before);
     drop(guard);
     match std::fs::metadata(&log) {
         Ok(m) if m.len() > 0 => errln!(

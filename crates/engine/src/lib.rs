@@ -55,6 +55,7 @@ mod fuzz_tests;
 pub mod health;
 pub mod host;
 pub mod logging;
+pub mod notice;
 pub mod ops;
 pub mod schedule;
 pub mod sources;

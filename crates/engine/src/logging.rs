@@ -179,10 +179,17 @@ pub fn open_file(config: &Config) {
     let max = u64::from(config.logging.max_size_mb.max(1)) << 20;
     match Rotating::open(path, max, config.logging.keep) {
         Ok(r) => *guard = Some(r),
-        Err(e) => errln!(
-            "warning: cannot write the log file {}: {e} (set [logging] file, or \"\" to turn it off)",
-            path.display()
-        ),
+        Err(e) => {
+            // The log's own lock is released first: the notice is logged too.
+            drop(guard);
+            crate::notice::say(
+                crate::notice::Level::Warning,
+                &format!(
+                    "cannot write the log file {}: {e} (set [logging] file, or \"\" to turn it off)",
+                    path.display()
+                ),
+            );
+        }
     }
 }
 

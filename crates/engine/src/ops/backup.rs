@@ -504,17 +504,33 @@ fn write_tree(
         // Stat the tree on several threads, then count it, in the background:
         // the walk below starts at once and finds the metadata warm, and the
         // progress total appears as soon as it is known.
+        // It stops (and is joined) when the walk ends, however it ends.
         let totals = std::sync::Arc::new(std::sync::Mutex::new(None::<(u64, u64)>));
-        {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let counter = {
             let totals = std::sync::Arc::clone(&totals);
+            let stop = std::sync::Arc::clone(&stop);
             let spec = spec.clone();
             std::thread::spawn(move || {
-                filesystem::prefetch_metadata(&spec.roots, 4);
-                if let Ok(t) = filesystem::scan_totals(&spec) {
+                filesystem::prefetch_metadata(&spec.roots, 4, &stop);
+                if let Ok(t) = filesystem::scan_totals(&spec, &stop) {
                     *totals.lock().unwrap() = Some(t);
                 }
-            });
+            })
+        };
+        struct JoinOnDrop(
+            std::sync::Arc<AtomicBool>,
+            Option<std::thread::JoinHandle<()>>,
+        );
+        impl Drop for JoinOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+                if let Some(h) = self.1.take() {
+                    let _ = h.join();
+                }
+            }
         }
+        let _counter = JoinOnDrop(stop, Some(counter));
         let total_reported = std::cell::Cell::new(false);
         job.phase(if kind == BackupKind::Incremental {
             "reading changed files"

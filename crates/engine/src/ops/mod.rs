@@ -112,14 +112,17 @@ impl Engine {
             return Ok(());
         }
         let report = rebuild::fill(&self.catalog, &self.repo)?;
-        errln!(
-            "note: catalog {} did not exist; rebuilt it from the {} backup(s) in repository {}",
-            self.catalog.path.display(),
-            report.0,
-            self.repo.root.display()
+        crate::notice::say(
+            crate::notice::Level::Note,
+            &format!(
+                "catalog {} did not exist; rebuilt it from the {} backup(s) in repository {}",
+                self.catalog.path.display(),
+                report.0,
+                self.repo.root.display()
+            ),
         );
         for s in report.1 {
-            errln!("note: skipped {s}");
+            crate::notice::say(crate::notice::Level::Note, &format!("skipped {s}"));
         }
         Ok(())
     }
@@ -196,7 +199,7 @@ fn warn_key_file(ring: &KeyRing) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| {
         for w in ring.warnings() {
-            errln!("warning: {w}");
+            crate::notice::say(crate::notice::Level::Warning, w);
         }
     });
 }
@@ -305,7 +308,10 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
         Ok(s) if !s.is_empty() => match chrono::DateTime::parse_from_rfc3339(&s) {
             Ok(t) => t.with_timezone(&chrono::Utc),
             Err(e) => {
-                errln!("warning: ignoring LIFEBOAT_NOW={s}: {e}");
+                crate::notice::say(
+                    crate::notice::Level::Warning,
+                    &format!("ignoring LIFEBOAT_NOW={s}: {e}"),
+                );
                 chrono::Utc::now()
             }
         },

@@ -13,6 +13,7 @@
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -24,7 +25,7 @@ struct Queue {
 }
 
 /// Stat every entry under `roots` using `threads` threads; returns when done.
-pub fn prefetch_metadata(roots: &[PathBuf], threads: usize) {
+pub fn prefetch_metadata(roots: &[PathBuf], threads: usize, stop: &Arc<AtomicBool>) {
     let shared = Arc::new((
         Mutex::new(Queue {
             dirs: roots.to_vec(),
@@ -35,12 +36,17 @@ pub fn prefetch_metadata(roots: &[PathBuf], threads: usize) {
     let workers: Vec<_> = (0..threads.max(1))
         .map(|_| {
             let shared = Arc::clone(&shared);
+            let stop = Arc::clone(stop);
             std::thread::spawn(move || {
                 let (lock, cv) = &*shared;
                 loop {
                     let dir = {
                         let mut q = lock.lock().unwrap();
                         loop {
+                            // The backup it warms up for has ended: stop.
+                            if stop.load(Ordering::Relaxed) {
+                                q.dirs.clear();
+                            }
                             if let Some(d) = q.dirs.pop() {
                                 q.busy += 1;
                                 break Some(d);
@@ -154,7 +160,11 @@ mod tests {
             std::fs::create_dir_all(dir.path().join(format!("a{i}/b/c"))).unwrap();
             std::fs::write(dir.path().join(format!("a{i}/b/c/f")), b"x").unwrap();
         }
-        prefetch_metadata(&[dir.path().to_path_buf(), dir.path().join("missing")], 4);
+        prefetch_metadata(
+            &[dir.path().to_path_buf(), dir.path().join("missing")],
+            4,
+            &Arc::new(AtomicBool::new(false)),
+        );
     }
 
     #[test]

@@ -112,10 +112,15 @@ pub struct BackupOutcome {
 
 /// Quick stat-only walk: (bytes of regular files, number of files), for a
 /// progress total.
-pub fn scan_totals(spec: &WalkSpec) -> Result<(u64, u64)> {
+pub fn scan_totals(spec: &WalkSpec, stop: &std::sync::atomic::AtomicBool) -> Result<(u64, u64)> {
     let mut bytes = 0;
     let mut files = 0;
     for it in Walker::new(spec)? {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(crate::error::Error::cancelled(
+                "the count is no longer needed",
+            ));
+        }
         if it.kind == EntryKind::File {
             files += 1;
             bytes += match (&it.meta, it.extra) {

@@ -373,8 +373,11 @@ fn globs_filter_and_extras_land_in_order() {
         b"generated"
     );
 
-    let (bytes, files) = scan_totals(&s).unwrap();
+    let (bytes, files) = scan_totals(&s, &AtomicBool::new(false)).unwrap();
     assert_eq!((bytes, files), (out.stats.bytes, out.stats.files));
+    // The backup it counts for has ended: the count stops, with no total.
+    let e = scan_totals(&s, &AtomicBool::new(true)).unwrap_err();
+    assert_eq!(e.kind, crate::error::ErrorKind::Cancelled);
 }
 
 #[test]
