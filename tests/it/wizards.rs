@@ -524,7 +524,7 @@ fn recovery_wizard_runs_the_whole_runbook() {
         )),
         "{s}"
     );
-    assert!(server.join().unwrap().starts_with("GET /health HTTP/1.0"));
+    assert!(server.join().unwrap().starts_with("GET /health HTTP/1.1"));
     press(w, KeyCode::Enter);
     // 6 resume: the start command.
     assert!(!started.exists());

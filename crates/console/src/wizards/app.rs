@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ratatui::text::Line;
 
-use super::probe;
 use super::runner::ChildRun;
 use super::widgets::text;
 
@@ -146,7 +145,10 @@ impl AppHealth {
             let (tx, rx) = mpsc::channel();
             let url = self.url.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(probe::http_get(&url, HEALTH_TIMEOUT));
+                let _ = tx.send(lifeboat_engine::health::probe::http_status(
+                    &url,
+                    HEALTH_TIMEOUT,
+                ));
             });
             self.url_rx = Some(rx);
             self.url_result = None;

@@ -13,14 +13,13 @@
 //! Layout: one file (or directory) per wizard; `runner` is the child
 //! process with its job progress, `widgets` the frame, step header, rows
 //! and scrolling every wizard draws with, `input` text input and
-//! type-to-confirm, `app` and `probe` the Panel app's stop/start/health
+//! type-to-confirm, `app` the Panel app's stop/start/health
 //! commands and health URL.
 
 mod app;
 mod backup;
 mod drill;
 pub mod input;
-mod probe;
 mod prune;
 mod recovery;
 mod restore;

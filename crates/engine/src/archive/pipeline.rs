@@ -136,6 +136,11 @@ impl Sealer {
                 .map_err(|_| io::Error::other("sealing thread stopped"))
         });
         self.tx = None;
+        // The thread died while the last chunk was handed over: that chunk
+        // already collected its error (e.g. no space left), the real one.
+        if let Some((_, e)) = self.failed.take() {
+            return Err(e);
+        }
         let joined = self.join();
         match (sent, joined) {
             (_, Err(e)) => Err(e),

@@ -610,7 +610,7 @@ pub struct AppConfig {
     pub start_command: String,
     /// Shell command that exits 0 when the app is healthy.
     pub health_command: String,
-    /// `http://` URL that answers 2xx when the app is healthy.
+    /// `http://` or `https://` URL that answers 2xx when the app is healthy.
     pub health_url: String,
 }
 

@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod disk;
 pub mod metrics;
+pub mod probe;
 pub mod report;
 pub mod storage;
 #[cfg(test)]
