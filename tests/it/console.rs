@@ -8,9 +8,11 @@ use std::time::Duration;
 use crate::common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lifeboat_console::app::{ConfirmKind, Overlay};
+use lifeboat_console::effects::Effect;
 use lifeboat_console::{App, AppContext, Screen};
 use lifeboat_engine::catalog::{JobKind, JobState};
 use lifeboat_engine::config::Config;
+use lifeboat_engine::ops::queue::JobRequest;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use ratatui::Terminal;
@@ -442,7 +444,10 @@ fn verify_runs_as_a_queued_job_and_reports_in_place() {
     code(&mut app, KeyCode::Enter);
     assert!(app.children.is_empty());
     let msg = app.message.clone().unwrap().text;
-    assert!(msg.contains("cannot verify fs-does-not-exist"), "{msg}");
+    assert!(
+        msg.contains("cannot start `lifeboat verify fs-does-not-exist`"),
+        "{msg}"
+    );
     assert!(msg.contains("no backup with id fs-does-not-exist"), "{msg}");
     assert!(f.sb.jobs().iter().all(|j| j["state"] != "queued"));
     // With nothing running, q quits at once.
@@ -1430,4 +1435,88 @@ fn every_screen_matches_its_snapshot_at_80x24_and_200x50() {
             assert_snapshot(&name, &normalized(&text(&mut app, w, h), &f));
         }
     }
+}
+
+/// A key's decision, without doing it.
+fn decide(app: &mut App, c: KeyCode) -> Vec<Effect> {
+    app.update(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+#[test]
+fn keys_decide_effects_and_nothing_happens_until_they_run() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    let jobs_before = f.sb.jobs().len();
+
+    // v: verify the selected backup, as queued work.
+    select_backup(&mut app, &id(&f.full));
+    let e = decide(&mut app, KeyCode::Char('v'));
+    assert_eq!(
+        e,
+        [Effect::Launch(JobRequest::Verify {
+            target: id(&f.full),
+            deep: false
+        })]
+    );
+    // The palette says the same.
+    assert!(decide(&mut app, KeyCode::Char(':')).is_empty());
+    for c in format!("verify {}", id(&f.incr)).chars() {
+        assert!(decide(&mut app, KeyCode::Char(c)).is_empty());
+    }
+    assert_eq!(
+        decide(&mut app, KeyCode::Enter),
+        [Effect::Launch(JobRequest::Verify {
+            target: id(&f.incr),
+            deep: false
+        })]
+    );
+
+    // d, then the name typed and Enter: delete (a wrong name decides nothing).
+    select_backup(&mut app, &id(&f.cfg));
+    assert!(decide(&mut app, KeyCode::Char('d')).is_empty());
+    for c in "pre-deplo".chars() {
+        decide(&mut app, KeyCode::Char(c));
+    }
+    assert!(decide(&mut app, KeyCode::Enter).is_empty(), "wrong name");
+    for c in "pre-deploy".chars() {
+        decide(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(
+        decide(&mut app, KeyCode::Enter),
+        [Effect::Delete(id(&f.cfg))]
+    );
+
+    // c on an active job, then y: cancel it.
+    let cat = lifeboat_engine::catalog::Catalog::open(&f.sb.catalog).unwrap();
+    let job = cat
+        .create_job(&JobKind::Verify, "x", "elsewhere", 1, JobState::Queued)
+        .unwrap();
+    drop(cat);
+    app.refresh(true);
+    decide(&mut app, KeyCode::Char('3'));
+    let i = app.jobs.iter().position(|j| j.id == job).unwrap();
+    decide(&mut app, KeyCode::Char('g'));
+    for _ in 0..i {
+        decide(&mut app, KeyCode::Char('j'));
+    }
+    assert!(decide(&mut app, KeyCode::Char('c')).is_empty());
+    assert_eq!(
+        decide(&mut app, KeyCode::Char('y')),
+        [Effect::CancelJob(job)]
+    );
+
+    // Nothing was started, deleted or cancelled: deciding is not doing.
+    assert!(app.children.is_empty());
+    assert_eq!(app.backups.len(), 3);
+    let jobs = f.sb.jobs();
+    assert_eq!(
+        jobs.len(),
+        jobs_before + 1,
+        "only the test's own job: {jobs:?}"
+    );
+    assert_eq!(f.sb.job(job)["state"], "queued");
+
+    // Running the cancel does it.
+    app.run_effect(Effect::CancelJob(job));
+    assert_eq!(f.sb.job(job)["state"], "cancelled");
 }

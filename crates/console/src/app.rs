@@ -165,6 +165,9 @@ const AGE_REDRAW: Duration = Duration::from_secs(30);
 /// The console.
 pub struct App {
     pub ctx: AppContext,
+    /// What the key being handled asks of the outside world (see
+    /// [`crate::effects`]); taken by [`App::update`].
+    pub(crate) effects: Vec<crate::effects::Effect>,
     /// The time the views draw against ("3 minutes ago", rates, ETAs):
     /// data like the rest, set by [`App::tick`], so a frame depends only
     /// on the state (and a test can fix it).
@@ -239,6 +242,7 @@ impl App {
         let schedule = lifeboat_engine::schedule::Schedule::from_config(&ctx.config, &types)
             .map_err(|e| e.message);
         let mut app = App {
+            effects: Vec::new(),
             now: Utc::now(),
             ctx,
             catalog: None,
@@ -757,6 +761,44 @@ fn describe_catalog_error(path: &std::path::Path, e: &lifeboat_engine::error::Er
         )
     } else {
         format!("cannot open catalog {}: {text}", path.display())
+    }
+}
+
+impl App {
+    /// Carry out one effect; what happened shows in the status line.
+    pub fn run_effect(&mut self, effect: crate::effects::Effect) {
+        use crate::effects::Effect;
+        match effect {
+            Effect::Launch(request) => {
+                let what = request.command_line();
+                let result = background::launch_reported(
+                    &self.ctx.exe,
+                    self.ctx.config_path.as_deref(),
+                    &self.ctx.config,
+                    request,
+                    self.bg_tx.clone(),
+                );
+                match result {
+                    Ok(child) => {
+                        self.say(
+                            Level::Info,
+                            format!(
+                                "`{what}` is job {} (worker pid {}); it shows on the Jobs screen, c there cancels it",
+                                child.job_id, child.pid
+                            ),
+                        );
+                        self.children.push(child);
+                    }
+                    Err(e) => self.say(Level::Error, format!("cannot start `{what}`: {e}")),
+                }
+            }
+            Effect::Delete(id) => {
+                self.say(Level::Info, format!("deleting backup {id}..."));
+                self.in_flight.insert(background::Task::Delete);
+                background::delete(self.ctx.config.clone(), id, self.bg_tx.clone());
+            }
+            Effect::CancelJob(id) => self.request_cancel(id, 0),
+        }
     }
 }
 

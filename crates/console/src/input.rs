@@ -4,9 +4,17 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{App, Confirm, ConfirmKind, Level, ListState, Overlay, Screen};
-use super::background;
+use super::effects::Effect;
 use super::keymap::{self, Action};
 use crate::wizards::{self, WizardContext, WizardKind, WizardStatus};
+
+/// Verify a backup: queued work (it outlives the console).
+fn verify(id: String) -> Effect {
+    Effect::Launch(lifeboat_engine::ops::queue::JobRequest::Verify {
+        target: id,
+        deep: false,
+    })
+}
 
 fn is_ctrl_c(key: &KeyEvent) -> bool {
     key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL)
@@ -17,8 +25,23 @@ pub const COMMANDS: &str = "backup, restore [ID], recover, drill, prune, verify 
      dashboard, catalog, jobs, health, storage, audit, help";
 
 impl App {
-    /// Handle one key press.
+    /// Handle one key press: decide ([`App::update`]), then do what was
+    /// decided ([`App::run_effect`]).
     pub fn handle_key(&mut self, key: KeyEvent) {
+        for effect in self.update(key) {
+            self.run_effect(effect);
+        }
+    }
+
+    /// What one key press changes in the state, and what it asks of the
+    /// world outside (work to launch, a backup to delete, a job to cancel),
+    /// returned instead of done.
+    pub fn update(&mut self, key: KeyEvent) -> Vec<Effect> {
+        self.key_input(key);
+        std::mem::take(&mut self.effects)
+    }
+
+    fn key_input(&mut self, key: KeyEvent) {
         if key.kind == KeyEventKind::Release {
             return;
         }
@@ -148,7 +171,7 @@ impl App {
             }
             Action::Verify => {
                 if let Some(id) = self.selected_backup_id() {
-                    self.start_verify(&id);
+                    self.effects.push(verify(id));
                 }
             }
             Action::Restore => {
@@ -224,35 +247,6 @@ impl App {
         }
     }
 
-    /// Verify backup `id` as a queued job run by a worker process of its
-    /// own: it outlives the console and shows on every face.
-    pub fn start_verify(&mut self, id: &str) {
-        let request = lifeboat_engine::ops::queue::JobRequest::Verify {
-            target: id.to_string(),
-            deep: false,
-        };
-        let result = background::launch_reported(
-            &self.ctx.exe,
-            self.ctx.config_path.as_deref(),
-            &self.ctx.config,
-            request,
-            self.bg_tx.clone(),
-        );
-        match result {
-            Ok(child) => {
-                self.say(
-                    Level::Info,
-                    format!(
-                        "verify of {id} is job {} (worker pid {}); it shows on the Jobs screen, c there cancels it",
-                        child.job_id, child.pid
-                    ),
-                );
-                self.children.push(child);
-            }
-            Err(e) => self.say(Level::Error, format!("cannot verify {id}: {e}")),
-        }
-    }
-
     /// Open a wizard; an error is shown in the status line.
     pub fn open_wizard(&mut self, kind: WizardKind) {
         let ctx = WizardContext {
@@ -322,10 +316,7 @@ impl App {
                 KeyCode::Enter => {
                     let typed = c.input.trim();
                     if typed == id || name.as_deref() == Some(typed) {
-                        let id = id.clone();
-                        self.say(Level::Info, format!("deleting backup {id}..."));
-                        self.in_flight.insert(background::Task::Delete);
-                        background::delete(self.ctx.config.clone(), id, self.bg_tx.clone());
+                        self.effects.push(Effect::Delete(id.clone()));
                         return;
                     }
                     c.error = Some(format!(
@@ -347,8 +338,7 @@ impl App {
             },
             ConfirmKind::CancelJob { id, .. } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    let id = *id;
-                    self.request_cancel(id, 0);
+                    self.effects.push(Effect::CancelJob(*id));
                     return;
                 }
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Enter => return,
@@ -430,7 +420,7 @@ impl App {
             "drill" => self.open_wizard(WizardKind::Drill),
             "prune" => self.open_wizard(WizardKind::Prune),
             "verify" => match arg {
-                Some(id) => self.start_verify(&id),
+                Some(id) => self.effects.push(verify(id)),
                 None => self.say(
                     Level::Error,
                     "`:verify` needs a backup id (e.g. :verify fs-20261126-020000), or press v on the Catalog screen",

@@ -19,6 +19,7 @@ extern crate lifeboat_engine;
 pub mod app;
 pub mod background;
 pub mod data;
+pub mod effects;
 pub mod fmt;
 mod input;
 pub mod keymap;
