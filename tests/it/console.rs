@@ -614,18 +614,36 @@ fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn real_binary_in_tmux_opens_switches_and_quits() {
+/// tmux is here; else the test is skipped (a failure with
+/// LIFEBOAT_REQUIRE_TMUX=1, as in CI).
+fn have_tmux(test: &str) -> bool {
     if std::process::Command::new("tmux")
         .arg("-V")
         .output()
-        .is_err()
+        .is_ok()
     {
-        assert!(
-            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
-            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
-        );
-        println!("SKIPPED real_binary_in_tmux_opens_switches_and_quits: tmux is not installed");
+        return true;
+    }
+    assert!(
+        std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
+        "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
+    );
+    println!("SKIPPED {test}: tmux is not installed");
+    false
+}
+
+/// Kills a test's private tmux server (`-L SOCKET`) however the test ends.
+struct KillTmux(String);
+
+impl Drop for KillTmux {
+    fn drop(&mut self) {
+        let _ = tmux(&self.0, &["kill-server"]);
+    }
+}
+
+#[test]
+fn real_binary_in_tmux_opens_switches_and_quits() {
+    if !have_tmux("real_binary_in_tmux_opens_switches_and_quits") {
         return;
     }
     let f = fixture();
@@ -659,13 +677,7 @@ fn real_binary_in_tmux_opens_switches_and_quits() {
         String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "console"]).stdout)
             .into_owned()
     };
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = tmux(&self.0, &["kill-server"]);
-        }
-    }
-    let _kill = Kill(socket.clone());
+    let _kill = KillTmux(socket.clone());
     wait_for(30, "the dashboard", || {
         let s = capture();
         (s.contains("Dashboard") && s.contains("filesystem")).then_some(())
@@ -741,25 +753,12 @@ fn a_lost_catalog_is_rebuilt_from_the_repository_not_left_empty() {
 
 #[test]
 fn sigterm_ends_the_console_and_restores_the_terminal() {
-    if std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        println!(
-            "SKIPPED sigterm_ends_the_console_and_restores_the_terminal: tmux is not installed"
-        );
+    if !have_tmux("sigterm_ends_the_console_and_restores_the_terminal") {
         return;
     }
     let f = fixture();
     let socket = format!("lifeboat-term-{}", std::process::id());
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = tmux(&self.0, &["kill-server"]);
-        }
-    }
-    let _kill = Kill(socket.clone());
+    let _kill = KillTmux(socket.clone());
     let cmdline = format!(
         "{} --config {}; echo console-exited-$?; sleep 60",
         env!("CARGO_BIN_EXE_lifeboat"),
@@ -977,28 +976,13 @@ fn console_restore_wizard_restores_files() {
 
 #[test]
 fn real_binary_in_tmux_drives_the_restore_wizard() {
-    if std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
-            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
-        );
-        println!("SKIPPED real_binary_in_tmux_drives_the_restore_wizard: tmux is not installed");
+    if !have_tmux("real_binary_in_tmux_drives_the_restore_wizard") {
         return;
     }
     let f = fixture();
     let incr = id(&f.incr);
     let socket = format!("lifeboat-restore-{}", std::process::id());
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = tmux(&self.0, &["kill-server"]);
-        }
-    }
-    let _kill = Kill(socket.clone());
+    let _kill = KillTmux(socket.clone());
     // The shell line after the console shows the exit code on the normal
     // screen: proof the terminal was handed back.
     let cmdline = format!(
@@ -1157,16 +1141,7 @@ fn health_screen_and_lifeboat_health_agree_on_every_check() {
 /// what a dropped SSH session does) and the job still ends, and ends well.
 #[test]
 fn a_restore_started_in_the_console_outlives_the_console() {
-    if std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("LIFEBOAT_REQUIRE_TMUX").as_deref() != Ok("1"),
-            "tmux is required (LIFEBOAT_REQUIRE_TMUX=1): apt-get install tmux"
-        );
-        println!("SKIPPED a_restore_started_in_the_console_outlives_the_console: no tmux");
+    if !have_tmux("a_restore_started_in_the_console_outlives_the_console") {
         return;
     }
     let sb = Sandbox::new();
@@ -1174,13 +1149,7 @@ fn a_restore_started_in_the_console_outlives_the_console() {
     sb.generate_key();
     let backup = id(&sb.backup("filesystem", &[]));
     let socket = format!("lifeboat-outlive-{}", std::process::id());
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = tmux(&self.0, &["kill-server"]);
-        }
-    }
-    let _kill = Kill(socket.clone());
+    let _kill = KillTmux(socket.clone());
     let cmdline = format!(
         "{} --config {}",
         env!("CARGO_BIN_EXE_lifeboat"),

@@ -381,22 +381,23 @@ impl Drop for GateGuard {
     }
 }
 
-#[test]
-fn second_backup_of_the_same_sources_waits_for_the_first_and_says_so() {
-    // The configuration backup reads its version_file after taking the
-    // source's lock; a FIFO there holds a backup inside the lock until the
-    // test writes to it: no timing involved.
+/// A sandbox whose configuration backup reads its version file from a
+/// FIFO (returned): the backup takes its sources' lock, then blocks there
+/// until the test opens the gate. No timing involved.
+fn gated_sandbox() -> (Sandbox, std::path::PathBuf) {
     let sb = Sandbox::new();
     populate(&sb.app);
     sb.generate_key();
     let gate = sb.dir.path().join("version-gate");
     let c = std::ffi::CString::new(gate.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let _guard = GateGuard(gate.clone());
     sb.write_config(&format!("version_file = \"{}\"", gate.display()));
+    (sb, gate)
+}
 
-    let first = sb.spawn(&["backup", "--type", "configuration"]);
-    let j1 = wait_for(60, "first backup holding its sources", || {
+/// The running configuration backup that holds its sources' lock.
+fn holding_its_sources(sb: &Sandbox) -> Value {
+    wait_for(60, "a backup holding its sources", || {
         sb.jobs().into_iter().find(|j| {
             j["kind"] == "backup"
                 && j["state"] == "running"
@@ -404,7 +405,19 @@ fn second_backup_of_the_same_sources_waits_for_the_first_and_says_so() {
                     .as_str()
                     .is_some_and(|r| r.contains("configuration backup"))
         })
-    });
+    })
+}
+
+#[test]
+fn second_backup_of_the_same_sources_waits_for_the_first_and_says_so() {
+    // The configuration backup reads its version_file after taking the
+    // source's lock; a FIFO there holds a backup inside the lock until the
+    // test writes to it: no timing involved.
+    let (sb, gate) = gated_sandbox();
+    let _guard = GateGuard(gate.clone());
+
+    let first = sb.spawn(&["backup", "--type", "configuration"]);
+    let j1 = holding_its_sources(&sb);
     let second = sb.spawn(&["backup", "--type", "configuration"]);
     let waiting = wait_for(60, "second backup waiting", || {
         sb.jobs().into_iter().find(|j| {
@@ -677,24 +690,10 @@ fn cancelling_a_parent_job_cancels_the_children_it_started() {
     // A configuration backup held inside its sources' lock (a FIFO as its
     // version file), then a queued `backup --all` whose configuration
     // child must wait for that lock: cancelling the parent stops the child.
-    let sb = Sandbox::new();
-    populate(&sb.app);
-    sb.generate_key();
-    let gate = sb.dir.path().join("version-gate");
-    let c = std::ffi::CString::new(gate.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (sb, gate) = gated_sandbox();
     let _guard = GateGuard(gate.clone());
-    sb.write_config(&format!("version_file = \"{}\"", gate.display()));
     let first = sb.spawn(&["backup", "--type", "configuration"]);
-    wait_for(60, "first backup holding its sources", || {
-        sb.jobs().into_iter().find(|j| {
-            j["kind"] == "backup"
-                && j["state"] == "running"
-                && j["resource"]
-                    .as_str()
-                    .is_some_and(|r| r.contains("configuration backup"))
-        })
-    });
+    holding_its_sources(&sb);
     let q = sb.json(&["backup", "--all", "--queue"]);
     let parent = q["job_id"].as_i64().unwrap();
     let worker = sb.spawn(&["worker", "--job", &parent.to_string()]);

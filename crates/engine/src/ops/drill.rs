@@ -153,34 +153,14 @@ pub fn run(
         cancel,
     )?;
     let result = drill(engine, &job, at, keep, faces, cancel);
-    let outcome: Result<()> = match &result {
-        Ok(r) if r.ok => Ok(()),
-        Ok(_) if job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed) => Err(
-            Error::cancelled("the drill was cancelled before it had recovered everything"),
-        ),
-        Ok(r) => Err(Error::integrity(format!(
-            "the drill did not recover everything: {}",
-            failures(&r.recovery).join("; ")
-        ))
-        .hint("read the drill report; fix the cause and run `lifeboat drill` again")),
-        Err(e) => Err(Error::new(e.kind, e.message.clone())),
-    };
+    let outcome = crate::ops::recover::runbook_outcome(
+        &job,
+        result.as_ref().map(|r| (r.ok, &r.recovery)),
+        "the drill",
+        "read the drill report; fix the cause and run `lifeboat drill` again",
+    );
     job.finish(&outcome, 0);
     result
-}
-
-fn failures(r: &RecoveryReport) -> Vec<String> {
-    let mut v: Vec<String> = r
-        .notes
-        .iter()
-        .filter(|n| n.starts_with("FAILED"))
-        .cloned()
-        .collect();
-    v.extend(r.missing.iter().map(|m| format!("missing {m}")));
-    if v.is_empty() {
-        v.push("see the report".into());
-    }
-    v
 }
 
 fn drill(

@@ -207,121 +207,65 @@ impl JobRequest {
     /// backup --type filesystem --name nightly"): what a face shows for a
     /// queued request, and what an operator can type instead.
     pub fn command_line(&self) -> String {
-        fn quoted(s: &str) -> String {
-            if !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:+=@,".contains(c))
-            {
-                s.to_string()
-            } else {
-                format!("'{}'", s.replace('\'', r"'\''"))
-            }
-        }
-        let mut a: Vec<String> = vec!["lifeboat".into()];
-        let mut words: Vec<(String, Option<String>)> = Vec::new();
-        let mut push = |k: &str, v: Option<String>| words.push((k.to_string(), v));
-        let verb = match self {
+        let mut w = Words(vec!["lifeboat".into()]);
+        let time = |t: &Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+        match self {
             JobRequest::Backup {
                 backup_type,
                 all,
                 name,
                 full,
             } => {
-                if let Some(t) = backup_type {
-                    push("type", Some(t.as_str().into()));
-                }
-                if *all {
-                    push("all", None);
-                }
-                if let Some(n) = name {
-                    push("name", Some(n.clone()));
-                }
-                if *full {
-                    push("full", None);
-                }
-                "backup"
+                w.verb("backup");
+                w.opt("type", backup_type.map(|t| t.as_str().to_string()));
+                w.flag("all", *all);
+                w.opt("name", name.clone());
+                w.flag("full", *full);
             }
             JobRequest::Verify { target, deep } => {
-                push("", Some(target.clone()));
-                if *deep {
-                    push("deep", None);
-                }
-                "verify"
+                w.verb("verify");
+                w.value(target);
+                w.flag("deep", *deep);
             }
             JobRequest::Restore(r) => {
-                if let Some(t) = r.backup_type {
-                    push("type", Some(t.as_str().into()));
-                }
+                w.verb("restore");
+                w.opt("type", r.backup_type.map(|t| t.as_str().to_string()));
                 match &r.selector {
-                    Selector::Id(id) => push("id", Some(id.clone())),
-                    Selector::File(f) => push("file", Some(f.display().to_string())),
-                    Selector::At(t) => push("at", Some(t.to_rfc3339())),
+                    Selector::Id(id) => w.opt("id", Some(id.clone())),
+                    Selector::File(f) => w.opt("file", Some(f.display().to_string())),
+                    Selector::At(t) => w.opt("at", Some(t.to_rfc3339())),
                     Selector::Latest => {}
                 }
-                if let Some(t) = &r.target {
-                    push("target", Some(t.display().to_string()));
-                }
-                if let Some(db) = &r.target_db {
-                    push("target-db", Some(db.clone()));
-                }
-                for (on, name) in [
-                    (r.in_place, "in-place"),
-                    (r.dry_run, "dry-run"),
-                    (r.yes, "yes"),
-                    (r.no_owner, "no-owner"),
-                    (r.update_roles, "update-roles"),
-                    (r.check_content, "check-content"),
-                ] {
-                    if on {
-                        push(name, None);
-                    }
-                }
-                if r.jobs != 1 {
-                    push("jobs", Some(r.jobs.to_string()));
-                }
-                if let Some(role) = &r.role {
-                    push("role", Some(role.clone()));
-                }
-                "restore"
+                w.opt("target", r.target.as_ref().map(|t| t.display().to_string()));
+                w.opt("target-db", r.target_db.clone());
+                w.flag("in-place", r.in_place);
+                w.flag("dry-run", r.dry_run);
+                w.flag("yes", r.yes);
+                w.flag("no-owner", r.no_owner);
+                w.flag("update-roles", r.update_roles);
+                w.flag("check-content", r.check_content);
+                w.opt("jobs", (r.jobs != 1).then(|| r.jobs.to_string()));
+                w.opt("role", r.role.clone());
             }
             JobRequest::Recover { dir, at, yes } => {
-                push("dir", Some(dir.display().to_string()));
-                if let Some(t) = at {
-                    push("at", Some(t.to_rfc3339()));
-                }
-                if *yes {
-                    push("yes", None);
-                }
-                "recover"
+                w.verb("recover");
+                w.opt("dir", Some(dir.display().to_string()));
+                w.opt("at", time(at));
+                w.flag("yes", *yes);
             }
             JobRequest::Drill { at, keep } => {
-                if let Some(t) = at {
-                    push("at", Some(t.to_rfc3339()));
-                }
-                if *keep {
-                    push("keep", None);
-                }
-                "drill"
+                w.verb("drill");
+                w.opt("at", time(at));
+                w.flag("keep", *keep);
             }
             JobRequest::Prune { force } => {
-                push("yes", None);
-                if *force {
-                    push("force", None);
-                }
-                "prune"
+                w.verb("prune");
+                w.flag("yes", true);
+                w.flag("force", *force);
             }
-            JobRequest::KeyRotate => "key rotate",
-        };
-        a.push(verb.into());
-        for (k, v) in words {
-            if !k.is_empty() {
-                a.push(format!("--{k}"));
-            }
-            if let Some(v) = v {
-                a.push(quoted(&v));
-            }
+            JobRequest::KeyRotate => w.verb("key rotate"),
         }
-        a.join(" ")
+        w.0.join(" ")
     }
 
     /// Check what can be checked before the job runs, and make the request
@@ -448,6 +392,38 @@ impl JobRequest {
                 "queue the work again (the verb with --queue, e.g. `lifeboat backup --type database --queue`)",
             )
         })
+    }
+}
+
+/// A command line being written, for people (values quoted for a shell).
+struct Words(Vec<String>);
+
+impl Words {
+    fn verb(&mut self, verb: &str) {
+        self.0.push(verb.to_string());
+    }
+    fn value(&mut self, v: &str) {
+        let plain = !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:+=@,".contains(c));
+        self.0.push(if plain {
+            v.to_string()
+        } else {
+            format!("'{}'", v.replace('\'', r"'\''"))
+        });
+    }
+    /// `--name VALUE` when set.
+    fn opt(&mut self, name: &str, value: Option<String>) {
+        if let Some(v) = value {
+            self.0.push(format!("--{name}"));
+            self.value(&v);
+        }
+    }
+    /// `--name` when on.
+    fn flag(&mut self, name: &str, on: bool) {
+        if on {
+            self.0.push(format!("--{name}"));
+        }
     }
 }
 
@@ -581,6 +557,43 @@ mod tests {
         let long = format!(r#"{{"verb":"{}"}}"#, "x".repeat(5000));
         let e = JobRequest::from_json(7, &long).unwrap_err();
         assert!(e.message.len() < 600, "the stored text is shortened");
+    }
+
+    #[test]
+    fn requests_read_as_the_command_line_that_does_the_same() {
+        let backup = JobRequest::Backup {
+            backup_type: Some(BackupType::Filesystem),
+            all: false,
+            name: Some("pre deploy".into()),
+            full: true,
+        };
+        assert_eq!(
+            backup.command_line(),
+            "lifeboat backup --type filesystem --name 'pre deploy' --full"
+        );
+        let restore = JobRequest::Restore(RestoreRequest {
+            backup_type: Some(BackupType::Database),
+            selector: Selector::Id("db-1".into()),
+            target: None,
+            in_place: true,
+            dry_run: false,
+            yes: true,
+            target_db: None,
+            jobs: 4,
+            no_owner: false,
+            role: Some("it's".into()),
+            update_roles: false,
+            check_content: false,
+        });
+        assert_eq!(
+            restore.command_line(),
+            r"lifeboat restore --type database --id db-1 --in-place --yes --jobs 4 --role 'it'\''s'"
+        );
+        assert_eq!(
+            JobRequest::Prune { force: false }.command_line(),
+            "lifeboat prune --yes"
+        );
+        assert_eq!(JobRequest::KeyRotate.command_line(), "lifeboat key rotate");
     }
 
     #[test]

@@ -250,28 +250,55 @@ pub fn run_job(
         parent_job: Some(job.id),
     };
     let result = execute(&engine.config, dir, &opts, &job, faces, cancel);
-    let outcome: Result<()> = match &result {
-        Ok(r) if r.ok => Ok(()),
-        Ok(_) if job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed) => {
-            Err(Error::cancelled(
-                "the recovery was cancelled before it had restored everything; the report says what was restored",
-            ))
-        }
-        Ok(r) => Err(Error::integrity(format!(
-            "the recovery did not restore everything: {}",
-            r.notes
-                .iter()
-                .filter(|n| n.starts_with("FAILED"))
-                .chain(r.missing.iter())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-        .hint("read the recovery report; fix the cause and run the recovery again")),
-        Err(e) => Err(Error::new(e.kind, e.message.clone())),
-    };
+    let outcome = runbook_outcome(
+        &job,
+        result.as_ref().map(|r| (r.ok, r)),
+        "the recovery",
+        "read the recovery report; fix the cause and run the recovery again",
+    );
     job.finish(&outcome, 0);
     result
+}
+
+/// How a runbook job (a recovery, a drill) ends: succeeded when everything
+/// came back; cancelled when it was asked to stop; else failed, naming what
+/// did not come back. The caller returns the report either way: it is what
+/// the operator needs most when something failed.
+pub(crate) fn runbook_outcome(
+    job: &Job,
+    result: std::result::Result<(bool, &RecoveryReport), &Error>,
+    what: &str,
+    hint: &str,
+) -> Result<()> {
+    match result {
+        Ok((true, _)) => Ok(()),
+        Ok(_) if job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed) => {
+            Err(Error::cancelled(format!(
+                "{what} was cancelled before it had recovered everything; the report says what was"
+            )))
+        }
+        Ok((false, r)) => Err(Error::integrity(format!(
+            "{what} did not recover everything: {}",
+            failures(r).join("; ")
+        ))
+        .hint(hint)),
+        Err(e) => Err(Error::new(e.kind, e.message.clone())),
+    }
+}
+
+/// What did not come back: the failed steps and the missing types.
+fn failures(r: &RecoveryReport) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .notes
+        .iter()
+        .filter(|n| n.starts_with("FAILED"))
+        .cloned()
+        .collect();
+    v.extend(r.missing.iter().map(|m| format!("missing {m}")));
+    if v.is_empty() {
+        v.push("see the report".into());
+    }
+    v
 }
 
 /// How [`execute`] runs.
