@@ -1308,16 +1308,7 @@ fn normalized(frame: &str, f: &Fixture) -> String {
     }
     t.push_str(rest);
     s = t;
-    let mut t = String::new();
-    let mut last_bar = false;
-    for c in s.chars() {
-        let bar = "█▉▊▋▌▍▎▏░▒▓".contains(c);
-        if !(bar && last_bar) {
-            t.push(c);
-        }
-        last_bar = bar;
-    }
-    s = t;
+    s.retain(|c| !"█▉▊▋▌▍▎▏░▒▓".contains(c));
     let mut out = String::new();
     for line in s.lines() {
         let words: Vec<String> = line
@@ -1351,9 +1342,48 @@ fn normalized(frame: &str, f: &Fixture) -> String {
                 o
             })
             .collect();
-        out.push_str(&words.join(" "));
+        // "#-#-#", "(cfg-#-" (a clipped id), "# #" (an age in two
+        // units): one value each, whatever its width today.
+        let mut line = String::new();
+        for w in words {
+            let w = collapse_values(&w);
+            if line.ends_with('#') && w.starts_with('#') {
+                line.push_str(&w[1..]);
+            } else {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(&w);
+            }
+        }
+        out.push_str(&line);
         out.push('\n');
     }
+    out
+}
+
+/// A run of value characters (`#`, `-`, `:`, `.`) that holds a `#`
+/// becomes one `#`.
+fn collapse_values(word: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.contains('#') {
+            out.push('#');
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in word.chars() {
+        if "#-:.".contains(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
     out
 }
 
@@ -1395,6 +1425,9 @@ fn assert_snapshot(name: &str, got: &str) {
 #[test]
 fn every_screen_matches_its_snapshot_at_80x24_and_200x50() {
     let f = fixture();
+    // The disk's use is this machine's, not the screen's: keep it from
+    // turning the verdict.
+    f.sb.write_config("[health]\ndisk_warn_percent = 99\ndisk_critical_percent = 100\n");
     let mut app = app_for(&f.sb, true);
     for (key_char, screen) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Screen::ALL) {
         key(&mut app, key_char);

@@ -647,10 +647,13 @@ impl App {
                 self.say(if ok { Level::Info } else { Level::Error }, message);
                 self.refresh(true);
             }
-            BgResult::Notice { warning, message } => {
-                self.say(if warning { Level::Warn } else { Level::Info }, message);
-            }
+            BgResult::Notice { warning, message } => self.notice(warning, message),
         }
+    }
+
+    /// Show one of the engine's notices in the status line.
+    pub fn notice(&mut self, warning: bool, message: String) {
+        self.say(if warning { Level::Warn } else { Level::Info }, message);
     }
 
     /// Where the engine's notices go while this console is open: the

@@ -1,9 +1,10 @@
-//! What a key press asks of the world outside the console's state: the one
-//! place the console starts work, deletes or cancels. Key handling
-//! (`App::update`) only decides and returns effects; `App::run_effect`
-//! carries them out (the queue and a worker process, a helper thread, a
-//! catalog write). So what a key does is testable without starting
-//! anything: `update` a key, look at the effects.
+//! What a key press on the console's screens asks of the world outside
+//! the console's state: start work, delete a backup, cancel a job. Key
+//! handling (`App::update`) only decides and returns effects;
+//! `App::run_effect` carries them out (the queue and a worker process, a
+//! helper thread, a catalog write). So what a key does is testable without
+//! starting anything: `update` a key, look at the effects. (A wizard's
+//! last step starts its work through the same `background::launch`.)
 
 use lifeboat_engine::ops::queue::JobRequest;
 

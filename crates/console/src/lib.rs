@@ -87,8 +87,26 @@ pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBo
         .join("console-logs")
         .join(format!("console-{}.log", std::process::id()));
     let (mut terminal, guard) = terminal::setup(&log).map_err(term_err)?;
+    // Notices raised while the console opens (a catalog rebuilt from the
+    // repository) wait for its status line.
+    let early: std::sync::Arc<std::sync::Mutex<Vec<(bool, String)>>> = Default::default();
+    let keep = std::sync::Arc::clone(&early);
+    let before = lifeboat_engine::notice::set_sink(Some(std::sync::Arc::new(
+        move |level, message: &str| {
+            if let Ok(mut v) = keep.lock() {
+                v.push((
+                    level == lifeboat_engine::notice::Level::Warning,
+                    message.to_string(),
+                ));
+            }
+        },
+    )));
     let mut app = App::new(ctx);
-    let before = lifeboat_engine::notice::set_sink(Some(app.notice_sink()));
+    lifeboat_engine::notice::set_sink(Some(app.notice_sink()));
+    let early = std::mem::take(&mut *early.lock().unwrap_or_else(|p| p.into_inner()));
+    for (warning, message) in early {
+        app.notice(warning, message);
+    }
     let result = event_loop(&mut terminal, &mut app, stop).map_err(term_err);
     lifeboat_engine::notice::set_sink(before);
     drop(guard);

@@ -125,12 +125,14 @@ pub fn init(verbose: bool) {
             "lifeboat=warn"
         }),
     };
+    // Notices (`crate::notice`) reach the operator through the face's
+    // sink; the file keeps them too, under their own target.
     let file_filter = match &env {
         Some(s) => EnvFilter::new(s),
         None => EnvFilter::new(if verbose {
-            "lifeboat=debug"
+            "lifeboat=debug,notice=info"
         } else {
-            "lifeboat=info"
+            "lifeboat=info,notice=info"
         }),
     };
     let stderr = tracing_subscriber::fmt::layer()

@@ -40,9 +40,11 @@ pub fn set_sink(sink: Option<Sink>) -> Option<Sink> {
 
 /// Tell the operator.
 pub fn say(level: Level, message: &str) {
+    // Logged under its own target: the log file keeps it, the stderr log
+    // layer does not print it a second time.
     match level {
-        Level::Note => tracing::info!("{message}"),
-        Level::Warning => tracing::warn!("{message}"),
+        Level::Note => tracing::info!(target: "notice", "{message}"),
+        Level::Warning => tracing::warn!(target: "notice", "{message}"),
     }
     let sink = SINK.read().unwrap_or_else(|p| p.into_inner()).clone();
     match sink {

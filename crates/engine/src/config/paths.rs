@@ -39,7 +39,13 @@ pub fn mask_database_url(url: &str) -> String {
         let auth_end = s[auth_start..]
             .find(['/', '?', '#'])
             .map_or(s.len(), |i| auth_start + i);
-        if let Some(at) = s[auth_start..auth_end].rfind('@') {
+        // A password with a raw '/', '?' or '#' in it ends the authority
+        // early; the database client reads up to the last '@', and so
+        // does the mask then.
+        let at = s[auth_start..auth_end]
+            .rfind('@')
+            .or_else(|| s[auth_start..].rfind('@'));
+        if let Some(at) = at {
             let userinfo = &s[auth_start..auth_start + at];
             if let Some(colon) = userinfo.find(':') {
                 let pw_start = auth_start + colon + 1;

@@ -400,6 +400,19 @@ fn mask_forms() {
         mask_database_url("host=h password=pw dbname=x"),
         "host=h password=*** dbname=x"
     );
+    // A raw '#', '/' or '?' in the password: still masked.
+    for url in [
+        "postgres://u:pa#ss@db:5432/app",
+        "postgres://u:p/w@db/app",
+        "postgres://u:p?w@db:54x2/app",
+    ] {
+        let m = mask_database_url(url);
+        assert!(
+            !m.contains("pa#ss") && !m.contains("p/w") && !m.contains("p?w"),
+            "{m}"
+        );
+        assert!(m.contains("@db"), "{m}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The app's own health URL (`[app] health_url`): does the Panel app
 //! answer 2xx? One GET with a timeout, through the HTTP client the
-//! webhook alerts use (ureq: http and https). Any status is an answer;
+//! webhook alerts use (ureq: http and https), straight to the app: no
+//! proxy, no redirect followed (a 302 is the answer). Any status is an answer;
 //! only no answer at all is an error, in words that name the URL (its
 //! password, if it carries one, masked).
 
@@ -17,6 +18,10 @@ pub fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
+        // The app's own answer: a redirect (to a login page) is not
+        // "healthy", and a proxy from the environment is not the app.
+        .max_redirects(0)
+        .proxy(None)
         .user_agent("lifeboat")
         .build()
         .into();
@@ -67,6 +72,23 @@ mod tests {
         let e =
             http_status(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(5)).unwrap_err();
         assert!(e.contains(&format!("http://127.0.0.1:{port}/")), "{e}");
+        // A redirect (to a login page, say) is the answer, not followed.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port2 = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = c.read(&mut buf).unwrap();
+            c.write_all(b"HTTP/1.1 302 Found\r\nlocation: /login\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .unwrap();
+        });
+        let code = http_status(
+            &format!("http://127.0.0.1:{port2}/health"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(code, 302);
+        t.join().unwrap();
         let e = http_status("ftp://x/", Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("not an http:// or https:// URL"), "{e}");
         // A password in the URL never shows.

@@ -504,33 +504,49 @@ fn write_tree(
         // Stat the tree on several threads, then count it, in the background:
         // the walk below starts at once and finds the metadata warm, and the
         // progress total appears as soon as it is known.
-        // It stops (and is joined) when the walk ends, however it ends.
+        // It is told to stop when the walk ends, however it ends, and
+        // joined unless it hangs (a directory on a dead network mount):
+        // then it is left to finish on its own rather than hang the backup.
         let totals = std::sync::Arc::new(std::sync::Mutex::new(None::<(u64, u64)>));
         let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let counter = {
             let totals = std::sync::Arc::clone(&totals);
             let stop = std::sync::Arc::clone(&stop);
             let spec = spec.clone();
             std::thread::spawn(move || {
+                let _done = done_tx;
                 filesystem::prefetch_metadata(&spec.roots, 4, &stop);
                 if let Ok(t) = filesystem::scan_totals(&spec, &stop) {
                     *totals.lock().unwrap() = Some(t);
                 }
             })
         };
-        struct JoinOnDrop(
-            std::sync::Arc<AtomicBool>,
-            Option<std::thread::JoinHandle<()>>,
-        );
-        impl Drop for JoinOnDrop {
+        struct StopCounter {
+            stop: std::sync::Arc<AtomicBool>,
+            done: std::sync::mpsc::Receiver<()>,
+            thread: Option<std::thread::JoinHandle<()>>,
+        }
+        impl Drop for StopCounter {
             fn drop(&mut self) {
-                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-                if let Some(h) = self.1.take() {
-                    let _ = h.join();
+                self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                match self.done.recv_timeout(std::time::Duration::from_secs(2)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+                        "the background file count did not stop within 2 s (a hanging directory?); it is left to end on its own"
+                    ),
+                    _ => {
+                        if let Some(h) = self.thread.take() {
+                            let _ = h.join();
+                        }
+                    }
                 }
             }
         }
-        let _counter = JoinOnDrop(stop, Some(counter));
+        let _counter = StopCounter {
+            stop,
+            done: done_rx,
+            thread: Some(counter),
+        };
         let total_reported = std::cell::Cell::new(false);
         job.phase(if kind == BackupKind::Incremental {
             "reading changed files"

@@ -368,10 +368,11 @@ pub(super) fn file_time(ns: i64) -> FileTime {
 }
 
 pub(super) fn chown_fd(f: &File, uid: u32, gid: u32) {
-    // Only root can give files away; EPERM (not root, or a user namespace)
-    // is expected and ignored, anything else is worth a line in the log.
+    // Only root can give files away: EPERM (not root) and EINVAL (an id a
+    // user namespace does not map) are expected and ignored; anything else
+    // is worth a line in the log.
     if let Err(e) = std::os::unix::fs::fchown(f, Some(uid), Some(gid)) {
-        if e.raw_os_error() != Some(libc::EPERM) {
+        if !matches!(e.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) {
             tracing::warn!("cannot give a restored file to {uid}:{gid}: {e}");
         }
     }

@@ -64,6 +64,9 @@ pub fn prefetch_metadata(roots: &[PathBuf], threads: usize, stop: &Arc<AtomicBoo
                     let mut found = Vec::new();
                     if let Ok(rd) = std::fs::read_dir(&dir) {
                         for e in rd.flatten() {
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
                             // DirEntry::file_type is free on most filesystems;
                             // the lstat is what warms the inode cache.
                             if let Ok(m) = std::fs::symlink_metadata(e.path()) {
