@@ -8,11 +8,12 @@ mod demo;
 mod health;
 mod progress;
 mod show;
+mod verbs;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use args::{AlertsCommand, AuditCommand, CatalogCommand, Cli, Command, KeyCommand};
+use args::{CatalogCommand, Cli, Command, KeyCommand};
 use lifeboat_engine::catalog::JobState;
 use lifeboat_engine::config::Config;
 use lifeboat_engine::error::{Error, ErrorKind, Result};
@@ -157,7 +158,9 @@ impl ops::jobs::JobObserver for RefreshMetrics {
     }
 }
 
-/// Run a parsed command line; returns the process exit code.
+/// Run a parsed command line; returns the process exit code. A dispatch
+/// table, one arm per verb (long only because there are many verbs): the
+/// work is in `verbs`, `worker`, `health` and `demo`.
 pub fn run(cli: Cli) -> Result<i32> {
     install_interrupt_handler();
     ops::jobs::install_observer(Box::new(RefreshMetrics));
@@ -204,116 +207,19 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Key {
             command: KeyCommand::Generate { key_file },
-        } => {
-            let config = load()?;
-            let path = key_file.unwrap_or(config.encryption.key_file.clone());
-            let info = ops::keys::generate(&path)?;
-            if json {
-                show::print_json(&info);
-            } else {
-                outln!(
-                    "created key file {} with key {} (mode 0600)",
-                    path.display(),
-                    info.id
-                );
-                outln!("keep a copy of this file somewhere safe and offline: without it, encrypted backups cannot be restored");
-            }
-            if let Ok(engine) = Engine::open(config) {
-                let _ = engine.audit(
-                    "key-generate",
-                    &info.id,
-                    "succeeded",
-                    &path.display().to_string(),
-                );
-            }
-            Ok(0)
-        }
+        } => verbs::key_generate(load()?, key_file, json),
         Command::Recover {
             dir,
             at,
             dry_run,
             yes,
             queue,
-        } => {
-            let mut config = load()?;
-            let at = at.as_deref().map(ops::select::parse_time).transpose()?;
-            let face = CliProgress::new(json);
-            if !dry_run && !yes {
-                // Refused before anything is opened (or created).
-                return Err(if queue {
-                    Error::usage(
-                        "a queued recovery restores over the live system without asking again",
-                    )
-                    .hint("look at the plan with `lifeboat recover --dry-run`, then queue it with --yes")
-                } else {
-                    Error::refused("recovery restores every type in place, over the live system")
-                        .hint("look at the plan with --dry-run first, then run again with --yes")
-                });
-            }
-            if !dry_run {
-                // A recovery is a job in the catalog, over the repository
-                // it recovers from.
-                config.repository.path = std::fs::canonicalize(&dir)
-                    .map_err(|e| Error::io("cannot open backup directory", &dir, e))?;
-                let engine = Engine::open(config)?;
-                let request = ops::queue::JobRequest::Recover {
-                    dir: dir.clone(),
-                    at,
-                    yes,
-                };
-                let code = worker::run_request(&engine, request, queue, json, &face, &CANCEL);
-                face.done();
-                return code;
-            }
-            let faces =
-                |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
-                    Box::new(progress::TaggedLines::new(t.as_str(), json))
-                };
-            let report = ops::recover::run(&config, &dir, at, true, yes, &face, &faces, &CANCEL);
-            face.done();
-            let report = report?;
-            if json {
-                show::print_json(&report);
-            } else {
-                show::print_recovery(&report);
-                outln!("\nnothing was changed; run again with --yes to recover");
-            }
-            Ok(if report.ok { 0 } else { 1 })
-        }
+        } => verbs::recover(load()?, dir, at, (dry_run, yes, queue), json),
         Command::Health => health::health(&load()?, json),
         Command::Storage => health::storage(&load()?, json),
         Command::Catalog {
             command: CatalogCommand::Rebuild { repository },
-        } => {
-            let config = load()?;
-            let repo = repository.unwrap_or(config.repository.path.clone());
-            let report = ops::rebuild::run(&config.catalog.path, &repo)?;
-            if json {
-                show::print_json(&report);
-            } else {
-                if let Some(a) = &report.moved_aside {
-                    outln!("the damaged catalog was moved aside to {}", a.display());
-                }
-                outln!(
-                    "rebuilt catalog {} from {}: {} backups",
-                    report.catalog.display(),
-                    report.repository.display(),
-                    report.backups
-                );
-                for s in &report.skipped {
-                    outln!("  skipped: {s}");
-                }
-            }
-            if let Ok(engine) = Engine::open(config) {
-                let _ = engine.audit(
-                    "catalog-rebuild",
-                    &repo.display().to_string(),
-                    "succeeded",
-                    &format!("{} backups", report.backups),
-                );
-            }
-            Ok(0)
-        }
+        } => verbs::catalog_rebuild(load()?, repository, json),
         Command::Schedule { count } => {
             let config = load()?;
             let types = config.configured_types();
@@ -330,446 +236,82 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Worker { workers, once, .. } => {
             worker::run_pool(load()?, workers, once, json, &CANCEL)
         }
-        command => {
-            let engine = Engine::open(load()?)?;
-            let face = CliProgress::new(json);
-            let code = run_with_engine(&engine, command, json, &face);
-            face.done();
-            code
-        }
-    }
-}
-
-fn run_with_engine(
-    engine: &Engine,
-    command: Command,
-    json: bool,
-    face: &CliProgress,
-) -> Result<i32> {
-    match command {
-        Command::Backup(a) => {
+        Command::Backup(a) => with_engine(load()?, json, |e, face| {
             let request = ops::queue::JobRequest::Backup {
                 backup_type: a.backup_type,
                 all: a.all,
                 name: a.name.clone(),
                 full: a.full,
             };
-            worker::run_request(engine, request, a.queue, json, face, &CANCEL)
+            worker::run_request(e, request, a.queue, json, face, &CANCEL)
+        }),
+        Command::Verify(a) => with_engine(load()?, json, |e, face| {
+            let request = ops::queue::JobRequest::Verify {
+                target: a.target.clone(),
+                deep: a.deep,
+            };
+            worker::run_request(e, request, a.queue, json, face, &CANCEL)
+        }),
+        Command::Drill { at, keep, queue } => with_engine(load()?, json, |e, face| {
+            let at = at.as_deref().map(ops::select::parse_time).transpose()?;
+            let request = ops::queue::JobRequest::Drill { at, keep };
+            worker::run_request(e, request, queue, json, face, &CANCEL)
+        }),
+        Command::Restore(a) => {
+            with_engine(load()?, json, |e, face| verbs::restore(e, a, json, face))
         }
         Command::List { backup_type } => {
-            let rows = engine.catalog.list_backups(backup_type)?;
-            if json {
-                show::print_json(&rows);
-            } else {
-                show::print_backup_table(&rows);
-            }
-            Ok(0)
+            with_engine(load()?, json, |e, _| verbs::list(e, backup_type, json))
         }
-        Command::Show { id } => {
-            let rec = engine.catalog.get_backup(&id)?.ok_or_else(|| {
-                Error::not_found(format!("no backup with id {id}"))
-                    .hint("`lifeboat list` shows the ids")
-            })?;
-            let manifest: Option<serde_json::Value> = engine
-                .catalog
-                .get_manifest_json(&id)?
-                .and_then(|s: String| serde_json::from_str(&s).ok());
-            if json {
-                let mut v = serde_json::to_value(&rec).unwrap();
-                v["manifest"] = manifest.unwrap_or(serde_json::Value::Null);
-                show::print_json(&v);
-            } else {
-                show::print_backup_detail(&rec, manifest.as_ref());
-            }
-            Ok(0)
-        }
+        Command::Show { id } => with_engine(load()?, json, |e, _| verbs::show(e, &id, json)),
         Command::Cancel { job_id } => {
-            let job = engine.catalog.request_cancel(job_id)?;
-            let msg = match job.state {
-                JobState::Cancelled if job.finished_at.is_some() && !job.cancel_requested => format!("job {job_id} was cancelled before it started"),
-                JobState::Running => format!("job {job_id} ({} {}) will stop at its next safe point; follow it with `lifeboat status --follow {job_id}`", job.kind, job.target),
-                other => format!("job {job_id} is already {other}; nothing to cancel"),
-            };
-            engine.audit("cancel", &format!("job {job_id}"), "requested", &msg)?;
-            if json {
-                show::print_json(&serde_json::json!({"job": job, "message": msg}));
-            } else {
-                outln!("{msg}");
-            }
-            Ok(
-                if matches!(
-                    job.state,
-                    JobState::Running | JobState::Cancelled | JobState::Queued
-                ) {
-                    0
-                } else {
-                    1
-                },
-            )
+            with_engine(load()?, json, |e, _| verbs::cancel(e, job_id, json))
         }
-        Command::Status {
-            job_id,
-            follow: true,
-        } => follow_jobs(engine, job_id, json),
-        Command::Status { job_id, .. } => match job_id {
-            Some(id) => {
-                let job = engine.catalog.get_job(id)?.ok_or_else(|| {
-                    Error::not_found(format!("no job with id {id}"))
-                        .hint("`lifeboat status` lists recent jobs")
-                })?;
-                let log = engine.catalog.get_job_log(id)?;
-                let request = engine.catalog.job_request(id)?;
-                let result = engine.catalog.job_result(id)?;
-                if json {
-                    let mut v = serde_json::to_value(&job).unwrap();
-                    v["request"] = request
-                        .and_then(|r| serde_json::from_str(&r).ok())
-                        .unwrap_or_default();
-                    // The report a worker recorded (what --json printed
-                    // had the verb run here).
-                    v["result"] = result
-                        .and_then(|r| serde_json::from_str(&r).ok())
-                        .unwrap_or_default();
-                    v["log"] = serde_json::json!(log
-                        .iter()
-                        .map(|(ts, level, msg)| serde_json::json!({"ts": ts, "level": level, "message": msg}))
-                        .collect::<Vec<_>>());
-                    show::print_json(&v);
-                } else {
-                    show::print_job_detail(&job, &log);
-                    if let Some(r) = request {
-                        outln!("request:  {r}");
-                    }
-                    if result.is_some() {
-                        outln!("report:   recorded by its worker (`lifeboat --json status {id}` shows it)");
-                    }
-                }
-                Ok(0)
-            }
-            None => {
-                let jobs = engine.catalog.list_jobs(30)?;
-                if json {
-                    show::print_json(&jobs);
-                } else {
-                    show::print_job_table(&jobs);
-                }
-                Ok(0)
-            }
-        },
-        Command::Prune {
-            yes: true,
-            force,
-            queue: true,
-            ..
-        } => worker::run_request(
-            engine,
-            ops::queue::JobRequest::Prune { force },
-            true,
-            json,
-            face,
-            &CANCEL,
-        ),
-        Command::Prune { queue: true, .. } => {
-            Err(Error::usage("a queued prune deletes without asking again")
-                .hint("look at the plan with `lifeboat prune --dry-run`, then queue it with --yes"))
+        Command::Status { job_id, follow } => {
+            with_engine(load()?, json, |e, _| verbs::status(e, job_id, follow, json))
         }
         Command::Prune {
             dry_run,
             yes,
             force,
-            ..
-        } => {
-            let now = ops::now();
-            let tz = lifeboat_engine::schedule::parse_tz(&engine.config.schedule.timezone)?;
-            let backups = engine.catalog.list_backups(None)?;
-            let plan = ops::prune::plan(&engine.config, &backups, now, tz, force);
-            let doomed = plan.to_delete().count();
-            if dry_run || doomed == 0 || !yes {
-                if json {
-                    show::print_json(&plan);
-                } else {
-                    show::print_prune_plan(&plan);
-                    if doomed > 0 && !dry_run {
-                        outln!("nothing deleted: run `lifeboat prune --yes` to delete these {doomed} backups");
-                    }
-                }
-                return Ok(if doomed > 0 && !dry_run { 1 } else { 0 });
-            }
-            worker::run_request(
-                engine,
-                ops::queue::JobRequest::Prune { force },
-                false,
-                json,
-                face,
-                &CANCEL,
-            )
-        }
+            queue,
+        } => with_engine(load()?, json, |e, face| {
+            verbs::prune(e, (dry_run, yes, force, queue), json, face)
+        }),
         Command::Report { format, output } => {
-            let r = lifeboat_engine::health::report::build(
-                &engine.config,
-                &engine.catalog,
-                ops::now(),
-            )?;
-            let text = match format.as_str() {
-                "html" => lifeboat_engine::health::report::html(&r),
-                "json" => serde_json::to_string_pretty(&r).expect("report serializes") + "\n",
-                _ => lifeboat_engine::health::report::markdown(&r),
-            };
-            match output {
-                Some(path) => {
-                    lifeboat_engine::storage::local::write_atomic(&path, text.as_bytes())?;
-                    errln!("wrote {} ({} report)", path.display(), format);
-                }
-                None => out!("{text}"),
-            }
-            Ok(0)
+            with_engine(load()?, json, |e, _| verbs::report(e, &format, output))
         }
         Command::Alerts { command } => {
-            let chans = lifeboat_engine::alerts::channels(&engine.config.alerts);
-            if chans.is_empty() {
-                return Err(lifeboat_engine::error::Error::usage(
-                    "no alert channel is configured".to_string(),
-                )
-                .hint(
-                    "set [alerts.email] enabled = true with recipients, or [alerts.webhook] url",
-                ));
-            }
-            let now = ops::now();
-            let sent = match command {
-                AlertsCommand::Run => {
-                    lifeboat_engine::alerts::run(&engine.config, &engine.catalog, now)?.1
-                }
-                AlertsCommand::Test => {
-                    let msg = lifeboat_engine::alerts::Message {
-                        key: "test".into(),
-                        status: "test".into(),
-                        title: "test alert".into(),
-                        detail: "This is a test message from `lifeboat alerts test`.".into(),
-                        host: ops::hostname(),
-                        at: now,
-                    };
-                    chans
-                        .iter()
-                        .map(|c| lifeboat_engine::alerts::Sent {
-                            key: msg.key.clone(),
-                            status: msg.status.clone(),
-                            channel: c.name().to_string(),
-                            error: c.send(&msg).err(),
-                        })
-                        .collect()
-                }
-            };
-            let failed = sent.iter().filter(|s| s.error.is_some()).count();
-            if json {
-                show::print_json(&sent);
-            } else {
-                for s in &sent {
-                    match &s.error {
-                        None => outln!("sent {} {} via {}", s.status, s.key, s.channel),
-                        Some(e) => outln!("FAILED {} {} via {}: {e}", s.status, s.key, s.channel),
-                    }
-                }
-                if sent.is_empty() {
-                    outln!(
-                        "nothing to send: no condition is new, changed, due for repeat or resolved"
-                    );
-                }
-                if failed > 0 {
-                    errln!(
-                        "error: {failed} alert deliveries failed; they are retried at the next run"
-                    );
-                }
-            }
-            Ok(if failed > 0 { 1 } else { 0 })
+            with_engine(load()?, json, |e, _| verbs::alerts(e, command, json))
         }
-        Command::Verify(a) => {
-            let request = ops::queue::JobRequest::Verify {
-                target: a.target.clone(),
-                deep: a.deep,
-            };
-            worker::run_request(engine, request, a.queue, json, face, &CANCEL)
-        }
-        Command::Drill { at, keep, queue } => {
-            let at = at.as_deref().map(ops::select::parse_time).transpose()?;
-            let request = ops::queue::JobRequest::Drill { at, keep };
-            worker::run_request(engine, request, queue, json, face, &CANCEL)
-        }
-        Command::Restore(a) if a.undo => {
-            let msg = ops::database::undo(engine, a.db.as_deref(), a.yes)?;
-            if json {
-                show::print_json(&serde_json::json!({"undone": true, "message": msg}));
-            } else {
-                outln!("{msg}");
-            }
-            Ok(0)
-        }
-        Command::Restore(a) => {
-            let selector = match (&a.id, &a.file, &a.at) {
-                (Some(id), _, _) => ops::select::Selector::Id(id.clone()),
-                (_, Some(f), _) => ops::select::Selector::File(f.clone()),
-                (_, _, Some(at)) => ops::select::Selector::At(ops::select::parse_time(at)?),
-                _ => {
-                    if a.backup_type.is_none() {
-                        return Err(Error::usage(
-                            "restore needs --id, --file or --at (or --type for the latest)",
-                        )
-                        .hint("`lifeboat list` shows the backups to choose from"));
-                    }
-                    ops::select::Selector::Latest
-                }
-            };
-            let req = ops::restore::RestoreRequest {
-                backup_type: a.backup_type,
-                selector,
-                target: a.target.clone(),
-                in_place: a.in_place,
-                dry_run: a.dry_run,
-                yes: a.yes,
-                target_db: a.target_db.clone(),
-                jobs: a.jobs,
-                no_owner: a.no_owner,
-                role: a.role.clone(),
-                update_roles: a.update_roles,
-                check_content: a.check_content,
-            };
-            let request = ops::queue::JobRequest::Restore(req);
-            worker::run_request(engine, request, a.queue, json, face, &CANCEL)
-        }
-        Command::Key { command } => match command {
-            KeyCommand::Rotate { queue } => worker::run_request(
-                engine,
-                ops::queue::JobRequest::KeyRotate,
-                queue,
-                json,
-                face,
-                &CANCEL,
-            ),
-            KeyCommand::List => {
-                let keys = ops::keys::list(engine)?;
-                if json {
-                    show::print_json(&keys);
-                } else {
-                    outln!("{:<20} {:<20} {:<7} BACKUPS", "KEY", "CREATED", "ACTIVE");
-                    for k in keys {
-                        outln!(
-                            "{:<20} {:<20} {:<7} {}",
-                            k.id,
-                            k.created_at.format("%Y-%m-%d %H:%M:%S"),
-                            if k.active { "yes" } else { "no" },
-                            k.artifacts
-                        );
-                    }
-                }
-                Ok(0)
-            }
-            KeyCommand::Remove { id } => {
-                ops::keys::remove(engine, &id)?;
-                if !json {
-                    outln!("removed key {id}");
-                }
-                Ok(0)
-            }
-            KeyCommand::Generate { .. } => unreachable!("handled before the engine opens"),
-        },
-        Command::Audit { command } => match command {
-            AuditCommand::Verify => {
-                // The catalog's copy is a cache of the repository's log:
-                // take in what other catalogs over this repository appended.
-                engine
-                    .catalog
-                    .catch_up_audit(&engine.repo.audit_log_path())?;
-                let cat = engine.catalog.verify_audit()?;
-                let repo =
-                    lifeboat_engine::catalog::audit::verify_jsonl(&engine.repo.audit_log_path())?;
-                let ok = cat.ok && repo.ok && cat.rows == repo.rows;
-                if json {
-                    show::print_json(
-                        &serde_json::json!({"ok": ok, "catalog": cat, "repository": repo}),
-                    );
-                } else {
-                    outln!(
-                        "catalog audit log: {} rows, {}",
-                        cat.rows,
-                        if cat.ok {
-                            "hash chain intact"
-                        } else {
-                            "TAMPERED"
-                        }
-                    );
-                    for p in &cat.problems {
-                        outln!("  {p}");
-                    }
-                    outln!(
-                        "repository audit log {}: {} rows, {}",
-                        engine.repo.audit_log_path().display(),
-                        repo.rows,
-                        if repo.ok {
-                            "hash chain intact"
-                        } else {
-                            "TAMPERED"
-                        }
-                    );
-                    for p in &repo.problems {
-                        outln!("  {p}");
-                    }
-                    if cat.ok && repo.ok && cat.rows != repo.rows {
-                        outln!("  the two copies differ in length ({} vs {} rows): rows were removed from one of them", cat.rows, repo.rows);
-                    }
-                }
-                Ok(if ok { exit::OK } else { exit::INTEGRITY })
-            }
-            AuditCommand::List { limit } => {
-                let rows = engine.catalog.list_audit(limit as usize, 0)?;
-                if json {
-                    show::print_json(&rows);
-                } else {
-                    show::print_audit_table(&rows);
-                }
-                Ok(0)
-            }
-        },
-        Command::Demo { .. }
-        | Command::Console
-        | Command::Config
-        | Command::Catalog { .. }
-        | Command::Recover { .. }
-        | Command::Health
-        | Command::Storage
-        | Command::Schedule { .. }
-        | Command::Worker { .. }
-        | Command::Daemon { .. } => {
-            unreachable!("handled before the engine opens")
+        Command::Key {
+            command: KeyCommand::Rotate { queue },
+        } => with_engine(load()?, json, |e, face| {
+            let request = ops::queue::JobRequest::KeyRotate;
+            worker::run_request(e, request, queue, json, face, &CANCEL)
+        }),
+        Command::Key {
+            command: KeyCommand::List,
+        } => with_engine(load()?, json, |e, _| verbs::key_list(e, json)),
+        Command::Key {
+            command: KeyCommand::Remove { id },
+        } => with_engine(load()?, json, |e, _| verbs::key_remove(e, &id, json)),
+        Command::Audit { command } => {
+            with_engine(load()?, json, |e, _| verbs::audit(e, command, json))
         }
     }
 }
 
-/// Print progress of one job (or all running jobs) until it ends; the exit
-/// code is the job's, as if it had run in this process (0, 3 or 1).
-fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> {
-    let mut last_line = String::new();
-    loop {
-        let jobs: Vec<lifeboat_engine::catalog::JobRecord> = match job_id {
-            Some(id) => vec![engine.catalog.get_job(id)?.ok_or_else(|| {
-                Error::not_found(format!("no job with id {id}"))
-                    .hint("`lifeboat status` lists recent jobs")
-            })?],
-            None => engine.catalog.running_jobs()?,
-        };
-        for j in &jobs {
-            let line = show::job_line(j);
-            if line != last_line {
-                if json {
-                    outln!("{}", serde_json::to_string(j).expect("serializes"));
-                } else {
-                    outln!("{line}");
-                }
-                last_line = line;
-            }
-        }
-        let running = jobs.iter().any(|j| j.state.is_active());
-        if !running || CANCEL.load(Ordering::Relaxed) {
-            return Ok(combined(jobs.iter().map(|j| job_state_code(j.state))));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
+/// Open the engine and run one verb with a progress face, which is closed
+/// (its bar cleared) whatever the verb returns.
+fn with_engine(
+    config: Config,
+    json: bool,
+    verb: impl FnOnce(&Engine, &CliProgress) -> Result<i32>,
+) -> Result<i32> {
+    let engine = Engine::open(config)?;
+    let face = CliProgress::new(json);
+    let code = verb(&engine, &face);
+    face.done();
+    code
 }

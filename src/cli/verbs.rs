@@ -1,0 +1,527 @@
+//! The verbs that work on an open engine, one function each: what the
+//! CLI prints for them and the exit code. `cli::run` parses, opens the
+//! engine and calls one of these.
+
+use lifeboat_engine::archive::manifest::BackupType;
+use lifeboat_engine::catalog::JobState;
+use lifeboat_engine::config::Config;
+use lifeboat_engine::error::{Error, Result};
+use lifeboat_engine::ops::{self, Engine};
+
+use super::args::{AlertsCommand, AuditCommand, RestoreArgs};
+use super::progress::{self, CliProgress};
+use std::sync::atomic::Ordering;
+
+use super::{combined, exit, job_state_code, show, worker, CANCEL};
+
+pub(super) fn list(engine: &Engine, backup_type: Option<BackupType>, json: bool) -> Result<i32> {
+    let rows = engine.catalog.list_backups(backup_type)?;
+    if json {
+        show::print_json(&rows);
+    } else {
+        show::print_backup_table(&rows);
+    }
+    Ok(0)
+}
+
+pub(super) fn show(engine: &Engine, id: &str, json: bool) -> Result<i32> {
+    let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
+        Error::not_found(format!("no backup with id {id}")).hint("`lifeboat list` shows the ids")
+    })?;
+    let manifest: Option<serde_json::Value> = engine
+        .catalog
+        .get_manifest_json(id)?
+        .and_then(|s: String| serde_json::from_str(&s).ok());
+    if json {
+        let mut v = serde_json::to_value(&rec).unwrap();
+        v["manifest"] = manifest.unwrap_or(serde_json::Value::Null);
+        show::print_json(&v);
+    } else {
+        show::print_backup_detail(&rec, manifest.as_ref());
+    }
+    Ok(0)
+}
+
+pub(super) fn cancel(engine: &Engine, job_id: i64, json: bool) -> Result<i32> {
+    let job = engine.catalog.request_cancel(job_id)?;
+    let msg = match job.state {
+        JobState::Cancelled if job.finished_at.is_some() && !job.cancel_requested => format!("job {job_id} was cancelled before it started"),
+        JobState::Running => format!("job {job_id} ({} {}) will stop at its next safe point; follow it with `lifeboat status --follow {job_id}`", job.kind, job.target),
+        other => format!("job {job_id} is already {other}; nothing to cancel"),
+    };
+    engine.audit("cancel", &format!("job {job_id}"), "requested", &msg)?;
+    if json {
+        show::print_json(&serde_json::json!({"job": job, "message": msg}));
+    } else {
+        outln!("{msg}");
+    }
+    Ok(
+        if matches!(
+            job.state,
+            JobState::Running | JobState::Cancelled | JobState::Queued
+        ) {
+            0
+        } else {
+            1
+        },
+    )
+}
+
+pub(super) fn status(
+    engine: &Engine,
+    job_id: Option<i64>,
+    follow: bool,
+    json: bool,
+) -> Result<i32> {
+    if follow {
+        return follow_jobs(engine, job_id, json);
+    }
+    match job_id {
+        Some(id) => {
+            let job = engine.catalog.get_job(id)?.ok_or_else(|| {
+                Error::not_found(format!("no job with id {id}"))
+                    .hint("`lifeboat status` lists recent jobs")
+            })?;
+            let log = engine.catalog.get_job_log(id)?;
+            let request = engine.catalog.job_request(id)?;
+            let result = engine.catalog.job_result(id)?;
+            if json {
+                let mut v = serde_json::to_value(&job).unwrap();
+                v["request"] = request
+                    .and_then(|r| serde_json::from_str(&r).ok())
+                    .unwrap_or_default();
+                // The report a worker recorded (what --json printed
+                // had the verb run here).
+                v["result"] = result
+                    .and_then(|r| serde_json::from_str(&r).ok())
+                    .unwrap_or_default();
+                v["log"] = serde_json::json!(log
+                    .iter()
+                    .map(|(ts, level, msg)| serde_json::json!({"ts": ts, "level": level, "message": msg}))
+                    .collect::<Vec<_>>());
+                show::print_json(&v);
+            } else {
+                show::print_job_detail(&job, &log);
+                if let Some(r) = request {
+                    outln!("request:  {r}");
+                }
+                if result.is_some() {
+                    outln!(
+                        "report:   recorded by its worker (`lifeboat --json status {id}` shows it)"
+                    );
+                }
+            }
+            Ok(0)
+        }
+        None => {
+            let jobs = engine.catalog.list_jobs(30)?;
+            if json {
+                show::print_json(&jobs);
+            } else {
+                show::print_job_table(&jobs);
+            }
+            Ok(0)
+        }
+    }
+}
+
+pub(super) fn prune(
+    engine: &Engine,
+    (dry_run, yes, force, queue): (bool, bool, bool, bool),
+    json: bool,
+    face: &CliProgress,
+) -> Result<i32> {
+    if queue {
+        if !yes {
+            return Err(
+                Error::usage("a queued prune deletes without asking again").hint(
+                    "look at the plan with `lifeboat prune --dry-run`, then queue it with --yes",
+                ),
+            );
+        }
+        let request = ops::queue::JobRequest::Prune { force };
+        return worker::run_request(engine, request, true, json, face, &CANCEL);
+    }
+    let now = ops::now();
+    let tz = lifeboat_engine::schedule::parse_tz(&engine.config.schedule.timezone)?;
+    let backups = engine.catalog.list_backups(None)?;
+    let plan = ops::prune::plan(&engine.config, &backups, now, tz, force);
+    let doomed = plan.to_delete().count();
+    if dry_run || doomed == 0 || !yes {
+        if json {
+            show::print_json(&plan);
+        } else {
+            show::print_prune_plan(&plan);
+            if doomed > 0 && !dry_run {
+                outln!(
+                    "nothing deleted: run `lifeboat prune --yes` to delete these {doomed} backups"
+                );
+            }
+        }
+        return Ok(if doomed > 0 && !dry_run { 1 } else { 0 });
+    }
+    worker::run_request(
+        engine,
+        ops::queue::JobRequest::Prune { force },
+        false,
+        json,
+        face,
+        &CANCEL,
+    )
+}
+
+pub(super) fn report(
+    engine: &Engine,
+    format: &str,
+    output: Option<std::path::PathBuf>,
+) -> Result<i32> {
+    let r = lifeboat_engine::health::report::build(&engine.config, &engine.catalog, ops::now())?;
+    let text = match format {
+        "html" => lifeboat_engine::health::report::html(&r),
+        "json" => serde_json::to_string_pretty(&r).expect("report serializes") + "\n",
+        _ => lifeboat_engine::health::report::markdown(&r),
+    };
+    match output {
+        Some(path) => {
+            lifeboat_engine::storage::local::write_atomic(&path, text.as_bytes())?;
+            errln!("wrote {} ({} report)", path.display(), format);
+        }
+        None => out!("{text}"),
+    }
+    Ok(0)
+}
+
+pub(super) fn alerts(engine: &Engine, command: AlertsCommand, json: bool) -> Result<i32> {
+    let chans = lifeboat_engine::alerts::channels(&engine.config.alerts);
+    if chans.is_empty() {
+        return Err(lifeboat_engine::error::Error::usage(
+            "no alert channel is configured".to_string(),
+        )
+        .hint("set [alerts.email] enabled = true with recipients, or [alerts.webhook] url"));
+    }
+    let now = ops::now();
+    let sent = match command {
+        AlertsCommand::Run => lifeboat_engine::alerts::run(&engine.config, &engine.catalog, now)?.1,
+        AlertsCommand::Test => {
+            let msg = lifeboat_engine::alerts::Message {
+                key: "test".into(),
+                status: "test".into(),
+                title: "test alert".into(),
+                detail: "This is a test message from `lifeboat alerts test`.".into(),
+                host: ops::hostname(),
+                at: now,
+            };
+            chans
+                .iter()
+                .map(|c| lifeboat_engine::alerts::Sent {
+                    key: msg.key.clone(),
+                    status: msg.status.clone(),
+                    channel: c.name().to_string(),
+                    error: c.send(&msg).err(),
+                })
+                .collect()
+        }
+    };
+    let failed = sent.iter().filter(|s| s.error.is_some()).count();
+    if json {
+        show::print_json(&sent);
+    } else {
+        for s in &sent {
+            match &s.error {
+                None => outln!("sent {} {} via {}", s.status, s.key, s.channel),
+                Some(e) => outln!("FAILED {} {} via {}: {e}", s.status, s.key, s.channel),
+            }
+        }
+        if sent.is_empty() {
+            outln!("nothing to send: no condition is new, changed, due for repeat or resolved");
+        }
+        if failed > 0 {
+            errln!("error: {failed} alert deliveries failed; they are retried at the next run");
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+pub(super) fn restore(
+    engine: &Engine,
+    a: RestoreArgs,
+    json: bool,
+    face: &CliProgress,
+) -> Result<i32> {
+    if a.undo {
+        let msg = ops::database::undo(engine, a.db.as_deref(), a.yes)?;
+        if json {
+            show::print_json(&serde_json::json!({"undone": true, "message": msg}));
+        } else {
+            outln!("{msg}");
+        }
+        return Ok(0);
+    }
+    let selector = match (&a.id, &a.file, &a.at) {
+        (Some(id), _, _) => ops::select::Selector::Id(id.clone()),
+        (_, Some(f), _) => ops::select::Selector::File(f.clone()),
+        (_, _, Some(at)) => ops::select::Selector::At(ops::select::parse_time(at)?),
+        _ => {
+            if a.backup_type.is_none() {
+                return Err(Error::usage(
+                    "restore needs --id, --file or --at (or --type for the latest)",
+                )
+                .hint("`lifeboat list` shows the backups to choose from"));
+            }
+            ops::select::Selector::Latest
+        }
+    };
+    let req = ops::restore::RestoreRequest {
+        backup_type: a.backup_type,
+        selector,
+        target: a.target.clone(),
+        in_place: a.in_place,
+        dry_run: a.dry_run,
+        yes: a.yes,
+        target_db: a.target_db.clone(),
+        jobs: a.jobs,
+        no_owner: a.no_owner,
+        role: a.role.clone(),
+        update_roles: a.update_roles,
+        check_content: a.check_content,
+    };
+    let request = ops::queue::JobRequest::Restore(req);
+    worker::run_request(engine, request, a.queue, json, face, &CANCEL)
+}
+
+pub(super) fn key_list(engine: &Engine, json: bool) -> Result<i32> {
+    let keys = ops::keys::list(engine)?;
+    if json {
+        show::print_json(&keys);
+    } else {
+        outln!("{:<20} {:<20} {:<7} BACKUPS", "KEY", "CREATED", "ACTIVE");
+        for k in keys {
+            outln!(
+                "{:<20} {:<20} {:<7} {}",
+                k.id,
+                k.created_at.format("%Y-%m-%d %H:%M:%S"),
+                if k.active { "yes" } else { "no" },
+                k.artifacts
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub(super) fn key_remove(engine: &Engine, id: &str, json: bool) -> Result<i32> {
+    ops::keys::remove(engine, id)?;
+    if !json {
+        outln!("removed key {id}");
+    }
+    Ok(0)
+}
+
+pub(super) fn audit(engine: &Engine, command: AuditCommand, json: bool) -> Result<i32> {
+    match command {
+        AuditCommand::Verify => {
+            // The catalog's copy is a cache of the repository's log:
+            // take in what other catalogs over this repository appended.
+            engine
+                .catalog
+                .catch_up_audit(&engine.repo.audit_log_path())?;
+            let cat = engine.catalog.verify_audit()?;
+            let repo =
+                lifeboat_engine::catalog::audit::verify_jsonl(&engine.repo.audit_log_path())?;
+            let ok = cat.ok && repo.ok && cat.rows == repo.rows;
+            if json {
+                show::print_json(
+                    &serde_json::json!({"ok": ok, "catalog": cat, "repository": repo}),
+                );
+            } else {
+                outln!(
+                    "catalog audit log: {} rows, {}",
+                    cat.rows,
+                    if cat.ok {
+                        "hash chain intact"
+                    } else {
+                        "TAMPERED"
+                    }
+                );
+                for p in &cat.problems {
+                    outln!("  {p}");
+                }
+                outln!(
+                    "repository audit log {}: {} rows, {}",
+                    engine.repo.audit_log_path().display(),
+                    repo.rows,
+                    if repo.ok {
+                        "hash chain intact"
+                    } else {
+                        "TAMPERED"
+                    }
+                );
+                for p in &repo.problems {
+                    outln!("  {p}");
+                }
+                if cat.ok && repo.ok && cat.rows != repo.rows {
+                    outln!("  the two copies differ in length ({} vs {} rows): rows were removed from one of them", cat.rows, repo.rows);
+                }
+            }
+            Ok(if ok { exit::OK } else { exit::INTEGRITY })
+        }
+        AuditCommand::List { limit } => {
+            let rows = engine.catalog.list_audit(limit as usize, 0)?;
+            if json {
+                show::print_json(&rows);
+            } else {
+                show::print_audit_table(&rows);
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Print progress of one job (or all running jobs) until it ends; the exit
+/// code is the job's, as if it had run in this process (0, 3 or 1).
+fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> {
+    let mut last_line = String::new();
+    loop {
+        let jobs: Vec<lifeboat_engine::catalog::JobRecord> = match job_id {
+            Some(id) => vec![engine.catalog.get_job(id)?.ok_or_else(|| {
+                Error::not_found(format!("no job with id {id}"))
+                    .hint("`lifeboat status` lists recent jobs")
+            })?],
+            None => engine.catalog.running_jobs()?,
+        };
+        for j in &jobs {
+            let line = show::job_line(j);
+            if line != last_line {
+                if json {
+                    outln!("{}", serde_json::to_string(j).expect("serializes"));
+                } else {
+                    outln!("{line}");
+                }
+                last_line = line;
+            }
+        }
+        let running = jobs.iter().any(|j| j.state.is_active());
+        if !running || CANCEL.load(Ordering::Relaxed) {
+            return Ok(combined(jobs.iter().map(|j| job_state_code(j.state))));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// `lifeboat key generate`: before any engine, since encrypted backups
+/// need the key first.
+pub(super) fn key_generate(
+    config: Config,
+    key_file: Option<std::path::PathBuf>,
+    json: bool,
+) -> Result<i32> {
+    let path = key_file.unwrap_or(config.encryption.key_file.clone());
+    let info = ops::keys::generate(&path)?;
+    if json {
+        show::print_json(&info);
+    } else {
+        outln!(
+            "created key file {} with key {} (mode 0600)",
+            path.display(),
+            info.id
+        );
+        outln!("keep a copy of this file somewhere safe and offline: without it, encrypted backups cannot be restored");
+    }
+    if let Ok(engine) = Engine::open(config) {
+        let _ = engine.audit(
+            "key-generate",
+            &info.id,
+            "succeeded",
+            &path.display().to_string(),
+        );
+    }
+    Ok(0)
+}
+
+/// `lifeboat recover`: the plan (`--dry-run`, read-only, no catalog
+/// needed) or the recovery, as one job over the repository it reads.
+pub(super) fn recover(
+    mut config: Config,
+    dir: std::path::PathBuf,
+    at: Option<String>,
+    (dry_run, yes, queue): (bool, bool, bool),
+    json: bool,
+) -> Result<i32> {
+    let at = at.as_deref().map(ops::select::parse_time).transpose()?;
+    let face = CliProgress::new(json);
+    if !dry_run && !yes {
+        // Refused before anything is opened (or created).
+        return Err(if queue {
+            Error::usage("a queued recovery restores over the live system without asking again")
+                .hint(
+                    "look at the plan with `lifeboat recover --dry-run`, then queue it with --yes",
+                )
+        } else {
+            Error::refused("recovery restores every type in place, over the live system")
+                .hint("look at the plan with --dry-run first, then run again with --yes")
+        });
+    }
+    if !dry_run {
+        // A recovery is a job in the catalog, over the repository
+        // it recovers from.
+        config.repository.path = std::fs::canonicalize(&dir)
+            .map_err(|e| Error::io("cannot open backup directory", &dir, e))?;
+        let engine = Engine::open(config)?;
+        let request = ops::queue::JobRequest::Recover {
+            dir: dir.clone(),
+            at,
+            yes,
+        };
+        let code = worker::run_request(&engine, request, queue, json, &face, &CANCEL);
+        face.done();
+        return code;
+    }
+    let faces = |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
+        Box::new(progress::TaggedLines::new(t.as_str(), json))
+    };
+    let report = ops::recover::run(&config, &dir, at, true, yes, &face, &faces, &CANCEL);
+    face.done();
+    let report = report?;
+    if json {
+        show::print_json(&report);
+    } else {
+        show::print_recovery(&report);
+        outln!("\nnothing was changed; run again with --yes to recover");
+    }
+    Ok(if report.ok { 0 } else { 1 })
+}
+
+/// `lifeboat catalog rebuild`: from the repository's manifests, before
+/// any engine (the catalog may be what is broken).
+pub(super) fn catalog_rebuild(
+    config: Config,
+    repository: Option<std::path::PathBuf>,
+    json: bool,
+) -> Result<i32> {
+    let repo = repository.unwrap_or(config.repository.path.clone());
+    let report = ops::rebuild::run(&config.catalog.path, &repo)?;
+    if json {
+        show::print_json(&report);
+    } else {
+        if let Some(a) = &report.moved_aside {
+            outln!("the damaged catalog was moved aside to {}", a.display());
+        }
+        outln!(
+            "rebuilt catalog {} from {}: {} backups",
+            report.catalog.display(),
+            report.repository.display(),
+            report.backups
+        );
+        for s in &report.skipped {
+            outln!("  skipped: {s}");
+        }
+    }
+    if let Ok(engine) = Engine::open(config) {
+        let _ = engine.audit(
+            "catalog-rebuild",
+            &repo.display().to_string(),
+            "succeeded",
+            &format!("{} backups", report.backups),
+        );
+    }
+    Ok(0)
+}
