@@ -36,11 +36,11 @@ ms() { python3 -c 'import time; print(time.monotonic_ns()//1000)'; }
 direct=()
 queued=()
 for _ in $(seq 1 "$runs"); do
-  t0=$(ms); "$bin" --config "$cfg" verify "$id" >/dev/null; t1=$(ms)
+  t0=$(ms); "$bin" --config "$cfg" verify "$id" >/dev/null 2>>"$work/stderr.log"; t1=$(ms)
   direct+=($((t1 - t0)))
   t0=$(ms)
   job="$("$bin" --config "$cfg" --json verify "$id" --queue | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')"
-  "$bin" --config "$cfg" worker --job "$job" >/dev/null
+  "$bin" --config "$cfg" worker --job "$job" >/dev/null 2>>"$work/stderr.log"
   t1=$(ms)
   queued+=($((t1 - t0)))
 done

@@ -632,6 +632,33 @@ fn have_tmux(test: &str) -> bool {
     false
 }
 
+/// Start `cmdline` in a detached tmux session of that size, in `dir`.
+fn new_session(socket: &str, name: &str, (w, h): (u16, u16), dir: &str, cmdline: &str) {
+    let (w, h) = (w.to_string(), h.to_string());
+    let out = tmux(
+        socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "-c",
+            dir,
+            cmdline,
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+}
+
+/// What the session's pane shows now.
+fn capture(socket: &str, name: &str) -> String {
+    String::from_utf8_lossy(&tmux(socket, &["capture-pane", "-p", "-t", name]).stdout).into_owned()
+}
+
 /// Kills a test's private tmux server (`-L SOCKET`) however the test ends.
 struct KillTmux(String);
 
@@ -656,27 +683,8 @@ fn real_binary_in_tmux_opens_switches_and_quits() {
         f.sb.config.display()
     );
     let dir = f.sb.dir.path().display().to_string();
-    let out = tmux(
-        &socket,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "console",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            "-c",
-            &dir,
-            &cmdline,
-        ],
-    );
-    assert!(out.status.success(), "{}", all_text(&out));
-    let capture = || {
-        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "console"]).stdout)
-            .into_owned()
-    };
+    new_session(&socket, "console", (120, 40), &dir, &cmdline);
+    let capture = || capture(&socket, "console");
     let _kill = KillTmux(socket.clone());
     wait_for(30, "the dashboard", || {
         let s = capture();
@@ -707,27 +715,8 @@ fn real_binary_in_tmux_opens_switches_and_quits() {
     );
 
     // Ctrl-C is the quit path too.
-    let out = tmux(
-        &socket,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "ctrlc",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "-c",
-            &dir,
-            &cmdline,
-        ],
-    );
-    assert!(out.status.success(), "{}", all_text(&out));
-    let cap2 = || {
-        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "ctrlc"]).stdout)
-            .into_owned()
-    };
+    new_session(&socket, "ctrlc", (100, 30), &dir, &cmdline);
+    let cap2 = || self::capture(&socket, "ctrlc");
     wait_for(30, "the second console", || {
         cap2().contains("Dashboard").then_some(())
     });
@@ -765,27 +754,8 @@ fn sigterm_ends_the_console_and_restores_the_terminal() {
         f.sb.config.display()
     );
     let dir = f.sb.dir.path().display().to_string();
-    let out = tmux(
-        &socket,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "term",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "-c",
-            &dir,
-            &cmdline,
-        ],
-    );
-    assert!(out.status.success(), "{}", all_text(&out));
-    let capture = || {
-        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "term"]).stdout)
-            .into_owned()
-    };
+    new_session(&socket, "term", (100, 30), &dir, &cmdline);
+    let capture = || capture(&socket, "term");
     wait_for(30, "the console", || {
         capture().contains("Dashboard").then_some(())
     });
@@ -991,27 +961,8 @@ fn real_binary_in_tmux_drives_the_restore_wizard() {
         f.sb.config.display()
     );
     let dir = f.sb.dir.path().display().to_string();
-    let out = tmux(
-        &socket,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "restore",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            "-c",
-            &dir,
-            &cmdline,
-        ],
-    );
-    assert!(out.status.success(), "{}", all_text(&out));
-    let capture = || {
-        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "restore"]).stdout)
-            .into_owned()
-    };
+    new_session(&socket, "restore", (120, 40), &dir, &cmdline);
+    let capture = || capture(&socket, "restore");
     let send = |keys: &[&str]| {
         let mut a = vec!["send-keys", "-t", "restore"];
         a.extend_from_slice(keys);
@@ -1156,27 +1107,8 @@ fn a_restore_started_in_the_console_outlives_the_console() {
         sb.config.display()
     );
     let dir = sb.dir.path().display().to_string();
-    let out = tmux(
-        &socket,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "console",
-            "-x",
-            "250",
-            "-y",
-            "50",
-            "-c",
-            &dir,
-            &cmdline,
-        ],
-    );
-    assert!(out.status.success(), "{}", all_text(&out));
-    let capture = || {
-        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "console"]).stdout)
-            .into_owned()
-    };
+    new_session(&socket, "console", (250, 50), &dir, &cmdline);
+    let capture = || capture(&socket, "console");
     let keys = |k: &str| {
         tmux(&socket, &["send-keys", "-t", "console", k]);
     };
