@@ -44,7 +44,7 @@ use lifeboat_engine::error::{Error, Result};
 
 impl App {
     /// Draw the console into a frame of any backend.
-    pub fn render(&mut self, frame: &mut ratatui::Frame) {
+    pub fn render(&self, frame: &mut ratatui::Frame) {
         views::render(self, frame);
     }
 }

@@ -95,7 +95,7 @@ pub fn block(theme: Theme, title: &str) -> Block<'static> {
 }
 
 /// Draw the whole console.
-pub fn render(app: &mut App, frame: &mut Frame) {
+pub fn render(app: &App, frame: &mut Frame) {
     let theme = Theme {
         color: !app.ctx.no_color,
     };
@@ -116,7 +116,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     ])
     .areas(area);
     render_tabs(app, theme, frame, tabs);
-    if let Some(w) = app.wizard.as_mut() {
+    if let Some(w) = app.wizard.as_ref() {
         w.render(frame, main);
     } else {
         match app.screen {

@@ -71,7 +71,7 @@ pub enum WizardStatus {
 pub trait Wizard {
     fn title(&self) -> String;
     /// Draw the current step into `area`.
-    fn render(&mut self, frame: &mut Frame, area: Rect);
+    fn render(&self, frame: &mut Frame, area: Rect);
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus;
     /// Called on every console tick: poll child processes, advance timers.
     /// Returns true when something changed and a redraw is due.

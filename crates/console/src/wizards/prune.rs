@@ -124,7 +124,7 @@ impl Wizard for PruneWizard {
         "Prune (retention)".into()
     }
 
-    fn render(&mut self, frame: &mut Frame, area: Rect) {
+    fn render(&self, frame: &mut Frame, area: Rect) {
         let page = widgets::Page {
             title: self.title(),
             steps: &STEPS,
@@ -133,7 +133,7 @@ impl Wizard for PruneWizard {
             body: self.body(),
             keys: self.keys(),
         };
-        widgets::draw_page(frame, area, &mut self.scroll, page);
+        widgets::draw_page(frame, area, &self.scroll, page);
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {

@@ -6,6 +6,8 @@
 //! alone (a checked box is `[x]`, a failure says FAILED) and so tests can
 //! read the screen back from ratatui's `TestBackend`.
 
+use std::cell::Cell;
+
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -103,29 +105,28 @@ pub const SCROLL: (&str, &str) = ("↑/↓/PgUp/PgDn", "scroll");
 #[derive(Debug, Clone, Default)]
 pub struct Scroll {
     /// First row shown; None follows the end.
-    top: Option<usize>,
-    /// The largest useful `top` at the last draw.
-    max: usize,
+    top: Cell<Option<usize>>,
+    /// The largest useful `top` at the last draw (the layout tells it).
+    max: Cell<usize>,
     /// The step this applies to; another step starts afresh.
-    step: usize,
+    step: Cell<usize>,
 }
 
 impl Scroll {
     /// Reset when the wizard moved to another step; `from_top` starts a
     /// report at its beginning instead of following its end.
-    pub fn on_step(&mut self, step: usize, from_top: bool) {
-        if self.step != step {
-            *self = Scroll {
-                top: from_top.then_some(0),
-                max: 0,
-                step,
-            };
+    pub fn on_step(&self, step: usize, from_top: bool) {
+        if self.step.get() != step {
+            self.top.set(from_top.then_some(0));
+            self.max.set(0);
+            self.step.set(step);
         }
     }
 
     /// Apply a scrolling key; true when it was one.
     pub fn handle(&mut self, key: &KeyEvent) -> bool {
-        let cur = self.top.unwrap_or(self.max).min(self.max);
+        let max = self.max.get();
+        let cur = self.top.get().unwrap_or(max).min(max);
         let to = match key.code {
             KeyCode::Up | KeyCode::Char('k') => cur.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => cur + 1,
@@ -135,13 +136,16 @@ impl Scroll {
             KeyCode::End | KeyCode::Char('G') => usize::MAX,
             _ => return false,
         };
-        self.top = (to < self.max).then_some(to);
+        self.top.set((to < max).then_some(to));
         true
     }
 
-    fn offset(&mut self, rows: usize, height: usize) -> u16 {
-        self.max = rows.saturating_sub(height);
-        let top = self.top.unwrap_or(self.max).min(self.max);
+    /// The first row to show, remembering how far a scroll can go (what a
+    /// frame learns from the layout; the only state a draw writes).
+    fn offset(&self, rows: usize, height: usize) -> u16 {
+        let max = rows.saturating_sub(height);
+        self.max.set(max);
+        let top = self.top.get().unwrap_or(max).min(max);
         u16::try_from(top).unwrap_or(u16::MAX)
     }
 }
@@ -159,7 +163,7 @@ pub struct Page<'a> {
 
 /// Draw one step: reset the scroll when the step changed, then [`draw`] it
 /// under its step header.
-pub fn draw_page(frame: &mut Frame, area: Rect, scroll: &mut Scroll, page: Page) {
+pub fn draw_page(frame: &mut Frame, area: Rect, scroll: &Scroll, page: Page) {
     scroll.on_step(page.step, page.from_top);
     draw(
         frame,
@@ -182,7 +186,7 @@ pub fn draw(
     header: Vec<Line<'static>>,
     body: Vec<Line<'static>>,
     keys: &[(&'static str, &'static str)],
-    scroll: &mut Scroll,
+    scroll: &Scroll,
 ) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         frame.render_widget(
@@ -346,7 +350,7 @@ mod tests {
         }
         body.push(text("THE END"));
         let mut term = ratatui::Terminal::new(TestBackend::new(60, 14)).unwrap();
-        let mut scroll = Scroll::default();
+        let scroll = Scroll::default();
         term.draw(|f| {
             draw(
                 f,
@@ -355,7 +359,7 @@ mod tests {
                 step_header(&["a"], 0),
                 body.clone(),
                 &[NEXT],
-                &mut scroll,
+                &scroll,
             )
         })
         .unwrap();

@@ -275,7 +275,7 @@ impl Wizard for BackupWizard {
         "Backup".into()
     }
 
-    fn render(&mut self, frame: &mut Frame, area: Rect) {
+    fn render(&self, frame: &mut Frame, area: Rect) {
         let page = widgets::Page {
             title: self.title(),
             steps: &STEPS,
@@ -284,7 +284,7 @@ impl Wizard for BackupWizard {
             body: self.body(),
             keys: self.keys(),
         };
-        widgets::draw_page(frame, area, &mut self.scroll, page);
+        widgets::draw_page(frame, area, &self.scroll, page);
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus {
