@@ -16,7 +16,7 @@ use lifeboat_engine::ops::restore::RestoreRequest;
 use lifeboat_engine::ops::select::Selector;
 use lifeboat_engine::ops::{self, Engine, Silent};
 
-use super::{show, CANCEL};
+use super::{interrupted, show};
 
 /// Where the demo writes its config (`var/demo/lifeboat.toml` under the cwd).
 pub fn config_path() -> Result<PathBuf> {
@@ -82,7 +82,7 @@ version_file = "{app}/VERSION"
                 force_full: false,
             },
             &quiet,
-            &CANCEL,
+            interrupted(),
         )
     };
     step(json, "3. full backup of files and configuration");
@@ -132,7 +132,7 @@ version_file = "{app}/VERSION"
         &Selector::Id(incr.id.clone()),
         true,
         &quiet,
-        &CANCEL,
+        interrupted(),
     )?;
     if !json {
         show::print_verify_report(&v);
@@ -163,7 +163,7 @@ version_file = "{app}/VERSION"
             check_content: false,
         },
         &quiet,
-        &CANCEL,
+        interrupted(),
     )?;
     if let (false, ops::restore::AnyRestoreReport::Tree(r)) = (json, &r) {
         show::print_restore_report(r);

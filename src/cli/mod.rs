@@ -11,7 +11,8 @@ mod show;
 mod verbs;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 use args::{CatalogCommand, Cli, Command, KeyCommand};
 use lifeboat_engine::catalog::JobState;
@@ -20,28 +21,29 @@ use lifeboat_engine::error::{Error, ErrorKind, Result};
 use lifeboat_engine::ops::{self, Engine};
 use progress::CliProgress;
 
-/// Set by Ctrl-C; operations stop at the next safe point.
-pub static CANCEL: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    if CANCEL.swap(true, Ordering::SeqCst) {
-        // Second Ctrl-C: the operator really wants out. Partial files are
-        // hidden names that the next start removes.
-        unsafe { libc::_exit(exit::INTERRUPTED) };
-    }
+fn cancel_flag() -> &'static Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
 }
 
+/// Set by the first Ctrl-C or SIGTERM: operations stop at their next safe
+/// point. The faces hand it to the engine as its cancel signal.
+pub fn interrupted() -> &'static AtomicBool {
+    cancel_flag()
+}
+
+/// The first SIGINT or SIGTERM sets [`interrupted`]; a second one means it and
+/// ends the process at once with exit 130 (partial files are hidden names
+/// that the next start removes). signal-hook runs a signal's actions in
+/// the order they were registered: the exit fires only once the flag is set.
 fn install_interrupt_handler() {
-    // SAFETY: the handler only touches an atomic and calls _exit.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_interrupt as *const () as libc::sighandler_t,
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(
+            sig,
+            exit::INTERRUPTED,
+            Arc::clone(cancel_flag()),
         );
-        libc::signal(
-            libc::SIGTERM,
-            on_interrupt as *const () as libc::sighandler_t,
-        );
+        let _ = signal_hook::flag::register(sig, Arc::clone(cancel_flag()));
     }
 }
 
@@ -59,7 +61,7 @@ fn console(config: Config, config_path: Option<std::path::PathBuf>) -> Result<i3
         let _ = args::Cli::command().write_help(&mut std::io::stderr());
         return Ok(2);
     }
-    lifeboat_console::run(config, config_path, &CANCEL)
+    lifeboat_console::run(config, config_path, interrupted())
 }
 
 /// This binary was built without the console (`--no-default-features`):
@@ -231,10 +233,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             workers,
             once,
             health_every,
-        } => worker::run_daemon(load()?, workers, once, health_every, json, &CANCEL),
-        Command::Worker { job: Some(id), .. } => worker::run_one(load()?, id, json, &CANCEL),
+        } => worker::run_daemon(load()?, workers, once, health_every, json, interrupted()),
+        Command::Worker { job: Some(id), .. } => worker::run_one(load()?, id, json, interrupted()),
         Command::Worker { workers, once, .. } => {
-            worker::run_pool(load()?, workers, once, json, &CANCEL)
+            worker::run_pool(load()?, workers, once, json, interrupted())
         }
         Command::Backup(a) => with_engine(load()?, json, |e, face| {
             let request = ops::queue::JobRequest::Backup {
@@ -243,19 +245,19 @@ pub fn run(cli: Cli) -> Result<i32> {
                 name: a.name.clone(),
                 full: a.full,
             };
-            worker::run_request(e, request, a.queue, json, face, &CANCEL)
+            worker::run_request(e, request, a.queue, json, face, interrupted())
         }),
         Command::Verify(a) => with_engine(load()?, json, |e, face| {
             let request = ops::queue::JobRequest::Verify {
                 target: a.target.clone(),
                 deep: a.deep,
             };
-            worker::run_request(e, request, a.queue, json, face, &CANCEL)
+            worker::run_request(e, request, a.queue, json, face, interrupted())
         }),
         Command::Drill { at, keep, queue } => with_engine(load()?, json, |e, face| {
             let at = at.as_deref().map(ops::select::parse_time).transpose()?;
             let request = ops::queue::JobRequest::Drill { at, keep };
-            worker::run_request(e, request, queue, json, face, &CANCEL)
+            worker::run_request(e, request, queue, json, face, interrupted())
         }),
         Command::Restore(a) => {
             with_engine(load()?, json, |e, face| verbs::restore(e, a, json, face))
@@ -288,7 +290,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             command: KeyCommand::Rotate { queue },
         } => with_engine(load()?, json, |e, face| {
             let request = ops::queue::JobRequest::KeyRotate;
-            worker::run_request(e, request, queue, json, face, &CANCEL)
+            worker::run_request(e, request, queue, json, face, interrupted())
         }),
         Command::Key {
             command: KeyCommand::List,

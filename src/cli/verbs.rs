@@ -12,7 +12,7 @@ use super::args::{AlertsCommand, AuditCommand, RestoreArgs};
 use super::progress::{self, CliProgress};
 use std::sync::atomic::Ordering;
 
-use super::{combined, exit, job_state_code, show, worker, CANCEL};
+use super::{combined, exit, interrupted, job_state_code, show, worker};
 
 pub(super) fn list(engine: &Engine, backup_type: Option<BackupType>, json: bool) -> Result<i32> {
     let rows = engine.catalog.list_backups(backup_type)?;
@@ -140,7 +140,7 @@ pub(super) fn prune(
             );
         }
         let request = ops::queue::JobRequest::Prune { force };
-        return worker::run_request(engine, request, true, json, face, &CANCEL);
+        return worker::run_request(engine, request, true, json, face, interrupted());
     }
     let now = ops::now();
     let tz = lifeboat_engine::schedule::parse_tz(&engine.config.schedule.timezone)?;
@@ -166,7 +166,7 @@ pub(super) fn prune(
         false,
         json,
         face,
-        &CANCEL,
+        interrupted(),
     )
 }
 
@@ -286,7 +286,7 @@ pub(super) fn restore(
         check_content: a.check_content,
     };
     let request = ops::queue::JobRequest::Restore(req);
-    worker::run_request(engine, request, a.queue, json, face, &CANCEL)
+    worker::run_request(engine, request, a.queue, json, face, interrupted())
 }
 
 pub(super) fn key_list(engine: &Engine, json: bool) -> Result<i32> {
@@ -400,7 +400,7 @@ fn follow_jobs(engine: &Engine, job_id: Option<i64>, json: bool) -> Result<i32> 
             }
         }
         let running = jobs.iter().any(|j| j.state.is_active());
-        if !running || CANCEL.load(Ordering::Relaxed) {
+        if !running || interrupted().load(Ordering::Relaxed) {
             return Ok(combined(jobs.iter().map(|j| job_state_code(j.state))));
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
@@ -471,14 +471,14 @@ pub(super) fn recover(
             at,
             yes,
         };
-        let code = worker::run_request(&engine, request, queue, json, &face, &CANCEL);
+        let code = worker::run_request(&engine, request, queue, json, &face, interrupted());
         face.done();
         return code;
     }
     let faces = |t: lifeboat_engine::archive::manifest::BackupType| -> Box<dyn ops::Progress> {
         Box::new(progress::TaggedLines::new(t.as_str(), json))
     };
-    let report = ops::recover::run(&config, &dir, at, true, yes, &face, &faces, &CANCEL);
+    let report = ops::recover::run(&config, &dir, at, true, yes, &face, &faces, interrupted());
     face.done();
     let report = report?;
     if json {

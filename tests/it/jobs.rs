@@ -196,6 +196,33 @@ fn ctrl_c_cancels_a_running_backup() {
     }
 }
 
+#[test]
+fn a_second_ctrl_c_ends_the_process_at_once_with_130() {
+    // The backup is held inside its lock, reading a FIFO: the first Ctrl-C
+    // only asks it to stop at a safe point it cannot reach; the second
+    // means it.
+    let (sb, gate) = gated_sandbox();
+    let _guard = GateGuard(gate.clone());
+    let child = sb.spawn(&["backup", "--type", "configuration"]);
+    let job = holding_its_sources(&sb);
+    let mut child = child;
+    // Signals that arrive together merge into one, and there is nothing
+    // to wait on between them: repeat until the process is gone (it cannot
+    // leave on its own while the gate is shut).
+    for _ in 0..100 {
+        sigint(&child);
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (st, text) = wait_child(child, 60, "the twice-interrupted backup");
+    assert_eq!(st.code(), Some(130), "{text}");
+    // The next command finds the dead process's job and settles it.
+    assert_eq!(sb.job(id(&job))["state"], "interrupted");
+    assert!(artifact_like_files(&sb).is_empty());
+}
+
 // ------------------------------------------------------------ crash
 
 /// A restored file under `target` (not just the restore's own marker).

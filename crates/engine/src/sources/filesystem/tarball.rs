@@ -323,7 +323,11 @@ impl Read for SparseReader<'_, '_> {
     }
 }
 
-/// One PAX record: "LEN key=value\n", LEN counting itself.
+/// One PAX record: "LEN key=value\n", LEN counting itself. Written here,
+/// not with `tar::Builder::append_pax_extensions`, because that takes keys
+/// as `&str`, and an extended attribute's key (`SCHILY.xattr.NAME`) is
+/// bytes that need not be UTF-8; and the records' order matters (see
+/// `xattrs::pax_records`).
 pub(super) fn pax_record(out: &mut Vec<u8>, key: impl AsRef<[u8]>, value: &[u8]) {
     let key = key.as_ref();
     let body = key.len() + value.len() + 3;
