@@ -136,12 +136,7 @@ pub fn restore(r: &RestoreReport) -> Vec<String> {
             o.deleted
         );
     }
-    for n in &r.notes {
-        say!(v, "  {n}");
-    }
-    if r.dry_run {
-        say!(v, "  nothing was changed");
-    }
+    notes_and_dry_run(&mut v, &r.notes, r.dry_run);
     v
 }
 
@@ -177,13 +172,18 @@ pub fn db_restore(r: &DbRestoreReport) -> Vec<String> {
             r.rows_checked
         );
     }
-    for n in &r.notes {
+    notes_and_dry_run(&mut v, &r.notes, r.dry_run);
+    v
+}
+
+/// A restore's notes, and for a plan, that nothing was changed.
+fn notes_and_dry_run(v: &mut Vec<String>, notes: &[String], dry_run: bool) {
+    for n in notes {
         say!(v, "  {n}");
     }
-    if r.dry_run {
+    if dry_run {
         say!(v, "  nothing was changed");
     }
-    v
 }
 
 /// A recovery: the report it saved (Markdown) and where.
