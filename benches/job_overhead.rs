@@ -7,7 +7,6 @@
 //!    worker does (one write transaction), let the job take over the claimed
 //!    row, finish, join.
 
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use lifeboat_engine::catalog::JobKind;
@@ -15,7 +14,7 @@ use lifeboat_engine::config::Config;
 use lifeboat_engine::ops::jobs::Job;
 use lifeboat_engine::ops::{worker, Engine, Silent};
 
-static NEVER: AtomicBool = AtomicBool::new(false);
+use lifeboat_engine::Cancel;
 
 const RUNS: usize = 300;
 
@@ -39,8 +38,14 @@ fn main() {
     let mut direct = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         let t = Instant::now();
-        let job =
-            Job::start(&engine, JobKind::from("noop"), "bench", &Silent, &NEVER).expect("start");
+        let job = Job::start(
+            &engine,
+            JobKind::from("noop"),
+            "bench",
+            &Silent,
+            &Cancel::new(),
+        )
+        .expect("start");
         job.finish::<()>(&Ok(()), 0);
         drop(job);
         direct.push(t.elapsed());
@@ -60,8 +65,14 @@ fn main() {
             .expect("a queued job");
         assert_eq!(claimed, id);
         engine.claimed_job.set(Some(claimed));
-        let job =
-            Job::start(&engine, JobKind::from("noop"), "bench", &Silent, &NEVER).expect("start");
+        let job = Job::start(
+            &engine,
+            JobKind::from("noop"),
+            "bench",
+            &Silent,
+            &Cancel::new(),
+        )
+        .expect("start");
         assert_eq!(job.id, id, "the job took over the claimed row");
         job.finish::<()>(&Ok(()), 0);
         drop(job);

@@ -11,25 +11,23 @@ mod show;
 mod verbs;
 mod worker;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use args::{CatalogCommand, Cli, Command, KeyCommand};
 use lifeboat_engine::catalog::JobState;
 use lifeboat_engine::config::Config;
 use lifeboat_engine::error::{Error, ErrorKind, Result};
 use lifeboat_engine::ops::{self, Engine};
+use lifeboat_engine::Cancel;
 use progress::CliProgress;
 
-fn cancel_flag() -> &'static Arc<AtomicBool> {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
-}
-
-/// Set by the first Ctrl-C or SIGTERM: operations stop at their next safe
-/// point. The faces hand it to the engine as its cancel signal.
-pub fn interrupted() -> &'static AtomicBool {
-    cancel_flag()
+/// Raised by the first Ctrl-C or SIGTERM: operations stop at their next
+/// safe point. The CLI hands it to the engine as its cancel signal. (The
+/// face owns the process's signals, so the one process-wide value lives
+/// here, not in the engine.)
+pub fn interrupted() -> &'static Cancel {
+    static FLAG: OnceLock<Cancel> = OnceLock::new();
+    FLAG.get_or_init(Cancel::new)
 }
 
 /// The first SIGINT or SIGTERM sets [`interrupted`]; a second one means it and
@@ -41,9 +39,9 @@ fn install_interrupt_handler() {
         let _ = signal_hook::flag::register_conditional_shutdown(
             sig,
             exit::INTERRUPTED,
-            Arc::clone(cancel_flag()),
+            interrupted().shared(),
         );
-        let _ = signal_hook::flag::register(sig, Arc::clone(cancel_flag()));
+        let _ = signal_hook::flag::register(sig, interrupted().shared());
     }
 }
 

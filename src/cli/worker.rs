@@ -2,8 +2,6 @@
 //! (`--queue`), and `lifeboat worker`, a thin wrapper over the library's
 //! worker pool that prints one line per job start and end.
 
-use std::sync::atomic::AtomicBool;
-
 use super::progress::{CliProgress, TaggedLines};
 use super::show;
 use lifeboat_engine::catalog::JobState;
@@ -20,7 +18,7 @@ pub(super) fn run_request(
     enqueue: bool,
     json: bool,
     face: &CliProgress,
-    cancel: &'static AtomicBool,
+    cancel: &lifeboat_engine::Cancel,
 ) -> Result<i32> {
     if enqueue {
         let cwd = std::env::current_dir()
@@ -89,7 +87,7 @@ pub(super) fn run_pool(
     workers: Option<u32>,
     once: bool,
     json: bool,
-    shutdown: &'static AtomicBool,
+    shutdown: &lifeboat_engine::Cancel,
 ) -> Result<i32> {
     let workers = workers.unwrap_or(config.jobs.workers) as usize;
     worker::check_workers(workers)?;
@@ -112,7 +110,13 @@ pub(super) fn run_pool(
                 print_event(&ev, json);
             }
         });
-        let report = worker::run(config, PoolOptions { workers, once }, shutdown, Some(tx)).await;
+        let report = worker::run(
+            config,
+            PoolOptions { workers, once },
+            shutdown.clone(),
+            Some(tx),
+        )
+        .await;
         let _ = printer.await;
         report
     })?;
@@ -183,7 +187,7 @@ pub(super) fn run_one(
     config: Config,
     id: i64,
     json: bool,
-    shutdown: &'static AtomicBool,
+    shutdown: &lifeboat_engine::Cancel,
 ) -> Result<i32> {
     let catalog = config.catalog.path.clone();
     let started = std::time::Instant::now();
@@ -228,7 +232,7 @@ pub(super) fn run_daemon(
     once: bool,
     health_every: u32,
     json: bool,
-    shutdown: &'static AtomicBool,
+    shutdown: &lifeboat_engine::Cancel,
 ) -> Result<i32> {
     use lifeboat_engine::ops::daemon::{self, DaemonEvent, DaemonOptions};
     let workers = workers.unwrap_or(config.jobs.workers) as usize;

@@ -62,7 +62,11 @@ pub fn can_draw() -> bool {
 /// Run the console until the operator quits, or `stop` is set (SIGTERM or
 /// SIGINT, through the CLI's signal handler; the terminal is restored either
 /// way). Returns the exit code.
-pub fn run(config: Config, config_path: Option<PathBuf>, stop: &'static AtomicBool) -> Result<i32> {
+pub fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    stop: &lifeboat_engine::Cancel,
+) -> Result<i32> {
     if !can_draw() {
         return Err(Error::usage(
             "the console needs a terminal, but stdin or stdout is not one",

@@ -46,7 +46,9 @@ macro_rules! errln {
 
 pub mod alerts;
 pub mod archive;
+pub mod cancel;
 pub mod catalog;
+pub use cancel::Cancel;
 pub mod config;
 pub mod crashpoint;
 pub mod error;

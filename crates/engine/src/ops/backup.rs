@@ -28,6 +28,7 @@ use crate::ops::jobs::{run_job, AuditAs, Job, JobEnd};
 use crate::ops::{open_data_key, Engine, Progress};
 use crate::sources::filesystem::{self, ExtraEntry, IndexEntry, IndexReader, WalkSpec};
 use crate::storage::local::read_manifest;
+use crate::Cancel;
 
 /// What the operator asked for.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ pub fn run(
     engine: &Engine,
     req: &BackupRequest,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<BackupReport> {
     validate_name(req.name.as_deref())?;
     let target = req.backup_type.as_str();

@@ -8,7 +8,7 @@
 //! slot once, never once per missed slot; a clock that jumps back does not
 //! repeat a slot (see [`crate::schedule::slots`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::ops::queue::{self, JobRequest};
 use crate::ops::worker::{self, PoolOptions, WorkerEvent};
 use crate::ops::Engine;
 use crate::schedule::{slots, Schedule, Target};
+use crate::Cancel;
 
 /// Longest sleep of the scheduler between two looks at the clock (so a
 /// clock jump is noticed within this time).
@@ -72,7 +73,7 @@ pub enum DaemonEvent {
 pub async fn run(
     config: Config,
     opts: DaemonOptions,
-    shutdown: &'static AtomicBool,
+    shutdown: &Cancel,
     events: UnboundedSender<DaemonEvent>,
 ) -> Result<()> {
     let types = config.configured_types();
@@ -100,7 +101,7 @@ pub async fn run(
                 workers: opts.workers,
                 once: true,
             },
-            shutdown,
+            shutdown.clone(),
             Some(wtx),
         )
         .await?;
@@ -117,7 +118,7 @@ pub async fn run(
             workers: opts.workers,
             once: false,
         },
-        shutdown,
+        shutdown.clone(),
         Some(wtx),
     ));
     let mut last_alerts: Option<std::time::Instant> = None;

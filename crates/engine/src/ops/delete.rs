@@ -165,9 +165,7 @@ mod tests {
     use crate::config::Config;
     use crate::ops::backup::{self, BackupRequest};
     use crate::ops::Silent;
-    use std::sync::atomic::AtomicBool;
-
-    static NEVER: AtomicBool = AtomicBool::new(false);
+    use crate::Cancel;
 
     fn engine(dir: &Path) -> Engine {
         let app = dir.join("app");
@@ -193,7 +191,7 @@ mod tests {
                 force_full: false,
             },
             &Silent,
-            &NEVER,
+            &Cancel::new(),
         )
         .unwrap()
     }
@@ -271,7 +269,7 @@ mod tests {
             &crate::ops::select::Selector::Id(good.id.clone()),
             false,
             &Silent,
-            &NEVER,
+            &Cancel::new(),
         )
         .unwrap();
     }

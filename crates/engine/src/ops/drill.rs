@@ -12,7 +12,6 @@
 //! recovery time the health checks' RTO and "last drill" read.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,6 +23,7 @@ use crate::ops::jobs::Job;
 use crate::ops::recover::{self, Destination, RecoveryReport};
 use crate::ops::{Engine, Progress};
 use crate::sources::database::{ConnInfo, Pg};
+use crate::Cancel;
 
 /// What a drill did.
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +142,7 @@ pub fn run(
     keep: bool,
     face: &dyn Progress,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<DrillReport> {
     let repo = engine.config.repository.path.clone();
     let job = Job::start(
@@ -169,7 +169,7 @@ fn drill(
     at: Option<DateTime<Utc>>,
     keep: bool,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<DrillReport> {
     // One drill at a time: its scratch names are per second.
     job.acquire("recovery drill")?;

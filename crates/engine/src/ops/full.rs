@@ -4,7 +4,6 @@
 //! configuration backup overlap instead of queueing; one failing type does
 //! not stop the others, and the parent says which failed.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -15,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport, BackupRequest};
 use crate::ops::jobs::Job;
 use crate::ops::{database, Engine, Progress};
+use crate::Cancel;
 
 /// Outcome of one type within a full backup.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +43,7 @@ pub fn run(
     force_full: bool,
     face: &dyn Progress,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<FullReport> {
     let types = engine.config.configured_types();
     if types.is_empty() {

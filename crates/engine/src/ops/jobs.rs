@@ -7,13 +7,13 @@ use std::cell::Cell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::catalog::{JobKind, JobState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::{Engine, Progress};
+use crate::Cancel;
 
 /// How often progress is written to the catalog at most.
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
@@ -37,7 +37,7 @@ pub struct Job<'a> {
     /// Progress the throttle held back; written when the job finishes, so a
     /// finished row shows what was done rather than the last sample.
     unsaved: Cell<Option<(u64, u64)>>,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancel,
     /// Dropping it wakes and ends the heartbeat thread at once.
     stop: Option<std::sync::mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
@@ -53,7 +53,7 @@ impl<'a> Job<'a> {
         kind: JobKind,
         target: &str,
         face: &'a dyn Progress,
-        external: &'static AtomicBool,
+        external: &Cancel,
     ) -> Result<Job<'a>> {
         let id = match engine.claimed_job.take() {
             // A worker claimed this queued job (state running, our pid).
@@ -80,16 +80,18 @@ impl<'a> Job<'a> {
             }
         }
         tracing::info!(job = id, pid = std::process::id(), actor = %engine.actor, "job {id} started: {kind} {target}");
-        let cancel = Arc::new(AtomicBool::new(
-            parent_cancelled || external.load(Ordering::Relaxed),
-        ));
+        let cancel = Cancel::new();
+        if parent_cancelled || external.is_cancelled() {
+            cancel.cancel();
+        }
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let heartbeat = {
-            let cancel = Arc::clone(&cancel);
+            let cancel = cancel.clone();
+            let external = external.clone();
             let path = engine.catalog.path.clone();
             std::thread::Builder::new()
                 .name(format!("lifeboat-job-{id}"))
-                .spawn(move || heartbeat_loop(&path, id, external, &cancel, &stopped))
+                .spawn(move || heartbeat_loop(&path, id, &external, &cancel, &stopped))
                 .ok()
         };
         Ok(Job {
@@ -405,7 +407,7 @@ pub(crate) fn run_job<T>(
     kind: JobKind,
     target: &str,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
     end: JobEnd<'_, T>,
     body: impl FnOnce(&Job, &AtomicBool) -> Result<T>,
 ) -> Result<T> {
@@ -437,7 +439,7 @@ pub(crate) fn run_restore_job<T>(
     artifact_id: &str,
     dry_run: bool,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
     body: impl FnOnce(&Job, &AtomicBool) -> Result<T>,
     describe: impl Fn(&T) -> String,
 ) -> Result<T> {

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ops::select;
 use crate::ops::Engine;
 use crate::storage::local::{write_atomic, Repository};
+use crate::Cancel;
 
 /// One key as `key list` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +70,7 @@ pub struct RotateReport {
 pub fn rotate(
     engine: &Engine,
     face: &dyn crate::ops::Progress,
-    cancel: &'static std::sync::atomic::AtomicBool,
+    cancel: &Cancel,
 ) -> Result<RotateReport> {
     let end = crate::ops::jobs::JobEnd {
         warnings: |r: &RotateReport| r.failed.len(),

@@ -9,7 +9,6 @@
 //! the clock jumped forward) is not pruned without `--force`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use chrono_tz::Tz;
@@ -21,6 +20,7 @@ use crate::config::{Config, RetentionPolicy};
 use crate::error::Result;
 use crate::ops::jobs::{check_cancel, Job};
 use crate::ops::{Engine, Progress};
+use crate::Cancel;
 
 /// Slack for clocks of different hosts before a backup counts as "future".
 const FUTURE_SLACK_MINUTES: i64 = 10;
@@ -348,7 +348,7 @@ pub fn run(
     force: bool,
     now: DateTime<Utc>,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<PruneReport> {
     crate::ops::jobs::run_job(
         engine,

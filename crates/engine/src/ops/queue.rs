@@ -19,7 +19,6 @@
 //! error, and the worker moves on.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -38,6 +37,7 @@ use crate::ops::restore::{self, AnyRestoreReport, RestoreRequest};
 use crate::ops::select::{self, Selector};
 use crate::ops::verify::{self, VerifyReport};
 use crate::ops::{database, Engine, Progress};
+use crate::Cancel;
 
 /// A verb and its arguments: what a queued job will do. Stored as JSON in
 /// the job row, e.g. `{"verb":"backup","type":"database","all":false,"name":null,"full":false}`.
@@ -453,7 +453,7 @@ pub fn execute(
     request: &JobRequest,
     face: &dyn Progress,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<JobOutcome> {
     match request {
         JobRequest::Backup {

@@ -9,7 +9,6 @@
 //! and the data-loss window.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +24,7 @@ use crate::ops::restore::{AnyRestoreReport, RestoreRequest};
 use crate::ops::select::{self, Artifact, Selector};
 use crate::ops::{Engine, Progress};
 use crate::storage::local::Repository;
+use crate::Cancel;
 
 /// The point chosen for one type.
 #[derive(Debug, Clone, Serialize)]
@@ -200,7 +200,7 @@ pub fn run(
     yes: bool,
     face: &dyn Progress,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<RecoveryReport> {
     let dest = Destination::Production;
     let opts = Options {
@@ -227,7 +227,7 @@ pub fn run_job(
     yes: bool,
     face: &dyn Progress,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<RecoveryReport> {
     if !yes {
         return Err(
@@ -321,7 +321,7 @@ pub fn execute(
     opts: &Options,
     face: &dyn Progress,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<RecoveryReport> {
     let (at, dry_run, yes, dest) = (opts.at, opts.dry_run, opts.yes, opts.dest);
     let sandbox = match dest {

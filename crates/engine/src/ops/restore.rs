@@ -24,6 +24,7 @@ use crate::ops::jobs::Job;
 use crate::ops::select::{self, Artifact, Selector};
 use crate::ops::{Engine, Progress};
 use crate::sources::filesystem::{self, Dest, ExtractOutcome, RestorePlan};
+use crate::Cancel;
 
 /// What the operator asked for (also the JSON of a queued restore: the
 /// flags are optional there and mean what the CLI's flags mean).
@@ -97,7 +98,7 @@ pub fn run(
     engine: &Engine,
     req: &RestoreRequest,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<AnyRestoreReport> {
     let artifact = select::resolve(engine, req.backup_type, &req.selector)?;
     match artifact.manifest.backup_type {

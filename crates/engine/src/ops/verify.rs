@@ -22,6 +22,7 @@ use crate::ops::{Engine, Progress};
 use crate::sources::filesystem::{self, Dest};
 use crate::storage::sidecar::write_sidecar;
 pub use crate::storage::sidecar::{read_sidecar, Verification};
+use crate::Cancel;
 
 /// Result of verifying one artifact.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -87,7 +88,7 @@ pub fn run(
     sel: &Selector,
     deep: bool,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<VerifyReport> {
     let artifact = select::resolve(engine, None, sel)?;
     let job = Job::start(engine, JobKind::Verify, &artifact.manifest.id, face, cancel)?;

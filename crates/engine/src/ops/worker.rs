@@ -47,6 +47,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::queue::{self, JobRequest};
 use crate::ops::{settle, Engine, Progress, Silent};
+use crate::Cancel;
 
 /// Most workers one pool runs (also the `[jobs] workers` limit).
 pub const MAX_WORKERS: usize = 64;
@@ -114,7 +115,7 @@ impl PoolReport {
 pub async fn run(
     config: Config,
     opts: PoolOptions,
-    shutdown: &'static AtomicBool,
+    shutdown: Cancel,
     events: Option<UnboundedSender<WorkerEvent>>,
 ) -> Result<PoolReport> {
     check_workers(opts.workers)?;
@@ -129,7 +130,7 @@ pub async fn run(
             n,
             engine,
             opts.once,
-            shutdown,
+            shutdown.clone(),
             Arc::clone(&stop),
             events.clone(),
         ));
@@ -177,7 +178,7 @@ async fn worker_loop(
     n: usize,
     mut engine: Engine,
     once: bool,
-    shutdown: &'static AtomicBool,
+    shutdown: Cancel,
     stop: Arc<AtomicBool>,
     events: Option<UnboundedSender<WorkerEvent>>,
 ) -> Result<Vec<JobRecord>> {
@@ -239,8 +240,9 @@ async fn worker_loop(
             });
         }
         let started = Instant::now();
+        let shutdown = shutdown.clone();
         let (e, finished) = blocking(move || {
-            let r = run_claimed(&engine, n, id, &request, shutdown);
+            let r = run_claimed(&engine, n, id, &request, &shutdown);
             (engine, r)
         })
         .await?;
@@ -268,11 +270,7 @@ async fn worker_loop(
 /// how the console starts work that must outlive it). Returns the job's
 /// final row, or None when the job was not queued any more (a daemon's
 /// worker claimed it first, or it was cancelled): then whoever has it runs it.
-pub fn run_one(
-    config: Config,
-    id: i64,
-    shutdown: &'static AtomicBool,
-) -> Result<Option<JobRecord>> {
+pub fn run_one(config: Config, id: i64, shutdown: &Cancel) -> Result<Option<JobRecord>> {
     let engine = Engine::open(config)?;
     let Some(request) = engine
         .catalog
@@ -299,7 +297,7 @@ pub fn run_claimed(
     worker: usize,
     id: i64,
     request: &str,
-    shutdown: &'static AtomicBool,
+    shutdown: &Cancel,
 ) -> Result<JobRecord> {
     engine.catalog.job_log(
         id,

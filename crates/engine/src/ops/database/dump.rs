@@ -4,13 +4,14 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::catalog::JobKind;
+use crate::Cancel;
 
 /// Back up every configured database; one artifact each.
 pub fn backup_all(
     engine: &Engine,
     name: Option<&str>,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<Vec<backup::BackupReport>> {
     let dbs = configured_databases(&engine.config)?;
     let several = dbs.len() > 1;

@@ -3,6 +3,7 @@
 
 use super::spool::{open_plain, TempDump};
 use super::*;
+use crate::Cancel;
 
 /// What the operator asked a database restore to do.
 #[derive(Debug, Clone)]
@@ -51,7 +52,7 @@ pub fn restore(
     engine: &Engine,
     req: &DbRestoreRequest,
     face: &dyn Progress,
-    cancel: &'static AtomicBool,
+    cancel: &Cancel,
 ) -> Result<DbRestoreReport> {
     let artifact = select::resolve(engine, Some(BackupType::Database), &req.selector)?;
     crate::ops::jobs::run_restore_job(
