@@ -267,3 +267,30 @@ fn latest_skips_an_incremental_whose_full_failed_verification() {
     let plan = sb.json(&["restore", "--type", "filesystem", "--dry-run"]);
     assert_eq!(plan["id"], good["id"], "{plan}");
 }
+
+/// The rule "a full backup every `full_every_days`" reads the decision
+/// clock: eight days on (`LIFEBOAT_NOW`), the next backup is a full one
+/// and says why; before that it builds on the full.
+#[test]
+fn full_every_days_is_decided_on_the_engine_clock() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    assert_eq!(sb.backup("filesystem", &[])["kind"], "full");
+    fs::write(sb.app.join("uploads/a.txt"), "changed").unwrap();
+    assert_eq!(sb.backup("filesystem", &[])["kind"], "incremental");
+    fs::write(sb.app.join("uploads/b.txt"), "changed again").unwrap();
+    let out = sb
+        .cmd()
+        .env("LIFEBOAT_NOW", later(8))
+        .args(["--json", "backup", "--type", "filesystem"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("days old (full_every_days = 7); taking a full backup"),
+        "{}",
+        text(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["kind"], "full", "{report}");
+}

@@ -19,6 +19,7 @@ fn ctx(sb: &Sandbox) -> WizardContext {
         config,
         config_path: Some(sb.config.clone()),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_lifeboat")),
+        now: chrono::Utc::now(),
     }
 }
 
@@ -68,9 +69,9 @@ fn flat(screen: &str) -> String {
 fn wait_idle(w: &mut dyn Wizard, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        w.tick();
+        w.tick(chrono::Utc::now());
         if !w.is_running() {
-            w.tick();
+            w.tick(chrono::Utc::now());
             return;
         }
         if Instant::now() > deadline {
@@ -87,7 +88,7 @@ fn wait_idle(w: &mut dyn Wizard, what: &str) {
 fn wait_screen(w: &mut dyn Wizard, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        w.tick();
+        w.tick(chrono::Utc::now());
         let s = screen(w);
         if s.contains(needle) {
             return s;
@@ -142,7 +143,7 @@ fn backup_wizard_run_to_the_end_creates_the_backup() {
         "{summary}"
     );
     press(w, KeyCode::Enter);
-    assert!(w.is_running() || w.tick());
+    assert!(w.is_running() || w.tick(chrono::Utc::now()));
     wait_idle(w, "backup wizard");
     let s = assert_shows(w, "OK: lifeboat backup --type filesystem");
     assert!(s.contains("succeeded"), "job state shown:\n{s}");
@@ -748,7 +749,7 @@ fn a_running_restore_shows_its_job_live_and_x_cancels_it() {
     assert!(w.is_running());
     let deadline = Instant::now() + Duration::from_secs(120);
     let s = loop {
-        w.tick();
+        w.tick(chrono::Utc::now());
         let s = screen_at(w, 300, 40);
         if s.contains("running (waiting for restore target") {
             break s;

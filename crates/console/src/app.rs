@@ -590,7 +590,7 @@ impl App {
         }
         self.start_periodic(now);
         if let Some(w) = self.wizard.as_mut() {
-            if w.tick() {
+            if w.tick(self.now) {
                 self.dirty = true;
             }
         }

@@ -103,7 +103,7 @@ fn light(config: &Config) -> Result<Catalog, String> {
 /// Start `task` on its own thread; its result arrives on `tx`.
 pub fn start(task: Task, config: Config, tx: Sender<BgResult>) {
     std::thread::spawn(move || {
-        let now = Utc::now();
+        let now = lifeboat_engine::clock::now();
         let result = match task {
             Task::Health => BgResult::Health(match light(&config) {
                 Ok(cat) => lifeboat_engine::health::evaluate(&config, &cat, now),

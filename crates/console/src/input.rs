@@ -253,6 +253,7 @@ impl App {
             config: self.ctx.config.clone(),
             config_path: self.ctx.config_path.clone(),
             exe: self.ctx.exe.clone(),
+            now: self.now,
         };
         match wizards::open(kind.clone(), ctx) {
             Ok(w) => self.wizard = Some(w),

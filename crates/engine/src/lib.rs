@@ -49,6 +49,7 @@ pub mod archive;
 pub mod cancel;
 pub mod catalog;
 pub use cancel::Cancel;
+pub mod clock;
 pub mod config;
 pub mod crashpoint;
 pub mod error;

@@ -181,7 +181,7 @@ impl Wizard for DrillWizard {
         WizardStatus::Open
     }
 
-    fn tick(&mut self) -> bool {
+    fn tick(&mut self, _now: chrono::DateTime<chrono::Utc>) -> bool {
         let changed = self.run.as_mut().is_some_and(|r| r.tick());
         if self.step == Step::Run && self.run.as_ref().is_some_and(|r| r.finished()) {
             self.step = Step::Report;

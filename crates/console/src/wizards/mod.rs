@@ -42,6 +42,8 @@ pub struct WizardContext {
     pub config_path: Option<PathBuf>,
     /// The `lifeboat` binary to run for the work (normally current_exe).
     pub exe: PathBuf,
+    /// The console's clock when the wizard opened; `tick` brings it on.
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// Which wizard to open.
@@ -73,9 +75,10 @@ pub trait Wizard {
     /// Draw the current step into `area`.
     fn render(&self, frame: &mut Frame, area: Rect);
     fn handle_key(&mut self, key: KeyEvent) -> WizardStatus;
-    /// Called on every console tick: poll child processes, advance timers.
-    /// Returns true when something changed and a redraw is due.
-    fn tick(&mut self) -> bool {
+    /// Called on every console tick with the console's clock (a wizard's
+    /// views read the time from here, never from the system): poll child
+    /// processes, advance timers. Returns true when a redraw is due.
+    fn tick(&mut self, _now: chrono::DateTime<chrono::Utc>) -> bool {
         false
     }
     /// The keys that apply on the current step, for the footer and `?`.

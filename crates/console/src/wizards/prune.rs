@@ -181,7 +181,7 @@ impl Wizard for PruneWizard {
         WizardStatus::Open
     }
 
-    fn tick(&mut self) -> bool {
+    fn tick(&mut self, _now: chrono::DateTime<chrono::Utc>) -> bool {
         let mut changed = self.preview.tick();
         if let Some(r) = self.run.as_mut() {
             changed |= r.tick();

@@ -745,6 +745,7 @@ mod tests {
             config: lifeboat_engine::config::Config::default(),
             config_path: None,
             exe: PathBuf::from("/nonexistent/lifeboat"),
+            now: chrono::Utc::now(),
         };
         let mut r = ChildRun::lifeboat(&ctx, &["list".into()]);
         r.tick();

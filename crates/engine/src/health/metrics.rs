@@ -282,7 +282,13 @@ pub fn after_job(config: &Config, catalog: &Catalog) {
     let Some(path) = config.metrics_textfile() else {
         return;
     };
-    let report = evaluate_with(config, Some(catalog), None, Utc::now(), Depth::Quick);
+    let report = evaluate_with(
+        config,
+        Some(catalog),
+        None,
+        crate::clock::now(),
+        Depth::Quick,
+    );
     let carried = carried_statuses(&path);
     if let Err(e) = write(&path, &render(config, Some(catalog), &report, &carried)) {
         tracing::warn!("metrics not written: {}", e.display_with_hint());

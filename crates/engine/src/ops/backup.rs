@@ -288,7 +288,7 @@ fn choose_parent(
         face.note("the newest backup's chain is broken; taking a full backup");
         return Ok(None);
     };
-    let age_days = (Utc::now() - full_at).num_seconds() as f64 / 86_400.0;
+    let age_days = (crate::clock::now() - full_at).num_seconds() as f64 / 86_400.0;
     if age_days >= engine.config.backup.full_every_days as f64 {
         face.note(&format!(
             "the last full backup is {age_days:.1} days old (full_every_days = {}); taking a full backup",

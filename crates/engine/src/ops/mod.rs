@@ -298,26 +298,8 @@ fn check_manifest_place(manifest: &Manifest, manifest_path: &Path) -> Result<()>
     Ok(())
 }
 
+pub use crate::clock::now;
 pub use crate::host::{hostname, pid_alive};
-
-/// The current time, or `LIFEBOAT_NOW` (RFC 3339) when set: the injectable
-/// clock that tests of schedules, retention and health use to move time
-/// without waiting. An unparsable value is ignored with a warning.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    match std::env::var("LIFEBOAT_NOW") {
-        Ok(s) if !s.is_empty() => match chrono::DateTime::parse_from_rfc3339(&s) {
-            Ok(t) => t.with_timezone(&chrono::Utc),
-            Err(e) => {
-                crate::notice::say(
-                    crate::notice::Level::Warning,
-                    &format!("ignoring LIFEBOAT_NOW={s}: {e}"),
-                );
-                chrono::Utc::now()
-            }
-        },
-        _ => chrono::Utc::now(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

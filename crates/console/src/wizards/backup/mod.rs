@@ -338,7 +338,7 @@ impl Wizard for BackupWizard {
         WizardStatus::Open
     }
 
-    fn tick(&mut self) -> bool {
+    fn tick(&mut self, _now: chrono::DateTime<chrono::Utc>) -> bool {
         let mut changed = false;
         for r in &mut self.runs {
             changed |= r.tick();

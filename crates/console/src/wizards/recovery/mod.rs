@@ -353,7 +353,7 @@ impl Wizard for RecoveryWizard {
         WizardStatus::Open
     }
 
-    fn tick(&mut self) -> bool {
+    fn tick(&mut self, _now: chrono::DateTime<chrono::Utc>) -> bool {
         let mut changed = false;
         if let Some(rx) = &self.health_rx {
             if let Ok(h) = rx.try_recv() {

@@ -64,6 +64,8 @@ pub struct RestoreWizard {
     run: Option<ChildRun>,
     message: Option<String>,
     scroll: Scroll,
+    /// The console's clock at the last tick (a backup's age on the Point step).
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 impl RestoreWizard {
@@ -85,6 +87,7 @@ impl RestoreWizard {
             .iter()
             .map(|t| (*t, all.iter().filter(|b| b.backup_type == *t).count()))
             .collect();
+        let ctx_now = ctx.now;
         let mut w = RestoreWizard {
             ctx,
             catalog,
@@ -101,6 +104,7 @@ impl RestoreWizard {
             run: None,
             message: None,
             scroll: Scroll::default(),
+            now: ctx_now,
         };
         if let Some(id) = backup_id {
             let b = all.iter().find(|b| b.id == id).ok_or_else(|| {
@@ -408,7 +412,8 @@ impl Wizard for RestoreWizard {
         WizardStatus::Open
     }
 
-    fn tick(&mut self) -> bool {
+    fn tick(&mut self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.now = now;
         let mut changed = false;
         if let Some(p) = &mut self.preview {
             changed |= p.tick();

@@ -1,7 +1,6 @@
 //! What each step of the restore wizard shows: the timeline of points,
 //! the target choice, the preview, the confirmation and the outcome.
 
-use chrono::Utc;
 use ratatui::text::Line;
 
 use super::{RestoreWizard, Step};
@@ -23,7 +22,7 @@ impl RestoreWizard {
     }
 
     fn point_row(&self, b: &BackupRecord) -> String {
-        let age = duration((Utc::now() - b.created_at).num_seconds());
+        let age = duration((self.now - b.created_at).num_seconds());
         let verified = match (&b.verified_at, &b.verify_result) {
             (Some(_), Some(r)) if r == "ok" => "verified ok".to_string(),
             (Some(_), Some(r)) => format!("verify FAILED ({r})"),
