@@ -1454,3 +1454,53 @@ fn keys_decide_effects_and_nothing_happens_until_they_run() {
     app.run_effect(Effect::CancelJob(job));
     assert_eq!(f.sb.job(job)["state"], "cancelled");
 }
+
+/// The timer and a background result decide like a key: state changes and
+/// effects, nothing read until the effects run. The clock the views draw
+/// against is the one the timer was given.
+#[test]
+fn the_timer_and_results_decide_effects_and_read_nothing_until_they_run() {
+    use lifeboat_console::background::{BgResult, Task};
+    use std::time::Instant;
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    let t0 = Instant::now();
+    let at = chrono::Utc::now() + chrono::Duration::hours(5);
+    assert_eq!(
+        app.on_tick(t0, at),
+        [Effect::Refresh { force: false }],
+        "the checks ran when the console opened; only the catalog probe is due"
+    );
+    assert_eq!(app.now, at);
+
+    // Work happens elsewhere; the next tick decides to look, and only the
+    // look finds it.
+    let jobs_before = app.jobs.len();
+    f.sb.backup("configuration", &[]);
+    let decided = app.on_tick(t0 + Duration::from_secs(61), at);
+    assert_eq!(
+        decided,
+        [
+            Effect::Refresh { force: false },
+            Effect::Check(Task::Health),
+            Effect::Check(Task::Storage),
+            Effect::Check(Task::Restore),
+        ]
+    );
+    assert_eq!(app.jobs.len(), jobs_before, "deciding read nothing");
+    for e in decided {
+        app.run_effect(e);
+    }
+    assert_eq!(app.jobs.len(), jobs_before + 1, "the refresh read the new job");
+
+    // A finished delete: say so, close the detail, reload everything.
+    assert_eq!(
+        app.on_result(BgResult::Deleted {
+            id: "x".into(),
+            result: Ok("deleted backup x".into()),
+        }),
+        [Effect::Refresh { force: true }]
+    );
+    assert!(app.message.as_ref().unwrap().text.contains("deleted backup x"));
+    assert!(app.settle(SETTLE));
+}

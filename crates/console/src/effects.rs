@@ -1,12 +1,28 @@
-//! What a key press on the console's screens asks of the world outside
-//! the console's state: start work, delete a backup, cancel a job. Key
-//! handling (`App::update`) only decides and returns effects;
-//! `App::run_effect` carries them out (the queue and a worker process, a
-//! helper thread, a catalog write). So what a key does is testable without
-//! starting anything: `update` a key, look at the effects. (A wizard's
-//! last step starts its work through the same `background::launch`.)
+//! The console's hands: everything it does to the world outside its own
+//! state. Key handling and the timer ([`App::update`], [`App::tick`]) only
+//! decide, and say what they decided as an [`Effect`]: start work, delete
+//! a backup, cancel a job, re-read the catalog, start a background check,
+//! read a job's log or a backup's detail. [`App::run_effect`] carries
+//! them out. This module holds the only catalog handle and the channel
+//! background work answers on ([`Io`], whose fields nothing else can
+//! reach), so the rest of the console cannot read or write the world
+//! behind the decisions' back, and what a key does is testable without
+//! starting anything: `update` a key, look at the effects.
+//!
+//! (A wizard still starts its own work and polls its own child processes;
+//! both go through `background::launch` and the catalog's job rows, the
+//! same as [`Effect::Launch`].)
 
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use crossbeam_channel::{Receiver, Sender};
+use lifeboat_engine::catalog::{Catalog, JobState};
 use lifeboat_engine::ops::queue::JobRequest;
+
+use crate::app::{App, Level};
+use crate::background::{self, BgResult, Task};
+use crate::data;
 
 /// One thing to do outside the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,4 +34,433 @@ pub enum Effect {
     Delete(String),
     /// Ask this job (and what it started) to stop at its next safe point.
     CancelJob(i64),
+    /// The catalog was busy for that request: try again (`tries` so far).
+    RetryCancel { id: i64, tries: u32 },
+    /// Re-read what changed in the catalog (`force`: all of it).
+    Refresh { force: bool },
+    /// Start this background check unless one of its kind is running.
+    Check(Task),
+    /// Read the selected job's log: again when `changed`, else only if
+    /// the selection moved to another job.
+    LoadJobLog { changed: bool },
+    /// Read this backup's detail for the detail pane.
+    LoadDetail(String),
+}
+
+/// What only effects touch: the catalog handle and the channel the
+/// background threads answer on.
+pub struct Io {
+    catalog: Option<Catalog>,
+    /// The light open met an older schema: use the migrating open.
+    full_open: bool,
+    bg_tx: Sender<BgResult>,
+    bg_rx: Receiver<BgResult>,
+}
+
+impl Io {
+    pub fn new() -> Io {
+        let (bg_tx, bg_rx) = crossbeam_channel::unbounded();
+        Io {
+            catalog: None,
+            full_open: false,
+            bg_tx,
+            bg_rx,
+        }
+    }
+
+    /// The catalog is open (background checks need it).
+    pub fn has_catalog(&self) -> bool {
+        self.catalog.is_some()
+    }
+}
+
+impl Default for Io {
+    fn default() -> Self {
+        Io::new()
+    }
+}
+
+impl App {
+    /// Carry out every effect decided so far (by the timer, a background
+    /// result, or a key handled through [`App::handle_key`]).
+    pub fn run_effects(&mut self) {
+        // An effect may decide more (a cancel refreshes): run until none.
+        while !self.effects.is_empty() {
+            for e in std::mem::take(&mut self.effects) {
+                self.run_effect(e);
+            }
+        }
+    }
+
+    /// Carry out one effect; what happened shows in the status line.
+    pub fn run_effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::Launch(request) => {
+                let what = request.command_line();
+                let result = background::launch_reported(
+                    &self.ctx.exe,
+                    self.ctx.config_path.as_deref(),
+                    &self.ctx.config,
+                    request,
+                    self.io.bg_tx.clone(),
+                );
+                match result {
+                    Ok(child) => {
+                        self.say(
+                            Level::Info,
+                            format!(
+                                "`{what}` is job {} (worker pid {}); it shows on the Jobs screen, c there cancels it",
+                                child.job_id, child.pid
+                            ),
+                        );
+                        self.children.push(child);
+                    }
+                    Err(e) => self.say(Level::Error, format!("cannot start `{what}`: {e}")),
+                }
+            }
+            Effect::Delete(id) => {
+                self.say(Level::Info, format!("deleting backup {id}..."));
+                self.in_flight.insert(background::Task::Delete);
+                background::delete(self.ctx.config.clone(), id, self.io.bg_tx.clone());
+            }
+            Effect::CancelJob(id) => self.request_cancel(id, 0),
+            Effect::RetryCancel { id, tries } => self.request_cancel(id, tries),
+            Effect::Refresh { force } => {
+                self.refresh(force);
+            }
+            Effect::Check(task) => self.start(task),
+            Effect::LoadJobLog { changed } => self.load_job_log(changed),
+            Effect::LoadDetail(id) => self.load_detail(&id),
+        }
+    }
+
+    /// Read backup `id`'s detail into the detail pane.
+    fn load_detail(&mut self, id: &str) {
+        let Some(cat) = self.io.catalog.as_ref() else {
+            return;
+        };
+        match data::backup_detail(cat, id) {
+            Ok(Some(d)) => self.detail = Some(d),
+            Ok(None) => self.say(
+                Level::Warn,
+                format!("backup {id} is no longer in the catalog (deleted by another process?)"),
+            ),
+            Err(e) => self.say(
+                Level::Error,
+                format!("cannot read backup {id}: {}", e.display_with_hint()),
+            ),
+        }
+    }
+
+    /// Where background results arrive (the terminal loop waits on it).
+    pub fn results(&self) -> Receiver<BgResult> {
+        self.io.bg_rx.clone()
+    }
+
+    /// Open the catalog. An existing one is opened light (no integrity
+    /// scan, no migration: on a 150 MB catalog `quick_check` alone would
+    /// cost more than the whole first frame); a new or older one goes
+    /// through the full open, which creates and migrates it.
+    fn open_catalog(&mut self) -> bool {
+        if self.io.catalog.is_some() {
+            return true;
+        }
+        let path = self.ctx.config.catalog.path.clone();
+        let light = || -> lifeboat_engine::error::Result<Option<Catalog>> {
+            let c = Catalog::open_existing_light(&path)?;
+            Ok((c.schema_version()? > 0).then_some(c))
+        };
+        let opened = if !path.exists() {
+            if !self.ctx.config.repository.path.is_dir() {
+                // Creating an empty catalog now would hide the backups of a
+                // repository that is only not mounted yet from later runs.
+                let text = format!(
+                    "catalog {} does not exist yet, and neither does the repository: the first backup creates both",
+                    path.display()
+                );
+                if self.catalog_error.as_ref() != Some(&text) {
+                    self.catalog_error = Some(text);
+                    self.dirty = true;
+                }
+                return false;
+            }
+            // The engine creates it and fills it from the repository's
+            // manifests, as every verb does when the catalog is missing.
+            lifeboat_engine::ops::Engine::open(self.ctx.config.clone()).map(|e| e.catalog)
+        } else {
+            match (self.io.full_open, light()) {
+                (false, Ok(Some(c))) => Ok(c),
+                _ => Catalog::open(&path),
+            }
+        };
+        match opened {
+            Ok(c) => {
+                // Reads never wait long: a busy catalog is retried on the
+                // next probe instead of freezing the screen.
+                let _ = c.set_busy_timeout(Duration::from_millis(200));
+                self.io.catalog = Some(c);
+                self.catalog_error = None;
+                true
+            }
+            Err(e) => {
+                let text = describe_catalog_error(&path, &e);
+                if self.catalog_error.as_ref() != Some(&text) {
+                    self.catalog_error = Some(text);
+                    self.dirty = true;
+                }
+                false
+            }
+        }
+    }
+
+    /// Reload what changed in the catalog. `force` reloads everything.
+    /// Returns true when anything visible changed.
+    pub fn refresh(&mut self, force: bool) -> bool {
+        let repo_missing = !self.ctx.config.repository.path.is_dir();
+        if repo_missing != self.repository_missing {
+            self.repository_missing = repo_missing;
+            self.dirty = true;
+        }
+        if !self.open_catalog() {
+            return false;
+        }
+        let before = self.dirty;
+        self.dirty = false;
+        match self.reload(force) {
+            Ok(backups_changed) => {
+                if self.catalog_error.take().is_some() {
+                    self.dirty = true;
+                }
+                if backups_changed {
+                    self.health_stale = true;
+                }
+                let changed = self.dirty;
+                self.dirty |= before;
+                changed
+            }
+            Err(e) if e.contains("no such column") || e.contains("no such table") => {
+                // An older schema: open it fully once (that migrates it).
+                if self.io.full_open {
+                    self.catalog_error = Some(e);
+                    self.dirty = true;
+                    return true;
+                }
+                self.io.full_open = true;
+                self.io.catalog = None;
+                self.refresh(true)
+            }
+            Err(e) => {
+                self.dirty = true;
+                self.catalog_error = Some(if is_busy(&e) {
+                    "catalog busy (another process is writing), retrying".to_string()
+                } else {
+                    e
+                });
+                self.dirty = true;
+                true
+            }
+        }
+    }
+
+    /// Returns whether the backups changed (health then needs a new look).
+    fn reload(&mut self, force: bool) -> Result<bool, String> {
+        let cat = self.io.catalog.take().expect("opened above");
+        let result = self.reload_from(&cat, force);
+        self.io.catalog = Some(cat);
+        let (backups_changed, audit_changed, any) = result?;
+        if any {
+            self.load_job_log(true);
+        }
+        if audit_changed {
+            self.start(Task::Audit);
+        }
+        Ok(backups_changed)
+    }
+
+    fn reload_from(&mut self, cat: &Catalog, force: bool) -> Result<(bool, bool, bool), String> {
+        let err = |e: lifeboat_engine::error::Error| e.display_with_hint();
+        let version = cat.data_version().map_err(err)?;
+        if !force && self.data_version == Some(version) {
+            return Ok((false, false, false));
+        }
+        let now = Instant::now();
+        let due_backups = force
+            || self
+                .last_backups_check
+                .is_none_or(|t| now.duration_since(t) >= crate::app::BACKUPS_CHECK_EVERY);
+        let mut backups_changed = false;
+        if due_backups {
+            self.last_backups_check = Some(now);
+            // A forced load computes the fingerprint in the same scan.
+            let fp = if force {
+                None
+            } else {
+                Some(cat.backups_fingerprint().map_err(err)?)
+            };
+            if fp.is_none() || self.fingerprint != fp {
+                let selected = self.selected_backup_key();
+                let (rows, fp) = cat.backup_rows().map_err(err)?;
+                self.backups = rows;
+                self.fingerprint = Some(fp);
+                self.apply_backup_view_keeping(selected);
+                self.last_restore = None;
+                self.last_storage = None;
+                backups_changed = true;
+            }
+        }
+        let jobs = data::load_jobs(cat).map_err(err)?;
+        let selected_id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
+        self.jobs = jobs;
+        if let Some(i) = selected_id.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {
+            self.jobs_list.selected = i;
+        }
+        self.jobs_list.selected = self
+            .jobs_list
+            .selected
+            .min(self.jobs.len().saturating_sub(1));
+        let head = cat.audit_head().map_err(err)?;
+        let audit_changed = force || self.audit_head != Some(head);
+        if audit_changed {
+            self.audit = data::load_audit(cat).map_err(err)?;
+            self.audit_head = Some(head);
+            self.apply_audit_view();
+        }
+        self.dirty = true;
+        // Remember the version only when the backups were looked at too:
+        // a throttled check is then retried on the next probe even if the
+        // catalog goes quiet. A failed read returns early and is retried.
+        self.data_version = due_backups.then_some(version);
+        Ok((backups_changed, audit_changed, true))
+    }
+
+    /// Re-read the selected job's log (when `changed` or the selection moved).
+    pub(crate) fn load_job_log(&mut self, changed: bool) {
+        let id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
+        if id == self.job_log_for && !changed {
+            return;
+        }
+        self.job_log_for = id;
+        self.job_log = match (id, &self.io.catalog) {
+            (Some(id), Some(cat)) => data::job_log_tail(cat, id, 500).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        self.dirty = true;
+    }
+    /// Start a background task unless one of its kind is still running.
+    pub(crate) fn start(&mut self, task: Task) {
+        if !self.background || self.io.catalog.is_none() || !self.in_flight.insert(task) {
+            return;
+        }
+        background::start(task, self.ctx.config.clone(), self.io.bg_tx.clone());
+    }
+
+    /// Where the engine's notices go while this console is open: the
+    /// status line, not stderr (see `lifeboat_engine::notice`).
+    pub fn notice_sink(&self) -> lifeboat_engine::notice::Sink {
+        let tx = self.io.bg_tx.clone();
+        std::sync::Arc::new(move |level, message: &str| {
+            let _ = tx.send(BgResult::Notice {
+                warning: level == lifeboat_engine::notice::Level::Warning,
+                message: message.to_string(),
+            });
+        })
+    }
+
+    /// Wait (at most `timeout`) until no background task is in flight,
+    /// applying results as they come. For tests and benchmarks.
+    pub fn settle(&mut self, timeout: Duration) -> bool {
+        self.start_background();
+        let deadline = Instant::now() + timeout;
+        while !self.in_flight.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.io.bg_rx.recv_timeout(left) {
+                Ok(r) => self.apply(r),
+                Err(_) => return false,
+            }
+        }
+        while let Ok(r) = self.io.bg_rx.try_recv() {
+            self.apply(r);
+        }
+        true
+    }
+
+    /// Wait (at most `timeout`) for the next background result and apply it.
+    pub fn pump(&mut self, timeout: Duration) -> bool {
+        match self.io.bg_rx.recv_timeout(timeout) {
+            Ok(r) => {
+                self.apply(r);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Ask job `id` to stop; a busy catalog is retried on the next ticks.
+    pub(crate) fn request_cancel(&mut self, id: i64, tries: u32) {
+        let Some(cat) = self.io.catalog.as_ref() else {
+            return;
+        };
+        match cat.request_cancel(id) {
+            Ok(job) => {
+                let msg = match job.state {
+                    JobState::Running => format!(
+                        "job {id} ({} {}) will stop at its next safe point",
+                        job.kind, job.target
+                    ),
+                    JobState::Cancelled => format!("job {id} was cancelled before it started"),
+                    other => format!("job {id} is already {other}; nothing to cancel"),
+                };
+                let actor = lifeboat_engine::catalog::current_actor();
+                let entry = lifeboat_engine::catalog::AuditEntry {
+                    ts: Utc::now(),
+                    actor,
+                    action: "cancel".into(),
+                    target: format!("job {id}"),
+                    outcome: "requested".into(),
+                    detail: msg.clone(),
+                };
+                let append = || cat.append_audit(&entry).map(|rec| rec.to_json_line());
+                if self.ctx.config.repository.path.is_dir() {
+                    // Both copies in one order with every other writer.
+                    let repo = lifeboat_engine::storage::local::Repository {
+                        root: self.ctx.config.repository.path.clone(),
+                    };
+                    let _ = repo.append_audit_with(append);
+                } else {
+                    let _ = append();
+                }
+                self.say(Level::Info, msg);
+                self.refresh(true);
+            }
+            Err(e) if is_busy(&e.message) && tries < 20 => {
+                self.pending_cancel = Some((id, tries));
+                self.say(
+                    Level::Warn,
+                    format!("catalog busy, retrying the cancel of job {id}"),
+                );
+            }
+            Err(e) => self.say(
+                Level::Error,
+                format!("could not cancel job {id}: {}", e.display_with_hint()),
+            ),
+        }
+    }
+}
+
+/// SQLite's "database is locked" / "busy": another writer holds the lock.
+pub(crate) fn is_busy(text: &str) -> bool {
+    let t = text.to_lowercase();
+    t.contains("database is locked") || t.contains("database is busy") || t.contains("busy")
+}
+
+fn describe_catalog_error(path: &std::path::Path, e: &lifeboat_engine::error::Error) -> String {
+    let text = e.display_with_hint();
+    if is_busy(&text) {
+        format!(
+            "catalog {} busy (another process is writing), retrying",
+            path.display()
+        )
+    } else {
+        format!("cannot open catalog {}: {text}", path.display())
+    }
 }

@@ -28,14 +28,13 @@ impl App {
     /// Handle one key press: decide ([`App::update`]), then do what was
     /// decided ([`App::run_effect`]).
     pub fn handle_key(&mut self, key: KeyEvent) {
-        for effect in self.update(key) {
-            self.run_effect(effect);
-        }
+        self.key_input(key);
+        self.run_effects();
     }
 
     /// What one key press changes in the state, and what it asks of the
-    /// world outside (work to launch, a backup to delete, a job to cancel),
-    /// returned instead of done.
+    /// world outside (work to launch, a backup to delete, a job to cancel,
+    /// a log or a detail to read), returned instead of done.
     pub fn update(&mut self, key: KeyEvent) -> Vec<Effect> {
         self.key_input(key);
         std::mem::take(&mut self.effects)
@@ -80,7 +79,7 @@ impl App {
         let w = self.wizard.as_mut().expect("checked by the caller");
         if w.handle_key(key) == WizardStatus::Closed {
             self.wizard = None;
-            self.refresh(true);
+            self.effects.push(Effect::Refresh { force: true });
         }
     }
 
@@ -114,7 +113,7 @@ impl App {
         let page = list.page.get().max(1);
         list.selected = f(list.selected, page, len).min(len - 1);
         if self.screen == Screen::Jobs {
-            self.load_job_log(false);
+            self.effects.push(Effect::LoadJobLog { changed: false });
         }
         if self.screen == Screen::Catalog && self.detail.is_some() {
             self.open_detail();
@@ -224,26 +223,12 @@ impl App {
     }
 
     fn open_detail(&mut self) {
-        let Some(id) = self
+        if let Some(id) = self
             .backup_view
             .get(self.catalog_list.selected)
             .map(|&i| self.backups[i as usize].id.to_string())
-        else {
-            return;
-        };
-        let Some(cat) = self.catalog.as_ref() else {
-            return;
-        };
-        match super::data::backup_detail(cat, &id) {
-            Ok(Some(d)) => self.detail = Some(d),
-            Ok(None) => self.say(
-                Level::Warn,
-                format!("backup {id} is no longer in the catalog (deleted by another process?)"),
-            ),
-            Err(e) => self.say(
-                Level::Error,
-                format!("cannot read backup {id}: {}", e.display_with_hint()),
-            ),
+        {
+            self.effects.push(Effect::LoadDetail(id));
         }
     }
 
