@@ -9,6 +9,7 @@ use crate::common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lifeboat_console::app::{ConfirmKind, Overlay};
 use lifeboat_console::effects::Effect;
+use lifeboat_console::wizards::WizardKind;
 use lifeboat_console::{App, AppContext, Screen};
 use lifeboat_engine::catalog::{JobKind, JobState};
 use lifeboat_engine::config::Config;
@@ -1405,6 +1406,18 @@ fn keys_decide_effects_and_nothing_happens_until_they_run() {
         })]
     );
 
+    // Opening a wizard is decided too: it reads the catalog or starts a
+    // preview when it opens, so it opens when the effect runs.
+    decide(&mut app, KeyCode::Char(':'));
+    for c in "prune".chars() {
+        decide(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(
+        decide(&mut app, KeyCode::Enter),
+        [Effect::OpenWizard(WizardKind::Prune)]
+    );
+    assert!(app.wizard.is_none());
+
     // d, then the name typed and Enter: delete (a wrong name decides nothing).
     select_backup(&mut app, &id(&f.cfg));
     assert!(decide(&mut app, KeyCode::Char('d')).is_empty());
@@ -1491,7 +1504,11 @@ fn the_timer_and_results_decide_effects_and_read_nothing_until_they_run() {
     for e in decided {
         app.run_effect(e);
     }
-    assert_eq!(app.jobs.len(), jobs_before + 1, "the refresh read the new job");
+    assert_eq!(
+        app.jobs.len(),
+        jobs_before + 1,
+        "the refresh read the new job"
+    );
 
     // A finished delete: say so, close the detail, reload everything.
     assert_eq!(
@@ -1501,6 +1518,11 @@ fn the_timer_and_results_decide_effects_and_read_nothing_until_they_run() {
         }),
         [Effect::Refresh { force: true }]
     );
-    assert!(app.message.as_ref().unwrap().text.contains("deleted backup x"));
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("deleted backup x"));
     assert!(app.settle(SETTLE));
 }

@@ -376,23 +376,19 @@ impl App {
         }
     }
 
-    /// The timer: decide ([`App::on_tick`]), do what was decided, and let
-    /// a wizard poll the work it started. Returns true when a redraw is due.
+    /// The timer: decide ([`App::on_tick`]), then do what was decided.
+    /// Returns true when a redraw is due.
     pub fn tick(&mut self) -> bool {
         let decided = self.on_tick(Instant::now(), Utc::now());
         self.effects.extend(decided);
         self.run_effects();
-        if let Some(w) = self.wizard.as_mut() {
-            if w.tick(self.now) {
-                self.dirty = true;
-            }
-        }
         self.dirty
     }
 
     /// What the timer decides at `now` (`utc` is the clock the views draw
     /// against): probe the catalog, start the checks that are due, retry a
-    /// cancel the busy catalog refused, redraw moving ages, expire the
+    /// cancel the busy catalog refused, let an open wizard poll what it
+    /// runs, redraw moving ages, expire the
     /// status line. Returned, not done: nothing is read or started here.
     pub fn on_tick(&mut self, now: Instant, utc: DateTime<Utc>) -> Vec<Effect> {
         self.now = utc;
@@ -405,6 +401,9 @@ impl App {
             });
         }
         self.periodic_checks(now);
+        if self.wizard.is_some() {
+            self.effects.push(Effect::TickWizard);
+        }
         // Ages on the Dashboard move even when nothing else does.
         if self.last_age_redraw.is_none_or(|t| now - t >= AGE_REDRAW) {
             self.last_age_redraw = Some(now);

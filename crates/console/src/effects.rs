@@ -9,9 +9,13 @@
 //! behind the decisions' back, and what a key does is testable without
 //! starting anything: `update` a key, look at the effects.
 //!
-//! (A wizard still starts its own work and polls its own child processes;
-//! both go through `background::launch` and the catalog's job rows, the
-//! same as [`Effect::Launch`].)
+//! A wizard is a small state machine of its own: its key handling decides
+//! (a step, a preview or queued work to start), and its tick, run here as
+//! [`Effect::TickWizard`] right after the key and on the timer, starts
+//! what was decided (through the same `background::launch` as
+//! [`Effect::Launch`]) and polls it. (A wizard's steps still read the
+//! catalog themselves: the restore wizard lists the backups of the type
+//! just chosen.)
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +27,7 @@ use lifeboat_engine::ops::queue::JobRequest;
 use crate::app::{App, Level};
 use crate::background::{self, BgResult, Task};
 use crate::data;
+use crate::wizards::{WizardContext, WizardKind};
 
 /// One thing to do outside the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +50,10 @@ pub enum Effect {
     LoadJobLog { changed: bool },
     /// Read this backup's detail for the detail pane.
     LoadDetail(String),
+    /// Open this wizard (it may read the catalog or start a preview).
+    OpenWizard(WizardKind),
+    /// Let the open wizard start what it decided and poll what it runs.
+    TickWizard,
 }
 
 /// What only effects touch: the catalog handle and the channel the
@@ -131,6 +140,34 @@ impl App {
             Effect::Check(task) => self.start(task),
             Effect::LoadJobLog { changed } => self.load_job_log(changed),
             Effect::LoadDetail(id) => self.load_detail(&id),
+            Effect::OpenWizard(kind) => self.open_wizard_now(kind),
+            Effect::TickWizard => {
+                if let Some(w) = self.wizard.as_mut() {
+                    if w.tick(self.now) {
+                        self.dirty = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_wizard_now(&mut self, kind: WizardKind) {
+        let ctx = WizardContext {
+            config: self.ctx.config.clone(),
+            config_path: self.ctx.config_path.clone(),
+            exe: self.ctx.exe.clone(),
+            now: self.now,
+        };
+        match crate::wizards::open(kind.clone(), ctx) {
+            Ok(w) => {
+                self.wizard = Some(w);
+                // Its first tick starts what it opens with (a preview).
+                self.effects.push(Effect::TickWizard);
+            }
+            Err(e) => self.say(
+                Level::Error,
+                format!("cannot open the {kind:?} wizard: {e}"),
+            ),
         }
     }
 

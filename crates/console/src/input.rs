@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::app::{App, Confirm, ConfirmKind, Level, ListState, Overlay, Screen};
 use super::effects::Effect;
 use super::keymap::{self, Action};
-use crate::wizards::{self, WizardContext, WizardKind, WizardStatus};
+use crate::wizards::{WizardKind, WizardStatus};
 
 /// Verify a backup: queued work (it outlives the console).
 fn verify(id: String) -> Effect {
@@ -80,6 +80,9 @@ impl App {
         if w.handle_key(key) == WizardStatus::Closed {
             self.wizard = None;
             self.effects.push(Effect::Refresh { force: true });
+        } else {
+            // What the key decided (a preview, queued work) starts now.
+            self.effects.push(Effect::TickWizard);
         }
     }
 
@@ -232,21 +235,10 @@ impl App {
         }
     }
 
-    /// Open a wizard; an error is shown in the status line.
+    /// Open a wizard (an effect: a wizard reads the catalog or starts a
+    /// preview when it opens); an error is shown in the status line.
     pub fn open_wizard(&mut self, kind: WizardKind) {
-        let ctx = WizardContext {
-            config: self.ctx.config.clone(),
-            config_path: self.ctx.config_path.clone(),
-            exe: self.ctx.exe.clone(),
-            now: self.now,
-        };
-        match wizards::open(kind.clone(), ctx) {
-            Ok(w) => self.wizard = Some(w),
-            Err(e) => self.say(
-                Level::Error,
-                format!("cannot open the {kind:?} wizard: {e}"),
-            ),
-        }
+        self.effects.push(Effect::OpenWizard(kind));
     }
 
     fn ask_cancel(&mut self) {

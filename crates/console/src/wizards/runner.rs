@@ -10,6 +10,12 @@
 //!   preview): the real `lifeboat` binary run as a child and read;
 //! - an operator's **shell command** (stop, start and health of the app).
 //!
+//! Creating a run does nothing outside the wizard: it records what to
+//! start ([`Start`]), and the run's first [`ChildRun::tick`] starts it. A
+//! wizard's key handling only decides; the console runs the wizard's tick
+//! as an effect right after the key (and on its timer), which is where the
+//! queue is written and processes start.
+//!
 //! Output is read line by line on two reader threads into a channel that
 //! [`ChildRun::tick`] drains, so the console thread never blocks on a pipe.
 //! Live progress does not come from the output at all: it comes from the
@@ -44,8 +50,23 @@ enum Msg {
     Err(String),
 }
 
+/// What a run starts on its first tick.
+enum Start {
+    /// Put this request in the queue and start a worker for it.
+    Queued {
+        exe: PathBuf,
+        config_path: Option<PathBuf>,
+        config: Box<lifeboat_engine::config::Config>,
+        request: JobRequest,
+    },
+    /// Run this command and read its output.
+    Command(Command),
+}
+
 /// One child process and what it has said and done so far.
 pub struct ChildRun {
+    /// Decided, not started yet (the next tick starts it).
+    pending: Option<Start>,
     /// What was run, for people ("lifeboat backup --type filesystem").
     pub label: String,
     child: Option<Child>,
@@ -89,7 +110,9 @@ impl ChildRun {
         }
         cmd.args(args);
         let label = format!("lifeboat {}", args.join(" "));
-        Self::start(cmd, label, Some(ctx.config.catalog.path.clone()))
+        let mut run = Self::idle(label, Some(ctx.config.catalog.path.clone()));
+        run.pending = Some(Start::Command(cmd));
+        run
     }
 
     /// Like [`ChildRun::lifeboat`] for a run with `--json`: its stdout is
@@ -109,21 +132,40 @@ impl ChildRun {
     pub fn queued(ctx: &WizardContext, request: JobRequest) -> ChildRun {
         let label = request.command_line();
         let mut run = Self::idle(label, Some(ctx.config.catalog.path.clone()));
-        match crate::background::launch(&ctx.exe, ctx.config_path.as_deref(), &ctx.config, request)
-        {
-            Ok(l) => {
-                run.pid = l.child.id();
-                run.child = Some(l.child);
-                run.job_id = Some(l.job_id);
-                run.log = Some(l.log);
-                run.label = l.label;
-            }
-            Err(e) => {
-                run.spawn_error = Some(format!("cannot start `{}`: {e}", run.label));
-                run.ended_after = Some(Duration::ZERO);
-            }
-        }
+        run.pending = Some(Start::Queued {
+            exe: ctx.exe.clone(),
+            config_path: ctx.config_path.clone(),
+            config: Box::new(ctx.config.clone()),
+            request,
+        });
         run
+    }
+
+    /// Start what was decided: queue the request and start its worker, or
+    /// spawn the command.
+    fn begin(&mut self, start: Start) {
+        self.started = Instant::now();
+        match start {
+            Start::Queued {
+                exe,
+                config_path,
+                config,
+                request,
+            } => match crate::background::launch(&exe, config_path.as_deref(), &config, request) {
+                Ok(l) => {
+                    self.pid = l.child.id();
+                    self.child = Some(l.child);
+                    self.job_id = Some(l.job_id);
+                    self.log = Some(l.log);
+                    self.label = l.label;
+                }
+                Err(e) => {
+                    self.spawn_error = Some(format!("cannot start `{}`: {e}", self.label));
+                    self.ended_after = Some(Duration::ZERO);
+                }
+            },
+            Start::Command(cmd) => self.spawn(cmd),
+        }
     }
 
     /// A run that could not start, with the reason (shown as its outcome).
@@ -138,11 +180,14 @@ impl ChildRun {
     pub fn shell(command: &str) -> ChildRun {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(command);
-        Self::start(cmd, command.to_string(), None)
+        let mut run = Self::idle(command.to_string(), None);
+        run.pending = Some(Start::Command(cmd));
+        run
     }
 
     fn idle(label: String, catalog_path: Option<PathBuf>) -> ChildRun {
         ChildRun {
+            pending: None,
             label,
             child: None,
             pid: 0,
@@ -167,8 +212,8 @@ impl ChildRun {
         }
     }
 
-    fn start(mut cmd: Command, label: String, catalog_path: Option<PathBuf>) -> ChildRun {
-        let mut run = Self::idle(label, catalog_path);
+    fn spawn(&mut self, mut cmd: Command) {
+        let run = self;
         // Mark the job history before the child can add to it.
         if let Some(path) = run.catalog_path.as_deref().filter(|p| p.exists()) {
             if let Ok(c) = Catalog::open_existing_light(path) {
@@ -207,12 +252,15 @@ impl ChildRun {
                 run.ended_after = Some(Duration::ZERO);
             }
         }
-        run
     }
 
     /// Drain output, reap the process, refresh its jobs. True when
     /// anything changed.
     pub fn tick(&mut self) -> bool {
+        if let Some(start) = self.pending.take() {
+            self.begin(start);
+            return true;
+        }
         if self.job_id.is_some() {
             return self.tick_job();
         }
