@@ -426,7 +426,6 @@ fn write_tree(
     let t = req.backup_type;
     let created_at = Utc::now();
     let (ring, encrypt) = encryption_for(engine, t)?;
-
     let parent = if req.force_full {
         None
     } else {
@@ -441,26 +440,20 @@ fn write_tree(
     } else {
         BackupKind::Full
     };
-
-    let id = new_id(t, created_at);
-    let compression: Compression = engine.config.compression.algorithm;
-    let level = engine.config.compression.level;
-    let data_key = if ring.is_some() {
-        Some(DataKey::random())
-    } else {
-        None
-    };
-    let wrapped = match (&ring, &data_key) {
-        (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
-        _ => None,
-    };
-
+    let draft = Draft::new(
+        engine,
+        t,
+        req.name.as_deref(),
+        (kind, parent.as_ref().map(|(m, _)| m.id.clone())),
+        created_at,
+        (ring.as_ref(), encrypt),
+    );
     let payload_name = artifact_name(
         t,
         created_at,
         req.name.as_deref(),
         kind,
-        compression,
+        draft.compression,
         encrypt,
     );
     let index_name = format!("{payload_name}.index");
@@ -468,50 +461,137 @@ fn write_tree(
     job.track_partial(&payload_tmp)?;
     let (index_file, index_tmp) = engine.repo.create_partial(t, &index_name)?;
     job.track_partial(&index_tmp)?;
+    draft.record(engine, &payload_name, job)?;
 
-    let record = running_record(
+    let parent_index = parent
+        .as_ref()
+        .map(|(m, p)| (m, p.as_path(), parent_dk.as_ref()));
+    let written = (|| {
+        let streams = (
+            draft.sealer(
+                payload_file,
+                &payload_tmp,
+                engine.config.compression.threads,
+            )?,
+            draft.sealer(index_file, &index_tmp, 1)?,
+        );
+        walk_into(&spec, parent_index, streams, kind, job, cancel)
+    })();
+    let (payload_sealed, index_sealed, outcome) =
+        written.map_err(|e| draft.fail(engine, &[&payload_tmp, &index_tmp], e))?;
+    for w in &outcome.warnings {
+        job.note(w);
+    }
+
+    job.phase("publishing");
+    let staged = Staged {
+        id: &draft.id,
+        backup_type: t,
+        payload_tmp: &payload_tmp,
+        payload_name: &payload_name,
+        index_tmp: Some(&index_tmp),
+    };
+    let source = json!({
+        "paths": spec.roots,
+        "include": spec.include,
+        "exclude": spec.exclude,
+        "host": engine.host,
+        "index_features": FS_INDEX_FEATURES,
+    });
+    let committed = commit_artifact(
         engine,
-        &id,
-        t,
-        req.name.as_deref(),
-        (kind, parent.as_ref().map(|(m, _)| m.id.clone())),
-        created_at,
-        &payload_name,
-        encrypt,
-        wrapped.as_ref(),
-        job.id,
-    );
-    engine.catalog.insert_backup(&record)?;
+        job,
+        &staged,
+        draft.data_key.as_ref(),
+        |payload, index| Manifest {
+            index: index.map(|file| stream_info(file, &index_sealed)),
+            files: Some(outcome.stats.clone()),
+            warnings: outcome.warnings.clone(),
+            ..draft.manifest(engine, stream_info(payload, &payload_sealed), source)
+        },
+    )
+    .inspect_err(|_| {
+        let _ = std::fs::remove_file(&payload_tmp);
+        let _ = std::fs::remove_file(&index_tmp);
+    })?;
+    Ok(draft.report(committed, started, job))
+}
 
-    let result = (|| -> Result<(Sealed, Sealed, filesystem::BackupOutcome)> {
-        let seal = |file: File, path: &Path, threads: u32| {
-            Sealer::new(
-                file,
-                SealOptions {
-                    compression,
-                    level,
-                    data_key: if encrypt { data_key.clone() } else { None },
-                    threads,
-                },
-            )
-            .map(|s| s.with_path(path))
-        };
-        let mut payload = seal(
-            payload_file,
-            &payload_tmp,
-            engine.config.compression.threads,
-        )?;
-        let mut index = seal(index_file, &index_tmp, 1)?;
-        // Stat the tree on several threads, then count it, in the background:
-        // the walk below starts at once and finds the metadata warm, and the
-        // progress total appears as soon as it is known.
-        // It is told to stop when the walk ends, however it ends, and
-        // joined unless it hangs (a directory on a dead network mount):
-        // then it is left to finish on its own rather than hang the backup.
+/// Walk the tree into the payload and index sealers (an incremental reads
+/// its parent's index alongside) and seal both.
+fn walk_into(
+    spec: &WalkSpec,
+    parent: Option<(&Manifest, &Path, Option<&DataKey>)>,
+    (mut payload, mut index): (Sealer, Sealer),
+    kind: BackupKind,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<(Sealed, Sealed, filesystem::BackupOutcome)> {
+    // Counted in the background: the walk starts at once and finds the
+    // metadata warm, and the progress total appears as soon as it is known.
+    let count = BackgroundCount::start(spec);
+    let total_reported = std::cell::Cell::new(false);
+    job.phase(if kind == BackupKind::Incremental {
+        "reading changed files"
+    } else {
+        "reading files"
+    });
+    let mut parent_iter = match parent {
+        Some((m, p, dk)) => Some(open_index(m, p, dk)?),
+        None => None,
+    };
+    let progress = |bytes: u64, items: u64| {
+        if !total_reported.get() {
+            if let Some((b, f)) = count.totals() {
+                job.total(Some(b), Some(f));
+                total_reported.set(true);
+            }
+        }
+        job.advance(bytes, items)
+    };
+    // Read ahead what an incremental will store: files whose inode
+    // changed since the parent started (a second of slack for the
+    // kernel's coarse ctime clock).
+    let opts = filesystem::BackupOptions {
+        read_ahead_since: parent
+            .map(|(m, _, _)| m.created_at.timestamp_nanos_opt().unwrap_or(0) - 1_000_000_000),
+        no_read_ahead: false,
+    };
+    let (outcome, _, _) = filesystem::backup_tree_with(
+        spec,
+        parent_iter
+            .as_mut()
+            .map(|i| i as &mut dyn Iterator<Item = Result<IndexEntry>>),
+        &mut payload,
+        &mut index,
+        &progress,
+        cancel,
+        opts,
+    )?;
+    drop(count);
+    job.phase("sealing");
+    let (payload_sealed, _) = payload.finish()?;
+    let (index_sealed, _) = index.finish()?;
+    Ok((payload_sealed, index_sealed, outcome))
+}
+
+/// The tree's metadata prefetched on several threads, then counted, on a
+/// thread of its own. Dropping it tells the thread to stop, and joins it
+/// unless it hangs (a directory on a dead network mount): then it is left
+/// to finish on its own rather than hang the backup.
+struct BackgroundCount {
+    totals: std::sync::Arc<std::sync::Mutex<Option<(u64, u64)>>>,
+    stop: std::sync::Arc<AtomicBool>,
+    done: std::sync::mpsc::Receiver<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundCount {
+    fn start(spec: &WalkSpec) -> BackgroundCount {
         let totals = std::sync::Arc::new(std::sync::Mutex::new(None::<(u64, u64)>));
         let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let counter = {
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
+        let thread = {
             let totals = std::sync::Arc::clone(&totals);
             let stop = std::sync::Arc::clone(&stop);
             let spec = spec.clone();
@@ -519,168 +599,38 @@ fn write_tree(
                 let _done = done_tx;
                 filesystem::prefetch_metadata(&spec.roots, 4, &stop);
                 if let Ok(t) = filesystem::scan_totals(&spec, &stop) {
-                    *totals.lock().unwrap() = Some(t);
+                    *totals.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
                 }
             })
         };
-        struct StopCounter {
-            stop: std::sync::Arc<AtomicBool>,
-            done: std::sync::mpsc::Receiver<()>,
-            thread: Option<std::thread::JoinHandle<()>>,
-        }
-        impl Drop for StopCounter {
-            fn drop(&mut self) {
-                self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                match self.done.recv_timeout(std::time::Duration::from_secs(2)) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
-                        "the background file count did not stop within 2 s (a hanging directory?); it is left to end on its own"
-                    ),
-                    _ => {
-                        if let Some(h) = self.thread.take() {
-                            let _ = h.join();
-                        }
-                    }
-                }
-            }
-        }
-        let _counter = StopCounter {
+        BackgroundCount {
+            totals,
             stop,
-            done: done_rx,
-            thread: Some(counter),
-        };
-        let total_reported = std::cell::Cell::new(false);
-        job.phase(if kind == BackupKind::Incremental {
-            "reading changed files"
-        } else {
-            "reading files"
-        });
-        let mut parent_iter = match &parent {
-            Some((m, p)) => Some(open_index(m, p, parent_dk.as_ref())?),
-            None => None,
-        };
-        let progress = |bytes: u64, items: u64| {
-            if !total_reported.get() {
-                if let Some((b, f)) = *totals.lock().unwrap() {
-                    job.total(Some(b), Some(f));
-                    total_reported.set(true);
-                }
-            }
-            job.advance(bytes, items)
-        };
-        // Read ahead what an incremental will store: files whose inode
-        // changed since the parent started (a second of slack for the
-        // kernel's coarse ctime clock).
-        let opts = filesystem::BackupOptions {
-            read_ahead_since: parent
-                .as_ref()
-                .map(|(m, _)| m.created_at.timestamp_nanos_opt().unwrap_or(0) - 1_000_000_000),
-            no_read_ahead: false,
-        };
-        let (outcome, _, _) = filesystem::backup_tree_with(
-            &spec,
-            parent_iter
-                .as_mut()
-                .map(|i| i as &mut dyn Iterator<Item = Result<IndexEntry>>),
-            &mut payload,
-            &mut index,
-            &progress,
-            cancel,
-            opts,
-        )?;
-        job.phase("sealing");
-        let (payload_sealed, _) = payload.finish()?;
-        let (index_sealed, _) = index.finish()?;
-        Ok((payload_sealed, index_sealed, outcome))
-    })();
-
-    let (payload_sealed, index_sealed, outcome) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = std::fs::remove_file(&payload_tmp);
-            let _ = std::fs::remove_file(&index_tmp);
-            let status = if e.kind == crate::error::ErrorKind::Cancelled {
-                BackupStatus::Cancelled
-            } else {
-                BackupStatus::Failed
-            };
-            let _ = engine.catalog.set_backup_status(&id, status);
-            return Err(e);
+            done,
+            thread: Some(thread),
         }
-    };
-    for w in &outcome.warnings {
-        job.note(w);
     }
 
-    job.phase("publishing");
-    let staged = Staged {
-        id: &id,
-        backup_type: t,
-        payload_tmp: &payload_tmp,
-        payload_name: &payload_name,
-        index_tmp: Some(&index_tmp),
-    };
-    let (payload_final, manifest, status) =
-        commit_artifact(engine, job, &staged, data_key.as_ref(), |payload, index| {
-            Manifest {
-                format: MANIFEST_FORMAT.to_string(),
-                id: id.clone(),
-                backup_type: t,
-                name: req.name.clone(),
-                kind,
-                parent_id: parent.as_ref().map(|(m, _)| m.id.clone()),
-                created_at,
-                finished_at: Utc::now(),
-                created_by: engine.actor.clone(),
-                tool_version: env!("CARGO_PKG_VERSION").to_string(),
-                source: json!({
-                    "paths": spec.roots,
-                    "include": spec.include,
-                    "exclude": spec.exclude,
-                    "host": engine.host,
-                    "index_features": FS_INDEX_FEATURES,
-                }),
-                compression,
-                compression_level: level,
-                encrypted: encrypt,
-                segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
-                key: wrapped.clone(),
-                payload: StreamInfo {
-                    file: payload,
-                    size: payload_sealed.size,
-                    stored_size: payload_sealed.stored_size,
-                    sha256: payload_sealed.sha256.clone(),
-                },
-                index: index.map(|file| StreamInfo {
-                    file,
-                    size: index_sealed.size,
-                    stored_size: index_sealed.stored_size,
-                    sha256: index_sealed.sha256.clone(),
-                }),
-                files: Some(outcome.stats.clone()),
-                database: None,
-                warnings: outcome.warnings.clone(),
-                mac: None,
+    /// Bytes and entries, once counted.
+    fn totals(&self) -> Option<(u64, u64)> {
+        *self.totals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for BackgroundCount {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        match self.done.recv_timeout(std::time::Duration::from_secs(2)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+                "the background file count did not stop within 2 s (a hanging directory?); it is left to end on its own"
+            ),
+            _ => {
+                if let Some(h) = self.thread.take() {
+                    let _ = h.join();
+                }
             }
-        })
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&payload_tmp);
-            let _ = std::fs::remove_file(&index_tmp);
-        })?;
-    Ok(BackupReport {
-        id,
-        backup_type: t,
-        kind,
-        parent_id: manifest.parent_id.clone(),
-        status,
-        file: payload_final,
-        size: manifest.payload.size,
-        stored_size: manifest.payload.stored_size,
-        encrypted: encrypt,
-        files: manifest.files.clone(),
-        warnings: manifest.warnings.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-        job_id: job.id,
-    })
+        }
+    }
 }
 
 /// A sealed, fsynced payload (and index) under their `.partial.` names,
@@ -857,45 +807,188 @@ pub(crate) fn commit_manifest(
     crate::storage::local::write_atomic(&path, &manifest.to_json_pretty())
 }
 
-/// The catalog row of a backup that has just started: `running`, pointing
-/// at the name its payload will get.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn running_record(
-    engine: &Engine,
-    id: &str,
-    t: BackupType,
-    name: Option<&str>,
-    (kind, parent_id): (BackupKind, Option<String>),
-    created_at: DateTime<Utc>,
-    payload_name: &str,
-    encrypted: bool,
-    wrapped: Option<&crate::archive::manifest::WrappedKey>,
-    job_id: i64,
-) -> BackupRecord {
-    BackupRecord {
-        id: id.to_string(),
-        backup_type: t,
-        name: name.map(str::to_string),
-        kind,
-        parent_id,
-        created_at,
-        finished_at: None,
-        status: BackupStatus::Running,
-        size: 0,
-        stored_size: 0,
-        encrypted,
-        key_id: wrapped.map(|w| w.key_id.clone()),
-        file: engine
-            .repo
-            .type_dir(t)
-            .join(payload_name)
-            .to_string_lossy()
-            .into_owned(),
-        sha256: None,
-        verified_at: None,
-        verify_result: None,
-        warnings: 0,
-        job_id: Some(job_id),
+/// A backup being written, from "back this up" to "committed": its
+/// identity, its data key, and its catalog row. Every type's writer (the
+/// file tree, the database dump) makes one, stages its streams with it,
+/// and either commits through [`commit_artifact`] with
+/// [`Draft::manifest`] or ends through [`Draft::fail`].
+pub(crate) struct Draft {
+    pub id: String,
+    pub backup_type: BackupType,
+    pub name: Option<String>,
+    pub kind: BackupKind,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub compression: Compression,
+    pub level: i32,
+    pub encrypt: bool,
+    /// The payload's own key (whenever the repository has a key ring) and
+    /// its wrapped form for the manifest.
+    pub data_key: Option<DataKey>,
+    pub wrapped: Option<crate::archive::manifest::WrappedKey>,
+}
+
+impl Draft {
+    /// A new backup's identity and key; nothing is written yet.
+    pub(crate) fn new(
+        engine: &Engine,
+        t: BackupType,
+        name: Option<&str>,
+        (kind, parent_id): (BackupKind, Option<String>),
+        created_at: DateTime<Utc>,
+        (ring, encrypt): (Option<&KeyRing>, bool),
+    ) -> Draft {
+        let id = new_id(t, created_at);
+        let data_key = ring.map(|_| DataKey::random());
+        let wrapped = match (ring, &data_key) {
+            (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
+            _ => None,
+        };
+        Draft {
+            id,
+            backup_type: t,
+            name: name.map(str::to_string),
+            kind,
+            parent_id,
+            created_at,
+            compression: engine.config.compression.algorithm,
+            level: engine.config.compression.level,
+            encrypt,
+            data_key,
+            wrapped,
+        }
+    }
+
+    /// Record it in the catalog: `running`, pointing at the name its
+    /// payload will get.
+    pub(crate) fn record(&self, engine: &Engine, payload_name: &str, job: &Job) -> Result<()> {
+        engine.catalog.insert_backup(&BackupRecord {
+            id: self.id.clone(),
+            backup_type: self.backup_type,
+            name: self.name.clone(),
+            kind: self.kind,
+            parent_id: self.parent_id.clone(),
+            created_at: self.created_at,
+            finished_at: None,
+            status: BackupStatus::Running,
+            size: 0,
+            stored_size: 0,
+            encrypted: self.encrypt,
+            key_id: self.wrapped.as_ref().map(|w| w.key_id.clone()),
+            file: engine
+                .repo
+                .type_dir(self.backup_type)
+                .join(payload_name)
+                .to_string_lossy()
+                .into_owned(),
+            sha256: None,
+            verified_at: None,
+            verify_result: None,
+            warnings: 0,
+            job_id: Some(job.id),
+        })
+    }
+
+    /// A sealer for one of its streams (compressed as configured,
+    /// encrypted with its data key when the backup is encrypted).
+    pub(crate) fn sealer(&self, file: File, path: &Path, threads: u32) -> Result<Sealer> {
+        Sealer::new(
+            file,
+            SealOptions {
+                compression: self.compression,
+                level: self.level,
+                data_key: if self.encrypt {
+                    self.data_key.clone()
+                } else {
+                    None
+                },
+                threads,
+            },
+        )
+        .map(|s| s.with_path(path))
+    }
+
+    /// It failed or was cancelled before the commit: remove what was
+    /// staged, mark its row, and hand the error back.
+    pub(crate) fn fail(&self, engine: &Engine, staged: &[&Path], e: Error) -> Error {
+        for p in staged {
+            let _ = std::fs::remove_file(p);
+        }
+        let status = if e.kind == crate::error::ErrorKind::Cancelled {
+            BackupStatus::Cancelled
+        } else {
+            BackupStatus::Failed
+        };
+        let _ = engine.catalog.set_backup_status(&self.id, status);
+        e
+    }
+
+    /// Its manifest, but for what only its type knows (an index, file
+    /// statistics, database facts, warnings): the caller sets those.
+    pub(crate) fn manifest(
+        &self,
+        engine: &Engine,
+        payload: StreamInfo,
+        source: serde_json::Value,
+    ) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            id: self.id.clone(),
+            backup_type: self.backup_type,
+            name: self.name.clone(),
+            kind: self.kind,
+            parent_id: self.parent_id.clone(),
+            created_at: self.created_at,
+            finished_at: Utc::now(),
+            created_by: engine.actor.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            source,
+            compression: self.compression,
+            compression_level: self.level,
+            encrypted: self.encrypt,
+            segment_size: self.encrypt.then_some(crypto::SEGMENT_SIZE),
+            key: self.wrapped.clone(),
+            payload,
+            index: None,
+            files: None,
+            database: None,
+            warnings: Vec::new(),
+            mac: None,
+        }
+    }
+
+    /// What the operator is told about it once committed.
+    pub(crate) fn report(
+        &self,
+        (file, manifest, status): (PathBuf, Manifest, BackupStatus),
+        started: std::time::Instant,
+        job: &Job,
+    ) -> BackupReport {
+        BackupReport {
+            id: self.id.clone(),
+            backup_type: self.backup_type,
+            kind: self.kind,
+            parent_id: manifest.parent_id.clone(),
+            status,
+            file,
+            size: manifest.payload.size,
+            stored_size: manifest.payload.stored_size,
+            encrypted: self.encrypt,
+            files: manifest.files.clone(),
+            warnings: manifest.warnings.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+            job_id: job.id,
+        }
+    }
+}
+
+/// A sealed stream as the manifest describes it.
+pub(crate) fn stream_info(file: String, sealed: &Sealed) -> StreamInfo {
+    StreamInfo {
+        file,
+        size: sealed.size,
+        stored_size: sealed.stored_size,
+        sha256: sealed.sha256.clone(),
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::catalog::JobKind;
+use crate::sources::database::SplitTable;
 use crate::Cancel;
 
 /// Back up every configured database; one artifact each.
@@ -73,45 +74,166 @@ fn dump_one(
 
     // Encryption as for every other type.
     let (ring, encrypt) = backup::encryption_for(engine, t)?;
-
     job.phase("reading table statistics");
-    let size = pg.database_size(db)?;
-    let snapshot = pg.export_snapshot()?;
-    let properties = pg.database_props()?;
-    // Sequences are not transactional: read before pg_dump starts, so the
-    // position it dumps is this one or later (see compare_content).
-    let sequences = pg.sequence_states()?;
-    // Roles are read in the same snapshot; their password hashes only when
-    // they can be kept encrypted (pg_dumpall --no-role-passwords otherwise).
-    let mut globals = pg.globals()?;
-    let mut passwords = if ring.is_some() {
-        pg.role_passwords()?
-    } else {
-        None
-    };
-    if let Some(p) = &mut passwords {
-        p.retain(|name, _| globals.roles.iter().any(|r| &r.name == name));
-    }
-    let dbcfg = &engine.config.sources.database;
-    let split = if parallel::usable(format, dbcfg.jobs, version.num, &pg.database_encoding()?) {
-        pg.split_candidates(dbcfg.split_table_mb.saturating_mul(1 << 20))?
-    } else {
-        Vec::new()
-    };
-    let skip: Vec<(String, String)> = split
-        .iter()
-        .map(|t| (t.schema.clone(), t.name.clone()))
-        .collect();
-    let mut parallel_facts = None;
-    job.total(Some(size), None);
-    let mut tables = Vec::new();
-    let mut content = None;
+    let mut src = Source::read(engine, &pg, db, &version, ring.is_some())?;
+    job.total(Some(src.size), None);
+    let draft = backup::Draft::new(
+        engine,
+        t,
+        name,
+        (BackupKind::Full, None),
+        created_at,
+        (ring.as_ref(), encrypt),
+    );
+    keep_role_passwords(&mut src, draft.data_key.as_ref(), &info, job);
+    let payload_name = db_artifact_name(
+        created_at,
+        several.then_some(db),
+        name,
+        format,
+        draft.compression,
+        encrypt,
+    );
+    let (payload_file, payload_tmp) = engine.repo.create_partial(t, &payload_name)?;
+    job.track_partial(&payload_tmp)?;
+    draft.record(engine, &payload_name, job)?;
 
-    let id = backup::new_id(t, created_at);
-    let compression = engine.config.compression.algorithm;
-    let level = engine.config.compression.level;
-    let data_key = ring.as_ref().map(|_| DataKey::random());
-    match (&passwords, &data_key) {
+    let dumped = (|| {
+        let sealer = draft.sealer(
+            payload_file,
+            &payload_tmp,
+            engine.config.compression.threads,
+        )?;
+        let run = DumpRun {
+            engine,
+            info: &info,
+            pg: &pg,
+            version: &version,
+            tool: &dump_tool,
+            src: &src,
+            payload_tmp: &payload_tmp,
+            job,
+            cancel,
+        };
+        run.dump_into(sealer)
+    })();
+    drop(pg);
+    let dumped = dumped.map_err(|e| draft.fail(engine, &[&payload_tmp], e))?;
+
+    job.phase("publishing");
+    let facts = DatabaseFacts {
+        database: db.to_string(),
+        host: info.host.clone(),
+        port: info.port,
+        format: format.as_str().to_string(),
+        server_version: version.text.clone(),
+        server_version_num: version.num,
+        pg_dump_version: dump_tool.version.clone(),
+        size: src.size,
+        tables: dumped.tables,
+        parallel: dumped.parallel,
+        properties: Some(src.properties),
+        globals: Some(src.globals),
+        content: Some(dumped.content),
+    };
+    let staged = backup::Staged {
+        id: &draft.id,
+        backup_type: t,
+        payload_tmp: &payload_tmp,
+        payload_name: &payload_name,
+        index_tmp: None,
+    };
+    let source = json!({"database": db, "host": info.host, "port": info.port, "user": info.user});
+    let committed = backup::commit_artifact(
+        engine,
+        job,
+        &staged,
+        draft.data_key.as_ref(),
+        |payload, _| Manifest {
+            database: Some(serde_json::to_value(&facts).expect("serializes")),
+            ..draft.manifest(engine, backup::stream_info(payload, &dumped.sealed), source)
+        },
+    )
+    .inspect_err(|_| {
+        let _ = std::fs::remove_file(&payload_tmp);
+    })?;
+    Ok(draft.report(committed, started, job))
+}
+
+/// What is read from the server before pg_dump starts, in the snapshot it
+/// will dump.
+struct Source {
+    /// pg_database_size now.
+    size: u64,
+    /// The exported snapshot pg_dump and the range readers share.
+    snapshot: String,
+    properties: pgsrc::DatabaseProps,
+    sequences: Vec<pgsrc::SequenceState>,
+    globals: pgsrc::Globals,
+    /// Role password hashes, read only when they can be kept encrypted.
+    passwords: Option<std::collections::BTreeMap<String, String>>,
+    /// Large tables read in ranges beside pg_dump (empty: pg_dump alone).
+    split: Vec<SplitTable>,
+}
+
+impl Source {
+    fn read(
+        engine: &Engine,
+        pg: &Pg,
+        db: &str,
+        version: &pgsrc::ServerVersion,
+        keyed: bool,
+    ) -> Result<Source> {
+        let size = pg.database_size(db)?;
+        let snapshot = pg.export_snapshot()?;
+        let properties = pg.database_props()?;
+        // Sequences are not transactional: read before pg_dump starts, so
+        // the position it dumps is this one or later (see compare_content).
+        let sequences = pg.sequence_states()?;
+        // Roles are read in the same snapshot; their password hashes only
+        // when they can be kept encrypted (pg_dumpall --no-role-passwords
+        // otherwise).
+        let globals = pg.globals()?;
+        let mut passwords = if keyed { pg.role_passwords()? } else { None };
+        if let Some(p) = &mut passwords {
+            p.retain(|name, _| globals.roles.iter().any(|r| &r.name == name));
+        }
+        let dbcfg = &engine.config.sources.database;
+        let split = if parallel::usable(
+            dbcfg.format,
+            dbcfg.jobs,
+            version.num,
+            &pg.database_encoding()?,
+        ) {
+            pg.split_candidates(dbcfg.split_table_mb.saturating_mul(1 << 20))?
+        } else {
+            Vec::new()
+        };
+        Ok(Source {
+            size,
+            snapshot,
+            properties,
+            sequences,
+            globals,
+            passwords,
+            split,
+        })
+    }
+
+    /// The split tables, as the names the row readers skip.
+    fn skip(&self) -> Vec<(String, String)> {
+        self.split
+            .iter()
+            .map(|t| (t.schema.clone(), t.name.clone()))
+            .collect()
+    }
+}
+
+/// Seal the roles' password hashes into the globals with the backup's data
+/// key, or say (in the globals and the job log) why they were not kept.
+fn keep_role_passwords(src: &mut Source, data_key: Option<&DataKey>, info: &ConnInfo, job: &Job) {
+    let globals = &mut src.globals;
+    match (&src.passwords, data_key) {
         (Some(p), Some(dk)) => {
             globals.passwords = "encrypted".to_string();
             globals.secrets = Some(crypto::seal_small(
@@ -134,137 +256,110 @@ fn dump_one(
     if let Some(note) = &globals.passwords_note {
         job.log("info", note);
     }
-    let wrapped = match (&ring, &data_key) {
-        (Some(r), Some(dk)) => Some(crypto::wrap_data_key(r.active(), dk, &id)),
-        _ => None,
-    };
-    let payload_name = db_artifact_name(
-        created_at,
-        several.then_some(db),
-        name,
-        format,
-        compression,
-        encrypt,
-    );
-    let (payload_file, payload_tmp) = engine.repo.create_partial(t, &payload_name)?;
-    job.track_partial(&payload_tmp)?;
-    let record = backup::running_record(
-        engine,
-        &id,
-        t,
-        name,
-        (BackupKind::Full, None),
-        created_at,
-        &payload_name,
-        encrypt,
-        wrapped.as_ref(),
-        job.id,
-    );
-    engine.catalog.insert_backup(&record)?;
+}
 
-    let dumped = (|| -> Result<pipeline::Sealed> {
-        let sealer = Sealer::new(
-            payload_file,
-            SealOptions {
-                compression,
-                level,
-                data_key: if encrypt { data_key.clone() } else { None },
-                threads: engine.config.compression.threads,
-            },
-        )?
-        .with_path(&payload_tmp);
-        let mut sealer = if split.is_empty() {
+/// What the dump produced: the sealed payload and the facts the manifest
+/// records about its content.
+struct Dumped {
+    sealed: pipeline::Sealed,
+    tables: Vec<pgsrc::TableStat>,
+    content: pgsrc::ContentFacts,
+    parallel: Option<parallel::ParallelFacts>,
+}
+
+/// One database's dump in progress: pg_dump into the sealer, the content
+/// digests beside it in the same snapshot, then the ranges of the large
+/// tables.
+struct DumpRun<'a> {
+    engine: &'a Engine,
+    info: &'a ConnInfo,
+    pg: &'a Pg,
+    version: &'a pgsrc::ServerVersion,
+    tool: &'a pgsrc::Tool,
+    src: &'a Source,
+    payload_tmp: &'a Path,
+    job: &'a Job<'a>,
+    cancel: &'a AtomicBool,
+}
+
+/// The row statistics, digests and large objects read beside pg_dump.
+type ContentRead = (
+    Vec<pgsrc::TableStat>,
+    Vec<pgsrc::TableDigest>,
+    pgsrc::LargeObjects,
+);
+
+impl DumpRun<'_> {
+    fn dump_into(&self, sealer: Sealer) -> Result<Dumped> {
+        let (src, job) = (self.src, self.job);
+        let mut out = if src.split.is_empty() {
             DumpOut::Raw(sealer)
         } else {
             DumpOut::Framed(parallel::FrameWriter::new(sealer, "pg_dump/"))
         };
-        let passfile = PassFile::create(&info)?;
+        let mut done: u64 = 0;
+        let (mut tables, digests, large_objects) = self.pg_dump(&mut out, &mut done)?;
+        let mut content = pgsrc::ContentFacts {
+            digest: pgsrc::ROW_DIGEST.to_string(),
+            tables: digests,
+            sequences: src.sequences.clone(),
+            large_objects,
+        };
+        let mut parallel_facts = None;
+        let sealer = match out {
+            DumpOut::Raw(s) => s,
+            DumpOut::Framed(frames) => {
+                let io = |e: std::io::Error| Error::io("cannot write", self.payload_tmp, e);
+                let mut tar = frames.finish().map_err(io)?;
+                let pf = self.dump_ranges(&mut tar, &mut done)?;
+                merge_range_facts(&pf, &mut content, &mut tables);
+                parallel_facts = Some(pf);
+                tar.into_inner().map_err(io)?
+            }
+        };
+        job.phase("sealing");
+        let (sealed, _) = sealer.finish()?;
+        Ok(Dumped {
+            sealed,
+            tables,
+            content,
+            parallel: parallel_facts,
+        })
+    }
+
+    /// Run pg_dump into `out` while the content is read beside it in the
+    /// same snapshot; `done` counts the bytes.
+    fn pg_dump(&self, out: &mut DumpOut, done: &mut u64) -> Result<ContentRead> {
+        let (info, src, job) = (self.info, self.src, self.job);
+        let passfile = PassFile::create(info)?;
         let mut args = vec![
             "--no-password".to_string(),
-            format!("--snapshot={snapshot}"),
+            format!("--snapshot={}", src.snapshot),
             "--dbname".to_string(),
-            db.to_string(),
+            info.dbname.clone(),
         ];
-        match format {
+        match self.engine.config.sources.database.format {
             DumpFormat::Custom => args.extend(["--format=custom".into(), "--compress=0".into()]),
             DumpFormat::Plain => args.push("--format=plain".into()),
         }
-        args.extend(split.iter().map(parallel::exclude_pattern));
+        args.extend(src.split.iter().map(parallel::exclude_pattern));
         job.phase(&format!("dumping {}", info.describe()));
         let mut child = spawn(
-            &dump_tool,
+            self.tool,
             &args,
-            &info,
+            info,
             passfile.as_ref(),
             Stdio::null(),
             Stdio::piped(),
         )?;
         let stderr = drain_stderr(&mut child);
-        let mut out = child.stdout.take().expect("stdout piped");
-        widen_pipe(&out);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut done: u64 = 0;
-        // Row counts come from the same exported snapshot as the dump, so
-        // they are taken while pg_dump runs instead of before it.
-        let copied = AtomicBool::new(false);
-        let (dump_pid, canceller) = (child.id(), pg.canceller());
-        let (copy, stats) = std::thread::scope(|scope| {
-            // Then, in the same snapshot, the digests a deep verification
-            // recomputes: tables pg_dump reads (the range readers digest
-            // theirs) and the large objects.
-            let stats = scope.spawn(|| -> Result<_> {
-                pg.execute(&parallel::common_session(version.num))?;
-                let digests = pg.table_digests(&skip)?;
-                // The digests' COPYs counted the rows: not a second scan.
-                let counted: Vec<(&str, &str, u64)> = digests
-                    .iter()
-                    .map(|d| (d.schema.as_str(), d.name.as_str(), d.rows))
-                    .collect();
-                let stats = pg.table_stats_counted(&skip, &counted)?;
-                let los = pg.large_objects()?;
-                Ok((stats, digests, los))
-            });
-            // pg_dump and the row count can wait on a table lock for as
-            // long as another session holds it, producing nothing: a
-            // cancel would not be seen between reads. Stop both instead.
-            scope.spawn(|| {
-                while !copied.load(Ordering::Relaxed) {
-                    if cancel.load(Ordering::Relaxed) {
-                        // SAFETY: signals our own child, which we have not reaped yet.
-                        unsafe { libc::kill(dump_pid as libc::pid_t, libc::SIGTERM) };
-                        canceller.cancel();
-                        return;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-            });
-            let copy = (|| -> Result<()> {
-                loop {
-                    check_cancel(cancel)?;
-                    let n = out
-                        .read(&mut buf)
-                        .map_err(|e| Error::io("cannot read the output of", &dump_tool.path, e))?;
-                    if n == 0 {
-                        // pg_dump ended: done, or stopped by a cancel.
-                        return check_cancel(cancel);
-                    }
-                    sealer
-                        .write_all(&buf[..n])
-                        .map_err(|e| Error::io("cannot write", &payload_tmp, e))?;
-                    done += n as u64;
-                    job.advance(done, 0);
-                }
-            })();
-            copied.store(true, Ordering::Relaxed);
-            let stats = stats
-                .join()
-                .unwrap_or_else(|_| Err(Error::external("the row-count query panicked")));
-            (copy, stats)
-        });
+        let mut stdout = child.stdout.take().expect("stdout piped");
+        widen_pipe(&stdout);
+        let (copy, stats) = self.copy_beside_content(&mut stdout, child.id(), out, done);
         if copy.is_err() {
             let _ = child.kill();
         }
-        drop(out);
+        drop(stdout);
         let status = child
             .wait()
             .map_err(|e| Error::external(format!("pg_dump did not finish: {e}")))?;
@@ -296,145 +391,133 @@ fn dump_one(
             ))
             .hint("nothing was kept; fix the cause above and run the backup again"));
         }
-        let (stats, digests, large_objects) = stats?;
-        tables = stats;
-        content = Some(pgsrc::ContentFacts {
-            digest: pgsrc::ROW_DIGEST.to_string(),
-            tables: digests,
-            sequences: sequences.clone(),
-            large_objects,
-        });
-        let sealer = match sealer {
-            DumpOut::Raw(s) => s,
-            DumpOut::Framed(frames) => {
-                let io = |e: std::io::Error| Error::io("cannot write", &payload_tmp, e);
-                let mut tar = frames.finish().map_err(io)?;
-                job.phase(&format!(
-                    "reading {} large table(s) with {} sessions",
-                    split.len(),
-                    dbcfg.jobs
-                ));
-                let pf = parallel::dump_ranges(
-                    &info, &snapshot, &split, dbcfg.jobs, &mut tar, job, cancel, &mut done,
-                )?;
-                if let Some(c) = &mut content {
-                    for f in &pf.tables {
-                        c.tables.push(pgsrc::TableDigest {
-                            schema: f.schema.clone(),
-                            name: f.name.clone(),
-                            rows: f.rows,
-                            digest: f.digest.clone().unwrap_or_default(),
-                        });
-                    }
-                    c.tables
-                        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
-                }
-                for t in &mut tables {
-                    if let Some(f) = pf
-                        .tables
-                        .iter()
-                        .find(|f| f.schema == t.schema && f.name == t.name)
-                    {
-                        t.rows = f.rows;
-                        t.bytes = f.bytes;
-                    }
-                }
-                parallel_facts = Some(pf);
-                tar.into_inner().map_err(io)?
-            }
-        };
-        job.phase("sealing");
-        let (sealed, _) = sealer.finish()?;
-        Ok(sealed)
-    })();
-    drop(pg);
-    let sealed = match dumped {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = std::fs::remove_file(&payload_tmp);
-            let status = if e.kind == ErrorKind::Cancelled {
-                BackupStatus::Cancelled
-            } else {
-                BackupStatus::Failed
-            };
-            let _ = engine.catalog.set_backup_status(&id, status);
-            return Err(e);
-        }
-    };
+        stats
+    }
 
-    job.phase("publishing");
-    let facts = DatabaseFacts {
-        database: db.to_string(),
-        host: info.host.clone(),
-        port: info.port,
-        format: format.as_str().to_string(),
-        server_version: version.text.clone(),
-        server_version_num: version.num,
-        pg_dump_version: dump_tool.version.clone(),
-        size,
-        tables,
-        parallel: parallel_facts,
-        properties: Some(properties),
-        globals: Some(globals),
-        content,
-    };
-    let staged = backup::Staged {
-        id: &id,
-        backup_type: t,
-        payload_tmp: &payload_tmp,
-        payload_name: &payload_name,
-        index_tmp: None,
-    };
-    let (payload_final, manifest, _) =
-        backup::commit_artifact(engine, job, &staged, data_key.as_ref(), |payload, _| {
-            Manifest {
-                format: MANIFEST_FORMAT.to_string(),
-                id: id.clone(),
-                backup_type: t,
-                name: name.map(str::to_string),
-                kind: BackupKind::Full,
-                parent_id: None,
-                created_at,
-                finished_at: Utc::now(),
-                created_by: engine.actor.clone(),
-                tool_version: env!("CARGO_PKG_VERSION").to_string(),
-                source: json!({"database": db, "host": info.host, "port": info.port, "user": info.user}),
-                compression,
-                compression_level: level,
-                encrypted: encrypt,
-                segment_size: encrypt.then_some(crypto::SEGMENT_SIZE),
-                key: wrapped.clone(),
-                payload: StreamInfo {
-                    file: payload,
-                    size: sealed.size,
-                    stored_size: sealed.stored_size,
-                    sha256: sealed.sha256.clone(),
-                },
-                index: None,
-                files: None,
-                database: Some(serde_json::to_value(&facts).expect("serializes")),
-                warnings: Vec::new(),
-                mac: None,
-            }
+    /// Copy pg_dump's output into `out` while, on other threads, the row
+    /// statistics and digests are read in the same snapshot and a cancel
+    /// is watched for. Returns the copy's outcome and the content read.
+    fn copy_beside_content(
+        &self,
+        stdout: &mut std::process::ChildStdout,
+        dump_pid: u32,
+        out: &mut DumpOut,
+        done: &mut u64,
+    ) -> (Result<()>, Result<ContentRead>) {
+        let (pg, cancel, job) = (self.pg, self.cancel, self.job);
+        let skip = self.src.skip();
+        let mut buf = vec![0u8; 1 << 20];
+        // Row counts come from the same exported snapshot as the dump, so
+        // they are taken while pg_dump runs instead of before it.
+        let copied = AtomicBool::new(false);
+        let canceller = pg.canceller();
+        std::thread::scope(|scope| {
+            // Then, in the same snapshot, the digests a deep verification
+            // recomputes: tables pg_dump reads (the range readers digest
+            // theirs) and the large objects.
+            let stats = scope.spawn(|| -> Result<_> {
+                pg.execute(&parallel::common_session(self.version.num))?;
+                let digests = pg.table_digests(&skip)?;
+                // The digests' COPYs counted the rows: not a second scan.
+                let counted: Vec<(&str, &str, u64)> = digests
+                    .iter()
+                    .map(|d| (d.schema.as_str(), d.name.as_str(), d.rows))
+                    .collect();
+                let stats = pg.table_stats_counted(&skip, &counted)?;
+                let los = pg.large_objects()?;
+                Ok((stats, digests, los))
+            });
+            // pg_dump and the row count can wait on a table lock for as
+            // long as another session holds it, producing nothing: a
+            // cancel would not be seen between reads. Stop both instead.
+            scope.spawn(|| {
+                while !copied.load(Ordering::Relaxed) {
+                    if cancel.load(Ordering::Relaxed) {
+                        // SAFETY: signals our own child, which we have not reaped yet.
+                        unsafe { libc::kill(dump_pid as libc::pid_t, libc::SIGTERM) };
+                        canceller.cancel();
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            let copy = (|| -> Result<()> {
+                loop {
+                    check_cancel(cancel)?;
+                    let n = stdout
+                        .read(&mut buf)
+                        .map_err(|e| Error::io("cannot read the output of", &self.tool.path, e))?;
+                    if n == 0 {
+                        // pg_dump ended: done, or stopped by a cancel.
+                        return check_cancel(cancel);
+                    }
+                    out.write_all(&buf[..n])
+                        .map_err(|e| Error::io("cannot write", self.payload_tmp, e))?;
+                    *done += n as u64;
+                    job.advance(*done, 0);
+                }
+            })();
+            copied.store(true, Ordering::Relaxed);
+            let stats = stats
+                .join()
+                .unwrap_or_else(|_| Err(Error::external("the row-count query panicked")));
+            (copy, stats)
         })
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&payload_tmp);
-        })?;
-    Ok(backup::BackupReport {
-        id,
-        backup_type: t,
-        kind: BackupKind::Full,
-        parent_id: None,
-        status: BackupStatus::Succeeded,
-        file: payload_final,
-        size: manifest.payload.size,
-        stored_size: manifest.payload.stored_size,
-        encrypted: encrypt,
-        files: None,
-        warnings: Vec::new(),
-        seconds: started.elapsed().as_secs_f64(),
-        job_id: job.id,
-    })
+    }
+
+    /// Read the large tables in ranges, several sessions at once, into the
+    /// payload's tar after pg_dump's part.
+    fn dump_ranges(
+        &self,
+        tar: &mut tar::Builder<Sealer>,
+        done: &mut u64,
+    ) -> Result<parallel::ParallelFacts> {
+        let dbcfg = &self.engine.config.sources.database;
+        self.job.phase(&format!(
+            "reading {} large table(s) with {} sessions",
+            self.src.split.len(),
+            dbcfg.jobs
+        ));
+        parallel::dump_ranges(
+            self.info,
+            &self.src.snapshot,
+            &self.src.split,
+            dbcfg.jobs,
+            tar,
+            self.job,
+            self.cancel,
+            done,
+        )
+    }
+}
+
+/// The range readers' digests and counts join what pg_dump's side read.
+fn merge_range_facts(
+    pf: &parallel::ParallelFacts,
+    content: &mut pgsrc::ContentFacts,
+    tables: &mut [pgsrc::TableStat],
+) {
+    for f in &pf.tables {
+        content.tables.push(pgsrc::TableDigest {
+            schema: f.schema.clone(),
+            name: f.name.clone(),
+            rows: f.rows,
+            digest: f.digest.clone().unwrap_or_default(),
+        });
+    }
+    content
+        .tables
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    for t in tables.iter_mut() {
+        if let Some(f) = pf
+            .tables
+            .iter()
+            .find(|f| f.schema == t.schema && f.name == t.name)
+        {
+            t.rows = f.rows;
+            t.bytes = f.bytes;
+        }
+    }
 }
 
 /// Give a pipe a 1 MiB buffer (Linux allows it without privileges up to

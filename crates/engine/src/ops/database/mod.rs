@@ -26,9 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::archive::crypto::{self, DataKey};
-use crate::archive::manifest::{BackupKind, BackupType, Manifest, StreamInfo, MANIFEST_FORMAT};
-use crate::archive::pipeline::{self, SealOptions, Sealer};
-use crate::catalog::BackupStatus;
+use crate::archive::manifest::{BackupKind, BackupType, Manifest};
+use crate::archive::pipeline::{self, Sealer};
 use crate::config::DumpFormat;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::integrity::check_integrity;

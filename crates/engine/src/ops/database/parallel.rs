@@ -563,7 +563,9 @@ enum Load {
 }
 
 /// Restore a parallel payload into `target`; returns the rows loaded per
-/// split table (the server's own COPY counts).
+/// split table (the server's own COPY counts). Two passes, as pg_restore
+/// does with a directory dump: the schema and the data, then the indexes
+/// and constraints.
 #[allow(clippy::too_many_arguments)]
 pub fn restore(
     artifact: &Artifact,
@@ -584,30 +586,74 @@ pub fn restore(
         ));
     }
     let workers = pf.workers.clamp(1, 64) as usize;
+    let pg_restore = PgRestore {
+        tool,
+        target,
+        passfile,
+        base_args,
+    };
+    let rows = load_data(artifact, dk, pf, &pg_restore, workers, role, job, cancel)?;
+    check_cancel(cancel)?;
+    job.phase(&format!(
+        "building indexes and constraints in {}",
+        target.describe()
+    ));
+    build_post_data(artifact, dk, &pg_restore, workers, cancel)?;
+    Ok(rows)
+}
+
+/// How pg_restore is run against the target.
+struct PgRestore<'a> {
+    tool: &'a pgsrc::Tool,
+    target: &'a ConnInfo,
+    passfile: Option<&'a PassFile>,
+    base_args: &'a [String],
+}
+
+impl PgRestore<'_> {
+    fn spawn(&self, extra: &[String], stdin: Stdio) -> Result<std::process::Child> {
+        let mut args = self.base_args.to_vec();
+        args.extend_from_slice(extra);
+        spawn(
+            self.tool,
+            &args,
+            self.target,
+            self.passfile,
+            stdin,
+            Stdio::null(),
+        )
+    }
+}
+
+/// Pass 1: pg_restore loads the schema and the small tables from the
+/// `pg_dump/` members on its stdin, while `workers` sessions COPY the
+/// large tables' ranges from the `data/` members that follow.
+#[allow(clippy::too_many_arguments)]
+fn load_data(
+    artifact: &Artifact,
+    dk: Option<&DataKey>,
+    pf: &ParallelFacts,
+    pg_restore: &PgRestore,
+    workers: usize,
+    role: Option<&str>,
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<HashMap<(String, String), u64>> {
+    let target = pg_restore.target;
     let rows: Mutex<HashMap<(String, String), u64>> = Mutex::new(HashMap::new());
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
-    let mut done = 0u64;
-
-    // Pass 1: schema and small tables, then the ranges.
-    let mut args = base_args.to_vec();
-    args.extend(
-        [
-            "--section=pre-data",
-            "--section=data",
-            "--single-transaction",
-        ]
-        .map(String::from),
-    );
     job.phase(&format!(
         "restoring the schema and small tables into {}",
         target.describe()
     ));
-    let mut child = spawn(tool, &args, target, passfile, Stdio::piped(), Stdio::null())?;
-    let stderr = drain_stderr(&mut child);
-    let mut stdin = child.stdin.take();
-    let mut stderr = Some(stderr);
-    let mut schema_done = false;
+    let extra = [
+        "--section=pre-data",
+        "--section=data",
+        "--single-transaction",
+    ]
+    .map(String::from);
+    let mut schema = SchemaPass::start(pg_restore, &extra)?;
     let result = std::thread::scope(|scope| -> Result<()> {
         let mut senders: Vec<chan::Sender<Load>> = Vec::new();
         let mut handles = Vec::new();
@@ -627,11 +673,17 @@ pub fn restore(
                 }
             }));
         }
+        let mut router = Router {
+            artifact,
+            workers,
+            senders,
+            owner: HashMap::new(),
+            idle: (0..workers).rev().collect(),
+            done: 0,
+        };
         let read = (|| -> Result<()> {
             let plain = open_plain(artifact, dk)?;
             let mut ar = tar::Archive::new(plain);
-            let mut owner: HashMap<u32, usize> = HashMap::new();
-            let mut idle: Vec<usize> = (0..workers).rev().collect();
             for entry in ar.entries().map_err(|e| tar_err(artifact, e))? {
                 check_cancel(cancel)?;
                 if stop.load(Ordering::Relaxed) {
@@ -650,26 +702,18 @@ pub fn restore(
                         &format!("member {name} is {size} bytes"),
                     ));
                 }
-                if let Some(_frame) = name.strip_prefix("pg_dump/") {
-                    if schema_done {
+                if name.starts_with("pg_dump/") {
+                    if schema.finished {
                         return Err(bad_member(
                             artifact,
                             &format!("{name} after the table data"),
                         ));
                     }
-                    if let Some(w) = stdin.as_mut() {
-                        let n = std::io::copy(&mut e, w);
-                        if n.is_err() {
-                            // pg_restore stopped; its status says why.
-                            drop(stdin.take());
-                        }
-                    }
+                    schema.feed(&mut e);
                     continue;
                 }
-                if !schema_done {
-                    schema_done = true;
-                    drop(stdin.take());
-                    wait_tool(&mut child, stderr.take(), tool, target)?;
+                if !schema.finished {
+                    schema.finish()?;
                     job.phase(&format!(
                         "loading {} large table(s) into {} with {workers} session(s)",
                         pf.tables.len(),
@@ -678,91 +722,162 @@ pub fn restore(
                 }
                 let mut data = Vec::with_capacity(size as usize);
                 e.read_to_end(&mut data).map_err(|e| tar_err(artifact, e))?;
-                let Some(rest) = name.strip_prefix("data/") else {
-                    return Err(bad_member(artifact, &format!("unexpected member {name}")));
-                };
-                if let Some(stream) = rest.strip_suffix(".json") {
-                    let stream: u32 = stream
-                        .parse()
-                        .map_err(|_| bad_member(artifact, &format!("unexpected member {name}")))?;
-                    let header: RangeHeader = serde_json::from_slice(&data)
-                        .map_err(|e| bad_member(artifact, &format!("{name}: {e}")))?;
-                    let Some(w) = idle.pop() else {
-                        return Err(bad_member(
-                            artifact,
-                            &format!("more than {workers} ranges open at {name}"),
-                        ));
-                    };
-                    if owner.insert(stream, w).is_some() {
-                        return Err(bad_member(
-                            artifact,
-                            &format!("range {stream} opened twice"),
-                        ));
-                    }
-                    let _ = senders[w].send(Load::Open(header, stream));
-                } else if let Some(stream) = rest.strip_suffix(".done") {
-                    let stream: u32 = stream
-                        .parse()
-                        .map_err(|_| bad_member(artifact, &format!("unexpected member {name}")))?;
-                    let d: RangeDone = serde_json::from_slice(&data)
-                        .map_err(|e| bad_member(artifact, &format!("{name}: {e}")))?;
-                    let Some(w) = owner.remove(&stream) else {
-                        return Err(bad_member(artifact, &format!("{name} without its header")));
-                    };
-                    let _ = senders[w].send(Load::Close(d.rows));
-                    idle.push(w);
-                } else {
-                    let stream: u32 = rest
-                        .split_once('/')
-                        .and_then(|(s, _)| s.parse().ok())
-                        .ok_or_else(|| {
-                            bad_member(artifact, &format!("unexpected member {name}"))
-                        })?;
-                    let Some(&w) = owner.get(&stream) else {
-                        return Err(bad_member(artifact, &format!("{name} outside its range")));
-                    };
-                    done += data.len() as u64;
-                    job.advance(done, 0);
-                    let _ = senders[w].send(Load::Data(bytes::Bytes::from(data)));
-                }
+                router.route(&name, data, job)?;
             }
-            if !owner.is_empty() {
+            if !router.owner.is_empty() {
                 return Err(bad_member(artifact, "a range has no end"));
             }
-            if !schema_done {
-                schema_done = true;
-                drop(stdin.take());
-                wait_tool(&mut child, stderr.take(), tool, target)?;
+            if !schema.finished {
+                schema.finish()?;
             }
             Ok(())
         })();
         if read.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
-        drop(senders);
+        drop(router);
         for h in handles {
             let _ = h.join();
         }
         read
     });
-    if !schema_done {
-        drop(stdin.take());
-        let _ = child.kill();
-        let _ = child.wait();
+    if !schema.finished {
+        schema.abort();
     }
     result?;
     if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    check_cancel(cancel)?;
+    Ok(rows.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
 
-    // Pass 2: indexes, constraints, triggers: after the data.
-    job.phase(&format!(
-        "building indexes and constraints in {}",
-        target.describe()
-    ));
-    let mut args = base_args.to_vec();
-    args.push("--section=post-data".into());
+/// The pg_restore of pass 1, fed the `pg_dump/` members on its stdin.
+struct SchemaPass<'a> {
+    pg_restore: &'a PgRestore<'a>,
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    /// Its input ended and it exited successfully.
+    finished: bool,
+}
+
+impl<'a> SchemaPass<'a> {
+    fn start(pg_restore: &'a PgRestore<'a>, extra: &[String]) -> Result<SchemaPass<'a>> {
+        let mut child = pg_restore.spawn(extra, Stdio::piped())?;
+        let stderr = drain_stderr(&mut child);
+        let stdin = child.stdin.take();
+        Ok(SchemaPass {
+            pg_restore,
+            child,
+            stdin,
+            stderr: Some(stderr),
+            finished: false,
+        })
+    }
+
+    fn feed(&mut self, member: &mut impl Read) {
+        if let Some(w) = self.stdin.as_mut() {
+            if std::io::copy(member, w).is_err() {
+                // pg_restore stopped; its status says why.
+                drop(self.stdin.take());
+            }
+        }
+    }
+
+    /// End its input and wait for it; a failure is its own message.
+    fn finish(&mut self) -> Result<()> {
+        self.finished = true;
+        drop(self.stdin.take());
+        wait_tool(
+            &mut self.child,
+            self.stderr.take(),
+            self.pg_restore.tool,
+            self.pg_restore.target,
+        )
+    }
+
+    /// The restore failed before the schema pass ended: stop it.
+    fn abort(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Hands the `data/` members to the range loaders: a range's header opens
+/// it on an idle loader, its chunks follow to that loader, its `.done`
+/// closes it and frees the loader. Anything out of that order is a bad
+/// backup, said as such.
+struct Router<'a> {
+    artifact: &'a Artifact,
+    workers: usize,
+    senders: Vec<chan::Sender<Load>>,
+    /// Open range (stream number) -> its loader.
+    owner: HashMap<u32, usize>,
+    idle: Vec<usize>,
+    /// Range bytes handed over so far (the job's progress).
+    done: u64,
+}
+
+impl Router<'_> {
+    fn route(&mut self, name: &str, data: Vec<u8>, job: &Job) -> Result<()> {
+        let artifact = self.artifact;
+        let unexpected = || bad_member(artifact, &format!("unexpected member {name}"));
+        let Some(rest) = name.strip_prefix("data/") else {
+            return Err(unexpected());
+        };
+        if let Some(stream) = rest.strip_suffix(".json") {
+            let stream: u32 = stream.parse().map_err(|_| unexpected())?;
+            let header: RangeHeader = serde_json::from_slice(&data)
+                .map_err(|e| bad_member(artifact, &format!("{name}: {e}")))?;
+            let Some(w) = self.idle.pop() else {
+                return Err(bad_member(
+                    artifact,
+                    &format!("more than {} ranges open at {name}", self.workers),
+                ));
+            };
+            if self.owner.insert(stream, w).is_some() {
+                return Err(bad_member(
+                    artifact,
+                    &format!("range {stream} opened twice"),
+                ));
+            }
+            let _ = self.senders[w].send(Load::Open(header, stream));
+        } else if let Some(stream) = rest.strip_suffix(".done") {
+            let stream: u32 = stream.parse().map_err(|_| unexpected())?;
+            let d: RangeDone = serde_json::from_slice(&data)
+                .map_err(|e| bad_member(artifact, &format!("{name}: {e}")))?;
+            let Some(w) = self.owner.remove(&stream) else {
+                return Err(bad_member(artifact, &format!("{name} without its header")));
+            };
+            let _ = self.senders[w].send(Load::Close(d.rows));
+            self.idle.push(w);
+        } else {
+            let stream: u32 = rest
+                .split_once('/')
+                .and_then(|(s, _)| s.parse().ok())
+                .ok_or_else(unexpected)?;
+            let Some(&w) = self.owner.get(&stream) else {
+                return Err(bad_member(artifact, &format!("{name} outside its range")));
+            };
+            self.done += data.len() as u64;
+            job.advance(self.done, 0);
+            let _ = self.senders[w].send(Load::Data(bytes::Bytes::from(data)));
+        }
+        Ok(())
+    }
+}
+
+/// Pass 2: indexes, constraints, triggers, after the data.
+fn build_post_data(
+    artifact: &Artifact,
+    dk: Option<&DataKey>,
+    pg_restore: &PgRestore,
+    workers: usize,
+    cancel: &AtomicBool,
+) -> Result<()> {
+    let (tool, target) = (pg_restore.tool, pg_restore.target);
+    let mut args = vec!["--section=post-data".to_string()];
     if workers > 1 {
         // With as many sessions as the data had, as `pg_restore -j`
         // does: two large tables' indexes build side by side. pg_restore
@@ -774,14 +889,14 @@ pub fn restore(
         check_cancel(cancel)?;
         args.push(format!("--jobs={workers}"));
         args.push(spool.path.to_string_lossy().into_owned());
-        let mut child = spawn(tool, &args, target, passfile, Stdio::null(), Stdio::null())?;
+        let mut child = pg_restore.spawn(&args, Stdio::null())?;
         let stderr = drain_stderr(&mut child);
         wait_tool(&mut child, Some(stderr), tool, target)?;
         drop(spool);
-        return Ok(rows.into_inner().unwrap_or_else(|p| p.into_inner()));
+        return Ok(());
     }
     args.push("--single-transaction".into());
-    let mut child = spawn(tool, &args, target, passfile, Stdio::piped(), Stdio::null())?;
+    let mut child = pg_restore.spawn(&args, Stdio::piped())?;
     let stderr = drain_stderr(&mut child);
     let mut stdin = child.stdin.take().expect("stdin piped");
     let fed = feed_pg_dump(artifact, dk, &mut stdin);
@@ -791,8 +906,7 @@ pub fn restore(
     }
     let status = wait_tool(&mut child, Some(stderr), tool, target);
     fed?;
-    status?;
-    Ok(rows.into_inner().unwrap_or_else(|p| p.into_inner()))
+    status
 }
 
 /// Wait for pg_restore and turn a failure into its own message.
