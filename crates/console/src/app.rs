@@ -5,7 +5,8 @@
 //! applies background results with [`App::apply`], and draws it with
 //! [`App::render`] into any ratatui backend. Rendering reads state only.
 //! Each of those entry points first decides (`update`, `on_tick`,
-//! `on_result`: state changes plus [`Effect`]s, no I/O) and then runs the
+//! `on_result`: state changes plus [`Effect`]s; for the screens, no I/O;
+//! a wizard's exceptions are listed in [`crate::effects`]) and then runs the
 //! effects ([`crate::effects`], which owns the catalog handle; a probe
 //! of an unchanged catalog costs one pragma).
 
@@ -357,7 +358,7 @@ impl App {
         self.dirty = true;
     }
 
-    fn periodic_checks(&mut self, now: Instant) {
+    pub(crate) fn periodic_checks(&mut self, now: Instant) {
         let due = |t: Option<Instant>, every: Duration| t.is_none_or(|t| now - t >= every);
         if due(self.last_health, HEALTH_EVERY)
             || (self.health_stale && due(self.last_health, Duration::from_secs(5)))

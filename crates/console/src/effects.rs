@@ -1,6 +1,6 @@
 //! The console's hands: everything it does to the world outside its own
-//! state. Key handling and the timer ([`App::update`], [`App::tick`]) only
-//! decide, and say what they decided as an [`Effect`]: start work, delete
+//! state. Key handling, the timer and background results
+//! ([`App::update`], [`App::on_tick`], [`App::on_result`]) only decide, and say what they decided as an [`Effect`]: start work, delete
 //! a backup, cancel a job, re-read the catalog, start a background check,
 //! read a job's log or a backup's detail. [`App::run_effect`] carries
 //! them out. This module holds the only catalog handle and the channel
@@ -13,9 +13,11 @@
 //! (a step, a preview or queued work to start), and its tick, run here as
 //! [`Effect::TickWizard`] right after the key and on the timer, starts
 //! what was decided (through the same `background::launch` as
-//! [`Effect::Launch`]) and polls it. (A wizard's steps still read the
-//! catalog themselves: the restore wizard lists the backups of the type
-//! just chosen.)
+//! [`Effect::Launch`]) and polls it. (Some of a wizard's steps still act
+//! from the key, through its own light catalog handle or a thread: the
+//! restore wizard lists the backups of the type just chosen, `x` writes
+//! the cancel request, the recovery wizard's application health probe
+//! starts.)
 
 use std::time::{Duration, Instant};
 
@@ -93,16 +95,23 @@ impl App {
     /// Carry out every effect decided so far (by the timer, a background
     /// result, or a key handled through [`App::handle_key`]).
     pub fn run_effects(&mut self) {
-        // An effect may decide more (a cancel refreshes): run until none.
+        // An effect may call for more (an opened wizard is ticked, a refresh
+        // that found new backups starts checks): run until none is left.
         while !self.effects.is_empty() {
             for e in std::mem::take(&mut self.effects) {
-                self.run_effect(e);
+                self.run_one(e);
             }
         }
     }
 
-    /// Carry out one effect; what happened shows in the status line.
+    /// Carry out one effect, and what it calls for in turn (opening a
+    /// wizard ticks it); what happened shows in the status line.
     pub fn run_effect(&mut self, effect: Effect) {
+        self.effects.push(effect);
+        self.run_effects();
+    }
+
+    fn run_one(&mut self, effect: Effect) {
         match effect {
             Effect::Launch(request) => {
                 let what = request.command_line();
@@ -136,6 +145,11 @@ impl App {
             Effect::RetryCancel { id, tries } => self.request_cancel(id, tries),
             Effect::Refresh { force } => {
                 self.refresh(force);
+                // New backups make health, storage and restore evidence
+                // due at once (see reload_from): start them in this pass.
+                if self.background {
+                    self.periodic_checks(Instant::now());
+                }
             }
             Effect::Check(task) => self.start(task),
             Effect::LoadJobLog { changed } => self.load_job_log(changed),

@@ -26,7 +26,7 @@ pub const COMMANDS: &str = "backup, restore [ID], recover, drill, prune, verify 
 
 impl App {
     /// Handle one key press: decide ([`App::update`]), then do what was
-    /// decided ([`App::run_effect`]).
+    /// decided ([`App::run_effects`]).
     pub fn handle_key(&mut self, key: KeyEvent) {
         self.key_input(key);
         self.run_effects();

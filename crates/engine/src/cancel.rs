@@ -1,6 +1,6 @@
 //! Cancellation as a value the face hands in. The CLI wires its SIGINT and
-//! SIGTERM handlers to one; the console makes one per session; a worker
-//! pool shares one with every job it runs; a test makes its own. Each job
+//! SIGTERM handlers to one (the console watches the same one to close); a
+//! worker pool shares one with every job it runs; a test makes its own. Each job
 //! then keeps its own flag (`Job::cancel_flag`), set from this one or from
 //! a `lifeboat cancel` in the catalog, so one job can be cancelled without
 //! the others.

@@ -3,8 +3,8 @@
 //! Two kinds of "now" exist, and they are kept apart on purpose:
 //!
 //! - **Deciding** reads [`now`]: is a schedule slot due, which backups does
-//!   retention keep, is the last full backup too old, which backup is the
-//!   "latest", is the newest backup stale (health). A face or a test moves
+//!   retention keep, is the last full backup too old, is the newest backup
+//!   stale (health). A face or a test moves
 //!   this clock without waiting: the daemon, `prune` and `alerts run`
 //!   take it as a value from here, and `LIFEBOAT_NOW` (RFC 3339) sets it
 //!   for a whole process, which is how the integration tests run a week of
@@ -13,7 +13,9 @@
 //!   started, a backup's `created_at`, a heartbeat, the stamp in a safety
 //!   copy's name. Those must agree with other processes, with the lease
 //!   that tells a live job from a dead one, and with file times; a test
-//!   clock there would make a live job look dead.
+//!   clock there would make a live job look dead. Choosing the "latest"
+//!   backup is not a decision about time either: it is the newest there
+//!   is, so a test clock set in the past must not hide newer backups.
 
 use chrono::{DateTime, Utc};
 

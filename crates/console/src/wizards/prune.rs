@@ -167,7 +167,7 @@ impl Wizard for PruneWizard {
             },
             Step::Run => {
                 if key.code == KeyCode::Char('x') {
-                    if let Some(r) = &self.run {
+                    if let Some(r) = &mut self.run {
                         r.interrupt();
                     }
                 }

@@ -12,7 +12,7 @@
 //!
 //! Creating a run does nothing outside the wizard: it records what to
 //! start ([`Start`]), and the run's first [`ChildRun::tick`] starts it. A
-//! wizard's key handling only decides; the console runs the wizard's tick
+//! wizard's key handling decides what to run; the console runs the wizard's tick
 //! as an effect right after the key (and on its timer), which is where the
 //! queue is written and processes start.
 //!
@@ -500,8 +500,14 @@ impl ChildRun {
     }
 
     /// Ask the work to stop at its next safe point: queued work through
-    /// the catalog (as `lifeboat cancel` does), a child with SIGINT.
-    pub fn interrupt(&self) {
+    /// the catalog (as `lifeboat cancel` does), a child with SIGINT. Work
+    /// decided but not started yet is dropped: it never starts.
+    pub fn interrupt(&mut self) {
+        if self.pending.take().is_some() {
+            self.spawn_error = Some(format!("`{}` was cancelled before it started", self.label));
+            self.ended_after = Some(Duration::ZERO);
+            return;
+        }
         if let (Some(id), false) = (self.job_id, self.finished()) {
             if let Some(cat) = &self.catalog {
                 let _ = cat.request_cancel(id);
@@ -804,5 +810,29 @@ mod tests {
             s.contains("cannot start /nonexistent/lifeboat for `lifeboat list`"),
             "{s}"
         );
+    }
+
+    /// Work decided but not started yet, then cancelled: it never starts
+    /// (its tick does not queue it) and says so.
+    #[test]
+    fn work_cancelled_before_its_first_tick_never_starts() {
+        let ctx = WizardContext {
+            config: lifeboat_engine::config::Config::default(),
+            config_path: None,
+            exe: PathBuf::from("/nonexistent/lifeboat"),
+            now: chrono::Utc::now(),
+        };
+        let mut r = ChildRun::queued(&ctx, JobRequest::Prune { force: false });
+        assert!(!r.finished(), "decided work counts as running");
+        r.interrupt();
+        assert!(r.finished() && !r.succeeded());
+        r.tick();
+        assert_eq!(
+            (r.job_id, r.pid),
+            (None, 0),
+            "nothing was queued or started"
+        );
+        let s = render(r.outcome_lines(5));
+        assert!(s.contains("was cancelled before it started"), "{s}");
     }
 }

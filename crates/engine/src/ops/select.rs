@@ -104,7 +104,8 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
             let t = t.ok_or_else(|| Error::usage("--at needs --type"))?;
             let at = match sel {
                 Selector::At(at) => *at,
-                _ => crate::clock::now(),
+                // "Latest" is the newest there is, whatever a test clock says.
+                _ => Utc::now(),
             };
             let records = engine.catalog.list_backups(Some(t))?;
             let by_id: std::collections::HashMap<&str, &crate::catalog::BackupRecord> =

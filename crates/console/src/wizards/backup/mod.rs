@@ -309,7 +309,7 @@ impl Wizard for BackupWizard {
                     }
                 } else if key.code == KeyCode::Char('x') {
                     self.queue.clear();
-                    for r in &self.runs {
+                    for r in &mut self.runs {
                         r.interrupt();
                     }
                 }
@@ -347,7 +347,12 @@ impl Wizard for BackupWizard {
             && self.runs.last().is_some_and(|r| r.finished())
             && !self.queue.is_empty()
         {
+            // The tick is where a wizard's work starts: start it now, not
+            // on the next tick (an `x` in between must find it started).
             self.start_next();
+            if let Some(r) = self.runs.last_mut() {
+                r.tick();
+            }
             changed = true;
         }
         changed

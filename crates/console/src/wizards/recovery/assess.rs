@@ -3,8 +3,6 @@
 
 use std::sync::mpsc::{self, Receiver};
 
-use chrono::Utc;
-
 use crate::wizards::widgets::duration;
 use crate::wizards::WizardContext;
 use lifeboat_engine::catalog::Catalog;
@@ -39,7 +37,7 @@ pub(super) fn coverage(ctx: &WizardContext) -> Vec<String> {
                 Some(b) => format!(
                     "{t}: newest good backup {} ({} ago)",
                     b.id,
-                    duration((Utc::now() - b.created_at).num_seconds())
+                    duration((ctx.now - b.created_at).num_seconds())
                 ),
                 None => format!("{t}: MISSING - no good backup in the catalog"),
             },
@@ -53,7 +51,7 @@ pub(super) fn spawn_health(ctx: &WizardContext) -> Receiver<HealthReport> {
     let (tx, rx) = mpsc::channel();
     let config = ctx.config.clone();
     std::thread::spawn(move || {
-        let now = Utc::now();
+        let now = lifeboat_engine::clock::now();
         let path = &config.catalog.path;
         // Never create a catalog here: after a disaster its absence is news.
         let opened = if path.exists() {

@@ -316,7 +316,7 @@ impl Wizard for RecoveryWizard {
         }
         if self.is_running() {
             if key.code == KeyCode::Char('x') {
-                if let Some(e) = self.exec.as_ref().filter(|e| !e.finished()) {
+                if let Some(e) = self.exec.as_mut().filter(|e| !e.finished()) {
                     e.interrupt();
                 }
             }

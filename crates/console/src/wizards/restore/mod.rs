@@ -383,7 +383,7 @@ impl Wizard for RestoreWizard {
                     return WizardStatus::Closed;
                 }
                 if !done && key.code == KeyCode::Char('x') {
-                    if let Some(r) = &self.run {
+                    if let Some(r) = &mut self.run {
                         r.interrupt();
                     }
                 }
