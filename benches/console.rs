@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use lifeboat_console::{App, AppContext};
+use lifeboat_console::{AppContext, Console};
 use lifeboat_engine::catalog::Catalog;
 use lifeboat_engine::config::Config;
 use ratatui::backend::TestBackend;
@@ -146,7 +146,7 @@ fn main() {
     let mut filter = Vec::new();
     for run in 0..5 {
         let t = Instant::now();
-        let mut app = App::new(ctx.clone());
+        let mut app = Console::new(ctx.clone());
         app.screen = lifeboat_console::Screen::Catalog;
         let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
         term.draw(|f| app.render(f)).expect("draw");

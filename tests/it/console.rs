@@ -1,5 +1,5 @@
 //! The console, headless: a real catalog with real backups made by the
-//! real binary, the `App` driven by key events and drawn into ratatui's
+//! real binary, the `Console` driven by key events and drawn into ratatui's
 //! `TestBackend`; actions run real child processes. One end-to-end run of
 //! the real binary in tmux.
 
@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lifeboat_console::app::Effect;
 use lifeboat_console::app::{ConfirmKind, Overlay};
-use lifeboat_console::effects::Effect;
 use lifeboat_console::wizards::WizardKind;
-use lifeboat_console::{App, AppContext, Screen};
+use lifeboat_console::{AppContext, Console, Screen};
 use lifeboat_engine::catalog::{JobKind, JobState};
 use lifeboat_engine::config::Config;
 use lifeboat_engine::ops::queue::JobRequest;
@@ -46,9 +46,9 @@ fn fixture() -> Fixture {
     }
 }
 
-fn app_for(sb: &Sandbox, no_color: bool) -> App {
+fn app_for(sb: &Sandbox, no_color: bool) -> Console {
     let config = Config::load(Some(&sb.config), &|_| None, sb.dir.path()).unwrap();
-    let mut app = App::new(AppContext {
+    let mut app = Console::new(AppContext {
         config,
         config_path: Some(sb.config.clone()),
         exe: env!("CARGO_BIN_EXE_lifeboat").into(),
@@ -58,14 +58,14 @@ fn app_for(sb: &Sandbox, no_color: bool) -> App {
     app
 }
 
-fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+fn draw(app: &mut Console, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| app.render(f)).unwrap();
     t
 }
 
 /// The frame as text, one line per row.
-fn text(app: &mut App, w: u16, h: u16) -> String {
+fn text(app: &mut Console, w: u16, h: u16) -> String {
     let t = draw(app, w, h);
     let buf = t.backend().buffer();
     let mut s = String::new();
@@ -78,15 +78,15 @@ fn text(app: &mut App, w: u16, h: u16) -> String {
     s
 }
 
-fn key(app: &mut App, c: char) {
+fn key(app: &mut Console, c: char) {
     app.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
 }
 
-fn code(app: &mut App, c: KeyCode) {
+fn code(app: &mut Console, c: KeyCode) {
     app.handle_key(KeyEvent::new(c, KeyModifiers::NONE));
 }
 
-fn typed(app: &mut App, s: &str) {
+fn typed(app: &mut Console, s: &str) {
     for c in s.chars() {
         key(app, c);
     }
@@ -96,13 +96,13 @@ fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-fn selected_id(app: &App) -> String {
+fn selected_id(app: &Console) -> String {
     let i = app.backup_view[app.catalog_list.selected] as usize;
     app.backups[i].id.to_string()
 }
 
 /// Select the backup with this id on the Catalog screen.
-fn select_backup(app: &mut App, id: &str) {
+fn select_backup(app: &mut Console, id: &str) {
     key(app, '2');
     key(app, 'g');
     for _ in 0..app.backup_view.len() {
@@ -243,7 +243,7 @@ fn filter_sort_and_detail_pane() {
     // then the two filesystem backups.
     key(&mut app, 's');
     assert_eq!(app.sort.label(), "type");
-    let types = |app: &App| -> Vec<String> {
+    let types = |app: &Console| -> Vec<String> {
         app.backup_view
             .iter()
             .map(|&i| app.backups[i as usize].backup_type.as_str().to_string())
@@ -314,7 +314,7 @@ fn too_small_terminal_says_what_it_needs() {
 #[test]
 fn no_color_keeps_words_and_drops_colours() {
     let f = fixture();
-    let colours = |app: &mut App| -> usize {
+    let colours = |app: &mut Console| -> usize {
         key(app, '2');
         let t = draw(app, 100, 30);
         let buf = t.backend().buffer();
@@ -792,7 +792,7 @@ const WIZARD_CHILD: Duration = Duration::from_secs(180);
 /// Tick the console (which polls the wizard's child) until its frame shows
 /// `needle`. Fails at once, with the frame, when the wizard reports a
 /// failed child or the wizard closed; fails after a generous bound.
-fn wait_for_frame(app: &mut App, needle: &str, what: &str) -> String {
+fn wait_for_frame(app: &mut Console, needle: &str, what: &str) -> String {
     let deadline = std::time::Instant::now() + WIZARD_CHILD;
     loop {
         app.tick();
@@ -1373,7 +1373,7 @@ fn every_screen_matches_its_snapshot_at_80x24_and_200x50() {
 }
 
 /// A key's decision, without doing it.
-fn decide(app: &mut App, c: KeyCode) -> Vec<Effect> {
+fn decide(app: &mut Console, c: KeyCode) -> Vec<Effect> {
     app.update(KeyEvent::new(c, KeyModifiers::NONE))
 }
 

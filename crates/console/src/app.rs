@@ -1,14 +1,13 @@
-//! The console's state and how it is kept fresh.
+//! The console's state and its decisions.
 //!
-//! [`App`] is driven from outside: the terminal loop (or a test) feeds it
-//! keys through [`App::handle_key`], calls [`App::tick`] on a timer,
-//! applies background results with [`App::apply`], and draws it with
-//! [`App::render`] into any ratatui backend. Rendering reads state only.
-//! Each of those entry points first decides (`update`, `on_tick`,
-//! `on_result`: state changes plus [`Effect`]s; for the screens, no I/O;
-//! a wizard's exceptions are listed in [`crate::effects`]) and then runs the
-//! effects ([`crate::effects`], which owns the catalog handle; a probe
-//! of an unchanged catalog costs one pragma).
+//! [`App`] holds what the screens show and decides what each input means:
+//! [`App::update`] (a key), [`App::on_tick`] (the timer) and
+//! [`App::on_result`] (a background result) change the state and return
+//! [`Effect`]s, the things to do outside it, without doing them. It holds
+//! no catalog handle and no channel; [`crate::effects::Console`] wraps it
+//! with those and carries the effects out (a probe of an unchanged catalog
+//! costs one pragma). Rendering reads the state only. (A wizard's few
+//! exceptions are listed in [`crate::effects`].)
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -19,11 +18,38 @@ use chrono::{DateTime, Utc};
 
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, SortColumn};
-use crate::effects::Effect;
-use crate::wizards::Wizard;
+use crate::wizards::{Wizard, WizardKind};
 use lifeboat_engine::catalog::{AuditRecord, JobRecord};
 use lifeboat_engine::config::Config;
 use lifeboat_engine::health::{HealthReport, StorageReport};
+use lifeboat_engine::ops::queue::JobRequest;
+
+/// One thing to do outside the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Queue this work and start a worker process for it
+    /// (`background::launch`): it outlives the console.
+    Launch(JobRequest),
+    /// Delete this backup (audited), on a helper thread.
+    Delete(String),
+    /// Ask this job (and what it started) to stop at its next safe point.
+    CancelJob(i64),
+    /// The catalog was busy for that request: try again (`tries` so far).
+    RetryCancel { id: i64, tries: u32 },
+    /// Re-read what changed in the catalog (`force`: all of it).
+    Refresh { force: bool },
+    /// Start this background check unless one of its kind is running.
+    Check(Task),
+    /// Read the selected job's log: again when `changed`, else only if
+    /// the selection moved to another job.
+    LoadJobLog { changed: bool },
+    /// Read this backup's detail for the detail pane.
+    LoadDetail(String),
+    /// Open this wizard (it may read the catalog or start a preview).
+    OpenWizard(WizardKind),
+    /// Let the open wizard start what it decided and poll what it runs.
+    TickWizard,
+}
 
 /// What the console is started with.
 #[derive(Debug, Clone)]
@@ -170,9 +196,9 @@ pub struct App {
     pub ctx: AppContext,
     /// What the key being handled asks of the outside world (see
     /// [`crate::effects`]); taken by [`App::update`].
-    pub(crate) effects: Vec<crate::effects::Effect>,
+    pub(crate) effects: Vec<Effect>,
     /// The time the views draw against ("3 minutes ago", rates, ETAs):
-    /// data like the rest, set by [`App::tick`], so a frame depends only
+    /// data like the rest, set by [`App::on_tick`], so a frame depends only
     /// on the state (and a test can fix it).
     pub now: DateTime<Utc>,
     /// Why the catalog cannot be read right now (shown in place).
@@ -229,19 +255,17 @@ pub struct App {
     pub(crate) background: bool,
     last_age_redraw: Option<Instant>,
     pub(crate) in_flight: HashSet<Task>,
-    /// The catalog handle and the background channel: only
-    /// [`crate::effects`] touches them.
-    pub(crate) io: crate::effects::Io,
 }
 
 impl App {
-    /// Open the catalog, load every list and start the background checks.
-    /// Never fails: what cannot be read is shown in place.
+    /// The state before anything is read (the catalog is opened and read
+    /// by [`crate::effects::Console::new`]). Never fails: a schedule that
+    /// cannot be read is shown in place.
     pub fn new(ctx: AppContext) -> App {
         let types = ctx.config.configured_types();
         let schedule = lifeboat_engine::schedule::Schedule::from_config(&ctx.config, &types)
             .map_err(|e| e.message);
-        let mut app = App {
+        App {
             effects: Vec::new(),
             now: Utc::now(),
             ctx,
@@ -287,21 +311,10 @@ impl App {
             background: false,
             last_age_redraw: Some(Instant::now()),
             in_flight: HashSet::new(),
-            io: crate::effects::Io::new(),
-        };
-        app.refresh(true);
-        app
+        }
     }
 
-    /// Start the background checks (health, storage, audit chain, restore
-    /// evidence). The terminal loop calls it after the first frame, so a
-    /// large catalog's first frame does not compete with them for CPU.
-    pub fn start_background(&mut self) {
-        self.decide_background(Instant::now());
-        self.run_effects();
-    }
-
-    fn decide_background(&mut self, now: Instant) {
+    pub(crate) fn decide_background(&mut self, now: Instant) {
         if self.background {
             return;
         }
@@ -377,15 +390,6 @@ impl App {
         }
     }
 
-    /// The timer: decide ([`App::on_tick`]), then do what was decided.
-    /// Returns true when a redraw is due.
-    pub fn tick(&mut self) -> bool {
-        let decided = self.on_tick(Instant::now(), Utc::now());
-        self.effects.extend(decided);
-        self.run_effects();
-        self.dirty
-    }
-
     /// What the timer decides at `now` (`utc` is the clock the views draw
     /// against): probe the catalog, start the checks that are due, retry a
     /// cancel the busy catalog refused, let an open wizard poll what it
@@ -424,13 +428,6 @@ impl App {
     /// Jobs are running: elapsed times and ETAs move, redraw once a second.
     pub fn has_active_jobs(&self) -> bool {
         self.jobs.iter().any(|j| j.is_active()) || !self.children.is_empty()
-    }
-
-    /// Apply one background result and do what it calls for.
-    pub fn apply(&mut self, r: BgResult) {
-        let decided = self.on_result(r);
-        self.effects.extend(decided);
-        self.run_effects();
     }
 
     /// What one background result changes, and what it calls for

@@ -1,9 +1,10 @@
 //! The console's hands: everything it does to the world outside its own
 //! state. Key handling, the timer and background results
-//! ([`App::update`], [`App::on_tick`], [`App::on_result`]) only decide, and say what they decided as an [`Effect`]: start work, delete
-//! a backup, cancel a job, re-read the catalog, start a background check,
-//! read a job's log or a backup's detail. [`App::run_effect`] carries
-//! them out. This module holds the only catalog handle and the channel
+//! ([`App::update`], [`App::on_tick`], [`App::on_result`]) only decide,
+//! and say what they decided as an [`Effect`]: start work, delete a
+//! backup, cancel a job, re-read the catalog, start a background check,
+//! read a job's log or a backup's detail. [`Console`] (the [`App`] plus
+//! its hands) carries them out. This module holds the only catalog handle and the channel
 //! background work answers on ([`Io`], whose fields nothing else can
 //! reach), so the rest of the console cannot read or write the world
 //! behind the decisions' back, and what a key does is testable without
@@ -24,39 +25,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use crossbeam_channel::{Receiver, Sender};
 use lifeboat_engine::catalog::{Catalog, JobState};
-use lifeboat_engine::ops::queue::JobRequest;
 
-use crate::app::{App, Level};
+use crate::app::{App, AppContext, Effect, Level};
 use crate::background::{self, BgResult, Task};
 use crate::data;
 use crate::wizards::{WizardContext, WizardKind};
-
-/// One thing to do outside the state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Queue this work and start a worker process for it
-    /// (`background::launch`): it outlives the console.
-    Launch(JobRequest),
-    /// Delete this backup (audited), on a helper thread.
-    Delete(String),
-    /// Ask this job (and what it started) to stop at its next safe point.
-    CancelJob(i64),
-    /// The catalog was busy for that request: try again (`tries` so far).
-    RetryCancel { id: i64, tries: u32 },
-    /// Re-read what changed in the catalog (`force`: all of it).
-    Refresh { force: bool },
-    /// Start this background check unless one of its kind is running.
-    Check(Task),
-    /// Read the selected job's log: again when `changed`, else only if
-    /// the selection moved to another job.
-    LoadJobLog { changed: bool },
-    /// Read this backup's detail for the detail pane.
-    LoadDetail(String),
-    /// Open this wizard (it may read the catalog or start a preview).
-    OpenWizard(WizardKind),
-    /// Let the open wizard start what it decided and poll what it runs.
-    TickWizard,
-}
+use crossterm::event::KeyEvent;
 
 /// What only effects touch: the catalog handle and the channel the
 /// background threads answer on.
@@ -91,9 +65,76 @@ impl Default for Io {
     }
 }
 
-impl App {
+/// The console: its state ([`App`], which decides) and its hands ([`Io`],
+/// which only this module touches). The terminal loop, the tests and the
+/// benchmarks drive it through [`Console::handle_key`],
+/// [`Console::tick`] and [`Console::apply`], each of which decides and
+/// then carries out what was decided; the state reads through `Deref`.
+pub struct Console {
+    pub app: App,
+    io: Io,
+}
+
+impl std::ops::Deref for Console {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl std::ops::DerefMut for Console {
+    fn deref_mut(&mut self) -> &mut App {
+        &mut self.app
+    }
+}
+
+impl Console {
+    /// Open the catalog and load every list (the background checks start
+    /// with [`Console::start_background`]). Never fails: what cannot be
+    /// read is shown in place.
+    pub fn new(ctx: AppContext) -> Console {
+        let mut console = Console {
+            app: App::new(ctx),
+            io: Io::new(),
+        };
+        console.refresh(true);
+        console
+    }
+
+    /// Handle one key press: decide ([`App::update`]), then do what was
+    /// decided.
+    pub fn handle_key(&mut self, key: KeyEvent) {
+        let decided = self.app.update(key);
+        self.app.effects.extend(decided);
+        self.run_effects();
+    }
+
+    /// The timer: decide ([`App::on_tick`]), then do what was decided.
+    /// Returns true when a redraw is due.
+    pub fn tick(&mut self) -> bool {
+        let decided = self.app.on_tick(Instant::now(), Utc::now());
+        self.app.effects.extend(decided);
+        self.run_effects();
+        self.app.dirty
+    }
+
+    /// Apply one background result and do what it calls for.
+    pub fn apply(&mut self, r: BgResult) {
+        let decided = self.app.on_result(r);
+        self.app.effects.extend(decided);
+        self.run_effects();
+    }
+
+    /// Start the background checks (health, storage, audit chain, restore
+    /// evidence). The terminal loop calls it after the first frame, so a
+    /// large catalog's first frame does not compete with them for CPU.
+    pub fn start_background(&mut self) {
+        self.app.decide_background(Instant::now());
+        self.run_effects();
+    }
+
     /// Carry out every effect decided so far (by the timer, a background
-    /// result, or a key handled through [`App::handle_key`]).
+    /// result, or a key handled through [`Console::handle_key`]).
     pub fn run_effects(&mut self) {
         // An effect may call for more (an opened wizard is ticked, a refresh
         // that found new backups starts checks): run until none is left.
@@ -156,9 +197,10 @@ impl App {
             Effect::LoadDetail(id) => self.load_detail(&id),
             Effect::OpenWizard(kind) => self.open_wizard_now(kind),
             Effect::TickWizard => {
-                if let Some(w) = self.wizard.as_mut() {
-                    if w.tick(self.now) {
-                        self.dirty = true;
+                let app = &mut self.app;
+                if let Some(w) = app.wizard.as_mut() {
+                    if w.tick(app.now) {
+                        app.dirty = true;
                     }
                 }
             }

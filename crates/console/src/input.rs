@@ -3,8 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::app::{App, Confirm, ConfirmKind, Level, ListState, Overlay, Screen};
-use super::effects::Effect;
+use super::app::{App, Confirm, ConfirmKind, Effect, Level, ListState, Overlay, Screen};
 use super::keymap::{self, Action};
 use crate::wizards::{WizardKind, WizardStatus};
 
@@ -25,13 +24,6 @@ pub const COMMANDS: &str = "backup, restore [ID], recover, drill, prune, verify 
      dashboard, catalog, jobs, health, storage, audit, help";
 
 impl App {
-    /// Handle one key press: decide ([`App::update`]), then do what was
-    /// decided ([`App::run_effects`]).
-    pub fn handle_key(&mut self, key: KeyEvent) {
-        self.key_input(key);
-        self.run_effects();
-    }
-
     /// What one key press changes in the state, and what it asks of the
     /// world outside (work to launch, a backup to delete, a job to cancel,
     /// a log or a detail to read), returned instead of done.

@@ -38,6 +38,7 @@ use crossterm::execute;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 
 pub use app::{App, AppContext, Screen};
+pub use effects::Console;
 
 use lifeboat_engine::config::Config;
 use lifeboat_engine::error::{Error, Result};
@@ -105,7 +106,7 @@ pub fn run(
             }
         },
     )));
-    let mut app = App::new(ctx);
+    let mut app = Console::new(ctx);
     lifeboat_engine::notice::set_sink(Some(app.notice_sink()));
     let early = std::mem::take(&mut *early.lock().unwrap_or_else(|p| p.into_inner()));
     for (warning, message) in early {
@@ -148,7 +149,11 @@ fn input_thread() -> Receiver<Event> {
     rx
 }
 
-fn event_loop(terminal: &mut terminal::Term, app: &mut App, stop: &AtomicBool) -> io::Result<()> {
+fn event_loop(
+    terminal: &mut terminal::Term,
+    app: &mut Console,
+    stop: &AtomicBool,
+) -> io::Result<()> {
     let input = input_thread();
     let results = app.results();
     let mut next_probe = Instant::now() + app::PROBE_EVERY;
