@@ -100,6 +100,11 @@ fn valid_db_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The restore itself, in the order it must run: nothing of the dump reaches
+/// a server before [`DbRestore::start`] has checked it, a dry run stops after
+/// describing, and a real one takes the database's lock, makes the server
+/// ready (leftovers, options, roles), then loads and checks a new database
+/// that only [`DbRestore::put_in_place`] keeps.
 fn restore_inner(
     engine: &Engine,
     req: &DbRestoreRequest,
@@ -108,14 +113,34 @@ fn restore_inner(
     cancel: &AtomicBool,
 ) -> Result<DbRestoreReport> {
     let started = Instant::now();
-    let facts = facts(artifact)?;
-    if facts.format == "plain" && (req.role.is_some() || req.no_owner || req.jobs > 1) {
-        return Err(Error::usage(format!(
-            "backup {} is a plain SQL dump: it runs as the connecting user with the ownership it records, so --role, --no-owner and --jobs do not apply",
-            artifact.manifest.id
-        ))
-        .hint("restore without those flags, or take database backups with format = \"custom\" (the default) to use them"));
+    let run = DbRestore::start(engine, req, artifact, job, cancel)?;
+    let mut report = run.report();
+    if req.dry_run {
+        run.describe(&mut report)?;
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
     }
+    run.lock_and_confirm()?;
+    if req.in_place {
+        run.drop_leftovers()?;
+    }
+    let extra = run.restore_options(&mut report.notes)?;
+    let kept_roles = run.create_roles(&mut report.notes)?;
+    run.load(&extra, &kept_roles, &mut report)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Verify every byte of the backup and reach the server, side by side; then
+/// refuse a server older than the dump's and find the tool that restores it
+/// (psql for a plain dump, pg_restore otherwise). Returns the backup's data
+/// key, the server, a connection to its `postgres` database and the tool.
+fn check_and_connect(
+    engine: &Engine,
+    artifact: &Artifact,
+    facts: &DatabaseFacts,
+    job: &Job,
+) -> Result<(Option<DataKey>, ConnInfo, Pg, pgsrc::Tool)> {
     job.phase("checking the backup");
     let ring = engine.ring_for(&[&artifact.manifest])?;
     // A dump is code that runs as the database user: nothing of it reaches
@@ -154,56 +179,130 @@ fn restore_inner(
     if facts.format != "plain" {
         pgsrc::check_tool_version(&restore_tool, &version)?;
     }
+    Ok((dk, server_info, pg, restore_tool))
+}
 
-    let live = facts.database.clone();
-    let stamp = Utc::now().format("%Y%m%d_%H%M%S").to_string();
-    let target = if req.in_place {
-        if req.target_db.is_some() {
-            return Err(Error::usage("--in-place and --target-db are exclusive"));
+/// A database restore once the backup is verified, the server reached and
+/// the new database named. Its steps are methods, called by
+/// [`restore_inner`] in the order they must run.
+struct DbRestore<'a> {
+    req: &'a DbRestoreRequest,
+    artifact: &'a Artifact,
+    job: &'a Job<'a>,
+    cancel: &'a AtomicBool,
+    facts: DatabaseFacts,
+    /// The backup's data key, opened by its integrity check.
+    dk: Option<DataKey>,
+    /// The configured server, without a database chosen.
+    server_info: ConnInfo,
+    /// Connected to the server's `postgres` database: creates, drops and
+    /// renames databases, and stays open until the restore ends.
+    pg: Pg,
+    /// psql for a plain dump, pg_restore otherwise.
+    restore_tool: pgsrc::Tool,
+    /// The backup's database: the one an in-place restore replaces.
+    live: String,
+    /// The new database the restore creates and loads.
+    target: String,
+    /// When the restore started (`%Y%m%d_%H%M%S`), in the names it gives.
+    stamp: String,
+}
+
+impl<'a> DbRestore<'a> {
+    /// Refuse what cannot work before anything is created: flags a plain
+    /// dump cannot honour, a backup that fails its check, a server older
+    /// than the dump's, a target name that is taken or invalid, and in place
+    /// a live database that is not there.
+    fn start(
+        engine: &Engine,
+        req: &'a DbRestoreRequest,
+        artifact: &'a Artifact,
+        job: &'a Job<'a>,
+        cancel: &'a AtomicBool,
+    ) -> Result<DbRestore<'a>> {
+        let facts = facts(artifact)?;
+        if facts.format == "plain" && (req.role.is_some() || req.no_owner || req.jobs > 1) {
+            return Err(Error::usage(format!(
+                "backup {} is a plain SQL dump: it runs as the connecting user with the ownership it records, so --role, --no-owner and --jobs do not apply",
+                artifact.manifest.id
+            ))
+            .hint("restore without those flags, or take database backups with format = \"custom\" (the default) to use them"));
         }
-        // Random too: a restore killed and run again within the second
-        // must not meet its predecessor's leftover.
-        format!("{live}_lbrestore_{stamp}_{:04x}", rand::random::<u16>())
-    } else {
-        req.target_db
-            .clone()
-            .unwrap_or_else(|| format!("{live}_restored_{stamp}"))
-    };
-    valid_db_name(&target)?;
-    if pg.database_exists(&target)? {
-        return Err(Error::refused(format!("database {target} already exists on {}:{}", server_info.host, server_info.port))
-            .hint("choose another name with --target-db, or drop that database first if it is really not needed"));
-    }
-    if req.in_place && !pg.database_exists(&live)? {
-        return Err(Error::not_found(format!(
-            "database {live} does not exist on {}:{}: nothing to restore in place",
-            server_info.host, server_info.port
-        ))
-        .hint("restore it as a new database with --target-db"));
-    }
+        let (dk, server_info, pg, restore_tool) = check_and_connect(engine, artifact, &facts, job)?;
 
-    let mut report = DbRestoreReport {
-        id: artifact.manifest.id.clone(),
-        source_database: live.clone(),
-        target_database: if req.in_place {
-            live.clone()
+        let live = facts.database.clone();
+        let stamp = Utc::now().format("%Y%m%d_%H%M%S").to_string();
+        let target = if req.in_place {
+            if req.target_db.is_some() {
+                return Err(Error::usage("--in-place and --target-db are exclusive"));
+            }
+            // Random too: a restore killed and run again within the second
+            // must not meet its predecessor's leftover.
+            format!("{live}_lbrestore_{stamp}_{:04x}", rand::random::<u16>())
         } else {
-            target.clone()
-        },
-        dry_run: req.dry_run,
-        in_place: req.in_place,
-        kept_as: None,
-        objects: Vec::new(),
-        tables_checked: 0,
-        rows_checked: 0,
-        contents_checked: None,
-        seconds: 0.0,
-        notes: Vec::new(),
-    };
+            req.target_db
+                .clone()
+                .unwrap_or_else(|| format!("{live}_restored_{stamp}"))
+        };
+        valid_db_name(&target)?;
+        if pg.database_exists(&target)? {
+            return Err(Error::refused(format!("database {target} already exists on {}:{}", server_info.host, server_info.port))
+                .hint("choose another name with --target-db, or drop that database first if it is really not needed"));
+        }
+        if req.in_place && !pg.database_exists(&live)? {
+            return Err(Error::not_found(format!(
+                "database {live} does not exist on {}:{}: nothing to restore in place",
+                server_info.host, server_info.port
+            ))
+            .hint("restore it as a new database with --target-db"));
+        }
+        Ok(DbRestore {
+            req,
+            artifact,
+            job,
+            cancel,
+            facts,
+            dk,
+            server_info,
+            pg,
+            restore_tool,
+            live,
+            target,
+            stamp,
+        })
+    }
 
-    if req.dry_run {
+    /// The report as the restore starts. In place, its target is the live
+    /// database's name, which the new database takes at the swap.
+    fn report(&self) -> DbRestoreReport {
+        let req = self.req;
+        DbRestoreReport {
+            id: self.artifact.manifest.id.clone(),
+            source_database: self.live.clone(),
+            target_database: if req.in_place {
+                self.live.clone()
+            } else {
+                self.target.clone()
+            },
+            dry_run: req.dry_run,
+            in_place: req.in_place,
+            kept_as: None,
+            objects: Vec::new(),
+            tables_checked: 0,
+            rows_checked: 0,
+            contents_checked: None,
+            seconds: 0.0,
+            notes: Vec::new(),
+        }
+    }
+
+    /// A dry run: what would be restored and how, said in the report's
+    /// objects and notes. Reads the server, changes nothing.
+    fn describe(&self, report: &mut DbRestoreReport) -> Result<()> {
+        let (req, facts, artifact) = (self.req, &self.facts, self.artifact);
+        let (live, target) = (&self.live, &self.target);
         if facts.format != "plain" {
-            report.objects = list_objects(artifact, dk.as_ref(), &facts, &restore_tool)?;
+            report.objects = list_objects(artifact, self.dk.as_ref(), facts, &self.restore_tool)?;
             if let Some(pf) = &facts.parallel {
                 for t in &pf.tables {
                     report.notes.push(format!(
@@ -232,134 +331,180 @@ fn restore_inner(
             ));
         }
         if let Some(g) = &facts.globals {
-            let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
-            let missing = pg.missing_roles(&names)?;
-            if req.no_owner {
-                report.notes.push(
-                    "would create no roles and restore no ownership (--no-owner)".to_string(),
-                );
-            } else if !missing.is_empty() {
-                report.notes.push(format!(
-                    "would create {} missing role(s) before loading: {}",
-                    missing.len(),
-                    missing.join(", ")
-                ));
-            }
-            if req.update_roles {
-                let existing: Vec<&str> = names
-                    .iter()
-                    .filter(|n| !missing.contains(n))
-                    .map(String::as_str)
-                    .collect();
-                if !existing.is_empty() {
-                    report.notes.push(format!(
-                        "would give existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
-                        existing.join(", ")
-                    ));
-                }
-            }
-            let spaces = pg.missing_tablespaces(&g.tablespaces)?;
-            if !spaces.is_empty() {
-                report.notes.push(format!(
-                    "tablespace(s) {} missing on this server: their objects would go to the default tablespace (--no-tablespaces)",
-                    spaces.join(", ")
-                ));
-            }
+            self.describe_globals(g, &mut report.notes)?;
         }
         if req.in_place {
             report.notes.push(format!(
                 "would restore into {target}, check it, then rename {live} to {live}_pre_restore_<time> and {target} to {live} (connections to {live} are terminated only for the swap)"
             ));
         }
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
-    }
-    let held = if req.in_place { &live } else { &target };
-    job.acquire(&format!("database {}/{held}", server_info.server()))?;
-    if req.in_place && !req.yes {
-        return Err(Error::refused(format!("restoring in place replaces the live database {live}"))
-            .hint("look first with --dry-run; add --yes to go ahead (the current database is kept as <name>_pre_restore_<time>, and `lifeboat restore --undo` swaps it back)"));
+        Ok(())
     }
 
-    if req.in_place {
+    /// The dry run's notes on the backup's roles and tablespaces: which
+    /// roles would be created or updated, which tablespaces this server
+    /// lacks.
+    fn describe_globals(&self, g: &pgsrc::Globals, notes: &mut Vec<String>) -> Result<()> {
+        let req = self.req;
+        let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
+        let missing = self.pg.missing_roles(&names)?;
+        if req.no_owner {
+            notes.push("would create no roles and restore no ownership (--no-owner)".to_string());
+        } else if !missing.is_empty() {
+            notes.push(format!(
+                "would create {} missing role(s) before loading: {}",
+                missing.len(),
+                missing.join(", ")
+            ));
+        }
+        if req.update_roles {
+            let existing: Vec<&str> = names
+                .iter()
+                .filter(|n| !missing.contains(n))
+                .map(String::as_str)
+                .collect();
+            if !existing.is_empty() {
+                notes.push(format!(
+                    "would give existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
+                    existing.join(", ")
+                ));
+            }
+        }
+        let spaces = self.pg.missing_tablespaces(&g.tablespaces)?;
+        if !spaces.is_empty() {
+            notes.push(format!(
+                "tablespace(s) {} missing on this server: their objects would go to the default tablespace (--no-tablespaces)",
+                spaces.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Take the job's lock on the database the restore replaces (in place)
+    /// or creates; then, in place, refuse to go on without `--yes`.
+    fn lock_and_confirm(&self) -> Result<()> {
+        let (req, live) = (self.req, &self.live);
+        let held = if req.in_place { live } else { &self.target };
+        self.job
+            .acquire(&format!("database {}/{held}", self.server_info.server()))?;
+        if req.in_place && !req.yes {
+            return Err(Error::refused(format!("restoring in place replaces the live database {live}"))
+                .hint("look first with --dry-run; add --yes to go ahead (the current database is kept as <name>_pre_restore_<time>, and `lifeboat restore --undo` swaps it back)"));
+        }
+        Ok(())
+    }
+
+    /// In place: drop what interrupted in-place restores of the live
+    /// database left half-loaded.
+    fn drop_leftovers(&self) -> Result<()> {
+        let (live, target) = (&self.live, &self.target);
         // Holding the live database's lock, any `<live>_lbrestore_*` is what
         // an interrupted in-place restore left half-loaded: never a live
         // database (a finished restore renames it to `<live>`).
         let leftover = format!("{live}_lbrestore_");
-        for name in pg.list_databases()? {
-            if name.starts_with(&leftover) && name != target {
-                pg.drop_database(&name)?;
-                job.log(
+        for name in self.pg.list_databases()? {
+            if name.starts_with(&leftover) && &name != target {
+                self.pg.drop_database(&name)?;
+                self.job.log(
                     "info",
                     &format!("dropped {name}, left half-loaded by an interrupted in-place restore of {live}"),
                 );
             }
         }
+        Ok(())
     }
-    // pg_restore options the server in hand calls for.
-    let mut extra = Vec::new();
-    if check_tablespaces(&pg, &facts, &mut report.notes)? {
-        extra.push("--no-tablespaces".to_string());
+
+    /// pg_restore options the server in hand calls for: no tablespaces it
+    /// lacks, and with `--no-owner` no privileges for roles it lacks. Each
+    /// one adds a note saying so.
+    fn restore_options(&self, notes: &mut Vec<String>) -> Result<Vec<String>> {
+        let facts = &self.facts;
+        let mut extra = Vec::new();
+        if check_tablespaces(&self.pg, facts, notes)? {
+            extra.push("--no-tablespaces".to_string());
+        }
+        if let (Some(g), true) = (&facts.globals, self.req.no_owner) {
+            // Without the roles, their GRANTs cannot load either.
+            let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
+            let missing = self.pg.missing_roles(&names)?;
+            if !missing.is_empty() {
+                extra.push("--no-privileges".to_string());
+                notes.push(format!(
+                    "warning: role(s) {} do not exist on this server and --no-owner creates none: restored without privileges (--no-privileges)",
+                    missing.join(", ")
+                ));
+            }
+        }
+        Ok(extra)
     }
-    if let (Some(g), true) = (&facts.globals, req.no_owner) {
-        // Without the roles, their GRANTs cannot load either.
-        let names: Vec<String> = g.roles.iter().map(|r| r.name.clone()).collect();
-        let missing = pg.missing_roles(&names)?;
-        if !missing.is_empty() {
-            extra.push("--no-privileges".to_string());
+
+    /// Roles first: the dump's OWNER TO and GRANT statements name them.
+    /// Creates the backup's missing roles (and with `--update-roles` gives
+    /// existing ones its attributes), unless `--no-owner`. Returns what a
+    /// later failure adds to its message: roles created are kept even if
+    /// the restore fails.
+    fn create_roles(&self, notes: &mut Vec<String>) -> Result<String> {
+        let req = self.req;
+        let mut kept_roles = String::new();
+        if let (Some(g), false) = (&self.facts.globals, req.no_owner) {
+            self.job.phase("creating the backup's missing roles");
+            let passwords = role_passwords(self.artifact, g, self.dk.as_ref())?;
+            let applied = self.pg.apply_globals(g, &passwords, req.update_roles)?;
+            if !applied.created.is_empty() {
+                notes.push(format!(
+                    "created role(s) {} as the backup recorded them{}",
+                    applied.created.join(", "),
+                    if g.passwords == "encrypted" {
+                        ""
+                    } else {
+                        " (without passwords: the backup kept none)"
+                    }
+                ));
+                kept_roles = format!(
+                    " except the role(s) it created ({}), which were kept",
+                    applied.created.join(", ")
+                );
+            }
+            if !applied.updated.is_empty() {
+                notes.push(format!(
+                    "gave existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
+                    applied.updated.join(", ")
+                ));
+            }
+            notes.extend(applied.notes);
+        }
+        Ok(kept_roles)
+    }
+
+    /// Create the new database, load the dump into it and check it. The new
+    /// database is a [`ScratchDb`]: any failure (or cancel) from its
+    /// creation on drops it again when this returns, and only
+    /// [`DbRestore::put_in_place`] keeps it.
+    fn load(&self, extra: &[String], kept_roles: &str, report: &mut DbRestoreReport) -> Result<()> {
+        let (req, facts, target) = (self.req, &self.facts, &self.target);
+        self.job.phase(&format!("creating database {target}"));
+        create_target(&self.pg, target, facts, req.role.as_deref())?;
+        let mut scratch = ScratchDb {
+            pg: &self.pg,
+            name: target.clone(),
+            keep: false,
+        };
+        let target_info = self.server_info.with_db(target);
+        if facts.parallel.is_some() && req.jobs > 1 {
             report.notes.push(format!(
-                "warning: role(s) {} do not exist on this server and --no-owner creates none: restored without privileges (--no-privileges)",
-                missing.join(", ")
+                "--jobs {} does not apply to this backup: its large tables load with the {} session(s) it was dumped with",
+                req.jobs,
+                facts.parallel.as_ref().map(|p| p.workers).unwrap_or(1)
             ));
         }
+        self.load_and_check(&target_info, extra, kept_roles, report)?;
+        self.put_in_place(&mut scratch, report)
     }
-    // Roles first: the dump's OWNER TO and GRANT statements name them.
-    let mut kept_roles = String::new();
-    if let (Some(g), false) = (&facts.globals, req.no_owner) {
-        job.phase("creating the backup's missing roles");
-        let passwords = role_passwords(artifact, g, dk.as_ref())?;
-        let applied = pg.apply_globals(g, &passwords, req.update_roles)?;
-        if !applied.created.is_empty() {
-            report.notes.push(format!(
-                "created role(s) {} as the backup recorded them{}",
-                applied.created.join(", "),
-                if g.passwords == "encrypted" {
-                    ""
-                } else {
-                    " (without passwords: the backup kept none)"
-                }
-            ));
-            kept_roles = format!(
-                " except the role(s) it created ({}), which were kept",
-                applied.created.join(", ")
-            );
-        }
-        if !applied.updated.is_empty() {
-            report.notes.push(format!(
-                "gave existing role(s) {} the attributes, settings and memberships of the backup (--update-roles)",
-                applied.updated.join(", ")
-            ));
-        }
-        report.notes.extend(applied.notes);
-    }
-    job.phase(&format!("creating database {target}"));
-    create_target(&pg, &target, &facts, req.role.as_deref())?;
-    let mut scratch = ScratchDb {
-        pg: &pg,
-        name: target.clone(),
-        keep: false,
-    };
-    let target_info = server_info.with_db(&target);
-    if facts.parallel.is_some() && req.jobs > 1 {
-        report.notes.push(format!(
-            "--jobs {} does not apply to this backup: its large tables load with the {} session(s) it was dumped with",
-            req.jobs,
-            facts.parallel.as_ref().map(|p| p.workers).unwrap_or(1)
-        ));
-    }
-    // Every failure from here on drops the new database (`scratch`) and
-    // says so, and which roles it kept.
-    let dropped = |e: &Error| {
+
+    /// Every failure once the new database exists drops it (its
+    /// `ScratchDb`) and says so, and which roles it kept.
+    fn dropped(&self, e: &Error, kept_roles: &str) -> Error {
+        let target = &self.target;
         Error::new(
             e.kind,
             format!(
@@ -367,76 +512,107 @@ fn restore_inner(
                 e.message
             ),
         )
-    };
-    job.phase(&format!("restoring into {target}"));
-    crate::crashpoint::hit("db-restore.loading");
-    let loaded = run_restore(
-        artifact,
-        dk.as_ref(),
-        &facts,
-        &restore_tool,
-        &target_info,
-        req,
-        &extra,
-        job,
-        cancel,
-    )
-    .map_err(|e| dropped(&e).hint(e.hint.clone().unwrap_or_default()))?;
-
-    job.phase("checking row counts");
-    let (tables, rows) = check_counts(&target_info, &facts, &loaded).map_err(|e| dropped(&e))?;
-    report.tables_checked = tables;
-    report.rows_checked = rows;
-
-    // After the data and its check, as `ALTER DATABASE ... SET` (a
-    // search_path, a read-only default) applies to every later session.
-    if let Some(props) = &facts.properties {
-        job.phase(&format!(
-            "giving {target} the owner, privileges and settings of {live}"
-        ));
-        let notes = pg
-            .apply_database_props(&target, props, req.no_owner)
-            .map_err(|e| dropped(&e))?;
-        report.notes.extend(notes);
-    }
-    if req.check_content {
-        job.phase(&format!(
-            "comparing the contents of {target} with the backup"
-        ));
-        let digested = check_content(&target_info, &facts)
-            .and_then(|n| check_props(&target_info, &facts, req.no_owner).map(|_| n))
-            .map_err(|e| dropped(&e))?;
-        report.contents_checked = Some(digested);
-        report.notes.push(format!(
-            "contents checked: the rows of {digested} table(s), the sequences, large objects and database properties match the backup"
-        ));
     }
 
-    if req.in_place {
-        job.phase(&format!("swapping {target} into place of {live}"));
-        // A restore of the same second (one that was killed after its
-        // swap, then run again) may have kept a database by this name.
-        let mut kept = format!("{live}_pre_restore_{stamp}");
-        for n in 2.. {
-            if !pg.database_exists(&kept)? {
-                break;
-            }
-            kept = format!("{live}_pre_restore_{stamp}_{n}");
+    /// Load the dump into the new database (`target_info`), compare its row
+    /// counts with the manifest, give it the live database's properties and,
+    /// with `--check-content`, compare its contents with the backup's
+    /// digests. A failure says the new database was dropped.
+    fn load_and_check(
+        &self,
+        target_info: &ConnInfo,
+        extra: &[String],
+        kept_roles: &str,
+        report: &mut DbRestoreReport,
+    ) -> Result<()> {
+        let (req, facts, target, live) = (self.req, &self.facts, &self.target, &self.live);
+        self.job.phase(&format!("restoring into {target}"));
+        crate::crashpoint::hit("db-restore.loading");
+        let loaded = run_restore(
+            self.artifact,
+            self.dk.as_ref(),
+            facts,
+            &self.restore_tool,
+            target_info,
+            req,
+            extra,
+            self.job,
+            self.cancel,
+        )
+        .map_err(|e| {
+            self.dropped(&e, kept_roles)
+                .hint(e.hint.clone().unwrap_or_default())
+        })?;
+
+        self.job.phase("checking row counts");
+        let (tables, rows) =
+            check_counts(target_info, facts, &loaded).map_err(|e| self.dropped(&e, kept_roles))?;
+        report.tables_checked = tables;
+        report.rows_checked = rows;
+
+        // After the data and its check, as `ALTER DATABASE ... SET` (a
+        // search_path, a read-only default) applies to every later session.
+        if let Some(props) = &facts.properties {
+            self.job.phase(&format!(
+                "giving {target} the owner, privileges and settings of {live}"
+            ));
+            let notes = self
+                .pg
+                .apply_database_props(target, props, req.no_owner)
+                .map_err(|e| self.dropped(&e, kept_roles))?;
+            report.notes.extend(notes);
         }
-        crate::crashpoint::hit("db-restore.loaded");
-        swap(&pg, &live, &kept, &target)?;
-        scratch.keep = true;
-        crate::crashpoint::hit("db-restore.swapped");
-        report.kept_as = Some(kept.clone());
-        report.notes.push(format!("the previous database is kept as {kept}; undo with: lifeboat restore --undo --db {live}"));
-    } else {
-        scratch.keep = true;
-        report.notes.push(format!(
-            "restored as a new database {target}; the live database {live} was not touched"
-        ));
+        if req.check_content {
+            self.job.phase(&format!(
+                "comparing the contents of {target} with the backup"
+            ));
+            let digested = check_content(target_info, facts)
+                .and_then(|n| check_props(target_info, facts, req.no_owner).map(|_| n))
+                .map_err(|e| self.dropped(&e, kept_roles))?;
+            report.contents_checked = Some(digested);
+            report.notes.push(format!(
+                "contents checked: the rows of {digested} table(s), the sequences, large objects and database properties match the backup"
+            ));
+        }
+        Ok(())
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+
+    /// Keep the loaded and checked database: in place, swap it into the
+    /// live database's name and keep the old one as
+    /// `<live>_pre_restore_<stamp>` (a failed swap still drops the new
+    /// one); otherwise keep it under its own name.
+    fn put_in_place(
+        &self,
+        scratch: &mut ScratchDb<'_>,
+        report: &mut DbRestoreReport,
+    ) -> Result<()> {
+        let (live, target, stamp) = (&self.live, &self.target, &self.stamp);
+        if self.req.in_place {
+            self.job
+                .phase(&format!("swapping {target} into place of {live}"));
+            // A restore of the same second (one that was killed after its
+            // swap, then run again) may have kept a database by this name.
+            let mut kept = format!("{live}_pre_restore_{stamp}");
+            for n in 2.. {
+                if !self.pg.database_exists(&kept)? {
+                    break;
+                }
+                kept = format!("{live}_pre_restore_{stamp}_{n}");
+            }
+            crate::crashpoint::hit("db-restore.loaded");
+            swap(&self.pg, live, &kept, target)?;
+            scratch.keep = true;
+            crate::crashpoint::hit("db-restore.swapped");
+            report.kept_as = Some(kept.clone());
+            report.notes.push(format!("the previous database is kept as {kept}; undo with: lifeboat restore --undo --db {live}"));
+        } else {
+            scratch.keep = true;
+            report.notes.push(format!(
+                "restored as a new database {target}; the live database {live} was not touched"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Create the database a restore loads into, with the backup's encoding and
