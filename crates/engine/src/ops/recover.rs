@@ -323,99 +323,417 @@ pub fn execute(
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
     cancel: &Cancel,
 ) -> Result<RecoveryReport> {
-    let (at, dry_run, yes, dest) = (opts.at, opts.dry_run, opts.yes, opts.dest);
-    let sandbox = match dest {
-        Destination::Sandbox { dir, .. } => Some(dir.clone()),
-        Destination::Production => None,
-    };
-    let started_at = Utc::now();
-    let t0 = Instant::now();
-    let at = at.unwrap_or(started_at);
-    let dir = &std::fs::canonicalize(dir)
-        .map_err(|e| Error::io("cannot open backup directory", dir, e))?;
-    let mut config = config.clone();
-    config.repository.path = dir.to_path_buf();
-    let mut timeline = Vec::new();
-    let mut phase = |name: &str, start: DateTime<Utc>, t: Instant, outcome: &str| {
-        timeline.push(Phase {
-            name: name.to_string(),
-            started_at: start,
-            seconds: t.elapsed().as_secs_f64(),
-            outcome: outcome.to_string(),
-        })
-    };
-
-    face.phase("assessing the backup directory");
-    let (s, ts) = (Utc::now(), Instant::now());
-    let ring = if config.encryption.key_file.exists() {
-        let mut ring = crate::archive::keys::KeyRing::load(&config.encryption.key_file)?;
-        ring.accept_unauthenticated = config.encryption.accept_unauthenticated;
-        Some(ring)
-    } else {
-        None
-    };
-    let (choices, missing) = plan(dir, at, ring.as_ref())?;
-    phase(
-        "assess and select recovery point",
-        s,
-        ts,
-        &format!(
-            "{} type(s) chosen, {} missing",
-            choices.len(),
-            missing.len()
-        ),
-    );
-    let mut notes = Vec::new();
-    for c in &choices {
-        for sk in &c.skipped {
-            notes.push(format!("{}: passed over {sk}", c.backup_type));
-        }
-    }
-    let data_loss_seconds = choices
-        .iter()
-        .map(|c| (started_at - c.created_at).num_seconds())
-        .max();
-    let mut report = RecoveryReport {
-        directory: dir.to_path_buf(),
-        at,
-        dry_run,
-        ok: true,
-        started_at,
-        choices: choices.clone(),
-        missing: missing.clone(),
-        timeline: Vec::new(),
-        recovery_seconds: 0.0,
-        data_loss_seconds,
-        notes,
-        report_file: None,
-        restore_seconds: Vec::new(),
-        sandbox: sandbox.clone(),
-    };
-    if choices.is_empty() {
+    let run = Recovery::start(config, dir, opts, face, faces, cancel)?;
+    let mut report = run.assess()?;
+    if report.choices.is_empty() {
         return Err(Error::not_found(format!(
             "nothing to recover: {}",
-            missing.join("; ")
+            report.missing.join("; ")
         )));
     }
-    if dry_run {
-        report.timeline = timeline;
-        report.recovery_seconds = t0.elapsed().as_secs_f64();
+    if opts.dry_run {
+        report.recovery_seconds = run.t0.elapsed().as_secs_f64();
         return Ok(report);
     }
-    if !yes && *dest == Destination::Production {
+    if !opts.yes && *opts.dest == Destination::Production {
         return Err(
             Error::refused("recovery restores every type in place, over the live system")
                 .hint("look at the plan with --dry-run first, then run again with --yes"),
         );
     }
+    let engine = run.restorer.open_engine(run.config.clone())?;
+    let mut failures = Vec::new();
+    run.restore_configuration(&engine, &mut report, &mut failures);
+    run.restore_in_parallel(&mut report, &mut failures);
+    run.verify(&engine, &mut report, &mut failures);
+    run.finish(&engine, report, &failures)
+}
 
-    let open_engine = |config: Config| -> Result<Engine> {
+/// When a step of the runbook began: by the wall clock, for the report's
+/// timeline, and by the monotonic clock, for how long it took.
+#[derive(Clone, Copy)]
+struct Began {
+    at: DateTime<Utc>,
+    clock: Instant,
+}
+
+impl Began {
+    fn now() -> Began {
+        Began {
+            at: Utc::now(),
+            clock: Instant::now(),
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.clock.elapsed().as_secs_f64()
+    }
+
+    /// The step as a phase of the timeline, measured up to now.
+    fn phase(&self, name: &str, outcome: &str) -> Phase {
+        Phase {
+            name: name.to_string(),
+            started_at: self.at,
+            seconds: self.seconds(),
+            outcome: outcome.to_string(),
+        }
+    }
+}
+
+/// One recovery under way, from the moment it started: the configuration
+/// pointed at the backup directory (so every engine it opens reads the
+/// backups there, whatever the repository setting says), the recovery
+/// point, and the clocks the report's recovery time is measured by.
+///
+/// Each step of the runbook is a method, run in order by [`execute`]. Up to
+/// the first restore, a step may end the run with an error (nothing has
+/// been touched yet). From then on, a step that restores or verifies
+/// records its outcome in the report's timeline and what failed in
+/// `failures`, and the run goes on: one type that does not come back must
+/// not keep the others from being tried, and the report is what the
+/// operator needs most then. Only saving that report, or recording the run
+/// in the audit log, can still fail the run after that.
+struct Recovery<'a> {
+    config: Config,
+    /// The backup directory, canonical.
+    dir: PathBuf,
+    at: DateTime<Utc>,
+    dry_run: bool,
+    dest: &'a Destination,
+    started_at: DateTime<Utc>,
+    t0: Instant,
+    face: &'a dyn Progress,
+    faces: &'a (dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
+    restorer: Restorer<'a>,
+}
+
+impl<'a> Recovery<'a> {
+    /// Start the clocks and point a copy of `config` at `dir`.
+    fn start(
+        config: &Config,
+        dir: &Path,
+        opts: &Options<'a>,
+        face: &'a dyn Progress,
+        faces: &'a (dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
+        cancel: &'a Cancel,
+    ) -> Result<Recovery<'a>> {
+        let started_at = Utc::now();
+        let t0 = Instant::now();
+        let canonical = std::fs::canonicalize(dir)
+            .map_err(|e| Error::io("cannot open backup directory", dir, e))?;
+        let mut config = config.clone();
+        config.repository.path = canonical.clone();
+        Ok(Recovery {
+            config,
+            dir: canonical,
+            at: opts.at.unwrap_or(started_at),
+            dry_run: opts.dry_run,
+            dest: opts.dest,
+            started_at,
+            t0,
+            face,
+            faces,
+            restorer: Restorer {
+                dest: opts.dest,
+                parent_job: opts.parent_job,
+                cancel,
+            },
+        })
+    }
+
+    /// Read the backup directory and choose each type's recovery point
+    /// ([`plan`]); the report starts from that plan. The key ring, when this
+    /// machine has one, lets keyed backups be verified before they are
+    /// chosen.
+    fn assess(&self) -> Result<RecoveryReport> {
+        self.face.phase("assessing the backup directory");
+        let began = Began::now();
+        let ring = if self.config.encryption.key_file.exists() {
+            let mut ring = crate::archive::keys::KeyRing::load(&self.config.encryption.key_file)?;
+            ring.accept_unauthenticated = self.config.encryption.accept_unauthenticated;
+            Some(ring)
+        } else {
+            None
+        };
+        let (choices, missing) = plan(&self.dir, self.at, ring.as_ref())?;
+        let assessed = began.phase(
+            "assess and select recovery point",
+            &format!(
+                "{} type(s) chosen, {} missing",
+                choices.len(),
+                missing.len()
+            ),
+        );
+        let mut notes = Vec::new();
+        for c in &choices {
+            for sk in &c.skipped {
+                notes.push(format!("{}: passed over {sk}", c.backup_type));
+            }
+        }
+        let data_loss_seconds = choices
+            .iter()
+            .map(|c| (self.started_at - c.created_at).num_seconds())
+            .max();
+        Ok(RecoveryReport {
+            directory: self.dir.clone(),
+            at: self.at,
+            dry_run: self.dry_run,
+            ok: true,
+            started_at: self.started_at,
+            choices,
+            missing,
+            timeline: vec![assessed],
+            recovery_seconds: 0.0,
+            data_loss_seconds,
+            notes,
+            report_file: None,
+            restore_seconds: Vec::new(),
+            sandbox: match self.dest {
+                Destination::Sandbox { dir, .. } => Some(dir.clone()),
+                Destination::Production => None,
+            },
+        })
+    }
+
+    /// Configuration comes back first and alone, on this thread with the
+    /// recovery's own engine and progress face, before the database and
+    /// the files start.
+    fn restore_configuration(
+        &self,
+        engine: &Engine,
+        report: &mut RecoveryReport,
+        failures: &mut Vec<String>,
+    ) {
+        let Some(c) = report
+            .choices
+            .iter()
+            .find(|c| c.backup_type == BackupType::Configuration)
+        else {
+            return;
+        };
+        self.face.phase("restoring configuration");
+        let began = Began::now();
+        let result = self.restorer.restore(engine, c, self.face);
+        report
+            .restore_seconds
+            .push((BackupType::Configuration, began.seconds()));
+        match result {
+            Ok(msg) => report
+                .timeline
+                .push(began.phase("restore configuration", &msg)),
+            Err(e) => {
+                report
+                    .timeline
+                    .push(began.phase("restore configuration", &format!("FAILED: {}", e.message)));
+                failures.push(format!("configuration: {}", e.message));
+            }
+        }
+    }
+
+    /// Then the database and the files at once, each on its own thread with
+    /// its own engine and progress face; the timeline gets one phase per
+    /// type, all started when the parallel step did.
+    fn restore_in_parallel(&self, report: &mut RecoveryReport, failures: &mut Vec<String>) {
+        let parallel: Vec<&Choice> = report
+            .choices
+            .iter()
+            .filter(|c| c.backup_type != BackupType::Configuration)
+            .collect();
+        if parallel.is_empty() {
+            return;
+        }
+        self.face.phase("restoring database and files in parallel");
+        let began = Began::now();
+        let results = self
+            .restorer
+            .restore_each(&self.config, &parallel, self.faces);
+        for (t, secs, r) in results {
+            report.restore_seconds.push((t, secs));
+            let outcome = match r {
+                Ok(msg) => format!("{msg} ({secs:.1}s)"),
+                Err(e) => {
+                    failures.push(format!("{t}: {}", e.message));
+                    format!("FAILED after {secs:.1}s: {}", e.display_with_hint())
+                }
+            };
+            report
+                .timeline
+                .push(began.phase(&format!("restore {t}"), &outcome));
+        }
+    }
+
+    /// Compare what came back with what was backed up. A type whose restore
+    /// failed is not verified (its failure is already recorded); database
+    /// row counts were checked by the restore itself.
+    fn verify(&self, engine: &Engine, report: &mut RecoveryReport, failures: &mut Vec<String>) {
+        self.face.phase("verifying");
+        let began = Began::now();
+        let mut checks = Vec::new();
+        // Files are compared with the index. In a sandbox the configuration is
+        // too; in place its captured environment was moved aside, so the tree
+        // no longer matches the index by design.
+        let tree_types: &[BackupType] = match self.dest {
+            Destination::Production => &[BackupType::Filesystem],
+            Destination::Sandbox { .. } => &[BackupType::Filesystem, BackupType::Configuration],
+        };
+        for &t in tree_types {
+            let Some(c) = report.choices.iter().find(|c| c.backup_type == t) else {
+                continue;
+            };
+            if failures.iter().any(|f| f.starts_with(t.as_str())) {
+                continue;
+            }
+            let restored = match self.dest {
+                Destination::Production => crate::sources::filesystem::Dest::InPlace,
+                Destination::Sandbox { dir, .. } => {
+                    crate::sources::filesystem::Dest::Under(dir.join(t.as_str()))
+                }
+            };
+            match verify_files(engine, c, &restored) {
+                Ok(msg) if t == BackupType::Filesystem => checks.push(msg),
+                Ok(msg) => checks.push(format!("{t}: {msg}")),
+                Err(e) => failures.push(format!("{t} verification: {}", e.message)),
+            }
+        }
+        if report
+            .choices
+            .iter()
+            .any(|c| c.backup_type == BackupType::Database)
+            && !failures.iter().any(|f| f.starts_with("database"))
+        {
+            checks.push(
+                "database row counts were compared with the manifest during the restore".into(),
+            );
+        }
+        report.timeline.push(began.phase(
+            "verify",
+            &if checks.is_empty() {
+                "nothing verified".into()
+            } else {
+                checks.join("; ")
+            },
+        ));
+    }
+
+    /// Judge the run, save the Markdown report beside the catalog and
+    /// record the run in the audit log. The recovery time ends here, before
+    /// the report is written: it measures the restore and its verification.
+    fn finish(
+        &self,
+        engine: &Engine,
+        mut report: RecoveryReport,
+        failures: &[String],
+    ) -> Result<RecoveryReport> {
+        report.recovery_seconds = self.t0.elapsed().as_secs_f64();
+        // A type that has no backup counts against the recovery only when this
+        // machine's configuration says it should exist.
+        let configured = self.config.configured_types();
+        let missing_configured: Vec<&String> = report
+            .missing
+            .iter()
+            .filter(|m| configured.iter().any(|t| m.starts_with(&format!("{t}:"))))
+            .collect();
+        report.ok = failures.is_empty() && missing_configured.is_empty();
+        report
+            .notes
+            .extend(failures.iter().map(|f| format!("FAILED {f}")));
+        let md = markdown(&report);
+        let (prefix, action) = match self.dest {
+            Destination::Production => ("recovery", "recover"),
+            Destination::Sandbox { .. } => ("drill", "drill"),
+        };
+        let path = self
+            .config
+            .catalog
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(format!(
+                "{prefix}-{}.md",
+                self.started_at.format("%Y%m%d_%H%M%S")
+            ));
+        crate::storage::local::write_atomic(&path, md.as_bytes())?;
+        report.report_file = Some(path);
+        engine.audit(
+            action,
+            &self.dir.display().to_string(),
+            if report.ok { "succeeded" } else { "failed" },
+            &format!(
+                "RTO {:.1}s; data loss window {}s",
+                report.recovery_seconds,
+                report.data_loss_seconds.unwrap_or(0)
+            ),
+        )?;
+        Ok(report)
+    }
+}
+
+/// One type's restore on a parallel thread: the type, its wall time in
+/// seconds, and the restore's one-line outcome.
+type Restored = (BackupType, f64, Result<String>);
+
+/// How each chosen point is restored: through the same
+/// [`crate::ops::restore::run`] an operator would start by hand, with the
+/// request shaped by the destination. Shared by the parallel restore
+/// threads, so it holds nothing a thread cannot share (no progress face).
+struct Restorer<'a> {
+    dest: &'a Destination,
+    /// The job the restores become children of.
+    parent_job: Option<i64>,
+    cancel: &'a Cancel,
+}
+
+impl Restorer<'_> {
+    /// An engine over `config` whose restore jobs are children of the
+    /// recovery's (or the drill's) job.
+    fn open_engine(&self, config: Config) -> Result<Engine> {
         let mut e = Engine::open(config)?;
-        e.parent_job = opts.parent_job;
+        e.parent_job = self.parent_job;
         Ok(e)
-    };
-    let engine = open_engine(config.clone())?;
-    let restore_one = |engine: &Engine, c: &Choice, face: &dyn Progress| -> Result<String> {
+    }
+
+    /// Restore `c` and say in one line what came back.
+    fn restore(&self, engine: &Engine, c: &Choice, face: &dyn Progress) -> Result<String> {
+        let req = self.request(engine, c)?;
+        let r = crate::ops::restore::run(engine, &req, face, self.cancel)?;
+        Ok(restored_summary(r))
+    }
+
+    /// Restore each of `choices` on its own thread, each with its own
+    /// engine over `config` and its own progress face; the results come
+    /// back in the order of `choices`.
+    fn restore_each(
+        &self,
+        config: &Config,
+        choices: &[&Choice],
+        faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
+    ) -> Vec<Restored> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = choices
+                .iter()
+                .map(|c| {
+                    let config = config.clone();
+                    scope.spawn(move || {
+                        let t = Instant::now();
+                        let face = faces(c.backup_type);
+                        let r = self
+                            .open_engine(config)
+                            .and_then(|e| self.restore(&e, c, face.as_ref()));
+                        (c.backup_type, t.elapsed().as_secs_f64(), r)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("restore thread"))
+                .collect()
+        })
+    }
+
+    /// The restore request for `c`. In place over production, confirmed
+    /// (the recovery itself was); into a sandbox, never in place and never
+    /// confirmed, so a restore there refuses rather than overwrites.
+    fn request(&self, engine: &Engine, c: &Choice) -> Result<RestoreRequest> {
         let mut req = RestoreRequest {
             backup_type: Some(c.backup_type),
             selector: Selector::File(c.file.clone()),
@@ -430,7 +748,7 @@ pub fn execute(
             update_roles: false,
             check_content: false,
         };
-        if let Destination::Sandbox { dir, stamp } = dest {
+        if let Destination::Sandbox { dir, stamp } = self.dest {
             // Into the sandbox only, and refuse rather than overwrite.
             req.in_place = false;
             req.yes = false;
@@ -454,187 +772,39 @@ pub fn execute(
                 req.target_db = Some(facts.database.clone());
             }
         }
-        let r = crate::ops::restore::run(engine, &req, face, cancel)?;
-        Ok(match r {
-            AnyRestoreReport::Tree(t) => {
-                let o = t.outcome.unwrap_or_default();
-                format!(
-                    "{} files restored{}",
-                    o.files,
-                    t.safety_copy
-                        .map(|s| format!(", replaced files kept in safety copy {s}"))
-                        .unwrap_or_default()
-                )
-            }
-            AnyRestoreReport::Database(d) => format!(
-                "database {} restored, {} tables and {} rows match{}{}",
-                d.target_database,
-                d.tables_checked,
-                d.rows_checked,
-                d.contents_checked
-                    .map(|n| format!(
-                        ", the contents of {n} tables, the sequences, large objects and database properties match the backup's digests"
-                    ))
-                    .unwrap_or_default(),
-                d.kept_as
-                    .map(|k| format!(", previous kept as {k}"))
+        Ok(req)
+    }
+}
+
+/// A restore's outcome in one line, for the timeline: what came back, what
+/// was checked, and where anything it replaced was kept.
+fn restored_summary(r: AnyRestoreReport) -> String {
+    match r {
+        AnyRestoreReport::Tree(t) => {
+            let o = t.outcome.unwrap_or_default();
+            format!(
+                "{} files restored{}",
+                o.files,
+                t.safety_copy
+                    .map(|s| format!(", replaced files kept in safety copy {s}"))
                     .unwrap_or_default()
-            ),
-        })
-    };
-
-    let mut failures = Vec::new();
-    if let Some(c) = choices
-        .iter()
-        .find(|c| c.backup_type == BackupType::Configuration)
-    {
-        face.phase("restoring configuration");
-        let (s, ts) = (Utc::now(), Instant::now());
-        let result = restore_one(&engine, c, face);
-        report
-            .restore_seconds
-            .push((BackupType::Configuration, ts.elapsed().as_secs_f64()));
-        match result {
-            Ok(msg) => phase("restore configuration", s, ts, &msg),
-            Err(e) => {
-                phase(
-                    "restore configuration",
-                    s,
-                    ts,
-                    &format!("FAILED: {}", e.message),
-                );
-                failures.push(format!("configuration: {}", e.message));
-            }
+            )
         }
-    }
-    let parallel: Vec<&Choice> = choices
-        .iter()
-        .filter(|c| c.backup_type != BackupType::Configuration)
-        .collect();
-    if !parallel.is_empty() {
-        face.phase("restoring database and files in parallel");
-        let (s, ts) = (Utc::now(), Instant::now());
-        let results: Vec<(BackupType, f64, Result<String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = parallel
-                .iter()
-                .map(|c| {
-                    let config = config.clone();
-                    let restore_one = &restore_one;
-                    let open_engine = &open_engine;
-                    scope.spawn(move || {
-                        let t = Instant::now();
-                        let face = faces(c.backup_type);
-                        let r = open_engine(config).and_then(|e| restore_one(&e, c, face.as_ref()));
-                        (c.backup_type, t.elapsed().as_secs_f64(), r)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("restore thread"))
-                .collect()
-        });
-        for (t, secs, r) in results {
-            report.restore_seconds.push((t, secs));
-            let outcome = match r {
-                Ok(msg) => format!("{msg} ({secs:.1}s)"),
-                Err(e) => {
-                    failures.push(format!("{t}: {}", e.message));
-                    format!("FAILED after {secs:.1}s: {}", e.display_with_hint())
-                }
-            };
-            phase(&format!("restore {t}"), s, ts, &outcome);
-        }
-    }
-
-    face.phase("verifying");
-    let (s, ts) = (Utc::now(), Instant::now());
-    let mut checks = Vec::new();
-    // Files are compared with the index. In a sandbox the configuration is
-    // too; in place its captured environment was moved aside, so the tree
-    // no longer matches the index by design.
-    let tree_types: &[BackupType] = match dest {
-        Destination::Production => &[BackupType::Filesystem],
-        Destination::Sandbox { .. } => &[BackupType::Filesystem, BackupType::Configuration],
-    };
-    for &t in tree_types {
-        let Some(c) = choices.iter().find(|c| c.backup_type == t) else {
-            continue;
-        };
-        if failures.iter().any(|f| f.starts_with(t.as_str())) {
-            continue;
-        }
-        let restored = match dest {
-            Destination::Production => crate::sources::filesystem::Dest::InPlace,
-            Destination::Sandbox { dir, .. } => {
-                crate::sources::filesystem::Dest::Under(dir.join(t.as_str()))
-            }
-        };
-        match verify_files(&engine, c, &restored) {
-            Ok(msg) if t == BackupType::Filesystem => checks.push(msg),
-            Ok(msg) => checks.push(format!("{t}: {msg}")),
-            Err(e) => failures.push(format!("{t} verification: {}", e.message)),
-        }
-    }
-    if choices
-        .iter()
-        .any(|c| c.backup_type == BackupType::Database)
-        && !failures.iter().any(|f| f.starts_with("database"))
-    {
-        checks
-            .push("database row counts were compared with the manifest during the restore".into());
-    }
-    phase(
-        "verify",
-        s,
-        ts,
-        &if checks.is_empty() {
-            "nothing verified".into()
-        } else {
-            checks.join("; ")
-        },
-    );
-
-    report.timeline = timeline;
-    report.recovery_seconds = t0.elapsed().as_secs_f64();
-    // A type that has no backup counts against the recovery only when this
-    // machine's configuration says it should exist.
-    let configured = config.configured_types();
-    let missing_configured: Vec<&String> = missing
-        .iter()
-        .filter(|m| configured.iter().any(|t| m.starts_with(&format!("{t}:"))))
-        .collect();
-    report.ok = failures.is_empty() && missing_configured.is_empty();
-    report
-        .notes
-        .extend(failures.iter().map(|f| format!("FAILED {f}")));
-    let md = markdown(&report);
-    let (prefix, action) = match dest {
-        Destination::Production => ("recovery", "recover"),
-        Destination::Sandbox { .. } => ("drill", "drill"),
-    };
-    let path = config
-        .catalog
-        .path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(format!(
-            "{prefix}-{}.md",
-            started_at.format("%Y%m%d_%H%M%S")
-        ));
-    crate::storage::local::write_atomic(&path, md.as_bytes())?;
-    report.report_file = Some(path);
-    engine.audit(
-        action,
-        &dir.display().to_string(),
-        if report.ok { "succeeded" } else { "failed" },
-        &format!(
-            "RTO {:.1}s; data loss window {}s",
-            report.recovery_seconds,
-            data_loss_seconds.unwrap_or(0)
+        AnyRestoreReport::Database(d) => format!(
+            "database {} restored, {} tables and {} rows match{}{}",
+            d.target_database,
+            d.tables_checked,
+            d.rows_checked,
+            d.contents_checked
+                .map(|n| format!(
+                    ", the contents of {n} tables, the sequences, large objects and database properties match the backup's digests"
+                ))
+                .unwrap_or_default(),
+            d.kept_as
+                .map(|k| format!(", previous kept as {k}"))
+                .unwrap_or_default()
         ),
-    )?;
-    Ok(report)
+    }
 }
 
 /// Compare the restored files with the chosen backup's index.

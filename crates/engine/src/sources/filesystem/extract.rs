@@ -498,47 +498,385 @@ pub fn extract_with<R: Read>(
     cancel: &AtomicBool,
     opts: ExtractOptions,
 ) -> Result<ExtractOutcome> {
-    let mut place = Place::new(dest, true)?;
-    if let Some(cell) = opts.links_made {
-        place.links_made = cell.borrow().clone();
-    }
-    let as_root = unsafe { libc::geteuid() } == 0;
-    let skipped = Skipped::default();
-    let mut ctx = Ctx {
-        out: ExtractOutcome::default(),
-        items: 0,
-        progress,
-        cancel,
-        as_root,
-        files: FileThreads::start(
-            as_root,
-            opts.check_hashes,
-            opts.fresh_target,
-            skipped.clone(),
-        )?,
-        skipped,
-    };
-    let mut deleted = Vec::new();
-    // Files of this tar with more than one name, which a later hard-link
-    // member may name: path -> (dev, ino, SHA-256) from the index.
-    let mut group_files: HashMap<Vec<u8>, (u64, u64, Option<String>)> = HashMap::new();
-    // Hard-link members of this tar: (name, the earlier name it links to).
-    let mut members: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    // Other names the index records, to make one inode again at the end.
-    let mut relink = Relink::default();
-    let mut order = EntryOrder::default();
-    let mut dirs: Vec<(IndexEntry, Vec<Xattr>)> = Vec::new();
+    let mut run = Extraction::start(dest, progress, cancel, opts)?;
+    // The tar reader is made after `run`, so it is dropped first: the
+    // reader goes, then the file threads stop (on a failure removing the
+    // files not yet in place), then the destination's directories close.
     let (tar_in, tap) = super::pax_tap::tap(tar_in);
     let mut archive = tar::Archive::new(tar_in);
-    let bad_tar = |e: io::Error| {
-        Error::integrity(format!("the filesystem archive cannot be read: {e}"))
-            .hint("the archive is damaged or truncated; verify it and use another backup")
-    };
     for entry in archive.entries().map_err(bad_tar)? {
-        ctx.check_cancel()?;
-        ctx.files.check()?;
-        let mut entry = entry.map_err(bad_tar)?;
-        let pax = entry_pax(&mut entry, &tap)?;
+        run.ctx.check_cancel()?;
+        run.ctx.files.check()?;
+        run.restore_entry(entry.map_err(bad_tar)?, &tap, index)?;
+    }
+    run.check_index_ends(index)?;
+    run.finish()
+}
+
+/// A tar the `tar` crate cannot read.
+fn bad_tar(e: io::Error) -> Error {
+    Error::integrity(format!("the filesystem archive cannot be read: {e}"))
+        .hint("the archive is damaged or truncated; verify it and use another backup")
+}
+
+/// Files of this tar with more than one name, which a later hard-link
+/// member may name: path -> (dev, ino, SHA-256) from the index.
+type GroupFiles = HashMap<Vec<u8>, (u64, u64, Option<String>)>;
+
+/// One restore of one tar: the destination, the file threads, and what is
+/// carried from entry to entry until the tar ends (deletions, hard links
+/// and directories, all applied only once every file is in place).
+///
+/// Fields drop in the order they are declared: the file threads are
+/// stopped (files not yet in place removed) before the destination's
+/// directories are closed.
+struct Extraction<'a> {
+    /// Directories to give their metadata last, in index order: this tar's
+    /// and, with `dir_metadata`, unchanged ones an earlier link made.
+    dirs: Vec<(IndexEntry, Vec<Xattr>)>,
+    order: EntryOrder,
+    /// Other names the index records, to make one inode again at the end.
+    relink: Relink,
+    /// Hard-link members of this tar: (name, the earlier name it links to).
+    members: Vec<(Vec<u8>, Vec<u8>)>,
+    group_files: GroupFiles,
+    /// Paths the index records as deleted, removed at the end.
+    deleted: Vec<Vec<u8>>,
+    ctx: Ctx<'a>,
+    place: Place,
+    opts: ExtractOptions<'a>,
+}
+
+impl<'a> Extraction<'a> {
+    /// Open the destination (with the symlinks earlier links of a chain
+    /// made) and start the file threads.
+    fn start(
+        dest: &Dest,
+        progress: &'a dyn Fn(u64, u64),
+        cancel: &'a AtomicBool,
+        opts: ExtractOptions<'a>,
+    ) -> Result<Self> {
+        let mut place = Place::new(dest, true)?;
+        if let Some(cell) = opts.links_made {
+            place.links_made = cell.borrow().clone();
+        }
+        let as_root = unsafe { libc::geteuid() } == 0;
+        let skipped = Skipped::default();
+        let ctx = Ctx {
+            out: ExtractOutcome::default(),
+            items: 0,
+            progress,
+            cancel,
+            as_root,
+            files: FileThreads::start(
+                as_root,
+                opts.check_hashes,
+                opts.fresh_target,
+                skipped.clone(),
+            )?,
+            skipped,
+        };
+        Ok(Extraction {
+            dirs: Vec::new(),
+            order: EntryOrder::default(),
+            relink: Relink::default(),
+            members: Vec::new(),
+            group_files: HashMap::new(),
+            deleted: Vec::new(),
+            ctx,
+            place,
+            opts,
+        })
+    }
+
+    /// One tar entry: read what it says it is, check that against the
+    /// next stored entry of the index (name, kind, attributes, size, link
+    /// target), and only then put it in place.
+    fn restore_entry<T: Read>(
+        &mut self,
+        mut entry: tar::Entry<'_, T>,
+        tap: &super::pax_tap::Tap,
+        index: &mut dyn Iterator<Item = Result<IndexEntry>>,
+    ) -> Result<()> {
+        let member = Member::read(&mut entry, tap, &self.order)?;
+        let idx = self.index_entry(index, &member)?;
+        let size = member.content_size(&entry, &idx)?;
+        let link = member.link_target(&entry, size, &idx, &self.group_files)?;
+        self.place_entry(&mut entry, member, idx, size, link)
+    }
+
+    /// The index entry `m` must be: the next stored one (deletions and
+    /// unchanged entries before it are collected on the way), of the same
+    /// path, kind and extended attributes. Its setuid and setgid bits are
+    /// cleared here unless they may be restored.
+    fn index_entry(
+        &mut self,
+        index: &mut dyn Iterator<Item = Result<IndexEntry>>,
+        m: &Member,
+    ) -> Result<IndexEntry> {
+        let mut idx = match next_stored(
+            index,
+            &mut self.deleted,
+            &mut self.relink,
+            self.opts.dir_metadata.then_some(&mut self.dirs),
+        )? {
+            Some(i) if i.path == m.path => i,
+            _ => {
+                return Err(Error::integrity(format!(
+                    "archive entry {} is not in the manifest's file index: refusing to restore",
+                    show(&m.path)
+                ))
+                .hint("the archive and its manifest do not belong together or one is damaged"))
+            }
+        };
+        if idx.kind != m.kind {
+            return Err(Error::integrity(format!(
+                "archive entry {} is a {:?} but the file index says {:?}",
+                show(&m.path),
+                m.kind,
+                idx.kind
+            )));
+        }
+        // (A hard-link member's attributes are its first name's.)
+        if !m.hard && xattrs::digest(&m.pax.xattrs) != idx.xattr_sha256 {
+            return Err(Error::integrity(format!(
+                "the extended attributes of archive entry {} do not match the file index",
+                show(&m.path)
+            ))
+            .hint("the archive and its manifest do not belong together or one is damaged"));
+        }
+        if m.kind != EntryKind::Symlink {
+            self.judge_setuid(&mut idx.mode);
+        }
+        Ok(idx)
+    }
+
+    /// Clear the setuid and setgid bits of `mode`, with a warning, unless
+    /// the backup is authenticated and the restore runs as root (then they
+    /// are restored, as `tar -p` does).
+    fn judge_setuid(&self, mode: &mut u32) {
+        if *mode & 0o6000 != 0 && !(self.opts.authenticated && self.ctx.as_root) {
+            *mode &= !0o6000;
+            self.ctx.skipped.note(if self.ctx.as_root {
+                "setuid/setgid bit not restored: the backup is not authenticated (an unkeyed repository, or --allow-unauthenticated)".into()
+            } else {
+                "setuid/setgid bit not restored: the restore is not running as root".into()
+            });
+        }
+    }
+
+    /// Put a checked entry in place (its parent directories created on the
+    /// way) and count it. A hard-link member is only noted, and a file
+    /// with no other name that a later link of the chain supersedes is not
+    /// written: its name is made later, by [`Extraction::make_links`] or
+    /// by that link.
+    fn place_entry<T: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, T>,
+        m: Member,
+        idx: IndexEntry,
+        size: u64,
+        link: Vec<u8>,
+    ) -> Result<()> {
+        let Member {
+            path,
+            kind,
+            hard,
+            sparse,
+            pax,
+        } = m;
+        let at = entry_at(&mut self.place, &path, true)?.expect("created on the way");
+        self.order.placed(&path, kind);
+        let ctx = &mut self.ctx;
+        match kind {
+            EntryKind::File if hard => {
+                // Linked once every file is in place (`make_links`).
+                self.members.push((path.clone(), link));
+                self.relink.note(&idx);
+                ctx.out.files += 1;
+            }
+            // A file with other names is written even so: a member may
+            // name it.
+            EntryKind::File
+                if idx.nlink < 2 && self.opts.superseded.is_some_and(|s| s.contains(&path)) =>
+            {
+                // A later link of the chain brings the final version.
+            }
+            EntryKind::File => {
+                if idx.nlink > 1 {
+                    self.group_files
+                        .insert(path.clone(), (idx.dev, idx.ino, idx.sha256.clone()));
+                }
+                self.relink.note(&idx);
+                if sparse.is_some() {
+                    write_sparse(entry, at, &idx, size, pax.xattrs, ctx)?;
+                } else {
+                    write_file(entry, at, &idx, pax.xattrs, ctx)?;
+                }
+                ctx.out.files += 1;
+            }
+            EntryKind::Fifo => {
+                make_fifo(&at, &idx, ctx.as_root, (&pax.xattrs, &ctx.skipped))?;
+                ctx.out.files += 1;
+            }
+            EntryKind::Symlink => {
+                make_symlink(&at, &link, &idx, ctx.as_root, (&pax.xattrs, &ctx.skipped))?;
+                self.place.made_link(&path);
+                ctx.out.symlinks += 1;
+            }
+            EntryKind::Dir => {
+                make_dir(&self.place, &path, &at)?;
+                self.dirs.push((idx, pax.xattrs));
+                ctx.out.dirs += 1;
+            }
+            EntryKind::Deleted => unreachable!("tar entries are never deletions"),
+        }
+        ctx.items += 1;
+        (ctx.progress)(ctx.out.bytes, ctx.items);
+        Ok(())
+    }
+
+    /// After the last tar entry, the index must hold no stored entry more
+    /// (the deletions and unchanged entries after the last one are
+    /// collected on the way): otherwise the archive was cut short.
+    fn check_index_ends(
+        &mut self,
+        index: &mut dyn Iterator<Item = Result<IndexEntry>>,
+    ) -> Result<()> {
+        if let Some(missing) = next_stored(
+            index,
+            &mut self.deleted,
+            &mut self.relink,
+            self.opts.dir_metadata.then_some(&mut self.dirs),
+        )? {
+            return Err(Error::integrity(format!(
+                "the archive ends before {} (listed in its file index)",
+                show(&missing.path)
+            ))
+            .hint("the archive is truncated; verify it and use another backup"));
+        }
+        Ok(())
+    }
+
+    /// Once the tar is read: every file in place (or the first failure),
+    /// then hard links, deletions and directory metadata, in that order;
+    /// what was written, with its warnings.
+    fn finish(&mut self) -> Result<ExtractOutcome> {
+        // Every file in place (or the first failure) before deletions and
+        // directory metadata.
+        self.ctx.files.finish()?;
+        self.make_links()?;
+        self.apply_deletions()?;
+        if self.opts.dir_metadata {
+            self.set_dir_metadata()?;
+        }
+        if let Some(cell) = self.opts.links_made {
+            *cell.borrow_mut() = std::mem::take(&mut self.place.links_made);
+        }
+        let mut out = std::mem::take(&mut self.ctx.out);
+        out.warnings = self.ctx.skipped.take();
+        Ok(out)
+    }
+
+    /// Link this tar's hard-link members to the files they name, then
+    /// (with `hard_links`) make every other name the index records one
+    /// inode with its first name again.
+    fn make_links(&mut self) -> Result<()> {
+        for (path, first) in std::mem::take(&mut self.members) {
+            self.ctx.check_cancel()?;
+            link_name(&mut self.place, &path, &first, true)?;
+        }
+        if self.opts.hard_links {
+            for (path, first, sha) in std::mem::take(&mut self.relink.names) {
+                self.ctx.check_cancel()?;
+                // Names whose content differs (the inode changed between the
+                // two being read) keep their own copies.
+                if self.relink.sha.get(&first) == Some(&sha) {
+                    link_name(&mut self.place, &path, &first, false)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove what the index records as deleted: a directory with all it
+    /// holds, anything else by its name.
+    fn apply_deletions(&mut self) -> Result<()> {
+        for path in std::mem::take(&mut self.deleted) {
+            self.ctx.check_cancel()?;
+            check_name(&path)?;
+            // Below a symlink or a missing directory the path is not part of
+            // the restored tree: nothing to delete there.
+            let Some(at) = entry_at(&mut self.place, &path, false)? else {
+                continue;
+            };
+            match lstat_at(&at.dir, &at.name) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                    std::fs::remove_dir_all(path_at(&at.dir, at.name.as_bytes()))
+                        .map_err(io_err("remove deleted directory", &at.target))?
+                }
+                Ok(_) => unlink_at(&at.dir, &at.name)
+                    .map_err(io_err("remove deleted file", &at.target))?,
+                Err(_) => continue,
+            }
+            self.ctx.out.deleted += 1;
+        }
+        Ok(())
+    }
+
+    /// Directory metadata last: writing children changes mtimes, and a
+    /// read-only directory mode would stop the children being written.
+    /// Children come before their parents here, so each directory is
+    /// mostly open already (as the parent of the one before).
+    fn set_dir_metadata(&mut self) -> Result<()> {
+        for (idx, xa) in self.dirs.iter().rev() {
+            let target = self.place.target(&idx.path);
+            let dir = self
+                .place
+                .dir(&idx.path)?
+                .ok_or_else(|| Error::io("set mode of", &target, io::ErrorKind::NotFound.into()))?;
+            let owner = self.ctx.as_root.then_some((idx.uid, idx.gid));
+            let mut mode = idx.mode & 0o7777;
+            // (A directory this link carries was judged in `index_entry`;
+            // one an earlier link made is judged here, by the same rule.)
+            self.judge_setuid(&mut mode);
+            set_dir_meta(&dir, owner, mode, idx.mtime_ns)
+                .map_err(io_err("set mode and mtime of", &target))?;
+            // A default ACL set only now: the children written above took
+            // their own ACLs from the archive, not from it. What an
+            // existing directory carried beyond the archive's goes.
+            let own = path_at(&dir, b"");
+            xattrs::set(xattrs::Target::ProcFd(&own), xa, &self.ctx.skipped);
+        }
+        Ok(())
+    }
+}
+
+/// One tar member as the archive describes it, before the index is
+/// consulted.
+struct Member {
+    /// Its name: a sparse member's real name, else the PAX `path` record,
+    /// else the header's; trailing slashes removed, checked to stay inside
+    /// the destination and to come in walk order.
+    path: Vec<u8>,
+    kind: EntryKind,
+    /// A hard-link member: another name of a file earlier in this tar.
+    hard: bool,
+    /// A sparse member's real name and size (see `sparse_member`).
+    sparse: Option<(Vec<u8>, u64)>,
+    pax: xattrs::Pax,
+}
+
+impl Member {
+    /// Read the entry's PAX records and name, refusing names that could
+    /// leave the destination or come out of walk order, and its type,
+    /// refusing devices and kinds lifeboat does not write.
+    fn read<T: Read>(
+        entry: &mut tar::Entry<'_, T>,
+        tap: &super::pax_tap::Tap,
+        order: &EntryOrder,
+    ) -> Result<Member> {
+        let pax = entry_pax(entry, tap)?;
         // The next entry's headers start after this one's content.
         tap.keep_from(
             entry
@@ -574,250 +912,107 @@ pub fn extract_with<R: Read>(
         if sparse.is_some() && et != EntryType::Regular {
             return Err(refuse(&path, "sparse map on a member that is not a file"));
         }
-        let mut idx = match next_stored(
-            index,
-            &mut deleted,
-            &mut relink,
-            opts.dir_metadata.then_some(&mut dirs),
-        )? {
-            Some(i) if i.path == path => i,
-            _ => {
-                return Err(Error::integrity(format!(
-                    "archive entry {} is not in the manifest's file index: refusing to restore",
-                    show(&path)
-                ))
-                .hint("the archive and its manifest do not belong together or one is damaged"))
-            }
-        };
-        if idx.kind != kind {
-            return Err(Error::integrity(format!(
-                "archive entry {} is a {kind:?} but the file index says {:?}",
-                show(&path),
-                idx.kind
-            )));
-        }
-        // (A hard-link member's attributes are its first name's.)
-        if !hard && xattrs::digest(&pax.xattrs) != idx.xattr_sha256 {
-            return Err(Error::integrity(format!(
-                "the extended attributes of archive entry {} do not match the file index",
-                show(&path)
-            ))
-            .hint("the archive and its manifest do not belong together or one is damaged"));
-        }
-        if idx.mode & 0o6000 != 0 && kind != EntryKind::Symlink && !(opts.authenticated && as_root)
-        {
-            idx.mode &= !0o6000;
-            ctx.skipped.note(if as_root {
-                "setuid/setgid bit not restored: the backup is not authenticated (an unkeyed repository, or --allow-unauthenticated)".into()
-            } else {
-                "setuid/setgid bit not restored: the restore is not running as root".into()
-            });
-        }
+        Ok(Member {
+            path,
+            kind,
+            hard,
+            sparse,
+            pax,
+        })
+    }
+
+    /// The size of the entry's content as the archive is read by, checked
+    /// against its PAX `size` record and the index: sparse exactly where
+    /// the index says so, and no more content than the index records.
+    fn content_size<T: Read>(&self, entry: &tar::Entry<'_, T>, idx: &IndexEntry) -> Result<u64> {
+        let path = &self.path;
         let size =
-            crate::sources::tar_member::checked_size(&entry).map_err(|why| refuse(&path, &why))?;
+            crate::sources::tar_member::checked_size(entry).map_err(|why| refuse(path, &why))?;
         // The `tar` crate stops reading PAX records at one it cannot split
         // (a value with a newline): a `size` after it is not seen there,
         // but other readers go by it.
-        if let Some(s) = &pax.size {
+        if let Some(s) = &self.pax.size {
             if s.as_slice() != size.to_string().as_bytes() {
                 return Err(refuse(
-                    &path,
+                    path,
                     "its PAX size record disagrees with the size the archive is read by",
                 ));
             }
         }
         // (A hard-link member carries no content, sparse or not: its
         // first name's member does.)
-        if kind == EntryKind::File && !hard && idx.sparse != sparse.is_some() {
+        let sparse = &self.sparse;
+        if self.kind == EntryKind::File && !self.hard && idx.sparse != sparse.is_some() {
             return Err(Error::integrity(format!(
                 "archive entry {} is {} but the file index says it is {}",
-                show(&path),
+                show(path),
                 if sparse.is_some() { "sparse" } else { "dense" },
                 if idx.sparse { "sparse" } else { "dense" }
             ))
             .hint("the archive and its manifest do not belong together or one is damaged"));
         }
-        if let Some((_, real)) = &sparse {
+        if let Some((_, real)) = sparse {
             if *real != idx.size {
                 return Err(refuse(
-                    &path,
+                    path,
                     "its sparse size differs from the size in the file index",
                 ));
             }
         } else if size > idx.size {
             return Err(refuse(
-                &path,
+                path,
                 "declares more content than the file index records",
             ));
         }
-        let link = match kind {
+        Ok(size)
+    }
+
+    /// What a symlink points at, checked against the index, or the earlier
+    /// name a hard-link member makes this one (see `check_member`); empty
+    /// for other entries.
+    fn link_target<T: Read>(
+        &self,
+        entry: &tar::Entry<'_, T>,
+        size: u64,
+        idx: &IndexEntry,
+        group_files: &GroupFiles,
+    ) -> Result<Vec<u8>> {
+        match self.kind {
             EntryKind::Symlink => {
-                let l = match &pax.linkpath {
-                    Some(l) => l.clone(),
-                    None => entry
-                        .link_name_bytes()
-                        .map(|c| c.into_owned())
-                        .unwrap_or_default(),
-                };
+                let l = self.link_path(entry);
                 if Some(&l) != idx.link_target.as_ref() {
                     return Err(Error::integrity(format!(
                         "symlink {} points elsewhere than the file index says",
-                        show(&path)
+                        show(&self.path)
                     )));
                 }
                 // The target is data, restored verbatim (absolute,
                 // climbing out, dangling): nothing is ever written
                 // through a link (see `place`).
                 if l.is_empty() {
-                    return Err(refuse(&path, "symlink with an empty target"));
+                    return Err(refuse(&self.path, "symlink with an empty target"));
                 }
-                l
+                Ok(l)
             }
-            EntryKind::File if hard => {
-                // A name the `tar` crate cannot split (a newline in it)
-                // is only in the PAX record.
-                let l = match &pax.linkpath {
-                    Some(l) => l.clone(),
-                    None => entry
-                        .link_name_bytes()
-                        .map(|c| c.into_owned())
-                        .unwrap_or_default(),
-                };
-                check_member(&path, &l, size, &idx, &group_files)?;
-                l
+            EntryKind::File if self.hard => {
+                let l = self.link_path(entry);
+                check_member(&self.path, &l, size, idx, group_files)?;
+                Ok(l)
             }
-            _ => Vec::new(),
-        };
-        let at = entry_at(&mut place, &path, true)?.expect("created on the way");
-        order.placed(&path, kind);
-        match kind {
-            EntryKind::File if hard => {
-                // Linked once every file is in place (below).
-                members.push((path.clone(), link));
-                relink.note(&idx);
-                ctx.out.files += 1;
-            }
-            // A file with other names is written even so: a member may
-            // name it.
-            EntryKind::File
-                if idx.nlink < 2 && opts.superseded.is_some_and(|s| s.contains(&path)) =>
-            {
-                // A later link of the chain brings the final version.
-            }
-            EntryKind::File => {
-                if idx.nlink > 1 {
-                    group_files.insert(path.clone(), (idx.dev, idx.ino, idx.sha256.clone()));
-                }
-                relink.note(&idx);
-                if sparse.is_some() {
-                    write_sparse(&mut entry, at, &idx, size, pax.xattrs, &mut ctx)?;
-                } else {
-                    write_file(&mut entry, at, &idx, pax.xattrs, &mut ctx)?;
-                }
-                ctx.out.files += 1;
-            }
-            EntryKind::Fifo => {
-                make_fifo(&at, &idx, ctx.as_root, (&pax.xattrs, &ctx.skipped))?;
-                ctx.out.files += 1;
-            }
-            EntryKind::Symlink => {
-                make_symlink(&at, &link, &idx, ctx.as_root, (&pax.xattrs, &ctx.skipped))?;
-                place.made_link(&path);
-                ctx.out.symlinks += 1;
-            }
-            EntryKind::Dir => {
-                make_dir(&place, &path, &at)?;
-                dirs.push((idx, pax.xattrs));
-                ctx.out.dirs += 1;
-            }
-            EntryKind::Deleted => unreachable!("tar entries are never deletions"),
-        }
-        ctx.items += 1;
-        (ctx.progress)(ctx.out.bytes, ctx.items);
-    }
-    if let Some(missing) = next_stored(
-        index,
-        &mut deleted,
-        &mut relink,
-        opts.dir_metadata.then_some(&mut dirs),
-    )? {
-        return Err(Error::integrity(format!(
-            "the archive ends before {} (listed in its file index)",
-            show(&missing.path)
-        ))
-        .hint("the archive is truncated; verify it and use another backup"));
-    }
-    // Every file in place (or the first failure) before deletions and
-    // directory metadata.
-    ctx.files.finish()?;
-    for (path, first) in members {
-        ctx.check_cancel()?;
-        link_name(&mut place, &path, &first, true)?;
-    }
-    if opts.hard_links {
-        for (path, first, sha) in relink.names {
-            ctx.check_cancel()?;
-            // Names whose content differs (the inode changed between the
-            // two being read) keep their own copies.
-            if relink.sha.get(&first) == Some(&sha) {
-                link_name(&mut place, &path, &first, false)?;
-            }
+            _ => Ok(Vec::new()),
         }
     }
-    for path in deleted {
-        ctx.check_cancel()?;
-        check_name(&path)?;
-        // Below a symlink or a missing directory the path is not part of
-        // the restored tree: nothing to delete there.
-        let Some(at) = entry_at(&mut place, &path, false)? else {
-            continue;
-        };
-        match lstat_at(&at.dir, &at.name) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
-                std::fs::remove_dir_all(path_at(&at.dir, at.name.as_bytes()))
-                    .map_err(io_err("remove deleted directory", &at.target))?
-            }
-            Ok(_) => {
-                unlink_at(&at.dir, &at.name).map_err(io_err("remove deleted file", &at.target))?
-            }
-            Err(_) => continue,
-        }
-        ctx.out.deleted += 1;
-    }
-    // Directory metadata last: writing children changes mtimes, and a
-    // read-only directory mode would stop the children being written.
-    // Children come before their parents here, so each directory is
-    // mostly open already (as the parent of the one before).
-    if opts.dir_metadata {
-        for (idx, xa) in dirs.iter().rev() {
-            let target = place.target(&idx.path);
-            let dir = place
-                .dir(&idx.path)?
-                .ok_or_else(|| Error::io("set mode of", &target, io::ErrorKind::NotFound.into()))?;
-            let owner = ctx.as_root.then_some((idx.uid, idx.gid));
-            let mut mode = idx.mode & 0o7777;
-            // (A directory this link carries was judged above; one an
-            // earlier link made is judged here, by the same rule.)
-            if mode & 0o6000 != 0 && !(opts.authenticated && ctx.as_root) {
-                mode &= !0o6000;
-                ctx.skipped.note(if ctx.as_root {
-                    "setuid/setgid bit not restored: the backup is not authenticated (an unkeyed repository, or --allow-unauthenticated)".into()
-                } else {
-                    "setuid/setgid bit not restored: the restore is not running as root".into()
-                });
-            }
-            set_dir_meta(&dir, owner, mode, idx.mtime_ns)
-                .map_err(io_err("set mode and mtime of", &target))?;
-            // A default ACL set only now: the children written above took
-            // their own ACLs from the archive, not from it. What an
-            // existing directory carried beyond the archive's goes.
-            let own = path_at(&dir, b"");
-            xattrs::set(xattrs::Target::ProcFd(&own), xa, &ctx.skipped);
+
+    /// The entry's link name: the PAX `linkpath` record, else the header's.
+    /// (A name the `tar` crate cannot split, a newline in it, is only in
+    /// the PAX record.)
+    fn link_path<T: Read>(&self, entry: &tar::Entry<'_, T>) -> Vec<u8> {
+        match &self.pax.linkpath {
+            Some(l) => l.clone(),
+            None => entry
+                .link_name_bytes()
+                .map(|c| c.into_owned())
+                .unwrap_or_default(),
         }
     }
-    if let Some(cell) = opts.links_made {
-        *cell.borrow_mut() = place.links_made;
-    }
-    ctx.out.warnings = ctx.skipped.take();
-    Ok(ctx.out)
 }
