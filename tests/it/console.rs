@@ -1526,3 +1526,59 @@ fn the_timer_and_results_decide_effects_and_read_nothing_until_they_run() {
         .contains("deleted backup x"));
     assert!(app.settle(SETTLE));
 }
+
+/// A job whose process is killed with -9 writes nothing more: the console
+/// alone (no CLI command runs after the kill) must see it is dead, settle
+/// it as interrupted, and measure its duration to its last sign of life,
+/// not to when it noticed.
+#[test]
+fn a_job_killed_with_9_turns_interrupted_on_screen_without_any_cli_command() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    let b = sb.backup("filesystem", &[]);
+    let target = sb.dir.path().join("killed-target");
+    let mut child = sb
+        .cmd()
+        .env("LIFEBOAT_HOLD_AT", "restore.writing")
+        .args(["restore", "--id", &id_of(&b), "--target"])
+        .arg(&target)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let job = sb.wait_running("restore", 60)["id"].as_i64().unwrap();
+    let mut app = app_for(&sb, false);
+    key(&mut app, '3');
+    assert_eq!(app.screen, Screen::Jobs);
+    let row = |app: &Console| app.jobs.iter().find(|j| j.id == job).cloned();
+    assert_eq!(
+        row(&app).expect("the job is listed").state,
+        JobState::Running
+    );
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let killed_at = chrono::Utc::now();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while row(&app).is_some_and(|j| j.state == JobState::Running) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed job still shows as running after 60 s:\n{}",
+            text(&mut app, 120, 30)
+        );
+        app.tick();
+        app.pump(Duration::from_millis(100));
+    }
+    let j = row(&app).unwrap();
+    assert_eq!(j.state, JobState::Interrupted, "{j:?}");
+    assert!(j.error.as_deref().unwrap_or("").contains("died"), "{j:?}");
+    let finished = j.finished_at.expect("a finished time");
+    assert!(
+        finished <= killed_at,
+        "the duration runs to the settle ({finished}), not to the death (before {killed_at})"
+    );
+    let frame = text(&mut app, 120, 30);
+    assert!(frame.contains("interrupted"), "{frame}");
+}

@@ -190,6 +190,9 @@ const HEALTH_EVERY: Duration = Duration::from_secs(30);
 const STORAGE_EVERY: Duration = Duration::from_secs(60);
 const MESSAGE_FOR: Duration = Duration::from_secs(15);
 const AGE_REDRAW: Duration = Duration::from_secs(30);
+/// How often a dead job's settle is tried again (it failed, or another
+/// host's job is still within reach of its owner).
+const SETTLE_EVERY: Duration = Duration::from_secs(5);
 
 /// The console.
 pub struct App {
@@ -255,6 +258,10 @@ pub struct App {
     pub(crate) background: bool,
     last_age_redraw: Option<Instant>,
     pub(crate) in_flight: HashSet<Task>,
+    /// Running jobs of this host whose process is gone (found by the last
+    /// catalog read): dead before their lease says so.
+    pub(crate) dead_here: HashSet<i64>,
+    pub(crate) last_settle: Option<Instant>,
 }
 
 impl App {
@@ -311,6 +318,8 @@ impl App {
             background: false,
             last_age_redraw: Some(Instant::now()),
             in_flight: HashSet::new(),
+            dead_here: HashSet::new(),
+            last_settle: None,
         }
     }
 
@@ -406,6 +415,7 @@ impl App {
             });
         }
         self.periodic_checks(now);
+        self.decide_settle(now, utc);
         if self.wizard.is_some() {
             self.effects.push(Effect::TickWizard);
         }
@@ -423,6 +433,20 @@ impl App {
             self.dirty = true;
         }
         std::mem::take(&mut self.effects)
+    }
+
+    /// A job shown as running is dead (its process on this host is gone,
+    /// or its lease ran out): settle it the way every CLI verb would, so
+    /// it turns interrupted within seconds instead of running forever.
+    fn decide_settle(&mut self, now: Instant, utc: DateTime<Utc>) {
+        let dead = self
+            .jobs
+            .iter()
+            .any(|j| j.silent_for(utc).is_some() || self.dead_here.contains(&j.id));
+        if dead && self.last_settle.is_none_or(|t| now - t >= SETTLE_EVERY) {
+            self.last_settle = Some(now);
+            self.effects.push(Effect::Check(Task::Settle));
+        }
     }
 
     /// Jobs are running: elapsed times and ETAs move, redraw once a second.
@@ -448,6 +472,11 @@ impl App {
             BgResult::Storage(s) => self.storage = Some(s),
             BgResult::Audit(a) => self.audit_status = Some(a),
             BgResult::Restore(r) => self.restore_evidence = Some(r),
+            BgResult::Settled(Ok(())) => self.effects.push(Effect::Refresh { force: true }),
+            BgResult::Settled(Err(e)) => self.say(
+                Level::Warn,
+                format!("a job looks dead but could not be settled: {e}"),
+            ),
             BgResult::Deleted { id, result } => {
                 match result {
                     Ok(msg) => self.say(Level::Info, msg),

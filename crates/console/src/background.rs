@@ -1,7 +1,8 @@
 //! Work that must never run on the drawing thread: health evaluation (it
 //! may wait on PostgreSQL), storage usage (it walks the disk), the audit
 //! chain check (it hashes every row), restore-time evidence (it reads
-//! sidecars), deletions, and the child processes the console starts.
+//! sidecars), settling dead jobs, deletions, and the child processes the
+//! console starts.
 //!
 //! Each task runs on its own thread with its own catalog connection and
 //! sends one [`BgResult`] back; the console applies it and redraws. A task
@@ -56,6 +57,9 @@ pub enum BgResult {
     Storage(Result<StorageReport, String>),
     Audit(Result<AuditStatus, String>),
     Restore(Result<Option<RestoreEvidence>, String>),
+    /// Dead jobs were settled (marked interrupted, their leftovers
+    /// removed), or why they could not be.
+    Settled(Result<(), String>),
     Deleted {
         id: String,
         result: Result<String, String>,
@@ -80,6 +84,8 @@ pub enum Task {
     Storage,
     Audit,
     Restore,
+    /// Settle dead jobs, as every CLI verb does when it opens the engine.
+    Settle,
     Delete,
 }
 
@@ -90,6 +96,7 @@ impl BgResult {
             BgResult::Storage(_) => Task::Storage,
             BgResult::Audit(_) => Task::Audit,
             BgResult::Restore(_) => Task::Restore,
+            BgResult::Settled(_) => Task::Settle,
             BgResult::Deleted { .. } => Task::Delete,
             BgResult::ChildExited { .. } | BgResult::Notice { .. } => return None,
         })
@@ -132,6 +139,13 @@ pub fn start(task: Task, config: Config, tx: Sender<BgResult>) {
             Task::Restore => {
                 BgResult::Restore(light(&config).and_then(|cat| restore_evidence(&cat)))
             }
+            // Opening the engine settles the jobs whose process died or
+            // whose lease ran out (`ops::settle::recover_dead_jobs`).
+            Task::Settle => BgResult::Settled(
+                Engine::open(config)
+                    .map(drop)
+                    .map_err(|e| e.display_with_hint()),
+            ),
             Task::Delete => unreachable!("deletions start through `delete`"),
         };
         let _ = tx.send(result);

@@ -40,6 +40,9 @@ pub struct Io {
     full_open: bool,
     bg_tx: Sender<BgResult>,
     bg_rx: Receiver<BgResult>,
+    /// This host's name: a running job of this host whose process is
+    /// gone is dead at once, without waiting for its lease.
+    host: String,
 }
 
 impl Io {
@@ -50,6 +53,7 @@ impl Io {
             full_open: false,
             bg_tx,
             bg_rx,
+            host: lifeboat_engine::host::hostname(),
         }
     }
 
@@ -186,6 +190,7 @@ impl Console {
             Effect::RetryCancel { id, tries } => self.request_cancel(id, tries),
             Effect::Refresh { force } => {
                 self.refresh(force);
+                self.look_for_dead_processes();
                 // New backups make health, storage and restore evidence
                 // due at once (see reload_from): start them in this pass.
                 if self.background {
@@ -424,6 +429,22 @@ impl Console {
         // catalog goes quiet. A failed read returns early and is retried.
         self.data_version = due_backups.then_some(version);
         Ok((backups_changed, audit_changed, true))
+    }
+
+    /// Which running jobs of this host have lost their process. Asked on
+    /// every probe, not only when the catalog changed: a process killed
+    /// with -9 writes nothing, so the catalog goes quiet exactly when it
+    /// matters. One `kill(pid, 0)` per running job.
+    fn look_for_dead_processes(&mut self) {
+        let host = &self.io.host;
+        self.app.dead_here = self
+            .app
+            .jobs
+            .iter()
+            .filter(|j| j.state == JobState::Running && &j.host == host)
+            .filter(|j| !lifeboat_engine::host::pid_alive(j.pid))
+            .map(|j| j.id)
+            .collect();
     }
 
     /// Re-read the selected job's log (when `changed` or the selection moved).

@@ -33,7 +33,11 @@ pub fn progress_text(j: &JobRecord, width: usize) -> String {
 
 /// Throughput and ETA of an active job, or the duration of a finished one.
 pub fn timing_text(j: &JobRecord, now: DateTime<Utc>) -> String {
-    if j.is_active() {
+    if let Some(silent) = j.silent_for(now) {
+        // Its rate and ETA would keep moving for a job that is dead.
+        let secs = silent.num_milliseconds() as f64 / 1000.0;
+        format!("no heartbeat for {}, settling", fmt::duration(secs))
+    } else if j.is_active() {
         let rate = j.throughput(now).map(fmt::rate).unwrap_or_default();
         let eta = j
             .eta_seconds(now)
@@ -47,8 +51,10 @@ pub fn timing_text(j: &JobRecord, now: DateTime<Utc>) -> String {
     }
 }
 
-fn state_word(j: &JobRecord) -> String {
-    if j.cancel_requested && j.is_active() {
+fn state_word(j: &JobRecord, now: DateTime<Utc>) -> String {
+    if j.silent_for(now).is_some() {
+        "silent".into()
+    } else if j.cancel_requested && j.is_active() {
         "cancelling".into()
     } else if j.state == JobState::SucceededWithWarnings {
         "warnings".into()
@@ -76,7 +82,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .iter()
             .enumerate()
             .map(|(i, j)| {
-                let state = state_word(j);
+                let state = state_word(j, app.now);
                 let row = Row::new(vec![
                     Cell::from(j.id.to_string()),
                     Cell::from(j.kind.to_string()),

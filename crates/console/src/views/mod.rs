@@ -79,6 +79,7 @@ impl Theme {
             || w.contains("tamper")
             || w == "interrupted"
             || w == "cancelled"
+            || w == "silent"
         {
             self.bad()
         } else {

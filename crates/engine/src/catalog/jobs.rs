@@ -284,16 +284,28 @@ impl Catalog {
 
     /// End a job in one of [`JobState::FINISHED`], with its error text.
     pub fn finish_job(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
+        self.finish_job_at(id, state, error, Utc::now())
+    }
+
+    /// End a job as of `ended` (a dead job ends at its last sign of life,
+    /// not when someone noticed: its duration must not grow with the
+    /// time nobody looked).
+    pub fn finish_job_at(
+        &self,
+        id: i64,
+        state: JobState,
+        error: Option<&str>,
+        ended: DateTime<Utc>,
+    ) -> Result<()> {
         if !state.is_finished() {
             return Err(Error::usage(format!(
                 "'{state}' is not a finished job state (expected one of {})",
                 JobState::FINISHED.map(JobState::as_str).join(", ")
             )));
         }
-        let now = now();
         let n = self.conn.execute(
-            "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?4 WHERE id = ?1",
-            params![id, state.as_str(), error, now],
+            "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?5 WHERE id = ?1",
+            params![id, state.as_str(), error, ts_to_sql(&ended), now()],
         )?;
         expect_job(n, id)
     }

@@ -367,7 +367,21 @@ pub struct JobRecord {
     pub resource: Option<String>,
 }
 
+/// A running job whose lease (its `updated_at`, renewed by a heartbeat
+/// every few seconds) is older than this is considered dead: its process
+/// died on another host, or froze.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl JobRecord {
+    /// Running, but its lease ran out at `now`: how long it has been
+    /// silent. Such a job is dead until proven otherwise (the next settle
+    /// marks it interrupted); its rate and ETA mean nothing.
+    pub fn silent_for(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        let silent = now - self.updated_at;
+        (self.state == JobState::Running && silent.to_std().is_ok_and(|d| d > LEASE))
+            .then_some(silent)
+    }
+
     /// Queued or running: not finished yet.
     pub fn is_active(&self) -> bool {
         self.state.is_active()

@@ -20,9 +20,7 @@ const PERSIST_EVERY: Duration = Duration::from_millis(500);
 
 /// How often a running job renews its lease.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
-/// A running job whose lease is older than this is considered dead
-/// (its process died on another host, or froze).
-pub const LEASE: Duration = Duration::from_secs(30);
+pub use crate::catalog::LEASE;
 
 /// A running job: forwards progress to the face and persists it throttled.
 /// A heartbeat thread renews the job's lease in the catalog and turns a

@@ -98,9 +98,11 @@ fn settle_dead_job(engine: &Engine, job: &crate::catalog::JobRecord) -> Result<(
         msg.push_str(&note);
     }
     engine.catalog.job_log(job.id, "error", &msg)?;
+    // It ended at its last sign of life (heartbeat or progress), not now:
+    // its duration is what it ran, however late this settle comes.
     engine
         .catalog
-        .finish_job(job.id, JobState::Interrupted, Some(&msg))?;
+        .finish_job_at(job.id, JobState::Interrupted, Some(&msg), job.updated_at)?;
     let _ = engine.audit(job.kind.as_str(), &job.target, "interrupted", &msg);
     Ok(())
 }
