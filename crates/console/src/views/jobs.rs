@@ -86,7 +86,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 let row = Row::new(vec![
                     Cell::from(j.id.to_string()),
                     Cell::from(j.kind.to_string()),
-                    Cell::from(fmt::clip(&j.target, 22)),
+                    Cell::from(fmt::clip(&j.target, 21)),
                     Cell::from(Span::styled(state.clone(), theme.status(&state))),
                     Cell::from(if j.is_active() {
                         progress_text(j, 18)
@@ -106,8 +106,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             [
                 Constraint::Length(6),
                 Constraint::Length(8),
-                Constraint::Length(22),
-                Constraint::Length(10),
+                Constraint::Length(21),
+                // "interrupted" whole (11).
+                Constraint::Length(11),
                 Constraint::Length(18),
                 Constraint::Min(8),
             ],
