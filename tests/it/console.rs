@@ -1582,3 +1582,86 @@ fn a_job_killed_with_9_turns_interrupted_on_screen_without_any_cli_command() {
     let frame = text(&mut app, 120, 30);
     assert!(frame.contains("interrupted"), "{frame}");
 }
+
+/// A wizard is a view of its work, not a lock on the console: while its
+/// restore runs (held behind another job's lock on the target), 1-6 and
+/// Tab go to the screens, Esc puts it aside, the tab bar says it is still
+/// working, `w` brings it back, another wizard is refused rather than
+/// orphaning the work, and `q` quits once nothing runs.
+#[test]
+fn a_running_wizard_does_not_lock_the_console() {
+    let f = fixture();
+    let full = id(&f.full);
+    let mut app = app_for(&f.sb, false);
+    select_backup(&mut app, &full);
+    key(&mut app, 'r');
+    let t = text(&mut app, 160, 45);
+    let start = t
+        .find("(*) a new directory: ")
+        .unwrap_or_else(|| panic!("no new-directory target:\n{t}"))
+        + "(*) a new directory: ".len();
+    let target = t[start..].split_whitespace().next().unwrap().to_string();
+    let lock = crate::wizards::hold_restore_lock(&f.sb, &target);
+    code(&mut app, KeyCode::Enter);
+    wait_for_frame(&mut app, "OK: lifeboat restore", "the dry run");
+    code(&mut app, KeyCode::Enter);
+    code(&mut app, KeyCode::Enter);
+    wait_for_frame(&mut app, "waiting for restore target", "the held restore");
+    assert!(app.wizard.as_ref().unwrap().is_running());
+
+    // 3: the Jobs screen, the wizard still open and working.
+    key(&mut app, '3');
+    assert_eq!(app.screen, Screen::Jobs);
+    assert!(app.wizard_hidden && app.wizard.is_some());
+    let t = text(&mut app, 160, 45);
+    assert!(t.contains("JOB"), "the Jobs screen is drawn:\n{t}");
+    assert!(t.contains("working, w shows it"), "{t}");
+    app.tick();
+    assert!(app.wizard.as_ref().unwrap().is_running());
+    // Tab moves between screens as usual while it is aside.
+    code(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Health);
+
+    // w brings it back; Esc while it runs puts it aside again.
+    key(&mut app, 'w');
+    assert!(!app.wizard_hidden);
+    let t = text(&mut app, 160, 45);
+    assert!(t.contains("waiting for restore target"), "{t}");
+    code(&mut app, KeyCode::Esc);
+    assert!(
+        app.wizard_hidden,
+        "Esc did not put the running wizard aside"
+    );
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("w brings it back")),
+        "{:?}",
+        app.message
+    );
+
+    // Another wizard would leave this work without a view: refused.
+    key(&mut app, ':');
+    typed(&mut app, "backup");
+    code(&mut app, KeyCode::Enter);
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("still working")),
+        "{:?}",
+        app.message
+    );
+    assert!(!app.wizard_hidden, "the refusal shows the working wizard");
+    assert!(app.wizard.as_ref().unwrap().title().contains("estore"));
+
+    // Cancel it, then q quits (nothing runs any more).
+    key(&mut app, 'x');
+    wait_for_frame(
+        &mut app,
+        "FAILED: lifeboat restore",
+        "the cancelled restore",
+    );
+    drop(lock);
+    key(&mut app, 'q');
+    assert!(app.quit, "q in a finished wizard quits: {:?}", app.overlay);
+}

@@ -240,6 +240,9 @@ pub struct App {
     /// Child processes this console started that have not exited.
     pub children: Vec<ChildInfo>,
     pub wizard: Option<Box<dyn Wizard>>,
+    /// The open wizard is out of sight (the operator moved to a screen
+    /// while it works): it keeps ticking, `w` brings it back.
+    pub wizard_hidden: bool,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -304,6 +307,7 @@ impl App {
             schedule,
             children: Vec::new(),
             wizard: None,
+            wizard_hidden: false,
             quit: false,
             dirty: true,
             data_version: None,
@@ -447,6 +451,11 @@ impl App {
             self.last_settle = Some(now);
             self.effects.push(Effect::Check(Task::Settle));
         }
+    }
+
+    /// The wizard on screen, if one is open and not put aside.
+    pub fn shown_wizard(&self) -> Option<&dyn Wizard> {
+        self.wizard.as_deref().filter(|_| !self.wizard_hidden)
     }
 
     /// Jobs are running: elapsed times and ETAs move, redraw once a second.

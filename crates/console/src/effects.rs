@@ -222,6 +222,7 @@ impl Console {
         match crate::wizards::open(kind.clone(), ctx) {
             Ok(w) => {
                 self.wizard = Some(w);
+                self.wizard_hidden = false;
                 // Its first tick starts what it opens with (a preview).
                 self.effects.push(Effect::TickWizard);
             }

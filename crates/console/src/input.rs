@@ -50,7 +50,7 @@ impl App {
             }
             Overlay::None => {}
         }
-        if self.wizard.is_some() {
+        if self.wizard.is_some() && !self.wizard_hidden {
             return self.wizard_key(key);
         }
         let Some(action) = keymap::action_for(self.screen, &key) else {
@@ -68,14 +68,44 @@ impl App {
             self.overlay = Overlay::Help;
             return;
         }
+        if !wants_text && self.leave_wizard(&key) {
+            return;
+        }
         let w = self.wizard.as_mut().expect("checked by the caller");
         if w.handle_key(key) == WizardStatus::Closed {
             self.wizard = None;
+            self.wizard_hidden = false;
             self.effects.push(Effect::Refresh { force: true });
         } else {
             // What the key decided (a preview, queued work) starts now.
             self.effects.push(Effect::TickWizard);
         }
+    }
+
+    /// A wizard is a view of its work, not a lock on the console: `q`
+    /// quits (asking first while its job runs), Tab, Shift-Tab and 1-6 go
+    /// to a screen, and Esc while its work runs puts it aside; it keeps
+    /// working, the tab bar says so, and `w` brings it back. Returns true
+    /// when the key was taken here.
+    fn leave_wizard(&mut self, key: &KeyEvent) -> bool {
+        let running = self.wizard.as_ref().is_some_and(|w| w.is_running());
+        match keymap::action_for(self.screen, key) {
+            Some(Action::Quit) => self.quit_path(),
+            Some(a @ (Action::NextTab | Action::PrevTab | Action::GoTab(_))) => {
+                self.wizard_hidden = true;
+                self.act(a);
+            }
+            _ if key.code == KeyCode::Esc && running => {
+                self.wizard_hidden = true;
+                let title = self.wizard.as_ref().map(|w| w.title()).unwrap_or_default();
+                self.say(
+                    Level::Info,
+                    format!("the {title} wizard keeps working; w brings it back"),
+                );
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn list_len(&self) -> usize {
@@ -143,6 +173,13 @@ impl App {
                 }
             }
             Action::Back => self.back(),
+            Action::ShowWizard => {
+                if self.wizard.is_some() {
+                    self.wizard_hidden = false;
+                } else {
+                    self.say(Level::Warn, "no wizard is open (: opens one)");
+                }
+            }
             Action::SortNext => {
                 self.sort = self.sort.next();
                 self.apply_backup_view();
@@ -230,6 +267,15 @@ impl App {
     /// Open a wizard (an effect: a wizard reads the catalog or starts a
     /// preview when it opens); an error is shown in the status line.
     pub fn open_wizard(&mut self, kind: WizardKind) {
+        if let Some(w) = self.wizard.as_ref().filter(|w| w.is_running()) {
+            // Its work would lose its only view: one wizard at a time.
+            let msg = format!(
+                "the {} wizard is still working: w brings it back (cancel or finish it first)",
+                w.title()
+            );
+            self.wizard_hidden = false;
+            return self.say(Level::Warn, msg);
+        }
         self.effects.push(Effect::OpenWizard(kind));
     }
 

@@ -33,6 +33,8 @@ pub enum Action {
     Restore,
     Delete,
     CancelJob,
+    /// Back to the wizard that was put aside.
+    ShowWizard,
 }
 
 /// One row of a key table.
@@ -75,6 +77,13 @@ pub const GLOBAL: &[Binding] = &[
         help: "quit (Ctrl-C too; asks first while jobs started here still run)",
         action: Action::Quit,
         footer: true,
+    },
+    Binding {
+        keys: &[ch('w')],
+        label: "w",
+        help: "back to the open wizard (Tab, 1-6 or Esc while it runs leave it working)",
+        action: Action::ShowWizard,
+        footer: false,
     },
     Binding {
         keys: &[(KeyCode::Tab, NONE)],

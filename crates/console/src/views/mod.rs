@@ -117,7 +117,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     ])
     .areas(area);
     render_tabs(app, theme, frame, tabs);
-    if let Some(w) = app.wizard.as_ref() {
+    if let Some(w) = app.shown_wizard() {
         w.render(frame, main);
     } else {
         match app.screen {
@@ -142,18 +142,27 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut spans = vec![Span::styled(" lifeboat ", theme.title())];
     for s in Screen::ALL {
         let label = format!(" {} {} ", s.index() + 1, s.title());
-        let style = if s == app.screen && app.wizard.is_none() {
+        let style = if s == app.screen && app.shown_wizard().is_none() {
             theme.selected().add_modifier(Modifier::BOLD)
         } else {
             Style::default()
         };
         spans.push(Span::styled(label, style));
     }
-    if let Some(w) = &app.wizard {
-        spans.push(Span::styled(
+    match (&app.wizard, app.wizard_hidden) {
+        (Some(w), false) => spans.push(Span::styled(
             format!(" [wizard: {}] ", w.title()),
             theme.selected(),
-        ));
+        )),
+        (Some(w), true) => spans.push(Span::styled(
+            format!(
+                " [wizard: {}{}, w shows it] ",
+                w.title(),
+                if w.is_running() { " working" } else { "" }
+            ),
+            theme.warn(),
+        )),
+        (None, _) => {}
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -251,7 +260,7 @@ fn base_keys(app: &App) -> Vec<(String, String)> {
         bs.map(|b| (b.label.to_string(), b.help.to_string()))
             .collect()
     };
-    if let Some(w) = &app.wizard {
+    if let Some(w) = app.shown_wizard() {
         let mut keys: Vec<(String, String)> = w
             .keys()
             .into_iter()
@@ -259,6 +268,16 @@ fn base_keys(app: &App) -> Vec<(String, String)> {
             .collect();
         if !w.wants_text() {
             keys.push(("?".into(), "help".into()));
+        }
+        if !w.wants_text() {
+            keys.push((
+                "Tab/1-6".into(),
+                "go to a screen (the wizard keeps working)".into(),
+            ));
+            if w.is_running() {
+                keys.push(("Esc".into(), "put aside while it works (w returns)".into()));
+            }
+            keys.push(("q".into(), "quit".into()));
         }
         keys.push(("Ctrl-C".into(), "quit".into()));
         return keys;
@@ -273,16 +292,17 @@ fn base_keys(app: &App) -> Vec<(String, String)> {
 
 fn render_footer(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut spans = Vec::new();
-    let short: Vec<(String, String)> = if app.overlay == Overlay::None && app.wizard.is_none() {
-        keymap::screen_bindings(app.screen)
-            .iter()
-            .chain(keymap::GLOBAL.iter())
-            .filter(|b| b.footer)
-            .map(|b| (b.label.to_string(), short_help(b)))
-            .collect()
-    } else {
-        current_keys(app)
-    };
+    let short: Vec<(String, String)> =
+        if app.overlay == Overlay::None && app.shown_wizard().is_none() {
+            keymap::screen_bindings(app.screen)
+                .iter()
+                .chain(keymap::GLOBAL.iter())
+                .filter(|b| b.footer)
+                .map(|b| (b.label.to_string(), short_help(b)))
+                .collect()
+        } else {
+            current_keys(app)
+        };
     for (k, d) in short {
         spans.push(Span::styled(k, theme.key()));
         spans.push(Span::raw(format!(" {d}  ")));
@@ -337,7 +357,7 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let keys = base_keys(app);
-    let title = match &app.wizard {
+    let title = match app.shown_wizard() {
         Some(w) => format!("Keys: {} wizard", w.title()),
         None => format!("Keys: {}", app.screen.title()),
     };
