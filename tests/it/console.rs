@@ -1486,20 +1486,19 @@ fn the_timer_and_results_decide_effects_and_read_nothing_until_they_run() {
     );
     assert_eq!(app.now, at);
 
+    // Idle: minutes go by and nothing is re-evaluated (an idle console
+    // costs next to nothing); only the cheap catalog probe runs.
+    assert_eq!(
+        app.on_tick(t0 + Duration::from_secs(170), at),
+        [Effect::Refresh { force: false }]
+    );
+
     // Work happens elsewhere; the next tick decides to look, and only the
     // look finds it.
     let jobs_before = app.jobs.len();
     f.sb.backup("configuration", &[]);
-    let decided = app.on_tick(t0 + Duration::from_secs(61), at);
-    assert_eq!(
-        decided,
-        [
-            Effect::Refresh { force: false },
-            Effect::Check(Task::Health),
-            Effect::Check(Task::Storage),
-            Effect::Check(Task::Restore),
-        ]
-    );
+    let decided = app.on_tick(t0 + Duration::from_secs(171), at);
+    assert_eq!(decided, [Effect::Refresh { force: false }]);
     assert_eq!(app.jobs.len(), jobs_before, "deciding read nothing");
     for e in decided {
         app.run_effect(e);
@@ -1509,6 +1508,29 @@ fn the_timer_and_results_decide_effects_and_read_nothing_until_they_run() {
         jobs_before + 1,
         "the refresh read the new job"
     );
+    // A new backup changes what health and storage say: both are due at
+    // once, not at their backstops (a forced look: the quick one may have
+    // skipped the backups, which it reads at most every 2 s).
+    app.run_effect(Effect::Refresh { force: true });
+    assert!(
+        app.in_flight.contains(&Task::Storage),
+        "{:?}",
+        app.in_flight
+    );
+    let decided = app.on_tick(t0 + Duration::from_secs(177), at);
+    assert!(
+        decided.contains(&Effect::Check(Task::Health)),
+        "{decided:?}"
+    );
+    assert!(app.settle(SETTLE));
+
+    // R re-checks everything now.
+    let decided = app.update(KeyEvent::new(KeyCode::Char('R'), KeyModifiers::NONE));
+    assert_eq!(decided, [Effect::Check(Task::Audit)]);
+    let decided = app.on_tick(t0 + Duration::from_secs(178), at);
+    for task in [Task::Health, Task::Storage, Task::Restore] {
+        assert!(decided.contains(&Effect::Check(task)), "{decided:?}");
+    }
 
     // A finished delete: say so, close the detail, reload everything.
     assert_eq!(

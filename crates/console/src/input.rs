@@ -173,6 +173,18 @@ impl App {
                 }
             }
             Action::Back => self.back(),
+            Action::Recheck => {
+                // Due at the next tick (in-flight ones are not doubled).
+                self.last_health = None;
+                self.last_storage = None;
+                self.last_restore = None;
+                self.effects
+                    .push(Effect::Check(crate::background::Task::Audit));
+                self.say(
+                    Level::Info,
+                    "re-checking health, storage and the audit chain",
+                );
+            }
             Action::ShowWizard => {
                 if self.wizard.is_some() {
                     self.wizard_hidden = false;

@@ -35,6 +35,8 @@ pub enum Action {
     CancelJob,
     /// Back to the wizard that was put aside.
     ShowWizard,
+    /// Re-evaluate health, storage, the audit chain and restore evidence now.
+    Recheck,
 }
 
 /// One row of a key table.
@@ -77,6 +79,13 @@ pub const GLOBAL: &[Binding] = &[
         help: "quit (Ctrl-C too; asks first while jobs started here still run)",
         action: Action::Quit,
         footer: true,
+    },
+    Binding {
+        keys: &[ch('R')],
+        label: "R",
+        help: "re-check health, storage and the audit chain now (they re-run by themselves when backups change, else every few minutes)",
+        action: Action::Recheck,
+        footer: false,
     },
     Binding {
         keys: &[ch('w')],

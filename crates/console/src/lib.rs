@@ -134,8 +134,13 @@ pub fn run(
     Ok(0)
 }
 
-/// The shortest time between two frames (about ten a second at most).
+/// The shortest time between two frames that only show background news
+/// (progress, refreshed lists): about ten a second at most.
 const FRAME_GAP: Duration = Duration::from_millis(100);
+/// The shortest time between two frames after a key: a typed filter shows
+/// each keystroke at once (a terminal's repeat rate is ~30 a second), yet
+/// a key held down cannot make the console draw without pause.
+const KEY_FRAME_GAP: Duration = Duration::from_millis(16);
 
 fn input_thread() -> Receiver<Event> {
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -158,15 +163,19 @@ fn event_loop(
     let results = app.results();
     let mut next_probe = Instant::now() + app::PROBE_EVERY;
     let mut last_draw = Instant::now() - Duration::from_secs(10);
+    // A key was handled since the last frame: its frame is drawn sooner.
+    let mut keyed = false;
     loop {
         let progress_due = app.has_active_jobs() && last_draw.elapsed() >= Duration::from_secs(1);
+        let gap = if keyed { KEY_FRAME_GAP } else { FRAME_GAP };
         if app.dirty || progress_due {
-            // Merge bursts of events: at most ~10 frames a second.
-            if last_draw.elapsed() >= FRAME_GAP {
+            // Merge bursts of background news: at most ~10 frames a second.
+            if last_draw.elapsed() >= gap {
                 execute!(io::stdout(), BeginSynchronizedUpdate)?;
                 terminal.draw(|f| app.render(f))?;
                 execute!(io::stdout(), EndSynchronizedUpdate)?;
                 app.dirty = false;
+                keyed = false;
                 last_draw = Instant::now();
                 // The first frame is up: now the heavier checks may run.
                 app.start_background();
@@ -176,13 +185,17 @@ fn event_loop(
             return Ok(());
         }
         let wait = if app.dirty {
-            FRAME_GAP.saturating_sub(last_draw.elapsed())
+            let gap = if keyed { KEY_FRAME_GAP } else { FRAME_GAP };
+            gap.saturating_sub(last_draw.elapsed())
         } else {
             next_probe.saturating_duration_since(Instant::now())
         };
         select! {
             recv(input) -> ev => match ev {
-                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => app.handle_key(k),
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
+                    app.handle_key(k);
+                    keyed = true;
+                }
                 Ok(Event::Resize(_, _)) => {
                     terminal.autoresize()?;
                     app.dirty = true;
