@@ -1526,3 +1526,65 @@ fn the_timer_and_results_decide_effects_and_read_nothing_until_they_run() {
         .contains("deleted backup x"));
     assert!(app.settle(SETTLE));
 }
+
+// ---- the dashboard's problem lines, disk gauge, jobs; screens without a catalog ----
+
+/// A sandbox with an empty repository: the console creates the catalog
+/// (as every verb does) and finds no backups.
+fn empty_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(&sb.repo).unwrap();
+    sb
+}
+
+/// The `N` of the disk gauge's label, `disk X used of Y (N%), Z free`.
+fn gauge_percent(frame: &str) -> u32 {
+    let line = frame
+        .lines()
+        .find(|l| l.contains("disk ") && l.contains(" used of "))
+        .unwrap_or_else(|| panic!("no disk gauge:\n{frame}"));
+    let start = line.find(" used of ").unwrap();
+    let start = line[start..].find('(').unwrap() + start + 1;
+    let end = line[start..].find("%)").unwrap() + start;
+    line[start..end]
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+#[test]
+fn the_disk_gauge_shows_the_health_checks_percent() {
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    // Measured on this machine: the gauge and the check read the disk at
+    // different moments, so allow one point for what others write meanwhile.
+    let check: u32 = {
+        let h = app.health.as_ref().expect("health was evaluated");
+        let c = h.checks.iter().find(|c| c.id == "disk").unwrap();
+        c.value.split('%').next().unwrap().parse().unwrap()
+    };
+    let dash = text(&mut app, 80, 24);
+    assert!(
+        gauge_percent(&dash).abs_diff(check) <= 1,
+        "the health check says {check}%:\n{dash}"
+    );
+
+    // A disk with 10 GiB reserved for root: df (and the health check)
+    // count 70 of the 90 GiB anyone may use, 78%; counting the reserve as
+    // used would say 80%.
+    const GIB: u64 = 1 << 30;
+    let mut s = app.storage.clone().unwrap().unwrap();
+    s.disk_total = 100 * GIB;
+    s.disk_used = 70 * GIB;
+    s.disk_free = 20 * GIB;
+    let health = lifeboat_engine::health::disk::DiskSpace {
+        total: s.disk_total,
+        free: s.disk_free,
+        used: s.disk_used,
+    }
+    .used_percent();
+    assert_eq!(format!("{health:.0}"), "78");
+    app.storage = Some(Ok(s));
+    assert_eq!(gauge_percent(&text(&mut app, 80, 24)), 78, "Dashboard");
+    key(&mut app, '5');
+    assert_eq!(gauge_percent(&text(&mut app, 80, 24)), 78, "Storage screen");
+}

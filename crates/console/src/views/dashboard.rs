@@ -261,7 +261,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             gauge,
         ),
         Some(Ok(s)) => {
-            match storage::disk_gauge(s, theme) {
+            match storage::disk_gauge(s, &app.ctx.config.health, theme) {
                 Some(g) => frame.render_widget(g, gauge),
                 None => frame.render_widget(
                     Paragraph::new(format!(
