@@ -1588,3 +1588,79 @@ fn the_disk_gauge_shows_the_health_checks_percent() {
     key(&mut app, '5');
     assert_eq!(gauge_percent(&text(&mut app, 80, 24)), 78, "Storage screen");
 }
+
+#[test]
+fn the_dashboard_shows_a_critical_first_and_counts_what_does_not_fit() {
+    use lifeboat_engine::health::{Check, HealthReport, Status};
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    let check = |id: &str, title: &str, status, value: &str| Check {
+        id: id.into(),
+        title: title.into(),
+        status,
+        value: value.into(),
+        threshold: String::new(),
+        advice: "do something".into(),
+    };
+    // In check order: one that could not be evaluated, eight warnings,
+    // and PostgreSQL down last.
+    let mut checks = vec![check(
+        "key_file",
+        "Encryption key file",
+        Status::Warning,
+        "cannot be evaluated: permission denied",
+    )];
+    for i in 1..=8 {
+        checks.push(check(
+            &format!("w{i}"),
+            &format!("Check w{i}"),
+            Status::Warning,
+            "too old",
+        ));
+    }
+    checks.push(check(
+        "postgres",
+        "PostgreSQL reachable",
+        Status::Critical,
+        "connection refused",
+    ));
+    app.health = Some(HealthReport::new(chrono::Utc::now(), checks));
+
+    // 80x24: 21 rows for the screen, 14 for the rest, 7 for problems.
+    let dash = text(&mut app, 80, 24);
+    let rows: Vec<&str> = dash.lines().collect();
+    assert!(
+        rows[1].starts_with("Health: CRITICAL - 10 of 10 checks"),
+        "{dash}"
+    );
+    assert!(
+        rows[2].starts_with("CRITICAL PostgreSQL reachable: connection refused"),
+        "the critical comes first:\n{dash}"
+    );
+    for (row, i) in (3..=7).zip(1..) {
+        assert!(
+            rows[row].starts_with(&format!("WARNING Check w{i}: too old")),
+            "warnings in check order:\n{dash}"
+        );
+    }
+    assert!(
+        rows[8].starts_with("+4 more (3 warning, 1 unknown): Health screen (4)"),
+        "what does not fit is counted:\n{dash}"
+    );
+    assert!(rows[9].contains("Backups"), "{dash}");
+    assert!(
+        !dash.contains("Encryption key file"),
+        "the check that could not be evaluated is the least pressing:\n{dash}"
+    );
+
+    // A taller terminal shows them all, the unknown one last.
+    let tall = text(&mut app, 80, 40);
+    assert!(!tall.contains(" more ("), "{tall}");
+    let rows: Vec<&str> = tall.lines().collect();
+    assert!(rows[2].starts_with("CRITICAL PostgreSQL"), "{tall}");
+    assert!(rows[10].starts_with("WARNING Check w8"), "{tall}");
+    assert!(
+        rows[11].starts_with("WARNING Encryption key file: cannot be evaluated"),
+        "{tall}"
+    );
+}

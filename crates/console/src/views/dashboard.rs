@@ -49,24 +49,48 @@ fn verdict_line(app: &App, theme: Theme) -> Line<'static> {
     }
 }
 
-/// Problems to show before anything else: no repository, no catalog,
-/// failing checks (PostgreSQL down shows up here through the report).
-fn attention(app: &App, theme: Theme) -> Vec<Line<'static>> {
+/// How pressing a problem line is; problems show in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Severity {
+    Critical,
+    Warning,
+    /// A check that could not be evaluated (a warning that measured nothing).
+    Unknown,
+}
+
+impl Severity {
+    fn word(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Unknown => "unknown",
+        }
+    }
+}
+
+/// Problems to show before anything else, most pressing first: no
+/// repository, no catalog, then the failing checks (PostgreSQL down shows
+/// up here through the report), critical before warning before unknown,
+/// each group in check order.
+fn attention(app: &App, theme: Theme) -> Vec<(Severity, Line<'static>)> {
     let mut v = Vec::new();
     if app.repository_missing {
-        v.push(Line::from(vec![
+        v.push((Severity::Critical, Line::from(vec![
             Span::styled("REPOSITORY MISSING ", theme.bad()),
             Span::raw(format!(
                 "{} does not exist: fix [repository] path in the config, or mount the backup disk; the first backup creates it",
                 app.ctx.config.repository.path.display()
             )),
-        ]));
+        ])));
     }
     if let Some(e) = &app.catalog_error {
-        v.push(Line::from(vec![
-            Span::styled("CATALOG ", theme.bad()),
-            Span::raw(e.replace('\n', " ")),
-        ]));
+        v.push((
+            Severity::Critical,
+            Line::from(vec![
+                Span::styled("CATALOG ", theme.bad()),
+                Span::raw(e.replace('\n', " ")),
+            ]),
+        ));
     }
     if let Some(h) = &app.health {
         for c in h
@@ -74,22 +98,60 @@ fn attention(app: &App, theme: Theme) -> Vec<Line<'static>> {
             .iter()
             .filter(|c| c.status != lifeboat_engine::health::Status::Ok)
         {
+            let severity = if c.status == lifeboat_engine::health::Status::Critical {
+                Severity::Critical
+            } else if c.is_unknown() {
+                Severity::Unknown
+            } else {
+                Severity::Warning
+            };
             let word = c.status.as_str();
-            v.push(Line::from(vec![
-                Span::styled(format!("{} ", word.to_uppercase()), theme.status(word)),
-                Span::raw(format!("{}: {}", c.title, c.value)),
-                Span::styled(
-                    if c.advice.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" - {}", c.advice)
-                    },
-                    theme.dim(),
-                ),
-            ]));
+            v.push((
+                severity,
+                Line::from(vec![
+                    Span::styled(format!("{} ", word.to_uppercase()), theme.status(word)),
+                    Span::raw(format!("{}: {}", c.title, c.value)),
+                    Span::styled(
+                        if c.advice.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" - {}", c.advice)
+                        },
+                        theme.dim(),
+                    ),
+                ]),
+            ));
         }
     }
+    // Stable: the order within a severity stays the check order.
+    v.sort_by_key(|(s, _)| *s);
     v
+}
+
+/// The problem lines that fit in `rows`. When some do not fit, the last
+/// row says how many more there are, of which severity, and where they
+/// are, so nothing is left out silently.
+fn fit(problems: Vec<(Severity, Line<'static>)>, rows: usize, theme: Theme) -> Vec<Line<'static>> {
+    if problems.len() <= rows {
+        return problems.into_iter().map(|(_, l)| l).collect();
+    }
+    let shown = rows.saturating_sub(1);
+    let hidden: Vec<Severity> = problems[shown..].iter().map(|(s, _)| *s).collect();
+    let counts: Vec<String> = [Severity::Critical, Severity::Warning, Severity::Unknown]
+        .into_iter()
+        .filter_map(|s| {
+            let n = hidden.iter().filter(|h| **h == s).count();
+            (n > 0).then(|| format!("{n} {}", s.word()))
+        })
+        .collect();
+    let mut lines: Vec<Line<'static>> = problems.into_iter().take(shown).map(|(_, l)| l).collect();
+    if rows > 0 {
+        lines.push(Line::from(vec![
+            Span::styled(format!("+{} more", hidden.len()), theme.title()),
+            Span::raw(format!(" ({}): Health screen (4)", counts.join(", "))),
+        ]));
+    }
+    lines
 }
 
 fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> {
@@ -236,8 +298,15 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let now = app.now;
-    let attention = attention(app, theme);
-    let att_h = attention.len().min(4) as u16;
+    // The problem lines take the rows the rest does not need (the jobs box
+    // keeps room for one job).
+    let rest = 1 + 6 + 2 + 2 + 3;
+    let attention = fit(
+        attention(app, theme),
+        usize::from(area.height.saturating_sub(rest)),
+        theme,
+    );
+    let att_h = attention.len() as u16;
     let [verdict, att, table, obj, disk, jobs_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(att_h),
@@ -300,4 +369,46 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .collect()
     };
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn what_does_not_fit_is_counted_on_the_last_row() {
+        let theme = Theme { color: false };
+        let problems = || {
+            [
+                (Severity::Critical, "a"),
+                (Severity::Warning, "b"),
+                (Severity::Warning, "c"),
+                (Severity::Unknown, "d"),
+            ]
+            .map(|(s, t)| (s, Line::raw(t)))
+            .to_vec()
+        };
+        assert_eq!(texts(&fit(problems(), 4, theme)), ["a", "b", "c", "d"]);
+        assert_eq!(texts(&fit(problems(), 9, theme)), ["a", "b", "c", "d"]);
+        assert_eq!(
+            texts(&fit(problems(), 3, theme)),
+            [
+                "a",
+                "b",
+                "+2 more (1 warning, 1 unknown): Health screen (4)"
+            ]
+        );
+        assert_eq!(
+            texts(&fit(problems(), 1, theme)),
+            ["+4 more (1 critical, 2 warning, 1 unknown): Health screen (4)"]
+        );
+        assert!(fit(problems(), 0, theme).is_empty());
+    }
 }

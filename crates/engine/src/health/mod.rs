@@ -63,6 +63,19 @@ pub struct Check {
     pub advice: String,
 }
 
+/// How the value of a check that could not be evaluated begins (such a
+/// check is a warning: nothing is known to be wrong, nothing is known to
+/// be right).
+pub const CANNOT_EVALUATE: &str = "cannot be evaluated: ";
+
+impl Check {
+    /// The check could not be evaluated (its status is a warning): less
+    /// pressing than a warning that measured something wrong.
+    pub fn is_unknown(&self) -> bool {
+        self.status == Status::Warning && self.value.starts_with(CANNOT_EVALUATE)
+    }
+}
+
 /// Every check and the overall verdict (the worst status).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthReport {
