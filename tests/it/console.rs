@@ -1664,3 +1664,43 @@ fn the_dashboard_shows_a_critical_first_and_counts_what_does_not_fit() {
         "{tall}"
     );
 }
+
+#[test]
+fn a_queued_job_is_counted_as_queued_not_running() {
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    cat.create_job(
+        &JobKind::Verify,
+        "queued-target",
+        "elsewhere",
+        1,
+        JobState::Queued,
+    )
+    .unwrap();
+    app.refresh(true);
+    let dash = text(&mut app, 80, 24);
+    assert!(dash.contains("Running jobs: 0 (+1 queued)"), "{dash}");
+    assert!(dash.contains("no job is running"), "{dash}");
+    assert!(!dash.contains("queued-target"), "{dash}");
+
+    let running = cat
+        .create_job(
+            &JobKind::Backup,
+            "running-target",
+            "elsewhere",
+            1,
+            JobState::Running,
+        )
+        .unwrap();
+    drop(cat);
+    app.refresh(true);
+    let dash = text(&mut app, 80, 24);
+    assert!(dash.contains("Running jobs: 1 (+1 queued)"), "{dash}");
+    let row = dash
+        .lines()
+        .find(|l| l.contains("running-target"))
+        .unwrap_or_else(|| panic!("the running job is listed:\n{dash}"));
+    assert!(row.contains(&running.to_string()), "{dash}");
+    assert!(!dash.contains("queued-target"), "{dash}");
+}

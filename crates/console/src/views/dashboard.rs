@@ -1,5 +1,6 @@
 //! Dashboard: the health verdict, freshness of each backup type, RPO and
-//! RTO against their targets, the repository disk, and running jobs.
+//! RTO against their targets, the repository disk, and running jobs (and
+//! how many wait in the queue).
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -11,6 +12,7 @@ use super::{block, jobs, storage, Theme};
 use crate::app::App;
 use crate::fmt;
 use lifeboat_engine::archive::manifest::BackupType;
+use lifeboat_engine::catalog::JobState;
 
 /// Newest good backup of a type: (id, created).
 pub fn last_good(app: &App, t: BackupType) -> Option<(&str, DateTime<Utc>)> {
@@ -347,15 +349,36 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         }
     }
 
-    let active: Vec<_> = app.jobs.iter().filter(|j| j.is_active()).collect();
-    let title = format!("Running jobs: {}", active.len());
+    // Queued jobs wait for a worker: counted, not shown as running.
+    let running: Vec<_> = app
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Running)
+        .collect();
+    let queued = app
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Queued)
+        .count();
+    let title = if queued > 0 {
+        format!("Running jobs: {} (+{queued} queued)", running.len())
+    } else {
+        format!("Running jobs: {}", running.len())
+    };
     let outer = block(theme, &title);
     let inner = outer.inner(jobs_area);
     frame.render_widget(outer, jobs_area);
-    let lines: Vec<Line> = if active.is_empty() {
-        vec![Line::styled("no job is running", theme.dim())]
+    let lines: Vec<Line> = if running.is_empty() {
+        vec![Line::styled(
+            if queued > 0 {
+                "no job is running; the queued ones are on the Jobs screen (3)"
+            } else {
+                "no job is running"
+            },
+            theme.dim(),
+        )]
     } else {
-        active
+        running
             .iter()
             .take(inner.height as usize)
             .map(|j| {
