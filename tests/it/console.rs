@@ -1704,3 +1704,52 @@ fn a_queued_job_is_counted_as_queued_not_running() {
     assert!(row.contains(&running.to_string()), "{dash}");
     assert!(!dash.contains("queued-target"), "{dash}");
 }
+
+/// The words of a frame's screen area (no tabs, status line or footer),
+/// borders taken out, so a wrapped sentence reads as one.
+fn screen_words(frame: &str) -> String {
+    let rows: Vec<&str> = frame.lines().collect();
+    rows[1..rows.len() - 2]
+        .iter()
+        .map(|l| l.replace(['│', '┌', '┐', '└', '┘', '─'], " "))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn without_catalog_and_repository_the_screens_say_why_not_evaluating() {
+    let sb = Sandbox::new();
+    let mut app = app_for(&sb, true);
+    assert!(!app.catalog_open);
+    let why = "does not exist yet, and neither does the repository: the first backup creates both";
+
+    let dash = text(&mut app, 80, 24);
+    assert!(
+        dash.contains("Health: NOT EVALUATED - no catalog is open (see below)"),
+        "{dash}"
+    );
+    assert!(dash.contains("CATALOG catalog "), "{dash}");
+    assert!(dash.contains("storage: not measured"), "{dash}");
+    assert!(dash.contains("RTO not measured"), "{dash}");
+
+    for (k, said) in [
+        ('4', "no health report without a catalog: catalog "),
+        ('5', "no storage report without a catalog: catalog "),
+        ('6', "no audit log without a catalog: catalog "),
+    ] {
+        key(&mut app, k);
+        let t = text(&mut app, 80, 24);
+        let words = screen_words(&t);
+        assert!(words.contains(said), "{t}");
+        assert!(words.contains(why), "{t}");
+        for waiting in ["evaluating", "measuring", "verifying"] {
+            assert!(!t.contains(waiting), "{waiting}:\n{t}");
+        }
+    }
+    let audit = text(&mut app, 80, 24);
+    assert!(audit.contains("hash chain: NOT CHECKED"), "{audit}");
+    assert!(!sb.repo.exists() && !sb.catalog.exists());
+}

@@ -25,6 +25,11 @@ pub fn last_good(app: &App, t: BackupType) -> Option<(&str, DateTime<Utc>)> {
 
 fn verdict_line(app: &App, theme: Theme) -> Line<'static> {
     match &app.health {
+        None if !app.catalog_open => Line::from(vec![
+            Span::styled("Health: ", theme.title()),
+            Span::styled("NOT EVALUATED", theme.warn()),
+            Span::raw(" - no catalog is open (see below)"),
+        ]),
         None => Line::styled("Health: evaluating...", theme.dim()),
         Some(h) => {
             let word = h.verdict.as_str();
@@ -267,6 +272,9 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
         ]),
     };
     let rto = match &app.restore_evidence {
+        None if !app.catalog_open => {
+            Line::styled("RTO not measured: no catalog is open", theme.dim())
+        }
         None => Line::styled("RTO measuring...", theme.dim()),
         Some(Err(e)) => Line::raw(format!("RTO cannot be read: {}", e.replace('\n', " "))),
         Some(Ok(None)) => Line::from(vec![
@@ -326,6 +334,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let [gauge, until] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(disk);
     match &app.storage {
+        None if !app.catalog_open => frame.render_widget(
+            Paragraph::new("storage: not measured, no catalog is open"),
+            gauge,
+        ),
         None => frame.render_widget(Paragraph::new("storage: measuring..."), gauge),
         Some(Err(e)) => frame.render_widget(
             Paragraph::new(format!("storage: {}", e.replace('\n', " "))),

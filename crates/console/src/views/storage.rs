@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
 
-use super::{block, Theme};
+use super::{block, no_catalog_why, Theme};
 use crate::app::App;
 use crate::fmt;
 use lifeboat_engine::config::HealthConfig;
@@ -60,8 +60,14 @@ pub fn days_until_full_text(s: &StorageReport) -> String {
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let s = match &app.storage {
         None => {
+            let text = match no_catalog_why(app) {
+                Some(why) => format!("no storage report without a catalog: {why}"),
+                None => "measuring storage...".to_string(),
+            };
             frame.render_widget(
-                Paragraph::new("measuring storage...").block(block(theme, "Storage")),
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .block(block(theme, "Storage")),
                 area,
             );
             return;
