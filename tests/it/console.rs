@@ -1753,3 +1753,54 @@ fn without_catalog_and_repository_the_screens_say_why_not_evaluating() {
     assert!(audit.contains("hash chain: NOT CHECKED"), "{audit}");
     assert!(!sb.repo.exists() && !sb.catalog.exists());
 }
+
+#[test]
+fn s_and_shift_s_agree_in_the_title_the_status_line_and_the_header() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    key(&mut app, '2');
+    let header = |t: &str| -> String {
+        t.lines()
+            .find(|l| l.contains("TYPE") && l.contains("STATUS"))
+            .unwrap_or_else(|| panic!("no table header:\n{t}"))
+            .to_string()
+    };
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("sort: created desc"), "{t}");
+    assert!(header(&t).contains("CREATED▼"), "{t}");
+
+    key(&mut app, 's');
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("sort: type desc"), "{t}");
+    assert!(t.contains("sorted by type (descending)"), "{t}");
+    let h = header(&t);
+    assert!(h.contains("TYPE▼") && !h.contains("CREATED▼"), "{t}");
+
+    key(&mut app, 'S');
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("sort: type asc"), "{t}");
+    assert!(
+        t.contains("sorted by type (ascending)"),
+        "the status line follows S as it follows s:\n{t}"
+    );
+    let h = header(&t);
+    assert!(h.contains("TYPE▲") && !h.contains('▼'), "{t}");
+
+    // Every column `s` sorts by is marked, one at a time, and fits.
+    for _ in 0..6 {
+        key(&mut app, 's');
+        let t = text(&mut app, 80, 24);
+        let name = match app.sort.label() {
+            "verified" => "VERIF".to_string(),
+            other => other.to_uppercase(),
+        };
+        let h = header(&t);
+        assert!(h.contains(&format!("{name}▲")), "{t}");
+        assert_eq!(h.matches(['▲', '▼']).count(), 1, "{t}");
+        assert!(
+            t.contains(&format!("sorted by {} (ascending)", app.sort.label())),
+            "{t}"
+        );
+    }
+    assert_eq!(app.sort.label(), "created", "s went round every column");
+}
