@@ -308,8 +308,9 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let now = app.now;
-    // The problem lines take the rows the rest does not need (the jobs box
-    // keeps room for one job).
+    // The problem lines take the rows the rest does not need: the verdict
+    // (1), the backups table (6), RPO and RTO (2), the disk (2) and the
+    // jobs box with room for one job (3), as laid out below.
     let rest = 1 + 6 + 2 + 2 + 3;
     let attention = fit(
         attention(app, theme),
