@@ -89,15 +89,12 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
         super::show::print_json(&r);
         return Ok(0);
     }
-    let used = r.disk_total.saturating_sub(r.disk_free);
     outln!(
         "repository {}: disk {} free of {} ({:.0}% used)",
         r.repository.display(),
         bytes(r.disk_free),
         bytes(r.disk_total),
-        lifeboat_engine::health::disk::space(&r.repository)
-            .map(|s| s.used_percent())
-            .unwrap_or(used as f64 * 100.0 / r.disk_total.max(1) as f64)
+        r.disk().used_percent()
     );
     outln!("\n{:<16} {:>8} {:>12}", "TYPE", "BACKUPS", "STORED");
     for (t, n, b) in &r.per_type {

@@ -212,6 +212,10 @@ pub struct App {
     pub now: DateTime<Utc>,
     /// Why the catalog cannot be read right now (shown in place).
     pub catalog_error: Option<String>,
+    /// A catalog is open. Without one the background checks (health,
+    /// storage, audit chain, restore evidence) cannot run, so the screens
+    /// that show them say why (`catalog_error`) instead of waiting.
+    pub catalog_open: bool,
     pub screen: Screen,
     pub overlay: Overlay,
     pub message: Option<Message>,
@@ -286,6 +290,7 @@ impl App {
             now: Utc::now(),
             ctx,
             catalog_error: None,
+            catalog_open: false,
             screen: Screen::Dashboard,
             overlay: Overlay::None,
             message: None,

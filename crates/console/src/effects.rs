@@ -281,6 +281,7 @@ impl Console {
                     self.catalog_error = Some(text);
                     self.dirty = true;
                 }
+                self.catalog_open = false;
                 return false;
             }
             // The engine creates it and fills it from the repository's
@@ -299,6 +300,8 @@ impl Console {
                 let _ = c.set_busy_timeout(Duration::from_millis(200));
                 self.io.catalog = Some(c);
                 self.catalog_error = None;
+                self.catalog_open = true;
+                self.dirty = true;
                 true
             }
             Err(e) => {
@@ -307,6 +310,7 @@ impl Console {
                     self.catalog_error = Some(text);
                     self.dirty = true;
                 }
+                self.catalog_open = false;
                 false
             }
         }
@@ -346,6 +350,7 @@ impl Console {
                 }
                 self.io.full_open = true;
                 self.io.catalog = None;
+                self.catalog_open = false;
                 self.refresh(true)
             }
             Err(e) => {
@@ -462,6 +467,8 @@ impl Console {
         self.dirty = true;
     }
     /// Start a background task unless one of its kind is still running.
+    /// Nothing starts without a catalog (`catalog_open` is false then, and
+    /// the screens say why instead of waiting).
     pub(crate) fn start(&mut self, task: Task) {
         if !self.background || self.io.catalog.is_none() || !self.in_flight.insert(task) {
             return;

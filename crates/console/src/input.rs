@@ -195,22 +195,12 @@ impl App {
             Action::SortNext => {
                 self.sort = self.sort.next();
                 self.apply_backup_view();
-                self.say(
-                    Level::Info,
-                    format!(
-                        "sorted by {} ({})",
-                        self.sort.label(),
-                        if self.descending {
-                            "descending"
-                        } else {
-                            "ascending"
-                        }
-                    ),
-                );
+                self.say_sort();
             }
             Action::SortReverse => {
                 self.descending = !self.descending;
                 self.apply_backup_view();
+                self.say_sort();
             }
             Action::Verify => {
                 if let Some(id) = self.selected_backup_id() {
@@ -236,6 +226,20 @@ impl App {
             }
             Action::CancelJob => self.ask_cancel(),
         }
+    }
+
+    /// The status line after `s` or `S`: the order the table now has (the
+    /// title and the header's arrow say the same).
+    fn say_sort(&mut self) {
+        let order = if self.descending {
+            "descending"
+        } else {
+            "ascending"
+        };
+        self.say(
+            Level::Info,
+            format!("sorted by {} ({order})", self.sort.label()),
+        );
     }
 
     fn back(&mut self) {

@@ -6,12 +6,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::{block, Theme};
+use super::{block, no_catalog_why, Theme};
 use crate::app::App;
 use crate::data::RECENT_AUDIT;
 
 fn chain_line(app: &App, theme: Theme) -> Line<'static> {
     match &app.audit_status {
+        None if !app.catalog_open => Line::from(vec![
+            Span::styled("hash chain: NOT CHECKED ", theme.warn()),
+            Span::raw("no catalog is open (see below)"),
+        ]),
         None => Line::styled("hash chain: verifying...", theme.dim()),
         Some(Err(e)) => Line::from(vec![
             Span::styled("hash chain: CANNOT CHECK ", theme.bad()),
@@ -85,14 +89,14 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let inner = outer.inner(list_area);
     frame.render_widget(outer, list_area);
     if app.audit_view.is_empty() {
-        frame.render_widget(
-            Paragraph::new(if app.audit.is_empty() {
-                "no audit rows yet".to_string()
-            } else {
-                format!("no row matches /{}", app.audit_filter)
-            }),
-            inner,
-        );
+        let text = match no_catalog_why(app) {
+            Some(why) if app.audit.is_empty() => {
+                format!("no audit log without a catalog: {why}")
+            }
+            _ if app.audit.is_empty() => "no audit rows yet".to_string(),
+            _ => format!("no row matches /{}", app.audit_filter),
+        };
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
         return;
     }
     let height = inner.height.saturating_sub(1) as usize;

@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::{block, Theme};
 use crate::app::App;
+use crate::data::SortColumn;
 use crate::fmt;
 
 fn status_word(s: lifeboat_engine::catalog::BackupStatus) -> &'static str {
@@ -25,6 +26,32 @@ fn short_type(t: lifeboat_engine::archive::manifest::BackupType) -> &'static str
         lifeboat_engine::archive::manifest::BackupType::Configuration => "config",
         lifeboat_engine::archive::manifest::BackupType::State => "state",
     }
+}
+
+/// The table's header: the column the table is sorted by carries ▲
+/// (ascending) or ▼ (descending), as the title says in words.
+fn header_cells(app: &App) -> Vec<String> {
+    let arrow = if app.descending { "▼" } else { "▲" };
+    [
+        ("TYPE", Some(SortColumn::Type)),
+        ("NAME", Some(SortColumn::Name)),
+        ("CREATED", Some(SortColumn::Created)),
+        ("SIZE", Some(SortColumn::Size)),
+        ("STORED", Some(SortColumn::Stored)),
+        ("ENC", None),
+        ("VERIF", Some(SortColumn::Verified)),
+        ("STATUS", Some(SortColumn::Status)),
+        ("ID", None),
+    ]
+    .into_iter()
+    .map(|(name, column)| {
+        if column == Some(app.sort) {
+            format!("{name}{arrow}")
+        } else {
+            name.to_string()
+        }
+    })
+    .collect()
 }
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -106,17 +133,15 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 row
             }
         });
-    let header = Row::new(vec![
-        "TYPE", "NAME", "CREATED", "SIZE", "STORED", "ENC", "VERIF", "STATUS", "ID",
-    ])
-    .style(theme.header());
+    let header = Row::new(header_cells(app)).style(theme.header());
     // The id column only when there is room; the detail pane always shows it.
     let mut widths = vec![
         Constraint::Length(10),
         Constraint::Min(8),
         Constraint::Length(16),
         Constraint::Length(5),
-        Constraint::Length(6),
+        // "STORED" and the sort arrow.
+        Constraint::Length(7),
         Constraint::Length(3),
         Constraint::Length(6),
         Constraint::Length(9),

@@ -1,5 +1,6 @@
 //! Dashboard: the health verdict, freshness of each backup type, RPO and
-//! RTO against their targets, the repository disk, and running jobs.
+//! RTO against their targets, the repository disk, and running jobs (and
+//! how many wait in the queue).
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -11,6 +12,7 @@ use super::{block, jobs, storage, Theme};
 use crate::app::App;
 use crate::fmt;
 use lifeboat_engine::archive::manifest::BackupType;
+use lifeboat_engine::catalog::JobState;
 
 /// Newest good backup of a type: (id, created).
 pub fn last_good(app: &App, t: BackupType) -> Option<(&str, DateTime<Utc>)> {
@@ -23,6 +25,11 @@ pub fn last_good(app: &App, t: BackupType) -> Option<(&str, DateTime<Utc>)> {
 
 fn verdict_line(app: &App, theme: Theme) -> Line<'static> {
     match &app.health {
+        None if !app.catalog_open => Line::from(vec![
+            Span::styled("Health: ", theme.title()),
+            Span::styled("NOT EVALUATED", theme.warn()),
+            Span::raw(" - no catalog is open (see below)"),
+        ]),
         None => Line::styled("Health: evaluating...", theme.dim()),
         Some(h) => {
             let word = h.verdict.as_str();
@@ -49,24 +56,48 @@ fn verdict_line(app: &App, theme: Theme) -> Line<'static> {
     }
 }
 
-/// Problems to show before anything else: no repository, no catalog,
-/// failing checks (PostgreSQL down shows up here through the report).
-fn attention(app: &App, theme: Theme) -> Vec<Line<'static>> {
+/// How pressing a problem line is; problems show in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Severity {
+    Critical,
+    Warning,
+    /// A check that could not be evaluated (a warning that measured nothing).
+    Unknown,
+}
+
+impl Severity {
+    fn word(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Unknown => "unknown",
+        }
+    }
+}
+
+/// Problems to show before anything else, most pressing first: no
+/// repository, no catalog, then the failing checks (PostgreSQL down shows
+/// up here through the report), critical before warning before unknown,
+/// each group in check order.
+fn attention(app: &App, theme: Theme) -> Vec<(Severity, Line<'static>)> {
     let mut v = Vec::new();
     if app.repository_missing {
-        v.push(Line::from(vec![
+        v.push((Severity::Critical, Line::from(vec![
             Span::styled("REPOSITORY MISSING ", theme.bad()),
             Span::raw(format!(
                 "{} does not exist: fix [repository] path in the config, or mount the backup disk; the first backup creates it",
                 app.ctx.config.repository.path.display()
             )),
-        ]));
+        ])));
     }
     if let Some(e) = &app.catalog_error {
-        v.push(Line::from(vec![
-            Span::styled("CATALOG ", theme.bad()),
-            Span::raw(e.replace('\n', " ")),
-        ]));
+        v.push((
+            Severity::Critical,
+            Line::from(vec![
+                Span::styled("CATALOG ", theme.bad()),
+                Span::raw(e.replace('\n', " ")),
+            ]),
+        ));
     }
     if let Some(h) = &app.health {
         for c in h
@@ -74,22 +105,60 @@ fn attention(app: &App, theme: Theme) -> Vec<Line<'static>> {
             .iter()
             .filter(|c| c.status != lifeboat_engine::health::Status::Ok)
         {
+            let severity = if c.status == lifeboat_engine::health::Status::Critical {
+                Severity::Critical
+            } else if c.is_unknown() {
+                Severity::Unknown
+            } else {
+                Severity::Warning
+            };
             let word = c.status.as_str();
-            v.push(Line::from(vec![
-                Span::styled(format!("{} ", word.to_uppercase()), theme.status(word)),
-                Span::raw(format!("{}: {}", c.title, c.value)),
-                Span::styled(
-                    if c.advice.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" - {}", c.advice)
-                    },
-                    theme.dim(),
-                ),
-            ]));
+            v.push((
+                severity,
+                Line::from(vec![
+                    Span::styled(format!("{} ", word.to_uppercase()), theme.status(word)),
+                    Span::raw(format!("{}: {}", c.title, c.value)),
+                    Span::styled(
+                        if c.advice.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" - {}", c.advice)
+                        },
+                        theme.dim(),
+                    ),
+                ]),
+            ));
         }
     }
+    // Stable: the order within a severity stays the check order.
+    v.sort_by_key(|(s, _)| *s);
     v
+}
+
+/// The problem lines that fit in `rows`. When some do not fit, the last
+/// row says how many more there are, of which severity, and where they
+/// are, so nothing is left out silently.
+fn fit(problems: Vec<(Severity, Line<'static>)>, rows: usize, theme: Theme) -> Vec<Line<'static>> {
+    if problems.len() <= rows {
+        return problems.into_iter().map(|(_, l)| l).collect();
+    }
+    let shown = rows.saturating_sub(1);
+    let hidden: Vec<Severity> = problems[shown..].iter().map(|(s, _)| *s).collect();
+    let counts: Vec<String> = [Severity::Critical, Severity::Warning, Severity::Unknown]
+        .into_iter()
+        .filter_map(|s| {
+            let n = hidden.iter().filter(|h| **h == s).count();
+            (n > 0).then(|| format!("{n} {}", s.word()))
+        })
+        .collect();
+    let mut lines: Vec<Line<'static>> = problems.into_iter().take(shown).map(|(_, l)| l).collect();
+    if rows > 0 {
+        lines.push(Line::from(vec![
+            Span::styled(format!("+{} more", hidden.len()), theme.title()),
+            Span::raw(format!(" ({}): Health screen (4)", counts.join(", "))),
+        ]));
+    }
+    lines
 }
 
 fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> {
@@ -203,6 +272,9 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
         ]),
     };
     let rto = match &app.restore_evidence {
+        None if !app.catalog_open => {
+            Line::styled("RTO not measured: no catalog is open", theme.dim())
+        }
         None => Line::styled("RTO measuring...", theme.dim()),
         Some(Err(e)) => Line::raw(format!("RTO cannot be read: {}", e.replace('\n', " "))),
         Some(Ok(None)) => Line::from(vec![
@@ -236,8 +308,16 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let now = app.now;
-    let attention = attention(app, theme);
-    let att_h = attention.len().min(4) as u16;
+    // The problem lines take the rows the rest does not need: the verdict
+    // (1), the backups table (6), RPO and RTO (2), the disk (2) and the
+    // jobs box with room for one job (3), as laid out below.
+    let rest = 1 + 6 + 2 + 2 + 3;
+    let attention = fit(
+        attention(app, theme),
+        usize::from(area.height.saturating_sub(rest)),
+        theme,
+    );
+    let att_h = attention.len() as u16;
     let [verdict, att, table, obj, disk, jobs_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(att_h),
@@ -255,13 +335,17 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let [gauge, until] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(disk);
     match &app.storage {
+        None if !app.catalog_open => frame.render_widget(
+            Paragraph::new("storage: not measured, no catalog is open"),
+            gauge,
+        ),
         None => frame.render_widget(Paragraph::new("storage: measuring..."), gauge),
         Some(Err(e)) => frame.render_widget(
             Paragraph::new(format!("storage: {}", e.replace('\n', " "))),
             gauge,
         ),
         Some(Ok(s)) => {
-            match storage::disk_gauge(s, theme) {
+            match storage::disk_gauge(s, &app.ctx.config.health, theme) {
                 Some(g) => frame.render_widget(g, gauge),
                 None => frame.render_widget(
                     Paragraph::new(format!(
@@ -278,15 +362,36 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         }
     }
 
-    let active: Vec<_> = app.jobs.iter().filter(|j| j.is_active()).collect();
-    let title = format!("Running jobs: {}", active.len());
+    // Queued jobs wait for a worker: counted, not shown as running.
+    let running: Vec<_> = app
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Running)
+        .collect();
+    let queued = app
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Queued)
+        .count();
+    let title = if queued > 0 {
+        format!("Running jobs: {} (+{queued} queued)", running.len())
+    } else {
+        format!("Running jobs: {}", running.len())
+    };
     let outer = block(theme, &title);
     let inner = outer.inner(jobs_area);
     frame.render_widget(outer, jobs_area);
-    let lines: Vec<Line> = if active.is_empty() {
-        vec![Line::styled("no job is running", theme.dim())]
+    let lines: Vec<Line> = if running.is_empty() {
+        vec![Line::styled(
+            if queued > 0 {
+                "no job is running; the queued ones are on the Jobs screen (3)"
+            } else {
+                "no job is running"
+            },
+            theme.dim(),
+        )]
     } else {
-        active
+        running
             .iter()
             .take(inner.height as usize)
             .map(|j| {
@@ -300,4 +405,46 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .collect()
     };
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn what_does_not_fit_is_counted_on_the_last_row() {
+        let theme = Theme { color: false };
+        let problems = || {
+            [
+                (Severity::Critical, "a"),
+                (Severity::Warning, "b"),
+                (Severity::Warning, "c"),
+                (Severity::Unknown, "d"),
+            ]
+            .map(|(s, t)| (s, Line::raw(t)))
+            .to_vec()
+        };
+        assert_eq!(texts(&fit(problems(), 4, theme)), ["a", "b", "c", "d"]);
+        assert_eq!(texts(&fit(problems(), 9, theme)), ["a", "b", "c", "d"]);
+        assert_eq!(
+            texts(&fit(problems(), 3, theme)),
+            [
+                "a",
+                "b",
+                "+2 more (1 warning, 1 unknown): Health screen (4)"
+            ]
+        );
+        assert_eq!(
+            texts(&fit(problems(), 1, theme)),
+            ["+4 more (1 critical, 2 warning, 1 unknown): Health screen (4)"]
+        );
+        assert!(fit(problems(), 0, theme).is_empty());
+    }
 }

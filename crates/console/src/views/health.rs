@@ -6,14 +6,20 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::{block, Theme};
+use super::{block, no_catalog_why, Theme};
 use crate::app::App;
 use crate::fmt;
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let Some(report) = &app.health else {
+        let text = match no_catalog_why(app) {
+            Some(why) => format!("no health report without a catalog: {why}"),
+            None => "evaluating health checks...".to_string(),
+        };
         frame.render_widget(
-            Paragraph::new("evaluating health checks...").block(block(theme, "Health")),
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .block(block(theme, "Health")),
             area,
         );
         return;

@@ -88,6 +88,18 @@ impl Theme {
     }
 }
 
+/// Why the background checks (health, storage, audit chain, restore
+/// evidence) have no result and will get none: no catalog is open. `None`
+/// while one is open (their results are then on the way).
+pub fn no_catalog_why(app: &App) -> Option<String> {
+    (!app.catalog_open).then(|| {
+        app.catalog_error
+            .as_deref()
+            .unwrap_or("the catalog is not open")
+            .replace('\n', " ")
+    })
+}
+
 /// A bordered block with a bold title.
 pub fn block(theme: Theme, title: &str) -> Block<'static> {
     Block::default()

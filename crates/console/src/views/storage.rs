@@ -6,21 +6,30 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
 
-use super::{block, Theme};
+use super::{block, no_catalog_why, Theme};
 use crate::app::App;
 use crate::fmt;
+use lifeboat_engine::config::HealthConfig;
 use lifeboat_engine::health::StorageReport;
 
-/// `used of total (N% used)` gauge of the repository's disk.
-pub fn disk_gauge(s: &StorageReport, theme: Theme) -> Option<Gauge<'static>> {
+/// `used of total (N% used)` gauge of the repository's disk. The percent
+/// is the health disk check's ([`StorageReport::disk`]), so the Dashboard,
+/// the Storage screen and the Health screen agree on how full the disk is;
+/// its colour changes at the check's limits (`[health]` in the config).
+pub fn disk_gauge(
+    s: &StorageReport,
+    limits: &HealthConfig,
+    theme: Theme,
+) -> Option<Gauge<'static>> {
     if s.disk_total == 0 {
         return None;
     }
-    let used = s.disk_total.saturating_sub(s.disk_free);
-    let ratio = (used as f64 / s.disk_total as f64).clamp(0.0, 1.0);
-    let style = if ratio > 0.9 {
+    let disk = s.disk();
+    let percent = disk.used_percent();
+    let ratio = (percent / 100.0).clamp(0.0, 1.0);
+    let style = if percent >= f64::from(limits.disk_critical_percent) {
         theme.bad()
-    } else if ratio > 0.8 {
+    } else if percent >= f64::from(limits.disk_warn_percent) {
         theme.warn()
     } else {
         theme.ok()
@@ -30,11 +39,10 @@ pub fn disk_gauge(s: &StorageReport, theme: Theme) -> Option<Gauge<'static>> {
             .ratio(ratio)
             .gauge_style(style)
             .label(format!(
-                "disk {} used of {} ({:.0}%), {} free",
-                fmt::bytes(used),
-                fmt::bytes(s.disk_total),
-                ratio * 100.0,
-                fmt::bytes(s.disk_free)
+                "disk {} used of {} ({percent:.0}%), {} free",
+                fmt::bytes(disk.used),
+                fmt::bytes(disk.total),
+                fmt::bytes(disk.free)
             )),
     )
 }
@@ -52,8 +60,14 @@ pub fn days_until_full_text(s: &StorageReport) -> String {
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let s = match &app.storage {
         None => {
+            let text = match no_catalog_why(app) {
+                Some(why) => format!("no storage report without a catalog: {why}"),
+                None => "measuring storage...".to_string(),
+            };
             frame.render_widget(
-                Paragraph::new("measuring storage...").block(block(theme, "Storage")),
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .block(block(theme, "Storage")),
                 area,
             );
             return;
@@ -85,7 +99,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         top,
     );
     frame.render_widget(Paragraph::new(days_until_full_text(s)), until);
-    match disk_gauge(s, theme) {
+    match disk_gauge(s, &app.ctx.config.health, theme) {
         Some(g) => frame.render_widget(g, gauge_area),
         None => frame.render_widget(
             Paragraph::new("disk size unknown (the repository directory cannot be measured)"),

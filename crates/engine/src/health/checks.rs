@@ -70,7 +70,7 @@ fn unknown(id: &str, title: &str, why: &str, advice: &str) -> Check {
         id,
         title,
         Status::Warning,
-        format!("cannot be evaluated: {why}"),
+        format!("{}{why}", super::CANNOT_EVALUATE),
         "",
         advice,
     )

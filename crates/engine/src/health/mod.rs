@@ -63,6 +63,19 @@ pub struct Check {
     pub advice: String,
 }
 
+/// How the value of a check that could not be evaluated begins (such a
+/// check is a warning: nothing is known to be wrong, nothing is known to
+/// be right).
+pub const CANNOT_EVALUATE: &str = "cannot be evaluated: ";
+
+impl Check {
+    /// The check could not be evaluated (its status is a warning): less
+    /// pressing than a warning that measured something wrong.
+    pub fn is_unknown(&self) -> bool {
+        self.status == Status::Warning && self.value.starts_with(CANNOT_EVALUATE)
+    }
+}
+
 /// Every check and the overall verdict (the worst status).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthReport {
@@ -155,11 +168,29 @@ pub struct StorageReport {
     /// Stored bytes per target (database name, source path, config name).
     pub per_target: Vec<(String, u64, u64)>,
     pub disk_total: u64,
+    /// Bytes available to unprivileged writers (`f_bavail`).
     pub disk_free: u64,
+    /// Bytes in use (`f_blocks - f_bfree`); with `disk_free`, what the
+    /// health disk check measures (see [`StorageReport::disk`]).
+    pub disk_used: u64,
     /// Stored bytes of the repository at the end of each day, oldest first.
     pub daily_totals: Vec<(chrono::NaiveDate, u64)>,
     /// At the recent growth rate; None when not growing or unknown.
     pub days_until_full: Option<f64>,
+}
+
+impl StorageReport {
+    /// The repository's disk as the health disk check sees it, so a gauge
+    /// drawn from this report shows the same percent as that check
+    /// ([`disk::DiskSpace::used_percent`]: root's reserved blocks count
+    /// neither as used nor as free).
+    pub fn disk(&self) -> disk::DiskSpace {
+        disk::DiskSpace {
+            total: self.disk_total,
+            free: self.disk_free,
+            used: self.disk_used,
+        }
+    }
 }
 
 /// Storage usage from the catalog and the repository's file system.

@@ -134,6 +134,7 @@ pub fn report(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Result<
         per_target,
         disk_total: space.total,
         disk_free: space.free,
+        disk_used: space.used,
         daily_totals: totals,
         days_until_full,
     })
