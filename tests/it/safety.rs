@@ -746,6 +746,23 @@ fn help_lists_the_exit_codes() {
     }
 }
 
+#[test]
+fn config_prints_its_header_once() {
+    let sb = Sandbox::new();
+    let shown = sb.ok(&["config"]);
+    let headers: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.starts_with("# effective configuration"))
+        .collect();
+    assert_eq!(headers.len(), 1, "{shown}");
+    assert!(
+        headers[0].contains(&sb.config.display().to_string()),
+        "{shown}"
+    );
+    assert!(shown.starts_with("# effective configuration"), "{shown}");
+    assert!(shown.contains("[repository]"), "{shown}");
+}
+
 /// A sparse file needs the space of its data, not of its size (found in
 /// review: a 1 GiB file with 8 KiB of data was refused on a small disk, so
 /// its backup could not be restored there, nor drilled).

@@ -809,8 +809,9 @@ impl Config {
         }
     }
 
-    /// The effective configuration as TOML, for `lifeboat config show`.
-    /// Secrets (a password in the database URL) are replaced by `***`.
+    /// The effective configuration as TOML, for `lifeboat config`: one
+    /// comment line saying where it came from, then the keys. Secrets (a
+    /// password in the database URL) are replaced by `***`.
     pub fn dump_effective(&self) -> String {
         let mut shown = self.clone();
         if let Some(url) = &shown.sources.database.url {

@@ -387,6 +387,37 @@ fn dump_masks_password() {
 }
 
 #[test]
+fn dump_has_one_header_naming_its_source() {
+    let (dir, r) = load_text("[jobs]\nworkers = 3\n");
+    let d = r.unwrap().dump_effective();
+    let headers: Vec<&str> = d
+        .lines()
+        .filter(|l| l.starts_with("# effective configuration"))
+        .collect();
+    let file = dir.path().join("lifeboat.toml");
+    assert_eq!(
+        headers,
+        [format!(
+            "# effective configuration (file: {})",
+            file.display()
+        )],
+        "{d}"
+    );
+    assert!(d.starts_with("# effective configuration"), "{d}");
+    let d = Config::load(None, &no_env, dir.path().join("none").as_path())
+        .unwrap()
+        .dump_effective();
+    assert_eq!(
+        d.lines()
+            .filter(|l| l.starts_with("# effective configuration"))
+            .count(),
+        1,
+        "{d}"
+    );
+    assert!(d.contains("built-in defaults"), "{d}");
+}
+
+#[test]
 fn mask_forms() {
     assert_eq!(
         mask_database_url("postgres://panel@h/db"),
