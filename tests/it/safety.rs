@@ -44,6 +44,49 @@ fn in_place_without_yes_is_refused_and_changes_nothing() {
     assert_eq!(tree(&sb.app), before);
 }
 
+/// A failed command says its error once on stderr. It used to come twice:
+/// the job's error line from the log layer, then `main`'s `error:` line.
+/// The job log in the catalog still records it.
+#[test]
+fn a_failed_command_prints_its_error_once() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    fs::write(sb.app.join("uploads/docs/report.txt"), "edited").unwrap();
+    // Refused inside the restore's job, once it has started.
+    let err = sb.fails(&["restore", "--id", &id, "--in-place"], 1);
+    let refusal = "this restore would overwrite or delete";
+    assert_eq!(err.matches(refusal).count(), 1, "{err}");
+    assert_eq!(err.matches("look first with --dry-run").count(), 1, "{err}");
+    assert!(err.contains(&format!("error: {refusal}")), "{err}");
+    let job = sb
+        .jobs()
+        .into_iter()
+        .find(|j| j["kind"] == "restore")
+        .expect("the refused restore's job");
+    assert_eq!(job["state"], "failed", "{job}");
+    let detail = sb.job(job["id"].as_i64().unwrap());
+    let logged =
+        detail["log"].as_array().expect("log").iter().any(|l| {
+            l["level"] == "error" && l["message"].as_str().unwrap_or("").contains(refusal)
+        });
+    assert!(logged, "the job log lacks the error: {detail}");
+
+    // A backup that fails inside its job (no key for secrets).
+    let err = sb.fails(&["backup", "--type", "configuration"], 1);
+    let cause = "configuration backups hold secrets and are always encrypted";
+    assert_eq!(err.matches(cause).count(), 1, "{err}");
+    assert_eq!(err.matches("lifeboat key generate").count(), 1, "{err}");
+
+    // And one that fails before any job starts.
+    let err = sb.fails(&["verify", "no-such-backup"], 1);
+    assert_eq!(
+        err.matches("no backup with id no-such-backup").count(),
+        1,
+        "{err}"
+    );
+}
+
 #[test]
 fn in_place_with_yes_restores_and_the_safety_copy_undoes_it() {
     let sb = Sandbox::new();
@@ -712,8 +755,8 @@ fn a_damaged_backup_exits_4_and_an_ordinary_failure_1() {
 fn a_missing_key_exits_5_and_stderr_has_no_colour_codes() {
     let sb = Sandbox::new();
     populate(&sb.app);
-    // stderr is a pipe here, not a terminal: plain text only, even for the
-    // job's error log line.
+    // stderr is a pipe here, not a terminal: plain text only, even for a
+    // log line (the backup's job logs its phases and its error).
     let out = sb
         .cmd()
         .env("LIFEBOAT_ENCRYPT", "true")

@@ -205,11 +205,26 @@ impl<'a> Job<'a> {
         self.engine.catalog.add_partial_output(self.id, path)
     }
 
+    /// Add a line to the job's log (in the catalog, where `status ID` and
+    /// the console read it) and to the process's log, stderr included.
     pub fn log(&self, level: &str, message: &str) {
         match level {
             "error" => tracing::error!(job = self.id, "{message}"),
             "warning" | "warn" => tracing::warn!(job = self.id, "{message}"),
             _ => tracing::info!(job = self.id, "{message}"),
+        }
+        let _ = self.engine.catalog.job_log(self.id, level, message);
+    }
+
+    /// [`Job::log`] for what the face tells the operator itself (the error
+    /// the job ends with, which `main` prints): the job log and the log
+    /// file keep it, stderr does not get a second copy.
+    pub(crate) fn record(&self, level: &str, message: &str) {
+        use crate::logging::RECORD_ONLY;
+        match level {
+            "error" => tracing::error!(target: RECORD_ONLY, job = self.id, "{message}"),
+            "warning" | "warn" => tracing::warn!(target: RECORD_ONLY, job = self.id, "{message}"),
+            _ => tracing::info!(target: RECORD_ONLY, job = self.id, "{message}"),
         }
         let _ = self.engine.catalog.job_log(self.id, level, message);
     }
@@ -225,7 +240,8 @@ impl<'a> Job<'a> {
             Err(e) => (JobState::Failed, Some(e.display_with_hint())),
         };
         if let Some(err) = &error {
-            self.log("error", err);
+            // The operation returns the error to its face, which says it.
+            self.record("error", err);
         }
         if let Some((bytes, items)) = self.unsaved.take() {
             let (bt, it) = self.totals.get();
