@@ -195,14 +195,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(code)
         }
         Command::Config => {
-            let config = load()?;
-            match &config.source {
-                Some(p) => outln!("# effective configuration (from {})", p.display()),
-                None => {
-                    outln!("# effective configuration (built-in defaults; no config file found)")
-                }
-            }
-            out!("{}", config.dump_effective());
+            // The dump starts with its own header (where it came from).
+            out!("{}", load()?.dump_effective());
             Ok(0)
         }
         Command::Key {

@@ -34,34 +34,68 @@ pub fn print_backup_table(rows: &[BackupRecord]) {
         outln!("no backups yet (take one with `lifeboat backup --type filesystem`)");
         return;
     }
-    outln!(
-        "{:<24} {:<13} {:<11} {:<19} {:>10} {:>10} {:<4} {:<8} STATUS",
-        "ID",
-        "TYPE",
-        "KIND",
-        "CREATED",
-        "SIZE",
-        "STORED",
-        "ENC",
-        "VERIFIED"
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.backup_type.as_str().to_string(),
+                format!("{:?}", r.kind).to_lowercase(),
+                local(&r.created_at),
+                size(r.size),
+                size(r.stored_size),
+                if r.encrypted { "yes" } else { "no" }.to_string(),
+                match (&r.verified_at, &r.verify_result) {
+                    (Some(_), Some(v)) if v == "ok" => "ok",
+                    (Some(_), _) => "FAILED",
+                    _ => "-",
+                }
+                .to_string(),
+                r.status.as_str().to_string(),
+            ]
+        })
+        .collect();
+    print_columns(
+        &[
+            "ID", "TYPE", "KIND", "CREATED", "SIZE", "STORED", "ENC", "VERIFIED", "STATUS",
+        ],
+        &[false, false, false, false, true, true, false, false, false],
+        &cells,
     );
+}
+
+/// A table whose columns are as wide as their widest cell, header
+/// included: ids are 27-28 characters and sizes up to 11 ("1023.99 KiB"),
+/// and a fixed width narrower than a cell shifts the rest of its row.
+/// `right[i]` right-aligns column `i` (numbers); the last column is not
+/// padded.
+fn print_columns(header: &[&str], right: &[bool], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain(std::iter::once(header[i].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, c) in cells.enumerate() {
+            let w = widths[i];
+            if i + 1 == header.len() {
+                out.push_str(c);
+            } else if right[i] {
+                out.push_str(&format!("{c:>w$} "));
+            } else {
+                out.push_str(&format!("{c:<w$} "));
+            }
+        }
+        out
+    };
+    outln!("{}", line(&mut header.iter().copied()));
     for r in rows {
-        outln!(
-            "{:<24} {:<13} {:<11} {:<19} {:>10} {:>10} {:<4} {:<8} {}",
-            r.id,
-            r.backup_type.as_str(),
-            format!("{:?}", r.kind).to_lowercase(),
-            local(&r.created_at),
-            size(r.size),
-            size(r.stored_size),
-            if r.encrypted { "yes" } else { "no" },
-            match (&r.verified_at, &r.verify_result) {
-                (Some(_), Some(v)) if v == "ok" => "ok",
-                (Some(_), _) => "FAILED",
-                _ => "-",
-            },
-            r.status.as_str()
-        );
+        outln!("{}", line(&mut r.iter().map(String::as_str)));
     }
 }
 

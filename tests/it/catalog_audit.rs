@@ -33,6 +33,50 @@ fn remove_catalog(sb: &Sandbox) {
     }
 }
 
+/// `lifeboat list` lines up whatever the ids are: a configuration
+/// backup's id (28 characters) is longer than a filesystem backup's (27),
+/// and both overflowed the 24-character ID column the table once had,
+/// pushing every later column of the row to the right.
+#[test]
+fn list_columns_line_up_in_every_row() {
+    let (sb, ids) = with_backups();
+    let text = sb.ok(&["list"]);
+    let lines: Vec<&[u8]> = text.lines().map(str::as_bytes).collect();
+    assert_eq!(lines.len(), 1 + ids.len(), "{text}");
+    assert!(ids.iter().any(|id| id.len() > 24), "{ids:?}");
+    let header = std::str::from_utf8(lines[0]).unwrap();
+    let at = |name: &str| {
+        header
+            .find(name)
+            .unwrap_or_else(|| panic!("no {name} in the header: {text}"))
+    };
+    for (row, line) in lines.iter().enumerate() {
+        let cell = |i: usize| line.get(i).copied().unwrap_or(b' ');
+        let shown = String::from_utf8_lossy(line);
+        // The column after ID (and each left-aligned one after it) starts
+        // at its header's offset: a space before, the cell's text there.
+        for name in ["TYPE", "KIND", "CREATED", "ENC", "VERIFIED", "STATUS"] {
+            let p = at(name);
+            assert!(
+                cell(p - 1) == b' ' && cell(p) != b' ',
+                "row {row}: column {name} does not start at offset {p}:\n{shown}\nin:\n{text}"
+            );
+        }
+        // Sizes are right-aligned: they end where their header ends.
+        for name in ["SIZE", "STORED"] {
+            let end = at(name) + name.len();
+            assert!(
+                cell(end - 1) != b' ' && cell(end) == b' ',
+                "row {row}: column {name} does not end at offset {end}:\n{shown}\nin:\n{text}"
+            );
+        }
+        if row > 0 {
+            let id = shown.split(' ').next().unwrap();
+            assert!(ids.contains(id), "row {row} starts with {id:?}: {text}");
+        }
+    }
+}
+
 #[test]
 fn deleted_catalog_is_rebuilt_from_the_repository() {
     let (sb, expected) = with_backups();

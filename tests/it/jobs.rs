@@ -167,6 +167,56 @@ fn cancel_of_finished_and_unknown_jobs() {
     assert!(text.contains("job 424242 is not in the catalog"), "{text}");
 }
 
+/// A cancel that reaches a backup past its last safe point (held at
+/// `backup.sealed`: sealed, about to commit) cannot stop it. The backup is
+/// completed and kept, and the job says the cancel came too late instead
+/// of ignoring it without a word.
+#[test]
+fn a_cancel_past_the_last_safe_point_keeps_the_backup_and_says_so() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let child = sb
+        .cmd()
+        .env("LIFEBOAT_HOLD_AT", "backup.sealed")
+        .args(["backup", "--type", "filesystem"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let job_id = id(&sb.wait_running("backup", 60));
+    // Publishing: the payload is sealed and no safe point is left.
+    wait_for(60, "the backup to start publishing", || {
+        (sb.job(job_id)["phase"] == "publishing").then_some(())
+    });
+    let out = sb.run(&["cancel", &job_id.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+
+    let (st, text) = wait_child(child, 120, "the backup cancelled too late");
+    assert_eq!(st.code(), Some(0), "{text}");
+    assert_eq!(text.matches("cancel came too late").count(), 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "job {job_id} (backup filesystem): cancel came too late (during publishing): the backup was completed and kept"
+        )),
+        "{text}"
+    );
+    let j = sb.job(job_id);
+    assert_eq!(j["state"], "succeeded", "{j}");
+    assert!(
+        log_messages(&j)
+            .iter()
+            .any(|m| m.contains("cancel came too late")),
+        "{j}"
+    );
+    let list = sb.json(&["list"]);
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(rows[0]["status"], "succeeded", "{list}");
+    assert!(file_of(&rows[0]).exists(), "{list}");
+    sb.ok(&["verify", &id_of(&rows[0])]);
+}
+
 #[test]
 fn ctrl_c_cancels_a_running_backup() {
     let sb = big_sandbox();

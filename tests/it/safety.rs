@@ -44,6 +44,49 @@ fn in_place_without_yes_is_refused_and_changes_nothing() {
     assert_eq!(tree(&sb.app), before);
 }
 
+/// A failed command says its error once on stderr. It used to come twice:
+/// the job's error line from the log layer, then `main`'s `error:` line.
+/// The job log in the catalog still records it.
+#[test]
+fn a_failed_command_prints_its_error_once() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    fs::write(sb.app.join("uploads/docs/report.txt"), "edited").unwrap();
+    // Refused inside the restore's job, once it has started.
+    let err = sb.fails(&["restore", "--id", &id, "--in-place"], 1);
+    let refusal = "this restore would overwrite or delete";
+    assert_eq!(err.matches(refusal).count(), 1, "{err}");
+    assert_eq!(err.matches("look first with --dry-run").count(), 1, "{err}");
+    assert!(err.contains(&format!("error: {refusal}")), "{err}");
+    let job = sb
+        .jobs()
+        .into_iter()
+        .find(|j| j["kind"] == "restore")
+        .expect("the refused restore's job");
+    assert_eq!(job["state"], "failed", "{job}");
+    let detail = sb.job(job["id"].as_i64().unwrap());
+    let logged =
+        detail["log"].as_array().expect("log").iter().any(|l| {
+            l["level"] == "error" && l["message"].as_str().unwrap_or("").contains(refusal)
+        });
+    assert!(logged, "the job log lacks the error: {detail}");
+
+    // A backup that fails inside its job (no key for secrets).
+    let err = sb.fails(&["backup", "--type", "configuration"], 1);
+    let cause = "configuration backups hold secrets and are always encrypted";
+    assert_eq!(err.matches(cause).count(), 1, "{err}");
+    assert_eq!(err.matches("lifeboat key generate").count(), 1, "{err}");
+
+    // And one that fails before any job starts.
+    let err = sb.fails(&["verify", "no-such-backup"], 1);
+    assert_eq!(
+        err.matches("no backup with id no-such-backup").count(),
+        1,
+        "{err}"
+    );
+}
+
 #[test]
 fn in_place_with_yes_restores_and_the_safety_copy_undoes_it() {
     let sb = Sandbox::new();
@@ -712,8 +755,8 @@ fn a_damaged_backup_exits_4_and_an_ordinary_failure_1() {
 fn a_missing_key_exits_5_and_stderr_has_no_colour_codes() {
     let sb = Sandbox::new();
     populate(&sb.app);
-    // stderr is a pipe here, not a terminal: plain text only, even for the
-    // job's error log line.
+    // stderr is a pipe here, not a terminal: plain text only, even for a
+    // log line (the backup's job logs its phases and its error).
     let out = sb
         .cmd()
         .env("LIFEBOAT_ENCRYPT", "true")
@@ -744,6 +787,128 @@ fn help_lists_the_exit_codes() {
     ] {
         assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
+}
+
+/// The code in a Markdown or TOML text: fenced blocks, and `spans`.
+fn code_of(text: &str) -> Vec<&str> {
+    let mut code = Vec::new();
+    for (i, part) in text.split("```").enumerate() {
+        if i % 2 == 1 {
+            code.push(part);
+        } else {
+            code.extend(part.split('`').skip(1).step_by(2));
+        }
+    }
+    code
+}
+
+/// The commands a piece of code runs: the verb (and subverb) after each
+/// `lifeboat`, past global flags, and after a `|` on such a line (the
+/// README's shorthand `lifeboat key rotate | key list`).
+fn commands_in(code: &str) -> Vec<Vec<String>> {
+    let word = |t: &str| {
+        t.starts_with(|c: char| c.is_ascii_lowercase())
+            && t.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+    };
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        let mut in_lifeboat = false;
+        let mut i = 0;
+        while i < tokens.len() {
+            let starts = tokens[i] == "lifeboat" || (in_lifeboat && tokens[i] == "|");
+            i += 1;
+            if !starts {
+                continue;
+            }
+            in_lifeboat = true;
+            while i < tokens.len() && tokens[i].starts_with('-') {
+                i += if tokens[i] == "--config" { 2 } else { 1 };
+            }
+            let mut cmd = Vec::new();
+            while i < tokens.len() && cmd.len() < 2 && word(tokens[i]) {
+                cmd.push(tokens[i].to_string());
+                i += 1;
+            }
+            if !cmd.is_empty() {
+                found.push(cmd);
+            }
+        }
+    }
+    found
+}
+
+/// Every `lifeboat VERB [SUBVERB]` that README.md and config.example.toml
+/// show in code is one the binary accepts (`lifeboat VERB [SUBVERB] --help`
+/// succeeds; clap refuses an unknown subcommand or a word a verb does not
+/// take). Found in review: config.example.toml sent operators to
+/// `lifeboat key init` and `lifeboat config show`, which do not exist.
+#[test]
+fn every_command_the_docs_cite_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cited = std::collections::BTreeSet::new();
+    for doc in ["README.md", "config.example.toml"] {
+        let text = fs::read_to_string(root.join(doc)).unwrap();
+        for code in code_of(&text) {
+            for cmd in commands_in(code) {
+                cited.insert((doc, cmd.join(" ")));
+            }
+        }
+    }
+    // The extraction finds what the documents cite (else this test
+    // checks nothing).
+    for (doc, cmd) in [
+        ("config.example.toml", "config"),
+        ("config.example.toml", "key generate"),
+        ("README.md", "key list"),
+        ("README.md", "catalog rebuild"),
+        ("README.md", "list"),
+    ] {
+        assert!(
+            cited.contains(&(doc, cmd.to_string())),
+            "`lifeboat {cmd}` not found in {doc}: {cited:?}"
+        );
+    }
+    assert!(cited.len() >= 25, "{cited:?}");
+    let unknown: Vec<String> = cited
+        .iter()
+        .filter(|(_, cmd)| {
+            let out = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+                .args(cmd.split(' '))
+                .arg("--help")
+                .output()
+                .unwrap();
+            !out.status.success()
+        })
+        .map(|(doc, cmd)| format!("{doc}: `lifeboat {cmd}`"))
+        .collect();
+    assert!(unknown.is_empty(), "not lifeboat commands: {unknown:?}");
+    // And the check can fail: what the example config used to cite.
+    for cmd in [&["key", "init"][..], &["config", "show"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args(cmd)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "lifeboat {cmd:?} --help");
+    }
+}
+
+#[test]
+fn config_prints_its_header_once() {
+    let sb = Sandbox::new();
+    let shown = sb.ok(&["config"]);
+    let headers: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.starts_with("# effective configuration"))
+        .collect();
+    assert_eq!(headers.len(), 1, "{shown}");
+    assert!(
+        headers[0].contains(&sb.config.display().to_string()),
+        "{shown}"
+    );
+    assert!(shown.starts_with("# effective configuration"), "{shown}");
+    assert!(shown.contains("[repository]"), "{shown}");
 }
 
 /// A sparse file needs the space of its data, not of its size (found in

@@ -84,7 +84,8 @@ fn names(var: &str) -> Vec<String> {
 /// Wait here, once per process, when `LIFEBOAT_HOLD_AT` names `point`,
 /// until `released()` says so (or two minutes pass). A test holds a run at a
 /// known step to cancel or kill it there, instead of racing a fast machine:
-/// `restore.writing` holds a restore after its first entry until its job is
+/// `restore.writing` holds a restore after its first entry, and
+/// `backup.sealed` a backup past its last safe point, until its job is
 /// cancelled (or the process is killed). Unset, it costs one cached load.
 pub fn hold(point: &str, released: impl Fn() -> bool) {
     static HOLDS: OnceLock<Vec<String>> = OnceLock::new();

@@ -22,6 +22,15 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::Config;
 
+/// Target of events kept for the record only (the log file, and the job
+/// log in the catalog, which [`crate::ops::jobs::Job`] writes beside):
+/// what a face already tells the operator in its own words. The error a
+/// job ends with is the example: `main` prints it (a worker, the daemon
+/// and the console show it their way), and a second copy on stderr from
+/// this layer was every failed command's error printed twice. The stderr
+/// layer never prints this target, whatever `--verbose` or `RUST_LOG` say.
+pub const RECORD_ONLY: &str = "lifeboat::record";
+
 struct Rotating {
     path: PathBuf,
     max_bytes: u64,
@@ -115,6 +124,7 @@ impl Drop for LineWriter {
 
 /// Install the stderr and file layers. `RUST_LOG` sets both filters; else
 /// stderr shows warnings (`--verbose`: debug) and the file keeps info.
+/// Events under [`RECORD_ONLY`] go to the file only.
 pub fn init(verbose: bool) {
     let env = std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty());
     let stderr_filter = match &env {
@@ -124,7 +134,12 @@ pub fn init(verbose: bool) {
         } else {
             "lifeboat=warn"
         }),
-    };
+    }
+    .add_directive(
+        format!("{RECORD_ONLY}=off")
+            .parse()
+            .expect("a valid directive"),
+    );
     // Notices (`crate::notice`) reach the operator through the face's
     // sink; the file keeps them too, under their own target.
     let file_filter = match &env {

@@ -174,7 +174,7 @@ fn backups_table(app: &App, theme: Theme, now: DateTime<Utc>) -> Table<'static> 
         let (last, age, word) = match last_good(app, t) {
             Some((_, at)) => {
                 let secs = (now - at).num_seconds() as f64;
-                let fresh = secs <= f64::from(max_h) * 3600.0;
+                let fresh = secs <= max_h * 3600.0;
                 (
                     at.with_timezone(&chrono::Local)
                         .format("%Y-%m-%d %H:%M")

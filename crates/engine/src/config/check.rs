@@ -30,6 +30,14 @@ pub(crate) fn level_ok(alg: Compression, level: i64) -> bool {
     (i64::from(lo)..=i64::from(hi)).contains(&level)
 }
 
+/// What `[health] max_backup_age_hours` and `MAX_BACKUP_AGE_HOURS` accept.
+pub(crate) const AGE_HOURS_ALLOWED: &str =
+    "a number of hours above 0 and up to 100000; decimals allowed, e.g. 0.5 for 30 minutes";
+
+pub(crate) fn age_hours_ok(h: f64) -> bool {
+    h.is_finite() && h > 0.0 && h <= 100_000.0
+}
+
 pub(crate) fn email_ok(s: &str) -> bool {
     let s = s.trim();
     matches!(s.split_once('@'), Some((u, d)) if !u.is_empty() && !d.is_empty() && !s.contains(char::is_whitespace))
@@ -84,7 +92,6 @@ const INT_KEYS: &[(&str, &str, i64, i64)] = &[
     ("retention.state", "keep_weekly", 0, 100_000),
     ("retention.state", "keep_monthly", 0, 100_000),
     ("retention.state", "min_keep", 0, 100_000),
-    ("health", "max_backup_age_hours", 1, 100_000),
     ("health", "success_window_days", 1, 3_650),
     ("health.rpo_minutes", "database", 1, 5_256_000),
     ("health.rpo_minutes", "filesystem", 1, 5_256_000),
@@ -157,6 +164,19 @@ pub(crate) fn check_table(table: &Table, origin: &str) -> Result<()> {
             if !v.is_bool() {
                 return Err(bad(section, key, origin, v, "true or false"));
             }
+        }
+    }
+    if let Some(v) = get(table, "health", "max_backup_age_hours") {
+        // An integer (the files written before decimals were allowed) or a float.
+        let n = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+        if !n.is_some_and(age_hours_ok) {
+            return Err(bad(
+                "health",
+                "max_backup_age_hours",
+                origin,
+                v,
+                AGE_HOURS_ALLOWED,
+            ));
         }
     }
     if let Some(v) = get(table, "health", "min_backup_success_rate") {

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use crate::archive::manifest::Compression;
 use crate::error::{Error, Result};
 
-use super::check::{email_ok, level_allowed, level_ok};
+use super::check::{age_hours_ok, email_ok, level_allowed, level_ok, AGE_HOURS_ALLOWED};
 use super::{normalize, Config, EncryptMode};
 
 fn bad(var: &str, value: &str, allowed: &str) -> Error {
@@ -75,16 +75,10 @@ pub(crate) fn apply(
     if let Some(v) = get("MAX_BACKUP_AGE_HOURS") {
         config.health.max_backup_age_hours = v
             .trim()
-            .parse::<u32>()
+            .parse::<f64>()
             .ok()
-            .filter(|n| (1..=100_000).contains(n))
-            .ok_or_else(|| {
-                bad(
-                    "MAX_BACKUP_AGE_HOURS",
-                    &v,
-                    "a whole number of hours from 1 to 100000",
-                )
-            })?;
+            .filter(|h| age_hours_ok(*h))
+            .ok_or_else(|| bad("MAX_BACKUP_AGE_HOURS", &v, AGE_HOURS_ALLOWED))?;
     }
     if let Some(v) = get("MIN_BACKUP_SUCCESS_RATE") {
         config.health.min_backup_success_rate = v

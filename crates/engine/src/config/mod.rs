@@ -355,7 +355,10 @@ pub struct RetentionPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
-    pub max_backup_age_hours: u32,
+    /// Warn when a type's newest good backup is older than this many hours
+    /// (critical at twice that). Decimals are allowed: 0.5 is 30 minutes.
+    #[serde(serialize_with = "whole_as_integer")]
+    pub max_backup_age_hours: f64,
     /// 0..=1.
     pub min_backup_success_rate: f64,
     /// Days of backup jobs the success rate is computed over.
@@ -377,7 +380,7 @@ pub struct HealthConfig {
 impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
-            max_backup_age_hours: 25,
+            max_backup_age_hours: 25.0,
             min_backup_success_rate: 0.95,
             success_window_days: 7,
             rpo_minutes: RpoConfig::default(),
@@ -387,6 +390,17 @@ impl Default for HealthConfig {
             disk_warn_percent: 80,
             disk_critical_percent: 90,
         }
+    }
+}
+
+/// A whole number as an integer (`25`, as config files have always written
+/// it), anything else as a float (`0.5`), so `lifeboat config` shows what
+/// the operator wrote.
+fn whole_as_integer<S: Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
     }
 }
 
@@ -809,8 +823,9 @@ impl Config {
         }
     }
 
-    /// The effective configuration as TOML, for `lifeboat config show`.
-    /// Secrets (a password in the database URL) are replaced by `***`.
+    /// The effective configuration as TOML, for `lifeboat config`: one
+    /// comment line saying where it came from, then the keys. Secrets (a
+    /// password in the database URL) are replaced by `***`.
     pub fn dump_effective(&self) -> String {
         let mut shown = self.clone();
         if let Some(url) = &shown.sources.database.url {

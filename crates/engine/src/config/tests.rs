@@ -64,7 +64,7 @@ fn no_file_gives_defaults_under_cwd() {
     assert_eq!(c.compression.level, 3);
     assert_eq!(c.compression.threads, 2);
     assert_eq!(c.retention, RetentionConfig::default());
-    assert_eq!(c.health.max_backup_age_hours, 25);
+    assert_eq!(c.health.max_backup_age_hours, 25.0);
     assert_eq!(c.health.min_backup_success_rate, 0.95);
     assert!(!c.alerts.email.enabled);
     assert!(c.backup.incremental);
@@ -147,12 +147,12 @@ fn lifeboat_config_env() {
     );
     let env = env_of(&[("LIFEBOAT_CONFIG", p.to_str().unwrap())]);
     let c = Config::load(None, &env, dir.path()).unwrap();
-    assert_eq!(c.health.max_backup_age_hours, 48);
+    assert_eq!(c.health.max_backup_age_hours, 48.0);
     assert_eq!(c.source, Some(p));
     // Explicit wins over the environment.
     let q = write(dir.path(), "q.toml", "[health]\nmax_backup_age_hours = 7\n");
     let c = Config::load(Some(&q), &env, dir.path()).unwrap();
-    assert_eq!(c.health.max_backup_age_hours, 7);
+    assert_eq!(c.health.max_backup_age_hours, 7.0);
 
     let env = env_of(&[("LIFEBOAT_CONFIG", "missing.toml")]);
     let e = Config::load(None, &env, dir.path()).unwrap_err();
@@ -198,7 +198,7 @@ fn env_overrides_each() {
     let c = Config::load(Some(&p), &env, cwd).unwrap();
     assert_eq!(c.compression.algorithm, Compression::Gzip);
     assert_eq!(c.compression.level, 9);
-    assert_eq!(c.health.max_backup_age_hours, 49);
+    assert_eq!(c.health.max_backup_age_hours, 49.0);
     assert_eq!(c.health.min_backup_success_rate, 0.5);
     assert!(c.alerts.email.enabled);
     assert_eq!(c.alerts.email.recipients, vec!["a@x.org", "b@y.org"]);
@@ -249,7 +249,70 @@ fn env_encrypt_and_alerts_variants() {
     }
     // Empty values count as unset.
     let c = Config::load(None, &env_of(&[("MAX_BACKUP_AGE_HOURS", "")]), dir.path()).unwrap();
-    assert_eq!(c.health.max_backup_age_hours, 25);
+    assert_eq!(c.health.max_backup_age_hours, 25.0);
+}
+
+/// An operator with a 30-minute recovery point sets 0.5; files and
+/// environments written with whole hours keep working.
+#[test]
+fn max_backup_age_hours_takes_decimals_from_the_file_and_the_environment() {
+    let (_dir, r) = load_text("[health]\nmax_backup_age_hours = 1.5\n");
+    assert_eq!(r.unwrap().health.max_backup_age_hours, 1.5);
+    let (_dir, r) = load_text("[health]\nmax_backup_age_hours = 48\n");
+    assert_eq!(r.unwrap().health.max_backup_age_hours, 48.0);
+    let dir = tempfile::tempdir().unwrap();
+    for (v, want) in [("0.5", 0.5), (" 2 ", 2.0), ("36", 36.0), ("0.25", 0.25)] {
+        let env = env_of(&[("MAX_BACKUP_AGE_HOURS", v)]);
+        let c = Config::load(None, &env, dir.path()).unwrap();
+        assert_eq!(c.health.max_backup_age_hours, want, "{v:?}");
+    }
+    // The environment wins over the file, decimals included.
+    let p = write(
+        dir.path(),
+        "c.toml",
+        "[health]\nmax_backup_age_hours = 24\n",
+    );
+    let env = env_of(&[("MAX_BACKUP_AGE_HOURS", "0.5")]);
+    let c = Config::load(Some(&p), &env, dir.path()).unwrap();
+    assert_eq!(c.health.max_backup_age_hours, 0.5);
+    // `lifeboat config` shows whole hours as written before, and loads back.
+    let d = c.dump_effective();
+    assert!(d.contains("max_backup_age_hours = 0.5\n"), "{d}");
+    let back = Config::from_toml_str(&d, "dump").unwrap();
+    assert_eq!(back.health.max_backup_age_hours, 0.5);
+    let d = Config::default().dump_effective();
+    assert!(d.contains("max_backup_age_hours = 25\n"), "{d}");
+}
+
+#[test]
+fn max_backup_age_hours_refuses_garbage_naming_what_it_accepts() {
+    for v in [
+        "abc", "-1", "-0.5", "0", "0.0", "1,5", "nan", "inf", "100001",
+    ] {
+        let e = env_err(&[("MAX_BACKUP_AGE_HOURS", v)]);
+        assert_eq!(
+            e.message,
+            format!(
+                "invalid MAX_BACKUP_AGE_HOURS from the environment: {v:?} (allowed: a number of hours above 0 and up to 100000; decimals allowed, e.g. 0.5 for 30 minutes)"
+            )
+        );
+        assert_eq!(e.kind, crate::error::ErrorKind::Usage, "{v:?}");
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("MAX_BACKUP_AGE_HOURS"),
+            "{e:?}"
+        );
+    }
+    for v in ["-0.5", "0", "\"1.5\"", "nan", "true"] {
+        let m = err_text(&format!("[health]\nmax_backup_age_hours = {v}\n"));
+        assert!(
+            m.contains("[health] max_backup_age_hours")
+                && m.contains("decimals allowed, e.g. 0.5 for 30 minutes"),
+            "{v}: {m}"
+        );
+    }
 }
 
 #[test]
@@ -384,6 +447,37 @@ fn dump_masks_password() {
     want.source = None;
     want.sources.database.url = back.sources.database.url.clone();
     assert_eq!(back, want);
+}
+
+#[test]
+fn dump_has_one_header_naming_its_source() {
+    let (dir, r) = load_text("[jobs]\nworkers = 3\n");
+    let d = r.unwrap().dump_effective();
+    let headers: Vec<&str> = d
+        .lines()
+        .filter(|l| l.starts_with("# effective configuration"))
+        .collect();
+    let file = dir.path().join("lifeboat.toml");
+    assert_eq!(
+        headers,
+        [format!(
+            "# effective configuration (file: {})",
+            file.display()
+        )],
+        "{d}"
+    );
+    assert!(d.starts_with("# effective configuration"), "{d}");
+    let d = Config::load(None, &no_env, dir.path().join("none").as_path())
+        .unwrap()
+        .dump_effective();
+    assert_eq!(
+        d.lines()
+            .filter(|l| l.starts_with("# effective configuration"))
+            .count(),
+        1,
+        "{d}"
+    );
+    assert!(d.contains("built-in defaults"), "{d}");
 }
 
 #[test]

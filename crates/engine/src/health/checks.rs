@@ -103,7 +103,9 @@ fn need_catalog<'a>(ctx: &Ctx<'a>, id: &str, title: &str) -> Result<&'a Catalog,
 
 /// Last good backup of each configured type against `max_backup_age_hours`.
 pub fn backup_age(ctx: &Ctx, types: &[BackupType]) -> Vec<Check> {
-    let max_h = i64::from(ctx.config.health.max_backup_age_hours);
+    let max_h = ctx.config.health.max_backup_age_hours;
+    // In seconds, so a fraction of an hour (0.5: 30 minutes) counts.
+    let max_secs = (max_h * 3600.0).round() as i64;
     if types.is_empty() {
         return vec![check(
             "backup_age",
@@ -123,7 +125,7 @@ pub fn backup_age(ctx: &Ctx, types: &[BackupType]) -> Vec<Check> {
                 Ok(c) => c,
                 Err(c) => return c,
             };
-            let threshold = format!("{max_h}h (critical at {}h)", 2 * max_h);
+            let threshold = format!("{max_h}h (critical at {}h)", 2.0 * max_h);
             match catalog.last_good_backup(t, ctx.now) {
                 Err(e) => unknown(&id, &title, &e.message, "run `lifeboat list` to see the catalog's error"),
                 Ok(None) => check(
@@ -136,9 +138,9 @@ pub fn backup_age(ctx: &Ctx, types: &[BackupType]) -> Vec<Check> {
                 ),
                 Ok(Some(b)) => {
                     let age = (ctx.now - b.created_at).num_seconds();
-                    let status = if age > 2 * max_h * 3600 {
+                    let status = if age > 2 * max_secs {
                         Status::Critical
-                    } else if age > max_h * 3600 {
+                    } else if age > max_secs {
                         Status::Warning
                     } else {
                         Status::Ok

@@ -217,9 +217,21 @@ fn backup_age_thresholds() {
     assert!(c.advice.is_empty());
     // The threshold comes from the config.
     let mut cfg = e.config.clone();
-    cfg.health.max_backup_age_hours = 1;
+    cfg.health.max_backup_age_hours = 1.0;
     let r = evaluate(&cfg, &e.catalog, now());
     assert_eq!(find(&r, "backup_age.filesystem").status, Status::Warning);
+    // Fractions of an hour count (the newest good backup is 2 hours old).
+    for (hours, want, threshold) in [
+        (2.5, Status::Ok, "2.5h (critical at 5h)"),
+        (1.5, Status::Warning, "1.5h (critical at 3h)"),
+        (0.75, Status::Critical, "0.75h (critical at 1.5h)"),
+    ] {
+        cfg.health.max_backup_age_hours = hours;
+        let r = evaluate(&cfg, &e.catalog, now());
+        let c = find(&r, "backup_age.filesystem");
+        assert_eq!(c.status, want, "{hours}: {c:?}");
+        assert_eq!(c.threshold, threshold, "{c:?}");
+    }
 }
 
 #[test]

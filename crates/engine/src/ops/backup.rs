@@ -671,6 +671,11 @@ pub(crate) fn commit_artifact(
 ) -> Result<(PathBuf, Manifest, BackupStatus)> {
     let t = staged.backup_type;
     crate::crashpoint::hit("backup.sealed");
+    // Past the last safe point: a test holds the backup here
+    // (LIFEBOAT_HOLD_AT) to cancel it where the cancel can only come late.
+    crate::crashpoint::hold("backup.sealed", || {
+        job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed)
+    });
     let claim = |p: &Path| job.track_partial(p);
     let release = |p: &Path| {
         let _ = engine.catalog.remove_partial_output(job.id, p);

@@ -135,8 +135,9 @@ pub fn run(
             )
         })
         .collect();
+    // The report says each type's outcome: recorded, not printed twice.
     for o in &outcomes {
-        parent.log(
+        parent.record(
             if o.ok { "info" } else { "error" },
             &format!(
                 "{} {} in {:.1}s{}",

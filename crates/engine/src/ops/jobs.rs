@@ -29,6 +29,13 @@ pub use crate::catalog::LEASE;
 pub struct Job<'a> {
     engine: &'a Engine,
     pub id: i64,
+    kind: JobKind,
+    target: String,
+    /// The phase it is in, and the one it was in when it first saw its
+    /// cancel flag (looked at on each phase change): what [`Job::finish`]
+    /// says of a cancel that came too late.
+    phase: std::cell::RefCell<Option<String>>,
+    cancelled_in: std::cell::RefCell<Option<String>>,
     face: &'a dyn Progress,
     last_persist: Cell<Option<Instant>>,
     totals: Cell<(Option<u64>, Option<u64>)>,
@@ -95,6 +102,10 @@ impl<'a> Job<'a> {
         Ok(Job {
             engine,
             id,
+            kind,
+            target: target.to_string(),
+            phase: std::cell::RefCell::new(None),
+            cancelled_in: std::cell::RefCell::new(None),
             face,
             last_persist: Cell::new(None),
             totals: Cell::new((None, None)),
@@ -203,6 +214,8 @@ impl<'a> Job<'a> {
         self.engine.catalog.add_partial_output(self.id, path)
     }
 
+    /// Add a line to the job's log (in the catalog, where `status ID` and
+    /// the console read it) and to the process's log, stderr included.
     pub fn log(&self, level: &str, message: &str) {
         match level {
             "error" => tracing::error!(job = self.id, "{message}"),
@@ -212,7 +225,23 @@ impl<'a> Job<'a> {
         let _ = self.engine.catalog.job_log(self.id, level, message);
     }
 
-    /// Close the job with the outcome of the operation.
+    /// [`Job::log`] for what the face tells the operator itself (the error
+    /// the job ends with, which `main` prints): the job log and the log
+    /// file keep it, stderr does not get a second copy.
+    pub(crate) fn record(&self, level: &str, message: &str) {
+        use crate::logging::RECORD_ONLY;
+        match level {
+            "error" => tracing::error!(target: RECORD_ONLY, job = self.id, "{message}"),
+            "warning" | "warn" => tracing::warn!(target: RECORD_ONLY, job = self.id, "{message}"),
+            _ => tracing::info!(target: RECORD_ONLY, job = self.id, "{message}"),
+        }
+        let _ = self.engine.catalog.job_log(self.id, level, message);
+    }
+
+    /// Close the job with the outcome of the operation. A success stands
+    /// even when a cancel was requested meanwhile (it came past the last
+    /// safe point: a committed backup is never undone for it), and the job
+    /// log and a notice say so.
     pub fn finish<T>(&self, result: &Result<T>, warnings: usize) {
         let (state, error) = match result {
             Ok(_) if warnings > 0 => (JobState::SucceededWithWarnings, None),
@@ -223,7 +252,22 @@ impl<'a> Job<'a> {
             Err(e) => (JobState::Failed, Some(e.display_with_hint())),
         };
         if let Some(err) = &error {
-            self.log("error", err);
+            // The operation returns the error to its face, which says it.
+            self.record("error", err);
+        }
+        if result.is_ok() && self.cancel_requested() {
+            self.note_cancel_phase();
+            // A request the heartbeat had not seen yet: the phase now.
+            let phase = self
+                .cancelled_in
+                .borrow()
+                .clone()
+                .or_else(|| self.phase.borrow().clone());
+            let note = late_cancel_note(self.id, &self.kind, &self.target, phase.as_deref());
+            // The notice tells the operator (and the log file); the job
+            // log keeps it for `status ID` and the console.
+            let _ = self.engine.catalog.job_log(self.id, "warning", &note);
+            crate::notice::say(crate::notice::Level::Warning, &note);
         }
         if let Some((bytes, items)) = self.unsaved.take() {
             let (bt, it) = self.totals.get();
@@ -285,6 +329,47 @@ pub fn install_observer(observer: Box<dyn JobObserver>) -> bool {
     OBSERVER.set(observer).is_ok()
 }
 
+impl Job<'_> {
+    /// Remember the phase the job is in when it first sees its cancel flag.
+    fn note_cancel_phase(&self) {
+        if self.cancel.is_cancelled() && self.cancelled_in.borrow().is_none() {
+            *self.cancelled_in.borrow_mut() = self.phase.borrow().clone();
+        }
+    }
+
+    /// Whether this job was asked to stop: its flag (Ctrl-C, or a request
+    /// the heartbeat has seen), or a request in the catalog the heartbeat
+    /// has not polled yet.
+    fn cancel_requested(&self) -> bool {
+        self.cancel.is_cancelled()
+            || self
+                .engine
+                .catalog
+                .cancel_requested(self.id)
+                .unwrap_or(false)
+    }
+}
+
+/// What a job that was asked to stop but completed says: the cancel came
+/// after its last safe point (a backup sealing and committing its files
+/// checks for none), and the work stands.
+fn late_cancel_note(id: i64, kind: &JobKind, target: &str, phase: Option<&str>) -> String {
+    let during = phase.map(|p| format!(" (during {p})")).unwrap_or_default();
+    let outcome = match kind {
+        JobKind::Backup => "the backup was completed and kept",
+        JobKind::BackupAll => "the backups were completed and kept",
+        JobKind::Verify => "the verification was completed",
+        JobKind::Restore => "the restore was completed",
+        JobKind::RestorePlan => "the restore plan was completed",
+        JobKind::Recover => "the recovery was completed",
+        JobKind::Drill => "the drill was completed",
+        JobKind::Prune => "the prune was completed",
+        JobKind::KeyRotate => "the key rotation was completed",
+        JobKind::Other(_) => "the job was completed",
+    };
+    format!("job {id} ({kind} {target}): cancel came too late{during}: {outcome}")
+}
+
 impl Drop for Job<'_> {
     fn drop(&mut self) {
         drop(self.stop.take());
@@ -329,6 +414,8 @@ fn heartbeat_loop(
 
 impl Progress for Job<'_> {
     fn phase(&self, name: &str) {
+        self.note_cancel_phase();
+        *self.phase.borrow_mut() = Some(name.to_string());
         self.face.phase(name);
         self.log("info", &format!("phase: {name}"));
         let _ = self.engine.catalog.set_job_phase(self.id, name);
@@ -465,4 +552,21 @@ pub fn check_cancel(cancel: &std::sync::atomic::AtomicBool) -> Result<()> {
         return Err(Error::cancelled("cancelled by the operator"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_cancel_names_the_job_the_phase_and_what_stands() {
+        assert_eq!(
+            late_cancel_note(12, &JobKind::Backup, "filesystem", Some("sealing")),
+            "job 12 (backup filesystem): cancel came too late (during sealing): the backup was completed and kept"
+        );
+        assert_eq!(
+            late_cancel_note(3, &JobKind::Restore, "fs-1", None),
+            "job 3 (restore fs-1): cancel came too late: the restore was completed"
+        );
+    }
 }
