@@ -98,6 +98,8 @@ pub struct ChildRun {
     last_poll: Option<Instant>,
     /// The child's job rows, oldest first.
     pub jobs: Vec<JobRecord>,
+    /// `x` was pressed: the next tick asks the work to stop.
+    stop_asked: bool,
 }
 
 impl ChildRun {
@@ -209,6 +211,7 @@ impl ChildRun {
             host: lifeboat_engine::ops::hostname(),
             last_poll: None,
             jobs: Vec::new(),
+            stop_asked: false,
         }
     }
 
@@ -260,6 +263,9 @@ impl ChildRun {
         if let Some(start) = self.pending.take() {
             self.begin(start);
             return true;
+        }
+        if std::mem::take(&mut self.stop_asked) {
+            self.send_stop();
         }
         if self.job_id.is_some() {
             return self.tick_job();
@@ -499,15 +505,22 @@ impl ChildRun {
         self.finished() && self.status.is_some_and(|s| s.success())
     }
 
-    /// Ask the work to stop at its next safe point: queued work through
-    /// the catalog (as `lifeboat cancel` does), a child with SIGINT. Work
-    /// decided but not started yet is dropped: it never starts.
+    /// Ask the work to stop at its next safe point (a decision, like a
+    /// key's: the next tick, which the console runs right after the key,
+    /// sends it). Work decided but not started yet is dropped: it never
+    /// starts.
     pub fn interrupt(&mut self) {
         if self.pending.take().is_some() {
             self.spawn_error = Some(format!("`{}` was cancelled before it started", self.label));
             self.ended_after = Some(Duration::ZERO);
             return;
         }
+        self.stop_asked = true;
+    }
+
+    /// Send the stop: queued work through the catalog (as `lifeboat
+    /// cancel` does), a child with SIGINT.
+    fn send_stop(&mut self) {
         if let (Some(id), false) = (self.job_id, self.finished()) {
             if let Some(cat) = &self.catalog {
                 let _ = cat.request_cancel(id);
@@ -834,5 +847,26 @@ mod tests {
         );
         let s = render(r.outcome_lines(5));
         assert!(s.contains("was cancelled before it started"), "{s}");
+    }
+
+    /// `x` only decides: the key sends nothing, the tick after it (which
+    /// the console runs right away) sends the stop.
+    #[test]
+    fn interrupt_decides_and_the_next_tick_sends_the_stop() {
+        // `exec` so the pid is the sleeping process itself.
+        let mut r = ChildRun::shell("exec sleep 30");
+        r.tick();
+        assert!(r.pid != 0 && !r.finished());
+        r.interrupt();
+        assert!(r.stop_asked, "the stop is decided, not sent");
+        r.tick();
+        assert!(!r.stop_asked, "the tick sent it");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !r.finished() {
+            assert!(Instant::now() < deadline, "the stop never arrived");
+            std::thread::sleep(Duration::from_millis(20));
+            r.tick();
+        }
+        assert!(!r.succeeded());
     }
 }
