@@ -1665,3 +1665,19 @@ fn a_running_wizard_does_not_lock_the_console() {
     key(&mut app, 'q');
     assert!(app.quit, "q in a finished wizard quits: {:?}", app.overlay);
 }
+
+/// The dashboard's objectives are the configured ones, also when there is
+/// no database backup yet (it used to say "target 1h" whatever the config).
+#[test]
+fn dashboard_objectives_come_from_the_config() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        "[sources.database]\nurl = \"postgresql://lifeboat@127.0.0.1:1/panel\"\n[health]\nrto_minutes = 90\n[health.rpo_minutes]\ndatabase = 15\n",
+    );
+    sb.ok(&["list"]);
+    let mut app = app_for(&sb, false);
+    let t = text(&mut app, 120, 30);
+    assert!(t.contains("no database backup yet (target 15m 00s)"), "{t}");
+    assert!(t.contains("(target 1h 30m)"), "{t}");
+    assert!(!t.contains("target 1h)"), "{t}");
+}
