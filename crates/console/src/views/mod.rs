@@ -70,11 +70,17 @@ impl Theme {
     /// failures red, the rest plain.
     pub fn status(self, word: &str) -> Style {
         let w = word.to_lowercase();
-        if w.starts_with("ok") || w == "succeeded" || w == "yes" || w == "verified" {
+        if w.starts_with("ok")
+            || w == "succeeded"
+            || w == "yes"
+            || w == "verified"
+            || w == "app-healthy"
+        {
             self.ok()
         } else if w.contains("warn") || w == "running" || w == "queued" || w.contains("missed") {
             self.warn()
         } else if w.contains("fail")
+            || w.contains("unhealthy")
             || w.contains("crit")
             || w.contains("tamper")
             || w == "interrupted"
