@@ -1965,3 +1965,82 @@ fn s_and_shift_s_agree_in_the_title_the_status_line_and_the_header() {
     }
     assert_eq!(app.sort.label(), "created", "s went round every column");
 }
+
+/// The quit dialog tells queued jobs (they go on) from what a wizard runs
+/// inside the console: the recovery wizard's app stop command is a shell
+/// child of the console, abandoned if it quits, and the dialog says so.
+#[test]
+fn quit_names_the_wizards_stop_command_as_abandoned_not_as_a_job() {
+    let root = tempfile::tempdir().unwrap();
+    let release = root.path().join("release");
+    let sb = Sandbox::new();
+    // A stop command that runs until the test lets it end.
+    sb.write_config(&format!(
+        "[app]\nstop_command = \"while [ ! -f '{}' ]; do sleep 0.1; done\"\n",
+        release.display()
+    ));
+    sb.ok(&["list"]);
+    let mut app = app_for(&sb, false);
+    key(&mut app, ':');
+    typed(&mut app, "recover");
+    code(&mut app, KeyCode::Enter);
+    assert!(app.wizard.is_some(), "{:?}", app.message);
+    code(&mut app, KeyCode::Enter);
+    typed(&mut app, "STOP");
+    code(&mut app, KeyCode::Enter);
+    assert!(app.wizard.as_ref().unwrap().is_running());
+
+    key(&mut app, 'q');
+    assert!(!app.quit);
+    match &app.overlay {
+        Overlay::Confirm(c) => match &c.kind {
+            ConfirmKind::Quit { running, abandoned } => {
+                assert!(running.is_empty(), "{running:?}");
+                assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+                assert!(
+                    abandoned[0].starts_with("the app stop command `while"),
+                    "{abandoned:?}"
+                );
+            }
+            other => panic!("not the quit dialog: {other:?}"),
+        },
+        other => panic!("q did not ask: {other:?}"),
+    }
+    let t = text(&mut app, 100, 30);
+    let flat = t.replace(['│', '\n'], " ");
+    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("run inside this console and are abandoned if you quit"),
+        "{t}"
+    );
+    assert!(flat.contains("the app stop command `while"), "{t}");
+    assert!(flat.contains("(abandoned if you quit)"), "{t}");
+    assert!(!flat.contains("keep running as jobs"), "{t}");
+    key(&mut app, 'n');
+    assert!(!app.quit);
+
+    std::fs::write(&release, "").unwrap();
+    wait_for(30, "the stop command to end", || {
+        app.tick();
+        app.pump(Duration::from_millis(50));
+        (!app.wizard.as_ref().unwrap().is_running()).then_some(())
+    });
+    key(&mut app, 'q');
+    assert!(app.quit, "nothing runs any more: {:?}", app.overlay);
+}
+
+/// The dashboard's objectives are the configured ones, also when there is
+/// no database backup yet (it used to say "target 1h" whatever the config).
+#[test]
+fn dashboard_objectives_come_from_the_config() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        "[sources.database]\nurl = \"postgresql://lifeboat@127.0.0.1:1/panel\"\n[health]\nrto_minutes = 90\n[health.rpo_minutes]\ndatabase = 15\n",
+    );
+    sb.ok(&["list"]);
+    let mut app = app_for(&sb, false);
+    let t = text(&mut app, 120, 30);
+    assert!(t.contains("no database backup yet (target 15m 00s)"), "{t}");
+    assert!(t.contains("(target 1h 30m)"), "{t}");
+    assert!(!t.contains("target 1h)"), "{t}");
+}

@@ -212,7 +212,10 @@ fn drill_recovers_into_a_sandbox_and_leaves_production_alone() {
         .starts_with("drill-"));
     let md = fs::read_to_string(md_path).unwrap();
     assert!(md.contains("# Recovery drill report"), "{md}");
-    assert!(md.contains("Achieved recovery time"), "{md}");
+    assert!(
+        md.contains("- Time to restore (this run, assessment to verification): "),
+        "{md}"
+    );
     assert!(md.contains("Data-loss window"), "{md}");
     assert!(
         md.contains(&format!("scratch database {scratch} dropped")),

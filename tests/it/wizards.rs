@@ -471,9 +471,10 @@ fn recovery_wizard_runs_the_whole_runbook() {
     let s = wait_screen(w, "Health (evaluated");
     assert!(s.contains("filesystem: newest good backup fs-"), "{s}");
     press(w, KeyCode::Enter);
-    // 2 isolate: the configured stop command really runs.
+    // 2 isolate: the configured stop command really runs, once STOP is typed.
     assert_shows(w, "Stop command: touch");
     assert!(!stopped.exists());
+    typed(w, "STOP");
     press(w, KeyCode::Enter);
     wait_idle(w, "stop command");
     assert!(stopped.exists(), "the stop command ran");
@@ -488,7 +489,9 @@ fn recovery_wizard_runs_the_whole_runbook() {
         s.contains("filesystem") && s.contains("configuration"),
         "{s}"
     );
-    assert!(s.contains("Data-loss window:") && s.contains("MET"), "{s}");
+    // Each type against its own objective: the defaults, a day for both.
+    assert!(s.contains("Data-loss window per type"), "{s}");
+    assert!(s.contains("objective 1d 0h: MET"), "{s}");
     assert!(!report.exists(), "planning changes nothing");
     press(w, KeyCode::Enter);
     // 4 execute: a wrong confirmation is refused and nothing runs.
@@ -539,10 +542,14 @@ fn recovery_wizard_runs_the_whole_runbook() {
     // 7 report: timeline, objectives, the Markdown report.
     let s = assert_shows(w, "Step 7 of 7: Report");
     assert!(
+        s.contains("Verdict: RECOVERED: every type restored and verified, and the app is healthy"),
+        "{s}"
+    );
+    assert!(
         s.contains("Achieved RTO") && s.contains("objective 4h 00m: MET"),
         "{s}"
     );
-    assert!(s.contains("objective 1h 00m: MET"), "{s}");
+    assert!(s.contains("objective 1d 0h: MET"), "{s}");
     assert!(s.contains("# Recovery report"), "{s}");
     // A long report starts at its top and scrolls to its end.
     let s = screen_at(w, 100, 20);
@@ -557,6 +564,211 @@ fn recovery_wizard_runs_the_whole_runbook() {
         "{s}"
     );
     assert_eq!(press(w, KeyCode::Enter), WizardStatus::Closed);
+}
+
+/// Tick for a moment: long enough for anything a key decided to start.
+fn settle(w: &mut dyn Wizard) {
+    for _ in 0..10 {
+        w.tick(chrono::Utc::now());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stopping the production app is deliberate: a bare Enter (or anything
+/// but STOP) runs nothing; STOP and Enter runs the stop command; SKIP and
+/// Enter goes on without it, for an app that is already down.
+#[test]
+fn recovery_isolate_runs_the_stop_command_only_after_stop_is_typed() {
+    let root = tempfile::tempdir().unwrap();
+    let stopped = root.path().join("stopped");
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[app]\nstop_command = \"touch '{}'\"\n",
+        stopped.display()
+    ));
+    sb.ok(&["list"]);
+    let mut w = open(&sb, WizardKind::Recovery);
+    let w = w.as_mut();
+    assert_shows(w, "Step 1 of 7: Assess");
+    press(w, KeyCode::Enter);
+    let s = flat(&assert_shows(w, "Stop command: touch"));
+    assert!(
+        s.contains("STOP+Enter run the stop command")
+            && s.contains("SKIP+Enter skip: app already down"),
+        "the footer says how: {s}"
+    );
+    assert!(w.wants_text(), "letters are typed, not taken as commands");
+
+    press(w, KeyCode::Enter);
+    settle(w);
+    assert!(!stopped.exists(), "a bare Enter ran the stop command");
+    assert!(!w.is_running());
+    let s = assert_shows(w, "Step 2 of 7: Isolate");
+    assert!(s.contains("Refused: nothing was run"), "{s}");
+
+    typed(w, "stop");
+    press(w, KeyCode::Enter);
+    settle(w);
+    assert!(!stopped.exists(), "'stop' ran the stop command");
+    assert_shows(w, "'stop' does not match");
+
+    for _ in 0..4 {
+        press(w, KeyCode::Backspace);
+    }
+    typed(w, "STOP");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "stop command");
+    assert!(
+        stopped.exists(),
+        "STOP and Enter did not run the stop command"
+    );
+    assert_shows(w, "OK: touch");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 3 of 7: Recovery point");
+
+    // The app is already down: SKIP goes on without running the command,
+    // and the step says it was skipped when the operator comes back to it.
+    std::fs::remove_file(&stopped).unwrap();
+    let mut w = open(&sb, WizardKind::Recovery);
+    let w = w.as_mut();
+    press(w, KeyCode::Enter);
+    typed(w, "SKIP");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 3 of 7: Recovery point");
+    settle(w);
+    assert!(!stopped.exists(), "SKIP ran the stop command");
+    press(w, KeyCode::Esc);
+    let s = flat(&assert_shows(w, "Step 2 of 7: Isolate"));
+    assert!(
+        s.contains("Skipped: not run, the app is already down"),
+        "{s}"
+    );
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 3 of 7: Recovery point");
+    assert!(!stopped.exists());
+}
+
+/// The objectives are the configured ones (RTO 90 min; RPO per type), the
+/// report has one RTO, and an app whose health check fails is not called
+/// recovered: the report file and the audit log say its health FAILED.
+#[test]
+fn recovery_wizard_records_a_failed_app_health_against_the_configured_objectives() {
+    let root = tempfile::tempdir().unwrap();
+    let stopped = root.path().join("app-stopped");
+    let started = root.path().join("app-started");
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[health]\nrto_minutes = 90\n[health.rpo_minutes]\nfilesystem = 30\nconfiguration = 2880\n[app]\nstop_command = \"touch '{}'\"\nstart_command = \"touch '{}'\"\nhealth_command = \"echo panel answers 503 >&2; exit 3\"\n",
+        stopped.display(),
+        started.display(),
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("configuration", &[]);
+    sb.backup("filesystem", &[]);
+
+    let mut w = open(&sb, WizardKind::Recovery);
+    let w = w.as_mut();
+    wait_screen(w, "Health (evaluated");
+    press(w, KeyCode::Enter);
+    // 2: the app is already down.
+    typed(w, "SKIP");
+    press(w, KeyCode::Enter);
+    // 3: each type's data-loss window against its own objective.
+    press(w, KeyCode::Enter);
+    wait_idle(w, "recovery plan");
+    let s = assert_shows(w, "Recovery set:");
+    let loss = |s: &str, t: &str| {
+        s.lines()
+            .find(|l| l.trim_start_matches(['│', ' ']).starts_with(t) && l.contains("objective"))
+            .unwrap_or_else(|| panic!("no data-loss line for {t}:\n{s}"))
+            .to_string()
+    };
+    assert!(
+        loss(&s, "filesystem").contains("objective 30m 00s: MET"),
+        "{s}"
+    );
+    assert!(
+        loss(&s, "configuration").contains("objective 2d 0h: MET"),
+        "{s}"
+    );
+    press(w, KeyCode::Enter);
+    // 4: execute.
+    typed(w, "RECOVER");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "recover");
+    assert_shows(w, "Recovery finished.");
+    press(w, KeyCode::Enter);
+    // 5: the app's health check fails, and that is recorded.
+    wait_idle(w, "health command");
+    assert_shows(w, "The app is not healthy yet");
+    let s = wait_screen(w, "recorded in the recovery report and the audit log");
+    assert!(s.contains("App health after recovery (FAILED)"), "{s}");
+
+    let reports: Vec<PathBuf> = std::fs::read_dir(sb.catalog.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("recovery-")
+        })
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let md = std::fs::read_to_string(&reports[0]).unwrap();
+    assert!(
+        md.contains(
+            "## App health after recovery: FAILED (`echo panel answers 503 >&2; exit 3` exit 3)"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("the app is NOT healthy"), "{md}");
+    assert!(!md.contains("**recovered**"), "{md}");
+    let audit = sb.json(&["audit", "list"]);
+    let health: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "recover" && a["outcome"] != "succeeded")
+        .collect();
+    assert_eq!(health.len(), 1, "{audit}");
+    assert_eq!(health[0]["outcome"], "app-unhealthy", "{audit}");
+    assert!(
+        health[0]["detail"].as_str().unwrap().contains("exit 3"),
+        "{audit}"
+    );
+
+    press(w, KeyCode::Enter);
+    // 6: the start command still runs on Enter.
+    press(w, KeyCode::Enter);
+    wait_idle(w, "start command");
+    assert!(started.exists());
+    press(w, KeyCode::Enter);
+    // 7: the whole report.
+    let s = screen_at(w, 220, 120);
+    let verdict = s
+        .lines()
+        .find(|l| l.contains("Verdict:"))
+        .unwrap_or_else(|| panic!("no verdict:\n{s}"));
+    assert!(verdict.contains("the app is NOT healthy"), "{verdict}");
+    assert!(!verdict.to_lowercase().contains("recovered"), "{verdict}");
+    let s = flat(&s);
+    assert_eq!(s.matches("RTO").count(), 1, "one RTO in the report: {s}");
+    assert!(
+        s.contains("Achieved RTO (isolation to app started; the app was already down")
+            && s.contains("objective 1h 30m: MET only if the app went down less than"),
+        "{s}"
+    );
+    assert!(s.contains("time to restore"), "{s}");
+    assert!(s.contains("Time to restore (this run"), "{s}");
+    assert!(s.contains("isolate: skipped: `touch"), "{s}");
+    assert!(s.contains("App health after recovery: FAILED"), "{s}");
+    assert!(
+        s.contains("## App health after recovery: FAILED"),
+        "the report on screen has the recorded section: {s}"
+    );
+    assert!(!stopped.exists(), "the skipped stop command never ran");
 }
 
 // ---- drill wizard ----

@@ -140,8 +140,13 @@ pub enum ConfirmKind {
     Delete { id: String, name: Option<String> },
     /// `y` cancels the job.
     CancelJob { id: i64, what: String },
-    /// `y` quits although jobs started here still run.
-    Quit { running: Vec<String> },
+    /// `y` quits although work started here is under way: `running`, jobs
+    /// that go on after the console quits; `abandoned`, what runs inside
+    /// the console (a wizard's shell command, a preview) and does not.
+    Quit {
+        running: Vec<String>,
+        abandoned: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -313,21 +313,28 @@ impl App {
         });
     }
 
-    /// `q`, Ctrl-C and `:quit`: ask first while this console's jobs run.
+    /// `q`, Ctrl-C and `:quit`: ask first while this console's work runs,
+    /// telling the jobs that go on after it quits from what a wizard runs
+    /// inside the console (the app's stop command), which does not.
     pub fn quit_path(&mut self) {
         let mut running: Vec<String> = self
             .children
             .iter()
             .map(|c| format!("{} (pid {})", c.label, c.pid))
             .collect();
-        if let Some(w) = self.wizard.as_ref().filter(|w| w.is_running()) {
-            running.push(format!("the job of the {} wizard", w.title()));
+        let mut abandoned = Vec::new();
+        for u in self.wizard.iter().flat_map(|w| w.underway()) {
+            if u.outlives_console {
+                running.push(u.what);
+            } else {
+                abandoned.push(u.what);
+            }
         }
-        if running.is_empty() {
+        if running.is_empty() && abandoned.is_empty() {
             self.quit = true;
         } else {
             self.overlay = Overlay::Confirm(Confirm {
-                kind: ConfirmKind::Quit { running },
+                kind: ConfirmKind::Quit { running, abandoned },
                 input: String::new(),
                 error: None,
             });

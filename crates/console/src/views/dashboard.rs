@@ -268,7 +268,10 @@ fn objectives(app: &App, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>>
         None => Line::from(vec![
             Span::styled("RPO ", theme.title()),
             Span::styled("MISSED ", theme.bad()),
-            Span::raw("no database backup yet (target 1h): `lifeboat backup --type database`"),
+            Span::raw(format!(
+                "no database backup yet (target {}): `lifeboat backup --type database`",
+                fmt::minutes(app.ctx.config.health.rpo_minutes.database)
+            )),
         ]),
     };
     let rto = match &app.restore_evidence {

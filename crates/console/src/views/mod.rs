@@ -70,11 +70,17 @@ impl Theme {
     /// failures red, the rest plain.
     pub fn status(self, word: &str) -> Style {
         let w = word.to_lowercase();
-        if w.starts_with("ok") || w == "succeeded" || w == "yes" || w == "verified" {
+        if w.starts_with("ok")
+            || w == "succeeded"
+            || w == "yes"
+            || w == "verified"
+            || w == "app-healthy"
+        {
             self.ok()
         } else if w.contains("warn") || w == "running" || w == "queued" || w.contains("missed") {
             self.warn()
         } else if w.contains("fail")
+            || w.contains("unhealthy")
             || w.contains("crit")
             || w.contains("tamper")
             || w == "interrupted"
@@ -434,20 +440,35 @@ fn render_confirm(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 ]),
             ],
         ),
-        ConfirmKind::Quit { running } => {
-            let mut l = vec![Line::raw(
-                "These jobs started from this console are still running:",
-            )];
-            for r in running {
-                l.push(Line::raw(format!("  - {r}")));
+        ConfirmKind::Quit { running, abandoned } => {
+            let mut l = Vec::new();
+            if !running.is_empty() {
+                l.push(Line::raw(
+                    "These jobs started from this console are still running:",
+                ));
+                for r in running {
+                    l.push(Line::raw(format!("  - {r}")));
+                }
+                l.push(Line::raw(
+                    "They keep running as jobs in the catalog after you quit;",
+                ));
+                l.push(Line::raw(
+                    "follow them with `lifeboat status --follow` or another console.",
+                ));
+                l.push(Line::raw(""));
             }
-            l.push(Line::raw(
-                "They keep running as jobs in the catalog after you quit;",
-            ));
-            l.push(Line::raw(
-                "follow them with `lifeboat status --follow` or another console.",
-            ));
-            l.push(Line::raw(""));
+            if !abandoned.is_empty() {
+                l.push(Line::raw(
+                    "These run inside this console and are abandoned if you quit:",
+                ));
+                for a in abandoned {
+                    l.push(Line::raw(format!("  - {a} (abandoned if you quit)")));
+                }
+                l.push(Line::raw(
+                    "Nobody follows them once you quit: their outcome is not recorded, and one cut off half-way may leave its work (stopping or starting the app) half done.",
+                ));
+                l.push(Line::raw(""));
+            }
             l.push(Line::from(vec![
                 Span::styled("[ Stay ]", theme.selected()),
                 Span::raw("   y: quit anyway    n/Enter/Esc: stay"),

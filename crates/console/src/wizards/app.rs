@@ -24,6 +24,9 @@ pub struct AppCommand {
     pub key: &'static str,
     pub command: String,
     pub run: Option<ChildRun>,
+    /// The operator went on without running the command, saying the app
+    /// was already in the state it would have put it in.
+    pub skipped: bool,
 }
 
 impl AppCommand {
@@ -33,6 +36,7 @@ impl AppCommand {
             key,
             command: command.trim().to_string(),
             run: None,
+            skipped: false,
         }
     }
 
@@ -43,7 +47,23 @@ impl AppCommand {
     /// Start the command (again).
     pub fn start(&mut self) {
         if self.configured() {
+            self.skipped = false;
             self.run = Some(ChildRun::shell(&self.command));
+        }
+    }
+
+    /// Go on without running the command: the app is already stopped (or
+    /// started), the operator says.
+    pub fn skip(&mut self) {
+        self.skipped = true;
+    }
+
+    /// The app's state the command brings about: "stopped", "started".
+    fn state(&self) -> &'static str {
+        if self.verb == "stop" {
+            "stopped"
+        } else {
+            "started"
         }
     }
 
@@ -63,6 +83,11 @@ impl AppCommand {
     /// One word for the runbook's timeline.
     pub fn outcome(&self) -> String {
         match &self.run {
+            None if self.skipped => format!(
+                "skipped: `{}` was not run (the app was already {}, the operator said)",
+                self.command,
+                self.state()
+            ),
             None if self.configured() => "not run".into(),
             None => format!("done by hand (no [app] {} configured)", self.key),
             Some(r) if r.succeeded() => format!("`{}` succeeded", self.command),
@@ -90,6 +115,10 @@ impl AppCommand {
             self.command
         )));
         match &self.run {
+            None if self.skipped => v.push(text(format!(
+                "Skipped: not run, the app is already {} (recorded in the report).",
+                self.state()
+            ))),
             None => v.push(text(format!("Enter runs it to {} the app.", self.verb))),
             Some(r) if !r.finished() => v.extend(r.progress_lines(8)),
             Some(r) => {
@@ -98,7 +127,7 @@ impl AppCommand {
                     v.push(text(format!(
                         "The {} command failed. r runs it again; Enter goes on anyway (make sure the app is {} by hand).",
                         self.verb,
-                        if self.verb == "stop" { "stopped" } else { "started" }
+                        self.state()
                     )));
                 }
             }
@@ -191,6 +220,29 @@ impl AppHealth {
             Some(Err(_)) => false,
         };
         Some(cmd_ok && url_ok)
+    }
+
+    /// What was checked and what it answered, in one line for the record:
+    /// "`CMD` exit 1; GET URL answered 200".
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.command {
+            parts.push(format!(
+                "`{}` {}",
+                self.command_text,
+                if c.succeeded() {
+                    "succeeded".to_string()
+                } else {
+                    c.status_text()
+                }
+            ));
+        }
+        match &self.url_result {
+            Some(Ok(code)) => parts.push(format!("GET {} answered {code}", self.url)),
+            Some(Err(e)) => parts.push(format!("GET {}: {e}", self.url)),
+            None => {}
+        }
+        parts.join("; ")
     }
 
     pub fn lines(&self) -> Vec<Line<'static>> {

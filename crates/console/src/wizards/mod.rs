@@ -69,6 +69,18 @@ pub enum WizardStatus {
     Closed,
 }
 
+/// Something a wizard has under way, as the quit dialog names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Underway {
+    /// What it is, for people: "the app stop command `systemctl stop panel`".
+    pub what: String,
+    /// Queued work with a worker of its own, which goes on after the
+    /// console quits; otherwise it runs inside the console (an operator's
+    /// shell command, a read-only look, a record being written) and is
+    /// abandoned when it quits.
+    pub outlives_console: bool,
+}
+
 /// A wizard as the console sees it.
 pub trait Wizard {
     fn title(&self) -> String;
@@ -86,6 +98,18 @@ pub trait Wizard {
     /// A child process started by this wizard is still running.
     fn is_running(&self) -> bool {
         false
+    }
+    /// What is under way, for the quit dialog. By default: while the
+    /// wizard runs, its work, queued as a job that outlives the console.
+    fn underway(&self) -> Vec<Underway> {
+        if self.is_running() {
+            vec![Underway {
+                what: format!("the job of the {} wizard", self.title()),
+                outlives_console: true,
+            }]
+        } else {
+            Vec::new()
+        }
     }
     /// Text input is active (the console must not treat letters as commands).
     fn wants_text(&self) -> bool {

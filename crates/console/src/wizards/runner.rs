@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use ratatui::text::Line;
 
 use super::widgets::{bar, duration, size, text};
-use super::WizardContext;
+use super::{Underway, WizardContext};
 use chrono::Utc;
 use lifeboat_engine::catalog::{Catalog, JobRecord, JobState};
 use lifeboat_engine::ops::jobs::LEASE;
@@ -493,6 +493,22 @@ impl ChildRun {
     /// The process has ended and all its output has been read.
     pub fn finished(&self) -> bool {
         self.ended_after.is_some()
+    }
+
+    /// Queued work, run by a worker of its own that outlives the console;
+    /// otherwise a child of the console, whose output nobody reads once
+    /// the console has quit.
+    pub fn outlives_console(&self) -> bool {
+        self.job_id.is_some() || matches!(self.pending, Some(Start::Queued { .. }))
+    }
+
+    /// While it runs: this run as the quit dialog names it, `what` first
+    /// ("the restore preview: lifeboat restore ... --dry-run").
+    pub fn underway(&self, what: &str) -> Option<Underway> {
+        (!self.finished()).then(|| Underway {
+            what: format!("{what}: {}", self.label),
+            outlives_console: self.outlives_console(),
+        })
     }
 
     /// Ended with exit status 0 (queued work: the job succeeded).

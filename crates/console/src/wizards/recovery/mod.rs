@@ -4,11 +4,21 @@
 //! Each step is one thing an on-call operator does at 3 a.m., in order,
 //! with the wizard keeping the timeline (when each step started and ended)
 //! so the report at the end says how long the app was down against the
-//! 4 h recovery-time objective and how much data was lost against the 1 h
-//! recovery-point objective. The work itself is `lifeboat recover`, run as
-//! a child process: the plan with `--dry-run --json`, then for real.
+//! configured recovery-time objective (`[health] rto_minutes`) and how much
+//! data each type lost against its own recovery-point objective
+//! (`[health.rpo_minutes]`). The work itself is `lifeboat recover`: the plan
+//! with `--dry-run --json`, run as a child, then for real, as queued work.
+//!
+//! The wizard's outage (app stopped to app started) is the RTO; `recover`
+//! measures only its own run, the time to restore. Stopping the production
+//! app is deliberate, so it takes a typed STOP (or a typed SKIP when the app
+//! is already down). Whether the app is healthy afterwards is recorded in
+//! the recovery's report and the audit log ([`record`]), and the verdict
+//! never says "recovered" while it is not.
 
 mod assess;
+mod isolate;
+mod record;
 mod view;
 
 use std::path::PathBuf;
@@ -24,7 +34,8 @@ use crate::wizards::app::{AppCommand, AppHealth};
 use crate::wizards::input::{Confirm, TextInput};
 use crate::wizards::runner::ChildRun;
 use crate::wizards::widgets::{self, nav, Nav, Scroll, BACK, NEXT, SCROLL};
-use crate::wizards::{Wizard, WizardContext, WizardStatus};
+use crate::wizards::{Underway, Wizard, WizardContext, WizardStatus};
+use lifeboat_engine::archive::manifest::BackupType;
 use lifeboat_engine::health::HealthReport;
 use lifeboat_engine::ops::queue::JobRequest;
 
@@ -37,11 +48,6 @@ const STEPS: [&str; 7] = [
     "Resume",
     "Report",
 ];
-
-/// Recovery-time objective: the app is back within this.
-pub const RTO_OBJECTIVE_SECS: i64 = 4 * 3600;
-/// Recovery-point objective: at most this much data is lost.
-pub const RPO_OBJECTIVE_SECS: i64 = 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -61,6 +67,11 @@ pub struct RecoverReport {
     pub choices: Vec<RecoverChoice>,
     pub missing: Vec<String>,
     pub timeline: Vec<RecoverPhase>,
+    /// When the recovery (or the plan) started: each type's data-loss
+    /// window runs from its chosen backup to here.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// The time to restore (recover's own run), not the RTO.
     pub recovery_seconds: f64,
     pub data_loss_seconds: Option<i64>,
     pub notes: Vec<String>,
@@ -100,6 +111,8 @@ pub struct RecoveryWizard {
     /// Per configured type: its newest good backup, or that there is none.
     coverage: Vec<String>,
     stop: AppCommand,
+    /// Type STOP to run the stop command, SKIP to go on without it.
+    stop_confirm: Confirm,
     at: TextInput,
     plan_at: Option<String>,
     plan_run: Option<ChildRun>,
@@ -108,6 +121,12 @@ pub struct RecoveryWizard {
     exec: Option<ChildRun>,
     result: Option<RecoverReport>,
     app_health: AppHealth,
+    /// Health checks started, and how many of them have been recorded (or
+    /// found nothing to record): a finished check not yet recorded is
+    /// recorded on the next tick.
+    health_checks: u32,
+    health_recorded: u32,
+    records: record::HealthRecords,
     start: AppCommand,
     report_md: Option<String>,
     message: Option<String>,
@@ -124,6 +143,7 @@ impl RecoveryWizard {
             health: None,
             coverage: assess::coverage(&ctx),
             stop: AppCommand::new("stop", "stop_command", &app.stop_command),
+            stop_confirm: Confirm::new(isolate::STOP_WORD),
             at: TextInput::default(),
             plan_at: None,
             plan_run: None,
@@ -132,6 +152,9 @@ impl RecoveryWizard {
             exec: None,
             result: None,
             app_health: AppHealth::new(&app.health_command, &app.health_url),
+            health_checks: 0,
+            health_recorded: 0,
+            records: record::HealthRecords::default(),
             start: AppCommand::new("start", "start_command", &app.start_command),
             report_md: None,
             message: None,
@@ -155,11 +178,31 @@ impl RecoveryWizard {
         }
         match step {
             Step::Verify if self.app_health.healthy().is_none() && !self.app_health.running() => {
-                self.app_health.start()
+                self.check_app_health()
             }
             Step::Report => self.load_report(),
             _ => {}
         }
+    }
+
+    /// The recovery-time objective, `[health] rto_minutes`, in seconds.
+    fn rto_objective_secs(&self) -> i64 {
+        i64::from(self.ctx.config.health.rto_minutes) * 60
+    }
+
+    /// A type's recovery-point objective, `[health.rpo_minutes]`, in
+    /// seconds; None for a type without one.
+    fn rpo_objective_secs(&self, backup_type: &str) -> Option<i64> {
+        let t: BackupType = backup_type.parse().ok()?;
+        let minutes = self.ctx.config.health.rpo_minutes.minutes(t)?;
+        Some(i64::from(minutes) * 60)
+    }
+
+    /// Start the app's health checks (again); the answer is recorded once
+    /// they finish (see `tick`).
+    fn check_app_health(&mut self) {
+        self.app_health.start();
+        self.health_checks += 1;
     }
 
     fn leave(&mut self, next: Step) {
@@ -213,10 +256,9 @@ impl RecoveryWizard {
         self.message = None;
         match self.step {
             Step::Assess => self.leave(Step::Isolate),
+            Step::Isolate if self.stop_needs_word() => self.isolate_enter(),
             Step::Isolate => {
-                if self.stop.configured() && self.stop.run.is_none() {
-                    self.stop.start();
-                } else if self.stop.running() {
+                if self.stop.running() {
                     self.message = Some("the stop command is still running".into());
                 } else {
                     self.leave(Step::Point);
@@ -327,10 +369,10 @@ impl Wizard for RecoveryWizard {
                 KeyCode::Esc => return self.back(),
                 KeyCode::Enter => self.next(),
                 _ => {
-                    let input = if self.step == Step::Point {
-                        &mut self.at
-                    } else {
-                        &mut self.confirm.input
+                    let input = match self.step {
+                        Step::Point => &mut self.at,
+                        Step::Isolate => &mut self.stop_confirm.input,
+                        _ => &mut self.confirm.input,
                     };
                     input.handle(&key);
                 }
@@ -340,7 +382,7 @@ impl Wizard for RecoveryWizard {
         match (self.step, key.code) {
             (Step::Isolate, KeyCode::Char('r')) if self.stop.ran() => self.stop.start(),
             (Step::Resume, KeyCode::Char('r')) if self.start.ran() => self.start.start(),
-            (Step::Verify, KeyCode::Char('r')) => self.app_health.start(),
+            (Step::Verify, KeyCode::Char('r')) => self.check_app_health(),
             (Step::Report, _) if matches!(nav(&key), Nav::Next | Nav::Back) => {
                 return WizardStatus::Closed
             }
@@ -353,7 +395,7 @@ impl Wizard for RecoveryWizard {
         WizardStatus::Open
     }
 
-    fn tick(&mut self, _now: chrono::DateTime<chrono::Utc>) -> bool {
+    fn tick(&mut self, now: chrono::DateTime<chrono::Utc>) -> bool {
         let mut changed = false;
         if let Some(rx) = &self.health_rx {
             if let Ok(h) = rx.try_recv() {
@@ -363,6 +405,22 @@ impl Wizard for RecoveryWizard {
             }
         }
         changed |= self.stop.tick() | self.start.tick() | self.app_health.tick();
+        if self.health_recorded != self.health_checks && !self.app_health.running() {
+            // A check finished: its answer goes in the report and the audit
+            // log (nothing to record when no check is configured).
+            self.health_recorded = self.health_checks;
+            if let Some(healthy) = self.app_health.healthy() {
+                let report_file = self.result.as_ref().and_then(|r| r.report_file.clone());
+                self.records
+                    .push(healthy, self.app_health.summary(), now, report_file);
+            }
+        }
+        let (recorded, finished) = self.records.tick(&self.ctx.config);
+        changed |= recorded;
+        if finished && self.step == Step::Report {
+            // The report on screen gets the section just appended.
+            self.load_report();
+        }
         if let Some(p) = &mut self.plan_run {
             if p.tick() {
                 changed = true;
@@ -393,9 +451,7 @@ impl Wizard for RecoveryWizard {
         }
         match self.step {
             Step::Assess => vec![NEXT, ("Esc", "close")],
-            Step::Isolate if self.stop.configured() && self.stop.run.is_none() => {
-                vec![("Enter", "run the stop command"), BACK]
-            }
+            Step::Isolate if self.stop_needs_word() => self.isolate_keys(),
             Step::Resume if self.start.configured() && self.start.run.is_none() => {
                 vec![("Enter", "run the start command"), BACK]
             }
@@ -418,8 +474,45 @@ impl Wizard for RecoveryWizard {
             || self.exec.as_ref().is_some_and(|e| !e.finished())
     }
 
+    fn underway(&self) -> Vec<Underway> {
+        let inside = |what: String| Underway {
+            what,
+            outlives_console: false,
+        };
+        let mut v = Vec::new();
+        for c in [&self.stop, &self.start] {
+            if c.running() {
+                v.push(inside(format!(
+                    "the app {} command `{}`",
+                    c.verb, c.command
+                )));
+            }
+        }
+        if self.app_health.running() {
+            v.push(inside("the app's health check".into()));
+        }
+        v.extend(
+            self.plan_run
+                .as_ref()
+                .and_then(|p| p.underway("the recovery plan")),
+        );
+        v.extend(
+            self.exec
+                .as_ref()
+                .and_then(|e| e.underway("the recovery job")),
+        );
+        if self.records.busy() {
+            v.push(inside(
+                "recording the app's health in the recovery report and the audit log".into(),
+            ));
+        }
+        v
+    }
+
     fn wants_text(&self) -> bool {
-        (self.step == Step::Point || (self.step == Step::Execute && self.exec.is_none()))
+        (self.step == Step::Point
+            || (self.step == Step::Isolate && self.stop_needs_word())
+            || (self.step == Step::Execute && self.exec.is_none()))
             && !self.is_running()
     }
 }

@@ -4,13 +4,64 @@
 
 use ratatui::text::Line;
 
-use super::{
-    RecoverReport, RecoveryWizard, Stamp, Step, RPO_OBJECTIVE_SECS, RTO_OBJECTIVE_SECS, STEPS,
-};
+use super::{RecoverReport, RecoveryWizard, Stamp, Step, STEPS};
 use crate::wizards::widgets::{bold, duration, text};
 
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "MET"
+    } else {
+        "MISSED"
+    }
+}
+
 impl RecoveryWizard {
-    fn plan_lines(r: &RecoverReport) -> Vec<Line<'static>> {
+    /// Each chosen type's data-loss window (its backup to the start of the
+    /// recovery) against that type's own objective from
+    /// `[health.rpo_minutes]`: a database an hour old may miss its
+    /// objective while files a day old meet theirs.
+    fn loss_lines(&self, r: &RecoverReport) -> Vec<Line<'static>> {
+        let Some(start) = r.started_at else {
+            // An older report without its start: the overall window
+            // against the strictest objective of the chosen types.
+            let Some(l) = r.data_loss_seconds else {
+                return Vec::new();
+            };
+            let strictest = r
+                .choices
+                .iter()
+                .filter_map(|c| self.rpo_objective_secs(&c.backup_type))
+                .min();
+            return vec![text(match strictest {
+                Some(o) => format!(
+                    "Data-loss window: {}; strictest objective of the chosen types {}: {}",
+                    duration(l),
+                    duration(o),
+                    met(l <= o)
+                ),
+                None => format!("Data-loss window: {}", duration(l)),
+            })];
+        };
+        let mut v = vec![text(
+            "Data-loss window per type (changes after its chosen backup are lost), against [health.rpo_minutes]:",
+        )];
+        for c in &r.choices {
+            let loss = (start - c.created_at).num_seconds().max(0);
+            v.push(text(match self.rpo_objective_secs(&c.backup_type) {
+                Some(o) => format!(
+                    "  {:<13} {}; objective {}: {}",
+                    c.backup_type,
+                    duration(loss),
+                    duration(o),
+                    met(loss <= o)
+                ),
+                None => format!("  {:<13} {}; no objective", c.backup_type, duration(loss)),
+            }));
+        }
+        v
+    }
+
+    fn plan_lines(&self, r: &RecoverReport) -> Vec<Line<'static>> {
         let mut v = vec![bold("Recovery set:")];
         for c in &r.choices {
             v.push(text(format!(
@@ -29,14 +80,7 @@ impl RecoveryWizard {
         for m in &r.missing {
             v.push(text(format!("  missing: {m}")));
         }
-        if let Some(l) = r.data_loss_seconds {
-            v.push(text(format!(
-                "Data-loss window: {} (changes after the oldest chosen backup are lost); objective {}: {}",
-                duration(l),
-                duration(RPO_OBJECTIVE_SECS),
-                if l <= RPO_OBJECTIVE_SECS { "MET" } else { "MISSED" }
-            )));
-        }
+        v.extend(self.loss_lines(r));
         v
     }
 
@@ -82,7 +126,7 @@ impl RecoveryWizard {
             }
             Step::Isolate => {
                 v.push(bold("Isolate: stop the Panel app"));
-                v.extend(self.stop.lines());
+                v.extend(self.isolate_lines());
             }
             Step::Point => {
                 v.push(bold("Choose the recovery point"));
@@ -92,7 +136,7 @@ impl RecoveryWizard {
                 );
                 match (&self.plan_run, &self.plan) {
                     (_, Some(p)) => {
-                        v.extend(Self::plan_lines(p));
+                        v.extend(self.plan_lines(p));
                         v.push(text("Enter goes on to execute this plan; edit the time and Enter to plan again."));
                     }
                     (Some(r), None) if r.finished() => {
@@ -111,7 +155,7 @@ impl RecoveryWizard {
                         "Execute: restore every type IN PLACE, over the live system",
                     ));
                     if let Some(p) = &self.plan {
-                        v.extend(Self::plan_lines(p));
+                        v.extend(self.plan_lines(p));
                     }
                     v.push(text(format!(
                         "Command: lifeboat {}",
@@ -161,6 +205,9 @@ impl RecoveryWizard {
                         "The app is not healthy yet: r checks again; Enter goes on anyway.",
                     ));
                 }
+                if let Some(o) = &self.records.outcome {
+                    v.push(text(o.clone()));
+                }
             }
             Step::Resume => {
                 v.push(bold("Resume: start the Panel app"));
@@ -179,8 +226,37 @@ impl RecoveryWizard {
         self.timeline.iter().find(|s| s.step == step)
     }
 
+    /// The one-line verdict the report opens with. It says "recovered"
+    /// only when the data came back, the app was started and its health
+    /// check passed: restored data under an app that does not answer is
+    /// not a recovery.
+    fn verdict(&self) -> String {
+        let restored = match &self.result {
+            None => {
+                return "NOT RECOVERED: lifeboat recover did not report (see the Execute step)"
+                    .into()
+            }
+            Some(r) => r.ok,
+        };
+        if !restored {
+            return "NOT RECOVERED: the restore FAILED or is incomplete (see the report below)"
+                .into();
+        }
+        if self.start.ran() && self.start.run.as_ref().is_some_and(|r| !r.succeeded()) {
+            return "Restored, but the app's start command FAILED: start the app by hand and check its health".into();
+        }
+        match self.app_health.healthy() {
+            Some(true) => "RECOVERED: every type restored and verified, and the app is healthy".into(),
+            Some(false) => {
+                "Restored, but the app is NOT healthy: its health check failed (the recovery is not complete until it passes)".into()
+            }
+            None => "Restored; the app's health was not checked: check the Panel app by hand".into(),
+        }
+    }
+
     fn report_lines(&self) -> Vec<Line<'static>> {
-        let mut v = vec![bold("Runbook timeline")];
+        let mut v = vec![bold(format!("Verdict: {}", self.verdict())), text("")];
+        v.push(bold("Runbook timeline"));
         for s in &self.timeline {
             let end = s.ended.map(|e| {
                 e.with_timezone(&chrono::Local)
@@ -199,51 +275,64 @@ impl RecoveryWizard {
         }
         v.push(text(format!("  isolate: {}", self.stop.outcome())));
         v.push(text(format!("  resume: {}", self.start.outcome())));
-        // The outage runs from stopping the app to starting it again.
+        // The outage, the RTO, runs from stopping the app to starting it
+        // again; recover's own run (the time to restore) is only part of it.
         let down = self.stamp(Step::Isolate).map(|s| s.started);
         let up = self.stamp(Step::Resume).and_then(|s| s.ended);
         if let (Some(d), Some(u)) = (down, up) {
             let secs = (u - d).num_seconds();
-            v.push(text(format!(
-                "Achieved RTO (app stopped to app started): {}; objective {}: {}",
-                duration(secs),
-                duration(RTO_OBJECTIVE_SECS),
-                if secs <= RTO_OBJECTIVE_SECS {
-                    "MET"
-                } else {
-                    "MISSED"
-                }
-            )));
+            let objective = self.rto_objective_secs();
+            v.push(text(if self.stop.skipped {
+                // The app went down before the wizard saw it.
+                format!(
+                    "Achieved RTO (isolation to app started; the app was already down, so the outage was longer): at least {}; objective {}: {}",
+                    duration(secs),
+                    duration(objective),
+                    if secs > objective {
+                        "MISSED".to_string()
+                    } else {
+                        format!(
+                            "MET only if the app went down less than {} before isolation",
+                            duration(objective - secs)
+                        )
+                    }
+                )
+            } else {
+                format!(
+                    "Achieved RTO (app stopped to app started): {}; objective {}: {}",
+                    duration(secs),
+                    duration(objective),
+                    met(secs <= objective)
+                )
+            }));
         }
         match &self.result {
             Some(r) => {
                 v.push(text(format!(
-                    "lifeboat recover: {} in {:.1}s",
-                    if r.ok { "recovered" } else { "FAILED" },
+                    "lifeboat recover: {}; time to restore {:.1}s (part of the outage above)",
+                    if r.ok {
+                        "every type restored and verified"
+                    } else {
+                        "FAILED or incomplete"
+                    },
                     r.recovery_seconds
                 )));
-                if let Some(l) = r.data_loss_seconds {
-                    v.push(text(format!(
-                        "Data-loss window: {}; objective {}: {}",
-                        duration(l),
-                        duration(RPO_OBJECTIVE_SECS),
-                        if l <= RPO_OBJECTIVE_SECS {
-                            "MET"
-                        } else {
-                            "MISSED"
-                        }
-                    )));
-                }
+                v.extend(self.loss_lines(r));
             }
             None => v.push(text(
                 "lifeboat recover did not report (see the Execute step)",
             )),
         }
-        if let Some(h) = self.app_health.healthy() {
-            v.push(text(format!(
-                "App health after recovery: {}",
-                if h { "OK" } else { "FAILED" }
-            )));
+        v.push(text(match self.app_health.healthy() {
+            Some(h) => format!(
+                "App health after recovery: {} ({})",
+                if h { "OK" } else { "FAILED" },
+                self.app_health.summary()
+            ),
+            None => "App health after recovery: not checked".into(),
+        }));
+        if let Some(o) = &self.records.outcome {
+            v.push(text(format!("  {o}")));
         }
         if let Some(md) = &self.report_md {
             if let Some(f) = self.result.as_ref().and_then(|r| r.report_file.as_ref()) {

@@ -17,7 +17,7 @@ use ratatui::Frame;
 use crate::wizards::input::Confirm;
 use crate::wizards::runner::ChildRun;
 use crate::wizards::widgets::{self, nav, step_cursor, Nav, Scroll, BACK, NEXT, SCROLL};
-use crate::wizards::{Wizard, WizardContext, WizardStatus};
+use crate::wizards::{Underway, Wizard, WizardContext, WizardStatus};
 use lifeboat_engine::archive::manifest::{BackupKind, BackupType};
 use lifeboat_engine::catalog::{BackupRecord, Catalog};
 use lifeboat_engine::ops::queue::JobRequest;
@@ -446,6 +446,15 @@ impl Wizard for RestoreWizard {
 
     fn is_running(&self) -> bool {
         self.running()
+    }
+
+    fn underway(&self) -> Vec<Underway> {
+        let preview = self
+            .preview
+            .as_ref()
+            .and_then(|p| p.underway("the restore preview"));
+        let run = self.run.as_ref().and_then(|r| r.underway("the restore"));
+        preview.into_iter().chain(run).collect()
     }
 
     fn wants_text(&self) -> bool {
