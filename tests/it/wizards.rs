@@ -438,17 +438,24 @@ fn recovery_wizard_runs_the_whole_runbook() {
     let root = tempfile::tempdir().unwrap();
     let stopped = root.path().join("app-stopped");
     let started = root.path().join("app-started");
-    // The app's health URL: a real listener that answers 200 once.
+    // The app's health URL: a real listener that answers 200 twice (at
+    // Verify, and again once Resume started the app).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
         use std::io::{Read, Write};
-        let (mut c, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 1024];
-        let n = c.read(&mut buf).unwrap();
-        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            .unwrap();
-        String::from_utf8_lossy(&buf[..n]).to_string()
+        let mut first = String::new();
+        for _ in 0..2 {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = c.read(&mut buf).unwrap();
+            c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+            if first.is_empty() {
+                first = String::from_utf8_lossy(&buf[..n]).to_string();
+            }
+        }
+        first
     });
     let sb = Sandbox::new();
     sb.write_config(&format!(
@@ -531,13 +538,18 @@ fn recovery_wizard_runs_the_whole_runbook() {
         )),
         "{s}"
     );
-    assert!(server.join().unwrap().starts_with("GET /health HTTP/1.1"));
     press(w, KeyCode::Enter);
-    // 6 resume: the start command.
+    // 6 resume: the start command, then the app's health again (the
+    // check at Verify saw it stopped; the verdict is this one).
     assert!(!started.exists());
     press(w, KeyCode::Enter);
     wait_idle(w, "start command");
     assert!(started.exists(), "the start command ran");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "health after start");
+    let s = assert_shows(w, "App health now that it runs:");
+    assert!(s.contains("answered 200"), "{s}");
+    assert!(server.join().unwrap().starts_with("GET /health HTTP/1.1"));
     press(w, KeyCode::Enter);
     // 7 report: timeline, objectives, the Markdown report.
     let s = assert_shows(w, "Step 7 of 7: Report");
@@ -740,10 +752,14 @@ fn recovery_wizard_records_a_failed_app_health_against_the_configured_objectives
     );
 
     press(w, KeyCode::Enter);
-    // 6: the start command still runs on Enter.
+    // 6: the start command still runs on Enter; then the app's health is
+    // checked again, now that it runs (still failing here).
     press(w, KeyCode::Enter);
     wait_idle(w, "start command");
     assert!(started.exists());
+    press(w, KeyCode::Enter);
+    wait_idle(w, "health after start");
+    assert_shows(w, "App health now that it runs:");
     press(w, KeyCode::Enter);
     // 7: the whole report.
     let s = screen_at(w, 220, 120);

@@ -188,6 +188,11 @@ impl AppHealth {
         self.command.as_ref().is_some_and(|c| !c.finished()) || self.url_rx.is_some()
     }
 
+    /// A health command or URL is configured.
+    pub fn configured(&self) -> bool {
+        !self.command_text.is_empty() || !self.url.is_empty()
+    }
+
     pub fn tick(&mut self) -> bool {
         let mut changed = self.command.as_mut().is_some_and(|c| c.tick());
         if let Some(rx) = &self.url_rx {

@@ -121,6 +121,8 @@ pub struct RecoveryWizard {
     exec: Option<ChildRun>,
     result: Option<RecoverReport>,
     app_health: AppHealth,
+    /// The app's health was checked again after Resume started it.
+    health_after_start: bool,
     /// Health checks started, and how many of them have been recorded (or
     /// found nothing to record): a finished check not yet recorded is
     /// recorded on the next tick.
@@ -152,6 +154,7 @@ impl RecoveryWizard {
             exec: None,
             result: None,
             app_health: AppHealth::new(&app.health_command, &app.health_url),
+            health_after_start: false,
             health_checks: 0,
             health_recorded: 0,
             records: record::HealthRecords::default(),
@@ -300,10 +303,21 @@ impl RecoveryWizard {
                 self.leave(Step::Resume);
             }
             Step::Resume => {
-                if self.start.configured() && self.start.run.is_none() {
+                if self.start.configured() && self.start.run.is_none() && !self.start.skipped {
                     self.start.start();
                 } else if self.start.running() {
                     self.message = Some("the start command is still running".into());
+                } else if self.app_health.running() {
+                    self.message = Some("the health checks are still running".into());
+                } else if !self.health_after_start && self.app_health.configured() {
+                    // The app runs again only now: the check at Verify saw
+                    // it stopped. The report's verdict is this answer.
+                    self.health_after_start = true;
+                    self.check_app_health();
+                    self.message = Some(
+                        "checking the app's health now that it is started; Enter again when it answers"
+                            .into(),
+                    );
                 } else {
                     self.leave(Step::Report);
                 }

@@ -212,6 +212,10 @@ impl RecoveryWizard {
             Step::Resume => {
                 v.push(bold("Resume: start the Panel app"));
                 v.extend(self.start.lines());
+                if self.health_after_start {
+                    v.push(bold("App health now that it runs:"));
+                    v.extend(self.app_health.lines());
+                }
             }
             Step::Report => v.extend(self.report_lines()),
         }
