@@ -264,10 +264,138 @@ fn main() {
          amortised over the 3-minute health backstop (storage's is 15): at most {amortised:.3}% of one core"
     );
     println!(
-        "memory: RSS {} MiB with every list loaded, peak {} MiB (aim < 64 MiB)",
+        "memory (this bench process, after five consoles came and went): RSS {} MiB with every list loaded, peak {} MiB",
         rss / 1024,
         status_kib("VmHWM") / 1024
     );
+    drop(app);
+    real_binary(dir.path(), idle_secs);
+}
+
+/// The same catalog through the real binary in a 120x40 tmux pane, as an
+/// operator meets it: time from starting the process to the Dashboard's
+/// text on screen, keys to their screen (each includes a tmux capture,
+/// ~1-3 ms), idle CPU from /proc/PID/stat, and the process's RSS.
+fn real_binary(dir: &std::path::Path, idle_secs: u64) {
+    let tmux_ok = std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tmux_ok {
+        println!("real binary: skipped (tmux is not installed)");
+        return;
+    }
+    let socket = format!("lifeboat-bench-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let screen =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned();
+    let wait_for = |what: &dyn Fn(&str) -> bool, limit: Duration| -> Option<Duration> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if what(&screen()) {
+                return Some(t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    };
+    let cmd = format!(
+        "exec '{}' --config '{}'",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        dir.join("lifeboat.toml").display()
+    );
+    let mut firsts = Vec::new();
+    for run in 0..3 {
+        let t = Instant::now();
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "b",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ]);
+        let shown = wait_for(&|s| s.contains("Running jobs"), Duration::from_secs(30));
+        let took = t.elapsed();
+        assert!(
+            shown.is_some(),
+            "the console never drew its dashboard:\n{}",
+            screen()
+        );
+        println!("real binary run {run}: process start to Dashboard text {took:?}");
+        firsts.push(took);
+        if run < 2 {
+            tmux(&["kill-server"]);
+        }
+    }
+    let pid: u32 =
+        String::from_utf8_lossy(&tmux(&["list-panes", "-t", "b", "-F", "#{pane_pid}"]).stdout)
+            .trim()
+            .parse()
+            .expect("pane pid");
+    // Keys: to the Catalog screen, then a filter typed key by key.
+    let mut keys = Vec::new();
+    let key = |k: &str, shows: &dyn Fn(&str) -> bool| -> Duration {
+        tmux(&["send-keys", "-t", "b", k]);
+        wait_for(shows, Duration::from_secs(10)).expect("the key's screen")
+    };
+    keys.push(key("2", &|s| s.contains("Catalog:")));
+    keys.push(key("/", &|s| s.contains("filter")));
+    let mut typed = String::from("/");
+    for c in ["r", "e", "l", "e", "a", "s", "e"] {
+        typed.push_str(c);
+        let want = typed.clone();
+        keys.push(key(c, &|s: &str| s.contains(&want)));
+    }
+    keys.push(key("Enter", &|s| !s.contains("filter /")));
+    let worst = *keys.iter().max().unwrap();
+    println!(
+        "real binary: key to screen (2, /, then 'release' typed, Enter): median {:?}, worst {worst:?} over {} keys (each includes a tmux capture)",
+        median(keys.clone()),
+        keys.len()
+    );
+    // Let the first background checks finish, then leave it alone.
+    std::thread::sleep(Duration::from_secs(5));
+    let ticks = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let t0 = ticks();
+    let wall = Instant::now();
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    let cpu = (ticks() - t0) as f64 / hz;
+    let secs = wall.elapsed().as_secs_f64();
+    let kib = |key: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    println!(
+        "real binary: first Dashboard text median {:?} (aim < 150 ms); idle {cpu:.2} s CPU over {secs:.0} s = {:.3}% of one core (aim < 0.5%); RSS {} MiB, peak {} MiB (aim < 64 MiB)",
+        median(firsts),
+        100.0 * cpu / secs,
+        kib("VmRSS") / 1024,
+        kib("VmHWM") / 1024
+    );
+    tmux(&["send-keys", "-t", "b", "q"]);
+    tmux(&["kill-server"]);
 }
 
 /// This process's user + system CPU time, all threads.

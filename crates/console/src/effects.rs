@@ -14,11 +14,11 @@
 //! (a step, a preview or queued work to start), and its tick, run here as
 //! [`Effect::TickWizard`] right after the key and on the timer, starts
 //! what was decided (through the same `background::launch` as
-//! [`Effect::Launch`]) and polls it. (Some of a wizard's steps still act
-//! from the key, through its own light catalog handle or a thread: the
-//! restore wizard lists the backups of the type just chosen, `x` writes
-//! the cancel request, the recovery wizard's application health probe
-//! starts.)
+//! [`Effect::Launch`]) and polls it; `x` only decides too, and the tick
+//! sends the stop. (Some of a wizard's steps still act from the key,
+//! through its own light catalog handle or a thread: the restore wizard
+//! lists the backups of the type just chosen, the recovery wizard's
+//! application health probe starts.)
 
 use std::time::{Duration, Instant};
 
