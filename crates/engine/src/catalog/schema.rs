@@ -133,6 +133,16 @@ CREATE INDEX jobs_queued ON jobs(state, id) WHERE state = 'queued';
     r#"
 ALTER TABLE jobs ADD COLUMN result TEXT;
 "#,
+    // 8: a covering index for the list every screen and `list` start from
+    // (`Catalog::backup_rows`, `backups_fingerprint`): a scan of it reads
+    // ~100 bytes a row instead of every row's manifest, so 100,000 backups
+    // load in a fraction of the time (the table is ~1.6 KB a row).
+    r#"
+CREATE INDEX backups_listing ON backups(
+    type, created_at, id, name, kind, status, size, stored_size, encrypted,
+    verify_result, verified_at, finished_at
+);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -894,3 +894,26 @@ fn cancelling_a_job_cancels_everything_it_started_and_only_that() {
         Some(r#"{"ok":true}"#)
     );
 }
+
+/// The lists read the covering index, never the table with its manifests
+/// (100,000 backups: ~13 MB of index pages instead of ~160 MB of rows).
+#[test]
+fn the_backup_list_and_its_fingerprint_scan_the_covering_index() {
+    let dir = TempDir::new().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    for sql in [listing::LISTING_SQL, listing::FINGERPRINT_SQL] {
+        let plan: Vec<String> = c
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("COVERING INDEX backups_listing")),
+            "{sql}: {plan:?}"
+        );
+    }
+}
