@@ -174,14 +174,14 @@ pub fn print_job_table(jobs: &[JobRecord]) {
     }
 }
 
+/// Done of total with a percentage, or only what was done when there is no
+/// total or the percentage would contradict the job's state (see
+/// [`JobRecord::shown_ratio`]).
 fn progress_text(j: &JobRecord) -> String {
-    match j.bytes_total {
-        Some(t) if t > 0 => format!(
-            "{}/{} ({:.0}%)",
-            size(j.bytes_done),
-            size(t),
-            100.0 * j.bytes_done as f64 / t as f64
-        ),
+    match (j.bytes_total, j.shown_ratio()) {
+        (Some(t), Some(r)) if t > 0 => {
+            format!("{}/{} ({:.0}%)", size(j.bytes_done), size(t), 100.0 * r)
+        }
         _ => size(j.bytes_done),
     }
 }

@@ -4,6 +4,7 @@
 //! --follow`, and `backup --all` with parent and child jobs.
 
 mod crash;
+mod progress;
 
 use std::fs;
 

@@ -14,7 +14,7 @@ use lifeboat_engine::catalog::{JobRecord, JobState};
 
 /// `[#####.....] 45%` in `width` cells, or the items/bytes done.
 pub fn progress_text(j: &JobRecord, width: usize) -> String {
-    match j.ratio() {
+    match j.shown_ratio() {
         Some(r) => {
             let bar = width.saturating_sub(6).max(4);
             let filled = ((r * bar as f64).round() as usize).min(bar);

@@ -685,7 +685,7 @@ pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
     let secs =
         (j.updated_at - j.started_at.unwrap_or(j.created_at)).num_milliseconds() as f64 / 1000.0;
     let rate = (secs > 0.2 && j.bytes_done > 0).then(|| j.bytes_done as f64 / secs);
-    let mut line = match j.bytes_total.filter(|t| *t > 0) {
+    let mut line = match shown_total(j, j.bytes_done, j.bytes_total) {
         Some(t) => format!(
             "    {} {} of {}",
             bar(j.bytes_done, t, 24),
@@ -695,7 +695,7 @@ pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
         None => format!("    {} done", size(j.bytes_done)),
     };
     if j.items_done > 0 {
-        match j.items_total {
+        match shown_total(j, j.items_done, j.items_total) {
             Some(t) => line.push_str(&format!(", {}/{} items", j.items_done, t)),
             None => line.push_str(&format!(", {} items", j.items_done)),
         }
@@ -716,6 +716,14 @@ pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
         v.push(text(format!("    error: {e}")));
     }
     v
+}
+
+/// The total to show `done` against: none when unknown, and none for a
+/// finished success whose row does not read done == total (written before
+/// totals were settled at the end): a bar at 37% would contradict its
+/// state, so it reads "done" with the final amount instead.
+fn shown_total(j: &JobRecord, done: u64, total: Option<u64>) -> Option<u64> {
+    total.filter(|t| *t > 0 && !(j.state.is_success() && *t != done))
 }
 
 /// A process of this host is alive (or a zombie not yet reaped).
@@ -820,6 +828,29 @@ mod tests {
         let s = render(job_lines(&j));
         assert!(!s.contains("eta"), "{s}");
         assert!(s.contains("error: disk full on /repo"), "{s}");
+    }
+
+    /// A drill's restore recorded before chain totals were set once
+    /// (71 B of one link's 193 B): finished, it reads as done, with no
+    /// percentage; a consistent finished row keeps its full bar.
+    #[test]
+    fn a_finished_job_never_shows_a_percentage_its_state_contradicts() {
+        let mut j = job("succeeded", 71, Some(193), 10);
+        j.items_total = Some(11);
+        let s = render(job_lines(&j));
+        assert!(!s.contains('%'), "{s}");
+        assert!(s.contains("71 B done, 3 items"), "{s}");
+        assert!(!s.contains("of 193 B") && !s.contains("/11"), "{s}");
+
+        let mut j = job("succeeded", 193, Some(193), 10);
+        j.items_total = Some(3);
+        let s = render(job_lines(&j));
+        assert!(s.contains("100%") && s.contains("193 B of 193 B"), "{s}");
+        assert!(s.contains("3/3 items"), "{s}");
+
+        // Stopped short, it says where it stopped.
+        let s = render(job_lines(&job("cancelled", 71, Some(193), 10)));
+        assert!(s.contains("37%") && s.contains("71 B of 193 B"), "{s}");
     }
 
     #[test]

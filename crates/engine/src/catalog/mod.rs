@@ -396,6 +396,15 @@ impl JobRecord {
         }
     }
 
+    /// [`JobRecord::ratio`] where a face may show it as a percentage: a
+    /// finished successful job did all its work, so it shows one only if it
+    /// reads 100% (a row written before totals were settled at the end may
+    /// read 0% for a success: that would contradict its state).
+    pub fn shown_ratio(&self) -> Option<f64> {
+        self.ratio()
+            .filter(|r| !self.state.is_success() || *r >= 1.0)
+    }
+
     /// Bytes per second since the job started.
     pub fn throughput(&self, now: DateTime<Utc>) -> Option<f64> {
         let secs = (now - self.started_at?).num_milliseconds() as f64 / 1000.0;

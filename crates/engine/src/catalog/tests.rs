@@ -917,3 +917,57 @@ fn the_backup_list_and_its_fingerprint_scan_the_covering_index() {
         );
     }
 }
+
+/// A finished success shows a percentage only when it reads 100%: a row
+/// from before totals were settled at the end (16.91 KiB of a 7.47 MiB
+/// estimate) would say 0% of a job that did all its work.
+#[test]
+fn a_percentage_never_contradicts_the_state_of_its_job() {
+    let t0 = Utc::now();
+    let job = |state: JobState, done: u64, total: Option<u64>| JobRecord {
+        id: 1,
+        kind: JobKind::Backup,
+        target: "database app".into(),
+        state,
+        phase: None,
+        bytes_done: done,
+        bytes_total: total,
+        items_done: 0,
+        items_total: None,
+        created_at: t0,
+        started_at: Some(t0),
+        finished_at: None,
+        updated_at: t0,
+        error: None,
+        host: "h".into(),
+        pid: 1,
+        partial_outputs: Vec::new(),
+        cancel_requested: false,
+        parent_job: None,
+        resource: None,
+    };
+    let old_row = job(JobState::Succeeded, 17_315, Some(7_833_115));
+    assert!(old_row.ratio().unwrap() < 0.01);
+    assert_eq!(old_row.shown_ratio(), None);
+    assert_eq!(
+        job(JobState::SucceededWithWarnings, 10, Some(100)).shown_ratio(),
+        None
+    );
+    assert_eq!(
+        job(JobState::Succeeded, 100, Some(100)).shown_ratio(),
+        Some(1.0)
+    );
+    // Running, or stopped short: where it got to is what it says.
+    assert_eq!(
+        job(JobState::Running, 25, Some(100)).shown_ratio(),
+        Some(0.25)
+    );
+    assert_eq!(
+        job(JobState::Failed, 25, Some(100)).shown_ratio(),
+        Some(0.25)
+    );
+    assert_eq!(
+        job(JobState::Cancelled, 50, Some(100)).shown_ratio(),
+        Some(0.5)
+    );
+}

@@ -42,6 +42,9 @@ pub struct Job<'a> {
     /// Progress the throttle held back; written when the job finishes, so a
     /// finished row shows what was done rather than the last sample.
     unsaved: Cell<Option<(u64, u64)>>,
+    /// The last (bytes, items) done, saved or not: what a successful job's
+    /// row ends with, totals included (see [`recorded_total`]).
+    done: Cell<(u64, u64)>,
     cancel: Cancel,
     /// Dropping it wakes and ends the heartbeat thread at once.
     stop: Option<std::sync::mpsc::Sender<()>>,
@@ -110,6 +113,7 @@ impl<'a> Job<'a> {
             last_persist: Cell::new(None),
             totals: Cell::new((None, None)),
             unsaved: Cell::new(None),
+            done: Cell::new((0, 0)),
             cancel,
             stop: Some(stop),
             heartbeat,
@@ -269,12 +273,24 @@ impl<'a> Job<'a> {
             let _ = self.engine.catalog.job_log(self.id, "warning", &note);
             crate::notice::say(crate::notice::Level::Warning, &note);
         }
-        if let Some((bytes, items)) = self.unsaved.take() {
+        // A success did all of its work: its row says so, done and total
+        // alike (a total counted ahead is only an estimate). Otherwise the
+        // last progress the throttle held back.
+        let last = if result.is_ok() {
+            Some(self.done.get())
+        } else {
+            self.unsaved.take()
+        };
+        if let Some((bytes, items)) = last {
             let (bt, it) = self.totals.get();
-            let _ = self
-                .engine
-                .catalog
-                .update_job_progress(self.id, bytes, bt, items, it);
+            let ok = result.is_ok();
+            let _ = self.engine.catalog.update_job_progress(
+                self.id,
+                bytes,
+                recorded_total(bytes, bt, ok),
+                items,
+                recorded_total(items, it, ok),
+            );
         }
         // The outcome is already in the repository (a committed backup is
         // recorded before this); if the job row cannot be closed now, it
@@ -426,6 +442,7 @@ impl Progress for Job<'_> {
     }
     fn advance(&self, bytes_done: u64, items_done: u64) {
         self.face.advance(bytes_done, items_done);
+        self.done.set((bytes_done, items_done));
         if self.cancel.load(Ordering::Relaxed) {
             return;
         }
@@ -440,11 +457,13 @@ impl Progress for Job<'_> {
             self.unsaved.set(None);
             self.last_persist.set(Some(now));
             let (bt, it) = self.totals.get();
-            if let Err(e) = self
-                .engine
-                .catalog
-                .update_job_progress(self.id, bytes_done, bt, items_done, it)
-            {
+            if let Err(e) = self.engine.catalog.update_job_progress(
+                self.id,
+                bytes_done,
+                recorded_total(bytes_done, bt, false),
+                items_done,
+                recorded_total(items_done, it, false),
+            ) {
                 tracing::debug!("cannot persist progress of job {}: {e}", self.id);
             }
         }
@@ -546,6 +565,20 @@ pub(crate) fn run_restore_job<T>(
     run_job(engine, kind, artifact_id, face, cancel, end, body)
 }
 
+/// The total a job row records beside `done`. A successful job did all
+/// of its work, so its total is what it did (a total counted or estimated
+/// ahead, a tree that changed after it was counted, a file that could not
+/// be read: done is the truth then); a job that reported no progress at
+/// all keeps no total. Otherwise a total the work has already passed was
+/// an undercount (files added after the count): it is raised to `done`,
+/// so a row never reads 11 of 10.
+fn recorded_total(done: u64, total: Option<u64>, succeeded: bool) -> Option<u64> {
+    if succeeded {
+        return (done > 0 || total.is_some()).then_some(done);
+    }
+    total.map(|t| t.max(done))
+}
+
 /// Turn a cancel flag into the error operations return at a safe point.
 pub fn check_cancel(cancel: &std::sync::atomic::AtomicBool) -> Result<()> {
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
@@ -557,6 +590,21 @@ pub fn check_cancel(cancel: &std::sync::atomic::AtomicBool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_total_is_never_below_what_was_done() {
+        // Running: a counted total stands until the work passes it.
+        assert_eq!(recorded_total(4, Some(10), false), Some(10));
+        assert_eq!(recorded_total(11, Some(10), false), Some(11));
+        assert_eq!(recorded_total(5, None, false), None);
+        // Succeeded: done is the total, whatever was estimated.
+        assert_eq!(recorded_total(17_315, Some(7_833_115), true), Some(17_315));
+        assert_eq!(recorded_total(11, Some(10), true), Some(11));
+        assert_eq!(recorded_total(5, None, true), Some(5));
+        assert_eq!(recorded_total(0, Some(3), true), Some(0));
+        // Nothing reported: no total to make up.
+        assert_eq!(recorded_total(0, None, true), None);
+    }
 
     #[test]
     fn a_late_cancel_names_the_job_the_phase_and_what_stands() {

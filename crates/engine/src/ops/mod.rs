@@ -6,6 +6,7 @@
 //! indicatif, and tests with [`Silent`].
 
 pub mod backup;
+mod chain_progress;
 pub mod daemon;
 pub mod database;
 pub mod delete;

@@ -19,6 +19,7 @@ use crate::archive::manifest::BackupType;
 use crate::archive::pipeline;
 use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport};
+use crate::ops::chain_progress::{ChainProgress, Counted};
 use crate::ops::integrity::check_integrity;
 use crate::ops::jobs::Job;
 use crate::ops::select::{self, Artifact, Selector};
@@ -408,6 +409,8 @@ fn restore_tree(
     // In place, a symlink one link of the chain made is never followed by
     // a later one.
     let links_made = std::cell::RefCell::new(std::collections::HashSet::new());
+    // One total for the chain, counted across its links.
+    let chain = ChainProgress::start(job, &links);
     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
         job.phase(&format!(
             "restoring {} ({}/{})",
@@ -429,7 +432,7 @@ fn restore_tree(
             authenticated: dk.is_some(),
             ..Default::default()
         };
-        let progress = CrashWhenWriting(job, cancel);
+        let progress = CrashWhenWriting(&chain, cancel);
         let outcome = extract_link_checked(link, dk.as_ref(), &dest, &progress, cancel, one_pass, opts).map_err(|e| {
             let hint = if is_disk_full(&e) {
                 format!(
@@ -455,6 +458,7 @@ fn restore_tree(
             Error::new(e.kind, format!("{}; {state}", e.message)).hint(hint)
         })?;
         total.add(&outcome);
+        chain.link_done(link);
     }
     crate::crashpoint::hit("restore.written");
     for w in total.warning_lines() {
@@ -749,6 +753,8 @@ fn superseded_by_later_links(
 /// Extract one link; with `hash_as_read`, also check the stored bytes'
 /// SHA-256 and length against the manifest once the stream is consumed
 /// (and leave out the per-file hashes where that authenticates every byte).
+/// `progress` gets the bytes of the link's stream read so far and its
+/// entries extracted; a `ChainProgress` makes that a chain's progress.
 pub fn extract_link_checked(
     link: &Artifact,
     dk: Option<&DataKey>,
@@ -773,15 +779,15 @@ pub fn extract_link_checked(
         dk_payload,
         Some(link.manifest.payload.size),
     )?;
-    let mut stream = pipeline::ReadAhead::new(stream);
+    // Progress is how far into the stream the extraction is: what a
+    // chain's total counts (see `chain_progress`), the caller's to set.
+    let read = std::cell::Cell::new(0);
+    let mut stream = Counted {
+        inner: pipeline::ReadAhead::new(stream),
+        read: &read,
+    };
     let mut index = backup::open_index(&link.manifest, &link.manifest_path, dk)?;
-    if let Some(files) = &link.manifest.files {
-        progress.total(
-            Some(files.bytes),
-            Some(files.files + files.dirs + files.symlinks),
-        );
-    }
-    let cb = |bytes: u64, items: u64| progress.advance(bytes, items);
+    let cb = |_written: u64, items: u64| progress.advance(read.get(), items);
     // Files are checked against their SHA-256 in the index before they go
     // into place (on the extractor's own file thread), except where the
     // stream is encrypted and read in one pass: there AES-GCM has

@@ -234,6 +234,8 @@ fn verify_artifact(
                 job.phase("restoring into a scratch directory");
                 let scratch = scratch_dir(engine)?;
                 let result = (|| -> Result<String> {
+                    // As a restore does: one total for the whole chain.
+                    let chain = crate::ops::chain_progress::ChainProgress::start(job, &links);
                     for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
                         // As a restore does: the last link sets every
                         // directory's metadata.
@@ -247,11 +249,12 @@ fn verify_artifact(
                             link,
                             dk.as_ref(),
                             &Dest::Under(scratch.clone()),
-                            job,
+                            &chain,
                             cancel,
                             false,
                             opts,
                         )?;
+                        chain.link_done(link);
                     }
                     job.phase("comparing every file with the index");
                     let (last, dk) = (links.last().unwrap(), keys.last().unwrap());

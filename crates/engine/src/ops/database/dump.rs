@@ -76,7 +76,10 @@ fn dump_one(
     let (ring, encrypt) = backup::encryption_for(engine, t)?;
     job.phase("reading table statistics");
     let mut src = Source::read(engine, &pg, db, &version, ring.is_some())?;
-    job.total(Some(src.size), None);
+    // No byte total: done counts pg_dump's output (and the ranges' rows),
+    // whose size nothing knows ahead. pg_database_size is not it (indexes,
+    // free space, catalogs): a finished backup read 16.91 KiB of 7.47 MiB,
+    // 0%. The job's end records what was dumped as its total.
     let draft = backup::Draft::new(
         engine,
         t,

@@ -110,19 +110,25 @@ pub struct BackupOutcome {
     pub warnings: Vec<String>,
 }
 
-/// Quick stat-only walk: (bytes of regular files, number of files), for a
-/// progress total.
+/// Quick stat-only walk, for a progress total: (bytes of regular files,
+/// entries). It counts what [`backup_tree`] reports as done: every entry
+/// it indexes (directories, symlinks and FIFOs as well as files), and the
+/// size of every file whether it is read, unchanged since the parent or
+/// another name of an inode already stored.
 pub fn scan_totals(spec: &WalkSpec, stop: &std::sync::atomic::AtomicBool) -> Result<(u64, u64)> {
     let mut bytes = 0;
-    let mut files = 0;
+    let mut entries = 0;
     for it in Walker::new(spec)? {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(crate::error::Error::cancelled(
                 "the count is no longer needed",
             ));
         }
+        if it.kind == EntryKind::Deleted {
+            continue;
+        }
+        entries += 1;
         if it.kind == EntryKind::File {
-            files += 1;
             bytes += match (&it.meta, it.extra) {
                 (Some(m), _) => m.len(),
                 (None, Some(x)) => x.data.len() as u64,
@@ -130,7 +136,7 @@ pub fn scan_totals(spec: &WalkSpec, stop: &std::sync::atomic::AtomicBool) -> Res
             };
         }
     }
-    Ok((bytes, files))
+    Ok((bytes, entries))
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
@@ -504,7 +510,8 @@ fn tar_err(path: &Path, e: io::Error) -> Error {
 /// incremental: files whose kind, size, mtime, ctime, inode and mode match
 /// are indexed with `stored: false` and the parent's hash, and paths gone
 /// since the parent get a `Deleted` entry. `progress` gets cumulative
-/// (content bytes, items) per item and about every MiB.
+/// (file bytes, entries indexed) per entry and about every MiB read: the
+/// same things [`scan_totals`] counts, deletions left out.
 pub fn backup_tree<T: Write, I: Write>(
     spec: &WalkSpec,
     parent: Option<&mut dyn Iterator<Item = Result<IndexEntry>>>,
@@ -612,6 +619,10 @@ pub fn backup_tree_with<T: Write, I: Write>(
         if let Some(e) = written {
             index.write(&e)?;
             prog.items += 1;
+            // An unchanged file and another name of a stored inode are
+            // not read, but they are as done as a file that is: the total
+            // counts their size (`scan_totals`), so done does too.
+            prog.bytes = prog.bytes.max(stats.bytes);
             (prog.report)(prog.bytes, prog.items);
         }
     }

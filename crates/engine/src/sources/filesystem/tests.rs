@@ -208,6 +208,46 @@ fn full_backup_round_trips_through_extract_and_verify() {
     assert!(check.problems[0].contains("c.txt"));
 }
 
+/// The last progress a backup reports, beside what [`scan_totals`] counted
+/// before it: a job reads done == total at the end, never 11 of 10 items
+/// (directories and symlinks are indexed, so they are counted), and an
+/// incremental or a hard link's second name are done though not read.
+#[test]
+fn progress_ends_at_the_counted_totals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src);
+    fs::write(src.join("a/one"), b"one inode, two names").unwrap();
+    fs::hard_link(src.join("a/one"), src.join("a/two")).unwrap();
+    let s = spec(&src);
+    let run = |parent: Option<&[u8]>| {
+        let last = std::cell::Cell::new((0u64, 0u64));
+        let report = |bytes: u64, items: u64| {
+            let (b, i) = last.get();
+            assert!(bytes >= b && items >= i, "progress went back");
+            last.set((bytes, items));
+        };
+        let mut reader = parent.map(IndexReader::new);
+        let parent = reader.as_mut().map(|r| r as &mut dyn Iterator<Item = _>);
+        let cancel = AtomicBool::new(false);
+        let (out, _, index) =
+            backup_tree(&s, parent, Vec::new(), Vec::new(), &report, &cancel).unwrap();
+        (out, index, last.get())
+    };
+    let totals = scan_totals(&s, &AtomicBool::new(false)).unwrap();
+    let (full, index, done) = run(None);
+    assert!(full.stats.dirs > 0 && full.stats.symlinks > 0, "{full:?}");
+    assert_eq!(done, totals, "{full:?}");
+    assert_eq!(totals.1, full.stats.stored);
+
+    // Most of it unchanged: nothing to read, but all of it done.
+    fs::write(src.join("a/new.txt"), b"new").unwrap();
+    let totals = scan_totals(&s, &AtomicBool::new(false)).unwrap();
+    let (inc, _, done) = run(Some(&index));
+    assert!(inc.stats.unchanged > 0, "{inc:?}");
+    assert_eq!(done, totals, "{inc:?}");
+}
+
 #[test]
 fn system_tar_reads_the_archive() {
     let tmp = tempfile::tempdir().unwrap();
@@ -373,8 +413,8 @@ fn globs_filter_and_extras_land_in_order() {
         b"generated"
     );
 
-    let (bytes, files) = scan_totals(&s, &AtomicBool::new(false)).unwrap();
-    assert_eq!((bytes, files), (out.stats.bytes, out.stats.files));
+    let (bytes, entries) = scan_totals(&s, &AtomicBool::new(false)).unwrap();
+    assert_eq!((bytes, entries), (out.stats.bytes, out.stats.stored));
     // The backup it counts for has ended: the count stops, with no total.
     let e = scan_totals(&s, &AtomicBool::new(true)).unwrap_err();
     assert_eq!(e.kind, crate::error::ErrorKind::Cancelled);
