@@ -1965,3 +1965,49 @@ fn s_and_shift_s_agree_in_the_title_the_status_line_and_the_header() {
     }
     assert_eq!(app.sort.label(), "created", "s went round every column");
 }
+
+// ---- text that must not be cut at common sizes ----
+
+#[test]
+fn a_long_error_wraps_in_the_status_line_instead_of_being_cut() {
+    use lifeboat_console::app::Level;
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    key(&mut app, ':');
+    typed(&mut app, "frobnicate");
+    code(&mut app, KeyCode::Enter);
+    let msg = app.message.clone().unwrap().text;
+    assert!(msg.len() > 100, "{msg}");
+    let t = text(&mut app, 80, 24);
+    let rows: Vec<&str> = t.lines().collect();
+    let first = rows
+        .iter()
+        .position(|l| l.starts_with("error: unknown command"))
+        .unwrap_or_else(|| panic!("no error in the status line:\n{t}"));
+    // Its rows run down to the footer, which stays on the last row.
+    let said = rows[first..23].join(" ");
+    let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(said, format!("error: {msg}"), "\n{t}");
+    assert!(rows[23].contains("? help"), "the footer:\n{t}");
+    assert!(rows[0].contains("Dashboard"), "the tabs:\n{t}");
+
+    // Longer than three rows: three rows, the cut said with an ellipsis.
+    let long = format!(
+        "the repository at {} is {}",
+        "/x".repeat(20),
+        "very ".repeat(60)
+    );
+    app.say(Level::Warn, long);
+    let t = text(&mut app, 80, 24);
+    let rows: Vec<&str> = t.lines().collect();
+    assert!(
+        rows[20].starts_with("warning: the repository at /x/x"),
+        "{t}"
+    );
+    assert!(rows[22].trim_end().ends_with('…'), "{t}");
+    assert!(rows[23].contains("? help"), "the footer:\n{t}");
+    // An info message keeps to one row.
+    app.say(Level::Info, "x ".repeat(100));
+    let t = text(&mut app, 80, 24);
+    assert!(t.lines().nth(22).unwrap().starts_with("x x x"), "{t}");
+}
