@@ -274,7 +274,7 @@ fn help_overlay_lists_the_screens_keys() {
     let mut app = app_for(&f.sb, false);
     key(&mut app, '2');
     key(&mut app, '?');
-    assert_eq!(app.overlay, Overlay::Help);
+    assert_eq!(app.overlay, Overlay::Help { scroll: 0 });
     let t = text(&mut app, 100, 40);
     for k in [
         "verify the selected backup",
@@ -1968,6 +1968,36 @@ fn s_and_shift_s_agree_in_the_title_the_status_line_and_the_header() {
 
 // ---- text that must not be cut at common sizes ----
 
+/// The words inside the bordered box titled `title` (between its side
+/// borders, from the row under its top border to the row of its bottom
+/// border), so that wrapped text reads as one line.
+fn box_words(frame: &str, title: &str) -> String {
+    let rows: Vec<Vec<char>> = frame.lines().map(|l| l.chars().collect()).collect();
+    let head = format!("┌ {title} ");
+    let (top, left) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(y, r)| {
+            let line: String = r.iter().collect();
+            line.find(&head).map(|i| (y, line[..i].chars().count()))
+        })
+        .unwrap_or_else(|| panic!("no box titled {title:?}:\n{frame}"));
+    let right = left
+        + rows[top][left..]
+            .iter()
+            .position(|&c| c == '┐')
+            .unwrap_or_else(|| panic!("box {title:?} has no right corner:\n{frame}"));
+    rows[top + 1..]
+        .iter()
+        .take_while(|r| r[left] != '└')
+        .map(|r| r[left + 1..right].iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn a_long_error_wraps_in_the_status_line_instead_of_being_cut() {
     use lifeboat_console::app::Level;
@@ -2010,4 +2040,50 @@ fn a_long_error_wraps_in_the_status_line_instead_of_being_cut() {
     app.say(Level::Info, "x ".repeat(100));
     let t = text(&mut app, 80, 24);
     assert!(t.lines().nth(22).unwrap().starts_with("x x x"), "{t}");
+}
+
+#[test]
+fn the_help_scrolls_to_its_last_row_at_80x24() {
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    key(&mut app, '2');
+    key(&mut app, '?');
+    let top = text(&mut app, 80, 24);
+    assert!(top.contains("more below"), "{top}");
+    assert!(
+        !top.contains("audit, help"),
+        "the help fits after all:\n{top}"
+    );
+    let words = box_words(&top, "Keys: Catalog");
+    assert!(words.starts_with("Enter details:"), "{top}");
+
+    // j scrolls a row (the help stays open), G to the end.
+    key(&mut app, 'j');
+    assert_eq!(app.overlay, Overlay::Help { scroll: 1 });
+    let t = text(&mut app, 80, 24);
+    let words = box_words(&t, "Keys: Catalog");
+    assert!(words.starts_with("/ filter by type"), "{t}");
+    key(&mut app, 'G');
+    let end = text(&mut app, 80, 24);
+    let words = box_words(&end, "Keys: Catalog");
+    assert!(
+        words.contains("palette: backup, restore [ID],") && words.ends_with("audit, help"),
+        "the last row is not reachable:\n{end}"
+    );
+    assert!(
+        end.contains("more above") && !end.contains("more below"),
+        "{end}"
+    );
+    // Further down stays at the end; g goes back to the top.
+    code(&mut app, KeyCode::PageDown);
+    assert_eq!(text(&mut app, 80, 24), end);
+    key(&mut app, 'g');
+    assert_eq!(text(&mut app, 80, 24), top);
+    // Esc closes it, and so does q (which does not quit here).
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+    key(&mut app, '?');
+    key(&mut app, 'q');
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(!app.quit);
 }

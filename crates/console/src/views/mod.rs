@@ -145,7 +145,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     frame.render_widget(Paragraph::new(status_lines), status);
     render_footer(app, theme, frame, footer);
     match &app.overlay {
-        Overlay::Help => render_help(app, theme, frame, main),
+        Overlay::Help { scroll } => render_help(app, theme, frame, main, *scroll),
         Overlay::Confirm(_) => render_confirm(app, theme, frame, main),
         Overlay::None | Overlay::Palette(_) | Overlay::Filter => {}
     }
@@ -266,7 +266,12 @@ fn status_line(app: &App, theme: Theme) -> Line<'static> {
 /// The keys that apply now: (label, what it does).
 pub fn current_keys(app: &App) -> Vec<(String, String)> {
     match &app.overlay {
-        Overlay::Help => return vec![("any key".into(), "close the help".into())],
+        Overlay::Help { .. } => {
+            return vec![
+                ("↑↓ PgUp PgDn g G".into(), "scroll".into()),
+                ("Esc/q/?".into(), "close the help".into()),
+            ]
+        }
         Overlay::Palette(_) => {
             return vec![
                 ("Enter".into(), "run".into()),
@@ -428,33 +433,66 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let keys = base_keys(app);
+/// The help's rows at `width`, wrapped here (not by the paragraph) so
+/// that the overlay knows how many there are: each key's text hangs
+/// indented under itself, the palette's commands close it.
+fn help_rows(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
+    let mut rows = Vec::new();
+    for (k, d) in base_keys(app) {
+        let label = format!("{k:>8}  ");
+        let indent = label.chars().count();
+        let mut text = wrap_words(&d, width.saturating_sub(indent)).into_iter();
+        rows.push(Line::from(vec![
+            Span::styled(label, theme.key()),
+            Span::raw(text.next().unwrap_or_default()),
+        ]));
+        rows.extend(text.map(|t| Line::raw(format!("{:indent$}{t}", ""))));
+    }
+    rows.push(Line::raw(""));
+    let palette = format!("palette: {}", super::input::COMMANDS);
+    rows.extend(
+        wrap_words(&palette, width)
+            .into_iter()
+            .map(|t| Line::styled(t, theme.dim())),
+    );
+    rows
+}
+
+/// The key help, from row `scroll` on. When it does not fit, the bottom
+/// border says which rows show and that there is more (and the keys
+/// scroll it); the room it had is noted for the keys ([`App::help_room`]).
+fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect, scroll: usize) {
     let title = match app.shown_wizard() {
         Some(w) => format!("Keys: {} wizard", w.title()),
         None => format!("Keys: {}", app.screen.title()),
     };
-    let mut lines: Vec<Line> = keys
-        .iter()
-        .map(|(k, d)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>8}  "), theme.key()),
-                Span::raw(d.clone()),
-            ])
-        })
-        .collect();
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        format!("palette: {}", super::input::COMMANDS),
-        theme.dim(),
-    ));
     let w = area.width.saturating_sub(4).min(100);
-    let r = centered(area, w, wrapped_height(&lines, w.saturating_sub(2)) + 2);
+    let rows = help_rows(app, theme, usize::from(w.saturating_sub(2)));
+    let total = rows.len();
+    let h = u16::try_from(total + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let page = usize::from(h.saturating_sub(2));
+    let max_scroll = total.saturating_sub(page);
+    let first = scroll.min(max_scroll);
+    app.help_room.page.set(page);
+    app.help_room.max_scroll.set(max_scroll);
+    let mut block = block(theme, &title);
+    if max_scroll > 0 {
+        let mut at = format!(" rows {}-{} of {total}", first + 1, first + page);
+        if first > 0 {
+            at.push_str(", ↑ more above");
+        }
+        if first < max_scroll {
+            at.push_str(", ↓ more below");
+        }
+        at.push(' ');
+        block = block.title_bottom(Span::styled(at, theme.title()));
+    }
+    let r = centered(area, w, h);
     frame.render_widget(Clear, r);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(theme, &title)),
+        Paragraph::new(rows.into_iter().skip(first).take(page).collect::<Vec<_>>()).block(block),
         r,
     );
 }
