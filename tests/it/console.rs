@@ -1362,6 +1362,17 @@ fn every_screen_matches_its_snapshot_at_80x24_and_200x50() {
     // turning the verdict.
     f.sb.write_config("[health]\ndisk_warn_percent = 99\ndisk_critical_percent = 100\n");
     let mut app = app_for(&f.sb, true);
+    // Nor its numbers the Health table's shape: the columns are fitted to
+    // the longest value, and whether a value wraps depends on its length
+    // (which changes with the free space from run to run).
+    let disk = app
+        .health
+        .as_mut()
+        .and_then(|h| h.checks.iter_mut().find(|c| c.id == "disk"))
+        .expect("a disk check");
+    disk.value = "43% used on / (120.5 GiB free of 250.0 GiB); growing 2.1 KiB/day, \
+                  full in more than 100 years"
+        .into();
     for (key_char, screen) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Screen::ALL) {
         key(&mut app, key_char);
         assert_eq!(app.screen, screen);
@@ -1996,6 +2007,112 @@ fn box_words(frame: &str, title: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The VALUE and THRESHOLD cells of the Health table's row for `title`,
+/// the lines of a wrapped cell joined with spaces.
+fn health_cells(frame: &str, title: &str) -> (String, String) {
+    let rows: Vec<Vec<char>> = frame.lines().map(|l| l.chars().collect()).collect();
+    let line = |r: &[char]| r.iter().collect::<String>();
+    let header = rows
+        .iter()
+        .position(|r| line(r).contains("THRESHOLD"))
+        .unwrap_or_else(|| panic!("no table header:\n{frame}"));
+    let head = line(&rows[header]);
+    let column = |name: &str| head[..head.find(name).unwrap()].chars().count();
+    let (value_at, threshold_at) = (column("VALUE"), column("THRESHOLD"));
+    let first = header
+        + rows[header..]
+            .iter()
+            .position(|r| line(r).contains(title))
+            .unwrap_or_else(|| panic!("no row for {title:?}:\n{frame}"));
+    let (mut value, mut threshold) = (Vec::new(), Vec::new());
+    for (i, r) in rows[first..].iter().enumerate() {
+        let inside = line(&r[1..r.len() - 1]);
+        // Its rows end at the next check (a status word) or a blank row.
+        if inside.trim().is_empty() || r[0] != '│' || (i > 0 && !line(&r[1..9]).trim().is_empty())
+        {
+            break;
+        }
+        value.push(line(&r[value_at..threshold_at]));
+        threshold.push(line(&r[threshold_at..r.len() - 1]));
+    }
+    let words = |v: Vec<String>| v.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+    (words(value), words(threshold))
+}
+
+#[test]
+fn health_values_and_thresholds_are_whole_at_200_columns_and_in_the_advice_pane_at_80() {
+    use lifeboat_engine::health::{Check, HealthReport, Status};
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    let check = |title: &str, value: &str, threshold: &str, advice: &str| Check {
+        id: title.to_lowercase().replace(' ', "_"),
+        title: title.into(),
+        status: Status::Warning,
+        value: value.into(),
+        threshold: threshold.into(),
+        advice: advice.into(),
+    };
+    let checks = vec![
+        check(
+            "Recovery point objective (configuration)",
+            "26h 40m of data at risk since the last good configuration backup",
+            "24h; the schedule runs it daily at 01:30 UTC",
+            "run lifeboat backup --type configuration now, then see why the schedule missed it",
+        ),
+        check(
+            "Repository disk space",
+            "91% used on /var/lib/lifeboat (12.3 GiB free of 140 GiB)",
+            "85% used (critical at 95%)",
+            "free some space or move the repository to a larger disk",
+        ),
+        // Longer than one row of 200 columns leaves it.
+        check(
+            "Repository disk space (growth)",
+            "43% used on /srv/backups (120.5 GiB free of 250.0 GiB); growing 12.3 KiB/day, full in more than 100 years",
+            "80% used (critical at 90%); 30 days left (critical at 7)",
+            "nothing yet; watch the growth",
+        ),
+    ];
+    app.health = Some(HealthReport::new(chrono::Utc::now(), checks.clone()));
+    key(&mut app, '4');
+    assert_eq!(app.screen, Screen::Health);
+
+    // 200 columns: every value and threshold whole in its check's row
+    // (one that does not fit on one line wraps within its cell).
+    let wide = text(&mut app, 200, 50);
+    for c in &checks {
+        assert_eq!(
+            health_cells(&wide, &c.title),
+            (c.value.clone(), c.threshold.clone()),
+            "{:?} is cut:\n{wide}",
+            c.title
+        );
+    }
+    for c in &checks[..2] {
+        let row = wide.lines().find(|l| l.contains(&c.title)).unwrap();
+        assert!(
+            row.contains(&c.value) && row.contains(&c.threshold),
+            "what fits keeps to one line:\n{wide}"
+        );
+    }
+
+    // 80 columns: the table cuts, the advice pane shows the selected
+    // check whole.
+    for (i, c) in checks.iter().enumerate() {
+        if i > 0 {
+            key(&mut app, 'j');
+        }
+        let narrow = text(&mut app, 80, 24);
+        let pane = box_words(&narrow, "Advice");
+        for want in [&c.title, &c.value, &c.threshold, &c.advice] {
+            assert!(
+                pane.contains(want.as_str()),
+                "{want:?} is not whole in the advice pane:\n{narrow}"
+            );
+        }
+    }
 }
 
 #[test]
