@@ -152,7 +152,10 @@ fn every_screen_draws_real_data_at_80x24() {
         rows[0].contains("config") && rows[1].contains("files+incr"),
         "{cat}"
     );
-    // Wide enough for the id column.
+    // The id column, which every CLI command takes, at 80 columns too.
+    for b in [&f.full, &f.incr, &f.cfg] {
+        assert!(cat.contains(&id(b)), "{cat}");
+    }
     let wide = text(&mut app, 130, 30);
     assert!(wide.contains(&id(&f.full)), "{wide}");
 
@@ -2157,6 +2160,23 @@ fn a_long_error_wraps_in_the_status_line_instead_of_being_cut() {
     app.say(Level::Info, "x ".repeat(100));
     let t = text(&mut app, 80, 24);
     assert!(t.lines().nth(22).unwrap().starts_with("x x x"), "{t}");
+}
+
+#[test]
+fn the_catalog_shows_the_id_at_80x24_whatever_the_sort() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    key(&mut app, '2');
+    for _ in 0..7 {
+        let t = text(&mut app, 80, 24);
+        for b in [&f.full, &f.incr, &f.cfg] {
+            let row = t.lines().find(|l| l.contains(&id(b))).unwrap_or_else(|| {
+                panic!("{} is not shown (sort {}):\n{t}", id(b), app.sort.label())
+            });
+            assert!(row.contains("succeeded"), "{t}");
+        }
+        key(&mut app, 's');
+    }
 }
 
 #[test]
