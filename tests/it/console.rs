@@ -152,7 +152,10 @@ fn every_screen_draws_real_data_at_80x24() {
         rows[0].contains("config") && rows[1].contains("files+incr"),
         "{cat}"
     );
-    // Wide enough for the id column.
+    // The id column, which every CLI command takes, at 80 columns too.
+    for b in [&f.full, &f.incr, &f.cfg] {
+        assert!(cat.contains(&id(b)), "{cat}");
+    }
     let wide = text(&mut app, 130, 30);
     assert!(wide.contains(&id(&f.full)), "{wide}");
 
@@ -274,7 +277,7 @@ fn help_overlay_lists_the_screens_keys() {
     let mut app = app_for(&f.sb, false);
     key(&mut app, '2');
     key(&mut app, '?');
-    assert_eq!(app.overlay, Overlay::Help);
+    assert_eq!(app.overlay, Overlay::Help { scroll: 0 });
     let t = text(&mut app, 100, 40);
     for k in [
         "verify the selected backup",
@@ -1362,6 +1365,17 @@ fn every_screen_matches_its_snapshot_at_80x24_and_200x50() {
     // turning the verdict.
     f.sb.write_config("[health]\ndisk_warn_percent = 99\ndisk_critical_percent = 100\n");
     let mut app = app_for(&f.sb, true);
+    // Nor its numbers the Health table's shape: the columns are fitted to
+    // the longest value, and whether a value wraps depends on its length
+    // (which changes with the free space from run to run).
+    let disk = app
+        .health
+        .as_mut()
+        .and_then(|h| h.checks.iter_mut().find(|c| c.id == "disk"))
+        .expect("a disk check");
+    disk.value = "43% used on / (120.5 GiB free of 250.0 GiB); growing 2.1 KiB/day, \
+                  full in more than 100 years"
+        .into();
     for (key_char, screen) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Screen::ALL) {
         key(&mut app, key_char);
         assert_eq!(app.screen, screen);
@@ -2043,4 +2057,249 @@ fn dashboard_objectives_come_from_the_config() {
     assert!(t.contains("no database backup yet (target 15m 00s)"), "{t}");
     assert!(t.contains("(target 1h 30m)"), "{t}");
     assert!(!t.contains("target 1h)"), "{t}");
+}
+
+// ---- text that must not be cut at common sizes ----
+
+/// The words inside the bordered box titled `title` (between its side
+/// borders, from the row under its top border to the row of its bottom
+/// border), so that wrapped text reads as one line.
+fn box_words(frame: &str, title: &str) -> String {
+    let rows: Vec<Vec<char>> = frame.lines().map(|l| l.chars().collect()).collect();
+    let head = format!("┌ {title} ");
+    let (top, left) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(y, r)| {
+            let line: String = r.iter().collect();
+            line.find(&head).map(|i| (y, line[..i].chars().count()))
+        })
+        .unwrap_or_else(|| panic!("no box titled {title:?}:\n{frame}"));
+    let right = left
+        + rows[top][left..]
+            .iter()
+            .position(|&c| c == '┐')
+            .unwrap_or_else(|| panic!("box {title:?} has no right corner:\n{frame}"));
+    rows[top + 1..]
+        .iter()
+        .take_while(|r| r[left] != '└')
+        .map(|r| r[left + 1..right].iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The VALUE and THRESHOLD cells of the Health table's row for `title`,
+/// the lines of a wrapped cell joined with spaces.
+fn health_cells(frame: &str, title: &str) -> (String, String) {
+    let rows: Vec<Vec<char>> = frame.lines().map(|l| l.chars().collect()).collect();
+    let line = |r: &[char]| r.iter().collect::<String>();
+    let header = rows
+        .iter()
+        .position(|r| line(r).contains("THRESHOLD"))
+        .unwrap_or_else(|| panic!("no table header:\n{frame}"));
+    let head = line(&rows[header]);
+    let column = |name: &str| head[..head.find(name).unwrap()].chars().count();
+    let (value_at, threshold_at) = (column("VALUE"), column("THRESHOLD"));
+    let first = header
+        + rows[header..]
+            .iter()
+            .position(|r| line(r).contains(title))
+            .unwrap_or_else(|| panic!("no row for {title:?}:\n{frame}"));
+    let (mut value, mut threshold) = (Vec::new(), Vec::new());
+    for (i, r) in rows[first..].iter().enumerate() {
+        let inside = line(&r[1..r.len() - 1]);
+        // Its rows end at the next check (a status word) or a blank row.
+        if inside.trim().is_empty() || r[0] != '│' || (i > 0 && !line(&r[1..9]).trim().is_empty())
+        {
+            break;
+        }
+        value.push(line(&r[value_at..threshold_at]));
+        threshold.push(line(&r[threshold_at..r.len() - 1]));
+    }
+    let words = |v: Vec<String>| v.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+    (words(value), words(threshold))
+}
+
+#[test]
+fn health_values_and_thresholds_are_whole_at_200_columns_and_in_the_advice_pane_at_80() {
+    use lifeboat_engine::health::{Check, HealthReport, Status};
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    let check = |title: &str, value: &str, threshold: &str, advice: &str| Check {
+        id: title.to_lowercase().replace(' ', "_"),
+        title: title.into(),
+        status: Status::Warning,
+        value: value.into(),
+        threshold: threshold.into(),
+        advice: advice.into(),
+    };
+    let checks = vec![
+        check(
+            "Recovery point objective (configuration)",
+            "26h 40m of data at risk since the last good configuration backup",
+            "24h; the schedule runs it daily at 01:30 UTC",
+            "run lifeboat backup --type configuration now, then see why the schedule missed it",
+        ),
+        check(
+            "Repository disk space",
+            "91% used on /var/lib/lifeboat (12.3 GiB free of 140 GiB)",
+            "85% used (critical at 95%)",
+            "free some space or move the repository to a larger disk",
+        ),
+        // Longer than one row of 200 columns leaves it.
+        check(
+            "Repository disk space (growth)",
+            "43% used on /srv/backups (120.5 GiB free of 250.0 GiB); growing 12.3 KiB/day, full in more than 100 years",
+            "80% used (critical at 90%); 30 days left (critical at 7)",
+            "nothing yet; watch the growth",
+        ),
+    ];
+    app.health = Some(HealthReport::new(chrono::Utc::now(), checks.clone()));
+    key(&mut app, '4');
+    assert_eq!(app.screen, Screen::Health);
+
+    // 200 columns: every value and threshold whole in its check's row
+    // (one that does not fit on one line wraps within its cell).
+    let wide = text(&mut app, 200, 50);
+    for c in &checks {
+        assert_eq!(
+            health_cells(&wide, &c.title),
+            (c.value.clone(), c.threshold.clone()),
+            "{:?} is cut:\n{wide}",
+            c.title
+        );
+    }
+    for c in &checks[..2] {
+        let row = wide.lines().find(|l| l.contains(&c.title)).unwrap();
+        assert!(
+            row.contains(&c.value) && row.contains(&c.threshold),
+            "what fits keeps to one line:\n{wide}"
+        );
+    }
+
+    // 80 columns: the table cuts, the advice pane shows the selected
+    // check whole.
+    for (i, c) in checks.iter().enumerate() {
+        if i > 0 {
+            key(&mut app, 'j');
+        }
+        let narrow = text(&mut app, 80, 24);
+        let pane = box_words(&narrow, "Advice");
+        for want in [&c.title, &c.value, &c.threshold, &c.advice] {
+            assert!(
+                pane.contains(want.as_str()),
+                "{want:?} is not whole in the advice pane:\n{narrow}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_long_error_wraps_in_the_status_line_instead_of_being_cut() {
+    use lifeboat_console::app::Level;
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    key(&mut app, ':');
+    typed(&mut app, "frobnicate");
+    code(&mut app, KeyCode::Enter);
+    let msg = app.message.clone().unwrap().text;
+    assert!(msg.len() > 100, "{msg}");
+    let t = text(&mut app, 80, 24);
+    let rows: Vec<&str> = t.lines().collect();
+    let first = rows
+        .iter()
+        .position(|l| l.starts_with("error: unknown command"))
+        .unwrap_or_else(|| panic!("no error in the status line:\n{t}"));
+    // Its rows run down to the footer, which stays on the last row.
+    let said = rows[first..23].join(" ");
+    let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(said, format!("error: {msg}"), "\n{t}");
+    assert!(rows[23].contains("? help"), "the footer:\n{t}");
+    assert!(rows[0].contains("Dashboard"), "the tabs:\n{t}");
+
+    // Longer than three rows: three rows, the cut said with an ellipsis.
+    let long = format!(
+        "the repository at {} is {}",
+        "/x".repeat(20),
+        "very ".repeat(60)
+    );
+    app.say(Level::Warn, long);
+    let t = text(&mut app, 80, 24);
+    let rows: Vec<&str> = t.lines().collect();
+    assert!(
+        rows[20].starts_with("warning: the repository at /x/x"),
+        "{t}"
+    );
+    assert!(rows[22].trim_end().ends_with('…'), "{t}");
+    assert!(rows[23].contains("? help"), "the footer:\n{t}");
+    // An info message keeps to one row.
+    app.say(Level::Info, "x ".repeat(100));
+    let t = text(&mut app, 80, 24);
+    assert!(t.lines().nth(22).unwrap().starts_with("x x x"), "{t}");
+}
+
+#[test]
+fn the_catalog_shows_the_id_at_80x24_whatever_the_sort() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    key(&mut app, '2');
+    for _ in 0..7 {
+        let t = text(&mut app, 80, 24);
+        for b in [&f.full, &f.incr, &f.cfg] {
+            let row = t.lines().find(|l| l.contains(&id(b))).unwrap_or_else(|| {
+                panic!("{} is not shown (sort {}):\n{t}", id(b), app.sort.label())
+            });
+            assert!(row.contains("succeeded"), "{t}");
+        }
+        key(&mut app, 's');
+    }
+}
+
+#[test]
+fn the_help_scrolls_to_its_last_row_at_80x24() {
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    key(&mut app, '2');
+    key(&mut app, '?');
+    let top = text(&mut app, 80, 24);
+    assert!(top.contains("more below"), "{top}");
+    assert!(
+        !top.contains("audit, help"),
+        "the help fits after all:\n{top}"
+    );
+    let words = box_words(&top, "Keys: Catalog");
+    assert!(words.starts_with("Enter details:"), "{top}");
+
+    // j scrolls a row (the help stays open), G to the end.
+    key(&mut app, 'j');
+    assert_eq!(app.overlay, Overlay::Help { scroll: 1 });
+    let t = text(&mut app, 80, 24);
+    let words = box_words(&t, "Keys: Catalog");
+    assert!(words.starts_with("/ filter by type"), "{t}");
+    key(&mut app, 'G');
+    let end = text(&mut app, 80, 24);
+    let words = box_words(&end, "Keys: Catalog");
+    assert!(
+        words.contains("palette: backup, restore [ID],") && words.ends_with("audit, help"),
+        "the last row is not reachable:\n{end}"
+    );
+    assert!(
+        end.contains("more above") && !end.contains("more below"),
+        "{end}"
+    );
+    // Further down stays at the end; g goes back to the top.
+    code(&mut app, KeyCode::PageDown);
+    assert_eq!(text(&mut app, 80, 24), end);
+    key(&mut app, 'g');
+    assert_eq!(text(&mut app, 80, 24), top);
+    // Esc closes it, and so does q (which does not quit here).
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+    key(&mut app, '?');
+    key(&mut app, 'q');
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(!app.quit);
 }

@@ -117,7 +117,11 @@ impl Screen {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     None,
-    Help,
+    /// The key help, scrolled down by `scroll` rows (kept within what the
+    /// last frame showed, [`App::help_room`]).
+    Help {
+        scroll: usize,
+    },
     Palette(String),
     /// Editing the current screen's filter.
     Filter,
@@ -188,6 +192,16 @@ impl ListState {
     }
 }
 
+/// What the help overlay's last frame had room for, set by the view (as
+/// [`ListState::page`] is), so that PgDn and `G` stop at its last row.
+#[derive(Debug, Default)]
+pub struct HelpRoom {
+    /// Rows of help the frame showed.
+    pub page: Cell<usize>,
+    /// The furthest the help can scroll: its rows less `page`.
+    pub max_scroll: Cell<usize>,
+}
+
 /// How often the catalog is probed for changes.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 pub(crate) const BACKUPS_CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -223,6 +237,7 @@ pub struct App {
     pub catalog_open: bool,
     pub screen: Screen,
     pub overlay: Overlay,
+    pub help_room: HelpRoom,
     pub message: Option<Message>,
 
     pub backups: Vec<BackupRow>,
@@ -298,6 +313,7 @@ impl App {
             catalog_open: false,
             screen: Screen::Dashboard,
             overlay: Overlay::None,
+            help_room: HelpRoom::default(),
             message: None,
             backups: Vec::new(),
             backup_view: Vec::new(),

@@ -294,7 +294,10 @@ pub fn launch(
         if let Some(c) = config_path {
             cmd.arg("--config").arg(c);
         }
+        // Its output goes to a log file for people to read: plain text.
         cmd.args(["worker", "--job", &id.to_string()])
+            .env("NO_COLOR", "1")
+            .env("TERM", "dumb")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -41,13 +41,7 @@ impl App {
             Overlay::Confirm(c) => return self.confirm_key(c, key),
             Overlay::Palette(text) => return self.palette_key(text, key),
             Overlay::Filter => return self.filter_key(key),
-            Overlay::Help => {
-                // Any key closes the help; Ctrl-C still quits.
-                if is_ctrl_c(&key) {
-                    self.quit_path();
-                }
-                return;
-            }
+            Overlay::Help { scroll } => return self.help_key(scroll, key),
             Overlay::None => {}
         }
         if self.wizard.is_some() && !self.wizard_hidden {
@@ -59,13 +53,35 @@ impl App {
         self.act(action);
     }
 
+    /// The help scrolls with the list keys (as far as the last frame
+    /// showed it can); any other key closes it (Esc, `q`, `?` among them),
+    /// and Ctrl-C still quits.
+    fn help_key(&mut self, scroll: usize, key: KeyEvent) {
+        if is_ctrl_c(&key) {
+            return self.quit_path();
+        }
+        let max = self.help_room.max_scroll.get();
+        let page = self.help_room.page.get().max(1);
+        let scroll = scroll.min(max);
+        let scroll = match key.code {
+            KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => (scroll + 1).min(max),
+            KeyCode::PageUp => scroll.saturating_sub(page),
+            KeyCode::PageDown => (scroll + page).min(max),
+            KeyCode::Home | KeyCode::Char('g') => 0,
+            KeyCode::End | KeyCode::Char('G') => max,
+            _ => return,
+        };
+        self.overlay = Overlay::Help { scroll };
+    }
+
     fn wizard_key(&mut self, key: KeyEvent) {
         let wants_text = self.wizard.as_ref().is_some_and(|w| w.wants_text());
         if is_ctrl_c(&key) {
             return self.quit_path();
         }
         if !wants_text && matches!(key.code, KeyCode::Char('?') | KeyCode::F(1)) {
-            self.overlay = Overlay::Help;
+            self.overlay = Overlay::Help { scroll: 0 };
             return;
         }
         if !wants_text && self.leave_wizard(&key) {
@@ -155,7 +171,7 @@ impl App {
     fn act(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit_path(),
-            Action::Help => self.overlay = Overlay::Help,
+            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Palette => self.overlay = Overlay::Palette(String::new()),
             Action::Filter => self.overlay = Overlay::Filter,
             Action::NextTab => self.go(Screen::ALL[(self.screen.index() + 1) % 6]),
@@ -452,7 +468,7 @@ impl App {
         }
         match cmd.as_str() {
             "q" | "quit" | "exit" => self.quit_path(),
-            "help" | "h" => self.overlay = Overlay::Help,
+            "help" | "h" => self.overlay = Overlay::Help { scroll: 0 },
             "backup" => self.open_wizard(WizardKind::Backup),
             "restore" => self.open_wizard(WizardKind::Restore { backup_id: arg }),
             "recover" | "recovery" | "dr" => self.open_wizard(WizardKind::Recovery),

@@ -28,30 +28,139 @@ fn short_type(t: lifeboat_engine::archive::manifest::BackupType) -> &'static str
     }
 }
 
-/// The table's header: the column the table is sorted by carries ▲
-/// (ascending) or ▼ (descending), as the title says in words.
-fn header_cells(app: &App) -> Vec<String> {
-    let arrow = if app.descending { "▼" } else { "▲" };
-    [
-        ("TYPE", Some(SortColumn::Type)),
-        ("NAME", Some(SortColumn::Name)),
-        ("CREATED", Some(SortColumn::Created)),
-        ("SIZE", Some(SortColumn::Size)),
-        ("STORED", Some(SortColumn::Stored)),
-        ("ENC", None),
-        ("VERIF", Some(SortColumn::Verified)),
-        ("STATUS", Some(SortColumn::Status)),
-        ("ID", None),
-    ]
-    .into_iter()
-    .map(|(name, column)| {
-        if column == Some(app.sort) {
-            format!("{name}{arrow}")
-        } else {
-            name.to_string()
+/// A column of the table, in the order they are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Type,
+    Name,
+    Created,
+    Size,
+    Stored,
+    Enc,
+    Verif,
+    Status,
+    Id,
+}
+
+/// From this width on every column shows, the creation time with its
+/// year and the name at 16 characters.
+const WIDE: u16 = 110;
+
+impl Column {
+    const ALL: [Column; 9] = [
+        Column::Type,
+        Column::Name,
+        Column::Created,
+        Column::Size,
+        Column::Stored,
+        Column::Enc,
+        Column::Verif,
+        Column::Status,
+        Column::Id,
+    ];
+
+    /// The order columns are kept in when the row is narrow, the last
+    /// given up first: the id first of all, since every CLI command takes
+    /// it, and encryption, stored size and verification (the detail pane
+    /// has them) last. The column the table is sorted by is kept too.
+    const KEEP_ORDER: [Column; 9] = [
+        Column::Id,
+        Column::Type,
+        Column::Status,
+        Column::Created,
+        Column::Name,
+        Column::Size,
+        Column::Verif,
+        Column::Stored,
+        Column::Enc,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Column::Type => "TYPE",
+            Column::Name => "NAME",
+            Column::Created => "CREATED",
+            Column::Size => "SIZE",
+            Column::Stored => "STORED",
+            Column::Enc => "ENC",
+            Column::Verif => "VERIF",
+            Column::Status => "STATUS",
+            Column::Id => "ID",
         }
-    })
-    .collect()
+    }
+
+    fn sort(self) -> Option<SortColumn> {
+        match self {
+            Column::Type => Some(SortColumn::Type),
+            Column::Name => Some(SortColumn::Name),
+            Column::Created => Some(SortColumn::Created),
+            Column::Size => Some(SortColumn::Size),
+            Column::Stored => Some(SortColumn::Stored),
+            Column::Verif => Some(SortColumn::Verified),
+            Column::Status => Some(SortColumn::Status),
+            Column::Enc | Column::Id => None,
+        }
+    }
+
+    /// The fewest cells the column takes (`id` cells for the ids shown).
+    fn min_width(self, wide: bool, id: u16) -> u16 {
+        match self {
+            Column::Type => 10,
+            Column::Name if wide => 16,
+            Column::Name => 8,
+            // `2026-11-26 02:00`, or `11-26 02:00` (the id has the year).
+            Column::Created if wide => 16,
+            Column::Created => 11,
+            Column::Size => 5,
+            // "STORED" and the sort arrow.
+            Column::Stored => 7,
+            Column::Enc => 3,
+            Column::Verif => 6,
+            Column::Status => 9,
+            Column::Id => id,
+        }
+    }
+}
+
+/// The columns that fit in `width` cells (with one between columns), in
+/// table order: taken in [`Column::KEEP_ORDER`], the sorted one first,
+/// each while it still fits.
+fn columns(width: u16, sort: SortColumn, id: u16) -> Vec<Column> {
+    let wide = width >= WIDE;
+    let mut order: Vec<Column> = Column::KEEP_ORDER.to_vec();
+    if let Some(i) = order.iter().position(|c| c.sort() == Some(sort)) {
+        let sorted = order.remove(i);
+        order.insert(0, sorted);
+    }
+    let mut kept = Vec::new();
+    let mut used = 0u16;
+    for c in order {
+        let need = c.min_width(wide, id) + u16::from(!kept.is_empty());
+        if used + need <= width {
+            used += need;
+            kept.push(c);
+        }
+    }
+    Column::ALL
+        .into_iter()
+        .filter(|c| kept.contains(c))
+        .collect()
+}
+
+/// The header of these columns: the column the table is sorted by
+/// carries ▲ (ascending) or ▼ (descending), as the title says in words.
+fn header_cells(app: &App, columns: &[Column]) -> Vec<String> {
+    let arrow = if app.descending { "▼" } else { "▲" };
+    columns
+        .iter()
+        .map(|c| {
+            if c.sort() == Some(app.sort) {
+                format!("{}{arrow}", c.name())
+            } else {
+                c.name().to_string()
+            }
+        })
+        .collect()
 }
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -105,51 +214,55 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let height = inner.height.saturating_sub(1) as usize;
     let len = app.backup_view.len();
     let first = app.catalog_list.window(len, height);
-    let rows = app.backup_view[first..(first + height).min(len)]
+    let shown = &app.backup_view[first..(first + height).min(len)];
+    let id_width = shown
         .iter()
-        .enumerate()
-        .map(|(i, &idx)| {
-            let b = &app.backups[idx as usize];
-            let status = status_word(b.status);
-            let verified = b.verified.as_str();
-            let row = Row::new(vec![
-                Cell::from(format!(
-                    "{}{}",
-                    short_type(b.backup_type),
-                    if b.incremental { "+incr" } else { "" }
-                )),
-                Cell::from(b.name.as_deref().unwrap_or("-").to_string()),
-                Cell::from(fmt::stored_ts(&b.created)),
-                Cell::from(fmt::short_bytes(b.size)),
-                Cell::from(fmt::short_bytes(b.stored_size)),
-                Cell::from(if b.encrypted { "yes" } else { "no" }),
-                Cell::from(Span::styled(verified, theme.status(verified))),
-                Cell::from(Span::styled(status, theme.status(status))),
-                Cell::from(b.id.to_string()),
-            ]);
-            if first + i == app.catalog_list.selected {
-                row.style(theme.selected())
-            } else {
-                row
-            }
+        .map(|&i| app.backups[i as usize].id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let id_width = u16::try_from(id_width).unwrap_or(u16::MAX);
+    let wide = inner.width >= WIDE;
+    let columns = columns(inner.width, app.sort, id_width);
+    let rows = shown.iter().enumerate().map(|(i, &idx)| {
+        let b = &app.backups[idx as usize];
+        let status = status_word(b.status);
+        let verified = b.verified.as_str();
+        let cells = columns.iter().map(|c| match c {
+            Column::Type => Cell::from(format!(
+                "{}{}",
+                short_type(b.backup_type),
+                if b.incremental { "+incr" } else { "" }
+            )),
+            Column::Name => Cell::from(b.name.as_deref().unwrap_or("-").to_string()),
+            Column::Created if wide => Cell::from(fmt::stored_ts(&b.created)),
+            Column::Created => Cell::from(
+                fmt::stored_ts(&b.created)
+                    .get(5..)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            Column::Size => Cell::from(fmt::short_bytes(b.size)),
+            Column::Stored => Cell::from(fmt::short_bytes(b.stored_size)),
+            Column::Enc => Cell::from(if b.encrypted { "yes" } else { "no" }),
+            Column::Verif => Cell::from(Span::styled(verified, theme.status(verified))),
+            Column::Status => Cell::from(Span::styled(status, theme.status(status))),
+            Column::Id => Cell::from(b.id.to_string()),
         });
-    let header = Row::new(header_cells(app)).style(theme.header());
-    // The id column only when there is room; the detail pane always shows it.
-    let mut widths = vec![
-        Constraint::Length(10),
-        Constraint::Min(8),
-        Constraint::Length(16),
-        Constraint::Length(5),
-        // "STORED" and the sort arrow.
-        Constraint::Length(7),
-        Constraint::Length(3),
-        Constraint::Length(6),
-        Constraint::Length(9),
-    ];
-    if inner.width >= 110 {
-        widths[1] = Constraint::Length(16);
-        widths.push(Constraint::Min(20));
-    }
+        let row = Row::new(cells);
+        if first + i == app.catalog_list.selected {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
+    let header = Row::new(header_cells(app, &columns)).style(theme.header());
+    // The name takes what is left (the id, when wide).
+    let widths = columns.iter().map(|&c| match c {
+        Column::Name if !wide => Constraint::Fill(1),
+        Column::Id if wide => Constraint::Fill(1),
+        c => Constraint::Length(c.min_width(wide, id_width)),
+    });
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, inner);
 
@@ -170,5 +283,32 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 .block(block(theme, "Details (Esc closes)")),
             area,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{columns, Column};
+    use crate::data::SortColumn;
+
+    #[test]
+    fn the_id_stays_at_80_columns_and_so_does_the_sorted_column() {
+        use Column::*;
+        // 80 columns leave 78 inside the border; ids are 28 characters.
+        assert_eq!(
+            columns(78, SortColumn::Created, 28),
+            [Type, Name, Created, Size, Status, Id]
+        );
+        assert_eq!(
+            columns(78, SortColumn::Stored, 28),
+            [Type, Name, Created, Stored, Status, Id]
+        );
+        assert_eq!(
+            columns(78, SortColumn::Verified, 28),
+            [Type, Name, Created, Verif, Status, Id]
+        );
+        // Wider, everything.
+        assert_eq!(columns(108, SortColumn::Created, 28), Column::ALL);
+        assert_eq!(columns(98, SortColumn::Created, 28), Column::ALL);
     }
 }

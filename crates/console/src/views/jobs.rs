@@ -12,17 +12,25 @@ use crate::app::App;
 use crate::fmt;
 use lifeboat_engine::catalog::{JobRecord, JobState};
 
-/// `[#####.....] 45%` in `width` cells, or the items/bytes done.
+/// `[#####.....]  45%` in at most `width` cells (the bar shrinks to fit
+/// the brackets, a space and `100%`; below 8 cells only the percentage),
+/// or the items/bytes done.
 pub fn progress_text(j: &JobRecord, width: usize) -> String {
+    /// `[`, `]`, the space and the widest percentage, `100%`.
+    const AROUND_BAR: usize = 7;
     match j.shown_ratio() {
         Some(r) => {
-            let bar = width.saturating_sub(6).max(4);
+            let r = r.clamp(0.0, 1.0);
+            let percent = format!("{:>3.0}%", r * 100.0);
+            let bar = width.saturating_sub(AROUND_BAR);
+            if bar == 0 {
+                return percent;
+            }
             let filled = ((r * bar as f64).round() as usize).min(bar);
             format!(
-                "[{}{}] {:>3.0}%",
+                "[{}{}] {percent}",
                 "#".repeat(filled),
                 ".".repeat(bar - filled),
-                r * 100.0
             )
         }
         None if j.bytes_done > 0 => fmt::bytes(j.bytes_done),
@@ -165,4 +173,59 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     }
     // No wrapping: the newest line must stay on screen.
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_text;
+    use chrono::Utc;
+    use lifeboat_engine::catalog::{JobRecord, JobState};
+
+    fn running(done: u64, total: u64) -> JobRecord {
+        let t0 = Utc::now();
+        JobRecord {
+            id: 1,
+            kind: "backup".into(),
+            target: "filesystem".into(),
+            state: JobState::Running,
+            phase: None,
+            bytes_done: done,
+            bytes_total: Some(total),
+            items_done: 0,
+            items_total: None,
+            created_at: t0,
+            started_at: Some(t0),
+            finished_at: None,
+            updated_at: t0,
+            error: None,
+            host: "h".into(),
+            pid: 1,
+            partial_outputs: Vec::new(),
+            cancel_requested: false,
+            parent_job: None,
+            resource: None,
+        }
+    }
+
+    #[test]
+    fn progress_fits_its_width_with_the_percent_whole() {
+        for (done, percent) in [(0, "0%"), (50, "50%"), (100, "100%")] {
+            let j = running(done, 100);
+            for width in 10..=30 {
+                let s = progress_text(&j, width);
+                assert!(
+                    s.chars().count() <= width,
+                    "{s:?} is wider than {width} cells"
+                );
+                assert!(s.ends_with(&format!(" {percent}")), "{s:?}");
+                assert!(s.starts_with('['), "{s:?}");
+                // The bar takes the rest (the percentage is padded to 4).
+                assert_eq!(s.chars().count(), width, "{s:?} at {width}");
+            }
+        }
+        // The column the Jobs screen gives it, half done.
+        assert_eq!(progress_text(&running(50, 100), 18), "[######.....]  50%");
+        // Too narrow for a bar: the percentage alone.
+        assert_eq!(progress_text(&running(100, 100), 6), "100%");
+    }
 }

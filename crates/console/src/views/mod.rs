@@ -127,10 +127,11 @@ pub fn render(app: &App, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
+    let status_lines = status_lines(app, theme, area.width);
     let [tabs, main, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
-        Constraint::Length(1),
+        Constraint::Length(status_lines.len() as u16),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -147,10 +148,10 @@ pub fn render(app: &App, frame: &mut Frame) {
             Screen::Audit => audit::render(app, theme, frame, main),
         }
     }
-    render_status(app, theme, frame, status);
+    frame.render_widget(Paragraph::new(status_lines), status);
     render_footer(app, theme, frame, footer);
     match &app.overlay {
-        Overlay::Help => render_help(app, theme, frame, main),
+        Overlay::Help { scroll } => render_help(app, theme, frame, main, *scroll),
         Overlay::Confirm(_) => render_confirm(app, theme, frame, main),
         Overlay::None | Overlay::Palette(_) | Overlay::Filter => {}
     }
@@ -185,8 +186,52 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let line = match &app.overlay {
+/// Rows a warning or an error in the status line may take (the screen
+/// gives them up); past that the text is cut with `…`.
+const STATUS_ROWS: usize = 3;
+
+/// The status line at `width`: the palette or filter being typed, the
+/// message, the catalog's error, or the counts. A warning or an error is
+/// the operator's next step, often with a hint at its end: it wraps to up
+/// to [`STATUS_ROWS`] rows instead of being cut at the edge.
+fn status_lines(app: &App, theme: Theme, width: u16) -> Vec<Line<'static>> {
+    let problem = match (&app.overlay, &app.message, &app.catalog_error) {
+        (Overlay::Palette(_) | Overlay::Filter, _, _) => None,
+        (_, Some(m), _) => match m.level {
+            Level::Info => None,
+            Level::Warn => Some(("warning:", theme.warn(), m.text.as_str())),
+            Level::Error => Some(("error:", theme.bad(), m.text.as_str())),
+        },
+        (_, None, Some(e)) => Some(("catalog:", theme.bad(), e.as_str())),
+        (_, None, None) => None,
+    };
+    let Some((word, style, text)) = problem else {
+        return vec![status_line(app, theme)];
+    };
+    let mut rows = wrap_words(&format!("{word} {text}"), usize::from(width));
+    if rows.len() > STATUS_ROWS {
+        rows.truncate(STATUS_ROWS);
+        let last = &mut rows[STATUS_ROWS - 1];
+        let kept: String = last
+            .chars()
+            .take(usize::from(width).saturating_sub(1))
+            .collect();
+        *last = format!("{kept}…");
+    }
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| match row.strip_prefix(word) {
+            Some(rest) if i == 0 => {
+                Line::from(vec![Span::styled(word, style), Span::raw(rest.to_string())])
+            }
+            _ => Line::raw(row),
+        })
+        .collect()
+}
+
+/// The one-row status line (everything but a warning or an error).
+fn status_line(app: &App, theme: Theme) -> Line<'static> {
+    match &app.overlay {
         Overlay::Palette(text) => Line::from(vec![
             Span::styled(":", theme.key()),
             Span::raw(text.clone()),
@@ -205,23 +250,9 @@ fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 Span::styled("  (Enter keeps it, Esc clears it)", theme.dim()),
             ])
         }
-        _ => match (&app.message, &app.catalog_error) {
-            (Some(m), _) => {
-                let (word, style) = match m.level {
-                    Level::Info => ("", Style::default()),
-                    Level::Warn => ("warning: ", theme.warn()),
-                    Level::Error => ("error: ", theme.bad()),
-                };
-                Line::from(vec![
-                    Span::styled(word, style),
-                    Span::raw(m.text.replace('\n', " ")),
-                ])
-            }
-            (None, Some(e)) => Line::from(vec![
-                Span::styled("catalog: ", theme.bad()),
-                Span::raw(e.replace('\n', " ")),
-            ]),
-            (None, None) => Line::from(Span::styled(
+        _ => match &app.message {
+            Some(m) => Line::raw(m.text.replace('\n', " ")),
+            None => Line::from(Span::styled(
                 format!(
                     "{} backups, {} active jobs{}",
                     app.backups.len(),
@@ -235,14 +266,18 @@ fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 theme.dim(),
             )),
         },
-    };
-    frame.render_widget(Paragraph::new(line), area);
+    }
 }
 
 /// The keys that apply now: (label, what it does).
 pub fn current_keys(app: &App) -> Vec<(String, String)> {
     match &app.overlay {
-        Overlay::Help => return vec![("any key".into(), "close the help".into())],
+        Overlay::Help { .. } => {
+            return vec![
+                ("↑↓ PgUp PgDn g G".into(), "scroll".into()),
+                ("Esc/q/?".into(), "close the help".into()),
+            ]
+        }
         Overlay::Palette(_) => {
             return vec![
                 ("Enter".into(), "run".into()),
@@ -361,6 +396,37 @@ fn wrapped_height(lines: &[Line], width: u16) -> u16 {
     u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
+/// `text` broken into rows of at most `width` characters: at spaces
+/// where it can (runs of white space become one space), inside a word (a
+/// path, an id) only where the word is longer than a row.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        let mut chars: Vec<char> = word.chars().collect();
+        if col > 0 && col + 1 + chars.len() <= width {
+            row.push(' ');
+            row.extend(&chars);
+            col += 1 + chars.len();
+            continue;
+        }
+        if col > 0 {
+            rows.push(std::mem::take(&mut row));
+        }
+        while chars.len() > width {
+            rows.push(chars.drain(..width).collect());
+        }
+        row = chars.iter().collect();
+        col = chars.len();
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
+    rows
+}
+
 /// A rectangle of `w` x `h` centred in `area` (clipped to it).
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -373,33 +439,66 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let keys = base_keys(app);
+/// The help's rows at `width`, wrapped here (not by the paragraph) so
+/// that the overlay knows how many there are: each key's text hangs
+/// indented under itself, the palette's commands close it.
+fn help_rows(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
+    let mut rows = Vec::new();
+    for (k, d) in base_keys(app) {
+        let label = format!("{k:>8}  ");
+        let indent = label.chars().count();
+        let mut text = wrap_words(&d, width.saturating_sub(indent)).into_iter();
+        rows.push(Line::from(vec![
+            Span::styled(label, theme.key()),
+            Span::raw(text.next().unwrap_or_default()),
+        ]));
+        rows.extend(text.map(|t| Line::raw(format!("{:indent$}{t}", ""))));
+    }
+    rows.push(Line::raw(""));
+    let palette = format!("palette: {}", super::input::COMMANDS);
+    rows.extend(
+        wrap_words(&palette, width)
+            .into_iter()
+            .map(|t| Line::styled(t, theme.dim())),
+    );
+    rows
+}
+
+/// The key help, from row `scroll` on. When it does not fit, the bottom
+/// border says which rows show and that there is more (and the keys
+/// scroll it); the room it had is noted for the keys ([`App::help_room`]).
+fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect, scroll: usize) {
     let title = match app.shown_wizard() {
         Some(w) => format!("Keys: {} wizard", w.title()),
         None => format!("Keys: {}", app.screen.title()),
     };
-    let mut lines: Vec<Line> = keys
-        .iter()
-        .map(|(k, d)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>8}  "), theme.key()),
-                Span::raw(d.clone()),
-            ])
-        })
-        .collect();
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        format!("palette: {}", super::input::COMMANDS),
-        theme.dim(),
-    ));
     let w = area.width.saturating_sub(4).min(100);
-    let r = centered(area, w, wrapped_height(&lines, w.saturating_sub(2)) + 2);
+    let rows = help_rows(app, theme, usize::from(w.saturating_sub(2)));
+    let total = rows.len();
+    let h = u16::try_from(total + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let page = usize::from(h.saturating_sub(2));
+    let max_scroll = total.saturating_sub(page);
+    let first = scroll.min(max_scroll);
+    app.help_room.page.set(page);
+    app.help_room.max_scroll.set(max_scroll);
+    let mut block = block(theme, &title);
+    if max_scroll > 0 {
+        let mut at = format!(" rows {}-{} of {total}", first + 1, first + page);
+        if first > 0 {
+            at.push_str(", ↑ more above");
+        }
+        if first < max_scroll {
+            at.push_str(", ↓ more below");
+        }
+        at.push(' ');
+        block = block.title_bottom(Span::styled(at, theme.title()));
+    }
+    let r = centered(area, w, h);
     frame.render_widget(Clear, r);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(theme, &title)),
+        Paragraph::new(rows.into_iter().skip(first).take(page).collect::<Vec<_>>()).block(block),
         r,
     );
 }
@@ -487,4 +586,23 @@ fn render_confirm(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .block(block(theme, title)),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_words;
+
+    #[test]
+    fn words_wrap_at_spaces_and_long_words_break() {
+        assert_eq!(wrap_words("", 10), [""]);
+        assert_eq!(wrap_words("aaaa bbbb cccc", 10), ["aaaa bbbb", "cccc"]);
+        assert_eq!(wrap_words("a  b\nc", 10), ["a b c"]);
+        assert_eq!(
+            wrap_words("see /very/long/path/name now", 10),
+            ["see", "/very/long", "/path/name", "now"]
+        );
+        for row in wrap_words(&"word ".repeat(50), 7) {
+            assert!(row.chars().count() <= 7, "{row:?}");
+        }
+    }
 }

@@ -229,7 +229,11 @@ impl ChildRun {
                 }
             }
         }
-        cmd.stdin(Stdio::null())
+        // Its output is read into the wizard, not drawn by a terminal: ask
+        // for plain text (`printable` takes out what is sent anyway).
+        cmd.env("NO_COLOR", "1")
+            .env("TERM", "dumb")
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         match cmd.spawn() {
@@ -280,12 +284,12 @@ impl ChildRun {
                             self.stdout.push('\n');
                         }
                         if !self.json {
-                            push_line(&mut self.lines, l);
+                            push_line(&mut self.lines, &l);
                         }
                         changed = true;
                     }
                     Ok(Msg::Err(l)) => {
-                        push_line(&mut self.lines, l);
+                        push_line(&mut self.lines, &l);
                         changed = true;
                     }
                     Err(TryRecvError::Empty) => break,
@@ -441,8 +445,8 @@ impl ChildRun {
             .iter()
             .skip(log.len().saturating_sub(KEEP_LINES))
             .map(|(_, level, msg)| match level.as_str() {
-                "info" => msg.clone(),
-                _ => format!("{level}: {msg}"),
+                "info" => printable(msg),
+                _ => printable(&format!("{level}: {msg}")),
             })
             .collect();
         let changed = lines != self.lines;
@@ -736,11 +740,78 @@ fn process_alive(pid: u32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-fn push_line(lines: &mut VecDeque<String>, l: String) {
+/// Keep `l` (made printable) as the newest output line.
+fn push_line(lines: &mut VecDeque<String>, l: &str) {
     if lines.len() >= KEEP_LINES {
         lines.pop_front();
     }
-    lines.push_back(l);
+    lines.push_back(printable(l));
+}
+
+/// `s` as plain text for a screen cell: terminal escape sequences (CSI
+/// such as colours and cursor moves, OSC such as titles and hyperlinks,
+/// DCS/APC/PM/SOS strings, two-byte escapes, and their one-character C1
+/// forms) are taken out, tabs become spaces to the next 8-column stop,
+/// and any other control character is dropped. (Left in, an escape shows
+/// as garbage: the screen buffer drops the ESC itself and draws the rest,
+/// `[1;32m`.)
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut col = 0usize;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => {
+                let n = 8 - col % 8;
+                out.extend(std::iter::repeat_n(' ', n));
+                col += n;
+            }
+            '\u{1b}' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
+                // nF escapes (`ESC ( B`): intermediates, then one final.
+                Some(' '..='/') => {
+                    while chars.next_if(|c| matches!(c, ' '..='/')).is_some() {}
+                    chars.next();
+                }
+                // Any other escape is ESC and one character (`ESC 7`, `ESC =`).
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            c if c.is_control() => {}
+            c => {
+                out.push(c);
+                col += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The rest of a CSI sequence: parameter and intermediate bytes, then the
+/// final byte (`@` to `~`).
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars>) {
+    while chars
+        .next_if(|c| matches!(c, '0'..='?' | ' '..='/'))
+        .is_some()
+    {}
+    chars.next_if(|c| matches!(c, '@'..='~'));
+}
+
+/// The rest of an OSC, DCS, SOS, PM or APC string: up to BEL, ST
+/// (`ESC \` or U+009C), or the end of the line.
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => return,
+            '\u{1b}' => {
+                chars.next_if_eq(&'\\');
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Read `r` line by line (lossy UTF-8, long lines cut) until EOF or until
@@ -870,6 +941,55 @@ mod tests {
             s.contains("cannot start /nonexistent/lifeboat for `lifeboat list`"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn output_is_made_printable() {
+        // Colours and erase-line (CSI), a title and a hyperlink (OSC, ended
+        // by BEL and by ST), a charset switch (nF), a keypad mode (ESC =).
+        assert_eq!(printable("\u{1b}[1;32mOK\u{1b}[0m done\u{1b}[K"), "OK done");
+        assert_eq!(
+            printable("\u{1b}]0;title\u{7}see \u{1b}]8;;http://x\u{1b}\\docs\u{1b}]8;;\u{1b}\\"),
+            "see docs"
+        );
+        assert_eq!(printable("\u{1b}(Bplain\u{1b}=!"), "plain!");
+        // The one-character C1 forms, and a DCS string.
+        assert_eq!(
+            printable("\u{9b}31mred\u{9b}0m \u{1b}Pq#0\u{1b}\\x"),
+            "red x"
+        );
+        // Tabs to the next 8-column stop; other controls dropped.
+        assert_eq!(printable("a\tbc\td"), "a       bc      d");
+        assert_eq!(printable("\tx"), "        x");
+        assert_eq!(
+            printable("bell\u{7} back\u{8}space\u{7f} nul\u{0}"),
+            "bell backspace nul"
+        );
+        // An escape cut off at the end of the line takes nothing else.
+        assert_eq!(printable("50%\u{1b}[3"), "50%");
+        assert_eq!(printable("end\u{1b}"), "end");
+        // Text that needs nothing stays as it is, wide characters too.
+        assert_eq!(printable("größe 10 MiB ✓ 日本"), "größe 10 MiB ✓ 日本");
+    }
+
+    /// A child's output reaches the lines plain, and the child was asked
+    /// for plain output (NO_COLOR=1, TERM=dumb) in the first place.
+    #[test]
+    fn a_childs_output_lines_are_plain() {
+        let mut r = ChildRun::shell(
+            "printf 'env %s %s\\n' \"$NO_COLOR\" \"$TERM\"; \
+             printf '\\033[31mred\\033[0m\\tcol\\n'; printf '\\033[1mwarn\\033[0m\\n' >&2",
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !r.finished() {
+            assert!(Instant::now() < deadline, "the shell did not end");
+            r.tick();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let lines: Vec<&str> = r.lines.iter().map(String::as_str).collect();
+        assert!(lines.contains(&"env 1 dumb"), "{lines:?}");
+        assert!(lines.contains(&"red     col"), "{lines:?}");
+        assert!(lines.contains(&"warn"), "{lines:?}");
     }
 
     /// Work decided but not started yet, then cancelled: it never starts
