@@ -248,6 +248,12 @@ fn canonical_target(dir: &Path) -> Result<PathBuf> {
     Ok(abs)
 }
 
+/// A filesystem or configuration restore, in the order it must run: the
+/// target is claimed ([`Target::claim`]), every link of the chain verified
+/// and the restore planned before anything reaches the target; a dry run
+/// stops there. A real one refuses what it may not replace, takes the safety
+/// copy, marks what it writes into as incomplete, writes the chain, and
+/// only then unmarks and keeps its target ([`TreeRestore::finish`]).
 fn restore_tree(
     engine: &Engine,
     req: &RestoreRequest,
@@ -255,238 +261,436 @@ fn restore_tree(
     job: &Job,
     cancel: &AtomicBool,
 ) -> Result<RestoreReport> {
-    let started = std::time::Instant::now();
     let mut notes = Vec::new();
-    let dest = destination(engine, req, artifact)?;
-    let target_path = match &dest {
-        Dest::Under(d) => d.clone(),
-        Dest::InPlace => PathBuf::from("/"),
-    };
-    if !req.dry_run {
-        // `destination` made the path absolute and canonical, so the lock
-        // matches however the path was written and a later process can find
-        // the target if this one dies.
-        job.acquire(&format!("restore target {}", target_path.display()))?;
+    let mut run = TreeRestore::start(engine, req, artifact, job, cancel, &mut notes)?;
+    run.check_space(&mut notes)?;
+    if req.dry_run {
+        return Ok(run.report(None, None, notes));
     }
-    // A target directory that does not exist yet is created now, atomically,
-    // so it is known to be this restore's own: if the restore does not
-    // finish it is removed whole (a half-restored tree is a trap), and
-    // nothing else is ever removed.
-    let mut new_dir = match (&dest, req.dry_run) {
-        (Dest::Under(d), false) => NewDir::claim(d)?,
-        _ => None,
-    };
+    let safety_copy = run.take_safety_copy(&mut notes)?;
+    crate::crashpoint::hit("restore.safety-copy-taken");
+    let superseded = superseded_by_later_links(&run.chain.links, &run.chain.keys)?;
+    let marking = run.mark_incomplete(safety_copy.as_ref())?;
+    let total = run.write(&superseded, safety_copy.as_ref())?;
+    crate::crashpoint::hit("restore.written");
+    run.finish(&total, marking, &mut notes)?;
+    Ok(run.report(Some(total), safety_copy.map(|s: BackupReport| s.id), notes))
+}
 
-    job.phase("checking the backup");
-    let links = select::chain(Some(engine), artifact)?;
-    let ring = engine.ring_for(&links.iter().map(|l| &l.manifest).collect::<Vec<_>>())?;
-    // Every link is verified before anything reaches the target. Into a
-    // new, empty directory an encrypted and authenticated chain is checked
-    // in the same pass that decodes it (segments are authenticated before
-    // they are released, the SHA-256 is compared at the end), and the whole
-    // directory is removed if anything fails: one read instead of two.
-    let fresh_dir = match &dest {
-        Dest::Under(d) => new_dir.is_some() || (req.dry_run && !d.exists()),
-        Dest::InPlace => false,
-    };
-    let one_pass = fresh_dir
-        && links
-            .iter()
-            .all(|l| l.manifest.encrypted && l.manifest.mac.is_some());
-    let mut keys = Vec::new();
-    for link in &links {
-        keys.push(if one_pass {
-            crate::ops::integrity::check_integrity_streaming(link, ring.as_ref())?
-        } else {
-            check_integrity(link, ring.as_ref())?
-        });
-    }
-    if links.len() > 1 {
-        notes.push(format!(
-            "applying a chain of {} backups: {}",
-            links.len(),
-            links
-                .iter()
-                .map(|l| l.manifest.id.as_str())
-                .collect::<Vec<_>>()
-                .join(" -> ")
-        ));
+/// Where a restore writes, claimed for this restore: the destination, its
+/// one path (locked for the job), and the directory the restore created
+/// for it, if it did.
+struct Target {
+    dest: Dest,
+    /// The target directory, or `/` in place.
+    path: PathBuf,
+    /// The target directory when this restore created it: removed whole,
+    /// when this is dropped, unless the restore finished ([`Target::keep`]).
+    new_dir: Option<NewDir>,
+}
+
+impl Target {
+    /// Resolve the destination, lock it, and create a target directory that
+    /// does not exist yet. A dry run does neither of the last two.
+    fn claim(
+        engine: &Engine,
+        req: &RestoreRequest,
+        artifact: &Artifact,
+        job: &Job,
+    ) -> Result<Target> {
+        let dest = destination(engine, req, artifact)?;
+        let path = match &dest {
+            Dest::Under(d) => d.clone(),
+            Dest::InPlace => PathBuf::from("/"),
+        };
+        if !req.dry_run {
+            // `destination` made the path absolute and canonical, so the
+            // lock matches however the path was written and a later process
+            // can find the target if this one dies.
+            job.acquire(&format!("restore target {}", path.display()))?;
+        }
+        // A target directory that does not exist yet is created now,
+        // atomically, so it is known to be this restore's own: if the
+        // restore does not finish it is removed whole (a half-restored tree
+        // is a trap), and nothing else is ever removed.
+        let new_dir = match (&dest, req.dry_run) {
+            (Dest::Under(d), false) => NewDir::claim(d)?,
+            _ => None,
+        };
+        Ok(Target {
+            dest,
+            path,
+            new_dir,
+        })
     }
 
-    job.phase("planning");
-    let last = links.last().unwrap();
-    let plan = {
-        let mut index = backup::open_index(
-            &last.manifest,
-            &last.manifest_path,
-            keys.last().unwrap().as_ref(),
-        )?;
-        filesystem::plan_restore(&mut index, &dest)?
-    };
-    let report = |outcome, safety_copy, notes| RestoreReport {
-        id: artifact.manifest.id.clone(),
-        chain: links.iter().map(|l| l.manifest.id.clone()).collect(),
-        target: target_path.clone(),
-        dry_run: req.dry_run,
-        plan: plan.clone(),
-        outcome,
-        safety_copy,
-        notes,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    // Refuse before anything is written (no safety copy, no half-restored
-    // target) when the tree cannot fit. In place, the files go back to
-    // many file systems; the check is for a target directory.
-    if let Dest::Under(d) = &dest {
-        if let Some(e) = short_of_space(d, plan.needs) {
-            if !req.dry_run {
-                return Err(e);
-            }
-            notes.push(format!("a real restore would be refused: {}", e.message));
+    /// Whether the files go into a new, empty directory: one this restore
+    /// created, or for a dry run, one that does not exist yet.
+    fn is_fresh(&self, dry_run: bool) -> bool {
+        match &self.dest {
+            Dest::Under(d) => self.new_dir.is_some() || (dry_run && !d.exists()),
+            Dest::InPlace => false,
         }
     }
-    if req.dry_run {
-        return Ok(report(None, None, notes));
+
+    /// The error a failed extraction returns, saying what it left: a new
+    /// directory is removed now, whole; an existing target may be partly
+    /// restored, and the safety copy holds what it replaced. A full disk
+    /// gets a hint with the room the tree needs (`bytes`).
+    fn write_failed(&mut self, e: Error, bytes: u64, safety_copy: Option<&BackupReport>) -> Error {
+        let hint = if is_disk_full(&e) {
+            format!(
+                "the restored tree needs about {} under {}: free space on that filesystem, or restore to a directory on a larger one (--target DIR)",
+                crate::units::size(bytes),
+                self.path.display()
+            )
+        } else {
+            e.hint.clone().unwrap_or_default()
+        };
+        if let Some(nd) = self.new_dir.as_mut() {
+            return Error::new(e.kind, format!("{}; {}", e.message, nd.remove_and_say()))
+                .hint(hint);
+        }
+        let state = match safety_copy {
+            Some(s) => format!(
+                "the target {} may be partly restored; its previous contents are in safety copy {} (lifeboat restore --id {} --in-place --yes)",
+                self.path.display(),
+                s.id,
+                s.id
+            ),
+            None => format!("the target {} may be partly restored; nothing existing was replaced", self.path.display()),
+        };
+        Error::new(e.kind, format!("{}; {state}", e.message)).hint(hint)
     }
 
-    let at_risk = plan.overwrite_paths().to_vec();
-    let mut safety_copy = None;
-    if !at_risk.is_empty() || matches!(dest, Dest::InPlace) {
-        if !req.yes {
+    /// The restore has finished: a directory it created stays.
+    fn keep(&mut self) {
+        if let Some(nd) = self.new_dir.take() {
+            nd.keep();
+        }
+    }
+}
+
+/// A backup's chain, full backup first, every link verified.
+struct VerifiedChain {
+    links: Vec<Artifact>,
+    /// Each link's data key, opened by its check.
+    keys: Vec<Option<DataKey>>,
+    /// The stored bytes are checked as they are extracted, in one pass
+    /// (see [`VerifiedChain::verify`]).
+    one_pass: bool,
+}
+
+impl VerifiedChain {
+    /// Find the chain of `artifact` and verify every link.
+    fn verify(
+        engine: &Engine,
+        artifact: &Artifact,
+        target: &Target,
+        dry_run: bool,
+    ) -> Result<VerifiedChain> {
+        let links = select::chain(Some(engine), artifact)?;
+        let ring = engine.ring_for(&links.iter().map(|l| &l.manifest).collect::<Vec<_>>())?;
+        // Every link is verified before anything reaches the target. Into a
+        // new, empty directory an encrypted and authenticated chain is
+        // checked in the same pass that decodes it (segments are
+        // authenticated before they are released, the SHA-256 is compared
+        // at the end), and the whole directory is removed if anything fails:
+        // one read instead of two.
+        let fresh_dir = target.is_fresh(dry_run);
+        let one_pass = fresh_dir
+            && links
+                .iter()
+                .all(|l| l.manifest.encrypted && l.manifest.mac.is_some());
+        let mut keys = Vec::new();
+        for link in &links {
+            keys.push(if one_pass {
+                crate::ops::integrity::check_integrity_streaming(link, ring.as_ref())?
+            } else {
+                check_integrity(link, ring.as_ref())?
+            });
+        }
+        Ok(VerifiedChain {
+            links,
+            keys,
+            one_pass,
+        })
+    }
+}
+
+/// A filesystem restore once its target is claimed, its chain verified and
+/// its plan made. Its steps are methods, called by [`restore_tree`] in the
+/// order they must run; dropped before [`TreeRestore::finish`], it removes
+/// a target directory it created.
+struct TreeRestore<'a> {
+    engine: &'a Engine,
+    req: &'a RestoreRequest,
+    artifact: &'a Artifact,
+    job: &'a Job<'a>,
+    cancel: &'a AtomicBool,
+    /// When the restore started: the report's time counts from here.
+    started: std::time::Instant,
+    target: Target,
+    chain: VerifiedChain,
+    /// What the restore creates, overwrites and deletes at the target.
+    plan: RestorePlan,
+}
+
+impl<'a> TreeRestore<'a> {
+    /// Claim the target, verify the chain and plan the restore: nothing is
+    /// written to the target yet, a new directory stays empty.
+    fn start(
+        engine: &'a Engine,
+        req: &'a RestoreRequest,
+        artifact: &'a Artifact,
+        job: &'a Job<'a>,
+        cancel: &'a AtomicBool,
+        notes: &mut Vec<String>,
+    ) -> Result<TreeRestore<'a>> {
+        let started = std::time::Instant::now();
+        let target = Target::claim(engine, req, artifact, job)?;
+
+        job.phase("checking the backup");
+        let chain = VerifiedChain::verify(engine, artifact, &target, req.dry_run)?;
+        let links = &chain.links;
+        if links.len() > 1 {
+            notes.push(format!(
+                "applying a chain of {} backups: {}",
+                links.len(),
+                links
+                    .iter()
+                    .map(|l| l.manifest.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            ));
+        }
+
+        job.phase("planning");
+        let last = links.last().unwrap();
+        let plan = {
+            let mut index = backup::open_index(
+                &last.manifest,
+                &last.manifest_path,
+                chain.keys.last().unwrap().as_ref(),
+            )?;
+            filesystem::plan_restore(&mut index, &target.dest)?
+        };
+        Ok(TreeRestore {
+            engine,
+            req,
+            artifact,
+            job,
+            cancel,
+            started,
+            target,
+            chain,
+            plan,
+        })
+    }
+
+    /// What the restore did, with `notes`; its time counts to now.
+    fn report(
+        &self,
+        outcome: Option<ExtractOutcome>,
+        safety_copy: Option<String>,
+        notes: Vec<String>,
+    ) -> RestoreReport {
+        RestoreReport {
+            id: self.artifact.manifest.id.clone(),
+            chain: self
+                .chain
+                .links
+                .iter()
+                .map(|l| l.manifest.id.clone())
+                .collect(),
+            target: self.target.path.clone(),
+            dry_run: self.req.dry_run,
+            plan: self.plan.clone(),
+            outcome,
+            safety_copy,
+            notes,
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Refuse before anything is written (no safety copy, no half-restored
+    /// target) when the tree cannot fit; a dry run only says it would be
+    /// refused. In place, the files go back to many file systems; the check
+    /// is for a target directory.
+    fn check_space(&self, notes: &mut Vec<String>) -> Result<()> {
+        if let Dest::Under(d) = &self.target.dest {
+            if let Some(e) = short_of_space(d, self.plan.needs) {
+                if !self.req.dry_run {
+                    return Err(e);
+                }
+                notes.push(format!("a real restore would be refused: {}", e.message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Anything that overwrites or deletes existing paths, and any restore
+    /// in place, needs `--yes`; what will be replaced is first put in a
+    /// safety copy (an ordinary backup), which the notes and the job's log
+    /// name with the command that puts it back.
+    fn take_safety_copy(&self, notes: &mut Vec<String>) -> Result<Option<BackupReport>> {
+        let (job, plan) = (self.job, &self.plan);
+        let at_risk = plan.overwrite_paths().to_vec();
+        if (!at_risk.is_empty() || matches!(self.target.dest, Dest::InPlace)) && !self.req.yes {
             return Err(Error::refused(format!(
                 "this restore would overwrite or delete {} existing path(s) under {}",
                 at_risk.len(),
-                target_path.display()
+                self.target.path.display()
             ))
             .hint("look first with --dry-run; then add --yes to go ahead (a safety copy of everything replaced is taken first), or restore to a new directory with --target DIR"));
         }
-        if !at_risk.is_empty() {
-            job.phase("taking a safety copy of what will be replaced");
-            let safety =
-                backup::safety_copy(engine, artifact.manifest.backup_type, at_risk, job, cancel)?;
-            notes.push(format!(
-                "safety copy {} holds the {} path(s) this restore replaces; undo with: lifeboat restore --id {} --in-place --yes",
+        if at_risk.is_empty() {
+            return Ok(None);
+        }
+        job.phase("taking a safety copy of what will be replaced");
+        let backup_type = self.artifact.manifest.backup_type;
+        let safety = backup::safety_copy(self.engine, backup_type, at_risk, job, self.cancel)?;
+        notes.push(format!(
+            "safety copy {} holds the {} path(s) this restore replaces; undo with: lifeboat restore --id {} --in-place --yes",
+            safety.id,
+            plan.overwrite_paths().len(),
+            safety.id
+        ));
+        job.log(
+            "info",
+            &format!(
+                "safety copy {} holds the {} path(s) this restore replaces (undo: lifeboat restore --id {} --in-place --yes)",
                 safety.id,
                 plan.overwrite_paths().len(),
                 safety.id
-            ));
-            job.log(
-                "info",
-                &format!(
-                    "safety copy {} holds the {} path(s) this restore replaces (undo: lifeboat restore --id {} --in-place --yes)",
-                    safety.id,
-                    plan.overwrite_paths().len(),
-                    safety.id
-                ),
-            );
-            safety_copy = Some(safety);
-        }
+            ),
+        );
+        Ok(Some(safety))
     }
 
-    crate::crashpoint::hit("restore.safety-copy-taken");
-
-    let superseded = superseded_by_later_links(&links, &keys)?;
-    // Until the restore has finished, every directory it writes into says
-    // so (and which safety copy holds what it replaced): if this process is
-    // killed, what it leaves is marked as half-written. A marker an earlier,
-    // interrupted restore left is taken over; it goes when this one finishes.
-    let stale = match (&new_dir, &dest) {
-        (None, Dest::Under(d)) => IncompleteMarker::clear_stale(d),
-        _ => None,
-    };
-    let safety_id = safety_copy.as_ref().map(|s| s.id.as_str());
-    let mut markers = Vec::new();
-    for dir in marked_roots(&dest, artifact) {
-        markers.push(IncompleteMarker::write(
-            &dir,
-            &artifact.manifest.id,
-            job.id,
-            safety_id,
-            new_dir.is_some(),
-        )?);
-    }
-    let mut total = ExtractOutcome::default();
-    // In place, a symlink one link of the chain made is never followed by
-    // a later one.
-    let links_made = std::cell::RefCell::new(std::collections::HashSet::new());
-    // One total for the chain, counted across its links.
-    let chain = ChainProgress::start(job, &links);
-    for (i, (link, dk)) in links.iter().zip(&keys).enumerate() {
-        job.phase(&format!(
-            "restoring {} ({}/{})",
-            link.manifest.id,
-            i + 1,
-            links.len()
-        ));
-        let opts = filesystem::ExtractOptions {
-            superseded: Some(&superseded[i]),
-            // The last link stores every directory of the final tree again.
-            dir_metadata: i + 1 == links.len(),
-            hard_links: i + 1 == links.len(),
-            // Removed whole if anything fails (below). Only where every
-            // byte is authenticated as it is read, though: elsewhere a file
-            // is checked against its hash before it takes its name.
-            fresh_target: one_pass,
-            links_made: Some(&links_made),
-            // Its manifest's MAC was checked: setuid/setgid come back.
-            authenticated: dk.is_some(),
-            ..Default::default()
+    /// Until the restore has finished, every directory it writes into says
+    /// so (and which safety copy holds what it replaced): if this process is
+    /// killed, what it leaves is marked as half-written. A marker an earlier,
+    /// interrupted restore left is taken over; it goes when this one finishes.
+    fn mark_incomplete(&self, safety_copy: Option<&BackupReport>) -> Result<Marking> {
+        let target = &self.target;
+        let stale = match (&target.new_dir, &target.dest) {
+            (None, Dest::Under(d)) => IncompleteMarker::clear_stale(d),
+            _ => None,
         };
-        let progress = CrashWhenWriting(&chain, cancel);
-        let outcome = extract_link_checked(link, dk.as_ref(), &dest, &progress, cancel, one_pass, opts).map_err(|e| {
-            let hint = if is_disk_full(&e) {
-                format!(
-                    "the restored tree needs about {} under {}: free space on that filesystem, or restore to a directory on a larger one (--target DIR)",
-                    crate::units::size(plan.bytes),
-                    target_path.display()
-                )
-            } else {
-                e.hint.clone().unwrap_or_default()
-            };
-            if let Some(nd) = new_dir.as_mut() {
-                return Error::new(e.kind, format!("{}; {}", e.message, nd.remove_and_say())).hint(hint);
-            }
-            let state = match &safety_copy {
-                Some(s) => format!(
-                    "the target {} may be partly restored; its previous contents are in safety copy {} (lifeboat restore --id {} --in-place --yes)",
-                    target_path.display(),
-                    s.id,
-                    s.id
-                ),
-                None => format!("the target {} may be partly restored; nothing existing was replaced", target_path.display()),
-            };
-            Error::new(e.kind, format!("{}; {state}", e.message)).hint(hint)
-        })?;
-        total.add(&outcome);
-        chain.link_done(link);
+        let safety_id = safety_copy.map(|s| s.id.as_str());
+        let mut markers = Vec::new();
+        for dir in marked_roots(&target.dest, self.artifact) {
+            markers.push(IncompleteMarker::write(
+                &dir,
+                &self.artifact.manifest.id,
+                self.job.id,
+                safety_id,
+                target.new_dir.is_some(),
+            )?);
+        }
+        Ok(Marking { markers, stale })
     }
-    crate::crashpoint::hit("restore.written");
-    for w in total.warning_lines() {
-        job.log("warning", &w);
-        notes.push(w);
-    }
-    for m in &markers {
-        if let Err(e) = m.remove() {
-            notes.push(format!(
-                "the restore finished but {} could not be removed ({e}); remove it by hand",
-                m.path.display()
+
+    /// Extract the links in order, full backup first, as one job's
+    /// progress; their outcomes added up. A failure says what it left
+    /// ([`Target::write_failed`]).
+    fn write(
+        &mut self,
+        superseded: &[std::collections::HashSet<Vec<u8>>],
+        safety_copy: Option<&BackupReport>,
+    ) -> Result<ExtractOutcome> {
+        let (job, cancel, links) = (self.job, self.cancel, &self.chain.links);
+        let one_pass = self.chain.one_pass;
+        let mut total = ExtractOutcome::default();
+        // In place, a symlink one link of the chain made is never followed by
+        // a later one.
+        let links_made = std::cell::RefCell::new(std::collections::HashSet::new());
+        // One total for the chain, counted across its links.
+        let chain = ChainProgress::start(job, links);
+        for (i, (link, dk)) in links.iter().zip(&self.chain.keys).enumerate() {
+            job.phase(&format!(
+                "restoring {} ({}/{})",
+                link.manifest.id,
+                i + 1,
+                links.len()
             ));
+            let opts = filesystem::ExtractOptions {
+                superseded: Some(&superseded[i]),
+                // The last link stores every directory of the final tree again.
+                dir_metadata: i + 1 == links.len(),
+                hard_links: i + 1 == links.len(),
+                // Removed whole if anything fails (below). Only where every
+                // byte is authenticated as it is read, though: elsewhere a file
+                // is checked against its hash before it takes its name.
+                fresh_target: one_pass,
+                links_made: Some(&links_made),
+                // Its manifest's MAC was checked: setuid/setgid come back.
+                authenticated: dk.is_some(),
+                ..Default::default()
+            };
+            let progress = CrashWhenWriting(&chain, cancel);
+            let outcome = extract_link_checked(
+                link,
+                dk.as_ref(),
+                &self.target.dest,
+                &progress,
+                cancel,
+                one_pass,
+                opts,
+            )
+            .map_err(|e| self.target.write_failed(e, self.plan.bytes, safety_copy))?;
+            total.add(&outcome);
+            chain.link_done(link);
         }
+        Ok(total)
     }
-    notes.extend(stale);
-    if let Some(nd) = new_dir.take() {
-        nd.keep();
-    }
-    if artifact.manifest.backup_type == BackupType::Configuration {
-        if let Some(note) = relocate_config_extras(engine, &dest)? {
-            notes.push(note);
+
+    /// The tree is written: log its warnings, remove the markers, keep a
+    /// target directory the restore created, and for a configuration
+    /// restored in place, move its captured environment aside.
+    fn finish(
+        &mut self,
+        total: &ExtractOutcome,
+        marking: Marking,
+        notes: &mut Vec<String>,
+    ) -> Result<()> {
+        for w in total.warning_lines() {
+            self.job.log("warning", &w);
+            notes.push(w);
         }
+        marking.remove(notes);
+        self.target.keep();
+        if self.artifact.manifest.backup_type == BackupType::Configuration {
+            if let Some(note) = relocate_config_extras(self.engine, &self.target.dest)? {
+                notes.push(note);
+            }
+        }
+        Ok(())
     }
-    Ok(report(
-        Some(total),
-        safety_copy.map(|s: BackupReport| s.id),
-        notes,
-    ))
+}
+
+/// The incomplete markers a restore keeps while it writes, and what it
+/// says of the one an earlier, interrupted restore left in its target.
+struct Marking {
+    markers: Vec<IncompleteMarker>,
+    stale: Option<String>,
+}
+
+impl Marking {
+    /// The restore has finished: remove its markers (saying which could not
+    /// be), then pass on what was said of the earlier restore's.
+    fn remove(self, notes: &mut Vec<String>) {
+        for m in &self.markers {
+            if let Err(e) = m.remove() {
+                notes.push(format!(
+                    "the restore finished but {} could not be removed ({e}); remove it by hand",
+                    m.path.display()
+                ));
+            }
+        }
+        notes.extend(self.stale);
+    }
 }
 
 /// The directories a restore marks as incomplete while it writes: the
