@@ -23,7 +23,7 @@ use super::prefetch::ContentPrefetch;
 use super::sparse::{data_regions, sparse_map};
 use super::walk::{short_io, WalkItem, Walker};
 use super::xattrs::{self, Xattr};
-use super::{path_cmp, EntryKind, IndexEntry, IndexWriter, WalkSpec};
+use super::{path_cmp, EntryKind, ExtraEntry, IndexEntry, IndexWriter, WalkSpec};
 use crate::archive::manifest::FileStats;
 use crate::error::{Error, Result};
 
@@ -692,8 +692,90 @@ struct LinkGroup {
     stored: Option<StoredName>,
 }
 
+/// Where one name of a regular file stands among its inode's names, as
+/// the walk saw it. Only inodes with several names are remembered in the
+/// backup's groups, so memory follows the number of hard-linked files,
+/// not the tree.
+struct InodeName {
+    /// (device, inode) from the walk's stat: the group's key.
+    key: (u64, u64),
+    /// This name would be its group's first. It becomes that only once it
+    /// is in the index (an unreadable one is left out, and nothing may
+    /// name it): see [`InodeName::enter_first`].
+    first: bool,
+}
+
+impl InodeName {
+    /// Place `e` (made from the walk's `walked` stat) among its inode's
+    /// names: when an earlier name of the inode is already indexed, `e`
+    /// records it as its `hard_link`.
+    fn find(
+        walked: &Metadata,
+        e: &mut IndexEntry,
+        groups: &HashMap<(u64, u64), LinkGroup>,
+    ) -> Self {
+        let key = (walked.dev(), walked.ino());
+        let first = e.nlink > 1 && !groups.contains_key(&key);
+        if let Some(g) = groups.get(&key).filter(|_| e.nlink > 1) {
+            e.hard_link = Some(g.first.clone());
+        }
+        InodeName { key, first }
+    }
+
+    /// Once `e` is going into the index: if this is the first name of its
+    /// inode, start the group with it.
+    fn enter_first(&self, groups: &mut HashMap<(u64, u64), LinkGroup>, e: &IndexEntry) {
+        if self.first {
+            groups.insert(
+                self.key,
+                LinkGroup {
+                    first: e.path.clone(),
+                    stored: None,
+                },
+            );
+        }
+    }
+
+    /// The name this archive already stores the inode's content under,
+    /// when `e` is another name of it: `e` is then a link member.
+    fn stored_member(
+        &self,
+        groups: &HashMap<(u64, u64), LinkGroup>,
+        e: &IndexEntry,
+    ) -> Option<StoredName> {
+        groups
+            .get(&self.key)
+            .filter(|_| e.hard_link.is_some())
+            .and_then(|g| g.stored.clone())
+    }
+
+    /// Once `e`'s content is stored: the first such name of its group is
+    /// the one later link members name. Only a name the index records
+    /// with its link count can be named by a link member (a restore
+    /// checks that).
+    fn note_stored(&self, groups: &mut HashMap<(u64, u64), LinkGroup>, e: &IndexEntry) {
+        if let Some(g) = groups
+            .get_mut(&self.key)
+            .filter(|g| g.stored.is_none() && e.nlink > 1)
+        {
+            g.stored = Some(StoredName {
+                path: e.path.clone(),
+                sha256: e.sha256.clone(),
+                sparse: e.sparse,
+                xattr_sha256: e.xattr_sha256.clone(),
+            });
+        }
+    }
+}
+
 /// Store (or, when unchanged, just index) one regular file. None when it
 /// could not be read at all (warned, left out of the index).
+///
+/// An extra entry is stored from the bytes the caller gave. A walked file
+/// is first placed among its inode's names; then, in this order, a file
+/// unchanged since the parent is only indexed, another name of an inode
+/// this archive already holds becomes a hard-link member, and anything
+/// else is opened and its content read into the tar.
 #[allow(clippy::too_many_arguments)]
 fn backup_file<W: Write>(
     item: &WalkItem<'_>,
@@ -703,251 +785,336 @@ fn backup_file<W: Write>(
     stats: &mut FileStats,
     warnings: &mut Vec<String>,
     groups: &mut HashMap<(u64, u64), LinkGroup>,
-    (euid, egid, now_ns): (u32, u32, i64),
+    owner_and_now: (u32, u32, i64),
 ) -> Result<Option<IndexEntry>> {
     if let Some(x) = item.extra {
-        let e = IndexEntry {
-            path: x.path.clone(),
-            kind: EntryKind::File,
-            mode: x.mode & 0o1777,
-            uid: euid,
-            gid: egid,
-            size: x.data.len() as u64,
-            mtime_ns: now_ns,
-            ctime_ns: now_ns,
-            ino: 0,
-            dev: 0,
-            link_target: None,
-            sha256: Some(hex::encode(Sha256::digest(&x.data))),
-            xattr_sha256: None,
-            stored: true,
-            hard_link: None,
-            nlink: 0,
-            sparse: false,
-            sparse_data: 0,
-        };
-        append_entry(builder, &e, e.mode, &[], &x.data[..], Body::Content)
-            .map_err(|err| tar_err(&item.abs, err))?;
-        prog.bytes += e.size;
-        stats.files += 1;
-        stats.bytes += e.size;
-        stats.stored += 1;
-        return Ok(Some(e));
+        return backup_extra(&item.abs, x, builder, prog, stats, owner_and_now).map(Some);
     }
     let walked = item.meta.as_ref().expect("walked entries have metadata");
     let mut e = entry_from_meta(item.archive.clone(), EntryKind::File, walked);
-    // Only inodes with several names are remembered, so memory follows
-    // the number of hard-linked files, not the tree.
-    // A name becomes its group's first only once it is in the index (an
-    // unreadable one is left out, and nothing may name it).
-    let key = (walked.dev(), walked.ino());
-    let first_name = e.nlink > 1 && !groups.contains_key(&key);
-    if let Some(g) = groups.get(&key).filter(|_| e.nlink > 1) {
-        e.hard_link = Some(g.first.clone());
-    }
+    let name = InodeName::find(walked, &mut e, groups);
     if let Some(p) = prev.as_ref().filter(|p| unchanged(p, &e)) {
-        if first_name {
-            groups.insert(
-                key,
-                LinkGroup {
-                    first: e.path.clone(),
-                    stored: None,
-                },
-            );
-        }
-        e.sparse = p.sparse;
-        e.sparse_data = p.sparse_data;
-        e.sha256 = p.sha256.clone();
-        // Any change to them changes the ctime, so they are the parent's.
-        e.xattr_sha256 = p.xattr_sha256.clone();
-        e.stored = false;
-        stats.files += 1;
-        stats.bytes += e.size;
-        stats.unchanged += 1;
+        name.enter_first(groups, &e);
+        index_unchanged(&mut e, p, stats);
         return Ok(Some(e));
     }
-    if let Some(StoredName {
-        path: stored_as,
-        sha256,
-        sparse,
-        xattr_sha256,
-    }) = groups
-        .get(&key)
-        .filter(|_| e.hard_link.is_some())
-        .and_then(|g| g.stored.clone())
-    {
-        // Another name of an inode this archive already holds: a link
-        // member, no content.
-        e.sha256 = sha256;
-        e.sparse = sparse;
-        // One inode: the member's attributes are its first name's (the
-        // member itself carries none).
-        e.xattr_sha256 = xattr_sha256;
-        append_entry(
-            builder,
-            &e,
-            e.mode,
-            &[],
-            io::empty(),
-            Body::HardLink(&stored_as),
-        )
-        .map_err(|err| tar_err(&item.abs, err))?;
-        stats.files += 1;
-        stats.bytes += e.size;
-        stats.stored += 1;
+    if let Some(stored) = name.stored_member(groups, &e) {
+        append_link_member(builder, &mut e, stored, &item.abs, stats)?;
         return Ok(Some(e));
     }
-    let path = &item.abs;
-    let cannot = |err: &io::Error| format!("cannot read {}: {}", path.display(), short_io(err));
-    let mut file = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(err) => {
-            warnings.push(cannot(&err));
-            return Ok(None);
-        }
-    };
-    let before = match file.metadata() {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => {
-            warnings.push(format!(
-                "cannot read {}: it changed type during the backup",
-                path.display()
-            ));
-            return Ok(None);
-        }
-        Err(err) => {
-            warnings.push(cannot(&err));
-            return Ok(None);
-        }
+    let Some(mut file) = OpenFile::open(&item.abs, warnings) else {
+        return Ok(None);
     };
     let hard_link = e.hard_link.take();
-    e = entry_from_meta(item.archive.clone(), EntryKind::File, &before);
-    let xa = read_xattrs(xattrs::Source::Fd(&file), path, warnings);
-    e.xattr_sha256 = xattrs::digest(&xa);
-    e.hard_link = hard_link;
-    if e.nlink < 2 {
-        // It lost its other names since the walk saw it.
-        e.hard_link = None;
-    }
-    // Only a file with fewer blocks than its size can have holes: the
-    // map is looked for only then.
-    let regions = if before.blocks().saturating_mul(512) < e.size {
-        data_regions(&file, e.size)
-    } else {
-        None
-    };
-    e.sparse = regions.is_some();
-    e.sparse_data = regions.as_ref().map_or(0, |r| r.iter().map(|r| r.1).sum());
-    let mut reader = ExactReader {
-        file: &mut file,
-        remaining: if e.sparse { 0 } else { e.size },
-        hasher: ContentHasher::new(e.sparse),
-        short: false,
-        read_error: None,
-        progress: prog,
-        cancelled: false,
-    };
-    // The tar writer copies with std's 8 KiB buffer unless the reader is
-    // buffered: give it up to 1 MiB so a large file is read, hashed and
-    // sealed in big pieces rather than 8 KiB syscalls.
-    let cap = (e.size.min(1 << 20) as usize).max(8 << 10);
-    let appended = match regions {
-        None => append_entry(
-            builder,
-            &e,
-            e.mode,
-            &xa,
-            io::BufReader::with_capacity(cap, &mut reader),
-            Body::Content,
-        ),
-        Some(regions) => {
-            let map = sparse_map(&regions, e.size);
-            let len = map.len() as u64 + regions.iter().map(|r| r.1).sum::<u64>();
-            let mut sparse = SparseReader {
-                map: io::Cursor::new(map),
-                regions: regions.into(),
-                pos: 0,
-                size: e.size,
-                inner: reader,
-            };
-            let res = append_entry(
-                builder,
-                &e,
-                e.mode,
-                &xa,
-                io::BufReader::with_capacity(cap, &mut sparse),
-                Body::Sparse(len),
-            );
-            reader = sparse.inner;
-            res
-        }
-    };
-    if let Err(err) = appended {
-        if reader.cancelled {
-            return Err(Error::cancelled("filesystem backup cancelled"));
-        }
-        return Err(tar_err(path, err));
-    }
-    let ExactReader {
-        hasher,
+    let (mut e, xa) = file.entry(&item.archive, hard_link, warnings);
+    let regions = file.regions(&mut e);
+    let ContentRead {
+        sha256,
         short,
         read_error,
-        ..
-    } = reader;
-    e.sha256 = Some(hasher.finish());
-    if first_name {
-        groups.insert(
-            key,
-            LinkGroup {
-                first: e.path.clone(),
-                stored: None,
-            },
-        );
-    }
-    // Only a name the index records with its link count can be named by
-    // a link member (a restore checks that).
-    if let Some(g) = groups
-        .get_mut(&key)
-        .filter(|g| g.stored.is_none() && e.nlink > 1)
-    {
-        g.stored = Some(StoredName {
-            path: e.path.clone(),
-            sha256: e.sha256.clone(),
-            sparse: e.sparse,
-            xattr_sha256: e.xattr_sha256.clone(),
-        });
-    }
-    if let Some(err) = read_error {
-        warnings.push(format!(
-            "{} (the stored copy is incomplete: zeros from the failure on)",
-            cannot(&err)
-        ));
-    } else {
-        if e.sparse {
-            // Past the last region, where a grown file's new bytes are.
-            let _ = file.seek(SeekFrom::Start(e.size));
-        }
-        let mut extra = [0u8; 1];
-        let grew = matches!(file.read(&mut extra), Ok(n) if n > 0);
-        let after = file.metadata().ok();
-        let moved = after.is_none_or(|a| {
-            a.len() != before.len()
-                || a.mtime() != before.mtime()
-                || a.mtime_nsec() != before.mtime_nsec()
-        });
-        if short || grew || moved {
-            warnings.push(format!(
-                "file changed while it was read: {}",
-                path.display()
-            ));
-        }
-    }
+    } = file.append(builder, &e, &xa, regions, prog)?;
+    e.sha256 = Some(sha256);
+    name.enter_first(groups, &e);
+    name.note_stored(groups, &e);
+    file.warn_if_changed(&e, short, read_error, warnings);
     stats.files += 1;
     stats.bytes += e.size;
     stats.stored += 1;
     Ok(Some(e))
+}
+
+/// Store an extra entry: content the caller gives rather than the tree
+/// (`x`), owned by this process's user and group and dated `now_ns`.
+fn backup_extra<W: Write>(
+    abs: &Path,
+    x: &ExtraEntry,
+    builder: &mut Builder<W>,
+    prog: &mut Progress<'_>,
+    stats: &mut FileStats,
+    (euid, egid, now_ns): (u32, u32, i64),
+) -> Result<IndexEntry> {
+    let e = IndexEntry {
+        path: x.path.clone(),
+        kind: EntryKind::File,
+        mode: x.mode & 0o1777,
+        uid: euid,
+        gid: egid,
+        size: x.data.len() as u64,
+        mtime_ns: now_ns,
+        ctime_ns: now_ns,
+        ino: 0,
+        dev: 0,
+        link_target: None,
+        sha256: Some(hex::encode(Sha256::digest(&x.data))),
+        xattr_sha256: None,
+        stored: true,
+        hard_link: None,
+        nlink: 0,
+        sparse: false,
+        sparse_data: 0,
+    };
+    append_entry(builder, &e, e.mode, &[], &x.data[..], Body::Content)
+        .map_err(|err| tar_err(abs, err))?;
+    prog.bytes += e.size;
+    stats.files += 1;
+    stats.bytes += e.size;
+    stats.stored += 1;
+    Ok(e)
+}
+
+/// Index a file the parent backup holds as it is now (`p`), without
+/// reading it: its hash, sparse form and attributes are the parent's.
+fn index_unchanged(e: &mut IndexEntry, p: &IndexEntry, stats: &mut FileStats) {
+    e.sparse = p.sparse;
+    e.sparse_data = p.sparse_data;
+    e.sha256 = p.sha256.clone();
+    // Any change to them changes the ctime, so they are the parent's.
+    e.xattr_sha256 = p.xattr_sha256.clone();
+    e.stored = false;
+    stats.files += 1;
+    stats.bytes += e.size;
+    stats.unchanged += 1;
+}
+
+/// Another name of an inode this archive already holds (as `stored`): a
+/// link member, no content.
+fn append_link_member<W: Write>(
+    builder: &mut Builder<W>,
+    e: &mut IndexEntry,
+    stored: StoredName,
+    abs: &Path,
+    stats: &mut FileStats,
+) -> Result<()> {
+    let StoredName {
+        path: stored_as,
+        sha256,
+        sparse,
+        xattr_sha256,
+    } = stored;
+    e.sha256 = sha256;
+    e.sparse = sparse;
+    // One inode: the member's attributes are its first name's (the
+    // member itself carries none).
+    e.xattr_sha256 = xattr_sha256;
+    append_entry(
+        builder,
+        e,
+        e.mode,
+        &[],
+        io::empty(),
+        Body::HardLink(&stored_as),
+    )
+    .map_err(|err| tar_err(abs, err))?;
+    stats.files += 1;
+    stats.bytes += e.size;
+    stats.stored += 1;
+    Ok(())
+}
+
+/// A regular file opened to store its content, with what it was when
+/// opened: its entry is made from this stat rather than the walk's, and
+/// the same stat once it is read tells whether it changed meanwhile.
+struct OpenFile<'i> {
+    path: &'i Path,
+    file: File,
+    before: Metadata,
+}
+
+/// What reading a file's content into the tar found besides the bytes.
+struct ContentRead {
+    /// SHA-256 of the content stored (holes as zeros).
+    sha256: String,
+    /// The file ended before its declared size: zeros stored for the rest.
+    short: bool,
+    /// A read failed: zeros stored from there on.
+    read_error: Option<io::Error>,
+}
+
+impl<'i> OpenFile<'i> {
+    /// Open `path` without following a symlink or blocking on a FIFO put
+    /// there since the walk, and stat it. None, with a warning, when it
+    /// cannot be opened or stat'ed or is no longer a regular file.
+    fn open(path: &'i Path, warnings: &mut Vec<String>) -> Option<Self> {
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(err) => {
+                warnings.push(cannot_read(path, &err));
+                return None;
+            }
+        };
+        let before = match file.metadata() {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => {
+                warnings.push(format!(
+                    "cannot read {}: it changed type during the backup",
+                    path.display()
+                ));
+                return None;
+            }
+            Err(err) => {
+                warnings.push(cannot_read(path, &err));
+                return None;
+            }
+        };
+        Some(OpenFile { path, file, before })
+    }
+
+    /// The file's index entry as opened, under `archive`, and its extended
+    /// attributes (read from the open file). It keeps `hard_link`, the
+    /// earlier name the walk found, only while the file still has other
+    /// names.
+    fn entry(
+        &self,
+        archive: &[u8],
+        hard_link: Option<Vec<u8>>,
+        warnings: &mut Vec<String>,
+    ) -> (IndexEntry, Vec<Xattr>) {
+        let mut e = entry_from_meta(archive.to_vec(), EntryKind::File, &self.before);
+        let xa = read_xattrs(xattrs::Source::Fd(&self.file), self.path, warnings);
+        e.xattr_sha256 = xattrs::digest(&xa);
+        e.hard_link = hard_link;
+        if e.nlink < 2 {
+            // It lost its other names since the walk saw it.
+            e.hard_link = None;
+        }
+        (e, xa)
+    }
+
+    /// The file's data regions when it has holes (None when it is dense
+    /// or its map cannot be had), recorded in `e` as its sparse form.
+    fn regions(&self, e: &mut IndexEntry) -> Option<Vec<(u64, u64)>> {
+        // Only a file with fewer blocks than its size can have holes: the
+        // map is looked for only then.
+        let regions = if self.before.blocks().saturating_mul(512) < e.size {
+            data_regions(&self.file, e.size)
+        } else {
+            None
+        };
+        e.sparse = regions.is_some();
+        e.sparse_data = regions.as_ref().map_or(0, |r| r.iter().map(|r| r.1).sum());
+        regions
+    }
+
+    /// Write the file's member for `e`: its content (or, with `regions`,
+    /// its sparse map and data regions) read once, hashed on the way and
+    /// cut or padded to the size in the header, counted in `prog` and
+    /// cancelled through it.
+    fn append<W: Write>(
+        &mut self,
+        builder: &mut Builder<W>,
+        e: &IndexEntry,
+        xa: &[Xattr],
+        regions: Option<Vec<(u64, u64)>>,
+        prog: &mut Progress<'_>,
+    ) -> Result<ContentRead> {
+        let mut reader = ExactReader {
+            file: &mut self.file,
+            remaining: if e.sparse { 0 } else { e.size },
+            hasher: ContentHasher::new(e.sparse),
+            short: false,
+            read_error: None,
+            progress: prog,
+            cancelled: false,
+        };
+        // The tar writer copies with std's 8 KiB buffer unless the reader is
+        // buffered: give it up to 1 MiB so a large file is read, hashed and
+        // sealed in big pieces rather than 8 KiB syscalls.
+        let cap = (e.size.min(1 << 20) as usize).max(8 << 10);
+        let appended = match regions {
+            None => append_entry(
+                builder,
+                e,
+                e.mode,
+                xa,
+                io::BufReader::with_capacity(cap, &mut reader),
+                Body::Content,
+            ),
+            Some(regions) => {
+                let map = sparse_map(&regions, e.size);
+                let len = map.len() as u64 + regions.iter().map(|r| r.1).sum::<u64>();
+                let mut sparse = SparseReader {
+                    map: io::Cursor::new(map),
+                    regions: regions.into(),
+                    pos: 0,
+                    size: e.size,
+                    inner: reader,
+                };
+                let res = append_entry(
+                    builder,
+                    e,
+                    e.mode,
+                    xa,
+                    io::BufReader::with_capacity(cap, &mut sparse),
+                    Body::Sparse(len),
+                );
+                reader = sparse.inner;
+                res
+            }
+        };
+        if let Err(err) = appended {
+            if reader.cancelled {
+                return Err(Error::cancelled("filesystem backup cancelled"));
+            }
+            return Err(tar_err(self.path, err));
+        }
+        let ExactReader {
+            hasher,
+            short,
+            read_error,
+            ..
+        } = reader;
+        Ok(ContentRead {
+            sha256: hasher.finish(),
+            short,
+            read_error,
+        })
+    }
+
+    /// Warn when the stored copy of `e` is not the file as it was: a read
+    /// failed (zeros from there on), or the file ended early, has bytes
+    /// past its declared size, or its size or mtime moved while it was
+    /// read.
+    fn warn_if_changed(
+        &mut self,
+        e: &IndexEntry,
+        short: bool,
+        read_error: Option<io::Error>,
+        warnings: &mut Vec<String>,
+    ) {
+        if let Some(err) = read_error {
+            warnings.push(format!(
+                "{} (the stored copy is incomplete: zeros from the failure on)",
+                cannot_read(self.path, &err)
+            ));
+        } else {
+            if e.sparse {
+                // Past the last region, where a grown file's new bytes are.
+                let _ = self.file.seek(SeekFrom::Start(e.size));
+            }
+            let mut extra = [0u8; 1];
+            let grew = matches!(self.file.read(&mut extra), Ok(n) if n > 0);
+            let after = self.file.metadata().ok();
+            let before = &self.before;
+            let moved = after.is_none_or(|a| {
+                a.len() != before.len()
+                    || a.mtime() != before.mtime()
+                    || a.mtime_nsec() != before.mtime_nsec()
+            });
+            if short || grew || moved {
+                warnings.push(format!(
+                    "file changed while it was read: {}",
+                    self.path.display()
+                ));
+            }
+        }
+    }
+}
+
+/// The warning for a file that cannot be read, naming it and the cause.
+fn cannot_read(path: &Path, err: &io::Error) -> String {
+    format!("cannot read {}: {}", path.display(), short_io(err))
 }
