@@ -285,11 +285,13 @@ fn real_binary(dir: &std::path::Path, idle_secs: u64) {
         println!("real binary: skipped (tmux is not installed)");
         return;
     }
-    let socket = format!("lifeboat-bench-{}", std::process::id());
+    // A server per run: a new session on a server still shutting down
+    // after kill-server can fail.
+    let socket = std::cell::RefCell::new(String::new());
     let tmux = |args: &[&str]| {
         std::process::Command::new("tmux")
             .arg("-L")
-            .arg(&socket)
+            .arg(&*socket.borrow())
             .args(args)
             .output()
             .expect("tmux")
@@ -313,6 +315,7 @@ fn real_binary(dir: &std::path::Path, idle_secs: u64) {
     );
     let mut firsts = Vec::new();
     for run in 0..3 {
+        *socket.borrow_mut() = format!("lifeboat-bench-{}-{run}", std::process::id());
         let t = Instant::now();
         tmux(&[
             "new-session",
