@@ -119,7 +119,9 @@ pub fn plan(
     }
 }
 
-/// One type, newest first.
+/// One type, newest first: every keep rule in turn, then the decisions and
+/// whether the safety rules let the plan stand (on a refusal, [`plan`] keeps
+/// them all).
 fn plan_type(
     t: BackupType,
     list: &[&BackupRecord],
@@ -128,179 +130,264 @@ fn plan_type(
     tz: Tz,
     force: bool,
 ) -> (Vec<Decision>, Option<String>) {
-    let window = Duration::days(i64::from(p.keep_days));
-    let mut keep: Vec<Vec<String>> = vec![Vec::new(); list.len()];
-    // Only backups that can be relied on count toward the keep rules: a
-    // failed verification, or a safety copy (which holds only what one
-    // restore replaced), never makes an older good backup expendable.
-    // An incremental is only as good as its chain: one whose full failed
-    // verification (or is gone) restores nothing.
-    let by_id: HashMap<&str, &BackupRecord> = list.iter().map(|b| (b.id.as_str(), *b)).collect();
-    let good: Vec<usize> = (0..list.len())
-        .filter(|&i| crate::catalog::chain_is_good(list[i], &by_id) && !list[i].is_safety_copy())
-        .collect();
-    let counts: Vec<bool> = {
-        let mut v = vec![false; list.len()];
-        good.iter().for_each(|&i| v[i] = true);
-        v
-    };
+    let mut plan = TypePlan::new(list, p, now);
+    plan.keep_newest_and_recent();
+    plan.keep_calendar_periods(tz);
+    plan.keep_uncounted_within_window();
+    plan.keep_parents_of_kept();
+    let refusal = plan.refusal(t, force);
+    (plan.into_decisions(), refusal)
+}
 
-    for (rank, &i) in good.iter().enumerate() {
-        let b = list[i];
-        let age = now - b.created_at;
-        if rank < p.min_keep as usize {
-            keep[i].push(format!(
-                "one of the newest {} good backups (min_keep)",
-                p.min_keep
-            ));
-        }
-        if rank < p.keep_last as usize {
-            keep[i].push(format!("one of the newest {} (keep_last)", p.keep_last));
-        }
-        if age < window {
-            keep[i].push(format!(
-                "{} old, within keep_days = {}",
-                human_age(age),
-                p.keep_days
-            ));
+/// The retention plan of one type under way: its backups newest first,
+/// which of them count toward the keep rules, and every reason found so far
+/// to keep each one.
+///
+/// The rules run in order as methods, each adding reasons and none taking
+/// one away, so a backup's reasons list every rule that keeps it. The
+/// parents of kept incrementals come last, since they follow from all the
+/// other rules. A backup with no reason at the end goes, unless the safety
+/// rules ([`TypePlan::refusal`]) refuse the whole plan.
+struct TypePlan<'a> {
+    list: &'a [&'a BackupRecord],
+    policy: &'a RetentionPolicy,
+    now: DateTime<Utc>,
+    /// `keep_days` as a duration.
+    window: Duration,
+    /// Indexes into `list` of the backups that count toward the keep
+    /// rules, newest first.
+    good: Vec<usize>,
+    /// For each backup in `list`, the rules that keep it; none: it goes.
+    keep: Vec<Vec<String>>,
+}
+
+impl<'a> TypePlan<'a> {
+    /// Find the backups that count, with no reasons yet.
+    ///
+    /// Only backups that can be relied on count toward the keep rules: a
+    /// failed verification, or a safety copy (which holds only what one
+    /// restore replaced), never makes an older good backup expendable. An
+    /// incremental is only as good as its chain: one whose full failed
+    /// verification (or is gone) restores nothing.
+    fn new(list: &'a [&'a BackupRecord], policy: &'a RetentionPolicy, now: DateTime<Utc>) -> Self {
+        let by_id: HashMap<&str, &BackupRecord> =
+            list.iter().map(|b| (b.id.as_str(), *b)).collect();
+        let good: Vec<usize> = (0..list.len())
+            .filter(|&i| {
+                crate::catalog::chain_is_good(list[i], &by_id) && !list[i].is_safety_copy()
+            })
+            .collect();
+        TypePlan {
+            list,
+            policy,
+            now,
+            window: Duration::days(i64::from(policy.keep_days)),
+            good,
+            keep: vec![Vec::new(); list.len()],
         }
     }
-    bucket_keep(list, &good, &mut keep, p.keep_daily, "daily", tz, |d| {
-        (d.year(), d.ordinal(), 0)
-    });
-    bucket_keep(list, &good, &mut keep, p.keep_weekly, "weekly", tz, |d| {
-        let w = d.iso_week();
-        (w.year(), w.week(), 0)
-    });
-    bucket_keep(list, &good, &mut keep, p.keep_monthly, "monthly", tz, |d| {
-        (d.year(), d.month(), 0)
-    });
-    for (i, b) in list.iter().enumerate() {
-        if b.status.is_good() && !counts[i] {
-            if now - b.created_at < window {
-                keep[i].push(format!(
-                    "{} within keep_days = {} (does not count toward the keep rules)",
-                    if b.is_safety_copy() {
-                        "safety copy"
-                    } else if b.verification_failed() {
-                        "backup that failed its last verification"
-                    } else {
-                        "incremental whose chain is not whole and verified"
-                    },
-                    p.keep_days
+
+    /// Whether some rule keeps backup `i` so far.
+    fn kept(&self, i: usize) -> bool {
+        !self.keep[i].is_empty()
+    }
+
+    /// `min_keep`, `keep_last` and `keep_days`, over the backups that
+    /// count: the newest by rank, and those younger than the window.
+    fn keep_newest_and_recent(&mut self) {
+        let p = self.policy;
+        for (rank, &i) in self.good.iter().enumerate() {
+            let age = self.now - self.list[i].created_at;
+            if rank < p.min_keep as usize {
+                self.keep[i].push(format!(
+                    "one of the newest {} good backups (min_keep)",
+                    p.min_keep
                 ));
             }
-        } else if !b.status.is_good() {
-            if b.status == BackupStatus::Running {
-                keep[i].push("still running".to_string());
-            } else if now - b.created_at < window {
-                keep[i].push(format!(
-                    "{} record within keep_days = {} (kept for the history)",
-                    b.status, p.keep_days
-                ));
+            if rank < p.keep_last as usize {
+                self.keep[i].push(format!("one of the newest {} (keep_last)", p.keep_last));
             }
-        }
-    }
-
-    // A kept incremental needs its whole chain.
-    let index: HashMap<&str, usize> = list
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.id.as_str(), i))
-        .collect();
-    let kept_now: Vec<usize> = (0..list.len()).filter(|&i| !keep[i].is_empty()).collect();
-    for i in kept_now {
-        let child = list[i].id.clone();
-        let mut seen = BTreeSet::new();
-        let mut cur = list[i].parent_id.as_deref();
-        while let Some(pid) = cur {
-            if !seen.insert(pid.to_string()) {
-                break;
-            }
-            let Some(&pi) = index.get(pid) else { break };
-            keep[pi].push(format!("parent of kept incremental {child}"));
-            cur = list[pi].parent_id.as_deref();
-        }
-    }
-
-    let decisions: Vec<Decision> = list
-        .iter()
-        .zip(keep)
-        .map(|(b, reasons)| {
-            let keep = !reasons.is_empty();
-            let reasons = if keep {
-                reasons
-            } else if b.verification_failed() {
-                vec![format!(
-                    "failed its last verification, {} old, past keep_days = {}",
-                    human_age(now - b.created_at),
-                    p.keep_days
-                )]
-            } else if b.status.is_good() {
-                vec![format!(
-                    "{} old, past keep_days = {} and no other rule keeps it",
-                    human_age(now - b.created_at),
-                    p.keep_days
-                )]
-            } else {
-                vec![format!(
-                    "{} record older than keep_days = {}",
-                    b.status, p.keep_days
-                )]
-            };
-            Decision {
-                id: b.id.clone(),
-                backup_type: b.backup_type,
-                name: b.name.clone(),
-                created_at: b.created_at,
-                status: b.status,
-                stored_size: b.stored_size,
-                file: b.file.clone(),
-                keep,
-                reasons,
-            }
-        })
-        .collect();
-
-    // Safety rules.
-    let deletes = decisions.iter().any(|d| !d.keep);
-    if !deletes {
-        return (decisions, None);
-    }
-    if let Some(newest) = list.iter().map(|b| b.created_at).max() {
-        if newest > now + Duration::minutes(FUTURE_SLACK_MINUTES) {
-            return (
-                decisions,
-                Some(format!(
-                    "its newest backup is dated {}, in the future: the clock may have gone back; fix the clock, then prune",
-                    newest.format("%Y-%m-%d %H:%M UTC")
-                )),
-            );
-        }
-    }
-    let any_good_kept = good.iter().any(|&i| decisions[i].keep);
-    if !good.is_empty() && !any_good_kept {
-        return (
-            decisions,
-            Some(format!(
-                "the policy would delete every good {t} backup; refusing (set min_keep or keep_last above 0)"
-            )),
-        );
-    }
-    if let Some(&newest_good) = good.first() {
-        let age = now - list[newest_good].created_at;
-        if age >= window && !force {
-            return (
-                decisions,
-                Some(format!(
-                    "its newest good backup is {} old, older than keep_days = {}: backups have stopped or the clock jumped forward; fix backups first, or prune with --force to apply the policy anyway",
+            if age < self.window {
+                self.keep[i].push(format!(
+                    "{} old, within keep_days = {}",
                     human_age(age),
                     p.keep_days
-                )),
-            );
+                ));
+            }
         }
     }
-    (decisions, None)
+
+    /// `keep_daily`, `keep_weekly` and `keep_monthly`: the newest backup
+    /// that counts in each calendar period, periods being days in `tz`.
+    fn keep_calendar_periods(&mut self, tz: Tz) {
+        let p = self.policy;
+        let (list, good, keep) = (self.list, &self.good, &mut self.keep);
+        bucket_keep(list, good, keep, p.keep_daily, "daily", tz, |d| {
+            (d.year(), d.ordinal(), 0)
+        });
+        bucket_keep(list, good, keep, p.keep_weekly, "weekly", tz, |d| {
+            let w = d.iso_week();
+            (w.year(), w.week(), 0)
+        });
+        bucket_keep(list, good, keep, p.keep_monthly, "monthly", tz, |d| {
+            (d.year(), d.month(), 0)
+        });
+    }
+
+    /// The backups that do not count: a good one (safety copy, failed
+    /// verification, broken chain) or a failed record is kept while it is
+    /// within the window, without making any other backup expendable; a
+    /// running one is always kept.
+    fn keep_uncounted_within_window(&mut self) {
+        let p = self.policy;
+        let mut counts = vec![false; self.list.len()];
+        self.good.iter().for_each(|&i| counts[i] = true);
+        for (i, b) in self.list.iter().enumerate() {
+            let within = self.now - b.created_at < self.window;
+            if b.status.is_good() && !counts[i] {
+                if within {
+                    self.keep[i].push(format!(
+                        "{} within keep_days = {} (does not count toward the keep rules)",
+                        why_uncounted(b),
+                        p.keep_days
+                    ));
+                }
+            } else if !b.status.is_good() {
+                if b.status == BackupStatus::Running {
+                    self.keep[i].push("still running".to_string());
+                } else if within {
+                    self.keep[i].push(format!(
+                        "{} record within keep_days = {} (kept for the history)",
+                        b.status, p.keep_days
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A kept incremental needs its whole chain: every ancestor of a backup
+    /// some rule keeps is kept too, whatever the rules said of it. A cycle
+    /// or a parent that is not in the list ends the walk.
+    fn keep_parents_of_kept(&mut self) {
+        let list = self.list;
+        let index: HashMap<&str, usize> = list
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.as_str(), i))
+            .collect();
+        let kept_now: Vec<usize> = (0..list.len()).filter(|&i| self.kept(i)).collect();
+        for i in kept_now {
+            let child = list[i].id.clone();
+            let mut seen = BTreeSet::new();
+            let mut cur = list[i].parent_id.as_deref();
+            while let Some(pid) = cur {
+                if !seen.insert(pid.to_string()) {
+                    break;
+                }
+                let Some(&pi) = index.get(pid) else { break };
+                self.keep[pi].push(format!("parent of kept incremental {child}"));
+                cur = list[pi].parent_id.as_deref();
+            }
+        }
+    }
+
+    /// The safety rules, once every keep rule has run: why this type must
+    /// not be pruned, if it must not. A plan that deletes nothing is never
+    /// refused; otherwise, in this order: a clock gone back, a plan that
+    /// deletes every backup that counts, and (unless `force`) backups that
+    /// stopped or a clock that jumped forward.
+    fn refusal(&self, t: BackupType, force: bool) -> Option<String> {
+        let deletes = (0..self.list.len()).any(|i| !self.kept(i));
+        if !deletes {
+            return None;
+        }
+        if let Some(newest) = self.list.iter().map(|b| b.created_at).max() {
+            if newest > self.now + Duration::minutes(FUTURE_SLACK_MINUTES) {
+                return Some(format!(
+                    "its newest backup is dated {}, in the future: the clock may have gone back; fix the clock, then prune",
+                    newest.format("%Y-%m-%d %H:%M UTC")
+                ));
+            }
+        }
+        let any_good_kept = self.good.iter().any(|&i| self.kept(i));
+        if !self.good.is_empty() && !any_good_kept {
+            return Some(format!(
+                "the policy would delete every good {t} backup; refusing (set min_keep or keep_last above 0)"
+            ));
+        }
+        if let Some(&newest_good) = self.good.first() {
+            let age = self.now - self.list[newest_good].created_at;
+            if age >= self.window && !force {
+                return Some(format!(
+                    "its newest good backup is {} old, older than keep_days = {}: backups have stopped or the clock jumped forward; fix backups first, or prune with --force to apply the policy anyway",
+                    human_age(age),
+                    self.policy.keep_days
+                ));
+            }
+        }
+        None
+    }
+
+    /// One decision per backup, in the list's order: kept with every reason
+    /// found, or deleted with the one reason it goes.
+    fn into_decisions(self) -> Vec<Decision> {
+        let (now, p) = (self.now, self.policy);
+        self.list
+            .iter()
+            .zip(self.keep)
+            .map(|(b, reasons)| {
+                let keep = !reasons.is_empty();
+                let reasons = if keep {
+                    reasons
+                } else {
+                    vec![why_deleted(b, now, p)]
+                };
+                Decision {
+                    id: b.id.clone(),
+                    backup_type: b.backup_type,
+                    name: b.name.clone(),
+                    created_at: b.created_at,
+                    status: b.status,
+                    stored_size: b.stored_size,
+                    file: b.file.clone(),
+                    keep,
+                    reasons,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Why a good backup does not count toward the keep rules.
+fn why_uncounted(b: &BackupRecord) -> &'static str {
+    if b.is_safety_copy() {
+        "safety copy"
+    } else if b.verification_failed() {
+        "backup that failed its last verification"
+    } else {
+        "incremental whose chain is not whole and verified"
+    }
+}
+
+/// The one reason given for a backup no rule keeps: it failed its last
+/// verification, or it is a good backup past the window, or the record of
+/// a failed, interrupted or cancelled run past the window.
+fn why_deleted(b: &BackupRecord, now: DateTime<Utc>, p: &RetentionPolicy) -> String {
+    if b.verification_failed() {
+        format!(
+            "failed its last verification, {} old, past keep_days = {}",
+            human_age(now - b.created_at),
+            p.keep_days
+        )
+    } else if b.status.is_good() {
+        format!(
+            "{} old, past keep_days = {} and no other rule keeps it",
+            human_age(now - b.created_at),
+            p.keep_days
+        )
+    } else {
+        format!("{} record older than keep_days = {}", b.status, p.keep_days)
+    }
 }
 
 /// Keep the newest good backup of each of the last `n` buckets that have one.
