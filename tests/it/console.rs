@@ -2044,3 +2044,83 @@ fn dashboard_objectives_come_from_the_config() {
     assert!(t.contains("(target 1h 30m)"), "{t}");
     assert!(!t.contains("target 1h)"), "{t}");
 }
+
+// ---- the palette's Tab completion and history ----
+
+#[test]
+fn the_palette_completes_with_tab_and_recalls_with_the_arrows() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    // One command starts with "jo".
+    key(&mut app, ':');
+    typed(&mut app, "jo");
+    code(&mut app, KeyCode::Tab);
+    match &app.overlay {
+        Overlay::Palette(p) => assert_eq!(p.text, "jobs"),
+        o => panic!("{o:?}"),
+    }
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Jobs);
+
+    // Two start with "re": both shown, Tab steps through them.
+    key(&mut app, ':');
+    typed(&mut app, "re");
+    code(&mut app, KeyCode::Tab);
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let t = text(&mut app, w, h);
+        let status = t.lines().nth(usize::from(h) - 2).unwrap();
+        assert!(
+            status.contains(":restore_") && status.contains("restore  recover"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Tab complete") && t.contains("↑/↓ history"),
+            "{t}"
+        );
+    }
+    code(&mut app, KeyCode::Tab);
+    assert!(text(&mut app, 80, 24).contains(":recover_"));
+    code(&mut app, KeyCode::Esc);
+
+    // The argument of verify completes from the catalog's backup ids.
+    let cfg = id(&f.cfg);
+    decide(&mut app, KeyCode::Char(':'));
+    for c in format!("verify {}", &cfg[..3]).chars() {
+        decide(&mut app, KeyCode::Char(c));
+    }
+    decide(&mut app, KeyCode::Tab);
+    assert_eq!(
+        decide(&mut app, KeyCode::Enter),
+        [Effect::Launch(JobRequest::Verify {
+            target: cfg.clone(),
+            deep: false
+        })]
+    );
+
+    // ↑ walks back through this session's commands, ↓ forward to what
+    // was being typed.
+    key(&mut app, '1');
+    key(&mut app, ':');
+    typed(&mut app, "heal");
+    code(&mut app, KeyCode::Up);
+    assert!(text(&mut app, 80, 24).contains(&format!(":verify {cfg}_")));
+    code(&mut app, KeyCode::Up);
+    assert!(text(&mut app, 80, 24).contains(":jobs_"));
+    code(&mut app, KeyCode::Down);
+    code(&mut app, KeyCode::Down);
+    assert!(text(&mut app, 80, 24).contains(":heal_"));
+    code(&mut app, KeyCode::Up);
+    code(&mut app, KeyCode::Up);
+    assert_eq!(app.screen, Screen::Dashboard);
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Jobs, "the recalled :jobs ran");
+    let unknown = app
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(
+        unknown.is_empty() || !unknown.contains("unknown"),
+        "{unknown}"
+    );
+}

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, SortColumn};
+use crate::palette::Palette;
 use crate::wizards::{Wizard, WizardKind};
 use lifeboat_engine::catalog::{AuditRecord, JobRecord};
 use lifeboat_engine::config::Config;
@@ -118,7 +119,7 @@ impl Screen {
 pub enum Overlay {
     None,
     Help,
-    Palette(String),
+    Palette(Palette),
     /// Editing the current screen's filter.
     Filter,
     Confirm(Confirm),
@@ -224,6 +225,8 @@ pub struct App {
     pub screen: Screen,
     pub overlay: Overlay,
     pub message: Option<Message>,
+    /// Palette commands run in this session, oldest first (↑/↓ walk them).
+    pub palette_history: Vec<String>,
 
     pub backups: Vec<BackupRow>,
     pub backup_view: Vec<u32>,
@@ -299,6 +302,7 @@ impl App {
             screen: Screen::Dashboard,
             overlay: Overlay::None,
             message: None,
+            palette_history: Vec::new(),
             backups: Vec::new(),
             backup_view: Vec::new(),
             catalog_filter: String::new(),

@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{App, Confirm, ConfirmKind, Effect, Level, ListState, Overlay, Screen};
 use super::keymap::{self, Action};
+use super::palette::{self, Palette};
 use crate::wizards::{WizardKind, WizardStatus};
 
 /// Verify a backup: queued work (it outlives the console).
@@ -15,13 +16,9 @@ fn verify(id: String) -> Effect {
     })
 }
 
-fn is_ctrl_c(key: &KeyEvent) -> bool {
+pub(crate) fn is_ctrl_c(key: &KeyEvent) -> bool {
     key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL)
 }
-
-/// What the palette knows, for its error message and the help.
-pub const COMMANDS: &str = "backup, restore [ID], recover, drill, prune, verify ID, quit, \
-     dashboard, catalog, jobs, health, storage, audit, help";
 
 impl App {
     /// What one key press changes in the state, and what it asks of the
@@ -39,7 +36,7 @@ impl App {
         self.dirty = true;
         match std::mem::replace(&mut self.overlay, Overlay::None) {
             Overlay::Confirm(c) => return self.confirm_key(c, key),
-            Overlay::Palette(text) => return self.palette_key(text, key),
+            Overlay::Palette(p) => return self.palette_key(p, key),
             Overlay::Filter => return self.filter_key(key),
             Overlay::Help => {
                 // Any key closes the help; Ctrl-C still quits.
@@ -156,7 +153,7 @@ impl App {
         match action {
             Action::Quit => self.quit_path(),
             Action::Help => self.overlay = Overlay::Help,
-            Action::Palette => self.overlay = Overlay::Palette(String::new()),
+            Action::Palette => self.overlay = Overlay::Palette(Palette::default()),
             Action::Filter => self.overlay = Overlay::Filter,
             Action::NextTab => self.go(Screen::ALL[(self.screen.index() + 1) % 6]),
             Action::PrevTab => self.go(Screen::ALL[(self.screen.index() + 5) % 6]),
@@ -425,22 +422,6 @@ impl App {
         }
     }
 
-    fn palette_key(&mut self, mut text: String, key: KeyEvent) {
-        match key.code {
-            KeyCode::Esc => return,
-            KeyCode::Enter => return self.run_command(text.trim()),
-            // Backspace on an empty palette closes it, as in vim.
-            KeyCode::Backspace if text.is_empty() => return,
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
-            _ if is_ctrl_c(&key) => return self.quit_path(),
-            _ => {}
-        }
-        self.overlay = Overlay::Palette(text);
-    }
-
     /// Run a palette command (without the `:`).
     pub fn run_command(&mut self, line: &str) {
         let mut words = line.split_whitespace();
@@ -467,7 +448,10 @@ impl App {
             },
             other => self.say(
                 Level::Error,
-                format!("unknown command ':{other}'; commands: {COMMANDS}"),
+                format!(
+                    "unknown command ':{other}'; commands: {} (Tab completes)",
+                    palette::commands_text()
+                ),
             ),
         }
     }

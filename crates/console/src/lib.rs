@@ -23,6 +23,7 @@ pub mod effects;
 pub mod fmt;
 mod input;
 pub mod keymap;
+pub mod palette;
 mod terminal;
 pub mod views;
 pub mod wizards;

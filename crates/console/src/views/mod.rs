@@ -187,11 +187,25 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 
 fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let line = match &app.overlay {
-        Overlay::Palette(text) => Line::from(vec![
-            Span::styled(":", theme.key()),
-            Span::raw(text.clone()),
-            Span::styled("_", theme.dim()),
-        ]),
+        Overlay::Palette(p) => {
+            let mut spans = vec![
+                Span::styled(":", theme.key()),
+                Span::raw(p.text.clone()),
+                Span::styled("_", theme.dim()),
+            ];
+            if p.no_match {
+                spans.push(Span::styled("  (no command starts with that)", theme.dim()));
+            }
+            for (i, c) in p.choices.iter().enumerate() {
+                spans.push(Span::raw("  "));
+                spans.push(if p.current_choice() == Some(i) {
+                    Span::styled(c.clone(), theme.selected())
+                } else {
+                    Span::styled(c.clone(), theme.dim())
+                });
+            }
+            Line::from(spans)
+        }
         Overlay::Filter => {
             let f = if app.screen == Screen::Audit {
                 &app.audit_filter
@@ -246,6 +260,8 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
         Overlay::Palette(_) => {
             return vec![
                 ("Enter".into(), "run".into()),
+                ("Tab".into(), "complete".into()),
+                ("↑/↓".into(), "history".into()),
                 ("Esc".into(), "cancel".into()),
             ]
         }
@@ -390,7 +406,10 @@ fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        format!("palette: {}", super::input::COMMANDS),
+        format!(
+            "palette: {} (Tab completes, ↑/↓ recall)",
+            super::palette::commands_text()
+        ),
         theme.dim(),
     ));
     let w = area.width.saturating_sub(4).min(100);
