@@ -2124,3 +2124,76 @@ fn the_palette_completes_with_tab_and_recalls_with_the_arrows() {
         "{unknown}"
     );
 }
+
+// ---- the message history ----
+
+#[test]
+fn the_message_history_keeps_what_the_status_line_said_whole() {
+    use lifeboat_console::app::Level;
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    app.history.clear();
+    // A real error longer than the status line: cut there, whole in M.
+    key(&mut app, ':');
+    typed(&mut app, "frobnicate");
+    code(&mut app, KeyCode::Enter);
+    let t = text(&mut app, 80, 24);
+    let status = t.lines().nth(22).unwrap();
+    assert!(status.contains("unknown command ':frobnicate'"), "{t}");
+    assert!(status.contains("... (M: whole message)"), "{t}");
+    assert!(!t.contains("completes)"), "{t}");
+    app.say(Level::Info, "first, an info");
+    app.say(Level::Warn, "then a warning");
+    app.say(Level::Warn, "then a warning");
+
+    key(&mut app, 'M');
+    assert_eq!(app.overlay, Overlay::Messages);
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let t = text(&mut app, w, h);
+        assert!(t.contains("Messages: 3 (newest first"), "{t}");
+        // Newest first, the repeat counted, the error whole (wrapped).
+        let warn = t
+            .find("warning: then a warning (x2)")
+            .unwrap_or_else(|| panic!("{t}"));
+        let info = t.find("first, an info").unwrap();
+        let err = t.find("error: unknown command ':frobnicate'").unwrap();
+        assert!(warn < info && info < err, "{t}");
+        assert!(t.contains("completes)"), "the end of the error: {t}");
+    }
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+
+    // The last 200 are kept; the list scrolls and G reaches the oldest.
+    for i in 0..250 {
+        app.say(Level::Info, format!("message number {i}"));
+    }
+    assert_eq!(app.history.len(), 200);
+    assert_eq!(app.history[0].text, "message number 50");
+    key(&mut app, ':');
+    typed(&mut app, "messages");
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.overlay, Overlay::Messages);
+    // The popup's rows (the status line below says the newest too).
+    let popup = |app: &mut Console| -> String {
+        let t = text(app, 80, 24);
+        t.lines().take(22).collect::<Vec<_>>().join("\n")
+    };
+    let t = popup(&mut app);
+    assert!(
+        t.contains("message number 249") && !t.contains("message number 50 "),
+        "{t}"
+    );
+    key(&mut app, 'G');
+    let t = popup(&mut app);
+    assert!(t.contains("message number 50 "), "the oldest kept: {t}");
+    assert!(!t.contains("message number 249"), "{t}");
+    assert!(t.contains("entries 185-200 of 200"), "{t}");
+    code(&mut app, KeyCode::PageUp);
+    assert!(popup(&mut app).contains("entries 169-184 of 200"));
+    key(&mut app, 'k');
+    assert!(popup(&mut app).contains("entries 168-183 of 200"));
+    key(&mut app, 'g');
+    assert!(popup(&mut app).contains("message number 249"));
+    key(&mut app, 'M');
+    assert_eq!(app.overlay, Overlay::None, "M closes it too");
+}

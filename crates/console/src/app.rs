@@ -10,7 +10,7 @@
 //! exceptions are listed in [`crate::effects`].)
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, SortColumn};
 use crate::palette::Palette;
+pub use crate::status::{Level, Message, HISTORY_CAP};
 use crate::wizards::{Wizard, WizardKind};
 use lifeboat_engine::catalog::{AuditRecord, JobRecord};
 use lifeboat_engine::config::Config;
@@ -122,6 +123,8 @@ pub enum Overlay {
     Palette(Palette),
     /// Editing the current screen's filter.
     Filter,
+    /// The status line's history, newest first.
+    Messages,
     Confirm(Confirm),
 }
 
@@ -150,21 +153,6 @@ pub enum ConfirmKind {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-/// The status line.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub level: Level,
-    pub text: String,
-    pub at: Instant,
-}
-
 /// Selection in a list; the scroll offset is kept by the renderer.
 #[derive(Debug, Default)]
 pub struct ListState {
@@ -186,6 +174,27 @@ impl ListState {
         }
         self.offset.set(off);
         off
+    }
+}
+
+/// A scroll position over items that wrap to several rows: the first item
+/// shown. The renderer records how many items the last frame showed whole
+/// and the first item from which the rest still fills the screen (where
+/// scrolling down stops).
+#[derive(Debug, Default)]
+pub struct Scroll {
+    pub top: usize,
+    pub page: Cell<usize>,
+    pub max_top: Cell<usize>,
+}
+
+impl Scroll {
+    /// Move by `delta` items (negative: up), within what there is to show.
+    pub fn by(&mut self, delta: isize) {
+        self.top = self
+            .top
+            .saturating_add_signed(delta)
+            .min(self.max_top.get());
     }
 }
 
@@ -225,6 +234,11 @@ pub struct App {
     pub screen: Screen,
     pub overlay: Overlay,
     pub message: Option<Message>,
+    /// Every message the status line showed, oldest first (at most
+    /// [`HISTORY_CAP`]), for the message history.
+    pub history: VecDeque<Message>,
+    /// Where the message history is scrolled (entry 0: the newest).
+    pub history_scroll: Scroll,
     /// Palette commands run in this session, oldest first (↑/↓ walk them).
     pub palette_history: Vec<String>,
 
@@ -302,6 +316,8 @@ impl App {
             screen: Screen::Dashboard,
             overlay: Overlay::None,
             message: None,
+            history: VecDeque::new(),
+            history_scroll: Scroll::default(),
             palette_history: Vec::new(),
             backups: Vec::new(),
             backup_view: Vec::new(),
@@ -354,15 +370,6 @@ impl App {
         self.background = true;
         self.effects.push(Effect::Check(Task::Audit));
         self.periodic_checks(now);
-    }
-
-    pub fn say(&mut self, level: Level, text: impl Into<String>) {
-        self.message = Some(Message {
-            level,
-            text: text.into(),
-            at: Instant::now(),
-        });
-        self.dirty = true;
     }
 
     pub(crate) fn selected_backup_key(&self) -> Option<Box<str>> {

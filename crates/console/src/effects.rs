@@ -277,10 +277,7 @@ impl Console {
                     "catalog {} does not exist yet, and neither does the repository: the first backup creates both",
                     path.display()
                 );
-                if self.catalog_error.as_ref() != Some(&text) {
-                    self.catalog_error = Some(text);
-                    self.dirty = true;
-                }
+                self.set_catalog_error(text);
                 self.catalog_open = false;
                 return false;
             }
@@ -306,10 +303,7 @@ impl Console {
             }
             Err(e) => {
                 let text = describe_catalog_error(&path, &e);
-                if self.catalog_error.as_ref() != Some(&text) {
-                    self.catalog_error = Some(text);
-                    self.dirty = true;
-                }
+                self.set_catalog_error(text);
                 self.catalog_open = false;
                 false
             }
@@ -344,7 +338,7 @@ impl Console {
             Err(e) if e.contains("no such column") || e.contains("no such table") => {
                 // An older schema: open it fully once (that migrates it).
                 if self.io.full_open {
-                    self.catalog_error = Some(e);
+                    self.set_catalog_error(e);
                     self.dirty = true;
                     return true;
                 }
@@ -354,8 +348,7 @@ impl Console {
                 self.refresh(true)
             }
             Err(e) => {
-                self.dirty = true;
-                self.catalog_error = Some(if is_busy(&e) {
+                self.set_catalog_error(if is_busy(&e) {
                     "catalog busy (another process is writing), retrying".to_string()
                 } else {
                     e

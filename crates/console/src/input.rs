@@ -1,5 +1,6 @@
-//! Keys to actions: overlays first (confirm, palette, filter, help), then
-//! an open wizard, then the key tables of [`super::keymap`].
+//! Keys to actions: overlays first (confirm, palette, filter, message
+//! history, help), then an open wizard, then the key tables of
+//! [`super::keymap`].
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -38,6 +39,7 @@ impl App {
             Overlay::Confirm(c) => return self.confirm_key(c, key),
             Overlay::Palette(p) => return self.palette_key(p, key),
             Overlay::Filter => return self.filter_key(key),
+            Overlay::Messages => return self.messages_key(key),
             Overlay::Help => {
                 // Any key closes the help; Ctrl-C still quits.
                 if is_ctrl_c(&key) {
@@ -64,6 +66,9 @@ impl App {
         if !wants_text && matches!(key.code, KeyCode::Char('?') | KeyCode::F(1)) {
             self.overlay = Overlay::Help;
             return;
+        }
+        if !wants_text && keymap::global_action_for(&key) == Some(Action::Messages) {
+            return self.open_messages();
         }
         if !wants_text && self.leave_wizard(&key) {
             return;
@@ -222,6 +227,7 @@ impl App {
                 }
             }
             Action::CancelJob => self.ask_cancel(),
+            Action::Messages => self.open_messages(),
         }
     }
 
@@ -434,6 +440,7 @@ impl App {
         match cmd.as_str() {
             "q" | "quit" | "exit" => self.quit_path(),
             "help" | "h" => self.overlay = Overlay::Help,
+            "messages" | "msgs" | "msg" => self.open_messages(),
             "backup" => self.open_wizard(WizardKind::Backup),
             "restore" => self.open_wizard(WizardKind::Restore { backup_id: arg }),
             "recover" | "recovery" | "dr" => self.open_wizard(WizardKind::Recovery),

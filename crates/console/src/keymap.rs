@@ -33,6 +33,8 @@ pub enum Action {
     Restore,
     Delete,
     CancelJob,
+    /// The status line's message history.
+    Messages,
     /// Back to the wizard that was put aside.
     ShowWizard,
     /// Re-evaluate health, storage, the audit chain and restore evidence now.
@@ -181,6 +183,13 @@ pub const GLOBAL: &[Binding] = &[
         action: Action::Back,
         footer: false,
     },
+    Binding {
+        keys: &[ch('M')],
+        label: "M",
+        help: "message history: what the status line said, newest first, whole (:messages too)",
+        action: Action::Messages,
+        footer: false,
+    },
 ];
 
 const CATALOG: &[Binding] = &[
@@ -282,6 +291,17 @@ pub fn action_for(screen: Screen, key: &KeyEvent) -> Option<Action> {
         (Action::GoTab(_), KeyCode::Char(c)) => Action::GoTab(c as usize - '1' as usize),
         (a, _) => a,
     })
+}
+
+/// The action a key has among the global keys alone (for popups that
+/// scroll, where a screen's own keys do not apply).
+pub fn global_action_for(key: &KeyEvent) -> Option<Action> {
+    let k = normalize(key);
+    GLOBAL
+        .iter()
+        .find(|b| b.keys.contains(&k))
+        .map(|b| b.action)
+        .filter(|a| !matches!(a, Action::GoTab(_)))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod fmt;
 mod input;
 pub mod keymap;
 pub mod palette;
+pub mod status;
 mod terminal;
 pub mod views;
 pub mod wizards;

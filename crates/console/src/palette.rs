@@ -19,6 +19,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("drill", ""),
     ("prune", ""),
     ("verify", " ID"),
+    ("messages", ""),
     ("quit", ""),
     ("dashboard", ""),
     ("catalog", ""),

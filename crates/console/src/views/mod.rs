@@ -9,6 +9,7 @@ mod catalog;
 mod dashboard;
 mod health;
 mod jobs;
+mod messages;
 mod storage;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -152,6 +153,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match &app.overlay {
         Overlay::Help => render_help(app, theme, frame, main),
         Overlay::Confirm(_) => render_confirm(app, theme, frame, main),
+        Overlay::Messages => messages::render(app, theme, frame, main),
         Overlay::None | Overlay::Palette(_) | Overlay::Filter => {}
     }
 }
@@ -228,12 +230,12 @@ fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 };
                 Line::from(vec![
                     Span::styled(word, style),
-                    Span::raw(m.text.replace('\n', " ")),
+                    Span::raw(fit(&m.text, usize::from(area.width), word)),
                 ])
             }
             (None, Some(e)) => Line::from(vec![
                 Span::styled("catalog: ", theme.bad()),
-                Span::raw(e.replace('\n', " ")),
+                Span::raw(fit(e, usize::from(area.width), "catalog: ")),
             ]),
             (None, None) => Line::from(Span::styled(
                 format!(
@@ -253,6 +255,20 @@ fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// A status line message on one row of `width` after `word`: cut, when it
+/// does not fit, with where to read it whole.
+fn fit(text: &str, width: usize, word: &str) -> String {
+    const MORE: &str = "... (M: whole message)";
+    let text = text.replace('\n', " ");
+    let room = width.saturating_sub(word.chars().count());
+    if text.chars().count() <= room {
+        return text;
+    }
+    let mut cut: String = text.chars().take(room.saturating_sub(MORE.len())).collect();
+    cut.push_str(MORE);
+    cut
+}
+
 /// The keys that apply now: (label, what it does).
 pub fn current_keys(app: &App) -> Vec<(String, String)> {
     match &app.overlay {
@@ -263,6 +279,12 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
                 ("Tab".into(), "complete".into()),
                 ("↑/↓".into(), "history".into()),
                 ("Esc".into(), "cancel".into()),
+            ]
+        }
+        Overlay::Messages => {
+            return vec![
+                ("↑/↓ PgUp/PgDn g/G".into(), "scroll".into()),
+                ("Esc/M".into(), "close".into()),
             ]
         }
         Overlay::Filter => {
@@ -375,6 +397,30 @@ fn wrapped_height(lines: &[Line], width: u16) -> u16 {
         })
         .sum();
     u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+/// Where to break `chars` into rows of at most `width`: contiguous
+/// character ranges covering all of it, broken after the last space that
+/// fits (a word longer than a row is cut). Counting rows and drawing them
+/// use the same ranges, so a scroll position never disagrees with the
+/// screen.
+pub fn wrap_ranges(chars: &[char], width: usize) -> Vec<(usize, usize)> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut a = 0;
+    while chars.len() - a > width {
+        let window = &chars[a..a + width + 1];
+        // A row ends after a space (one right after its last character
+        // too: a row's trailing space may overhang, it shows as nothing).
+        let b = match window.iter().rposition(|c| *c == ' ') {
+            Some(i) if i > 0 => a + i + 1,
+            _ => a + width,
+        };
+        out.push((a, b));
+        a = b;
+    }
+    out.push((a, chars.len()));
+    out
 }
 
 /// A rectangle of `w` x `h` centred in `area` (clipped to it).
@@ -506,4 +552,32 @@ fn render_confirm(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .block(block(theme, title)),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str, width: usize) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        wrap_ranges(&chars, width)
+            .into_iter()
+            .map(|(a, b)| chars[a..b].iter().collect())
+            .collect()
+    }
+
+    #[test]
+    fn wrapping_breaks_after_spaces_and_cuts_long_words() {
+        assert_eq!(rows("", 5), [""]);
+        assert_eq!(rows("abc", 5), ["abc"]);
+        assert_eq!(rows("abc def ghi", 7), ["abc def ", "ghi"]);
+        assert_eq!(rows("abc defg hi", 7), ["abc ", "defg hi"]);
+        assert_eq!(rows("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        // A space right after a full row stays on it (invisible).
+        assert_eq!(rows("abcd efgh", 4), ["abcd ", "efgh"]);
+        assert_eq!(fit("short", 80, ""), "short");
+        let cut = fit(&"x".repeat(200), 80, "error: ");
+        assert_eq!(cut.chars().count(), 73);
+        assert!(cut.ends_with("(M: whole message)"), "{cut}");
+    }
 }
