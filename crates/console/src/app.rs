@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, SortColumn};
+use crate::joblog::LogView;
 use crate::palette::Palette;
 pub use crate::status::{Level, Message, HISTORY_CAP};
 use crate::wizards::{Wizard, WizardKind};
@@ -45,6 +46,9 @@ pub enum Effect {
     /// Read the selected job's log: again when `changed`, else only if
     /// the selection moved to another job.
     LoadJobLog { changed: bool },
+    /// Read what job `id` logged since the full-screen log's last read
+    /// (the newest lines up to [`crate::joblog::LOG_CAP`] when it opens).
+    ReadFullLog(i64),
     /// Read this backup's detail for the detail pane.
     LoadDetail(String),
     /// Open this wizard (it may read the catalog or start a preview).
@@ -123,6 +127,8 @@ pub enum Overlay {
     Palette(Palette),
     /// Editing the current screen's filter.
     Filter,
+    /// Typing what to search for in the full-screen job log.
+    LogSearch,
     /// The status line's history, newest first.
     Messages,
     Confirm(Confirm),
@@ -254,6 +260,8 @@ pub struct App {
     pub jobs_list: ListState,
     pub job_log: Vec<(DateTime<Utc>, String, String)>,
     pub(crate) job_log_for: Option<i64>,
+    /// The selected job's whole log, full screen (`l` or Enter on Jobs).
+    pub log_view: Option<LogView>,
 
     pub health: Option<HealthReport>,
     pub health_list: ListState,
@@ -330,6 +338,7 @@ impl App {
             jobs_list: ListState::default(),
             job_log: Vec::new(),
             job_log_for: None,
+            log_view: None,
             health: None,
             health_list: ListState::default(),
             storage: None,

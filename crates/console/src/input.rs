@@ -1,11 +1,11 @@
-//! Keys to actions: overlays first (confirm, palette, filter, message
-//! history, help), then an open wizard, then the key tables of
-//! [`super::keymap`].
+//! Keys to actions: overlays first (confirm, palette, filter, search,
+//! message history, help), then an open wizard, then the key tables of
+//! [`super::keymap`] (the full-screen job log's when it is open).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{App, Confirm, ConfirmKind, Effect, Level, ListState, Overlay, Screen};
-use super::keymap::{self, Action};
+use super::keymap::{self, Action, Context};
 use super::palette::{self, Palette};
 use crate::wizards::{WizardKind, WizardStatus};
 
@@ -39,6 +39,7 @@ impl App {
             Overlay::Confirm(c) => return self.confirm_key(c, key),
             Overlay::Palette(p) => return self.palette_key(p, key),
             Overlay::Filter => return self.filter_key(key),
+            Overlay::LogSearch => return self.log_search_key(key),
             Overlay::Messages => return self.messages_key(key),
             Overlay::Help => {
                 // Any key closes the help; Ctrl-C still quits.
@@ -52,10 +53,23 @@ impl App {
         if self.wizard.is_some() && !self.wizard_hidden {
             return self.wizard_key(key);
         }
-        let Some(action) = keymap::action_for(self.screen, &key) else {
+        let Some(action) = keymap::action_for(self.key_context(), &key) else {
             return;
         };
+        if self.log_view.is_some() && self.log_act(action) {
+            return;
+        }
         self.act(action);
+    }
+
+    /// Where keys are read now: the full-screen log when it is open, else
+    /// the screen.
+    pub fn key_context(&self) -> Context {
+        if self.log_view.is_some() {
+            Context::JobLog
+        } else {
+            Context::Screen(self.screen)
+        }
     }
 
     fn wizard_key(&mut self, key: KeyEvent) {
@@ -91,7 +105,7 @@ impl App {
     /// when the key was taken here.
     fn leave_wizard(&mut self, key: &KeyEvent) -> bool {
         let running = self.wizard.as_ref().is_some_and(|w| w.is_running());
-        match keymap::action_for(self.screen, key) {
+        match keymap::action_for(Context::Screen(self.screen), key) {
             Some(Action::Quit) => self.quit_path(),
             Some(a @ (Action::NextTab | Action::PrevTab | Action::GoTab(_))) => {
                 self.wizard_hidden = true;
@@ -147,10 +161,11 @@ impl App {
         }
     }
 
-    /// Switch screens (closing the detail pane of the one left).
+    /// Switch screens (closing the detail pane or the log of the one left).
     pub fn go(&mut self, screen: Screen) {
         self.screen = screen;
         self.detail = None;
+        self.log_view = None;
         self.dirty = true;
     }
 
@@ -227,7 +242,10 @@ impl App {
                 }
             }
             Action::CancelJob => self.ask_cancel(),
+            Action::OpenLog => self.open_log(),
             Action::Messages => self.open_messages(),
+            // Only the full-screen log has these (see `log_act`).
+            Action::Follow | Action::Search | Action::NextMatch | Action::PrevMatch => {}
         }
     }
 
@@ -246,7 +264,7 @@ impl App {
     }
 
     fn back(&mut self) {
-        if self.detail.take().is_some() {
+        if self.detail.take().is_some() || self.log_view.take().is_some() {
             return;
         }
         match self.screen {

@@ -22,6 +22,7 @@ pub mod data;
 pub mod effects;
 pub mod fmt;
 mod input;
+pub mod joblog;
 pub mod keymap;
 pub mod palette;
 pub mod status;

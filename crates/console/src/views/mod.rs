@@ -8,6 +8,7 @@ mod audit;
 mod catalog;
 mod dashboard;
 mod health;
+mod joblog;
 mod jobs;
 mod messages;
 mod storage;
@@ -19,7 +20,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, ConfirmKind, Level, Overlay, Screen};
-use super::keymap::{self, Binding};
+use super::keymap::{self, Binding, Context};
 
 /// The smallest terminal the console draws in.
 pub const MIN_WIDTH: u16 = 80;
@@ -138,6 +139,8 @@ pub fn render(app: &App, frame: &mut Frame) {
     render_tabs(app, theme, frame, tabs);
     if let Some(w) = app.shown_wizard() {
         w.render(frame, main);
+    } else if let Some(v) = app.log_view.as_ref() {
+        joblog::render(app, v, theme, frame, main);
     } else {
         match app.screen {
             Screen::Dashboard => dashboard::render(app, theme, frame, main),
@@ -154,7 +157,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Overlay::Help => render_help(app, theme, frame, main),
         Overlay::Confirm(_) => render_confirm(app, theme, frame, main),
         Overlay::Messages => messages::render(app, theme, frame, main),
-        Overlay::None | Overlay::Palette(_) | Overlay::Filter => {}
+        Overlay::None | Overlay::Palette(_) | Overlay::Filter | Overlay::LogSearch => {}
     }
 }
 
@@ -207,6 +210,21 @@ fn render_status(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 });
             }
             Line::from(spans)
+        }
+        Overlay::LogSearch => {
+            let (q, n) = app
+                .log_view
+                .as_ref()
+                .map_or((String::new(), 0), |v| (v.query.clone(), v.matches.len()));
+            Line::from(vec![
+                Span::styled("search /", theme.key()),
+                Span::raw(q),
+                Span::styled("_", theme.dim()),
+                Span::styled(
+                    format!("  ({n} matching lines; Enter keeps it, Esc clears it)"),
+                    theme.dim(),
+                ),
+            ])
         }
         Overlay::Filter => {
             let f = if app.screen == Screen::Audit {
@@ -281,6 +299,12 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
                 ("Esc".into(), "cancel".into()),
             ]
         }
+        Overlay::LogSearch => {
+            return vec![
+                ("Enter".into(), "keep search (n/N step)".into()),
+                ("Esc".into(), "clear search".into()),
+            ]
+        }
         Overlay::Messages => {
             return vec![
                 ("↑/↓ PgUp/PgDn g/G".into(), "scroll".into()),
@@ -338,11 +362,15 @@ fn base_keys(app: &App) -> Vec<(String, String)> {
         keys.push(("Ctrl-C".into(), "quit".into()));
         return keys;
     }
-    let mut v = pairs(&mut keymap::screen_bindings(app.screen).iter());
+    let ctx = app.key_context();
+    let mut v = pairs(&mut keymap::own_bindings(ctx).iter());
     if app.screen == Screen::Catalog && app.detail.is_some() {
         v.insert(0, ("Esc".into(), "close details".into()));
     }
-    v.extend(pairs(&mut keymap::GLOBAL.iter()));
+    if ctx == Context::JobLog {
+        v.insert(0, ("Esc".into(), "close the log".into()));
+    }
+    v.extend(pairs(&mut keymap::global_bindings(ctx)));
     v
 }
 
@@ -350,11 +378,15 @@ fn render_footer(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut spans = Vec::new();
     let short: Vec<(String, String)> =
         if app.overlay == Overlay::None && app.shown_wizard().is_none() {
-            keymap::screen_bindings(app.screen)
-                .iter()
-                .chain(keymap::GLOBAL.iter())
-                .filter(|b| b.footer)
-                .map(|b| (b.label.to_string(), short_help(b)))
+            let ctx = app.key_context();
+            let close = (ctx == Context::JobLog).then(|| ("Esc".to_string(), "close".to_string()));
+            close
+                .into_iter()
+                .chain(
+                    keymap::bindings(ctx)
+                        .filter(|b| b.footer)
+                        .map(|b| (b.label.to_string(), short_help(b))),
+                )
                 .collect()
         } else {
             current_keys(app)
@@ -372,6 +404,8 @@ fn short_help(b: &Binding) -> String {
         keymap::Action::GoTab(_) => "screens".into(),
         keymap::Action::Palette => "command".into(),
         keymap::Action::Help => "help".into(),
+        keymap::Action::OpenLog => "log".into(),
+        keymap::Action::NextMatch => "next".into(),
         _ => b
             .help
             .split([' ', '(', ':', ','])
@@ -439,6 +473,7 @@ fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let keys = base_keys(app);
     let title = match app.shown_wizard() {
         Some(w) => format!("Keys: {} wizard", w.title()),
+        None if app.log_view.is_some() => "Keys: job log".to_string(),
         None => format!("Keys: {}", app.screen.title()),
     };
     let mut lines: Vec<Line> = keys
