@@ -1204,11 +1204,20 @@ fn a_restore_started_in_the_console_outlives_the_console() {
 /// every word with a digit in it (times, sizes, counts, ages) as `#`, and
 /// runs of spaces as one. What stays is the screen's shape and words.
 fn normalized(frame: &str, f: &Fixture) -> String {
-    let mut s = frame.replace(&f.sb.dir.path().display().to_string(), "<sandbox>");
+    normalized_in(
+        frame,
+        &f.sb,
+        &[(&f.full, "<full>"), (&f.incr, "<incr>"), (&f.cfg, "<cfg>")],
+    )
+}
+
+/// [`normalized`] for a sandbox of its own, with these backups named.
+fn normalized_in(frame: &str, sb: &Sandbox, backups: &[(&Value, &str)]) -> String {
+    let mut s = frame.replace(&sb.dir.path().display().to_string(), "<sandbox>");
     let actor = lifeboat_engine::catalog::current_actor();
     let host = lifeboat_engine::ops::hostname();
     s = s.replace(&actor, "<actor>").replace(&host, "<host>");
-    for (v, name) in [(&f.full, "<full>"), (&f.incr, "<incr>"), (&f.cfg, "<cfg>")] {
+    for &(v, name) in backups {
         let id = id(v);
         s = s.replace(&id, name);
         for cut in (4..id.len()).rev() {
@@ -2059,6 +2068,470 @@ fn dashboard_objectives_come_from_the_config() {
     assert!(!t.contains("target 1h)"), "{t}");
 }
 
+// ---- the palette's Tab completion and history ----
+
+#[test]
+fn the_palette_completes_with_tab_and_recalls_with_the_arrows() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    // One command starts with "jo".
+    key(&mut app, ':');
+    typed(&mut app, "jo");
+    code(&mut app, KeyCode::Tab);
+    match &app.overlay {
+        Overlay::Palette(p) => assert_eq!(p.text, "jobs"),
+        o => panic!("{o:?}"),
+    }
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Jobs);
+
+    // Two start with "re": both shown, Tab steps through them.
+    key(&mut app, ':');
+    typed(&mut app, "re");
+    code(&mut app, KeyCode::Tab);
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let t = text(&mut app, w, h);
+        let status = t.lines().nth(usize::from(h) - 2).unwrap();
+        assert!(
+            status.contains(":restore_") && status.contains("restore  recover"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Tab complete") && t.contains("↑/↓ history"),
+            "{t}"
+        );
+    }
+    code(&mut app, KeyCode::Tab);
+    assert!(text(&mut app, 80, 24).contains(":recover_"));
+    code(&mut app, KeyCode::Esc);
+
+    // The argument of verify completes from the catalog's backup ids.
+    let cfg = id(&f.cfg);
+    decide(&mut app, KeyCode::Char(':'));
+    for c in format!("verify {}", &cfg[..3]).chars() {
+        decide(&mut app, KeyCode::Char(c));
+    }
+    decide(&mut app, KeyCode::Tab);
+    assert_eq!(
+        decide(&mut app, KeyCode::Enter),
+        [Effect::Launch(JobRequest::Verify {
+            target: cfg.clone(),
+            deep: false
+        })]
+    );
+
+    // ↑ walks back through this session's commands, ↓ forward to what
+    // was being typed.
+    key(&mut app, '1');
+    key(&mut app, ':');
+    typed(&mut app, "heal");
+    code(&mut app, KeyCode::Up);
+    assert!(text(&mut app, 80, 24).contains(&format!(":verify {cfg}_")));
+    code(&mut app, KeyCode::Up);
+    assert!(text(&mut app, 80, 24).contains(":jobs_"));
+    code(&mut app, KeyCode::Down);
+    code(&mut app, KeyCode::Down);
+    assert!(text(&mut app, 80, 24).contains(":heal_"));
+    code(&mut app, KeyCode::Up);
+    code(&mut app, KeyCode::Up);
+    assert_eq!(app.screen, Screen::Dashboard);
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Jobs, "the recalled :jobs ran");
+    let unknown = app
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(
+        unknown.is_empty() || !unknown.contains("unknown"),
+        "{unknown}"
+    );
+}
+
+// ---- the message history ----
+
+#[test]
+fn the_message_history_keeps_what_the_status_line_said_whole() {
+    use lifeboat_console::app::Level;
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    app.history.clear();
+    // A real error longer than a row: the status line wraps it (up to
+    // three rows), and M keeps it whole too.
+    key(&mut app, ':');
+    typed(&mut app, "frobnicate");
+    code(&mut app, KeyCode::Enter);
+    let t = text(&mut app, 80, 24);
+    let status: String = t.lines().skip(20).take(3).collect::<Vec<_>>().join(" ");
+    assert!(status.contains("unknown command ':frobnicate'"), "{t}");
+    assert!(status.contains("(Tab completes)"), "{t}");
+    app.say(Level::Info, "first, an info");
+    app.say(Level::Warn, "then a warning");
+    app.say(Level::Warn, "then a warning");
+
+    key(&mut app, 'M');
+    assert_eq!(app.overlay, Overlay::Messages);
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let t = text(&mut app, w, h);
+        assert!(t.contains("Messages: 3 (newest first"), "{t}");
+        // Newest first, the repeat counted, the error whole (wrapped).
+        let warn = t
+            .find("warning: then a warning (x2)")
+            .unwrap_or_else(|| panic!("{t}"));
+        let info = t.find("first, an info").unwrap();
+        let err = t.find("error: unknown command ':frobnicate'").unwrap();
+        assert!(warn < info && info < err, "{t}");
+        assert!(t.contains("completes)"), "the end of the error: {t}");
+    }
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+
+    // The last 200 are kept; the list scrolls and G reaches the oldest.
+    for i in 0..250 {
+        app.say(Level::Info, format!("message number {i}"));
+    }
+    assert_eq!(app.history.len(), 200);
+    assert_eq!(app.history[0].text, "message number 50");
+    key(&mut app, ':');
+    typed(&mut app, "messages");
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.overlay, Overlay::Messages);
+    // The popup's rows (the status line below says the newest too).
+    let popup = |app: &mut Console| -> String {
+        let t = text(app, 80, 24);
+        t.lines().take(22).collect::<Vec<_>>().join("\n")
+    };
+    let t = popup(&mut app);
+    assert!(
+        t.contains("message number 249") && !t.contains("message number 50 "),
+        "{t}"
+    );
+    key(&mut app, 'G');
+    let t = popup(&mut app);
+    assert!(t.contains("message number 50 "), "the oldest kept: {t}");
+    assert!(!t.contains("message number 249"), "{t}");
+    assert!(t.contains("entries 185-200 of 200"), "{t}");
+    code(&mut app, KeyCode::PageUp);
+    assert!(popup(&mut app).contains("entries 169-184 of 200"));
+    key(&mut app, 'k');
+    assert!(popup(&mut app).contains("entries 168-183 of 200"));
+    key(&mut app, 'g');
+    assert!(popup(&mut app).contains("message number 249"));
+    key(&mut app, 'M');
+    assert_eq!(app.overlay, Overlay::None, "M closes it too");
+}
+
+// ---- the full-screen job log ----
+
+/// A job of another host, written straight into the sandbox's catalog,
+/// with `lines` log lines: "step N: copied uploads/file-N.bin", every 40th
+/// a warning, step 7 with a word to search for. Running, or `finished`
+/// in that state.
+fn job_with_log(sb: &Sandbox, finished: Option<JobState>, lines: usize) -> i64 {
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    let job = cat
+        .create_job(
+            &JobKind::Backup,
+            "filesystem",
+            "elsewhere",
+            1,
+            JobState::Running,
+        )
+        .unwrap();
+    for i in 1..=lines {
+        let level = if i % 40 == 0 { "warn" } else { "info" };
+        let extra = if i == 7 {
+            " (Needle in a haystack)"
+        } else {
+            ""
+        };
+        cat.job_log(
+            job,
+            level,
+            &format!("step {i}: copied uploads/file-{i}.bin{extra}"),
+        )
+        .unwrap();
+    }
+    if let Some(state) = finished {
+        cat.finish_job(job, state, None).unwrap();
+    }
+    job
+}
+
+fn log_line(sb: &Sandbox, job: i64, msg: &str) {
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    cat.job_log(job, "info", msg).unwrap();
+    cat.heartbeat(job).unwrap();
+}
+
+/// The rows of the frame that hold log lines ("step N: ...").
+fn steps_shown(frame: &str) -> Vec<u32> {
+    frame
+        .lines()
+        .filter_map(|l| {
+            let i = l.find("step ")?;
+            l[i + 5..].split(':').next()?.parse().ok()
+        })
+        .collect()
+}
+
+fn open_log_of(app: &mut Console, job: i64) {
+    key(app, '3');
+    let i = app.jobs.iter().position(|j| j.id == job).unwrap();
+    key(app, 'g');
+    for _ in 0..i {
+        key(app, 'j');
+    }
+    // Decided by the key, read by the effect.
+    let decided = app.update(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE));
+    assert_eq!(decided, [Effect::ReadFullLog(job)]);
+    let v = app.log_view.as_ref().expect("the key opened the view");
+    assert!(v.lines.is_empty() && !v.loaded, "the key read nothing");
+    assert!(text(app, 80, 24).contains("reading the log"));
+    for e in decided {
+        app.run_effect(e);
+    }
+}
+
+#[test]
+fn the_job_log_opens_full_screen_follows_a_running_job_and_scrolls() {
+    let sb = empty_sandbox();
+    let job = job_with_log(&sb, None, 120);
+    let mut app = app_for(&sb, true);
+    open_log_of(&mut app, job);
+
+    // Full screen, at the end, following: the newest lines fill the
+    // screen above the position line.
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let t = text(&mut app, w, h);
+        assert!(
+            t.contains(&format!("Log of job {job} (backup filesystem, running)")),
+            "{t}"
+        );
+        assert!(!t.contains("PROGRESS"), "the jobs table is not drawn: {t}");
+        let steps = steps_shown(&t);
+        assert_eq!(steps.last(), Some(&120), "{t}");
+        // The body: 24 rows less the tab bar, status, footer, borders and
+        // the position line.
+        let room = usize::from(h) - 6;
+        assert_eq!(steps.len(), room, "{t}");
+        assert!(
+            t.contains(&format!("following  lines {}-120 of 120", 121 - room)),
+            "{t}"
+        );
+        assert!(
+            t.contains("Esc close") && t.contains("f follow") && t.contains("/ search"),
+            "{t}"
+        );
+    }
+
+    // New lines show as the job logs them (the catalog probe reads only
+    // what is new).
+    log_line(&sb, job, "step 121: copied uploads/late.bin");
+    app.tick();
+    let t = text(&mut app, 80, 24);
+    assert_eq!(steps_shown(&t).last(), Some(&121), "{t}");
+
+    // Scrolling up stops following: new lines do not move the screen.
+    code(&mut app, KeyCode::Up);
+    let v = app.log_view.as_ref().unwrap();
+    assert!(!v.follow);
+    let t = text(&mut app, 80, 24);
+    assert_eq!(steps_shown(&t).last(), Some(&120), "{t}");
+    assert!(t.contains("paused (f or G follows)"), "{t}");
+    log_line(&sb, job, "step 122: copied uploads/later.bin");
+    app.tick();
+    let t = text(&mut app, 80, 24);
+    assert_eq!(steps_shown(&t).last(), Some(&120), "stays put: {t}");
+    assert!(t.contains("of 122"), "{t}");
+    // G follows again; g goes to the first line; PgDn a screenful on.
+    key(&mut app, 'G');
+    assert_eq!(steps_shown(&text(&mut app, 80, 24)).last(), Some(&122));
+    key(&mut app, 'g');
+    let t = text(&mut app, 80, 24);
+    assert_eq!(steps_shown(&t)[..2], [1, 2], "{t}");
+    code(&mut app, KeyCode::PageDown);
+    assert_eq!(steps_shown(&text(&mut app, 80, 24))[0], 19);
+    code(&mut app, KeyCode::PageUp);
+    key(&mut app, 'j');
+    assert_eq!(steps_shown(&text(&mut app, 80, 24))[0], 2);
+    // f toggles following.
+    key(&mut app, 'f');
+    assert!(app.log_view.as_ref().unwrap().follow);
+    assert_eq!(steps_shown(&text(&mut app, 80, 24)).last(), Some(&122));
+    key(&mut app, 'f');
+    assert!(!app.log_view.as_ref().unwrap().follow);
+
+    // The help names the log's keys.
+    key(&mut app, '?');
+    let t = text(&mut app, 100, 40);
+    assert!(
+        t.contains("Keys: job log") && t.contains("follow: stay on the newest line"),
+        "{t}"
+    );
+    assert!(
+        t.contains("close the log") && t.contains("previous match"),
+        "{t}"
+    );
+    key(&mut app, 'x');
+
+    // Esc closes it, back to the Jobs screen (it never quits).
+    code(&mut app, KeyCode::Esc);
+    assert!(app.log_view.is_none());
+    assert!(!app.quit);
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("PROGRESS") && t.contains("l/Enter log"), "{t}");
+    // Enter opens it too; a screen key leaves it.
+    code(&mut app, KeyCode::Enter);
+    assert!(app.log_view.is_some());
+    key(&mut app, '1');
+    assert_eq!(app.screen, Screen::Dashboard);
+    assert!(app.log_view.is_none());
+}
+
+#[test]
+fn the_job_log_of_a_finished_job_starts_at_the_top_and_searches() {
+    let sb = empty_sandbox();
+    let job = job_with_log(&sb, Some(JobState::Succeeded), 120);
+    let mut app = app_for(&sb, true);
+    open_log_of(&mut app, job);
+    let v = app.log_view.as_ref().unwrap();
+    assert!(!v.follow, "a finished job is read from its start");
+    let t = text(&mut app, 80, 24);
+    assert_eq!(steps_shown(&t)[0], 1, "{t}");
+
+    // / searches as it is typed (case-insensitive), from the screen on.
+    key(&mut app, 'G');
+    key(&mut app, '/');
+    assert_eq!(app.overlay, Overlay::LogSearch);
+    typed(&mut app, "NEEDLE");
+    let t = text(&mut app, 80, 24);
+    assert!(
+        t.contains("search /NEEDLE_") && t.contains("1 matching lines"),
+        "{t}"
+    );
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.log_view.as_ref().unwrap().current, Some(6));
+    // The match is on screen and drawn reversed (not by colour alone).
+    let term = draw(&mut app, 80, 24);
+    let buf = term.backend().buffer();
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("/NEEDLE: match 1 of 1"), "{t}");
+    let (y, row) = t
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("Needle"))
+        .unwrap_or_else(|| panic!("{t}"));
+    // A column is a character (the border is one, of three bytes).
+    let x = row[..row.find("Needle").unwrap()].chars().count();
+    let cell = buf.cell((x as u16, y as u16)).unwrap();
+    assert!(
+        cell.modifier.contains(ratatui::style::Modifier::REVERSED),
+        "{cell:?}"
+    );
+    let before = buf.cell((x as u16 - 2, y as u16)).unwrap();
+    assert!(!before.modifier.contains(ratatui::style::Modifier::REVERSED));
+
+    // The level is searched too: three warnings, n and N step and wrap.
+    key(&mut app, '/');
+    typed(&mut app, "warn");
+    code(&mut app, KeyCode::Enter);
+    let at = |app: &Console| app.log_view.as_ref().unwrap().current;
+    let first = at(&app).unwrap();
+    key(&mut app, 'n');
+    assert_eq!(at(&app), Some((first + 40) % 120));
+    key(&mut app, 'N');
+    key(&mut app, 'N');
+    assert_eq!(at(&app), Some((first + 80) % 120), "wrapped to the last");
+    let t = text(&mut app, 200, 50);
+    assert!(t.contains("/warn: match 3 of 3"), "{t}");
+    // Nothing matches: said, not a silent no-op.
+    key(&mut app, '/');
+    typed(&mut app, "zzz");
+    code(&mut app, KeyCode::Enter);
+    assert!(app.message.as_ref().unwrap().text.contains("matches /zzz"));
+    // Esc on the search line clears the search, the log stays open.
+    key(&mut app, '/');
+    code(&mut app, KeyCode::Esc);
+    assert!(app.log_view.as_ref().unwrap().query.is_empty());
+    key(&mut app, 'n');
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("/ searches the log"));
+}
+
+#[test]
+fn the_job_log_keeps_the_newest_ten_thousand_lines_and_says_so() {
+    let sb = empty_sandbox();
+    let job = job_with_log(&sb, None, 10_050);
+    let mut app = app_for(&sb, true);
+    open_log_of(&mut app, job);
+    let v = app.log_view.as_ref().unwrap();
+    assert_eq!((v.lines.len(), v.dropped), (10_000, 50));
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let t = text(&mut app, w, h);
+        assert!(
+            t.contains(&format!(
+                "newest 10,000 lines kept; `lifeboat status {job}` prints all 10,050"
+            )),
+            "{t}"
+        );
+        assert!(t.contains("of 10,050"), "{t}");
+    }
+    // More arrive: still 10,000 held, the oldest let go.
+    for i in 0..5 {
+        log_line(&sb, job, &format!("step {}: more", 10_051 + i));
+    }
+    app.tick();
+    let v = app.log_view.as_ref().unwrap();
+    assert_eq!((v.lines.len(), v.dropped), (10_000, 55));
+    assert!(
+        v.lines[0].message.starts_with("step 56:"),
+        "{:?}",
+        v.lines[0]
+    );
+    let t = text(&mut app, 80, 24);
+    assert_eq!(steps_shown(&t).last(), Some(&10_055), "{t}");
+    key(&mut app, 'g');
+    let t = text(&mut app, 80, 24);
+    assert_eq!(steps_shown(&t)[0], 56, "{t}");
+    assert!(t.contains("lines 56-"), "{t}");
+}
+
+#[test]
+fn the_job_log_and_the_message_history_match_their_snapshots() {
+    use lifeboat_console::app::Level;
+    let sb = empty_sandbox();
+    let job = job_with_log(&sb, None, 120);
+    let mut app = app_for(&sb, true);
+    app.history.clear();
+    open_log_of(&mut app, job);
+    key(&mut app, '/');
+    typed(&mut app, "needle");
+    code(&mut app, KeyCode::Enter);
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let frame = normalized_in(&text(&mut app, w, h), &sb, &[]);
+        assert_snapshot(&format!("joblog-{w}x{h}"), &frame);
+    }
+    app.say(Level::Info, "verify is job 7 (worker pid 4242)");
+    app.say(
+        Level::Error,
+        format!(
+            "cannot start `lifeboat verify x`: {}",
+            "the repository is not mounted; mount it and try again ".repeat(4)
+        ),
+    );
+    key(&mut app, 'M');
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let frame = normalized_in(&text(&mut app, w, h), &sb, &[]);
+        assert_snapshot(&format!("messages-{w}x{h}"), &frame);
+    }
+}
+
 // ---- text that must not be cut at common sizes ----
 
 /// The words inside the bordered box titled `title` (between its side
@@ -2233,7 +2706,10 @@ fn a_long_error_wraps_in_the_status_line_instead_of_being_cut() {
         rows[20].starts_with("warning: the repository at /x/x"),
         "{t}"
     );
-    assert!(rows[22].trim_end().ends_with('…'), "{t}");
+    assert!(
+        rows[22].trim_end().ends_with("… (M: whole message)"),
+        "cut with where to read it whole:\n{t}"
+    );
     assert!(rows[23].contains("? help"), "the footer:\n{t}");
     // An info message keeps to one row.
     app.say(Level::Info, "x ".repeat(100));
@@ -2283,7 +2759,8 @@ fn the_help_scrolls_to_its_last_row_at_80x24() {
     let end = text(&mut app, 80, 24);
     let words = box_words(&end, "Keys: Catalog");
     assert!(
-        words.contains("palette: backup, restore [ID],") && words.ends_with("audit, help"),
+        words.contains("palette: backup, restore [ID],")
+            && words.ends_with("(Tab completes, ↑/↓ recall)"),
         "the last row is not reachable:\n{end}"
     );
     assert!(

@@ -10,7 +10,7 @@
 //! exceptions are listed in [`crate::effects`].)
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,9 @@ use chrono::{DateTime, Utc};
 
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, SortColumn};
+use crate::joblog::LogView;
+use crate::palette::Palette;
+pub use crate::status::{Level, Message, HISTORY_CAP};
 use crate::wizards::{Wizard, WizardKind};
 use lifeboat_engine::catalog::{AuditRecord, JobRecord};
 use lifeboat_engine::config::Config;
@@ -43,6 +46,9 @@ pub enum Effect {
     /// Read the selected job's log: again when `changed`, else only if
     /// the selection moved to another job.
     LoadJobLog { changed: bool },
+    /// Read what job `id` logged since the full-screen log's last read
+    /// (the newest lines up to [`crate::joblog::LOG_CAP`] when it opens).
+    ReadFullLog(i64),
     /// Read this backup's detail for the detail pane.
     LoadDetail(String),
     /// Open this wizard (it may read the catalog or start a preview).
@@ -122,9 +128,13 @@ pub enum Overlay {
     Help {
         scroll: usize,
     },
-    Palette(String),
+    Palette(Palette),
     /// Editing the current screen's filter.
     Filter,
+    /// Typing what to search for in the full-screen job log.
+    LogSearch,
+    /// The status line's history, newest first.
+    Messages,
     Confirm(Confirm),
 }
 
@@ -151,21 +161,6 @@ pub enum ConfirmKind {
         running: Vec<String>,
         abandoned: Vec<String>,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-/// The status line.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub level: Level,
-    pub text: String,
-    pub at: Instant,
 }
 
 /// Selection in a list; the scroll offset is kept by the renderer.
@@ -200,6 +195,27 @@ pub struct HelpRoom {
     pub page: Cell<usize>,
     /// The furthest the help can scroll: its rows less `page`.
     pub max_scroll: Cell<usize>,
+}
+
+/// A scroll position over items that wrap to several rows: the first item
+/// shown. The renderer records how many items the last frame showed whole
+/// and the first item from which the rest still fills the screen (where
+/// scrolling down stops).
+#[derive(Debug, Default)]
+pub struct Scroll {
+    pub top: usize,
+    pub page: Cell<usize>,
+    pub max_top: Cell<usize>,
+}
+
+impl Scroll {
+    /// Move by `delta` items (negative: up), within what there is to show.
+    pub fn by(&mut self, delta: isize) {
+        self.top = self
+            .top
+            .saturating_add_signed(delta)
+            .min(self.max_top.get());
+    }
 }
 
 /// How often the catalog is probed for changes.
@@ -239,6 +255,13 @@ pub struct App {
     pub overlay: Overlay,
     pub help_room: HelpRoom,
     pub message: Option<Message>,
+    /// Every message the status line showed, oldest first (at most
+    /// [`HISTORY_CAP`]), for the message history.
+    pub history: VecDeque<Message>,
+    /// Where the message history is scrolled (entry 0: the newest).
+    pub history_scroll: Scroll,
+    /// Palette commands run in this session, oldest first (↑/↓ walk them).
+    pub palette_history: Vec<String>,
 
     pub backups: Vec<BackupRow>,
     pub backup_view: Vec<u32>,
@@ -252,6 +275,8 @@ pub struct App {
     pub jobs_list: ListState,
     pub job_log: Vec<(DateTime<Utc>, String, String)>,
     pub(crate) job_log_for: Option<i64>,
+    /// The selected job's whole log, full screen (`l` or Enter on Jobs).
+    pub log_view: Option<LogView>,
 
     pub health: Option<HealthReport>,
     pub health_list: ListState,
@@ -315,6 +340,9 @@ impl App {
             overlay: Overlay::None,
             help_room: HelpRoom::default(),
             message: None,
+            history: VecDeque::new(),
+            history_scroll: Scroll::default(),
+            palette_history: Vec::new(),
             backups: Vec::new(),
             backup_view: Vec::new(),
             catalog_filter: String::new(),
@@ -326,6 +354,7 @@ impl App {
             jobs_list: ListState::default(),
             job_log: Vec::new(),
             job_log_for: None,
+            log_view: None,
             health: None,
             health_list: ListState::default(),
             storage: None,
@@ -366,15 +395,6 @@ impl App {
         self.background = true;
         self.effects.push(Effect::Check(Task::Audit));
         self.periodic_checks(now);
-    }
-
-    pub fn say(&mut self, level: Level, text: impl Into<String>) {
-        self.message = Some(Message {
-            level,
-            text: text.into(),
-            at: Instant::now(),
-        });
-        self.dirty = true;
     }
 
     pub(crate) fn selected_backup_key(&self) -> Option<Box<str>> {

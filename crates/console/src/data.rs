@@ -282,17 +282,19 @@ pub fn backup_detail(catalog: &Catalog, id: &str) -> Result<Option<BackupDetail>
     Ok(Some(BackupDetail { lines }))
 }
 
-/// A job's log, at most the newest `limit` lines, oldest first.
+/// A job's log, at most the newest `limit` lines, oldest first (only
+/// those are read, however long the log).
 pub fn job_log_tail(
     catalog: &Catalog,
     id: i64,
     limit: usize,
 ) -> Result<Vec<(DateTime<Utc>, String, String)>> {
-    let mut log = catalog.get_job_log(id)?;
-    if log.len() > limit {
-        log.drain(..log.len() - limit);
-    }
-    Ok(log)
+    let tail = catalog.job_log_tail(id, 0, limit)?;
+    Ok(tail
+        .lines
+        .into_iter()
+        .map(|l| (l.ts, l.level, l.message))
+        .collect())
 }
 
 #[cfg(test)]

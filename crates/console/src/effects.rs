@@ -29,6 +29,7 @@ use lifeboat_engine::catalog::{Catalog, JobState};
 use crate::app::{App, AppContext, Effect, Level};
 use crate::background::{self, BgResult, Task};
 use crate::data;
+use crate::joblog::LOG_CAP;
 use crate::wizards::{WizardContext, WizardKind};
 use crossterm::event::KeyEvent;
 
@@ -199,6 +200,7 @@ impl Console {
             }
             Effect::Check(task) => self.start(task),
             Effect::LoadJobLog { changed } => self.load_job_log(changed),
+            Effect::ReadFullLog(id) => self.read_full_log(id),
             Effect::LoadDetail(id) => self.load_detail(&id),
             Effect::OpenWizard(kind) => self.open_wizard_now(kind),
             Effect::TickWizard => {
@@ -277,10 +279,7 @@ impl Console {
                     "catalog {} does not exist yet, and neither does the repository: the first backup creates both",
                     path.display()
                 );
-                if self.catalog_error.as_ref() != Some(&text) {
-                    self.catalog_error = Some(text);
-                    self.dirty = true;
-                }
+                self.set_catalog_error(text);
                 self.catalog_open = false;
                 return false;
             }
@@ -306,10 +305,7 @@ impl Console {
             }
             Err(e) => {
                 let text = describe_catalog_error(&path, &e);
-                if self.catalog_error.as_ref() != Some(&text) {
-                    self.catalog_error = Some(text);
-                    self.dirty = true;
-                }
+                self.set_catalog_error(text);
                 self.catalog_open = false;
                 false
             }
@@ -344,7 +340,7 @@ impl Console {
             Err(e) if e.contains("no such column") || e.contains("no such table") => {
                 // An older schema: open it fully once (that migrates it).
                 if self.io.full_open {
-                    self.catalog_error = Some(e);
+                    self.set_catalog_error(e);
                     self.dirty = true;
                     return true;
                 }
@@ -354,8 +350,7 @@ impl Console {
                 self.refresh(true)
             }
             Err(e) => {
-                self.dirty = true;
-                self.catalog_error = Some(if is_busy(&e) {
+                self.set_catalog_error(if is_busy(&e) {
                     "catalog busy (another process is writing), retrying".to_string()
                 } else {
                     e
@@ -374,6 +369,9 @@ impl Console {
         let (backups_changed, audit_changed, any) = result?;
         if any {
             self.load_job_log(true);
+            if let Some(id) = self.log_view.as_ref().map(|v| v.job) {
+                self.read_full_log(id);
+            }
         }
         if audit_changed {
             self.start(Task::Audit);
@@ -465,6 +463,25 @@ impl Console {
             _ => Vec::new(),
         };
         self.dirty = true;
+    }
+
+    /// Read what job `id` logged since the full-screen log's last read (if
+    /// that log is still open on it); a failed read is said in place and
+    /// tried again at the next catalog change.
+    fn read_full_log(&mut self, id: i64) {
+        let Some(view) = self.app.log_view.as_mut().filter(|v| v.job == id) else {
+            return;
+        };
+        let Some(cat) = self.io.catalog.as_ref() else {
+            view.error = Some("the catalog is not open".into());
+            return;
+        };
+        match cat.job_log_tail(id, view.last_seq(), LOG_CAP) {
+            Ok(tail) if tail.lines.is_empty() && view.loaded => return,
+            Ok(tail) => view.append(tail, LOG_CAP),
+            Err(e) => view.error = Some(e.display_with_hint()),
+        }
+        self.app.dirty = true;
     }
     /// Start a background task unless one of its kind is still running.
     /// Nothing starts without a catalog (`catalog_open` is false then, and

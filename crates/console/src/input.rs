@@ -1,10 +1,12 @@
-//! Keys to actions: overlays first (confirm, palette, filter, help), then
-//! an open wizard, then the key tables of [`super::keymap`].
+//! Keys to actions: overlays first (confirm, palette, filter, search,
+//! message history, help), then an open wizard, then the key tables of
+//! [`super::keymap`] (the full-screen job log's when it is open).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{App, Confirm, ConfirmKind, Effect, Level, ListState, Overlay, Screen};
-use super::keymap::{self, Action};
+use super::keymap::{self, Action, Context};
+use super::palette::{self, Palette};
 use crate::wizards::{WizardKind, WizardStatus};
 
 /// Verify a backup: queued work (it outlives the console).
@@ -15,13 +17,9 @@ fn verify(id: String) -> Effect {
     })
 }
 
-fn is_ctrl_c(key: &KeyEvent) -> bool {
+pub(crate) fn is_ctrl_c(key: &KeyEvent) -> bool {
     key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL)
 }
-
-/// What the palette knows, for its error message and the help.
-pub const COMMANDS: &str = "backup, restore [ID], recover, drill, prune, verify ID, quit, \
-     dashboard, catalog, jobs, health, storage, audit, help";
 
 impl App {
     /// What one key press changes in the state, and what it asks of the
@@ -39,17 +37,22 @@ impl App {
         self.dirty = true;
         match std::mem::replace(&mut self.overlay, Overlay::None) {
             Overlay::Confirm(c) => return self.confirm_key(c, key),
-            Overlay::Palette(text) => return self.palette_key(text, key),
+            Overlay::Palette(p) => return self.palette_key(p, key),
             Overlay::Filter => return self.filter_key(key),
             Overlay::Help { scroll } => return self.help_key(scroll, key),
+            Overlay::LogSearch => return self.log_search_key(key),
+            Overlay::Messages => return self.messages_key(key),
             Overlay::None => {}
         }
         if self.wizard.is_some() && !self.wizard_hidden {
             return self.wizard_key(key);
         }
-        let Some(action) = keymap::action_for(self.screen, &key) else {
+        let Some(action) = keymap::action_for(self.key_context(), &key) else {
             return;
         };
+        if self.log_view.is_some() && self.log_act(action) {
+            return;
+        }
         self.act(action);
     }
 
@@ -75,6 +78,16 @@ impl App {
         self.overlay = Overlay::Help { scroll };
     }
 
+    /// Where keys are read now: the full-screen log when it is open, else
+    /// the screen.
+    pub fn key_context(&self) -> Context {
+        if self.log_view.is_some() {
+            Context::JobLog
+        } else {
+            Context::Screen(self.screen)
+        }
+    }
+
     fn wizard_key(&mut self, key: KeyEvent) {
         let wants_text = self.wizard.as_ref().is_some_and(|w| w.wants_text());
         if is_ctrl_c(&key) {
@@ -83,6 +96,9 @@ impl App {
         if !wants_text && matches!(key.code, KeyCode::Char('?') | KeyCode::F(1)) {
             self.overlay = Overlay::Help { scroll: 0 };
             return;
+        }
+        if !wants_text && keymap::global_action_for(&key) == Some(Action::Messages) {
+            return self.open_messages();
         }
         if !wants_text && self.leave_wizard(&key) {
             return;
@@ -105,7 +121,7 @@ impl App {
     /// when the key was taken here.
     fn leave_wizard(&mut self, key: &KeyEvent) -> bool {
         let running = self.wizard.as_ref().is_some_and(|w| w.is_running());
-        match keymap::action_for(self.screen, key) {
+        match keymap::action_for(Context::Screen(self.screen), key) {
             Some(Action::Quit) => self.quit_path(),
             Some(a @ (Action::NextTab | Action::PrevTab | Action::GoTab(_))) => {
                 self.wizard_hidden = true;
@@ -161,10 +177,11 @@ impl App {
         }
     }
 
-    /// Switch screens (closing the detail pane of the one left).
+    /// Switch screens (closing the detail pane or the log of the one left).
     pub fn go(&mut self, screen: Screen) {
         self.screen = screen;
         self.detail = None;
+        self.log_view = None;
         self.dirty = true;
     }
 
@@ -172,7 +189,7 @@ impl App {
         match action {
             Action::Quit => self.quit_path(),
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
-            Action::Palette => self.overlay = Overlay::Palette(String::new()),
+            Action::Palette => self.overlay = Overlay::Palette(Palette::default()),
             Action::Filter => self.overlay = Overlay::Filter,
             Action::NextTab => self.go(Screen::ALL[(self.screen.index() + 1) % 6]),
             Action::PrevTab => self.go(Screen::ALL[(self.screen.index() + 5) % 6]),
@@ -241,6 +258,10 @@ impl App {
                 }
             }
             Action::CancelJob => self.ask_cancel(),
+            Action::OpenLog => self.open_log(),
+            Action::Messages => self.open_messages(),
+            // Only the full-screen log has these (see `log_act`).
+            Action::Follow | Action::Search | Action::NextMatch | Action::PrevMatch => {}
         }
     }
 
@@ -259,7 +280,7 @@ impl App {
     }
 
     fn back(&mut self) {
-        if self.detail.take().is_some() {
+        if self.detail.take().is_some() || self.log_view.take().is_some() {
             return;
         }
         match self.screen {
@@ -441,22 +462,6 @@ impl App {
         }
     }
 
-    fn palette_key(&mut self, mut text: String, key: KeyEvent) {
-        match key.code {
-            KeyCode::Esc => return,
-            KeyCode::Enter => return self.run_command(text.trim()),
-            // Backspace on an empty palette closes it, as in vim.
-            KeyCode::Backspace if text.is_empty() => return,
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
-            _ if is_ctrl_c(&key) => return self.quit_path(),
-            _ => {}
-        }
-        self.overlay = Overlay::Palette(text);
-    }
-
     /// Run a palette command (without the `:`).
     pub fn run_command(&mut self, line: &str) {
         let mut words = line.split_whitespace();
@@ -469,6 +474,7 @@ impl App {
         match cmd.as_str() {
             "q" | "quit" | "exit" => self.quit_path(),
             "help" | "h" => self.overlay = Overlay::Help { scroll: 0 },
+            "messages" | "msgs" | "msg" => self.open_messages(),
             "backup" => self.open_wizard(WizardKind::Backup),
             "restore" => self.open_wizard(WizardKind::Restore { backup_id: arg }),
             "recover" | "recovery" | "dr" => self.open_wizard(WizardKind::Recovery),
@@ -483,7 +489,10 @@ impl App {
             },
             other => self.say(
                 Level::Error,
-                format!("unknown command ':{other}'; commands: {COMMANDS}"),
+                format!(
+                    "unknown command ':{other}'; commands: {} (Tab completes)",
+                    palette::commands_text()
+                ),
             ),
         }
     }

@@ -3,6 +3,13 @@
 //! The footer hints, the `?` overlay and the key dispatch all read these
 //! tables (the gitui habit), so what the console says a key does is what
 //! the key does.
+//!
+//! Keys are read in a [`Context`]: a screen, or the full-screen job log
+//! open on the Jobs screen. A context's own keys come first, then the
+//! global ones; a key has one meaning per context (a unit test checks).
+//! The one global key a context may take for itself is listed in
+//! [`YIELDING`] (`l`, next screen elsewhere, opens the log on Jobs as in
+//! k9s), and there the footer and help show the context's meaning only.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -33,6 +40,16 @@ pub enum Action {
     Restore,
     Delete,
     CancelJob,
+    /// The selected job's whole log, full screen.
+    OpenLog,
+    /// The full-screen log: follow the newest line, or stop.
+    Follow,
+    /// The full-screen log: search it.
+    Search,
+    NextMatch,
+    PrevMatch,
+    /// The status line's message history.
+    Messages,
     /// Back to the wizard that was put aside.
     ShowWizard,
     /// Re-evaluate health, storage, the audit chain and restore evidence now.
@@ -168,8 +185,8 @@ pub const GLOBAL: &[Binding] = &[
         footer: false,
     },
     Binding {
-        keys: &[(KeyCode::Right, NONE), ch('l')],
-        label: "→/l",
+        keys: &[(KeyCode::Right, NONE)],
+        label: "→",
         help: "next screen",
         action: Action::NextTab,
         footer: false,
@@ -177,11 +194,28 @@ pub const GLOBAL: &[Binding] = &[
     Binding {
         keys: &[(KeyCode::Esc, NONE)],
         label: "Esc",
-        help: "back: close the pane or popup, clear the filter (never quits)",
+        help: "back: close the pane, log or popup, clear the filter (never quits)",
         action: Action::Back,
         footer: false,
     },
+    Binding {
+        keys: &[ch('M')],
+        label: "M",
+        help: "message history: what the status line said, newest first, whole (:messages too)",
+        action: Action::Messages,
+        footer: false,
+    },
 ];
+
+/// Global keys a context's own table may take for itself: there they
+/// mean what that table says, and elsewhere this.
+pub const YIELDING: &[Binding] = &[Binding {
+    keys: &[ch('l')],
+    label: "l",
+    help: "next screen",
+    action: Action::NextTab,
+    footer: false,
+}];
 
 const CATALOG: &[Binding] = &[
     Binding {
@@ -235,13 +269,56 @@ const CATALOG: &[Binding] = &[
     },
 ];
 
-const JOBS: &[Binding] = &[Binding {
-    keys: &[ch('c')],
-    label: "c",
-    help: "cancel the selected job (asks first; it stops at its next safe point)",
-    action: Action::CancelJob,
-    footer: true,
-}];
+const JOBS: &[Binding] = &[
+    Binding {
+        keys: &[ch('l'), (KeyCode::Enter, NONE)],
+        label: "l/Enter",
+        help: "the selected job's whole log, full screen (follows a running job)",
+        action: Action::OpenLog,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('c')],
+        label: "c",
+        help: "cancel the selected job (asks first; it stops at its next safe point)",
+        action: Action::CancelJob,
+        footer: true,
+    },
+];
+
+/// The full-screen job log (its scrolling is the global ↑/↓, PgUp/PgDn,
+/// g/G; Esc closes it).
+const JOB_LOG: &[Binding] = &[
+    Binding {
+        keys: &[ch('f')],
+        label: "f",
+        help:
+            "follow: stay on the newest line as lines arrive (scrolling up stops it, G resumes it)",
+        action: Action::Follow,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('/')],
+        label: "/",
+        help: "search the log (case-insensitive; matches are highlighted)",
+        action: Action::Search,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('n')],
+        label: "n",
+        help: "next match",
+        action: Action::NextMatch,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('N')],
+        label: "N",
+        help: "previous match",
+        action: Action::PrevMatch,
+        footer: false,
+    },
+];
 
 const AUDIT: &[Binding] = &[Binding {
     keys: &[ch('/')],
@@ -251,14 +328,38 @@ const AUDIT: &[Binding] = &[Binding {
     footer: true,
 }];
 
-/// The keys of one screen (without the global ones).
-pub fn screen_bindings(screen: Screen) -> &'static [Binding] {
-    match screen {
-        Screen::Catalog => CATALOG,
-        Screen::Jobs => JOBS,
-        Screen::Audit => AUDIT,
-        Screen::Dashboard | Screen::Health | Screen::Storage => &[],
+/// Where a key is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Screen(Screen),
+    /// The full-screen job log, open on the Jobs screen.
+    JobLog,
+}
+
+/// The keys of one context (without the global ones).
+pub fn own_bindings(ctx: Context) -> &'static [Binding] {
+    match ctx {
+        Context::Screen(Screen::Catalog) => CATALOG,
+        Context::Screen(Screen::Jobs) => JOBS,
+        Context::Screen(Screen::Audit) => AUDIT,
+        Context::Screen(Screen::Dashboard | Screen::Health | Screen::Storage) => &[],
+        Context::JobLog => JOB_LOG,
     }
+}
+
+/// The global keys that hold in `ctx`: all of [`GLOBAL`], and those of
+/// [`YIELDING`] whose keys `ctx`'s own table does not take.
+pub fn global_bindings(ctx: Context) -> impl Iterator<Item = &'static Binding> {
+    let own = own_bindings(ctx);
+    GLOBAL.iter().chain(YIELDING.iter().filter(move |y| {
+        !own.iter()
+            .any(|b| b.keys.iter().any(|k| y.keys.contains(k)))
+    }))
+}
+
+/// Every key of `ctx`: its own first, then the global ones.
+pub fn bindings(ctx: Context) -> impl Iterator<Item = &'static Binding> {
+    own_bindings(ctx).iter().chain(global_bindings(ctx))
 }
 
 /// Drop SHIFT from characters: `S`, `?` and `:` arrive with it on some
@@ -271,50 +372,101 @@ fn normalize(key: &KeyEvent) -> (KeyCode, KeyModifiers) {
     (key.code, mods)
 }
 
-/// The action a key has on `screen`, screen keys first.
-pub fn action_for(screen: Screen, key: &KeyEvent) -> Option<Action> {
+/// The action a key has in `ctx`, its own keys first.
+pub fn action_for(ctx: Context, key: &KeyEvent) -> Option<Action> {
     let k = normalize(key);
-    let b = screen_bindings(screen)
-        .iter()
-        .chain(GLOBAL.iter())
-        .find(|b| b.keys.contains(&k))?;
+    let b = bindings(ctx).find(|b| b.keys.contains(&k))?;
     Some(match (b.action, k.0) {
         (Action::GoTab(_), KeyCode::Char(c)) => Action::GoTab(c as usize - '1' as usize),
         (a, _) => a,
     })
 }
 
+/// The action a key has among the global keys alone (for popups that
+/// scroll, where a screen's own keys do not apply).
+pub fn global_action_for(key: &KeyEvent) -> Option<Action> {
+    let k = normalize(key);
+    GLOBAL
+        .iter()
+        .find(|b| b.keys.contains(&k))
+        .map(|b| b.action)
+        .filter(|a| !matches!(a, Action::GoTab(_)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn contexts() -> impl Iterator<Item = Context> {
+        Screen::ALL
+            .into_iter()
+            .map(Context::Screen)
+            .chain([Context::JobLog])
+    }
+
     #[test]
     fn every_key_has_one_meaning_per_screen() {
-        for screen in Screen::ALL {
+        for ctx in contexts() {
             let mut seen = Vec::new();
-            for b in screen_bindings(screen).iter().chain(GLOBAL.iter()) {
+            for b in bindings(ctx) {
                 for k in b.keys {
-                    assert!(!seen.contains(k), "{k:?} bound twice on {}", screen.title());
+                    assert!(!seen.contains(k), "{k:?} bound twice in {ctx:?}");
                     seen.push(*k);
                 }
+            }
+        }
+        // The yielding keys are bound globally nowhere else.
+        for y in YIELDING {
+            for k in y.keys {
+                assert!(GLOBAL.iter().all(|b| !b.keys.contains(k)), "{k:?}");
             }
         }
     }
 
     #[test]
+    fn l_opens_the_log_on_jobs_and_moves_on_elsewhere() {
+        let l = KeyEvent::new(KeyCode::Char('l'), NONE);
+        let jobs = Context::Screen(Screen::Jobs);
+        assert_eq!(action_for(jobs, &l), Some(Action::OpenLog));
+        assert_eq!(
+            action_for(Context::Screen(Screen::Dashboard), &l),
+            Some(Action::NextTab)
+        );
+        // The Jobs help lists l once, as the log.
+        let ls: Vec<&str> = bindings(jobs)
+            .filter(|b| b.keys.contains(&ch('l')))
+            .map(|b| b.help)
+            .collect();
+        assert_eq!(ls.len(), 1);
+        assert!(ls[0].contains("log"), "{ls:?}");
+        // In the log, / searches and n/N step through the matches.
+        let key = |c| KeyEvent::new(KeyCode::Char(c), NONE);
+        assert_eq!(action_for(Context::JobLog, &key('/')), Some(Action::Search));
+        assert_eq!(
+            action_for(
+                Context::JobLog,
+                &KeyEvent::new(KeyCode::Char('N'), KeyModifiers::SHIFT)
+            ),
+            Some(Action::PrevMatch)
+        );
+        assert_eq!(action_for(Context::JobLog, &key('G')), Some(Action::Bottom));
+    }
+
+    #[test]
     fn digits_and_shifted_letters() {
         let key = |c, m| KeyEvent::new(KeyCode::Char(c), m);
+        let on = Context::Screen;
         assert_eq!(
-            action_for(Screen::Dashboard, &key('3', NONE)),
+            action_for(on(Screen::Dashboard), &key('3', NONE)),
             Some(Action::GoTab(2))
         );
         assert_eq!(
-            action_for(Screen::Catalog, &key('S', KeyModifiers::SHIFT)),
+            action_for(on(Screen::Catalog), &key('S', KeyModifiers::SHIFT)),
             Some(Action::SortReverse)
         );
-        assert_eq!(action_for(Screen::Dashboard, &key('d', NONE)), None);
+        assert_eq!(action_for(on(Screen::Dashboard), &key('d', NONE)), None);
         assert_eq!(
-            action_for(Screen::Jobs, &key('c', CTRL)),
+            action_for(on(Screen::Jobs), &key('c', CTRL)),
             Some(Action::Quit)
         );
     }

@@ -59,7 +59,7 @@ pub fn timing_text(j: &JobRecord, now: DateTime<Utc>) -> String {
     }
 }
 
-fn state_word(j: &JobRecord, now: DateTime<Utc>) -> String {
+pub(super) fn state_word(j: &JobRecord, now: DateTime<Utc>) -> String {
     if j.silent_for(now).is_some() {
         "silent".into()
     } else if j.cancel_requested && j.is_active() {

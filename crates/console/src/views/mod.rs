@@ -8,7 +8,9 @@ mod audit;
 mod catalog;
 mod dashboard;
 mod health;
+mod joblog;
 mod jobs;
+mod messages;
 mod storage;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,7 +20,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, ConfirmKind, Level, Overlay, Screen};
-use super::keymap::{self, Binding};
+use super::keymap::{self, Binding, Context};
 
 /// The smallest terminal the console draws in.
 pub const MIN_WIDTH: u16 = 80;
@@ -138,6 +140,8 @@ pub fn render(app: &App, frame: &mut Frame) {
     render_tabs(app, theme, frame, tabs);
     if let Some(w) = app.shown_wizard() {
         w.render(frame, main);
+    } else if let Some(v) = app.log_view.as_ref() {
+        joblog::render(app, v, theme, frame, main);
     } else {
         match app.screen {
             Screen::Dashboard => dashboard::render(app, theme, frame, main),
@@ -153,7 +157,8 @@ pub fn render(app: &App, frame: &mut Frame) {
     match &app.overlay {
         Overlay::Help { scroll } => render_help(app, theme, frame, main, *scroll),
         Overlay::Confirm(_) => render_confirm(app, theme, frame, main),
-        Overlay::None | Overlay::Palette(_) | Overlay::Filter => {}
+        Overlay::Messages => messages::render(app, theme, frame, main),
+        Overlay::None | Overlay::Palette(_) | Overlay::Filter | Overlay::LogSearch => {}
     }
 }
 
@@ -206,17 +211,19 @@ fn status_lines(app: &App, theme: Theme, width: u16) -> Vec<Line<'static>> {
         (_, None, None) => None,
     };
     let Some((word, style, text)) = problem else {
-        return vec![status_line(app, theme)];
+        return vec![status_line(app, theme, width)];
     };
     let mut rows = wrap_words(&format!("{word} {text}"), usize::from(width));
     if rows.len() > STATUS_ROWS {
         rows.truncate(STATUS_ROWS);
         let last = &mut rows[STATUS_ROWS - 1];
+        // Cut with where to read it whole (the message history, `M`).
+        const MORE: &str = "… (M: whole message)";
         let kept: String = last
             .chars()
-            .take(usize::from(width).saturating_sub(1))
+            .take(usize::from(width).saturating_sub(MORE.chars().count()))
             .collect();
-        *last = format!("{kept}…");
+        *last = format!("{kept}{MORE}");
     }
     rows.into_iter()
         .enumerate()
@@ -230,13 +237,42 @@ fn status_lines(app: &App, theme: Theme, width: u16) -> Vec<Line<'static>> {
 }
 
 /// The one-row status line (everything but a warning or an error).
-fn status_line(app: &App, theme: Theme) -> Line<'static> {
+fn status_line(app: &App, theme: Theme, width: u16) -> Line<'static> {
     match &app.overlay {
-        Overlay::Palette(text) => Line::from(vec![
-            Span::styled(":", theme.key()),
-            Span::raw(text.clone()),
-            Span::styled("_", theme.dim()),
-        ]),
+        Overlay::Palette(p) => {
+            let mut spans = vec![
+                Span::styled(":", theme.key()),
+                Span::raw(p.text.clone()),
+                Span::styled("_", theme.dim()),
+            ];
+            if p.no_match {
+                spans.push(Span::styled("  (no command starts with that)", theme.dim()));
+            }
+            for (i, c) in p.choices.iter().enumerate() {
+                spans.push(Span::raw("  "));
+                spans.push(if p.current_choice() == Some(i) {
+                    Span::styled(c.clone(), theme.selected())
+                } else {
+                    Span::styled(c.clone(), theme.dim())
+                });
+            }
+            Line::from(spans)
+        }
+        Overlay::LogSearch => {
+            let (q, n) = app
+                .log_view
+                .as_ref()
+                .map_or((String::new(), 0), |v| (v.query.clone(), v.matches.len()));
+            Line::from(vec![
+                Span::styled("search /", theme.key()),
+                Span::raw(q),
+                Span::styled("_", theme.dim()),
+                Span::styled(
+                    format!("  ({n} matching lines; Enter keeps it, Esc clears it)"),
+                    theme.dim(),
+                ),
+            ])
+        }
         Overlay::Filter => {
             let f = if app.screen == Screen::Audit {
                 &app.audit_filter
@@ -251,7 +287,8 @@ fn status_line(app: &App, theme: Theme) -> Line<'static> {
             ])
         }
         _ => match &app.message {
-            Some(m) => Line::raw(m.text.replace('\n', " ")),
+            // An info line: one row, cut with where to read it whole.
+            Some(m) => Line::raw(fit(&m.text, usize::from(width), "")),
             None => Line::from(Span::styled(
                 format!(
                     "{} backups, {} active jobs{}",
@@ -269,6 +306,20 @@ fn status_line(app: &App, theme: Theme) -> Line<'static> {
     }
 }
 
+/// A status line message on one row of `width` after `word`: cut, when it
+/// does not fit, with where to read it whole.
+fn fit(text: &str, width: usize, word: &str) -> String {
+    const MORE: &str = "... (M: whole message)";
+    let text = text.replace('\n', " ");
+    let room = width.saturating_sub(word.chars().count());
+    if text.chars().count() <= room {
+        return text;
+    }
+    let mut cut: String = text.chars().take(room.saturating_sub(MORE.len())).collect();
+    cut.push_str(MORE);
+    cut
+}
+
 /// The keys that apply now: (label, what it does).
 pub fn current_keys(app: &App) -> Vec<(String, String)> {
     match &app.overlay {
@@ -281,7 +332,21 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
         Overlay::Palette(_) => {
             return vec![
                 ("Enter".into(), "run".into()),
+                ("Tab".into(), "complete".into()),
+                ("↑/↓".into(), "history".into()),
                 ("Esc".into(), "cancel".into()),
+            ]
+        }
+        Overlay::LogSearch => {
+            return vec![
+                ("Enter".into(), "keep search (n/N step)".into()),
+                ("Esc".into(), "clear search".into()),
+            ]
+        }
+        Overlay::Messages => {
+            return vec![
+                ("↑/↓ PgUp/PgDn g/G".into(), "scroll".into()),
+                ("Esc/M".into(), "close".into()),
             ]
         }
         Overlay::Filter => {
@@ -335,11 +400,15 @@ fn base_keys(app: &App) -> Vec<(String, String)> {
         keys.push(("Ctrl-C".into(), "quit".into()));
         return keys;
     }
-    let mut v = pairs(&mut keymap::screen_bindings(app.screen).iter());
+    let ctx = app.key_context();
+    let mut v = pairs(&mut keymap::own_bindings(ctx).iter());
     if app.screen == Screen::Catalog && app.detail.is_some() {
         v.insert(0, ("Esc".into(), "close details".into()));
     }
-    v.extend(pairs(&mut keymap::GLOBAL.iter()));
+    if ctx == Context::JobLog {
+        v.insert(0, ("Esc".into(), "close the log".into()));
+    }
+    v.extend(pairs(&mut keymap::global_bindings(ctx)));
     v
 }
 
@@ -347,11 +416,15 @@ fn render_footer(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut spans = Vec::new();
     let short: Vec<(String, String)> =
         if app.overlay == Overlay::None && app.shown_wizard().is_none() {
-            keymap::screen_bindings(app.screen)
-                .iter()
-                .chain(keymap::GLOBAL.iter())
-                .filter(|b| b.footer)
-                .map(|b| (b.label.to_string(), short_help(b)))
+            let ctx = app.key_context();
+            let close = (ctx == Context::JobLog).then(|| ("Esc".to_string(), "close".to_string()));
+            close
+                .into_iter()
+                .chain(
+                    keymap::bindings(ctx)
+                        .filter(|b| b.footer)
+                        .map(|b| (b.label.to_string(), short_help(b))),
+                )
                 .collect()
         } else {
             current_keys(app)
@@ -369,6 +442,8 @@ fn short_help(b: &Binding) -> String {
         keymap::Action::GoTab(_) => "screens".into(),
         keymap::Action::Palette => "command".into(),
         keymap::Action::Help => "help".into(),
+        keymap::Action::OpenLog => "log".into(),
+        keymap::Action::NextMatch => "next".into(),
         _ => b
             .help
             .split([' ', '(', ':', ','])
@@ -427,6 +502,30 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
     rows
 }
 
+/// Where to break `chars` into rows of at most `width`: contiguous
+/// character ranges covering all of it, broken after the last space that
+/// fits (a word longer than a row is cut). Counting rows and drawing them
+/// use the same ranges, so a scroll position never disagrees with the
+/// screen.
+pub fn wrap_ranges(chars: &[char], width: usize) -> Vec<(usize, usize)> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut a = 0;
+    while chars.len() - a > width {
+        let window = &chars[a..a + width + 1];
+        // A row ends after a space (one right after its last character
+        // too: a row's trailing space may overhang, it shows as nothing).
+        let b = match window.iter().rposition(|c| *c == ' ') {
+            Some(i) if i > 0 => a + i + 1,
+            _ => a + width,
+        };
+        out.push((a, b));
+        a = b;
+    }
+    out.push((a, chars.len()));
+    out
+}
+
 /// A rectangle of `w` x `h` centred in `area` (clipped to it).
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -455,7 +554,10 @@ fn help_rows(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
         rows.extend(text.map(|t| Line::raw(format!("{:indent$}{t}", ""))));
     }
     rows.push(Line::raw(""));
-    let palette = format!("palette: {}", super::input::COMMANDS);
+    let palette = format!(
+        "palette: {} (Tab completes, ↑/↓ recall)",
+        super::palette::commands_text()
+    );
     rows.extend(
         wrap_words(&palette, width)
             .into_iter()
@@ -470,6 +572,7 @@ fn help_rows(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
 fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect, scroll: usize) {
     let title = match app.shown_wizard() {
         Some(w) => format!("Keys: {} wizard", w.title()),
+        None if app.log_view.is_some() => "Keys: job log".to_string(),
         None => format!("Keys: {}", app.screen.title()),
     };
     let w = area.width.saturating_sub(4).min(100);
@@ -590,7 +693,30 @@ fn render_confirm(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap_words;
+    use super::*;
+
+    fn rows(text: &str, width: usize) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        wrap_ranges(&chars, width)
+            .into_iter()
+            .map(|(a, b)| chars[a..b].iter().collect())
+            .collect()
+    }
+
+    #[test]
+    fn wrapping_breaks_after_spaces_and_cuts_long_words() {
+        assert_eq!(rows("", 5), [""]);
+        assert_eq!(rows("abc", 5), ["abc"]);
+        assert_eq!(rows("abc def ghi", 7), ["abc def ", "ghi"]);
+        assert_eq!(rows("abc defg hi", 7), ["abc ", "defg hi"]);
+        assert_eq!(rows("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        // A space right after a full row stays on it (invisible).
+        assert_eq!(rows("abcd efgh", 4), ["abcd ", "efgh"]);
+        assert_eq!(fit("short", 80, ""), "short");
+        let cut = fit(&"x".repeat(200), 80, "error: ");
+        assert_eq!(cut.chars().count(), 73);
+        assert!(cut.ends_with("(M: whole message)"), "{cut}");
+    }
 
     #[test]
     fn words_wrap_at_spaces_and_long_words_break() {

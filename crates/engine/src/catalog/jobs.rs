@@ -568,6 +568,60 @@ impl Catalog {
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+
+    /// The newest `limit` lines job `id` logged after line `after` (0: from
+    /// its first), oldest first, and how many lines after `after` were left
+    /// out for being older. A follower asks only for what is new and never
+    /// holds more than it keeps, however long the log has grown.
+    pub fn job_log_tail(&self, id: i64, after: i64, limit: usize) -> Result<JobLogTail> {
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, ts, level, message FROM job_log \
+             WHERE job_id = ?1 AND id > ?2 ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![id, after, limit_sql], |r| {
+            Ok(JobLogLine {
+                seq: r.get(0)?,
+                ts: ts_from_sql(1, &r.get::<_, String>(1)?)?,
+                level: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?;
+        let mut lines = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        lines.reverse();
+        // Only a full page can have left lines out: count them then.
+        let skipped = if lines.len() >= limit {
+            let first = lines.first().map_or(i64::MAX, |l| l.seq);
+            let n: i64 = self.conn.query_row(
+                "SELECT count(*) FROM job_log WHERE job_id = ?1 AND id > ?2 AND id < ?3",
+                params![id, after, first],
+                |r| r.get(0),
+            )?;
+            n.max(0) as u64
+        } else {
+            0
+        };
+        Ok(JobLogTail { lines, skipped })
+    }
+}
+
+/// One line of a job's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLogLine {
+    /// Its place in the catalog: a line logged later has a larger one.
+    pub seq: i64,
+    pub ts: DateTime<Utc>,
+    pub level: String,
+    pub message: String,
+}
+
+/// What [`Catalog::job_log_tail`] read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobLogTail {
+    /// At most the asked-for number of lines, oldest first.
+    pub lines: Vec<JobLogLine>,
+    /// Lines after the asked-for one that were left out, older than these.
+    pub skipped: u64,
 }
 
 /// Drop `path` from job `id`'s partial outputs; the number of rows touched.

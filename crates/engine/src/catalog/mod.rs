@@ -37,6 +37,7 @@ use crate::archive::manifest::{BackupKind, BackupType};
 use crate::error::{Error, Result};
 
 pub use audit::{current_actor, verify_chain, verify_jsonl, AuditCheck, AuditEntry, AuditRecord};
+pub use jobs::{JobLogLine, JobLogTail};
 pub use summaries::{AlertState, AlertStateUpdate, TypeTotals};
 
 /// Where a job is in its life. Stored as the same text it always was

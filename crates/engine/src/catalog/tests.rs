@@ -971,3 +971,45 @@ fn a_percentage_never_contradicts_the_state_of_its_job() {
         Some(0.5)
     );
 }
+
+#[test]
+fn job_log_tail_reads_only_new_lines_and_counts_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Catalog::open(&cat_path(&dir)).unwrap();
+    let a = c
+        .create_job(&JobKind::Backup, "filesystem", "h", 1, JobState::Running)
+        .unwrap();
+    let b = c
+        .create_job(&JobKind::Verify, "x", "h", 1, JobState::Running)
+        .unwrap();
+    for i in 0..10 {
+        c.job_log(a, "info", &format!("line {i}")).unwrap();
+        // Another job's lines in between: its positions are not ours.
+        c.job_log(b, "info", "other").unwrap();
+    }
+    let msgs =
+        |t: &JobLogTail| -> Vec<String> { t.lines.iter().map(|l| l.message.clone()).collect() };
+
+    // The newest 4, oldest first; the 6 before them were left out.
+    let t = c.job_log_tail(a, 0, 4).unwrap();
+    assert_eq!(msgs(&t), ["line 6", "line 7", "line 8", "line 9"]);
+    assert_eq!(t.skipped, 6);
+    // Everything fits: nothing left out.
+    let all = c.job_log_tail(a, 0, 100).unwrap();
+    assert_eq!(all.lines.len(), 10);
+    assert_eq!(all.skipped, 0);
+    assert!(all.lines.windows(2).all(|w| w[0].seq < w[1].seq));
+
+    // After the last line read: only what came since.
+    let last = t.lines.last().unwrap().seq;
+    assert_eq!(c.job_log_tail(a, last, 4).unwrap(), JobLogTail::default());
+    c.job_log(a, "warn", "line 10").unwrap();
+    let t = c.job_log_tail(a, last, 4).unwrap();
+    assert_eq!(msgs(&t), ["line 10"]);
+    assert_eq!((t.lines[0].level.as_str(), t.skipped), ("warn", 0));
+    // More came than asked for: the newest, and how many were passed over.
+    let after_third = all.lines[2].seq;
+    let t = c.job_log_tail(a, after_third, 3).unwrap();
+    assert_eq!(msgs(&t), ["line 8", "line 9", "line 10"]);
+    assert_eq!(t.skipped, 5, "lines 3 to 7");
+}
