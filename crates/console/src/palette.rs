@@ -5,11 +5,6 @@
 //! module only knows their names, so the help, the "unknown command"
 //! message and completion read one list.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-use crate::app::{App, Overlay};
-use crate::input::is_ctrl_c;
-
 /// The palette's commands: the name and how its argument is written.
 /// (`run_command` also takes a few aliases: `q`, `exit`, `dr`, `dash`...)
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -205,40 +200,6 @@ pub fn remember(history: &mut Vec<String>, line: &str) {
     history.push(line.to_string());
     if history.len() > HISTORY_CAP {
         history.remove(0);
-    }
-}
-
-impl App {
-    /// A key in the palette: edit, complete (Tab), recall (↑/↓), run
-    /// (Enter) or close (Esc, Backspace on an empty line).
-    pub(crate) fn palette_key(&mut self, mut p: Palette, key: KeyEvent) {
-        match key.code {
-            KeyCode::Esc => return,
-            KeyCode::Enter => {
-                let line = p.text.trim().to_string();
-                remember(&mut self.palette_history, &line);
-                return self.run_command(&line);
-            }
-            // Backspace on an empty palette closes it, as in vim.
-            KeyCode::Backspace if p.text.is_empty() => return,
-            KeyCode::Backspace => {
-                p.text.pop();
-                p.edited();
-            }
-            KeyCode::Tab => {
-                let ids: Vec<&str> = self.backups.iter().map(|b| &*b.id).collect();
-                p.complete(&ids);
-            }
-            KeyCode::Up => p.walk(&self.palette_history, true),
-            KeyCode::Down => p.walk(&self.palette_history, false),
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                p.text.push(c);
-                p.edited();
-            }
-            _ if is_ctrl_c(&key) => return self.quit_path(),
-            _ => {}
-        }
-        self.overlay = Overlay::Palette(p);
     }
 }
 

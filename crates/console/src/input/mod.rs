@@ -2,6 +2,10 @@
 //! message history, help), then an open wizard, then the key tables of
 //! [`super::keymap`] (the full-screen job log's when it is open).
 
+mod log_keys;
+mod message_keys;
+mod palette_keys;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{App, Confirm, ConfirmKind, Effect, Level, ListState, Overlay, Screen};
