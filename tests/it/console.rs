@@ -213,6 +213,70 @@ fn tabs_switch_with_numbers_tab_and_arrows() {
     assert!(t.contains("c cancel"), "footer shows the Jobs keys: {t}");
 }
 
+/// `/` finds what the table shows: the TYPE cell with its kind
+/// (`files+incr`) and the CREATED cell as drawn (date, or date and time).
+#[test]
+fn catalog_filter_matches_the_cells_as_shown() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    key(&mut app, '2');
+    key(&mut app, '/');
+    typed(&mut app, "incr");
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.backup_view.len(), 1);
+    assert_eq!(selected_id(&app), id(&f.incr));
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.backup_view.len(), 3);
+
+    // The incremental's CREATED cell, read off the screen.
+    let t = text(&mut app, 80, 24);
+    let row = t.lines().find(|l| l.contains("files+incr")).unwrap();
+    let at = row
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let b = row.as_bytes();
+            row.len() >= i + 16
+                && b[i..i + 4].iter().all(u8::is_ascii_digit)
+                && b[i + 4] == b'-'
+                && b[i + 10] == b' '
+                && b[i + 13] == b':'
+        })
+        .unwrap_or_else(|| panic!("no date and time in {row:?}"));
+    let shown = &row[at..at + 16];
+    let (date, year) = (&shown[..10], &shown[..5]);
+    // Date and time as drawn: the incremental is among what is found, and
+    // every row found shows that text.
+    key(&mut app, '/');
+    typed(&mut app, shown);
+    assert!(app
+        .backup_view
+        .iter()
+        .any(|&i| app.backups[i as usize].id.as_ref() == id(&f.incr)));
+    let t = text(&mut app, 80, 24);
+    let rows: Vec<&str> = t.lines().filter(|l| l.contains("succeeded")).collect();
+    assert_eq!(rows.len(), app.backup_view.len(), "{t}");
+    assert!(rows.iter().all(|r| r.contains(shown)), "{t}");
+    code(&mut app, KeyCode::Esc);
+    // The date alone, and the year with its dash ("/2026-").
+    for needle in [date, year] {
+        key(&mut app, '/');
+        typed(&mut app, needle);
+        let want = app
+            .backups
+            .iter()
+            .filter(|b| b.created.starts_with(needle))
+            .count();
+        assert!(want >= 1);
+        assert_eq!(app.backup_view.len(), want, "/{needle}");
+        code(&mut app, KeyCode::Esc);
+    }
+    // A type and kind nobody has finds nothing.
+    key(&mut app, '/');
+    typed(&mut app, "db+incr");
+    assert!(app.backup_view.is_empty());
+}
+
 #[test]
 fn filter_sort_and_detail_pane() {
     let f = fixture();

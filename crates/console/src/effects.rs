@@ -403,7 +403,7 @@ impl Console {
             };
             if fp.is_none() || self.fingerprint != fp {
                 let selected = self.selected_backup_key();
-                let (rows, fp) = cat.backup_rows().map_err(err)?;
+                let (rows, fp) = data::load_backups(cat).map_err(err)?;
                 self.backups = rows;
                 self.fingerprint = Some(fp);
                 self.apply_backup_view_keeping(selected);

@@ -194,7 +194,7 @@ const CATALOG: &[Binding] = &[
     Binding {
         keys: &[ch('/')],
         label: "/",
-        help: "filter by type, name, id or status",
+        help: "filter by what the table shows: type and kind (files+incr), name, created date and time, status, id",
         action: Action::Filter,
         footer: true,
     },

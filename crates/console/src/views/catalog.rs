@@ -1,5 +1,7 @@
 //! Catalog screen: every backup as a table (only the visible rows are
-//! built), with the detail pane of the selected one.
+//! built), with the detail pane of the selected one. The TYPE and STATUS
+//! cells come from [`crate::data`], which puts the same words into what
+//! `/` searches.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -8,25 +10,8 @@ use ratatui::Frame;
 
 use super::{block, Theme};
 use crate::app::App;
-use crate::data::SortColumn;
+use crate::data::{self, SortColumn};
 use crate::fmt;
-
-fn status_word(s: lifeboat_engine::catalog::BackupStatus) -> &'static str {
-    match s {
-        lifeboat_engine::catalog::BackupStatus::SucceededWithWarnings => "warnings",
-        other => other.as_str(),
-    }
-}
-
-/// Type names short enough for the 80-column table.
-fn short_type(t: lifeboat_engine::archive::manifest::BackupType) -> &'static str {
-    match t {
-        lifeboat_engine::archive::manifest::BackupType::Database => "db",
-        lifeboat_engine::archive::manifest::BackupType::Filesystem => "files",
-        lifeboat_engine::archive::manifest::BackupType::Configuration => "config",
-        lifeboat_engine::archive::manifest::BackupType::State => "state",
-    }
-}
 
 /// The table's header: the column the table is sorted by carries ▲
 /// (ascending) or ▼ (descending), as the title says in words.
@@ -110,14 +95,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         .enumerate()
         .map(|(i, &idx)| {
             let b = &app.backups[idx as usize];
-            let status = status_word(b.status);
+            let status = data::status_cell(b.status);
             let verified = b.verified.as_str();
             let row = Row::new(vec![
-                Cell::from(format!(
-                    "{}{}",
-                    short_type(b.backup_type),
-                    if b.incremental { "+incr" } else { "" }
-                )),
+                Cell::from(data::type_cell(b)),
                 Cell::from(b.name.as_deref().unwrap_or("-").to_string()),
                 Cell::from(fmt::stored_ts(&b.created)),
                 Cell::from(fmt::short_bytes(b.size)),
