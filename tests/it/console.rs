@@ -185,6 +185,89 @@ fn every_screen_draws_real_data_at_80x24() {
     assert!(audit.contains("backup"), "{audit}");
 }
 
+/// The configuration has one set of filesystem paths, so filesystem
+/// backups differ in target when that set changed between them (or for
+/// safety copies). Each Storage row is named by the paths its backups
+/// covered, and the screen shows the label whole, even at 80 columns.
+#[test]
+fn storage_rows_name_each_filesystem_target_whole() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("filesystem", &[]);
+    let uploads = sb.app.join("uploads").display().to_string();
+    let logs = sb.app.join("logs").display().to_string();
+    let config = std::fs::read_to_string(&sb.config).unwrap();
+    let both = format!("paths = [\"{uploads}\", \"{logs}\"]");
+    assert!(config.contains(&both), "{config}");
+    std::fs::write(
+        &sb.config,
+        config.replace(&both, &format!("paths = [\"{uploads}\"]")),
+    )
+    .unwrap();
+    sb.backup("filesystem", &[]);
+
+    let mut app = app_for(&sb, false);
+    let wide_label = format!("filesystem {uploads}, {logs}");
+    let narrow_label = format!("filesystem {uploads}");
+    let report = app.storage.clone().unwrap().unwrap();
+    let mut labels: Vec<(String, u64)> = report
+        .per_target
+        .iter()
+        .map(|(t, n, _)| (t.clone(), *n))
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [(narrow_label.clone(), 1), (wide_label.clone(), 1)],
+        "one row per path set (sorted)"
+    );
+
+    key(&mut app, '5');
+    let wide = text(&mut app, 200, 50);
+    for label in [&wide_label, &narrow_label] {
+        assert!(
+            wide.lines().any(|l| l.contains(label.as_str())),
+            "{label} whole on one line:\n{wide}"
+        );
+    }
+    // At 80 columns a label wraps in the TARGET column (78 inside the
+    // border, less BACKUPS 8, STORED 11 and two gaps); read it back.
+    let t = text(&mut app, 80, 24);
+    let column = 80 - 2 - 8 - 11 - 2;
+    let mut rows: Vec<String> = Vec::new();
+    let mut in_table = false;
+    for line in t.lines() {
+        if line.contains("Per target") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        if line.starts_with('└') {
+            break;
+        }
+        let cells: String = line.chars().skip(1).collect();
+        let target: String = cells.chars().take(column).collect();
+        let rest: String = cells.chars().skip(column).collect();
+        let target = target.trim();
+        if target.is_empty() || target == "TARGET" {
+            continue;
+        }
+        // A row's first line carries its counts; the others continue it.
+        if rest.trim_matches(|c| c == ' ' || c == '│').is_empty() {
+            let last = rows.last_mut().expect("a continuation follows a row");
+            last.push(' ');
+            last.push_str(target);
+        } else {
+            rows.push(target.to_string());
+        }
+    }
+    rows.sort();
+    assert_eq!(rows, [narrow_label, wide_label], "{t}");
+}
+
 #[test]
 fn tabs_switch_with_numbers_tab_and_arrows() {
     let f = fixture();
