@@ -1524,6 +1524,76 @@ fn decide(app: &mut Console, c: KeyCode) -> Vec<Effect> {
     app.update(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
+/// On the newest row the Jobs screen follows new jobs: a job that starts
+/// takes the selection and its log is read. A job the operator chose
+/// further down stays selected however many jobs start.
+#[test]
+fn the_jobs_selection_follows_new_jobs_only_from_the_newest_row() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    key(&mut app, '3');
+    key(&mut app, 'g');
+    let first = app.jobs[0].id;
+    let cat = lifeboat_engine::catalog::Catalog::open(&f.sb.catalog).unwrap();
+    let new = cat
+        .create_job(
+            &JobKind::Verify,
+            "new-target",
+            "elsewhere",
+            1,
+            JobState::Queued,
+        )
+        .unwrap();
+    cat.job_log(new, "info", "first line of the new job")
+        .unwrap();
+    app.refresh(true);
+    assert_eq!(
+        app.jobs[app.jobs_list.selected].id, new,
+        "moved to the new job"
+    );
+    assert!(
+        app.job_log
+            .iter()
+            .any(|l| l.2 == "first line of the new job"),
+        "{:?}",
+        app.job_log
+    );
+    let t = text(&mut app, 100, 30);
+    assert!(
+        t.contains(&format!("Log of job {new} (verify new-target)")),
+        "{t}"
+    );
+    assert!(t.contains("first line of the new job"), "{t}");
+
+    // The operator goes down to the older job: it stays selected.
+    key(&mut app, 'j');
+    assert_eq!(app.jobs[app.jobs_list.selected].id, first);
+    let log_before = app.job_log.clone();
+    let newer = cat
+        .create_job(
+            &JobKind::Verify,
+            "newer-target",
+            "elsewhere",
+            1,
+            JobState::Queued,
+        )
+        .unwrap();
+    cat.job_log(newer, "info", "the newer job's line").unwrap();
+    // The decision alone: the selection keeps its job, its log is re-read.
+    let mut jobs = app.jobs.clone();
+    jobs.insert(0, cat.get_job(newer).unwrap().unwrap());
+    assert_eq!(app.jobs_loaded(jobs), Effect::LoadJobLog { changed: true });
+    assert_eq!(app.jobs[app.jobs_list.selected].id, first);
+    // And done for real.
+    app.refresh(true);
+    assert_eq!(app.jobs[0].id, newer);
+    assert_eq!(app.jobs[app.jobs_list.selected].id, first, "kept by id");
+    assert_eq!(app.job_log, log_before);
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains(&format!("Log of job {first} ")), "{t}");
+    assert!(!t.contains("the newer job's line"), "{t}");
+}
+
 #[test]
 fn keys_decide_effects_and_nothing_happens_until_they_run() {
     let f = fixture();
