@@ -1594,6 +1594,63 @@ fn the_jobs_selection_follows_new_jobs_only_from_the_newest_row() {
     assert!(!t.contains("the newer job's line"), "{t}");
 }
 
+/// `V` is the deep verify (a scratch restore, every file or row checked),
+/// `v` the quick one; the palette takes `--deep` on either side of the id.
+#[test]
+fn capital_v_and_verify_deep_in_the_palette_decide_a_deep_verify() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    let jobs_before = f.sb.jobs().len();
+    let deep = |target: String| vec![Effect::Launch(JobRequest::Verify { target, deep: true })];
+    select_backup(&mut app, &id(&f.full));
+    assert_eq!(decide(&mut app, KeyCode::Char('V')), deep(id(&f.full)));
+    // Terminals that send the shift with the letter mean the same.
+    let shifted = app.update(KeyEvent::new(KeyCode::Char('V'), KeyModifiers::SHIFT));
+    assert_eq!(shifted, deep(id(&f.full)));
+    assert_eq!(
+        decide(&mut app, KeyCode::Char('v')),
+        [Effect::Launch(JobRequest::Verify {
+            target: id(&f.full),
+            deep: false
+        })]
+    );
+
+    let palette = |app: &mut Console, line: &str| -> Vec<Effect> {
+        assert!(decide(app, KeyCode::Char(':')).is_empty());
+        for c in line.chars() {
+            assert!(decide(app, KeyCode::Char(c)).is_empty());
+        }
+        decide(app, KeyCode::Enter)
+    };
+    let incr = id(&f.incr);
+    assert_eq!(
+        palette(&mut app, &format!("verify --deep {incr}")),
+        deep(incr.clone())
+    );
+    assert_eq!(
+        palette(&mut app, &format!("verify {incr} --deep")),
+        deep(incr.clone())
+    );
+    assert!(palette(&mut app, &format!("verify --fast {incr}")).is_empty());
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains("knows only --deep, not --fast"), "{t}");
+    assert!(palette(&mut app, "verify --deep").is_empty());
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains("`:verify` needs a backup id"), "{t}");
+
+    // The help says what the deep one does.
+    key(&mut app, '?');
+    let t = text(&mut app, 100, 40);
+    assert!(
+        t.contains("deep verify: also restores it into a scratch"),
+        "{t}"
+    );
+    assert!(t.contains("verify [--deep] ID"), "{t}");
+    // Decided, not done.
+    assert!(app.children.is_empty());
+    assert_eq!(f.sb.jobs().len(), jobs_before);
+}
+
 #[test]
 fn keys_decide_effects_and_nothing_happens_until_they_run() {
     let f = fixture();

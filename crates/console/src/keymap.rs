@@ -30,6 +30,8 @@ pub enum Action {
     SortNext,
     SortReverse,
     Verify,
+    /// Verify deeply: restore into a scratch place and check everything.
+    VerifyDeep,
     Restore,
     Delete,
     CancelJob,
@@ -69,7 +71,7 @@ pub const GLOBAL: &[Binding] = &[
     Binding {
         keys: &[ch(':')],
         label: ":",
-        help: "command palette (:backup :restore :recover :drill :verify ID :quit, screen names)",
+        help: "command palette (:backup :restore :recover :drill :verify [--deep] ID :quit, screen names)",
         action: Action::Palette,
         footer: true,
     },
@@ -194,7 +196,7 @@ const CATALOG: &[Binding] = &[
     Binding {
         keys: &[ch('/')],
         label: "/",
-        help: "filter by what the table shows: type and kind (files+incr), name, created date and time, status, id",
+        help: "filter by type (files+incr), name, created date and time, status or id, as the table shows them",
         action: Action::Filter,
         footer: true,
     },
@@ -215,9 +217,16 @@ const CATALOG: &[Binding] = &[
     Binding {
         keys: &[ch('v')],
         label: "v",
-        help: "verify the selected backup (runs `lifeboat verify ID` as a job)",
+        help: "verify the selected backup: manifest, checksums, every byte decrypted (`lifeboat verify ID`, as a job)",
         action: Action::Verify,
         footer: true,
+    },
+    Binding {
+        keys: &[ch('V')],
+        label: "V",
+        help: "deep verify: also restores it into a scratch directory or database and checks every file and row (slower; `lifeboat verify --deep ID`)",
+        action: Action::VerifyDeep,
+        footer: false,
     },
     Binding {
         keys: &[ch('r')],
