@@ -364,6 +364,100 @@ fn restore_wizard_in_place_needs_the_typed_name_and_takes_a_safety_copy() {
     );
 }
 
+/// Copy `id`'s catalog row as another backup that `status` left
+/// unusable: no bytes, created `secs` after the original.
+fn unusable_copy(sb: &Sandbox, id: &str, new_id: &str, status: &str, secs: i64) {
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    let mut b = cat.get_backup(id).unwrap().unwrap();
+    b.id = new_id.to_string();
+    b.status = status.parse().unwrap();
+    b.created_at += chrono::Duration::seconds(secs);
+    b.finished_at = None;
+    b.size = 0;
+    b.stored_size = 0;
+    b.file = format!("{}.{status}", b.file);
+    cat.insert_backup(&b).unwrap();
+}
+
+/// The timeline lists what can be restored: failed, interrupted and
+/// cancelled backups are left out (a line says how many; `a` lists them),
+/// and the cursor starts on the newest good one, not on the newest row.
+#[test]
+fn restore_wizard_lists_restorable_backups_and_starts_on_the_newest_good_one() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let full = id_of(&sb.backup("filesystem", &["--full"]));
+    std::fs::write(sb.app.join("uploads/later.txt"), "later\n").unwrap();
+    let incr = id_of(&sb.backup("filesystem", &[]));
+    // Newer than both: three that left no artifact, and one that
+    // succeeded but failed its last verification (listed, not the default).
+    unusable_copy(&sb, &incr, "fs-interrupted", "interrupted", 60);
+    unusable_copy(&sb, &incr, "fs-cancelled", "cancelled", 70);
+    unusable_copy(&sb, &incr, "fs-failed", "failed", 80);
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    let mut bad = cat.get_backup(&full).unwrap().unwrap();
+    bad.id = "fs-verify-failed".into();
+    bad.created_at += chrono::Duration::seconds(90);
+    bad.verified_at = Some(bad.created_at);
+    bad.verify_result = Some("sha256 mismatch".into());
+    cat.insert_backup(&bad).unwrap();
+    drop(cat);
+
+    let mut w = open(&sb, WizardKind::Restore { backup_id: None });
+    let w = w.as_mut();
+    let s = assert_shows(w, "filesystem  (3 backups; 3 more cannot be restored)");
+    assert!(s.contains("configuration  (0 backups)"), "{s}");
+    press(w, KeyCode::Down);
+    press(w, KeyCode::Enter);
+    let s = assert_shows(w, "Step 2 of 6: Point");
+    for hidden in ["fs-interrupted", "fs-cancelled", "fs-failed"] {
+        assert!(!s.contains(hidden), "{hidden} is listed:\n{s}");
+    }
+    assert!(
+        s.contains("Not listed: 1 failed, 1 interrupted, 1 cancelled (they cannot be restored; a lists them)"),
+        "{s}"
+    );
+    let cursor = s.lines().find(|l| l.contains("> ")).unwrap();
+    assert!(cursor.contains(&incr), "the newest good one:\n{s}");
+    assert!(s.contains("fs-verify-failed"), "{s}");
+    // `a` lists them all, the cursor staying on its backup; `a` again hides them.
+    press(w, KeyCode::Char('a'));
+    let s = screen(w);
+    for hidden in ["fs-interrupted", "fs-cancelled", "fs-failed"] {
+        assert!(s.contains(hidden), "{hidden} is not listed:\n{s}");
+    }
+    assert!(s.contains("Listed too: 1 failed"), "{s}");
+    assert!(
+        s.lines()
+            .find(|l| l.contains("> "))
+            .unwrap()
+            .contains(&incr),
+        "{s}"
+    );
+    press(w, KeyCode::Char('a'));
+    assert!(!screen(w).contains("fs-failed"));
+    press(w, KeyCode::Enter);
+    assert_shows(w, &format!("Where should backup {incr} go?"));
+
+    // Chosen on the Catalog screen, an unusable one is shown and refused.
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some("fs-interrupted".into()),
+        },
+    );
+    let s = assert_shows(w.as_mut(), "Step 2 of 6: Point");
+    assert!(
+        s.contains("backup fs-interrupted is interrupted: it has no usable artifact"),
+        "{s}"
+    );
+    assert!(s
+        .lines()
+        .find(|l| l.contains("> "))
+        .unwrap()
+        .contains("fs-interrupted"));
+}
+
 #[test]
 fn restore_wizard_refuses_an_unknown_backup_id_with_a_next_step() {
     let sb = Sandbox::new();

@@ -2,6 +2,11 @@
 //! backups, then where to (a new place by default), a dry-run preview,
 //! a confirmation, and the restore itself followed live.
 //!
+//! The timeline lists only backups that can be restored (succeeded, with
+//! or without warnings), with a line saying how many others it leaves out
+//! (`a` lists them too), and starts on the newest good one: a failed or
+//! interrupted backup is never the default.
+//!
 //! A new directory or a new database is the default because a restore
 //! that goes wrong there costs nothing. In place is offered, but the
 //! preview then shows exactly what will be replaced and the confirmation
@@ -19,7 +24,7 @@ use crate::wizards::runner::ChildRun;
 use crate::wizards::widgets::{self, nav, step_cursor, Nav, Scroll, BACK, NEXT, SCROLL};
 use crate::wizards::{Wizard, WizardContext, WizardStatus};
 use lifeboat_engine::archive::manifest::{BackupKind, BackupType};
-use lifeboat_engine::catalog::{BackupRecord, Catalog};
+use lifeboat_engine::catalog::{BackupRecord, BackupStatus, Catalog};
 use lifeboat_engine::ops::queue::JobRequest;
 use lifeboat_engine::ops::restore::RestoreRequest;
 use lifeboat_engine::ops::select::Selector;
@@ -47,11 +52,17 @@ pub struct RestoreWizard {
     ctx: WizardContext,
     catalog: Catalog,
     step: Step,
-    /// Restorable types with how many backups each has.
-    types: Vec<(BackupType, usize)>,
+    /// Restorable types with how many of their backups can be restored,
+    /// and how many cannot (failed, interrupted, cancelled, running).
+    types: Vec<(BackupType, usize, usize)>,
     type_cursor: usize,
-    /// Backups of the chosen type, newest first.
+    /// Every backup of the chosen type, newest first.
     backups: Vec<BackupRecord>,
+    /// The timeline: indices into `backups` of the ones listed.
+    shown: Vec<usize>,
+    /// List the backups that cannot be restored too (`a`).
+    show_all: bool,
+    /// Position in `shown`.
     point_cursor: usize,
     in_place: bool,
     /// The new directory (files) or new database name, fixed when the
@@ -85,7 +96,11 @@ impl RestoreWizard {
             .map_err(|e| e.display_with_hint())?;
         let types = RESTORABLE
             .iter()
-            .map(|t| (*t, all.iter().filter(|b| b.backup_type == *t).count()))
+            .map(|t| {
+                let of_type = all.iter().filter(|b| b.backup_type == *t);
+                let good = of_type.clone().filter(|b| b.status.is_good()).count();
+                (*t, good, of_type.count() - good)
+            })
             .collect();
         let ctx_now = ctx.now;
         let mut w = RestoreWizard {
@@ -95,6 +110,8 @@ impl RestoreWizard {
             types,
             type_cursor: 0,
             backups: Vec::new(),
+            shown: Vec::new(),
+            show_all: false,
             point_cursor: 0,
             in_place: false,
             new_target: String::new(),
@@ -110,7 +127,7 @@ impl RestoreWizard {
             let b = all.iter().find(|b| b.id == id).ok_or_else(|| {
                 format!("backup {id} is not in the catalog {}: choose one from the Catalog screen, or rebuild the catalog with `lifeboat catalog rebuild` if it should be there", w.ctx.config.catalog.path.display())
             })?;
-            let Some(ti) = w.types.iter().position(|(t, _)| *t == b.backup_type) else {
+            let Some(ti) = w.types.iter().position(|(t, ..)| *t == b.backup_type) else {
                 return Err(format!(
                     "backup {id} is a {} backup, which cannot be restored in this version",
                     b.backup_type
@@ -118,7 +135,18 @@ impl RestoreWizard {
             };
             w.type_cursor = ti;
             w.load_points()?;
-            w.point_cursor = w.backups.iter().position(|x| x.id == id).unwrap_or(0);
+            // Chosen on the Catalog screen: on the timeline even when it
+            // cannot be restored, so the refusal below names it.
+            if !b.status.is_good() {
+                w.show_all = true;
+                w.list_points();
+            }
+            w.point_cursor = w
+                .shown
+                .iter()
+                .position(|&i| w.backups[i].id == id)
+                .unwrap_or(0);
+
             // The same checks as choosing it on the timeline: a failed
             // backup or a broken chain stops there, saying why.
             w.step = Step::Point;
@@ -132,16 +160,71 @@ impl RestoreWizard {
     }
 
     fn chosen(&self) -> Option<&BackupRecord> {
-        self.backups.get(self.point_cursor)
+        self.shown
+            .get(self.point_cursor)
+            .and_then(|&i| self.backups.get(i))
     }
 
+    /// Read the chosen type's backups and list them, the cursor on the
+    /// newest good one.
     fn load_points(&mut self) -> Result<(), String> {
         self.backups = self
             .catalog
             .list_backups(Some(self.chosen_type()))
             .map_err(|e| e.display_with_hint())?;
-        self.point_cursor = 0;
+        self.show_all = false;
+        self.list_points();
+        self.point_cursor = self.newest_good();
         Ok(())
+    }
+
+    /// Which backups the timeline lists: the restorable ones, or all.
+    fn list_points(&mut self) {
+        self.shown = (0..self.backups.len())
+            .filter(|&i| self.show_all || self.backups[i].status.is_good())
+            .collect();
+    }
+
+    /// The listed backup a restore should start from: the newest that
+    /// succeeded, passed its last verification and has its whole chain.
+    fn newest_good(&self) -> usize {
+        self.shown
+            .iter()
+            .position(|&i| {
+                let b = &self.backups[i];
+                b.is_good() && self.chain_len(b).is_some()
+            })
+            .unwrap_or(0)
+    }
+
+    /// `a`: list every backup, or only the restorable ones again; the
+    /// cursor stays on its backup while it is listed.
+    fn toggle_all(&mut self) {
+        let at = self.chosen().map(|b| b.id.clone());
+        self.show_all = !self.show_all;
+        self.list_points();
+        self.point_cursor = at
+            .and_then(|id| self.shown.iter().position(|&i| self.backups[i].id == id))
+            .unwrap_or_else(|| self.newest_good());
+    }
+
+    /// The backups of the chosen type the timeline leaves out, by status:
+    /// `1 failed, 2 interrupted`. Empty when none is left out.
+    fn hidden_summary(&self) -> String {
+        let count = |s: BackupStatus| self.backups.iter().filter(|b| b.status == s).count();
+        [
+            (BackupStatus::Failed, "failed"),
+            (BackupStatus::Interrupted, "interrupted"),
+            (BackupStatus::Cancelled, "cancelled"),
+            (BackupStatus::Running, "still running"),
+        ]
+        .into_iter()
+        .filter_map(|(s, word)| match count(s) {
+            0 => None,
+            n => Some(format!("{n} {word}")),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 
     /// Links from the full backup to `b` (1 for a full), or None when a
@@ -250,7 +333,13 @@ impl RestoreWizard {
         self.message = None;
         match self.step {
             Step::Type => {
-                let (t, n) = self.types[self.type_cursor];
+                let (t, n, hidden) = self.types[self.type_cursor];
+                if n == 0 && hidden > 0 {
+                    self.message = Some(format!(
+                        "no {t} backup can be restored: all {hidden} failed, were interrupted or cancelled, or are still running; take a new one (the Backup wizard)"
+                    ));
+                    return;
+                }
                 if n == 0 {
                     self.message = Some(format!(
                         "there are no {t} backups in the catalog: take one first (the Backup wizard), or rebuild the catalog with `lifeboat catalog rebuild`"
@@ -388,6 +477,7 @@ impl Wizard for RestoreWizard {
                     }
                 }
             }
+            Step::Point if key.code == KeyCode::Char('a') => self.toggle_all(),
             Step::Preview if key.code == KeyCode::Char('r') && !self.running() => {
                 self.message = None;
                 self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
@@ -400,7 +490,7 @@ impl Wizard for RestoreWizard {
                         step_cursor(&mut self.type_cursor, self.types.len(), n);
                     }
                     Step::Point => {
-                        step_cursor(&mut self.point_cursor, self.backups.len(), n);
+                        step_cursor(&mut self.point_cursor, self.shown.len(), n);
                     }
                     Step::Target => self.in_place = n == Nav::Down,
                     _ => {}
@@ -427,6 +517,12 @@ impl Wizard for RestoreWizard {
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
         match self.step {
             Step::Type => vec![("↑/↓", "move"), NEXT, ("Esc", "close")],
+            Step::Point if self.show_all => {
+                vec![("↑/↓", "move"), NEXT, ("a", "only restorable ones"), BACK]
+            }
+            Step::Point if !self.hidden_summary().is_empty() => {
+                vec![("↑/↓", "move"), NEXT, ("a", "list all"), BACK]
+            }
             Step::Point => vec![("↑/↓", "move"), NEXT, BACK],
             Step::Target => vec![("↑/↓/Space", "new place or in place"), NEXT, BACK],
             Step::Preview if self.running() => vec![("wait", "dry run running")],

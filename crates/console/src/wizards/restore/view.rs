@@ -53,17 +53,41 @@ impl RestoreWizard {
         match self.step {
             Step::Type => {
                 v.push(bold("What should be restored?"));
-                for (i, (t, n)) in self.types.iter().enumerate() {
-                    v.push(row(i == self.type_cursor, format!("{t}  ({n} backups)")));
+                for (i, (t, n, hidden)) in self.types.iter().enumerate() {
+                    let more = match hidden {
+                        0 => String::new(),
+                        h => format!("; {h} more cannot be restored"),
+                    };
+                    v.push(row(
+                        i == self.type_cursor,
+                        format!("{t}  ({n} backups{more})"),
+                    ));
                 }
             }
             Step::Point => {
                 v.push(bold(format!(
-                    "Choose a {} backup (newest first):",
-                    self.chosen_type()
+                    "Choose a {} backup (newest first{}):",
+                    self.chosen_type(),
+                    if self.show_all {
+                        ", all of them"
+                    } else {
+                        ", only those that can be restored"
+                    }
                 )));
-                for (i, b) in self.backups.iter().enumerate() {
-                    v.push(row(i == self.point_cursor, self.point_row(b)));
+                for (i, &b) in self.shown.iter().enumerate() {
+                    v.push(row(
+                        i == self.point_cursor,
+                        self.point_row(&self.backups[b]),
+                    ));
+                }
+                let hidden = self.hidden_summary();
+                if !hidden.is_empty() {
+                    v.push(text(""));
+                    v.push(text(if self.show_all {
+                        format!("Listed too: {hidden} (they cannot be restored; a hides them).")
+                    } else {
+                        format!("Not listed: {hidden} (they cannot be restored; a lists them).")
+                    }));
                 }
             }
             Step::Target => {
