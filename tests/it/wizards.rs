@@ -458,6 +458,76 @@ fn restore_wizard_lists_restorable_backups_and_starts_on_the_newest_good_one() {
         .contains("fs-interrupted"));
 }
 
+/// On the Target step the new directory is typed (the keys are text, not
+/// navigation), checked on Enter, and the restore goes where it says.
+#[test]
+fn restore_wizard_target_directory_is_edited_and_checked() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some(id.clone()),
+        },
+    );
+    let w = w.as_mut();
+    assert_shows(w, "Step 3 of 6: Target");
+    assert!(w.wants_text());
+    let clear = |w: &mut dyn Wizard| {
+        w.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    };
+    clear(w);
+    typed(w, "restores/here");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Refused: 'restores/here' is not an absolute path");
+    // Backspace edits; it does not go back a step.
+    press(w, KeyCode::Backspace);
+    assert_shows(w, "Step 3 of 6: Target");
+    assert!(!screen(w).contains("Refused"), "an edit clears the refusal");
+
+    clear(w);
+    let inside = sb.app.join("uploads/restored");
+    typed(w, &inside.display().to_string());
+    press(w, KeyCode::Enter);
+    let s = flat(&screen(w));
+    assert!(
+        s.contains(&format!(
+            "Refused: '{}' is inside the live source {}",
+            inside.display(),
+            sb.app.join("uploads").display()
+        )),
+        "{s}"
+    );
+    assert!(!w.is_running(), "no dry run for a refused target");
+
+    // j, k, b and spaces are text here.
+    clear(w);
+    let chosen = sb.dir.path().join("jobs back");
+    typed(w, &format!("  {}  ", chosen.display()));
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 4 of 6: Preview");
+    wait_idle(w, "dry run into the typed directory");
+    let s = flat(&screen(w));
+    assert!(s.contains(&chosen.display().to_string()), "{s}");
+    press(w, KeyCode::Enter);
+    press(w, KeyCode::Enter);
+    wait_idle(w, "restore into the typed directory");
+    assert_shows(w, "OK: lifeboat restore");
+    for d in ["uploads", "logs"] {
+        let src = sb.app.join(d);
+        assert_eq!(
+            checksum_tree(&Sandbox::under(&chosen, &src)),
+            checksum_tree(&src),
+            "{d} differs"
+        );
+    }
+    assert!(
+        !sb.catalog.parent().unwrap().join("restores").exists(),
+        "the proposed directory was not used"
+    );
+}
+
 #[test]
 fn restore_wizard_refuses_an_unknown_backup_id_with_a_next_step() {
     let sb = Sandbox::new();
@@ -748,12 +818,26 @@ fn restore_wizard_restores_a_database_into_a_new_database() {
     press(w, KeyCode::Enter);
     assert_shows(w, &id);
     press(w, KeyCode::Enter);
-    let s = assert_shows(w, &format!("(*) a new database: {}_restored_", db.name));
-    let start = s.find(&format!("{}_restored_", db.name)).unwrap();
-    let target: String = s[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    assert_shows(w, &format!("(*) a new database: {}_restored_", db.name));
+    // The proposed name can be changed; a bad one is refused before any
+    // dry run, saying why.
+    assert!(w.wants_text());
+    let clear = |w: &mut dyn Wizard| {
+        w.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    };
+    clear(w);
+    typed(w, "9lives");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Refused: '9lives' is not a valid database name");
+    clear(w);
+    typed(w, &db.name);
+    press(w, KeyCode::Enter);
+    assert_shows(w, "is the live database this backup came from");
+    assert_shows(w, "Step 3 of 6: Target");
+    assert!(!w.is_running());
+    clear(w);
+    let target = format!("{}_edited", db.name);
+    typed(w, &target);
     press(w, KeyCode::Enter);
     wait_idle(w, "database dry run");
     let s = assert_shows(w, "would go into");

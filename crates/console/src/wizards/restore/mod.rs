@@ -8,10 +8,12 @@
 //! interrupted backup is never the default.
 //!
 //! A new directory or a new database is the default because a restore
-//! that goes wrong there costs nothing. In place is offered, but the
-//! preview then shows exactly what will be replaced and the confirmation
-//! asks for the target's name to be typed.
+//! that goes wrong there costs nothing; its path or name can be edited,
+//! and is checked ([`target`]) before the dry run. In place is offered,
+//! but the preview then shows exactly what will be replaced and the
+//! confirmation asks for the target's name to be typed.
 
+mod target;
 mod view;
 
 use chrono::Utc;
@@ -19,7 +21,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::Frame;
 
-use crate::wizards::input::Confirm;
+use crate::wizards::input::{Confirm, TextInput};
 use crate::wizards::runner::ChildRun;
 use crate::wizards::widgets::{self, nav, step_cursor, Nav, Scroll, BACK, NEXT, SCROLL};
 use crate::wizards::{Wizard, WizardContext, WizardStatus};
@@ -65,9 +67,10 @@ pub struct RestoreWizard {
     /// Position in `shown`.
     point_cursor: usize,
     in_place: bool,
-    /// The new directory (files) or new database name, fixed when the
-    /// Target step is entered so preview and restore agree.
-    new_target: String,
+    /// The new directory (files) or new database name: proposed when the
+    /// Target step is entered, editable there, checked on Enter, then
+    /// fixed so preview and restore agree.
+    new_target: TextInput,
     /// The live database a database backup came from.
     source_db: Option<String>,
     preview: Option<ChildRun>,
@@ -114,7 +117,7 @@ impl RestoreWizard {
             show_all: false,
             point_cursor: 0,
             in_place: false,
-            new_target: String::new(),
+            new_target: TextInput::default(),
             source_db: None,
             preview: None,
             confirm: Confirm::new(""),
@@ -146,7 +149,6 @@ impl RestoreWizard {
                 .iter()
                 .position(|&i| w.backups[i].id == id)
                 .unwrap_or(0);
-
             // The same checks as choosing it on the timeline: a failed
             // backup or a broken chain stops there, saying why.
             w.step = Step::Point;
@@ -254,10 +256,10 @@ impl RestoreWizard {
                 .flatten()
                 .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
                 .and_then(|m| m["database"]["database"].as_str().map(str::to_string));
-            self.new_target = format!(
+            self.new_target = TextInput::new(&format!(
                 "{}_restored_{stamp}",
                 db.clone().unwrap_or_else(|| "database".into())
-            );
+            ));
             self.source_db = db;
         } else {
             let dir = self
@@ -269,7 +271,7 @@ impl RestoreWizard {
                 .unwrap_or(std::path::Path::new("."))
                 .join("restores")
                 .join(format!("{}_{stamp}", b.id));
-            self.new_target = dir.display().to_string();
+            self.new_target = TextInput::new(&dir.display().to_string());
             self.source_db = None;
         }
         self.step = Step::Target;
@@ -298,9 +300,9 @@ impl RestoreWizard {
                 a.push("--yes".into());
             }
         } else if b.backup_type == BackupType::Database {
-            a.extend(["--target-db".into(), self.new_target.clone()]);
+            a.extend(["--target-db".into(), self.new_target.value.clone()]);
         } else {
-            a.extend(["--target".into(), self.new_target.clone()]);
+            a.extend(["--target".into(), self.new_target.value.clone()]);
         }
         if dry_run {
             a.push("--dry-run".into());
@@ -316,11 +318,11 @@ impl RestoreWizard {
             backup_type: Some(b.backup_type),
             selector: Selector::Id(b.id.clone()),
             target: (!self.in_place && !database)
-                .then(|| std::path::PathBuf::from(&self.new_target)),
+                .then(|| std::path::PathBuf::from(&self.new_target.value)),
             in_place: self.in_place,
             dry_run: false,
             yes: self.in_place,
-            target_db: (!self.in_place && database).then(|| self.new_target.clone()),
+            target_db: (!self.in_place && database).then(|| self.new_target.value.clone()),
             jobs: 1,
             no_owner: false,
             role: None,
@@ -380,6 +382,13 @@ impl RestoreWizard {
                 self.enter_target();
             }
             Step::Target => {
+                if !self.in_place {
+                    self.new_target = TextInput::new(self.new_target.value.trim());
+                    if let Some(why) = self.target_problem() {
+                        self.message = Some(format!("Refused: {why}"));
+                        return;
+                    }
+                }
                 self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
                 self.step = Step::Preview;
             }
@@ -407,6 +416,46 @@ impl RestoreWizard {
             }
             Step::Run => {}
         }
+    }
+
+    /// Why the typed new directory or database name cannot be used.
+    fn target_problem(&self) -> Option<String> {
+        let typed = &self.new_target.value;
+        if self.chosen_type() == BackupType::Database {
+            return target::database_problem(typed, self.source_db.as_deref());
+        }
+        target::directory_problem(typed, &self.live_paths(), &self.ctx.config.repository.path)
+    }
+
+    /// The live paths a restore of the chosen backup must stay out of:
+    /// the ones its manifest says it covered, and the configured ones.
+    fn live_paths(&self) -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<std::path::PathBuf> = self
+            .chosen()
+            .and_then(|b| self.catalog.get_manifest_json(&b.id).ok().flatten())
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|m| {
+                m["source"]["paths"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(std::path::PathBuf::from))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        let sources = &self.ctx.config.sources;
+        match self.chosen_type() {
+            BackupType::Filesystem => paths.extend(sources.filesystem.paths.iter().cloned()),
+            BackupType::Configuration => paths.extend(
+                sources
+                    .configuration
+                    .files
+                    .iter()
+                    .chain(&sources.configuration.env_files)
+                    .cloned(),
+            ),
+            _ => {}
+        }
+        paths
     }
 
     fn back(&mut self) -> WizardStatus {
@@ -477,6 +526,17 @@ impl Wizard for RestoreWizard {
                     }
                 }
             }
+            Step::Target if !self.in_place => match key.code {
+                KeyCode::Esc => return self.back(),
+                KeyCode::Enter => self.next(),
+                KeyCode::Up => self.in_place = false,
+                KeyCode::Down => self.in_place = true,
+                _ => {
+                    if self.new_target.handle(&key) {
+                        self.message = None;
+                    }
+                }
+            },
             Step::Point if key.code == KeyCode::Char('a') => self.toggle_all(),
             Step::Preview if key.code == KeyCode::Char('r') && !self.running() => {
                 self.message = None;
@@ -524,6 +584,19 @@ impl Wizard for RestoreWizard {
                 vec![("↑/↓", "move"), NEXT, ("a", "list all"), BACK]
             }
             Step::Point => vec![("↑/↓", "move"), NEXT, BACK],
+            Step::Target if !self.in_place => vec![
+                (
+                    "type",
+                    if self.chosen_type() == BackupType::Database {
+                        "the new database's name"
+                    } else {
+                        "the new directory"
+                    },
+                ),
+                ("↑/↓", "new place or in place"),
+                ("Enter", "dry run"),
+                ("Esc", "back"),
+            ],
             Step::Target => vec![("↑/↓/Space", "new place or in place"), NEXT, BACK],
             Step::Preview if self.running() => vec![("wait", "dry run running")],
             Step::Preview => vec![NEXT, ("r", "run the dry run again"), BACK, SCROLL],
@@ -545,6 +618,12 @@ impl Wizard for RestoreWizard {
     }
 
     fn wants_text(&self) -> bool {
-        self.step == Step::Confirm && self.in_place
+        // The new place's path or name is typed; in place is confirmed
+        // by typing the target's name.
+        match self.step {
+            Step::Target => !self.in_place,
+            Step::Confirm => self.in_place,
+            _ => false,
+        }
     }
 }

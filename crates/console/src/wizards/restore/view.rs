@@ -1,7 +1,8 @@
 //! What each step of the restore wizard shows: the timeline of points,
 //! the target choice, the preview, the confirmation and the outcome.
 
-use ratatui::text::Line;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
 
 use super::{RestoreWizard, Step};
 use crate::wizards::widgets::{bold, duration, row, size, text};
@@ -11,8 +12,8 @@ use lifeboat_engine::catalog::BackupRecord;
 impl RestoreWizard {
     pub(super) fn target_text(&self) -> String {
         match (self.in_place, self.chosen_type()) {
-            (false, BackupType::Database) => format!("new database {}", self.new_target),
-            (false, _) => format!("new directory {}", self.new_target),
+            (false, BackupType::Database) => format!("new database {}", self.new_target.value),
+            (false, _) => format!("new directory {}", self.new_target.value),
             (true, BackupType::Database) => format!(
                 "IN PLACE: replace the live database {}",
                 self.in_place_name()
@@ -93,18 +94,27 @@ impl RestoreWizard {
             Step::Target => {
                 let b = self.chosen().expect("chosen");
                 v.push(bold(format!("Where should backup {} go?", b.id)));
-                let new = if self.chosen_type() == BackupType::Database {
-                    format!("a new database: {}", self.new_target)
+                let what = if self.chosen_type() == BackupType::Database {
+                    "a new database"
                 } else {
-                    format!("a new directory: {}", self.new_target)
+                    "a new directory"
                 };
-                v.push(row(
-                    !self.in_place,
-                    format!(
-                        "({}) {new} (nothing existing is touched)",
-                        mark(!self.in_place)
-                    ),
-                ));
+                if self.in_place {
+                    v.push(row(
+                        false,
+                        format!(
+                            "( ) {what}: {} (nothing existing is touched)",
+                            self.new_target.value
+                        ),
+                    ));
+                } else {
+                    // The value is edited in place, in the selected row.
+                    let selected = Style::default().add_modifier(Modifier::REVERSED);
+                    let mut spans = vec![Span::styled(format!("> (*) {what}: "), selected)];
+                    spans.extend(self.new_target.inline(selected));
+                    spans.push(Span::styled(" (nothing existing is touched)", selected));
+                    v.push(Line::from(spans));
+                }
                 v.push(row(
                     self.in_place,
                     format!(
@@ -114,8 +124,15 @@ impl RestoreWizard {
                     ),
                 ));
                 v.push(text(""));
+                if !self.in_place {
+                    v.push(text(if self.chosen_type() == BackupType::Database {
+                        "Type to change the name (a new one: letters, digits and '_'); Ctrl-U clears it."
+                    } else {
+                        "Type to change the path (absolute, outside the live files and the repository); Ctrl-U clears it."
+                    }));
+                }
                 v.push(text(
-                    "Next runs a dry run that shows what would be created, replaced and deleted.",
+                    "Enter runs a dry run that shows what would be created, replaced and deleted.",
                 ));
             }
             Step::Preview => {
