@@ -826,9 +826,9 @@ fn restore_wizard_restores_a_database_into_a_new_database() {
         w.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
     };
     clear(w);
-    typed(w, "9lives");
+    typed(w, "new copy");
     press(w, KeyCode::Enter);
-    assert_shows(w, "Refused: '9lives' is not a valid database name");
+    assert_shows(w, "Refused: 'new copy' has ' ' in it");
     clear(w);
     typed(w, &db.name);
     press(w, KeyCode::Enter);

@@ -75,13 +75,15 @@ pub fn database_problem(name: &str, live: Option<&str>) -> Option<String> {
             name.len()
         ));
     }
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    // The engine quotes every name, so PostgreSQL would take almost
+    // anything; what is refused here is what an operator cannot then type
+    // safely in psql or a shell (spaces, quotes, slashes, semicolons).
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || "_-$".contains(*c)))
+    {
         return Some(format!(
-            "'{name}' is not a valid database name here: use letters, digits and '_', starting with a letter or '_' (it must work unquoted in psql)"
+            "'{name}' has {c:?} in it: a database name here is letters, digits, '_', '-' or '$'"
         ));
     }
     if live == Some(name) {
@@ -135,10 +137,15 @@ mod tests {
     #[test]
     fn database_names_are_checked() {
         assert_eq!(database_problem("shop_restored_1", Some("shop")), None);
-        assert_eq!(database_problem("_x9", None), None);
-        for bad in ["", "9lives", "shop-copy", "shop copy", "sh\"op", "é"] {
+        // The wizard's own proposal from any live name must pass.
+        for ok in ["_x9", "9lives", "shop-copy", "café_restored_1"] {
+            assert_eq!(database_problem(ok, Some("shop")), None, "{ok:?}");
+        }
+        for bad in ["", "shop copy", "sh\"op", "a/b", "x;drop"] {
             assert!(database_problem(bad, Some("shop")).is_some(), "{bad:?}");
         }
+        let p = database_problem("shop copy", None).unwrap();
+        assert!(p.contains("' '"), "{p}");
         let p = database_problem(&"a".repeat(64), None).unwrap();
         assert!(p.contains("at most 63"), "{p}");
         let p = database_problem("shop", Some("shop")).unwrap();

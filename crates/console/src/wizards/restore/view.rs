@@ -126,7 +126,7 @@ impl RestoreWizard {
                 v.push(text(""));
                 if !self.in_place {
                     v.push(text(if self.chosen_type() == BackupType::Database {
-                        "Type to change the name (a new one: letters, digits and '_'); Ctrl-U clears it."
+                        "Type to change the name (a new one: letters, digits, '_', '-' or '$'); Ctrl-U clears it."
                     } else {
                         "Type to change the path (absolute, outside the live files and the repository); Ctrl-U clears it."
                     }));
