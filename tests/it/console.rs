@@ -188,6 +188,89 @@ fn every_screen_draws_real_data_at_80x24() {
     assert!(audit.contains("backup"), "{audit}");
 }
 
+/// The configuration has one set of filesystem paths, so filesystem
+/// backups differ in target when that set changed between them (or for
+/// safety copies). Each Storage row is named by the paths its backups
+/// covered, and the screen shows the label whole, even at 80 columns.
+#[test]
+fn storage_rows_name_each_filesystem_target_whole() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("filesystem", &[]);
+    let uploads = sb.app.join("uploads").display().to_string();
+    let logs = sb.app.join("logs").display().to_string();
+    let config = std::fs::read_to_string(&sb.config).unwrap();
+    let both = format!("paths = [\"{uploads}\", \"{logs}\"]");
+    assert!(config.contains(&both), "{config}");
+    std::fs::write(
+        &sb.config,
+        config.replace(&both, &format!("paths = [\"{uploads}\"]")),
+    )
+    .unwrap();
+    sb.backup("filesystem", &[]);
+
+    let mut app = app_for(&sb, false);
+    let wide_label = format!("filesystem {uploads}, {logs}");
+    let narrow_label = format!("filesystem {uploads}");
+    let report = app.storage.clone().unwrap().unwrap();
+    let mut labels: Vec<(String, u64)> = report
+        .per_target
+        .iter()
+        .map(|(t, n, _)| (t.clone(), *n))
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [(narrow_label.clone(), 1), (wide_label.clone(), 1)],
+        "one row per path set (sorted)"
+    );
+
+    key(&mut app, '5');
+    let wide = text(&mut app, 200, 50);
+    for label in [&wide_label, &narrow_label] {
+        assert!(
+            wide.lines().any(|l| l.contains(label.as_str())),
+            "{label} whole on one line:\n{wide}"
+        );
+    }
+    // At 80 columns a label wraps in the TARGET column (78 inside the
+    // border, less BACKUPS 8, STORED 11 and two gaps); read it back.
+    let t = text(&mut app, 80, 24);
+    let column = 80 - 2 - 8 - 11 - 2;
+    let mut rows: Vec<String> = Vec::new();
+    let mut in_table = false;
+    for line in t.lines() {
+        if line.contains("Per target") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        if line.starts_with('└') {
+            break;
+        }
+        let cells: String = line.chars().skip(1).collect();
+        let target: String = cells.chars().take(column).collect();
+        let rest: String = cells.chars().skip(column).collect();
+        let target = target.trim();
+        if target.is_empty() || target == "TARGET" {
+            continue;
+        }
+        // A row's first line carries its counts; the others continue it.
+        if rest.trim_matches(|c| c == ' ' || c == '│').is_empty() {
+            let last = rows.last_mut().expect("a continuation follows a row");
+            last.push(' ');
+            last.push_str(target);
+        } else {
+            rows.push(target.to_string());
+        }
+    }
+    rows.sort();
+    assert_eq!(rows, [narrow_label, wide_label], "{t}");
+}
+
 #[test]
 fn tabs_switch_with_numbers_tab_and_arrows() {
     let f = fixture();
@@ -214,6 +297,71 @@ fn tabs_switch_with_numbers_tab_and_arrows() {
     assert_eq!(app.screen, Screen::Jobs);
     let t = text(&mut app, 80, 24);
     assert!(t.contains("c cancel"), "footer shows the Jobs keys: {t}");
+}
+
+/// `/` finds what the table shows: the TYPE cell with its kind
+/// (`files+incr`) and the CREATED cell as drawn (date, or date and time).
+#[test]
+fn catalog_filter_matches_the_cells_as_shown() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    key(&mut app, '2');
+    key(&mut app, '/');
+    typed(&mut app, "incr");
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.backup_view.len(), 1);
+    assert_eq!(selected_id(&app), id(&f.incr));
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.backup_view.len(), 3);
+
+    // The incremental's CREATED cell, read off the screen (wide enough to
+    // show the year; at 80 columns it shows month and day, also searched).
+    let t = text(&mut app, 120, 30);
+    let row = t.lines().find(|l| l.contains("files+incr")).unwrap();
+    let at = row
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let b = row.as_bytes();
+            row.len() >= i + 16
+                && b[i..i + 4].iter().all(u8::is_ascii_digit)
+                && b[i + 4] == b'-'
+                && b[i + 10] == b' '
+                && b[i + 13] == b':'
+        })
+        .unwrap_or_else(|| panic!("no date and time in {row:?}"));
+    let shown = &row[at..at + 16];
+    let (date, year) = (&shown[..10], &shown[..5]);
+    // Date and time as drawn: the incremental is among what is found, and
+    // every row found shows that text.
+    key(&mut app, '/');
+    typed(&mut app, shown);
+    assert!(app
+        .backup_view
+        .iter()
+        .any(|&i| app.backups[i as usize].id.as_ref() == id(&f.incr)));
+    let t = text(&mut app, 120, 30);
+    let rows: Vec<&str> = t.lines().filter(|l| l.contains("succeeded")).collect();
+    assert_eq!(rows.len(), app.backup_view.len(), "{t}");
+    assert!(rows.iter().all(|r| r.contains(shown)), "{t}");
+    code(&mut app, KeyCode::Esc);
+    // The date alone, and the year with its dash ("/2026-").
+    for needle in [date, year] {
+        key(&mut app, '/');
+        typed(&mut app, needle);
+        let want = app
+            .backups
+            .iter()
+            .filter(|b| b.created.starts_with(needle))
+            .count();
+        assert!(want >= 1);
+        assert_eq!(app.backup_view.len(), want, "/{needle}");
+        code(&mut app, KeyCode::Esc);
+    }
+    // A type and kind nobody has finds nothing.
+    key(&mut app, '/');
+    typed(&mut app, "db+incr");
+    assert!(app.backup_view.is_empty());
 }
 
 #[test]
@@ -1398,6 +1546,133 @@ fn every_screen_matches_its_snapshot_at_80x24_and_200x50() {
 /// A key's decision, without doing it.
 fn decide(app: &mut Console, c: KeyCode) -> Vec<Effect> {
     app.update(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+/// On the newest row the Jobs screen follows new jobs: a job that starts
+/// takes the selection and its log is read. A job the operator chose
+/// further down stays selected however many jobs start.
+#[test]
+fn the_jobs_selection_follows_new_jobs_only_from_the_newest_row() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, false);
+    key(&mut app, '3');
+    key(&mut app, 'g');
+    let first = app.jobs[0].id;
+    let cat = lifeboat_engine::catalog::Catalog::open(&f.sb.catalog).unwrap();
+    let new = cat
+        .create_job(
+            &JobKind::Verify,
+            "new-target",
+            "elsewhere",
+            1,
+            JobState::Queued,
+        )
+        .unwrap();
+    cat.job_log(new, "info", "first line of the new job")
+        .unwrap();
+    app.refresh(true);
+    assert_eq!(
+        app.jobs[app.jobs_list.selected].id, new,
+        "moved to the new job"
+    );
+    assert!(
+        app.job_log
+            .iter()
+            .any(|l| l.2 == "first line of the new job"),
+        "{:?}",
+        app.job_log
+    );
+    let t = text(&mut app, 100, 30);
+    assert!(
+        t.contains(&format!("Log of job {new} (verify new-target)")),
+        "{t}"
+    );
+    assert!(t.contains("first line of the new job"), "{t}");
+
+    // The operator goes down to the older job: it stays selected.
+    key(&mut app, 'j');
+    assert_eq!(app.jobs[app.jobs_list.selected].id, first);
+    let log_before = app.job_log.clone();
+    let newer = cat
+        .create_job(
+            &JobKind::Verify,
+            "newer-target",
+            "elsewhere",
+            1,
+            JobState::Queued,
+        )
+        .unwrap();
+    cat.job_log(newer, "info", "the newer job's line").unwrap();
+    // The decision alone: the selection keeps its job, its log is re-read.
+    let mut jobs = app.jobs.clone();
+    jobs.insert(0, cat.get_job(newer).unwrap().unwrap());
+    assert_eq!(app.jobs_loaded(jobs), Effect::LoadJobLog { changed: true });
+    assert_eq!(app.jobs[app.jobs_list.selected].id, first);
+    // And done for real.
+    app.refresh(true);
+    assert_eq!(app.jobs[0].id, newer);
+    assert_eq!(app.jobs[app.jobs_list.selected].id, first, "kept by id");
+    assert_eq!(app.job_log, log_before);
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains(&format!("Log of job {first} ")), "{t}");
+    assert!(!t.contains("the newer job's line"), "{t}");
+}
+
+/// `V` is the deep verify (a scratch restore, every file or row checked),
+/// `v` the quick one; the palette takes `--deep` on either side of the id.
+#[test]
+fn capital_v_and_verify_deep_in_the_palette_decide_a_deep_verify() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    let jobs_before = f.sb.jobs().len();
+    let deep = |target: String| vec![Effect::Launch(JobRequest::Verify { target, deep: true })];
+    select_backup(&mut app, &id(&f.full));
+    assert_eq!(decide(&mut app, KeyCode::Char('V')), deep(id(&f.full)));
+    // Terminals that send the shift with the letter mean the same.
+    let shifted = app.update(KeyEvent::new(KeyCode::Char('V'), KeyModifiers::SHIFT));
+    assert_eq!(shifted, deep(id(&f.full)));
+    assert_eq!(
+        decide(&mut app, KeyCode::Char('v')),
+        [Effect::Launch(JobRequest::Verify {
+            target: id(&f.full),
+            deep: false
+        })]
+    );
+
+    let palette = |app: &mut Console, line: &str| -> Vec<Effect> {
+        assert!(decide(app, KeyCode::Char(':')).is_empty());
+        for c in line.chars() {
+            assert!(decide(app, KeyCode::Char(c)).is_empty());
+        }
+        decide(app, KeyCode::Enter)
+    };
+    let incr = id(&f.incr);
+    assert_eq!(
+        palette(&mut app, &format!("verify --deep {incr}")),
+        deep(incr.clone())
+    );
+    assert_eq!(
+        palette(&mut app, &format!("verify {incr} --deep")),
+        deep(incr.clone())
+    );
+    assert!(palette(&mut app, &format!("verify --fast {incr}")).is_empty());
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains("knows only --deep, not --fast"), "{t}");
+    assert!(palette(&mut app, "verify --deep").is_empty());
+    let t = text(&mut app, 100, 30);
+    assert!(t.contains("`:verify` needs a backup id"), "{t}");
+
+    // The help says what the deep one does.
+    key(&mut app, '?');
+    let t = text(&mut app, 100, 40);
+    assert!(
+        t.contains("deep verify: also restores it into a scratch"),
+        "{t}"
+    );
+    assert!(t.contains("verify [--deep] ID"), "{t}");
+    // Decided, not done.
+    assert!(app.children.is_empty());
+    assert_eq!(f.sb.jobs().len(), jobs_before);
 }
 
 #[test]

@@ -364,6 +364,170 @@ fn restore_wizard_in_place_needs_the_typed_name_and_takes_a_safety_copy() {
     );
 }
 
+/// Copy `id`'s catalog row as another backup that `status` left
+/// unusable: no bytes, created `secs` after the original.
+fn unusable_copy(sb: &Sandbox, id: &str, new_id: &str, status: &str, secs: i64) {
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    let mut b = cat.get_backup(id).unwrap().unwrap();
+    b.id = new_id.to_string();
+    b.status = status.parse().unwrap();
+    b.created_at += chrono::Duration::seconds(secs);
+    b.finished_at = None;
+    b.size = 0;
+    b.stored_size = 0;
+    b.file = format!("{}.{status}", b.file);
+    cat.insert_backup(&b).unwrap();
+}
+
+/// The timeline lists what can be restored: failed, interrupted and
+/// cancelled backups are left out (a line says how many; `a` lists them),
+/// and the cursor starts on the newest good one, not on the newest row.
+#[test]
+fn restore_wizard_lists_restorable_backups_and_starts_on_the_newest_good_one() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let full = id_of(&sb.backup("filesystem", &["--full"]));
+    std::fs::write(sb.app.join("uploads/later.txt"), "later\n").unwrap();
+    let incr = id_of(&sb.backup("filesystem", &[]));
+    // Newer than both: three that left no artifact, and one that
+    // succeeded but failed its last verification (listed, not the default).
+    unusable_copy(&sb, &incr, "fs-interrupted", "interrupted", 60);
+    unusable_copy(&sb, &incr, "fs-cancelled", "cancelled", 70);
+    unusable_copy(&sb, &incr, "fs-failed", "failed", 80);
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    let mut bad = cat.get_backup(&full).unwrap().unwrap();
+    bad.id = "fs-verify-failed".into();
+    bad.created_at += chrono::Duration::seconds(90);
+    bad.verified_at = Some(bad.created_at);
+    bad.verify_result = Some("sha256 mismatch".into());
+    cat.insert_backup(&bad).unwrap();
+    drop(cat);
+
+    let mut w = open(&sb, WizardKind::Restore { backup_id: None });
+    let w = w.as_mut();
+    let s = assert_shows(w, "filesystem  (3 backups; 3 more cannot be restored)");
+    assert!(s.contains("configuration  (0 backups)"), "{s}");
+    press(w, KeyCode::Down);
+    press(w, KeyCode::Enter);
+    let s = assert_shows(w, "Step 2 of 6: Point");
+    for hidden in ["fs-interrupted", "fs-cancelled", "fs-failed"] {
+        assert!(!s.contains(hidden), "{hidden} is listed:\n{s}");
+    }
+    assert!(
+        s.contains("Not listed: 1 failed, 1 interrupted, 1 cancelled (they cannot be restored; a lists them)"),
+        "{s}"
+    );
+    let cursor = s.lines().find(|l| l.contains("> ")).unwrap();
+    assert!(cursor.contains(&incr), "the newest good one:\n{s}");
+    assert!(s.contains("fs-verify-failed"), "{s}");
+    // `a` lists them all, the cursor staying on its backup; `a` again hides them.
+    press(w, KeyCode::Char('a'));
+    let s = screen(w);
+    for hidden in ["fs-interrupted", "fs-cancelled", "fs-failed"] {
+        assert!(s.contains(hidden), "{hidden} is not listed:\n{s}");
+    }
+    assert!(s.contains("Listed too: 1 failed"), "{s}");
+    assert!(
+        s.lines()
+            .find(|l| l.contains("> "))
+            .unwrap()
+            .contains(&incr),
+        "{s}"
+    );
+    press(w, KeyCode::Char('a'));
+    assert!(!screen(w).contains("fs-failed"));
+    press(w, KeyCode::Enter);
+    assert_shows(w, &format!("Where should backup {incr} go?"));
+
+    // Chosen on the Catalog screen, an unusable one is shown and refused.
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some("fs-interrupted".into()),
+        },
+    );
+    let s = assert_shows(w.as_mut(), "Step 2 of 6: Point");
+    assert!(
+        s.contains("backup fs-interrupted is interrupted: it has no usable artifact"),
+        "{s}"
+    );
+    assert!(s
+        .lines()
+        .find(|l| l.contains("> "))
+        .unwrap()
+        .contains("fs-interrupted"));
+}
+
+/// On the Target step the new directory is typed (the keys are text, not
+/// navigation), checked on Enter, and the restore goes where it says.
+#[test]
+fn restore_wizard_target_directory_is_edited_and_checked() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let id = id_of(&sb.backup("filesystem", &[]));
+    let mut w = open(
+        &sb,
+        WizardKind::Restore {
+            backup_id: Some(id.clone()),
+        },
+    );
+    let w = w.as_mut();
+    assert_shows(w, "Step 3 of 6: Target");
+    assert!(w.wants_text());
+    let clear = |w: &mut dyn Wizard| {
+        w.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    };
+    clear(w);
+    typed(w, "restores/here");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Refused: 'restores/here' is not an absolute path");
+    // Backspace edits; it does not go back a step.
+    press(w, KeyCode::Backspace);
+    assert_shows(w, "Step 3 of 6: Target");
+    assert!(!screen(w).contains("Refused"), "an edit clears the refusal");
+
+    clear(w);
+    let inside = sb.app.join("uploads/restored");
+    typed(w, &inside.display().to_string());
+    press(w, KeyCode::Enter);
+    let s = flat(&screen(w));
+    assert!(
+        s.contains(&format!(
+            "Refused: '{}' is inside the live source {}",
+            inside.display(),
+            sb.app.join("uploads").display()
+        )),
+        "{s}"
+    );
+    assert!(!w.is_running(), "no dry run for a refused target");
+
+    // j, k, b and spaces are text here.
+    clear(w);
+    let chosen = sb.dir.path().join("jobs back");
+    typed(w, &format!("  {}  ", chosen.display()));
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 4 of 6: Preview");
+    wait_idle(w, "dry run into the typed directory");
+    let s = flat(&screen(w));
+    assert!(s.contains(&chosen.display().to_string()), "{s}");
+    press(w, KeyCode::Enter);
+    press(w, KeyCode::Enter);
+    wait_idle(w, "restore into the typed directory");
+    assert_shows(w, "OK: lifeboat restore");
+    for d in ["uploads", "logs"] {
+        let src = sb.app.join(d);
+        assert_eq!(
+            checksum_tree(&Sandbox::under(&chosen, &src)),
+            checksum_tree(&src),
+            "{d} differs"
+        );
+    }
+    assert!(
+        !sb.catalog.parent().unwrap().join("restores").exists(),
+        "the proposed directory was not used"
+    );
+}
+
 #[test]
 fn restore_wizard_refuses_an_unknown_backup_id_with_a_next_step() {
     let sb = Sandbox::new();
@@ -882,12 +1046,26 @@ fn restore_wizard_restores_a_database_into_a_new_database() {
     press(w, KeyCode::Enter);
     assert_shows(w, &id);
     press(w, KeyCode::Enter);
-    let s = assert_shows(w, &format!("(*) a new database: {}_restored_", db.name));
-    let start = s.find(&format!("{}_restored_", db.name)).unwrap();
-    let target: String = s[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    assert_shows(w, &format!("(*) a new database: {}_restored_", db.name));
+    // The proposed name can be changed; a bad one is refused before any
+    // dry run, saying why.
+    assert!(w.wants_text());
+    let clear = |w: &mut dyn Wizard| {
+        w.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    };
+    clear(w);
+    typed(w, "new copy");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Refused: 'new copy' has ' ' in it");
+    clear(w);
+    typed(w, &db.name);
+    press(w, KeyCode::Enter);
+    assert_shows(w, "is the live database this backup came from");
+    assert_shows(w, "Step 3 of 6: Target");
+    assert!(!w.is_running());
+    clear(w);
+    let target = format!("{}_edited", db.name);
+    typed(w, &target);
     press(w, KeyCode::Enter);
     wait_idle(w, "database dry run");
     let s = assert_shows(w, "would go into");

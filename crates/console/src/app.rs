@@ -427,6 +427,28 @@ impl App {
         self.dirty = true;
     }
 
+    /// A fresh jobs list from the catalog, newest first, and the log to
+    /// read for it. The selection stays on its job, except on the newest
+    /// row: an operator there is watching the latest job, so a job that
+    /// just started takes the selection and its log is shown. The log is
+    /// read again either way (the selected job's may have grown).
+    pub fn jobs_loaded(&mut self, jobs: Vec<JobRecord>) -> Effect {
+        let follow_newest = self.jobs_list.selected == 0;
+        let selected_id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
+        self.jobs = jobs;
+        if !follow_newest {
+            if let Some(i) = selected_id.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {
+                self.jobs_list.selected = i;
+            }
+        }
+        self.jobs_list.selected = self
+            .jobs_list
+            .selected
+            .min(self.jobs.len().saturating_sub(1));
+        self.dirty = true;
+        Effect::LoadJobLog { changed: true }
+    }
+
     pub(super) fn apply_audit_view(&mut self) {
         self.audit_view = data::audit_view(&self.audit, &self.audit_filter);
         self.audit_list.selected = self

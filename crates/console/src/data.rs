@@ -4,13 +4,16 @@
 //! `manifest_json`), so 100,000 backups load in a fraction of the first
 //! frame's budget. Filtering and sorting work on index vectors over the
 //! loaded rows and never touch the database again; rows carry a lowercase
-//! search string built once at load time.
+//! search string built once at load time, holding every cell text the
+//! Catalog table shows (the same functions draw the cells), so `/` finds
+//! what the operator reads on the screen.
 
 use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
 
-use lifeboat_engine::catalog::{AuditRecord, Catalog, JobRecord};
+use lifeboat_engine::archive::manifest::BackupType;
+use lifeboat_engine::catalog::{AuditRecord, BackupStatus, Catalog, JobRecord};
 use lifeboat_engine::error::Result;
 
 pub use lifeboat_engine::catalog::listing::{BackupRow, Fingerprint, Verified};
@@ -19,6 +22,58 @@ pub use lifeboat_engine::catalog::listing::{BackupRow, Fingerprint, Verified};
 pub const RECENT_JOBS: usize = 1000;
 /// How many recent audit rows the console keeps.
 pub const RECENT_AUDIT: usize = 2000;
+
+/// Every backup as the Catalog table shows it, and the catalog's
+/// fingerprint. Each row's search string gets the words its cells show
+/// (`files+incr`, `warnings`, `2026-11-26 02:00`) on top of the catalog's
+/// own, once here and not per keystroke.
+pub fn load_backups(catalog: &Catalog) -> Result<(Vec<BackupRow>, Fingerprint)> {
+    let (mut rows, fp) = catalog.backup_rows()?;
+    for row in &mut rows {
+        add_shown_words(row);
+    }
+    Ok((rows, fp))
+}
+
+/// Append the Catalog table's cell texts that the catalog's own words do
+/// not already contain: the short type with its kind, the status word and
+/// the creation time, as the table draws them.
+pub fn add_shown_words(row: &mut BackupRow) {
+    let kind = type_cell(row);
+    let created = crate::fmt::stored_ts(&row.created);
+    let mut s = String::with_capacity(row.search.len() + kind.len() + created.len() + 12);
+    s.push_str(&row.search);
+    for word in [kind.as_str(), status_cell(row.status), created.as_str()] {
+        s.push(' ');
+        s.push_str(word);
+    }
+    // Every appended word is lowercase already (digits and fixed words).
+    row.search = s.into();
+}
+
+/// The TYPE cell: a type name short enough for the 80-column table, with
+/// `+incr` for an incremental (`files+incr`).
+pub fn type_cell(row: &BackupRow) -> String {
+    let t = match row.backup_type {
+        BackupType::Database => "db",
+        BackupType::Filesystem => "files",
+        BackupType::Configuration => "config",
+        BackupType::State => "state",
+    };
+    if row.incremental {
+        format!("{t}+incr")
+    } else {
+        t.to_string()
+    }
+}
+
+/// The STATUS cell: the status as one short word.
+pub fn status_cell(status: BackupStatus) -> &'static str {
+    match status {
+        BackupStatus::SucceededWithWarnings => "warnings",
+        other => other.as_str(),
+    }
+}
 
 /// Active jobs (all of them) and the most recent others, newest first.
 pub fn load_jobs(catalog: &Catalog) -> Result<Vec<JobRecord>> {
@@ -300,8 +355,6 @@ pub fn job_log_tail(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lifeboat_engine::archive::manifest::BackupType;
-    use lifeboat_engine::catalog::BackupStatus;
 
     fn row(id: &str, t: BackupType, name: Option<&str>, created: &str, size: u64) -> BackupRow {
         BackupRow {
@@ -363,5 +416,42 @@ mod tests {
         assert_eq!(backup_view(&rows, "", SortColumn::Size, false), [1, 2, 0]);
         // Equal types: newest first within the type, whatever the direction.
         assert_eq!(backup_view(&rows, "", SortColumn::Type, false), [0, 2, 1]);
+    }
+
+    #[test]
+    fn the_filter_finds_the_words_the_table_shows() {
+        let mut rows = vec![
+            row(
+                "db-1",
+                BackupType::Database,
+                None,
+                "2026-11-26T01:00:00.000000000Z",
+                30,
+            ),
+            row(
+                "fs-2",
+                BackupType::Filesystem,
+                None,
+                "2026-11-27T03:04:00.000000000Z",
+                20,
+            ),
+        ];
+        rows[1].incremental = true;
+        rows[1].status = BackupStatus::SucceededWithWarnings;
+        for r in &mut rows {
+            add_shown_words(r);
+        }
+        assert_eq!(type_cell(&rows[1]), "files+incr");
+        let find = |needle| backup_view(&rows, needle, SortColumn::Created, true);
+        // The TYPE cell as drawn, and its parts.
+        assert_eq!(find("files+incr"), [1]);
+        assert_eq!(find("incr"), [1]);
+        assert_eq!(find("DB"), [0]);
+        // The STATUS cell's word.
+        assert_eq!(find("warnings"), [1]);
+        // The CREATED cell as drawn, and the date alone.
+        assert_eq!(find("2026-11-27 03:04"), [1]);
+        assert_eq!(find("2026-"), [1, 0]);
+        assert_eq!(find("2026-11-26"), [0]);
     }
 }

@@ -366,9 +366,12 @@ impl Console {
         let cat = self.io.catalog.take().expect("opened above");
         let result = self.reload_from(&cat, force);
         self.io.catalog = Some(cat);
-        let (backups_changed, audit_changed, any) = result?;
-        if any {
-            self.load_job_log(true);
+        let (backups_changed, audit_changed, jobs_effect) = result?;
+        // Carried out at once, not queued: a refresh's caller (and a
+        // test) sees the log of the job now selected.
+        if let Some(e) = jobs_effect {
+            self.run_one(e);
+            // The full-screen log follows its job's new lines.
             if let Some(id) = self.log_view.as_ref().map(|v| v.job) {
                 self.read_full_log(id);
             }
@@ -379,11 +382,17 @@ impl Console {
         Ok(backups_changed)
     }
 
-    fn reload_from(&mut self, cat: &Catalog, force: bool) -> Result<(bool, bool, bool), String> {
+    /// Returns whether the backups and the audit changed, and what the
+    /// new jobs list calls for (None when nothing was read).
+    fn reload_from(
+        &mut self,
+        cat: &Catalog,
+        force: bool,
+    ) -> Result<(bool, bool, Option<Effect>), String> {
         let err = |e: lifeboat_engine::error::Error| e.display_with_hint();
         let version = cat.data_version().map_err(err)?;
         if !force && self.data_version == Some(version) {
-            return Ok((false, false, false));
+            return Ok((false, false, None));
         }
         let now = Instant::now();
         let due_backups = force
@@ -401,7 +410,7 @@ impl Console {
             };
             if fp.is_none() || self.fingerprint != fp {
                 let selected = self.selected_backup_key();
-                let (rows, fp) = cat.backup_rows().map_err(err)?;
+                let (rows, fp) = data::load_backups(cat).map_err(err)?;
                 self.backups = rows;
                 self.fingerprint = Some(fp);
                 self.apply_backup_view_keeping(selected);
@@ -411,15 +420,7 @@ impl Console {
             }
         }
         let jobs = data::load_jobs(cat).map_err(err)?;
-        let selected_id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
-        self.jobs = jobs;
-        if let Some(i) = selected_id.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {
-            self.jobs_list.selected = i;
-        }
-        self.jobs_list.selected = self
-            .jobs_list
-            .selected
-            .min(self.jobs.len().saturating_sub(1));
+        let read_log = self.app.jobs_loaded(jobs);
         let head = cat.audit_head().map_err(err)?;
         let audit_changed = force || self.audit_head != Some(head);
         if audit_changed {
@@ -432,7 +433,7 @@ impl Console {
         // a throttled check is then retried on the next probe even if the
         // catalog goes quiet. A failed read returns early and is retried.
         self.data_version = due_backups.then_some(version);
-        Ok((backups_changed, audit_changed, true))
+        Ok((backups_changed, audit_changed, Some(read_log)))
     }
 
     /// Which running jobs of this host have lost their process. Asked on

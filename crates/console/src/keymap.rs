@@ -37,6 +37,8 @@ pub enum Action {
     SortNext,
     SortReverse,
     Verify,
+    /// Verify deeply: restore into a scratch place and check everything.
+    VerifyDeep,
     Restore,
     Delete,
     CancelJob,
@@ -86,7 +88,7 @@ pub const GLOBAL: &[Binding] = &[
     Binding {
         keys: &[ch(':')],
         label: ":",
-        help: "command palette (:backup :restore :recover :drill :verify ID :quit, screen names)",
+        help: "command palette (:backup :restore :recover :drill :verify [--deep] ID :quit, screen names)",
         action: Action::Palette,
         footer: true,
     },
@@ -228,7 +230,7 @@ const CATALOG: &[Binding] = &[
     Binding {
         keys: &[ch('/')],
         label: "/",
-        help: "filter by type, name, id or status",
+        help: "filter by type (files+incr), name, created date and time, status or id, as the table shows them",
         action: Action::Filter,
         footer: true,
     },
@@ -249,9 +251,16 @@ const CATALOG: &[Binding] = &[
     Binding {
         keys: &[ch('v')],
         label: "v",
-        help: "verify the selected backup (runs `lifeboat verify ID` as a job)",
+        help: "verify the selected backup: manifest, checksums, every byte decrypted (`lifeboat verify ID`, as a job)",
         action: Action::Verify,
         footer: true,
+    },
+    Binding {
+        keys: &[ch('V')],
+        label: "V",
+        help: "deep verify: also restores it into a scratch directory or database and checks every file and row (slower; `lifeboat verify --deep ID`)",
+        action: Action::VerifyDeep,
+        footer: false,
     },
     Binding {
         keys: &[ch('r')],

@@ -13,7 +13,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("recover", ""),
     ("drill", ""),
     ("prune", ""),
-    ("verify", " ID"),
+    ("verify", " [--deep] ID"),
     ("messages", ""),
     ("quit", ""),
     ("dashboard", ""),

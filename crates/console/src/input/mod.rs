@@ -13,12 +13,10 @@ use super::keymap::{self, Action, Context};
 use super::palette::{self, Palette};
 use crate::wizards::{WizardKind, WizardStatus};
 
-/// Verify a backup: queued work (it outlives the console).
-fn verify(id: String) -> Effect {
-    Effect::Launch(lifeboat_engine::ops::queue::JobRequest::Verify {
-        target: id,
-        deep: false,
-    })
+/// Verify a backup: queued work (it outlives the console). `deep` also
+/// restores it into a scratch place and checks every file or row.
+fn verify(id: String, deep: bool) -> Effect {
+    Effect::Launch(lifeboat_engine::ops::queue::JobRequest::Verify { target: id, deep })
 }
 
 pub(crate) fn is_ctrl_c(key: &KeyEvent) -> bool {
@@ -239,9 +237,9 @@ impl App {
                 self.apply_backup_view();
                 self.say_sort();
             }
-            Action::Verify => {
+            Action::Verify | Action::VerifyDeep => {
                 if let Some(id) = self.selected_backup_id() {
-                    self.effects.push(verify(id));
+                    self.effects.push(verify(id, action == Action::VerifyDeep));
                 }
             }
             Action::Restore => {
@@ -466,11 +464,35 @@ impl App {
         }
     }
 
+    /// `:verify [--deep] ID` (the flag on either side of the id).
+    fn verify_command(&mut self, args: &[&str]) {
+        let deep = args.contains(&"--deep");
+        let (flags, ids): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| a.starts_with('-'));
+        if let Some(bad) = flags.iter().find(|f| **f != "--deep") {
+            return self.say(
+                Level::Error,
+                format!("`:verify` knows only --deep, not {bad}: :verify [--deep] ID"),
+            );
+        }
+        match ids.as_slice() {
+            [id] => self.effects.push(verify(id.to_string(), deep)),
+            [] => self.say(
+                Level::Error,
+                "`:verify` needs a backup id (e.g. :verify --deep fs-20261126-020000), or press v (V: deep) on the Catalog screen",
+            ),
+            _ => self.say(
+                Level::Error,
+                format!("`:verify` takes one backup id, not {}: :verify [--deep] ID", ids.join(" ")),
+            ),
+        }
+    }
+
     /// Run a palette command (without the `:`).
     pub fn run_command(&mut self, line: &str) {
         let mut words = line.split_whitespace();
         let Some(cmd) = words.next() else { return };
-        let arg = words.next().map(str::to_string);
+        let args: Vec<&str> = words.collect();
+        let arg = args.first().map(|a| a.to_string());
         let cmd = cmd.to_lowercase();
         if let Some(s) = Screen::by_name(&cmd) {
             return self.go(s);
@@ -484,13 +506,7 @@ impl App {
             "recover" | "recovery" | "dr" => self.open_wizard(WizardKind::Recovery),
             "drill" => self.open_wizard(WizardKind::Drill),
             "prune" => self.open_wizard(WizardKind::Prune),
-            "verify" => match arg {
-                Some(id) => self.effects.push(verify(id)),
-                None => self.say(
-                    Level::Error,
-                    "`:verify` needs a backup id (e.g. :verify fs-20261126-020000), or press v on the Catalog screen",
-                ),
-            },
+            "verify" => self.verify_command(&args),
             other => self.say(
                 Level::Error,
                 format!(

@@ -1,5 +1,7 @@
 //! Catalog screen: every backup as a table (only the visible rows are
-//! built), with the detail pane of the selected one.
+//! built), with the detail pane of the selected one. The TYPE and STATUS
+//! cells come from [`crate::data`], which puts the same words into what
+//! `/` searches.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -8,25 +10,8 @@ use ratatui::Frame;
 
 use super::{block, Theme};
 use crate::app::App;
-use crate::data::SortColumn;
+use crate::data::{self, SortColumn};
 use crate::fmt;
-
-fn status_word(s: lifeboat_engine::catalog::BackupStatus) -> &'static str {
-    match s {
-        lifeboat_engine::catalog::BackupStatus::SucceededWithWarnings => "warnings",
-        other => other.as_str(),
-    }
-}
-
-/// Type names short enough for the 80-column table.
-fn short_type(t: lifeboat_engine::archive::manifest::BackupType) -> &'static str {
-    match t {
-        lifeboat_engine::archive::manifest::BackupType::Database => "db",
-        lifeboat_engine::archive::manifest::BackupType::Filesystem => "files",
-        lifeboat_engine::archive::manifest::BackupType::Configuration => "config",
-        lifeboat_engine::archive::manifest::BackupType::State => "state",
-    }
-}
 
 /// A column of the table, in the order they are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,14 +211,11 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let columns = columns(inner.width, app.sort, id_width);
     let rows = shown.iter().enumerate().map(|(i, &idx)| {
         let b = &app.backups[idx as usize];
-        let status = status_word(b.status);
+        // The cells `/` searches are these same texts (data::load_backups).
+        let status = data::status_cell(b.status);
         let verified = b.verified.as_str();
         let cells = columns.iter().map(|c| match c {
-            Column::Type => Cell::from(format!(
-                "{}{}",
-                short_type(b.backup_type),
-                if b.incremental { "+incr" } else { "" }
-            )),
+            Column::Type => Cell::from(data::type_cell(b)),
             Column::Name => Cell::from(b.name.as_deref().unwrap_or("-").to_string()),
             Column::Created if wide => Cell::from(fmt::stored_ts(&b.created)),
             Column::Created => Cell::from(

@@ -1,8 +1,10 @@
 //! Storage screen: space per backup type and per target, the repository
 //! disk, growth over time and the projected days until the disk is full.
+//! The per-target table has the full width and wraps its labels: two
+//! targets are told apart by their paths, so a label is never clipped.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Cell, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
 
@@ -57,6 +59,53 @@ pub fn days_until_full_text(s: &StorageReport) -> String {
     }
 }
 
+/// What the per-type line starts with.
+const BY_TYPE: &str = "backups per type: ";
+
+/// `configuration 1 (4 B), filesystem 2 (12.0 KiB)`.
+fn by_type_text(s: &StorageReport) -> String {
+    if s.per_type.is_empty() {
+        return "no usable backups yet".into();
+    }
+    s.per_type
+        .iter()
+        .map(|(t, n, b)| format!("{t} {n} ({})", fmt::bytes(*b)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A target label cut into lines of at most `width` characters, at spaces
+/// where it can be: a target is shown whole (two targets often differ
+/// only in their last path), never clipped.
+fn wrap_label(label: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in label.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(word.iter());
+            continue;
+        }
+        if len > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        // A word longer than a line (a long path) is cut where it must be.
+        while word.len() > width {
+            let rest = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = rest;
+        }
+        line = word.into_iter().collect();
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let s = match &app.storage {
         None => {
@@ -83,10 +132,19 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         }
         Some(Ok(s)) => s,
     };
-    let [top, gauge_area, until, tables, chart_area] = Layout::vertical([
+    let by_type = by_type_text(s);
+    // The per-type totals are one line (two when they do not fit), so the
+    // per-target table gets the whole width: its labels are paths.
+    let type_lines = if BY_TYPE.len() + by_type.chars().count() > area.width as usize {
+        2
+    } else {
+        1
+    };
+    let [top, gauge_area, until, types_area, tables, chart_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
+        Constraint::Length(type_lines),
         Constraint::Min(6),
         Constraint::Length(7),
     ])
@@ -106,47 +164,44 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             gauge_area,
         ),
     }
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(tables);
-    let type_rows = s.per_type.iter().map(|(t, n, b)| {
-        Row::new(vec![
-            Cell::from(t.as_str()),
-            Cell::from(n.to_string()),
-            Cell::from(fmt::bytes(*b)),
-        ])
-    });
     frame.render_widget(
-        Table::new(
-            type_rows,
-            [
-                Constraint::Length(14),
-                Constraint::Length(8),
-                Constraint::Min(10),
-            ],
-        )
-        .header(Row::new(vec!["TYPE", "BACKUPS", "STORED"]).style(theme.header()))
-        .block(block(theme, "Per type")),
-        left,
+        Paragraph::new(Line::from(vec![
+            Span::styled(BY_TYPE, theme.title()),
+            Span::raw(by_type),
+        ]))
+        .wrap(Wrap { trim: true }),
+        types_area,
     );
+    let targets = block(theme, "Per target");
+    // TARGET gets what BACKUPS (8), STORED (11) and two gaps leave.
+    let label_width = (targets.inner(tables).width as usize)
+        .saturating_sub(8 + 11 + 2)
+        .max(8);
     let target_rows = s.per_target.iter().map(|(t, n, b)| {
+        let lines = wrap_label(t, label_width);
+        let height = lines.len() as u16;
         Row::new(vec![
-            Cell::from(t.clone()),
+            Cell::from(Text::from(
+                lines.into_iter().map(Line::from).collect::<Vec<_>>(),
+            )),
             Cell::from(n.to_string()),
             Cell::from(fmt::bytes(*b)),
         ])
+        .height(height)
     });
     frame.render_widget(
         Table::new(
             target_rows,
             [
-                Constraint::Min(16),
+                Constraint::Min(8),
                 Constraint::Length(8),
                 Constraint::Length(11),
             ],
         )
+        .column_spacing(1)
         .header(Row::new(vec!["TARGET", "BACKUPS", "STORED"]).style(theme.header()))
-        .block(block(theme, "Per target")),
-        right,
+        .block(targets),
+        tables,
     );
     let title = match (s.daily_totals.first(), s.daily_totals.last()) {
         (Some((d0, _)), Some((d1, b1))) => format!(
@@ -166,4 +221,22 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Sparkline::default().data(&data[skip..]).style(theme.ok()),
         inner,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_label;
+
+    #[test]
+    fn a_label_wraps_at_spaces_and_cuts_only_what_is_too_long() {
+        assert_eq!(wrap_label("filesystem /a, /b", 40), ["filesystem /a, /b"]);
+        assert_eq!(
+            wrap_label("filesystem /srv/uploads, /srv/logs", 24),
+            ["filesystem /srv/uploads,", "/srv/logs"]
+        );
+        // Nothing is lost: every line fits, and the text is all there.
+        let lines = wrap_label("filesystem /a/very/long/path", 8);
+        assert_eq!(lines, ["filesyst", "em", "/a/very/", "long/pat", "h"]);
+        assert_eq!(wrap_label("", 5), [""]);
+    }
 }

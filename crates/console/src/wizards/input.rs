@@ -93,6 +93,28 @@ impl TextInput {
     }
 }
 
+impl TextInput {
+    /// The value as spans in `base` style, for a field inside a line of
+    /// text: the cursor is the cell under it (a space at the end) with
+    /// reverse video toggled, so no glyph is inserted and the line reads
+    /// (and copies) as typed.
+    pub fn inline(&self, base: Style) -> Vec<Span<'static>> {
+        let (before, after) = self.value.split_at(self.byte_at(self.cursor));
+        let mut rest = after.chars();
+        let under = rest.next().map_or_else(|| " ".to_string(), String::from);
+        let cursor = if base.add_modifier.contains(Modifier::REVERSED) {
+            base.remove_modifier(Modifier::REVERSED)
+        } else {
+            base.add_modifier(Modifier::REVERSED)
+        };
+        vec![
+            Span::styled(before.to_string(), base),
+            Span::styled(under, cursor),
+            Span::styled(rest.collect::<String>(), base),
+        ]
+    }
+}
+
 /// Type-to-confirm: the operator must type `expected` exactly.
 #[derive(Debug, Clone)]
 pub struct Confirm {
@@ -158,6 +180,21 @@ mod tests {
         t.handle(&key(KeyCode::Backspace));
         t.handle(&key(KeyCode::Backspace));
         assert_eq!(t.value, "a");
+    }
+
+    #[test]
+    fn an_inline_field_reads_as_typed_with_the_cursor_cell_inverted() {
+        let base = Style::default().add_modifier(Modifier::REVERSED);
+        let mut t = TextInput::new("/srv/x");
+        let text = |spans: &[Span]| spans.iter().map(|s| s.content.as_ref()).collect::<String>();
+        // At the end the cursor is a space: the value is followed by it.
+        let spans = t.inline(base);
+        assert_eq!(text(&spans), "/srv/x ");
+        assert!(!spans[1].style.add_modifier.contains(Modifier::REVERSED));
+        t.handle(&key(KeyCode::Home));
+        let spans = t.inline(base);
+        assert_eq!(text(&spans), "/srv/x");
+        assert_eq!(spans[1].content, "/");
     }
 
     #[test]

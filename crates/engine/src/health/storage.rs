@@ -1,8 +1,9 @@
 //! Where the repository's space goes, and how fast it grows.
 //!
 //! Built from SQL aggregates over the catalog (stored sizes per type,
-//! per target and per day) and one statvfs of the repository's disk; no
-//! manifest is read, so it stays fast with 100,000 backups.
+//! per target and per day) and one statvfs of the repository's disk. No
+//! manifest file is read; of the manifests the catalog keeps, only a
+//! filesystem backup's path list is taken, inside the same grouped scan.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
@@ -60,7 +61,12 @@ pub fn growth(totals: &[(NaiveDate, u64)], free: u64) -> Option<(f64, Option<f64
 }
 
 /// A person's name for a usage group: "database panel", "filesystem
-/// /srv/uploads, /srv/logs", plus "[name]" for named backups.
+/// /srv/uploads, /srv/logs", plus "[name]" for named backups. A
+/// filesystem group is named by the paths its backups covered (the
+/// manifest's, in `target`), so backups of another path set are another
+/// row; the configured paths stand in only when the manifest did not say.
+/// Safety copies hold whatever files one restore replaced, so they are one
+/// group named as such, not one row per restore.
 fn target_label(config: &Config, t: &str, target: &str, name: Option<&str>) -> String {
     let base = match t {
         "database" if !target.is_empty() => format!("database {target}"),
@@ -74,17 +80,28 @@ fn target_label(config: &Config, t: &str, target: &str, name: Option<&str>) -> S
                 _ => "database".into(),
             }
         }
-        "filesystem" if !config.sources.filesystem.paths.is_empty() => format!(
-            "filesystem {}",
-            config
-                .sources
-                .filesystem
-                .paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        "filesystem" if name == Some(crate::catalog::SAFETY_COPY_NAME) => {
+            "filesystem safety copies".to_string()
+        }
+        "filesystem" => {
+            let own: Vec<String> = serde_json::from_str(target).unwrap_or_default();
+            let paths = if own.is_empty() {
+                config
+                    .sources
+                    .filesystem
+                    .paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect()
+            } else {
+                own
+            };
+            if paths.is_empty() {
+                "filesystem".to_string()
+            } else {
+                format!("filesystem {}", paths.join(", "))
+            }
+        }
         "configuration" => "configuration".to_string(),
         other => other.to_string(),
     };

@@ -555,6 +555,71 @@ fn disk_thresholds_come_from_the_config() {
     }
 }
 
+/// A filesystem backup's storage row is named by the paths it covered
+/// (its manifest's), not by today's configuration: backups of two path
+/// sets are two rows, safety copies one row of their own, and a row
+/// without a manifest falls back to the configured paths.
+#[test]
+fn filesystem_storage_rows_name_the_paths_each_backup_covered() {
+    let e = env();
+    let manifest = |paths: &[&str]| serde_json::json!({"source": {"paths": paths}}).to_string();
+    let day = Duration::days(1);
+    for (id, name, m) in [
+        (
+            "fs-a1",
+            None,
+            Some(manifest(&["/srv/app/uploads", "/srv/app/logs"])),
+        ),
+        (
+            "fs-a2",
+            None,
+            Some(manifest(&["/srv/app/uploads", "/srv/app/logs"])),
+        ),
+        ("fs-b", None, Some(manifest(&["/srv/app/uploads"]))),
+        ("fs-old", None, None),
+        ("fs-broken", None, Some("{not json".to_string())),
+        (
+            "fs-safe",
+            Some("pre_restore"),
+            Some(manifest(&["/srv/app/uploads/a.txt"])),
+        ),
+    ] {
+        backup(
+            &e,
+            id,
+            BackupType::Filesystem,
+            day,
+            BackupStatus::Succeeded,
+            name,
+        );
+        e.catalog
+            .conn
+            .execute(
+                "UPDATE backups SET manifest_json = ?2 WHERE id = ?1",
+                params![id, m],
+            )
+            .unwrap();
+    }
+    let s = storage(&e.config, &e.catalog, now()).unwrap();
+    let count = |label: &str| {
+        s.per_target
+            .iter()
+            .find(|t| t.0 == label)
+            .unwrap_or_else(|| panic!("no row {label:?}: {:#?}", s.per_target))
+            .1
+    };
+    assert_eq!(count("filesystem /srv/app/uploads, /srv/app/logs"), 2);
+    assert_eq!(count("filesystem /srv/app/uploads"), 1);
+    let configured = format!("filesystem {}", e.root.join("app/uploads").display());
+    assert_eq!(
+        count(&configured),
+        2,
+        "no manifest, or one that is not JSON"
+    );
+    assert_eq!(count("filesystem safety copies [pre_restore]"), 1);
+    assert_eq!(s.per_target.len(), 4, "{:#?}", s.per_target);
+}
+
 #[test]
 fn a_hundred_thousand_backups_are_aggregated_in_sql() {
     let e = env();

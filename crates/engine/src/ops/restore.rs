@@ -226,8 +226,9 @@ fn short_of_space(dir: &Path, needs: u64) -> Option<Error> {
 /// The one absolute name of a restore target. The longest part that exists
 /// is resolved by the kernel (symlinks and `..` as the kernel follows them);
 /// the rest does not exist yet, so it is made of plain directories the
-/// restore will create, and its `.` and `..` are removed lexically.
-fn canonical_target(dir: &Path) -> Result<PathBuf> {
+/// restore will create, and its `.` and `..` are removed lexically. Public
+/// so a face checks a typed target by the same name the restore will use.
+pub fn canonical_target(dir: &Path) -> Result<PathBuf> {
     let abs = std::path::absolute(dir).map_err(|e| Error::io("cannot resolve", dir, e))?;
     for existing in abs.ancestors() {
         let Ok(mut resolved) = std::fs::canonicalize(existing) else {

@@ -2,11 +2,18 @@
 //! backups, then where to (a new place by default), a dry-run preview,
 //! a confirmation, and the restore itself followed live.
 //!
+//! The timeline lists only backups that can be restored (succeeded, with
+//! or without warnings), with a line saying how many others it leaves out
+//! (`a` lists them too), and starts on the newest good one: a failed or
+//! interrupted backup is never the default.
+//!
 //! A new directory or a new database is the default because a restore
-//! that goes wrong there costs nothing. In place is offered, but the
-//! preview then shows exactly what will be replaced and the confirmation
-//! asks for the target's name to be typed.
+//! that goes wrong there costs nothing; its path or name can be edited,
+//! and is checked ([`target`]) before the dry run. In place is offered,
+//! but the preview then shows exactly what will be replaced and the
+//! confirmation asks for the target's name to be typed.
 
+mod target;
 mod view;
 
 use chrono::Utc;
@@ -14,12 +21,12 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::Frame;
 
-use crate::wizards::input::Confirm;
+use crate::wizards::input::{Confirm, TextInput};
 use crate::wizards::runner::ChildRun;
 use crate::wizards::widgets::{self, nav, step_cursor, Nav, Scroll, BACK, NEXT, SCROLL};
 use crate::wizards::{Underway, Wizard, WizardContext, WizardStatus};
 use lifeboat_engine::archive::manifest::{BackupKind, BackupType};
-use lifeboat_engine::catalog::{BackupRecord, Catalog};
+use lifeboat_engine::catalog::{BackupRecord, BackupStatus, Catalog};
 use lifeboat_engine::ops::queue::JobRequest;
 use lifeboat_engine::ops::restore::RestoreRequest;
 use lifeboat_engine::ops::select::Selector;
@@ -47,16 +54,23 @@ pub struct RestoreWizard {
     ctx: WizardContext,
     catalog: Catalog,
     step: Step,
-    /// Restorable types with how many backups each has.
-    types: Vec<(BackupType, usize)>,
+    /// Restorable types with how many of their backups can be restored,
+    /// and how many cannot (failed, interrupted, cancelled, running).
+    types: Vec<(BackupType, usize, usize)>,
     type_cursor: usize,
-    /// Backups of the chosen type, newest first.
+    /// Every backup of the chosen type, newest first.
     backups: Vec<BackupRecord>,
+    /// The timeline: indices into `backups` of the ones listed.
+    shown: Vec<usize>,
+    /// List the backups that cannot be restored too (`a`).
+    show_all: bool,
+    /// Position in `shown`.
     point_cursor: usize,
     in_place: bool,
-    /// The new directory (files) or new database name, fixed when the
-    /// Target step is entered so preview and restore agree.
-    new_target: String,
+    /// The new directory (files) or new database name: proposed when the
+    /// Target step is entered, editable there, checked on Enter, then
+    /// fixed so preview and restore agree.
+    new_target: TextInput,
     /// The live database a database backup came from.
     source_db: Option<String>,
     preview: Option<ChildRun>,
@@ -85,7 +99,11 @@ impl RestoreWizard {
             .map_err(|e| e.display_with_hint())?;
         let types = RESTORABLE
             .iter()
-            .map(|t| (*t, all.iter().filter(|b| b.backup_type == *t).count()))
+            .map(|t| {
+                let of_type = all.iter().filter(|b| b.backup_type == *t);
+                let good = of_type.clone().filter(|b| b.status.is_good()).count();
+                (*t, good, of_type.count() - good)
+            })
             .collect();
         let ctx_now = ctx.now;
         let mut w = RestoreWizard {
@@ -95,9 +113,11 @@ impl RestoreWizard {
             types,
             type_cursor: 0,
             backups: Vec::new(),
+            shown: Vec::new(),
+            show_all: false,
             point_cursor: 0,
             in_place: false,
-            new_target: String::new(),
+            new_target: TextInput::default(),
             source_db: None,
             preview: None,
             confirm: Confirm::new(""),
@@ -110,7 +130,7 @@ impl RestoreWizard {
             let b = all.iter().find(|b| b.id == id).ok_or_else(|| {
                 format!("backup {id} is not in the catalog {}: choose one from the Catalog screen, or rebuild the catalog with `lifeboat catalog rebuild` if it should be there", w.ctx.config.catalog.path.display())
             })?;
-            let Some(ti) = w.types.iter().position(|(t, _)| *t == b.backup_type) else {
+            let Some(ti) = w.types.iter().position(|(t, ..)| *t == b.backup_type) else {
                 return Err(format!(
                     "backup {id} is a {} backup, which cannot be restored in this version",
                     b.backup_type
@@ -118,7 +138,17 @@ impl RestoreWizard {
             };
             w.type_cursor = ti;
             w.load_points()?;
-            w.point_cursor = w.backups.iter().position(|x| x.id == id).unwrap_or(0);
+            // Chosen on the Catalog screen: on the timeline even when it
+            // cannot be restored, so the refusal below names it.
+            if !b.status.is_good() {
+                w.show_all = true;
+                w.list_points();
+            }
+            w.point_cursor = w
+                .shown
+                .iter()
+                .position(|&i| w.backups[i].id == id)
+                .unwrap_or(0);
             // The same checks as choosing it on the timeline: a failed
             // backup or a broken chain stops there, saying why.
             w.step = Step::Point;
@@ -132,16 +162,71 @@ impl RestoreWizard {
     }
 
     fn chosen(&self) -> Option<&BackupRecord> {
-        self.backups.get(self.point_cursor)
+        self.shown
+            .get(self.point_cursor)
+            .and_then(|&i| self.backups.get(i))
     }
 
+    /// Read the chosen type's backups and list them, the cursor on the
+    /// newest good one.
     fn load_points(&mut self) -> Result<(), String> {
         self.backups = self
             .catalog
             .list_backups(Some(self.chosen_type()))
             .map_err(|e| e.display_with_hint())?;
-        self.point_cursor = 0;
+        self.show_all = false;
+        self.list_points();
+        self.point_cursor = self.newest_good();
         Ok(())
+    }
+
+    /// Which backups the timeline lists: the restorable ones, or all.
+    fn list_points(&mut self) {
+        self.shown = (0..self.backups.len())
+            .filter(|&i| self.show_all || self.backups[i].status.is_good())
+            .collect();
+    }
+
+    /// The listed backup a restore should start from: the newest that
+    /// succeeded, passed its last verification and has its whole chain.
+    fn newest_good(&self) -> usize {
+        self.shown
+            .iter()
+            .position(|&i| {
+                let b = &self.backups[i];
+                b.is_good() && self.chain_len(b).is_some()
+            })
+            .unwrap_or(0)
+    }
+
+    /// `a`: list every backup, or only the restorable ones again; the
+    /// cursor stays on its backup while it is listed.
+    fn toggle_all(&mut self) {
+        let at = self.chosen().map(|b| b.id.clone());
+        self.show_all = !self.show_all;
+        self.list_points();
+        self.point_cursor = at
+            .and_then(|id| self.shown.iter().position(|&i| self.backups[i].id == id))
+            .unwrap_or_else(|| self.newest_good());
+    }
+
+    /// The backups of the chosen type the timeline leaves out, by status:
+    /// `1 failed, 2 interrupted`. Empty when none is left out.
+    fn hidden_summary(&self) -> String {
+        let count = |s: BackupStatus| self.backups.iter().filter(|b| b.status == s).count();
+        [
+            (BackupStatus::Failed, "failed"),
+            (BackupStatus::Interrupted, "interrupted"),
+            (BackupStatus::Cancelled, "cancelled"),
+            (BackupStatus::Running, "still running"),
+        ]
+        .into_iter()
+        .filter_map(|(s, word)| match count(s) {
+            0 => None,
+            n => Some(format!("{n} {word}")),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 
     /// Links from the full backup to `b` (1 for a full), or None when a
@@ -171,10 +256,10 @@ impl RestoreWizard {
                 .flatten()
                 .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
                 .and_then(|m| m["database"]["database"].as_str().map(str::to_string));
-            self.new_target = format!(
+            self.new_target = TextInput::new(&format!(
                 "{}_restored_{stamp}",
                 db.clone().unwrap_or_else(|| "database".into())
-            );
+            ));
             self.source_db = db;
         } else {
             let dir = self
@@ -186,7 +271,7 @@ impl RestoreWizard {
                 .unwrap_or(std::path::Path::new("."))
                 .join("restores")
                 .join(format!("{}_{stamp}", b.id));
-            self.new_target = dir.display().to_string();
+            self.new_target = TextInput::new(&dir.display().to_string());
             self.source_db = None;
         }
         self.step = Step::Target;
@@ -215,9 +300,9 @@ impl RestoreWizard {
                 a.push("--yes".into());
             }
         } else if b.backup_type == BackupType::Database {
-            a.extend(["--target-db".into(), self.new_target.clone()]);
+            a.extend(["--target-db".into(), self.new_target.value.clone()]);
         } else {
-            a.extend(["--target".into(), self.new_target.clone()]);
+            a.extend(["--target".into(), self.new_target.value.clone()]);
         }
         if dry_run {
             a.push("--dry-run".into());
@@ -233,11 +318,11 @@ impl RestoreWizard {
             backup_type: Some(b.backup_type),
             selector: Selector::Id(b.id.clone()),
             target: (!self.in_place && !database)
-                .then(|| std::path::PathBuf::from(&self.new_target)),
+                .then(|| std::path::PathBuf::from(&self.new_target.value)),
             in_place: self.in_place,
             dry_run: false,
             yes: self.in_place,
-            target_db: (!self.in_place && database).then(|| self.new_target.clone()),
+            target_db: (!self.in_place && database).then(|| self.new_target.value.clone()),
             jobs: 1,
             no_owner: false,
             role: None,
@@ -250,7 +335,13 @@ impl RestoreWizard {
         self.message = None;
         match self.step {
             Step::Type => {
-                let (t, n) = self.types[self.type_cursor];
+                let (t, n, hidden) = self.types[self.type_cursor];
+                if n == 0 && hidden > 0 {
+                    self.message = Some(format!(
+                        "no {t} backup can be restored: all {hidden} failed, were interrupted or cancelled, or are still running; take a new one (the Backup wizard)"
+                    ));
+                    return;
+                }
                 if n == 0 {
                     self.message = Some(format!(
                         "there are no {t} backups in the catalog: take one first (the Backup wizard), or rebuild the catalog with `lifeboat catalog rebuild`"
@@ -291,6 +382,13 @@ impl RestoreWizard {
                 self.enter_target();
             }
             Step::Target => {
+                if !self.in_place {
+                    self.new_target = TextInput::new(self.new_target.value.trim());
+                    if let Some(why) = self.target_problem() {
+                        self.message = Some(format!("Refused: {why}"));
+                        return;
+                    }
+                }
                 self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
                 self.step = Step::Preview;
             }
@@ -318,6 +416,46 @@ impl RestoreWizard {
             }
             Step::Run => {}
         }
+    }
+
+    /// Why the typed new directory or database name cannot be used.
+    fn target_problem(&self) -> Option<String> {
+        let typed = &self.new_target.value;
+        if self.chosen_type() == BackupType::Database {
+            return target::database_problem(typed, self.source_db.as_deref());
+        }
+        target::directory_problem(typed, &self.live_paths(), &self.ctx.config.repository.path)
+    }
+
+    /// The live paths a restore of the chosen backup must stay out of:
+    /// the ones its manifest says it covered, and the configured ones.
+    fn live_paths(&self) -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<std::path::PathBuf> = self
+            .chosen()
+            .and_then(|b| self.catalog.get_manifest_json(&b.id).ok().flatten())
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|m| {
+                m["source"]["paths"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(std::path::PathBuf::from))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        let sources = &self.ctx.config.sources;
+        match self.chosen_type() {
+            BackupType::Filesystem => paths.extend(sources.filesystem.paths.iter().cloned()),
+            BackupType::Configuration => paths.extend(
+                sources
+                    .configuration
+                    .files
+                    .iter()
+                    .chain(&sources.configuration.env_files)
+                    .cloned(),
+            ),
+            _ => {}
+        }
+        paths
     }
 
     fn back(&mut self) -> WizardStatus {
@@ -388,6 +526,18 @@ impl Wizard for RestoreWizard {
                     }
                 }
             }
+            Step::Target if !self.in_place => match key.code {
+                KeyCode::Esc => return self.back(),
+                KeyCode::Enter => self.next(),
+                KeyCode::Up => self.in_place = false,
+                KeyCode::Down => self.in_place = true,
+                _ => {
+                    if self.new_target.handle(&key) {
+                        self.message = None;
+                    }
+                }
+            },
+            Step::Point if key.code == KeyCode::Char('a') => self.toggle_all(),
             Step::Preview if key.code == KeyCode::Char('r') && !self.running() => {
                 self.message = None;
                 self.preview = Some(ChildRun::lifeboat(&self.ctx, &self.args(true)));
@@ -400,7 +550,7 @@ impl Wizard for RestoreWizard {
                         step_cursor(&mut self.type_cursor, self.types.len(), n);
                     }
                     Step::Point => {
-                        step_cursor(&mut self.point_cursor, self.backups.len(), n);
+                        step_cursor(&mut self.point_cursor, self.shown.len(), n);
                     }
                     Step::Target => self.in_place = n == Nav::Down,
                     _ => {}
@@ -427,7 +577,26 @@ impl Wizard for RestoreWizard {
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
         match self.step {
             Step::Type => vec![("↑/↓", "move"), NEXT, ("Esc", "close")],
+            Step::Point if self.show_all => {
+                vec![("↑/↓", "move"), NEXT, ("a", "only restorable ones"), BACK]
+            }
+            Step::Point if !self.hidden_summary().is_empty() => {
+                vec![("↑/↓", "move"), NEXT, ("a", "list all"), BACK]
+            }
             Step::Point => vec![("↑/↓", "move"), NEXT, BACK],
+            Step::Target if !self.in_place => vec![
+                (
+                    "type",
+                    if self.chosen_type() == BackupType::Database {
+                        "the new database's name"
+                    } else {
+                        "the new directory"
+                    },
+                ),
+                ("↑/↓", "new place or in place"),
+                ("Enter", "dry run"),
+                ("Esc", "back"),
+            ],
             Step::Target => vec![("↑/↓/Space", "new place or in place"), NEXT, BACK],
             Step::Preview if self.running() => vec![("wait", "dry run running")],
             Step::Preview => vec![NEXT, ("r", "run the dry run again"), BACK, SCROLL],
@@ -458,6 +627,12 @@ impl Wizard for RestoreWizard {
     }
 
     fn wants_text(&self) -> bool {
-        self.step == Step::Confirm && self.in_place
+        // The new place's path or name is typed; in place is confirmed
+        // by typing the target's name.
+        match self.step {
+            Step::Target => !self.in_place,
+            Step::Confirm => self.in_place,
+            _ => false,
+        }
     }
 }

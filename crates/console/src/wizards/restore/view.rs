@@ -1,7 +1,8 @@
 //! What each step of the restore wizard shows: the timeline of points,
 //! the target choice, the preview, the confirmation and the outcome.
 
-use ratatui::text::Line;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
 
 use super::{RestoreWizard, Step};
 use crate::wizards::widgets::{bold, duration, row, size, text};
@@ -11,8 +12,8 @@ use lifeboat_engine::catalog::BackupRecord;
 impl RestoreWizard {
     pub(super) fn target_text(&self) -> String {
         match (self.in_place, self.chosen_type()) {
-            (false, BackupType::Database) => format!("new database {}", self.new_target),
-            (false, _) => format!("new directory {}", self.new_target),
+            (false, BackupType::Database) => format!("new database {}", self.new_target.value),
+            (false, _) => format!("new directory {}", self.new_target.value),
             (true, BackupType::Database) => format!(
                 "IN PLACE: replace the live database {}",
                 self.in_place_name()
@@ -53,34 +54,67 @@ impl RestoreWizard {
         match self.step {
             Step::Type => {
                 v.push(bold("What should be restored?"));
-                for (i, (t, n)) in self.types.iter().enumerate() {
-                    v.push(row(i == self.type_cursor, format!("{t}  ({n} backups)")));
+                for (i, (t, n, hidden)) in self.types.iter().enumerate() {
+                    let more = match hidden {
+                        0 => String::new(),
+                        h => format!("; {h} more cannot be restored"),
+                    };
+                    v.push(row(
+                        i == self.type_cursor,
+                        format!("{t}  ({n} backups{more})"),
+                    ));
                 }
             }
             Step::Point => {
                 v.push(bold(format!(
-                    "Choose a {} backup (newest first):",
-                    self.chosen_type()
+                    "Choose a {} backup (newest first{}):",
+                    self.chosen_type(),
+                    if self.show_all {
+                        ", all of them"
+                    } else {
+                        ", only those that can be restored"
+                    }
                 )));
-                for (i, b) in self.backups.iter().enumerate() {
-                    v.push(row(i == self.point_cursor, self.point_row(b)));
+                for (i, &b) in self.shown.iter().enumerate() {
+                    v.push(row(
+                        i == self.point_cursor,
+                        self.point_row(&self.backups[b]),
+                    ));
+                }
+                let hidden = self.hidden_summary();
+                if !hidden.is_empty() {
+                    v.push(text(""));
+                    v.push(text(if self.show_all {
+                        format!("Listed too: {hidden} (they cannot be restored; a hides them).")
+                    } else {
+                        format!("Not listed: {hidden} (they cannot be restored; a lists them).")
+                    }));
                 }
             }
             Step::Target => {
                 let b = self.chosen().expect("chosen");
                 v.push(bold(format!("Where should backup {} go?", b.id)));
-                let new = if self.chosen_type() == BackupType::Database {
-                    format!("a new database: {}", self.new_target)
+                let what = if self.chosen_type() == BackupType::Database {
+                    "a new database"
                 } else {
-                    format!("a new directory: {}", self.new_target)
+                    "a new directory"
                 };
-                v.push(row(
-                    !self.in_place,
-                    format!(
-                        "({}) {new} (nothing existing is touched)",
-                        mark(!self.in_place)
-                    ),
-                ));
+                if self.in_place {
+                    v.push(row(
+                        false,
+                        format!(
+                            "( ) {what}: {} (nothing existing is touched)",
+                            self.new_target.value
+                        ),
+                    ));
+                } else {
+                    // The value is edited in place, in the selected row.
+                    let selected = Style::default().add_modifier(Modifier::REVERSED);
+                    let mut spans = vec![Span::styled(format!("> (*) {what}: "), selected)];
+                    spans.extend(self.new_target.inline(selected));
+                    spans.push(Span::styled(" (nothing existing is touched)", selected));
+                    v.push(Line::from(spans));
+                }
                 v.push(row(
                     self.in_place,
                     format!(
@@ -90,8 +124,15 @@ impl RestoreWizard {
                     ),
                 ));
                 v.push(text(""));
+                if !self.in_place {
+                    v.push(text(if self.chosen_type() == BackupType::Database {
+                        "Type to change the name (a new one: letters, digits, '_', '-' or '$'); Ctrl-U clears it."
+                    } else {
+                        "Type to change the path (absolute, outside the live files and the repository); Ctrl-U clears it."
+                    }));
+                }
                 v.push(text(
-                    "Next runs a dry run that shows what would be created, replaced and deleted.",
+                    "Enter runs a dry run that shows what would be created, replaced and deleted.",
                 ));
             }
             Step::Preview => {
