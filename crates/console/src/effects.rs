@@ -413,6 +413,13 @@ impl Console {
             }
         }
         let jobs = data::load_jobs(cat).map_err(err)?;
+        // The trends: when a backup row changed or a backup job ended (a
+        // backup that failed before writing its row changes only its job).
+        let trends_key = data::finished_backup_jobs(&jobs);
+        if backups_changed || self.trends_key != Some(trends_key) {
+            self.trends = data::load_trends(cat).map_err(err)?;
+            self.trends_key = Some(trends_key);
+        }
         let selected_id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
         self.jobs = jobs;
         if let Some(i) = selected_id.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {

@@ -10,6 +10,7 @@ mod dashboard;
 mod health;
 mod jobs;
 mod storage;
+mod trend;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
