@@ -177,7 +177,8 @@ pub enum Command {
         command: AlertsCommand,
     },
     /// Write the backup report: health, per-type backups and success
-    /// rates, sizes and growth, verifications and drills, storage, audit.
+    /// rates, sizes and growth, verifications and drills, storage, audit
+    /// (HTML: with charts of each type's recent attempts).
     Report {
         /// md, html or json.
         #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]

@@ -1401,7 +1401,7 @@ fn normalized_in(frame: &str, sb: &Sandbox, backups: &[(&Value, &str)]) -> Strin
     }
     t.push_str(rest);
     s = t;
-    s.retain(|c| !"█▉▊▋▌▍▎▏░▒▓".contains(c));
+    s.retain(|c| !"█▉▊▋▌▍▎▏░▒▓▁▂▃▄▅▆▇".contains(c));
     let mut out = String::new();
     for line in s.lines() {
         let words: Vec<String> = line
@@ -2341,6 +2341,192 @@ fn dashboard_objectives_come_from_the_config() {
     assert!(t.contains("no database backup yet (target 15m 00s)"), "{t}");
     assert!(t.contains("(target 1h 30m)"), "{t}");
     assert!(!t.contains("target 1h)"), "{t}");
+}
+
+// ---- trends ----
+
+/// The frame's row that starts with `label` (a trend row: the type name
+/// and its pictures), from its first character.
+fn row_of<'a>(frame: &'a str, label: &str) -> &'a str {
+    frame
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no row starts with {label:?}:\n{frame}"))
+}
+
+/// The colour of the first `symbol` on the row that starts with `label`.
+fn colour_of(t: &Terminal<TestBackend>, label: &str, symbol: &str) -> Color {
+    let buf = t.backend().buffer();
+    let width = buf.area.width;
+    (0..buf.area.height)
+        .find(|&y| {
+            let row: String = (0..width).map(|x| buf[(x, y)].symbol()).collect();
+            row.starts_with(label)
+        })
+        .and_then(|y| {
+            (0..width)
+                .map(|x| &buf[(x, y)])
+                .find(|c| c.symbol() == symbol)
+        })
+        .unwrap_or_else(|| panic!("no {symbol} on the row of {label:?}"))
+        .fg
+}
+
+#[test]
+fn the_dashboard_draws_each_types_recent_backups() {
+    let f = fixture();
+    // A third filesystem backup that fails.
+    std::fs::remove_dir_all(f.sb.app.join("logs")).unwrap();
+    assert!(!f
+        .sb
+        .run(&["backup", "--type", "filesystem"])
+        .status
+        .success());
+    let mut app = app_for(&f.sb, false);
+    let types: Vec<&str> = app.trends.iter().map(|t| t.backup_type.as_str()).collect();
+    assert_eq!(types, ["database", "filesystem", "configuration"]);
+
+    // Wide: header, sizes, outcomes, durations and words, oldest left.
+    let wide = text(&mut app, 200, 50);
+    let header = row_of(&wide, "TREND");
+    for word in ["SIZE", "OUTCOME ▪ok ✗failed !warn", "DURATION", "LAST 30"] {
+        assert!(header.contains(word), "{word}:\n{wide}");
+    }
+    let fs = row_of(&wide, "filesystem    ");
+    assert!(
+        fs.contains("█▁ "),
+        "the full backup is the tallest, the incremental the smallest bar:\n{wide}"
+    );
+    assert!(fs.contains(" ▪▪✗ "), "{wide}");
+    assert!(fs.contains("2/3 ok, 1 failed; latest "), "{wide}");
+    let cfg = row_of(&wide, "configuration ");
+    assert!(
+        cfg.contains(" ▪ ") && cfg.contains("1/1 ok; latest "),
+        "{wide}"
+    );
+    assert!(row_of(&wide, "database      ").contains("not configured"));
+    // Colour repeats the mark; without colour the mark is still there.
+    let t = draw(&mut app, 200, 50);
+    assert_eq!(colour_of(&t, "filesystem    ", "✗"), Color::Red);
+    assert_eq!(colour_of(&t, "filesystem    ", "▪"), Color::Green);
+    let mut plain = app_for(&f.sb, true);
+    let t = draw(&mut plain, 200, 50);
+    assert_eq!(colour_of(&t, "filesystem    ", "✗"), Color::Reset);
+    assert!(row_of(&text(&mut plain, 200, 50), "filesystem    ").contains(" ▪▪✗ "));
+
+    // 80x24 with four problems: the rows without their header, fewer
+    // words, and every problem still on screen.
+    let narrow = text(&mut app, 80, 24);
+    assert!(!narrow.contains("TREND"), "{narrow}");
+    let fs = row_of(&narrow, "filesystem    ");
+    assert!(
+        fs.contains(" ▪▪✗ ") && fs.contains("2/3 ok, 1 failed"),
+        "{narrow}"
+    );
+    assert_eq!(
+        narrow
+            .lines()
+            .filter(|l| l.starts_with("CRITICAL ") || l.starts_with("WARNING "))
+            .count(),
+        4,
+        "{narrow}"
+    );
+    assert!(!narrow.contains(" more ("), "{narrow}");
+
+    // More problems than rows: the pictures give way, the problems do not.
+    use lifeboat_engine::health::{Check, HealthReport, Status};
+    let checks = (1..=6)
+        .map(|i| Check {
+            id: format!("w{i}"),
+            title: format!("Check w{i}"),
+            status: Status::Warning,
+            value: "too old".into(),
+            threshold: String::new(),
+            advice: String::new(),
+        })
+        .collect();
+    app.health = Some(HealthReport::new(chrono::Utc::now(), checks));
+    let crowded = text(&mut app, 80, 24);
+    assert!(crowded.contains("WARNING Check w6"), "{crowded}");
+    assert!(!crowded.contains("▪▪✗"), "{crowded}");
+}
+
+#[test]
+fn a_backup_that_failed_before_writing_its_row_shows_in_the_trend() {
+    let sb = Sandbox::with_extra_config(
+        "[sources.database]\nurl = \"postgresql://lifeboat@127.0.0.1:1/panel\"\n",
+    );
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("filesystem", &[]);
+    let mut app = app_for(&sb, true);
+    assert!(row_of(&text(&mut app, 200, 50), "database      ").contains("no backups yet"));
+    let backups = app.backups.len();
+
+    // The server is down: the backup fails before it writes a row, so
+    // only its job changes.
+    assert!(!sb.run(&["backup", "--type", "database"]).status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let frame = loop {
+        app.tick();
+        let t = text(&mut app, 200, 50);
+        if row_of(&t, "database      ").contains("0/1 ok, 1 failed") {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed database backup never showed:\n{t}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(row_of(&frame, "database      ").contains(" ✗ "), "{frame}");
+    assert_eq!(app.backups.len(), backups, "no backup row was written");
+    let db = &app.trends[0];
+    assert_eq!(db.points.len(), 1);
+    assert!(db.points[0].backup_id.is_none() && db.points[0].job_id.is_some());
+}
+
+#[test]
+fn the_detail_pane_marks_the_backup_in_its_types_trend() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    select_backup(&mut app, &id(&f.incr));
+    code(&mut app, KeyCode::Enter);
+    let (trend, at) = app.detail.as_ref().unwrap().trend.clone().unwrap();
+    assert_eq!(
+        (trend.points.len(), at),
+        (2, Some(1)),
+        "full, then incremental"
+    );
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let frame = text(&mut app, w, h);
+        let outcomes = row_of(&frame, "│outcomes");
+        let marker = frame
+            .lines()
+            .find(|l| l.contains("^ this backup (2 of 2, oldest left)"))
+            .unwrap_or_else(|| panic!("no marker:\n{frame}"));
+        let strip_at = outcomes.chars().position(|c| c == '▪').unwrap();
+        let mark_at = marker.chars().position(|c| c == '^').unwrap();
+        assert_eq!(
+            mark_at,
+            strip_at + 1,
+            "the ^ is under the second mark:\n{frame}"
+        );
+        assert!(row_of(&frame, "│size trend").contains("█▁"), "{frame}");
+        assert!(
+            frame.contains("filesystem (incremental)"),
+            "the details stay:\n{frame}"
+        );
+    }
+    // Another type: its own history.
+    code(&mut app, KeyCode::Esc);
+    select_backup(&mut app, &id(&f.cfg));
+    code(&mut app, KeyCode::Enter);
+    let frame = text(&mut app, 80, 24);
+    assert!(
+        frame.contains("^ this backup (1 of 1, oldest left)"),
+        "{frame}"
+    );
 }
 
 // ---- the palette's Tab completion and history ----

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
-use super::data::{self, BackupDetail, BackupRow, SortColumn};
+use super::data::{self, BackupDetail, BackupRow, SortColumn, Trend};
 use crate::joblog::LogView;
 use crate::palette::Palette;
 pub use crate::status::{Level, Message, HISTORY_CAP};
@@ -270,6 +270,9 @@ pub struct App {
     pub descending: bool,
     pub catalog_list: ListState,
     pub detail: Option<BackupDetail>,
+    /// The recent attempts of each type the Dashboard draws, re-read when
+    /// the backups change or a backup job ends (see `trends_key`).
+    pub trends: Vec<Trend>,
 
     pub jobs: Vec<JobRecord>,
     pub jobs_list: ListState,
@@ -304,6 +307,8 @@ pub struct App {
 
     pub(crate) data_version: Option<i64>,
     pub(crate) fingerprint: Option<data::Fingerprint>,
+    /// [`data::finished_backup_jobs`] when the trends were last read.
+    pub(crate) trends_key: Option<(usize, i64)>,
     pub(crate) audit_head: Option<i64>,
     pub(crate) last_backups_check: Option<Instant>,
     pub(crate) last_health: Option<Instant>,
@@ -350,6 +355,7 @@ impl App {
             descending: true,
             catalog_list: ListState::default(),
             detail: None,
+            trends: Vec::new(),
             jobs: Vec::new(),
             jobs_list: ListState::default(),
             job_log: Vec::new(),
@@ -373,6 +379,7 @@ impl App {
             dirty: true,
             data_version: None,
             fingerprint: None,
+            trends_key: None,
             audit_head: None,
             last_backups_check: None,
             last_health: None,

@@ -13,7 +13,9 @@ use std::cmp::Ordering;
 use chrono::{DateTime, Utc};
 
 use lifeboat_engine::archive::manifest::BackupType;
-use lifeboat_engine::catalog::{AuditRecord, BackupStatus, Catalog, JobRecord};
+use lifeboat_engine::catalog::{
+    AuditRecord, BackupStatus, Catalog, JobKind, JobRecord, TrendPoint,
+};
 use lifeboat_engine::error::Result;
 
 pub use lifeboat_engine::catalog::listing::{BackupRow, Fingerprint, Verified};
@@ -73,6 +75,48 @@ pub fn status_cell(status: BackupStatus) -> &'static str {
         BackupStatus::SucceededWithWarnings => "warnings",
         other => other.as_str(),
     }
+}
+
+/// How many recent attempts of each type a trend shows (at most).
+pub const TREND_LEN: usize = 30;
+
+/// The types the Dashboard shows, in its order.
+pub const TREND_TYPES: [BackupType; 3] = [
+    BackupType::Database,
+    BackupType::Filesystem,
+    BackupType::Configuration,
+];
+
+/// The recent attempts of one backup type, oldest first.
+#[derive(Debug, Clone)]
+pub struct Trend {
+    pub backup_type: BackupType,
+    pub points: Vec<TrendPoint>,
+}
+
+/// The Dashboard's trends: the newest [`TREND_LEN`] attempts of each
+/// type (three indexed queries with a LIMIT each, whatever the catalog's
+/// size).
+pub fn load_trends(catalog: &Catalog) -> Result<Vec<Trend>> {
+    TREND_TYPES
+        .into_iter()
+        .map(|t| {
+            Ok(Trend {
+                backup_type: t,
+                points: catalog.recent_backup_trend(t, TREND_LEN)?,
+            })
+        })
+        .collect()
+}
+
+/// What changes when a backup job ends: the count and the id sum of the
+/// finished backup jobs among the loaded ones. A backup that failed before
+/// writing its row changes no backup row, only its job, and the trends
+/// must show it.
+pub fn finished_backup_jobs(jobs: &[JobRecord]) -> (usize, i64) {
+    jobs.iter()
+        .filter(|j| j.kind == JobKind::Backup && j.state.is_finished())
+        .fold((0, 0), |(n, sum), j| (n + 1, sum.wrapping_add(j.id)))
 }
 
 /// Active jobs (all of them) and the most recent others, newest first.
@@ -190,6 +234,9 @@ pub fn audit_view(rows: &[AuditRecord], filter: &str) -> Vec<u32> {
 #[derive(Debug, Clone, Default)]
 pub struct BackupDetail {
     pub lines: Vec<(String, String)>,
+    /// The attempts of its type around it, and its place among them
+    /// (`None`: a safety copy, not part of its type's history).
+    pub trend: Option<(Trend, Option<usize>)>,
 }
 
 /// Build the detail pane of one backup: catalog row, manifest summary and
@@ -334,7 +381,18 @@ pub fn backup_detail(catalog: &Catalog, id: &str) -> Result<Option<BackupDetail>
             }
         }
     }
-    Ok(Some(BackupDetail { lines }))
+    let trend = catalog
+        .backup_trend_around(id, TREND_LEN)?
+        .map(|(points, at)| {
+            (
+                Trend {
+                    backup_type: rec.backup_type,
+                    points,
+                },
+                at,
+            )
+        });
+    Ok(Some(BackupDetail { lines, trend }))
 }
 
 /// A job's log, at most the newest `limit` lines, oldest first (only

@@ -420,6 +420,13 @@ impl Console {
             }
         }
         let jobs = data::load_jobs(cat).map_err(err)?;
+        // The trends: when a backup row changed or a backup job ended (a
+        // backup that failed before writing its row changes only its job).
+        let trends_key = data::finished_backup_jobs(&jobs);
+        if backups_changed || self.trends_key != Some(trends_key) {
+            self.trends = data::load_trends(cat).map_err(err)?;
+            self.trends_key = Some(trends_key);
+        }
         let read_log = self.app.jobs_loaded(jobs);
         let head = cat.audit_head().map_err(err)?;
         let audit_changed = force || self.audit_head != Some(head);

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::{block, Theme};
+use super::{block, trend, Theme};
 use crate::app::App;
 use crate::data::{self, SortColumn};
 use crate::fmt;
@@ -249,6 +249,20 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(table, inner);
 
     if let (Some(d), Some(area)) = (&app.detail, detail_area) {
+        let outer = block(theme, "Details (Esc closes)");
+        let inner = outer.inner(area);
+        frame.render_widget(outer, area);
+        // The trend on top when it leaves room for a few detail lines.
+        let lines_area = match &d.trend {
+            Some((t, at)) if !t.points.is_empty() && inner.height >= trend::DETAIL_ROWS + 3 => {
+                let [top, rest] =
+                    Layout::vertical([Constraint::Length(trend::DETAIL_ROWS), Constraint::Min(1)])
+                        .areas(inner);
+                trend::render_detail(t, *at, theme, frame, top);
+                rest
+            }
+            _ => inner,
+        };
         let lines: Vec<Line> = d
             .lines
             .iter()
@@ -259,12 +273,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 ])
             })
             .collect();
-        frame.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(block(theme, "Details (Esc closes)")),
-            area,
-        );
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), lines_area);
     }
 }
 

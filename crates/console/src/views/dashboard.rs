@@ -1,4 +1,5 @@
-//! Dashboard: the health verdict, freshness of each backup type, RPO and
+//! Dashboard: the health verdict, freshness of each backup type, the
+//! recent attempts of each type as pictures (when there is room), RPO and
 //! RTO against their targets, the repository disk, and running jobs (and
 //! how many wait in the queue).
 
@@ -8,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
-use super::{block, jobs, storage, Theme};
+use super::{block, jobs, storage, trend, Theme};
 use crate::app::App;
 use crate::fmt;
 use lifeboat_engine::archive::manifest::BackupType;
@@ -313,7 +314,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let now = app.now;
     // The problem lines take the rows the rest does not need: the verdict
     // (1), the backups table (6), RPO and RTO (2), the disk (2) and the
-    // jobs box with room for one job (3), as laid out below.
+    // jobs box with room for one job (3), as laid out below. The trends
+    // take what is left after the problems, or are left out: a picture
+    // never pushes a problem off the screen.
     let rest = 1 + 6 + 2 + 2 + 3;
     let attention = fit(
         attention(app, theme),
@@ -321,10 +324,20 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         theme,
     );
     let att_h = attention.len() as u16;
-    let [verdict, att, table, obj, disk, jobs_area] = Layout::vertical([
+    let spare = area.height.saturating_sub(rest + att_h);
+    // A header and a row per type, the rows alone, or nothing.
+    let types = app.trends.len() as u16;
+    let trend_h = match spare {
+        _ if types == 0 => 0,
+        s if s > types => types + 1,
+        s if s == types => types,
+        _ => 0,
+    };
+    let [verdict, att, table, trends, obj, disk, jobs_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(att_h),
         Constraint::Length(6),
+        Constraint::Length(trend_h),
         Constraint::Length(2),
         Constraint::Length(2),
         Constraint::Min(3),
@@ -333,6 +346,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(verdict_line(app, theme)), verdict);
     frame.render_widget(Paragraph::new(attention), att);
     frame.render_widget(backups_table(app, theme, now), table);
+    if trend_h > 0 {
+        trend::render_rows(app, theme, frame, trends);
+    }
     frame.render_widget(Paragraph::new(objectives(app, theme, now)), obj);
 
     let [gauge, until] =

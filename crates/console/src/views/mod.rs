@@ -12,6 +12,7 @@ mod joblog;
 mod jobs;
 mod messages;
 mod storage;
+mod trend;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};

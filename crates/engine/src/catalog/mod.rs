@@ -21,6 +21,7 @@ pub mod stats;
 pub mod summaries;
 #[cfg(test)]
 mod tests;
+pub mod trend;
 
 use std::fmt;
 use std::fs::{DirBuilder, OpenOptions};
@@ -39,6 +40,7 @@ use crate::error::{Error, Result};
 pub use audit::{current_actor, verify_chain, verify_jsonl, AuditCheck, AuditEntry, AuditRecord};
 pub use jobs::{JobLogLine, JobLogTail};
 pub use summaries::{AlertState, AlertStateUpdate, TypeTotals};
+pub use trend::{TrendOutcome, TrendPoint};
 
 /// Where a job is in its life. Stored as the same text it always was
 /// (`queued`, `running`, ..., `interrupted`), and printed that way in

@@ -5,6 +5,7 @@
 //! One evaluation feeds `lifeboat health`, the console's Dashboard and
 //! Health screens, metrics and alerts, so they can never disagree.
 
+pub mod charts;
 pub mod checks;
 pub mod disk;
 pub mod metrics;

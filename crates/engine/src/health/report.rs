@@ -1,13 +1,15 @@
 //! `lifeboat report`: the health report the seed's `make backup-report`
 //! wrote, from the same evaluation as `lifeboat health`: per type the
 //! backups, success rate, sizes and growth; verification and drill history;
-//! RPO/RTO compliance; an audit summary. Markdown, HTML or JSON.
+//! RPO/RTO compliance; an audit summary. Markdown, HTML or JSON. The HTML
+//! adds pictures of each type's recent attempts ([`super::charts`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{HealthReport, Status, StorageReport};
-use crate::catalog::{Catalog, JobKind, JobState};
+use crate::archive::manifest::BackupType;
+use crate::catalog::{Catalog, JobKind, JobState, TrendPoint};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -52,6 +54,17 @@ pub struct AuditSummary {
     pub recent_actions: Vec<(String, u64)>,
 }
 
+/// How many recent attempts of each type the report draws.
+pub const TREND_LEN: usize = 30;
+
+/// One type's recent attempts, oldest first (what the HTML report draws).
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeTrend {
+    #[serde(rename = "type")]
+    pub backup_type: String,
+    pub points: Vec<TrendPoint>,
+}
+
 /// Everything in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -59,6 +72,8 @@ pub struct Report {
     pub host: String,
     pub health: HealthReport,
     pub types: Vec<TypeSummary>,
+    /// The newest [`TREND_LEN`] attempts of each type that has any.
+    pub trends: Vec<TypeTrend>,
     pub proofs: Vec<Proof>,
     pub storage: Option<StorageReport>,
     pub audit: AuditSummary,
@@ -93,6 +108,22 @@ pub fn build(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Result<R
             growth_per_day: t.stored_since as f64 / 30.0,
         });
     }
+    // Every type, not only those with backup rows: a type whose every
+    // attempt failed before writing one has only failed jobs to show.
+    let mut trends = Vec::new();
+    for t in [
+        BackupType::Database,
+        BackupType::Filesystem,
+        BackupType::Configuration,
+    ] {
+        let points = catalog.recent_backup_trend(t, TREND_LEN)?;
+        if !points.is_empty() {
+            trends.push(TypeTrend {
+                backup_type: t.as_str().to_string(),
+                points,
+            });
+        }
+    }
     let proofs = catalog
         .recent_proof_jobs(20)?
         .into_iter()
@@ -121,6 +152,7 @@ pub fn build(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Result<R
         host: crate::host::hostname(),
         health,
         types,
+        trends,
         proofs,
         storage,
         audit: AuditSummary {
@@ -150,6 +182,9 @@ fn mark(s: Status) -> &'static str {
     }
 }
 
+/// The heading of the backups table (the HTML puts the charts after it).
+const BACKUPS_HEADING: &str = "Backups by type";
+
 /// The report as Markdown.
 pub fn markdown(r: &Report) -> String {
     use std::fmt::Write;
@@ -176,7 +211,7 @@ pub fn markdown(r: &Report) -> String {
             esc(&c.advice)
         );
     }
-    let _ = writeln!(o, "\n## Backups by type\n");
+    let _ = writeln!(o, "\n## {BACKUPS_HEADING}\n");
     let _ = writeln!(
         o,
         "| Type | Backups | Good | Failed | Success rate | Newest | Oldest | Stored | Last size | Growth/day |"
@@ -273,19 +308,20 @@ fn esc(s: &str) -> String {
 /// The report as a standalone HTML page (no scripts, no external assets).
 pub fn html(r: &Report) -> String {
     let mut body = String::new();
-    let h = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    // Render from the Markdown structure: headings, tables, paragraphs.
+    let h = super::charts::escape;
+    // Render from the Markdown structure: headings, tables, paragraphs;
+    // the charts go after the backups table, before the next section.
     let md = markdown(r);
     let mut in_table = false;
+    let mut charts_due = false;
     for line in md.lines() {
         if let Some(t) = line.strip_prefix("# ") {
             body.push_str(&format!("<h1>{}</h1>\n", h(t)));
         } else if let Some(t) = line.strip_prefix("## ") {
+            if std::mem::take(&mut charts_due) {
+                body.push_str(&charts(r));
+            }
+            charts_due = t == BACKUPS_HEADING;
             body.push_str(&format!("<h2>{}</h2>\n", h(t)));
         } else if line.starts_with("|---") {
             continue;
@@ -327,8 +363,35 @@ pub fn html(r: &Report) -> String {
     if in_table {
         body.push_str("</table>\n");
     }
+    if charts_due {
+        body.push_str(&charts(r));
+    }
     format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>lifeboat report: {}</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 8px}}tr:first-child td{{font-weight:bold}}.ok{{color:#070}}.warning{{color:#a60}}.critical{{color:#c00;font-weight:bold}}</style></head><body>\n{body}</body></html>\n",
-        h(&r.host)
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>lifeboat report: {}</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 8px}}tr:first-child td{{font-weight:bold}}.ok{{color:#070}}.warning{{color:#a60}}.critical{{color:#c00;font-weight:bold}}{}</style></head><body>\n{body}</body></html>\n",
+        h(&r.host),
+        super::charts::STYLE
     )
+}
+
+/// The HTML of the recent attempts' charts, one `<svg>` per type.
+fn charts(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut o = String::from("<h3>Recent backup attempts</h3>\n");
+    if r.trends.is_empty() {
+        o.push_str("<p>No backup attempts yet.</p>\n");
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "<p>The last {TREND_LEN} attempts of each type at most, one column each, oldest on the left; hover over one for its time and backup.</p>"
+    );
+    for t in &r.trends {
+        let _ = writeln!(
+            o,
+            "<h4>{}</h4>\n{}",
+            super::charts::escape(&t.backup_type),
+            super::charts::type_chart(&t.backup_type, &t.points)
+        );
+    }
+    o
 }
