@@ -2294,9 +2294,14 @@ fn quit_names_the_wizards_stop_command_as_abandoned_not_as_a_job() {
         Overlay::Confirm(c) => match &c.kind {
             ConfirmKind::Quit { running, abandoned } => {
                 assert!(running.is_empty(), "{running:?}");
-                assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+                assert_eq!(abandoned.len(), 2, "{abandoned:?}");
                 assert!(
                     abandoned[0].starts_with("the app stop command `while"),
+                    "{abandoned:?}"
+                );
+                // The runbook itself, part-way through, is lost too.
+                assert!(
+                    abandoned[1].starts_with("the recovery runbook at step Isolate"),
                     "{abandoned:?}"
                 );
             }
@@ -2323,8 +2328,24 @@ fn quit_names_the_wizards_stop_command_as_abandoned_not_as_a_job() {
         app.pump(Duration::from_millis(50));
         (!app.wizard.as_ref().unwrap().is_running()).then_some(())
     });
+    // Nothing runs any more, but the runbook is part-way (the app is
+    // stopped): q still asks, naming only that.
     key(&mut app, 'q');
-    assert!(app.quit, "nothing runs any more: {:?}", app.overlay);
+    assert!(!app.quit);
+    match &app.overlay {
+        Overlay::Confirm(c) => match &c.kind {
+            ConfirmKind::Quit { running, abandoned } => {
+                assert!(running.is_empty(), "{running:?}");
+                assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+                assert!(
+                    abandoned[0].contains("the app it stopped is not started again"),
+                    "{abandoned:?}"
+                );
+            }
+            other => panic!("not the quit dialog: {other:?}"),
+        },
+        other => panic!("q did not ask: {other:?}"),
+    }
 }
 
 /// The dashboard's objectives are the configured ones, also when there is
@@ -3240,4 +3261,62 @@ fn the_help_scrolls_to_its_last_row_at_80x24() {
     key(&mut app, 'q');
     assert_eq!(app.overlay, Overlay::None);
     assert!(!app.quit);
+}
+
+/// A wizard part-way through is not lost by a stray key: ←/→ stay its
+/// Back/Next (they do not leave it), reopening its kind brings the same
+/// one back instead of a fresh one, and `q` asks first, naming what is
+/// lost.
+#[test]
+fn a_wizard_part_way_through_is_not_dropped_by_a_key() {
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    key(&mut app, ':');
+    typed(&mut app, "recover");
+    code(&mut app, KeyCode::Enter);
+    assert!(app.wizard.is_some(), "{:?}", app.message);
+    code(&mut app, KeyCode::Enter);
+    let t = text(&mut app, 120, 40);
+    assert!(t.contains("Step 2 of 7: Isolate"), "{t}");
+    // ← is the wizard's Back, → its Next: never a screen switch.
+    code(&mut app, KeyCode::Left);
+    assert!(!app.wizard_hidden);
+    assert!(text(&mut app, 120, 40).contains("Step 1 of 7: Assess"));
+    code(&mut app, KeyCode::Right);
+    assert!(!app.wizard_hidden);
+    assert!(text(&mut app, 120, 40).contains("Step 2 of 7: Isolate"));
+
+    // Aside, then :recover again: the same runbook, not a new one.
+    key(&mut app, '2');
+    assert!(app.wizard_hidden);
+    let t = text(&mut app, 80, 24);
+    assert!(t.contains("w Disaster recovery wizard (open)"), "{t}");
+    key(&mut app, ':');
+    typed(&mut app, "recover");
+    code(&mut app, KeyCode::Enter);
+    assert!(!app.wizard_hidden, "the runbook is shown again");
+    assert!(text(&mut app, 120, 40).contains("Step 2 of 7: Isolate"));
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("recovery runbook at step Isolate")),
+        "{:?}",
+        app.message
+    );
+
+    // q asks, and says the runbook would be lost.
+    key(&mut app, 'q');
+    assert!(!app.quit);
+    match &app.overlay {
+        Overlay::Confirm(c) => match &c.kind {
+            ConfirmKind::Quit { abandoned, .. } => assert!(
+                abandoned
+                    .iter()
+                    .any(|a| a.starts_with("the recovery runbook at step Isolate")),
+                "{abandoned:?}"
+            ),
+            other => panic!("not the quit dialog: {other:?}"),
+        },
+        other => panic!("q did not ask: {other:?}"),
+    }
 }

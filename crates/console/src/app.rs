@@ -234,6 +234,10 @@ const AGE_REDRAW: Duration = Duration::from_secs(30);
 /// How often a dead job's settle is tried again (it failed, or another
 /// host's job is still within reach of its owner).
 const SETTLE_EVERY: Duration = Duration::from_secs(5);
+/// The same jobs still look dead after a settle (it failed, or their owner
+/// on another host is not within reach): try again only this often, since
+/// a settle opens the engine (an integrity check, a repository sweep).
+const SETTLE_AGAIN: Duration = Duration::from_secs(60);
 
 /// The console.
 pub struct App {
@@ -324,7 +328,13 @@ pub struct App {
     /// Running jobs of this host whose process is gone (found by the last
     /// catalog read): dead before their lease says so.
     pub(crate) dead_here: HashSet<i64>,
-    pub(crate) last_settle: Option<Instant>,
+    /// Running jobs of this host whose process is alive: a silent one is
+    /// hung or stopped (Ctrl-Z), not dead, and the engine will not settle it.
+    pub(crate) alive_here: HashSet<i64>,
+    /// When a settle was last asked for, and for which jobs.
+    pub(crate) last_settle: Option<(Instant, Vec<i64>)>,
+    /// The last settle error shown (a repeat is not shown again).
+    pub(crate) settle_error: Option<String>,
 }
 
 impl App {
@@ -391,7 +401,9 @@ impl App {
             last_age_redraw: Some(Instant::now()),
             in_flight: HashSet::new(),
             dead_here: HashSet::new(),
+            alive_here: HashSet::new(),
             last_settle: None,
+            settle_error: None,
         }
     }
 
@@ -523,13 +535,29 @@ impl App {
     /// A job shown as running is dead (its process on this host is gone,
     /// or its lease ran out): settle it the way every CLI verb would, so
     /// it turns interrupted within seconds instead of running forever.
+    /// A job whose process here is alive is never a candidate, however
+    /// silent (the engine's own rule); the same candidates again are
+    /// retried only every [`SETTLE_AGAIN`].
     fn decide_settle(&mut self, now: Instant, utc: DateTime<Utc>) {
-        let dead = self
+        let dead: Vec<i64> = self
             .jobs
             .iter()
-            .any(|j| j.silent_for(utc).is_some() || self.dead_here.contains(&j.id));
-        if dead && self.last_settle.is_none_or(|t| now - t >= SETTLE_EVERY) {
-            self.last_settle = Some(now);
+            .filter(|j| {
+                self.dead_here.contains(&j.id)
+                    || (j.silent_for(utc).is_some() && !self.alive_here.contains(&j.id))
+            })
+            .map(|j| j.id)
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        let due = match &self.last_settle {
+            None => true,
+            Some((t, same)) if *same == dead => now - *t >= SETTLE_AGAIN,
+            Some((t, _)) => now - *t >= SETTLE_EVERY,
+        };
+        if due {
+            self.last_settle = Some((now, dead));
             self.effects.push(Effect::Check(Task::Settle));
         }
     }
@@ -562,11 +590,21 @@ impl App {
             BgResult::Storage(s) => self.storage = Some(s),
             BgResult::Audit(a) => self.audit_status = Some(a),
             BgResult::Restore(r) => self.restore_evidence = Some(r),
-            BgResult::Settled(Ok(())) => self.effects.push(Effect::Refresh { force: true }),
-            BgResult::Settled(Err(e)) => self.say(
-                Level::Warn,
-                format!("a job looks dead but could not be settled: {e}"),
-            ),
+            // What a settle changed shows through data_version: no need to
+            // reload everything (and re-run every check) for it.
+            BgResult::Settled(Ok(())) => {
+                self.settle_error = None;
+                self.effects.push(Effect::Refresh { force: false });
+            }
+            BgResult::Settled(Err(e)) => {
+                if self.settle_error.as_ref() != Some(&e) {
+                    self.say(
+                        Level::Warn,
+                        format!("a job looks dead but could not be settled: {e}"),
+                    );
+                    self.settle_error = Some(e);
+                }
+            }
             BgResult::Deleted { id, result } => {
                 match result {
                     Ok(msg) => self.say(Level::Info, msg),

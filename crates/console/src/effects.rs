@@ -205,10 +205,22 @@ impl Console {
             Effect::OpenWizard(kind) => self.open_wizard_now(kind),
             Effect::TickWizard => {
                 let app = &mut self.app;
+                let mut ended = None;
                 if let Some(w) = app.wizard.as_mut() {
+                    let was_running = w.is_running();
                     if w.tick(app.now) {
                         app.dirty = true;
                     }
+                    if was_running && !w.is_running() {
+                        ended = Some(w.title());
+                    }
+                }
+                // Put aside, its end would pass unseen.
+                if let Some(title) = ended.filter(|_| app.wizard_hidden) {
+                    app.say(
+                        Level::Info,
+                        format!("the {title} wizard finished its work: w shows how it ended"),
+                    );
                 }
             }
         }
@@ -449,14 +461,14 @@ impl Console {
     /// matters. One `kill(pid, 0)` per running job.
     fn look_for_dead_processes(&mut self) {
         let host = &self.io.host;
-        self.app.dead_here = self
+        let (alive, dead): (Vec<_>, Vec<_>) = self
             .app
             .jobs
             .iter()
             .filter(|j| j.state == JobState::Running && &j.host == host)
-            .filter(|j| !lifeboat_engine::host::pid_alive(j.pid))
-            .map(|j| j.id)
-            .collect();
+            .partition(|j| lifeboat_engine::host::pid_alive(j.pid));
+        self.app.dead_here = dead.iter().map(|j| j.id).collect();
+        self.app.alive_here = alive.iter().map(|j| j.id).collect();
     }
 
     /// Re-read the selected job's log (when `changed` or the selection moved).

@@ -143,7 +143,13 @@ pub fn init(verbose: bool) {
     // Notices (`crate::notice`) reach the operator through the face's
     // sink; the file keeps them too, under their own target.
     let file_filter = match &env {
-        Some(s) => EnvFilter::new(s),
+        // The recorded errors (RECORD_ONLY) stay in the file whatever
+        // RUST_LOG names.
+        Some(s) => EnvFilter::new(s).add_directive(
+            format!("{RECORD_ONLY}=info")
+                .parse()
+                .expect("a valid directive"),
+        ),
         None => EnvFilter::new(if verbose {
             "lifeboat=debug,notice=info"
         } else {

@@ -80,8 +80,8 @@ impl App {
         let s = &mut self.history_scroll;
         let page = s.page.get().max(1) as isize;
         match keymap::global_action_for(&key) {
-            Some(Action::Back | Action::Messages) => return,
-            Some(Action::Quit) => return self.quit_path(),
+            // q closes it, as it closes the help (Ctrl-C still quits).
+            Some(Action::Back | Action::Messages | Action::Quit) => return,
             Some(Action::Help) => {
                 self.overlay = Overlay::Help { scroll: 0 };
                 return;

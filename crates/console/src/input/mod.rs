@@ -123,9 +123,12 @@ impl App {
     /// when the key was taken here.
     fn leave_wizard(&mut self, key: &KeyEvent) -> bool {
         let running = self.wizard.as_ref().is_some_and(|w| w.is_running());
+        // Only the keys no wizard uses: ←/→/h/l are a wizard's Back/Next.
+        let to_screen = matches!(key.code, KeyCode::Tab | KeyCode::BackTab)
+            || matches!(key.code, KeyCode::Char('1'..='6'));
         match keymap::action_for(Context::Screen(self.screen), key) {
-            Some(Action::Quit) => self.quit_path(),
-            Some(a @ (Action::NextTab | Action::PrevTab | Action::GoTab(_))) => {
+            Some(Action::Quit) if key.code == KeyCode::Char('q') => self.quit_path(),
+            Some(a @ (Action::NextTab | Action::PrevTab | Action::GoTab(_))) if to_screen => {
                 self.wizard_hidden = true;
                 self.act(a);
             }
@@ -322,6 +325,14 @@ impl App {
     /// Open a wizard (an effect: a wizard reads the catalog or starts a
     /// preview when it opens); an error is shown in the status line.
     pub fn open_wizard(&mut self, kind: WizardKind) {
+        if let Some(what) = self.wizard.as_ref().and_then(|w| w.mid_way()) {
+            // Part-way through: a new wizard would drop it without a word.
+            self.wizard_hidden = false;
+            return self.say(
+                Level::Warn,
+                format!("{what} is open: here it is (Esc there closes it, then open another)"),
+            );
+        }
         if let Some(w) = self.wizard.as_ref().filter(|w| w.is_running()) {
             // Its work would lose its only view: one wizard at a time.
             let msg = format!(
@@ -369,6 +380,7 @@ impl App {
                 abandoned.push(u.what);
             }
         }
+        abandoned.extend(self.wizard.as_ref().and_then(|w| w.mid_way()));
         if running.is_empty() && abandoned.is_empty() {
             self.quit = true;
         } else {

@@ -44,7 +44,7 @@ pub fn timing_text(j: &JobRecord, now: DateTime<Utc>) -> String {
     if let Some(silent) = j.silent_for(now) {
         // Its rate and ETA would keep moving for a job that is dead.
         let secs = silent.num_milliseconds() as f64 / 1000.0;
-        format!("no heartbeat for {}, settling", fmt::duration(secs))
+        format!("no heartbeat for {}", fmt::duration(secs))
     } else if j.is_active() {
         let rate = j.throughput(now).map(fmt::rate).unwrap_or_default();
         let eta = j

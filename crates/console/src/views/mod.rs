@@ -202,7 +202,7 @@ const STATUS_ROWS: usize = 3;
 /// to [`STATUS_ROWS`] rows instead of being cut at the edge.
 fn status_lines(app: &App, theme: Theme, width: u16) -> Vec<Line<'static>> {
     let problem = match (&app.overlay, &app.message, &app.catalog_error) {
-        (Overlay::Palette(_) | Overlay::Filter, _, _) => None,
+        (Overlay::Palette(_) | Overlay::Filter | Overlay::LogSearch, _, _) => None,
         (_, Some(m), _) => match m.level {
             Level::Info => None,
             Level::Warn => Some(("warning:", theme.warn(), m.text.as_str())),
@@ -347,7 +347,7 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
         Overlay::Messages => {
             return vec![
                 ("↑/↓ PgUp/PgDn g/G".into(), "scroll".into()),
-                ("Esc/M".into(), "close".into()),
+                ("Esc/q/M".into(), "close".into()),
             ]
         }
         Overlay::Filter => {
@@ -419,8 +419,15 @@ fn render_footer(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         if app.overlay == Overlay::None && app.shown_wizard().is_none() {
             let ctx = app.key_context();
             let close = (ctx == Context::JobLog).then(|| ("Esc".to_string(), "close".to_string()));
-            close
+            // A wizard put aside: first in the footer (the tab bar's
+            // marker is cut at 80 columns).
+            let aside = app.wizard.as_ref().filter(|_| app.wizard_hidden).map(|w| {
+                let doing = if w.is_running() { "working" } else { "open" };
+                ("w".to_string(), format!("{} wizard ({doing})", w.title()))
+            });
+            aside
                 .into_iter()
+                .chain(close)
                 .chain(
                     keymap::bindings(ctx)
                         .filter(|b| b.footer)

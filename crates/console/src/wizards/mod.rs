@@ -115,6 +115,13 @@ pub trait Wizard {
     fn wants_text(&self) -> bool {
         false
     }
+    /// Part-way through with state that matters beyond its running work
+    /// (the recovery runbook stopped the app and has not started it): what
+    /// quitting or opening another wizard would lose, for the question the
+    /// console asks first. None when closing it loses nothing.
+    fn mid_way(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Open a wizard. Errors (no catalog, bad config) are shown by the console.

@@ -686,8 +686,10 @@ pub fn job_lines(j: &JobRecord) -> Vec<Line<'static>> {
         head.push_str(", cancel requested");
     }
     let mut v = vec![text(head)];
-    let secs =
-        (j.updated_at - j.started_at.unwrap_or(j.created_at)).num_milliseconds() as f64 / 1000.0;
+    // A settled dead job's updated_at is when it was settled; it ended at
+    // finished_at.
+    let last = j.finished_at.unwrap_or(j.updated_at);
+    let secs = (last - j.started_at.unwrap_or(j.created_at)).num_milliseconds() as f64 / 1000.0;
     let rate = (secs > 0.2 && j.bytes_done > 0).then(|| j.bytes_done as f64 / secs);
     let mut line = match shown_total(j, j.bytes_done, j.bytes_total) {
         Some(t) => format!(

@@ -310,6 +310,24 @@ impl Catalog {
         expect_job(n, id)
     }
 
+    /// Settle a job found dead: end it as of `ended`, but only if it is
+    /// still running (it may have finished since it was found; its own
+    /// outcome stands). Whether it was.
+    pub fn settle_job(
+        &self,
+        id: i64,
+        state: JobState,
+        error: &str,
+        ended: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?5 \
+             WHERE id = ?1 AND state = 'running'",
+            params![id, state.as_str(), error, ts_to_sql(&ended), now()],
+        )?;
+        Ok(n > 0)
+    }
+
     pub fn get_job(&self, id: i64) -> Result<Option<JobRecord>> {
         query_opt(
             &self.conn,

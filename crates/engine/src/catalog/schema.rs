@@ -151,9 +151,15 @@ CREATE INDEX backups_listing ON backups(
     // WHERE clause word for word (SQLite uses a partial index only then),
     // and the columns are those of jobs_kind_created, so the planner,
     // which takes a partial index for the smaller one, prefers this one.
+    // It repeats 8's index (IF NOT EXISTS) for a catalog a development
+    // build made with this migration numbered 8.
     r#"
 CREATE INDEX IF NOT EXISTS jobs_backup_failures ON jobs(kind, created_at)
     WHERE state IN ('failed', 'interrupted');
+CREATE INDEX IF NOT EXISTS backups_listing ON backups(
+    type, created_at, id, name, kind, status, size, stored_size, encrypted,
+    verify_result, verified_at, finished_at
+);
 "#,
 ];
 

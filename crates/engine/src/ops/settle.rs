@@ -97,12 +97,18 @@ fn settle_dead_job(engine: &Engine, job: &crate::catalog::JobRecord) -> Result<(
         msg.push_str("; ");
         msg.push_str(&note);
     }
-    engine.catalog.job_log(job.id, "error", &msg)?;
     // It ended at its last sign of life (heartbeat or progress), not now:
-    // its duration is what it ran, however late this settle comes.
-    engine
+    // its duration is what it ran, however late this settle comes (never
+    // before it started, if the clock stepped back). A job that finished
+    // since it was found keeps its own outcome.
+    let ended = job.updated_at.max(job.started_at.unwrap_or(job.updated_at));
+    if !engine
         .catalog
-        .finish_job_at(job.id, JobState::Interrupted, Some(&msg), job.updated_at)?;
+        .settle_job(job.id, JobState::Interrupted, &msg, ended)?
+    {
+        return Ok(());
+    }
+    engine.catalog.job_log(job.id, "error", &msg)?;
     let _ = engine.audit(job.kind.as_str(), &job.target, "interrupted", &msg);
     Ok(())
 }

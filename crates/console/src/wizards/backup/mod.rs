@@ -374,6 +374,33 @@ impl Wizard for BackupWizard {
         self.step == Step::Run && !self.done()
     }
 
+    /// The job that runs goes on after the console quits; the types still
+    /// waiting their turn here are started by this wizard's tick, so they
+    /// never start if it quits.
+    fn underway(&self) -> Vec<super::Underway> {
+        let mut v: Vec<super::Underway> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.underway("the backup"))
+            .collect();
+        if !self.queue.is_empty() {
+            v.push(super::Underway {
+                what: format!(
+                    "{} more backup(s) this wizard would start next: {}",
+                    self.queue.len(),
+                    self.queue
+                        .iter()
+                        .rev()
+                        .map(JobRequest::command_line)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                outlives_console: false,
+            });
+        }
+        v
+    }
+
     fn wants_text(&self) -> bool {
         self.step == Step::Name
     }

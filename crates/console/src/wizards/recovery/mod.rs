@@ -523,6 +523,22 @@ impl Wizard for RecoveryWizard {
         v
     }
 
+    fn mid_way(&self) -> Option<String> {
+        // Between Assess and Report the runbook holds the outage's timeline
+        // (and maybe a stopped app): losing it loses the RTO and the resume.
+        (!matches!(self.step, Step::Assess | Step::Report)).then(|| {
+            format!(
+                "the recovery runbook at step {}{}",
+                STEPS[self.step as usize],
+                if self.stop.ran() && !self.start.ran() {
+                    " (the app it stopped is not started again)"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+
     fn wants_text(&self) -> bool {
         (self.step == Step::Point
             || (self.step == Step::Isolate && self.stop_needs_word())
