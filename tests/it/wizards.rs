@@ -1382,3 +1382,40 @@ fn prune_wizard_previews_confirms_and_deletes_what_the_policy_lets_go() {
     assert_eq!(left.as_array().unwrap().len(), 1, "{left:#}");
     assert_eq!(press(w.as_mut(), KeyCode::Enter), WizardStatus::Closed);
 }
+
+/// At 80x24 a list longer than the screen keeps its cursor in sight: the
+/// chosen backup is never scrolled away, whether it is the newest (the
+/// top) or the cursor walked to the oldest (the bottom).
+#[test]
+fn restore_wizard_keeps_the_chosen_backup_in_sight_at_80x24() {
+    let sb = Sandbox::new();
+    populate(&sb.app);
+    let full = id_of(&sb.backup("filesystem", &["--full"]));
+    let cat = lifeboat_engine::catalog::Catalog::open(&sb.catalog).unwrap();
+    let base = cat.get_backup(&full).unwrap().unwrap();
+    for i in 0..30 {
+        let mut b = base.clone();
+        b.id = format!("fs-copy-{i:02}");
+        b.created_at += chrono::Duration::seconds(60 + i);
+        cat.insert_backup(&b).unwrap();
+    }
+    drop(cat);
+    let mut w = open(&sb, WizardKind::Restore { backup_id: None });
+    let w = w.as_mut();
+    assert_shows(w, "filesystem  (31 backups");
+    press(w, KeyCode::Down);
+    press(w, KeyCode::Enter);
+    let s = screen_at(w, 80, 24);
+    let cursor = s.lines().find(|l| l.contains("> ")).unwrap_or_else(|| {
+        panic!("the chosen backup is off screen:\n{s}");
+    });
+    assert!(cursor.contains("fs-copy-29"), "the newest:\n{s}");
+    for _ in 0..30 {
+        press(w, KeyCode::Down);
+    }
+    let s = screen_at(w, 80, 24);
+    let cursor = s.lines().find(|l| l.contains("> ")).unwrap_or_else(|| {
+        panic!("the chosen backup is off screen:\n{s}");
+    });
+    assert!(cursor.contains(&full), "the oldest:\n{s}");
+}

@@ -145,6 +145,7 @@ impl Wizard for DrillWizard {
             from_top: self.step == Step::Report,
             body: self.body(),
             keys: self.keys(),
+            focus: None,
         };
         widgets::draw_page(frame, area, &self.scroll, page);
     }

@@ -132,6 +132,7 @@ impl Wizard for PruneWizard {
             from_top: false,
             body: self.body(),
             keys: self.keys(),
+            focus: None,
         };
         widgets::draw_page(frame, area, &self.scroll, page);
     }

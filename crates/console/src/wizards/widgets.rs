@@ -140,6 +140,20 @@ impl Scroll {
         true
     }
 
+    /// Scroll just enough that rows `first..first + len` are on screen.
+    fn keep_visible(&self, first: usize, len: usize, rows: usize, height: usize) {
+        let max = rows.saturating_sub(height);
+        let top = self.top.get().unwrap_or(max).min(max);
+        let top = if first < top {
+            first
+        } else if first + len > top + height {
+            (first + len).saturating_sub(height)
+        } else {
+            top
+        };
+        self.top.set((top < max).then_some(top));
+    }
+
     /// The first row to show, remembering how far a scroll can go (what a
     /// frame learns from the layout; the only state a draw writes).
     fn offset(&self, rows: usize, height: usize) -> u16 {
@@ -159,13 +173,16 @@ pub struct Page<'a> {
     pub from_top: bool,
     pub body: Vec<Line<'static>>,
     pub keys: Vec<(&'static str, &'static str)>,
+    /// The body line that must stay in sight (a list's cursor): the scroll
+    /// moves just enough to show it, however long the list.
+    pub focus: Option<usize>,
 }
 
 /// Draw one step: reset the scroll when the step changed, then [`draw`] it
 /// under its step header.
 pub fn draw_page(frame: &mut Frame, area: Rect, scroll: &Scroll, page: Page) {
     scroll.on_step(page.step, page.from_top);
-    draw(
+    draw_focused(
         frame,
         area,
         &page.title,
@@ -173,6 +190,7 @@ pub fn draw_page(frame: &mut Frame, area: Rect, scroll: &Scroll, page: Page) {
         page.body,
         &page.keys,
         scroll,
+        page.focus,
     );
 }
 
@@ -187,6 +205,21 @@ pub fn draw(
     body: Vec<Line<'static>>,
     keys: &[(&'static str, &'static str)],
     scroll: &Scroll,
+) {
+    draw_focused(frame, area, title, header, body, keys, scroll, None);
+}
+
+/// [`draw`], keeping body line `focus` in sight.
+#[allow(clippy::too_many_arguments)]
+fn draw_focused(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    header: Vec<Line<'static>>,
+    body: Vec<Line<'static>>,
+    keys: &[(&'static str, &'static str)],
+    scroll: &Scroll,
+    focus: Option<usize>,
 ) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         frame.render_widget(
@@ -213,10 +246,15 @@ pub fn draw(
     .areas(inner);
     frame.render_widget(Paragraph::new(header).wrap(Wrap { trim: false }), head);
     let width = main.width.max(1) as usize;
-    let rows: usize = body
+    let heights: Vec<usize> = body
         .iter()
         .map(|l| wrapped_rows(&l.to_string(), width))
-        .sum();
+        .collect();
+    let rows: usize = heights.iter().sum();
+    if let Some(f) = focus.filter(|&f| f < heights.len()) {
+        let first: usize = heights[..f].iter().sum();
+        scroll.keep_visible(first, heights[f], rows, main.height as usize);
+    }
     let top = scroll.offset(rows, main.height as usize);
     frame.render_widget(
         Paragraph::new(body)

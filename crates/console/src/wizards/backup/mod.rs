@@ -283,6 +283,7 @@ impl Wizard for BackupWizard {
             from_top: false,
             body: self.body(),
             keys: self.keys(),
+            focus: None,
         };
         widgets::draw_page(frame, area, &self.scroll, page);
     }

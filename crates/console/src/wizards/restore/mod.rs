@@ -496,6 +496,7 @@ impl Wizard for RestoreWizard {
             from_top: false,
             body: self.body(),
             keys: self.keys(),
+            focus: self.focus(),
         };
         widgets::draw_page(frame, area, &self.scroll, page);
     }

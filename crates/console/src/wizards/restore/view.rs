@@ -49,6 +49,16 @@ impl RestoreWizard {
         )
     }
 
+    /// The line of the list's cursor (after the step's question), kept in
+    /// sight when the list is longer than the screen.
+    pub(super) fn focus(&self) -> Option<usize> {
+        match self.step {
+            Step::Type => Some(1 + self.type_cursor),
+            Step::Point => Some(1 + self.point_cursor),
+            _ => None,
+        }
+    }
+
     pub(super) fn body(&self) -> Vec<Line<'static>> {
         let mut v = Vec::new();
         match self.step {
