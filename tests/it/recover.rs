@@ -162,6 +162,13 @@ fn full_recovery_after_a_disaster() {
     }
     assert!(text.contains("Data-loss window"), "{text}");
     assert!(text.contains("nothing was changed"), "{text}");
+    // What it would replace, said before anything is.
+    assert!(text.contains("Would replace in production:"), "{text}");
+    assert!(
+        text.contains(&format!("filesystem: {}", sb.app.join("uploads").display())),
+        "{text}"
+    );
+    assert!(text.contains("database: the database '"), "{text}");
     assert_eq!(checksum_tree(&sb.app.join("uploads")), damaged);
     assert_eq!(
         fs::read(sb.app.join("config.py")).unwrap(),
@@ -177,6 +184,11 @@ fn full_recovery_after_a_disaster() {
         assert_eq!(choice(&plan, t).unwrap()["id"], id.as_str(), "{plan}");
     }
     assert!(plan["missing"].as_array().unwrap().is_empty());
+    assert_eq!(
+        plan["overwrites"].as_array().unwrap().len(),
+        ids.len(),
+        "one line per chosen type: {plan}"
+    );
 
     // Without --yes: refused.
     let text = sb.fails_all(&["recover", "--dir", &repo_arg(&sb)], 1);

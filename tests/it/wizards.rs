@@ -660,6 +660,13 @@ fn recovery_wizard_runs_the_whole_runbook() {
         s.contains("filesystem") && s.contains("configuration"),
         "{s}"
     );
+    // What it will overwrite, before anything is: the live paths.
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("It will overwrite, in production:"), "{s}");
+    assert!(
+        flat.contains(&format!("filesystem: {}", sb.app.join("uploads").display())),
+        "{s}"
+    );
     // Each type against its own objective: the defaults, a day for both.
     assert!(s.contains("Data-loss window per type"), "{s}");
     assert!(s.contains("objective 1d 0h: MET"), "{s}");

@@ -106,6 +106,45 @@ pub struct RecoveryReport {
     pub restore_seconds: Vec<(BackupType, f64)>,
     /// A drill: the sandbox directory the files went to (None: production).
     pub sandbox: Option<PathBuf>,
+    /// What a recovery into production replaces, per chosen type ("filesystem:
+    /// /srv/panel/uploads"): said before anything is touched. Empty for a
+    /// drill, which overwrites nothing.
+    pub overwrites: Vec<String>,
+}
+
+/// What restoring `c` in place replaces: the directories and files its
+/// manifest names, or its database. Read from the manifest alone (no
+/// server is asked), so a plan can say it before anything is touched.
+fn overwrites(c: &Choice) -> String {
+    let what =
+        match Artifact::from_file(&c.file) {
+            Err(e) => format!("cannot tell ({})", e.display_with_hint()),
+            Ok(a) if c.backup_type == BackupType::Database => {
+                match crate::ops::database::facts(&a) {
+                Ok(f) => format!(
+                    "the database '{}' (a new copy is loaded beside it and swapped in; the current one is kept under another name)",
+                    f.database
+                ),
+                Err(e) => format!("cannot tell ({})", e.display_with_hint()),
+            }
+            }
+            Ok(a) => {
+                let roots = crate::ops::restore::restored_roots(&a);
+                if roots.is_empty() {
+                    "the paths its manifest names (none recorded)".to_string()
+                } else {
+                    format!(
+                    "{} (files it holds are replaced after a safety copy; files it does not hold are left alone unless the backup records them as deleted)",
+                    roots
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+                }
+            }
+        };
+    format!("{}: {what}", c.backup_type)
 }
 
 /// Choose the recovery point of each type from the manifests in `dir`.
@@ -547,6 +586,10 @@ impl<'a> Recovery<'a> {
             .iter()
             .map(|c| (self.started_at - c.created_at).num_seconds())
             .max();
+        let replaced = match self.dest {
+            Destination::Sandbox { .. } => Vec::new(),
+            Destination::Production => choices.iter().map(overwrites).collect(),
+        };
         Ok(RecoveryReport {
             directory: self.dir.clone(),
             at: self.at,
@@ -565,6 +608,7 @@ impl<'a> Recovery<'a> {
                 Destination::Sandbox { dir, .. } => Some(dir.clone()),
                 Destination::Production => None,
             },
+            overwrites: replaced,
         })
     }
 
@@ -950,6 +994,19 @@ pub fn markdown(r: &RecoveryReport) -> String {
         r.directory.display(),
         r.at.format("%Y-%m-%d %H:%M:%S UTC")
     ));
+    if !r.overwrites.is_empty() {
+        s.push_str(&format!(
+            "- {} in production:\n",
+            if r.dry_run {
+                "Would replace"
+            } else {
+                "Replaces"
+            }
+        ));
+        for o in &r.overwrites {
+            s.push_str(&format!("  - {o}\n"));
+        }
+    }
     if !r.dry_run {
         let took = if r.recovery_seconds < 60.0 {
             format!("{:.1}s", r.recovery_seconds)

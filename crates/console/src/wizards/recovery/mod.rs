@@ -74,6 +74,9 @@ pub struct RecoverReport {
     /// The time to restore (recover's own run), not the RTO.
     pub recovery_seconds: f64,
     pub data_loss_seconds: Option<i64>,
+    /// What the recovery replaces in production, per type.
+    #[serde(default)]
+    pub overwrites: Vec<String>,
     pub notes: Vec<String>,
     pub report_file: Option<PathBuf>,
 }

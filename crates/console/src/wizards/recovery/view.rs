@@ -80,6 +80,10 @@ impl RecoveryWizard {
         for m in &r.missing {
             v.push(text(format!("  missing: {m}")));
         }
+        if !r.overwrites.is_empty() {
+            v.push(bold("It will overwrite, in production:"));
+            v.extend(r.overwrites.iter().map(|o| text(format!("  {o}"))));
+        }
         v.extend(self.loss_lines(r));
         v
     }
