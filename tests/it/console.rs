@@ -3320,3 +3320,45 @@ fn a_wizard_part_way_through_is_not_dropped_by_a_key() {
         other => panic!("q did not ask: {other:?}"),
     }
 }
+
+/// `y` copies the selected backup's (or job's) id through the terminal
+/// (OSC 52, which travels through SSH); without a terminal it says so.
+#[test]
+fn y_copies_the_selected_id_through_the_terminal() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let f = fixture();
+    let mut app = app_for(&f.sb, true);
+    select_backup(&mut app, &id(&f.cfg));
+    let decided = app.update(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE));
+    assert_eq!(decided, [Effect::Copy(id(&f.cfg))]);
+    // No terminal (a test): nothing is written, and it says so.
+    app.run_effect(Effect::Copy(id(&f.cfg)));
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("no terminal to copy through")),
+        "{:?}",
+        app.message
+    );
+    // With one: the OSC 52 sequence, the id in base64.
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    let sink = sent.clone();
+    app.set_clipboard(Box::new(move |s| {
+        sink.borrow_mut().push(s.to_string());
+        Ok(())
+    }));
+    key(&mut app, 'y');
+    assert_eq!(
+        *sent.borrow(),
+        [lifeboat_console::effects::osc52(&id(&f.cfg))]
+    );
+    assert!(sent.borrow()[0].starts_with("\x1b]52;c;"));
+    // On Jobs: the selected job's id.
+    key(&mut app, '3');
+    let job = app.jobs[app.jobs_list.selected].id.to_string();
+    assert_eq!(
+        app.update(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)),
+        [Effect::Copy(job)]
+    );
+}

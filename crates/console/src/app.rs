@@ -55,6 +55,8 @@ pub enum Effect {
     OpenWizard(WizardKind),
     /// Let the open wizard start what it decided and poll what it runs.
     TickWizard,
+    /// Put this text on the operator's clipboard (through the terminal).
+    Copy(String),
 }
 
 /// What the console is started with.

@@ -44,6 +44,23 @@ pub struct Io {
     /// This host's name: a running job of this host whose process is
     /// gone is dead at once, without waiting for its lease.
     host: String,
+    /// Where an OSC 52 clipboard sequence goes: the terminal, when the
+    /// console draws into one (none in tests and benchmarks).
+    clipboard: Option<Clipboard>,
+}
+
+/// Writes a terminal control sequence (the console's stdout).
+pub type Clipboard = Box<dyn FnMut(&str) -> std::io::Result<()>>;
+
+/// The OSC 52 sequence that asks the terminal to put `text` on the
+/// system clipboard (xterm, iTerm2, kitty, WezTerm, Windows Terminal,
+/// tmux with set-clipboard on): it travels through SSH like any output.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
 }
 
 impl Io {
@@ -55,6 +72,7 @@ impl Io {
             bg_tx,
             bg_rx,
             host: lifeboat_engine::host::hostname(),
+            clipboard: None,
         }
     }
 
@@ -134,6 +152,12 @@ impl Console {
         }
     }
 
+    /// Send [`Effect::Copy`] to the terminal through `write` (the
+    /// terminal loop installs one; without it a copy says it cannot).
+    pub fn set_clipboard(&mut self, write: Clipboard) {
+        self.io.clipboard = Some(write);
+    }
+
     /// Start the background checks (health, storage, audit chain, restore
     /// evidence). The terminal loop calls it after the first frame, so a
     /// large catalog's first frame does not compete with them for CPU.
@@ -207,6 +231,20 @@ impl Console {
             Effect::ReadFullLog(id) => self.read_full_log(id),
             Effect::LoadDetail(id) => self.load_detail(&id),
             Effect::OpenWizard(kind) => self.open_wizard_now(kind),
+            Effect::Copy(text) => {
+                let sent = self.io.clipboard.as_mut().map(|w| w(&osc52(&text)));
+                match sent {
+                    Some(Ok(())) => self.say(
+                        Level::Info,
+                        format!("copied {text} (through the terminal; if nothing arrived, its clipboard access (OSC 52) is off)"),
+                    ),
+                    Some(Err(e)) => self.say(Level::Error, format!("could not copy {text}: {e}")),
+                    None => self.say(
+                        Level::Warn,
+                        format!("no terminal to copy through: {text}"),
+                    ),
+                }
+            }
             Effect::TickWizard => {
                 let app = &mut self.app;
                 let mut ended = None;
@@ -638,5 +676,14 @@ fn return_freed_memory() {
     // pointers and is safe to call at any time.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn osc52_is_the_text_in_base64_between_its_markers() {
+        assert_eq!(super::osc52("abc"), "\x1b]52;c;YWJj\x07");
+        assert_eq!(super::osc52(""), "\x1b]52;c;\x07");
     }
 }

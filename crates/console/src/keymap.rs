@@ -39,6 +39,8 @@ pub enum Action {
     Verify,
     /// Verify deeply: restore into a scratch place and check everything.
     VerifyDeep,
+    /// Copy the selected backup's or job's id to the clipboard.
+    CopyId,
     Restore,
     Delete,
     CancelJob,
@@ -276,6 +278,13 @@ const CATALOG: &[Binding] = &[
         action: Action::Delete,
         footer: true,
     },
+    Binding {
+        keys: &[ch('y')],
+        label: "y",
+        help: "copy the selected backup's id to the clipboard (through the terminal, OSC 52: works over SSH in most terminals)",
+        action: Action::CopyId,
+        footer: false,
+    },
 ];
 
 const JOBS: &[Binding] = &[
@@ -292,6 +301,13 @@ const JOBS: &[Binding] = &[
         help: "cancel the selected job (asks first; it stops at its next safe point)",
         action: Action::CancelJob,
         footer: true,
+    },
+    Binding {
+        keys: &[ch('y')],
+        label: "y",
+        help: "copy the selected job's id to the clipboard (through the terminal, OSC 52: works over SSH in most terminals)",
+        action: Action::CopyId,
+        footer: false,
     },
 ];
 

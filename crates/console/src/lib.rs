@@ -110,6 +110,12 @@ pub fn run(
         },
     )));
     let mut app = Console::new(ctx);
+    app.set_clipboard(Box::new(|seq| {
+        use std::io::Write;
+        let mut out = io::stdout();
+        out.write_all(seq.as_bytes())?;
+        out.flush()
+    }));
     lifeboat_engine::notice::set_sink(Some(app.notice_sink()));
     let early = std::mem::take(&mut *early.lock().unwrap_or_else(|p| p.into_inner()));
     for (warning, message) in early {

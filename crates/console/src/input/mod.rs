@@ -240,6 +240,20 @@ impl App {
                 self.apply_backup_view();
                 self.say_sort();
             }
+            Action::CopyId => {
+                let id = match self.screen {
+                    Screen::Catalog => self.selected_backup_key().map(|id| id.to_string()),
+                    Screen::Jobs => self
+                        .jobs
+                        .get(self.jobs_list.selected)
+                        .map(|j| j.id.to_string()),
+                    _ => None,
+                };
+                match id {
+                    Some(id) => self.effects.push(Effect::Copy(id)),
+                    None => self.say(Level::Warn, "nothing selected to copy"),
+                }
+            }
             Action::Verify | Action::VerifyDeep => {
                 if let Some(id) = self.selected_backup_id() {
                     self.effects.push(verify(id, action == Action::VerifyDeep));
