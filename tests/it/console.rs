@@ -3362,3 +3362,22 @@ fn y_copies_the_selected_id_through_the_terminal() {
         [Effect::Copy(job)]
     );
 }
+
+/// A job's log line with terminal escapes and tabs (a tool's coloured
+/// output it recorded) shows as plain text in the Jobs pane and the
+/// full-screen log, never as `[1;31m` garbage.
+#[test]
+fn job_log_lines_are_shown_as_plain_text() {
+    let sb = empty_sandbox();
+    let job = job_with_log(&sb, Some(JobState::Failed), 3);
+    log_line(&sb, job, "\u{1b}[1;31mERROR\u{1b}[0m\tdisk full");
+    let mut app = app_for(&sb, true);
+    key(&mut app, '3');
+    let t = text(&mut app, 120, 30);
+    assert!(t.contains("ERROR   disk full"), "{t}");
+    assert!(!t.contains("[1;31m") && !t.contains("[0m"), "{t}");
+    open_log_of(&mut app, job);
+    let t = text(&mut app, 120, 30);
+    assert!(t.contains("ERROR   disk full"), "{t}");
+    assert!(!t.contains("[1;31m"), "{t}");
+}

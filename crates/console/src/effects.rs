@@ -521,7 +521,12 @@ impl Console {
         }
         self.job_log_for = id;
         self.job_log = match (id, &self.io.catalog) {
-            (Some(id), Some(cat)) => data::job_log_tail(cat, id, 500).unwrap_or_default(),
+            // Plain text: a message with escapes would draw as garbage.
+            (Some(id), Some(cat)) => data::job_log_tail(cat, id, 500)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(ts, level, msg)| (ts, level, crate::fmt::printable(&msg)))
+                .collect(),
             _ => Vec::new(),
         };
         self.dirty = true;
@@ -540,7 +545,13 @@ impl Console {
         };
         match cat.job_log_tail(id, view.last_seq(), LOG_CAP) {
             Ok(tail) if tail.lines.is_empty() && view.loaded => return,
-            Ok(tail) => view.append(tail, LOG_CAP),
+            Ok(mut tail) => {
+                // Plain text, before search and wrapping index into it.
+                for l in &mut tail.lines {
+                    l.message = crate::fmt::printable(&l.message);
+                }
+                view.append(tail, LOG_CAP)
+            }
             Err(e) => view.error = Some(e.display_with_hint()),
         }
         self.app.dirty = true;

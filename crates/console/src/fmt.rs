@@ -99,3 +99,69 @@ mod tests {
         assert_eq!(short_bytes(1_887_436), "1.8M");
     }
 }
+
+/// `s` as plain text for a screen cell: terminal escape sequences (CSI
+/// such as colours and cursor moves, OSC such as titles and hyperlinks,
+/// DCS/APC/PM/SOS strings, two-byte escapes, and their one-character C1
+/// forms) are taken out, tabs become spaces to the next 8-column stop,
+/// and any other control character is dropped. (Left in, an escape shows
+/// as garbage: the screen buffer drops the ESC itself and draws the rest,
+/// `[1;32m`.)
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut col = 0usize;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => {
+                let n = 8 - col % 8;
+                out.extend(std::iter::repeat_n(' ', n));
+                col += n;
+            }
+            '\u{1b}' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
+                // nF escapes (`ESC ( B`): intermediates, then one final.
+                Some(' '..='/') => {
+                    while chars.next_if(|c| matches!(c, ' '..='/')).is_some() {}
+                    chars.next();
+                }
+                // Any other escape is ESC and one character (`ESC 7`, `ESC =`).
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            c if c.is_control() => {}
+            c => {
+                out.push(c);
+                col += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The rest of a CSI sequence: parameter and intermediate bytes, then the
+/// final byte (`@` to `~`).
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars>) {
+    while chars
+        .next_if(|c| matches!(c, '0'..='?' | ' '..='/'))
+        .is_some()
+    {}
+    chars.next_if(|c| matches!(c, '@'..='~'));
+}
+
+/// The rest of an OSC, DCS, SOS, PM or APC string: up to BEL, ST
+/// (`ESC \` or U+009C), or the end of the line.
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => return,
+            '\u{1b}' => {
+                chars.next_if_eq(&'\\');
+                return;
+            }
+            _ => {}
+        }
+    }
+}
