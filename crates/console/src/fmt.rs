@@ -78,28 +78,6 @@ pub fn clip(s: &str, width: usize) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration(5.0), "5s");
-        assert_eq!(duration(192.0), "3m 12s");
-        assert_eq!(duration(3.0 * 3600.0 + 120.0), "3h 02m");
-        assert_eq!(duration(2.0 * 86_400.0 + 7200.0), "2d 2h");
-        assert_eq!(
-            stored_ts("2026-11-26T02:00:00.000000000Z"),
-            "2026-11-26 02:00"
-        );
-        assert_eq!(clip("abcdef", 4), "abc~");
-        assert_eq!(short_bytes(343), "343B");
-        assert_eq!(short_bytes(9728), "9.5K");
-        assert_eq!(short_bytes(726_528), "710K");
-        assert_eq!(short_bytes(1_887_436), "1.8M");
-    }
-}
-
 /// `s` as plain text for a screen cell: terminal escape sequences (CSI
 /// such as colours and cursor moves, OSC such as titles and hyperlinks,
 /// DCS/APC/PM/SOS strings, two-byte escapes, and their one-character C1
@@ -163,5 +141,27 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars>) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(5.0), "5s");
+        assert_eq!(duration(192.0), "3m 12s");
+        assert_eq!(duration(3.0 * 3600.0 + 120.0), "3h 02m");
+        assert_eq!(duration(2.0 * 86_400.0 + 7200.0), "2d 2h");
+        assert_eq!(
+            stored_ts("2026-11-26T02:00:00.000000000Z"),
+            "2026-11-26 02:00"
+        );
+        assert_eq!(clip("abcdef", 4), "abc~");
+        assert_eq!(short_bytes(343), "343B");
+        assert_eq!(short_bytes(9728), "9.5K");
+        assert_eq!(short_bytes(726_528), "710K");
+        assert_eq!(short_bytes(1_887_436), "1.8M");
     }
 }
