@@ -196,6 +196,14 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 /// gives them up); past that the text is cut with `…`.
 const STATUS_ROWS: usize = 3;
 
+/// Where a status line message cut short can be read whole (one text for
+/// the wrapped warning and the one-row info line).
+macro_rules! whole_in_history {
+    () => {
+        "(M: whole message)"
+    };
+}
+
 /// The status line at `width`: the palette or filter being typed, the
 /// message, the catalog's error, or the counts. A warning or an error is
 /// the operator's next step, often with a hint at its end: it wraps to up
@@ -219,7 +227,7 @@ fn status_lines(app: &App, theme: Theme, width: u16) -> Vec<Line<'static>> {
         rows.truncate(STATUS_ROWS);
         let last = &mut rows[STATUS_ROWS - 1];
         // Cut with where to read it whole (the message history, `M`).
-        const MORE: &str = "… (M: whole message)";
+        const MORE: &str = concat!("… ", whole_in_history!());
         let kept: String = last
             .chars()
             .take(usize::from(width).saturating_sub(MORE.chars().count()))
@@ -310,7 +318,7 @@ fn status_line(app: &App, theme: Theme, width: u16) -> Line<'static> {
 /// A status line message on one row of `width` after `word`: cut, when it
 /// does not fit, with where to read it whole.
 fn fit(text: &str, width: usize, word: &str) -> String {
-    const MORE: &str = "... (M: whole message)";
+    const MORE: &str = concat!("... ", whole_in_history!());
     let text = text.replace('\n', " ");
     let room = width.saturating_sub(word.chars().count());
     if text.chars().count() <= room {

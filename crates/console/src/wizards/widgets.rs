@@ -182,7 +182,7 @@ pub struct Page<'a> {
 /// under its step header.
 pub fn draw_page(frame: &mut Frame, area: Rect, scroll: &Scroll, page: Page) {
     scroll.on_step(page.step, page.from_top);
-    draw_focused(
+    draw(
         frame,
         area,
         &page.title,
@@ -197,21 +197,9 @@ pub fn draw_page(frame: &mut Frame, area: Rect, scroll: &Scroll, page: Page) {
 /// Draw a wizard: a bordered block titled `title`, the step header, the
 /// body (wrapped, scrolled by `scroll`) and the key hints of this step on
 /// the last line.
-pub fn draw(
-    frame: &mut Frame,
-    area: Rect,
-    title: &str,
-    header: Vec<Line<'static>>,
-    body: Vec<Line<'static>>,
-    keys: &[(&'static str, &'static str)],
-    scroll: &Scroll,
-) {
-    draw_focused(frame, area, title, header, body, keys, scroll, None);
-}
-
-/// [`draw`], keeping body line `focus` in sight.
+/// Body line `focus`, when given, is kept in sight.
 #[allow(clippy::too_many_arguments)]
-fn draw_focused(
+fn draw(
     frame: &mut Frame,
     area: Rect,
     title: &str,
@@ -398,6 +386,7 @@ mod tests {
                 body.clone(),
                 &[NEXT],
                 &scroll,
+                None,
             )
         })
         .unwrap();

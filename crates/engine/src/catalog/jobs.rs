@@ -54,6 +54,28 @@ fn now() -> String {
     ts_to_sql(&Utc::now())
 }
 
+/// End job `id` as of `ended` (only while it is running, when asked):
+/// the rows changed.
+fn end_job(
+    conn: &rusqlite::Connection,
+    id: i64,
+    state: JobState,
+    error: Option<&str>,
+    ended: DateTime<Utc>,
+    only_running: bool,
+) -> Result<usize> {
+    let sql = if only_running {
+        "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?5 \
+         WHERE id = ?1 AND state = 'running'"
+    } else {
+        "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?5 WHERE id = ?1"
+    };
+    Ok(conn.execute(
+        sql,
+        params![id, state.as_str(), error, ts_to_sql(&ended), now()],
+    )?)
+}
+
 fn expect_job(n: usize, id: i64) -> Result<()> {
     if n == 0 {
         return Err(Error::not_found(format!("job {id} is not in the catalog")));
@@ -303,10 +325,7 @@ impl Catalog {
                 JobState::FINISHED.map(JobState::as_str).join(", ")
             )));
         }
-        let n = self.conn.execute(
-            "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?5 WHERE id = ?1",
-            params![id, state.as_str(), error, ts_to_sql(&ended), now()],
-        )?;
+        let n = end_job(&self.conn, id, state, error, ended, false)?;
         expect_job(n, id)
     }
 
@@ -320,12 +339,7 @@ impl Catalog {
         error: &str,
         ended: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?5 \
-             WHERE id = ?1 AND state = 'running'",
-            params![id, state.as_str(), error, ts_to_sql(&ended), now()],
-        )?;
-        Ok(n > 0)
+        Ok(end_job(&self.conn, id, state, Some(error), ended, true)? > 0)
     }
 
     pub fn get_job(&self, id: i64) -> Result<Option<JobRecord>> {
