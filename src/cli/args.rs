@@ -89,9 +89,14 @@ pub enum Command {
     /// Recover the whole system from a backup directory alone (no catalog
     /// needed): configuration first, then database and files in parallel.
     Recover {
-        /// The backup directory (a repository root).
-        #[arg(long, value_name = "DIR")]
-        dir: PathBuf,
+        /// The backup directory (a repository root); default: [repository] path.
+        #[arg(long, value_name = "DIR", required_unless_present = "from")]
+        dir: Option<PathBuf>,
+        /// First bring the backups back from this copy target (a bucket)
+        /// into the repository: a bare machine needs only the binary, the
+        /// configuration and the key file.
+        #[arg(long, value_name = "TARGET", conflicts_with = "dir")]
+        from: Option<String>,
         /// Newest consistent point at or before this time (default: now).
         #[arg(long)]
         at: Option<String>,
@@ -118,6 +123,30 @@ pub enum Command {
         /// Put the drill in the job queue instead of running it now.
         #[arg(long)]
         queue: bool,
+    },
+    /// Send copies of backups to the [[targets]] (S3, GCS, Azure, another
+    /// directory): one backup, or every backup that lacks a copy its
+    /// type's [copies] policy asks for.
+    Copy {
+        /// The backup to copy (default: every one missing a copy).
+        id: Option<String>,
+        /// Only this target.
+        #[arg(long, value_name = "TARGET")]
+        to: Option<String>,
+        /// Also read each copy back and check its SHA-256 against the manifest.
+        #[arg(long)]
+        verify: bool,
+        /// Put the copy in the job queue instead of running it now.
+        #[arg(long)]
+        queue: bool,
+    },
+    /// Where each backup's copies are, and each type's 3-2-1 verdict.
+    Copies {
+        /// One backup (default: the newest of each type, and every type's verdict).
+        id: Option<String>,
+        /// Every backup, not only the newest of each type.
+        #[arg(long)]
+        all: bool,
     },
     /// Manage encryption keys.
     Key {
@@ -340,6 +369,10 @@ pub enum CatalogCommand {
         /// Repository directory (default: [repository] path).
         #[arg(long)]
         repository: Option<PathBuf>,
+        /// First bring the backups the repository lacks back from this copy
+        /// target (each checked against its manifest), then rebuild.
+        #[arg(long, value_name = "TARGET", conflicts_with = "repository")]
+        from: Option<String>,
     },
 }
 

@@ -204,16 +204,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => verbs::key_generate(load()?, key_file, json),
         Command::Recover {
             dir,
+            from,
             at,
             dry_run,
             yes,
             queue,
-        } => verbs::recover(load()?, dir, at, (dry_run, yes, queue), json),
+        } => verbs::recover(load()?, (dir, from), at, (dry_run, yes, queue), json),
         Command::Health => health::health(&load()?, json),
         Command::Storage => health::storage(&load()?, json),
         Command::Catalog {
-            command: CatalogCommand::Rebuild { repository },
-        } => verbs::catalog_rebuild(load()?, repository, json),
+            command: CatalogCommand::Rebuild { repository, from },
+        } => verbs::catalog_rebuild(load()?, repository, from, json),
         Command::Schedule { count } => {
             let config = load()?;
             let types = config.configured_types();
@@ -257,6 +258,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List { backup_type } => {
             with_engine(load()?, json, |e, _| verbs::list(e, backup_type, json))
         }
+        Command::Copy {
+            id,
+            to,
+            verify,
+            queue,
+        } => with_engine(load()?, json, |e, face| {
+            verbs::copy(e, (id, to, verify, queue), json, face)
+        }),
+        Command::Copies { id, all } => with_engine(load()?, json, |e, _| {
+            verbs::copies(e, id.as_deref(), all, json)
+        }),
         Command::Show { id } => with_engine(load()?, json, |e, _| verbs::show(e, &id, json)),
         Command::Cancel { job_id } => {
             with_engine(load()?, json, |e, _| verbs::cancel(e, job_id, json))

@@ -377,3 +377,78 @@ pub fn print_recovery(r: &lifeboat_engine::ops::recover::RecoveryReport) {
         outln!("{l}");
     }
 }
+
+/// `lifeboat copies`: targets, each type's verdict, then each backup's copies.
+pub fn print_copies(st: &lifeboat_engine::ops::copies::CopiesStatus) {
+    if st.targets.is_empty() {
+        outln!("no copy targets are configured: every backup lives in the repository only");
+        outln!("(add a [[targets]] entry, e.g. an S3 bucket; see config.example.toml)");
+    } else {
+        outln!("targets:");
+        for t in &st.targets {
+            outln!(
+                "  {:<12} {:<6} {}{}",
+                t.name,
+                t.kind,
+                t.location,
+                if t.offsite { "  (offsite)" } else { "" }
+            );
+        }
+    }
+    outln!();
+    for t in &st.types {
+        if t.newest.is_none() {
+            outln!("{:<14} {}", t.backup_type.as_str(), t.verdict);
+            continue;
+        }
+        outln!(
+            "{:<14} {} ({} of {} required copies, {} media, {} offsite)",
+            t.backup_type.as_str(),
+            t.verdict,
+            t.copies,
+            t.required,
+            t.media,
+            t.offsite
+        );
+    }
+    if st.backups.is_empty() {
+        return;
+    }
+    outln!();
+    let cells: Vec<Vec<String>> = st
+        .backups
+        .iter()
+        .map(|b| {
+            let places = std::iter::once("repository: ok".to_string())
+                .chain(
+                    b.targets
+                        .iter()
+                        .map(|c| format!("{}: {}", c.target, c.state)),
+                )
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                b.id.clone(),
+                b.backup_type.as_str().to_string(),
+                local(&b.created_at),
+                format!("{}/{}", b.copies, b.required),
+                places,
+            ]
+        })
+        .collect();
+    print_columns(
+        &["ID", "TYPE", "CREATED", "COPIES", "WHERE"],
+        &[false, false, false, true, false],
+        &cells,
+    );
+    for b in &st.backups {
+        for c in b.targets.iter().filter(|c| c.error.is_some()) {
+            outln!(
+                "{} on '{}': {}",
+                b.id,
+                c.target,
+                c.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+}

@@ -441,12 +441,24 @@ pub(super) fn key_generate(
 /// needed) or the recovery, as one job over the repository it reads.
 pub(super) fn recover(
     mut config: Config,
-    dir: std::path::PathBuf,
+    (dir, from): (Option<std::path::PathBuf>, Option<String>),
     at: Option<String>,
     (dry_run, yes, queue): (bool, bool, bool),
     json: bool,
 ) -> Result<i32> {
     let at = at.as_deref().map(ops::select::parse_time).transpose()?;
+    if from.is_some() && queue {
+        return Err(Error::usage("--from and --queue do not go together").hint(
+            "run `lifeboat recover --from TARGET` directly (a bare machine has no worker yet)",
+        ));
+    }
+    let dir = match &from {
+        Some(name) => {
+            pull_and_rebuild(&config, name, json)?;
+            config.repository.path.clone()
+        }
+        None => dir.unwrap_or(config.repository.path.clone()),
+    };
     let face = CliProgress::new(json);
     if !dry_run && !yes {
         // Refused before anything is opened (or created).
@@ -490,13 +502,105 @@ pub(super) fn recover(
     Ok(if report.ok { 0 } else { 1 })
 }
 
+/// Bring a target's backups into the repository, rebuild the catalog
+/// from them and record where they came from. What could not be used is
+/// listed; a target with no usable backup at all is an error.
+fn pull_and_rebuild(config: &Config, name: &str, json: bool) -> Result<ops::copies::PullReport> {
+    let face = CliProgress::new(json);
+    let report = ops::copies::pull(config, name, &face, interrupted());
+    face.done();
+    let report = report?;
+    let say = |line: String| {
+        if json {
+            errln!("{line}");
+        } else {
+            outln!("{line}");
+        }
+    };
+    say(format!(
+        "from target '{name}': fetched {} backup(s) ({}), {} already in the repository",
+        report.fetched.len(),
+        lifeboat_engine::units::size(report.bytes),
+        report.present.len()
+    ));
+    for s in &report.skipped {
+        say(format!("  not used: {s}"));
+    }
+    if report.fetched.is_empty() && report.present.is_empty() {
+        return Err(Error::not_found(format!(
+            "target '{name}' holds no usable backup{}",
+            if report.skipped.is_empty() {
+                ""
+            } else {
+                " (see above)"
+            }
+        ))
+        .hint("check the target's bucket and prefix (`lifeboat config`) and its credentials"));
+    }
+    ops::rebuild::run(&config.catalog.path, &config.repository.path)?;
+    let engine = Engine::open(config.clone())?;
+    ops::copies::record_pulled(&engine, &report)?;
+    let _ = engine.audit(
+        "pull",
+        name,
+        "succeeded",
+        &format!(
+            "{} fetched, {} present, {} not used",
+            report.fetched.len(),
+            report.present.len(),
+            report.skipped.len()
+        ),
+    );
+    Ok(report)
+}
+
+/// `lifeboat copy`: send copies, as a job.
+pub(super) fn copy(
+    engine: &Engine,
+    (id, to, verify, queue): (Option<String>, Option<String>, bool, bool),
+    json: bool,
+    face: &CliProgress,
+) -> Result<i32> {
+    let request = ops::queue::JobRequest::Copy { id, to, verify };
+    worker::run_request(engine, request, queue, json, face, interrupted())
+}
+
+/// `lifeboat copies`: where each backup's copies are, and each type's
+/// 3-2-1 verdict. Exit 1 when a type is below its copy policy.
+pub(super) fn copies(engine: &Engine, id: Option<&str>, all: bool, json: bool) -> Result<i32> {
+    let mut st = ops::copies::status(engine, id)?;
+    if id.is_none() && !all {
+        // The newest of each type: what the verdicts are about.
+        let mut seen = Vec::new();
+        st.backups.retain(|b| {
+            let first = !seen.contains(&b.backup_type);
+            seen.push(b.backup_type);
+            first
+        });
+    }
+    if json {
+        show::print_json(&st);
+    } else {
+        show::print_copies(&st);
+    }
+    Ok(if st.types.iter().all(|t| t.meets_policy) {
+        0
+    } else {
+        1
+    })
+}
+
 /// `lifeboat catalog rebuild`: from the repository's manifests, before
 /// any engine (the catalog may be what is broken).
 pub(super) fn catalog_rebuild(
     config: Config,
     repository: Option<std::path::PathBuf>,
+    from: Option<String>,
     json: bool,
 ) -> Result<i32> {
+    if let Some(name) = &from {
+        pull_and_rebuild(&config, name, json)?;
+    }
     let repo = repository.unwrap_or(config.repository.path.clone());
     let report = ops::rebuild::run(&config.catalog.path, &repo)?;
     if json {

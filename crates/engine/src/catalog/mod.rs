@@ -14,6 +14,7 @@
 
 pub mod audit;
 mod backups;
+pub mod copies;
 mod jobs;
 pub mod listing;
 mod schema;
@@ -138,6 +139,8 @@ pub enum JobKind {
     Drill,
     Prune,
     KeyRotate,
+    /// Copies of backups sent to `[[targets]]`.
+    Copy,
     Other(String),
 }
 
@@ -153,6 +156,7 @@ impl JobKind {
             JobKind::Drill => "drill",
             JobKind::Prune => "prune",
             JobKind::KeyRotate => "key-rotate",
+            JobKind::Copy => "copy",
             JobKind::Other(s) => s,
         }
     }
@@ -175,6 +179,7 @@ impl From<&str> for JobKind {
             "drill" => JobKind::Drill,
             "prune" => JobKind::Prune,
             "key-rotate" => JobKind::KeyRotate,
+            "copy" => JobKind::Copy,
             other => JobKind::Other(other.to_string()),
         }
     }

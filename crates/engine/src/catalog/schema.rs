@@ -161,6 +161,25 @@ CREATE INDEX IF NOT EXISTS backups_listing ON backups(
     verify_result, verified_at, finished_at
 );
 "#,
+    // 10 (offsite copies): where each backup's copies are. One row per
+    // backup and target; the repository's own copy is the backups row.
+    // `state`: 'copied' (every file uploaded, the manifest last, sizes
+    // checked), 'verified' (read back and its SHA-256 matched), 'failed'
+    // (the last attempt failed: `error` says why), 'missing' (a listing or
+    // a read found it gone or altered: drift, never silently mended).
+    r#"
+CREATE TABLE copies (
+    backup_id  TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    bytes      INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    verified_at TEXT,
+    error      TEXT,
+    PRIMARY KEY (backup_id, target)
+);
+CREATE INDEX copies_target ON copies(target, state);
+"#,
 ];
 
 /// The schema version this binary writes.

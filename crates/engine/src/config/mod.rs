@@ -22,6 +22,7 @@
 mod check;
 mod env;
 mod paths;
+mod targets;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +35,7 @@ use crate::archive::manifest::{BackupType, Compression};
 use crate::error::{Error, Result};
 
 pub use paths::{mask_database_url, normalize};
+pub use targets::{CopiesConfig, CopyPolicy, TargetConfig, TargetKind};
 
 /// Name of the file picked up from the working directory.
 pub const DEFAULT_FILE_NAME: &str = "lifeboat.toml";
@@ -58,6 +60,11 @@ pub struct Config {
     pub app: AppConfig,
     pub jobs: JobsConfig,
     pub logging: LoggingConfig,
+    /// Copy targets besides the repository (`[[targets]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetConfig>,
+    /// Which targets each type is copied to, and how many copies it needs.
+    pub copies: CopiesConfig,
     /// The file this was loaded from; `None` when built-in defaults were used.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -742,6 +749,7 @@ impl Config {
             ))
             .hint("check the key names and value types against config.example.toml")
         })?;
+        targets::check(&config, origin)?;
         let has_level = table
             .get("compression")
             .and_then(|c| c.as_table())
@@ -772,6 +780,10 @@ impl Config {
         c.env_files.iter_mut().for_each(abs);
         c.version_file.iter_mut().for_each(abs);
         c.git_dir.iter_mut().for_each(abs);
+        self.targets
+            .iter_mut()
+            .filter_map(|t| t.path.as_mut())
+            .for_each(abs);
         if let Some(t) = self
             .metrics
             .textfile

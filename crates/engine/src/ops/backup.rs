@@ -56,6 +56,12 @@ pub struct BackupReport {
     pub warnings: Vec<String>,
     pub seconds: f64,
     pub job_id: i64,
+    /// Its copies to `[[targets]]`, made right after it was committed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<crate::ops::copies::CopyOutcome>,
+    /// Why its copies could not all be made (it is committed locally).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_error: Option<String>,
 }
 
 /// Run one backup as a job.
@@ -983,6 +989,8 @@ impl Draft {
             warnings: manifest.warnings.clone(),
             seconds: started.elapsed().as_secs_f64(),
             job_id: job.id,
+            copies: Vec::new(),
+            copy_error: None,
         }
     }
 }

@@ -381,6 +381,7 @@ fn late_cancel_note(id: i64, kind: &JobKind, target: &str, phase: Option<&str>) 
         JobKind::Drill => "the drill was completed",
         JobKind::Prune => "the prune was completed",
         JobKind::KeyRotate => "the key rotation was completed",
+        JobKind::Copy => "the copies were completed",
         JobKind::Other(_) => "the job was completed",
     };
     format!("job {id} ({kind} {target}): cancel came too late{during}: {outcome}")

@@ -7,6 +7,7 @@
 
 pub mod backup;
 mod chain_progress;
+pub mod copies;
 pub mod daemon;
 pub mod database;
 pub mod delete;

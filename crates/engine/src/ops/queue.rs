@@ -28,6 +28,7 @@ use crate::catalog::JobKind;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::backup::{self, BackupReport, BackupRequest};
+use crate::ops::copies::{self, CopyReport};
 use crate::ops::drill::{self, DrillReport};
 use crate::ops::full::{self, FullReport};
 use crate::ops::keys::{self, RotateReport};
@@ -86,6 +87,15 @@ pub enum JobRequest {
     },
     /// `lifeboat key rotate`.
     KeyRotate,
+    /// `lifeboat copy [ID] [--to NAME] [--verify]`: send copies to targets.
+    Copy {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        to: Option<String>,
+        #[serde(default)]
+        verify: bool,
+    },
 }
 
 /// What an executed request produced.
@@ -102,6 +112,7 @@ pub enum JobOutcome {
     Drill(DrillReport),
     Prune(PruneReport),
     KeyRotate(RotateReport),
+    Copy(CopyReport),
 }
 
 impl JobOutcome {
@@ -118,6 +129,7 @@ impl JobOutcome {
             JobOutcome::Drill(r) => text::drill(r),
             JobOutcome::Prune(r) => text::prune(r),
             JobOutcome::KeyRotate(r) => text::rotate(r),
+            JobOutcome::Copy(r) => text::copies(r),
         }
     }
 
@@ -135,13 +147,20 @@ impl JobOutcome {
     /// `backup --all`, a verification that failed).
     pub fn ok(&self) -> bool {
         match self {
-            JobOutcome::Backups(_) => true,
-            JobOutcome::Full(r) => r.ok,
+            JobOutcome::Backups(r) => r.iter().all(|b| b.copy_error.is_none()),
+            JobOutcome::Full(r) => {
+                r.ok && r
+                    .types
+                    .iter()
+                    .flat_map(|t| &t.backups)
+                    .all(|b| b.copy_error.is_none())
+            }
             JobOutcome::Verify(r) => r.ok,
             JobOutcome::Restore(_) | JobOutcome::Prune(_) => true,
             JobOutcome::Recover(r) => r.ok,
             JobOutcome::Drill(r) => r.ok,
             JobOutcome::KeyRotate(r) => r.failed.is_empty(),
+            JobOutcome::Copy(r) => r.ok,
         }
     }
 }
@@ -200,6 +219,15 @@ impl JobRequest {
             }
             JobRequest::Prune { .. } => (JobKind::Prune, "repository".into()),
             JobRequest::KeyRotate => (JobKind::KeyRotate, "keys".into()),
+            JobRequest::Copy { id, to, .. } => (
+                JobKind::Copy,
+                match (id, to) {
+                    (Some(id), Some(t)) => format!("{id} to {t}"),
+                    (Some(id), None) => id.clone(),
+                    (None, Some(t)) => format!("missing to {t}"),
+                    (None, None) => "missing".into(),
+                },
+            ),
         }
     }
 
@@ -264,6 +292,14 @@ impl JobRequest {
                 w.flag("force", *force);
             }
             JobRequest::KeyRotate => w.verb("key rotate"),
+            JobRequest::Copy { id, to, verify } => {
+                w.verb("copy");
+                if let Some(id) = id {
+                    w.value(id);
+                }
+                w.opt("to", to.clone());
+                w.flag("verify", *verify);
+            }
         }
         w.0.join(" ")
     }
@@ -364,6 +400,20 @@ impl JobRequest {
                 Ok(JobRequest::KeyRotate)
             }
             r @ (JobRequest::Drill { .. } | JobRequest::Prune { .. }) => Ok(r),
+            JobRequest::Copy { id, to, verify } => {
+                if engine.config.targets.is_empty() {
+                    return Err(Error::usage("no copy targets are configured").hint(
+                        "add a [[targets]] entry (s3, gcs, azure or local) to the configuration; see config.example.toml",
+                    ));
+                }
+                if let Some(t) = &to {
+                    engine.config.target(t)?;
+                }
+                if let Some(id) = &id {
+                    select::resolve(engine, None, &Selector::Id(id.clone()))?;
+                }
+                Ok(JobRequest::Copy { id, to, verify })
+            }
             JobRequest::Verify { target, deep } => {
                 let target = match verify_selector(&target) {
                     Selector::File(p) => crate::config::normalize(&p, cwd)
@@ -455,6 +505,21 @@ pub fn execute(
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
     cancel: &Cancel,
 ) -> Result<JobOutcome> {
+    let mut outcome = execute_only(engine, request, face, faces, cancel)?;
+    if matches!(request, JobRequest::Backup { .. }) {
+        copies_after_backup(engine, &mut outcome, face, cancel);
+    }
+    Ok(outcome)
+}
+
+/// Run a request, without the copies that follow a backup.
+fn execute_only(
+    engine: &Engine,
+    request: &JobRequest,
+    face: &dyn Progress,
+    faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
+    cancel: &Cancel,
+) -> Result<JobOutcome> {
     match request {
         JobRequest::Backup {
             all: true,
@@ -499,6 +564,68 @@ pub fn execute(
             prune::run(engine, *force, crate::ops::now(), face, cancel).map(JobOutcome::Prune)
         }
         JobRequest::KeyRotate => keys::rotate(engine, face, cancel).map(JobOutcome::KeyRotate),
+        JobRequest::Copy { id, to, verify } => {
+            let req = copies::CopyRequest {
+                id: id.clone(),
+                to: to.clone(),
+                verify: *verify,
+            };
+            copies::run(engine, &req, face, cancel).map(JobOutcome::Copy)
+        }
+    }
+}
+
+/// Right after a backup job: copy each new backup to the targets its
+/// type's policy names, as a `copy` job of its own. A failed copy does not
+/// undo the backup (it is committed locally); it is recorded in the report
+/// (`copy_error`), the command's exit code, the catalog and the job list,
+/// and the daemon retries it.
+pub(crate) fn copies_after_backup(
+    engine: &Engine,
+    outcome: &mut JobOutcome,
+    face: &dyn Progress,
+    cancel: &Cancel,
+) {
+    let reports: Vec<&mut crate::ops::backup::BackupReport> = match outcome {
+        JobOutcome::Backups(r) => r.iter_mut().collect(),
+        JobOutcome::Full(f) => f
+            .types
+            .iter_mut()
+            .flat_map(|t| t.backups.iter_mut())
+            .collect(),
+        _ => return,
+    };
+    for r in reports {
+        if !r.status.is_good() || engine.config.copy_targets(r.backup_type).is_empty() {
+            continue;
+        }
+        let req = copies::CopyRequest {
+            id: Some(r.id.clone()),
+            to: None,
+            verify: false,
+        };
+        match copies::run(engine, &req, face, cancel) {
+            Ok(rep) => r.copies = rep.copies,
+            Err(e) => {
+                r.copies = engine
+                    .catalog
+                    .copies_of(&r.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| copies::CopyOutcome {
+                        backup_id: c.backup_id,
+                        backup_type: r.backup_type,
+                        target: c.target,
+                        state: c.state,
+                        bytes: c.bytes,
+                        already_there: false,
+                        seconds: 0.0,
+                        error: c.error,
+                    })
+                    .collect();
+                r.copy_error = Some(e.display_with_hint());
+            }
+        }
     }
 }
 

@@ -59,6 +59,52 @@ pub fn backup(r: &BackupReport) -> Vec<String> {
     for w in &r.warnings {
         say!(v, "  warning: {w}");
     }
+    for c in &r.copies {
+        say!(v, "  {}", copy_line(c));
+    }
+    if let Some(e) = &r.copy_error {
+        say!(
+            v,
+            "  COPY FAILED: the backup is stored locally, but not every copy was made: {e}"
+        );
+    }
+    v
+}
+
+fn copy_line(c: &crate::ops::copies::CopyOutcome) -> String {
+    match &c.error {
+        Some(e) => format!("copy to '{}': {} ({e})", c.target, c.state.as_str()),
+        None if c.already_there => format!(
+            "copy to '{}': already there{}",
+            c.target,
+            if c.state == crate::catalog::copies::CopyState::Verified {
+                ", read back and verified"
+            } else {
+                ""
+            }
+        ),
+        None => format!(
+            "copy to '{}': {}, {} in {:.1}s",
+            c.target,
+            c.state.as_str(),
+            size(c.bytes),
+            c.seconds
+        ),
+    }
+}
+
+/// A copy job: each copy, then the count.
+pub fn copies(r: &crate::ops::copies::CopyReport) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in &r.copies {
+        say!(v, "{} {}: {}", c.backup_type, c.backup_id, copy_line(c));
+    }
+    say!(
+        v,
+        "{} copies made or checked (job {})",
+        r.copies.len(),
+        r.job_id
+    );
     v
 }
 

@@ -391,6 +391,12 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
             std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_MANIFEST + 1), &mut bytes)
         })
         .map_err(|e| Error::io("cannot read manifest", path, e))?;
+    parse_manifest(&bytes, path)
+}
+
+/// Parse and check manifest bytes read from `path` (or about to be
+/// written there: a manifest fetched from a copy target).
+pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
     if bytes.len() as u64 > MAX_MANIFEST {
         return Err(Error::integrity(format!(
             "manifest {} is larger than {} MiB, far more than any backup writes",
@@ -399,7 +405,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
         ))
         .hint("the manifest was damaged or planted; use another backup, or restore it from a copy of the repository"));
     }
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
         Error::integrity(format!("manifest {} is not valid: {e}", path.display()))
             .hint("the manifest was damaged or edited; use another backup, or restore it from a copy of the repository")
     })?;

@@ -7,4 +7,5 @@
 //! new name); files are 0600 and directories 0700.
 
 pub mod local;
+pub mod remote;
 pub mod sidecar;

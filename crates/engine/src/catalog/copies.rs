@@ -1,0 +1,141 @@
+//! Where each backup's copies are (`lifeboat copies`, the Storage screen,
+//! health's 3-2-1 check). The repository's own copy is the backup row.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{opt_ts_from_sql, ts_from_sql, ts_to_sql, u64_from_sql, Catalog};
+use crate::error::Result;
+
+/// The state of one copy on one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyState {
+    /// Every file is there (the manifest last) with the right sizes.
+    Copied,
+    /// Read back, and its SHA-256 matched the manifest.
+    Verified,
+    /// The last attempt failed.
+    Failed,
+    /// It was there and is gone or altered (drift).
+    Missing,
+}
+
+impl CopyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyState::Copied => "copied",
+            CopyState::Verified => "verified",
+            CopyState::Failed => "failed",
+            CopyState::Missing => "missing",
+        }
+    }
+    pub fn parse(s: &str) -> CopyState {
+        match s {
+            "copied" => CopyState::Copied,
+            "verified" => CopyState::Verified,
+            "missing" => CopyState::Missing,
+            _ => CopyState::Failed,
+        }
+    }
+    /// Whether it counts as a copy.
+    pub fn counts(self) -> bool {
+        matches!(self, CopyState::Copied | CopyState::Verified)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CopyRecord {
+    pub backup_id: String,
+    pub target: String,
+    pub state: CopyState,
+    pub bytes: u64,
+    pub updated_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+const COLUMNS: &str = "backup_id, target, state, bytes, updated_at, verified_at, error";
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CopyRecord> {
+    Ok(CopyRecord {
+        backup_id: r.get(0)?,
+        target: r.get(1)?,
+        state: CopyState::parse(&r.get::<_, String>(2)?),
+        bytes: u64_from_sql(r.get(3)?),
+        updated_at: ts_from_sql(4, &r.get::<_, String>(4)?)?,
+        verified_at: opt_ts_from_sql(5, r.get(5)?)?,
+        error: r.get(6)?,
+    })
+}
+
+impl Catalog {
+    /// Record the state of a backup's copy on a target. A verified time is
+    /// kept when a later write does not carry one (a re-check that found it
+    /// still there).
+    pub fn set_copy(
+        &self,
+        backup_id: &str,
+        target: &str,
+        state: CopyState,
+        bytes: u64,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let verified = (state == CopyState::Verified).then(|| ts_to_sql(&at));
+        self.conn.execute(
+            "INSERT INTO copies (backup_id, target, state, bytes, updated_at, verified_at, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (backup_id, target) DO UPDATE SET
+               state = excluded.state, bytes = excluded.bytes,
+               updated_at = excluded.updated_at, error = excluded.error,
+               verified_at = CASE WHEN excluded.state IN ('copied', 'verified')
+                 THEN COALESCE(excluded.verified_at, copies.verified_at) ELSE NULL END",
+            params![
+                backup_id,
+                target,
+                state.as_str(),
+                bytes as i64,
+                ts_to_sql(&at),
+                verified,
+                error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every copy of one backup.
+    pub fn copies_of(&self, backup_id: &str) -> Result<Vec<CopyRecord>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM copies WHERE backup_id = ?1 ORDER BY target"
+        ))?;
+        let rows = st.query_map([backup_id], record)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every copy on record, by backup then target.
+    pub fn all_copies(&self) -> Result<Vec<CopyRecord>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM copies ORDER BY backup_id, target"
+        ))?;
+        let rows = st.query_map([], record)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forget a backup's copy on a target (it was pruned there).
+    pub fn forget_copy(&self, backup_id: &str, target: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM copies WHERE backup_id = ?1 AND target = ?2",
+            params![backup_id, target],
+        )?;
+        Ok(())
+    }
+
+    /// Forget the copies of backups that no longer exist.
+    pub fn forget_orphan_copies(&self) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM copies WHERE backup_id NOT IN (SELECT id FROM backups)",
+            [],
+        )?)
+    }
+}

@@ -1,0 +1,872 @@
+//! Offsite copies: each backup goes to its primary place (the repository)
+//! and is copied to the `[[targets]]` its type's `[copies]` policy names
+//! (every target when there is no policy). `lifeboat copy` sends what is
+//! missing, `lifeboat copies` says where each backup's copies are and
+//! whether each type meets the 3-2-1 rule, and `pull` brings a target's
+//! artifacts back into an empty repository (`catalog rebuild --from`,
+//! `recover --from`).
+//!
+//! A copy is written in the repository's own commit order (payload, index,
+//! manifest last) and counted only when its manifest is there with every
+//! size right; `--verify` also reads it back and checks its SHA-256.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::archive::manifest::{BackupType, Manifest, MANIFEST_SUFFIX};
+use crate::catalog::copies::{CopyRecord, CopyState};
+use crate::catalog::{BackupStatus, JobKind};
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ops::jobs::{run_job, Job, JobEnd};
+use crate::ops::select::Artifact;
+use crate::ops::{Engine, Progress};
+use crate::storage::local::{self, Repository};
+use crate::storage::remote::Target;
+use crate::Cancel;
+
+/// One backup's copy to one target, as a copy job left it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyOutcome {
+    pub backup_id: String,
+    #[serde(rename = "type")]
+    pub backup_type: BackupType,
+    pub target: String,
+    pub state: CopyState,
+    /// Bytes sent (0 when the copy was already there).
+    pub bytes: u64,
+    /// It was already there, complete: nothing was sent.
+    pub already_there: bool,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+/// What `lifeboat copy` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    pub job_id: i64,
+    pub ok: bool,
+    pub copies: Vec<CopyOutcome>,
+}
+
+/// Which backups to copy where.
+#[derive(Debug, Clone, Default)]
+pub struct CopyRequest {
+    /// One backup; `None`: every good backup that lacks a copy its policy asks for.
+    pub id: Option<String>,
+    /// One target; `None`: the targets each backup's policy names.
+    pub to: Option<String>,
+    /// Read each copy back and check its SHA-256 (copies already there too).
+    pub verify: bool,
+}
+
+/// Run a copy as a job. A copy that fails leaves the others going; the
+/// job fails when any did, naming each.
+pub fn run(
+    engine: &Engine,
+    req: &CopyRequest,
+    face: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<CopyReport> {
+    let pairs = plan(engine, req)?;
+    let target_text = match (&req.id, &req.to) {
+        (Some(id), Some(t)) => format!("{id} to {t}"),
+        (Some(id), None) => id.clone(),
+        (None, Some(t)) => format!("missing to {t}"),
+        (None, None) => "missing".into(),
+    };
+    let success = |r: &CopyReport| {
+        (
+            "succeeded".to_string(),
+            format!("{} copies checked or sent", r.copies.len()),
+        )
+    };
+    let audit = crate::ops::jobs::AuditAs {
+        action: "copy",
+        target: &target_text,
+        success: &success,
+    };
+    run_job(
+        engine,
+        JobKind::Copy,
+        &target_text,
+        face,
+        cancel,
+        JobEnd {
+            warnings: |_| 0,
+            audit: Some(audit),
+        },
+        |job, _| copy_all(engine, job, pairs, req.verify),
+    )
+}
+
+/// The (backup, target) pairs a request means.
+fn plan(engine: &Engine, req: &CopyRequest) -> Result<Vec<(Artifact, Target)>> {
+    let config = &engine.config;
+    if config.targets.is_empty() {
+        return Err(Error::usage("no copy targets are configured").hint(
+            "add a [[targets]] entry (s3, gcs, azure or local) to the configuration; see config.example.toml",
+        ));
+    }
+    if let Some(t) = &req.to {
+        config.target(t)?;
+    }
+    let backups = match &req.id {
+        Some(id) => {
+            let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
+                Error::not_found(format!("no backup with id {id}"))
+                    .hint("`lifeboat list` shows the backups and their ids")
+            })?;
+            if !rec.status.is_good() {
+                return Err(Error::refused(format!(
+                    "backup {id} is {}: only a finished backup is copied",
+                    rec.status
+                ))
+                .hint("copy a backup that succeeded (see `lifeboat list`)"));
+            }
+            vec![rec]
+        }
+        None => copyable_backups(engine)?,
+    };
+    let recorded = engine.catalog.all_copies()?;
+    let mut pairs = Vec::new();
+    let mut opened: Vec<(String, Target)> = Vec::new();
+    for rec in backups {
+        let names: Vec<String> = match &req.to {
+            Some(t) => vec![t.clone()],
+            None => config
+                .copy_targets(rec.backup_type)
+                .iter()
+                .map(|t| t.name.clone())
+                .collect(),
+        };
+        for name in names {
+            let has = recorded.iter().any(|c| {
+                c.backup_id == rec.id
+                    && c.target == name
+                    && c.state.counts()
+                    && (!req.verify || c.state == CopyState::Verified)
+            });
+            if has && req.id.is_none() {
+                continue;
+            }
+            let target = match opened.iter().find(|(n, _)| *n == name) {
+                Some((_, t)) => t.clone(),
+                None => {
+                    let t = Target::open(config.target(&name)?)?;
+                    opened.push((name.clone(), t.clone()));
+                    t
+                }
+            };
+            pairs.push((Artifact::from_file(Path::new(&rec.file))?, target));
+        }
+    }
+    Ok(pairs)
+}
+
+fn copy_all(
+    engine: &Engine,
+    job: &Job,
+    pairs: Vec<(Artifact, Target)>,
+    verify: bool,
+) -> Result<CopyReport> {
+    let total: u64 = pairs.iter().map(|(a, _)| stored_bytes(a)).sum();
+    job.total(Some(total), Some(pairs.len() as u64));
+    job.phase(if verify {
+        "copying and verifying"
+    } else {
+        "copying"
+    });
+    let mut done = 0u64;
+    let mut copies = Vec::new();
+    for (i, (art, target)) in pairs.iter().enumerate() {
+        crate::ops::jobs::check_cancel(job.cancel_flag())?;
+        let started = Instant::now();
+        let base = done;
+        let advance = |n: u64| job.advance(base + n, i as u64);
+        let cancelled = || job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed);
+        let result = copy_one(art, target, verify, &advance, &cancelled);
+        done = base + stored_bytes(art);
+        job.advance(done, i as u64 + 1);
+        let now = crate::ops::now();
+        let id = &art.manifest.id;
+        let outcome = match result {
+            Ok((bytes, already_there)) => {
+                let state = if verify {
+                    CopyState::Verified
+                } else {
+                    CopyState::Copied
+                };
+                engine
+                    .catalog
+                    .set_copy(id, target.name(), state, stored_bytes(art), now, None)?;
+                job.log(
+                    "info",
+                    &format!(
+                        "{id}: {} on '{}'",
+                        if already_there { "already" } else { "copied" },
+                        target.name()
+                    ),
+                );
+                CopyOutcome {
+                    backup_id: id.clone(),
+                    backup_type: art.manifest.backup_type,
+                    target: target.name().into(),
+                    state,
+                    bytes,
+                    already_there,
+                    seconds: started.elapsed().as_secs_f64(),
+                    error: None,
+                }
+            }
+            Err(e) if e.kind == ErrorKind::Cancelled => return Err(e),
+            Err(e) => {
+                // A copy found altered is drift; one that never got there failed.
+                let state = if e.kind == ErrorKind::Integrity {
+                    CopyState::Missing
+                } else {
+                    CopyState::Failed
+                };
+                let text = e.display_with_hint();
+                engine
+                    .catalog
+                    .set_copy(id, target.name(), state, 0, now, Some(&text))?;
+                job.log("error", &format!("{id} to '{}': {text}", target.name()));
+                CopyOutcome {
+                    backup_id: id.clone(),
+                    backup_type: art.manifest.backup_type,
+                    target: target.name().into(),
+                    state,
+                    bytes: 0,
+                    already_there: false,
+                    seconds: started.elapsed().as_secs_f64(),
+                    error: Some(text),
+                }
+            }
+        };
+        copies.push(outcome);
+    }
+    send_audit_log(engine, job, &pairs);
+    let failed: Vec<&CopyOutcome> = copies.iter().filter(|c| c.error.is_some()).collect();
+    if let Some(first) = failed.first() {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{} of {} copies failed; first: backup {} to '{}': {}",
+                failed.len(),
+                copies.len(),
+                first.backup_id,
+                first.target,
+                first.error.as_deref().unwrap_or("")
+            ),
+        )
+        .hint("`lifeboat copies` shows each copy's state; fix the target and run `lifeboat copy` again (the daemon retries by itself)"));
+    }
+    Ok(CopyReport {
+        job_id: job.id,
+        ok: true,
+        copies,
+    })
+}
+
+/// The repository's audit log travels with the copies (`audit/audit.jsonl`
+/// on each target written to), so a rebuild from a bucket alone has the
+/// history too. A failure is logged, not fatal: the copies stand.
+fn send_audit_log(engine: &Engine, job: &Job, pairs: &[(Artifact, Target)]) {
+    let log = engine.repo.audit_log_path();
+    if !log.exists() {
+        return;
+    }
+    let mut sent: Vec<&str> = Vec::new();
+    for (_, target) in pairs {
+        if sent.contains(&target.name()) {
+            continue;
+        }
+        sent.push(target.name());
+        if let Err(e) = target.put_file(AUDIT_KEY, &log, &|_| {}, &|| false) {
+            job.log(
+                "warning",
+                &format!(
+                    "the audit log was not copied to '{}': {}",
+                    target.name(),
+                    e.message
+                ),
+            );
+        }
+    }
+}
+
+/// Where a target keeps the repository's audit log.
+const AUDIT_KEY: &str = "audit/audit.jsonl";
+
+fn stored_bytes(a: &Artifact) -> u64 {
+    a.manifest.payload.stored_size + a.manifest.index.as_ref().map_or(0, |i| i.stored_size)
+}
+
+/// The object key of a file of an artifact: the repository's layout.
+fn rel(t: BackupType, file: &str) -> String {
+    format!("{}/{file}", t.dir())
+}
+
+/// Send one artifact to one target: payload and index first, the manifest
+/// last (the copy's commit point), each checked by size once it is there.
+/// An artifact whose manifest is already there, with every size right, is
+/// not sent again. Returns the bytes sent and whether it was there.
+fn copy_one(
+    art: &Artifact,
+    target: &Target,
+    verify: bool,
+    progress: &dyn Fn(u64),
+    cancel: &dyn Fn() -> bool,
+) -> Result<(u64, bool)> {
+    let t = art.manifest.backup_type;
+    let manifest_name = Manifest::file_name_for(&art.manifest.payload.file);
+    let manifest_bytes = std::fs::read(&art.manifest_path)
+        .map_err(|e| Error::io("cannot read manifest", &art.manifest_path, e))?;
+    let files = files_of(art);
+    let there = target.size_of(&rel(t, &manifest_name))? == Some(manifest_bytes.len() as u64)
+        && files.iter().try_fold(true, |ok, (name, size, _)| {
+            Ok::<_, Error>(ok && target.size_of(&rel(t, name))? == Some(*size))
+        })?;
+    let mut sent = 0u64;
+    if !there {
+        for (name, size, _) in &files {
+            let local = art.dir().join(name);
+            let base = sent;
+            let n = target.put_file(&rel(t, name), &local, &|n| progress(base + n), cancel)?;
+            check_size(target, &rel(t, name), *size)?;
+            sent += n;
+        }
+        target.put_bytes(&rel(t, &manifest_name), manifest_bytes.clone())?;
+        check_size(target, &rel(t, &manifest_name), manifest_bytes.len() as u64)?;
+    }
+    if verify {
+        verify_one(art, target, &manifest_bytes)?;
+    }
+    Ok((sent, there))
+}
+
+/// (file name, stored size, SHA-256 of the stored bytes) of an artifact's
+/// data files.
+fn files_of(art: &Artifact) -> Vec<(String, u64, String)> {
+    std::iter::once(&art.manifest.payload)
+        .chain(art.manifest.index.as_ref())
+        .map(|s| (s.file.clone(), s.stored_size, s.sha256.clone()))
+        .collect()
+}
+
+fn check_size(target: &Target, rel: &str, want: u64) -> Result<()> {
+    match target.size_of(rel)? {
+        Some(n) if n == want => Ok(()),
+        got => Err(Error::integrity(format!(
+            "{rel} on target '{}' is {} after the upload, but {want} bytes were sent",
+            target.name(),
+            got.map_or("missing".to_string(), |n| format!("{n} bytes")),
+        ))
+        .hint(
+            "the target did not keep what was sent; check its quota and run `lifeboat copy` again",
+        )),
+    }
+}
+
+/// Read a copy back: its manifest must be ours byte for byte, and each
+/// data file's SHA-256 and size those the manifest records.
+fn verify_one(art: &Artifact, target: &Target, manifest_bytes: &[u8]) -> Result<()> {
+    let t = art.manifest.backup_type;
+    let manifest_name = Manifest::file_name_for(&art.manifest.payload.file);
+    let remote = target.get_bytes(&rel(t, &manifest_name))?;
+    if remote != manifest_bytes {
+        return Err(altered(
+            target,
+            &rel(t, &manifest_name),
+            "its manifest differs",
+        ));
+    }
+    for (name, size, sha) in files_of(art) {
+        let mut reader = target.reader(&rel(t, &name))?;
+        let (got_sha, got_len) = hash_stream(&mut reader, &mut std::io::sink())
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        if got_len != size || got_sha != sha {
+            return Err(altered(
+                target,
+                &rel(t, &name),
+                &format!("{got_len} bytes with SHA-256 {got_sha}, the manifest says {size} bytes with {sha}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn altered(target: &Target, rel: &str, what: &str) -> Error {
+    Error::integrity(format!(
+        "the copy {rel} on target '{}' was altered: {what}",
+        target.name()
+    ))
+    .hint("do not restore from this copy; send it again with `lifeboat copy ID --to TARGET`, and find out who changed it")
+}
+
+/// Copy `from` into `to`, returning the SHA-256 (hex) and length of what passed.
+fn hash_stream(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), len))
+}
+
+// ---------------------------------------------------------------------------
+// Where the copies are: `lifeboat copies`.
+
+/// A target as `copies` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetInfo {
+    pub name: String,
+    pub kind: String,
+    pub location: String,
+    pub offsite: bool,
+}
+
+/// One backup's copies.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupCopies {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub backup_type: BackupType,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Copies that count, the repository's included.
+    pub copies: u32,
+    pub required: u32,
+    /// One per target its policy names (and any other holding a copy).
+    pub targets: Vec<CopyRecordView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyRecordView {
+    pub target: String,
+    /// `none` when no copy was ever attempted.
+    pub state: String,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub verified_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub error: Option<String>,
+}
+
+/// The 3-2-1 verdict of a type, judged on its newest good backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeVerdict {
+    #[serde(rename = "type")]
+    pub backup_type: BackupType,
+    pub newest: Option<String>,
+    pub copies: u32,
+    pub required: u32,
+    pub media: u32,
+    pub offsite: u32,
+    pub meets_policy: bool,
+    pub meets_3_2_1: bool,
+    /// In words: "3-2-1 met", or what is lacking.
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopiesStatus {
+    pub targets: Vec<TargetInfo>,
+    pub types: Vec<TypeVerdict>,
+    pub backups: Vec<BackupCopies>,
+}
+
+/// Where each backup's copies are (one backup with `id`), and the 3-2-1
+/// verdict of every type that has backups.
+pub fn status(engine: &Engine, id: Option<&str>) -> Result<CopiesStatus> {
+    let config = &engine.config;
+    let recorded = engine.catalog.all_copies()?;
+    let mut backups = Vec::new();
+    let records = match id {
+        Some(id) => vec![engine.catalog.get_backup(id)?.ok_or_else(|| {
+            Error::not_found(format!("no backup with id {id}"))
+                .hint("`lifeboat list` shows the backups and their ids")
+        })?],
+        None => copyable_backups(engine)?,
+    };
+    for rec in records {
+        backups.push(backup_copies(
+            config,
+            &rec.id,
+            rec.backup_type,
+            rec.created_at,
+            &recorded,
+        ));
+    }
+    let mut types = Vec::new();
+    for t in BackupType::ALL {
+        let newest = backups
+            .iter()
+            .filter(|b| b.backup_type == t)
+            .max_by_key(|b| b.created_at);
+        if newest.is_none() && id.is_some() {
+            continue;
+        }
+        if newest.is_none() && !config.configured_types().contains(&t) {
+            continue;
+        }
+        types.push(verdict(config, t, newest, &recorded));
+    }
+    Ok(CopiesStatus {
+        targets: config
+            .targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: t.name.clone(),
+                kind: t.kind.as_str().into(),
+                location: t.location(),
+                offsite: t.is_offsite(),
+            })
+            .collect(),
+        types,
+        backups,
+    })
+}
+
+fn backup_copies(
+    config: &Config,
+    id: &str,
+    t: BackupType,
+    created_at: chrono::DateTime<chrono::Utc>,
+    recorded: &[CopyRecord],
+) -> BackupCopies {
+    let mine: Vec<&CopyRecord> = recorded.iter().filter(|c| c.backup_id == id).collect();
+    let mut names: Vec<String> = config
+        .copy_targets(t)
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    for c in &mine {
+        if !names.contains(&c.target) {
+            names.push(c.target.clone());
+        }
+    }
+    let targets: Vec<CopyRecordView> = names
+        .iter()
+        .map(|n| match mine.iter().find(|c| &c.target == n) {
+            Some(c) => CopyRecordView {
+                target: n.clone(),
+                state: c.state.as_str().into(),
+                updated_at: Some(c.updated_at),
+                verified_at: c.verified_at,
+                error: c.error.clone(),
+            },
+            None => CopyRecordView {
+                target: n.clone(),
+                state: "none".into(),
+                updated_at: None,
+                verified_at: None,
+                error: None,
+            },
+        })
+        .collect();
+    let copies = 1 + mine.iter().filter(|c| c.state.counts()).count() as u32;
+    BackupCopies {
+        id: id.to_string(),
+        backup_type: t,
+        created_at,
+        copies,
+        required: config.required_copies(t),
+        targets,
+    }
+}
+
+fn verdict(
+    config: &Config,
+    t: BackupType,
+    newest: Option<&BackupCopies>,
+    recorded: &[CopyRecord],
+) -> TypeVerdict {
+    let required = config.required_copies(t);
+    let Some(b) = newest else {
+        return TypeVerdict {
+            backup_type: t,
+            newest: None,
+            copies: 0,
+            required,
+            media: 0,
+            offsite: 0,
+            meets_policy: false,
+            meets_3_2_1: false,
+            verdict: format!("no {t} backup yet"),
+        };
+    };
+    let held: Vec<&crate::config::TargetConfig> = recorded
+        .iter()
+        .filter(|c| c.backup_id == b.id && c.state.counts())
+        .filter_map(|c| config.targets.iter().find(|t| t.name == c.target))
+        .collect();
+    let mut media: Vec<&str> = vec!["local"];
+    for t in &held {
+        if !media.contains(&t.kind.as_str()) {
+            media.push(t.kind.as_str());
+        }
+    }
+    let offsite = held.iter().filter(|t| t.is_offsite()).count() as u32;
+    let copies = b.copies;
+    let meets_policy = copies >= required;
+    let meets = copies >= 3 && media.len() >= 2 && offsite >= 1;
+    let mut lacking = Vec::new();
+    if copies < 3 {
+        lacking.push(format!("{copies} of 3 copies"));
+    }
+    if media.len() < 2 {
+        lacking.push(format!("{} of 2 media", media.len()));
+    }
+    if offsite == 0 {
+        lacking.push("no offsite copy".to_string());
+    }
+    let mut verdict = if meets {
+        "3-2-1 met".to_string()
+    } else {
+        format!("3-2-1 not met: {}", lacking.join(", "))
+    };
+    if !meets_policy {
+        verdict.push_str(&format!(
+            "; below policy: {copies} of {required} required copies"
+        ));
+    }
+    TypeVerdict {
+        backup_type: t,
+        newest: Some(b.id.clone()),
+        copies,
+        required,
+        media: media.len() as u32,
+        offsite,
+        meets_policy,
+        meets_3_2_1: meets,
+        verdict,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Back from a target: `catalog rebuild --from`, `recover --from`.
+
+/// What a pull brought back.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PullReport {
+    pub target: String,
+    /// Backups fetched into the repository.
+    pub fetched: Vec<String>,
+    /// Backups the repository already had.
+    pub present: Vec<String>,
+    /// Objects that could not be used, and why.
+    pub skipped: Vec<String>,
+    pub bytes: u64,
+}
+
+/// Bring every artifact on `target` that the repository lacks into it, in
+/// the repository's commit order, each checked before it gets its name:
+/// the manifest parsed and (keyed repositories) authenticated, every data
+/// file's SHA-256 and size those the manifest records. Streams: nothing is
+/// held in memory or in a temp file beyond the repository's own partials.
+pub fn pull(
+    config: &Config,
+    target_name: &str,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<PullReport> {
+    let target = Target::open(config.target(target_name)?)?;
+    let repo = Repository::open(&config.repository.path)?;
+    let ring = if config.encryption.key_file.exists() {
+        let mut r = crate::archive::keys::KeyRing::load(&config.encryption.key_file)?;
+        r.accept_unauthenticated = config.encryption.accept_unauthenticated;
+        Some(r)
+    } else {
+        None
+    };
+    let mut report = PullReport {
+        target: target_name.into(),
+        ..Default::default()
+    };
+    progress.phase(&format!("reading the listing of target '{target_name}'"));
+    let local_log = repo.audit_log_path();
+    if !local_log.exists() && target.size_of(AUDIT_KEY)?.is_some() {
+        // The catalog's import checks its hash chain.
+        let bytes = target.get_bytes(AUDIT_KEY)?;
+        if let Some(dir) = local_log.parent() {
+            local::create_dir_all_private(dir)?;
+        }
+        local::write_atomic(&local_log, &bytes)?;
+    }
+    for t in BackupType::ALL {
+        let objects = target.list(t.dir())?;
+        for m in objects.iter().filter(|o| o.key.ends_with(MANIFEST_SUFFIX)) {
+            if cancel.is_cancelled() {
+                return Err(Error::cancelled(
+                    "the pull was cancelled; what was fetched is complete and stays",
+                ));
+            }
+            let name = m.key.rsplit('/').next().unwrap_or(&m.key);
+            let local_manifest = repo.type_dir(t).join(name);
+            if local_manifest.exists() {
+                if let Ok(lm) = local::read_manifest(&local_manifest) {
+                    report.present.push(lm.id);
+                }
+                continue;
+            }
+            match pull_one(
+                &target,
+                &repo,
+                t,
+                &m.key,
+                &local_manifest,
+                ring.as_ref(),
+                progress,
+                cancel,
+            ) {
+                Ok((id, bytes)) => {
+                    report.bytes += bytes;
+                    progress.phase(&format!("fetched {id}"));
+                    report.fetched.push(id);
+                }
+                Err(e) if e.kind == ErrorKind::Cancelled => return Err(e),
+                Err(e) => report
+                    .skipped
+                    .push(format!("{}: {}", m.key, e.display_with_hint())),
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pull_one(
+    target: &Target,
+    repo: &Repository,
+    t: BackupType,
+    key: &str,
+    local_manifest: &Path,
+    ring: Option<&crate::archive::keys::KeyRing>,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<(String, u64)> {
+    let bytes = target.get_bytes(key)?;
+    let manifest = local::parse_manifest(&bytes, local_manifest)?;
+    if manifest.backup_type != t {
+        return Err(Error::integrity(format!(
+            "manifest {key} is of a {} backup but sits under {}/",
+            manifest.backup_type,
+            t.dir()
+        )));
+    }
+    // Keyed: the MAC proves the manifest (and so the hashes below) is ours.
+    crate::ops::open_data_key(ring, &manifest, local_manifest)?;
+    let art = Artifact {
+        manifest: manifest.clone(),
+        manifest_path: local_manifest.to_path_buf(),
+    };
+    let mut total = 0u64;
+    for (name, size, sha) in files_of(&art) {
+        let dest = repo.type_dir(t).join(&name);
+        if dest.exists() {
+            let (have, len) = crate::archive::pipeline::hash_file(&dest)?;
+            if have == sha && len == size {
+                continue;
+            }
+            return Err(Error::refused(format!(
+                "{} exists in the repository with other content than backup {} records",
+                dest.display(),
+                manifest.id
+            ))
+            .hint("move that file aside, then pull again"));
+        }
+        progress.phase(&format!("fetching {}", name));
+        let (mut file, partial) = repo.create_partial(t, &name)?;
+        let mut reader = target.reader(&rel(t, &name))?;
+        let result = hash_stream(&mut CancelRead(&mut reader, cancel), &mut file)
+            .and_then(|r| file.sync_all().map(|_| r));
+        let (got_sha, got_len) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                if cancel.is_cancelled() {
+                    return Err(Error::cancelled("the pull was cancelled"));
+                }
+                return Err(Error::new(ErrorKind::Io, format!("fetching {key}: {e}")));
+            }
+        };
+        if got_sha != sha || got_len != size {
+            let _ = std::fs::remove_file(&partial);
+            return Err(altered(
+                target,
+                &rel(t, &name),
+                &format!("{got_len} bytes with SHA-256 {got_sha}, the manifest says {size} bytes with {sha}"),
+            ));
+        }
+        repo.publish_exact(&partial, &dest)?;
+        total += got_len;
+    }
+    local::write_atomic(local_manifest, &bytes)?;
+    Ok((manifest.id, total))
+}
+
+/// A reader that stops with an error once cancelled.
+struct CancelRead<'a>(&'a mut dyn Read, &'a Cancel);
+
+impl Read for CancelRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.1.is_cancelled() {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        self.0.read(buf)
+    }
+}
+
+/// After a rebuild from a target: what the pull found there is a copy.
+pub fn record_pulled(engine: &Engine, report: &PullReport) -> Result<()> {
+    let now = crate::ops::now();
+    for id in report.fetched.iter() {
+        if let Some(rec) = engine.catalog.get_backup(id)? {
+            engine.catalog.set_copy(
+                id,
+                &report.target,
+                CopyState::Verified,
+                rec.stored_size,
+                now,
+                None,
+            )?;
+        }
+    }
+    for id in report.present.iter() {
+        if let Some(rec) = engine.catalog.get_backup(id)? {
+            engine.catalog.set_copy(
+                id,
+                &report.target,
+                CopyState::Copied,
+                rec.stored_size,
+                now,
+                None,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Good backups that are worth a copy (a restore's safety copy is not),
+/// newest first.
+fn copyable_backups(engine: &Engine) -> Result<Vec<crate::catalog::BackupRecord>> {
+    let mut all = engine.catalog.list_backups(None)?;
+    all.retain(|b| copyable(b.status, b.name.as_deref()));
+    Ok(all)
+}
+
+fn copyable(status: BackupStatus, name: Option<&str>) -> bool {
+    status.is_good() && name != Some(crate::catalog::SAFETY_COPY_NAME)
+}
