@@ -263,6 +263,9 @@ pub(super) fn run_daemon(
                         slot.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
                         if *missed { ", missed while the daemon was down: running it once now" } else { "" }
                     ),
+                    DaemonEvent::CopiesQueued { job_id, missing } => format!(
+                        "queued job {job_id}: {missing} copies the [copies] policy asks for are missing"
+                    ),
                     DaemonEvent::SlotTaken { entry, slot } => format!(
                         "schedule {entry} slot {} was taken by another daemon",
                         slot.to_rfc3339()

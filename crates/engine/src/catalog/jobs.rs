@@ -223,6 +223,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// Whether a job of `kind` is queued or running.
+    pub fn has_active_job(&self, kind: &JobKind) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = ?1 AND state IN ('queued', 'running'))",
+            [kind],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Jobs waiting in the queue, oldest first.
     pub fn queued_jobs(&self) -> Result<Vec<JobRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(

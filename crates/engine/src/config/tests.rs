@@ -540,6 +540,15 @@ fn example_file_parses_and_matches_defaults() {
     assert_eq!(c.alerts, d.alerts);
     assert_eq!(c.backup, d.backup);
     assert_eq!(c.schedule, d.schedule);
+    // The target is the Panel guide's bucket, with the built-in settings.
+    assert_eq!(c.targets.len(), 1);
+    assert_eq!(c.targets[0].bucket.as_deref(), Some("panel-backups"));
+    assert_eq!(c.targets[0].concurrency, 4);
+    assert_eq!(c.targets[0].part_size_mb, 16);
+    assert_eq!(
+        c.required_copies(crate::archive::manifest::BackupType::Database),
+        2
+    );
     // Sources are the Panel example, not defaults, except where marked default.
     let s = &c.sources;
     assert_eq!(s.filesystem.paths.len(), 3);
@@ -604,4 +613,55 @@ fn app_commands_parse_and_a_non_http_health_url_is_refused() {
     assert!(!e.display_with_hint().contains("hunter2"));
     let e = Config::from_toml_str("[app]\nstop = \"x\"\n", "t.toml").unwrap_err();
     assert!(e.message.contains("stop"), "{}", e.message);
+}
+
+#[test]
+fn targets_are_checked_and_never_hold_credentials() {
+    let base = "[[targets]]\nname = \"offsite\"\nkind = \"s3\"\nbucket = \"b\"\n";
+    let c = Config::from_toml_str(base, "t.toml").unwrap();
+    assert_eq!(
+        c.copy_targets(crate::archive::manifest::BackupType::Filesystem)
+            .len(),
+        1
+    );
+    let bad = |extra: &str, want: &str| {
+        let e = Config::from_toml_str(&format!("{base}{extra}"), "t.toml").unwrap_err();
+        assert!(e.message.contains(want), "{extra}: {}", e.message);
+    };
+    bad(
+        "[[targets]]\nname = \"offsite\"\nkind = \"local\"\npath = \"/x\"\n",
+        "two targets are named 'offsite'",
+    );
+    bad(
+        "[[targets]]\nname = \"g\"\nkind = \"gcs\"\n",
+        "needs a bucket",
+    );
+    bad(
+        "[[targets]]\nname = \"l\"\nkind = \"local\"\n",
+        "needs a path",
+    );
+    bad(
+        "[[targets]]\nname = \"bad name\"\nkind = \"local\"\npath = \"/x\"\n",
+        "name 'bad name'",
+    );
+    bad(
+        "[[targets]]\nname = \"local\"\nkind = \"local\"\npath = \"/x\"\n",
+        "kept for the repository",
+    );
+    bad("[[targets]]\nname = \"e\"\nkind = \"s3\"\nbucket = \"b\"\nendpoint = \"http://u:p@h:9000\"\n", "holds credentials");
+    bad(
+        "[[targets]]\nname = \"e\"\nkind = \"s3\"\nbucket = \"b\"\nendpoint = \"ftp://h\"\n",
+        "http:// or https://",
+    );
+    bad(
+        "[[targets]]\nname = \"p\"\nkind = \"s3\"\nbucket = \"b\"\npart_size_mb = 1\n",
+        "part_size_mb 1",
+    );
+    bad(
+        "[copies.database]\ntargets = [\"nope\"]\n",
+        "names target 'nope'",
+    );
+    bad("[copies.database]\nrequired = 3\n", "required = 3");
+    // A secret key is not a setting: refused as an unknown key.
+    bad("secret_access_key = \"x\"\n", "unknown field");
 }

@@ -950,3 +950,70 @@ pub fn postgres(ctx: &Ctx) -> Option<Check> {
         "",
     ))
 }
+
+/// Copies: each type's newest good backup has the copies its `[copies]`
+/// policy requires (the repository's counted). Only with `[[targets]]`.
+pub fn copies(ctx: &Ctx, types: &[BackupType]) -> Option<Check> {
+    let (id, title) = ("copies", "Offsite copies");
+    if ctx.config.targets.is_empty() {
+        return None;
+    }
+    let Some(catalog) = ctx.catalog else {
+        return Some(unknown(
+            id,
+            title,
+            "no catalog",
+            "rebuild the catalog (`lifeboat catalog rebuild`)",
+        ));
+    };
+    let mut parts = Vec::new();
+    let mut short = Vec::new();
+    for &t in types {
+        let required = ctx.config.required_copies(t);
+        let newest = match catalog.last_good_backup(t, ctx.now) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => return Some(unknown(id, title, &e.message, "check the catalog")),
+        };
+        let copies = match catalog.copies_of(&newest.id) {
+            Ok(c) => c,
+            Err(e) => return Some(unknown(id, title, &e.message, "check the catalog")),
+        };
+        let have = 1 + copies.iter().filter(|c| c.state.counts()).count() as u32;
+        parts.push(format!("{t} {have}/{required}"));
+        if have < required {
+            let why: Vec<String> = copies
+                .iter()
+                .filter(|c| !c.state.counts())
+                .map(|c| format!("{} {}", c.target, c.state.as_str()))
+                .collect();
+            short.push(format!(
+                "{t} backup {} has {have} of {required} copies{}",
+                newest.id,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", why.join(", "))
+                }
+            ));
+        }
+    }
+    let value = if parts.is_empty() {
+        "no backups yet".to_string()
+    } else {
+        parts.join(", ")
+    };
+    let status = if short.is_empty() {
+        Status::Ok
+    } else {
+        Status::Warning
+    };
+    Some(check(
+        id,
+        title,
+        status,
+        if short.is_empty() { value } else { short.join("; ") },
+        "each type's newest backup has its [copies] required copies",
+        "`lifeboat copies` shows where each copy is and why one failed; fix the target, then `lifeboat copy` (the daemon retries by itself)",
+    ))
+}

@@ -145,6 +145,7 @@ pub fn evaluate_with(
     out.push(checks::rto(&ctx));
     out.push(checks::verify_age(&ctx));
     out.push(checks::drill_age(&ctx));
+    out.extend(checks::copies(&ctx, &types));
     let growth = catalog.and_then(|c| {
         let free = disk::space(&config.repository.path).ok()?.free;
         let per_day = c.bytes_per_day().ok()?;

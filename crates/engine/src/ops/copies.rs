@@ -104,8 +104,39 @@ pub fn run(
     )
 }
 
-/// The (backup, target) pairs a request means.
+/// The (backup, target) pairs a request means, opened.
 fn plan(engine: &Engine, req: &CopyRequest) -> Result<Vec<(Artifact, Target)>> {
+    let mut pairs = Vec::new();
+    let mut opened: Vec<(String, Target)> = Vec::new();
+    for (rec, name) in wanted(engine, req)? {
+        let target = match opened.iter().find(|(n, _)| *n == name) {
+            Some((_, t)) => t.clone(),
+            None => {
+                let t = Target::open(engine.config.target(&name)?)?;
+                opened.push((name.clone(), t.clone()));
+                t
+            }
+        };
+        pairs.push((Artifact::from_file(Path::new(&rec.file))?, target));
+    }
+    Ok(pairs)
+}
+
+/// How many copies the policies ask for that are not there (what the
+/// daemon retries); 0 without targets.
+pub fn missing_count(engine: &Engine) -> Result<usize> {
+    if engine.config.targets.is_empty() {
+        return Ok(0);
+    }
+    Ok(wanted(engine, &CopyRequest::default())?.len())
+}
+
+/// The (backup, target name) pairs a request means: one backup to its
+/// targets (or `to`), or every copy a policy asks for that is not there.
+fn wanted(
+    engine: &Engine,
+    req: &CopyRequest,
+) -> Result<Vec<(crate::catalog::BackupRecord, String)>> {
     let config = &engine.config;
     if config.targets.is_empty() {
         return Err(Error::usage("no copy targets are configured").hint(
@@ -132,9 +163,14 @@ fn plan(engine: &Engine, req: &CopyRequest) -> Result<Vec<(Artifact, Target)>> {
         }
         None => copyable_backups(engine)?,
     };
-    let recorded = engine.catalog.all_copies()?;
-    let mut pairs = Vec::new();
-    let mut opened: Vec<(String, Target)> = Vec::new();
+    let have: std::collections::HashSet<(String, String)> = engine
+        .catalog
+        .all_copies()?
+        .into_iter()
+        .filter(|c| c.state.counts() && (!req.verify || c.state == CopyState::Verified))
+        .map(|c| (c.backup_id, c.target))
+        .collect();
+    let mut out = Vec::new();
     for rec in backups {
         let names: Vec<String> = match &req.to {
             Some(t) => vec![t.clone()],
@@ -145,27 +181,13 @@ fn plan(engine: &Engine, req: &CopyRequest) -> Result<Vec<(Artifact, Target)>> {
                 .collect(),
         };
         for name in names {
-            let has = recorded.iter().any(|c| {
-                c.backup_id == rec.id
-                    && c.target == name
-                    && c.state.counts()
-                    && (!req.verify || c.state == CopyState::Verified)
-            });
-            if has && req.id.is_none() {
+            if req.id.is_none() && have.contains(&(rec.id.clone(), name.clone())) {
                 continue;
             }
-            let target = match opened.iter().find(|(n, _)| *n == name) {
-                Some((_, t)) => t.clone(),
-                None => {
-                    let t = Target::open(config.target(&name)?)?;
-                    opened.push((name.clone(), t.clone()));
-                    t
-                }
-            };
-            pairs.push((Artifact::from_file(Path::new(&rec.file))?, target));
+            out.push((rec.clone(), name));
         }
     }
-    Ok(pairs)
+    Ok(out)
 }
 
 fn copy_all(
@@ -500,13 +522,19 @@ pub fn status(engine: &Engine, id: Option<&str>) -> Result<CopiesStatus> {
         })?],
         None => copyable_backups(engine)?,
     };
+    let mut by_backup: std::collections::HashMap<&str, Vec<&CopyRecord>> =
+        std::collections::HashMap::new();
+    for c in &recorded {
+        by_backup.entry(c.backup_id.as_str()).or_default().push(c);
+    }
     for rec in records {
+        let mine = by_backup.get(rec.id.as_str()).cloned().unwrap_or_default();
         backups.push(backup_copies(
             config,
             &rec.id,
             rec.backup_type,
             rec.created_at,
-            &recorded,
+            &mine,
         ));
     }
     let mut types = Vec::new();
@@ -544,15 +572,14 @@ fn backup_copies(
     id: &str,
     t: BackupType,
     created_at: chrono::DateTime<chrono::Utc>,
-    recorded: &[CopyRecord],
+    mine: &[&CopyRecord],
 ) -> BackupCopies {
-    let mine: Vec<&CopyRecord> = recorded.iter().filter(|c| c.backup_id == id).collect();
     let mut names: Vec<String> = config
         .copy_targets(t)
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    for c in &mine {
+    for c in mine {
         if !names.contains(&c.target) {
             names.push(c.target.clone());
         }

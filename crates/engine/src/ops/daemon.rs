@@ -60,6 +60,11 @@ pub enum DaemonEvent {
         entry: String,
         error: String,
     },
+    /// Copies the policies ask for were missing: a copy job was queued.
+    CopiesQueued {
+        job_id: i64,
+        missing: usize,
+    },
     /// Health and alerts were evaluated.
     Alerts {
         verdict: String,
@@ -93,6 +98,7 @@ pub async fn run(
 
     if opts.once {
         schedule_pass(&engine, &schedule, &events).await?;
+        copies_pass(&engine, &events).await;
         let (wtx, wrx) = tokio::sync::mpsc::unbounded_channel();
         let fwd = forward(wrx, events.clone());
         worker::run(
@@ -122,6 +128,7 @@ pub async fn run(
         Some(wtx),
     ));
     let mut last_alerts: Option<std::time::Instant> = None;
+    let mut last_copies: Option<std::time::Instant> = None;
     let mut job_ended = false;
     loop {
         // The pool returns only at shutdown, or when it cannot go on (the
@@ -138,6 +145,10 @@ pub async fn run(
                 entry: "*".into(),
                 error: format!("{}; retrying", e.display_with_hint()),
             });
+        }
+        if last_copies.is_none_or(|t| t.elapsed() >= opts.health_every) {
+            copies_pass(&engine, &events).await;
+            last_copies = Some(std::time::Instant::now());
         }
         if job_ended || last_alerts.is_none_or(|t| t.elapsed() >= opts.health_every) {
             alerts_pass(&engine, &events).await;
@@ -278,6 +289,64 @@ async fn schedule_pass(
     })
     .await
     .map_err(|e| Error::external(format!("the scheduler task failed: {e}")))?
+}
+
+/// Copies the policies ask for that are missing (a target that was down,
+/// a backup taken before the target was configured): one `copy` job for
+/// all of them, unless one is already queued or running.
+async fn copies_pass(
+    engine: &Arc<std::sync::Mutex<Engine>>,
+    events: &UnboundedSender<DaemonEvent>,
+) {
+    let engine = Arc::clone(engine);
+    let events = events.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+        let missing = match crate::ops::copies::missing_count(&engine) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) => {
+                let _ = events.send(DaemonEvent::ScheduleFailed {
+                    entry: "copies".into(),
+                    error: e.display_with_hint(),
+                });
+                return;
+            }
+        };
+        if engine
+            .catalog
+            .has_active_job(&crate::catalog::JobKind::Copy)
+            .unwrap_or(true)
+        {
+            return;
+        }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"));
+        let request = JobRequest::Copy {
+            id: None,
+            to: None,
+            verify: false,
+        };
+        match queue::enqueue(&engine, request, &cwd) {
+            Ok(q) => {
+                let _ = engine.catalog.job_log(
+                    q.job_id,
+                    "info",
+                    &format!("queued by the daemon: {missing} copies the [copies] policy asks for are missing"),
+                );
+                let _ = events.send(DaemonEvent::CopiesQueued {
+                    job_id: q.job_id,
+                    missing,
+                });
+            }
+            Err(e) => {
+                let _ = events.send(DaemonEvent::ScheduleFailed {
+                    entry: "copies".into(),
+                    error: e.display_with_hint(),
+                });
+            }
+        }
+    })
+    .await;
 }
 
 /// Health, alerts and metrics; failures are reported, never fatal.
