@@ -139,3 +139,70 @@ impl Catalog {
         )?)
     }
 }
+
+/// An object as a target's last listing showed it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+}
+
+impl Catalog {
+    /// Replace the cached listing of `target` with `objects`.
+    pub fn replace_listing(
+        &mut self,
+        target: &str,
+        objects: &[ListedObject],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM remote_objects WHERE target = ?1", [target])?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO remote_objects (target, key, size, modified, listed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let listed = ts_to_sql(&at);
+            for o in objects {
+                st.execute(params![
+                    target,
+                    o.key,
+                    o.size as i64,
+                    ts_to_sql(&o.modified),
+                    listed
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The cached listing of `target` and when it was taken (`None`: never listed).
+    pub fn listing(
+        &self,
+        target: &str,
+    ) -> Result<(Vec<ListedObject>, Option<DateTime<Utc>>)> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT key, size, modified, listed_at FROM remote_objects WHERE target = ?1 ORDER BY key",
+        )?;
+        let mut at = None;
+        let rows = st.query_map([target], |r| {
+            Ok((
+                ListedObject {
+                    key: r.get(0)?,
+                    size: u64_from_sql(r.get(1)?),
+                    modified: ts_from_sql(2, &r.get::<_, String>(2)?)?,
+                },
+                ts_from_sql(3, &r.get::<_, String>(3)?)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (o, listed) = row?;
+            at = Some(listed);
+            out.push(o);
+        }
+        Ok((out, at))
+    }
+}

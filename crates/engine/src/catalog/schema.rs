@@ -179,6 +179,16 @@ CREATE TABLE copies (
     PRIMARY KEY (backup_id, target)
 );
 CREATE INDEX copies_target ON copies(target, state);
+-- The last listing of each target (`lifeboat copies --check`): what drift
+-- is judged against, and what the Storage screen shows without a request.
+CREATE TABLE remote_objects (
+    target    TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    size      INTEGER NOT NULL,
+    modified  TEXT NOT NULL,
+    listed_at TEXT NOT NULL,
+    PRIMARY KEY (target, key)
+);
 "#,
 ];
 

@@ -57,6 +57,13 @@ pub struct TargetConfig {
     /// with backoff for up to this long; other errors fail at once.
     #[serde(default = "default_retry")]
     pub retry_seconds: u32,
+    /// The credentials here may write but not delete or overwrite (an S3
+    /// bucket with Object Lock, a write-only policy): lifeboat never tries
+    /// to delete on it (prune leaves its copies to the bucket's own
+    /// retention, or to a host with delete rights), and S3 uploads carry a
+    /// SHA-256 checksum, which Object Lock requires.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
 }
 
 fn default_concurrency() -> u32 {

@@ -280,6 +280,13 @@ impl Target {
     }
 
     pub fn delete(&self, rel: &str) -> Result<()> {
+        if self.config.append_only {
+            return Err(Error::refused(format!(
+                "target '{}' is append-only: lifeboat does not delete {rel} there",
+                self.config.name
+            ))
+            .hint("let the bucket's retention rules expire it, or delete it from a host with delete rights"));
+        }
         match self.rt.block_on(self.store.delete(&self.key(rel))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.fail("delete", rel, e)),
@@ -359,6 +366,10 @@ fn build_store(c: &TargetConfig) -> Result<Arc<dyn ObjectStore>> {
             }
             if let Some(e) = &c.endpoint {
                 b = b.with_endpoint(e);
+            }
+            if c.append_only {
+                // Object Lock refuses an upload without an integrity checksum.
+                b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
             }
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
                 if let Some((id, secret, token)) = shared_aws_credentials() {
