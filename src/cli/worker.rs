@@ -48,8 +48,9 @@ pub(super) fn run_request(
 }
 
 /// 0, 3 when a backup could not read everything, 1 when a type of
-/// `backup --all` failed; a failed verification has the code of its
-/// error's kind (4 for a damaged backup, 5 for a key).
+/// `backup --all` failed or a new backup's copy could not be made; a failed
+/// verification has the code of its error's kind (4 for a damaged backup,
+/// 5 for a key).
 fn outcome_code(outcome: &JobOutcome) -> i32 {
     use super::exit;
     let backups = |reports: &[ops::backup::BackupReport]| {
@@ -59,8 +60,10 @@ fn outcome_code(outcome: &JobOutcome) -> i32 {
         }))
     };
     match outcome {
+        // A backup whose copies failed is committed, but the command failed
+        // (`ok` is false for a failed type and for a copy_error).
+        JobOutcome::Backups(_) | JobOutcome::Full(_) if !outcome.ok() => exit::FAILED,
         JobOutcome::Backups(reports) => backups(reports),
-        JobOutcome::Full(r) if !r.ok => exit::FAILED,
         JobOutcome::Full(r) => super::combined(r.types.iter().map(|t| backups(&t.backups))),
         JobOutcome::Verify(r) if r.ok => exit::OK,
         // A damaged backup is 4; a wrong key or a failed tool keeps its own code.

@@ -15,6 +15,7 @@ mod database;
 mod drill;
 mod health;
 mod jobs;
+mod offsite;
 mod queue;
 mod recover;
 mod report;

@@ -459,9 +459,20 @@ fn credential_hint(kind: TargetKind) -> &'static str {
 }
 
 /// An object-store error in one line, without the request's details that
-/// could hold a signature.
+/// could hold a signature. A transport failure's own text is only "error
+/// sending request": its innermost cause (timed out, connection refused)
+/// is what the operator needs, so it is added.
 fn clean(e: &object_store::Error) -> String {
-    let s = e.to_string();
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c.to_string());
+        cause = c.source();
+    }
+    if let Some(c) = innermost.filter(|c| !s.contains(c.as_str())) {
+        s = format!("{s} ({c})");
+    }
     let s = s.split("X-Amz-Signature").next().unwrap_or(&s);
     s.replace('\n', " ")
 }
@@ -471,8 +482,18 @@ fn remote_error(c: &TargetConfig, what: &str, rel: &str, e: object_store::Error)
     let place = format!("{rel} on target '{}' ({})", c.name, c.location());
     let text = clean(&e);
     let lower = text.to_lowercase();
+    // Matched on the store's error codes and status lines, never on bare
+    // words or numbers: the text holds the URL (bucket, prefix, port).
+    let no_bucket = [
+        "nosuchbucket",
+        "containernotfound",
+        "specified bucket does not exist",
+        "specified container does not exist",
+    ]
+    .iter()
+    .any(|code| lower.contains(code));
     match &e {
-        object_store::Error::NotFound { .. } if lower.contains("bucket") || lower.contains("container") => {
+        object_store::Error::NotFound { .. } if no_bucket => {
             Error::not_found(format!("cannot {what} {place}: the bucket does not exist ({text})"))
                 .hint("create the bucket, or correct `bucket` in the target's [[targets]] entry")
         }
@@ -484,14 +505,14 @@ fn remote_error(c: &TargetConfig, what: &str, rel: &str, e: object_store::Error)
             Error::new(ErrorKind::Io, format!("cannot {what} {place}: access denied ({text})"))
                 .hint(credential_hint(c.kind))
         }
-        _ if lower.contains("nosuchbucket") || lower.contains("containernotfound") => {
+        _ if no_bucket => {
             Error::not_found(format!("cannot {what} {place}: the bucket does not exist"))
                 .hint("create the bucket, or correct `bucket` in the target's [[targets]] entry")
         }
         _ if lower.contains("invalidaccesskeyid")
             || lower.contains("signaturedoesnotmatch")
             || lower.contains("accessdenied")
-            || lower.contains("403") =>
+            || lower.contains("403 forbidden") =>
         {
             Error::new(ErrorKind::Io, format!("cannot {what} {place}: access denied ({text})"))
                 .hint(credential_hint(c.kind))
