@@ -281,6 +281,9 @@ pub struct App {
     pub trends: Vec<Trend>,
 
     pub jobs: Vec<JobRecord>,
+    /// The jobs the table shows (the filter's), as indices into `jobs`.
+    pub jobs_view: Vec<u32>,
+    pub jobs_filter: String,
     pub jobs_list: ListState,
     pub job_log: Vec<(DateTime<Utc>, String, String)>,
     pub(crate) job_log_for: Option<i64>,
@@ -288,6 +291,9 @@ pub struct App {
     pub log_view: Option<LogView>,
 
     pub health: Option<HealthReport>,
+    /// The Health table's filter (a report has a few dozen checks at
+    /// most: its view is worked out when asked, [`App::health_view`]).
+    pub health_filter: String,
     pub health_list: ListState,
     pub storage: Option<Result<StorageReport, String>>,
     pub restore_evidence: Option<Result<Option<RestoreEvidence>, String>>,
@@ -369,11 +375,14 @@ impl App {
             detail: None,
             trends: Vec::new(),
             jobs: Vec::new(),
+            jobs_view: Vec::new(),
+            jobs_filter: String::new(),
             jobs_list: ListState::default(),
             job_log: Vec::new(),
             job_log_for: None,
             log_view: None,
             health: None,
+            health_filter: String::new(),
             health_list: ListState::default(),
             storage: None,
             restore_evidence: None,
@@ -416,67 +425,6 @@ impl App {
         self.background = true;
         self.effects.push(Effect::Check(Task::Audit));
         self.periodic_checks(now);
-    }
-
-    pub(crate) fn selected_backup_key(&self) -> Option<Box<str>> {
-        self.backup_view
-            .get(self.catalog_list.selected)
-            .and_then(|&i| self.backups.get(i as usize))
-            .map(|b| b.id.clone())
-    }
-
-    pub(super) fn apply_backup_view(&mut self) {
-        let selected = self.selected_backup_key();
-        self.apply_backup_view_keeping(selected);
-    }
-
-    /// Recompute the view, keeping the selection on backup `selected_id`.
-    pub(crate) fn apply_backup_view_keeping(&mut self, selected_id: Option<Box<str>>) {
-        self.backup_view = data::backup_view(
-            &self.backups,
-            &self.catalog_filter,
-            self.sort,
-            self.descending,
-        );
-        self.catalog_list.selected = selected_id
-            .and_then(|id| {
-                self.backup_view
-                    .iter()
-                    .position(|&i| self.backups[i as usize].id == id)
-            })
-            .unwrap_or(0);
-        self.dirty = true;
-    }
-
-    /// A fresh jobs list from the catalog, newest first, and the log to
-    /// read for it. The selection stays on its job, except on the newest
-    /// row: an operator there is watching the latest job, so a job that
-    /// just started takes the selection and its log is shown. The log is
-    /// read again either way (the selected job's may have grown).
-    pub fn jobs_loaded(&mut self, jobs: Vec<JobRecord>) -> Effect {
-        let follow_newest = self.jobs_list.selected == 0;
-        let selected_id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
-        self.jobs = jobs;
-        if !follow_newest {
-            if let Some(i) = selected_id.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {
-                self.jobs_list.selected = i;
-            }
-        }
-        self.jobs_list.selected = self
-            .jobs_list
-            .selected
-            .min(self.jobs.len().saturating_sub(1));
-        self.dirty = true;
-        Effect::LoadJobLog { changed: true }
-    }
-
-    pub(super) fn apply_audit_view(&mut self) {
-        self.audit_view = data::audit_view(&self.audit, &self.audit_filter);
-        self.audit_list.selected = self
-            .audit_list
-            .selected
-            .min(self.audit_view.len().saturating_sub(1));
-        self.dirty = true;
     }
 
     pub(crate) fn periodic_checks(&mut self, now: Instant) {
@@ -583,11 +531,9 @@ impl App {
         self.dirty = true;
         match r {
             BgResult::Health(h) => {
-                self.health_list.selected = self
-                    .health_list
-                    .selected
-                    .min(h.checks.len().saturating_sub(1));
+                let keep = self.selected_check().map(|c| c.id.clone());
                 self.health = Some(h);
+                self.apply_health_view_keeping(keep);
             }
             BgResult::Storage(s) => self.storage = Some(s),
             BgResult::Audit(a) => self.audit_status = Some(a),

@@ -515,7 +515,7 @@ impl Console {
 
     /// Re-read the selected job's log (when `changed` or the selection moved).
     pub(crate) fn load_job_log(&mut self, changed: bool) {
-        let id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
+        let id = self.selected_job().map(|j| j.id);
         if id == self.job_log_for && !changed {
             return;
         }

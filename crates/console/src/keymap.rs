@@ -296,6 +296,13 @@ const JOBS: &[Binding] = &[
         footer: true,
     },
     Binding {
+        keys: &[ch('/')],
+        label: "/",
+        help: "filter by job number, kind, target, state, progress, date or time, as the table shows them",
+        action: Action::Filter,
+        footer: true,
+    },
+    Binding {
         keys: &[ch('c')],
         label: "c",
         help: "cancel the selected job (asks first; it stops at its next safe point)",
@@ -345,13 +352,23 @@ const JOB_LOG: &[Binding] = &[
     },
 ];
 
-const AUDIT: &[Binding] = &[Binding {
+const HEALTH: &[Binding] = &[Binding {
     keys: &[ch('/')],
     label: "/",
-    help: "filter by actor, action, target, outcome or detail",
+    help: "filter by status, check, value or threshold, as the table shows them",
     action: Action::Filter,
     footer: true,
 }];
+
+const AUDIT: &[Binding] = &[
+    Binding {
+        keys: &[ch('/')],
+        label: "/",
+        help: "filter by seq, time, actor, action, target, outcome or detail, as the table and the detail pane show them",
+        action: Action::Filter,
+        footer: true,
+    },
+];
 
 /// Where a key is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,8 +383,9 @@ pub fn own_bindings(ctx: Context) -> &'static [Binding] {
     match ctx {
         Context::Screen(Screen::Catalog) => CATALOG,
         Context::Screen(Screen::Jobs) => JOBS,
+        Context::Screen(Screen::Health) => HEALTH,
         Context::Screen(Screen::Audit) => AUDIT,
-        Context::Screen(Screen::Dashboard | Screen::Health | Screen::Storage) => &[],
+        Context::Screen(Screen::Dashboard | Screen::Storage) => &[],
         Context::JobLog => JOB_LOG,
     }
 }

@@ -18,17 +18,22 @@ extern crate lifeboat_engine;
 
 pub mod app;
 pub mod background;
+pub mod cells;
 pub mod data;
 pub mod effects;
 pub mod fmt;
 mod input;
 pub mod joblog;
 pub mod keymap;
+mod lists;
 pub mod palette;
 pub mod status;
 mod terminal;
 pub mod views;
 pub mod wizards;
+
+#[cfg(test)]
+mod ui_tests;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;

@@ -148,8 +148,8 @@ impl App {
     fn list_len(&self) -> usize {
         match self.screen {
             Screen::Catalog => self.backup_view.len(),
-            Screen::Jobs => self.jobs.len(),
-            Screen::Health => self.health.as_ref().map_or(0, |h| h.checks.len()),
+            Screen::Jobs => self.jobs_view.len(),
+            Screen::Health => self.health_view().len(),
             Screen::Audit => self.audit_view.len(),
             Screen::Dashboard | Screen::Storage => 0,
         }
@@ -243,10 +243,7 @@ impl App {
             Action::CopyId => {
                 let id = match self.screen {
                     Screen::Catalog => self.selected_backup_key().map(|id| id.to_string()),
-                    Screen::Jobs => self
-                        .jobs
-                        .get(self.jobs_list.selected)
-                        .map(|j| j.id.to_string()),
+                    Screen::Jobs => self.selected_job().map(|j| j.id.to_string()),
                     _ => None,
                 };
                 match id {
@@ -302,16 +299,10 @@ impl App {
         if self.detail.take().is_some() || self.log_view.take().is_some() {
             return;
         }
-        match self.screen {
-            Screen::Catalog if !self.catalog_filter.is_empty() => {
-                self.catalog_filter.clear();
-                self.apply_backup_view();
-            }
-            Screen::Audit if !self.audit_filter.is_empty() => {
-                self.audit_filter.clear();
-                self.apply_audit_view();
-            }
-            _ => self.message = None,
+        if self.filter().is_some_and(|f| !f.is_empty()) {
+            self.edit_filter(String::clear);
+        } else {
+            self.message = None;
         }
     }
 
@@ -360,7 +351,7 @@ impl App {
     }
 
     fn ask_cancel(&mut self) {
-        let Some(j) = self.jobs.get(self.jobs_list.selected) else {
+        let Some(j) = self.selected_job() else {
             return self.say(Level::Warn, "no job selected");
         };
         if !j.is_active() {
@@ -465,29 +456,22 @@ impl App {
         self.overlay = Overlay::Confirm(c);
     }
 
+    /// Typing the current screen's filter: the rows narrow with each key;
+    /// Enter keeps the filter, Esc clears it.
     fn filter_key(&mut self, key: KeyEvent) {
-        let filter = match self.screen {
-            Screen::Audit => &mut self.audit_filter,
-            _ => &mut self.catalog_filter,
-        };
         match key.code {
             KeyCode::Enter => return,
-            KeyCode::Esc => filter.clear(),
-            KeyCode::Backspace => {
-                filter.pop();
+            KeyCode::Esc => return self.edit_filter(String::clear),
+            KeyCode::Backspace => self.edit_filter(|f| {
+                f.pop();
+            }),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.edit_filter(|f| f.push(c))
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => filter.push(c),
             _ if is_ctrl_c(&key) => return self.quit_path(),
             _ => {}
         }
-        let keep_open = key.code != KeyCode::Esc;
-        match self.screen {
-            Screen::Audit => self.apply_audit_view(),
-            _ => self.apply_backup_view(),
-        }
-        if keep_open {
-            self.overlay = Overlay::Filter;
-        }
+        self.overlay = Overlay::Filter;
     }
 
     /// `:verify [--deep] ID` (the flag on either side of the id).

@@ -209,6 +209,20 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let id_width = u16::try_from(id_width).unwrap_or(u16::MAX);
     let wide = inner.width >= WIDE;
     let columns = columns(inner.width, app.sort, id_width);
+    // The name takes what is left (the id, when wide).
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .map(|&c| match c {
+            Column::Name if !wide => Constraint::Fill(1),
+            Column::Id if wide => Constraint::Fill(1),
+            c => Constraint::Length(c.min_width(wide, id_width)),
+        })
+        .collect();
+    let name_width = columns
+        .iter()
+        .zip(super::table_widths(&widths, 1, inner.width))
+        .find(|(c, _)| **c == Column::Name)
+        .map_or(0, |(_, w)| w);
     let rows = shown.iter().enumerate().map(|(i, &idx)| {
         let b = &app.backups[idx as usize];
         // The cells `/` searches are these same texts (data::load_backups).
@@ -216,7 +230,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         let verified = b.verified.as_str();
         let cells = columns.iter().map(|c| match c {
             Column::Type => Cell::from(data::type_cell(b)),
-            Column::Name => Cell::from(b.name.as_deref().unwrap_or("-").to_string()),
+            Column::Name => Cell::from(fmt::clip(b.name.as_deref().unwrap_or("-"), name_width)),
             Column::Created if wide => Cell::from(fmt::stored_ts(&b.created)),
             Column::Created => Cell::from(
                 fmt::stored_ts(&b.created)
@@ -239,12 +253,6 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         }
     });
     let header = Row::new(header_cells(app, &columns)).style(theme.header());
-    // The name takes what is left (the id, when wide).
-    let widths = columns.iter().map(|&c| match c {
-        Column::Name if !wide => Constraint::Fill(1),
-        Column::Id if wide => Constraint::Fill(1),
-        c => Constraint::Length(c.min_width(wide, id_width)),
-    });
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, inner);
 

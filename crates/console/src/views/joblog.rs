@@ -33,7 +33,7 @@ pub fn render(app: &App, v: &LogView, theme: Theme, frame: &mut Frame, area: Rec
             j.id,
             j.kind,
             j.target,
-            super::jobs::state_word(j, app.now)
+            crate::cells::state_word(j, app.now)
         ),
         None => format!("Log of job {}", v.job),
     };

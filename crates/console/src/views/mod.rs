@@ -109,6 +109,16 @@ pub fn no_catalog_why(app: &App) -> Option<String> {
     })
 }
 
+/// What a list's title adds for its filter: ` | filter: /text (N shown)`,
+/// nothing without one.
+pub fn filter_note(filter: &str, shown: usize) -> String {
+    if filter.is_empty() {
+        String::new()
+    } else {
+        format!(" | filter: /{filter} ({shown} shown)")
+    }
+}
+
 /// A bordered block with a bold title.
 pub fn block(theme: Theme, title: &str) -> Block<'static> {
     Block::default()
@@ -283,14 +293,10 @@ fn status_line(app: &App, theme: Theme, width: u16) -> Line<'static> {
             ])
         }
         Overlay::Filter => {
-            let f = if app.screen == Screen::Audit {
-                &app.audit_filter
-            } else {
-                &app.catalog_filter
-            };
+            let f = app.filter().unwrap_or_default();
             Line::from(vec![
                 Span::styled("filter /", theme.key()),
-                Span::raw(f.clone()),
+                Span::raw(f.to_string()),
                 Span::styled("_", theme.dim()),
                 Span::styled("  (Enter keeps it, Esc clears it)", theme.dim()),
             ])
@@ -542,6 +548,37 @@ pub fn wrap_ranges(chars: &[char], width: usize) -> Vec<(usize, usize)> {
     out
 }
 
+/// The widths a [`ratatui::widgets::Table`] gives columns of these
+/// constraints in `width` cells, `spacing` apart (laid out the way the
+/// table lays them out), so that a cell can be cut to its column with a
+/// mark ([`crate::fmt::clip`]) instead of silently.
+pub fn table_widths(constraints: &[Constraint], spacing: u16, width: u16) -> Vec<usize> {
+    Layout::horizontal(constraints.iter().copied())
+        .flex(ratatui::layout::Flex::Start)
+        .spacing(spacing)
+        .split(Rect::new(0, 0, width, 1))
+        .iter()
+        .map(|r| usize::from(r.width))
+        .collect()
+}
+
+/// What a popup's bottom border says when its `total` rows do not fit
+/// in `page`: which rows show from `first` on, and where there are more.
+pub fn scroll_note(first: usize, page: usize, total: usize) -> Option<String> {
+    if total <= page {
+        return None;
+    }
+    let mut at = format!(" rows {}-{} of {total}", first + 1, first + page);
+    if first > 0 {
+        at.push_str(", ↑ more above");
+    }
+    if first + page < total {
+        at.push_str(", ↓ more below");
+    }
+    at.push(' ');
+    Some(at)
+}
+
 /// A rectangle of `w` x `h` centred in `area` (clipped to it).
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -603,15 +640,7 @@ fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect, scroll: u
     app.help_room.page.set(page);
     app.help_room.max_scroll.set(max_scroll);
     let mut block = block(theme, &title);
-    if max_scroll > 0 {
-        let mut at = format!(" rows {}-{} of {total}", first + 1, first + page);
-        if first > 0 {
-            at.push_str(", ↑ more above");
-        }
-        if first < max_scroll {
-            at.push_str(", ↓ more below");
-        }
-        at.push(' ');
+    if let Some(at) = scroll_note(first, page, total) {
         block = block.title_bottom(Span::styled(at, theme.title()));
     }
     let r = centered(area, w, h);
