@@ -137,6 +137,11 @@ pub enum Overlay {
     LogSearch,
     /// The status line's history, newest first.
     Messages,
+    /// The selected row with every field whole, scrolled down by
+    /// `scroll` rows (kept within [`App::row_room`]).
+    Row {
+        scroll: usize,
+    },
     Confirm(Confirm),
 }
 
@@ -189,14 +194,34 @@ impl ListState {
     }
 }
 
-/// What the help overlay's last frame had room for, set by the view (as
-/// [`ListState::page`] is), so that PgDn and `G` stop at its last row.
+/// What a scrolling popup's last frame had room for (the help, the row
+/// popup), set by the view (as [`ListState::page`] is), so that PgDn and
+/// `G` stop at its last row.
 #[derive(Debug, Default)]
-pub struct HelpRoom {
-    /// Rows of help the frame showed.
+pub struct PopupRoom {
+    /// Rows of text the frame showed.
     pub page: Cell<usize>,
-    /// The furthest the help can scroll: its rows less `page`.
+    /// The furthest the popup can scroll: its rows less `page`.
     pub max_scroll: Cell<usize>,
+}
+
+impl PopupRoom {
+    /// Where `key` scrolls a popup at `scroll` (None: not a scrolling key).
+    pub fn scrolled(&self, scroll: usize, key: crossterm::event::KeyCode) -> Option<usize> {
+        use crossterm::event::KeyCode;
+        let max = self.max_scroll.get();
+        let page = self.page.get().max(1);
+        let scroll = scroll.min(max);
+        Some(match key {
+            KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => (scroll + 1).min(max),
+            KeyCode::PageUp => scroll.saturating_sub(page),
+            KeyCode::PageDown => (scroll + page).min(max),
+            KeyCode::Home | KeyCode::Char('g') => 0,
+            KeyCode::End | KeyCode::Char('G') => max,
+            _ => return None,
+        })
+    }
 }
 
 /// A scroll position over items that wrap to several rows: the first item
@@ -259,7 +284,9 @@ pub struct App {
     pub catalog_open: bool,
     pub screen: Screen,
     pub overlay: Overlay,
-    pub help_room: HelpRoom,
+    pub help_room: PopupRoom,
+    /// What the row popup (`i`) had room for.
+    pub row_room: PopupRoom,
     pub message: Option<Message>,
     /// Every message the status line showed, oldest first (at most
     /// [`HISTORY_CAP`]), for the message history.
@@ -361,7 +388,8 @@ impl App {
             catalog_open: false,
             screen: Screen::Dashboard,
             overlay: Overlay::None,
-            help_room: HelpRoom::default(),
+            help_room: PopupRoom::default(),
+            row_room: PopupRoom::default(),
             message: None,
             history: VecDeque::new(),
             history_scroll: Scroll::default(),

@@ -1,18 +1,23 @@
 //! The texts of a list's rows (Jobs, Health, Audit, Catalog), as their
 //! tables draw them.
 //!
-//! One place for them because two things read them: the table draws
-//! them (cut to its columns, the cut marked `~`) and `/` searches them,
-//! so what the operator reads and what the filter finds cannot disagree. (The Catalog's
+//! One place for them because three things read them: the table draws
+//! them (cut to its columns), `/` searches them, and `i` shows the
+//! selected row with every field whole. What the operator reads, what the
+//! filter finds and what the popup shows cannot disagree. (The Catalog's
 //! TYPE and STATUS words live in [`crate::data`]: they go into each row's
 //! search string once at load time, 100,000 rows being too many to format
 //! per keystroke.)
 
 use chrono::{DateTime, Utc};
 
+use crate::data::{self, BackupRow};
 use crate::fmt;
 use lifeboat_engine::catalog::{AuditRecord, JobRecord, JobState};
 use lifeboat_engine::health::Check;
+
+/// A field of a row and its whole text, for the row popup.
+pub type Field = (&'static str, String);
 
 /// The width the Jobs table gives PROGRESS.
 pub const JOB_PROGRESS_WIDTH: usize = 18;
@@ -95,6 +100,51 @@ pub fn job_row(j: &JobRecord, now: DateTime<Utc>) -> [String; 6] {
     ]
 }
 
+fn local_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// Every field of a job, whole (what its row cuts, and what it has no
+/// column for).
+pub fn job_fields(j: &JobRecord, now: DateTime<Utc>) -> Vec<Field> {
+    let mut f = vec![
+        ("job", j.id.to_string()),
+        ("kind", j.kind.to_string()),
+        ("target", j.target.clone()),
+        ("state", state_word(j, now)),
+    ];
+    if let Some(p) = &j.phase {
+        f.push(("phase", p.clone()));
+    }
+    if j.is_active() {
+        f.push(("progress", progress_text(j, 40)));
+    }
+    f.push(("created", local_time(j.created_at)));
+    if let Some(t) = j.started_at {
+        f.push(("started", local_time(t)));
+    }
+    if let Some(t) = j.finished_at {
+        f.push(("finished", local_time(t)));
+    }
+    let timing = timing_text(j, now);
+    if !timing.is_empty() {
+        f.push(("rate/time", timing));
+    }
+    f.push(("host, pid", format!("{} {}", j.host, j.pid)));
+    if let Some(p) = j.parent_job {
+        f.push(("started by", format!("job {p}")));
+    }
+    if let Some(r) = &j.resource {
+        f.push(("resource", r.clone()));
+    }
+    if let Some(e) = &j.error {
+        f.push(("error", e.clone()));
+    }
+    f
+}
+
 /// The Health table's cells, whole: STATUS, CHECK, VALUE, THRESHOLD.
 pub fn health_row(c: &Check) -> [String; 4] {
     [
@@ -102,6 +152,25 @@ pub fn health_row(c: &Check) -> [String; 4] {
         c.title.clone(),
         c.value.clone(),
         c.threshold.clone(),
+    ]
+}
+
+/// Every field of a health check, with its advice.
+pub fn health_fields(c: &Check) -> Vec<Field> {
+    vec![
+        ("status", c.status.as_str().to_uppercase()),
+        ("check", c.title.clone()),
+        ("value", c.value.clone()),
+        ("threshold", c.threshold.clone()),
+        (
+            "advice",
+            if c.advice.is_empty() {
+                "nothing to do".into()
+            } else {
+                c.advice.clone()
+            },
+        ),
+        ("id", c.id.clone()),
     ]
 }
 
@@ -118,6 +187,35 @@ pub fn audit_row(r: &AuditRecord) -> [String; 6] {
         e.action.clone(),
         e.target.clone(),
         e.outcome.clone(),
+    ]
+}
+
+/// Every field of an audit row, with its detail.
+pub fn audit_fields(r: &AuditRecord) -> Vec<Field> {
+    let e = &r.entry;
+    vec![
+        ("seq", r.seq.to_string()),
+        ("time", local_time(e.ts)),
+        ("actor", e.actor.clone()),
+        ("action", e.action.clone()),
+        ("target", e.target.clone()),
+        ("outcome", e.outcome.clone()),
+        ("detail", e.detail.clone()),
+    ]
+}
+
+/// Every field of a backup's Catalog row (Enter opens its manifest).
+pub fn backup_fields(b: &BackupRow) -> Vec<Field> {
+    vec![
+        ("id", b.id.to_string()),
+        ("type", data::type_cell(b)),
+        ("name", b.name.as_deref().unwrap_or("-").to_string()),
+        ("created", fmt::stored_ts(&b.created)),
+        ("size", fmt::bytes(b.size)),
+        ("stored", fmt::bytes(b.stored_size)),
+        ("encrypted", if b.encrypted { "yes" } else { "no" }.into()),
+        ("verified", b.verified.as_str().to_string()),
+        ("status", data::status_cell(b.status).to_string()),
     ]
 }
 

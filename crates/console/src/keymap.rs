@@ -41,6 +41,8 @@ pub enum Action {
     VerifyDeep,
     /// Copy the selected backup's or job's id to the clipboard.
     CopyId,
+    /// The selected row with every field whole (what its cells cut).
+    Inspect,
     Restore,
     Delete,
     CancelJob,
@@ -285,6 +287,13 @@ const CATALOG: &[Binding] = &[
         action: Action::CopyId,
         footer: false,
     },
+    Binding {
+        keys: &[ch('i')],
+        label: "i",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
+        footer: false,
+    },
 ];
 
 const JOBS: &[Binding] = &[
@@ -314,6 +323,13 @@ const JOBS: &[Binding] = &[
         label: "y",
         help: "copy the selected job's id to the clipboard (through the terminal, OSC 52: works over SSH in most terminals)",
         action: Action::CopyId,
+        footer: false,
+    },
+    Binding {
+        keys: &[ch('i')],
+        label: "i",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
         footer: false,
     },
 ];
@@ -352,13 +368,22 @@ const JOB_LOG: &[Binding] = &[
     },
 ];
 
-const HEALTH: &[Binding] = &[Binding {
-    keys: &[ch('/')],
-    label: "/",
-    help: "filter by status, check, value or threshold, as the table shows them",
-    action: Action::Filter,
-    footer: true,
-}];
+const HEALTH: &[Binding] = &[
+    Binding {
+        keys: &[ch('/')],
+        label: "/",
+        help: "filter by status, check, value or threshold, as the table shows them",
+        action: Action::Filter,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('i'), (KeyCode::Enter, NONE)],
+        label: "i/Enter",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
+        footer: true,
+    },
+];
 
 const AUDIT: &[Binding] = &[
     Binding {
@@ -366,6 +391,13 @@ const AUDIT: &[Binding] = &[
         label: "/",
         help: "filter by seq, time, actor, action, target, outcome or detail, as the table and the detail pane show them",
         action: Action::Filter,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('i'), (KeyCode::Enter, NONE)],
+        label: "i/Enter",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
         footer: true,
     },
 ];

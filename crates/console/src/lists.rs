@@ -165,4 +165,31 @@ impl App {
             Screen::Dashboard | Screen::Storage => {}
         }
     }
+
+    /// The selected row of the current screen with every field whole
+    /// (the row popup): its title and its fields.
+    pub fn row_fields(&self) -> Option<(String, Vec<cells::Field>)> {
+        Some(match self.screen {
+            Screen::Catalog => {
+                let b = self
+                    .backup_view
+                    .get(self.catalog_list.selected)
+                    .and_then(|&i| self.backups.get(i as usize))?;
+                (format!("Backup {}", b.id), cells::backup_fields(b))
+            }
+            Screen::Jobs => {
+                let j = self.selected_job()?;
+                (format!("Job {}", j.id), cells::job_fields(j, self.now))
+            }
+            Screen::Health => {
+                let c = self.selected_check()?;
+                (format!("Check: {}", c.title), cells::health_fields(c))
+            }
+            Screen::Audit => {
+                let r = self.selected_audit()?;
+                (format!("Audit row {}", r.seq), cells::audit_fields(r))
+            }
+            Screen::Dashboard | Screen::Storage => return None,
+        })
+    }
 }

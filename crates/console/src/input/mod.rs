@@ -44,6 +44,7 @@ impl App {
             Overlay::Help { scroll } => return self.help_key(scroll, key),
             Overlay::LogSearch => return self.log_search_key(key),
             Overlay::Messages => return self.messages_key(key),
+            Overlay::Row { scroll } => return self.row_key(scroll, key),
             Overlay::None => {}
         }
         if self.wizard.is_some() && !self.wizard_hidden {
@@ -65,19 +66,28 @@ impl App {
         if is_ctrl_c(&key) {
             return self.quit_path();
         }
-        let max = self.help_room.max_scroll.get();
-        let page = self.help_room.page.get().max(1);
-        let scroll = scroll.min(max);
-        let scroll = match key.code {
-            KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => (scroll + 1).min(max),
-            KeyCode::PageUp => scroll.saturating_sub(page),
-            KeyCode::PageDown => (scroll + page).min(max),
-            KeyCode::Home | KeyCode::Char('g') => 0,
-            KeyCode::End | KeyCode::Char('G') => max,
-            _ => return,
-        };
-        self.overlay = Overlay::Help { scroll };
+        if let Some(scroll) = self.help_room.scrolled(scroll, key.code) {
+            self.overlay = Overlay::Help { scroll };
+        }
+    }
+
+    /// The row popup scrolls with the list keys and `y` copies the row's
+    /// id (where the screen's `y` does); any other key closes it, and
+    /// Ctrl-C still quits.
+    fn row_key(&mut self, scroll: usize, key: KeyEvent) {
+        if is_ctrl_c(&key) {
+            return self.quit_path();
+        }
+        if key.code == KeyCode::Char('y') {
+            self.overlay = Overlay::Row { scroll };
+            if keymap::action_for(self.key_context(), &key) == Some(Action::CopyId) {
+                self.act(Action::CopyId);
+            }
+            return;
+        }
+        if let Some(scroll) = self.row_room.scrolled(scroll, key.code) {
+            self.overlay = Overlay::Row { scroll };
+        }
     }
 
     /// Where keys are read now: the full-screen log when it is open, else
@@ -249,6 +259,13 @@ impl App {
                 match id {
                     Some(id) => self.effects.push(Effect::Copy(id)),
                     None => self.say(Level::Warn, "nothing selected to copy"),
+                }
+            }
+            Action::Inspect => {
+                if self.row_fields().is_some() {
+                    self.overlay = Overlay::Row { scroll: 0 };
+                } else {
+                    self.say(Level::Warn, "no row selected");
                 }
             }
             Action::Verify | Action::VerifyDeep => {

@@ -11,6 +11,7 @@ mod health;
 mod joblog;
 mod jobs;
 mod messages;
+mod row;
 mod storage;
 mod trend;
 
@@ -169,6 +170,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Overlay::Help { scroll } => render_help(app, theme, frame, main, *scroll),
         Overlay::Confirm(_) => render_confirm(app, theme, frame, main),
         Overlay::Messages => messages::render(app, theme, frame, main),
+        Overlay::Row { scroll } => row::render(app, theme, frame, main, *scroll),
         Overlay::None | Overlay::Palette(_) | Overlay::Filter | Overlay::LogSearch => {}
     }
 }
@@ -364,6 +366,14 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
                 ("Esc/q/M".into(), "close".into()),
             ]
         }
+        Overlay::Row { .. } => {
+            let mut keys = vec![("↑↓ PgUp PgDn g G".into(), "scroll".into())];
+            if matches!(app.screen, Screen::Catalog | Screen::Jobs) {
+                keys.push(("y".into(), "copy the id".into()));
+            }
+            keys.push(("Esc/q/i".into(), "close".into()));
+            return keys;
+        }
         Overlay::Filter => {
             return vec![
                 ("Enter".into(), "keep filter".into()),
@@ -466,6 +476,7 @@ fn short_help(b: &Binding) -> String {
         keymap::Action::Help => "help".into(),
         keymap::Action::OpenLog => "log".into(),
         keymap::Action::NextMatch => "next".into(),
+        keymap::Action::Inspect => "whole row".into(),
         _ => b
             .help
             .split([' ', '(', ':', ','])
