@@ -126,9 +126,10 @@ impl Screen {
 pub enum Overlay {
     None,
     /// The key help, scrolled down by `scroll` rows (kept within what the
-    /// last frame showed, [`App::help_room`]).
+    /// last frame showed, [`App::help_room`]), and what `/` searches in it.
     Help {
         scroll: usize,
+        search: Option<HelpSearch>,
     },
     Palette(Palette),
     /// Editing the current screen's filter.
@@ -143,6 +144,28 @@ pub enum Overlay {
         scroll: usize,
     },
     Confirm(Confirm),
+}
+
+impl Overlay {
+    /// The help from its top, no search.
+    pub fn help() -> Overlay {
+        Overlay::Help {
+            scroll: 0,
+            search: None,
+        }
+    }
+}
+
+/// A search of the key help (`/` in it): the entries holding `query`
+/// ([`crate::help::matching`]) are marked, and the current one is
+/// scrolled into sight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelpSearch {
+    pub query: String,
+    /// The query is being typed (keys go to it).
+    pub typing: bool,
+    /// Which of the matching entries is the current one (n/N step).
+    pub at: usize,
 }
 
 /// A question the operator must answer before something happens.
@@ -203,6 +226,9 @@ pub struct PopupRoom {
     pub page: Cell<usize>,
     /// The furthest the popup can scroll: its rows less `page`.
     pub max_scroll: Cell<usize>,
+    /// The row each entry starts on (the help's, so that a search can
+    /// bring the entry it found into sight).
+    pub entry_rows: std::cell::RefCell<Vec<usize>>,
 }
 
 impl PopupRoom {

@@ -85,7 +85,7 @@ pub const GLOBAL: &[Binding] = &[
     Binding {
         keys: &[ch('?'), (KeyCode::F(1), NONE)],
         label: "?",
-        help: "this help",
+        help: "this help (it scrolls; / in it searches, n/N step through the matches)",
         action: Action::Help,
         footer: true,
     },

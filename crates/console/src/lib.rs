@@ -22,6 +22,7 @@ pub mod cells;
 pub mod data;
 pub mod effects;
 pub mod fmt;
+pub mod help;
 mod input;
 pub mod joblog;
 pub mod keymap;

@@ -2,6 +2,7 @@
 //! message history, help), then an open wizard, then the key tables of
 //! [`super::keymap`] (the full-screen job log's when it is open).
 
+mod help_keys;
 mod log_keys;
 mod message_keys;
 mod palette_keys;
@@ -41,7 +42,7 @@ impl App {
             Overlay::Confirm(c) => return self.confirm_key(c, key),
             Overlay::Palette(p) => return self.palette_key(p, key),
             Overlay::Filter => return self.filter_key(key),
-            Overlay::Help { scroll } => return self.help_key(scroll, key),
+            Overlay::Help { scroll, search } => return self.help_key(scroll, search, key),
             Overlay::LogSearch => return self.log_search_key(key),
             Overlay::Messages => return self.messages_key(key),
             Overlay::Row { scroll } => return self.row_key(scroll, key),
@@ -57,18 +58,6 @@ impl App {
             return;
         }
         self.act(action);
-    }
-
-    /// The help scrolls with the list keys (as far as the last frame
-    /// showed it can); any other key closes it (Esc, `q`, `?` among them),
-    /// and Ctrl-C still quits.
-    fn help_key(&mut self, scroll: usize, key: KeyEvent) {
-        if is_ctrl_c(&key) {
-            return self.quit_path();
-        }
-        if let Some(scroll) = self.help_room.scrolled(scroll, key.code) {
-            self.overlay = Overlay::Help { scroll };
-        }
     }
 
     /// The row popup scrolls with the list keys and `y` copies the row's
@@ -106,7 +95,7 @@ impl App {
             return self.quit_path();
         }
         if !wants_text && matches!(key.code, KeyCode::Char('?') | KeyCode::F(1)) {
-            self.overlay = Overlay::Help { scroll: 0 };
+            self.overlay = Overlay::help();
             return;
         }
         if !wants_text && keymap::global_action_for(&key) == Some(Action::Messages) {
@@ -203,7 +192,7 @@ impl App {
     fn act(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit_path(),
-            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Action::Help => self.overlay = Overlay::help(),
             Action::Palette => self.overlay = Overlay::Palette(Palette::default()),
             Action::Filter => self.overlay = Overlay::Filter,
             Action::NextTab => self.go(Screen::ALL[(self.screen.index() + 1) % 6]),
@@ -526,7 +515,7 @@ impl App {
         }
         match cmd.as_str() {
             "q" | "quit" | "exit" => self.quit_path(),
-            "help" | "h" => self.overlay = Overlay::Help { scroll: 0 },
+            "help" | "h" => self.overlay = Overlay::help(),
             "messages" | "msgs" | "msg" => self.open_messages(),
             "backup" => self.open_wizard(WizardKind::Backup),
             "restore" => self.open_wizard(WizardKind::Restore { backup_id: arg }),

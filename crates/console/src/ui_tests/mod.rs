@@ -4,6 +4,7 @@
 //! the whole [`crate::Console`] over a real catalog.)
 
 mod filters;
+mod help_search;
 mod row_popup;
 
 use chrono::{DateTime, TimeZone, Utc};
