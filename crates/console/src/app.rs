@@ -9,12 +9,13 @@
 //! costs one pragma). Rendering reads the state only. (A wizard's few
 //! exceptions are listed in [`crate::effects`].)
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ratatui::layout::Rect;
 
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, SortColumn, Trend};
@@ -57,6 +58,9 @@ pub enum Effect {
     TickWizard,
     /// Put this text on the operator's clipboard (through the terminal).
     Copy(String),
+    /// Ask the terminal to report the mouse (clicks and the wheel), or to
+    /// stop so that it selects text again.
+    Mouse(bool),
 }
 
 /// What the console is started with.
@@ -228,7 +232,7 @@ pub struct PopupRoom {
     pub max_scroll: Cell<usize>,
     /// The row each entry starts on (the help's, so that a search can
     /// bring the entry it found into sight).
-    pub entry_rows: std::cell::RefCell<Vec<usize>>,
+    pub entry_rows: RefCell<Vec<usize>>,
 }
 
 impl PopupRoom {
@@ -271,6 +275,59 @@ impl Scroll {
     }
 }
 
+/// Where the last frame drew what a click can land on, recorded by the
+/// views as they draw (as [`ListState::page`] is), so that a click means
+/// what is under it: a tab, or a row of the list on screen.
+#[derive(Debug, Default)]
+pub struct Hits {
+    pub tabs: RefCell<Vec<(Rect, Screen)>>,
+    /// A row of the list on screen and its index in the list's view.
+    pub rows: RefCell<Vec<(Rect, usize)>>,
+}
+
+impl Hits {
+    /// Forget the last frame's (a new one is being drawn).
+    pub fn clear(&self) {
+        self.tabs.borrow_mut().clear();
+        self.rows.borrow_mut().clear();
+    }
+
+    /// Rows `first..` of a list drawn from `top` down in `area`, each as
+    /// tall as `heights` says (rows below the area are not recorded).
+    pub fn record_rows(&self, area: Rect, first: usize, heights: impl IntoIterator<Item = u16>) {
+        let mut rows = self.rows.borrow_mut();
+        let mut y = area.y;
+        for (i, h) in heights.into_iter().enumerate() {
+            if y >= area.bottom() {
+                break;
+            }
+            let height = h.min(area.bottom() - y);
+            rows.push((Rect::new(area.x, y, area.width, height), first + i));
+            y += h;
+        }
+    }
+
+    /// What is at column `x`, row `y` of the last frame.
+    pub fn at(&self, x: u16, y: u16) -> Option<Hit> {
+        let p = ratatui::layout::Position::new(x, y);
+        if let Some((_, s)) = self.tabs.borrow().iter().find(|(r, _)| r.contains(p)) {
+            return Some(Hit::Tab(*s));
+        }
+        self.rows
+            .borrow()
+            .iter()
+            .find(|(r, _)| r.contains(p))
+            .map(|(_, i)| Hit::Row(*i))
+    }
+}
+
+/// What a click landed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Tab(Screen),
+    Row(usize),
+}
+
 /// How often the catalog is probed for changes.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 pub(crate) const BACKUPS_CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -311,6 +368,11 @@ pub struct App {
     pub screen: Screen,
     pub overlay: Overlay,
     pub help_room: PopupRoom,
+    /// The mouse is on: the terminal reports clicks and the wheel (off by
+    /// default, so that the terminal selects text; `m` switches it).
+    pub mouse: bool,
+    /// What the last frame drew where, for the mouse.
+    pub hits: Hits,
     /// What the row popup (`i`) had room for.
     pub row_room: PopupRoom,
     pub message: Option<Message>,
@@ -415,6 +477,8 @@ impl App {
             screen: Screen::Dashboard,
             overlay: Overlay::None,
             help_room: PopupRoom::default(),
+            mouse: false,
+            hits: Hits::default(),
             row_room: PopupRoom::default(),
             message: None,
             history: VecDeque::new(),

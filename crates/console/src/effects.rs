@@ -31,7 +31,7 @@ use crate::background::{self, BgResult, Task};
 use crate::data;
 use crate::joblog::LOG_CAP;
 use crate::wizards::{WizardContext, WizardKind};
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 
 /// What only effects touch: the catalog handle and the channel the
 /// background threads answer on.
@@ -47,7 +47,13 @@ pub struct Io {
     /// Where an OSC 52 clipboard sequence goes: the terminal, when the
     /// console draws into one (none in tests and benchmarks).
     clipboard: Option<Clipboard>,
+    /// Turns the terminal's mouse reporting on or off (none without a
+    /// terminal).
+    mouse: Option<MouseSwitch>,
 }
+
+/// Turns the terminal's mouse reporting on (true) or off.
+pub type MouseSwitch = Box<dyn FnMut(bool) -> std::io::Result<()>>;
 
 /// Writes a terminal control sequence (the console's stdout).
 pub type Clipboard = Box<dyn FnMut(&str) -> std::io::Result<()>>;
@@ -73,6 +79,7 @@ impl Io {
             bg_rx,
             host: lifeboat_engine::host::hostname(),
             clipboard: None,
+            mouse: None,
         }
     }
 
@@ -132,6 +139,21 @@ impl Console {
         self.run_effects();
     }
 
+    /// Handle one mouse event: decide ([`App::on_mouse`]), then do what
+    /// was decided.
+    pub fn handle_mouse(&mut self, event: MouseEvent) {
+        let decided = self.app.on_mouse(event);
+        self.app.effects.extend(decided);
+        self.run_effects();
+    }
+
+    /// Turn the mouse on or off, as `m` does (the terminal loop turns it
+    /// on at the start when `LIFEBOAT_MOUSE=1`).
+    pub fn set_mouse(&mut self, on: bool) {
+        self.app.set_mouse(on);
+        self.run_effects();
+    }
+
     /// The timer: decide ([`App::on_tick`]), then do what was decided.
     /// Returns true when a redraw is due.
     pub fn tick(&mut self) -> bool {
@@ -156,6 +178,12 @@ impl Console {
     /// terminal loop installs one; without it a copy says it cannot).
     pub fn set_clipboard(&mut self, write: Clipboard) {
         self.io.clipboard = Some(write);
+    }
+
+    /// Carry out [`Effect::Mouse`] through `switch` (the terminal loop
+    /// installs one; without it the mouse stays off and says why).
+    pub fn set_mouse_switch(&mut self, switch: MouseSwitch) {
+        self.io.mouse = Some(switch);
     }
 
     /// Start the background checks (health, storage, audit chain, restore
@@ -243,6 +271,20 @@ impl Console {
                         Level::Warn,
                         format!("no terminal to copy through: {text}"),
                     ),
+                }
+            }
+            Effect::Mouse(on) => {
+                let switched = self.io.mouse.as_mut().map(|switch| switch(on));
+                let failed = match switched {
+                    Some(Ok(())) => None,
+                    Some(Err(e)) => Some(format!("the terminal did not take it: {e}")),
+                    None => Some("there is no terminal to report it".to_string()),
+                };
+                if let Some(why) = failed {
+                    // The state says what the terminal does.
+                    self.app.mouse = !on;
+                    let what = if on { "on" } else { "off" };
+                    self.say(Level::Error, format!("cannot turn the mouse {what}: {why}"));
                 }
             }
             Effect::TickWizard => {

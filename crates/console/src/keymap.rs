@@ -60,6 +60,8 @@ pub enum Action {
     ShowWizard,
     /// Re-evaluate health, storage, the audit chain and restore evidence now.
     Recheck,
+    /// Turn the mouse on or off.
+    ToggleMouse,
 }
 
 /// One row of a key table.
@@ -202,6 +204,13 @@ pub const GLOBAL: &[Binding] = &[
         label: "Esc",
         help: "back: close the pane, log or popup, clear the filter (never quits)",
         action: Action::Back,
+        footer: false,
+    },
+    Binding {
+        keys: &[ch('m')],
+        label: "m",
+        help: "mouse on/off: on, a click picks a tab or a row and the wheel scrolls; off (the default), the terminal selects and copies text (LIFEBOAT_MOUSE=1 starts with it on; while it is on, Shift-drag still selects in most terminals)",
+        action: Action::ToggleMouse,
         footer: false,
     },
     Binding {

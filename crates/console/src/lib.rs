@@ -64,6 +64,14 @@ pub fn no_color_requested() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
+/// True when `LIFEBOAT_MOUSE` asks for the mouse from the start (`1`,
+/// `true`, `yes` or `on`). It is off by default, as in k9s: with it on,
+/// the terminal no longer selects text with a plain drag.
+pub fn mouse_requested() -> bool {
+    std::env::var("LIFEBOAT_MOUSE")
+        .is_ok_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
 /// Whether the console can draw here (stdout and stdin are terminals).
 pub fn can_draw() -> bool {
     io::stdout().is_terminal() && io::stdin().is_terminal()
@@ -122,6 +130,10 @@ pub fn run(
         out.write_all(seq.as_bytes())?;
         out.flush()
     }));
+    app.set_mouse_switch(Box::new(terminal::switch_mouse));
+    if mouse_requested() {
+        app.set_mouse(true);
+    }
     lifeboat_engine::notice::set_sink(Some(app.notice_sink()));
     let early = std::mem::take(&mut *early.lock().unwrap_or_else(|p| p.into_inner()));
     for (warning, message) in early {
@@ -210,6 +222,10 @@ fn event_loop(
                 Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
                     app.handle_key(k);
                     keyed = true;
+                }
+                Ok(Event::Mouse(m)) => {
+                    app.handle_mouse(m);
+                    keyed |= app.dirty;
                 }
                 Ok(Event::Resize(_, _)) => {
                     terminal.autoresize()?;

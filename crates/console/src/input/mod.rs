@@ -5,6 +5,7 @@
 mod help_keys;
 mod log_keys;
 mod message_keys;
+pub(crate) mod mouse;
 mod palette_keys;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -280,6 +281,7 @@ impl App {
                 }
             }
             Action::CancelJob => self.ask_cancel(),
+            Action::ToggleMouse => self.set_mouse(!self.mouse),
             Action::OpenLog => self.open_log(),
             Action::Messages => self.open_messages(),
             // Only the full-screen log has these (see `log_act`).

@@ -5,6 +5,7 @@
 
 mod filters;
 mod help_search;
+mod mouse;
 mod row_popup;
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -137,6 +137,11 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 row
             }
         });
+    app.hits.record_rows(
+        super::rows_area(inner),
+        first,
+        std::iter::repeat_n(1, len - first),
+    );
     let table = Table::new(rows, COLUMNS).header(
         Row::new(vec!["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"]).style(theme.header()),
     );

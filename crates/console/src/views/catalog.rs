@@ -253,6 +253,11 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         }
     });
     let header = Row::new(header_cells(app, &columns)).style(theme.header());
+    app.hits.record_rows(
+        super::rows_area(inner),
+        first,
+        std::iter::repeat_n(1, len - first),
+    );
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, inner);
 

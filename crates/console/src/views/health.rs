@@ -126,6 +126,15 @@ fn render_table(app: &App, shown: &[&Check], theme: Theme, frame: &mut Frame, in
                 row
             }
         });
+    let heights = cells[first..].iter().map(|c| {
+        if tall {
+            u16::try_from(lines(c)).unwrap_or(1)
+        } else {
+            1
+        }
+    });
+    app.hits
+        .record_rows(super::rows_area(inner), first, heights);
     let table = Table::new(rows, widths.map(Constraint::Length))
         .column_spacing(COLUMN_SPACING)
         .header(Row::new(vec!["STATUS", "CHECK", "VALUE", "THRESHOLD"]).style(theme.header()));

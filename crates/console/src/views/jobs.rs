@@ -78,6 +78,11 @@ fn render_table(app: &App, theme: Theme, frame: &mut Frame, inner: Rect) {
                 row
             }
         });
+    app.hits.record_rows(
+        super::rows_area(inner),
+        first,
+        std::iter::repeat_n(1, len - first),
+    );
     let table = Table::new(rows, constraints).header(
         Row::new(vec![
             "JOB",

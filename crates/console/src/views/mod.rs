@@ -111,6 +111,14 @@ pub fn no_catalog_why(app: &App) -> Option<String> {
     })
 }
 
+/// Where a table with a one-row header in `inner` draws its rows.
+pub fn rows_area(inner: Rect) -> Rect {
+    let mut r = inner;
+    r.y = r.y.saturating_add(1).min(inner.bottom());
+    r.height = inner.height.saturating_sub(1);
+    r
+}
+
 /// What a list's title adds for its filter: ` | filter: /text (N shown)`,
 /// nothing without one.
 pub fn filter_note(filter: &str, shown: usize) -> String {
@@ -134,6 +142,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         color: !app.ctx.no_color,
     };
     let area = frame.area();
+    app.hits.clear();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{})\nenlarge the window, or press q to quit",
@@ -180,8 +189,14 @@ pub fn render(app: &App, frame: &mut Frame) {
 
 fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut spans = vec![Span::styled(" lifeboat ", theme.title())];
+    let mut x = area.x + spans[0].width() as u16;
     for s in Screen::ALL {
         let label = format!(" {} {} ", s.index() + 1, s.title());
+        let width = label.chars().count() as u16;
+        // Where a click picks this screen.
+        let at = Rect::new(x, area.y, width, 1).intersection(area);
+        app.hits.tabs.borrow_mut().push((at, s));
+        x += width;
         let style = if s == app.screen && app.shown_wizard().is_none() {
             theme.selected().add_modifier(Modifier::BOLD)
         } else {
