@@ -259,34 +259,8 @@ impl Console {
             Effect::ReadFullLog(id) => self.read_full_log(id),
             Effect::LoadDetail(id) => self.load_detail(&id),
             Effect::OpenWizard(kind) => self.open_wizard_now(kind),
-            Effect::Copy(text) => {
-                let sent = self.io.clipboard.as_mut().map(|w| w(&osc52(&text)));
-                match sent {
-                    Some(Ok(())) => self.say(
-                        Level::Info,
-                        format!("copied {text} (through the terminal; if nothing arrived, its clipboard access (OSC 52) is off)"),
-                    ),
-                    Some(Err(e)) => self.say(Level::Error, format!("could not copy {text}: {e}")),
-                    None => self.say(
-                        Level::Warn,
-                        format!("no terminal to copy through: {text}"),
-                    ),
-                }
-            }
-            Effect::Mouse(on) => {
-                let switched = self.io.mouse.as_mut().map(|switch| switch(on));
-                let failed = match switched {
-                    Some(Ok(())) => None,
-                    Some(Err(e)) => Some(format!("the terminal did not take it: {e}")),
-                    None => Some("there is no terminal to report it".to_string()),
-                };
-                if let Some(why) = failed {
-                    // The state says what the terminal does.
-                    self.app.mouse = !on;
-                    let what = if on { "on" } else { "off" };
-                    self.say(Level::Error, format!("cannot turn the mouse {what}: {why}"));
-                }
-            }
+            Effect::Copy(text) => self.copy(&text),
+            Effect::Mouse(on) => self.switch_mouse(on),
             Effect::TickWizard => {
                 let app = &mut self.app;
                 let mut ended = None;
@@ -308,6 +282,33 @@ impl Console {
                 }
             }
         }
+    }
+
+    /// Send `text` to the clipboard through the terminal (OSC 52).
+    fn copy(&mut self, text: &str) {
+        let sent = self.io.clipboard.as_mut().map(|w| w(&osc52(text)));
+        match sent {
+            Some(Ok(())) => self.say(
+                Level::Info,
+                format!("copied {text} (through the terminal; if nothing arrived, its clipboard access (OSC 52) is off)"),
+            ),
+            Some(Err(e)) => self.say(Level::Error, format!("could not copy {text}: {e}")),
+            None => self.say(Level::Warn, format!("no terminal to copy through: {text}")),
+        }
+    }
+
+    /// Ask the terminal to report the mouse, or to stop; when it cannot,
+    /// the state goes back to what the terminal does, and says why.
+    fn switch_mouse(&mut self, on: bool) {
+        let switched = self.io.mouse.as_mut().map(|switch| switch(on));
+        let why = match switched {
+            Some(Ok(())) => return,
+            Some(Err(e)) => format!("the terminal did not take it: {e}"),
+            None => "there is no terminal to report it".to_string(),
+        };
+        self.app.mouse = !on;
+        let what = if on { "on" } else { "off" };
+        self.say(Level::Error, format!("cannot turn the mouse {what}: {why}"));
     }
 
     fn open_wizard_now(&mut self, kind: WizardKind) {

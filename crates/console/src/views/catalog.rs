@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::{block, trend, Theme};
 use crate::app::App;
-use crate::data::{self, SortColumn};
+use crate::data::{self, BackupDetail, SortColumn};
 use crate::fmt;
 
 /// A column of the table, in the order they are drawn.
@@ -262,32 +262,38 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(table, inner);
 
     if let (Some(d), Some(area)) = (&app.detail, detail_area) {
-        let outer = block(theme, "Details (Esc closes)");
-        let inner = outer.inner(area);
-        frame.render_widget(outer, area);
-        // The trend on top when it leaves room for a few detail lines.
-        let lines_area = match &d.trend {
-            Some((t, at)) if !t.points.is_empty() && inner.height >= trend::DETAIL_ROWS + 3 => {
-                let [top, rest] =
-                    Layout::vertical([Constraint::Length(trend::DETAIL_ROWS), Constraint::Min(1)])
-                        .areas(inner);
-                trend::render_detail(t, *at, theme, frame, top);
-                rest
-            }
-            _ => inner,
-        };
-        let lines: Vec<Line> = d
-            .lines
-            .iter()
-            .map(|(k, v)| {
-                Line::from(vec![
-                    Span::styled(format!("{k:<14} "), theme.title()),
-                    Span::raw(v.clone()),
-                ])
-            })
-            .collect();
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), lines_area);
+        render_detail(d, theme, frame, area);
     }
+}
+
+/// The detail pane of the selected backup: its type's trend around it
+/// (when there is room) over its manifest facts.
+fn render_detail(d: &BackupDetail, theme: Theme, frame: &mut Frame, area: Rect) {
+    let outer = block(theme, "Details (Esc closes)");
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    // The trend on top when it leaves room for a few detail lines.
+    let lines_area = match &d.trend {
+        Some((t, at)) if !t.points.is_empty() && inner.height >= trend::DETAIL_ROWS + 3 => {
+            let [top, rest] =
+                Layout::vertical([Constraint::Length(trend::DETAIL_ROWS), Constraint::Min(1)])
+                    .areas(inner);
+            trend::render_detail(t, *at, theme, frame, top);
+            rest
+        }
+        _ => inner,
+    };
+    let lines: Vec<Line> = d
+        .lines
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<14} "), theme.title()),
+                Span::raw(v.clone()),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), lines_area);
 }
 
 #[cfg(test)]
