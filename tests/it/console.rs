@@ -425,7 +425,7 @@ fn help_overlay_lists_the_screens_keys() {
     let mut app = app_for(&f.sb, false);
     key(&mut app, '2');
     key(&mut app, '?');
-    assert_eq!(app.overlay, Overlay::Help { scroll: 0 });
+    assert_eq!(app.overlay, Overlay::help());
     let t = text(&mut app, 100, 40);
     for k in [
         "verify the selected backup",
@@ -3233,7 +3233,11 @@ fn the_help_scrolls_to_its_last_row_at_80x24() {
 
     // j scrolls a row (the help stays open), G to the end.
     key(&mut app, 'j');
-    assert_eq!(app.overlay, Overlay::Help { scroll: 1 });
+    assert!(
+        matches!(app.overlay, Overlay::Help { scroll: 1, .. }),
+        "{:?}",
+        app.overlay
+    );
     let t = text(&mut app, 80, 24);
     let words = box_words(&t, "Keys: Catalog");
     assert!(words.starts_with("/ filter by type"), "{t}");
@@ -3380,4 +3384,147 @@ fn job_log_lines_are_shown_as_plain_text() {
     let t = text(&mut app, 120, 30);
     assert!(t.contains("ERROR   disk full"), "{t}");
     assert!(!t.contains("[1;31m"), "{t}");
+}
+
+// ---- the mouse ----
+
+/// `m` turns the mouse on through the terminal (a switch the terminal loop
+/// installs); without one it says why and the mouse stays off. A click
+/// then goes through `handle_mouse` like a key through `handle_key`.
+#[test]
+fn m_switches_the_mouse_through_the_terminal_and_a_click_picks_a_tab() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let sb = empty_sandbox();
+    let mut app = app_for(&sb, true);
+    key(&mut app, 'm');
+    assert!(!app.mouse, "no terminal: it stays off");
+    assert!(
+        app.message.as_ref().is_some_and(
+            |m| m.text == "cannot turn the mouse on: there is no terminal to report it"
+        ),
+        "{:?}",
+        app.message
+    );
+    let switched = Rc::new(RefCell::new(Vec::new()));
+    let sink = switched.clone();
+    app.set_mouse_switch(Box::new(move |on| {
+        sink.borrow_mut().push(on);
+        Ok(())
+    }));
+    key(&mut app, 'm');
+    assert!(app.mouse);
+    assert_eq!(*switched.borrow(), [true]);
+    let t = text(&mut app, 80, 24);
+    let (row, line) = t
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("6 Audit"))
+        .unwrap();
+    let column = line[..line.find("6 Audit").unwrap()].chars().count() as u16;
+    app.handle_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row: row as u16,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(app.screen, Screen::Audit);
+    key(&mut app, 'm');
+    assert!(!app.mouse);
+    assert_eq!(*switched.borrow(), [true, false]);
+}
+
+/// The pane's mouse modes as tmux sees them: (any reporting, SGR form,
+/// every motion).
+fn pane_mouse(socket: &str, name: &str) -> (bool, bool, bool) {
+    let out = tmux(
+        socket,
+        &[
+            "display",
+            "-p",
+            "-t",
+            name,
+            "#{mouse_any_flag} #{mouse_sgr_flag} #{mouse_all_flag}",
+        ],
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<bool> = s.split_whitespace().map(|w| w == "1").collect();
+    assert_eq!(f.len(), 3, "{s:?}");
+    (f[0], f[1], f[2])
+}
+
+/// LIFEBOAT_MOUSE=1 in a real terminal: the console asks for clicks (not
+/// for every motion), a click on a tab switches the screen, `m` gives the
+/// mouse back to the terminal and takes it again, and quitting gives it
+/// back for good (tmux keeps a pane's mouse mode after its program exits,
+/// so a console that forgot would leave the shell reporting clicks).
+/// Without the variable the mouse stays the terminal's.
+#[test]
+fn real_binary_in_tmux_takes_clicks_with_lifeboat_mouse_and_gives_the_mouse_back() {
+    if !have_tmux("real_binary_in_tmux_takes_clicks_with_lifeboat_mouse_and_gives_the_mouse_back") {
+        return;
+    }
+    let sb = empty_sandbox();
+    let socket = format!("lifeboat-mouse-{}", std::process::id());
+    let _kill = KillTmux(socket.clone());
+    let dir = sb.dir.path().display().to_string();
+    let cmdline = |env: &str| {
+        format!(
+            "{env} {} --config {}; echo console-exited-$?; sleep 60",
+            env!("CARGO_BIN_EXE_lifeboat"),
+            sb.config.display()
+        )
+    };
+    new_session(
+        &socket,
+        "mouse",
+        (100, 30),
+        &dir,
+        &cmdline("LIFEBOAT_MOUSE=1"),
+    );
+    let capture = || capture(&socket, "mouse");
+    let screen = wait_for(30, "the console", || {
+        let s = capture();
+        s.contains("Dashboard").then_some(s)
+    });
+    wait_for(30, "mouse reporting on", || {
+        (pane_mouse(&socket, "mouse") == (true, true, false)).then_some(())
+    });
+    assert!(!screen.contains("Audit log"), "{screen}");
+    // A click on the Audit tab, as the terminal reports it (SGR, 1-based).
+    let line = screen.lines().position(|l| l.contains("6 Audit")).unwrap();
+    let l = screen.lines().nth(line).unwrap();
+    let column = l[..l.find("6 Audit").unwrap()].chars().count() + 2;
+    let (x, y) = (column + 1, line + 1);
+    for report in [format!("\x1b[<0;{x};{y}M"), format!("\x1b[<0;{x};{y}m")] {
+        tmux(&socket, &["send-keys", "-t", "mouse", "-l", &report]);
+    }
+    wait_for(30, "the click to open the Audit screen", || {
+        capture().contains("Audit log").then_some(())
+    });
+    tmux(&socket, &["send-keys", "-t", "mouse", "m"]);
+    wait_for(30, "m to give the mouse back", || {
+        (pane_mouse(&socket, "mouse") == (false, false, false)).then_some(())
+    });
+    tmux(&socket, &["send-keys", "-t", "mouse", "m"]);
+    wait_for(30, "m to take it again", || {
+        pane_mouse(&socket, "mouse").0.then_some(())
+    });
+    tmux(&socket, &["send-keys", "-t", "mouse", "q"]);
+    let after = wait_for(30, "the console to exit", || {
+        let s = capture();
+        s.contains("console-exited-").then_some(s)
+    });
+    assert!(after.contains("console-exited-0"), "{after}");
+    assert_eq!(pane_mouse(&socket, "mouse"), (false, false, false));
+
+    // Off by default.
+    new_session(&socket, "plain", (100, 30), &dir, &cmdline(""));
+    wait_for(30, "the second console", || {
+        self::capture(&socket, "plain")
+            .contains("Dashboard")
+            .then_some(())
+    });
+    assert_eq!(pane_mouse(&socket, "plain"), (false, false, false));
 }

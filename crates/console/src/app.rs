@@ -9,12 +9,13 @@
 //! costs one pragma). Rendering reads the state only. (A wizard's few
 //! exceptions are listed in [`crate::effects`].)
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ratatui::layout::Rect;
 
 use super::background::{AuditStatus, BgResult, ChildInfo, RestoreEvidence, Task};
 use super::data::{self, BackupDetail, BackupRow, SortColumn, Trend};
@@ -57,6 +58,9 @@ pub enum Effect {
     TickWizard,
     /// Put this text on the operator's clipboard (through the terminal).
     Copy(String),
+    /// Ask the terminal to report the mouse (clicks and the wheel), or to
+    /// stop so that it selects text again.
+    Mouse(bool),
 }
 
 /// What the console is started with.
@@ -126,9 +130,10 @@ impl Screen {
 pub enum Overlay {
     None,
     /// The key help, scrolled down by `scroll` rows (kept within what the
-    /// last frame showed, [`App::help_room`]).
+    /// last frame showed, [`App::help_room`]), and what `/` searches in it.
     Help {
         scroll: usize,
+        search: Option<HelpSearch>,
     },
     Palette(Palette),
     /// Editing the current screen's filter.
@@ -137,7 +142,34 @@ pub enum Overlay {
     LogSearch,
     /// The status line's history, newest first.
     Messages,
+    /// The selected row with every field whole, scrolled down by
+    /// `scroll` rows (kept within [`App::row_room`]).
+    Row {
+        scroll: usize,
+    },
     Confirm(Confirm),
+}
+
+impl Overlay {
+    /// The help from its top, no search.
+    pub fn help() -> Overlay {
+        Overlay::Help {
+            scroll: 0,
+            search: None,
+        }
+    }
+}
+
+/// A search of the key help (`/` in it): the entries holding `query`
+/// ([`crate::help::matching`]) are marked, and the current one is
+/// scrolled into sight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelpSearch {
+    pub query: String,
+    /// The query is being typed (keys go to it).
+    pub typing: bool,
+    /// Which of the matching entries is the current one (n/N step).
+    pub at: usize,
 }
 
 /// A question the operator must answer before something happens.
@@ -189,14 +221,37 @@ impl ListState {
     }
 }
 
-/// What the help overlay's last frame had room for, set by the view (as
-/// [`ListState::page`] is), so that PgDn and `G` stop at its last row.
+/// What a scrolling popup's last frame had room for (the help, the row
+/// popup), set by the view (as [`ListState::page`] is), so that PgDn and
+/// `G` stop at its last row.
 #[derive(Debug, Default)]
-pub struct HelpRoom {
-    /// Rows of help the frame showed.
+pub struct PopupRoom {
+    /// Rows of text the frame showed.
     pub page: Cell<usize>,
-    /// The furthest the help can scroll: its rows less `page`.
+    /// The furthest the popup can scroll: its rows less `page`.
     pub max_scroll: Cell<usize>,
+    /// The row each entry starts on (the help's, so that a search can
+    /// bring the entry it found into sight).
+    pub entry_rows: RefCell<Vec<usize>>,
+}
+
+impl PopupRoom {
+    /// Where `key` scrolls a popup at `scroll` (None: not a scrolling key).
+    pub fn scrolled(&self, scroll: usize, key: crossterm::event::KeyCode) -> Option<usize> {
+        use crossterm::event::KeyCode;
+        let max = self.max_scroll.get();
+        let page = self.page.get().max(1);
+        let scroll = scroll.min(max);
+        Some(match key {
+            KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => (scroll + 1).min(max),
+            KeyCode::PageUp => scroll.saturating_sub(page),
+            KeyCode::PageDown => (scroll + page).min(max),
+            KeyCode::Home | KeyCode::Char('g') => 0,
+            KeyCode::End | KeyCode::Char('G') => max,
+            _ => return None,
+        })
+    }
 }
 
 /// A scroll position over items that wrap to several rows: the first item
@@ -218,6 +273,59 @@ impl Scroll {
             .saturating_add_signed(delta)
             .min(self.max_top.get());
     }
+}
+
+/// Where the last frame drew what a click can land on, recorded by the
+/// views as they draw (as [`ListState::page`] is), so that a click means
+/// what is under it: a tab, or a row of the list on screen.
+#[derive(Debug, Default)]
+pub struct Hits {
+    pub tabs: RefCell<Vec<(Rect, Screen)>>,
+    /// A row of the list on screen and its index in the list's view.
+    pub rows: RefCell<Vec<(Rect, usize)>>,
+}
+
+impl Hits {
+    /// Forget the last frame's (a new one is being drawn).
+    pub fn clear(&self) {
+        self.tabs.borrow_mut().clear();
+        self.rows.borrow_mut().clear();
+    }
+
+    /// Rows `first..` of a list drawn from `top` down in `area`, each as
+    /// tall as `heights` says (rows below the area are not recorded).
+    pub fn record_rows(&self, area: Rect, first: usize, heights: impl IntoIterator<Item = u16>) {
+        let mut rows = self.rows.borrow_mut();
+        let mut y = area.y;
+        for (i, h) in heights.into_iter().enumerate() {
+            if y >= area.bottom() {
+                break;
+            }
+            let height = h.min(area.bottom() - y);
+            rows.push((Rect::new(area.x, y, area.width, height), first + i));
+            y += h;
+        }
+    }
+
+    /// What is at column `x`, row `y` of the last frame.
+    pub fn at(&self, x: u16, y: u16) -> Option<Hit> {
+        let p = ratatui::layout::Position::new(x, y);
+        if let Some((_, s)) = self.tabs.borrow().iter().find(|(r, _)| r.contains(p)) {
+            return Some(Hit::Tab(*s));
+        }
+        self.rows
+            .borrow()
+            .iter()
+            .find(|(r, _)| r.contains(p))
+            .map(|(_, i)| Hit::Row(*i))
+    }
+}
+
+/// What a click landed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Tab(Screen),
+    Row(usize),
 }
 
 /// How often the catalog is probed for changes.
@@ -259,7 +367,14 @@ pub struct App {
     pub catalog_open: bool,
     pub screen: Screen,
     pub overlay: Overlay,
-    pub help_room: HelpRoom,
+    pub help_room: PopupRoom,
+    /// The mouse is on: the terminal reports clicks and the wheel (off by
+    /// default, so that the terminal selects text; `m` switches it).
+    pub mouse: bool,
+    /// What the last frame drew where, for the mouse.
+    pub hits: Hits,
+    /// What the row popup (`i`) had room for.
+    pub row_room: PopupRoom,
     pub message: Option<Message>,
     /// Every message the status line showed, oldest first (at most
     /// [`HISTORY_CAP`]), for the message history.
@@ -281,6 +396,9 @@ pub struct App {
     pub trends: Vec<Trend>,
 
     pub jobs: Vec<JobRecord>,
+    /// The jobs the table shows (the filter's), as indices into `jobs`.
+    pub jobs_view: Vec<u32>,
+    pub jobs_filter: String,
     pub jobs_list: ListState,
     pub job_log: Vec<(DateTime<Utc>, String, String)>,
     pub(crate) job_log_for: Option<i64>,
@@ -288,6 +406,9 @@ pub struct App {
     pub log_view: Option<LogView>,
 
     pub health: Option<HealthReport>,
+    /// The Health table's filter (a report has a few dozen checks at
+    /// most: its view is worked out when asked, [`App::health_view`]).
+    pub health_filter: String,
     pub health_list: ListState,
     pub storage: Option<Result<StorageReport, String>>,
     pub restore_evidence: Option<Result<Option<RestoreEvidence>, String>>,
@@ -355,7 +476,10 @@ impl App {
             catalog_open: false,
             screen: Screen::Dashboard,
             overlay: Overlay::None,
-            help_room: HelpRoom::default(),
+            help_room: PopupRoom::default(),
+            mouse: false,
+            hits: Hits::default(),
+            row_room: PopupRoom::default(),
             message: None,
             history: VecDeque::new(),
             history_scroll: Scroll::default(),
@@ -369,11 +493,14 @@ impl App {
             detail: None,
             trends: Vec::new(),
             jobs: Vec::new(),
+            jobs_view: Vec::new(),
+            jobs_filter: String::new(),
             jobs_list: ListState::default(),
             job_log: Vec::new(),
             job_log_for: None,
             log_view: None,
             health: None,
+            health_filter: String::new(),
             health_list: ListState::default(),
             storage: None,
             restore_evidence: None,
@@ -416,67 +543,6 @@ impl App {
         self.background = true;
         self.effects.push(Effect::Check(Task::Audit));
         self.periodic_checks(now);
-    }
-
-    pub(crate) fn selected_backup_key(&self) -> Option<Box<str>> {
-        self.backup_view
-            .get(self.catalog_list.selected)
-            .and_then(|&i| self.backups.get(i as usize))
-            .map(|b| b.id.clone())
-    }
-
-    pub(super) fn apply_backup_view(&mut self) {
-        let selected = self.selected_backup_key();
-        self.apply_backup_view_keeping(selected);
-    }
-
-    /// Recompute the view, keeping the selection on backup `selected_id`.
-    pub(crate) fn apply_backup_view_keeping(&mut self, selected_id: Option<Box<str>>) {
-        self.backup_view = data::backup_view(
-            &self.backups,
-            &self.catalog_filter,
-            self.sort,
-            self.descending,
-        );
-        self.catalog_list.selected = selected_id
-            .and_then(|id| {
-                self.backup_view
-                    .iter()
-                    .position(|&i| self.backups[i as usize].id == id)
-            })
-            .unwrap_or(0);
-        self.dirty = true;
-    }
-
-    /// A fresh jobs list from the catalog, newest first, and the log to
-    /// read for it. The selection stays on its job, except on the newest
-    /// row: an operator there is watching the latest job, so a job that
-    /// just started takes the selection and its log is shown. The log is
-    /// read again either way (the selected job's may have grown).
-    pub fn jobs_loaded(&mut self, jobs: Vec<JobRecord>) -> Effect {
-        let follow_newest = self.jobs_list.selected == 0;
-        let selected_id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
-        self.jobs = jobs;
-        if !follow_newest {
-            if let Some(i) = selected_id.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {
-                self.jobs_list.selected = i;
-            }
-        }
-        self.jobs_list.selected = self
-            .jobs_list
-            .selected
-            .min(self.jobs.len().saturating_sub(1));
-        self.dirty = true;
-        Effect::LoadJobLog { changed: true }
-    }
-
-    pub(super) fn apply_audit_view(&mut self) {
-        self.audit_view = data::audit_view(&self.audit, &self.audit_filter);
-        self.audit_list.selected = self
-            .audit_list
-            .selected
-            .min(self.audit_view.len().saturating_sub(1));
-        self.dirty = true;
     }
 
     pub(crate) fn periodic_checks(&mut self, now: Instant) {
@@ -583,11 +649,9 @@ impl App {
         self.dirty = true;
         match r {
             BgResult::Health(h) => {
-                self.health_list.selected = self
-                    .health_list
-                    .selected
-                    .min(h.checks.len().saturating_sub(1));
+                let keep = self.selected_check().map(|c| c.id.clone());
                 self.health = Some(h);
+                self.apply_health_view_keeping(keep);
             }
             BgResult::Storage(s) => self.storage = Some(s),
             BgResult::Audit(a) => self.audit_status = Some(a),

@@ -213,23 +213,6 @@ pub fn backup_view(
     idx
 }
 
-/// Case-insensitive substring filter over audit rows; indices, newest first.
-pub fn audit_view(rows: &[AuditRecord], filter: &str) -> Vec<u32> {
-    let needle = filter.trim().to_lowercase();
-    rows.iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            needle.is_empty() || {
-                let e = &r.entry;
-                [&e.actor, &e.action, &e.target, &e.outcome, &e.detail]
-                    .iter()
-                    .any(|s| s.to_lowercase().contains(&needle))
-            }
-        })
-        .map(|(i, _)| i as u32)
-        .collect()
-}
-
 /// The manifest facts the Catalog detail pane shows.
 #[derive(Debug, Clone, Default)]
 pub struct BackupDetail {

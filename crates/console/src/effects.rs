@@ -31,7 +31,7 @@ use crate::background::{self, BgResult, Task};
 use crate::data;
 use crate::joblog::LOG_CAP;
 use crate::wizards::{WizardContext, WizardKind};
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 
 /// What only effects touch: the catalog handle and the channel the
 /// background threads answer on.
@@ -47,7 +47,13 @@ pub struct Io {
     /// Where an OSC 52 clipboard sequence goes: the terminal, when the
     /// console draws into one (none in tests and benchmarks).
     clipboard: Option<Clipboard>,
+    /// Turns the terminal's mouse reporting on or off (none without a
+    /// terminal).
+    mouse: Option<MouseSwitch>,
 }
+
+/// Turns the terminal's mouse reporting on (true) or off.
+pub type MouseSwitch = Box<dyn FnMut(bool) -> std::io::Result<()>>;
 
 /// Writes a terminal control sequence (the console's stdout).
 pub type Clipboard = Box<dyn FnMut(&str) -> std::io::Result<()>>;
@@ -73,6 +79,7 @@ impl Io {
             bg_rx,
             host: lifeboat_engine::host::hostname(),
             clipboard: None,
+            mouse: None,
         }
     }
 
@@ -132,6 +139,21 @@ impl Console {
         self.run_effects();
     }
 
+    /// Handle one mouse event: decide ([`App::on_mouse`]), then do what
+    /// was decided.
+    pub fn handle_mouse(&mut self, event: MouseEvent) {
+        let decided = self.app.on_mouse(event);
+        self.app.effects.extend(decided);
+        self.run_effects();
+    }
+
+    /// Turn the mouse on or off, as `m` does (the terminal loop turns it
+    /// on at the start when `LIFEBOAT_MOUSE=1`).
+    pub fn set_mouse(&mut self, on: bool) {
+        self.app.set_mouse(on);
+        self.run_effects();
+    }
+
     /// The timer: decide ([`App::on_tick`]), then do what was decided.
     /// Returns true when a redraw is due.
     pub fn tick(&mut self) -> bool {
@@ -156,6 +178,12 @@ impl Console {
     /// terminal loop installs one; without it a copy says it cannot).
     pub fn set_clipboard(&mut self, write: Clipboard) {
         self.io.clipboard = Some(write);
+    }
+
+    /// Carry out [`Effect::Mouse`] through `switch` (the terminal loop
+    /// installs one; without it the mouse stays off and says why).
+    pub fn set_mouse_switch(&mut self, switch: MouseSwitch) {
+        self.io.mouse = Some(switch);
     }
 
     /// Start the background checks (health, storage, audit chain, restore
@@ -231,20 +259,8 @@ impl Console {
             Effect::ReadFullLog(id) => self.read_full_log(id),
             Effect::LoadDetail(id) => self.load_detail(&id),
             Effect::OpenWizard(kind) => self.open_wizard_now(kind),
-            Effect::Copy(text) => {
-                let sent = self.io.clipboard.as_mut().map(|w| w(&osc52(&text)));
-                match sent {
-                    Some(Ok(())) => self.say(
-                        Level::Info,
-                        format!("copied {text} (through the terminal; if nothing arrived, its clipboard access (OSC 52) is off)"),
-                    ),
-                    Some(Err(e)) => self.say(Level::Error, format!("could not copy {text}: {e}")),
-                    None => self.say(
-                        Level::Warn,
-                        format!("no terminal to copy through: {text}"),
-                    ),
-                }
-            }
+            Effect::Copy(text) => self.copy(&text),
+            Effect::Mouse(on) => self.switch_mouse(on),
             Effect::TickWizard => {
                 let app = &mut self.app;
                 let mut ended = None;
@@ -266,6 +282,33 @@ impl Console {
                 }
             }
         }
+    }
+
+    /// Send `text` to the clipboard through the terminal (OSC 52).
+    fn copy(&mut self, text: &str) {
+        let sent = self.io.clipboard.as_mut().map(|w| w(&osc52(text)));
+        match sent {
+            Some(Ok(())) => self.say(
+                Level::Info,
+                format!("copied {text} (through the terminal; if nothing arrived, its clipboard access (OSC 52) is off)"),
+            ),
+            Some(Err(e)) => self.say(Level::Error, format!("could not copy {text}: {e}")),
+            None => self.say(Level::Warn, format!("no terminal to copy through: {text}")),
+        }
+    }
+
+    /// Ask the terminal to report the mouse, or to stop; when it cannot,
+    /// the state goes back to what the terminal does, and says why.
+    fn switch_mouse(&mut self, on: bool) {
+        let switched = self.io.mouse.as_mut().map(|switch| switch(on));
+        let why = match switched {
+            Some(Ok(())) => return,
+            Some(Err(e)) => format!("the terminal did not take it: {e}"),
+            None => "there is no terminal to report it".to_string(),
+        };
+        self.app.mouse = !on;
+        let what = if on { "on" } else { "off" };
+        self.say(Level::Error, format!("cannot turn the mouse {what}: {why}"));
     }
 
     fn open_wizard_now(&mut self, kind: WizardKind) {
@@ -515,7 +558,7 @@ impl Console {
 
     /// Re-read the selected job's log (when `changed` or the selection moved).
     pub(crate) fn load_job_log(&mut self, changed: bool) {
-        let id = self.jobs.get(self.jobs_list.selected).map(|j| j.id);
+        let id = self.selected_job().map(|j| j.id);
         if id == self.job_log_for && !changed {
             return;
         }

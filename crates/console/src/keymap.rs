@@ -41,6 +41,8 @@ pub enum Action {
     VerifyDeep,
     /// Copy the selected backup's or job's id to the clipboard.
     CopyId,
+    /// The selected row with every field whole (what its cells cut).
+    Inspect,
     Restore,
     Delete,
     CancelJob,
@@ -58,6 +60,8 @@ pub enum Action {
     ShowWizard,
     /// Re-evaluate health, storage, the audit chain and restore evidence now.
     Recheck,
+    /// Turn the mouse on or off.
+    ToggleMouse,
 }
 
 /// One row of a key table.
@@ -83,7 +87,7 @@ pub const GLOBAL: &[Binding] = &[
     Binding {
         keys: &[ch('?'), (KeyCode::F(1), NONE)],
         label: "?",
-        help: "this help",
+        help: "this help (it scrolls; / in it searches, n/N step through the matches)",
         action: Action::Help,
         footer: true,
     },
@@ -203,6 +207,13 @@ pub const GLOBAL: &[Binding] = &[
         footer: false,
     },
     Binding {
+        keys: &[ch('m')],
+        label: "m",
+        help: "mouse on/off: on, a click picks a tab or a row and the wheel scrolls; off (the default), the terminal selects and copies text (LIFEBOAT_MOUSE=1 starts with it on; while it is on, Shift-drag still selects in most terminals)",
+        action: Action::ToggleMouse,
+        footer: false,
+    },
+    Binding {
         keys: &[ch('M')],
         label: "M",
         help: "message history: what the status line said, newest first, whole (:messages too)",
@@ -285,6 +296,13 @@ const CATALOG: &[Binding] = &[
         action: Action::CopyId,
         footer: false,
     },
+    Binding {
+        keys: &[ch('i')],
+        label: "i",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
+        footer: false,
+    },
 ];
 
 const JOBS: &[Binding] = &[
@@ -293,6 +311,13 @@ const JOBS: &[Binding] = &[
         label: "l/Enter",
         help: "the selected job's whole log, full screen (follows a running job)",
         action: Action::OpenLog,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('/')],
+        label: "/",
+        help: "filter by job number, kind, target, state, progress, date or time, as the table shows them",
+        action: Action::Filter,
         footer: true,
     },
     Binding {
@@ -307,6 +332,13 @@ const JOBS: &[Binding] = &[
         label: "y",
         help: "copy the selected job's id to the clipboard (through the terminal, OSC 52: works over SSH in most terminals)",
         action: Action::CopyId,
+        footer: false,
+    },
+    Binding {
+        keys: &[ch('i')],
+        label: "i",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
         footer: false,
     },
 ];
@@ -345,13 +377,39 @@ const JOB_LOG: &[Binding] = &[
     },
 ];
 
-const AUDIT: &[Binding] = &[Binding {
-    keys: &[ch('/')],
-    label: "/",
-    help: "filter by actor, action, target, outcome or detail",
-    action: Action::Filter,
-    footer: true,
-}];
+const HEALTH: &[Binding] = &[
+    Binding {
+        keys: &[ch('/')],
+        label: "/",
+        help: "filter by status, check, value or threshold, as the table shows them",
+        action: Action::Filter,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('i'), (KeyCode::Enter, NONE)],
+        label: "i/Enter",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
+        footer: true,
+    },
+];
+
+const AUDIT: &[Binding] = &[
+    Binding {
+        keys: &[ch('/')],
+        label: "/",
+        help: "filter by seq, time, actor, action, target, outcome or detail, as the table and the detail pane show them",
+        action: Action::Filter,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('i'), (KeyCode::Enter, NONE)],
+        label: "i/Enter",
+        help: "the selected row whole: every field, wrapped (a cell cut to its column ends in ~)",
+        action: Action::Inspect,
+        footer: true,
+    },
+];
 
 /// Where a key is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,8 +424,9 @@ pub fn own_bindings(ctx: Context) -> &'static [Binding] {
     match ctx {
         Context::Screen(Screen::Catalog) => CATALOG,
         Context::Screen(Screen::Jobs) => JOBS,
+        Context::Screen(Screen::Health) => HEALTH,
         Context::Screen(Screen::Audit) => AUDIT,
-        Context::Screen(Screen::Dashboard | Screen::Health | Screen::Storage) => &[],
+        Context::Screen(Screen::Dashboard | Screen::Storage) => &[],
         Context::JobLog => JOB_LOG,
     }
 }

@@ -18,17 +18,23 @@ extern crate lifeboat_engine;
 
 pub mod app;
 pub mod background;
+pub mod cells;
 pub mod data;
 pub mod effects;
 pub mod fmt;
+pub mod help;
 mod input;
 pub mod joblog;
 pub mod keymap;
+mod lists;
 pub mod palette;
 pub mod status;
 mod terminal;
 pub mod views;
 pub mod wizards;
+
+#[cfg(test)]
+mod ui_tests;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -56,6 +62,14 @@ impl App {
 /// True when `NO_COLOR` asks for no colours (any non-empty value).
 pub fn no_color_requested() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// True when `LIFEBOAT_MOUSE` asks for the mouse from the start (`1`,
+/// `true`, `yes` or `on`). It is off by default, as in k9s: with it on,
+/// the terminal no longer selects text with a plain drag.
+pub fn mouse_requested() -> bool {
+    std::env::var("LIFEBOAT_MOUSE")
+        .is_ok_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }
 
 /// Whether the console can draw here (stdout and stdin are terminals).
@@ -116,6 +130,10 @@ pub fn run(
         out.write_all(seq.as_bytes())?;
         out.flush()
     }));
+    app.set_mouse_switch(Box::new(terminal::switch_mouse));
+    if mouse_requested() {
+        app.set_mouse(true);
+    }
     lifeboat_engine::notice::set_sink(Some(app.notice_sink()));
     let early = std::mem::take(&mut *early.lock().unwrap_or_else(|p| p.into_inner()));
     for (warning, message) in early {
@@ -204,6 +222,10 @@ fn event_loop(
                 Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
                     app.handle_key(k);
                     keyed = true;
+                }
+                Ok(Event::Mouse(m)) => {
+                    app.handle_mouse(m);
+                    keyed |= app.dirty;
                 }
                 Ok(Event::Resize(_, _)) => {
                     terminal.autoresize()?;

@@ -1,12 +1,13 @@
 //! Terminal setup and teardown. Whatever way the console ends (quit,
 //! Ctrl-C, an error, a panic), the terminal is given back in the state it
-//! was found: cooked mode, main screen, cursor visible.
+//! was found: cooked mode, main screen, cursor visible, mouse reporting
+//! off if the console turned it on.
 
 use std::io::{self, Stdout, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
@@ -64,6 +65,33 @@ fn restore_stderr() {
     }
 }
 
+/// The console turned the terminal's mouse reporting on.
+static MOUSE_ON: AtomicBool = AtomicBool::new(false);
+
+/// Clicks and the wheel, reported in SGR form (xterm's modes 1000 and
+/// 1006, which crossterm reads). Not crossterm's `EnableMouseCapture`:
+/// that also asks for every motion of the mouse (mode 1003), a stream of
+/// reports the console has no use for and that costs bytes over SSH.
+const MOUSE_REPORTING_ON: &str = "\x1b[?1000h\x1b[?1006h";
+/// Every mode `MOUSE_REPORTING_ON` (or crossterm) may have set, off.
+const MOUSE_REPORTING_OFF: &str = "\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l";
+
+/// Turn the terminal's mouse reporting on or off (the effect of `m`).
+/// Marked on before it is asked for, so that [`restore`] turns it off
+/// even after a write that failed half-way.
+pub fn switch_mouse(on: bool) -> io::Result<()> {
+    let mut out = io::stdout();
+    if on {
+        MOUSE_ON.store(true, Ordering::SeqCst);
+        out.write_all(MOUSE_REPORTING_ON.as_bytes())?;
+    } else {
+        out.write_all(MOUSE_REPORTING_OFF.as_bytes())?;
+    }
+    out.flush()?;
+    MOUSE_ON.store(on, Ordering::SeqCst);
+    Ok(())
+}
+
 /// Put the terminal in raw mode on the alternate screen, send stderr to
 /// `log`, and install a panic hook that restores both before the panic
 /// message is printed.
@@ -86,6 +114,9 @@ pub fn restore() {
     restore_stderr();
     let _ = disable_raw_mode();
     let mut out = io::stdout();
+    if MOUSE_ON.swap(false, Ordering::SeqCst) {
+        let _ = out.write_all(MOUSE_REPORTING_OFF.as_bytes());
+    }
     let _ = execute!(out, LeaveAlternateScreen, Show);
     let _ = out.flush();
 }

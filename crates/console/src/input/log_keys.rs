@@ -47,7 +47,7 @@ impl App {
     /// `l` or Enter on Jobs: the selected job's whole log, following it
     /// while it runs; what it logged is read by the effect.
     pub(crate) fn open_log(&mut self) {
-        let Some(j) = self.jobs.get(self.jobs_list.selected) else {
+        let Some(j) = self.selected_job() else {
             return self.say(Level::Warn, "no job selected");
         };
         let (id, running) = (j.id, j.is_active());

@@ -83,7 +83,7 @@ impl App {
             // q closes it, as it closes the help (Ctrl-C still quits).
             Some(Action::Back | Action::Messages | Action::Quit) => return,
             Some(Action::Help) => {
-                self.overlay = Overlay::Help { scroll: 0 };
+                self.overlay = Overlay::help();
                 return;
             }
             Some(Action::Up) => s.by(-1),

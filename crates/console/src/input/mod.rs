@@ -2,8 +2,10 @@
 //! message history, help), then an open wizard, then the key tables of
 //! [`super::keymap`] (the full-screen job log's when it is open).
 
+mod help_keys;
 mod log_keys;
 mod message_keys;
+pub(crate) mod mouse;
 mod palette_keys;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -41,9 +43,10 @@ impl App {
             Overlay::Confirm(c) => return self.confirm_key(c, key),
             Overlay::Palette(p) => return self.palette_key(p, key),
             Overlay::Filter => return self.filter_key(key),
-            Overlay::Help { scroll } => return self.help_key(scroll, key),
+            Overlay::Help { scroll, search } => return self.help_key(scroll, search, key),
             Overlay::LogSearch => return self.log_search_key(key),
             Overlay::Messages => return self.messages_key(key),
+            Overlay::Row { scroll } => return self.row_key(scroll, key),
             Overlay::None => {}
         }
         if self.wizard.is_some() && !self.wizard_hidden {
@@ -58,26 +61,23 @@ impl App {
         self.act(action);
     }
 
-    /// The help scrolls with the list keys (as far as the last frame
-    /// showed it can); any other key closes it (Esc, `q`, `?` among them),
-    /// and Ctrl-C still quits.
-    fn help_key(&mut self, scroll: usize, key: KeyEvent) {
+    /// The row popup scrolls with the list keys and `y` copies the row's
+    /// id (where the screen's `y` does); any other key closes it, and
+    /// Ctrl-C still quits.
+    fn row_key(&mut self, scroll: usize, key: KeyEvent) {
         if is_ctrl_c(&key) {
             return self.quit_path();
         }
-        let max = self.help_room.max_scroll.get();
-        let page = self.help_room.page.get().max(1);
-        let scroll = scroll.min(max);
-        let scroll = match key.code {
-            KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => (scroll + 1).min(max),
-            KeyCode::PageUp => scroll.saturating_sub(page),
-            KeyCode::PageDown => (scroll + page).min(max),
-            KeyCode::Home | KeyCode::Char('g') => 0,
-            KeyCode::End | KeyCode::Char('G') => max,
-            _ => return,
-        };
-        self.overlay = Overlay::Help { scroll };
+        if key.code == KeyCode::Char('y') {
+            self.overlay = Overlay::Row { scroll };
+            if keymap::action_for(self.key_context(), &key) == Some(Action::CopyId) {
+                self.act(Action::CopyId);
+            }
+            return;
+        }
+        if let Some(scroll) = self.row_room.scrolled(scroll, key.code) {
+            self.overlay = Overlay::Row { scroll };
+        }
     }
 
     /// Where keys are read now: the full-screen log when it is open, else
@@ -96,7 +96,7 @@ impl App {
             return self.quit_path();
         }
         if !wants_text && matches!(key.code, KeyCode::Char('?') | KeyCode::F(1)) {
-            self.overlay = Overlay::Help { scroll: 0 };
+            self.overlay = Overlay::help();
             return;
         }
         if !wants_text && keymap::global_action_for(&key) == Some(Action::Messages) {
@@ -148,8 +148,8 @@ impl App {
     fn list_len(&self) -> usize {
         match self.screen {
             Screen::Catalog => self.backup_view.len(),
-            Screen::Jobs => self.jobs.len(),
-            Screen::Health => self.health.as_ref().map_or(0, |h| h.checks.len()),
+            Screen::Jobs => self.jobs_view.len(),
+            Screen::Health => self.health_view().len(),
             Screen::Audit => self.audit_view.len(),
             Screen::Dashboard | Screen::Storage => 0,
         }
@@ -193,7 +193,7 @@ impl App {
     fn act(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit_path(),
-            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Action::Help => self.overlay = Overlay::help(),
             Action::Palette => self.overlay = Overlay::Palette(Palette::default()),
             Action::Filter => self.overlay = Overlay::Filter,
             Action::NextTab => self.go(Screen::ALL[(self.screen.index() + 1) % 6]),
@@ -243,15 +243,19 @@ impl App {
             Action::CopyId => {
                 let id = match self.screen {
                     Screen::Catalog => self.selected_backup_key().map(|id| id.to_string()),
-                    Screen::Jobs => self
-                        .jobs
-                        .get(self.jobs_list.selected)
-                        .map(|j| j.id.to_string()),
+                    Screen::Jobs => self.selected_job().map(|j| j.id.to_string()),
                     _ => None,
                 };
                 match id {
                     Some(id) => self.effects.push(Effect::Copy(id)),
                     None => self.say(Level::Warn, "nothing selected to copy"),
+                }
+            }
+            Action::Inspect => {
+                if self.row_fields().is_some() {
+                    self.overlay = Overlay::Row { scroll: 0 };
+                } else {
+                    self.say(Level::Warn, "no row selected");
                 }
             }
             Action::Verify | Action::VerifyDeep => {
@@ -277,6 +281,7 @@ impl App {
                 }
             }
             Action::CancelJob => self.ask_cancel(),
+            Action::ToggleMouse => self.set_mouse(!self.mouse),
             Action::OpenLog => self.open_log(),
             Action::Messages => self.open_messages(),
             // Only the full-screen log has these (see `log_act`).
@@ -302,16 +307,10 @@ impl App {
         if self.detail.take().is_some() || self.log_view.take().is_some() {
             return;
         }
-        match self.screen {
-            Screen::Catalog if !self.catalog_filter.is_empty() => {
-                self.catalog_filter.clear();
-                self.apply_backup_view();
-            }
-            Screen::Audit if !self.audit_filter.is_empty() => {
-                self.audit_filter.clear();
-                self.apply_audit_view();
-            }
-            _ => self.message = None,
+        if self.filter().is_some_and(|f| !f.is_empty()) {
+            self.edit_filter(String::clear);
+        } else {
+            self.message = None;
         }
     }
 
@@ -360,7 +359,7 @@ impl App {
     }
 
     fn ask_cancel(&mut self) {
-        let Some(j) = self.jobs.get(self.jobs_list.selected) else {
+        let Some(j) = self.selected_job() else {
             return self.say(Level::Warn, "no job selected");
         };
         if !j.is_active() {
@@ -465,29 +464,22 @@ impl App {
         self.overlay = Overlay::Confirm(c);
     }
 
+    /// Typing the current screen's filter: the rows narrow with each key;
+    /// Enter keeps the filter, Esc clears it.
     fn filter_key(&mut self, key: KeyEvent) {
-        let filter = match self.screen {
-            Screen::Audit => &mut self.audit_filter,
-            _ => &mut self.catalog_filter,
-        };
         match key.code {
             KeyCode::Enter => return,
-            KeyCode::Esc => filter.clear(),
-            KeyCode::Backspace => {
-                filter.pop();
+            KeyCode::Esc => return self.edit_filter(String::clear),
+            KeyCode::Backspace => self.edit_filter(|f| {
+                f.pop();
+            }),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.edit_filter(|f| f.push(c))
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => filter.push(c),
             _ if is_ctrl_c(&key) => return self.quit_path(),
             _ => {}
         }
-        let keep_open = key.code != KeyCode::Esc;
-        match self.screen {
-            Screen::Audit => self.apply_audit_view(),
-            _ => self.apply_backup_view(),
-        }
-        if keep_open {
-            self.overlay = Overlay::Filter;
-        }
+        self.overlay = Overlay::Filter;
     }
 
     /// `:verify [--deep] ID` (the flag on either side of the id).
@@ -525,7 +517,7 @@ impl App {
         }
         match cmd.as_str() {
             "q" | "quit" | "exit" => self.quit_path(),
-            "help" | "h" => self.overlay = Overlay::Help { scroll: 0 },
+            "help" | "h" => self.overlay = Overlay::help(),
             "messages" | "msgs" | "msg" => self.open_messages(),
             "backup" => self.open_wizard(WizardKind::Backup),
             "restore" => self.open_wizard(WizardKind::Restore { backup_id: arg }),

@@ -9,6 +9,17 @@ use ratatui::Frame;
 use super::{block, no_catalog_why, Theme};
 use crate::app::App;
 use crate::data::RECENT_AUDIT;
+use crate::{cells, fmt};
+
+/// SEQ, TIME, ACTOR, ACTION, TARGET (the rest) and OUTCOME.
+const COLUMNS: [Constraint; 6] = [
+    Constraint::Length(6),
+    Constraint::Length(14),
+    Constraint::Length(16),
+    Constraint::Length(14),
+    Constraint::Min(10),
+    Constraint::Length(10),
+];
 
 fn chain_line(app: &App, theme: Theme) -> Line<'static> {
     match &app.audit_status {
@@ -102,49 +113,42 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let height = inner.height.saturating_sub(1) as usize;
     let len = app.audit_view.len();
     let first = app.audit_list.window(len, height);
+    let widths = super::table_widths(&COLUMNS, 1, inner.width);
     let rows = app.audit_view[first..(first + height).min(len)]
         .iter()
         .enumerate()
         .map(|(i, &idx)| {
             let r = &app.audit[idx as usize];
-            let e = &r.entry;
-            let row = Row::new(vec![
-                Cell::from(r.seq.to_string()),
-                Cell::from(
-                    e.ts.with_timezone(&chrono::Local)
-                        .format("%m-%d %H:%M:%S")
-                        .to_string(),
-                ),
-                Cell::from(e.actor.clone()),
-                Cell::from(e.action.clone()),
-                Cell::from(e.target.clone()),
-                Cell::from(Span::styled(e.outcome.clone(), theme.status(&e.outcome))),
-            ]);
+            let texts = cells::audit_row(r);
+            let mut row: Vec<Cell> = texts
+                .iter()
+                .zip(&widths)
+                .map(|(t, &w)| Cell::from(fmt::clip(t, w)))
+                .collect();
+            let outcome = &r.entry.outcome;
+            row[5] = Cell::from(Span::styled(
+                fmt::clip(outcome, widths[5]),
+                theme.status(outcome),
+            ));
+            let row = Row::new(row);
             if first + i == app.audit_list.selected {
                 row.style(theme.selected())
             } else {
                 row
             }
         });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(6),
-            Constraint::Length(14),
-            Constraint::Length(16),
-            Constraint::Length(14),
-            Constraint::Min(10),
-            Constraint::Length(10),
-        ],
-    )
-    .header(
+    app.hits.record_rows(
+        super::rows_area(inner),
+        first,
+        std::iter::repeat_n(1, len - first),
+    );
+    let table = Table::new(rows, COLUMNS).header(
         Row::new(vec!["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"]).style(theme.header()),
     );
     frame.render_widget(table, inner);
     let detail = app
-        .audit_view
-        .get(app.audit_list.selected)
-        .map(|&i| app.audit[i as usize].entry.detail.clone())
+        .selected_audit()
+        .map(|r| r.entry.detail.clone())
         .unwrap_or_default();
     frame.render_widget(
         Paragraph::new(detail)

@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::{block, trend, Theme};
 use crate::app::App;
-use crate::data::{self, SortColumn};
+use crate::data::{self, BackupDetail, SortColumn};
 use crate::fmt;
 
 /// A column of the table, in the order they are drawn.
@@ -209,6 +209,20 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let id_width = u16::try_from(id_width).unwrap_or(u16::MAX);
     let wide = inner.width >= WIDE;
     let columns = columns(inner.width, app.sort, id_width);
+    // The name takes what is left (the id, when wide).
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .map(|&c| match c {
+            Column::Name if !wide => Constraint::Fill(1),
+            Column::Id if wide => Constraint::Fill(1),
+            c => Constraint::Length(c.min_width(wide, id_width)),
+        })
+        .collect();
+    let name_width = columns
+        .iter()
+        .zip(super::table_widths(&widths, 1, inner.width))
+        .find(|(c, _)| **c == Column::Name)
+        .map_or(0, |(_, w)| w);
     let rows = shown.iter().enumerate().map(|(i, &idx)| {
         let b = &app.backups[idx as usize];
         // The cells `/` searches are these same texts (data::load_backups).
@@ -216,7 +230,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         let verified = b.verified.as_str();
         let cells = columns.iter().map(|c| match c {
             Column::Type => Cell::from(data::type_cell(b)),
-            Column::Name => Cell::from(b.name.as_deref().unwrap_or("-").to_string()),
+            Column::Name => Cell::from(fmt::clip(b.name.as_deref().unwrap_or("-"), name_width)),
             Column::Created if wide => Cell::from(fmt::stored_ts(&b.created)),
             Column::Created => Cell::from(
                 fmt::stored_ts(&b.created)
@@ -239,42 +253,47 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         }
     });
     let header = Row::new(header_cells(app, &columns)).style(theme.header());
-    // The name takes what is left (the id, when wide).
-    let widths = columns.iter().map(|&c| match c {
-        Column::Name if !wide => Constraint::Fill(1),
-        Column::Id if wide => Constraint::Fill(1),
-        c => Constraint::Length(c.min_width(wide, id_width)),
-    });
+    app.hits.record_rows(
+        super::rows_area(inner),
+        first,
+        std::iter::repeat_n(1, len - first),
+    );
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, inner);
 
     if let (Some(d), Some(area)) = (&app.detail, detail_area) {
-        let outer = block(theme, "Details (Esc closes)");
-        let inner = outer.inner(area);
-        frame.render_widget(outer, area);
-        // The trend on top when it leaves room for a few detail lines.
-        let lines_area = match &d.trend {
-            Some((t, at)) if !t.points.is_empty() && inner.height >= trend::DETAIL_ROWS + 3 => {
-                let [top, rest] =
-                    Layout::vertical([Constraint::Length(trend::DETAIL_ROWS), Constraint::Min(1)])
-                        .areas(inner);
-                trend::render_detail(t, *at, theme, frame, top);
-                rest
-            }
-            _ => inner,
-        };
-        let lines: Vec<Line> = d
-            .lines
-            .iter()
-            .map(|(k, v)| {
-                Line::from(vec![
-                    Span::styled(format!("{k:<14} "), theme.title()),
-                    Span::raw(v.clone()),
-                ])
-            })
-            .collect();
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), lines_area);
+        render_detail(d, theme, frame, area);
     }
+}
+
+/// The detail pane of the selected backup: its type's trend around it
+/// (when there is room) over its manifest facts.
+fn render_detail(d: &BackupDetail, theme: Theme, frame: &mut Frame, area: Rect) {
+    let outer = block(theme, "Details (Esc closes)");
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    // The trend on top when it leaves room for a few detail lines.
+    let lines_area = match &d.trend {
+        Some((t, at)) if !t.points.is_empty() && inner.height >= trend::DETAIL_ROWS + 3 => {
+            let [top, rest] =
+                Layout::vertical([Constraint::Length(trend::DETAIL_ROWS), Constraint::Min(1)])
+                    .areas(inner);
+            trend::render_detail(t, *at, theme, frame, top);
+            rest
+        }
+        _ => inner,
+    };
+    let lines: Vec<Line> = d
+        .lines
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<14} "), theme.title()),
+                Span::raw(v.clone()),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), lines_area);
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
-use super::{block, jobs, storage, trend, Theme};
+use super::{block, storage, trend, Theme};
 use crate::app::App;
+use crate::cells;
 use crate::fmt;
 use lifeboat_engine::archive::manifest::BackupType;
 use lifeboat_engine::catalog::JobState;
@@ -417,8 +418,8 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 Line::from(vec![
                     Span::styled(format!("{:>5} ", j.id), theme.title()),
                     Span::raw(format!("{:<8} {:<18} ", j.kind, fmt::clip(&j.target, 18))),
-                    Span::raw(format!("{:<24} ", jobs::progress_text(j, 24))),
-                    Span::raw(jobs::timing_text(j, now)),
+                    Span::raw(format!("{:<24} ", cells::progress_text(j, 24))),
+                    Span::raw(cells::timing_text(j, now)),
                 ])
             })
             .collect()

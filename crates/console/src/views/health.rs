@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::{block, no_catalog_why, wrap_words, wrapped_height, Theme};
 use crate::app::App;
+use crate::{cells, fmt};
 use lifeboat_engine::health::Check;
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -24,7 +25,8 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     };
-    let selected = report.checks.get(app.health_list.selected);
+    let view = app.health_view();
+    let selected = app.selected_check();
     let advice = advice_lines(selected, theme);
     // The advice pane is as tall as the selected check's text wrapped (at
     // least 4 rows, and the list keeps 4 rows of its own).
@@ -35,31 +37,49 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Layout::vertical([Constraint::Min(5), Constraint::Length(advice_height)]).areas(area);
     let verdict = report.verdict.as_str();
     let title = format!(
-        "Health: {} ({} checks, evaluated {})",
+        "Health: {} ({} checks, evaluated {}){}",
         verdict.to_uppercase(),
         report.checks.len(),
         report
             .evaluated_at
             .with_timezone(&chrono::Local)
-            .format("%H:%M:%S")
+            .format("%H:%M:%S"),
+        super::filter_note(&app.health_filter, view.len())
     );
     let outer = block(theme, &title);
     let inner = outer.inner(list_area);
     frame.render_widget(outer, list_area);
-    if report.checks.is_empty() {
-        frame.render_widget(
-            Paragraph::new("the health evaluation reported no checks"),
-            inner,
-        );
+    if view.is_empty() {
+        let text = if report.checks.is_empty() {
+            "the health evaluation reported no checks".to_string()
+        } else {
+            format!(
+                "no check matches /{} (Esc clears the filter)",
+                app.health_filter
+            )
+        };
+        frame.render_widget(Paragraph::new(text), inner);
         return;
     }
+    let shown: Vec<&Check> = view.iter().map(|&i| &report.checks[i as usize]).collect();
+    render_table(app, &shown, theme, frame, inner);
+    frame.render_widget(
+        Paragraph::new(advice)
+            .wrap(Wrap { trim: true })
+            .block(block(theme, "Advice")),
+        advice_area,
+    );
+}
+
+/// The checks shown. When every one fits with its text wrapped to its
+/// columns, a row is as tall as its text and nothing is cut; otherwise
+/// each check keeps to one row with its cells cut (`~`), the list
+/// scrolls, and the advice pane (or `i`) shows the selected one whole.
+fn render_table(app: &App, shown: &[&Check], theme: Theme, frame: &mut Frame, inner: Rect) {
     let height = inner.height.saturating_sub(1) as usize;
-    let len = report.checks.len();
-    let [status_w, check_w, value_w, threshold_w] = column_widths(&report.checks, inner.width);
-    // A check's text wrapped to its columns. When every check fits that
-    // way, a row is as tall as its text and nothing is cut; otherwise each
-    // check keeps to one row (the list scrolls, and the advice pane shows
-    // the selected one whole).
+    let len = shown.len();
+    let widths = column_widths(shown.iter().copied(), inner.width);
+    let [_, check_w, value_w, threshold_w] = widths;
     let wrapped = |c: &Check| {
         [
             (&c.title, check_w),
@@ -75,11 +95,11 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .max()
             .unwrap_or(1)
     };
-    let cells: Vec<[String; 3]> = report.checks.iter().map(wrapped).collect();
+    let cells: Vec<[String; 3]> = shown.iter().map(|c| wrapped(c)).collect();
     let tall = cells.iter().map(lines).sum::<usize>() <= height;
     // (All of them when tall: the window starts at 0.)
     let first = app.health_list.window(len, height);
-    let rows = report.checks[first..(first + height).min(len)]
+    let rows = shown[first..(first + height).min(len)]
         .iter()
         .zip(&cells[first..])
         .enumerate()
@@ -91,11 +111,13 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 Row::new(vec![status, title.into(), value.into(), threshold.into()])
                     .height(u16::try_from(lines(wrapped)).unwrap_or(1))
             } else {
+                let [_, title, value, threshold] = cells::health_row(c);
+                let cut = |t: &str, w: u16| Cell::from(fmt::clip(t, usize::from(w)));
                 Row::new(vec![
                     status,
-                    Cell::from(c.title.clone()),
-                    Cell::from(c.value.clone()),
-                    Cell::from(c.threshold.clone()),
+                    cut(&title, check_w),
+                    cut(&value, value_w),
+                    cut(&threshold, threshold_w),
                 ])
             };
             if first + i == app.health_list.selected {
@@ -104,25 +126,19 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 row
             }
         });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(status_w),
-            Constraint::Length(check_w),
-            Constraint::Length(value_w),
-            Constraint::Length(threshold_w),
-        ],
-    )
-    .column_spacing(COLUMN_SPACING)
-    .header(Row::new(vec!["STATUS", "CHECK", "VALUE", "THRESHOLD"]).style(theme.header()));
+    let heights = cells[first..].iter().map(|c| {
+        if tall {
+            u16::try_from(lines(c)).unwrap_or(1)
+        } else {
+            1
+        }
+    });
+    app.hits
+        .record_rows(super::rows_area(inner), first, heights);
+    let table = Table::new(rows, widths.map(Constraint::Length))
+        .column_spacing(COLUMN_SPACING)
+        .header(Row::new(vec!["STATUS", "CHECK", "VALUE", "THRESHOLD"]).style(theme.header()));
     frame.render_widget(table, inner);
-
-    frame.render_widget(
-        Paragraph::new(advice)
-            .wrap(Wrap { trim: true })
-            .block(block(theme, "Advice")),
-        advice_area,
-    );
 }
 
 const COLUMN_SPACING: u16 = 1;
@@ -132,10 +148,10 @@ const COLUMN_SPACING: u16 = 1;
 /// pane shows the selected one whole), and VALUE and THRESHOLD share the
 /// rest, each whole when both fit (VALUE takes what is left over), else
 /// in proportion to their longest text.
-fn column_widths(checks: &[Check], width: u16) -> [u16; 4] {
+fn column_widths<'a>(checks: impl Iterator<Item = &'a Check> + Clone, width: u16) -> [u16; 4] {
     let longest = |f: fn(&Check) -> &str, header: &str| {
         checks
-            .iter()
+            .clone()
             .map(|c| f(c).chars().count())
             .chain([header.len()])
             .max()
@@ -211,13 +227,13 @@ mod tests {
             check("Audit log", "ok", "intact"),
         ];
         // Wide: every column whole, the slack to VALUE, the row filled.
-        let w = column_widths(&checks, 198);
+        let w = column_widths(checks.iter(), 198);
         assert_eq!(w[1], 40);
         assert_eq!(w[3], 40);
         assert!(w[2] >= 60, "{w:?}");
         assert_eq!(w.iter().sum::<u16>() + 3, 198);
         // Narrow: CHECK gives way first, then VALUE and THRESHOLD share.
-        let w = column_widths(&checks, 78);
+        let w = column_widths(checks.iter(), 78);
         assert_eq!(w[1], 26);
         assert_eq!(w.iter().sum::<u16>() + 3, 78);
         assert!(w[2] > w[3] && w[3] >= 13, "{w:?}");

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{block, wrap_ranges, Theme};
+use super::{block, highlighted, wrap_ranges, Theme};
 use crate::app::App;
 use crate::joblog::{folded, match_ranges, LogView, LOG_CAP};
 use lifeboat_engine::catalog::JobLogLine;
@@ -33,7 +33,7 @@ pub fn render(app: &App, v: &LogView, theme: Theme, frame: &mut Frame, area: Rec
             j.id,
             j.kind,
             j.target,
-            super::jobs::state_word(j, app.now)
+            crate::cells::state_word(j, app.now)
         ),
         None => format!("Log of job {}", v.job),
     };
@@ -169,41 +169,6 @@ pub fn render(app: &App, v: &LogView, theme: Theme, frame: &mut Frame, area: Rec
             cap,
         );
     }
-}
-
-/// The characters `chars` (starting at `offset` of their line) as spans,
-/// the parts inside `ranges` in `hit`.
-fn highlighted(
-    chars: &[char],
-    offset: usize,
-    ranges: &[(usize, usize)],
-    hit: Style,
-) -> Vec<Span<'static>> {
-    let inside = |p: usize| ranges.iter().any(|&(s, e)| s <= p && p < e);
-    let mut spans = Vec::new();
-    let mut run = String::new();
-    let mut run_hit = false;
-    for (k, c) in chars.iter().enumerate() {
-        let h = inside(offset + k);
-        if h != run_hit && !run.is_empty() {
-            let text = std::mem::take(&mut run);
-            spans.push(if run_hit {
-                Span::styled(text, hit)
-            } else {
-                Span::raw(text)
-            });
-        }
-        run_hit = h;
-        run.push(*c);
-    }
-    if !run.is_empty() {
-        spans.push(if run_hit {
-            Span::styled(run, hit)
-        } else {
-            Span::raw(run)
-        });
-    }
-    spans
 }
 
 /// 12345 as "12,345".

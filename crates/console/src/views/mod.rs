@@ -8,9 +8,11 @@ mod audit;
 mod catalog;
 mod dashboard;
 mod health;
+mod help;
 mod joblog;
 mod jobs;
 mod messages;
+mod row;
 mod storage;
 mod trend;
 
@@ -109,6 +111,24 @@ pub fn no_catalog_why(app: &App) -> Option<String> {
     })
 }
 
+/// Where a table with a one-row header in `inner` draws its rows.
+pub fn rows_area(inner: Rect) -> Rect {
+    let mut r = inner;
+    r.y = r.y.saturating_add(1).min(inner.bottom());
+    r.height = inner.height.saturating_sub(1);
+    r
+}
+
+/// What a list's title adds for its filter: ` | filter: /text (N shown)`,
+/// nothing without one.
+pub fn filter_note(filter: &str, shown: usize) -> String {
+    if filter.is_empty() {
+        String::new()
+    } else {
+        format!(" | filter: /{filter} ({shown} shown)")
+    }
+}
+
 /// A bordered block with a bold title.
 pub fn block(theme: Theme, title: &str) -> Block<'static> {
     Block::default()
@@ -122,6 +142,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         color: !app.ctx.no_color,
     };
     let area = frame.area();
+    app.hits.clear();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{})\nenlarge the window, or press q to quit",
@@ -156,17 +177,26 @@ pub fn render(app: &App, frame: &mut Frame) {
     frame.render_widget(Paragraph::new(status_lines), status);
     render_footer(app, theme, frame, footer);
     match &app.overlay {
-        Overlay::Help { scroll } => render_help(app, theme, frame, main, *scroll),
+        Overlay::Help { scroll, search } => {
+            help::render(app, theme, frame, main, *scroll, search.as_ref())
+        }
         Overlay::Confirm(_) => render_confirm(app, theme, frame, main),
         Overlay::Messages => messages::render(app, theme, frame, main),
+        Overlay::Row { scroll } => row::render(app, theme, frame, main, *scroll),
         Overlay::None | Overlay::Palette(_) | Overlay::Filter | Overlay::LogSearch => {}
     }
 }
 
 fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut spans = vec![Span::styled(" lifeboat ", theme.title())];
+    let mut x = area.x + spans[0].width() as u16;
     for s in Screen::ALL {
         let label = format!(" {} {} ", s.index() + 1, s.title());
+        let width = label.chars().count() as u16;
+        // Where a click picks this screen.
+        let at = Rect::new(x, area.y, width, 1).intersection(area);
+        app.hits.tabs.borrow_mut().push((at, s));
+        x += width;
         let style = if s == app.screen && app.shown_wizard().is_none() {
             theme.selected().add_modifier(Modifier::BOLD)
         } else {
@@ -211,6 +241,13 @@ macro_rules! whole_in_history {
 fn status_lines(app: &App, theme: Theme, width: u16) -> Vec<Line<'static>> {
     let problem = match (&app.overlay, &app.message, &app.catalog_error) {
         (Overlay::Palette(_) | Overlay::Filter | Overlay::LogSearch, _, _) => None,
+        (
+            Overlay::Help {
+                search: Some(s), ..
+            },
+            _,
+            _,
+        ) if s.typing => None,
         (_, Some(m), _) => match m.level {
             Level::Info => None,
             Level::Warn => Some(("warning:", theme.warn(), m.text.as_str())),
@@ -282,15 +319,25 @@ fn status_line(app: &App, theme: Theme, width: u16) -> Line<'static> {
                 ),
             ])
         }
+        Overlay::Help {
+            search: Some(s), ..
+        } if s.typing => {
+            let n = crate::help::matching(&crate::help::entries(app), &s.query).len();
+            Line::from(vec![
+                Span::styled("search help /", theme.key()),
+                Span::raw(s.query.clone()),
+                Span::styled("_", theme.dim()),
+                Span::styled(
+                    format!("  ({n} matching keys; Enter keeps it, Esc clears it)"),
+                    theme.dim(),
+                ),
+            ])
+        }
         Overlay::Filter => {
-            let f = if app.screen == Screen::Audit {
-                &app.audit_filter
-            } else {
-                &app.catalog_filter
-            };
+            let f = app.filter().unwrap_or_default();
             Line::from(vec![
                 Span::styled("filter /", theme.key()),
-                Span::raw(f.clone()),
+                Span::raw(f.to_string()),
                 Span::styled("_", theme.dim()),
                 Span::styled("  (Enter keeps it, Esc clears it)", theme.dim()),
             ])
@@ -332,11 +379,25 @@ fn fit(text: &str, width: usize, word: &str) -> String {
 /// The keys that apply now: (label, what it does).
 pub fn current_keys(app: &App) -> Vec<(String, String)> {
     match &app.overlay {
-        Overlay::Help { .. } => {
-            return vec![
-                ("↑↓ PgUp PgDn g G".into(), "scroll".into()),
-                ("Esc/q/?".into(), "close the help".into()),
-            ]
+        Overlay::Help { search, .. } => {
+            return match search {
+                Some(s) if s.typing => vec![
+                    ("Enter".into(), "keep search (n/N step)".into()),
+                    ("Esc".into(), "clear search".into()),
+                ],
+                Some(_) => vec![
+                    ("n/N".into(), "next/previous match".into()),
+                    ("/".into(), "new search".into()),
+                    ("↑↓ PgUp PgDn g G".into(), "scroll".into()),
+                    ("Esc".into(), "clear search".into()),
+                    ("q/?".into(), "close".into()),
+                ],
+                None => vec![
+                    ("↑↓ PgUp PgDn g G".into(), "scroll".into()),
+                    ("/".into(), "search".into()),
+                    ("Esc/q/?".into(), "close the help".into()),
+                ],
+            }
         }
         Overlay::Palette(_) => {
             return vec![
@@ -358,6 +419,14 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
                 ("Esc/q/M".into(), "close".into()),
             ]
         }
+        Overlay::Row { .. } => {
+            let mut keys = vec![("↑↓ PgUp PgDn g G".into(), "scroll".into())];
+            if matches!(app.screen, Screen::Catalog | Screen::Jobs) {
+                keys.push(("y".into(), "copy the id".into()));
+            }
+            keys.push(("Esc/q/i".into(), "close".into()));
+            return keys;
+        }
         Overlay::Filter => {
             return vec![
                 ("Enter".into(), "keep filter".into()),
@@ -378,47 +447,7 @@ pub fn current_keys(app: &App) -> Vec<(String, String)> {
         }
         Overlay::None => {}
     }
-    base_keys(app)
-}
-
-/// The keys of the wizard or screen, whatever overlay is open (for `?`).
-fn base_keys(app: &App) -> Vec<(String, String)> {
-    let pairs = |bs: &mut dyn Iterator<Item = &Binding>| -> Vec<(String, String)> {
-        bs.map(|b| (b.label.to_string(), b.help.to_string()))
-            .collect()
-    };
-    if let Some(w) = app.shown_wizard() {
-        let mut keys: Vec<(String, String)> = w
-            .keys()
-            .into_iter()
-            .map(|(k, d)| (k.to_string(), d.to_string()))
-            .collect();
-        if !w.wants_text() {
-            keys.push(("?".into(), "help".into()));
-        }
-        if !w.wants_text() {
-            keys.push((
-                "Tab/1-6".into(),
-                "go to a screen (the wizard keeps working)".into(),
-            ));
-            if w.is_running() {
-                keys.push(("Esc".into(), "put aside while it works (w returns)".into()));
-            }
-            keys.push(("q".into(), "quit".into()));
-        }
-        keys.push(("Ctrl-C".into(), "quit".into()));
-        return keys;
-    }
-    let ctx = app.key_context();
-    let mut v = pairs(&mut keymap::own_bindings(ctx).iter());
-    if app.screen == Screen::Catalog && app.detail.is_some() {
-        v.insert(0, ("Esc".into(), "close details".into()));
-    }
-    if ctx == Context::JobLog {
-        v.insert(0, ("Esc".into(), "close the log".into()));
-    }
-    v.extend(pairs(&mut keymap::global_bindings(ctx)));
-    v
+    crate::help::keys(app)
 }
 
 fn render_footer(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -460,6 +489,7 @@ fn short_help(b: &Binding) -> String {
         keymap::Action::Help => "help".into(),
         keymap::Action::OpenLog => "log".into(),
         keymap::Action::NextMatch => "next".into(),
+        keymap::Action::Inspect => "whole row".into(),
         _ => b
             .help
             .split([' ', '(', ':', ','])
@@ -542,6 +572,72 @@ pub fn wrap_ranges(chars: &[char], width: usize) -> Vec<(usize, usize)> {
     out
 }
 
+/// The widths a [`ratatui::widgets::Table`] gives columns of these
+/// constraints in `width` cells, `spacing` apart (laid out the way the
+/// table lays them out), so that a cell can be cut to its column with a
+/// mark ([`crate::fmt::clip`]) instead of silently.
+pub fn table_widths(constraints: &[Constraint], spacing: u16, width: u16) -> Vec<usize> {
+    Layout::horizontal(constraints.iter().copied())
+        .flex(ratatui::layout::Flex::Start)
+        .spacing(spacing)
+        .split(Rect::new(0, 0, width, 1))
+        .iter()
+        .map(|r| usize::from(r.width))
+        .collect()
+}
+
+/// What a popup's bottom border says when its `total` rows do not fit
+/// in `page`: which rows show from `first` on, and where there are more.
+pub fn scroll_note(first: usize, page: usize, total: usize) -> Option<String> {
+    if total <= page {
+        return None;
+    }
+    let mut at = format!(" rows {}-{} of {total}", first + 1, first + page);
+    if first > 0 {
+        at.push_str(", ↑ more above");
+    }
+    if first + page < total {
+        at.push_str(", ↓ more below");
+    }
+    at.push(' ');
+    Some(at)
+}
+
+/// The characters `chars` (starting at `offset` of their line) as spans,
+/// the parts inside `ranges` in `hit`.
+fn highlighted(
+    chars: &[char],
+    offset: usize,
+    ranges: &[(usize, usize)],
+    hit: Style,
+) -> Vec<Span<'static>> {
+    let inside = |p: usize| ranges.iter().any(|&(s, e)| s <= p && p < e);
+    let mut spans = Vec::new();
+    let mut run = String::new();
+    let mut run_hit = false;
+    for (k, c) in chars.iter().enumerate() {
+        let h = inside(offset + k);
+        if h != run_hit && !run.is_empty() {
+            let text = std::mem::take(&mut run);
+            spans.push(if run_hit {
+                Span::styled(text, hit)
+            } else {
+                Span::raw(text)
+            });
+        }
+        run_hit = h;
+        run.push(*c);
+    }
+    if !run.is_empty() {
+        spans.push(if run_hit {
+            Span::styled(run, hit)
+        } else {
+            Span::raw(run)
+        });
+    }
+    spans
+}
+
 /// A rectangle of `w` x `h` centred in `area` (clipped to it).
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -552,74 +648,6 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
         width: w,
         height: h,
     }
-}
-
-/// The help's rows at `width`, wrapped here (not by the paragraph) so
-/// that the overlay knows how many there are: each key's text hangs
-/// indented under itself, the palette's commands close it.
-fn help_rows(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
-    let mut rows = Vec::new();
-    for (k, d) in base_keys(app) {
-        let label = format!("{k:>8}  ");
-        let indent = label.chars().count();
-        let mut text = wrap_words(&d, width.saturating_sub(indent)).into_iter();
-        rows.push(Line::from(vec![
-            Span::styled(label, theme.key()),
-            Span::raw(text.next().unwrap_or_default()),
-        ]));
-        rows.extend(text.map(|t| Line::raw(format!("{:indent$}{t}", ""))));
-    }
-    rows.push(Line::raw(""));
-    let palette = format!(
-        "palette: {} (Tab completes, ↑/↓ recall)",
-        super::palette::commands_text()
-    );
-    rows.extend(
-        wrap_words(&palette, width)
-            .into_iter()
-            .map(|t| Line::styled(t, theme.dim())),
-    );
-    rows
-}
-
-/// The key help, from row `scroll` on. When it does not fit, the bottom
-/// border says which rows show and that there is more (and the keys
-/// scroll it); the room it had is noted for the keys ([`App::help_room`]).
-fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect, scroll: usize) {
-    let title = match app.shown_wizard() {
-        Some(w) => format!("Keys: {} wizard", w.title()),
-        None if app.log_view.is_some() => "Keys: job log".to_string(),
-        None => format!("Keys: {}", app.screen.title()),
-    };
-    let w = area.width.saturating_sub(4).min(100);
-    let rows = help_rows(app, theme, usize::from(w.saturating_sub(2)));
-    let total = rows.len();
-    let h = u16::try_from(total + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height);
-    let page = usize::from(h.saturating_sub(2));
-    let max_scroll = total.saturating_sub(page);
-    let first = scroll.min(max_scroll);
-    app.help_room.page.set(page);
-    app.help_room.max_scroll.set(max_scroll);
-    let mut block = block(theme, &title);
-    if max_scroll > 0 {
-        let mut at = format!(" rows {}-{} of {total}", first + 1, first + page);
-        if first > 0 {
-            at.push_str(", ↑ more above");
-        }
-        if first < max_scroll {
-            at.push_str(", ↓ more below");
-        }
-        at.push(' ');
-        block = block.title_bottom(Span::styled(at, theme.title()));
-    }
-    let r = centered(area, w, h);
-    frame.render_widget(Clear, r);
-    frame.render_widget(
-        Paragraph::new(rows.into_iter().skip(first).take(page).collect::<Vec<_>>()).block(block),
-        r,
-    );
 }
 
 fn render_confirm(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
