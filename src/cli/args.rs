@@ -147,6 +147,11 @@ pub enum Command {
         /// Every backup, not only the newest of each type.
         #[arg(long)]
         all: bool,
+        /// List each target first and compare it with the catalog: copies
+        /// gone or changed in size, and objects no backup claims (drift:
+        /// reported, never removed).
+        #[arg(long)]
+        check: bool,
     },
     /// Manage encryption keys.
     Key {

@@ -266,8 +266,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => with_engine(load()?, json, |e, face| {
             verbs::copy(e, (id, to, verify, queue), json, face)
         }),
-        Command::Copies { id, all } => with_engine(load()?, json, |e, _| {
-            verbs::copies(e, id.as_deref(), all, json)
+        Command::Copies { id, all, check } => with_engine(load()?, json, |e, _| {
+            verbs::copies(e, id.as_deref(), (all, check), json)
         }),
         Command::Show { id } => with_engine(load()?, json, |e, _| verbs::show(e, &id, json)),
         Command::Cancel { job_id } => {

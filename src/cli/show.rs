@@ -452,3 +452,37 @@ pub fn print_copies(st: &lifeboat_engine::ops::copies::CopiesStatus) {
         }
     }
 }
+
+/// `lifeboat copies --check`: what each target's listing showed.
+pub fn print_drift(drift: &[lifeboat_engine::ops::copies::TargetDrift]) {
+    for d in drift {
+        outln!();
+        if let Some(e) = &d.error {
+            outln!("target '{}': cannot be listed: {e}", d.target);
+            continue;
+        }
+        outln!(
+            "target '{}': {} objects, {}{}",
+            d.target,
+            d.objects,
+            size(d.bytes),
+            if d.clean() {
+                "; matches the catalog"
+            } else {
+                ""
+            }
+        );
+        for m in &d.missing {
+            outln!("  MISSING  {m}");
+        }
+        for u in &d.unclaimed {
+            outln!("  DRIFT    {u}: no backup in the catalog claims it (left in place)");
+        }
+        for r in &d.retained {
+            outln!("  retained {r} (append-only target: its own retention expires it)");
+        }
+        for f in &d.found {
+            outln!("  found    {f}: a whole copy, now on record");
+        }
+    }
+}

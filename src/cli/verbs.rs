@@ -567,7 +567,17 @@ pub(super) fn copy(
 
 /// `lifeboat copies`: where each backup's copies are, and each type's
 /// 3-2-1 verdict. Exit 1 when a type is below its copy policy.
-pub(super) fn copies(engine: &Engine, id: Option<&str>, all: bool, json: bool) -> Result<i32> {
+pub(super) fn copies(
+    engine: &Engine,
+    id: Option<&str>,
+    (all, check): (bool, bool),
+    json: bool,
+) -> Result<i32> {
+    let drift = if check {
+        ops::copies::check(engine, None)?
+    } else {
+        Vec::new()
+    };
     let mut st = ops::copies::status(engine, id)?;
     if id.is_none() && !all {
         // The newest of each type: what the verdicts are about.
@@ -579,15 +589,19 @@ pub(super) fn copies(engine: &Engine, id: Option<&str>, all: bool, json: bool) -
         });
     }
     if json {
-        show::print_json(&st);
+        if check {
+            show::print_json(&serde_json::json!({"status": st, "check": drift}));
+        } else {
+            show::print_json(&st);
+        }
     } else {
         show::print_copies(&st);
+        if check {
+            show::print_drift(&drift);
+        }
     }
-    Ok(if st.types.iter().all(|t| t.meets_policy) {
-        0
-    } else {
-        1
-    })
+    let ok = st.types.iter().all(|t| t.meets_policy) && drift.iter().all(|d| d.clean());
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// `lifeboat catalog rebuild`: from the repository's manifests, before

@@ -151,12 +151,12 @@ pub struct ListedObject {
 impl Catalog {
     /// Replace the cached listing of `target` with `objects`.
     pub fn replace_listing(
-        &mut self,
+        &self,
         target: &str,
         objects: &[ListedObject],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.unchecked_transaction()?;
         tx.execute("DELETE FROM remote_objects WHERE target = ?1", [target])?;
         {
             let mut st = tx.prepare_cached(
@@ -179,10 +179,7 @@ impl Catalog {
     }
 
     /// The cached listing of `target` and when it was taken (`None`: never listed).
-    pub fn listing(
-        &self,
-        target: &str,
-    ) -> Result<(Vec<ListedObject>, Option<DateTime<Utc>>)> {
+    pub fn listing(&self, target: &str) -> Result<(Vec<ListedObject>, Option<DateTime<Utc>>)> {
         let mut st = self.conn.prepare_cached(
             "SELECT key, size, modified, listed_at FROM remote_objects WHERE target = ?1 ORDER BY key",
         )?;

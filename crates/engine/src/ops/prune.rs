@@ -468,6 +468,12 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
     for d in doomed {
         check_cancel(job.cancel_flag())?;
         let reasons = d.reasons.join("; ");
+        // Taken before the row goes: which objects its copies are.
+        let keys = engine
+            .catalog
+            .get_manifest_json(&d.id)?
+            .map(|j| crate::ops::copies::keys_of(&j))
+            .unwrap_or_default();
         match crate::ops::delete::delete_inner(engine, &d.id, &|p| job.track_partial(p)) {
             Ok(r) => {
                 freed += r.freed;
@@ -493,6 +499,9 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
         }
         engine.audit("prune", &d.id, "deleted", &reasons)?;
         job.log("info", &format!("deleted {} ({reasons})", d.id));
+        for (level, line) in crate::ops::copies::delete_copies(engine, &d.id, &keys) {
+            job.log(level, &line);
+        }
         deleted.push(d.id.clone());
         job.advance(freed, deleted.len() as u64);
     }

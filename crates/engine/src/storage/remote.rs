@@ -92,8 +92,9 @@ impl Target {
 
     fn key(&self, rel: &str) -> Key {
         let prefix = self.config.prefix.trim_matches('/');
-        if prefix.is_empty() {
-            Key::from(rel)
+        let rel = rel.trim_matches('/');
+        if prefix.is_empty() || rel.is_empty() {
+            Key::from(if rel.is_empty() { prefix } else { rel })
         } else {
             Key::from(format!("{prefix}/{rel}"))
         }
@@ -167,7 +168,7 @@ impl Target {
         // The writer starts each part's upload as a task of the runtime.
         let _in_runtime = self.rt.enter();
         let started = Instant::now();
-        let mut buf = vec![0u8; 1 << 20];
+        let part = self.config.part_size_mb as usize * 1024 * 1024;
         let mut sent = 0u64;
         loop {
             if cancel() {
@@ -176,16 +177,19 @@ impl Target {
                     self.config.name
                 )));
             }
-            let n = match file.read(&mut buf) {
-                Ok(0) => return Ok(sent),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("cannot read", local, e)),
-            };
+            // One whole part, handed over without a copy.
+            let mut buf = Vec::with_capacity(part);
+            let n = (&mut *file)
+                .take(part as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io("cannot read", local, e))?;
+            if n == 0 {
+                return Ok(sent);
+            }
             self.rt
                 .block_on(writer.wait_for_capacity(self.config.concurrency as usize))
                 .map_err(|e| self.fail("upload", rel, e))?;
-            writer.write(&buf[..n]);
+            writer.put(Bytes::from(buf));
             sent += n as u64;
             self.throttle(started, sent);
             progress(sent);
@@ -251,12 +255,13 @@ impl Target {
     /// Every object below `rel_dir` (e.g. `database/`), keys relative to
     /// the target's prefix.
     pub fn list(&self, rel_dir: &str) -> Result<Vec<Object>> {
-        let prefix = self.key(rel_dir.trim_end_matches('/'));
+        let prefix = self.key(rel_dir);
         let base = self.config.prefix.trim_matches('/');
         self.rt
             .block_on(async {
                 let mut out = Vec::new();
-                let mut s = self.store.list(Some(&prefix));
+                let root = prefix.as_ref().is_empty();
+                let mut s = self.store.list((!root).then_some(&prefix));
                 while let Some(meta) = s.next().await {
                     let meta = meta?;
                     let full = meta.location.to_string();
