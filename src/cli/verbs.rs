@@ -600,7 +600,12 @@ pub(super) fn copies(
             show::print_drift(&drift);
         }
     }
-    let ok = st.types.iter().all(|t| t.meets_policy) && drift.iter().all(|d| d.clean());
+    // A type with no backup yet is health's to report, not a copy problem.
+    let ok = st
+        .types
+        .iter()
+        .all(|t| t.newest.is_none() || t.meets_policy)
+        && drift.iter().all(|d| d.clean());
     Ok(if ok { 0 } else { 1 })
 }
 

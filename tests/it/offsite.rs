@@ -102,9 +102,24 @@ impl Moto {
     /// the Authorization header claims and checks no signature (an
     /// anonymous request may not replace an object). Status and body.
     fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        self.http_with(method, path, &[], body)
+    }
+
+    /// [`Moto::http`] with extra request headers.
+    fn http_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n{extra}Content-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.port,
             body.len()
         );
@@ -738,4 +753,159 @@ fn target_mistakes_are_configuration_errors_and_no_credential_is_shown() {
     for secret in [SECRET, "AKIDOFFSITE7731", "tok-offsite-9913"] {
         assert!(!text.contains(secret), "{secret} shown:\n{text}");
     }
+}
+
+// ------------------------------------------------------------ drift, prune, append-only
+
+/// The object key of a file of a backup report on target `offsite` (`lb/`).
+fn key_of(backup: &Value, suffix: &str) -> String {
+    let file = file_of(backup);
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    format!("lb/configuration/{name}{suffix}")
+}
+
+fn configuration_backups(sb: &Sandbox, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            std::fs::write(sb.app.join("config.py"), format!("VERSION = {i}\n")).unwrap();
+            let b = json_ok(sb, &["backup", "--type", "configuration"]);
+            assert_eq!(b["copy_error"], Value::Null, "{b}");
+            b
+        })
+        .collect()
+}
+
+fn prune_later(sb: &Sandbox) -> String {
+    let now = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let out = lb(sb, &["prune", "--yes", "--force"])
+        .env("LIFEBOAT_NOW", now)
+        .output()
+        .unwrap();
+    let text = all_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    text
+}
+
+const PRUNE_ALL_BUT_NEWEST: &str =
+    "[retention]\nmin_keep = 1\n[retention.configuration]\nkeep_days = 1\n";
+
+#[test]
+fn drift_is_reported_never_mended_and_prune_takes_copies_along() {
+    let Some(moto) = Moto::start() else { return };
+    let sb = Sandbox::with_extra_config(&format!(
+        "{}{PRUNE_ALL_BUT_NEWEST}",
+        s3_target(&moto.endpoint(), BUCKET, QUICK)
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+    let b = configuration_backups(&sb, 3);
+    let ids: Vec<String> = b.iter().map(id_of).collect();
+
+    // A clean bucket: the listing matches the catalog.
+    let (code, v) = json_code(&sb, &["copies", "--check"]);
+    assert_eq!(code, 0, "{v}");
+    let c = &v["check"][0];
+    assert_eq!(c["target"], "offsite");
+    assert!(c["objects"].as_u64().unwrap() >= 6, "{c}");
+    assert!(c["missing"].as_array().unwrap().is_empty(), "{c}");
+    assert!(c["unclaimed"].as_array().unwrap().is_empty(), "{c}");
+
+    // Behind lifeboat's back: a stray object appears and the second
+    // backup's manifest goes.
+    moto.change("PUT", "lb/configuration/stray.bin", b"not ours");
+    moto.change("DELETE", &key_of(&b[1], ".manifest.json"), b"");
+    let text = expect(&sb, &["copies", "--check"], 1);
+    assert!(text.contains("MISSING"), "{text}");
+    assert!(text.contains(&ids[1]), "{text}");
+    assert!(text.contains("DRIFT    configuration/stray.bin"), "{text}");
+    assert_eq!(state(&sb, &ids[1]), "missing");
+    assert_eq!(state(&sb, &ids[0]), "copied");
+    // Reported, never removed.
+    assert!(moto.objects().contains_key("lb/configuration/stray.bin"));
+
+    // `copy` sends what is missing, and only that.
+    let r = json_ok(&sb, &["copy"]);
+    let sent: Vec<&str> = r["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["backup_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, [ids[1].as_str()], "{r}");
+    assert_eq!(state(&sb, &ids[1]), "copied");
+
+    // Prune deletes the two older backups here and on the target.
+    let text = prune_later(&sb);
+    assert!(text.contains("pruned 2 backups"), "{text}");
+    let objects = moto.objects();
+    for old in &b[..2] {
+        for suffix in ["", ".index", ".manifest.json"] {
+            assert!(!objects.contains_key(&key_of(old, suffix)), "{objects:?}");
+        }
+    }
+    assert!(
+        objects.contains_key(&key_of(&b[2], ".manifest.json")),
+        "{objects:?}"
+    );
+    assert!(objects.contains_key("lb/configuration/stray.bin"));
+    let st = json_ok(&sb, &["copies", "--all"]);
+    assert_eq!(st["backups"].as_array().unwrap().len(), 1, "{st}");
+}
+
+#[test]
+fn an_append_only_target_under_object_lock_keeps_its_copies() {
+    let Some(moto) = Moto::start() else { return };
+    // The documented setup: a bucket with Object Lock and a default
+    // retention; the backup host's target is append_only.
+    let (code, body) = moto.http_with(
+        "PUT",
+        &format!("/{BUCKET}"),
+        &[("x-amz-bucket-object-lock-enabled", "true")],
+        b"",
+    );
+    assert_eq!(code, 200, "{body}");
+    let rule = br#"<ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>"#;
+    let (code, body) = moto.http_with("PUT", &format!("/{BUCKET}?object-lock"), &[], rule);
+    assert_eq!(code, 200, "{body}");
+    let sb = Sandbox::with_extra_config(&format!(
+        "{}append_only = true\n{PRUNE_ALL_BUT_NEWEST}",
+        s3_target(&moto.endpoint(), BUCKET, QUICK)
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+    let b = configuration_backups(&sb, 2);
+    let old = key_of(&b[0], "");
+    assert!(moto.objects().contains_key(&old));
+
+    // The lock holds: a version cannot be deleted before its retention ends.
+    let (_, versions) = moto.http("GET", &format!("/{BUCKET}?versions"), b"");
+    let version = versions
+        .split("<Version>")
+        .find(|v| v.contains(&format!("<Key>{old}</Key>")))
+        .and_then(|v| v.split("<VersionId>").nth(1))
+        .and_then(|v| v.split("</VersionId>").next())
+        .unwrap_or_else(|| panic!("no version of {old}: {versions}"));
+    let (code, body) = moto.http(
+        "DELETE",
+        &format!("/{BUCKET}/{old}?versionId={version}"),
+        b"",
+    );
+    assert_eq!(code, 403, "a locked version was deleted: {body}");
+
+    // Prune leaves the target alone and says so; the check calls the old
+    // copy retained, not drift.
+    let text = prune_later(&sb);
+    assert!(text.contains("pruned 1 backups"), "{text}");
+    let (_, log) = run(&sb, &["status"]);
+    assert!(!log.contains("was not deleted"), "{log}");
+    assert!(moto.objects().contains_key(&old));
+    let (code, v) = json_code(&sb, &["copies", "--check"]);
+    assert_eq!(code, 0, "{v}");
+    let retained = v["check"][0]["retained"].as_array().unwrap();
+    assert!(
+        retained
+            .iter()
+            .any(|k| k.as_str() == old.strip_prefix("lb/")),
+        "{v}"
+    );
 }

@@ -330,7 +330,16 @@ impl Read for RemoteReader {
 
 fn client_options(c: &TargetConfig) -> ClientOptions {
     let timeout = Duration::from_secs(c.timeout_seconds as u64);
+    let mut headers = reqwest::header::HeaderMap::new();
+    if c.append_only && c.kind == TargetKind::S3 {
+        // Object Lock asks for this header beside the checksum itself.
+        headers.insert(
+            "x-amz-sdk-checksum-algorithm",
+            reqwest::header::HeaderValue::from_static("SHA256"),
+        );
+    }
     ClientOptions::new()
+        .with_default_headers(headers)
         .with_timeout(timeout)
         .with_connect_timeout((timeout / 10).max(Duration::from_secs(1)))
         .with_allow_http(
