@@ -104,6 +104,34 @@ pub fn storage(config: &Config, json: bool) -> Result<i32> {
     for (t, n, b) in &r.per_target {
         outln!("{:<50} {:>8} {:>12}", t, n, bytes(*b));
     }
+    if !r.targets.is_empty() {
+        outln!(
+            "\n{:<12} {:>7} {:>12} {:>8} {:>6} {:>7}  WHERE",
+            "COPY TARGET",
+            "COPIES",
+            "STORED",
+            "VERIFIED",
+            "FAILED",
+            "MISSING"
+        );
+        for t in &r.targets {
+            outln!(
+                "{:<12} {:>7} {:>12} {:>8} {:>6} {:>7}  {}{}{}",
+                t.name,
+                t.copies,
+                bytes(t.bytes),
+                t.verified,
+                t.failed,
+                t.missing,
+                t.location,
+                if t.offsite { " (offsite)" } else { "" },
+                if t.append_only { " (append-only)" } else { "" }
+            );
+        }
+        for v in &r.verdicts {
+            outln!("{:<14} {}", v.backup_type.as_str(), v.verdict);
+        }
+    }
     let first = r.daily_totals.first().map(|d| d.1).unwrap_or(0);
     let last = r.daily_totals.last().map(|d| d.1).unwrap_or(0);
     outln!(

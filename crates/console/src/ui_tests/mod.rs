@@ -7,6 +7,7 @@ mod filters;
 mod help_search;
 mod mouse;
 mod row_popup;
+mod storage_copies;
 
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

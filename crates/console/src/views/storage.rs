@@ -4,6 +4,7 @@
 //! targets are told apart by their paths, so a label is never clipped.
 
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Cell, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
@@ -146,7 +147,13 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(1),
         Constraint::Length(type_lines),
         Constraint::Min(6),
-        Constraint::Length(7),
+        // With offsite copies to show on a small screen, the growth chart
+        // gives up rows: what is where matters more than the trend.
+        Constraint::Length(if !s.targets.is_empty() && area.height < 40 {
+            3
+        } else {
+            7
+        }),
     ])
     .areas(area);
     frame.render_widget(
@@ -172,6 +179,15 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         .wrap(Wrap { trim: true }),
         types_area,
     );
+    let tables = match copies_block(s, theme, tables) {
+        Some((area, copies)) => {
+            let [c, rest] =
+                Layout::vertical([Constraint::Length(area), Constraint::Min(4)]).areas(tables);
+            frame.render_widget(copies, c);
+            rest
+        }
+        None => tables,
+    };
     let targets = block(theme, "Per target");
     // TARGET gets what BACKUPS (8), STORED (11) and two gaps leave.
     let label_width = (targets.inner(tables).width as usize)
@@ -221,6 +237,70 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Sparkline::default().data(&data[skip..]).style(theme.ok()),
         inner,
     );
+}
+
+/// The offsite copies, when `[[targets]]` are configured: each target's
+/// share (copies, bytes, failures, when it was last listed) and each
+/// type's 3-2-1 verdict, a type below its policy in the warning colour.
+/// Its height, and the block.
+fn copies_block(s: &StorageReport, theme: Theme, area: Rect) -> Option<(u16, Paragraph<'static>)> {
+    if s.targets.is_empty() {
+        return None;
+    }
+    let mut lines = Vec::new();
+    for t in &s.targets {
+        let problems = t.failed + t.missing;
+        let listed = match t.listed_at {
+            Some(at) => format!(
+                "listed {}",
+                at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
+            ),
+            None => "never listed (`lifeboat copies --check`)".into(),
+        };
+        let text = format!(
+            "{} {}{}{}: {} copies, {}, {} verified, {} failed, {} missing; {listed}",
+            t.name,
+            t.location,
+            if t.offsite { " offsite" } else { "" },
+            if t.append_only { " append-only" } else { "" },
+            t.copies,
+            fmt::bytes(t.bytes),
+            t.verified,
+            t.failed,
+            t.missing,
+        );
+        let style = if problems > 0 {
+            theme.warn()
+        } else {
+            Style::default()
+        };
+        lines.push(Line::styled(text, style));
+    }
+    for v in &s.verdicts {
+        let style = if v.newest.is_some() && !v.meets_policy {
+            theme.warn()
+        } else if v.meets_3_2_1 {
+            theme.ok()
+        } else {
+            Style::default()
+        };
+        lines.push(Line::styled(
+            format!("{}: {}", v.backup_type, v.verdict),
+            style,
+        ));
+    }
+    // Wrapped lines may take more rows; the per-target table keeps five.
+    let width = area.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    let height = ((rows + 2) as u16)
+        .min(area.height.saturating_sub(5))
+        .max(3);
+    Some((
+        height,
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block(theme, "Offsite copies")),
+    ))
 }
 
 #[cfg(test)]

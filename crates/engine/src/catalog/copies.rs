@@ -202,4 +202,14 @@ impl Catalog {
         }
         Ok((out, at))
     }
+
+    /// When `target` was last listed, if ever.
+    pub fn listing_time(&self, target: &str) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<String> = self.conn.query_row(
+            "SELECT max(listed_at) FROM remote_objects WHERE target = ?1",
+            [target],
+            |r| r.get(0),
+        )?;
+        Ok(opt_ts_from_sql(0, t)?)
+    }
 }

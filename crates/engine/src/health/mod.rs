@@ -7,6 +7,7 @@
 
 pub mod charts;
 pub mod checks;
+pub mod copies;
 pub mod disk;
 pub mod metrics;
 pub mod probe;
@@ -179,6 +180,12 @@ pub struct StorageReport {
     pub daily_totals: Vec<(chrono::NaiveDate, u64)>,
     /// At the recent growth rate; None when not growing or unknown.
     pub days_until_full: Option<f64>,
+    /// Each `[[targets]]` entry's share of the copies (empty without targets).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<copies::TargetCopies>,
+    /// Each configured type's 3-2-1 verdict (empty without targets).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<copies::TypeVerdict>,
 }
 
 impl StorageReport {

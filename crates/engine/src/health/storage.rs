@@ -153,6 +153,16 @@ pub fn report(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Result<
         disk_free: space.free,
         disk_used: space.used,
         daily_totals: totals,
+        targets: if config.targets.is_empty() {
+            Vec::new()
+        } else {
+            super::copies::targets(config, catalog)?
+        },
+        verdicts: if config.targets.is_empty() {
+            Vec::new()
+        } else {
+            super::copies::verdicts(config, catalog, now)?
+        },
         days_until_full,
     })
 }

@@ -22,6 +22,7 @@ use crate::catalog::copies::{CopyRecord, CopyState};
 use crate::catalog::{BackupStatus, JobKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+pub use crate::health::copies::{verdict, TypeVerdict};
 use crate::ops::jobs::{run_job, Job, JobEnd};
 use crate::ops::select::Artifact;
 use crate::ops::{Engine, Progress};
@@ -486,22 +487,6 @@ pub struct CopyRecordView {
     pub error: Option<String>,
 }
 
-/// The 3-2-1 verdict of a type, judged on its newest good backup.
-#[derive(Debug, Clone, Serialize)]
-pub struct TypeVerdict {
-    #[serde(rename = "type")]
-    pub backup_type: BackupType,
-    pub newest: Option<String>,
-    pub copies: u32,
-    pub required: u32,
-    pub media: u32,
-    pub offsite: u32,
-    pub meets_policy: bool,
-    pub meets_3_2_1: bool,
-    /// In words: "3-2-1 met", or what is lacking.
-    pub verdict: String,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct CopiesStatus {
     pub targets: Vec<TargetInfo>,
@@ -549,6 +534,7 @@ pub fn status(engine: &Engine, id: Option<&str>) -> Result<CopiesStatus> {
         if newest.is_none() && !config.configured_types().contains(&t) {
             continue;
         }
+        let newest = newest.map(|b| (b.id.as_str(), b.copies));
         types.push(verdict(config, t, newest, &recorded));
     }
     Ok(CopiesStatus {
@@ -611,74 +597,6 @@ fn backup_copies(
         copies,
         required: config.required_copies(t),
         targets,
-    }
-}
-
-fn verdict(
-    config: &Config,
-    t: BackupType,
-    newest: Option<&BackupCopies>,
-    recorded: &[CopyRecord],
-) -> TypeVerdict {
-    let required = config.required_copies(t);
-    let Some(b) = newest else {
-        return TypeVerdict {
-            backup_type: t,
-            newest: None,
-            copies: 0,
-            required,
-            media: 0,
-            offsite: 0,
-            meets_policy: false,
-            meets_3_2_1: false,
-            verdict: format!("no {t} backup yet"),
-        };
-    };
-    let held: Vec<&crate::config::TargetConfig> = recorded
-        .iter()
-        .filter(|c| c.backup_id == b.id && c.state.counts())
-        .filter_map(|c| config.targets.iter().find(|t| t.name == c.target))
-        .collect();
-    let mut media: Vec<&str> = vec!["local"];
-    for t in &held {
-        if !media.contains(&t.kind.as_str()) {
-            media.push(t.kind.as_str());
-        }
-    }
-    let offsite = held.iter().filter(|t| t.is_offsite()).count() as u32;
-    let copies = b.copies;
-    let meets_policy = copies >= required;
-    let meets = copies >= 3 && media.len() >= 2 && offsite >= 1;
-    let mut lacking = Vec::new();
-    if copies < 3 {
-        lacking.push(format!("{copies} of 3 copies"));
-    }
-    if media.len() < 2 {
-        lacking.push(format!("{} of 2 media", media.len()));
-    }
-    if offsite == 0 {
-        lacking.push("no offsite copy".to_string());
-    }
-    let mut verdict = if meets {
-        "3-2-1 met".to_string()
-    } else {
-        format!("3-2-1 not met: {}", lacking.join(", "))
-    };
-    if !meets_policy {
-        verdict.push_str(&format!(
-            "; below policy: {copies} of {required} required copies"
-        ));
-    }
-    TypeVerdict {
-        backup_type: t,
-        newest: Some(b.id.clone()),
-        copies,
-        required,
-        media: media.len() as u32,
-        offsite,
-        meets_policy,
-        meets_3_2_1: meets,
-        verdict,
     }
 }
 
