@@ -909,3 +909,38 @@ fn an_append_only_target_under_object_lock_keeps_its_copies() {
         "{v}"
     );
 }
+
+#[test]
+fn the_daemon_sends_the_copies_a_target_missed() {
+    let Some(moto) = Moto::start() else { return };
+    let sb = Sandbox::with_extra_config(&format!(
+        "{}[schedule]\ntimezone = \"UTC\"\n[schedule.filesystem]\nevery = \"\"\n[schedule.configuration]\nevery = \"\"\n[schedule.all]\nfull = []\n",
+        s3_target(&moto.endpoint(), "late-bucket", QUICK)
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+    // The bucket is not there yet: the backup stands, its copy failed.
+    let (_, _) = backup_with_failed_copy(&sb);
+    let id = list_ids(&sb).remove(0);
+    moto.create_bucket("late-bucket");
+    let text = expect(&sb, &["daemon", "--once"], 0);
+    assert!(
+        text.contains("1 copies the [copies] policy asks for are missing"),
+        "{text}"
+    );
+    assert_eq!(state(&sb, &id), "copied");
+    // Nothing missing: the next pass queues nothing.
+    let text = expect(&sb, &["daemon", "--once"], 0);
+    assert!(!text.contains("are missing"), "{text}");
+    let jobs = json_ok(&sb, &["status"]);
+    let copy_jobs = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "copy")
+        .count();
+    assert_eq!(
+        copy_jobs, 2,
+        "the backup's own copy job and the daemon's: {jobs}"
+    );
+}
