@@ -109,7 +109,7 @@ for run in $(seq 1 "$RUNS"); do
     # Named, so a second run copies again (the catalog remembers copies).
     # The order alternates between runs: moto (one Python process) slows as it fills.
     lb_up() { read -r lb_up_s lb_up_kb < <(measure "$BIN" --config "$WORK/up.toml" copy "$ID"); }
-    rc_up() { read -r rc_up_s rc_up_kb < <(measure rclone copy --s3-upload-concurrency 4 --s3-chunk-size 16M "$WORK/repo/filesystem" "moto:$rc_bucket/filesystem"); }
+    rc_up() { read -r rc_up_s rc_up_kb < <(measure rclone copy --s3-upload-concurrency 4 --s3-chunk-size 8M "$WORK/repo/filesystem" "moto:$rc_bucket/filesystem"); }
     if [ $((run % 2)) -eq 1 ]; then lb_up; rc_up; else rc_up; lb_up; fi
     rm -rf "$WORK/back" "$WORK/back-rc"; mkdir -p "$WORK/back-rc"
     config "$WORK/down.toml" "$WORK/back/repo" "$WORK/back/catalog.db" "$lb_bucket"

@@ -544,7 +544,7 @@ fn example_file_parses_and_matches_defaults() {
     assert_eq!(c.targets.len(), 1);
     assert_eq!(c.targets[0].bucket.as_deref(), Some("panel-backups"));
     assert_eq!(c.targets[0].concurrency, 4);
-    assert_eq!(c.targets[0].part_size_mb, 16);
+    assert_eq!(c.targets[0].part_size_mb, 8);
     assert_eq!(
         c.required_copies(crate::archive::manifest::BackupType::Database),
         2
