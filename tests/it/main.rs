@@ -16,6 +16,7 @@ mod drill;
 mod health;
 mod jobs;
 mod offsite;
+mod offsite_cloud;
 mod queue;
 mod recover;
 mod report;

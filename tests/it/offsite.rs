@@ -23,7 +23,7 @@ const BUCKET: &str = "offsite-bucket";
 /// The secret key every child gets: no output may ever show it.
 const SECRET: &str = "sekrit-XYZ-5f1e";
 /// A target's tuning for the tests that expect it to work.
-const QUICK: &str = "timeout_seconds = 10\nretry_seconds = 5\n";
+pub(crate) const QUICK: &str = "timeout_seconds = 10\nretry_seconds = 5\n";
 
 // ------------------------------------------------------------ the harness
 
@@ -39,7 +39,7 @@ impl Drop for Moto {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
@@ -224,7 +224,7 @@ fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
 }
 
 /// The element of a JSON list whose `key` is `val`.
-fn find<'a>(list: &'a Value, key: &str, val: &str) -> &'a Value {
+pub(crate) fn find<'a>(list: &'a Value, key: &str, val: &str) -> &'a Value {
     let items = list
         .as_array()
         .unwrap_or_else(|| panic!("not a list: {list}"));
@@ -255,7 +255,7 @@ fn list_ids(sb: &Sandbox) -> Vec<String> {
 }
 
 /// `backup --all` ids, type -> id.
-fn all_ids(report: &Value) -> BTreeMap<String, String> {
+pub(crate) fn all_ids(report: &Value) -> BTreeMap<String, String> {
     report["types"]
         .as_array()
         .unwrap()
@@ -267,7 +267,12 @@ fn all_ids(report: &Value) -> BTreeMap<String, String> {
 /// What the bucket must hold: every repository file under `lb/`, same size,
 /// and the audit log.
 fn assert_bucket_mirrors_repo(moto: &Moto, sb: &Sandbox) {
-    let objects = moto.objects();
+    assert_objects_mirror_repo(moto.objects(), sb);
+}
+
+/// `objects` (key -> size, from any store) are every repository file under
+/// `lb/`, same size, and the audit log.
+pub(crate) fn assert_objects_mirror_repo(objects: BTreeMap<String, u64>, sb: &Sandbox) {
     let mut want: BTreeMap<String, u64> = sb
         .repo_files()
         .iter()
@@ -285,7 +290,7 @@ fn assert_bucket_mirrors_repo(moto: &Moto, sb: &Sandbox) {
 }
 
 /// Remove the repository and the catalog (its whole state directory).
-fn lose_repo_and_catalog(sb: &Sandbox) {
+pub(crate) fn lose_repo_and_catalog(sb: &Sandbox) {
     fs::remove_dir_all(&sb.repo).unwrap();
     fs::remove_dir_all(sb.catalog.parent().unwrap()).unwrap();
 }
