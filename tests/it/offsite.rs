@@ -949,3 +949,49 @@ fn the_daemon_sends_the_copies_a_target_missed() {
         "the backup's own copy job and the daemon's: {jobs}"
     );
 }
+
+#[test]
+fn a_backup_the_repository_lost_is_fetched_back_from_its_copy() {
+    let Some(moto) = Moto::start() else { return };
+    let sb = Sandbox::with_extra_config(&s3_target(&moto.endpoint(), BUCKET, QUICK));
+    populate(&sb.app);
+    sb.generate_key();
+    let b = configuration_backups(&sb, 2);
+    let (lost, altered) = (&b[0], &b[1]);
+    let lost_payload = file_of(lost);
+    let before = sha256_file(&lost_payload);
+    for b in [lost, altered] {
+        let p = file_of(b);
+        std::fs::remove_file(&p).unwrap();
+        std::fs::remove_file(manifest_of(&p)).unwrap();
+    }
+    // Verify reads the copy back into the repository, checked, and goes on.
+    let text = expect(&sb, &["verify", &id_of(lost)], 0);
+    assert!(text.contains("fetched it from target 'offsite'"), "{text}");
+    assert_eq!(sha256_file(&lost_payload), before);
+    assert!(manifest_of(&lost_payload).exists());
+    // A restore finds it where it belongs, with nothing fetched again.
+    let target = sb.dir.path().join("restored");
+    let text = expect(
+        &sb,
+        &[
+            "restore",
+            "--id",
+            &id_of(lost),
+            "--target",
+            target.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(!text.contains("fetched it"), "{text}");
+    assert!(!no_files_under(&target), "nothing restored");
+    // A copy altered on the target is never taken in its place.
+    let key = key_of(altered, "");
+    let size = moto.objects()[&key] as usize;
+    moto.change("PUT", &key, &vec![b'x'; size]);
+    // Exit 4: an integrity failure.
+    let text = expect(&sb, &["verify", &id_of(altered)], 4);
+    assert!(text.contains("no copy could be fetched back"), "{text}");
+    assert!(text.contains("altered"), "{text}");
+    assert!(!file_of(altered).exists());
+}

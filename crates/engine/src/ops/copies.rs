@@ -10,12 +10,10 @@
 //! manifest last) and counted only when its manifest is there with every
 //! size right; `--verify` also reads it back and checks its SHA-256.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::archive::manifest::{BackupType, Manifest, MANIFEST_SUFFIX};
 use crate::catalog::copies::{CopyRecord, CopyState};
@@ -23,6 +21,7 @@ use crate::catalog::{BackupStatus, JobKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::health::copies::{verdict, TypeVerdict};
+use crate::ops::fetch::{altered, fetch_into, hash_stream, rel};
 use crate::ops::jobs::{run_job, Job, JobEnd};
 use crate::ops::select::Artifact;
 use crate::ops::{Engine, Progress};
@@ -330,11 +329,6 @@ fn stored_bytes(a: &Artifact) -> u64 {
     a.manifest.payload.stored_size + a.manifest.index.as_ref().map_or(0, |i| i.stored_size)
 }
 
-/// The object key of a file of an artifact: the repository's layout.
-fn rel(t: BackupType, file: &str) -> String {
-    format!("{}/{file}", t.dir())
-}
-
 /// Send one artifact to one target: payload and index first, the manifest
 /// last (the copy's commit point), each checked by size once it is there.
 /// An artifact whose manifest is already there, with every size right, is
@@ -422,33 +416,6 @@ fn verify_one(art: &Artifact, target: &Target, manifest_bytes: &[u8]) -> Result<
         }
     }
     Ok(())
-}
-
-fn altered(target: &Target, rel: &str, what: &str) -> Error {
-    Error::integrity(format!(
-        "the copy {rel} on target '{}' was altered: {what}",
-        target.name()
-    ))
-    .hint("do not restore from this copy; send it again with `lifeboat copy ID --to TARGET`, and find out who changed it")
-}
-
-/// Copy `from` into `to`, returning the SHA-256 (hex) and length of what passed.
-fn hash_stream(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<(String, u64)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        to.write_all(&buf[..n])?;
-        len += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), len))
 }
 
 // ---------------------------------------------------------------------------
@@ -666,7 +633,7 @@ pub fn pull(
                 }
                 continue;
             }
-            match pull_one(
+            match fetch_into(
                 &target,
                 &repo,
                 t,
@@ -689,89 +656,6 @@ pub fn pull(
         }
     }
     Ok(report)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn pull_one(
-    target: &Target,
-    repo: &Repository,
-    t: BackupType,
-    key: &str,
-    local_manifest: &Path,
-    ring: Option<&crate::archive::keys::KeyRing>,
-    progress: &dyn Progress,
-    cancel: &Cancel,
-) -> Result<(String, u64)> {
-    let bytes = target.get_bytes(key)?;
-    let manifest = local::parse_manifest(&bytes, local_manifest)?;
-    if manifest.backup_type != t {
-        return Err(Error::integrity(format!(
-            "manifest {key} is of a {} backup but sits under {}/",
-            manifest.backup_type,
-            t.dir()
-        )));
-    }
-    // Keyed: the MAC proves the manifest (and so the hashes below) is ours.
-    crate::ops::open_data_key(ring, &manifest, local_manifest)?;
-    let art = Artifact {
-        manifest: manifest.clone(),
-        manifest_path: local_manifest.to_path_buf(),
-    };
-    let mut total = 0u64;
-    for (name, size, sha) in files_of(&art) {
-        let dest = repo.type_dir(t).join(&name);
-        if dest.exists() {
-            let (have, len) = crate::archive::pipeline::hash_file(&dest)?;
-            if have == sha && len == size {
-                continue;
-            }
-            return Err(Error::refused(format!(
-                "{} exists in the repository with other content than backup {} records",
-                dest.display(),
-                manifest.id
-            ))
-            .hint("move that file aside, then pull again"));
-        }
-        progress.phase(&format!("fetching {}", name));
-        let (mut file, partial) = repo.create_partial(t, &name)?;
-        let mut reader = target.reader(&rel(t, &name))?;
-        let result = hash_stream(&mut CancelRead(&mut reader, cancel), &mut file)
-            .and_then(|r| file.sync_all().map(|_| r));
-        let (got_sha, got_len) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                if cancel.is_cancelled() {
-                    return Err(Error::cancelled("the pull was cancelled"));
-                }
-                return Err(Error::new(ErrorKind::Io, format!("fetching {key}: {e}")));
-            }
-        };
-        if got_sha != sha || got_len != size {
-            let _ = std::fs::remove_file(&partial);
-            return Err(altered(
-                target,
-                &rel(t, &name),
-                &format!("{got_len} bytes with SHA-256 {got_sha}, the manifest says {size} bytes with {sha}"),
-            ));
-        }
-        repo.publish_exact(&partial, &dest)?;
-        total += got_len;
-    }
-    local::write_atomic(local_manifest, &bytes)?;
-    Ok((manifest.id, total))
-}
-
-/// A reader that stops with an error once cancelled.
-struct CancelRead<'a>(&'a mut dyn Read, &'a Cancel);
-
-impl Read for CancelRead<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.1.is_cancelled() {
-            return Err(std::io::Error::other("cancelled"));
-        }
-        self.0.read(buf)
-    }
 }
 
 /// After a rebuild from a target: what the pull found there is a copy.

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod database;
 pub mod delete;
 pub mod drill;
+pub mod fetch;
 pub mod full;
 pub mod integrity;
 pub mod jobs;

@@ -96,6 +96,7 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                 ))
                 .hint("choose a backup whose status is succeeded"));
             }
+            crate::ops::fetch::ensure_local(engine, &rec)?;
             let a = Artifact::from_file(Path::new(&rec.file))?;
             check_against_row(&rec, &a)?;
             a
@@ -126,6 +127,7 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                     ))
                     .hint("`lifeboat list --type TYPE` shows the points you can choose from")
                 })?;
+            crate::ops::fetch::ensure_local(engine, &rec)?;
             let a = Artifact::from_file(Path::new(&rec.file))?;
             check_against_row(&rec, &a)?;
             a
@@ -224,6 +226,7 @@ pub fn chain(engine: Option<&Engine>, artifact: &Artifact) -> Result<Vec<Artifac
 fn find_by_id(engine: Option<&Engine>, dir: &Path, id: &str) -> Result<Option<Artifact>> {
     if let Some(engine) = engine {
         if let Some(rec) = engine.catalog.get_backup(id)? {
+            crate::ops::fetch::ensure_local(engine, &rec)?;
             let p = PathBuf::from(&rec.file);
             if PathBuf::from(format!("{}{MANIFEST_SUFFIX}", p.display())).exists() {
                 let a = Artifact::from_file(&p)?;

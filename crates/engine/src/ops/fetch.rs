@@ -1,0 +1,212 @@
+//! One backup's files back from a copy target into the repository, each
+//! checked before it gets its name: the manifest parsed and (keyed
+//! repositories) authenticated, every data file's SHA-256 and size those
+//! the manifest records, payload and index before the manifest. What
+//! `catalog rebuild --from` and `recover --from` do for every backup, and
+//! what restore, verify and drill do for one whose files the repository
+//! lost while a target holds a copy.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::archive::manifest::{BackupType, Manifest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ops::{Engine, Progress};
+use crate::storage::local::{self, Repository};
+use crate::storage::remote::Target;
+use crate::Cancel;
+
+/// When the repository lost backup `rec`'s payload or manifest and a
+/// target holds a copy of it, fetch it back (checked) and say so. Nothing
+/// to do when the files are there, or when no target has a copy (the
+/// caller's own "does not exist" error follows).
+pub fn ensure_local(engine: &Engine, rec: &crate::catalog::BackupRecord) -> Result<()> {
+    let payload = Path::new(&rec.file);
+    let manifest = payload.with_file_name(Manifest::file_name_for(
+        &payload.file_name().unwrap_or_default().to_string_lossy(),
+    ));
+    if payload.exists() && manifest.exists() || engine.config.targets.is_empty() {
+        return Ok(());
+    }
+    let holders: Vec<String> = engine
+        .catalog
+        .copies_of(&rec.id)?
+        .into_iter()
+        .filter(|c| c.state.counts())
+        .map(|c| c.target)
+        .collect();
+    let repo = Repository::open(&engine.config.repository.path)?;
+    let ring = engine.keyring()?;
+    let key = rel(
+        rec.backup_type,
+        &manifest.file_name().unwrap_or_default().to_string_lossy(),
+    );
+    let mut last = None;
+    for name in holders {
+        let Ok(cfg) = engine.config.target(&name) else {
+            continue;
+        };
+        let fetched = Target::open(cfg).and_then(|t| {
+            fetch_into(
+                &t,
+                &repo,
+                rec.backup_type,
+                &key,
+                &manifest,
+                ring.as_ref(),
+                &crate::ops::Silent,
+                &Cancel::new(),
+            )
+        });
+        match fetched {
+            Ok((id, bytes)) if id == rec.id => {
+                crate::notice::say(
+                    crate::notice::Level::Note,
+                    &format!(
+                        "backup {id} was missing from the repository: fetched it from target '{name}' ({} bytes, every byte checked against its manifest)",
+                        bytes
+                    ),
+                );
+                return Ok(());
+            }
+            Ok((id, _)) => {
+                last = Some(Error::integrity(format!(
+                    "target '{name}' holds backup {id} where backup {} should be",
+                    rec.id
+                )))
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(Error::new(
+            e.kind,
+            format!(
+                "backup {}'s files are missing from the repository, and no copy could be fetched back: {}",
+                rec.id, e.message
+            ),
+        )
+        .hint("`lifeboat copies --check` shows what each target holds")),
+        None => Ok(()),
+    }
+}
+
+/// The object key of a file of an artifact: the repository's layout.
+pub(crate) fn rel(t: BackupType, file: &str) -> String {
+    format!("{}/{file}", t.dir())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fetch_into(
+    target: &Target,
+    repo: &Repository,
+    t: BackupType,
+    key: &str,
+    local_manifest: &Path,
+    ring: Option<&crate::archive::keys::KeyRing>,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<(String, u64)> {
+    let bytes = target.get_bytes(key)?;
+    let manifest = local::parse_manifest(&bytes, local_manifest)?;
+    if manifest.backup_type != t {
+        return Err(Error::integrity(format!(
+            "manifest {key} is of a {} backup but sits under {}/",
+            manifest.backup_type,
+            t.dir()
+        )));
+    }
+    // Keyed: the MAC proves the manifest (and so the hashes below) is ours.
+    crate::ops::open_data_key(ring, &manifest, local_manifest)?;
+    let mut total = 0u64;
+    let files: Vec<(String, u64, String)> = std::iter::once(&manifest.payload)
+        .chain(manifest.index.as_ref())
+        .map(|s| (s.file.clone(), s.stored_size, s.sha256.clone()))
+        .collect();
+    for (name, size, sha) in files {
+        let dest = repo.type_dir(t).join(&name);
+        if dest.exists() {
+            let (have, len) = crate::archive::pipeline::hash_file(&dest)?;
+            if have == sha && len == size {
+                continue;
+            }
+            return Err(Error::refused(format!(
+                "{} exists in the repository with other content than backup {} records",
+                dest.display(),
+                manifest.id
+            ))
+            .hint("move that file aside, then pull again"));
+        }
+        progress.phase(&format!("fetching {}", name));
+        let (mut file, partial) = repo.create_partial(t, &name)?;
+        let mut reader = target.reader(&rel(t, &name))?;
+        let result = hash_stream(&mut CancelRead(&mut reader, cancel), &mut file)
+            .and_then(|r| file.sync_all().map(|_| r));
+        let (got_sha, got_len) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                if cancel.is_cancelled() {
+                    return Err(Error::cancelled("the pull was cancelled"));
+                }
+                return Err(Error::new(ErrorKind::Io, format!("fetching {key}: {e}")));
+            }
+        };
+        if got_sha != sha || got_len != size {
+            let _ = std::fs::remove_file(&partial);
+            return Err(altered(
+                target,
+                &rel(t, &name),
+                &format!("{got_len} bytes with SHA-256 {got_sha}, the manifest says {size} bytes with {sha}"),
+            ));
+        }
+        repo.publish_exact(&partial, &dest)?;
+        total += got_len;
+    }
+    local::write_atomic(local_manifest, &bytes)?;
+    Ok((manifest.id, total))
+}
+
+/// A reader that stops with an error once cancelled.
+pub(crate) struct CancelRead<'a>(&'a mut dyn Read, &'a Cancel);
+
+impl Read for CancelRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.1.is_cancelled() {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        self.0.read(buf)
+    }
+}
+
+pub(crate) fn altered(target: &Target, rel: &str, what: &str) -> Error {
+    Error::integrity(format!(
+        "the copy {rel} on target '{}' was altered: {what}",
+        target.name()
+    ))
+    .hint("do not restore from this copy; send it again with `lifeboat copy ID --to TARGET`, and find out who changed it")
+}
+
+/// Copy `from` into `to`, returning the SHA-256 (hex) and length of what passed.
+pub(crate) fn hash_stream(
+    from: &mut dyn Read,
+    to: &mut dyn Write,
+) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), len))
+}
