@@ -452,6 +452,19 @@ pub(super) fn recover(
             "run `lifeboat recover --from TARGET` directly (a bare machine has no worker yet)",
         ));
     }
+    if from.is_some() && dry_run {
+        // A plan must change nothing, and fetching fills the repository.
+        return Err(Error::usage(
+            "--from fetches the backups into the repository, which a dry run must not change",
+        )
+        .hint("run `lifeboat catalog rebuild --from TARGET` first (it fills the repository, not the live system), then `lifeboat recover --dry-run`"));
+    }
+    if from.is_some() && !yes {
+        return Err(
+            Error::refused("recovery restores every type in place, over the live system")
+                .hint("look at the plan first (`lifeboat catalog rebuild --from TARGET`, then `lifeboat recover --dry-run`), then run again with --yes"),
+        );
+    }
     let dir = match &from {
         Some(name) => {
             pull_and_rebuild(&config, name, json)?;

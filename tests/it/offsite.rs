@@ -464,7 +464,7 @@ fn a_copy_altered_in_the_bucket_is_found_and_never_pulled() {
     }
     moto.change("PUT", &format!("lb/filesystem/{name}"), &bytes);
 
-    let text = expect(&sb, &["copy", fs_id, "--verify"], 1);
+    let text = expect(&sb, &["copy", fs_id, "--verify"], 4);
     assert!(text.contains("altered"), "{text}");
     assert!(text.contains(&format!("filesystem/{name}")), "{text}");
     assert!(text.contains("target 'offsite'"), "{text}");
@@ -994,4 +994,37 @@ fn a_backup_the_repository_lost_is_fetched_back_from_its_copy() {
     assert!(text.contains("no copy could be fetched back"), "{text}");
     assert!(text.contains("altered"), "{text}");
     assert!(!file_of(altered).exists());
+}
+
+#[test]
+fn a_copy_found_altered_is_sent_again_not_counted_by_its_size() {
+    let Some(moto) = Moto::start() else { return };
+    let sb = Sandbox::with_extra_config(&s3_target(&moto.endpoint(), BUCKET, QUICK));
+    populate(&sb.app);
+    sb.generate_key();
+    let b = configuration_backups(&sb, 1);
+    let id = id_of(&b[0]);
+    let key = key_of(&b[0], "");
+    let good = std::fs::read(file_of(&b[0])).unwrap();
+    moto.change("PUT", &key, &vec![b'x'; good.len()]);
+    expect(&sb, &["copy", &id, "--verify"], 4);
+    assert_eq!(state(&sb, &id), "missing");
+    // The daemon's plain copy must not take the same-size object for the
+    // copy: it is sent again, and then reads back whole.
+    let r = json_ok(&sb, &["copy"]);
+    let c = &r["copies"][0];
+    assert_eq!(
+        (&c["backup_id"], &c["already_there"]),
+        (&id.as_str().into(), &false.into()),
+        "{r}"
+    );
+    assert_eq!(state(&sb, &id), "copied");
+    let r = json_ok(&sb, &["copy", &id, "--verify"]);
+    assert_eq!(r["copies"][0]["state"], "verified", "{r}");
+    // A check does not turn it back by size either.
+    moto.change("PUT", &key, &vec![b'y'; good.len()]);
+    expect(&sb, &["copy", &id, "--verify"], 4);
+    let (_, v) = json_code(&sb, &["copies", "--check"]);
+    assert!(v["check"][0]["found"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(state(&sb, &id), "missing");
 }

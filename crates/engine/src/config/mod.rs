@@ -713,6 +713,7 @@ impl Config {
         };
         config.resolve_paths(&base);
         env::apply(&mut config, env, &cwd)?;
+        targets::check_paths(&config)?;
         config.source = file;
         Ok(config)
     }

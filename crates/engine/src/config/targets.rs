@@ -251,6 +251,12 @@ pub(crate) fn check(config: &super::Config, origin: &str) -> Result<()> {
                 )));
             }
         }
+        if t.concurrency as u64 * t.part_size_mb as u64 > 1024 {
+            return Err(bad(format!(
+                "target '{name}': concurrency x part_size_mb is {} MiB of memory (allowed: up to 1024)",
+                t.concurrency as u64 * t.part_size_mb as u64
+            )));
+        }
         if !(1..=32).contains(&t.concurrency) {
             return Err(bad(format!(
                 "target '{name}': concurrency {} (allowed: 1 to 32)",
@@ -293,6 +299,26 @@ pub(crate) fn check(config: &super::Config, origin: &str) -> Result<()> {
                     most - 1
                 ))
                 .hint("set required between 1 and that number"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After paths are resolved: a local target must not be the repository,
+/// inside it, or hold it (a copy there is no second copy).
+pub(crate) fn check_paths(config: &super::Config) -> Result<()> {
+    let repo = &config.repository.path;
+    for t in &config.targets {
+        if let Some(p) = &t.path {
+            if p.starts_with(repo) || repo.starts_with(p) {
+                return Err(Error::usage(format!(
+                    "target '{}': path {} is the repository {} or holds it: a copy there is no second copy",
+                    t.name,
+                    p.display(),
+                    repo.display()
+                ))
+                .hint("point the target at another disk or mount"));
             }
         }
     }

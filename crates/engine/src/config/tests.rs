@@ -662,6 +662,20 @@ fn targets_are_checked_and_never_hold_credentials() {
         "names target 'nope'",
     );
     bad("[copies.database]\nrequired = 3\n", "required = 3");
+    bad("[[targets]]\nname = \"m\"\nkind = \"s3\"\nbucket = \"b\"\nconcurrency = 32\npart_size_mb = 64\n", "2048 MiB of memory");
     // A secret key is not a setting: refused as an unknown key.
     bad("secret_access_key = \"x\"\n", "unknown field");
+}
+
+#[test]
+fn a_local_target_inside_the_repository_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lifeboat.toml");
+    std::fs::write(
+        &file,
+        "[repository]\npath = \"repo\"\n[[targets]]\nname = \"nas\"\nkind = \"local\"\npath = \"repo/copies\"\n",
+    )
+    .unwrap();
+    let e = Config::load(Some(&file), &|_| None, dir.path()).unwrap_err();
+    assert!(e.message.contains("no second copy"), "{}", e.message);
 }

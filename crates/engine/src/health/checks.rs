@@ -979,7 +979,10 @@ pub fn copies(ctx: &Ctx, types: &[BackupType]) -> Option<Check> {
             Ok(c) => c,
             Err(e) => return Some(unknown(id, title, &e.message, "check the catalog")),
         };
-        let have = 1 + copies.iter().filter(|c| c.state.counts()).count() as u32;
+        let have = 1 + copies
+            .iter()
+            .filter(|c| c.state.counts() && ctx.config.targets.iter().any(|t| t.name == c.target))
+            .count() as u32;
         parts.push(format!("{t} {have}/{required}"));
         if have < required {
             let why: Vec<String> = copies

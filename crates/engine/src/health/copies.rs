@@ -151,7 +151,10 @@ pub fn verdicts(
             continue;
         };
         let copies = catalog.copies_of(&b.id)?;
-        let n = 1 + copies.iter().filter(|c| c.state.counts()).count() as u32;
+        let n = 1 + copies
+            .iter()
+            .filter(|c| c.state.counts() && config.targets.iter().any(|t| t.name == c.target))
+            .count() as u32;
         out.push(verdict(config, t, Some((&b.id, n)), &copies));
     }
     Ok(out)

@@ -72,7 +72,7 @@ pub fn run(
     face: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<CopyReport> {
-    let pairs = plan(engine, req)?;
+    let plan = plan(engine, req)?;
     let target_text = match (&req.id, &req.to) {
         (Some(id), Some(t)) => format!("{id} to {t}"),
         (Some(id), None) => id.clone(),
@@ -100,13 +100,13 @@ pub fn run(
             warnings: |_| 0,
             audit: Some(audit),
         },
-        |job, _| copy_all(engine, job, pairs, req.verify),
+        |job, _| copy_all(engine, job, plan, req.verify),
     )
 }
 
 /// The (backup, target) pairs a request means, opened.
-fn plan(engine: &Engine, req: &CopyRequest) -> Result<Vec<(Artifact, Target)>> {
-    let mut pairs = Vec::new();
+fn plan(engine: &Engine, req: &CopyRequest) -> Result<Plan> {
+    let mut plan = Plan::default();
     let mut opened: Vec<(String, Target)> = Vec::new();
     for (rec, name) in wanted(engine, req)? {
         let target = match opened.iter().find(|(n, _)| *n == name) {
@@ -117,9 +117,33 @@ fn plan(engine: &Engine, req: &CopyRequest) -> Result<Vec<(Artifact, Target)>> {
                 t
             }
         };
-        pairs.push((Artifact::from_file(Path::new(&rec.file))?, target));
+        // One unreadable backup fails its own copy, not everyone's.
+        match Artifact::from_file(Path::new(&rec.file)) {
+            Ok(a) => plan.pairs.push((a, target)),
+            Err(e) => plan.unreadable.push(CopyOutcome {
+                backup_id: rec.id.clone(),
+                backup_type: rec.backup_type,
+                target: name,
+                state: CopyState::Failed,
+                bytes: 0,
+                already_there: false,
+                seconds: 0.0,
+                error: Some(format!(
+                    "the backup cannot be read from the repository: {}",
+                    e.display_with_hint()
+                )),
+            }),
+        }
     }
-    Ok(pairs)
+    Ok(plan)
+}
+
+/// What a copy job will do: the pairs to send, and those that failed
+/// before anything was sent.
+#[derive(Default)]
+struct Plan {
+    pairs: Vec<(Artifact, Target)>,
+    unreadable: Vec<CopyOutcome>,
 }
 
 /// How many copies the policies ask for that are not there (what the
@@ -190,12 +214,28 @@ fn wanted(
     Ok(out)
 }
 
-fn copy_all(
-    engine: &Engine,
-    job: &Job,
-    pairs: Vec<(Artifact, Target)>,
-    verify: bool,
-) -> Result<CopyReport> {
+fn copy_all(engine: &Engine, job: &Job, plan: Plan, verify: bool) -> Result<CopyReport> {
+    let Plan { pairs, unreadable } = plan;
+    let now = crate::ops::now();
+    for c in &unreadable {
+        engine.catalog.set_copy(
+            &c.backup_id,
+            &c.target,
+            CopyState::Failed,
+            0,
+            now,
+            c.error.as_deref(),
+        )?;
+        job.log(
+            "error",
+            &format!(
+                "{} to '{}': {}",
+                c.backup_id,
+                c.target,
+                c.error.as_deref().unwrap_or("")
+            ),
+        );
+    }
     let total: u64 = pairs.iter().map(|(a, _)| stored_bytes(a)).sum();
     job.total(Some(total), Some(pairs.len() as u64));
     job.phase(if verify {
@@ -203,15 +243,24 @@ fn copy_all(
     } else {
         "copying"
     });
+    // Copies a check or a read-back found altered: never trusted by size again.
+    let altered_before: std::collections::HashSet<(String, String)> = engine
+        .catalog
+        .all_copies()?
+        .into_iter()
+        .filter(|c| c.state == CopyState::Missing)
+        .map(|c| (c.backup_id, c.target))
+        .collect();
     let mut done = 0u64;
-    let mut copies = Vec::new();
+    let mut copies = unreadable;
     for (i, (art, target)) in pairs.iter().enumerate() {
         crate::ops::jobs::check_cancel(job.cancel_flag())?;
         let started = Instant::now();
         let base = done;
         let advance = |n: u64| job.advance(base + n, i as u64);
         let cancelled = || job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed);
-        let result = copy_one(art, target, verify, &advance, &cancelled);
+        let force = altered_before.contains(&(art.manifest.id.clone(), target.name().to_string()));
+        let result = copy_one(art, target, (verify, force), &advance, &cancelled);
         done = base + stored_bytes(art);
         job.advance(done, i as u64 + 1);
         let now = crate::ops::now();
@@ -275,8 +324,13 @@ fn copy_all(
     send_audit_log(engine, job, &pairs);
     let failed: Vec<&CopyOutcome> = copies.iter().filter(|c| c.error.is_some()).collect();
     if let Some(first) = failed.first() {
+        let kind = if failed.iter().any(|c| c.state == CopyState::Missing) {
+            ErrorKind::Integrity
+        } else {
+            ErrorKind::Io
+        };
         return Err(Error::new(
-            ErrorKind::Io,
+            kind,
             format!(
                 "{} of {} copies failed; first: backup {} to '{}': {}",
                 failed.len(),
@@ -336,7 +390,7 @@ fn stored_bytes(a: &Artifact) -> u64 {
 fn copy_one(
     art: &Artifact,
     target: &Target,
-    verify: bool,
+    (verify, force): (bool, bool),
     progress: &dyn Fn(u64),
     cancel: &dyn Fn() -> bool,
 ) -> Result<(u64, bool)> {
@@ -345,7 +399,13 @@ fn copy_one(
     let manifest_bytes = std::fs::read(&art.manifest_path)
         .map_err(|e| Error::io("cannot read manifest", &art.manifest_path, e))?;
     let files = files_of(art);
-    let there = target.size_of(&rel(t, &manifest_name))? == Some(manifest_bytes.len() as u64)
+    // "There" is the manifest byte for byte (a re-keyed manifest, or one
+    // from another backup, is sent again) and every file at its size. A
+    // copy once found altered (`force`) is sent again whatever it looks like.
+    let manifest_rel = rel(t, &manifest_name);
+    let there = !force
+        && target.size_of(&manifest_rel)? == Some(manifest_bytes.len() as u64)
+        && target.get_bytes(&manifest_rel)? == manifest_bytes
         && files.iter().try_fold(true, |ok, (name, size, _)| {
             Ok::<_, Error>(ok && target.size_of(&rel(t, name))? == Some(*size))
         })?;
@@ -556,7 +616,11 @@ fn backup_copies(
             },
         })
         .collect();
-    let copies = 1 + mine.iter().filter(|c| c.state.counts()).count() as u32;
+    // A target no longer configured holds nothing the operator can use.
+    let copies = 1 + mine
+        .iter()
+        .filter(|c| c.state.counts() && config.targets.iter().any(|t| t.name == c.target))
+        .count() as u32;
     BackupCopies {
         id: id.to_string(),
         backup_type: t,
@@ -824,6 +888,12 @@ fn compare(
         .filter(|c| c.target == cfg.name && c.state.counts())
         .map(|c| c.backup_id.as_str())
         .collect();
+    // Any record at all: a copy found altered stays so until it is sent again.
+    let any_record: std::collections::HashSet<&str> = recorded
+        .iter()
+        .filter(|c| c.target == cfg.name)
+        .map(|c| c.backup_id.as_str())
+        .collect();
     for (id, fs) in &files {
         let problems: Vec<String> = fs
             .iter()
@@ -841,7 +911,7 @@ fn compare(
                 .catalog
                 .set_copy(id, &cfg.name, CopyState::Missing, 0, now, Some(&why))?;
             d.missing.push(format!("{id}: {why}"));
-        } else if !on_record.contains(id) && problems.is_empty() {
+        } else if !any_record.contains(id) && problems.is_empty() {
             let bytes = fs
                 .iter()
                 .filter(|(_, s)| *s != u64::MAX)

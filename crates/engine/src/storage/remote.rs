@@ -127,7 +127,7 @@ impl Target {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf)
                 .map_err(|e| Error::io("cannot read", local, e))?;
-            self.throttle(Instant::now(), buf.len() as u64);
+            self.throttle(Instant::now(), buf.len() as u64, cancel);
             let n = buf.len() as u64;
             self.rt
                 .block_on(self.store.put(&key, PutPayload::from(buf)))
@@ -191,20 +191,24 @@ impl Target {
                 .map_err(|e| self.fail("upload", rel, e))?;
             writer.put(Bytes::from(buf));
             sent += n as u64;
-            self.throttle(started, sent);
+            self.throttle(started, sent, cancel);
             progress(sent);
         }
     }
 
-    /// Sleep as long as `sent` bytes since `started` run ahead of the limit.
-    fn throttle(&self, started: Instant, sent: u64) {
+    /// Sleep as long as `sent` bytes since `started` run ahead of the
+    /// limit, in short naps so that a cancel is seen at once.
+    fn throttle(&self, started: Instant, sent: u64, cancel: &dyn Fn() -> bool) {
         let limit = self.config.bandwidth_limit_mb;
         if limit <= 0.0 {
             return;
         }
         let due = Duration::from_secs_f64(sent as f64 / (limit * 1024.0 * 1024.0));
-        if let Some(wait) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
+        while let Some(wait) = due.checked_sub(started.elapsed()) {
+            if cancel() || wait.is_zero() {
+                return;
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
         }
     }
 
@@ -248,6 +252,7 @@ impl Target {
             rt: self.rt.clone(),
             stream,
             current: Bytes::new(),
+            failed: None,
             what: format!("{rel} on target '{}'", self.config.name),
         })
     }
@@ -304,20 +309,22 @@ pub struct RemoteReader {
     rt: Arc<tokio::runtime::Runtime>,
     stream: BoxStream<'static, object_store::Result<Bytes>>,
     current: Bytes,
+    /// A failed stream stays failed: a later read never looks like the end.
+    failed: Option<String>,
     what: String,
 }
 
 impl Read for RemoteReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
+            if let Some(f) = &self.failed {
+                return Err(std::io::Error::other(f.clone()));
+            }
             match self.rt.block_on(self.stream.next()) {
                 None => return Ok(0),
                 Some(Ok(b)) => self.current = b,
                 Some(Err(e)) => {
-                    return Err(std::io::Error::other(format!(
-                        "reading {} failed: {e}",
-                        self.what
-                    )))
+                    self.failed = Some(format!("reading {} failed: {}", self.what, clean(&e)));
                 }
             }
         }
@@ -366,9 +373,18 @@ fn build_store(c: &TargetConfig) -> Result<Arc<dyn ObjectStore>> {
     let built: object_store::Result<Arc<dyn ObjectStore>> = match c.kind {
         TargetKind::Local => {
             let path = c.path.as_deref().unwrap_or(Path::new("."));
-            crate::storage::local::create_dir_all_private(path)?;
+            // Never created here: a missing mount must not turn into a
+            // directory on the root disk that counts as an offsite copy.
+            if !path.is_dir() {
+                return Err(Error::not_found(format!(
+                    "target '{}': directory {} does not exist (is its disk mounted?)",
+                    c.name,
+                    path.display()
+                ))
+                .hint("mount it, or create it once by hand (mode 0700)"));
+            }
             object_store::local::LocalFileSystem::new_with_prefix(path)
-                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                .map(|s| Arc::new(s.with_fsync(true)) as Arc<dyn ObjectStore>)
         }
         TargetKind::S3 => {
             let mut b = object_store::aws::AmazonS3Builder::from_env()
@@ -487,8 +503,65 @@ fn clean(e: &object_store::Error) -> String {
     if let Some(c) = innermost.filter(|c| !s.contains(c.as_str())) {
         s = format!("{s} ({c})");
     }
-    let s = s.split("X-Amz-Signature").next().unwrap_or(&s);
-    s.replace('\n', " ")
+    redact(&s)
+}
+
+/// An error text without what could identify or carry a credential: an
+/// XML error body is cut to its `<Code>` and `<Message>` (S3's
+/// SignatureDoesNotMatch body echoes the access key id and the canonical
+/// request, which holds the session token), a presigned URL's signature
+/// is dropped, and anything shaped like an AWS access key id is masked.
+fn redact(text: &str) -> String {
+    let mut s = text
+        .split("X-Amz-Signature")
+        .next()
+        .unwrap_or(text)
+        .to_string();
+    if let Some(start) = s.find("<?xml").or_else(|| s.find("<Error>")) {
+        let body = &s[start..];
+        let tag = |t: &str| {
+            let open = format!("<{t}>");
+            let from = body.find(&open)? + open.len();
+            let to = body[from..].find(&format!("</{t}>"))? + from;
+            Some(body[from..to].to_string())
+        };
+        let summary = match (tag("Code"), tag("Message")) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c,
+            _ => "(error body withheld)".to_string(),
+        };
+        s = format!("{}{summary}", &s[..start]);
+    }
+    for marker in [
+        "x-amz-security-token",
+        "X-Amz-Security-Token",
+        "AWSAccessKeyId",
+    ] {
+        if let Some(i) = s.find(marker) {
+            s.truncate(i);
+            s.push_str("(rest withheld)");
+        }
+    }
+    let mut out = String::with_capacity(s.len());
+    let bytes: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest: String = bytes[i..bytes.len().min(i + 20)].iter().collect();
+        let key_like = rest.len() == 20
+            && (rest.starts_with("AKIA") || rest.starts_with("ASIA"))
+            && rest[4..]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if key_like {
+            out.push_str(&rest[..4]);
+            out.push_str("****************");
+            i += 20;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out.replace('\n', " ")
 }
 
 /// What went wrong, to which object on which target, and what to do.
@@ -531,7 +604,10 @@ fn remote_error(c: &TargetConfig, what: &str, rel: &str, e: object_store::Error)
             Error::new(ErrorKind::Io, format!("cannot {what} {place}: access denied ({text})"))
                 .hint(credential_hint(c.kind))
         }
-        _ if lower.contains("quota") || lower.contains("no space") || lower.contains("entitytoolarge") => {
+        _ if ["quotaexceeded", "insufficientstorage", "no space left on device", "entitytoolarge", "(os error 28)"]
+            .iter()
+            .any(|code| lower.contains(code)) =>
+        {
             Error::new(ErrorKind::Io, format!("cannot {what} {place}: the target is full or over quota ({text})"))
                 .hint("free space or raise the quota on the target, then run `lifeboat copy` again")
         }
@@ -544,6 +620,34 @@ fn remote_error(c: &TargetConfig, what: &str, rel: &str, e: object_store::Error)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_bodies_never_carry_credentials() {
+        let body = "Generic S3 error: PUT http://h/b/k - 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message><AWSAccessKeyId>ASIAABCDEFGHIJKLMNOP</AWSAccessKeyId><CanonicalRequest>PUT /b/k x-amz-security-token:FQoGZXIvYXdzEXAMPLETOKEN</CanonicalRequest></Error>";
+        let r = redact(body);
+        assert!(
+            r.contains("SignatureDoesNotMatch: The request signature"),
+            "{r}"
+        );
+        for secret in [
+            "ASIAABCDEFGHIJKLMNOP",
+            "FQoGZXIvYXdzEXAMPLETOKEN",
+            "CanonicalRequest",
+        ] {
+            assert!(!r.contains(secret), "{r}");
+        }
+        let r = redact("failed for AKIAIOSFODNN7EXAMPLE at x-amz-security-token=abc");
+        assert!(
+            !r.contains("AKIAIOSFODNN7EXAMPLE") && !r.contains("abc"),
+            "{r}"
+        );
+        assert!(r.contains("AKIA****************"), "{r}");
+        // Bucket names are not codes: a bucket called noquota is not full.
+        assert_eq!(
+            redact("GET http://h/noquota-backups/x"),
+            "GET http://h/noquota-backups/x"
+        );
+    }
 
     #[test]
     fn shared_credentials_file_profiles() {
