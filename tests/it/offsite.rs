@@ -1028,3 +1028,30 @@ fn a_copy_found_altered_is_sent_again_not_counted_by_its_size() {
     assert!(v["check"][0]["found"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(state(&sb, &id), "missing");
 }
+
+#[test]
+fn a_tampered_audit_log_in_the_bucket_is_kept_aside_not_imported() {
+    let Some(moto) = Moto::start() else { return };
+    let sb = Sandbox::with_extra_config(&s3_target(&moto.endpoint(), BUCKET, QUICK));
+    populate(&sb.app);
+    sb.generate_key();
+    configuration_backups(&sb, 1);
+    let log = std::fs::read_to_string(sb.repo.join("audit/audit.jsonl")).unwrap();
+    assert!(log.contains("\"backup\""), "{log}");
+    // Someone rewrites history in the bucket: a backup becomes a failure.
+    let forged = log.replacen("\"succeeded\"", "\"failed\"", 1);
+    assert_ne!(forged, log);
+    moto.change("PUT", "lb/audit/audit.jsonl", forged.as_bytes());
+    lose_repo_and_catalog(&sb);
+    let text = expect(&sb, &["catalog", "rebuild", "--from", "offsite"], 0);
+    assert!(text.contains("hash chain is broken"), "{text}");
+    assert!(text.contains("not imported"), "{text}");
+    assert!(
+        !sb.repo.join("audit/audit.jsonl").exists() || {
+            // What the rebuild wrote itself since is ours, not the forged log.
+            !std::fs::read_to_string(sb.repo.join("audit/audit.jsonl"))
+                .unwrap()
+                .contains(&forged)
+        }
+    );
+}

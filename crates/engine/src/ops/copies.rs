@@ -674,12 +674,9 @@ pub fn pull(
     progress.phase(&format!("reading the listing of target '{target_name}'"));
     let local_log = repo.audit_log_path();
     if !local_log.exists() && target.size_of(AUDIT_KEY)?.is_some() {
-        // The catalog's import checks its hash chain.
-        let bytes = target.get_bytes(AUDIT_KEY)?;
-        if let Some(dir) = local_log.parent() {
-            local::create_dir_all_private(dir)?;
+        if let Some(problem) = pull_audit_log(&target, &local_log)? {
+            report.skipped.push(problem);
         }
-        local::write_atomic(&local_log, &bytes)?;
     }
     for t in BackupType::ALL {
         let objects = target.list(t.dir())?;
@@ -722,8 +719,48 @@ pub fn pull(
     Ok(report)
 }
 
+/// Stream the target's audit log next to where it belongs, check its hash
+/// chain, and only then give it its name (the catalog imports it). A log
+/// whose chain breaks is kept aside, never imported: what it says is
+/// returned for the report.
+fn pull_audit_log(target: &Target, local_log: &Path) -> Result<Option<String>> {
+    let dir = local_log.parent().unwrap_or(Path::new("."));
+    local::create_dir_all_private(dir)?;
+    let partial = dir.join(format!(".audit.jsonl.from-{}.partial", target.name()));
+    let mut reader = target.reader(AUDIT_KEY)?;
+    let written = std::fs::File::create(&partial)
+        .and_then(|mut f| {
+            std::io::copy(&mut reader, &mut f)?;
+            f.sync_all()
+        })
+        .map_err(|e| Error::io("cannot fetch the audit log to", &partial, e));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    let check = crate::catalog::audit::verify_jsonl(&partial)?;
+    if check.ok {
+        std::fs::rename(&partial, local_log)
+            .map_err(|e| Error::io("cannot move the audit log to", local_log, e))?;
+        return Ok(None);
+    }
+    let aside = dir.join(format!("audit.jsonl.from-{}.broken", target.name()));
+    let _ = std::fs::rename(&partial, &aside);
+    Ok(Some(format!(
+        "{AUDIT_KEY}: its hash chain is broken ({}); kept aside at {}, not imported",
+        check
+            .problems
+            .first()
+            .map(String::as_str)
+            .unwrap_or("unknown"),
+        aside.display()
+    )))
+}
+
 /// After a rebuild from a target: what the pull found there is a copy.
 pub fn record_pulled(engine: &Engine, report: &PullReport) -> Result<()> {
+    // Only what was read from the target and checked is a verified copy;
+    // what the repository already had is left to `copies --check`.
     let now = crate::ops::now();
     for id in report.fetched.iter() {
         if let Some(rec) = engine.catalog.get_backup(id)? {
@@ -731,18 +768,6 @@ pub fn record_pulled(engine: &Engine, report: &PullReport) -> Result<()> {
                 id,
                 &report.target,
                 CopyState::Verified,
-                rec.stored_size,
-                now,
-                None,
-            )?;
-        }
-    }
-    for id in report.present.iter() {
-        if let Some(rec) = engine.catalog.get_backup(id)? {
-            engine.catalog.set_copy(
-                id,
-                &report.target,
-                CopyState::Copied,
                 rec.stored_size,
                 now,
                 None,

@@ -34,7 +34,20 @@ pub struct DeleteReport {
 /// Delete backup `id`. Refused while the backup is still being written, or
 /// while a catalogued incremental names it as its parent.
 pub fn delete(engine: &Engine, id: &str) -> Result<DeleteReport> {
-    let result = delete_inner(engine, id, &|_| Ok(()));
+    let keys = engine
+        .catalog
+        .get_manifest_json(id)?
+        .map(|j| crate::ops::copies::keys_of(&j))
+        .unwrap_or_default();
+    let mut result = delete_inner(engine, id, &|_| Ok(()));
+    // Its copies on the targets go with it (append-only ones stay).
+    if let Ok(r) = &mut result {
+        for (level, line) in crate::ops::copies::delete_copies(engine, id, &keys) {
+            if level != "info" {
+                r.leftovers.push(line);
+            }
+        }
+    }
     let (outcome, detail) = match &result {
         Ok(r) => (
             "succeeded",

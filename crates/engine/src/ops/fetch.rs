@@ -109,6 +109,17 @@ pub(crate) fn fetch_into(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<(String, u64)> {
+    // Never more than a manifest can be, read into memory.
+    match target.size_of(key)? {
+        Some(n) if n > local::MAX_MANIFEST => {
+            return Err(Error::integrity(format!(
+                "{key} on target '{}' is {n} bytes, far more than any manifest",
+                target.name()
+            ))
+            .hint("it was planted or damaged: do not use it"))
+        }
+        _ => {}
+    }
     let bytes = target.get_bytes(key)?;
     let manifest = local::parse_manifest(&bytes, local_manifest)?;
     if manifest.backup_type != t {
@@ -140,8 +151,9 @@ pub(crate) fn fetch_into(
             .hint("move that file aside, then pull again"));
         }
         progress.phase(&format!("fetching {}", name));
-        let (mut file, partial) = repo.create_partial(t, &name)?;
+        // The reader first: a missing object leaves no partial behind.
         let mut reader = target.reader(&rel(t, &name))?;
+        let (mut file, partial) = repo.create_partial(t, &name)?;
         let result = hash_stream(&mut CancelRead(&mut reader, cancel), &mut file)
             .and_then(|r| file.sync_all().map(|_| r));
         let (got_sha, got_len) = match result {
@@ -162,7 +174,10 @@ pub(crate) fn fetch_into(
                 &format!("{got_len} bytes with SHA-256 {got_sha}, the manifest says {size} bytes with {sha}"),
             ));
         }
-        repo.publish_exact(&partial, &dest)?;
+        if let Err(e) = repo.publish_exact(&partial, &dest) {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
         total += got_len;
     }
     local::write_atomic(local_manifest, &bytes)?;

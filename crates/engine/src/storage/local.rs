@@ -365,7 +365,7 @@ impl Repository {
 /// The largest manifest read. A database manifest with row counts for tens
 /// of thousands of tables is a few MiB; anything near this is damaged or
 /// planted, and must not be read into memory whole.
-const MAX_MANIFEST: u64 = 64 << 20;
+pub(crate) const MAX_MANIFEST: u64 = 64 << 20;
 
 /// Hold the publishing lock of a type directory (`.publish.lock`, flock):
 /// publishing a name and deciding that a published name is nobody's
