@@ -1055,3 +1055,30 @@ fn a_tampered_audit_log_in_the_bucket_is_kept_aside_not_imported() {
         }
     );
 }
+
+#[test]
+fn copying_an_incremental_sends_its_parents_first() {
+    let Some(moto) = Moto::start() else { return };
+    let sb = Sandbox::with_extra_config(&s3_target(&moto.endpoint(), "chain-bucket", QUICK));
+    populate(&sb.app);
+    sb.generate_key();
+    // The bucket is not there yet: both copies fail, the backups stand.
+    let full = json_code(&sb, &["backup", "--type", "filesystem"]).1;
+    std::fs::write(sb.app.join("uploads/new.txt"), "after the full").unwrap();
+    let inc = json_code(&sb, &["backup", "--type", "filesystem"]).1;
+    assert_eq!(inc["parent_id"], full["id"], "{inc}");
+    moto.create_bucket("chain-bucket");
+    let r = json_ok(&sb, &["copy", &id_of(&inc)]);
+    let sent: Vec<&str> = r["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["backup_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sent,
+        [full["id"].as_str().unwrap(), inc["id"].as_str().unwrap()],
+        "{r}"
+    );
+    assert_eq!(state(&sb, &id_of(&full)), "copied");
+}

@@ -183,9 +183,23 @@ fn wanted(
                 ))
                 .hint("copy a backup that succeeded (see `lifeboat list`)"));
             }
-            vec![rec]
+            // An incremental is restorable from a target only with its
+            // parents there: they come first.
+            let mut chain = vec![rec];
+            while let Some(pid) = chain[0].parent_id.clone() {
+                match engine.catalog.get_backup(&pid)? {
+                    Some(p) if chain.len() < 10_000 => chain.insert(0, p),
+                    _ => break,
+                }
+            }
+            chain
         }
-        None => copyable_backups(engine)?,
+        // Oldest first: a parent is on the target before its incrementals.
+        None => {
+            let mut all = copyable_backups(engine)?;
+            all.reverse();
+            all
+        }
     };
     let have: std::collections::HashSet<(String, String)> = engine
         .catalog
@@ -205,7 +219,10 @@ fn wanted(
                 .collect(),
         };
         for name in names {
-            if req.id.is_none() && have.contains(&(rec.id.clone(), name.clone())) {
+            // The named backup is always looked at; its parents and every
+            // other backup only when their copy is not there.
+            let named = req.id.as_deref() == Some(rec.id.as_str());
+            if !named && have.contains(&(rec.id.clone(), name.clone())) {
                 continue;
             }
             out.push((rec.clone(), name));
@@ -984,9 +1001,31 @@ pub fn keys_of(manifest_json: &str) -> Vec<String> {
 /// append-only target keeps its copy (its retention rules expire it).
 /// Returns what the prune job should log, as (level, line).
 pub fn delete_copies(engine: &Engine, id: &str, keys: &[String]) -> Vec<(&'static str, String)> {
+    delete_copies_skipping(engine, id, keys, &std::cell::RefCell::new(Vec::new()))
+}
+
+/// [`delete_copies`], skipping the targets in `down` and adding to it a
+/// target that fails: a prune of many backups waits for an unreachable
+/// target once, not once per backup.
+pub fn delete_copies_skipping(
+    engine: &Engine,
+    id: &str,
+    keys: &[String],
+    down: &std::cell::RefCell<Vec<String>>,
+) -> Vec<(&'static str, String)> {
     let mut notes = Vec::new();
     let copies = engine.catalog.copies_of(id).unwrap_or_default();
     for c in copies {
+        if down.borrow().contains(&c.target) {
+            notes.push((
+                "warning",
+                format!(
+                    "{id}: its copy on '{}' was left (the target failed earlier in this run); `lifeboat copies --check` lists what is left there",
+                    c.target
+                ),
+            ));
+            continue;
+        }
         let Ok(cfg) = engine.config.target(&c.target) else {
             let _ = engine.catalog.forget_copy(id, &c.target);
             continue;
@@ -1008,14 +1047,17 @@ pub fn delete_copies(engine: &Engine, id: &str, keys: &[String]) -> Vec<(&'stati
                 let _ = engine.catalog.forget_copy(id, &c.target);
                 notes.push(("info", format!("{id}: deleted its copy on '{}'", c.target)));
             }
-            Err(e) => notes.push((
-                "warning",
-                format!(
-                    "{id}: its copy on '{}' was not deleted ({}); `lifeboat copies --check` lists what is left there",
-                    c.target,
-                    e.display_with_hint()
-                ),
-            )),
+            Err(e) => {
+                down.borrow_mut().push(c.target.clone());
+                notes.push((
+                    "warning",
+                    format!(
+                        "{id}: its copy on '{}' was not deleted ({}); `lifeboat copies --check` lists what is left there",
+                        c.target,
+                        e.display_with_hint()
+                    ),
+                ));
+            }
         }
     }
     notes

@@ -465,6 +465,8 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
     job.phase("deleting");
     let mut deleted = Vec::new();
     let mut freed = 0u64;
+    // Targets that failed a delete in this run: not waited for again.
+    let down = std::cell::RefCell::new(Vec::new());
     for d in doomed {
         check_cancel(job.cancel_flag())?;
         let reasons = d.reasons.join("; ");
@@ -499,7 +501,8 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
         }
         engine.audit("prune", &d.id, "deleted", &reasons)?;
         job.log("info", &format!("deleted {} ({reasons})", d.id));
-        for (level, line) in crate::ops::copies::delete_copies(engine, &d.id, &keys) {
+        for (level, line) in crate::ops::copies::delete_copies_skipping(engine, &d.id, &keys, &down)
+        {
             job.log(level, &line);
         }
         deleted.push(d.id.clone());
