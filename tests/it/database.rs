@@ -1867,7 +1867,14 @@ fn parallel_range_session_killed_midway_leaves_nothing() {
     assert!(killed > 0);
     let (status, text) = wait_child(child, 60, "the backup after its range session was killed");
     assert_eq!(status.code(), Some(1), "{text}");
-    assert!(text.contains("big"), "the error names the table: {text}");
+    // The error names the table, or, when the killed session had moved
+    // on to the large objects it reads with the same connection, says the
+    // server ended it (seen once in a full run on a loaded machine).
+    assert!(
+        text.contains("big")
+            || text.contains("terminating connection due to administrator command"),
+        "the error names the table or the server's termination: {text}"
+    );
     assert!(
         text.contains("nothing was kept") || text.contains("connection"),
         "{text}"
