@@ -420,6 +420,42 @@ fn the_bucket_alone_brings_back_catalog_files_and_database() {
     assert_eq!(list_ids(&sb), listed);
     assert_bucket_mirrors_repo(&moto, &sb);
 
+    // The database's files lost from the repository: restores stream it
+    // from the bucket, plain and parallel (spooled), and pull nothing.
+    let dump = sb.repo.join("database");
+    for f in fs::read_dir(&dump).unwrap() {
+        fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    for jobs in ["1", "2"] {
+        let copy = Db {
+            name: format!("{}_from_bucket_{jobs}", db.name),
+            admin: db.admin.clone(),
+        };
+        let text = expect(
+            &sb,
+            &[
+                "restore",
+                "--type",
+                "database",
+                "--id",
+                &ids["database"],
+                "--target-db",
+                &copy.name,
+                "--jobs",
+                jobs,
+            ],
+            0,
+        );
+        assert!(text.contains("from target 'offsite'"), "{text}");
+        assert_eq!(
+            connect(&db.admin.with_db(&copy.name))
+                .query_one_i64("SELECT count(*) FROM orders")
+                .unwrap(),
+            321
+        );
+    }
+    assert_eq!(fs::read_dir(&dump).unwrap().count(), 0);
+
     // The disaster: repository, catalog, application and database gone.
     lose_repo_and_catalog(&sb);
     fs::remove_dir_all(&sb.app).unwrap();
@@ -951,49 +987,87 @@ fn the_daemon_sends_the_copies_a_target_missed() {
 }
 
 #[test]
-fn a_backup_the_repository_lost_is_fetched_back_from_its_copy() {
+fn a_backup_the_repository_lost_is_read_from_its_copy_never_pulled() {
     let Some(moto) = Moto::start() else { return };
     let sb = Sandbox::with_extra_config(&s3_target(&moto.endpoint(), BUCKET, QUICK));
     populate(&sb.app);
     sb.generate_key();
-    let b = configuration_backups(&sb, 2);
-    let (lost, altered) = (&b[0], &b[1]);
-    let lost_payload = file_of(lost);
-    let before = sha256_file(&lost_payload);
-    for b in [lost, altered] {
-        let p = file_of(b);
-        std::fs::remove_file(&p).unwrap();
-        std::fs::remove_file(manifest_of(&p)).unwrap();
-    }
-    // Verify reads the copy back into the repository, checked, and goes on.
+    let b = configuration_backups(&sb, 3);
+    let (lost, damaged, altered) = (&b[0], &b[1], &b[2]);
+    let config = sb.app.join("config.py");
+    // The first is lost whole; the second's payload is cut short.
+    std::fs::remove_file(file_of(lost)).unwrap();
+    std::fs::remove_file(manifest_of(&file_of(lost))).unwrap();
+    let cut = std::fs::read(file_of(damaged)).unwrap();
+    std::fs::write(file_of(damaged), &cut[..cut.len() / 2]).unwrap();
+
+    // Verify streams the copy from the bucket, checks every byte, and
+    // records the verdict on the copy; nothing lands in the repository.
     let text = expect(&sb, &["verify", &id_of(lost)], 0);
-    assert!(text.contains("fetched it from target 'offsite'"), "{text}");
-    assert_eq!(sha256_file(&lost_payload), before);
-    assert!(manifest_of(&lost_payload).exists());
-    // A restore finds it where it belongs, with nothing fetched again.
-    let target = sb.dir.path().join("restored");
+    assert!(
+        text.contains(&format!(
+            "reading backup {} from target 'offsite': the repository does not hold its payload",
+            id_of(lost)
+        )),
+        "{text}"
+    );
+    assert!(!file_of(lost).exists() && !manifest_of(&file_of(lost)).exists());
+    assert_eq!(state(&sb, &id_of(lost)), "verified");
+    assert!(partial_files(&sb).is_empty(), "{:?}", partial_files(&sb));
+
+    // Restores read each from the bucket too: the whole chain where the
+    // later ones are incremental (their parent only in the bucket), and
+    // the cut-short one in place of the local payload.
+    for (i, b) in [lost, damaged].into_iter().enumerate() {
+        let target = sb.dir.path().join(format!("restored-{i}"));
+        let text = expect(
+            &sb,
+            &[
+                "restore",
+                "--id",
+                &id_of(b),
+                "--target",
+                target.to_str().unwrap(),
+            ],
+            0,
+        );
+        assert!(text.contains("from target 'offsite'"), "{text}");
+        let got = std::fs::read_to_string(Sandbox::under(&target, &config)).unwrap();
+        assert_eq!(got, format!("VERSION = {i}\n"), "{text}");
+    }
+    assert!(!file_of(lost).exists());
+    assert_eq!(
+        std::fs::read(file_of(damaged)).unwrap().len(),
+        cut.len() / 2
+    );
+
+    // A copy altered on the target is found by its hash, never restored
+    // from, and no longer counts.
+    std::fs::remove_file(file_of(altered)).unwrap();
+    let key = key_of(altered, "");
+    let size = moto.objects()[&key] as usize;
+    moto.change("PUT", &key, &vec![b'x'; size]);
+    let target = sb.dir.path().join("restored-altered");
+    // Exit 4: an integrity failure.
     let text = expect(
         &sb,
         &[
             "restore",
             "--id",
-            &id_of(lost),
+            &id_of(altered),
             "--target",
             target.to_str().unwrap(),
         ],
-        0,
+        4,
     );
-    assert!(!text.contains("fetched it"), "{text}");
-    assert!(!no_files_under(&target), "nothing restored");
-    // A copy altered on the target is never taken in its place.
-    let key = key_of(altered, "");
-    let size = moto.objects()[&key] as usize;
-    moto.change("PUT", &key, &vec![b'x'; size]);
-    // Exit 4: an integrity failure.
+    assert!(text.contains("on target 'offsite'"), "{text}");
+    assert!(no_files_under(&target) || !target.exists(), "{text}");
     let text = expect(&sb, &["verify", &id_of(altered)], 4);
-    assert!(text.contains("no copy could be fetched back"), "{text}");
-    assert!(text.contains("altered"), "{text}");
-    assert!(!file_of(altered).exists());
+    assert!(text.contains("does not match its manifest"), "{text}");
+    assert_eq!(state(&sb, &id_of(altered)), "failed");
+    // With no copy left that counts, the repository's own error says what is missing.
+    let text = expect(&sb, &["verify", &id_of(altered)], 1);
+    assert!(text.contains("does not exist"), "{text}");
 }
 
 #[test]

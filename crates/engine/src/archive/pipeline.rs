@@ -335,8 +335,8 @@ impl<R: Read> Read for LimitReader<R> {
 /// Open a stored stream for reading plaintext: decrypt (if `data_key`) then
 /// decompress. Producing more than `max_size` plaintext bytes is an
 /// Integrity error (decompression bomb / manifest mismatch).
-pub fn open_stream(
-    file: File,
+pub fn open_stream<R: Read + Send + 'static>(
+    file: R,
     compression: Compression,
     data_key: Option<&DataKey>,
     max_size: Option<u64>,

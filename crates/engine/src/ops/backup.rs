@@ -364,6 +364,19 @@ pub fn open_index(
         .unwrap_or(Path::new("."))
         .join(&info.file);
     let file = File::open(&path).map_err(|e| Error::io("cannot open file index", &path, e))?;
+    index_reader(manifest, Box::new(file), dk)
+}
+
+/// An index stream (as stored) read as entries.
+pub fn index_reader(
+    manifest: &Manifest,
+    file: Box<dyn std::io::Read + Send>,
+    dk: Option<&DataKey>,
+) -> Result<IndexReader<BufReader<Box<dyn std::io::Read + Send>>>> {
+    let info = manifest
+        .index
+        .as_ref()
+        .ok_or_else(|| Error::integrity(format!("backup {} has no file index", manifest.id)))?;
     let dk = if manifest.encrypted { dk } else { None };
     let stream = pipeline::open_stream(file, manifest.compression, dk, Some(info.size))?;
     Ok(IndexReader::new(BufReader::with_capacity(

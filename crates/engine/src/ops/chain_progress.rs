@@ -127,6 +127,7 @@ mod tests {
         Artifact {
             manifest,
             manifest_path: "/repo/x.manifest.json".into(),
+            remote: None,
         }
     }
 

@@ -2,96 +2,21 @@
 //! checked before it gets its name: the manifest parsed and (keyed
 //! repositories) authenticated, every data file's SHA-256 and size those
 //! the manifest records, payload and index before the manifest. What
-//! `catalog rebuild --from` and `recover --from` do for every backup, and
-//! what restore, verify and drill do for one whose files the repository
-//! lost while a target holds a copy.
+//! `catalog rebuild --from` and `recover --from` do for every backup.
+//! (Restore, verify and drill do not pull: they stream a lost backup
+//! straight from a target, see `locate`.)
 
 use std::io::{Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::archive::manifest::{BackupType, Manifest};
+use crate::archive::manifest::BackupType;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ops::{Engine, Progress};
+use crate::ops::Progress;
 use crate::storage::local::{self, Repository};
 use crate::storage::remote::Target;
 use crate::Cancel;
-
-/// When the repository lost backup `rec`'s payload or manifest and a
-/// target holds a copy of it, fetch it back (checked) and say so. Nothing
-/// to do when the files are there, or when no target has a copy (the
-/// caller's own "does not exist" error follows).
-pub fn ensure_local(engine: &Engine, rec: &crate::catalog::BackupRecord) -> Result<()> {
-    let payload = Path::new(&rec.file);
-    let manifest = payload.with_file_name(Manifest::file_name_for(
-        &payload.file_name().unwrap_or_default().to_string_lossy(),
-    ));
-    if payload.exists() && manifest.exists() || engine.config.targets.is_empty() {
-        return Ok(());
-    }
-    let holders: Vec<String> = engine
-        .catalog
-        .copies_of(&rec.id)?
-        .into_iter()
-        .filter(|c| c.state.counts())
-        .map(|c| c.target)
-        .collect();
-    let repo = Repository::open(&engine.config.repository.path)?;
-    let ring = engine.keyring()?;
-    let key = rel(
-        rec.backup_type,
-        &manifest.file_name().unwrap_or_default().to_string_lossy(),
-    );
-    let mut last = None;
-    for name in holders {
-        let Ok(cfg) = engine.config.target(&name) else {
-            continue;
-        };
-        let fetched = Target::open(cfg).and_then(|t| {
-            fetch_into(
-                &t,
-                &repo,
-                rec.backup_type,
-                &key,
-                &manifest,
-                ring.as_ref(),
-                &crate::ops::Silent,
-                &Cancel::new(),
-            )
-        });
-        match fetched {
-            Ok((id, bytes)) if id == rec.id => {
-                crate::notice::say(
-                    crate::notice::Level::Note,
-                    &format!(
-                        "backup {id} was missing from the repository: fetched it from target '{name}' ({} bytes, every byte checked against its manifest)",
-                        bytes
-                    ),
-                );
-                return Ok(());
-            }
-            Ok((id, _)) => {
-                last = Some(Error::integrity(format!(
-                    "target '{name}' holds backup {id} where backup {} should be",
-                    rec.id
-                )))
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    match last {
-        Some(e) => Err(Error::new(
-            e.kind,
-            format!(
-                "backup {}'s files are missing from the repository, and no copy could be fetched back: {}",
-                rec.id, e.message
-            ),
-        )
-        .hint("`lifeboat copies --check` shows what each target holds")),
-        None => Ok(()),
-    }
-}
 
 /// The object key of a file of an artifact: the repository's layout.
 pub(crate) fn rel(t: BackupType, file: &str) -> String {

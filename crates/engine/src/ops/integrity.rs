@@ -6,43 +6,56 @@
 use crate::archive::crypto::DataKey;
 use crate::archive::keys::KeyRing;
 use crate::archive::manifest::StreamInfo;
-use crate::archive::pipeline;
 use crate::error::{Error, Result};
 use crate::ops::open_data_key;
 use crate::ops::select::Artifact;
 
 /// Check the stored bytes of a stream against the manifest (size, SHA-256).
 fn check_stream(artifact: &Artifact, info: &StreamInfo, what: &str) -> Result<()> {
-    let path = artifact.dir().join(&info.file);
-    let meta = std::fs::metadata(&path).map_err(|e| {
-        Error::io(
-            &format!("cannot read {what} of backup {}", artifact.manifest.id),
-            &path,
-            e,
-        )
-    })?;
-    if meta.len() != info.stored_size {
-        return Err(Error::integrity(format!(
-            "{what} {} of backup {} is {} bytes but its manifest says {} (truncated or replaced)",
-            path.display(),
-            artifact.manifest.id,
-            meta.len(),
-            info.stored_size
-        ))
-        .hint("this backup cannot be trusted; use another one (`lifeboat list`)"));
-    }
-    let (sha, _) = pipeline::hash_file(&path)?;
+    check_len(artifact, info, what)?;
+    let mut reader = artifact.open_file(&info.file)?;
+    let (sha, _) = crate::ops::fetch::hash_stream(&mut reader, &mut std::io::sink())
+        .map_err(|e| artifact.read_error(&info.file, e))?;
     if sha != info.sha256 {
         return Err(Error::integrity(format!(
             "{what} {} of backup {} does not match its manifest (SHA-256 {} expected, {} found): the file was changed or corrupted",
-            path.display(),
+            artifact.describe(&info.file),
             artifact.manifest.id,
             short(&info.sha256),
             short(&sha)
         ))
-        .hint("this backup cannot be trusted; use another one (`lifeboat list`)"));
+        .hint(damaged_hint(artifact)));
     }
     Ok(())
+}
+
+/// The stored length of a stream against the manifest.
+fn check_len(artifact: &Artifact, info: &StreamInfo, what: &str) -> Result<()> {
+    let len = artifact.file_len(&info.file)?.ok_or_else(|| {
+        Error::not_found(format!(
+            "{what} {} of backup {} does not exist",
+            artifact.describe(&info.file),
+            artifact.manifest.id
+        ))
+        .hint(damaged_hint(artifact))
+    })?;
+    if len != info.stored_size {
+        return Err(Error::integrity(format!(
+            "{what} {} of backup {} is {len} bytes but its manifest says {} (truncated or replaced)",
+            artifact.describe(&info.file),
+            artifact.manifest.id,
+            info.stored_size
+        ))
+        .hint(damaged_hint(artifact)));
+    }
+    Ok(())
+}
+
+fn damaged_hint(artifact: &Artifact) -> &'static str {
+    match artifact.remote {
+        None => "this backup cannot be trusted; use another one (`lifeboat list`), or a copy of it on a target (`lifeboat copies ID`)",
+        Some(_) => "this copy cannot be trusted; use another backup (`lifeboat list`) or another target's copy (`lifeboat copies ID`)",
+    }
 }
 
 fn short(h: &str) -> &str {
@@ -68,25 +81,7 @@ pub fn check_integrity_streaming(
     ring: Option<&KeyRing>,
 ) -> Result<Option<DataKey>> {
     let dk = open_data_key(ring, &artifact.manifest, &artifact.manifest_path)?;
-    let path = artifact.payload_path();
-    let len = std::fs::metadata(&path)
-        .map_err(|e| {
-            Error::io(
-                &format!("cannot read payload of backup {}", artifact.manifest.id),
-                &path,
-                e,
-            )
-        })?
-        .len();
-    if len != artifact.manifest.payload.stored_size {
-        return Err(Error::integrity(format!(
-            "payload {} of backup {} is {len} bytes but its manifest says {} (truncated or replaced)",
-            path.display(),
-            artifact.manifest.id,
-            artifact.manifest.payload.stored_size
-        ))
-        .hint("this backup cannot be trusted; use another one (`lifeboat list`)"));
-    }
+    check_len(artifact, &artifact.manifest.payload, "payload")?;
     if let Some(index) = &artifact.manifest.index {
         check_stream(artifact, index, "file index")?;
     }

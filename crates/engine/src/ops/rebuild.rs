@@ -86,6 +86,7 @@ fn collect(repo: &Repository) -> Result<(Vec<Row>, Vec<String>)> {
         let a = Artifact {
             manifest: m,
             manifest_path: found.manifest_path,
+            remote: None,
         };
         // A manifest not at its own payload's name was copied over another
         // backup's; a second manifest with an id already seen is a copy.

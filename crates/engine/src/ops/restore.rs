@@ -7,7 +7,6 @@
 //! first gets a safety copy, itself an ordinary backup that `restore` can
 //! put back; `--dry-run` shows the plan and changes nothing.
 
-use std::fs::File;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -469,11 +468,7 @@ impl<'a> TreeRestore<'a> {
         job.phase("planning");
         let last = links.last().unwrap();
         let plan = {
-            let mut index = backup::open_index(
-                &last.manifest,
-                &last.manifest_path,
-                chain.keys.last().unwrap().as_ref(),
-            )?;
+            let mut index = last.open_index(chain.keys.last().unwrap().as_ref())?;
             filesystem::plan_restore(&mut index, &target.dest)?
         };
         Ok(TreeRestore {
@@ -943,7 +938,7 @@ fn superseded_by_later_links(
             break;
         }
         let link = &links[i];
-        for e in backup::open_index(&link.manifest, &link.manifest_path, keys[i].as_ref())? {
+        for e in link.open_index(keys[i].as_ref())? {
             let e = e?;
             let replaced = (e.kind == filesystem::EntryKind::File && e.stored)
                 || e.kind == filesystem::EntryKind::Deleted;
@@ -969,8 +964,7 @@ pub fn extract_link_checked(
     hash_as_read: bool,
     opts: filesystem::ExtractOptions,
 ) -> Result<ExtractOutcome> {
-    let path = link.payload_path();
-    let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+    let file = link.open_file(&link.manifest.payload.file)?;
     let dk_payload = if link.manifest.encrypted { dk } else { None };
     // An encrypted stream is authenticated segment by segment (AES-GCM,
     // with the header and the end-of-stream flag bound in), under a key
@@ -983,7 +977,8 @@ pub fn extract_link_checked(
         link.manifest.compression,
         dk_payload,
         Some(link.manifest.payload.size),
-    )?;
+    )
+    .map_err(|e| link.about(&link.manifest.payload.file, e))?;
     // Progress is how far into the stream the extraction is: what a
     // chain's total counts (see `chain_progress`), the caller's to set.
     let read = std::cell::Cell::new(0);
@@ -991,7 +986,7 @@ pub fn extract_link_checked(
         inner: pipeline::ReadAhead::new(stream),
         read: &read,
     };
-    let mut index = backup::open_index(&link.manifest, &link.manifest_path, dk)?;
+    let mut index = link.open_index(dk)?;
     let cb = |_written: u64, items: u64| progress.advance(read.get(), items);
     // Files are checked against their SHA-256 in the index before they go
     // into place (on the extractor's own file thread), except where the
@@ -1009,14 +1004,13 @@ pub fn extract_link_checked(
         // Read what the tar reader left (end-of-archive padding), so the
         // whole stored stream is authenticated: the last segment carries
         // the end-of-stream flag, which is what proves nothing was cut off.
-        std::io::copy(&mut stream, &mut std::io::sink())
-            .map_err(|e| pipeline::stream_read_error(&path, e))?;
+        std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| link.payload_read_error(e))?;
         let (sha, len) = digest.finish();
         let sha_ok = !hash_stored || sha == link.manifest.payload.sha256;
         if len != link.manifest.payload.stored_size || !sha_ok {
             return Err(Error::integrity(format!(
                 "payload {} of backup {} does not match its manifest (SHA-256 or length differ)",
-                path.display(),
+                link.describe(&link.manifest.payload.file),
                 link.manifest.id
             ))
             .hint("this backup cannot be trusted; use another one (`lifeboat list`)"));

@@ -1,6 +1,8 @@
 //! Choosing artifacts: by id, by file, by point in time; and walking an
 //! incremental's chain back to its full backup.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -9,12 +11,20 @@ use crate::archive::manifest::{BackupKind, BackupType, Manifest, MANIFEST_SUFFIX
 use crate::error::{Error, Result};
 use crate::ops::Engine;
 use crate::storage::local::{read_manifest, Repository};
+use crate::storage::remote::Target;
 
-/// A manifest and where it lives; the payload is next to it.
+/// A manifest and where it lives; the payload is next to it. When the
+/// repository lost the files (or holds a damaged payload) and a copy
+/// target holds them, `remote` is that target: the files are streamed
+/// from it (ranged reads, resumed on a dropped connection), never
+/// downloaded whole first, and `manifest_path` is where the manifest
+/// would be in the repository (its name and directory are what the
+/// manifest's authentication checks).
 #[derive(Debug, Clone)]
 pub struct Artifact {
     pub manifest: Manifest,
     pub manifest_path: PathBuf,
+    pub remote: Option<Target>,
 }
 
 impl Artifact {
@@ -30,6 +40,76 @@ impl Artifact {
             .as_ref()
             .map(|i| self.dir().join(&i.file))
     }
+    /// One of the artifact's files (payload or index), streamed from
+    /// wherever the artifact is read from.
+    pub fn open_file(&self, file: &str) -> Result<Box<dyn Read + Send>> {
+        match &self.remote {
+            None => {
+                let path = self.dir().join(file);
+                let f = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+                Ok(Box::new(f))
+            }
+            Some(t) => Ok(Box::new(t.reader(&self.rel(file))?)),
+        }
+    }
+
+    /// Its file index as a stream of entries.
+    pub fn open_index(
+        &self,
+        dk: Option<&crate::archive::crypto::DataKey>,
+    ) -> Result<crate::sources::filesystem::IndexReader<std::io::BufReader<Box<dyn Read + Send>>>>
+    {
+        let info = self.manifest.index.as_ref().ok_or_else(|| {
+            Error::integrity(format!("backup {} has no file index", self.manifest.id))
+        })?;
+        crate::ops::backup::index_reader(&self.manifest, self.open_file(&info.file)?, dk)
+            .map_err(|e| self.about(&info.file, e))
+    }
+
+    /// The stored length of one of its files (`None`: it does not exist).
+    pub fn file_len(&self, file: &str) -> Result<Option<u64>> {
+        match &self.remote {
+            None => {
+                let path = self.dir().join(file);
+                match std::fs::metadata(&path) {
+                    Ok(m) => Ok(Some(m.len())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io("cannot read", &path, e)),
+                }
+            }
+            Some(t) => t.size_of(&self.rel(file)),
+        }
+    }
+
+    /// Where one of its files is, for messages: a path, or an object on a target.
+    pub fn describe(&self, file: &str) -> String {
+        match &self.remote {
+            None => self.dir().join(file).display().to_string(),
+            Some(t) => format!("{} on target '{}'", self.rel(file), t.name()),
+        }
+    }
+
+    /// A failed read of one of its files, naming where it was read from.
+    pub fn read_error(&self, file: &str, err: std::io::Error) -> Error {
+        crate::archive::pipeline::stream_read_error(Path::new(&self.describe(file)), err)
+    }
+
+    /// An error opening one of its streams, said of where it was read from.
+    pub fn about(&self, file: &str, mut e: Error) -> Error {
+        e.message = format!("{}: {}", self.describe(file), e.message);
+        e
+    }
+
+    /// A failed read of its payload.
+    pub fn payload_read_error(&self, err: std::io::Error) -> Error {
+        self.read_error(&self.manifest.payload.file, err)
+    }
+
+    /// The object key of one of its files on a target (the repository's layout).
+    fn rel(&self, file: &str) -> String {
+        crate::ops::fetch::rel(self.manifest.backup_type, file)
+    }
+
     /// Load the artifact whose payload (or manifest) is at `path`.
     pub fn from_file(path: &Path) -> Result<Artifact> {
         let manifest_path = if path.to_string_lossy().ends_with(MANIFEST_SUFFIX) {
@@ -55,6 +135,7 @@ impl Artifact {
         Ok(Artifact {
             manifest: read_manifest(&manifest_path)?,
             manifest_path,
+            remote: None,
         })
     }
 }
@@ -96,10 +177,7 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                 ))
                 .hint("choose a backup whose status is succeeded"));
             }
-            crate::ops::fetch::ensure_local(engine, &rec)?;
-            let a = Artifact::from_file(Path::new(&rec.file))?;
-            check_against_row(&rec, &a)?;
-            a
+            crate::ops::locate::locate(engine, &rec)?
         }
         Selector::At(_) | Selector::Latest => {
             let t = t.ok_or_else(|| Error::usage("--at needs --type"))?;
@@ -127,10 +205,7 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                     ))
                     .hint("`lifeboat list --type TYPE` shows the points you can choose from")
                 })?;
-            crate::ops::fetch::ensure_local(engine, &rec)?;
-            let a = Artifact::from_file(Path::new(&rec.file))?;
-            check_against_row(&rec, &a)?;
-            a
+            crate::ops::locate::locate(engine, &rec)?
         }
     };
     if let Some(t) = t {
@@ -226,11 +301,7 @@ pub fn chain(engine: Option<&Engine>, artifact: &Artifact) -> Result<Vec<Artifac
 fn find_by_id(engine: Option<&Engine>, dir: &Path, id: &str) -> Result<Option<Artifact>> {
     if let Some(engine) = engine {
         if let Some(rec) = engine.catalog.get_backup(id)? {
-            crate::ops::fetch::ensure_local(engine, &rec)?;
-            let p = PathBuf::from(&rec.file);
-            if PathBuf::from(format!("{}{MANIFEST_SUFFIX}", p.display())).exists() {
-                let a = Artifact::from_file(&p)?;
-                check_against_row(&rec, &a)?;
+            if let Some(a) = crate::ops::locate::find(engine, &rec)? {
                 return Ok(Some(a));
             }
         }
@@ -247,6 +318,7 @@ fn find_by_id(engine: Option<&Engine>, dir: &Path, id: &str) -> Result<Option<Ar
                 return Ok(Some(Artifact {
                     manifest: m,
                     manifest_path: entry.path(),
+                    remote: None,
                 }));
             }
         }
@@ -263,6 +335,7 @@ pub fn scan(repo: &Repository) -> Result<Vec<Artifact>> {
             f.manifest.ok().map(|m| Artifact {
                 manifest: m,
                 manifest_path: f.manifest_path,
+                remote: None,
             })
         })
         .collect())

@@ -49,15 +49,15 @@ fn read_whole(
     dk: Option<&DataKey>,
     what: &str,
 ) -> Result<()> {
-    let path = artifact.dir().join(&info.file);
-    let file = std::fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+    let file = artifact.open_file(&info.file)?;
     let dk = if artifact.manifest.encrypted {
         dk
     } else {
         None
     };
     let mut stream =
-        pipeline::open_stream(file, artifact.manifest.compression, dk, Some(info.size))?;
+        pipeline::open_stream(file, artifact.manifest.compression, dk, Some(info.size))
+            .map_err(|e| artifact.about(&info.file, e))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut n: u64 = 0;
     loop {
@@ -156,22 +156,29 @@ pub fn run(
     let now = Utc::now();
     // Recorded before the job ends, so what runs when a job finishes
     // (the metrics file) already sees this verification.
-    let recorded = match engine.catalog.get_backup(&report.id) {
-        Ok(Some(_)) => engine.catalog.mark_verified(&report.id, now, &verdict),
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
-    }
-    .and_then(|()| {
-        write_sidecar(
-            &artifact.payload_path(),
-            &Verification {
-                at: now,
-                deep,
-                restore_seconds: report.restore_seconds,
-                result: verdict.clone(),
-            },
-        )
-    });
+    let recorded = match &artifact.remote {
+        None => match engine.catalog.get_backup(&report.id) {
+            Ok(Some(_)) => engine.catalog.mark_verified(&report.id, now, &verdict),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        }
+        .and_then(|()| {
+            write_sidecar(
+                &artifact.payload_path(),
+                &Verification {
+                    at: now,
+                    deep,
+                    restore_seconds: report.restore_seconds,
+                    result: verdict.clone(),
+                },
+            )
+        }),
+        // Read from a target: the verdict is the copy's (the repository
+        // holds no file to keep a sidecar next to). A copy that read back
+        // whole is verified; one that did not is recorded as failed, with
+        // why, and no longer counts.
+        Some(target) => record_copy_verdict(engine, &report, target.name(), now),
+    };
     job.finish(&outcome, 0);
     recorded?;
     engine.audit(
@@ -181,6 +188,33 @@ pub fn run(
         &verdict,
     )?;
     Ok(report)
+}
+
+fn record_copy_verdict(
+    engine: &Engine,
+    report: &VerifyReport,
+    target: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
+    let bytes = engine
+        .catalog
+        .copies_of(&report.id)?
+        .into_iter()
+        .find(|c| c.target == target)
+        .map(|c| c.bytes)
+        .unwrap_or(0);
+    // A key problem says nothing about the copy (it never gets here).
+    let (state, error) = match (report.ok, report.failure) {
+        (true, _) => (crate::catalog::copies::CopyState::Verified, None),
+        (false, Some(crate::error::ErrorKind::Io)) => return Ok(()),
+        (false, _) => (
+            crate::catalog::copies::CopyState::Failed,
+            Some(report.problems.join("; ")),
+        ),
+    };
+    engine
+        .catalog
+        .set_copy(&report.id, target, state, bytes, now, error.as_deref())
 }
 
 fn verify_artifact(
@@ -258,11 +292,7 @@ fn verify_artifact(
                     }
                     job.phase("comparing every file with the index");
                     let (last, dk) = (links.last().unwrap(), keys.last().unwrap());
-                    let mut index = crate::ops::backup::open_index(
-                        &last.manifest,
-                        &last.manifest_path,
-                        dk.as_ref(),
-                    )?;
+                    let mut index = last.open_index(dk.as_ref())?;
                     let check = filesystem::verify_tree(&mut index, &Dest::Under(scratch.clone()))?;
                     if !check.problems.is_empty() {
                         let shown: Vec<_> = check.problems.iter().take(20).cloned().collect();

@@ -14,7 +14,6 @@ mod parallel;
 mod restore;
 mod spool;
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -532,7 +532,7 @@ fn bad_member(artifact: &Artifact, what: &str) -> Error {
 }
 
 fn tar_err(artifact: &Artifact, e: std::io::Error) -> Error {
-    pipeline::stream_read_error(&artifact.payload_path(), e)
+    artifact.payload_read_error(e)
 }
 
 /// Copy the `pg_dump/*` members at the start of the payload into `out`,

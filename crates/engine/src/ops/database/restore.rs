@@ -884,7 +884,7 @@ fn run_restore(
                 check_cancel(cancel)?;
                 let n = plain
                     .read(&mut buf)
-                    .map_err(|e| pipeline::stream_read_error(&artifact.payload_path(), e))?;
+                    .map_err(|e| artifact.payload_read_error(e))?;
                 if n == 0 {
                     return Ok(());
                 }

@@ -10,8 +10,7 @@ pub(super) fn open_plain(
     artifact: &Artifact,
     dk: Option<&DataKey>,
 ) -> Result<Box<dyn Read + Send>> {
-    let path = artifact.payload_path();
-    let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+    let file = artifact.open_file(&artifact.manifest.payload.file)?;
     let dk = if artifact.manifest.encrypted {
         dk
     } else {
@@ -22,7 +21,8 @@ pub(super) fn open_plain(
         artifact.manifest.compression,
         dk,
         Some(artifact.manifest.payload.size),
-    )?;
+    )
+    .map_err(|e| artifact.about(&artifact.manifest.payload.file, e))?;
     Ok(Box::new(pipeline::ReadAhead::new(stream)))
 }
 
@@ -75,7 +75,7 @@ impl TempDump {
             check_cancel(cancel)?;
             let n = plain
                 .read(&mut buf)
-                .map_err(|e| pipeline::stream_read_error(&artifact.payload_path(), e))?;
+                .map_err(|e| artifact.payload_read_error(e))?;
             if n == 0 {
                 break;
             }
