@@ -277,6 +277,9 @@ pub struct VerifyArgs {
     /// Also restore into a scratch directory and compare every file.
     #[arg(long)]
     pub deep: bool,
+    /// Read the backup from this copy target (a `[[targets]]` name), not the repository.
+    #[arg(long, value_name = "TARGET")]
+    pub from: Option<String>,
     /// Put the verification in the job queue for `lifeboat worker` instead of running it now.
     #[arg(long)]
     pub queue: bool,
@@ -310,6 +313,9 @@ pub struct RestoreArgs {
     /// Database restores: name of the new database (default <db>_restored_<time>).
     #[arg(long, value_name = "NAME")]
     pub target_db: Option<String>,
+    /// Read the backup from this copy target (a `[[targets]]` name), not the repository.
+    #[arg(long, value_name = "TARGET")]
+    pub from: Option<String>,
     /// Database restores: parallel pg_restore jobs (custom format).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,

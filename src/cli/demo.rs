@@ -131,6 +131,7 @@ version_file = "{app}/VERSION"
         &engine,
         &Selector::Id(incr.id.clone()),
         true,
+        None,
         &quiet,
         interrupted(),
     )?;
@@ -161,6 +162,7 @@ version_file = "{app}/VERSION"
             role: None,
             update_roles: false,
             check_content: false,
+            from: None,
         },
         &quiet,
         interrupted(),

@@ -244,6 +244,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let request = ops::queue::JobRequest::Verify {
                 target: a.target.clone(),
                 deep: a.deep,
+                from: a.from.clone(),
             };
             worker::run_request(e, request, a.queue, json, face, interrupted())
         }),

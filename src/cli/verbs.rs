@@ -284,6 +284,7 @@ pub(super) fn restore(
         role: a.role.clone(),
         update_roles: a.update_roles,
         check_content: a.check_content,
+        from: a.from.clone(),
     };
     let request = ops::queue::JobRequest::Restore(req);
     worker::run_request(engine, request, a.queue, json, face, interrupted())

@@ -1625,7 +1625,13 @@ fn capital_v_and_verify_deep_in_the_palette_decide_a_deep_verify() {
     let f = fixture();
     let mut app = app_for(&f.sb, true);
     let jobs_before = f.sb.jobs().len();
-    let deep = |target: String| vec![Effect::Launch(JobRequest::Verify { target, deep: true })];
+    let deep = |target: String| {
+        vec![Effect::Launch(JobRequest::Verify {
+            target,
+            deep: true,
+            from: None,
+        })]
+    };
     select_backup(&mut app, &id(&f.full));
     assert_eq!(decide(&mut app, KeyCode::Char('V')), deep(id(&f.full)));
     // Terminals that send the shift with the letter mean the same.
@@ -1635,7 +1641,8 @@ fn capital_v_and_verify_deep_in_the_palette_decide_a_deep_verify() {
         decide(&mut app, KeyCode::Char('v')),
         [Effect::Launch(JobRequest::Verify {
             target: id(&f.full),
-            deep: false
+            deep: false,
+            from: None,
         })]
     );
 
@@ -1688,7 +1695,8 @@ fn keys_decide_effects_and_nothing_happens_until_they_run() {
         e,
         [Effect::Launch(JobRequest::Verify {
             target: id(&f.full),
-            deep: false
+            deep: false,
+            from: None,
         })]
     );
     // The palette says the same.
@@ -1700,7 +1708,8 @@ fn keys_decide_effects_and_nothing_happens_until_they_run() {
         decide(&mut app, KeyCode::Enter),
         [Effect::Launch(JobRequest::Verify {
             target: id(&f.incr),
-            deep: false
+            deep: false,
+            from: None,
         })]
     );
 
@@ -2598,7 +2607,8 @@ fn the_palette_completes_with_tab_and_recalls_with_the_arrows() {
         decide(&mut app, KeyCode::Enter),
         [Effect::Launch(JobRequest::Verify {
             target: cfg.clone(),
-            deep: false
+            deep: false,
+            from: None,
         })]
     );
 

@@ -992,7 +992,7 @@ fn a_backup_the_repository_lost_is_read_from_its_copy_never_pulled() {
     let sb = Sandbox::with_extra_config(&s3_target(&moto.endpoint(), BUCKET, QUICK));
     populate(&sb.app);
     sb.generate_key();
-    let b = configuration_backups(&sb, 3);
+    let b = configuration_backups(&sb, 4);
     let (lost, damaged, altered) = (&b[0], &b[1], &b[2]);
     let config = sb.app.join("config.py");
     // The first is lost whole; the second's payload is cut short.
@@ -1015,9 +1015,8 @@ fn a_backup_the_repository_lost_is_read_from_its_copy_never_pulled() {
     assert_eq!(state(&sb, &id_of(lost)), "verified");
     assert!(partial_files(&sb).is_empty(), "{:?}", partial_files(&sb));
 
-    // Restores read each from the bucket too: the whole chain where the
-    // later ones are incremental (their parent only in the bucket), and
-    // the cut-short one in place of the local payload.
+    // Restores read each from the bucket too: the lost one, and the
+    // cut-short one in place of the local payload.
     for (i, b) in [lost, damaged].into_iter().enumerate() {
         let target = sb.dir.path().join(format!("restored-{i}"));
         let text = expect(
@@ -1040,6 +1039,33 @@ fn a_backup_the_repository_lost_is_read_from_its_copy_never_pulled() {
         std::fs::read(file_of(damaged)).unwrap().len(),
         cut.len() / 2
     );
+
+    // A local payload damaged in place (same size) fails its restore, and
+    // the error points at the copy; --from reads that copy instead.
+    let newest = &b[3];
+    flip_byte(&file_of(newest), 100);
+    let target = sb.dir.path().join("restored-flipped");
+    let restore = |from: &[&str], code| {
+        let (id, dir) = (id_of(newest), target.display().to_string());
+        let mut a = vec!["restore", "--id", &id, "--target", &dir];
+        a.extend_from_slice(from);
+        expect(&sb, &a, code)
+    };
+    let text = restore(&[], 4);
+    assert!(
+        text.contains("add --from offsite to read it from there"),
+        "{text}"
+    );
+    restore(&["--from", "offsite"], 0);
+    let got = std::fs::read_to_string(Sandbox::under(&target, &config)).unwrap();
+    assert_eq!(got, "VERSION = 3\n");
+    let text = expect(&sb, &["verify", &id_of(newest), "--from", "offsite"], 0);
+    assert!(!text.contains("does not match"), "{text}");
+    assert_eq!(state(&sb, &id_of(newest)), "verified");
+    // A target that does not exist is said so, with the ones that do.
+    let text = expect(&sb, &["verify", &id_of(newest), "--from", "nowhere"], 2);
+    assert!(text.contains("no target named 'nowhere'"), "{text}");
+    assert!(text.contains("configured targets: offsite"), "{text}");
 
     // A copy altered on the target is found by its hash, never restored
     // from, and no longer counts.

@@ -18,7 +18,11 @@ use crate::wizards::{WizardKind, WizardStatus};
 /// Verify a backup: queued work (it outlives the console). `deep` also
 /// restores it into a scratch place and checks every file or row.
 fn verify(id: String, deep: bool) -> Effect {
-    Effect::Launch(lifeboat_engine::ops::queue::JobRequest::Verify { target: id, deep })
+    Effect::Launch(lifeboat_engine::ops::queue::JobRequest::Verify {
+        target: id,
+        deep,
+        from: None,
+    })
 }
 
 pub(crate) fn is_ctrl_c(key: &KeyEvent) -> bool {

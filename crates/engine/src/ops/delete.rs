@@ -281,6 +281,7 @@ mod tests {
             &engine,
             &crate::ops::select::Selector::Id(good.id.clone()),
             false,
+            None,
             &Silent,
             &Cancel::new(),
         )

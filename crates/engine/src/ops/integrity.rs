@@ -53,7 +53,7 @@ fn check_len(artifact: &Artifact, info: &StreamInfo, what: &str) -> Result<()> {
 
 fn damaged_hint(artifact: &Artifact) -> &'static str {
     match artifact.remote {
-        None => "this backup cannot be trusted; use another one (`lifeboat list`), or a copy of it on a target (`lifeboat copies ID`)",
+        None => "this backup cannot be trusted; read it from a copy instead with --from TARGET (`lifeboat copies ID` shows which targets hold one), or use another backup (`lifeboat list`)",
         Some(_) => "this copy cannot be trusted; use another backup (`lifeboat list`) or another target's copy (`lifeboat copies ID`)",
     }
 }

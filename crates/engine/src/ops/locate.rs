@@ -85,6 +85,58 @@ pub fn find(engine: &Engine, rec: &BackupRecord) -> Result<Option<Artifact>> {
     .hint("`lifeboat copies --check` shows what each target holds"))
 }
 
+/// The copy of `rec` on the target named `name`, whatever the repository
+/// holds (`--from NAME`).
+pub fn on_target(engine: &Engine, rec: &BackupRecord, name: &str) -> Result<Artifact> {
+    let cfg = engine.config.target(name)?;
+    let payload = Path::new(&rec.file);
+    let manifest_path = payload.with_file_name(Manifest::file_name_for(
+        &payload.file_name().unwrap_or_default().to_string_lossy(),
+    ));
+    Target::open(cfg)
+        .and_then(|t| from_target(rec, &manifest_path, t))
+        .map_err(|e| {
+            Error::new(
+                e.kind,
+                format!(
+                    "target '{name}' has no usable copy of backup {}: {}",
+                    rec.id, e.message
+                ),
+            )
+            .hint("`lifeboat copies ID` shows which targets hold it; leave out --from to read the repository's copy")
+        })
+}
+
+/// A backup read from the repository failed its checks: when targets
+/// hold copies of it, say which and how to read one instead.
+pub fn point_at_copies(engine: &Engine, id: &str, e: Error) -> Error {
+    if e.kind != crate::error::ErrorKind::Integrity {
+        return e;
+    }
+    // Only when it was the repository's copy that was read.
+    match engine.catalog.get_backup(id) {
+        Ok(Some(rec)) if std::fs::metadata(&rec.file).is_ok_and(|m| m.len() == rec.stored_size) => {
+        }
+        _ => return e,
+    }
+    let holders: Vec<String> = match engine.catalog.copies_of(id) {
+        Ok(c) => c
+            .into_iter()
+            .filter(|c| c.state.counts())
+            .map(|c| c.target)
+            .collect(),
+        Err(_) => return e,
+    };
+    let Some(first) = holders.first() else {
+        return e;
+    };
+    let hint = format!(
+        "the repository's copy of backup {id} is damaged; target(s) {} hold a copy: add --from {first} to read it from there",
+        holders.join(", ")
+    );
+    e.hint(hint)
+}
+
 fn from_repository(rec: &BackupRecord, manifest_path: &Path) -> Result<Option<Artifact>> {
     if !manifest_path.exists() {
         return Ok(None);

@@ -61,6 +61,9 @@ pub enum JobRequest {
         target: String,
         #[serde(default)]
         deep: bool,
+        /// Read the backup from this copy target, not the repository.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     },
     /// `lifeboat restore`: the request as the CLI's flags make it.
     Restore(RestoreRequest),
@@ -250,10 +253,11 @@ impl JobRequest {
                 w.opt("name", name.clone());
                 w.flag("full", *full);
             }
-            JobRequest::Verify { target, deep } => {
+            JobRequest::Verify { target, deep, from } => {
                 w.verb("verify");
                 w.value(target);
                 w.flag("deep", *deep);
+                w.opt("from", from.clone());
             }
             JobRequest::Restore(r) => {
                 w.verb("restore");
@@ -274,6 +278,7 @@ impl JobRequest {
                 w.flag("check-content", r.check_content);
                 w.opt("jobs", (r.jobs != 1).then(|| r.jobs.to_string()));
                 w.opt("role", r.role.clone());
+                w.opt("from", r.from.clone());
             }
             JobRequest::Recover { dir, at, yes } => {
                 w.verb("recover");
@@ -381,7 +386,7 @@ impl JobRequest {
                     .hint("add --type database|filesystem|configuration"));
                 }
                 // The backup must exist now; whether it is intact is the job's question.
-                select::resolve(engine, r.backup_type, &r.selector)?;
+                select::resolve_from(engine, r.backup_type, &r.selector, r.from.as_deref())?;
                 Ok(JobRequest::Restore(r))
             }
             JobRequest::Recover { dir, at, yes } => {
@@ -414,7 +419,7 @@ impl JobRequest {
                 }
                 Ok(JobRequest::Copy { id, to, verify })
             }
-            JobRequest::Verify { target, deep } => {
+            JobRequest::Verify { target, deep, from } => {
                 let target = match verify_selector(&target) {
                     Selector::File(p) => crate::config::normalize(&p, cwd)
                         .to_string_lossy()
@@ -422,8 +427,8 @@ impl JobRequest {
                     _ => target,
                 };
                 // The backup must exist now; whether it is intact is the job's question.
-                select::resolve(engine, None, &verify_selector(&target))?;
-                Ok(JobRequest::Verify { target, deep })
+                select::resolve_from(engine, None, &verify_selector(&target), from.as_deref())?;
+                Ok(JobRequest::Verify { target, deep, from })
             }
         }
     }
@@ -549,10 +554,15 @@ fn execute_only(
             backup_type: None, ..
         } => Err(Error::usage("a backup request needs a type or --all")
             .hint("use --type database|filesystem|configuration, or --all")),
-        JobRequest::Verify { target, deep } => {
-            verify::run(engine, &verify_selector(target), *deep, face, cancel)
-                .map(JobOutcome::Verify)
-        }
+        JobRequest::Verify { target, deep, from } => verify::run(
+            engine,
+            &verify_selector(target),
+            *deep,
+            from.as_deref(),
+            face,
+            cancel,
+        )
+        .map(JobOutcome::Verify),
         JobRequest::Restore(r) => restore::run(engine, r, face, cancel).map(JobOutcome::Restore),
         JobRequest::Recover { dir, at, yes } => {
             recover::run_job(engine, dir, *at, *yes, face, faces, cancel).map(JobOutcome::Recover)
@@ -663,7 +673,8 @@ mod tests {
             JobRequest::from_json(1, r#"{"verb":"verify","target":"fs-1"}"#).unwrap(),
             JobRequest::Verify {
                 target: "fs-1".into(),
-                deep: false
+                deep: false,
+                from: None,
             }
         );
     }
@@ -711,6 +722,7 @@ mod tests {
             role: Some("it's".into()),
             update_roles: false,
             check_content: false,
+            from: None,
         });
         assert_eq!(
             restore.command_line(),

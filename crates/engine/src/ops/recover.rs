@@ -865,6 +865,7 @@ impl Restorer<'_> {
             role: None,
             update_roles: false,
             check_content: false,
+            from: None,
         };
         if let Destination::Sandbox { dir, stamp } = self.dest {
             // Into the sandbox only, and refuse rather than overwrite.

@@ -63,6 +63,9 @@ pub struct RestoreRequest {
     /// digests (tables, sequences, large objects, properties).
     #[serde(default)]
     pub check_content: bool,
+    /// Read the backup from this copy target, not the repository (`--from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 fn one() -> u32 {
@@ -100,7 +103,25 @@ pub fn run(
     face: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<AnyRestoreReport> {
-    let artifact = select::resolve(engine, req.backup_type, &req.selector)?;
+    run_from(engine, req, face, cancel).map_err(|e| {
+        if req.from.is_some() {
+            return e;
+        }
+        match &req.selector {
+            Selector::Id(id) => crate::ops::locate::point_at_copies(engine, id, e),
+            _ => e,
+        }
+    })
+}
+
+fn run_from(
+    engine: &Engine,
+    req: &RestoreRequest,
+    face: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<AnyRestoreReport> {
+    let artifact =
+        select::resolve_from(engine, req.backup_type, &req.selector, req.from.as_deref())?;
     match artifact.manifest.backup_type {
         BackupType::Filesystem | BackupType::Configuration => {}
         BackupType::Database => {
@@ -124,6 +145,7 @@ pub fn run(
                 role: req.role.clone(),
                 update_roles: req.update_roles,
                 check_content: req.check_content,
+                from: req.from.clone(),
             };
             return crate::ops::database::restore(engine, &db_req, face, cancel)
                 .map(AnyRestoreReport::Database);

@@ -155,6 +155,28 @@ pub enum Selector {
 
 /// Find the artifact the selector names.
 pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result<Artifact> {
+    resolve_from(engine, t, sel, None)
+}
+
+/// Find the artifact the selector names; with `from`, read it from that
+/// copy target rather than the repository (the operator's `--from`).
+pub fn resolve_from(
+    engine: &Engine,
+    t: Option<BackupType>,
+    sel: &Selector,
+    from: Option<&str>,
+) -> Result<Artifact> {
+    if let (Some(name), Selector::File(p)) = (from, sel) {
+        return Err(Error::usage(format!(
+            "--from {name} reads a backup from a target, but {} names a file",
+            p.display()
+        ))
+        .hint("name the backup by its id (--id ID) or by time (--at TIME)"));
+    }
+    let locate = |rec: &crate::catalog::BackupRecord| match from {
+        None => crate::ops::locate::locate(engine, rec),
+        Some(name) => crate::ops::locate::on_target(engine, rec, name),
+    };
     let artifact = match sel {
         Selector::File(p) => {
             let a = Artifact::from_file(p)?;
@@ -177,7 +199,7 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                 ))
                 .hint("choose a backup whose status is succeeded"));
             }
-            crate::ops::locate::locate(engine, &rec)?
+            locate(&rec)?
         }
         Selector::At(_) | Selector::Latest => {
             let t = t.ok_or_else(|| Error::usage("--at needs --type"))?;
@@ -205,7 +227,7 @@ pub fn resolve(engine: &Engine, t: Option<BackupType>, sel: &Selector) -> Result
                     ))
                     .hint("`lifeboat list --type TYPE` shows the points you can choose from")
                 })?;
-            crate::ops::locate::locate(engine, &rec)?
+            locate(&rec)?
         }
     };
     if let Some(t) = t {
@@ -277,7 +299,7 @@ pub fn chain(engine: Option<&Engine>, artifact: &Artifact) -> Result<Vec<Artifac
                 cur.manifest.id
             ))
         })?;
-        let parent = find_by_id(engine, cur.dir(), &pid)?.ok_or_else(|| {
+        let parent = find_by_id(engine, &cur, &pid)?.ok_or_else(|| {
             Error::refused(format!(
                 "backup {} is incremental and needs its parent {pid}, which is missing from {}",
                 artifact.manifest.id,
@@ -298,9 +320,18 @@ pub fn chain(engine: Option<&Engine>, artifact: &Artifact) -> Result<Vec<Artifac
     Ok(links)
 }
 
-fn find_by_id(engine: Option<&Engine>, dir: &Path, id: &str) -> Result<Option<Artifact>> {
+/// A link's parent: from the target the link was read from if it holds
+/// it (a chain read from a target stays on it), else wherever `locate`
+/// finds it; without a catalog, next to the link.
+fn find_by_id(engine: Option<&Engine>, child: &Artifact, id: &str) -> Result<Option<Artifact>> {
+    let dir = child.dir();
     if let Some(engine) = engine {
         if let Some(rec) = engine.catalog.get_backup(id)? {
+            if let Some(t) = &child.remote {
+                if let Ok(a) = crate::ops::locate::on_target(engine, &rec, t.name()) {
+                    return Ok(Some(a));
+                }
+            }
             if let Some(a) = crate::ops::locate::find(engine, &rec)? {
                 return Ok(Some(a));
             }

@@ -87,14 +87,21 @@ pub fn run(
     engine: &Engine,
     sel: &Selector,
     deep: bool,
+    from: Option<&str>,
     face: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<VerifyReport> {
-    let artifact = select::resolve(engine, None, sel)?;
+    let artifact = select::resolve_from(engine, None, sel, from)?;
     let job = Job::start(engine, JobKind::Verify, &artifact.manifest.id, face, cancel)?;
     let cancel = job.cancel_flag();
     let started = std::time::Instant::now();
-    let result = verify_artifact(engine, &artifact, deep, &job, cancel);
+    let result =
+        verify_artifact(engine, &artifact, deep, &job, cancel).map_err(|e| {
+            match &artifact.remote {
+                None => crate::ops::locate::point_at_copies(engine, &artifact.manifest.id, e),
+                Some(_) => e,
+            }
+        });
     let report = match result {
         Ok((checks, restore_seconds)) => VerifyReport {
             id: artifact.manifest.id.clone(),

@@ -328,6 +328,7 @@ impl RestoreWizard {
             role: None,
             update_roles: false,
             check_content: false,
+            from: None,
         })
     }
 

@@ -26,6 +26,8 @@ pub struct DbRestoreRequest {
     pub update_roles: bool,
     /// Compare the restored contents with the backup's digests (drills).
     pub check_content: bool,
+    /// Read the backup from this copy target, not the repository.
+    pub from: Option<String>,
 }
 
 /// What a database restore did or would do.
@@ -54,7 +56,12 @@ pub fn restore(
     face: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<DbRestoreReport> {
-    let artifact = select::resolve(engine, Some(BackupType::Database), &req.selector)?;
+    let artifact = select::resolve_from(
+        engine,
+        Some(BackupType::Database),
+        &req.selector,
+        req.from.as_deref(),
+    )?;
     crate::ops::jobs::run_restore_job(
         engine,
         &artifact.manifest.id,
@@ -1080,6 +1087,7 @@ pub fn verify_deep(
         role: None,
         update_roles: false,
         check_content: false,
+        from: artifact.remote.as_ref().map(|t| t.name().to_string()),
     };
     job.phase(&format!("restoring into scratch database {name}"));
     let t0 = Instant::now();
