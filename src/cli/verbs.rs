@@ -468,7 +468,7 @@ pub(super) fn recover(
     let (dir, pulled) = match &from {
         Some(name) => (
             config.repository.path.clone(),
-            Some(pull_and_rebuild(&config, name, json)?),
+            Some((pull_and_rebuild(&config, name, json)?, ops::now())),
         ),
         None => (dir.unwrap_or(config.repository.path.clone()), None),
     };
@@ -496,16 +496,21 @@ pub(super) fn recover(
             at,
             yes,
         };
-        let source = pulled.map(|p| ops::recover::RecoverySource::from_pull(&engine.config, &p));
+        let source = pulled.map(|(p, at)| {
+            (
+                ops::recover::RecoverySource::from_pull(&engine.config, &p),
+                at,
+            )
+        });
         let record = |outcome: &ops::queue::JobOutcome| {
             // The recovery read the repository; its report and the audit
             // log say the backups came from the target first.
-            let (Some(source), ops::queue::JobOutcome::Recover(r)) = (&source, outcome) else {
+            let (Some((source, at)), ops::queue::JobOutcome::Recover(r)) = (&source, outcome)
+            else {
                 return;
             };
-            let at = ops::now();
             let recorded =
-                ops::recover::record_source(&engine, r.report_file.as_deref(), source, at);
+                ops::recover::record_source(&engine, r.report_file.as_deref(), source, *at);
             if let Err(e) = recorded {
                 errln!(
                     "warning: could not record the source ({}) in the recovery report and the audit log: {}",
