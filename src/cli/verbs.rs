@@ -466,12 +466,12 @@ pub(super) fn recover(
                 .hint("look at the plan first (`lifeboat catalog rebuild --from TARGET`, then `lifeboat recover --dry-run`), then run again with --yes"),
         );
     }
-    let dir = match &from {
-        Some(name) => {
-            pull_and_rebuild(&config, name, json)?;
-            config.repository.path.clone()
-        }
-        None => dir.unwrap_or(config.repository.path.clone()),
+    let (dir, pulled) = match &from {
+        Some(name) => (
+            config.repository.path.clone(),
+            Some((pull_and_rebuild(&config, name, json)?, ops::now())),
+        ),
+        None => (dir.unwrap_or(config.repository.path.clone()), None),
     };
     let face = CliProgress::new(json);
     if !dry_run && !yes {
@@ -497,7 +497,37 @@ pub(super) fn recover(
             at,
             yes,
         };
-        let code = worker::run_request(&engine, request, queue, json, &face, interrupted());
+        let source = pulled.map(|(p, at)| {
+            (
+                ops::recover::RecoverySource::from_pull(&engine.config, &p),
+                at,
+            )
+        });
+        let record = |outcome: &ops::queue::JobOutcome| {
+            // The recovery read the repository; its report and the audit
+            // log say the backups came from the target first.
+            let (Some((source, at)), ops::queue::JobOutcome::Recover(r)) = (&source, outcome)
+            else {
+                return;
+            };
+            let recorded =
+                ops::recover::record_source(&engine, r.report_file.as_deref(), source, *at);
+            if let Err(e) = recorded {
+                errln!(
+                    "warning: could not record the source ({}) in the recovery report and the audit log: {}",
+                    source.describe(),
+                    e.display_with_hint()
+                );
+            }
+        };
+        let code = worker::run_request_then(
+            &engine,
+            request,
+            (queue, json),
+            &face,
+            interrupted(),
+            record,
+        );
         face.done();
         return code;
     }
@@ -631,13 +661,20 @@ pub(super) fn catalog_rebuild(
     from: Option<String>,
     json: bool,
 ) -> Result<i32> {
-    if let Some(name) = &from {
-        pull_and_rebuild(&config, name, json)?;
-    }
+    let pulled = match &from {
+        Some(name) => Some(pull_and_rebuild(&config, name, json)?),
+        None => None,
+    };
     let repo = repository.unwrap_or(config.repository.path.clone());
     let report = ops::rebuild::run(&config.catalog.path, &repo)?;
     if json {
-        show::print_json(&report);
+        // With --from, what the target gave (the console's recovery
+        // wizard records it as the recovery's source).
+        let mut v = serde_json::to_value(&report).expect("the rebuild report serializes");
+        if let Some(p) = pulled {
+            v["pulled"] = serde_json::to_value(p).expect("the pull report serializes");
+        }
+        show::print_json(&v);
     } else {
         if let Some(a) = &report.moved_aside {
             outln!("the damaged catalog was moved aside to {}", a.display());

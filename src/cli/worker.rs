@@ -20,6 +20,20 @@ pub(super) fn run_request(
     face: &CliProgress,
     cancel: &lifeboat_engine::Cancel,
 ) -> Result<i32> {
+    run_request_then(engine, request, (enqueue, json), face, cancel, |_| {})
+}
+
+/// [`run_request`], with `then` called on the outcome of a request run now,
+/// before its report is printed (`recover --from` records its source in
+/// the recovery's report).
+pub(super) fn run_request_then(
+    engine: &Engine,
+    request: JobRequest,
+    (enqueue, json): (bool, bool),
+    face: &CliProgress,
+    cancel: &lifeboat_engine::Cancel,
+    then: impl FnOnce(&JobOutcome),
+) -> Result<i32> {
     if enqueue {
         let cwd = std::env::current_dir()
             .map_err(|e| Error::io("read the current directory", std::path::Path::new("."), e))?;
@@ -39,6 +53,7 @@ pub(super) fn run_request(
     };
     let outcome = queue::execute(engine, &request, face, &faces, cancel)?;
     face.done();
+    then(&outcome);
     if json {
         show::print_json(&outcome.report_json());
     } else {

@@ -463,6 +463,19 @@ fn the_bucket_alone_brings_back_catalog_files_and_database() {
     let (code, text) = run(&sb, &["recover", "--from", "offsite", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("every type restored and verified"), "{text}");
+    // The recovery's report says the backups came from the bucket.
+    let report = fs::read_dir(sb.catalog.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("recovery-"))
+        .expect("a recovery report");
+    let md = fs::read_to_string(report).unwrap();
+    assert!(
+        md.contains(&format!(
+            "## Source: target 'offsite' (s3, s3://{BUCKET}/lb/)"
+        )) && md.contains(": 3 fetched ("),
+        "{md}"
+    );
     assert_eq!(checksum_tree(&sb.app), app_before);
     assert_eq!(
         connect(&db.admin.with_db(&db.name))

@@ -417,3 +417,72 @@ fn recover_from_a_directory_without_backups_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{}", all_text(&out));
     assert!(all_text(&out).contains("/nonexistent/lifeboat-dir"));
 }
+
+/// `recover --from` on a machine whose repository and catalog are gone,
+/// from a local target (another disk): the recovery's report and the audit
+/// log say the backups came from that target, and `catalog rebuild --from
+/// --json` says what the target gave.
+#[test]
+fn recover_from_a_target_says_where_the_backups_came_from() {
+    let disk = tempfile::tempdir().unwrap();
+    let usb = disk.path().join("usb");
+    fs::create_dir(&usb).unwrap();
+    let sb = Sandbox::with_extra_config(&format!(
+        "[[targets]]\nname = \"usb\"\nkind = \"local\"\npath = \"{}\"\n",
+        usb.display()
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("configuration", &[]);
+    sb.backup("filesystem", &[]);
+    let config_py = fs::read(sb.app.join("config.py")).unwrap();
+
+    crate::offsite::lose_repo_and_catalog(&sb);
+    let rebuilt = sb.json(&["catalog", "rebuild", "--from", "usb"]);
+    assert_eq!(rebuilt["backups"], 2, "{rebuilt}");
+    assert_eq!(rebuilt["pulled"]["target"], "usb", "{rebuilt}");
+    assert_eq!(
+        rebuilt["pulled"]["fetched"].as_array().unwrap().len(),
+        2,
+        "{rebuilt}"
+    );
+
+    crate::offsite::lose_repo_and_catalog(&sb);
+    fs::write(sb.app.join("config.py"), "DEBUG = True\n").unwrap();
+    let out = sb.ok(&["recover", "--from", "usb", "--yes"]);
+    assert!(out.contains("every type restored and verified"), "{out}");
+    assert_eq!(fs::read(sb.app.join("config.py")).unwrap(), config_py);
+    let reports: Vec<_> = fs::read_dir(sb.catalog.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("recovery-"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let md = fs::read_to_string(&reports[0]).unwrap();
+    assert!(
+        md.contains(&format!(
+            "## Source: target 'usb' (local, {})",
+            usb.display()
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains("2 fetched") && md.contains("0 already in the repository"),
+        "{md}"
+    );
+    let audit = sb.json(&["audit", "list"]);
+    let from: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "recover" && a["outcome"] == "from-target")
+        .collect();
+    assert_eq!(from.len(), 1, "{audit}");
+    assert!(
+        from[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("backups from target 'usb' (local,"),
+        "{audit}"
+    );
+}

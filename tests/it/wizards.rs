@@ -958,6 +958,203 @@ fn recovery_wizard_records_a_failed_app_health_against_the_configured_objectives
     assert!(!stopped.exists(), "the skipped stop command never ran");
 }
 
+// ---- recovery wizard: where the backups come from ----
+
+/// `[[targets]]` entries: local directories (another disk), by name.
+fn local_targets(targets: &[(&str, &std::path::Path)]) -> String {
+    targets
+        .iter()
+        .map(|(name, path)| {
+            format!(
+                "[[targets]]\nname = \"{name}\"\nkind = \"local\"\npath = \"{}\"\n",
+                path.display()
+            )
+        })
+        .collect()
+}
+
+/// The ids of the backups in the catalog.
+fn backup_ids(sb: &Sandbox) -> Vec<String> {
+    let list = sb.json(&["list"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// From Assess to the recovery point (no stop command configured).
+fn to_recovery_point(w: &mut dyn Wizard) -> String {
+    press(w, KeyCode::Enter);
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 3 of 7: Recovery point")
+}
+
+/// A machine that has lost its repository and catalog, with one target
+/// holding copies: the wizard starts on that target and says why, brings
+/// its backups back, plans over them and recovers; the report and the
+/// audit log say the backups came from the target.
+#[test]
+fn recovery_wizard_on_a_bare_machine_recovers_from_a_target() {
+    let disk = tempfile::tempdir().unwrap();
+    let usb = disk.path().join("usb");
+    std::fs::create_dir(&usb).unwrap();
+    let sb = Sandbox::new();
+    sb.write_config(&local_targets(&[("usb", &usb)]));
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("configuration", &[]);
+    sb.backup("filesystem", &[]);
+    let ids = backup_ids(&sb);
+    assert_eq!(ids.len(), 2);
+    let config_py = std::fs::read(sb.app.join("config.py")).unwrap();
+    crate::offsite::lose_repo_and_catalog(&sb);
+    std::fs::write(sb.app.join("config.py"), "DEBUG = True\n").unwrap();
+
+    let mut w = open(&sb, WizardKind::Recovery);
+    let w = w.as_mut();
+    let s = flat(&to_recovery_point(w));
+    assert!(s.contains("Where the backups come from"), "{s}");
+    assert!(s.contains("local repository"), "{s}");
+    assert!(
+        s.contains(&format!("> usb (local: {})", usb.display())),
+        "the target is chosen: {s}"
+    );
+    assert!(
+        s.contains("this looks like a bare machine, so target 'usb'"),
+        "and the step says why: {s}"
+    );
+    assert!(
+        s.contains("Enter brings the backups back from target 'usb'"),
+        "{s}"
+    );
+    press(w, KeyCode::Enter);
+    wait_idle(w, "fetch and plan");
+    let s = assert_shows(w, "Recovery set:");
+    for id in &ids {
+        assert!(s.contains(id.as_str()), "the plan lists {id}:\n{s}");
+    }
+    let f = flat(&s);
+    assert!(
+        f.contains("usb (local: ") && f.contains("fetched: 2 fetched"),
+        "{s}"
+    );
+    assert!(
+        f.contains("OK: lifeboat --json catalog rebuild --from usb"),
+        "{s}"
+    );
+    assert!(!f.contains("waiting for the job"), "{s}");
+    assert!(sb.catalog.exists(), "the catalog was rebuilt");
+    assert_eq!(backup_ids(&sb).len(), 2);
+
+    press(w, KeyCode::Enter);
+    typed(w, "RECOVER");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "recover");
+    assert_shows(w, "Recovery finished.");
+    assert_eq!(std::fs::read(sb.app.join("config.py")).unwrap(), config_py);
+    press(w, KeyCode::Enter);
+    let s = flat(&wait_screen(w, "is recorded in the recovery report"));
+    assert!(
+        s.contains(&format!(
+            "Where the backups came from (target 'usb' (local, {})) is recorded",
+            usb.display()
+        )),
+        "{s}"
+    );
+    let reports: Vec<_> = std::fs::read_dir(sb.catalog.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("recovery-"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let md = std::fs::read_to_string(&reports[0]).unwrap();
+    assert!(
+        md.contains(&format!(
+            "## Source: target 'usb' (local, {})",
+            usb.display()
+        )),
+        "{md}"
+    );
+    assert!(md.contains(": 2 fetched ("), "{md}");
+    let audit = sb.json(&["audit", "list"]);
+    let from: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "recover" && a["outcome"] == "from-target")
+        .collect();
+    assert_eq!(from.len(), 1, "{audit}");
+}
+
+/// The source list names every target with its kind, and starts on the
+/// repository while it holds backups. A target that cannot be reached (a
+/// disk not mounted) fails in place, named, and another can be chosen.
+#[test]
+fn recovery_wizard_names_an_unreachable_target_and_lets_another_be_chosen() {
+    let disk = tempfile::tempdir().unwrap();
+    let usb = disk.path().join("usb");
+    let gone = disk.path().join("not-mounted");
+    std::fs::create_dir(&usb).unwrap();
+    let sb = Sandbox::new();
+    sb.write_config(&local_targets(&[("usb", &usb)]));
+    populate(&sb.app);
+    sb.generate_key();
+    sb.backup("configuration", &[]);
+    let ids = backup_ids(&sb);
+    sb.write_config(&local_targets(&[("gone", &gone), ("usb", &usb)]));
+
+    // Backups here: the repository is chosen, the targets are offered.
+    let mut w = open(&sb, WizardKind::Recovery);
+    let s = flat(&to_recovery_point(w.as_mut()));
+    assert!(s.contains("> local repository"), "{s}");
+    assert!(
+        s.contains(&format!("gone (local: {})", gone.display()))
+            && s.contains(&format!("usb (local: {})", usb.display())),
+        "{s}"
+    );
+    assert!(!s.contains("bare machine"), "{s}");
+    assert!(s.contains("↑/↓ source"), "the footer says how: {s}");
+
+    // Gone: the first target is chosen, and cannot be reached.
+    crate::offsite::lose_repo_and_catalog(&sb);
+    let mut w = open(&sb, WizardKind::Recovery);
+    let w = w.as_mut();
+    let s = flat(&to_recovery_point(w));
+    assert!(s.contains("> gone (local: "), "{s}");
+    press(w, KeyCode::Enter);
+    wait_idle(w, "fetch from an unmounted disk");
+    let s = flat(&assert_shows(w, "Step 3 of 7: Recovery point"));
+    assert!(
+        s.contains(&format!(
+            "FAILED: could not bring the backups back from target 'gone' (local, {})",
+            gone.display()
+        )),
+        "{s}"
+    );
+    assert!(s.contains("is its disk mounted?"), "what it said: {s}");
+    assert!(s.contains("Choose another source"), "{s}");
+    assert!(!s.contains("Recovery set:"), "{s}");
+    // Enter again tries the same target again.
+    press(w, KeyCode::Enter);
+    wait_idle(w, "fetch again");
+    assert_shows(w, "could not bring the backups back from target 'gone'");
+
+    press(w, KeyCode::Down);
+    let s = flat(&assert_shows(w, "> usb"));
+    assert!(
+        s.contains("Enter brings the backups back from target 'usb'"),
+        "{s}"
+    );
+    press(w, KeyCode::Enter);
+    wait_idle(w, "fetch from usb and plan");
+    let s = assert_shows(w, "Recovery set:");
+    assert!(s.contains(ids[0].as_str()), "{s}");
+    assert!(!flat(&s).contains("could not bring"), "{s}");
+    press(w, KeyCode::Enter);
+    assert_shows(w, "Step 4 of 7: Execute");
+}
+
 // ---- drill wizard ----
 
 #[test]

@@ -128,6 +128,15 @@ impl ChildRun {
         run
     }
 
+    /// A child that writes no job row (a plan, `catalog rebuild`): its
+    /// output is all there is to follow, so nothing waits for a job to
+    /// appear in the catalog, and the catalog is not opened for it (it may
+    /// not exist yet, or be what the child rebuilds).
+    pub fn without_jobs(mut self) -> ChildRun {
+        self.catalog_path = None;
+        self
+    }
+
     /// Queue `request` and start a worker process for it (see
     /// [`crate::background::launch`]); follow the job in the catalog. A
     /// request the queue refuses (a backup that no longer exists, nothing
@@ -878,6 +887,32 @@ mod tests {
             s.contains("cannot start /nonexistent/lifeboat for `lifeboat list`"),
             "{s}"
         );
+    }
+
+    /// A child without a job row is not shown waiting for one.
+    #[test]
+    fn a_child_without_jobs_does_not_wait_for_a_job() {
+        let ctx = WizardContext {
+            config: lifeboat_engine::config::Config::default(),
+            config_path: None,
+            exe: PathBuf::from("/bin/sleep"),
+            now: chrono::Utc::now(),
+        };
+        let waiting = "waiting for the job to appear";
+        let mut r = ChildRun::lifeboat(&ctx, &["5".into()]);
+        r.tick();
+        assert!(render(r.progress_lines(3)).contains(waiting));
+        r.interrupt();
+        r.tick();
+        let mut r = ChildRun::lifeboat(&ctx, &["5".into()]).without_jobs();
+        r.tick();
+        let s = render(r.progress_lines(3));
+        assert!(
+            s.contains("Running: lifeboat 5") && !s.contains(waiting),
+            "{s}"
+        );
+        r.interrupt();
+        r.tick();
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::archive::manifest::{BackupType, Manifest, MANIFEST_SUFFIX};
 use crate::catalog::copies::{CopyRecord, CopyState};
@@ -652,7 +652,7 @@ fn backup_copies(
 // Back from a target: `catalog rebuild --from`, `recover --from`.
 
 /// What a pull brought back.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PullReport {
     pub target: String,
     /// Backups fetched into the repository.

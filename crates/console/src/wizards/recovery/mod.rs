@@ -15,20 +15,25 @@
 //! is already down). Whether the app is healthy afterwards is recorded in
 //! the recovery's report and the audit log ([`record`]), and the verdict
 //! never says "recovered" while it is not.
+//!
+//! The recovery point's backups come from the repository, or from a copy
+//! target brought back into it first ([`source`]): on a bare machine that
+//! has only the binary, the configuration and the key file, that is where
+//! the wizard starts.
 
 mod assess;
 mod isolate;
 mod record;
+mod report;
+mod source;
 mod view;
 
-use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::Frame;
-use serde::Deserialize;
 
 use crate::wizards::app::{AppCommand, AppHealth};
 use crate::wizards::input::{Confirm, TextInput};
@@ -38,6 +43,8 @@ use crate::wizards::{Underway, Wizard, WizardContext, WizardStatus};
 use lifeboat_engine::archive::manifest::BackupType;
 use lifeboat_engine::health::HealthReport;
 use lifeboat_engine::ops::queue::JobRequest;
+use report::RecoverReport;
+use source::{Decision, Sources};
 
 const STEPS: [&str; 7] = [
     "Assess",
@@ -60,44 +67,6 @@ enum Step {
     Report,
 }
 
-/// The parts of `recover --json` the wizard shows.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RecoverReport {
-    pub ok: bool,
-    pub choices: Vec<RecoverChoice>,
-    pub missing: Vec<String>,
-    pub timeline: Vec<RecoverPhase>,
-    /// When the recovery (or the plan) started: each type's data-loss
-    /// window runs from its chosen backup to here.
-    #[serde(default)]
-    pub started_at: Option<DateTime<Utc>>,
-    /// The time to restore (recover's own run), not the RTO.
-    pub recovery_seconds: f64,
-    pub data_loss_seconds: Option<i64>,
-    /// What the recovery replaces in production, per type.
-    #[serde(default)]
-    pub overwrites: Vec<String>,
-    pub notes: Vec<String>,
-    pub report_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RecoverChoice {
-    #[serde(rename = "type")]
-    pub backup_type: String,
-    pub id: String,
-    pub created_at: DateTime<Utc>,
-    pub chain: Vec<String>,
-    pub skipped: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RecoverPhase {
-    pub name: String,
-    pub seconds: f64,
-    pub outcome: String,
-}
-
 /// One runbook step on the timeline.
 struct Stamp {
     step: Step,
@@ -116,6 +85,8 @@ pub struct RecoveryWizard {
     stop: AppCommand,
     /// Type STOP to run the stop command, SKIP to go on without it.
     stop_confirm: Confirm,
+    /// Where the backups come from: the repository, or a target first.
+    sources: Sources,
     at: TextInput,
     plan_at: Option<String>,
     plan_run: Option<ChildRun>,
@@ -131,7 +102,9 @@ pub struct RecoveryWizard {
     /// recorded on the next tick.
     health_checks: u32,
     health_recorded: u32,
-    records: record::HealthRecords,
+    /// The app's health and the backups' source, for the report and the
+    /// audit log.
+    records: record::Records,
     start: AppCommand,
     report_md: Option<String>,
     message: Option<String>,
@@ -141,6 +114,7 @@ pub struct RecoveryWizard {
 impl RecoveryWizard {
     pub fn new(ctx: WizardContext) -> RecoveryWizard {
         let app = ctx.config.app.clone();
+        let sources = Sources::new(&ctx.config.targets, source::is_bare(&ctx.config));
         let mut w = RecoveryWizard {
             step: Step::Assess,
             timeline: Vec::new(),
@@ -149,6 +123,7 @@ impl RecoveryWizard {
             coverage: assess::coverage(&ctx),
             stop: AppCommand::new("stop", "stop_command", &app.stop_command),
             stop_confirm: Confirm::new(isolate::STOP_WORD),
+            sources,
             at: TextInput::default(),
             plan_at: None,
             plan_run: None,
@@ -160,7 +135,7 @@ impl RecoveryWizard {
             health_after_start: false,
             health_checks: 0,
             health_recorded: 0,
-            records: record::HealthRecords::default(),
+            records: record::Records::default(),
             start: AppCommand::new("start", "start_command", &app.start_command),
             report_md: None,
             message: None,
@@ -275,14 +250,18 @@ impl RecoveryWizard {
                     self.message = Some("the plan is still being worked out".into());
                     return;
                 }
+                if let Decision::Fetch(target) = self.sources.decide() {
+                    // The plan comes once the target's backups are in.
+                    (self.plan, self.plan_at, self.plan_run) = (None, None, None);
+                    self.sources.start_fetch(&self.ctx, &target);
+                    return;
+                }
                 let at = self.at.value.trim().to_string();
                 if self.plan.is_some() && self.plan_at.as_deref() == Some(at.as_str()) {
                     self.leave(Step::Execute);
                     return;
                 }
-                self.plan = None;
-                self.plan_at = Some(at);
-                self.plan_run = Some(ChildRun::lifeboat_json(&self.ctx, &self.repo_args(true)));
+                self.start_plan();
             }
             Step::Execute => {
                 if let Some(e) = &self.exec {
@@ -327,6 +306,15 @@ impl RecoveryWizard {
             }
             Step::Report => {}
         }
+    }
+
+    /// Work out the plan for the time typed (`recover --dry-run`, which
+    /// writes no job row).
+    fn start_plan(&mut self) {
+        self.plan = None;
+        self.plan_at = Some(self.at.value.trim().to_string());
+        let run = ChildRun::lifeboat_json(&self.ctx, &self.repo_args(true)).without_jobs();
+        self.plan_run = Some(run);
     }
 
     fn back(&mut self) -> WizardStatus {
@@ -379,6 +367,9 @@ impl Wizard for RecoveryWizard {
                 if let Some(e) = self.exec.as_mut().filter(|e| !e.finished()) {
                     e.interrupt();
                 }
+                if let Some(f) = self.sources.fetch.as_mut().filter(|f| !f.run.finished()) {
+                    f.run.interrupt();
+                }
             }
             return WizardStatus::Open;
         }
@@ -386,6 +377,20 @@ impl Wizard for RecoveryWizard {
             match key.code {
                 KeyCode::Esc => return self.back(),
                 KeyCode::Enter => self.next(),
+                // Letters are typed; the pages still scroll a long plan.
+                KeyCode::PageUp | KeyCode::PageDown => {
+                    self.scroll.handle(&key);
+                }
+                KeyCode::Up | KeyCode::Down if self.step == Step::Point => {
+                    let to = if key.code == KeyCode::Up {
+                        Nav::Up
+                    } else {
+                        Nav::Down
+                    };
+                    if self.sources.move_cursor(to) {
+                        self.message = None;
+                    }
+                }
                 _ => {
                     let input = match self.step {
                         Step::Point => &mut self.at,
@@ -439,6 +444,14 @@ impl Wizard for RecoveryWizard {
             // The report on screen gets the section just appended.
             self.load_report();
         }
+        let (fetch_changed, fetched) = self.sources.tick(&self.ctx.config, now);
+        changed |= fetch_changed;
+        if fetched == Some(true) {
+            // The catalog was rebuilt with the target's backups: read it
+            // again, and plan over the recovered points.
+            self.coverage = assess::coverage(&self.ctx);
+            self.start_plan();
+        }
         if let Some(p) = &mut self.plan_run {
             if p.tick() {
                 changed = true;
@@ -453,7 +466,15 @@ impl Wizard for RecoveryWizard {
             if e.tick() {
                 changed = true;
                 if e.finished() {
-                    self.result = serde_json::from_str(&e.stdout).ok();
+                    self.result = serde_json::from_str::<RecoverReport>(&e.stdout).ok();
+                    if let Some(r) = &self.result {
+                        // The recovery read the repository: its report
+                        // says where the backups came from before that.
+                        for f in &self.sources.fetched {
+                            let file = r.report_file.clone();
+                            self.records.push_source(f.source.clone(), f.at, file);
+                        }
+                    }
                 }
             }
         }
@@ -463,6 +484,9 @@ impl Wizard for RecoveryWizard {
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
         if self.exec.as_ref().is_some_and(|e| !e.finished()) {
             return vec![("x", "cancel (stops at the next safe point)"), SCROLL];
+        }
+        if self.sources.fetching() {
+            return vec![("x", "cancel the fetch"), ("wait", "fetching the backups")];
         }
         if self.is_running() {
             return vec![("wait", "a command is running")];
@@ -474,7 +498,18 @@ impl Wizard for RecoveryWizard {
                 vec![("Enter", "run the start command"), BACK]
             }
             Step::Isolate | Step::Resume => vec![NEXT, ("r", "run again"), BACK],
-            Step::Point => vec![("type", "time"), ("Enter", "plan / next"), ("Esc", "back")],
+            Step::Point => vec![
+                ("↑/↓", "source"),
+                ("type", "time"),
+                (
+                    "Enter",
+                    match self.sources.decide() {
+                        Decision::Fetch(_) => "fetch",
+                        Decision::Plan => "plan / next",
+                    },
+                ),
+                ("Esc", "back"),
+            ],
             Step::Execute if self.exec.is_none() => {
                 vec![("type", "RECOVER"), ("Enter", "recover"), ("Esc", "back")]
             }
@@ -489,6 +524,7 @@ impl Wizard for RecoveryWizard {
             || self.start.running()
             || self.app_health.running()
             || self.plan_run.as_ref().is_some_and(|p| !p.finished())
+            || self.sources.fetching()
             || self.exec.as_ref().is_some_and(|e| !e.finished())
     }
 
@@ -514,6 +550,12 @@ impl Wizard for RecoveryWizard {
                 .as_ref()
                 .and_then(|p| p.underway("the recovery plan")),
         );
+        v.extend(self.sources.fetch.as_ref().and_then(|f| {
+            f.run.underway(&format!(
+                "bringing the backups back from target '{}'",
+                f.target
+            ))
+        }));
         v.extend(
             self.exec
                 .as_ref()
@@ -521,7 +563,7 @@ impl Wizard for RecoveryWizard {
         );
         if self.records.busy() {
             v.push(inside(
-                "recording the app's health in the recovery report and the audit log".into(),
+                "recording the app's health (or the backups' source) in the recovery report and the audit log".into(),
             ));
         }
         v

@@ -4,6 +4,7 @@
 
 use ratatui::text::Line;
 
+use super::source::Decision;
 use super::{RecoverReport, RecoveryWizard, Stamp, Step, STEPS};
 use crate::wizards::widgets::{bold, duration, text};
 
@@ -134,6 +135,8 @@ impl RecoveryWizard {
             }
             Step::Point => {
                 v.push(bold("Choose the recovery point"));
+                v.extend(self.sources.lines());
+                v.push(text(""));
                 v.push(
                     self.at
                         .line("Recover to (empty = newest; e.g. 2026-11-26 14:00):"),
@@ -148,9 +151,13 @@ impl RecoveryWizard {
                         v.push(text("No usable plan: change the time, or fix what the lines above say, and press Enter."));
                     }
                     (Some(r), None) => v.extend(r.progress_lines(6)),
-                    (None, None) => v.push(text(
-                        "Enter works out the plan (lifeboat recover --dry-run): what would be restored and what would be lost.",
-                    )),
+                    (None, None) if self.sources.fetching() => {}
+                    (None, None) => v.push(text(match self.sources.decide() {
+                        Decision::Fetch(t) => format!(
+                            "Enter brings the backups back from target '{t}' into the repository (lifeboat catalog rebuild --from {t}), then works out the plan."
+                        ),
+                        Decision::Plan => "Enter works out the plan (lifeboat recover --dry-run): what would be restored and what would be lost.".into(),
+                    })),
                 }
             }
             Step::Execute => match &self.exec {
@@ -209,8 +216,8 @@ impl RecoveryWizard {
                         "The app is not healthy yet: r checks again; Enter goes on anyway.",
                     ));
                 }
-                if let Some(o) = &self.records.outcome {
-                    v.push(text(o.clone()));
+                for o in [&self.records.source_outcome, &self.records.outcome] {
+                    v.extend(o.iter().map(|o| text(o.clone())));
                 }
             }
             Step::Resume => {
@@ -330,6 +337,16 @@ impl RecoveryWizard {
             None => v.push(text(
                 "lifeboat recover did not report (see the Execute step)",
             )),
+        }
+        for f in &self.sources.fetched {
+            v.push(text(format!(
+                "Backups brought back from {} before the recovery: {}",
+                f.source.describe(),
+                f.source.counts()
+            )));
+        }
+        if let Some(o) = &self.records.source_outcome {
+            v.push(text(format!("  {o}")));
         }
         v.push(text(match self.app_health.healthy() {
             Some(h) => format!(

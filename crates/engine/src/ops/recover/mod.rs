@@ -13,7 +13,11 @@
 //! operator's runbook sees (the console's recovery wizard measures it and
 //! reports it as the RTO). For the same reason the engine cannot say the
 //! app is back: the wizard checks the app's health and records the answer
-//! here ([`record_app_health`]), in the report and in the audit log.
+//! here ([`record_app_health`]), in the report and in the audit log. Where
+//! the backups came from, when a copy target filled the repository first,
+//! is recorded the same way ([`record_source`]).
+
+mod record;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -32,6 +36,8 @@ use crate::ops::select::{self, Artifact, Selector};
 use crate::ops::{Engine, Progress};
 use crate::storage::local::Repository;
 use crate::Cancel;
+
+pub use record::{record_app_health, record_source, RecoverySource};
 
 /// The point chosen for one type.
 #[derive(Debug, Clone, Serialize)]
@@ -305,71 +311,6 @@ pub fn run_job(
     );
     job.finish(&outcome, 0);
     result
-}
-
-/// Record how the app answered its health check after a recovery, at `at`:
-/// an "App health after recovery" section appended to the recovery's
-/// Markdown report (`report_file`, when the recovery saved one) and an
-/// audit record (`recover`, outcome `app-healthy` or `app-unhealthy`)
-/// against the repository `engine` is over. `detail` says what was checked
-/// and what it answered.
-///
-/// A recovery restores data; whether the app came back is known only to
-/// whoever runs the app's checks (the console's recovery wizard), and a
-/// report that said "restored" while the app was down would mislead the
-/// post-incident review. Both records are attempted; the first error is
-/// returned.
-pub fn record_app_health(
-    engine: &Engine,
-    report_file: Option<&Path>,
-    healthy: bool,
-    detail: &str,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    let repo = &engine.config.repository.path;
-    // The same target the recovery's own record names.
-    let target = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.clone());
-    let word = if healthy { "OK" } else { "FAILED" };
-    let audited = engine.audit(
-        "recover",
-        &target.display().to_string(),
-        if healthy {
-            "app-healthy"
-        } else {
-            "app-unhealthy"
-        },
-        &format!("app health after recovery: {word} ({detail})"),
-    );
-    let written = match report_file {
-        Some(f) => append_app_health(f, healthy, detail, at),
-        None => Ok(()),
-    };
-    audited.and(written)
-}
-
-/// Append the app's health to the report file (rewritten whole, atomically).
-fn append_app_health(file: &Path, healthy: bool, detail: &str, at: DateTime<Utc>) -> Result<()> {
-    let mut md = std::fs::read_to_string(file)
-        .map_err(|e| Error::io("cannot read the recovery report", file, e))?;
-    if !md.ends_with('\n') {
-        md.push('\n');
-    }
-    md.push_str(&app_health_section(healthy, detail, at));
-    crate::storage::local::write_atomic(file, md.as_bytes())
-}
-
-/// The report's "App health after recovery" section.
-fn app_health_section(healthy: bool, detail: &str, at: DateTime<Utc>) -> String {
-    format!(
-        "\n## App health after recovery: {} ({detail})\n\n- Checked at {}\n- {}\n",
-        if healthy { "OK" } else { "FAILED" },
-        at.format("%Y-%m-%d %H:%M:%S UTC"),
-        if healthy {
-            "The app answered its health check after the restore."
-        } else {
-            "The backups were restored, but the app is NOT healthy: the recovery is not complete until it is."
-        }
-    )
 }
 
 /// How a runbook job (a recovery, a drill) ends: succeeded when everything
