@@ -106,6 +106,10 @@ pub enum Command {
         /// Confirm restoring over the live system.
         #[arg(long)]
         yes: bool,
+        /// The app is stopped already: do not run [app] stop_command (it is
+        /// still started after, and checked).
+        #[arg(long)]
+        app_stopped: bool,
         /// Put the recovery in the job queue (needs --yes) instead of running it now.
         #[arg(long, conflicts_with = "dry_run")]
         queue: bool,
@@ -316,6 +320,10 @@ pub struct RestoreArgs {
     /// Read the backup from this copy target (a `[[targets]]` name), not the repository.
     #[arg(long, value_name = "TARGET")]
     pub from: Option<String>,
+    /// In place: the app is stopped already; do not run [app] stop_command
+    /// (it is still started after, and checked).
+    #[arg(long, requires = "in_place")]
+    pub app_stopped: bool,
     /// Database restores: parallel pg_restore jobs (custom format).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,

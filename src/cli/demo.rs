@@ -163,6 +163,7 @@ version_file = "{app}/VERSION"
             update_roles: false,
             check_content: false,
             from: None,
+            app: Default::default(),
         },
         &quiet,
         interrupted(),

@@ -208,8 +208,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             at,
             dry_run,
             yes,
+            app_stopped,
             queue,
-        } => verbs::recover(load()?, (dir, from), at, (dry_run, yes, queue), json),
+        } => verbs::recover(
+            load()?,
+            (dir, from),
+            at,
+            (dry_run, yes, queue, app_stopped),
+            json,
+        ),
         Command::Health => health::health(&load()?, json),
         Command::Storage => health::storage(&load()?, json),
         Command::Catalog {

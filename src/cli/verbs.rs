@@ -285,6 +285,11 @@ pub(super) fn restore(
         update_roles: a.update_roles,
         check_content: a.check_content,
         from: a.from.clone(),
+        app: if a.app_stopped {
+            ops::app::AppControl::AlreadyStopped
+        } else {
+            ops::app::AppControl::Manage
+        },
     };
     let request = ops::queue::JobRequest::Restore(req);
     worker::run_request(engine, request, a.queue, json, face, interrupted())
@@ -444,7 +449,7 @@ pub(super) fn recover(
     mut config: Config,
     (dir, from): (Option<std::path::PathBuf>, Option<String>),
     at: Option<String>,
-    (dry_run, yes, queue): (bool, bool, bool),
+    (dry_run, yes, queue, app_stopped): (bool, bool, bool, bool),
     json: bool,
 ) -> Result<i32> {
     let at = at.as_deref().map(ops::select::parse_time).transpose()?;
@@ -496,6 +501,11 @@ pub(super) fn recover(
             dir: dir.clone(),
             at,
             yes,
+            app: if app_stopped {
+                ops::app::AppControl::AlreadyStopped
+            } else {
+                ops::app::AppControl::Manage
+            },
         };
         let source = pulled.map(|(p, at)| {
             (

@@ -58,6 +58,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub schedule: ScheduleConfig,
     pub app: AppConfig,
+    pub hooks: HooksConfig,
     pub jobs: JobsConfig,
     pub logging: LoggingConfig,
     /// Copy targets besides the repository (`[[targets]]`).
@@ -619,10 +620,11 @@ impl Default for BackupConfig {
     }
 }
 
-/// How to stop, start and check the Panel app, for the recovery wizard.
-/// Empty means "not configured": the wizard shows the operator what to do
-/// by hand instead of running anything.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// How to stop, start and check the Panel app: `restore --in-place` and
+/// `recover` stop it first and start it after, then wait for it to be
+/// healthy; the recovery wizard shows the same steps. Empty means "not
+/// configured": the step is recorded as done by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AppConfig {
     /// Shell command that stops the app (run with `sh -c`).
@@ -633,6 +635,83 @@ pub struct AppConfig {
     pub health_command: String,
     /// `http://` or `https://` URL that answers 2xx when the app is healthy.
     pub health_url: String,
+    /// How long the stop and start commands may run.
+    pub command_timeout_seconds: u32,
+    /// How long the app has to become healthy after it was started.
+    pub health_timeout_seconds: u32,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            stop_command: String::new(),
+            start_command: String::new(),
+            health_command: String::new(),
+            health_url: String::new(),
+            command_timeout_seconds: 300,
+            health_timeout_seconds: 60,
+        }
+    }
+}
+
+impl AppConfig {
+    /// Whether lifeboat can do anything with the app at all.
+    pub fn configured(&self) -> bool {
+        [
+            &self.stop_command,
+            &self.start_command,
+            &self.health_command,
+            &self.health_url,
+        ]
+        .iter()
+        .any(|c| !c.trim().is_empty())
+    }
+}
+
+/// `[hooks.<type>]`: commands run before and after each backup of a type
+/// (the Panel guide's maintenance mode: flush caches, pause writers). A
+/// failing `before` fails the backup before anything is read; `after` runs
+/// whatever the backup's outcome (it undoes what `before` did), and a
+/// failing `after` fails the job, though a backup it followed stays good.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksConfig {
+    pub database: Hook,
+    pub filesystem: Hook,
+    pub configuration: Hook,
+    pub state: Hook,
+}
+
+impl HooksConfig {
+    pub fn of(&self, t: BackupType) -> &Hook {
+        match t {
+            BackupType::Database => &self.database,
+            BackupType::Filesystem => &self.filesystem,
+            BackupType::Configuration => &self.configuration,
+            BackupType::State => &self.state,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hook {
+    /// Shell command run before the backup (`sh -c`).
+    pub before: String,
+    /// Shell command run after it, whatever its outcome.
+    pub after: String,
+    /// How long each may run before it is killed (and the job fails).
+    pub timeout_seconds: u32,
+}
+
+impl Default for Hook {
+    fn default() -> Self {
+        Hook {
+            before: String::new(),
+            after: String::new(),
+            timeout_seconds: 300,
+        }
+    }
 }
 
 /// `[logging]`: the log file (`logs/backup.log`, as the seed's

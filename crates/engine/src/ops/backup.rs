@@ -101,7 +101,9 @@ pub fn run(
         },
         |job, cancel| match req.backup_type {
             BackupType::Filesystem | BackupType::Configuration => {
-                tree_backup(engine, req, job, cancel)
+                crate::ops::app::with_hooks(engine, req.backup_type, job, || {
+                    tree_backup(engine, req, job, cancel)
+                })
             }
             other => Err(Error::usage(format!(
                 "{other} backups are not available in this version of lifeboat"

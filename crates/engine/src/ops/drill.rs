@@ -220,6 +220,8 @@ fn drill(
         yes: false,
         dest: &dest,
         parent_job: Some(job.id),
+        // A drill restores into a sandbox: the live app is never touched.
+        app: crate::ops::app::AppControl::Leave,
     };
     let recovered = recover::execute(
         &engine.config,

@@ -5,6 +5,7 @@
 //! out through the [`Progress`] trait, which the CLI implements with
 //! indicatif, and tests with [`Silent`].
 
+pub mod app;
 pub mod backup;
 mod chain_progress;
 pub mod copies;

@@ -75,6 +75,13 @@ pub enum JobRequest {
         at: Option<DateTime<Utc>>,
         #[serde(default)]
         yes: bool,
+        /// Who stops and starts the app (`--app-stopped`; the console's
+        /// wizard does it itself).
+        #[serde(
+            default,
+            skip_serializing_if = "crate::ops::app::AppControl::is_default"
+        )]
+        app: crate::ops::app::AppControl,
     },
     /// `lifeboat drill`.
     Drill {
@@ -279,12 +286,20 @@ impl JobRequest {
                 w.opt("jobs", (r.jobs != 1).then(|| r.jobs.to_string()));
                 w.opt("role", r.role.clone());
                 w.opt("from", r.from.clone());
+                w.flag(
+                    "app-stopped",
+                    r.app == crate::ops::app::AppControl::AlreadyStopped,
+                );
             }
-            JobRequest::Recover { dir, at, yes } => {
+            JobRequest::Recover { dir, at, yes, app } => {
                 w.verb("recover");
                 w.opt("dir", Some(dir.display().to_string()));
                 w.opt("at", time(at));
                 w.flag("yes", *yes);
+                w.flag(
+                    "app-stopped",
+                    *app == crate::ops::app::AppControl::AlreadyStopped,
+                );
             }
             JobRequest::Drill { at, keep } => {
                 w.verb("drill");
@@ -389,7 +404,7 @@ impl JobRequest {
                 select::resolve_from(engine, r.backup_type, &r.selector, r.from.as_deref())?;
                 Ok(JobRequest::Restore(r))
             }
-            JobRequest::Recover { dir, at, yes } => {
+            JobRequest::Recover { dir, at, yes, app } => {
                 if !yes {
                     return Err(Error::usage(
                         "a queued recovery restores over the live system without asking again",
@@ -398,7 +413,7 @@ impl JobRequest {
                 }
                 let dir = std::fs::canonicalize(crate::config::normalize(&dir, cwd))
                     .map_err(|e| Error::io("cannot open backup directory", &dir, e))?;
-                Ok(JobRequest::Recover { dir, at, yes })
+                Ok(JobRequest::Recover { dir, at, yes, app })
             }
             JobRequest::KeyRotate => {
                 engine.require_keyring("rotating needs the current key file")?;
@@ -564,8 +579,9 @@ fn execute_only(
         )
         .map(JobOutcome::Verify),
         JobRequest::Restore(r) => restore::run(engine, r, face, cancel).map(JobOutcome::Restore),
-        JobRequest::Recover { dir, at, yes } => {
-            recover::run_job(engine, dir, *at, *yes, face, faces, cancel).map(JobOutcome::Recover)
+        JobRequest::Recover { dir, at, yes, app } => {
+            recover::run_job(engine, dir, *at, *yes, *app, face, faces, cancel)
+                .map(JobOutcome::Recover)
         }
         JobRequest::Drill { at, keep } => {
             drill::run(engine, *at, *keep, face, faces, cancel).map(JobOutcome::Drill)
@@ -723,6 +739,7 @@ mod tests {
             update_roles: false,
             check_content: false,
             from: None,
+            app: Default::default(),
         });
         assert_eq!(
             restore.command_line(),

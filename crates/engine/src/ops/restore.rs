@@ -17,6 +17,7 @@ use crate::archive::crypto::DataKey;
 use crate::archive::manifest::BackupType;
 use crate::archive::pipeline;
 use crate::error::{Error, Result};
+use crate::ops::app::AppControl;
 use crate::ops::backup::{self, BackupReport};
 use crate::ops::chain_progress::{ChainProgress, Counted};
 use crate::ops::integrity::check_integrity;
@@ -66,6 +67,10 @@ pub struct RestoreRequest {
     /// Read the backup from this copy target, not the repository (`--from`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// In place: who stops the app before and starts it after
+    /// (`--app-stopped`: the operator did stop it).
+    #[serde(default, skip_serializing_if = "AppControl::is_default")]
+    pub app: AppControl,
 }
 
 fn one() -> u32 {
@@ -146,6 +151,7 @@ fn run_from(
                 update_roles: req.update_roles,
                 check_content: req.check_content,
                 from: req.from.clone(),
+                app: req.app,
             };
             return crate::ops::database::restore(engine, &db_req, face, cancel)
                 .map(AnyRestoreReport::Database);
@@ -289,14 +295,28 @@ fn restore_tree(
     if req.dry_run {
         return Ok(run.report(None, None, notes));
     }
-    let safety_copy = run.take_safety_copy(&mut notes)?;
-    crate::crashpoint::hit("restore.safety-copy-taken");
-    let superseded = superseded_by_later_links(&run.chain.links, &run.chain.keys)?;
-    let marking = run.mark_incomplete(safety_copy.as_ref())?;
-    let total = run.write(&superseded, safety_copy.as_ref())?;
-    crate::crashpoint::hit("restore.written");
-    run.finish(&total, marking, &mut notes)?;
-    Ok(run.report(Some(total), safety_copy.map(|s: BackupReport| s.id), notes))
+    // In place, the app is stopped before the safety copy (which then
+    // holds what the app left) and started after the last file.
+    let control = match run.target.dest {
+        Dest::InPlace => req.app,
+        _ => AppControl::Leave,
+    };
+    let (mut report, app_notes) = crate::ops::app::around_restore(engine, control, job, || {
+        let safety_copy = run.take_safety_copy(&mut notes)?;
+        crate::crashpoint::hit("restore.safety-copy-taken");
+        let superseded = superseded_by_later_links(&run.chain.links, &run.chain.keys)?;
+        let marking = run.mark_incomplete(safety_copy.as_ref())?;
+        let total = run.write(&superseded, safety_copy.as_ref())?;
+        crate::crashpoint::hit("restore.written");
+        run.finish(&total, marking, &mut notes)?;
+        Ok(run.report(
+            Some(total),
+            safety_copy.map(|s: BackupReport| s.id),
+            std::mem::take(&mut notes),
+        ))
+    })?;
+    report.notes.extend(app_notes);
+    Ok(report)
 }
 
 /// Where a restore writes, claimed for this restore: the destination, its

@@ -219,6 +219,9 @@ impl RecoveryWizard {
             dir: self.ctx.config.repository.path.clone(),
             at,
             yes: true,
+            // The wizard stops, starts and checks the app itself, each a
+            // step the operator sees and may take by hand.
+            app: lifeboat_engine::ops::app::AppControl::Leave,
         })
     }
 

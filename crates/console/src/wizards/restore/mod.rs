@@ -329,6 +329,7 @@ impl RestoreWizard {
             update_roles: false,
             check_content: false,
             from: None,
+            app: Default::default(),
         })
     }
 

@@ -45,7 +45,11 @@ pub fn backup_all(
                 warnings: |_| 0,
                 audit: Some(audit),
             },
-            |job, cancel| dump_one(engine, &db, several, name, job, cancel),
+            |job, cancel| {
+                crate::ops::app::with_hooks(engine, BackupType::Database, job, || {
+                    dump_one(engine, &db, several, name, job, cancel)
+                })
+            },
         );
         out.push(result?);
     }

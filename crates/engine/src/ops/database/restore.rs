@@ -28,6 +28,8 @@ pub struct DbRestoreRequest {
     pub check_content: bool,
     /// Read the backup from this copy target, not the repository.
     pub from: Option<String>,
+    /// In place: who stops and starts the app around the swap.
+    pub app: crate::ops::app::AppControl,
 }
 
 /// What a database restore did or would do.
@@ -128,12 +130,23 @@ fn restore_inner(
         return Ok(report);
     }
     run.lock_and_confirm()?;
-    if req.in_place {
-        run.drop_leftovers()?;
-    }
-    let extra = run.restore_options(&mut report.notes)?;
-    let kept_roles = run.create_roles(&mut report.notes)?;
-    run.load(&extra, &kept_roles, &mut report)?;
+    // In place, the app is stopped for the load and the swap, and
+    // started (and checked) after.
+    let control = if req.in_place {
+        req.app
+    } else {
+        crate::ops::app::AppControl::Leave
+    };
+    let (mut report, app_notes) = crate::ops::app::around_restore(engine, control, job, || {
+        if req.in_place {
+            run.drop_leftovers()?;
+        }
+        let extra = run.restore_options(&mut report.notes)?;
+        let kept_roles = run.create_roles(&mut report.notes)?;
+        run.load(&extra, &kept_roles, &mut report)?;
+        Ok(report)
+    })?;
+    report.notes.extend(app_notes);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -1088,6 +1101,7 @@ pub fn verify_deep(
         update_roles: false,
         check_content: false,
         from: artifact.remote.as_ref().map(|t| t.name().to_string()),
+        app: crate::ops::app::AppControl::Leave,
     };
     job.phase(&format!("restoring into scratch database {name}"));
     let t0 = Instant::now();

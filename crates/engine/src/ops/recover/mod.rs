@@ -29,6 +29,7 @@ use crate::archive::manifest::{BackupKind, BackupType};
 use crate::catalog::JobKind;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::ops::app::AppControl;
 use crate::ops::integrity::check_integrity;
 use crate::ops::jobs::Job;
 use crate::ops::restore::{AnyRestoreReport, RestoreRequest};
@@ -262,6 +263,7 @@ pub fn run(
         yes,
         dest: &dest,
         parent_job: None,
+        app: AppControl::Manage,
     };
     execute(config, dir, &opts, face, faces, cancel)
 }
@@ -278,6 +280,7 @@ pub fn run_job(
     dir: &Path,
     at: Option<DateTime<Utc>>,
     yes: bool,
+    app: AppControl,
     face: &dyn Progress,
     faces: &(dyn Fn(BackupType) -> Box<dyn Progress> + Sync),
     cancel: &Cancel,
@@ -301,6 +304,7 @@ pub fn run_job(
         yes,
         dest: &Destination::Production,
         parent_job: Some(job.id),
+        app,
     };
     let result = execute(&engine.config, dir, &opts, &job, faces, cancel);
     let outcome = runbook_outcome(
@@ -364,6 +368,8 @@ pub struct Options<'a> {
     pub dest: &'a Destination,
     /// Restore jobs become children of this job (a drill's).
     pub parent_job: Option<i64>,
+    /// Production: who stops the app before and starts it after.
+    pub app: AppControl,
 }
 
 /// The runbook: plan, restore configuration, then database and files in
@@ -396,9 +402,15 @@ pub fn execute(
     }
     let engine = run.restorer.open_engine(run.config.clone())?;
     let mut failures = Vec::new();
+    let app = match opts.dest {
+        Destination::Production => opts.app,
+        Destination::Sandbox { .. } => AppControl::Leave,
+    };
+    run.stop_app(app, &mut report)?;
     run.restore_configuration(&engine, &mut report, &mut failures);
     run.restore_in_parallel(&mut report, &mut failures);
     run.verify(&engine, &mut report, &mut failures);
+    run.start_app(app, &mut report, &mut failures);
     run.finish(&engine, report, &failures)
 }
 
@@ -551,6 +563,63 @@ impl<'a> Recovery<'a> {
             },
             overwrites: replaced,
         })
+    }
+
+    /// Before anything is replaced: stop the app. A stop that fails ends
+    /// the run here, with nothing touched.
+    fn stop_app(&self, app: AppControl, report: &mut RecoveryReport) -> Result<()> {
+        if app == AppControl::Manage && !self.config.app.configured() {
+            report.notes.push(
+                "no [app] commands are configured: stop the app before a recovery and start it after by hand".into(),
+            );
+            return Ok(());
+        }
+        let began = Began::now();
+        let Some(s) = crate::ops::app::stop(&self.config.app, app, Some(&**self.restorer.cancel))
+        else {
+            return Ok(());
+        };
+        self.face.phase("stopping the app");
+        report.timeline.push(began.phase(&s.name, &s.outcome));
+        if !s.ok {
+            return Err(Error::new(
+                crate::error::ErrorKind::External,
+                format!(
+                    "the app could not be stopped, so nothing was restored: {}",
+                    s.outcome
+                ),
+            )
+            .hint(
+                "stop it by hand, then run again with --app-stopped; or fix [app] stop_command",
+            ));
+        }
+        Ok(())
+    }
+
+    /// After the restores and their verification: start the app and wait
+    /// until it is healthy; after a failure, leave it stopped and say so.
+    fn start_app(&self, app: AppControl, report: &mut RecoveryReport, failures: &mut Vec<String>) {
+        if app == AppControl::Leave || (app == AppControl::Manage && !self.config.app.configured())
+        {
+            return;
+        }
+        if !failures.is_empty() {
+            report.timeline.push(Began::now().phase(
+                "start app",
+                "not started: the recovery did not restore everything; start the app when the data is right",
+            ));
+            return;
+        }
+        self.face.phase("starting the app");
+        let began = Began::now();
+        for s in
+            crate::ops::app::start_and_check(&self.config.app, app, Some(&**self.restorer.cancel))
+        {
+            report.timeline.push(began.phase(&s.name, &s.outcome));
+            if !s.ok {
+                failures.push(format!("app: {}: {}", s.name, s.outcome));
+            }
+        }
     }
 
     /// Configuration comes back first and alone, on this thread with the
@@ -807,6 +876,7 @@ impl Restorer<'_> {
             update_roles: false,
             check_content: false,
             from: None,
+            app: crate::ops::app::AppControl::Leave,
         };
         if let Destination::Sandbox { dir, stamp } = self.dest {
             // Into the sandbox only, and refuse rather than overwrite.
