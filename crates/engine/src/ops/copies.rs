@@ -21,6 +21,7 @@ use crate::catalog::{BackupStatus, JobKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::health::copies::{verdict, TypeVerdict};
+pub use crate::ops::drift::{check, TargetDrift};
 use crate::ops::fetch::{altered, fetch_into, hash_stream, rel};
 use crate::ops::jobs::{run_job, Job, JobEnd};
 use crate::ops::select::Artifact;
@@ -394,7 +395,7 @@ fn send_audit_log(engine: &Engine, job: &Job, pairs: &[(Artifact, Target)]) {
 }
 
 /// Where a target keeps the repository's audit log.
-const AUDIT_KEY: &str = "audit/audit.jsonl";
+pub(crate) const AUDIT_KEY: &str = "audit/audit.jsonl";
 
 fn stored_bytes(a: &Artifact) -> u64 {
     a.manifest.payload.stored_size + a.manifest.index.as_ref().map_or(0, |i| i.stored_size)
@@ -804,180 +805,6 @@ fn copyable_backups(engine: &Engine) -> Result<Vec<crate::catalog::BackupRecord>
 
 fn copyable(status: BackupStatus, name: Option<&str>) -> bool {
     status.is_good() && name != Some(crate::catalog::SAFETY_COPY_NAME)
-}
-
-// ---------------------------------------------------------------------------
-// Drift: `lifeboat copies --check`.
-
-/// What a listing of one target found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TargetDrift {
-    pub target: String,
-    pub objects: usize,
-    pub bytes: u64,
-    /// Copies on record that the listing does not hold whole: "ID: why".
-    pub missing: Vec<String>,
-    /// Objects no backup in the catalog claims (drift: never removed here).
-    pub unclaimed: Vec<String>,
-    /// On an append-only target, the copies of backups pruned locally,
-    /// which the target's own retention keeps (not drift).
-    pub retained: Vec<String>,
-    /// Complete copies found that were not on record (now recorded).
-    pub found: Vec<String>,
-    /// The target could not be listed.
-    pub error: Option<String>,
-}
-
-impl TargetDrift {
-    pub fn clean(&self) -> bool {
-        self.missing.is_empty() && self.unclaimed.is_empty() && self.error.is_none()
-    }
-}
-
-/// The files of every backup in the catalog, by object key: (backup id,
-/// stored size). From the manifests the catalog keeps (no disk reads).
-fn claimed_keys(engine: &Engine) -> Result<std::collections::HashMap<String, (String, u64)>> {
-    let mut out = std::collections::HashMap::new();
-    for rec in engine.catalog.list_backups(None)? {
-        let Some(m) = engine
-            .catalog
-            .get_manifest_json(&rec.id)?
-            .and_then(|j| serde_json::from_str::<Manifest>(&j).ok())
-        else {
-            continue;
-        };
-        let t = m.backup_type;
-        for s in std::iter::once(&m.payload).chain(m.index.as_ref()) {
-            out.insert(rel(t, &s.file), (rec.id.clone(), s.stored_size));
-        }
-        // The manifest's size is not in the manifest: any size claims it.
-        out.insert(
-            rel(t, &Manifest::file_name_for(&m.payload.file)),
-            (rec.id.clone(), u64::MAX),
-        );
-    }
-    Ok(out)
-}
-
-/// List every target (or one), keep the listing in the catalog, and
-/// compare it with what the catalog says is there. A copy not there whole
-/// becomes `missing`; an object no backup claims is reported, never
-/// deleted; a whole copy not on record is recorded.
-pub fn check(engine: &Engine, only: Option<&str>) -> Result<Vec<TargetDrift>> {
-    if let Some(n) = only {
-        engine.config.target(n)?;
-    }
-    let claimed = claimed_keys(engine)?;
-    let recorded = engine.catalog.all_copies()?;
-    let mut out = Vec::new();
-    for cfg in &engine.config.targets {
-        if only.is_some_and(|n| n != cfg.name) {
-            continue;
-        }
-        let mut d = TargetDrift {
-            target: cfg.name.clone(),
-            ..Default::default()
-        };
-        let listing = Target::open(cfg).and_then(|t| t.list(""));
-        let objects = match listing {
-            Ok(o) => o,
-            Err(e) => {
-                d.error = Some(e.display_with_hint());
-                out.push(d);
-                continue;
-            }
-        };
-        let now = crate::ops::now();
-        let listed: Vec<crate::catalog::copies::ListedObject> = objects
-            .iter()
-            .map(|o| crate::catalog::copies::ListedObject {
-                key: o.key.clone(),
-                size: o.size,
-                modified: o.modified,
-            })
-            .collect();
-        engine.catalog.replace_listing(&cfg.name, &listed, now)?;
-        d.objects = objects.len();
-        d.bytes = objects.iter().map(|o| o.size).sum();
-        let have: std::collections::HashMap<&str, u64> =
-            objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
-        compare(engine, cfg, &claimed, &recorded, &have, &mut d, now)?;
-        out.push(d);
-    }
-    Ok(out)
-}
-
-fn compare(
-    engine: &Engine,
-    cfg: &crate::config::TargetConfig,
-    claimed: &std::collections::HashMap<String, (String, u64)>,
-    recorded: &[CopyRecord],
-    have: &std::collections::HashMap<&str, u64>,
-    d: &mut TargetDrift,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<()> {
-    // Per backup: its files' keys and sizes.
-    let mut files: std::collections::HashMap<&str, Vec<(&str, u64)>> =
-        std::collections::HashMap::new();
-    for (key, (id, size)) in claimed {
-        files
-            .entry(id.as_str())
-            .or_default()
-            .push((key.as_str(), *size));
-    }
-    let on_record: std::collections::HashSet<&str> = recorded
-        .iter()
-        .filter(|c| c.target == cfg.name && c.state.counts())
-        .map(|c| c.backup_id.as_str())
-        .collect();
-    // Any record at all: a copy found altered stays so until it is sent again.
-    let any_record: std::collections::HashSet<&str> = recorded
-        .iter()
-        .filter(|c| c.target == cfg.name)
-        .map(|c| c.backup_id.as_str())
-        .collect();
-    for (id, fs) in &files {
-        let problems: Vec<String> = fs
-            .iter()
-            .filter_map(|(key, size)| match have.get(key) {
-                None => Some(format!("{key} is gone")),
-                Some(n) if *size != u64::MAX && n != size => {
-                    Some(format!("{key} is {n} bytes, the manifest says {size}"))
-                }
-                _ => None,
-            })
-            .collect();
-        if on_record.contains(id) && !problems.is_empty() {
-            let why = format!("not on the target whole: {}", problems.join("; "));
-            engine
-                .catalog
-                .set_copy(id, &cfg.name, CopyState::Missing, 0, now, Some(&why))?;
-            d.missing.push(format!("{id}: {why}"));
-        } else if !any_record.contains(id) && problems.is_empty() {
-            let bytes = fs
-                .iter()
-                .filter(|(_, s)| *s != u64::MAX)
-                .map(|(_, s)| s)
-                .sum();
-            engine
-                .catalog
-                .set_copy(id, &cfg.name, CopyState::Copied, bytes, now, None)?;
-            d.found.push(id.to_string());
-        }
-    }
-    for key in have.keys() {
-        if claimed.contains_key(*key) || *key == AUDIT_KEY {
-            continue;
-        }
-        if cfg.append_only {
-            d.retained.push(key.to_string());
-        } else {
-            d.unclaimed.push(key.to_string());
-        }
-    }
-    d.unclaimed.sort();
-    d.retained.sort();
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
