@@ -157,7 +157,10 @@ pub(crate) fn fetch_into(
         let result = hash_stream(&mut CancelRead(&mut reader, cancel), &mut file)
             .and_then(|r| file.sync_all().map(|_| r));
         let (got_sha, got_len) = match result {
-            Ok(r) => r,
+            Ok(r) => {
+                crate::crashpoint::hit("fetch.partial-written");
+                r
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
                 if cancel.is_cancelled() {
@@ -178,9 +181,14 @@ pub(crate) fn fetch_into(
             let _ = std::fs::remove_file(&partial);
             return Err(e);
         }
+        // A data file under its name without a manifest is no backup to
+        // any reader; a pull run again finds it whole and keeps it.
+        crate::crashpoint::hit("fetch.data-published");
         total += got_len;
     }
+    // The commit point: from here on the repository holds the backup.
     local::write_atomic(local_manifest, &bytes)?;
+    crate::crashpoint::hit("fetch.manifest-written");
     Ok((manifest.id, total))
 }
 
