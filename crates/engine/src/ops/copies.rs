@@ -73,7 +73,8 @@ pub fn run(
     face: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<CopyReport> {
-    let plan = plan(engine, req)?;
+    // Mistakes (no target configured, no such backup) fail before a job starts.
+    wanted(engine, req)?;
     let target_text = match (&req.id, &req.to) {
         (Some(id), Some(t)) => format!("{id} to {t}"),
         (Some(id), None) => id.clone(),
@@ -101,7 +102,15 @@ pub fn run(
             warnings: |_| 0,
             audit: Some(audit),
         },
-        |job, _| copy_all(engine, job, plan, req.verify),
+        |job, _| {
+            // One at a time with prune, delete and key rotation (the
+            // repository lock): nothing this job sends is deleted under
+            // it, and what to send is planned once the lock is held, so a
+            // backup pruned while this job waited is not sent.
+            job.acquire("repository")?;
+            let plan = plan(engine, req)?;
+            copy_all(engine, job, plan, req.verify)
+        },
     )
 }
 
@@ -429,6 +438,8 @@ fn copy_one(
         })?;
     let mut sent = 0u64;
     if !there {
+        // A test freezes a copy here, mid-send and holding the lock.
+        crate::crashpoint::hold("copy.sending", cancel);
         for (name, size, _) in &files {
             let local = art.dir().join(name);
             let base = sent;
