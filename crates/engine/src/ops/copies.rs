@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::health::copies::{verdict, TypeVerdict};
 pub use crate::ops::drift::{check, TargetDrift};
-use crate::ops::fetch::{altered, fetch_into, hash_stream, rel};
+use crate::ops::fetch::{altered, fetch_into, hash_stream, holds_whole, rel};
 use crate::ops::jobs::{run_job, Job, JobEnd};
 use crate::ops::select::Artifact;
 use crate::ops::{Engine, Progress};
@@ -671,6 +671,10 @@ pub struct PullReport {
     pub fetched: Vec<String>,
     /// Backups the repository already had.
     pub present: Vec<String>,
+    /// Of those, the ones the target holds whole (its manifest the
+    /// repository's byte for byte, every file at its size): a pull run
+    /// again after one that was killed records their copies too.
+    pub whole_on_target: Vec<String>,
     /// Objects that could not be used, and why.
     pub skipped: Vec<String>,
     pub bytes: u64,
@@ -719,6 +723,9 @@ pub fn pull(
             let local_manifest = repo.type_dir(t).join(name);
             if local_manifest.exists() {
                 if let Ok(lm) = local::read_manifest(&local_manifest) {
+                    if holds_whole(&target, &objects, &m.key, &local_manifest, &lm) {
+                        report.whole_on_target.push(lm.id.clone());
+                    }
                     report.present.push(lm.id);
                 }
                 continue;
@@ -788,9 +795,32 @@ fn pull_audit_log(target: &Target, local_log: &Path) -> Result<Option<String>> {
 
 /// After a rebuild from a target: what the pull found there is a copy.
 pub fn record_pulled(engine: &Engine, report: &PullReport) -> Result<()> {
-    // Only what was read from the target and checked is a verified copy;
-    // what the repository already had is left to `copies --check`.
+    // Only what was read from the target and checked is a verified copy.
+    // What the repository already had and the target holds whole is a
+    // copy by size (a pull killed after it committed one, run again),
+    // unless the catalog already says something of that copy: one found
+    // altered is never recorded back by size.
     let now = crate::ops::now();
+    for id in &report.whole_on_target {
+        let known = engine
+            .catalog
+            .copies_of(id)?
+            .iter()
+            .any(|c| c.target == report.target);
+        if known {
+            continue;
+        }
+        if let Some(rec) = engine.catalog.get_backup(id)? {
+            engine.catalog.set_copy(
+                id,
+                &report.target,
+                CopyState::Copied,
+                rec.stored_size,
+                now,
+                None,
+            )?;
+        }
+    }
     for id in report.fetched.iter() {
         if let Some(rec) = engine.catalog.get_backup(id)? {
             engine.catalog.set_copy(

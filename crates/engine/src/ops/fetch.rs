@@ -192,6 +192,32 @@ pub(crate) fn fetch_into(
     Ok((manifest.id, total))
 }
 
+/// Whether `target` holds a whole copy of the backup whose manifest the
+/// repository has at `local_manifest`: the target's manifest is the same
+/// byte for byte and its listing (`objects`) has every data file at the
+/// size the manifest records. What a pull says of a backup it did not
+/// need to fetch (one a killed pull committed, say): a copy by size, as
+/// `copies --check` finds one, not one read back. Any doubt is a no.
+pub(crate) fn holds_whole(
+    target: &Target,
+    objects: &[crate::storage::remote::Object],
+    manifest_key: &str,
+    local_manifest: &Path,
+    manifest: &Manifest,
+) -> bool {
+    let t = manifest.backup_type;
+    let sized = |key: &str, size: u64| objects.iter().any(|o| o.key == key && o.size == size);
+    let files_there = std::iter::once(&manifest.payload)
+        .chain(manifest.index.as_ref())
+        .all(|s| sized(&rel(t, &s.file), s.stored_size));
+    let Ok(ours) = std::fs::read(local_manifest) else {
+        return false;
+    };
+    files_there
+        && sized(manifest_key, ours.len() as u64)
+        && target.get_bytes(manifest_key).is_ok_and(|b| b == ours)
+}
+
 /// A reader that stops with an error once cancelled.
 pub(crate) struct CancelRead<'a>(&'a mut dyn Read, &'a Cancel);
 
