@@ -21,8 +21,7 @@ use crate::catalog::{BackupStatus, JobKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::health::copies::{verdict, TypeVerdict};
-pub use crate::ops::drift::{check, TargetDrift};
-use crate::ops::fetch::{altered, fetch_into, hash_stream, holds_whole, rel};
+use crate::ops::fetch::{altered, fetch_into, hash_stream, holds_whole, rel, AUDIT_KEY};
 use crate::ops::jobs::{run_job, Job, JobEnd};
 use crate::ops::select::Artifact;
 use crate::ops::{Engine, Progress};
@@ -402,9 +401,6 @@ fn send_audit_log(engine: &Engine, job: &Job, pairs: &[(Artifact, Target)]) {
         }
     }
 }
-
-/// Where a target keeps the repository's audit log.
-pub(crate) const AUDIT_KEY: &str = "audit/audit.jsonl";
 
 fn stored_bytes(a: &Artifact) -> u64 {
     a.manifest.payload.stored_size + a.manifest.index.as_ref().map_or(0, |i| i.stored_size)

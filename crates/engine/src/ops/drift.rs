@@ -12,8 +12,7 @@ use serde::Serialize;
 use crate::archive::manifest::Manifest;
 use crate::catalog::copies::{CheckFinding, CopyRecord, CopyState, ListedObject};
 use crate::error::Result;
-use crate::ops::copies::AUDIT_KEY;
-use crate::ops::fetch::rel;
+use crate::ops::fetch::{rel, AUDIT_KEY};
 use crate::ops::Engine;
 use crate::storage::remote::Target;
 

@@ -93,6 +93,9 @@ pub fn ensure_local(engine: &Engine, rec: &crate::catalog::BackupRecord) -> Resu
     }
 }
 
+/// Where a target keeps the repository's audit log.
+pub(crate) const AUDIT_KEY: &str = "audit/audit.jsonl";
+
 /// The object key of a file of an artifact: the repository's layout.
 pub(crate) fn rel(t: BackupType, file: &str) -> String {
     format!("{}/{file}", t.dir())
