@@ -454,7 +454,7 @@ pub fn print_copies(st: &lifeboat_engine::ops::copies::CopiesStatus) {
 }
 
 /// `lifeboat copies --check`: what each target's listing showed.
-pub fn print_drift(drift: &[lifeboat_engine::ops::copies::TargetDrift]) {
+pub fn print_drift(drift: &[lifeboat_engine::ops::drift::TargetDrift]) {
     for d in drift {
         outln!();
         if let Some(e) = &d.error {

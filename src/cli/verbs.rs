@@ -628,7 +628,7 @@ pub(super) fn copies(
     json: bool,
 ) -> Result<i32> {
     let drift = if check {
-        ops::copies::check(engine, None)?
+        ops::drift::check(engine, None)?
     } else {
         Vec::new()
     };

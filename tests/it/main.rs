@@ -17,6 +17,7 @@ mod health;
 mod jobs;
 mod offsite;
 mod offsite_cloud;
+mod offsite_crash;
 mod queue;
 mod recover;
 mod report;

@@ -40,6 +40,20 @@ pub const POINTS: &[&str] = &[
     "key-rotate.rewrapped-one",
     // catalog rebuild
     "rebuild.filled",
+    // a pull from a copy target (`catalog rebuild --from`, `recover
+    // --from`, a restore whose files the repository lost): a data file
+    // fetched and checked as a partial, published under its name, then
+    // the manifest (the pull's commit point)
+    "fetch.partial-written",
+    "fetch.data-published",
+    "fetch.manifest-written",
+    // `copies --check`: inside the one catalog transaction that replaces
+    // a target's listing and records what it found
+    "check.recording",
+    // hold points only: a copy about to send its first file, holding the
+    // repository lock; a prune that has planned under the lock
+    "copy.sending",
+    "prune.planned",
 ];
 
 /// Steps that can be made to fail (an error, not a kill) with
@@ -82,11 +96,13 @@ fn names(var: &str) -> Vec<String> {
 }
 
 /// Wait here, once per process, when `LIFEBOAT_HOLD_AT` names `point`,
-/// until `released()` says so (or two minutes pass). A test holds a run at a
-/// known step to cancel or kill it there, instead of racing a fast machine:
-/// `restore.writing` holds a restore after its first entry, and
-/// `backup.sealed` a backup past its last safe point, until its job is
-/// cancelled (or the process is killed). Unset, it costs one cached load.
+/// until `released()` says so, or the file `LIFEBOAT_HOLD_UNTIL` names
+/// exists (or two minutes pass). A test holds a run at a known step to
+/// cancel or kill it there, or to start another process against it,
+/// instead of racing a fast machine: `restore.writing` holds a restore
+/// after its first entry, `backup.sealed` a backup past its last safe
+/// point, `copy.sending` a copy holding the repository lock. Unset, it
+/// costs one cached load.
 pub fn hold(point: &str, released: impl Fn() -> bool) {
     static HOLDS: OnceLock<Vec<String>> = OnceLock::new();
     static HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -99,9 +115,73 @@ pub fn hold(point: &str, released: impl Fn() -> bool) {
         return;
     }
     eprintln!("lifeboat: hold point {point} reached (LIFEBOAT_HOLD_AT): waiting");
+    let release_file = std::env::var_os("LIFEBOAT_HOLD_UNTIL").map(std::path::PathBuf::from);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !released() && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let watch = release_file.as_deref().and_then(FileWatch::new);
+    loop {
+        if released()
+            || release_file.as_deref().is_some_and(|f| f.exists())
+            || std::time::Instant::now() >= until
+        {
+            break;
+        }
+        match &watch {
+            // Wakes as soon as something is created in the file's
+            // directory; `released()` is looked at every 100 ms.
+            Some(w) => w.wait(100),
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    eprintln!("lifeboat: hold point {point} released");
+}
+
+/// An inotify watch on the directory of `LIFEBOAT_HOLD_UNTIL`'s file, so a
+/// hold ends when the file appears rather than on the next poll.
+struct FileWatch(libc::c_int);
+
+impl FileWatch {
+    fn new(file: &std::path::Path) -> Option<FileWatch> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty())?;
+        let dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: plain syscalls on a descriptor this struct owns.
+        unsafe {
+            let fd = libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK);
+            if fd < 0 {
+                return None;
+            }
+            let mask = libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_CLOSE_WRITE;
+            if libc::inotify_add_watch(fd, dir.as_ptr(), mask) < 0 {
+                libc::close(fd);
+                return None;
+            }
+            Some(FileWatch(fd))
+        }
+    }
+
+    /// Wait up to `ms` for an event, and drain what came.
+    fn wait(&self, ms: libc::c_int) {
+        let mut pfd = libc::pollfd {
+            fd: self.0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut buf = [0u8; 4096];
+        // SAFETY: `pfd` and `buf` outlive the calls; the fd is ours.
+        unsafe {
+            if libc::poll(&mut pfd, 1, ms) > 0 {
+                while libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) > 0 {}
+            }
+        }
+    }
+}
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this struct owns, once.
+        unsafe {
+            libc::close(self.0);
+        }
     }
 }
 

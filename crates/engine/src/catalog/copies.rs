@@ -82,26 +82,7 @@ impl Catalog {
         at: DateTime<Utc>,
         error: Option<&str>,
     ) -> Result<()> {
-        let verified = (state == CopyState::Verified).then(|| ts_to_sql(&at));
-        self.conn.execute(
-            "INSERT INTO copies (backup_id, target, state, bytes, updated_at, verified_at, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (backup_id, target) DO UPDATE SET
-               state = excluded.state, bytes = excluded.bytes,
-               updated_at = excluded.updated_at, error = excluded.error,
-               verified_at = CASE WHEN excluded.state IN ('copied', 'verified')
-                 THEN COALESCE(excluded.verified_at, copies.verified_at) ELSE NULL END",
-            params![
-                backup_id,
-                target,
-                state.as_str(),
-                bytes as i64,
-                ts_to_sql(&at),
-                verified,
-                error
-            ],
-        )?;
-        Ok(())
+        upsert_copy(&self.conn, backup_id, target, state, bytes, at, error)
     }
 
     /// Every copy of one backup.
@@ -140,6 +121,48 @@ impl Catalog {
     }
 }
 
+/// [`Catalog::set_copy`] on a connection or inside a transaction.
+fn upsert_copy(
+    conn: &rusqlite::Connection,
+    backup_id: &str,
+    target: &str,
+    state: CopyState,
+    bytes: u64,
+    at: DateTime<Utc>,
+    error: Option<&str>,
+) -> Result<()> {
+    let verified = (state == CopyState::Verified).then(|| ts_to_sql(&at));
+    conn.prepare_cached(
+        "INSERT INTO copies (backup_id, target, state, bytes, updated_at, verified_at, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (backup_id, target) DO UPDATE SET
+           state = excluded.state, bytes = excluded.bytes,
+           updated_at = excluded.updated_at, error = excluded.error,
+           verified_at = CASE WHEN excluded.state IN ('copied', 'verified')
+             THEN COALESCE(excluded.verified_at, copies.verified_at) ELSE NULL END",
+    )?
+    .execute(params![
+        backup_id,
+        target,
+        state.as_str(),
+        bytes as i64,
+        ts_to_sql(&at),
+        verified,
+        error
+    ])?;
+    Ok(())
+}
+
+/// What a check of a target decided about one backup's copy there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckFinding {
+    pub backup_id: String,
+    pub state: CopyState,
+    pub bytes: u64,
+    /// Why, for a copy found gone or altered.
+    pub error: Option<String>,
+}
+
 /// An object as a target's last listing showed it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ListedObject {
@@ -149,11 +172,16 @@ pub struct ListedObject {
 }
 
 impl Catalog {
-    /// Replace the cached listing of `target` with `objects`.
-    pub fn replace_listing(
+    /// Record what a check of `target` found: its listing replaces the
+    /// cached one and each finding becomes its copy's state, in one
+    /// transaction. A process killed in between leaves the old listing
+    /// and the old states, never a listing that disagrees with the copies
+    /// it was checked against.
+    pub fn record_check(
         &self,
         target: &str,
         objects: &[ListedObject],
+        findings: &[CheckFinding],
         at: DateTime<Utc>,
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
@@ -173,6 +201,18 @@ impl Catalog {
                     listed
                 ])?;
             }
+        }
+        crate::crashpoint::hit("check.recording");
+        for f in findings {
+            upsert_copy(
+                &tx,
+                &f.backup_id,
+                target,
+                f.state,
+                f.bytes,
+                at,
+                f.error.as_deref(),
+            )?;
         }
         tx.commit()?;
         Ok(())

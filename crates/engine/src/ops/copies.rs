@@ -21,7 +21,7 @@ use crate::catalog::{BackupStatus, JobKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::health::copies::{verdict, TypeVerdict};
-use crate::ops::fetch::{altered, fetch_into, hash_stream, rel};
+use crate::ops::fetch::{altered, fetch_into, hash_stream, holds_whole, rel, AUDIT_KEY};
 use crate::ops::jobs::{run_job, Job, JobEnd};
 use crate::ops::select::Artifact;
 use crate::ops::{Engine, Progress};
@@ -72,7 +72,8 @@ pub fn run(
     face: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<CopyReport> {
-    let plan = plan(engine, req)?;
+    // Mistakes (no target configured, no such backup) fail before a job starts.
+    wanted(engine, req)?;
     let target_text = match (&req.id, &req.to) {
         (Some(id), Some(t)) => format!("{id} to {t}"),
         (Some(id), None) => id.clone(),
@@ -100,7 +101,15 @@ pub fn run(
             warnings: |_| 0,
             audit: Some(audit),
         },
-        |job, _| copy_all(engine, job, plan, req.verify),
+        |job, _| {
+            // One at a time with prune, delete and key rotation (the
+            // repository lock): nothing this job sends is deleted under
+            // it, and what to send is planned once the lock is held, so a
+            // backup pruned while this job waited is not sent.
+            job.acquire("repository")?;
+            let plan = plan(engine, req)?;
+            copy_all(engine, job, plan, req.verify)
+        },
     )
 }
 
@@ -393,9 +402,6 @@ fn send_audit_log(engine: &Engine, job: &Job, pairs: &[(Artifact, Target)]) {
     }
 }
 
-/// Where a target keeps the repository's audit log.
-const AUDIT_KEY: &str = "audit/audit.jsonl";
-
 fn stored_bytes(a: &Artifact) -> u64 {
     a.manifest.payload.stored_size + a.manifest.index.as_ref().map_or(0, |i| i.stored_size)
 }
@@ -428,6 +434,8 @@ fn copy_one(
         })?;
     let mut sent = 0u64;
     if !there {
+        // A test freezes a copy here, mid-send and holding the lock.
+        crate::crashpoint::hold("copy.sending", cancel);
         for (name, size, _) in &files {
             let local = art.dir().join(name);
             let base = sent;
@@ -659,6 +667,10 @@ pub struct PullReport {
     pub fetched: Vec<String>,
     /// Backups the repository already had.
     pub present: Vec<String>,
+    /// Of those, the ones the target holds whole (its manifest the
+    /// repository's byte for byte, every file at its size): a pull run
+    /// again after one that was killed records their copies too.
+    pub whole_on_target: Vec<String>,
     /// Objects that could not be used, and why.
     pub skipped: Vec<String>,
     pub bytes: u64,
@@ -707,6 +719,9 @@ pub fn pull(
             let local_manifest = repo.type_dir(t).join(name);
             if local_manifest.exists() {
                 if let Ok(lm) = local::read_manifest(&local_manifest) {
+                    if holds_whole(&target, &objects, &m.key, &local_manifest, &lm) {
+                        report.whole_on_target.push(lm.id.clone());
+                    }
                     report.present.push(lm.id);
                 }
                 continue;
@@ -776,9 +791,32 @@ fn pull_audit_log(target: &Target, local_log: &Path) -> Result<Option<String>> {
 
 /// After a rebuild from a target: what the pull found there is a copy.
 pub fn record_pulled(engine: &Engine, report: &PullReport) -> Result<()> {
-    // Only what was read from the target and checked is a verified copy;
-    // what the repository already had is left to `copies --check`.
+    // Only what was read from the target and checked is a verified copy.
+    // What the repository already had and the target holds whole is a
+    // copy by size (a pull killed after it committed one, run again),
+    // unless the catalog already says something of that copy: one found
+    // altered is never recorded back by size.
     let now = crate::ops::now();
+    for id in &report.whole_on_target {
+        let known = engine
+            .catalog
+            .copies_of(id)?
+            .iter()
+            .any(|c| c.target == report.target);
+        if known {
+            continue;
+        }
+        if let Some(rec) = engine.catalog.get_backup(id)? {
+            engine.catalog.set_copy(
+                id,
+                &report.target,
+                CopyState::Copied,
+                rec.stored_size,
+                now,
+                None,
+            )?;
+        }
+    }
     for id in report.fetched.iter() {
         if let Some(rec) = engine.catalog.get_backup(id)? {
             engine.catalog.set_copy(
@@ -804,180 +842,6 @@ fn copyable_backups(engine: &Engine) -> Result<Vec<crate::catalog::BackupRecord>
 
 fn copyable(status: BackupStatus, name: Option<&str>) -> bool {
     status.is_good() && name != Some(crate::catalog::SAFETY_COPY_NAME)
-}
-
-// ---------------------------------------------------------------------------
-// Drift: `lifeboat copies --check`.
-
-/// What a listing of one target found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TargetDrift {
-    pub target: String,
-    pub objects: usize,
-    pub bytes: u64,
-    /// Copies on record that the listing does not hold whole: "ID: why".
-    pub missing: Vec<String>,
-    /// Objects no backup in the catalog claims (drift: never removed here).
-    pub unclaimed: Vec<String>,
-    /// On an append-only target, the copies of backups pruned locally,
-    /// which the target's own retention keeps (not drift).
-    pub retained: Vec<String>,
-    /// Complete copies found that were not on record (now recorded).
-    pub found: Vec<String>,
-    /// The target could not be listed.
-    pub error: Option<String>,
-}
-
-impl TargetDrift {
-    pub fn clean(&self) -> bool {
-        self.missing.is_empty() && self.unclaimed.is_empty() && self.error.is_none()
-    }
-}
-
-/// The files of every backup in the catalog, by object key: (backup id,
-/// stored size). From the manifests the catalog keeps (no disk reads).
-fn claimed_keys(engine: &Engine) -> Result<std::collections::HashMap<String, (String, u64)>> {
-    let mut out = std::collections::HashMap::new();
-    for rec in engine.catalog.list_backups(None)? {
-        let Some(m) = engine
-            .catalog
-            .get_manifest_json(&rec.id)?
-            .and_then(|j| serde_json::from_str::<Manifest>(&j).ok())
-        else {
-            continue;
-        };
-        let t = m.backup_type;
-        for s in std::iter::once(&m.payload).chain(m.index.as_ref()) {
-            out.insert(rel(t, &s.file), (rec.id.clone(), s.stored_size));
-        }
-        // The manifest's size is not in the manifest: any size claims it.
-        out.insert(
-            rel(t, &Manifest::file_name_for(&m.payload.file)),
-            (rec.id.clone(), u64::MAX),
-        );
-    }
-    Ok(out)
-}
-
-/// List every target (or one), keep the listing in the catalog, and
-/// compare it with what the catalog says is there. A copy not there whole
-/// becomes `missing`; an object no backup claims is reported, never
-/// deleted; a whole copy not on record is recorded.
-pub fn check(engine: &Engine, only: Option<&str>) -> Result<Vec<TargetDrift>> {
-    if let Some(n) = only {
-        engine.config.target(n)?;
-    }
-    let claimed = claimed_keys(engine)?;
-    let recorded = engine.catalog.all_copies()?;
-    let mut out = Vec::new();
-    for cfg in &engine.config.targets {
-        if only.is_some_and(|n| n != cfg.name) {
-            continue;
-        }
-        let mut d = TargetDrift {
-            target: cfg.name.clone(),
-            ..Default::default()
-        };
-        let listing = Target::open(cfg).and_then(|t| t.list(""));
-        let objects = match listing {
-            Ok(o) => o,
-            Err(e) => {
-                d.error = Some(e.display_with_hint());
-                out.push(d);
-                continue;
-            }
-        };
-        let now = crate::ops::now();
-        let listed: Vec<crate::catalog::copies::ListedObject> = objects
-            .iter()
-            .map(|o| crate::catalog::copies::ListedObject {
-                key: o.key.clone(),
-                size: o.size,
-                modified: o.modified,
-            })
-            .collect();
-        engine.catalog.replace_listing(&cfg.name, &listed, now)?;
-        d.objects = objects.len();
-        d.bytes = objects.iter().map(|o| o.size).sum();
-        let have: std::collections::HashMap<&str, u64> =
-            objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
-        compare(engine, cfg, &claimed, &recorded, &have, &mut d, now)?;
-        out.push(d);
-    }
-    Ok(out)
-}
-
-fn compare(
-    engine: &Engine,
-    cfg: &crate::config::TargetConfig,
-    claimed: &std::collections::HashMap<String, (String, u64)>,
-    recorded: &[CopyRecord],
-    have: &std::collections::HashMap<&str, u64>,
-    d: &mut TargetDrift,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<()> {
-    // Per backup: its files' keys and sizes.
-    let mut files: std::collections::HashMap<&str, Vec<(&str, u64)>> =
-        std::collections::HashMap::new();
-    for (key, (id, size)) in claimed {
-        files
-            .entry(id.as_str())
-            .or_default()
-            .push((key.as_str(), *size));
-    }
-    let on_record: std::collections::HashSet<&str> = recorded
-        .iter()
-        .filter(|c| c.target == cfg.name && c.state.counts())
-        .map(|c| c.backup_id.as_str())
-        .collect();
-    // Any record at all: a copy found altered stays so until it is sent again.
-    let any_record: std::collections::HashSet<&str> = recorded
-        .iter()
-        .filter(|c| c.target == cfg.name)
-        .map(|c| c.backup_id.as_str())
-        .collect();
-    for (id, fs) in &files {
-        let problems: Vec<String> = fs
-            .iter()
-            .filter_map(|(key, size)| match have.get(key) {
-                None => Some(format!("{key} is gone")),
-                Some(n) if *size != u64::MAX && n != size => {
-                    Some(format!("{key} is {n} bytes, the manifest says {size}"))
-                }
-                _ => None,
-            })
-            .collect();
-        if on_record.contains(id) && !problems.is_empty() {
-            let why = format!("not on the target whole: {}", problems.join("; "));
-            engine
-                .catalog
-                .set_copy(id, &cfg.name, CopyState::Missing, 0, now, Some(&why))?;
-            d.missing.push(format!("{id}: {why}"));
-        } else if !any_record.contains(id) && problems.is_empty() {
-            let bytes = fs
-                .iter()
-                .filter(|(_, s)| *s != u64::MAX)
-                .map(|(_, s)| s)
-                .sum();
-            engine
-                .catalog
-                .set_copy(id, &cfg.name, CopyState::Copied, bytes, now, None)?;
-            d.found.push(id.to_string());
-        }
-    }
-    for key in have.keys() {
-        if claimed.contains_key(*key) || *key == AUDIT_KEY {
-            continue;
-        }
-        if cfg.append_only {
-            d.retained.push(key.to_string());
-        } else {
-            d.unclaimed.push(key.to_string());
-        }
-    }
-    d.unclaimed.sort();
-    d.retained.sort();
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------

@@ -31,9 +31,13 @@ pub struct DeleteReport {
     pub leftovers: Vec<String>,
 }
 
-/// Delete backup `id`. Refused while the backup is still being written, or
-/// while a catalogued incremental names it as its parent.
+/// Delete backup `id`. Refused while the backup is still being written,
+/// while a catalogued incremental names it as its parent, or while a job
+/// holds the repository (a copy may be sending this very backup, a prune
+/// deciding on it): a deletion does not wait, it says who to wait for.
 pub fn delete(engine: &Engine, id: &str) -> Result<DeleteReport> {
+    let _repository =
+        crate::ops::jobs::hold_or_refuse(engine, "repository", &format!("deleting backup {id}"))?;
     let keys = engine
         .catalog
         .get_manifest_json(id)?

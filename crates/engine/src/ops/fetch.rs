@@ -11,12 +11,15 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::archive::manifest::BackupType;
+use crate::archive::manifest::{BackupType, Manifest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::Progress;
 use crate::storage::local::{self, Repository};
 use crate::storage::remote::Target;
 use crate::Cancel;
+
+/// Where a target keeps the repository's audit log.
+pub(crate) const AUDIT_KEY: &str = "audit/audit.jsonl";
 
 /// The object key of a file of an artifact: the repository's layout.
 pub(crate) fn rel(t: BackupType, file: &str) -> String {
@@ -82,7 +85,10 @@ pub(crate) fn fetch_into(
         let result = hash_stream(&mut CancelRead(&mut reader, cancel), &mut file)
             .and_then(|r| file.sync_all().map(|_| r));
         let (got_sha, got_len) = match result {
-            Ok(r) => r,
+            Ok(r) => {
+                crate::crashpoint::hit("fetch.partial-written");
+                r
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
                 if cancel.is_cancelled() {
@@ -103,10 +109,41 @@ pub(crate) fn fetch_into(
             let _ = std::fs::remove_file(&partial);
             return Err(e);
         }
+        // A data file under its name without a manifest is no backup to
+        // any reader; a pull run again finds it whole and keeps it.
+        crate::crashpoint::hit("fetch.data-published");
         total += got_len;
     }
+    // The commit point: from here on the repository holds the backup.
     local::write_atomic(local_manifest, &bytes)?;
+    crate::crashpoint::hit("fetch.manifest-written");
     Ok((manifest.id, total))
+}
+
+/// Whether `target` holds a whole copy of the backup whose manifest the
+/// repository has at `local_manifest`: the target's manifest is the same
+/// byte for byte and its listing (`objects`) has every data file at the
+/// size the manifest records. What a pull says of a backup it did not
+/// need to fetch (one a killed pull committed, say): a copy by size, as
+/// `copies --check` finds one, not one read back. Any doubt is a no.
+pub(crate) fn holds_whole(
+    target: &Target,
+    objects: &[crate::storage::remote::Object],
+    manifest_key: &str,
+    local_manifest: &Path,
+    manifest: &Manifest,
+) -> bool {
+    let t = manifest.backup_type;
+    let sized = |key: &str, size: u64| objects.iter().any(|o| o.key == key && o.size == size);
+    let files_there = std::iter::once(&manifest.payload)
+        .chain(manifest.index.as_ref())
+        .all(|s| sized(&rel(t, &s.file), s.stored_size));
+    let Ok(ours) = std::fs::read(local_manifest) else {
+        return false;
+    };
+    files_there
+        && sized(manifest_key, ours.len() as u64)
+        && target.get_bytes(manifest_key).is_ok_and(|b| b == ours)
 }
 
 /// A reader that stops with an error once cancelled.

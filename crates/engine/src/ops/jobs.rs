@@ -130,34 +130,7 @@ impl<'a> Job<'a> {
     /// holds it, say so and wait (cancellable). Locks are files under the
     /// catalog's directory, released by the kernel if this process dies.
     pub fn acquire(&self, resource: &str) -> Result<()> {
-        let dir = self
-            .engine
-            .config
-            .catalog
-            .path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("locks");
-        crate::storage::local::create_dir_all_private(&dir)?;
-        let safe: String = resource
-            .chars()
-            .take(60)
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(resource.as_bytes())[..6]);
-        let path: PathBuf = dir.join(format!("{safe}-{digest}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("cannot open lock", &path, e))?;
+        let file = open_lock(self.engine, resource)?;
         // flock(2) under the hood: released by the kernel when this
         // process dies, whatever kills it.
         let try_lock = || file.try_lock().is_ok();
@@ -322,6 +295,74 @@ impl<'a> Job<'a> {
             o.job_ended(&self.engine.config, &self.engine.catalog, self.id, state);
         }
     }
+}
+
+/// The lock file of `resource`, opened (not locked): a file under the
+/// catalog's directory, named after the resource.
+fn open_lock(engine: &Engine, resource: &str) -> Result<File> {
+    let dir = engine
+        .config
+        .catalog
+        .path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("locks");
+    crate::storage::local::create_dir_all_private(&dir)?;
+    let safe: String = resource
+        .chars()
+        .take(60)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(resource.as_bytes())[..6]);
+    let path: PathBuf = dir.join(format!("{safe}-{digest}.lock"));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open lock", &path, e))
+}
+
+/// Hold `resource` for an operation that is not a job and does not wait
+/// (deleting one backup from the console): the lock, held until the
+/// returned file is dropped, or a refusal naming the job that holds it and
+/// what to do. `doing` says what was refused ("deleting backup X").
+pub(crate) fn hold_or_refuse(engine: &Engine, resource: &str, doing: &str) -> Result<File> {
+    let file = open_lock(engine, resource)?;
+    if file.try_lock().is_ok() {
+        return Ok(file);
+    }
+    let holder = engine
+        .catalog
+        .running_jobs()?
+        .into_iter()
+        .find(|j| j.resource.as_deref() == Some(resource));
+    let (who, next) = match holder {
+        Some(j) => (
+            format!(
+                "job {} ({} {}, pid {} on {})",
+                j.id, j.kind, j.target, j.pid, j.host
+            ),
+            format!(
+                "wait for job {id} to finish (`lifeboat status {id}`) or cancel it (`lifeboat cancel {id}`), then try again",
+                id = j.id
+            ),
+        ),
+        None => (
+            "another job".to_string(),
+            "`lifeboat status` shows the running jobs; try again when it has finished".to_string(),
+        ),
+    };
+    Err(Error::refused(format!(
+        "{doing} was refused: the {resource} is in use by {who}"
+    ))
+    .hint(next))
 }
 
 /// What a face wants done after every job ends, whatever started it (the

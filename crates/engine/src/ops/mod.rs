@@ -12,6 +12,7 @@ pub mod copies;
 pub mod daemon;
 pub mod database;
 pub mod delete;
+pub mod drift;
 pub mod drill;
 pub mod fetch;
 pub mod full;

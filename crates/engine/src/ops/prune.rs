@@ -461,6 +461,10 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
         );
     }
     let doomed: Vec<&Decision> = plan.to_delete().collect();
+    // A test freezes a prune here, planned and holding the lock.
+    crate::crashpoint::hold("prune.planned", || {
+        job.cancel_flag().load(std::sync::atomic::Ordering::Relaxed)
+    });
     job.total(Some(plan.bytes_freed()), Some(doomed.len() as u64));
     job.phase("deleting");
     let mut deleted = Vec::new();

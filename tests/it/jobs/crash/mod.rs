@@ -636,14 +636,19 @@ fn prune_key_rotation_and_rebuild_killed_midway_lose_nothing_committed() {
     assert!(audit.status.success(), "{}", all_text(&audit));
 }
 
-/// Every crash point is exercised by a test above.
+/// Every crash point is exercised by a test above, or (the offsite ones)
+/// in tests/it/offsite_crash.rs.
 #[test]
 fn every_crash_point_has_a_test() {
-    let this = include_str!("mod.rs");
+    let this = [
+        include_str!("mod.rs"),
+        include_str!("../../offsite_crash.rs"),
+    ]
+    .concat();
     for p in lifeboat_engine::crashpoint::POINTS {
         assert!(
             this.contains(&format!("\"{p}\"")),
-            "crash point {p} has no test in tests/crash/mod.rs"
+            "crash point {p} has no test in tests/it/jobs/crash/mod.rs or tests/it/offsite_crash.rs"
         );
     }
 }
