@@ -8,6 +8,7 @@
 mod common;
 
 mod alerts;
+mod app;
 mod catalog_audit;
 mod console;
 mod daemon;
