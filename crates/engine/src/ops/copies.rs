@@ -670,6 +670,7 @@ pub struct PullReport {
     /// Of those, the ones the target holds whole (its manifest the
     /// repository's byte for byte, every file at its size): a pull run
     /// again after one that was killed records their copies too.
+    #[serde(default)]
     pub whole_on_target: Vec<String>,
     /// Objects that could not be used, and why.
     pub skipped: Vec<String>,
