@@ -29,7 +29,7 @@ pub fn print_backup_report(r: &BackupReport) {
     }
 }
 
-pub fn print_backup_table(rows: &[BackupRecord]) {
+pub fn print_backup_table(rows: &[BackupRecord], offsite_only: &dyn Fn(&str) -> bool) {
     if rows.is_empty() {
         outln!("no backups yet (take one with `lifeboat backup --type filesystem`)");
         return;
@@ -51,7 +51,11 @@ pub fn print_backup_table(rows: &[BackupRecord]) {
                     _ => "-",
                 }
                 .to_string(),
-                r.status.as_str().to_string(),
+                if offsite_only(&r.id) {
+                    format!("{} (on targets only)", r.status.as_str())
+                } else {
+                    r.status.as_str().to_string()
+                },
             ]
         })
         .collect();
@@ -299,7 +303,12 @@ pub fn print_prune_plan(plan: &lifeboat_engine::ops::prune::PrunePlan) {
     for d in &plan.decisions {
         outln!(
             "{:<7} {:<14} {:<40} {:<17} {:>10}  {}",
-            if d.keep { "keep" } else { "DELETE" },
+            match (d.keep, d.kept_on.is_empty()) {
+                (true, _) => "keep",
+                // The repository's copy goes; a target keeps it.
+                (false, false) => "OFFSITE",
+                (false, true) => "DELETE",
+            },
             d.backup_type.as_str(),
             d.id,
             local(&d.created_at),
@@ -307,10 +316,16 @@ pub fn print_prune_plan(plan: &lifeboat_engine::ops::prune::PrunePlan) {
             d.reasons.join("; ")
         );
     }
+    let offsite = doomed.iter().filter(|d| !d.kept_on.is_empty()).count();
     outln!(
-        "would delete {} of {} backups, freeing {}",
-        doomed.len(),
+        "would delete {} of {} backups{}, freeing {} in the repository",
+        doomed.len() - offsite,
         plan.decisions.len(),
+        if offsite > 0 {
+            format!(" and leave {offsite} on their targets only")
+        } else {
+            String::new()
+        },
         size(plan.bytes_freed())
     );
 }

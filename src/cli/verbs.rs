@@ -16,10 +16,21 @@ use super::{combined, exit, interrupted, job_state_code, show, worker};
 
 pub(super) fn list(engine: &Engine, backup_type: Option<BackupType>, json: bool) -> Result<i32> {
     let rows = engine.catalog.list_backups(backup_type)?;
+    // Backups prune took out of the repository while a target keeps them.
+    let offsite = engine.catalog.offsite_only()?;
     if json {
-        show::print_json(&rows);
+        let mut v = serde_json::to_value(&rows).expect("rows serialize");
+        for row in v.as_array_mut().into_iter().flatten() {
+            if row["id"]
+                .as_str()
+                .is_some_and(|id| offsite.contains_key(id))
+            {
+                row["offsite_only"] = true.into();
+            }
+        }
+        show::print_json(&v);
     } else {
-        show::print_backup_table(&rows);
+        show::print_backup_table(&rows, &|id| offsite.contains_key(id));
     }
     Ok(0)
 }
@@ -144,8 +155,7 @@ pub(super) fn prune(
     }
     let now = ops::now();
     let tz = lifeboat_engine::schedule::parse_tz(&engine.config.schedule.timezone)?;
-    let backups = engine.catalog.list_backups(None)?;
-    let plan = ops::prune::plan(&engine.config, &backups, now, tz, force);
+    let plan = ops::prune::plan_for(engine, now, tz, force)?;
     let doomed = plan.to_delete().count();
     if dry_run || doomed == 0 || !yes {
         if json {

@@ -294,3 +294,103 @@ fn full_every_days_is_decided_on_the_engine_clock() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["kind"], "full", "{report}");
 }
+
+/// A target with a longer keep_days: prune lets the repository's copy go
+/// and the backup lives on there (restorable straight from it) until the
+/// target's own retention lets it go too.
+#[test]
+fn a_target_that_keeps_longer_keeps_what_the_repository_lets_go() {
+    let vault = tempfile::tempdir().unwrap();
+    let sb = Sandbox::with_extra_config(&format!(
+        "[retention]\nmin_keep = 1\n[retention.configuration]\nkeep_days = 1\n\
+         [[targets]]\nname = \"vault\"\nkind = \"local\"\npath = \"{}\"\nkeep_days = 30\n",
+        vault.path().display()
+    ));
+    populate(&sb.app);
+    sb.generate_key();
+    let config = sb.app.join("config.py");
+    let b: Vec<_> = (0..3)
+        .map(|i| {
+            fs::write(&config, format!("VERSION = {i}\n")).unwrap();
+            let b = sb.backup("configuration", &[]);
+            assert_eq!(b["copy_error"], serde_json::Value::Null, "{b}");
+            b
+        })
+        .collect();
+    let in_vault = |b: &serde_json::Value| {
+        let name = file_of(b)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        vault.path().join("configuration").join(name).exists()
+    };
+
+    // Three days on: the repository keeps only the newest; the vault keeps all.
+    let out = prune(&sb, &later(3), &["--dry-run", "--force"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(t.matches("OFFSITE").count(), 2, "{t}");
+    assert!(t.contains("kept on target 'vault' (keep_days = 30)"), "{t}");
+    assert!(
+        t.contains("would delete 0 of 3 backups and leave 2 on their targets only"),
+        "{t}"
+    );
+    let out = prune(&sb, &later(3), &["--yes", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for old in &b[..2] {
+        assert!(!file_of(old).exists() && !manifest_of(&file_of(old)).exists());
+        assert!(in_vault(old));
+    }
+    assert!(file_of(&b[2]).exists());
+    let list = sb.json(&["list"]);
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    let listed = sb.ok(&["list"]);
+    assert_eq!(listed.matches("(on targets only)").count(), 2, "{listed}");
+    // (Exit 1: one copy of the two the policy asks for.)
+    let out = sb.run(&["--json", "copies", &id_of(&b[0])]);
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["backups"][0]["in_repository"], false, "{c}");
+    assert_eq!(c["backups"][0]["copies"], 1, "{c}");
+    // It restores from the vault, and verifies there.
+    let target = sb.dir.path().join("restored");
+    let out = sb.run(&[
+        "restore",
+        "--id",
+        &id_of(&b[0]),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("from target 'vault'"), "{t}");
+    assert_eq!(
+        fs::read_to_string(Sandbox::under(&target, &config)).unwrap(),
+        "VERSION = 0\n"
+    );
+    sb.ok(&["verify", &id_of(&b[0])]);
+    // Nothing tries to copy what lives on the vault only.
+    let r = sb.json(&["copy"]);
+    assert_eq!(r["copies"].as_array().map_or(0, |c| c.len()), 0, "{r}");
+    // A second prune changes nothing.
+    let out = prune(&sb, &later(3), &["--yes", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sb.json(&["list"]).as_array().unwrap().len(), 3);
+
+    // Forty days on: past the vault's keep_days too; they go everywhere.
+    let out = prune(&sb, &later(40), &["--yes", "--force"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let list = sb.json(&["list"]);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id_of(&b[2]).as_str()], "{t}");
+    assert!(!in_vault(&b[0]) && !in_vault(&b[1]));
+    assert!(in_vault(&b[2]));
+    let audit = sb.ok(&["audit", "list"]);
+    assert!(audit.contains("deleted from the repository"), "{audit}");
+}

@@ -112,8 +112,37 @@ impl Catalog {
         Ok(())
     }
 
+    /// Record that backup `id` left the repository and lives on its
+    /// targets' copies only.
+    pub fn mark_offsite_only(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO offsite_only (backup_id, since) VALUES (?1, ?2)
+             ON CONFLICT (backup_id) DO NOTHING",
+            params![id, ts_to_sql(&at)],
+        )?;
+        Ok(())
+    }
+
+    /// The backups that live on targets only, with since when.
+    pub fn offsite_only(&self) -> Result<std::collections::HashMap<String, DateTime<Utc>>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT backup_id, since FROM offsite_only")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ts_from_sql(1, &r.get::<_, String>(1)?)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Forget the copies of backups that no longer exist.
     pub fn forget_orphan_copies(&self) -> Result<usize> {
+        self.conn.execute(
+            "DELETE FROM offsite_only WHERE backup_id NOT IN (SELECT id FROM backups)",
+            [],
+        )?;
         Ok(self.conn.execute(
             "DELETE FROM copies WHERE backup_id NOT IN (SELECT id FROM backups)",
             [],

@@ -190,6 +190,15 @@ CREATE TABLE remote_objects (
     PRIMARY KEY (target, key)
 );
 "#,
+    // Backups that prune removed from the repository while a target with a
+    // longer `keep_days` keeps them: the row stays, its copies are where it
+    // lives now (restore and verify read it from there).
+    r#"
+CREATE TABLE offsite_only (
+    backup_id TEXT PRIMARY KEY,
+    since     TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this binary writes.

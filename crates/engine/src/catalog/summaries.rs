@@ -200,6 +200,7 @@ impl Catalog {
                 )));
             }
             conn.execute("DELETE FROM backups WHERE id = ?1", [id])?;
+            conn.execute("DELETE FROM offsite_only WHERE backup_id = ?1", [id])?;
             then()
         })
     }

@@ -64,6 +64,14 @@ pub struct TargetConfig {
     /// SHA-256 checksum, which Object Lock requires.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub append_only: bool,
+    /// Keep copies here at least this many days, longer than the
+    /// repository keeps its own (a small local disk, a long offsite
+    /// history): prune then removes a backup from the repository alone
+    /// and it lives on here, restorable straight from this target, until
+    /// this target's own retention lets it go. Unset: copies go when the
+    /// repository's do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
 }
 
 fn default_concurrency() -> u32 {
@@ -261,6 +269,11 @@ pub(crate) fn check(config: &super::Config, origin: &str) -> Result<()> {
             return Err(bad(format!(
                 "target '{name}': concurrency {} (allowed: 1 to 32)",
                 t.concurrency
+            )));
+        }
+        if t.keep_days == Some(0) {
+            return Err(bad(format!(
+                "target '{name}': keep_days 0 (leave it out to keep copies as long as the repository keeps its own, or give the days a copy stays there)"
             )));
         }
         if !(5..=512).contains(&t.part_size_mb) {

@@ -205,7 +205,11 @@ fn wanted(
         }
         // Oldest first: a parent is on the target before its incrementals.
         None => {
+            // What lives on targets only (pruned from the repository) has
+            // nothing here to send from.
+            let offsite = engine.catalog.offsite_only()?;
             let mut all = copyable_backups(engine)?;
+            all.retain(|b| !offsite.contains_key(&b.id));
             all.reverse();
             all
         }
@@ -524,6 +528,9 @@ pub struct BackupCopies {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Copies that count, the repository's included.
     pub copies: u32,
+    /// The repository holds it (false: prune removed it from there while
+    /// a target with a longer keep_days keeps its copy).
+    pub in_repository: bool,
     pub required: u32,
     /// One per target its policy names (and any other holding a copy).
     pub targets: Vec<CopyRecordView>,
@@ -564,11 +571,12 @@ pub fn status(engine: &Engine, id: Option<&str>) -> Result<CopiesStatus> {
     for c in &recorded {
         by_backup.entry(c.backup_id.as_str()).or_default().push(c);
     }
+    let offsite = engine.catalog.offsite_only()?;
     for rec in records {
         let mine = by_backup.get(rec.id.as_str()).cloned().unwrap_or_default();
         backups.push(backup_copies(
             config,
-            &rec.id,
+            (&rec.id, !offsite.contains_key(&rec.id)),
             rec.backup_type,
             rec.created_at,
             &mine,
@@ -607,7 +615,7 @@ pub fn status(engine: &Engine, id: Option<&str>) -> Result<CopiesStatus> {
 
 fn backup_copies(
     config: &Config,
-    id: &str,
+    (id, in_repository): (&str, bool),
     t: BackupType,
     created_at: chrono::DateTime<chrono::Utc>,
     mine: &[&CopyRecord],
@@ -642,15 +650,17 @@ fn backup_copies(
         })
         .collect();
     // A target no longer configured holds nothing the operator can use.
-    let copies = 1 + mine
-        .iter()
-        .filter(|c| c.state.counts() && config.targets.iter().any(|t| t.name == c.target))
-        .count() as u32;
+    let copies = u32::from(in_repository)
+        + mine
+            .iter()
+            .filter(|c| c.state.counts() && config.targets.iter().any(|t| t.name == c.target))
+            .count() as u32;
     BackupCopies {
         id: id.to_string(),
         backup_type: t,
         created_at,
         copies,
+        in_repository,
         required: config.required_copies(t),
         targets,
     }
@@ -878,9 +888,24 @@ pub fn delete_copies_skipping(
     keys: &[String],
     down: &std::cell::RefCell<Vec<String>>,
 ) -> Vec<(&'static str, String)> {
+    delete_copies_except(engine, id, keys, &[], down)
+}
+
+/// [`delete_copies_skipping`], leaving the copies on the targets in `keep`
+/// alone (a target whose own retention keeps them longer).
+pub fn delete_copies_except(
+    engine: &Engine,
+    id: &str,
+    keys: &[String],
+    keep: &[String],
+    down: &std::cell::RefCell<Vec<String>>,
+) -> Vec<(&'static str, String)> {
     let mut notes = Vec::new();
     let copies = engine.catalog.copies_of(id).unwrap_or_default();
     for c in copies {
+        if keep.contains(&c.target) {
+            continue;
+        }
         if down.borrow().contains(&c.target) {
             notes.push((
                 "warning",

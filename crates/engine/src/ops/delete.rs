@@ -82,6 +82,41 @@ pub(crate) fn delete_inner(
         ))
         .hint("wait for its job to finish, or cancel it with `lifeboat cancel JOB`"));
     }
+    let offsite = engine.catalog.offsite_only()?.contains_key(id);
+    remove_files(engine, &rec, track, offsite, |then| {
+        engine.catalog.delete_leaf_backup(id, then)
+    })
+}
+
+/// Prune's "the repository lets it go, a target keeps it": the row stays,
+/// marked as living on its copies only, and the repository's files go
+/// (manifest first, in the same transaction that marks the row; a kill
+/// after that leaves files the next prune removes).
+pub(crate) fn leave_repository(
+    engine: &Engine,
+    id: &str,
+    track: &dyn Fn(&Path) -> Result<()>,
+) -> Result<DeleteReport> {
+    let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
+        Error::not_found(format!("no backup with id {id}"))
+            .hint("`lifeboat list` shows the ids of catalogued backups")
+    })?;
+    remove_files(engine, &rec, track, true, |then| {
+        engine.catalog.mark_offsite_only(id, chrono::Utc::now())?;
+        then()
+    })
+}
+
+/// Remove a backup's own files from the repository, the manifest inside
+/// `commit` (which changes the catalog), the rest after.
+fn remove_files(
+    engine: &Engine,
+    rec: &crate::catalog::BackupRecord,
+    track: &dyn Fn(&Path) -> Result<()>,
+    offsite_only: bool,
+    commit: impl FnOnce(Box<dyn FnOnce() -> Result<()> + '_>) -> Result<()>,
+) -> Result<DeleteReport> {
+    let id = rec.id.as_str();
     let payload = PathBuf::from(&rec.file);
     inside_repository(engine, &payload)?;
     let manifest = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", payload.display()));
@@ -110,17 +145,19 @@ pub(crate) fn delete_inner(
         track(p)?;
     }
 
-    let mut removed = Vec::new();
-    engine.catalog.delete_leaf_backup(id, || {
+    let removed = std::cell::RefCell::new(Vec::new());
+    commit(Box::new(|| {
         if own.is_some() && remove_if_present(&manifest)? {
-            removed.push(manifest.clone());
+            removed.borrow_mut().push(manifest.clone());
         }
         Ok(())
-    })?;
+    }))?;
+    let mut removed = removed.into_inner();
 
     crate::crashpoint::hit("delete.manifest-removed");
     let mut leftovers = Vec::new();
-    if own.is_none() && rec.status.is_good() {
+    // A backup that lives on its targets only has no files here to miss.
+    if own.is_none() && rec.status.is_good() && !offsite_only {
         // A good row whose manifest cannot be read (or is another
         // backup's): its files are not provably its own, so they stay.
         leftovers.push(format!(

@@ -39,6 +39,13 @@ pub struct Decision {
     pub keep: bool,
     /// Why it is kept (every rule that keeps it) or why it goes.
     pub reasons: Vec<String>,
+    /// Going from the repository, kept on these targets (their own,
+    /// longer keep_days): it lives on there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_on: Vec<String>,
+    /// It lives on targets only already (the repository let it go).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub offsite_only: bool,
 }
 
 /// A type the plan leaves alone, and why.
@@ -61,8 +68,12 @@ impl PrunePlan {
     pub fn to_delete(&self) -> impl Iterator<Item = &Decision> {
         self.decisions.iter().filter(|d| !d.keep)
     }
+    /// Bytes freed in the repository.
     pub fn bytes_freed(&self) -> u64 {
-        self.to_delete().map(|d| d.stored_size).sum()
+        self.to_delete()
+            .filter(|d| !d.offsite_only)
+            .map(|d| d.stored_size)
+            .sum()
     }
 }
 
@@ -85,6 +96,17 @@ pub fn plan(
     tz: Tz,
     force: bool,
 ) -> PrunePlan {
+    plan_with(backups, now, tz, force, &|t| config.retention_policy(t))
+}
+
+/// [`plan`] under the policy `policy_of` gives each type.
+pub(crate) fn plan_with(
+    backups: &[BackupRecord],
+    now: DateTime<Utc>,
+    tz: Tz,
+    force: bool,
+    policy_of: &dyn Fn(BackupType) -> RetentionPolicy,
+) -> PrunePlan {
     let mut by_type: HashMap<BackupType, Vec<&BackupRecord>> = HashMap::new();
     for b in backups {
         by_type.entry(b.backup_type).or_default().push(b);
@@ -96,7 +118,7 @@ pub fn plan(
     for t in types {
         let mut list = by_type.remove(&t).unwrap_or_default();
         list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        let policy = config.retention_policy(t);
+        let policy = policy_of(t);
         let (mut ds, refusal) = plan_type(t, &list, &policy, now, tz, force);
         if let Some(reason) = refusal {
             for d in &mut ds {
@@ -352,6 +374,8 @@ impl<'a> TypePlan<'a> {
                     file: b.file.clone(),
                     keep,
                     reasons,
+                    kept_on: Vec::new(),
+                    offsite_only: false,
                 }
             })
             .collect()
@@ -448,12 +472,68 @@ pub fn run(
     )
 }
 
+/// The plan prune carries out: the repository's policy over what it
+/// holds; where a target with a longer keep_days keeps a backup the
+/// repository lets go, only the repository's copy goes (`kept_on`); and
+/// the backups that live on targets only, kept while a target keeps them.
+pub fn plan_for(engine: &Engine, now: DateTime<Utc>, tz: Tz, force: bool) -> Result<PrunePlan> {
+    plan_all(engine, now, tz, force).map(|(p, _)| p)
+}
+
+fn plan_all(
+    engine: &Engine,
+    now: DateTime<Utc>,
+    tz: Tz,
+    force: bool,
+) -> Result<(PrunePlan, targets::TargetKeeps)> {
+    let backups = engine.catalog.list_backups(None)?;
+    let offsite = engine.catalog.offsite_only()?;
+    let local: Vec<BackupRecord> = backups
+        .iter()
+        .filter(|b| !offsite.contains_key(&b.id))
+        .cloned()
+        .collect();
+    let mut plan = plan(&engine.config, &local, now, tz, force);
+    let keeps = targets::TargetKeeps::plan(engine, &backups, now, tz, force)?;
+    for d in plan.decisions.iter_mut().filter(|d| !d.keep) {
+        let k = keeps.keepers(&d.id);
+        if !k.is_empty() {
+            d.reasons.push(format!(
+                "only the repository's copy goes: it lives on, kept on {}",
+                targets::describe(&k)
+            ));
+            d.kept_on = k.into_iter().map(|(n, _)| n).collect();
+        }
+    }
+    for b in backups.iter().filter(|b| offsite.contains_key(&b.id)) {
+        let k = keeps.keepers(&b.id);
+        let since = offsite[&b.id].format("%Y-%m-%d");
+        plan.decisions.push(Decision {
+            id: b.id.clone(),
+            backup_type: b.backup_type,
+            name: b.name.clone(),
+            created_at: b.created_at,
+            status: b.status,
+            stored_size: b.stored_size,
+            file: b.file.clone(),
+            keep: !k.is_empty(),
+            reasons: vec![if k.is_empty() {
+                format!("on targets only since {since}, and no target keeps it any longer (past every target's keep_days)")
+            } else {
+                format!("on targets only since {since}: kept on {}", targets::describe(&k))
+            }],
+            kept_on: k.into_iter().map(|(n, _)| n).collect(),
+            offsite_only: true,
+        });
+    }
+    Ok((plan, keeps))
+}
+
 fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Result<PruneReport> {
     job.acquire("repository")?;
     let tz = crate::schedule::parse_tz(&engine.config.schedule.timezone)?;
     // Plan under the lock, from the catalog as it is now.
-    let backups = engine.catalog.list_backups(None)?;
-    let plan = plan(&engine.config, &backups, now, tz, force);
+    let (plan, keeps) = plan_all(engine, now, tz, force)?;
     for r in &plan.refused {
         job.log(
             "warning",
@@ -480,6 +560,44 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
             .get_manifest_json(&d.id)?
             .map(|j| crate::ops::copies::keys_of(&j))
             .unwrap_or_default();
+        let keepers = keeps.keepers(&d.id);
+        if !d.kept_on.is_empty() && !keepers.is_empty() {
+            // A target keeps it longer: only the repository lets it go.
+            let r = crate::ops::delete::leave_repository(engine, &d.id, &|p| job.track_partial(p))
+                .map_err(|e| {
+                    e.hint(format!(
+                        "backup {} was not removed from the repository; fix the problem and prune again",
+                        d.id
+                    ))
+                })?;
+            freed += r.freed;
+            for l in &r.leftovers {
+                job.log("warning", &format!("{}: {l}", d.id));
+            }
+            let kept = targets::describe(&keepers);
+            let names: Vec<String> = keepers.into_iter().map(|(n, _)| n).collect();
+            engine.audit(
+                "prune",
+                &d.id,
+                "deleted from the repository",
+                &format!("{reasons}; kept on {kept}"),
+            )?;
+            job.log(
+                "info",
+                &format!(
+                    "deleted {} from the repository ({reasons}); it lives on, kept on {kept}",
+                    d.id
+                ),
+            );
+            for (level, line) in
+                crate::ops::copies::delete_copies_except(engine, &d.id, &keys, &names, &down)
+            {
+                job.log(level, &line);
+            }
+            deleted.push(d.id.clone());
+            job.advance(freed, deleted.len() as u64);
+            continue;
+        }
         match crate::ops::delete::delete_inner(engine, &d.id, &|p| job.track_partial(p)) {
             Ok(r) => {
                 freed += r.freed;
@@ -512,6 +630,33 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
         deleted.push(d.id.clone());
         job.advance(freed, deleted.len() as u64);
     }
+    // What lives on targets only and is kept: files a killed prune left
+    // in the repository go, and copies a target no longer keeps.
+    for d in plan.decisions.iter().filter(|d| d.keep && d.offsite_only) {
+        check_cancel(job.cancel_flag())?;
+        if std::path::Path::new(&format!(
+            "{}{}",
+            d.file,
+            crate::archive::manifest::MANIFEST_SUFFIX
+        ))
+        .exists()
+        {
+            let r = crate::ops::delete::leave_repository(engine, &d.id, &|p| job.track_partial(p))?;
+            freed += r.freed;
+        }
+        if !keeps.letting_go(&d.id).is_empty() {
+            let keys = engine
+                .catalog
+                .get_manifest_json(&d.id)?
+                .map(|j| crate::ops::copies::keys_of(&j))
+                .unwrap_or_default();
+            for (level, line) in
+                crate::ops::copies::delete_copies_except(engine, &d.id, &keys, &d.kept_on, &down)
+            {
+                job.log(level, &line);
+            }
+        }
+    }
     Ok(PruneReport {
         job_id: job.id,
         deleted,
@@ -519,6 +664,8 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
         refused: plan.refused,
     })
 }
+
+mod targets;
 
 #[cfg(test)]
 mod tests;
