@@ -3,8 +3,10 @@
 # one run. The same ~1 GiB backup artifact is uploaded by `lifeboat copy`
 # and by `rclone copy`, then brought back by `lifeboat catalog rebuild
 # --from` (into an empty repository, every byte hashed against the
-# manifest) and by `rclone copy` (into an empty directory). Wall time and
-# peak RSS of each, and the ratios.
+# manifest) and by `rclone copy` (into an empty directory). Then the files
+# are restored straight from the bucket (`lifeboat restore --from`:
+# streamed, nothing downloaded first), against `rclone copy` of the
+# artifact alone. Wall time and peak RSS of each, and the ratios.
 #
 #   bench/offsite_bench.sh [--mib 1024] [--runs 1] [--lifeboat BIN]
 #
@@ -116,13 +118,18 @@ for run in $(seq 1 "$RUNS"); do
     lb_dn() { read -r lb_dn_s lb_dn_kb < <(measure "$BIN" --config "$WORK/down.toml" catalog rebuild --from bench); }
     rc_dn() { read -r rc_dn_s rc_dn_kb < <(measure rclone copy "moto:$rc_bucket/filesystem" "$WORK/back-rc"); }
     if [ $((run % 2)) -eq 1 ]; then lb_dn; rc_dn; else rc_dn; lb_dn; fi
+    rm -rf "$WORK/streamed"
+    read -r lb_st_s lb_st_kb < <(measure "$BIN" --config "$WORK/up.toml" restore --id "$ID" --from bench --target "$WORK/streamed")
+    diff -r "$WORK/app/uploads" "$WORK/streamed$WORK/app/uploads"
+    rm -rf "$WORK/streamed"
     cmp "$ART" "$WORK/back/repo/filesystem/$(basename "$ART")"
     cmp "$ART" "$WORK/back-rc/$(basename "$ART")"
     printf '%-8s %-28s %9s %7s MiB\n' "$run" "upload lifeboat copy" "$lb_up_s" $((lb_up_kb / 1024))
     printf '%-8s %-28s %9s %7s MiB\n' "$run" "upload rclone copy" "$rc_up_s" $((rc_up_kb / 1024))
     printf '%-8s %-28s %9s %7s MiB\n' "$run" "restore lifeboat --from" "$lb_dn_s" $((lb_dn_kb / 1024))
     printf '%-8s %-28s %9s %7s MiB\n' "$run" "restore rclone copy" "$rc_dn_s" $((rc_dn_kb / 1024))
-    python3 -c "print(f'{\"$run\":8} ratio lifeboat/rclone: upload {$lb_up_s/$rc_up_s:.2f}x, restore {$lb_dn_s/$rc_dn_s:.2f}x')"
+    printf '%-8s %-28s %9s %7s MiB\n' "$run" "restore files --from (stream)" "$lb_st_s" $((lb_st_kb / 1024))
+    python3 -c "print(f'{\"$run\":8} ratio lifeboat/rclone: upload {$lb_up_s/$rc_up_s:.2f}x, restore {$lb_dn_s/$rc_dn_s:.2f}x, files streamed {$lb_st_s/$rc_dn_s:.2f}x')"
     rclone purge "moto:$lb_bucket" 2>/dev/null || true
     rclone purge "moto:$rc_bucket" 2>/dev/null || true
 done
