@@ -20,7 +20,7 @@ use crate::archive::keys::KeyRing;
 use crate::archive::manifest::{
     BackupKind, BackupType, Compression, FileStats, Manifest, StreamInfo, MANIFEST_FORMAT,
 };
-use crate::archive::pipeline::{self, SealOptions, Sealed, Sealer};
+use crate::archive::pipeline::{SealOptions, Sealed, Sealer};
 use crate::catalog::{BackupRecord, BackupStatus, JobKind};
 use crate::config::EncryptMode;
 use crate::error::{Error, Result};
@@ -366,25 +366,7 @@ pub fn open_index(
         .unwrap_or(Path::new("."))
         .join(&info.file);
     let file = File::open(&path).map_err(|e| Error::io("cannot open file index", &path, e))?;
-    index_reader(manifest, Box::new(file), dk)
-}
-
-/// An index stream (as stored) read as entries.
-pub fn index_reader(
-    manifest: &Manifest,
-    file: Box<dyn std::io::Read + Send>,
-    dk: Option<&DataKey>,
-) -> Result<IndexReader<BufReader<Box<dyn std::io::Read + Send>>>> {
-    let info = manifest
-        .index
-        .as_ref()
-        .ok_or_else(|| Error::integrity(format!("backup {} has no file index", manifest.id)))?;
-    let dk = if manifest.encrypted { dk } else { None };
-    let stream = pipeline::open_stream(file, manifest.compression, dk, Some(info.size))?;
-    Ok(IndexReader::new(BufReader::with_capacity(
-        256 * 1024,
-        stream,
-    )))
+    crate::ops::select::index_reader(manifest, Box::new(file), dk)
 }
 
 fn tree_backup(

@@ -19,7 +19,6 @@ pub mod full;
 pub mod integrity;
 pub mod jobs;
 pub mod keys;
-pub mod locate;
 pub mod prune;
 pub mod queue;
 pub mod rebuild;

@@ -113,7 +113,7 @@ pub fn run(
             return e;
         }
         match &req.selector {
-            Selector::Id(id) => crate::ops::locate::point_at_copies(engine, id, e),
+            Selector::Id(id) => crate::ops::select::locate::point_at_copies(engine, id, e),
             _ => e,
         }
     })

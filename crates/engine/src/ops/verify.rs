@@ -98,7 +98,9 @@ pub fn run(
     let result =
         verify_artifact(engine, &artifact, deep, &job, cancel).map_err(|e| {
             match &artifact.remote {
-                None => crate::ops::locate::point_at_copies(engine, &artifact.manifest.id, e),
+                None => {
+                    crate::ops::select::locate::point_at_copies(engine, &artifact.manifest.id, e)
+                }
                 Some(_) => e,
             }
         });

@@ -2,16 +2,21 @@
 //! incremental's chain back to its full backup.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
+use crate::archive::crypto::DataKey;
 use crate::archive::manifest::{BackupKind, BackupType, Manifest, MANIFEST_SUFFIX};
+use crate::archive::pipeline;
 use crate::error::{Error, Result};
 use crate::ops::Engine;
+use crate::sources::filesystem::IndexReader;
 use crate::storage::local::{read_manifest, Repository};
 use crate::storage::remote::Target;
+
+pub mod locate;
 
 /// A manifest and where it lives; the payload is next to it. When the
 /// repository lost the files (or holds a damaged payload) and a copy
@@ -62,7 +67,7 @@ impl Artifact {
         let info = self.manifest.index.as_ref().ok_or_else(|| {
             Error::integrity(format!("backup {} has no file index", self.manifest.id))
         })?;
-        crate::ops::backup::index_reader(&self.manifest, self.open_file(&info.file)?, dk)
+        index_reader(&self.manifest, self.open_file(&info.file)?, dk)
             .map_err(|e| self.about(&info.file, e))
     }
 
@@ -174,8 +179,8 @@ pub fn resolve_from(
         .hint("name the backup by its id (--id ID) or by time (--at TIME)"));
     }
     let locate = |rec: &crate::catalog::BackupRecord| match from {
-        None => crate::ops::locate::locate(engine, rec),
-        Some(name) => crate::ops::locate::on_target(engine, rec, name),
+        None => locate::locate(engine, rec),
+        Some(name) => locate::on_target(engine, rec, name),
     };
     let artifact = match sel {
         Selector::File(p) => {
@@ -328,11 +333,11 @@ fn find_by_id(engine: Option<&Engine>, child: &Artifact, id: &str) -> Result<Opt
     if let Some(engine) = engine {
         if let Some(rec) = engine.catalog.get_backup(id)? {
             if let Some(t) = &child.remote {
-                if let Ok(a) = crate::ops::locate::on_target(engine, &rec, t.name()) {
+                if let Ok(a) = locate::on_target(engine, &rec, t.name()) {
                     return Ok(Some(a));
                 }
             }
-            if let Some(a) = crate::ops::locate::find(engine, &rec)? {
+            if let Some(a) = locate::find(engine, &rec)? {
                 return Ok(Some(a));
             }
         }
@@ -370,6 +375,24 @@ pub fn scan(repo: &Repository) -> Result<Vec<Artifact>> {
             })
         })
         .collect())
+}
+
+/// An index stream (as stored) read as entries.
+pub fn index_reader(
+    manifest: &Manifest,
+    file: Box<dyn std::io::Read + Send>,
+    dk: Option<&DataKey>,
+) -> Result<IndexReader<BufReader<Box<dyn std::io::Read + Send>>>> {
+    let info = manifest
+        .index
+        .as_ref()
+        .ok_or_else(|| Error::integrity(format!("backup {} has no file index", manifest.id)))?;
+    let dk = if manifest.encrypted { dk } else { None };
+    let stream = pipeline::open_stream(file, manifest.compression, dk, Some(info.size))?;
+    Ok(IndexReader::new(BufReader::with_capacity(
+        256 * 1024,
+        stream,
+    )))
 }
 
 /// Parse an operator's time: RFC 3339, or `YYYY-mm-dd[ HH:MM[:SS]]` in local time
