@@ -156,8 +156,10 @@ pub(super) fn prune(
     let now = ops::now();
     let tz = lifeboat_engine::schedule::parse_tz(&engine.config.schedule.timezone)?;
     let plan = ops::prune::plan_for(engine, now, tz, force)?;
+    // Tidying what lives on targets only is work too (files a killed
+    // prune left, copies a target no longer keeps).
     let doomed = plan.to_delete().count();
-    if dry_run || doomed == 0 || !yes {
+    if dry_run || (doomed == 0 && plan.cleanup.is_empty()) || !yes {
         if json {
             show::print_json(&plan);
         } else {

@@ -65,9 +65,9 @@ fn a_restore_in_place_stops_the_app_first_and_starts_and_checks_it_after() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let notes = report["notes"].to_string();
     for step in [
-        "stop app: `echo stop",
-        "start app: `echo start",
-        "app health: `echo health",
+        "stop app: [app] stop_command succeeded",
+        "start app: [app] start_command succeeded",
+        "app health: [app] health_command succeeded",
     ] {
         assert!(notes.contains(step), "{step} not in {notes}");
     }
@@ -211,8 +211,14 @@ fn hooks_run_around_each_backup_and_a_failing_or_hanging_one_fails_it_clearly() 
     let before = sb.json(&["list"]).as_array().unwrap().len();
     let text = sb.fails(&["backup", "--type", "configuration"], 1);
     assert!(
-        text.contains("the configuration before hook `echo maintenance mode refused; exit 2` exited with status 2"),
+        text.contains(
+            "the configuration before hook ([hooks.configuration] before) exited with status 2"
+        ),
         "{text}"
+    );
+    assert!(
+        !text.contains("echo maintenance"),
+        "named by its key: {text}"
     );
     assert!(text.contains("maintenance mode refused"), "{text}");
     assert!(text.contains("the backup was not started"), "{text}");

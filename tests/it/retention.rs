@@ -336,6 +336,37 @@ fn a_target_that_keeps_longer_keeps_what_the_repository_lets_go() {
         t.contains("would delete 0 of 3 backups and leave 2 on their targets only"),
         "{t}"
     );
+    // Behind the catalog's back, the vault lost the second one: prune
+    // looks before it lets the repository's copy go, and keeps it here.
+    let vault_payload = |b: &serde_json::Value| {
+        let name = file_of(b)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        vault.path().join("configuration").join(name)
+    };
+    fs::remove_file(vault_payload(&b[1])).unwrap();
+    let out = prune(&sb, &later(3), &["--yes", "--force"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(!file_of(&b[0]).exists() && !manifest_of(&file_of(&b[0])).exists());
+    assert!(in_vault(&b[0]));
+    assert!(
+        file_of(&b[1]).exists(),
+        "kept here: the vault's copy is gone"
+    );
+    let state = |id: &str| {
+        let out = sb.run(&["--json", "copies", id]);
+        let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        c["backups"][0]["targets"][0]["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(state(&id_of(&b[1])), "missing");
+    // A copy sends it again; the next prune lets the repository's copy go.
+    sb.ok(&["copy"]);
     let out = prune(&sb, &later(3), &["--yes", "--force"]);
     assert!(out.status.success(), "{}", text(&out));
     for old in &b[..2] {
@@ -347,6 +378,15 @@ fn a_target_that_keeps_longer_keeps_what_the_repository_lets_go() {
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
     let listed = sb.ok(&["list"]);
     assert_eq!(listed.matches("(on targets only)").count(), 2, "{listed}");
+    // There is nothing here to send, and the vault's copy stays counted.
+    let out = sb.run(&["copy", &id_of(&b[0])]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("lives on its targets only"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(state(&id_of(&b[0])), "copied");
     // (Exit 1: one copy of the two the policy asks for.)
     let out = sb.run(&["--json", "copies", &id_of(&b[0])]);
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -114,13 +114,22 @@ impl Catalog {
 
     /// Record that backup `id` left the repository and lives on its
     /// targets' copies only.
-    pub fn mark_offsite_only(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO offsite_only (backup_id, since) VALUES (?1, ?2)
-             ON CONFLICT (backup_id) DO NOTHING",
-            params![id, ts_to_sql(&at)],
-        )?;
-        Ok(())
+    /// `then` (removing the repository's manifest) runs inside the same
+    /// transaction: if it fails, the row is not marked.
+    pub fn mark_offsite_only(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        then: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.immediate(|conn| {
+            conn.execute(
+                "INSERT INTO offsite_only (backup_id, since) VALUES (?1, ?2)
+                 ON CONFLICT (backup_id) DO NOTHING",
+                params![id, ts_to_sql(&at)],
+            )?;
+            then()
+        })
     }
 
     /// The backups that live on targets only, with since when.

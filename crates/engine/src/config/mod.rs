@@ -654,6 +654,41 @@ impl Default for AppConfig {
     }
 }
 
+/// A timeout of 0 would kill every command at once.
+fn check_timeouts(config: &Config, origin: &str) -> Result<()> {
+    let hooks = &config.hooks;
+    let all = [
+        (
+            "[app] command_timeout_seconds",
+            config.app.command_timeout_seconds,
+        ),
+        (
+            "[app] health_timeout_seconds",
+            config.app.health_timeout_seconds,
+        ),
+        (
+            "[hooks.database] timeout_seconds",
+            hooks.database.timeout_seconds,
+        ),
+        (
+            "[hooks.filesystem] timeout_seconds",
+            hooks.filesystem.timeout_seconds,
+        ),
+        (
+            "[hooks.configuration] timeout_seconds",
+            hooks.configuration.timeout_seconds,
+        ),
+        ("[hooks.state] timeout_seconds", hooks.state.timeout_seconds),
+    ];
+    match all.iter().find(|(_, v)| *v == 0) {
+        Some((key, _)) => Err(Error::usage(format!(
+            "invalid config file {origin}: {key} is 0 (a command would be killed at once)"
+        ))
+        .hint("give it the seconds the command may take, or leave it out for the default")),
+        None => Ok(()),
+    }
+}
+
 impl AppConfig {
     /// Whether lifeboat can do anything with the app at all.
     pub fn configured(&self) -> bool {
@@ -830,6 +865,7 @@ impl Config {
             .hint("check the key names and value types against config.example.toml")
         })?;
         targets::check(&config, origin)?;
+        check_timeouts(&config, origin)?;
         let has_level = table
             .get("compression")
             .and_then(|c| c.as_table())

@@ -73,8 +73,37 @@ pub fn run_shell(
     timeout: Duration,
     cancel: Option<&AtomicBool>,
 ) -> Result<Ran> {
+    run_shell_into(what, command, env, timeout, cancel, None)
+}
+
+/// [`run_shell`], its output into the file `capture` (created or
+/// truncated, 0600) instead of an unlinked temporary one: for a command
+/// that leaves a process running with that output (a start command that
+/// puts the app in the background), so what it writes later stays
+/// visible there and does not fill a deleted file.
+pub fn run_shell_into(
+    what: &str,
+    command: &str,
+    env: &[(&str, String)],
+    timeout: Duration,
+    cancel: Option<&AtomicBool>,
+    capture: Option<&std::path::Path>,
+) -> Result<Ran> {
     let started = Instant::now();
-    let mut out = capture_file()?;
+    let mut out = match capture {
+        None => capture_file()?,
+        Some(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(p)
+                .map_err(|e| Error::io("cannot create", p, e))?
+        }
+    };
     let writer = out.try_clone().map_err(|e| {
         Error::new(
             ErrorKind::Io,
@@ -98,11 +127,8 @@ pub fn run_shell(
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().map_err(|e| {
-        Error::new(
-            ErrorKind::External,
-            format!("cannot run {what} `{command}`: {e}"),
-        )
-        .hint("check that sh exists and the command is spelled right")
+        Error::new(ErrorKind::External, format!("cannot run {what}: {e}"))
+            .hint("check that sh exists and the command is spelled right")
     })?;
     drop(cmd);
     let pid = child.id() as i32;
@@ -159,7 +185,7 @@ pub fn run_shell(
             };
             Err(Error::new(
                 kind,
-                format!("{what} `{command}` {why} after {seconds:.1}s; {shown}"),
+                format!("{what} {why} after {seconds:.1}s; {shown}"),
             ))
         }
     }
@@ -257,8 +283,10 @@ pub fn stop(app: &AppConfig, control: AppControl, cancel: Option<&AtomicBool>) -
         )),
         AppControl::Manage => {
             let timeout = Duration::from_secs(app.command_timeout_seconds as u64);
+            // The command is named by its key, never echoed: it may hold
+            // a credential, and these lines reach the audit log.
             let r = run_shell(
-                "the app's stop command",
+                "the app's stop command ([app] stop_command)",
                 &app.stop_command,
                 &[],
                 timeout,
@@ -267,14 +295,8 @@ pub fn stop(app: &AppConfig, control: AppControl, cancel: Option<&AtomicBool>) -
             Some(step(
                 "stop app",
                 t0,
-                r.map(|ran| {
-                    format!(
-                        "`{}` succeeded ({:.1}s)",
-                        app.stop_command.trim(),
-                        ran.seconds
-                    )
-                })
-                .map_err(|e| e.message),
+                r.map(|ran| format!("[app] stop_command succeeded ({:.1}s)", ran.seconds))
+                    .map_err(|e| e.message),
             ))
         }
     }
@@ -285,6 +307,7 @@ pub fn start_and_check(
     app: &AppConfig,
     control: AppControl,
     cancel: Option<&AtomicBool>,
+    output: Option<&std::path::Path>,
 ) -> Vec<AppStep> {
     if control == AppControl::Leave {
         return Vec::new();
@@ -299,12 +322,13 @@ pub fn start_and_check(
         ));
     } else {
         let timeout = Duration::from_secs(app.command_timeout_seconds as u64);
-        let r = run_shell(
-            "the app's start command",
+        let r = run_shell_into(
+            "the app's start command ([app] start_command)",
             &app.start_command,
             &[],
             timeout,
             cancel,
+            output,
         );
         let failed = r.is_err();
         steps.push(step(
@@ -312,9 +336,11 @@ pub fn start_and_check(
             t0,
             r.map(|ran| {
                 format!(
-                    "`{}` succeeded ({:.1}s)",
-                    app.start_command.trim(),
-                    ran.seconds
+                    "[app] start_command succeeded ({:.1}s){}",
+                    ran.seconds,
+                    output
+                        .map(|p| format!("; its output is in {}", p.display()))
+                        .unwrap_or_default()
                 )
             })
             .map_err(|e| e.message),
@@ -346,10 +372,19 @@ pub fn wait_healthy(
     loop {
         tries += 1;
         let last = if !command.is_empty() {
-            match run_shell("the health command", command, &[], PROBE_TIMEOUT, cancel) {
+            let left = limit
+                .saturating_sub(t0.elapsed())
+                .max(Duration::from_secs(1));
+            match run_shell(
+                "the health command ([app] health_command)",
+                command,
+                &[],
+                PROBE_TIMEOUT.min(left),
+                cancel,
+            ) {
                 Ok(_) => {
                     return Ok(format!(
-                        "`{command}` succeeded after {:.1}s ({tries} probe(s))",
+                        "[app] health_command succeeded after {:.1}s ({tries} probe(s))",
                         t0.elapsed().as_secs_f64()
                     ))
                 }
@@ -357,7 +392,10 @@ pub fn wait_healthy(
                 Err(e) => e.message,
             }
         } else {
-            match crate::health::probe::http_status(url, PROBE_TIMEOUT) {
+            let left = limit
+                .saturating_sub(t0.elapsed())
+                .max(Duration::from_secs(1));
+            match crate::health::probe::http_status(url, PROBE_TIMEOUT.min(left)) {
                 Ok(code) if (200..300).contains(&code) => {
                     return Ok(format!(
                         "{} answered {code} after {:.1}s ({tries} probe(s))",
@@ -437,16 +475,16 @@ pub fn around_restore<T>(
                     .map(|h| format!("{h}; "))
                     .unwrap_or_default(),
                 if app.start_command.trim().is_empty() {
-                    String::new()
+                    ""
                 } else {
-                    format!(" (`{}`)", app.start_command.trim())
+                    " ([app] start_command)"
                 }
             );
             return Err(e.hint(hint));
         }
     };
     job.phase("starting the app");
-    let steps = start_and_check(app, control, cancel);
+    let steps = start_and_check(app, control, cancel, Some(&start_output(engine)));
     for s in &steps {
         log_step(job, s);
         notes.push(format!("{}: {}", s.name, s.outcome));
@@ -462,6 +500,21 @@ pub fn around_restore<T>(
         .hint("the data is restored; look at the app's own logs, fix it, and start it by hand"));
     }
     Ok((value, notes))
+}
+
+/// Where the start command's output goes: beside the catalog, kept (the
+/// app it leaves running may go on writing to it).
+pub fn start_output(engine: &Engine) -> std::path::PathBuf {
+    start_output_for(&engine.config)
+}
+
+pub fn start_output_for(config: &crate::config::Config) -> std::path::PathBuf {
+    config
+        .catalog
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("app-start.log")
 }
 
 /// A backup job inside its type's hooks.
@@ -481,39 +534,48 @@ pub fn with_hooks<T>(
             ("LIFEBOAT_OUTCOME", outcome.to_string()),
         ]
     };
-    if !hook.before.trim().is_empty() {
+    let before = if hook.before.trim().is_empty() {
+        Ok(())
+    } else {
         job.phase("running the before hook");
-        let what = format!("the {t} before hook");
-        let ran =
-            run_shell(&what, &hook.before, &env("before", ""), timeout, cancel).map_err(|e| {
-                let e = Error::new(e.kind, format!("{}; the backup was not started", e.message));
-                e.hint(format!(
-                    "fix [hooks.{t}] before, or run it by hand to see why"
-                ))
-            })?;
-        job.log(
-            "info",
-            &format!(
-                "{what} succeeded ({:.1}s){}",
-                ran.seconds,
-                shown(&ran.output)
-            ),
-        );
-    }
-    let result = body();
+        let what = format!("the {t} before hook ([hooks.{t}] before)");
+        run_shell(&what, &hook.before, &env("before", ""), timeout, cancel)
+            .map(|ran| {
+                job.log(
+                    "info",
+                    &format!(
+                        "{what} succeeded ({:.1}s){}",
+                        ran.seconds,
+                        shown(&ran.output)
+                    ),
+                )
+            })
+            .map_err(|e| {
+                Error::new(e.kind, format!("{}; the backup was not started", e.message)).hint(
+                    format!("fix [hooks.{t}] before, or run it by hand to see why"),
+                )
+            })
+    };
+    let result = before.and_then(|()| body());
     if hook.after.trim().is_empty() {
         return result;
     }
+    // The after hook undoes what the before hook did (or began to): it runs
+    // whatever happened, and a cancelled job does not cut it short (only
+    // its own timeout does).
     job.phase("running the after hook");
-    let what = format!("the {t} after hook");
+    let what = format!("the {t} after hook ([hooks.{t}] after)");
     let outcome = if result.is_ok() {
         "succeeded"
     } else {
         "failed"
     };
-    match run_shell(&what, &hook.after, &env("after", outcome), timeout, cancel) {
+    match run_shell(&what, &hook.after, &env("after", outcome), timeout, None) {
         Ok(ran) => {
-            job.log("info", &format!("{what} succeeded ({:.1}s){}", ran.seconds, shown(&ran.output)));
+            job.log(
+                "info",
+                &format!("{what} succeeded ({:.1}s){}", ran.seconds, shown(&ran.output)),
+            );
             result
         }
         Err(e) => match result {
@@ -566,8 +628,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.message
-                .contains("the hook `echo nope; exit 3` exited with status 3"),
+            e.message.contains("the hook exited with status 3"),
             "{}",
             e.message
         );

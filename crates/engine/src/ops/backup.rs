@@ -101,9 +101,7 @@ pub fn run(
         },
         |job, cancel| match req.backup_type {
             BackupType::Filesystem | BackupType::Configuration => {
-                crate::ops::app::with_hooks(engine, req.backup_type, job, || {
-                    tree_backup(engine, req, job, cancel)
-                })
+                tree_backup(engine, req, job, cancel)
             }
             other => Err(Error::usage(format!(
                 "{other} backups are not available in this version of lifeboat"
@@ -383,9 +381,13 @@ fn tree_backup(
         req.backup_type,
         engine.repo.root.display()
     ))?;
-    job.phase("preparing");
-    let spec = walk_spec(engine, req.backup_type)?;
-    write_tree(engine, req, spec, job, cancel)
+    // The hooks run once the job holds the source: two backups of a type
+    // never pause and resume the app across each other.
+    crate::ops::app::with_hooks(engine, req.backup_type, job, || {
+        job.phase("preparing");
+        let spec = walk_spec(engine, req.backup_type)?;
+        write_tree(engine, req, spec, job, cancel)
+    })
 }
 
 /// Back up exactly `paths` (the files a restore is about to replace) as a

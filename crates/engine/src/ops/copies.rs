@@ -117,6 +117,15 @@ pub fn run(
 fn plan(engine: &Engine, req: &CopyRequest) -> Result<Plan> {
     let mut plan = Plan::default();
     let mut opened: Vec<(String, Target)> = Vec::new();
+    // A copy that counts is never marked failed because the repository
+    // cannot read its own files (they may be what went wrong).
+    let counting: std::collections::HashSet<(String, String)> = engine
+        .catalog
+        .all_copies()?
+        .into_iter()
+        .filter(|c| c.state.counts())
+        .map(|c| (c.backup_id, c.target))
+        .collect();
     for (rec, name) in wanted(engine, req)? {
         let target = match opened.iter().find(|(n, _)| *n == name) {
             Some((_, t)) => t.clone(),
@@ -129,6 +138,12 @@ fn plan(engine: &Engine, req: &CopyRequest) -> Result<Plan> {
         // One unreadable backup fails its own copy, not everyone's.
         match Artifact::from_file(Path::new(&rec.file)) {
             Ok(a) => plan.pairs.push((a, target)),
+            Err(e) if counting.contains(&(rec.id.clone(), name.clone())) => {
+                plan.skipped.push(format!(
+                    "{} to '{name}': its copy there stays as it was recorded; the repository's own files cannot be read ({})",
+                    rec.id, e.message
+                ));
+            }
             Err(e) => plan.unreadable.push(CopyOutcome {
                 backup_id: rec.id.clone(),
                 backup_type: rec.backup_type,
@@ -153,6 +168,8 @@ fn plan(engine: &Engine, req: &CopyRequest) -> Result<Plan> {
 struct Plan {
     pairs: Vec<(Artifact, Target)>,
     unreadable: Vec<CopyOutcome>,
+    /// Left alone, and why (for the job log).
+    skipped: Vec<String>,
 }
 
 /// How many copies the policies ask for that are not there (what the
@@ -179,12 +196,21 @@ fn wanted(
     if let Some(t) = &req.to {
         config.target(t)?;
     }
+    // What lives on targets only (pruned from the repository) has nothing
+    // here to send from: it is never sent, and its copies are left alone.
+    let offsite = engine.catalog.offsite_only()?;
     let backups = match &req.id {
         Some(id) => {
             let rec = engine.catalog.get_backup(id)?.ok_or_else(|| {
                 Error::not_found(format!("no backup with id {id}"))
                     .hint("`lifeboat list` shows the backups and their ids")
             })?;
+            if offsite.contains_key(id) {
+                return Err(Error::refused(format!(
+                    "backup {id} lives on its targets only (prune removed it from the repository while a target keeps it): there is nothing here to send"
+                ))
+                .hint("`lifeboat copies ID` shows where it is"));
+            }
             if !rec.status.is_good() {
                 return Err(Error::refused(format!(
                     "backup {id} is {}: only a finished backup is copied",
@@ -201,13 +227,11 @@ fn wanted(
                     _ => break,
                 }
             }
+            chain.retain(|b| !offsite.contains_key(&b.id));
             chain
         }
         // Oldest first: a parent is on the target before its incrementals.
         None => {
-            // What lives on targets only (pruned from the repository) has
-            // nothing here to send from.
-            let offsite = engine.catalog.offsite_only()?;
             let mut all = copyable_backups(engine)?;
             all.retain(|b| !offsite.contains_key(&b.id));
             all.reverse();
@@ -245,7 +269,14 @@ fn wanted(
 }
 
 fn copy_all(engine: &Engine, job: &Job, plan: Plan, verify: bool) -> Result<CopyReport> {
-    let Plan { pairs, unreadable } = plan;
+    let Plan {
+        pairs,
+        unreadable,
+        skipped,
+    } = plan;
+    for s in &skipped {
+        job.log("warning", s);
+    }
     let now = crate::ops::now();
     for c in &unreadable {
         engine.catalog.set_copy(

@@ -102,8 +102,9 @@ pub(crate) fn leave_repository(
             .hint("`lifeboat list` shows the ids of catalogued backups")
     })?;
     remove_files(engine, &rec, track, true, |then| {
-        engine.catalog.mark_offsite_only(id, chrono::Utc::now())?;
-        then()
+        engine
+            .catalog
+            .mark_offsite_only(id, chrono::Utc::now(), then)
     })
 }
 
@@ -127,6 +128,14 @@ fn remove_files(
     let own = crate::storage::local::read_manifest(&manifest)
         .ok()
         .filter(|m| m.id == rec.id);
+    if offsite_only && own.is_none() && manifest.exists() {
+        // Which files are its own cannot be told: leave them all, say so.
+        return Err(Error::refused(format!(
+            "backup {id}: its manifest {} is unreadable or another backup's, so lifeboat cannot tell which files in the repository are its own",
+            manifest.display()
+        ))
+        .hint("look at the file; `lifeboat verify ID` says what is wrong with it"));
+    }
     let files: Vec<PathBuf> = match &own {
         Some(m) => [
             Some(payload.clone()),

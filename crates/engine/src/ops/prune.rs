@@ -62,6 +62,11 @@ pub struct PrunePlan {
     pub now: DateTime<Utc>,
     pub decisions: Vec<Decision>,
     pub refused: Vec<Refusal>,
+    /// Backups on targets only with something left to tidy: files a
+    /// killed prune left in the repository, copies a target no longer
+    /// keeps. Work for a prune even when nothing is deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cleanup: Vec<String>,
 }
 
 impl PrunePlan {
@@ -138,6 +143,7 @@ pub(crate) fn plan_with(
         now,
         decisions,
         refused,
+        cleanup: Vec::new(),
     }
 }
 
@@ -508,6 +514,31 @@ fn plan_all(
     for b in backups.iter().filter(|b| offsite.contains_key(&b.id)) {
         let k = keeps.keepers(&b.id);
         let since = offsite[&b.id].format("%Y-%m-%d");
+        // Gone only when a target's own retention let it go; a copy that
+        // stopped counting or a target taken out of the configuration
+        // leaves it in the catalog, said so (`copies --check` tells more).
+        let expired = k.is_empty() && !keeps.expired_on(&b.id).is_empty();
+        let reason = if !k.is_empty() {
+            format!(
+                "on targets only since {since}: kept on {}",
+                targets::describe(&k)
+            )
+        } else if expired {
+            format!("on targets only since {since}, and no target keeps it any longer (past every target's keep_days)")
+        } else {
+            format!("on targets only since {since}, but no configured target with keep_days holds a good copy of it (a target taken out of the configuration, or its copy gone): kept in the catalog; see `lifeboat copies {}`", b.id)
+        };
+        if !k.is_empty()
+            && (std::path::Path::new(&format!(
+                "{}{}",
+                b.file,
+                crate::archive::manifest::MANIFEST_SUFFIX
+            ))
+            .exists()
+                || !keeps.letting_go(&b.id).is_empty())
+        {
+            plan.cleanup.push(b.id.clone());
+        }
         plan.decisions.push(Decision {
             id: b.id.clone(),
             backup_type: b.backup_type,
@@ -516,12 +547,8 @@ fn plan_all(
             status: b.status,
             stored_size: b.stored_size,
             file: b.file.clone(),
-            keep: !k.is_empty(),
-            reasons: vec![if k.is_empty() {
-                format!("on targets only since {since}, and no target keeps it any longer (past every target's keep_days)")
-            } else {
-                format!("on targets only since {since}: kept on {}", targets::describe(&k))
-            }],
+            keep: !expired,
+            reasons: vec![reason],
             kept_on: k.into_iter().map(|(n, _)| n).collect(),
             offsite_only: true,
         });
@@ -562,7 +589,37 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
             .unwrap_or_default();
         let keepers = keeps.keepers(&d.id);
         if !d.kept_on.is_empty() && !keepers.is_empty() {
-            // A target keeps it longer: only the repository lets it go.
+            // A target keeps it longer: only the repository lets it go,
+            // once a keeper is seen to hold the whole of it now (the
+            // catalog's word is not enough: a lifecycle rule, a hand
+            // deletion). Otherwise it stays here this time.
+            let json = engine.catalog.get_manifest_json(&d.id)?.unwrap_or_default();
+            let mut seen = Vec::new();
+            for (name, days) in &keepers {
+                match targets::holds_whole(engine, name, &json) {
+                    Ok(true) => seen.push((name.clone(), *days)),
+                    Ok(false) => {
+                        engine.catalog.set_copy(
+                            &d.id,
+                            name,
+                            crate::catalog::copies::CopyState::Missing,
+                            0,
+                            crate::ops::now(),
+                            Some("prune found it gone or changed in size on the target"),
+                        )?;
+                        job.log("warning", &format!("{}: its copy on '{name}' is gone or changed in size: marked missing (the next copy sends it again)", d.id));
+                    }
+                    Err(e) => job.log("warning", &format!("{}: cannot see its copy on '{name}' ({}); the repository keeps it this time", d.id, e.message)),
+                }
+            }
+            if seen.is_empty() {
+                job.log("warning", &format!("kept {} in the repository: no target that keeps it longer could be seen to hold it", d.id));
+                continue;
+            }
+            // Every target whose plan keeps it keeps its copy (one that
+            // could not be seen just now included).
+            let names: Vec<String> = keepers.iter().map(|(n, _)| n.clone()).collect();
+            let keepers = seen;
             let r = crate::ops::delete::leave_repository(engine, &d.id, &|p| job.track_partial(p))
                 .map_err(|e| {
                     e.hint(format!(
@@ -575,7 +632,6 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
                 job.log("warning", &format!("{}: {l}", d.id));
             }
             let kept = targets::describe(&keepers);
-            let names: Vec<String> = keepers.into_iter().map(|(n, _)| n).collect();
             engine.audit(
                 "prune",
                 &d.id,
@@ -632,7 +688,11 @@ fn prune_job(engine: &Engine, job: &Job, force: bool, now: DateTime<Utc>) -> Res
     }
     // What lives on targets only and is kept: files a killed prune left
     // in the repository go, and copies a target no longer keeps.
-    for d in plan.decisions.iter().filter(|d| d.keep && d.offsite_only) {
+    for d in plan
+        .decisions
+        .iter()
+        .filter(|d| d.keep && plan.cleanup.contains(&d.id))
+    {
         check_cancel(job.cancel_flag())?;
         if std::path::Path::new(&format!(
             "{}{}",

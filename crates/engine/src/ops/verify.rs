@@ -186,7 +186,7 @@ pub fn run(
         // holds no file to keep a sidecar next to). A copy that read back
         // whole is verified; one that did not is recorded as failed, with
         // why, and no longer counts.
-        Some(target) => record_copy_verdict(engine, &report, target.name(), now),
+        Some(target) => record_copy_verdict(engine, &report, &artifact, target.name(), now),
     };
     job.finish(&outcome, 0);
     recorded?;
@@ -202,6 +202,7 @@ pub fn run(
 fn record_copy_verdict(
     engine: &Engine,
     report: &VerifyReport,
+    artifact: &Artifact,
     target: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<()> {
@@ -212,14 +213,21 @@ fn record_copy_verdict(
         .find(|c| c.target == target)
         .map(|c| c.bytes)
         .unwrap_or(0);
-    // A key problem says nothing about the copy (it never gets here).
+    // Only what was found wrong with this copy's own objects fails it: a
+    // scratch restore that ran out of room, a missing tool, a parent read
+    // from elsewhere or a dropped connection say nothing about it (and a
+    // copy marked failed no longer counts, which prune acts on).
+    let problems = report.problems.join("; ");
+    let own = std::iter::once(&artifact.manifest.payload)
+        .chain(artifact.manifest.index.as_ref())
+        .any(|s| problems.contains(&artifact.describe(&s.file)));
+    use crate::error::ErrorKind as K;
     let (state, error) = match (report.ok, report.failure) {
         (true, _) => (crate::catalog::copies::CopyState::Verified, None),
-        (false, Some(crate::error::ErrorKind::Io)) => return Ok(()),
-        (false, _) => (
-            crate::catalog::copies::CopyState::Failed,
-            Some(report.problems.join("; ")),
-        ),
+        (false, Some(K::Integrity | K::NotFound)) if own => {
+            (crate::catalog::copies::CopyState::Failed, Some(problems))
+        }
+        (false, _) => return Ok(()),
     };
     engine
         .catalog

@@ -241,13 +241,46 @@ impl Target {
             .map_err(|e| self.fail("download", rel, e))
     }
 
+    /// The object's size and ETag (the version a later read can be
+    /// pinned to), or `None` when it does not exist.
+    pub fn head(&self, rel: &str) -> Result<Option<(u64, Option<String>)>> {
+        match self.rt.block_on(self.store.head(&self.key(rel))) {
+            Ok(meta) => Ok(Some((meta.size, meta.e_tag))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail("look up", rel, e)),
+        }
+    }
+
     /// A reader over the object, streamed (never held whole in memory).
     pub fn reader(&self, rel: &str) -> Result<RemoteReader> {
+        self.reader_pinned(rel, None)
+    }
+
+    /// A reader over the object as it was when its ETag was `etag`: if it
+    /// was replaced since, the read fails instead of returning other bytes
+    /// (what was checked is what is read).
+    pub fn reader_pinned(&self, rel: &str, etag: Option<&str>) -> Result<RemoteReader> {
         let key = self.key(rel);
+        let opts = object_store::GetOptions {
+            if_match: etag.map(str::to_string),
+            ..Default::default()
+        };
         let stream = self
             .rt
-            .block_on(async { self.store.get(&key).await.map(|r| r.into_stream()) })
-            .map_err(|e| self.fail("download", rel, e))?;
+            .block_on(async {
+                self.store
+                    .get_opts(&key, opts)
+                    .await
+                    .map(|r| r.into_stream())
+            })
+            .map_err(|e| match e {
+                object_store::Error::Precondition { .. } => Error::integrity(format!(
+                    "{rel} on target '{}' was replaced after it was checked: refusing to read other bytes than were verified",
+                    self.config.name
+                ))
+                .hint("someone is writing to the target; find out who, then run the command again"),
+                e => self.fail("download", rel, e),
+            })?;
         Ok(RemoteReader {
             rt: self.rt.clone(),
             stream,

@@ -45,11 +45,7 @@ pub fn backup_all(
                 warnings: |_| 0,
                 audit: Some(audit),
             },
-            |job, cancel| {
-                crate::ops::app::with_hooks(engine, BackupType::Database, job, || {
-                    dump_one(engine, &db, several, name, job, cancel)
-                })
-            },
+            |job, cancel| dump_one(engine, &db, several, name, job, cancel),
         );
         out.push(result?);
     }
@@ -67,11 +63,37 @@ fn dump_one(
     let started = Instant::now();
     let created_at = Utc::now();
     let t = BackupType::Database;
-    let format = engine.config.sources.database.format;
     job.phase("connecting");
     let info = server(engine)?.with_db(db);
     job.acquire(&format!("database {}/{db}", info.server()))?;
-    let pg = Pg::connect(&info, CONNECT_TIMEOUT)?;
+    // The hooks run once the job holds the database: two backups of it
+    // never pause and resume the app across each other.
+    crate::ops::app::with_hooks(engine, t, job, || {
+        dump_locked(
+            engine,
+            db,
+            (several, name),
+            &info,
+            (started, created_at),
+            job,
+            cancel,
+        )
+    })
+}
+
+/// The rest of [`dump_one`], holding the database.
+fn dump_locked(
+    engine: &Engine,
+    db: &str,
+    (several, name): (bool, Option<&str>),
+    info: &ConnInfo,
+    (started, created_at): (Instant, chrono::DateTime<Utc>),
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<backup::BackupReport> {
+    let t = BackupType::Database;
+    let format = engine.config.sources.database.format;
+    let pg = Pg::connect(info, CONNECT_TIMEOUT)?;
     let version = pg.server_version()?;
     let dump_tool = pgsrc::tool("pg_dump")?;
     pgsrc::check_tool_version(&dump_tool, &version)?;
@@ -92,7 +114,7 @@ fn dump_one(
         created_at,
         (ring.as_ref(), encrypt),
     );
-    keep_role_passwords(&mut src, draft.data_key.as_ref(), &info, job);
+    keep_role_passwords(&mut src, draft.data_key.as_ref(), info, job);
     let payload_name = db_artifact_name(
         created_at,
         several.then_some(db),
@@ -113,7 +135,7 @@ fn dump_one(
         )?;
         let run = DumpRun {
             engine,
-            info: &info,
+            info,
             pg: &pg,
             version: &version,
             tool: &dump_tool,

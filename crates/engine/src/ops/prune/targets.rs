@@ -80,6 +80,22 @@ impl TargetKeeps {
             .collect()
     }
 
+    /// Targets with their own retention that hold a counting copy of
+    /// `id` and whose plan lets it go: what makes an offsite-only backup
+    /// expire (a copy that stopped counting, or a target taken out of the
+    /// configuration, does not).
+    pub(super) fn expired_on(&self, id: &str) -> Vec<String> {
+        self.holders
+            .get(id)
+            .map(|h| {
+                h.iter()
+                    .filter(|n| self.kept.get(*n).is_some_and(|(_, ids)| !ids.contains(id)))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The targets that hold a counting copy of `id` but do not keep it.
     pub(super) fn letting_go(&self, id: &str) -> Vec<String> {
         let keepers: Vec<String> = self.keepers(id).into_iter().map(|(n, _)| n).collect();
@@ -97,4 +113,31 @@ pub(super) fn describe(keepers: &[(String, u32)]) -> String {
         .map(|(n, d)| format!("target '{n}' (keep_days = {d})"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Does target `name` hold the whole of the backup whose manifest is
+/// `manifest_json` (every object there, at its size)? Asked of a keeper
+/// before the repository lets its own copy go: the catalog's word is not
+/// enough (a lifecycle rule, a hand deletion). `Err`: it cannot be told
+/// (unreachable).
+pub(super) fn holds_whole(engine: &Engine, name: &str, manifest_json: &str) -> Result<bool> {
+    use crate::archive::manifest::Manifest;
+    let Ok(m) = serde_json::from_str::<Manifest>(manifest_json) else {
+        return Ok(false);
+    };
+    let target = crate::storage::remote::Target::open(engine.config.target(name)?)?;
+    let t = m.backup_type;
+    let rel = |f: &str| format!("{}/{f}", t.dir());
+    if target
+        .size_of(&rel(&Manifest::file_name_for(&m.payload.file)))?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    for s in std::iter::once(&m.payload).chain(m.index.as_ref()) {
+        if target.size_of(&rel(&s.file))? != Some(s.stored_size) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

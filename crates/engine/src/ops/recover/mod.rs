@@ -612,9 +612,12 @@ impl<'a> Recovery<'a> {
         }
         self.face.phase("starting the app");
         let began = Began::now();
-        for s in
-            crate::ops::app::start_and_check(&self.config.app, app, Some(&**self.restorer.cancel))
-        {
+        for s in crate::ops::app::start_and_check(
+            &self.config.app,
+            app,
+            Some(&**self.restorer.cancel),
+            Some(&crate::ops::app::start_output_for(&self.config)),
+        ) {
             report.timeline.push(began.phase(&s.name, &s.outcome));
             if !s.ok {
                 failures.push(format!("app: {}: {}", s.name, s.outcome));

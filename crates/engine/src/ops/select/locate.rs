@@ -11,7 +11,7 @@ use crate::archive::manifest::Manifest;
 use crate::catalog::BackupRecord;
 use crate::error::{Error, Result};
 use crate::ops::fetch::rel;
-use crate::ops::select::{check_against_row, Artifact};
+use crate::ops::select::{check_against_row, Artifact, Remote};
 use crate::ops::Engine;
 use crate::storage::local;
 use crate::storage::remote::Target;
@@ -35,7 +35,11 @@ pub fn find(engine: &Engine, rec: &BackupRecord) -> Result<Option<Artifact>> {
     ));
     let local_len = std::fs::metadata(payload).ok().map(|m| m.len());
     let local_whole = manifest_path.exists() && local_len == Some(rec.stored_size);
-    if local_whole || engine.config.targets.is_empty() {
+    let offsite_since = engine.catalog.offsite_only()?.get(&rec.id).copied();
+    if !local_whole && offsite_since.is_none() && engine.config.targets.is_empty() {
+        return from_repository(rec, &manifest_path);
+    }
+    if local_whole {
         return from_repository(rec, &manifest_path);
     }
     let holders: Vec<String> = engine
@@ -71,6 +75,19 @@ pub fn find(engine: &Engine, rec: &BackupRecord) -> Result<Option<Artifact>> {
             }
             Err(e) => tried.push(format!("target '{name}': {}", e.message)),
         }
+    }
+    if let Some(since) = offsite_since {
+        let why = if tried.is_empty() {
+            "no configured target holds a copy of it that counts".to_string()
+        } else {
+            format!("no copy of it could be read: {}", tried.join("; "))
+        };
+        return Err(Error::not_found(format!(
+            "backup {} lives on its targets only (prune removed it from the repository on {}), and {why}",
+            rec.id,
+            since.format("%Y-%m-%d")
+        ))
+        .hint("`lifeboat copies ID` shows which targets held it; a target taken out of the configuration must be put back to read it"));
     }
     if manifest_path.exists() || tried.is_empty() {
         // The repository's own copy, damaged or not, is what there is: its
@@ -122,7 +139,7 @@ pub fn point_at_copies(engine: &Engine, id: &str, e: Error) -> Error {
     let holders: Vec<String> = match engine.catalog.copies_of(id) {
         Ok(c) => c
             .into_iter()
-            .filter(|c| c.state.counts())
+            .filter(|c| c.state.counts() && engine.config.target(&c.target).is_ok())
             .map(|c| c.target)
             .collect(),
         Err(_) => return e,
@@ -157,26 +174,42 @@ fn from_target(rec: &BackupRecord, manifest_path: &Path, target: Target) -> Resu
             .unwrap_or_default()
             .to_string_lossy(),
     );
-    // Never more than a manifest can be, read into memory.
-    match target.size_of(&key)? {
-        None => {
-            return Err(Error::not_found(format!(
-                "it holds no {key} (the copy is gone)"
-            )))
-        }
-        Some(n) if n > local::MAX_MANIFEST => {
-            return Err(Error::integrity(format!(
-                "{key} is {n} bytes, far more than any manifest"
-            )))
-        }
-        Some(_) => {}
+    // Never more than a manifest can be read into memory, whatever the
+    // object is by the time it is read.
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read;
+        let reader = match target.reader(&key) {
+            Ok(r) => r,
+            Err(e) if e.kind == crate::error::ErrorKind::NotFound => {
+                return Err(Error::not_found(format!(
+                    "it holds no {key} (the copy is gone)"
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        reader
+            .take(local::MAX_MANIFEST + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::new(crate::error::ErrorKind::Io, format!("reading {key}: {e}")))?;
     }
-    let bytes = target.get_bytes(&key)?;
-    let manifest = local::parse_manifest(&bytes, manifest_path)?;
+    if bytes.len() as u64 > local::MAX_MANIFEST {
+        return Err(Error::integrity(format!(
+            "{key} is larger than any manifest can be"
+        )));
+    }
+    let shown = Path::new(&format!("{key} on target '{}'", target.name())).to_path_buf();
+    let manifest = local::parse_manifest(&bytes, &shown)?;
+    let mut remote = Remote::new(target);
+    for s in std::iter::once(&manifest.payload).chain(manifest.index.as_ref()) {
+        if let Some((_, etag)) = remote.head(&rel(t, &s.file))? {
+            remote.pin(&s.file, etag);
+        }
+    }
     let a = Artifact {
         manifest,
         manifest_path: manifest_path.to_path_buf(),
-        remote: Some(target),
+        remote: Some(remote),
     };
     // The same agreement with the catalog a local manifest must show; the
     // manifest's MAC is checked by whoever opens its data key.

@@ -29,7 +29,48 @@ pub mod locate;
 pub struct Artifact {
     pub manifest: Manifest,
     pub manifest_path: PathBuf,
-    pub remote: Option<Target>,
+    pub remote: Option<Remote>,
+}
+
+/// A copy target an artifact is read from, and the version (ETag) of
+/// each of its objects when they were located: every read is pinned to
+/// it, so the bytes a restore uses are the bytes that were checked.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub target: Target,
+    /// File name → ETag (objects whose store gives none are not pinned).
+    pins: Vec<(String, String)>,
+}
+
+impl Remote {
+    pub fn new(target: Target) -> Remote {
+        Remote {
+            target,
+            pins: Vec::new(),
+        }
+    }
+
+    /// Pin `file` to the version `etag`.
+    pub fn pin(&mut self, file: &str, etag: Option<String>) {
+        if let Some(e) = etag {
+            self.pins.retain(|(f, _)| f != file);
+            self.pins.push((file.to_string(), e));
+        }
+    }
+
+    fn pinned(&self, file: &str) -> Option<&str> {
+        self.pins
+            .iter()
+            .find(|(f, _)| f == file)
+            .map(|(_, e)| e.as_str())
+    }
+}
+
+impl std::ops::Deref for Remote {
+    type Target = Target;
+    fn deref(&self) -> &Target {
+        &self.target
+    }
 }
 
 impl Artifact {
@@ -54,7 +95,7 @@ impl Artifact {
                 let f = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
                 Ok(Box::new(f))
             }
-            Some(t) => Ok(Box::new(t.reader(&self.rel(file))?)),
+            Some(r) => Ok(Box::new(r.reader_pinned(&self.rel(file), r.pinned(file))?)),
         }
     }
 
@@ -283,10 +324,19 @@ pub fn check_against_row(rec: &crate::catalog::BackupRecord, a: &Artifact) -> Re
     if differ.is_empty() {
         return Ok(());
     }
+    let (manifest, whose) = match &a.remote {
+        None => (
+            a.manifest_path.display().to_string(),
+            "the repository".to_string(),
+        ),
+        Some(r) => (
+            a.describe(&Manifest::file_name_for(&m.payload.file)),
+            format!("the copy on target '{}'", r.name()),
+        ),
+    };
     Err(Error::integrity(format!(
-        "backup {} in the catalog and the manifest {} disagree on the {}: the repository was changed behind lifeboat's back (tampering, or files copied over each other)",
+        "backup {} in the catalog and the manifest {manifest} disagree on the {}: {whose} was changed behind lifeboat's back (tampering, or files copied over each other)",
         rec.id,
-        a.manifest_path.display(),
         differ.join(", ")
     ))
     .hint("do not restore from it; use another backup, and compare the repository with a copy you trust"))
